@@ -1,0 +1,164 @@
+"""Genotype files: load and atomic save, and the reference implementation's (NasRec-ref) JSON format.
+
+NasRec-ref stores a model as `micro` (per block: `active_nodes`, positional indices into its space's
+operator list, the two dims and the merger flags as 0/1) and `macro` (per block: `dense_idx`,
+`sparse_idx`, `dense_left_idx`, `dense_right_idx` node lists), plus `num_blocks`, `config` (`xlarge` =
+NASRec-Full, `autoctr` = NASRec-Small) and `use_layernorm`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from nasrec.genotype.errors import GenotypeError
+from nasrec.genotype.schema import Genotype
+
+# Positional operator lists of NasRec-ref (`ops_config_lib` in its supernet.py): index -> our name.
+REF_OPERATORS: dict[str, tuple[str, ...]] = {
+    "xlarge": ("fc", "dot", "gating", "sum", "attention", "efc"),
+    "autoctr": ("fc", "dot", "efc"),
+}
+REF_SPACE = {"xlarge": "nasrec-full", "autoctr": "nasrec-small"}
+REF_CONFIG = {space: config for config, space in REF_SPACE.items()}
+_REF_KEYS = ("micro", "macro")
+
+
+def atomic_write_text(path: str | Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(path: str | Path) -> Any:
+    try:
+        text = Path(path).read_text()
+    except OSError as exc:
+        raise GenotypeError(f"cannot read file: {exc.strerror or exc}") from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise GenotypeError(f"not valid JSON ({exc})") from None
+
+
+def is_nasrec_ref(data: Any) -> bool:
+    return isinstance(data, dict) and all(k in data for k in _REF_KEYS) and "blocks" not in data
+
+
+def load(path: str | Path, fmt: str = "auto") -> Genotype:
+    """Load a genotype file (`fmt`: `nasrec`, `nasrec-ref`, or `auto` to tell them apart)."""
+    data = read_json(path)
+    if fmt == "nasrec-ref" or (fmt == "auto" and is_nasrec_ref(data)):
+        return from_nasrec_ref(data)
+    if fmt not in ("auto", "nasrec"):
+        raise ValueError(f"unknown genotype format {fmt!r} (nasrec, nasrec-ref, auto)")
+    return Genotype.from_dict(data)
+
+
+def save(genotype: Genotype, path: str | Path, fmt: str = "nasrec") -> Path:
+    """Write atomically as our JSON (`nasrec`) or as a NasRec-ref file (`nasrec-ref`)."""
+    data = to_nasrec_ref(genotype) if fmt == "nasrec-ref" else genotype.to_dict()
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
+    return Path(path)
+
+
+# -- NasRec-ref ----------------------------------------------------------------------------------
+def from_nasrec_ref(data: Any) -> Genotype:
+    """Convert a NasRec-ref model file (already parsed JSON) into a genotype (not canonicalised, so
+    it converts back to the same file)."""
+    if not isinstance(data, dict):
+        raise GenotypeError("a NasRec-ref file is a JSON object", "<document>")
+    for key in ("micro", "macro", "config"):
+        if key not in data:
+            raise GenotypeError("required key of a NasRec-ref file is missing", key)
+    config = data["config"]
+    if config not in REF_OPERATORS:
+        raise GenotypeError(f"unknown NasRec-ref space {config!r} (known: {', '.join(REF_OPERATORS)})", "config")
+    micro, macro = data["micro"], data["macro"]
+    if not isinstance(micro, list) or not isinstance(macro, list) or len(micro) != len(macro):
+        raise GenotypeError("micro and macro must be lists of the same length (one entry per block)", "micro")
+    if "num_blocks" in data and data["num_blocks"] != len(micro):
+        raise GenotypeError(f"says {data['num_blocks']} blocks but micro has {len(micro)}", "num_blocks")
+    ops = REF_OPERATORS[config]
+    blocks = [_ref_block(i, m, c, ops) for i, (m, c) in enumerate(zip(micro, macro))]
+    extra = {k: v for k, v in data.items() if k not in ("micro", "macro", "config", "num_blocks")}
+    return Genotype.from_dict({"space": REF_SPACE[config], "blocks": blocks, "meta": {"nasrec_ref": extra}})
+
+
+def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str, Any]:
+    if not isinstance(micro, dict) or not isinstance(macro, dict):
+        raise GenotypeError("block entries must be JSON objects", f"micro[{i}]")
+    try:
+        nodes = micro["active_nodes"]
+        names = [ops[n] for n in nodes]
+    except (KeyError, TypeError, IndexError):
+        raise GenotypeError(f"active_nodes must list indices into {list(ops)}", f"micro[{i}].active_nodes") from None
+    from nasrec.genotype.operators import get_signature
+
+    dense = [n for n in names if get_signature(n).branch == "dense"]
+    sparse = [n for n in names if get_signature(n).branch == "sparse"]
+
+    def single(key: str) -> Any:
+        value = macro.get(key)
+        if not isinstance(value, list) or len(value) != 1:
+            raise GenotypeError("must be a list with one node id", f"macro[{i}].{key}")
+        return value[0]
+
+    try:
+        return {
+            "dense": {"ops": dense, "dim": micro["dense_in_dims"]},
+            "sparse": {"ops": sparse, "dim": micro["sparse_in_dims"]},
+            "inputs": {"dense": macro["dense_idx"], "sparse": macro["sparse_idx"],
+                       "left": single("dense_left_idx"), "right": single("dense_right_idx")},
+            "dense_to_sparse": bool(micro.get("dense_sparse_interact", 0)),
+            "sparse_to_dense": bool(micro.get("deep_fm", 0)),
+        }
+    except KeyError as exc:
+        raise GenotypeError("required key is missing", f"block {i}: {exc.args[0]}") from None
+
+
+def to_nasrec_ref(genotype: Genotype) -> dict[str, Any]:
+    """Convert to a NasRec-ref model file. Inputs no operator reads (dropped by the canonical form)
+    are written as node 0, which NasRec-ref ignores for those operators too."""
+    space = genotype.space or ""
+    if space not in REF_CONFIG:
+        raise GenotypeError(f"NasRec-ref knows only the spaces {', '.join(REF_CONFIG)}", "space")
+    config = REF_CONFIG[space]
+    ops = REF_OPERATORS[config]
+    micro, macro = [], []
+    for b, block in enumerate(genotype.blocks):
+        for branch in ("dense", "sparse"):
+            for j, op in enumerate(getattr(block, branch).ops):
+                if op not in ops:
+                    raise GenotypeError(f"{op!r} has no NasRec-ref {config} index", f"blocks[{b}].{branch}.ops[{j}]")
+        ins = block.inputs
+        micro.append({
+            "active_nodes": [ops.index(op) for op in block.dense.ops + block.sparse.ops],
+            "dense_in_dims": block.dense.dim,
+            "sparse_in_dims": block.sparse.dim,
+            "dense_sparse_interact": int(block.dense_to_sparse),
+            "deep_fm": int(block.sparse_to_dense),
+        })
+        macro.append({
+            "dense_idx": list(ins.dense or (0,)),
+            "sparse_idx": list(ins.sparse or (0,)),
+            "dense_left_idx": [ins.left or 0],
+            "dense_right_idx": [ins.right or 0],
+        })
+    extra = genotype.meta.get("nasrec_ref", {}) if isinstance(genotype.meta.get("nasrec_ref"), dict) else {}
+    return {"micro": micro, "macro": macro, "num_blocks": genotype.num_blocks,
+            "use_layernorm": extra.get("use_layernorm", 1), "config": config,
+            **{k: v for k, v in extra.items() if k != "use_layernorm"}}

@@ -1,0 +1,141 @@
+"""The paper's six mutations. Each changes exactly one aspect of one block and returns a new, valid,
+canonical genotype of the space (never the same one), with lineage in `meta` (`parent`, `mutation`,
+`mutated_block`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from nasrec.genotype.errors import GenotypeError
+from nasrec.genotype.sampling import any_connection, any_subset, as_rng, pick, random_pair
+from nasrec.genotype.schema import Block, Genotype
+from nasrec.genotype.space import MERGERS, SearchSpace, space_of
+
+BlockMutation = Callable[[Block, SearchSpace, int, np.random.Generator], Block]
+MUTATIONS: dict[str, BlockMutation] = {}
+_TRIES = 16
+
+
+def register_mutation(name: str) -> Callable[[BlockMutation], BlockMutation]:
+    def deco(fn: BlockMutation) -> BlockMutation:
+        MUTATIONS[name] = fn
+        return fn
+
+    return deco
+
+
+def mutate(
+    genotype: Genotype,
+    rng: int | np.random.Generator | None = None,
+    space: SearchSpace | str | None = None,
+    kind: str | None = None,
+) -> Genotype:
+    """Apply one mutation (`kind`, or one drawn at random) to one random block where it can change
+    something. Raises `GenotypeError` when no mutation of that kind can change the genotype."""
+    gen = as_rng(rng)
+    space = space_of(genotype, space)
+    parent = space.check(genotype).canonical()
+    kinds = [kind] if kind is not None else list(MUTATIONS)
+    unknown = [k for k in kinds if k not in MUTATIONS]
+    if unknown:
+        raise ValueError(f"unknown mutation {unknown[0]!r} (known: {', '.join(MUTATIONS)})")
+    candidates = [(name, b) for name in kinds for b in range(parent.num_blocks)]
+    for i in gen.permutation(len(candidates)):
+        name, b = candidates[int(i)]
+        old = parent.blocks[b]
+        for _ in range(_TRIES):
+            new = MUTATIONS[name](old, space, b + 1, gen).canonical()
+            if new != old:
+                blocks = parent.blocks[:b] + (new,) + parent.blocks[b + 1:]
+                child = parent.model_copy(update={"blocks": blocks})
+                return child.with_meta(parent=parent.digest(), mutation=name, mutated_block=b + 1)
+    raise GenotypeError(f"no mutation {'of kind ' + repr(kind) + ' ' if kind else ''}can change this genotype "
+                        f"within space {space.name!r}")
+
+
+def _other(rng: np.random.Generator, options: tuple, current) -> object:
+    rest = [o for o in options if o != current]
+    return pick(rng, rest) if rest else current
+
+
+def _replace(block: Block, **updates) -> Block:
+    data = block.model_dump()
+    for key, value in updates.items():
+        head, _, field = key.partition("__")
+        if field:
+            data[head][field] = value
+        else:
+            data[head] = value
+    return Block.model_validate(data)
+
+
+def _ensure_inputs(block_data: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+    """Give a block whose operators changed the inputs the new operators read and it lacks."""
+    reads, ins, updates = block_data.reads(), block_data.inputs, {}
+    for field in ("dense", "sparse"):
+        if field in reads and getattr(ins, field) is None:
+            updates[f"inputs__{field}"] = any_connection(space, k, rng)
+    if "pair" in reads and ins.left is None:
+        updates["inputs__left"], updates["inputs__right"] = random_pair(k, rng)
+    return _replace(block_data, **updates) if updates else block_data
+
+
+def _new_ops(current: tuple[str, ...], options: tuple[str, ...], rng: np.random.Generator) -> tuple[str, ...]:
+    if len(current) == 1:
+        return (_other(rng, options, current[0]),)
+    return any_subset(rng, options)
+
+
+@register_mutation("dense_dim")
+def _dense_dim(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+    return _replace(block, dense__dim=_other(rng, space.dense_dims, block.dense.dim))
+
+
+@register_mutation("sparse_dim")
+def _sparse_dim(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+    return _replace(block, sparse__dim=_other(rng, space.sparse_dims, block.sparse.dim))
+
+
+@register_mutation("dense_op")
+def _dense_op(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+    ops = _new_ops(block.dense.ops, space.dense_ops, rng)
+    return _ensure_inputs(_replace(block, dense__ops=ops), space, k, rng)
+
+
+@register_mutation("sparse_op")
+def _sparse_op(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+    ops = _new_ops(block.sparse.ops, space.sparse_ops, rng)
+    return _ensure_inputs(_replace(block, sparse__ops=ops), space, k, rng)
+
+
+@register_mutation("connections")
+def _connections(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+    reads, updates = block.reads(), {}
+    for field in ("dense", "sparse"):
+        if field in reads:
+            updates[f"inputs__{field}"] = any_connection(space, k, rng)
+    if "pair" in reads:
+        updates["inputs__left"], updates["inputs__right"] = random_pair(k, rng)
+    return _replace(block, **updates)
+
+
+@register_mutation("mergers")
+def _mergers(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+    if not space.mergers:
+        return block
+    flip = pick(rng, space.mergers)
+    return _replace(block, **{flip: not getattr(block, flip)})
+
+
+# The aspect of a block each mutation may touch (for tests and `genotype diff`).
+MUTATION_FIELDS: dict[str, frozenset[str]] = {
+    "dense_dim": frozenset({"dense.dim"}),
+    "sparse_dim": frozenset({"sparse.dim"}),
+    "dense_op": frozenset({"dense.ops", "inputs.dense", "inputs.sparse", "inputs.left", "inputs.right"}),
+    "sparse_op": frozenset({"sparse.ops", "inputs.dense", "inputs.sparse", "inputs.left", "inputs.right"}),
+    "connections": frozenset({"inputs.dense", "inputs.sparse", "inputs.left", "inputs.right"}),
+    "mergers": frozenset(MERGERS),
+}
+assert set(MUTATION_FIELDS) == set(MUTATIONS)

@@ -1,0 +1,220 @@
+"""Genotype schema (version 1): pydantic models, structural checks, canonical form, digest, active blocks.
+
+A genotype is a stack of choice blocks. Node 0 is the raw input; block k (1-based) is node k and reads
+only nodes < k. See DESIGN.md "The genotype" for the JSON format.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Annotated, Any, Literal
+
+import networkx as nx
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    ValidationError,
+    model_validator,
+)
+
+from nasrec.genotype.errors import GenotypeError, from_validation_error
+from nasrec.genotype.operators import Input, get_signature
+
+SCHEMA_VERSION = 1
+NodeId = Annotated[StrictInt, Field(ge=0)]
+Dim = Annotated[StrictInt, Field(gt=0)]
+_FROZEN = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Model(BaseModel):
+    """Base: unknown keys rejected, immutable, and construction errors raised as `GenotypeError`."""
+
+    model_config = _FROZEN
+
+    def __init__(self, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict; unset optional fields are left out."""
+        return self.model_dump(mode="json", exclude_none=True)
+
+
+class BranchChoice(_Model):
+    """The operators of one branch (their outputs are summed) and the branch's output dim."""
+
+    ops: Annotated[tuple[StrictStr, ...], Field(min_length=1)]
+    dim: Dim
+
+    @model_validator(mode="after")
+    def _unique_ops(self) -> BranchChoice:
+        for i, op in enumerate(self.ops):
+            if op in self.ops[:i]:
+                raise GenotypeError(f"operator {op!r} is listed twice", f"ops[{i}]")
+        return self
+
+
+class Inputs(_Model):
+    """Sources of a block: dense / sparse concats (lists of node ids) and the binary operators' pair."""
+
+    dense: Annotated[tuple[NodeId, ...], Field(min_length=1)] | None = None
+    sparse: Annotated[tuple[NodeId, ...], Field(min_length=1)] | None = None
+    left: NodeId | None = None
+    right: NodeId | None = None
+
+    def nodes(self) -> set[int]:
+        out = set(self.dense or ()) | set(self.sparse or ())
+        return out | {n for n in (self.left, self.right) if n is not None}
+
+
+class Block(_Model):
+    dense: BranchChoice
+    sparse: BranchChoice
+    inputs: Inputs
+    dense_to_sparse: StrictBool = False
+    sparse_to_dense: StrictBool = False
+
+    @model_validator(mode="after")
+    def _ops_fit(self) -> Block:
+        for branch in ("dense", "sparse"):
+            for i, op in enumerate(getattr(self, branch).ops):
+                try:
+                    sig = get_signature(op)
+                except GenotypeError as exc:
+                    raise GenotypeError(exc.rule, f"{branch}.ops[{i}]") from None
+                if sig.branch != branch:
+                    raise GenotypeError(f"{op!r} is a {sig.branch} operator, not a {branch} one", f"{branch}.ops[{i}]")
+        for need in sorted(self.reads()):
+            fields = ("left", "right") if need == "pair" else (need,)
+            for field in fields:
+                if getattr(self.inputs, field) is None:
+                    readers = [op for op in self.dense.ops + self.sparse.ops if need in get_signature(op).reads]
+                    raise GenotypeError(f"required: operator {readers[0]!r} reads it", f"inputs.{field}")
+        return self
+
+    def reads(self) -> set[Input]:
+        """Which inputs the block's operators consume."""
+        out: set[Input] = set()
+        for op in self.dense.ops + self.sparse.ops:
+            out |= get_signature(op).reads
+        return out
+
+    def sources(self) -> set[int]:
+        """Node ids whose outputs the block's operators actually read."""
+        reads, ins = self.reads(), self.inputs
+        out = set(ins.dense or ()) if "dense" in reads else set()
+        out |= set(ins.sparse or ()) if "sparse" in reads else set()
+        if "pair" in reads:
+            out |= {ins.left, ins.right}  # type: ignore[arg-type]
+        return out
+
+    def canonical(self) -> Block:
+        reads, ins = self.reads(), self.inputs
+        pair = "pair" in reads
+        return Block(
+            dense=BranchChoice(ops=tuple(sorted(self.dense.ops)), dim=self.dense.dim),
+            sparse=BranchChoice(ops=tuple(sorted(self.sparse.ops)), dim=self.sparse.dim),
+            inputs=Inputs(
+                dense=tuple(sorted(set(ins.dense))) if "dense" in reads and ins.dense else None,
+                sparse=tuple(sorted(set(ins.sparse))) if "sparse" in reads and ins.sparse else None,
+                left=ins.left if pair else None,
+                right=ins.right if pair else None,
+            ),
+            dense_to_sparse=self.dense_to_sparse,
+            sparse_to_dense=self.sparse_to_dense,
+        )
+
+
+class Genotype(_Model):
+    """One CTR architecture. Build it from JSON with `Genotype.from_json` / `from_dict` / `io.load`."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    space: StrictStr | None = None
+    blocks: Annotated[tuple[Block, ...], Field(min_length=1)]
+    meta: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _earlier_nodes_only(self) -> Genotype:
+        for k, block in enumerate(self.blocks, start=1):
+            ins = block.inputs
+            for field in ("dense", "sparse"):
+                for j, node in enumerate(getattr(ins, field) or ()):
+                    if node >= k:
+                        raise GenotypeError(_later(node, k), f"blocks[{k - 1}].inputs.{field}[{j}]")
+            for field in ("left", "right"):
+                node = getattr(ins, field)
+                if node is not None and node >= k:
+                    raise GenotypeError(_later(node, k), f"blocks[{k - 1}].inputs.{field}")
+        return self
+
+    # -- construction --------------------------------------------------------------------------
+    @classmethod
+    def from_dict(cls, data: Any) -> Genotype:
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise from_validation_error(exc) from None
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Genotype:
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise GenotypeError(f"not valid JSON ({exc})") from None
+        return cls.from_dict(data)
+
+    # -- serialisation -------------------------------------------------------------------------
+    def to_json(self, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent)
+
+    @classmethod
+    def json_schema(cls) -> dict[str, Any]:
+        return cls.model_json_schema()
+
+    # -- identity ------------------------------------------------------------------------------
+    def canonical(self) -> Genotype:
+        """Inputs sorted and de-duplicated, operators sorted, inputs no operator reads dropped."""
+        return self.model_copy(update={"blocks": tuple(b.canonical() for b in self.blocks)})
+
+    def digest(self) -> str:
+        """Stable hash of the canonical architecture (`space` and `meta` are labels, not part of it)."""
+        body = {"schema_version": self.schema_version, "blocks": [b.to_dict() for b in self.canonical().blocks]}
+        text = json.dumps(body, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def __hash__(self) -> int:
+        return hash(self.digest())
+
+    def with_meta(self, **updates: Any) -> Genotype:
+        return self.model_copy(update={"meta": {**self.meta, **updates}})
+
+    # -- structure -----------------------------------------------------------------------------
+    @property
+    def num_blocks(self) -> int:
+        return len(self.blocks)
+
+    def graph(self) -> nx.DiGraph:
+        """Nodes 0..N and "head"; an edge for every source an operator reads."""
+        g = nx.DiGraph()
+        g.add_nodes_from(range(len(self.blocks) + 1))
+        for k, block in enumerate(self.blocks, start=1):
+            g.add_edges_from((src, k) for src in block.sources())
+        g.add_edge(len(self.blocks), "head")
+        return g
+
+    def active_blocks(self) -> list[int]:
+        """1-based indices of the blocks whose outputs reach the head."""
+        last = len(self.blocks)
+        return sorted({n for n in nx.ancestors(self.graph(), last) if n != 0} | {last})
+
+
+def _later(node: int, k: int) -> str:
+    return f"node {node} is not earlier than block {k} (block {k} may read nodes 0..{k - 1})"
+
