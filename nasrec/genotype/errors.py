@@ -28,6 +28,11 @@ def json_path(loc: tuple[Any, ...] | list[Any]) -> str:
 def from_validation_error(exc: Any, prefix: tuple[Any, ...] = ()) -> GenotypeError:
     """Turn a pydantic ValidationError into one GenotypeError naming the first failure's JSON path."""
     errors = exc.errors(include_url=False)
+    # pydantic also reports a container as "too short" when its only items failed: not a separate problem.
+    locs = [tuple(e["loc"]) for e in errors]
+    errors = [e for e in errors if not (e["type"] == "too_short"
+                                       and any(len(o) > len(e["loc"]) and o[:len(e["loc"])] == tuple(e["loc"])
+                                               for o in locs))]
     first = errors[0]
     inner = (first.get("ctx") or {}).get("error")
     if isinstance(inner, GenotypeError):

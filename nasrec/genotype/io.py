@@ -85,7 +85,7 @@ def from_nasrec_ref(data: Any) -> Genotype:
         if key not in data:
             raise GenotypeError("required key of a NasRec-ref file is missing", key)
     config = data["config"]
-    if config not in REF_OPERATORS:
+    if not isinstance(config, str) or config not in REF_OPERATORS:
         raise GenotypeError(f"unknown NasRec-ref space {config!r} (known: {', '.join(REF_OPERATORS)})", "config")
     micro, macro = data["micro"], data["macro"]
     if not isinstance(micro, list) or not isinstance(macro, list) or len(micro) != len(macro):
@@ -101,11 +101,10 @@ def from_nasrec_ref(data: Any) -> Genotype:
 def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str, Any]:
     if not isinstance(micro, dict) or not isinstance(macro, dict):
         raise GenotypeError("block entries must be JSON objects", f"micro[{i}]")
-    try:
-        nodes = micro["active_nodes"]
-        names = [ops[n] for n in nodes]
-    except (KeyError, TypeError, IndexError):
-        raise GenotypeError(f"active_nodes must list indices into {list(ops)}", f"micro[{i}].active_nodes") from None
+    nodes = micro.get("active_nodes")
+    if not isinstance(nodes, list) or not all(type(n) is int and 0 <= n < len(ops) for n in nodes):
+        raise GenotypeError(f"active_nodes must list indices into {list(ops)}", f"micro[{i}].active_nodes")
+    names = [ops[n] for n in nodes]
     from nasrec.genotype.operators import get_signature
 
     dense = [n for n in names if get_signature(n).branch == "dense"]
@@ -123,11 +122,18 @@ def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str
             "sparse": {"ops": sparse, "dim": micro["sparse_in_dims"]},
             "inputs": {"dense": macro["dense_idx"], "sparse": macro["sparse_idx"],
                        "left": single("dense_left_idx"), "right": single("dense_right_idx")},
-            "dense_to_sparse": bool(micro.get("dense_sparse_interact", 0)),
-            "sparse_to_dense": bool(micro.get("deep_fm", 0)),
+            "dense_to_sparse": _flag(micro, "dense_sparse_interact", f"micro[{i}]"),
+            "sparse_to_dense": _flag(micro, "deep_fm", f"micro[{i}]"),
         }
     except KeyError as exc:
         raise GenotypeError("required key is missing", f"block {i}: {exc.args[0]}") from None
+
+
+def _flag(entry: dict[str, Any], key: str, at: str) -> bool:
+    value = entry.get(key, 0)
+    if value not in (0, 1) or isinstance(value, float):
+        raise GenotypeError("must be 0 or 1", f"{at}.{key}")
+    return bool(value)
 
 
 def to_nasrec_ref(genotype: Genotype) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import numpy as np
 
 from nasrec.genotype.errors import GenotypeError
+from nasrec.genotype.operators import get_signature
 from nasrec.genotype.sampling import any_connection, any_subset, as_rng, pick, random_pair
 from nasrec.genotype.schema import Block, Genotype
 from nasrec.genotype.space import MERGERS, SearchSpace, space_of
@@ -71,15 +72,19 @@ def _replace(block: Block, **updates) -> Block:
     return Block.model_validate(data)
 
 
-def _ensure_inputs(block_data: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
-    """Give a block whose operators changed the inputs the new operators read and it lacks."""
-    reads, ins, updates = block_data.reads(), block_data.inputs, {}
+def _with_ops(block: Block, branch: str, ops: tuple[str, ...], space: SearchSpace, k: int,
+              rng: np.random.Generator) -> Block:
+    """The block with new operators on `branch`, given any inputs the new operators read and it lacks."""
+    data = block.model_dump()
+    data[branch]["ops"] = ops
+    reads = set().union(*(get_signature(op).reads for op in data["dense"]["ops"] + data["sparse"]["ops"]))
+    ins = data["inputs"]
     for field in ("dense", "sparse"):
-        if field in reads and getattr(ins, field) is None:
-            updates[f"inputs__{field}"] = any_connection(space, k, rng)
-    if "pair" in reads and ins.left is None:
-        updates["inputs__left"], updates["inputs__right"] = random_pair(k, rng)
-    return _replace(block_data, **updates) if updates else block_data
+        if field in reads and ins[field] is None:
+            ins[field] = any_connection(space, k, rng)
+    if "pair" in reads and ins["left"] is None:
+        ins["left"], ins["right"] = random_pair(k, rng)
+    return Block.model_validate(data)
 
 
 def _new_ops(current: tuple[str, ...], options: tuple[str, ...], rng: np.random.Generator) -> tuple[str, ...]:
@@ -100,14 +105,12 @@ def _sparse_dim(block: Block, space: SearchSpace, k: int, rng: np.random.Generat
 
 @register_mutation("dense_op")
 def _dense_op(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
-    ops = _new_ops(block.dense.ops, space.dense_ops, rng)
-    return _ensure_inputs(_replace(block, dense__ops=ops), space, k, rng)
+    return _with_ops(block, "dense", _new_ops(block.dense.ops, space.dense_ops, rng), space, k, rng)
 
 
 @register_mutation("sparse_op")
 def _sparse_op(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
-    ops = _new_ops(block.sparse.ops, space.sparse_ops, rng)
-    return _ensure_inputs(_replace(block, sparse__ops=ops), space, k, rng)
+    return _with_ops(block, "sparse", _new_ops(block.sparse.ops, space.sparse_ops, rng), space, k, rng)
 
 
 @register_mutation("connections")

@@ -19,6 +19,7 @@ from pydantic import (
     StrictInt,
     StrictStr,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -32,15 +33,10 @@ _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
 class _Model(BaseModel):
-    """Base: unknown keys rejected, immutable, and construction errors raised as `GenotypeError`."""
+    """Base: unknown keys rejected, immutable. Load documents with `Genotype.from_dict` / `from_json`,
+    which raise `GenotypeError`; direct construction raises pydantic's ValidationError (a ValueError)."""
 
     model_config = _FROZEN
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise from_validation_error(exc) from None
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able dict; unset optional fields are left out."""
@@ -139,6 +135,15 @@ class Genotype(_Model):
     space: StrictStr | None = None
     blocks: Annotated[tuple[Block, ...], Field(min_length=1)]
     meta: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("meta")
+    @classmethod
+    def _meta_is_json(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        try:
+            json.dumps(meta, allow_nan=False)
+        except (TypeError, ValueError) as exc:
+            raise GenotypeError(f"must be plain JSON (finite numbers, strings, lists, objects): {exc}") from None
+        return meta
 
     @model_validator(mode="after")
     def _earlier_nodes_only(self) -> Genotype:

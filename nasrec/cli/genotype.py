@@ -1,0 +1,188 @@
+"""`genotype`: validate, inspect, sample, mutate, diff, convert and render genotype files."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.table import Table
+
+from nasrec.cli.common import console, fail, load_genotype, user_errors, write_or_print
+
+app = typer.Typer(help="Work with genotype files (JSON descriptions of CTR architectures).",
+                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+
+Out = Annotated[Optional[Path], typer.Option("-o", "--out", help="Write here instead of stdout.")]
+
+
+class Format(str, Enum):
+    nasrec = "nasrec"
+    nasrec_ref = "nasrec-ref"
+
+
+@app.command()
+@user_errors
+def validate(
+    files: Annotated[list[str], typer.Argument(help="Genotype files (ours or NasRec-ref) or zoo:<name>.")],
+    space: Annotated[Optional[str], typer.Option(help="Also check against this space (default: the file's).")] = None,
+) -> None:
+    """Check files structurally and against their search space; exit 1 on the first bad one."""
+    from nasrec.genotype.space import get_space
+
+    for ref in files:
+        g = load_genotype(ref)
+        name = space or g.space
+        if name is not None:
+            try:
+                get_space(name).check(g)
+            except ValueError as exc:
+                fail(f"{ref}: {exc}")
+        console.print(f"ok  {ref}  {g.digest()}  space={name or '-'}  active={g.active_blocks()}", highlight=False)
+
+
+@app.command()
+@user_errors
+def info(
+    file: Annotated[str, typer.Argument(help="Genotype file or zoo:<name>.")],
+    features: Annotated[Optional[str], typer.Option(help="Dataset shape for cost: criteo, avazu or kdd.")] = None,
+    layernorm: Annotated[bool, typer.Option(help="Count LayerNorm parameters in the cost.")] = True,
+) -> None:
+    """Blocks, active blocks, digest, space (and parameters and FLOPs with --features)."""
+    g = load_genotype(file)
+    active = set(g.active_blocks())
+    table = Table(title=f"{file}  space={g.space or '-'}  digest={g.digest()}")
+    for col in ("block", "dense", "sparse", "dense in", "sparse in", "left/right", "mergers", "active"):
+        table.add_column(col)
+    for k, b in enumerate(g.canonical().blocks, start=1):
+        ins = b.inputs
+        mergers = " ".join(n for n, on in (("d2s", b.dense_to_sparse), ("s2d/fm", b.sparse_to_dense)) if on)
+        table.add_row(
+            str(k), f"{'+'.join(b.dense.ops)} {b.dense.dim}", f"{'+'.join(b.sparse.ops)} {b.sparse.dim}",
+            _fmt(ins.dense), _fmt(ins.sparse), "-" if ins.left is None else f"{ins.left}/{ins.right}",
+            mergers or "-", "yes" if k in active else "no",
+        )
+    console.print(table)
+    console.print(f"active blocks: {sorted(active)}", highlight=False)
+    if g.meta:
+        console.print(f"meta: {json.dumps(g.meta)}", highlight=False, soft_wrap=True)
+    if features is not None:
+        from nasrec.compiler.cost import cost
+        from nasrec.data.spec import preset
+
+        c = cost(g, preset(features), layernorm=layernorm)
+        console.print(f"cost on {features}: dense params {c.dense_params:,}  embedding params "
+                      f"{c.embedding_params:,}  FLOPs/example {c.flops:,}", highlight=False)
+
+
+def _fmt(nodes) -> str:
+    return "-" if nodes is None else ",".join(map(str, nodes))
+
+
+@app.command()
+@user_errors
+def sample(
+    space: Annotated[str, typer.Option(help="Preset name or search-space JSON file.")] = "nasrec-full",
+    strategy: Annotated[str, typer.Option(help="Path sampler.")] = "single-operator-any-connection",
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    out: Out = None,
+) -> None:
+    """Draw a genotype from a search space."""
+    from nasrec.genotype.sampling import sample as draw
+
+    write_or_print(draw(space, strategy, seed).to_json(), out)
+
+
+@app.command()
+@user_errors
+def mutate(
+    file: Annotated[str, typer.Argument(help="Genotype file or zoo:<name>.")],
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    space: Annotated[Optional[str], typer.Option(help="Search space (default: the file's).")] = None,
+    kind: Annotated[Optional[str], typer.Option(help="Mutation: dense_dim, sparse_dim, dense_op, sparse_op, "
+                                                     "connections, mergers (default: random).")] = None,
+    out: Out = None,
+) -> None:
+    """Apply one of the paper's six mutations; the child records its parent's digest."""
+    from nasrec.genotype.mutation import mutate as do_mutate
+
+    write_or_print(do_mutate(load_genotype(file), seed, space, kind).to_json(), out)
+
+
+@app.command()
+@user_errors
+def diff(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()]) -> None:
+    """Per-block, per-field differences between two genotypes (exit 0 either way)."""
+    from nasrec.genotype.diff import diff as do_diff
+
+    lines = do_diff(load_genotype(a), load_genotype(b))
+    console.print("\n".join(lines) if lines else "same architecture", highlight=False)
+
+
+@app.command()
+@user_errors
+def convert(
+    file: Annotated[str, typer.Argument(help="Input file.")],
+    from_: Annotated[Format, typer.Option("--from", help="Input format.")] = Format.nasrec,
+    to: Annotated[Optional[Format], typer.Option(help="Output format (default: the other one).")] = None,
+    out: Out = None,
+) -> None:
+    """Convert between our format and NasRec-ref files (`micro`/`macro`)."""
+    from nasrec.genotype.io import to_nasrec_ref
+
+    g = load_genotype(file, from_.value)
+    target = to or (Format.nasrec if from_ is Format.nasrec_ref else Format.nasrec_ref)
+    data = to_nasrec_ref(g) if target is Format.nasrec_ref else g.to_dict()
+    write_or_print(json.dumps(data, indent=2), out)
+
+
+@app.command()
+@user_errors
+def schema(out: Out = None) -> None:
+    """Print the JSON Schema of the genotype format."""
+    from nasrec.genotype.schema import Genotype
+
+    write_or_print(json.dumps(Genotype.json_schema(), indent=2), out)
+
+
+@app.command()
+@user_errors
+def render(
+    file: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output path (default: FILE with the "
+                                                                      "format's suffix).")] = None,
+    format: Annotated[str, typer.Option("--format", help="svg, png, pdf or dot.")] = "svg",
+    from_: Annotated[str, typer.Option("--from", help="Input format: auto, nasrec or nasrec-ref.")] = "auto",
+) -> None:
+    """Draw the architecture like the paper's figures (graphviz)."""
+    from nasrec.viz.render import render as do_render
+
+    g = load_genotype(file, from_)
+    target = out or Path(Path(file.removeprefix("zoo:")).stem + f".{format}")
+    written = do_render(g, target, format=format)
+    console.print(f"wrote {written}", highlight=False)
+
+
+@app.command()
+@user_errors
+def spaces() -> None:
+    """List the preset search spaces with their exact sizes."""
+    from nasrec.genotype.space import PRESETS
+
+    table = Table()
+    for col in ("space", "blocks", "dense ops", "sparse ops", "dense dims", "sparse dims", "genotypes"):
+        table.add_column(col)
+    for s in PRESETS.values():
+        table.add_row(s.name, str(s.num_blocks), ", ".join(s.dense_ops), ", ".join(s.sparse_ops),
+                      ",".join(map(str, s.dense_dims)), ",".join(map(str, s.sparse_dims)), f"{s.cardinality():.3e}")
+    console.print(table)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

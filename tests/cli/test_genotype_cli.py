@@ -1,0 +1,81 @@
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from nasrec.cli.genotype import app
+from nasrec.genotype import Genotype, load, sample, save
+
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args), env={"COLUMNS": "200"})
+
+
+@pytest.fixture()
+def genotype_file(tmp_path):
+    return save(sample("nasrec-full", rng=5), tmp_path / "g.json")
+
+
+def test_sample_is_seeded_and_valid(tmp_path):
+    a, b = run("sample", "--seed", "3"), run("sample", "--seed", "3", "--space", "nasrec-small")
+    assert a.exit_code == 0 and b.exit_code == 0
+    assert Genotype.from_json(a.stdout) == sample("nasrec-full", rng=3)
+    assert Genotype.from_json(b.stdout).space == "nasrec-small"
+
+
+def test_validate_and_info(genotype_file):
+    g = load(genotype_file)
+    result = run("validate", str(genotype_file))
+    assert result.exit_code == 0 and g.digest() in result.stdout
+    result = run("info", str(genotype_file))
+    assert result.exit_code == 0
+    assert f"digest={g.digest()}" in result.stdout and f"active blocks: {g.active_blocks()}" in result.stdout
+
+
+def test_bad_file_is_one_line_naming_file_and_path(tmp_path, genotype_file):
+    doc = json.loads(genotype_file.read_text())
+    doc["blocks"][2]["dense"]["dim"] = -4
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(doc))
+    result = run("validate", str(genotype_file), str(bad))
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert lines == [f"error: {bad}: blocks[2].dense.dim: Input should be greater than 0"]
+    assert "Traceback" not in result.output
+
+
+def test_validate_against_another_space_fails(genotype_file):
+    result = run("validate", str(genotype_file), "--space", "nasrec-small")
+    assert result.exit_code == 1 and "is not in space 'nasrec-small'" in result.stderr
+
+
+def test_mutate_records_lineage_and_diff_describes_it(tmp_path, genotype_file):
+    out = tmp_path / "child.json"
+    assert run("mutate", str(genotype_file), "--seed", "1", "--kind", "dense_dim", "-o", str(out)).exit_code == 0
+    child, parent = load(out), load(genotype_file)
+    assert child.meta["parent"] == parent.digest() and child.meta["mutation"] == "dense_dim"
+    k = child.meta["mutated_block"]
+    result = run("diff", str(genotype_file), str(out))
+    assert result.stdout.strip() == (f"block {k}: dense dim {parent.blocks[k - 1].dense.dim} -> "
+                                     f"{child.blocks[k - 1].dense.dim}")
+    assert run("diff", str(genotype_file), str(genotype_file)).stdout.strip() == "same architecture"
+
+
+def test_convert_both_ways(tmp_path, nasrec_ref_files):
+    ref = next(p for p in nasrec_ref_files if "criteo_ea_criteo_kaggle_xlarge" in p.name)
+    ours, back = tmp_path / "ours.json", tmp_path / "back.json"
+    assert run("convert", "--from", "nasrec-ref", str(ref), "-o", str(ours)).exit_code == 0
+    assert "blocks" in json.loads(ours.read_text())
+    assert run("convert", str(ours), "--to", "nasrec-ref", "-o", str(back)).exit_code == 0
+    assert json.loads(back.read_text())["micro"] == json.loads(ref.read_text())["micro"]
+
+
+def test_schema_and_unknown_space():
+    result = run("schema")
+    assert json.loads(result.stdout)["title"] == "Genotype"
+    result = run("sample", "--space", "nasrec-huge")
+    assert result.exit_code == 1
+    assert result.stderr.strip() == ("error: unknown search space 'nasrec-huge' (presets: nasrec-small, "
+                                     "nasrec-full, or a JSON file)")

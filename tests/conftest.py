@@ -1,0 +1,26 @@
+"""Shared test configuration: hypothesis profiles and paths.
+
+`fast` (default, CI) keeps property tests to seconds; `--hypothesis-profile=thorough` runs >= 10,000
+examples per property.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile("fast", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=10_000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("fast")
+
+TEST_DATA = Path(__file__).parent / "data"
+NASREC_REF_FILES = sorted((TEST_DATA / "nasrec_ref").glob("*.json"))
+
+
+@pytest.fixture(scope="session")
+def nasrec_ref_files() -> list[Path]:
+    assert len(NASREC_REF_FILES) == 6
+    return NASREC_REF_FILES

@@ -1,0 +1,82 @@
+import json
+
+import pytest
+
+from nasrec.genotype import GenotypeError, from_nasrec_ref, get_space, load, sample, save, to_nasrec_ref
+from nasrec.genotype.io import REF_OPERATORS
+from nasrec.genotype.zoo import list_zoo, load_zoo
+
+
+def test_every_nasrec_ref_file_converts_checks_and_converts_back(nasrec_ref_files):
+    for path in nasrec_ref_files:
+        original = json.loads(path.read_text())
+        g = load(path)
+        assert g.space == {"xlarge": "nasrec-full", "autoctr": "nasrec-small"}[original["config"]]
+        get_space(g.space).check(g)
+        back = to_nasrec_ref(g)
+        assert back["micro"] == original["micro"]
+        for ours, theirs in zip(back["macro"], original["macro"]):
+            assert {k: set(v) for k, v in ours.items()} == {k: set(v) for k, v in theirs.items()}
+        assert {k: v for k, v in back.items() if k not in ("micro", "macro")} == \
+               {k: v for k, v in original.items() if k not in ("micro", "macro")}
+
+
+def test_criteo_full_reference_model_reads_as_the_paper_drew_it(nasrec_ref_files):
+    g = load(next(p for p in nasrec_ref_files if "criteo_ea_criteo_kaggle_xlarge" in p.name))
+    first = g.blocks[0]
+    assert (first.dense.ops, first.dense.dim, first.sparse.ops, first.sparse.dim) == (("gating",), 128, ("attention",), 64)
+    assert first.dense_to_sparse and not first.sparse_to_dense
+    assert g.active_blocks() == [1, 2, 3, 7]
+    assert g.meta["nasrec_ref"]["test_loss"] == pytest.approx(0.45114737)
+
+
+def test_ref_operator_lists_follow_the_reference_order():
+    assert REF_OPERATORS["xlarge"] == ("fc", "dot", "gating", "sum", "attention", "efc")
+    assert REF_OPERATORS["autoctr"] == ("fc", "dot", "efc")
+
+
+@pytest.mark.parametrize("edit, message", [
+    (lambda d: d.update(config="huge"), "config: unknown NasRec-ref space 'huge' (known: xlarge, autoctr)"),
+    (lambda d: d["micro"][2].update(active_nodes=[0, 9]),
+     "micro[2].active_nodes: active_nodes must list indices into ['fc', 'dot', 'gating', 'sum', 'attention', 'efc']"),
+    (lambda d: d["macro"][1].update(dense_left_idx=[0, 1]), "macro[1].dense_left_idx: must be a list with one node id"),
+    (lambda d: d["macro"].pop(), "micro: micro and macro must be lists of the same length (one entry per block)"),
+    (lambda d: d["macro"][3].update(sparse_idx=[5]),
+     "blocks[3].inputs.sparse[0]: node 5 is not earlier than block 4 (block 4 may read nodes 0..3)"),
+])
+def test_broken_ref_files_name_the_problem(nasrec_ref_files, edit, message):
+    doc = json.loads(nasrec_ref_files[1].read_text())
+    edit(doc)
+    with pytest.raises(GenotypeError) as info:
+        from_nasrec_ref(doc)
+    assert str(info.value) == message
+
+
+def test_save_is_atomic_and_round_trips(tmp_path):
+    g = sample("nasrec-small", rng=4)
+    path = save(g, tmp_path / "sub" / "g.json")
+    assert load(path) == g
+    assert sorted(p.name for p in path.parent.iterdir()) == ["g.json"]  # no temp files left
+    ref = save(g, tmp_path / "g_ref.json", fmt="nasrec-ref")
+    assert json.loads(ref.read_text())["config"] == "autoctr"
+    assert load(ref).digest() == g.digest()
+
+
+def test_load_errors_name_the_rule(tmp_path):
+    with pytest.raises(GenotypeError, match=r"^cannot read file: No such file or directory$"):
+        load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{")
+    with pytest.raises(GenotypeError, match=r"^not valid JSON"):
+        load(bad)
+
+
+def test_zoo_models_are_valid_full_space_genotypes_with_notes():
+    assert list_zoo() == ["autoint", "deepfm", "dlrm", "wide_deep"]
+    for name in list_zoo():
+        g = load_zoo(name)
+        get_space("nasrec-full").check(g)
+        assert g.active_blocks() == list(range(1, 8))
+        assert len(g.meta["note"]) > 100 and g.meta["zoo"] == name
+    with pytest.raises(GenotypeError, match="unknown zoo model 'lr'"):
+        load_zoo("lr")

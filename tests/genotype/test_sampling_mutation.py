@@ -1,0 +1,64 @@
+import numpy as np
+import pytest
+
+from nasrec.genotype import MUTATIONS, NASREC_FULL, NASREC_SMALL, GenotypeError, list_samplers, mutate, sample
+from nasrec.genotype.mutation import MUTATION_FIELDS
+from nasrec.genotype.space import SearchSpace
+
+
+@pytest.mark.parametrize("strategy", list_samplers())
+def test_same_seed_same_genotype(strategy):
+    assert sample(NASREC_FULL, strategy, 7) == sample(NASREC_FULL, strategy, np.random.default_rng(7))
+    assert len({sample(NASREC_FULL, strategy, s).digest() for s in range(20)}) >= 19
+
+
+def test_strategy_shapes():
+    for seed in range(30):
+        one = sample(NASREC_FULL, "single-operator-any-connection", seed)
+        assert all(len(b.dense.ops) == 1 and len(b.sparse.ops) == 1 for b in one.blocks)
+        assert all(len(b.inputs.sparse) <= 4 for b in one.blocks)
+        path = sample(NASREC_FULL, "single-path", seed)
+        assert all(len(b.inputs.sparse) == 1 and len(b.inputs.dense or (0,)) == 1 for b in path.blocks)
+    full = sample(NASREC_FULL, "full", 0)
+    for k, b in enumerate(full.blocks, start=1):
+        assert b.dense.ops == ("dot", "fc", "gating", "sum") and b.sparse.ops == ("attention", "efc")
+        assert (b.dense.dim, b.sparse.dim) == (1024, 64)
+        assert b.inputs.dense == tuple(range(k)) and b.dense_to_sparse and b.sparse_to_dense
+    assert {len(b.dense.ops) for s in range(20) for b in sample(NASREC_FULL, "any-path", s).blocks} == {1, 2, 3, 4}
+
+
+def test_unknown_strategy_is_named():
+    with pytest.raises(ValueError, match=r"unknown sampling strategy 'greedy' \(known: single-operator"):
+        sample(NASREC_FULL, "greedy", 0)
+
+
+@pytest.mark.parametrize("kind", list(MUTATIONS))
+def test_each_mutation_kind_changes_its_field(kind):
+    parent = sample(NASREC_FULL, rng=3)
+    child = mutate(parent, 0, kind=kind)
+    assert child.meta["mutation"] == kind and child.meta["parent"] == parent.digest()
+    b = child.meta["mutated_block"] - 1
+    changed = {f for f in MUTATION_FIELDS[kind] if _get(parent.blocks[b], f) != _get(child.blocks[b], f)}
+    assert changed and changed <= MUTATION_FIELDS[kind]
+
+
+def _get(block, field):
+    obj = block
+    for part in field.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def test_mutation_that_cannot_change_anything_says_so():
+    tiny = SearchSpace(name="tiny", num_blocks=1, dense_ops=("fc",), sparse_ops=("efc",), dense_dims=(8,),
+                       sparse_dims=(4,), mergers=())
+    g = sample(tiny, rng=0)
+    with pytest.raises(GenotypeError, match=r"no mutation can change this genotype within space 'tiny'"):
+        mutate(g, 0, tiny)
+    with pytest.raises(GenotypeError, match=r"no mutation of kind 'dense_dim' can change"):
+        mutate(g, 0, tiny, kind="dense_dim")
+
+
+def test_mutate_requires_a_genotype_of_the_space():
+    with pytest.raises(GenotypeError, match=r"is not in space 'nasrec-small'"):
+        mutate(sample(NASREC_FULL, "full", 0), 0, NASREC_SMALL)
