@@ -1,0 +1,209 @@
+"""Draw a genotype like the NASRec paper's figures, with graphviz.
+
+Layout is bottom-to-top: raw inputs at the bottom, one cluster per choice block, the head at the top.
+Dense parts are blue, sparse parts red (sparse edges also dashed, so the two read apart in grey-scale).
+Edges go from each source an operator reads to that operator's branch node; the left / right inputs of
+binary operators are labelled `L` / `R`, and drawn as one bold `L=R` edge when both are the same node.
+Blocks that do not reach the head are drawn "hatched": a grey, vertically striped cluster with a dashed
+border, greyed nodes and edges, and "(unused)" in its title. Mergers are small violet marker nodes:
+`dense→sparse` (dense output → 8 tokens appended to the sparse output) and `FM sparse→dense`.
+
+The DOT text depends only on the canonical genotype, its space, digest and `meta.name`: same genotype,
+same text. Node ids: `in_dense`, `in_sparse`, `b<k>_dense`, `b<k>_sparse`, `b<k>_d2s`, `b<k>_s2d`, `head`.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import graphviz
+
+from nasrec.genotype.operators import get_signature
+from nasrec.genotype.schema import Block, Genotype
+
+FORMATS = ("svg", "png", "pdf", "dot")
+PNG_DPI = 110
+
+OP_LABELS = {
+    "fc": "FC",
+    "gating": "Sigmoid-Gating",
+    "sum": "Sum",
+    "dot": "Dot-Product",
+    "efc": "EFC",
+    "attention": "Attention",
+}
+"""Human labels of the built-in operators; any other operator is labelled with its registered name."""
+
+BLUE, BLUE_FILL = "#1f5fbf", "#dbe8fb"
+RED, RED_FILL = "#c0262d", "#fbdcdc"
+VIOLET, VIOLET_FILL = "#6a3d9a", "#ece2f4"
+GREY, GREY_FILL = "#8c8c8c", "#eeeeee"
+HATCH = ":".join(["#e0e0e0", "#fafafa"] * 12)  # vertical stripes: graphviz's stand-in for a hatch fill
+FONT = "Helvetica"
+
+
+def op_label(op: str) -> str:
+    """Display label of an operator: the built-ins' paper names, otherwise the operator's own name."""
+    return OP_LABELS.get(op, op)
+
+
+def to_dot(genotype: Genotype) -> str:
+    """DOT source of the genotype's diagram (deterministic: see the module docstring)."""
+    canon = genotype.canonical()
+    active = set(genotype.active_blocks())
+    last = len(canon.blocks)
+    g = graphviz.Digraph(name="nasrec", node_attr={"fontname": FONT, "fontsize": "11"},
+                         edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.6"})
+    g.attr(rankdir="BT", remincross="false", nodesep="0.3", ranksep="0.45", fontname=FONT,
+           labelloc="t", fontsize="12", label=_title(genotype))
+
+    with g.subgraph(name="cluster_inputs") as c:
+        c.attr(label="Raw inputs", style="rounded", color=GREY, fontcolor=GREY, fontsize="10")
+        with c.subgraph() as row:
+            row.attr(rank="same")
+            row.node("in_dense", "Dense features", group="dense", **_box(BLUE, BLUE_FILL))
+            row.node("in_sparse", "Sparse embeddings", group="sparse", **_box(RED, RED_FILL))
+            row.edge("in_dense", "in_sparse", style="invis")
+
+    for k, block in enumerate(canon.blocks, start=1):
+        _block(g, k, block, used=k in active)
+
+    g.node("head", _lines(["Head", "Linear → logit"]), shape="box", style="rounded,filled,bold", fillcolor="white")
+    g.edge(f"b{last}_dense", "head", minlen="2", **_edge("dense", True))
+    g.edge(f"b{last}_sparse", "head", minlen="2", **_edge("sparse", True))
+
+    for k, block in enumerate(canon.blocks, start=1):
+        _block_edges(g, k, block, used=k in active)
+    # Invisible spine: stack the blocks in order, dense column left of the sparse column, like the paper.
+    for kind in ("dense", "sparse"):
+        spine = [f"in_{kind}"] + [f"b{k}_{kind}" for k in range(1, last + 1)]
+        for a, b in zip(spine, spine[1:]):
+            g.edge(a, b, style="invis", weight="20", minlen="1" if a.startswith("in_") else "2")
+    return g.source
+
+
+def _title(genotype: Genotype) -> str:
+    """Graph label: name (meta.name, if any), space and digest, then the colour key."""
+    name = genotype.meta.get("name")
+    lines = [str(name)] if name else []
+    lines.append(f"space {genotype.space or '(none)'} · digest {genotype.digest()}")
+    lines.append("blue: dense · red, dashed: sparse · L / R: binary operator inputs · bold L=R: same source"
+                 " · grey, striped: unused block")
+    return _lines(lines)
+
+
+def _lines(lines: list[str]) -> str:
+    """A multi-line DOT label from plain text lines (backslashes in the text are escaped)."""
+    return "\\n".join(graphviz.escape(line) for line in lines)
+
+
+def _box(color: str, fill: str, **extra: str) -> dict[str, str]:
+    return {"shape": "box", "style": "rounded,filled", "color": color, "fillcolor": fill, **extra}
+
+
+def _block(g: graphviz.Digraph, k: int, block: Block, used: bool) -> None:
+    """Cluster `cluster_b<k>`: the dense and sparse branch nodes and the merger markers."""
+    dense_c, dense_f = (BLUE, BLUE_FILL) if used else (GREY, GREY_FILL)
+    sparse_c, sparse_f = (RED, RED_FILL) if used else (GREY, GREY_FILL)
+    with g.subgraph(name=f"cluster_b{k}") as c:
+        if used:
+            c.attr(label=f"Block {k}", labelloc="b", style="rounded", color="black", fontcolor="black", fontsize="11")
+        else:
+            c.attr(label=f"Block {k} (unused)", labelloc="b", style="dashed,striped", fillcolor=HATCH, color=GREY,
+                   fontcolor=GREY, fontsize="11")
+        font = {} if used else {"fontcolor": GREY}
+        with c.subgraph() as row:  # dense left of sparse, on one rank
+            row.attr(rank="same")
+            row.node(f"b{k}_dense", _branch_label(block.dense.ops, block.dense.dim),
+                     group="dense", **_box(dense_c, dense_f, **font))
+            row.node(f"b{k}_sparse", _branch_label(block.sparse.ops, block.sparse.dim),
+                     group="sparse", **_box(sparse_c, sparse_f, **font))
+            row.edge(f"b{k}_dense", f"b{k}_sparse", style="invis")
+        marker = {"shape": "box", "style": "rounded,filled", "fontsize": "9", "height": "0.25", "margin": "0.05,0.02",
+                  "color": VIOLET if used else GREY, "fillcolor": VIOLET_FILL if used else GREY_FILL, **font}
+        if block.dense_to_sparse:
+            c.node(f"b{k}_d2s", "dense→sparse", **marker)
+        if block.sparse_to_dense:
+            c.node(f"b{k}_s2d", "FM sparse→dense", **marker)
+
+
+def _branch_label(ops: tuple[str, ...], dim: int) -> str:
+    names = [op_label(op) for op in ops]
+    return _lines([f"{n} +" for n in names[:-1]] + [names[-1], f"dim {dim}"])
+
+
+def _block_edges(g: graphviz.Digraph, k: int, block: Block, used: bool) -> None:
+    """Source edges into block k's branch nodes (in a fixed order), then its merger edges."""
+    ins = block.inputs
+    for branch in ("dense", "sparse"):
+        target = f"b{k}_{branch}"
+        reads: set[str] = set()
+        for op in getattr(block, branch).ops:
+            reads |= get_signature(op).reads
+        for kind in ("dense", "sparse"):
+            if kind in reads:
+                for src in getattr(ins, kind) or ():
+                    g.edge(_out(src, kind), target, **_edge(kind, used))
+        if "pair" in reads:
+            left, right = ins.left, ins.right
+            assert left is not None and right is not None  # guaranteed by Block validation
+            if left == right:
+                g.edge(_out(left, "dense"), target, label="L=R", **_edge("dense", used, penwidth="2.6"))
+            else:
+                g.edge(_out(left, "dense"), target, label="L", **_edge("dense", used))
+                g.edge(_out(right, "dense"), target, label="R", **_edge("dense", used))
+    merge = {"color": VIOLET if used else GREY, "arrowsize": "0.5"}
+    if block.dense_to_sparse:
+        g.edge(f"b{k}_dense", f"b{k}_d2s", **merge)
+        g.edge(f"b{k}_d2s", f"b{k}_sparse", constraint="false", **merge)
+    if block.sparse_to_dense:
+        g.edge(f"b{k}_sparse", f"b{k}_s2d", **merge)
+        g.edge(f"b{k}_s2d", f"b{k}_dense", constraint="false", **merge)
+
+
+def _out(node: int, kind: str) -> str:
+    """Node id of a source's dense or sparse output (node 0 is the raw input)."""
+    return f"in_{kind}" if node == 0 else f"b{node}_{kind}"
+
+
+def _edge(kind: str, used: bool, **extra: str) -> dict[str, str]:
+    color = (BLUE if kind == "dense" else RED) if used else GREY
+    style = "solid" if kind == "dense" else "dashed"
+    return {"color": color, "fontcolor": color, "style": style, **extra}
+
+
+def render(genotype: Genotype, path: str | Path, format: str | None = None) -> Path:  # noqa: A002
+    """Draw `genotype` to `path` as svg, png, pdf or dot (default: from the file suffix, else svg).
+
+    Raises `ValueError` for an unknown format and `RuntimeError` when graphviz's `dot` is missing or
+    fails, or `path` cannot be written.
+    """
+    path = Path(path)
+    fmt = (format or path.suffix.lstrip(".") or "svg").lower()
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown render format {fmt!r} (known: {', '.join(FORMATS)})")
+    source = to_dot(genotype)
+    data = source.encode() if fmt == "dot" else _run_dot(source, fmt)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    except OSError as exc:
+        raise RuntimeError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def _run_dot(source: str, fmt: str) -> bytes:
+    exe = shutil.which("dot")
+    if exe is None:
+        raise RuntimeError("graphviz's `dot` executable was not found on PATH: install graphviz "
+                           "(e.g. `apt-get install graphviz`), or render with format='dot'")
+    args = [exe, f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
+    try:
+        proc = subprocess.run(args, input=source.encode(), capture_output=True, check=False)
+    except OSError as exc:
+        raise RuntimeError(f"cannot run graphviz's `dot` ({exe}): {exc.strerror or exc}") from None
+    if proc.returncode != 0:
+        raise RuntimeError(f"graphviz `dot -T{fmt}` failed: {proc.stderr.decode(errors='replace').strip()}")
+    return proc.stdout
