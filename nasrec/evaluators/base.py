@@ -1,0 +1,61 @@
+"""The evaluator protocol and `Score`: what every evaluator returns for a genotype."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from nasrec.genotype import Genotype
+
+
+class Score(BaseModel):
+    """One evaluation of one genotype. Lower `log_loss` is better; it is the score searches minimise."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log_loss: float
+    auc: float
+    examples: int = Field(description="rows the score was measured on")
+    flops: int | None = Field(default=None, description="multiply-adds per example")
+    params: int | None = Field(default=None, description="dense parameters")
+    seconds: float = Field(description="wall time of this evaluation")
+    evaluator: str
+    config: dict[str, Any] = Field(default_factory=dict)
+
+
+@runtime_checkable
+class Evaluator(Protocol):
+    """Scores genotypes. Built from a JSON-able config (`name`, `config`), so another process can rebuild
+    it from the config plus genotype JSON."""
+
+    name: str
+
+    @property
+    def config(self) -> dict[str, Any]: ...
+
+    def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]: ...
+
+
+EvaluatorFactory = Callable[..., Evaluator]
+EVALUATORS: dict[str, EvaluatorFactory] = {}
+
+
+def register_evaluator(name: str) -> Callable[[EvaluatorFactory], EvaluatorFactory]:
+    def deco(factory: EvaluatorFactory) -> EvaluatorFactory:
+        if name in EVALUATORS:
+            raise ValueError(f"evaluator {name!r} is already registered")
+        EVALUATORS[name] = factory
+        return factory
+
+    return deco
+
+
+def build_evaluator(name: str, config: dict[str, Any]) -> Evaluator:
+    """Rebuild an evaluator from its name and JSON config (as recorded in a `Score`)."""
+    try:
+        factory = EVALUATORS[name]
+    except KeyError:
+        raise ValueError(f"unknown evaluator {name!r} (known: {', '.join(sorted(EVALUATORS))})") from None
+    return factory(**config)

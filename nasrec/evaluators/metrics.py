@@ -1,0 +1,40 @@
+"""CTR metrics on numpy arrays: log loss, AUC (ties counted half), normalized entropy."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+_EPS = 1e-7
+
+
+def log_loss(labels: np.ndarray, probs: np.ndarray) -> float:
+    p = np.clip(np.asarray(probs, dtype=np.float64), _EPS, 1 - _EPS)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
+
+
+def log_loss_from_logits(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Numerically stable mean BCE on logits."""
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    return float(np.mean(np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))))
+
+
+def auc(labels: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve = P(score of a random positive > score of a random negative), ties
+    counted half (Mann-Whitney U with average ranks). NaN when only one class is present."""
+    y = np.asarray(labels).astype(bool)
+    n_pos = int(y.sum())
+    n_neg = y.size - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def normalized_entropy(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Log loss divided by the entropy of the positive rate (He et al., 2014): < 1 beats the base rate."""
+    p = float(np.clip(np.mean(labels), _EPS, 1 - _EPS))
+    base = -(p * np.log(p) + (1 - p) * np.log(1 - p))
+    return log_loss_from_logits(labels, logits) / base

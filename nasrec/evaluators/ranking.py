@@ -1,0 +1,41 @@
+"""Ranking fidelity of proxy scores against a reference (full training): Kendall, Spearman, Pearson, top-k."""
+
+from __future__ import annotations
+
+import numpy as np
+from pydantic import BaseModel
+from scipy import stats
+
+
+class RankAgreement(BaseModel):
+    """How well `proxy` orders candidates like `reference` (lower is better for both, e.g. log loss)."""
+
+    n: int
+    kendall_tau: float
+    spearman_rho: float
+    pearson_r: float
+    top_k: int
+    top_k_overlap: float
+
+
+def top_k_overlap(proxy: np.ndarray, reference: np.ndarray, k: int) -> float:
+    """Fraction of the reference's k best (lowest) candidates that are also among the proxy's k best."""
+    k = min(k, len(proxy))
+    best_proxy = set(np.argsort(proxy, kind="stable")[:k].tolist())
+    best_ref = set(np.argsort(reference, kind="stable")[:k].tolist())
+    return len(best_proxy & best_ref) / k
+
+
+def agreement(proxy, reference, k: int = 5) -> RankAgreement:
+    proxy, reference = np.asarray(proxy, dtype=float), np.asarray(reference, dtype=float)
+    if proxy.shape != reference.shape or proxy.ndim != 1 or len(proxy) < 3:
+        raise ValueError(f"need two equal-length score lists of at least 3 candidates, got {proxy.shape} "
+                         f"and {reference.shape}")
+    return RankAgreement(
+        n=len(proxy),
+        kendall_tau=float(stats.kendalltau(proxy, reference).statistic),
+        spearman_rho=float(stats.spearmanr(proxy, reference).statistic),
+        pearson_r=float(stats.pearsonr(proxy, reference).statistic),
+        top_k=min(k, len(proxy)),
+        top_k_overlap=top_k_overlap(proxy, reference, k),
+    )
