@@ -1,0 +1,54 @@
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nasrec.evaluators.metrics import auc, log_loss, log_loss_from_logits, normalized_entropy
+from nasrec.evaluators.ranking import agreement, top_k_overlap
+
+
+def brute_force_auc(labels, scores) -> float:
+    pos = [s for s, y in zip(scores, labels) if y == 1]
+    neg = [s for s, y in zip(scores, labels) if y == 0]
+    wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
+    return wins / (len(pos) * len(neg))
+
+
+@given(st.lists(st.tuples(st.integers(0, 1), st.integers(-3, 3)), min_size=2, max_size=40))
+def test_auc_equals_brute_force_pairwise_count_with_ties(rows):
+    labels, scores = zip(*rows)
+    if len(set(labels)) < 2:
+        assert np.isnan(auc(np.array(labels), np.array(scores, dtype=float)))
+        return
+    assert auc(np.array(labels), np.array(scores, dtype=float)) == pytest.approx(brute_force_auc(labels, scores))
+
+
+def test_auc_known_values():
+    assert auc(np.array([0, 0, 1, 1]), np.array([0.1, 0.4, 0.35, 0.8])) == pytest.approx(0.75)
+    assert auc(np.array([0, 1]), np.array([0.5, 0.5])) == pytest.approx(0.5)
+
+
+def test_log_loss_on_logits_matches_probabilities():
+    rng = np.random.default_rng(0)
+    y, z = rng.integers(0, 2, 100), rng.normal(size=100) * 3
+    assert log_loss_from_logits(y, z) == pytest.approx(log_loss(y, 1 / (1 + np.exp(-z))), rel=1e-6)
+    assert log_loss_from_logits(np.array([1.0]), np.array([0.0])) == pytest.approx(np.log(2))
+
+
+def test_normalized_entropy_is_one_for_the_base_rate():
+    y = np.array([1, 0, 0, 0] * 25)
+    base_logit = np.log(0.25 / 0.75)
+    assert normalized_entropy(y, np.full(100, base_logit)) == pytest.approx(1.0)
+
+
+def test_rank_agreement_figures():
+    proxy = [0.40, 0.41, 0.42, 0.43, 0.44]
+    assert agreement(proxy, proxy).kendall_tau == pytest.approx(1.0)
+    flipped = agreement(proxy, proxy[::-1], k=2)
+    assert flipped.kendall_tau == pytest.approx(-1.0) and flipped.spearman_rho == pytest.approx(-1.0)
+    assert flipped.top_k_overlap == 0.0
+    assert top_k_overlap(np.array([1, 2, 3, 4.0]), np.array([2, 1, 4, 3.0]), 2) == 1.0
+    with pytest.raises(ValueError, match="at least 3 candidates"):
+        agreement([1, 2], [1, 2])

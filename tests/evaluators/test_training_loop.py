@@ -1,0 +1,106 @@
+"""The shared training loop on a tiny model (the compiler's models are tested in their own folder)."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
+from nasrec.evaluators.training import TrainConfig, Trainer, TrainingDiverged, cosine_with_warmup, evaluate
+
+
+class Tiny(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.emb = nn.Embedding(20, 4, sparse=True)
+        self.lin = nn.Linear(3 + 4, 1)
+
+    def forward(self, dense, sparse):
+        return self.lin(torch.cat([dense, self.emb(sparse[:, 0])], dim=1)).squeeze(1)
+
+
+def make_batches(n_batches=8, batch=32, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for _ in range(n_batches):
+        dense = torch.randn(batch, 3, generator=g)
+        sparse = torch.randint(0, 20, (batch, 1), generator=g)
+        label = ((dense[:, 0] + (sparse[:, 0] % 2) * 1.5 - 0.7) > 0).float()
+        out.append((dense, sparse, label))
+    return out
+
+
+def trained(config, steps=None, checkpoint=None, model=None, batches=None):
+    torch.manual_seed(0)
+    model = model or Tiny()
+    batches = batches or make_batches()
+    trainer = Trainer(model, config, checkpoint=checkpoint)
+    trainer.fit(lambda epoch: iter(batches), steps_per_epoch=len(batches), stop_after=steps)
+    return model, trainer
+
+
+def test_loss_falls_and_metrics_are_sane():
+    batches = make_batches()
+    torch.manual_seed(0)
+    model = Tiny()
+    before = evaluate(model, batches)
+    _, trainer = trained(TrainConfig(epochs=6, lr=0.1), model=model, batches=batches)
+    after = evaluate(model, batches)
+    assert after.log_loss < before.log_loss - 0.1
+    assert after.auc > 0.85 and after.examples == 256
+    assert trainer.step == 48 and len(trainer.losses) == 48
+
+
+def test_deterministic_on_cpu():
+    a, _ = trained(TrainConfig(epochs=2))
+    b, _ = trained(TrainConfig(epochs=2))
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
+        assert torch.equal(pa, pb)
+
+
+def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
+    config = TrainConfig(epochs=2, checkpoint_every=3)
+    full, _ = trained(config)
+    ckpt = tmp_path / "ckpt.pt"
+    trained(config, steps=7, checkpoint=ckpt)  # "killed" after 7 of 16 steps
+    assert load_checkpoint(ckpt)["step"] == 7
+    resumed, trainer = trained(config, checkpoint=ckpt, model=None)
+    assert trainer.step == 16 and len(trainer.losses) == 9
+    for (name, pa), pb in zip(full.state_dict().items(), resumed.state_dict().values()):
+        assert torch.allclose(pa, pb, atol=1e-6), name
+
+
+def test_resume_refuses_a_checkpoint_of_another_recipe(tmp_path):
+    ckpt = tmp_path / "ckpt.pt"
+    trained(TrainConfig(epochs=1), steps=2, checkpoint=ckpt)
+    with pytest.raises(ValueError, match=r"was written with another recipe"):
+        trained(TrainConfig(epochs=1, lr=0.5), checkpoint=ckpt)
+
+
+def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_path):
+    batches = make_batches()
+    batches[5] = (torch.full_like(batches[5][0], float("nan")), batches[5][1], batches[5][2])
+    ckpt = tmp_path / "ckpt.pt"
+    with pytest.raises(TrainingDiverged) as info:
+        trained(TrainConfig(epochs=1, checkpoint_every=2), checkpoint=ckpt, batches=batches)
+    assert str(info.value) == f"train: loss is nan at step 5; training stopped (last good checkpoint: {ckpt})"
+    state = load_checkpoint(ckpt)
+    assert state["step"] == 4
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_cosine_schedule_with_warmup():
+    f = cosine_with_warmup(100, 0.1)
+    assert [round(f(s), 3) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
+    assert f(10) == pytest.approx(1.0) and f(55) == pytest.approx(0.5) and f(100) == pytest.approx(0.0)
+    assert f(99) == pytest.approx(0.5 * (1 + math.cos(math.pi * 89 / 90)))
+
+
+def test_checkpoints_load_without_pickle(tmp_path):
+    path = save_checkpoint({"w": torch.ones(2), "step": 3}, tmp_path / "c.pt")
+    assert load_checkpoint(path)["step"] == 3
+    (tmp_path / "evil.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match=r"evil.pt cannot be read as weights"):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "evil.pt"]
