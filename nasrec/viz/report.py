@@ -1,0 +1,559 @@
+"""The HTML run report: one self-contained page about a search run folder (layout: `nasrec.search.records`).
+
+`write_report(run_dir)` reads whatever the folder holds so far and writes `RUN/report.html`:
+
+- overview: evaluations, the best candidate, the missing parts;
+- the best architecture: its diagram as inline SVG (`best_genotype.svg`, else drawn with graphviz's `dot`),
+  FLOPs, params and its scores;
+- the search curve: running best proxy log loss against evaluations, each score a faint dot;
+- proxy versus full training for the top-k, with Kendall tau, Spearman rho, Pearson r (`agreement`);
+- the top-k table and the final results table (NASRecNet highlighted);
+- stage timings (`summary.json`) and the run's `config.json`.
+
+A run may be partial (still searching, or killed): a section whose files are not there yet says so instead
+of failing; unreadable lines of a JSONL file are skipped and listed. Reading never modifies the run folder
+(unlike `read_jsonl`, which cuts a torn last line); the only file written is the report, atomically.
+
+Plots are matplotlib PNGs (Agg canvas, no pyplot, no global backend change) embedded as base64 data URIs.
+matplotlib is an optional extra, imported only when a report is built; without it every plot is replaced by
+`PLOTS_NEED_MATPLOTLIB`. Everything but the PNG bytes is deterministic: same folder, same text.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+import math
+import subprocess
+import warnings
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import graphviz
+from pydantic import BaseModel, ValidationError
+
+import nasrec
+from nasrec.evaluators.base import Score
+from nasrec.evaluators.ranking import RankAgreement, agreement
+from nasrec.genotype.errors import GenotypeError
+from nasrec.genotype.io import atomic_write_text, load
+from nasrec.genotype.schema import Genotype
+from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.viz.render import to_dot
+
+M = TypeVar("M", bound=BaseModel)
+
+PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
+PLOT_DPI = 100
+
+SECTIONS = {
+    "overview": "Overview",
+    "architecture": "Best architecture",
+    "search-curve": "Search curve",
+    "proxy-vs-full": "Proxy versus full training",
+    "topk": "Top-k candidates",
+    "final": "Final results (test)",
+    "timings": "Stage timings",
+    "config": "Run config",
+}
+"""Section ids (HTML anchors) and titles, in page order."""
+
+
+def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the HTML report of `run_dir` to `out` (default `RUN/report.html`) and return its path.
+
+    Raises `FileNotFoundError` when `run_dir` is not a folder and `RuntimeError` when `out` cannot be written.
+    """
+    paths = RunPaths(run_dir)
+    if not paths.root.is_dir():
+        raise FileNotFoundError(f"run folder {str(paths.root)!r} does not exist or is not a folder")
+    text = build_report(paths.root)
+    path = Path(out) if out is not None else paths.report
+    try:
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise RuntimeError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def build_report(run_dir: str | Path) -> str:
+    """The report's HTML text (what `write_report` writes)."""
+    return _Report(_RunData(RunPaths(run_dir))).html()
+
+
+# -- reading the run folder ------------------------------------------------------------------------
+class _RunData:
+    """Everything the report shows, read leniently: missing files give empty values, broken ones a problem."""
+
+    def __init__(self, paths: RunPaths) -> None:
+        self.paths = paths
+        self.problems: list[str] = []
+        self.config: Any = self._json(paths.config)
+        self.evaluations = sorted(self._records(paths.evaluations, Evaluation), key=lambda e: e.index)
+        self.topk = sorted(self._records(paths.topk, TopKResult), key=lambda r: r.rank)
+        self.final = self._records(paths.final, FinalResult)
+        self.summary = self._summary()
+        if not self.final and self.summary is not None:
+            self.final = list(self.summary.results)
+        self.scored = [e for e in self.evaluations if e.score is not None]
+        self.best_from_file = False
+        self.best, self.best_note = self._best()
+        self.best_digest = self.best.digest() if self.best is not None else None
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.paths.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _read(self, path: Path) -> bytes | None:
+        if not path.exists():
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            self.problems.append(f"{self.rel(path)}: cannot read ({exc.strerror or exc})")
+            return None
+
+    def _json(self, path: Path) -> Any:
+        raw = self._read(path)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            self.problems.append(f"{self.rel(path)}: not valid JSON ({exc})")
+            return None
+
+    def _records(self, path: Path, model: type[M]) -> list[M]:
+        raw = self._read(path)
+        if raw is None:
+            return []
+        records: list[M] = []
+        bad: list[int] = []
+        for i, line in enumerate(raw.split(b"\n"), start=1):
+            if not line.strip():
+                continue
+            try:
+                records.append(model.model_validate_json(line))
+            except ValidationError:
+                bad.append(i)
+        if bad:
+            where = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
+            self.problems.append(f"{self.rel(path)}: skipped {len(bad)} line(s) that are not valid "
+                                 f"{model.__name__} records (line {where}); a last line may still be being written")
+        return records
+
+    def _summary(self) -> Summary | None:
+        raw = self._read(self.paths.summary)
+        if raw is None:
+            return None
+        try:
+            return Summary.model_validate_json(raw)
+        except ValidationError as exc:
+            self.problems.append(f"{self.rel(self.paths.summary)}: not a valid Summary "
+                                 f"({exc.errors(include_url=False)[0]['msg']})")
+            return None
+
+    def _best(self) -> tuple[Genotype | None, str]:
+        """The best genotype and where it comes from: best_genotype.json, the summary, else the best proxy."""
+        path = self.paths.best_genotype
+        if path.exists():
+            try:
+                genotype = load(path)
+                self.best_from_file = True
+                return genotype, f"NASRecNet, the run's pick ({self.rel(path)})"
+            except GenotypeError as exc:
+                self.problems.append(f"{self.rel(path)}: not a valid genotype ({exc})")
+        if self.summary is not None:
+            for rec in [*self.final, *self.topk, *self.evaluations]:
+                if rec.digest == self.summary.best_digest:
+                    return Genotype.from_dict(rec.genotype), "NASRecNet, the run's pick (summary.json)"
+        if self.scored:
+            best = min(self.scored, key=lambda e: (_sort_key(_score(e).log_loss), e.index))
+            return (Genotype.from_dict(best.genotype),
+                    "best proxy score so far: the run has not picked its final architecture yet")
+        return None, ""
+
+    def scores_of(self, digest: str) -> dict[str, Score]:
+        """The best candidate's scores by stage: proxy (best of its evaluations), full (top-k), test (final)."""
+        out: dict[str, Score] = {}
+        proxy = [_score(e) for e in self.scored if e.digest == digest]
+        if proxy:
+            out["proxy"] = min(proxy, key=lambda s: _sort_key(s.log_loss))
+        for r in self.topk:
+            if r.digest == digest:
+                out["full"] = r.full
+                break
+        for f in self.final:
+            if f.digest == digest:
+                out["test"] = f.test
+                if f.kind == "nasrec":
+                    break
+        return out
+
+
+def _score(e: Evaluation) -> Score:
+    assert e.score is not None
+    return e.score
+
+
+# -- the page --------------------------------------------------------------------------------------
+CSS = """
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1100px;
+       padding: 1.5em; color: #222; line-height: 1.45; }
+h1 { font-size: 1.6em; margin-bottom: .2em; }
+h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.8em; }
+nav a { margin-right: 1em; } .muted { color: #777; }
+.missing { background: #fff6e0; border-left: 4px solid #e0a000; padding: .5em .8em; }
+.problem { background: #fde8e8; border-left: 4px solid #c0262d; padding: .5em .8em; }
+.unavailable { color: #8a6d00; font-style: italic; }
+.no-plot { border: 1px dashed #bbb; padding: 2em; text-align: center; color: #777; }
+table { border-collapse: collapse; margin: .5em 0; font-size: .92em; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; }
+th { background: #f3f3f3; } td.text, th.text { text-align: left; }
+td.digest { font-family: ui-monospace, Menlo, Consolas, monospace; text-align: left; }
+tr.nasrec td { background: #e8f3e1; font-weight: bold; } tr.best td { background: #eef4fd; }
+dl.facts { display: grid; grid-template-columns: max-content auto; gap: .15em 1em; }
+dl.facts dt { font-weight: bold; } dl.facts dd { margin: 0; }
+.diagram { overflow: auto; border: 1px solid #eee; padding: .5em; }
+.diagram svg { max-width: 100%; height: auto; }
+img.plot { max-width: 100%; }
+pre { background: #f7f7f7; padding: .8em; overflow: auto; font-size: .85em; }
+"""
+
+
+class _Report:
+    def __init__(self, run: _RunData) -> None:
+        self.run = run
+        self.missing: list[str] = []  # "section: reason", filled while the sections are built
+        self.mpl = _matplotlib()
+
+    def html(self) -> str:
+        run = self.run
+        body = {
+            "architecture": self.architecture(),
+            "search-curve": self.search_curve(),
+            "proxy-vs-full": self.proxy_vs_full(),
+            "topk": self.topk(),
+            "final": self.final(),
+            "timings": self.timings(),
+            "config": self.config(),
+        }
+        body = {"overview": self.overview(), **body}  # the overview lists what the others found missing
+        name = run.paths.root.resolve().name or str(run.paths.root)
+        nav = " ".join(f'<a href="#{sid}">{_e(title)}</a>' for sid, title in SECTIONS.items())
+        parts = [
+            "<!DOCTYPE html>",
+            '<html lang="en">',
+            "<head>",
+            '<meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width, initial-scale=1">',
+            f"<title>NASRec run report: {_e(name)}</title>",
+            f"<style>{CSS}</style>",
+            "</head>",
+            "<body>",
+            f"<h1>NASRec run report: {_e(name)}</h1>",
+            f'<p class="muted">run folder {_e(str(run.paths.root))} · nasrec {_e(nasrec.__version__)}</p>',
+            f"<nav>{nav}</nav>",
+        ]
+        for sid, title in SECTIONS.items():
+            parts.append(f'<section id="{sid}">\n<h2>{_e(title)}</h2>\n{body[sid]}\n</section>')
+        parts += ["</body>", "</html>", ""]
+        return "\n".join(parts)
+
+    def unavailable(self, section: str, reason: str) -> str:
+        self.missing.append(f"{SECTIONS[section]}: {reason}")
+        return f'<p class="unavailable">Not available yet: {_e(reason)}.</p>'
+
+    def plot(self, draw: Any, alt: str) -> str:
+        """A PNG `<img>` of what `draw(fig)` draws, or the matplotlib hint."""
+        if self.mpl is None:
+            return f'<p class="no-plot">{_e(PLOTS_NEED_MATPLOTLIB)}</p>'
+        figure_cls, canvas_cls = self.mpl
+        fig = figure_cls(figsize=(7.5, 4.2), layout="constrained")
+        canvas_cls(fig)
+        draw(fig)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=PLOT_DPI, metadata={"Software": None})
+        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        return f'<img class="plot" alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+    # -- sections ----------------------------------------------------------------------------------
+    def overview(self) -> str:
+        run = self.run
+        failed = len(run.evaluations) - len(run.scored)
+        facts: list[tuple[str, str]] = [
+            ("evaluations", f"{len(run.evaluations)} ({len(run.scored)} scored, {failed} failed)"),
+        ]
+        if run.scored:
+            best = min(run.scored, key=lambda e: (_sort_key(_score(e).log_loss), e.index))
+            facts.append(("best proxy log loss", f"{_f(_score(best).log_loss, 5)} (evaluation {best.index}, "
+                                                 f"digest {best.digest})"))
+        if run.best_digest:
+            facts.append(("best architecture", f"{run.best_digest}: {run.best_note}"))
+        if run.topk:
+            facts.append(("top-k trained from scratch", str(len(run.topk))))
+        if run.final:
+            facts.append(("final models on test", str(len(run.final))))
+        if run.summary is not None:
+            facts.append(("total stage time", _duration(sum(run.summary.stage_seconds.values()))))
+        out = [_facts(facts)]
+        if self.missing:
+            items = "".join(f"<li>{_e(m)}</li>" for m in self.missing)
+            out.append(f'<div class="missing" id="missing"><p>Not available yet:</p><ul>{items}</ul></div>')
+        if run.problems:
+            items = "".join(f"<li>{_e(p)}</li>" for p in run.problems)
+            out.append(f'<div class="problem" id="problems"><p>Problems reading the run folder:</p>'
+                       f"<ul>{items}</ul></div>")
+        return "\n".join(out)
+
+    def architecture(self) -> str:
+        run = self.run
+        g = run.best
+        if g is None:
+            return self.unavailable("architecture", "no best_genotype.json and no scored evaluation")
+        assert run.best_digest is not None
+        scores = run.scores_of(run.best_digest)
+        cost = next((s for s in (scores.get(k) for k in ("test", "full", "proxy")) if s and s.flops is not None),
+                    None)
+        params = next((s.params for s in scores.values() if s.params is not None), None)
+        facts = [("digest", run.best_digest), ("source", run.best_note), ("space", g.space or "(none)"),
+                 ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
+                 ("FLOPs", _si(cost.flops) if cost else "n/a"), ("params", _si(params))]
+        for stage, label in (("proxy", "proxy (supernet)"), ("full", "full training (validation)"),
+                             ("test", "test")):
+            if stage in scores:
+                s = scores[stage]
+                facts.append((label, f"log loss {_f(s.log_loss, 5)} · AUC {_f(s.auc, 4)}"))
+        return _facts(facts) + "\n" + self.diagram(g)
+
+    def diagram(self, g: Genotype) -> str:
+        run = self.run
+        svg: str | None = None
+        note = ""
+        if run.best_from_file and run.paths.best_diagram.exists():  # the pipeline's drawing of that file
+            raw = run._read(run.paths.best_diagram)
+            svg = _inline_svg(raw.decode("utf-8", errors="replace")) if raw is not None else None
+        if svg is None:
+            try:
+                svg = _inline_svg(graphviz.pipe("dot", "svg", to_dot(g).encode(), quiet=True).decode())
+            except graphviz.ExecutableNotFound:
+                note = "the diagram needs graphviz's `dot` (e.g. apt-get install graphviz); its DOT source:"
+            except (subprocess.CalledProcessError, OSError) as exc:
+                note = f"graphviz's `dot` failed ({exc}); the diagram's DOT source:"
+        if svg is not None:
+            return f'<div class="diagram">\n{svg}\n</div>'
+        return f'<p class="unavailable">{_e(note)}</p>\n<pre>{_e(to_dot(g))}</pre>'
+
+    def search_curve(self) -> str:
+        run = self.run
+        if not run.evaluations:
+            return self.unavailable("search-curve", f"no evaluations ({run.rel(run.paths.evaluations)} "
+                                    + ("is empty)" if run.paths.evaluations.exists() else "does not exist)"))
+        if not run.scored:
+            return self.unavailable("search-curve", f"all {len(run.evaluations)} evaluations failed")
+        xs = [e.index for e in run.scored]
+        ys = [_score(e).log_loss for e in run.scored]
+        running = _running_min(ys)
+        n_failed = len(run.evaluations) - len(run.scored)
+
+        def draw(fig: Any) -> None:
+            ax = fig.add_subplot()
+            ax.scatter(xs, ys, s=10, alpha=0.3, color="#1f5fbf", label="proxy log loss of each candidate")
+            ax.step(xs, running, where="post", color="#c0262d", linewidth=2, label="best so far")
+            ax.set_xlabel("evaluation (order of completion)")
+            ax.set_ylabel("proxy log loss (lower is better)")
+            ax.set_title(f"Search curve: {len(xs)} scored evaluations"
+                         + (f", {n_failed} failed" if n_failed else ""))
+            ax.grid(alpha=0.3)
+            ax.legend(loc="upper right")
+
+        text = (f"<p>Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; "
+                f"{n_failed} failed.</p>")
+        return text + "\n" + self.plot(draw, "search curve: best proxy log loss against evaluations")
+
+    def proxy_vs_full(self) -> str:
+        run = self.run
+        if not run.topk:
+            return self.unavailable("proxy-vs-full", "no top-k candidates trained from scratch "
+                                    f"({run.rel(run.paths.topk)})")
+        proxy = [r.proxy.log_loss for r in run.topk]
+        full = [r.full.log_loss for r in run.topk]
+        agree = _agreement(proxy, full)
+        if agree is None:
+            stats = (f'<p class="unavailable">Rank agreement needs at least 3 top-k candidates '
+                     f"(have {len(run.topk)}).</p>")
+            title = f"Proxy versus full training (n = {len(run.topk)})"
+        else:
+            stats = _facts([("candidates", str(agree.n)),
+                            ("Kendall τ", _f(agree.kendall_tau, 3), "kendall-tau"),
+                            ("Spearman ρ", _f(agree.spearman_rho, 3), "spearman-rho"),
+                            ("Pearson r", _f(agree.pearson_r, 3), "pearson-r"),
+                            (f"top-{agree.top_k} overlap", _f(agree.top_k_overlap, 3), "top-k-overlap")])
+            title = (rf"Kendall $\tau$ = {_f(agree.kendall_tau, 3)}, Spearman $\rho$ = "
+                     f"{_f(agree.spearman_rho, 3)} (n = {agree.n})")
+
+        def draw(fig: Any) -> None:
+            ax = fig.add_subplot()
+            ax.scatter(proxy, full, s=30, color="#1f5fbf")
+            for r in run.topk:
+                ax.annotate(str(r.rank), (r.proxy.log_loss, r.full.log_loss), textcoords="offset points",
+                            xytext=(4, 3), fontsize=8)
+            best = [r for r in run.topk if r.digest == run.best_digest]
+            if best:
+                ax.scatter([best[0].proxy.log_loss], [best[0].full.log_loss], s=90, facecolors="none",
+                           edgecolors="#c0262d", linewidths=2, label="best architecture")
+                ax.legend(loc="upper left")
+            ax.set_xlabel("proxy log loss (supernet)")
+            ax.set_ylabel("full-training log loss (validation)")
+            ax.set_title(title)
+            ax.grid(alpha=0.3)
+
+        return stats + "\n" + self.plot(draw, "proxy versus full-training log loss of the top-k")
+
+    def topk(self) -> str:
+        run = self.run
+        if not run.topk:
+            return self.unavailable("topk", f"no top-k results ({run.rel(run.paths.topk)})")
+        head = ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "params"]
+        rows = []
+        for r in run.topk:
+            flops = r.full.flops if r.full.flops is not None else r.proxy.flops
+            params = r.full.params if r.full.params is not None else r.proxy.params
+            rows.append(("best" if r.digest == run.best_digest else "",
+                         [str(r.rank), r.digest, _f(r.proxy.log_loss, 5), _f(r.proxy.auc, 4),
+                          _f(r.full.log_loss, 5), _f(r.full.auc, 4), _si(flops), _si(params)]))
+        return _table("topk-table", head, rows, digest_cols={1})
+
+    def final(self) -> str:
+        run = self.run
+        if not run.final:
+            return self.unavailable("final", f"no final results ({run.rel(run.paths.final)})")
+        head = ["name", "kind", "digest", "test log loss", "test AUC", "FLOPs", "params"]
+        rows = [("nasrec" if f.kind == "nasrec" else "",
+                 [f.name, f.kind, f.digest, _f(f.test.log_loss, 5), _f(f.test.auc, 4), _si(f.test.flops),
+                  _si(f.test.params)])
+                for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name))]
+        return (_table("final-table", head, rows, text_cols={0, 1}, digest_cols={2})
+                + '\n<p class="muted">Sorted by test log loss; NASRecNet highlighted.</p>')
+
+    def timings(self) -> str:
+        run = self.run
+        if run.summary is None:
+            return self.unavailable("timings", f"no {run.rel(run.paths.summary)} (written when the run ends)")
+        stages = run.summary.stage_seconds
+        total = sum(stages.values())
+        rows = [("", [stage, _duration(sec), f"{sec:.1f}", f"{100 * sec / total:.1f}%" if total > 0 else "n/a"])
+                for stage, sec in stages.items()]
+        rows.append(("", ["total", _duration(total), f"{total:.1f}", "100.0%" if total > 0 else "n/a"]))
+        return _table("timings-table", ["stage", "time", "seconds", "share"], rows, text_cols={0})
+
+    def config(self) -> str:
+        run = self.run
+        if run.config is None:
+            return self.unavailable("config", f"no readable {run.rel(run.paths.config)}")
+        text = json.dumps(run.config, indent=2, ensure_ascii=False)
+        return f'<pre id="config-json">{_e(text)}</pre>'
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+def _matplotlib() -> tuple[Any, Any] | None:
+    """matplotlib's `Figure` and Agg canvas, or None when matplotlib is not installed."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        return None
+    return Figure, FigureCanvasAgg
+
+
+def _agreement(proxy: Sequence[float], full: Sequence[float]) -> RankAgreement | None:
+    if len(proxy) < 3:
+        return None
+    with warnings.catch_warnings():  # constant scores: scipy warns and returns nan, shown as n/a
+        warnings.simplefilter("ignore")
+        return agreement(proxy, full, k=min(5, len(proxy)))
+
+
+def _running_min(values: Iterable[float]) -> list[float]:
+    """Best (lowest) value so far; non-finite values (a diverged proxy) never become the best; nan before any."""
+    out: list[float] = []
+    best = math.nan
+    for v in values:
+        if math.isfinite(v) and not v >= best:
+            best = v
+        out.append(best)
+    return out
+
+
+def _inline_svg(text: str) -> str | None:
+    """The `<svg>` element of an SVG file (no XML prolog, doctype or comments), or None if there is none."""
+    start = text.find("<svg")
+    end = text.rfind("</svg>")
+    if start < 0 or end < start:
+        return None
+    return text[start:end + len("</svg>")]
+
+
+def _e(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _f(x: float | None, digits: int) -> str:
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return f"{x:.{digits}f}"
+
+
+def _sort_key(x: float) -> float:
+    return x if math.isfinite(x) else math.inf
+
+
+def _si(n: int | None) -> str:
+    """1234567 -> '1.23 M'; None -> 'n/a'."""
+    if n is None:
+        return "n/a"
+    for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(n) >= div:
+            return f"{n / div:.2f} {unit}"
+    return str(n)
+
+
+def _duration(sec: float) -> str:
+    sec = max(0.0, sec)
+    h, rest = divmod(int(round(sec)), 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
+
+
+def _facts(items: Sequence[tuple[str, ...]]) -> str:
+    """A definition list; an optional third item is the `<dd>`'s id."""
+    parts = ['<dl class="facts">']
+    for item in items:
+        key, value = item[0], item[1]
+        ident = f' id="{_e(item[2])}"' if len(item) > 2 else ""
+        parts.append(f"<dt>{_e(key)}</dt><dd{ident}>{_e(value)}</dd>")
+    parts.append("</dl>")
+    return "".join(parts)
+
+
+def _table(ident: str, head: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]],
+           text_cols: Iterable[int] = (), digest_cols: Iterable[int] = ()) -> str:
+    """A table; each row is (its class, or "", its cells). Text columns align left, digests are monospace."""
+    text, digest = set(text_cols), set(digest_cols)
+
+    def cls(i: int) -> str:
+        return ' class="digest"' if i in digest else (' class="text"' if i in text else "")
+
+    left = ' class="text"'
+    th = "".join(f"<th{left if i in text | digest else ''}>{_e(h)}</th>" for i, h in enumerate(head))
+    body = []
+    for row_cls, cells in rows:
+        tr = f'<tr class="{_e(row_cls)}">' if row_cls else "<tr>"
+        body.append(tr + "".join(f"<td{cls(i)}>{_e(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
+    return (f'<table id="{_e(ident)}">\n<thead><tr>{th}</tr></thead>\n<tbody>\n' + "\n".join(body)
+            + "\n</tbody>\n</table>")

@@ -1,0 +1,320 @@
+"""The HTML run report: a full run folder, a partial one, no matplotlib, no graphviz, odd inputs."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from nasrec.evaluators.base import Score
+from nasrec.evaluators.ranking import agreement
+from nasrec.genotype import Genotype, sample, save
+from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult, append_jsonl
+from nasrec.viz import report as report_module
+from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report, write_report
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+N_EVALS, N_TOPK = 40, 5
+CONFIG = {"space": "nasrec-full", "seed": 7, "search": {"strategy": "regularized-evolution", "budget": N_EVALS},
+          "note": "<b>not markup</b> & co"}
+
+
+def _score(rng: np.random.Generator, log_loss: float, evaluator: str, flops: int = 1_500_000) -> Score:
+    return Score(log_loss=log_loss, auc=0.80 - (log_loss - 0.44) * 2 + rng.normal(0, 0.002), examples=4096,
+                 flops=flops, params=flops // 2, seconds=float(rng.uniform(0.5, 2.0)), evaluator=evaluator)
+
+
+def _run_folder(root: Path, *, topk: bool = True, final: bool = True, summary: bool = True,
+                best: bool = True) -> dict[str, Any]:
+    """A small, plausible run folder; returns what was written."""
+    paths = RunPaths(root)
+    rng = np.random.default_rng(0)
+    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.config.write_text(json.dumps(CONFIG, indent=2))
+    evals: list[Evaluation] = []
+    for i in range(N_EVALS):
+        g = sample("nasrec-full", rng=i)
+        failed = i in (3, 17)
+        score = None if failed else _score(rng, 0.47 - 0.02 * i / N_EVALS + rng.normal(0, 0.006), "supernet",
+                                           flops=int(rng.integers(200_000, 5_000_000)))
+        e = Evaluation(index=i, digest=g.digest(), genotype=g.to_dict(), score=score,
+                       error="CUDA out of memory" if failed else None, seed=i, seconds=1.0)
+        append_jsonl(paths.evaluations, e)
+        evals.append(e)
+    ranked = sorted((e for e in evals if e.score is not None), key=lambda e: e.score.log_loss)  # type: ignore
+    tops: list[TopKResult] = []
+    if topk:
+        for rank, e in enumerate(ranked[:N_TOPK], start=1):
+            assert e.score is not None
+            full = _score(rng, e.score.log_loss - 0.01 + rng.normal(0, 0.001), "standalone", flops=e.score.flops or 0)
+            r = TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=full)
+            append_jsonl(paths.topk, r)
+            tops.append(r)
+    chosen = min(tops, key=lambda r: r.full.log_loss) if tops else None
+    finals: list[FinalResult] = []
+    if final and chosen is not None:
+        zoo = sample("nasrec-full", rng=1000)
+        rand = sample("nasrec-full", rng=2000)
+        for name, kind, digest, geno, ll, flops in [
+                ("NASRecNet", "nasrec", chosen.digest, chosen.genotype, 0.4405, chosen.full.flops or 0),
+                ("DLRM", "zoo", zoo.digest(), zoo.to_dict(), 0.4431, 2_600_000),
+                ("random", "random", rand.digest(), rand.to_dict(), 0.4460, 1_100_000)]:
+            f = FinalResult(name=name, kind=kind, digest=digest, genotype=geno,
+                            test=_score(rng, ll, "standalone", flops=flops))
+            append_jsonl(paths.final, f)
+            finals.append(f)
+    if best and chosen is not None:
+        save(Genotype.from_dict(chosen.genotype).with_meta(name="NASRecNet"), paths.best_genotype)
+    if summary and chosen is not None:
+        s = Summary(best_digest=chosen.digest, best_genotype="best_genotype.json", results=finals,
+                    stage_seconds={"supernet": 3600.0, "search": 1234.5, "topk": 600.0, "final": 90.0},
+                    evaluations=N_EVALS)
+        paths.summary.write_text(s.model_dump_json(indent=2))
+    return {"evaluations": evals, "topk": tops, "final": finals, "chosen": chosen}
+
+
+class Page(HTMLParser):
+    """Sections, tables (id -> rows of cell texts and row classes), images, svg and pre texts of a page."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(convert_charrefs=True)
+        self.sections: dict[str, str] = {}
+        self.tables: dict[str, list[tuple[str, list[str]]]] = {}
+        self.images: list[str] = []
+        self.svgs = 0
+        self.ids: dict[str, str] = {}
+        self._section: str | None = None
+        self._table: str | None = None
+        self._in_body = False
+        self._cell: list[str] | None = None
+        self._row: tuple[str, list[str]] | None = None
+        self._id_stack: list[tuple[str, str, list[str]]] = []
+        self.feed(text)
+        self.close()
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        if tag == "section":
+            self._section = a["id"]
+            self.sections[self._section] = ""
+        elif tag == "table":
+            self._table = a["id"]
+            self.tables[self._table] = []
+        elif tag == "tbody":
+            self._in_body = True
+        elif tag == "tr" and self._in_body:
+            self._row = (a.get("class") or "", [])
+        elif tag == "td" and self._row is not None:
+            self._cell = []
+        elif tag == "img":
+            self.images.append(a["src"] or "")
+        elif tag == "svg":
+            self.svgs += 1
+        if a.get("id") and tag not in ("section", "table"):
+            self._id_stack.append((tag, a["id"] or "", []))
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "section":
+            self._section = None
+        elif tag == "tbody":
+            self._in_body = False
+        elif tag == "td" and self._cell is not None and self._row is not None:
+            self._row[1].append("".join(self._cell))
+            self._cell = None
+        elif tag == "tr" and self._row is not None:
+            assert self._table is not None
+            self.tables[self._table].append(self._row)
+            self._row = None
+        if self._id_stack and self._id_stack[-1][0] == tag:
+            _, ident, text = self._id_stack.pop()
+            self.ids[ident] = "".join(text)
+
+    def handle_data(self, data: str) -> None:
+        if self._section:
+            self.sections[self._section] += data
+        if self._cell is not None:
+            self._cell.append(data)
+        for _, _, text in self._id_stack:
+            text.append(data)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    root = tmp_path_factory.mktemp("run")
+    written = _run_folder(root)
+    return root, written
+
+
+@pytest.fixture(scope="module")
+def full_page(full_run: tuple[Path, dict[str, Any]]) -> tuple[str, Page]:
+    root, _ = full_run
+    before = sorted(p.relative_to(root) for p in root.rglob("*"))
+    out = write_report(root)
+    assert out == RunPaths(root).report
+    after = sorted(p.relative_to(root) for p in root.rglob("*"))
+    assert sorted(set(after) - set(before)) == [Path("report.html")]  # nothing else written
+    text = out.read_text()
+    return text, Page(text)
+
+
+def test_full_report_has_every_section(full_page: tuple[str, Page]) -> None:
+    text, page = full_page
+    assert list(page.sections) == list(SECTIONS)
+    assert 'id="missing"' not in text and 'id="problems"' not in text
+    assert "Not available yet" not in text
+    assert "<script" not in text and "http://" not in text.replace("http://www.w3.org", "")  # self-contained
+
+
+@needs_dot
+def test_diagram_is_inline_svg_with_block_clusters(full_page: tuple[str, Page],
+                                                   full_run: tuple[Path, dict[str, Any]]) -> None:
+    text, page = full_page
+    assert page.svgs == 1
+    svg = re.search(r"<svg.*?</svg>", text, re.S)
+    assert svg is not None
+    assert "<?xml" not in text and "<!DOCTYPE svg" not in text
+    chosen = full_run[1]["chosen"]
+    n_blocks = len(chosen.genotype["blocks"])
+    for k in range(1, n_blocks + 1):
+        assert f"<title>cluster_b{k}</title>" in svg[0]
+    assert chosen.digest in svg[0]
+
+
+def test_plots_are_embedded_png(full_page: tuple[str, Page]) -> None:
+    _, page = full_page
+    pngs = [src for src in page.images if src.startswith("data:image/png;base64,")]
+    assert len(pngs) >= 2 and len(pngs) == len(page.images)
+    for src in pngs:
+        data = base64.b64decode(src.split(",", 1)[1], validate=True)
+        assert data.startswith(PNG_MAGIC) and len(data) > 1000
+    assert PLOTS_NEED_MATPLOTLIB not in page.sections["search-curve"]
+
+
+def test_topk_and_final_tables(full_page: tuple[str, Page], full_run: tuple[Path, dict[str, Any]]) -> None:
+    _, page = full_page
+    written = full_run[1]
+    topk = page.tables["topk-table"]
+    assert [cells[0] for _, cells in topk] == ["1", "2", "3", "4", "5"]
+    assert [cells[1] for _, cells in topk] == [r.digest for r in written["topk"]]
+    assert [cells[2] for _, cells in topk] == [f"{r.proxy.log_loss:.5f}" for r in written["topk"]]
+    assert [cls for cls, cells in topk if cls == "best"] == ["best"]
+    assert dict((cells[1], cls) for cls, cells in topk)[written["chosen"].digest] == "best"
+
+    final = page.tables["final-table"]
+    assert len(final) == 3
+    assert {cells[0] for _, cells in final} == {"NASRecNet", "DLRM", "random"}
+    assert [cells[0] for cls, cells in final if cls == "nasrec"] == ["NASRecNet"]
+    assert [cells[3] for _, cells in final] == ["0.44050", "0.44310", "0.44600"]  # sorted by test log loss
+    assert all(cells[5].endswith(" M") for _, cells in final)  # FLOPs, human units
+
+
+def test_kendall_tau_matches_agreement(full_page: tuple[str, Page], full_run: tuple[Path, dict[str, Any]]) -> None:
+    _, page = full_page
+    tops = full_run[1]["topk"]
+    agree = agreement([r.proxy.log_loss for r in tops], [r.full.log_loss for r in tops], k=5)
+    assert 0 < agree.kendall_tau < 1  # the fixture's proxy ranks well, not perfectly
+    assert page.ids["kendall-tau"] == f"{agree.kendall_tau:.3f}"
+    assert page.ids["spearman-rho"] == f"{agree.spearman_rho:.3f}"
+
+
+def test_config_summary_and_best_architecture(full_page: tuple[str, Page],
+                                             full_run: tuple[Path, dict[str, Any]]) -> None:
+    text, page = full_page
+    assert json.loads(page.ids["config-json"]) == CONFIG  # pretty-printed, and escaped in the HTML
+    assert "&lt;b&gt;not markup&lt;/b&gt; &amp; co" in text and "<b>not markup</b>" not in text
+    timings = page.tables["timings-table"]
+    assert [cells[0] for _, cells in timings] == ["supernet", "search", "topk", "final", "total"]
+    assert timings[0][1][1] == "1:00:00" and timings[-1][1][2] == f"{3600 + 1234.5 + 600 + 90:.1f}"
+    arch = page.sections["architecture"]
+    chosen = full_run[1]["chosen"]
+    assert chosen.digest in arch and "NASRecNet, the run's pick" in arch
+    assert "FLOPs" in arch and "params" in arch and "test" in arch
+    assert "40 (38 scored, 2 failed)" in page.sections["overview"]
+
+
+def test_partial_run_says_what_is_missing(tmp_path: Path) -> None:
+    _run_folder(tmp_path, topk=False, final=False, summary=False, best=False)
+    page = Page(write_report(tmp_path).read_text())
+    assert list(page.sections) == list(SECTIONS)
+    missing = page.ids["missing"]
+    for title in ("Proxy versus full training", "Top-k candidates", "Final results (test)", "Stage timings"):
+        assert title in missing
+    for sid in ("proxy-vs-full", "topk", "final", "timings"):
+        assert "Not available yet" in page.sections[sid]
+    for sid in ("search-curve", "config", "architecture"):
+        assert "Not available yet" not in page.sections[sid]
+    assert "best proxy score so far" in page.sections["architecture"]
+    assert len(page.images) == 1  # the search curve
+    assert "topk-table" not in page.tables and "final-table" not in page.tables
+
+
+def test_empty_folder_and_torn_last_line(tmp_path: Path) -> None:
+    page = Page(build_report(tmp_path))
+    assert set(SECTIONS) - {"overview"} <= {s for s, t in page.sections.items() if "Not available yet" in t}
+    # a record still being written: skipped and listed, and the file left as it was
+    _run_folder(tmp_path, topk=False, final=False, summary=False, best=False)
+    evaluations = RunPaths(tmp_path).evaluations
+    with open(evaluations, "a") as fh:
+        fh.write('{"index": 40, "digest": "ab')
+    before = evaluations.read_bytes()
+    page = Page(build_report(tmp_path))
+    assert "skipped 1 line(s)" in page.ids["problems"] and "line 41" in page.ids["problems"]
+    assert evaluations.read_bytes() == before
+
+
+def test_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)  # makes `import` raise ImportError
+    _run_folder(tmp_path)
+    page = Page(write_report(tmp_path, tmp_path / "elsewhere" / "r.html").read_text())
+    assert page.images == []
+    for sid in ("search-curve", "proxy-vs-full"):
+        assert PLOTS_NEED_MATPLOTLIB in page.sections[sid]
+    assert page.tables["topk-table"] and page.ids["kendall-tau"]  # numbers and tables need no matplotlib
+    assert not RunPaths(tmp_path).report.exists()
+
+
+def test_matplotlib_is_imported_lazily() -> None:
+    code = "import sys, nasrec.viz.report; assert 'matplotlib' not in sys.modules, 'imported eagerly'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_dot_shows_dot_source(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _run_folder(tmp_path)
+    RunPaths(tmp_path).best_diagram.unlink(missing_ok=True)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    text = build_report(tmp_path)
+    assert "<svg" not in text and "needs graphviz" in text and "digraph nasrec" in text
+
+
+@needs_dot
+def test_existing_diagram_file_is_embedded(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    RunPaths(tmp_path).best_diagram.write_text(
+        '<?xml version="1.0"?>\n<!DOCTYPE svg>\n<!-- x -->\n<svg id="from-file"><g/></svg>\n')
+    text = build_report(tmp_path)
+    assert '<svg id="from-file"><g/></svg>' in text and "<?xml" not in text
+
+
+def test_fewer_than_three_topk_and_bad_inputs(tmp_path: Path) -> None:
+    written = _run_folder(tmp_path, final=False, summary=False)
+    topk = RunPaths(tmp_path).topk
+    topk.write_text("".join(r.model_dump_json() + "\n" for r in written["topk"][:2]))
+    page = Page(build_report(tmp_path))
+    assert "at least 3" in page.sections["proxy-vs-full"] and "kendall-tau" not in page.ids
+    assert len(page.tables["topk-table"]) == 2
+    with pytest.raises(FileNotFoundError):
+        write_report(tmp_path / "nope")
+    assert report_module._running_min([3.0, 2.0, 2.5, 1.0]) == [3.0, 2.0, 2.0, 1.0]
+    nan_first = report_module._running_min([float("nan"), 2.0, float("inf"), 1.0])
+    assert np.isnan(nan_first[0]) and nan_first[1:] == [2.0, 2.0, 1.0]
