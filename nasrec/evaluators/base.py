@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -53,9 +54,17 @@ def register_evaluator(name: str) -> Callable[[EvaluatorFactory], EvaluatorFacto
 
 
 def build_evaluator(name: str, config: dict[str, Any]) -> Evaluator:
-    """Rebuild an evaluator from its name and JSON config (as recorded in a `Score`)."""
+    """Rebuild an evaluator from its registered name (or a `module:Class` path) and its JSON config."""
+    if name not in EVALUATORS and ":" in name:
+        module, _, attr = name.partition(":")
+        return getattr(importlib.import_module(module), attr)(**config)
     try:
         factory = EVALUATORS[name]
     except KeyError:
         raise ValueError(f"unknown evaluator {name!r} (known: {', '.join(sorted(EVALUATORS))})") from None
     return factory(**config)
+
+
+def derive_seed(seed: int, digest: str) -> int:
+    """The seed an evaluator uses for one genotype: independent of evaluation order and process."""
+    return (seed * 1_000_003 + int(digest[:8], 16)) % 2**31

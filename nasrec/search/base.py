@@ -1,0 +1,112 @@
+"""The strategy protocol (ask/tell with state_dict), its registry and the `nasrec.strategies` entry points.
+
+A strategy proposes genotypes with `ask(n)` and learns their scores with `tell(genotype, score)`. Scores
+are losses (lower is better); `None` marks a failed evaluation. Strategies apply results in the order they
+asked, whatever order evaluations finish in, so a search is reproducible from its seed and its log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from importlib.metadata import entry_points
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+
+from nasrec.genotype import Genotype, SearchSpace
+
+Constraint = Callable[[Genotype], str | None]
+"""Returns why a genotype is rejected before evaluation (e.g. too many FLOPs), or None to accept it."""
+
+ENTRY_POINT_GROUP = "nasrec.strategies"
+_MAX_TRIES = 200
+
+
+@runtime_checkable
+class Strategy(Protocol):
+    space: SearchSpace
+
+    def ask(self, n: int = 1) -> list[Genotype]:
+        """Up to n new candidates; [] when waiting for results or finished."""
+
+    def tell(self, genotype: Genotype, score: float | None) -> None: ...
+
+    @property
+    def done(self) -> bool: ...
+
+    def state_dict(self) -> dict[str, Any]: ...
+
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+
+
+StrategyFactory = Callable[..., Strategy]
+STRATEGIES: dict[str, StrategyFactory] = {}
+_loaded = False
+
+
+def register_strategy(name: str) -> Callable[[StrategyFactory], StrategyFactory]:
+    def deco(factory: StrategyFactory) -> StrategyFactory:
+        if name in STRATEGIES:
+            raise ValueError(f"strategy {name!r} is already registered")
+        STRATEGIES[name] = factory
+        return factory
+
+    return deco
+
+
+def list_strategies() -> list[str]:
+    _load_entry_points()
+    return sorted(STRATEGIES)
+
+
+def build_strategy(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Strategy:
+    _load_entry_points()
+    try:
+        factory = STRATEGIES[name]
+    except KeyError:
+        raise ValueError(f"unknown search strategy {name!r} (known: {', '.join(sorted(STRATEGIES))})") from None
+    return factory(space=space, seed=seed, **options)
+
+
+def _load_entry_points() -> None:
+    global _loaded
+    if not _loaded:
+        _loaded = True
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            ep.load()
+
+
+class Proposer:
+    """Shared middleware of strategies: de-duplication by digest and constraints, before evaluation."""
+
+    def __init__(self, space: SearchSpace, constraints: list[Constraint] | None = None) -> None:
+        self.space = space
+        self.constraints = list(constraints or [])
+        self.seen: set[str] = set()
+        self.rejected = 0
+
+    def propose(self, make: Callable[[], Genotype]) -> Genotype:
+        """Call `make` until it gives an unseen genotype of the space that passes every constraint."""
+        last_reason = "all duplicates"
+        for _ in range(_MAX_TRIES):
+            g = self.space.check(make())
+            digest = g.digest()
+            if digest in self.seen:
+                continue
+            reason = next((r for r in (c(g) for c in self.constraints) if r), None)
+            if reason:
+                self.rejected += 1
+                last_reason = reason
+                continue
+            self.seen.add(digest)
+            return g
+        raise RuntimeError(f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {last_reason}); "
+                           "loosen the constraints or enlarge the space")
+
+
+def rng_state(rng: np.random.Generator) -> dict[str, Any]:
+    return rng.bit_generator.state
+
+
+def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
+    rng.bit_generator.state = state

@@ -1,0 +1,110 @@
+"""Regularized (aging) evolution, Real et al. 2019, with the NASRec paper's settings as defaults.
+
+An initial population of `population` random subnets; then `cycles` cycles: pick `tournament` members
+at random, take the best as parent, make `children` mutants of it, score them, add each to the
+population and remove the oldest member for each. Results are applied in ask order, so the run is
+reproducible whatever order evaluations finish in.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import numpy as np
+
+from nasrec.genotype import Genotype, SearchSpace, mutate, sample
+from nasrec.search.base import Constraint, Proposer, register_strategy, rng_state, set_rng_state
+
+
+@register_strategy("evolution")
+class RegularizedEvolution:
+    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 128, cycles: int = 240,
+                 tournament: int = 64, children: int = 8, sampler: str = "single-operator-any-connection",
+                 constraints: list[Constraint] | None = None) -> None:
+        if tournament > population:
+            raise ValueError(f"tournament ({tournament}) cannot exceed population ({population})")
+        self.space, self.population_size, self.cycles = space, population, cycles
+        self.tournament, self.children, self.sampler = tournament, children, sampler
+        self.rng = np.random.default_rng(seed)
+        self.proposer = Proposer(space, constraints)
+        self.population: deque[tuple[dict[str, Any], float]] = deque()  # (genotype dict, score), oldest first
+        self.pending: list[tuple[Genotype, float | None, bool]] = []  # asked this round: (g, score, told?)
+        self.cycle = 0  # completed cycles
+        self.pending_cycle = False  # whether `pending` are a cycle's children (else initial members)
+        self.initialised = 0  # initial members asked
+        self.history: list[tuple[str, float | None]] = []
+
+    @property
+    def budget(self) -> int:
+        return self.population_size + self.cycles * self.children
+
+    # -- ask / tell ------------------------------------------------------------------------------
+    def ask(self, n: int = 1) -> list[Genotype]:
+        out: list[Genotype] = []
+        if self.initialised < self.population_size:
+            while len(out) < n and self.initialised < self.population_size:
+                out.append(self.proposer.propose(lambda: sample(self.space, self.sampler, self.rng)))
+                self.initialised += 1
+        elif not self.pending and self.cycle < self.cycles and self.population:
+            parent = self._tournament()
+            out = [self.proposer.propose(lambda: mutate(parent, self.rng, self.space))
+                   for _ in range(self.children)]
+            self.pending_cycle = True
+        self.pending.extend((g, None, False) for g in out)
+        return out
+
+    def tell(self, genotype: Genotype, score: float | None) -> None:
+        digest = genotype.digest()
+        for i, (g, _, told) in enumerate(self.pending):
+            if not told and g.digest() == digest:
+                self.pending[i] = (g, score, True)
+                break
+        else:
+            raise ValueError(f"genotype {digest} was not asked (or was already told)")
+        if all(told for _, _, told in self.pending):
+            self._commit()
+
+    def _commit(self) -> None:
+        """Apply the round's results in ask order; the oldest members leave as children join (aging)."""
+        for g, score, _ in self.pending:
+            self.history.append((g.digest(), score))
+            if score is None or not np.isfinite(score):
+                continue  # failed evaluations never join the population
+            self.population.append((g.to_dict(), float(score)))
+            while len(self.population) > self.population_size:
+                self.population.popleft()
+        if self.pending_cycle:
+            self.cycle += 1
+        self.pending, self.pending_cycle = [], False
+
+    def _tournament(self) -> Genotype:
+        k = min(self.tournament, len(self.population))
+        idx = self.rng.choice(len(self.population), size=k, replace=False)
+        best = min((self.population[int(i)] for i in idx), key=lambda member: member[1])
+        return Genotype.from_dict(best[0])
+
+    @property
+    def done(self) -> bool:
+        return self.cycle >= self.cycles and not self.pending and self.initialised >= self.population_size
+
+    def best(self) -> tuple[Genotype, float]:
+        g, score = min(self.population, key=lambda member: member[1])
+        return Genotype.from_dict(g), score
+
+    # -- state -----------------------------------------------------------------------------------
+    def state_dict(self) -> dict[str, Any]:
+        return {
+            "rng": rng_state(self.rng), "population": [list(m) for m in self.population],
+            "pending": [[g.to_dict(), s, t] for g, s, t in self.pending], "cycle": self.cycle,
+            "initialised": self.initialised, "pending_cycle": self.pending_cycle, "history": self.history, "seen": sorted(self.proposer.seen),
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        set_rng_state(self.rng, state["rng"])
+        self.population = deque((m[0], m[1]) for m in state["population"])
+        self.pending = [(Genotype.from_dict(g), s, t) for g, s, t in state["pending"]]
+        self.cycle, self.initialised = state["cycle"], state["initialised"]
+        self.pending_cycle = state["pending_cycle"]
+        self.history = [tuple(h) for h in state["history"]]
+        self.proposer.seen = set(state["seen"])

@@ -1,0 +1,59 @@
+"""The search loop: ask, evaluate through an executor, tell; every finished evaluation is appended (fsync)
+to a JSONL log. Restarting on the same log replays it into a fresh strategy (same seed) and continues, so
+no logged genotype is evaluated twice and the result equals an uninterrupted run."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, wait
+from pathlib import Path
+
+from nasrec.evaluators.base import derive_seed
+from nasrec.evaluators.training import progress_bar
+from nasrec.genotype import Genotype
+from nasrec.search.base import Strategy
+from nasrec.search.executors import Executor, score_from_future
+from nasrec.search.records import Evaluation, append_jsonl, read_jsonl
+
+
+def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, parallel: int = 1, seed: int = 0,
+               budget: int | None = None, progress: bool = False) -> list[Evaluation]:
+    """Drive `strategy` to completion (or until `budget` evaluations are logged in all). Returns every
+    logged evaluation in order."""
+    log = Path(log)
+    logged = read_jsonl(log, Evaluation)
+    cache = {e.digest: e for e in logged}
+    in_flight: dict[Future[str], tuple[Genotype, float]] = {}
+    total = getattr(strategy, "budget", None)
+    with progress_bar(progress) as bar:
+        task = bar.add_task("search", total=total, completed=len(logged), info="")
+        while not strategy.done and (budget is None or len(logged) < budget):
+            room = parallel - len(in_flight)
+            if budget is not None:
+                room = min(room, budget - len(logged) - len(in_flight))
+            asked = strategy.ask(max(0, room)) if room > 0 else []
+            for g in asked:
+                known = cache.get(g.digest())
+                if known is not None:  # replayed from the log, or a duplicate: never evaluated twice
+                    strategy.tell(g, known.score.log_loss if known.score else None)
+                else:
+                    in_flight[executor.submit(g.to_json(indent=None))] = (g, time.perf_counter())
+            if not in_flight:
+                if not asked and not strategy.done:
+                    raise RuntimeError("the strategy asked for nothing while no evaluation is running "
+                                       "(every evaluation failed?)")
+                continue
+            finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
+            for future in [f for f in in_flight if f in finished]:  # submission order
+                g, start = in_flight.pop(future)
+                score, error = score_from_future(future)
+                record = Evaluation(index=len(logged), digest=g.digest(), genotype=g.to_dict(), score=score,
+                                    error=error, seed=derive_seed(seed, g.digest()),
+                                    seconds=time.perf_counter() - start)
+                append_jsonl(log, record)
+                logged.append(record)
+                cache[record.digest] = record
+                strategy.tell(g, score.log_loss if score else None)
+                best = min((e.score.log_loss for e in logged if e.score), default=float("nan"))
+                bar.update(task, advance=1, info=f"best {best:.4f}")
+    return logged

@@ -1,0 +1,98 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nasrec.genotype import NASREC_SMALL
+from nasrec.search.evolution import RegularizedEvolution
+from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
+from nasrec.search.random import RandomSearch
+from nasrec.search.records import Evaluation, read_jsonl
+from nasrec.search.runner import run_search
+from tests.search.formula import FormulaEvaluator
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _script(log: Path, out: Path, sleep: float) -> subprocess.Popen:
+    with open(f"{out}.stderr", "ab") as err:
+        return subprocess.Popen([sys.executable, "-m", "tests.search.search_script", str(log), str(out), str(sleep)],
+                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+
+
+def _stderr(out: Path) -> str:
+    return Path(f"{out}.stderr").read_text()
+
+
+def _lines(path: Path) -> int:
+    return path.read_bytes().count(b"\n") if path.exists() else 0
+
+
+def test_sigkill_mid_search_then_resume_equals_an_uninterrupted_run(tmp_path):
+    clean = _script(tmp_path / "clean.jsonl", tmp_path / "clean.json", 0.0)
+    assert clean.wait(timeout=120) == 0, _stderr(tmp_path / "clean.json")
+
+    log, out = tmp_path / "killed.jsonl", tmp_path / "killed.json"
+    victim = _script(log, out, 0.1)
+    deadline = time.time() + 120
+    while _lines(log) < 12 and time.time() < deadline:
+        time.sleep(0.02)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim.wait()
+    assert not out.exists() and 12 <= _lines(log) < 34
+    resumed = _script(log, out, 0.0)
+    assert resumed.wait(timeout=120) == 0, _stderr(out)
+
+    a, b = json.loads((tmp_path / "clean.json").read_text()), json.loads(out.read_text())
+    assert b["population"] == a["population"] and b["best"] == a["best"]
+    records = read_jsonl(log, Evaluation)
+    digests = [r.digest for r in records]
+    assert len(digests) == len(set(digests)) == 10 + 8 * 3  # nothing evaluated twice
+    assert [r.index for r in records] == list(range(34))
+    assert set(digests) == {r.digest for r in read_jsonl(tmp_path / "clean.jsonl", Evaluation)}
+
+
+def test_corrupt_last_line_is_dropped_with_a_warning_and_the_search_continues(tmp_path):
+    log = tmp_path / "log.jsonl"
+    run_search(RandomSearch(NASREC_SMALL, seed=1, budget=6), InProcessExecutor(FormulaEvaluator()), log, budget=4)
+    with open(log, "a") as fh:
+        fh.write('{"index": 4, "digest": "abc')  # killed mid-write
+    with pytest.warns(RuntimeWarning, match=r"line 5: dropped an incomplete last record"):
+        records = run_search(RandomSearch(NASREC_SMALL, seed=1, budget=6), InProcessExecutor(FormulaEvaluator()), log)
+    assert len(records) == 6 and [r.index for r in read_jsonl(log, Evaluation)] == list(range(6))
+
+
+def test_a_corrupt_line_in_the_middle_is_an_error_naming_it(tmp_path):
+    log = tmp_path / "log.jsonl"
+    run_search(RandomSearch(NASREC_SMALL, seed=1, budget=3), InProcessExecutor(FormulaEvaluator()), log)
+    lines = log.read_text().splitlines()
+    lines[1] = "{oops"
+    log.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError, match=r"log.jsonl, line 2: not a valid Evaluation record"):
+        read_jsonl(log, Evaluation)
+
+
+def test_failed_evaluations_are_logged_and_the_search_goes_on(tmp_path):
+    evaluator = FormulaEvaluator(fail_digits="01")
+    records = run_search(RegularizedEvolution(NASREC_SMALL, seed=2, population=8, cycles=4, tournament=4, children=2),
+                         InProcessExecutor(evaluator), tmp_path / "log.jsonl")
+    failed = [r for r in records if r.score is None]
+    assert failed and all(r.error.startswith("RuntimeError: planned failure") for r in failed)
+    assert len(records) == 16
+
+
+def test_process_pool_gives_the_same_scores_as_in_process(tmp_path):
+    evaluator = FormulaEvaluator()
+    local = run_search(RandomSearch(NASREC_SMALL, seed=4, budget=6), InProcessExecutor(evaluator),
+                       tmp_path / "a.jsonl")
+    pool = ProcessPoolExecutor(evaluator.name, evaluator.config, workers=2)
+    try:
+        remote = run_search(RandomSearch(NASREC_SMALL, seed=4, budget=6), pool, tmp_path / "b.jsonl", parallel=2)
+    finally:
+        pool.close()
+    assert {r.digest: r.score.log_loss for r in local} == {r.digest: r.score.log_loss for r in remote}
