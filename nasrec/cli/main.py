@@ -7,10 +7,12 @@ from typing import Annotated
 
 import typer
 
+from nasrec.cli import data
 from nasrec.cli.common import console, user_errors
 
 app = typer.Typer(help="Neural architecture search for CTR models.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(data.app, name="data", help="Prepare datasets and inspect prepared ones.")
 
 
 @app.callback()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 MISSING_INDEX = 0
@@ -23,6 +25,7 @@ class FeatureSpec(BaseModel):
     cardinalities: tuple[int, ...]
     cap: int | None = Field(default=None, ge=2)
     embedding_dim: int = Field(default=16, gt=0)
+    label_name: str = "label"
 
     @model_validator(mode="after")
     def _check(self) -> FeatureSpec:
@@ -59,6 +62,14 @@ class FeatureSpec(BaseModel):
 
     def with_cap(self, cap: int | None) -> FeatureSpec:
         return self.model_copy(update={"cap": cap})
+
+    def save(self, path: str | Path) -> None:
+        """Write as JSON (prepared data keeps it as `spec.json` beside the arrays)."""
+        Path(path).write_text(self.model_dump_json(indent=2) + "\n")
+
+    @classmethod
+    def load(cls, path: str | Path) -> FeatureSpec:
+        return cls.model_validate_json(Path(path).read_text())
 
     @classmethod
     def synthetic(

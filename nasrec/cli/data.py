@@ -1,0 +1,120 @@
+"""`nasrec data ...`: prepare raw files, inspect prepared folders, prepare the bundled samples."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from nasrec.data import DataError, PreparedData, load_sample, prepare
+from nasrec.data.samples import SAMPLES
+
+app = typer.Typer(help="Prepare and inspect CTR data.", no_args_is_help=True, add_completion=False)
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def _names(text: str) -> list[str]:
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def _report(data: PreparedData) -> None:
+    where = "cached" if data.cache_hit else "prepared"
+    out_console.print(f"{where}: {data.path}  ({len(data):,} rows, positive rate {data.positive_rate:.4f})",
+                      markup=False, highlight=False, soft_wrap=True)
+    if data.meta.bad_rows.total:
+        err_console.print(data.meta.bad_rows.summary(data.meta.source), markup=False, highlight=False)
+
+
+@app.command("prepare")
+def prepare_cmd(
+    criteo: Optional[Path] = typer.Option(None, "--criteo", help="Criteo train.txt or day_N (plain or .gz)"),
+    avazu: Optional[Path] = typer.Option(None, "--avazu", help="Avazu train.csv (plain or .gz)"),
+    kdd: Optional[Path] = typer.Option(None, "--kdd", help="KDD Cup 2012 track 2 training.txt"),
+    kdd_profile: Optional[Path] = typer.Option(None, "--kdd-profile", help="KDD userid_profile.txt"),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="any delimited file with a header"),
+    label: Optional[str] = typer.Option(None, "--label", help="CSV: label column (0/1)"),
+    dense: str = typer.Option("", "--dense", help="CSV: dense columns, comma-separated"),
+    sparse: str = typer.Option("", "--sparse", help="CSV: sparse columns, comma-separated"),
+    delimiter: str = typer.Option(",", "--delimiter", help="CSV: field delimiter"),
+    out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: the cache)"),
+    encoding: str = typer.Option("vocab", "--encoding", help="vocab or hash"),
+    min_count: int = typer.Option(2, "--min-count", help="vocab: rarer values share index 1"),
+    hash_size: Optional[int] = typer.Option(None, "--hash-size", help="hash: rows per table (default: paper's)"),
+    cap: Optional[int] = typer.Option(None, "--cap", help="cap every embedding table at this many rows"),
+    on_bad_rows: str = typer.Option("skip", "--on-bad-rows", help="skip (report) or error"),
+) -> None:
+    """Prepare a raw file into memory-mapped arrays (cached; re-running is free)."""
+    given = {k: v for k, v in {"criteo": criteo, "avazu": avazu, "kdd": kdd, "csv": csv}.items() if v}
+    if len(given) != 1:
+        _fail("give exactly one of --criteo, --avazu, --kdd, --csv")
+    fmt, source = next(iter(given.items()))
+    if kdd_profile is not None and fmt != "kdd":
+        _fail("--kdd-profile goes with --kdd")
+    try:
+        data = prepare(source, fmt, out=out, label=label, dense=_names(dense), sparse=_names(sparse),
+                       delimiter=delimiter, kdd_profile=kdd_profile, encoding=encoding,  # type: ignore[arg-type]
+                       min_count=min_count, hash_sizes=hash_size, cap=cap, on_bad_rows=on_bad_rows,
+                       progress=None)
+    except (DataError, ValueError) as e:
+        _fail(str(e))
+    _report(data)
+
+
+@app.command("info")
+def info_cmd(folder: Path = typer.Argument(..., help="a prepared data folder")) -> None:
+    """Print the FeatureSpec, row count, positive rate and split sizes."""
+    try:
+        data = PreparedData.open(folder)
+    except DataError as e:
+        _fail(str(e))
+    spec, meta = data.spec, data.meta
+    head = Table(title=f"{folder}", show_header=False)
+    for k, v in [("format", meta.format), ("source", meta.source), ("rows", f"{len(data):,}"),
+                 ("positive rate", f"{data.positive_rate:.4f}"), ("dense", f"{spec.n_dense}"),
+                 ("sparse", f"{spec.n_sparse}"), ("embedding dim", str(spec.embedding_dim)),
+                 ("cap", str(spec.cap)), ("sparse dtype", str(data.sparse.dtype)),
+                 ("encoding", str(meta.options.get("encoding"))), ("bad rows skipped", str(meta.bad_rows.total))]:
+        head.add_row(k, v)
+    out_console.print(head)
+    splits = Table(title="split (stratified 10-fold, seed 2018)")
+    for c in ("split", "rows", "positive rate"):
+        splits.add_column(c)
+    for name in ("train", "valid", "test"):
+        s = data.split(name)
+        splits.add_row(name, f"{len(s):,}", f"{s.positive_rate:.4f}")
+    out_console.print(splits)
+    feats = Table(title="features")
+    for c in ("kind", "name", "cardinality", "table rows"):
+        feats.add_column(c)
+    for n in spec.dense_names:
+        feats.add_row("dense", n, "", "")
+    for n, c, r in zip(spec.sparse_names, spec.cardinalities, spec.table_rows):
+        feats.add_row("sparse", n, f"{c:,}", f"{r:,}")
+    out_console.print(feats)
+
+
+@app.command("sample")
+def sample_cmd(name: str = typer.Argument("criteo", help=f"one of: {', '.join(SAMPLES)}")) -> None:
+    """Prepare a bundled real sample and print where it is."""
+    try:
+        data = load_sample(name)
+    except DataError as e:
+        _fail(str(e))
+    _report(data)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

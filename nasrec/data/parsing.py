@@ -1,0 +1,268 @@
+"""Vectorised parsing of delimited text: a chunk of whole lines -> dense, categorical keys and labels.
+
+No per-row Python work on the fast path: field boundaries, integers, hex values and string hashes are
+computed with numpy over the chunk's bytes. Cells that are not plain integers (e.g. `2.5`, `1e3`) fall back
+to a bulk numpy float conversion.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from nasrec.data.errors import BAD_DENSE, BAD_FIELD_COUNT, BAD_LABEL, BAD_QUOTE
+
+FNV_OFFSET = np.uint64(14695981039346656037)
+FNV_PRIME = np.uint64(1099511628211)
+_HEX = np.full(256, 255, dtype=np.uint8)
+for _i, _c in enumerate(b"0123456789abcdef"):
+    _HEX[_c] = _i
+for _i, _c in enumerate(b"ABCDEF"):
+    _HEX[_c] = 10 + _i
+_POW10 = 10 ** np.arange(19, dtype=np.int64)
+
+ExtraSparse = Callable[[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where label, dense and sparse values sit in one line of a raw format."""
+
+    name: str
+    delimiter: bytes
+    n_fields: int
+    label_col: int
+    dense_cols: tuple[int, ...]
+    dense_names: tuple[str, ...]
+    sparse_cols: tuple[int, ...]
+    sparse_names: tuple[str, ...]
+    min_fields: int | None = None
+    """Rows with min_fields..n_fields-1 fields are padded with missing values (trailing empties stripped)."""
+    label_rule: Literal["binary", "count"] = "binary"
+    key_kind: Literal["hex", "int", "bytes"] = "bytes"
+    constant_dense: float | None = None
+    header: bool = False
+    log_dense: bool = True
+    reject_quotes: bool = False
+    extra_sparse: ExtraSparse | None = field(default=None, compare=False)
+    """(keys, missing) of the parsed sparse columns -> extra (keys, missing) columns (e.g. a profile join)."""
+    extra_names: tuple[str, ...] = ()
+
+    @property
+    def all_sparse_names(self) -> tuple[str, ...]:
+        return self.sparse_names + self.extra_names
+
+    @property
+    def all_dense_names(self) -> tuple[str, ...]:
+        return ("constant",) if self.constant_dense is not None else self.dense_names
+
+
+@dataclass
+class Parsed:
+    dense: np.ndarray  # float32 [n, n_dense], transformed
+    keys: np.ndarray  # uint64 [n, n_sparse]
+    missing: np.ndarray  # bool [n, n_sparse]
+    label: np.ndarray  # float32 [n]
+    bad: list[tuple[int, str, str]]  # (line, rule, detail), by line
+
+
+def _windows(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, cap: int, right: bool = False
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Gather each cell's bytes into a [cells, width] matrix with one numpy gather.
+
+    Left-aligned (cell starts at column 0) or right-aligned (cell ends at the last column). Returns
+    (bytes matrix, active mask, lengths); width = min(longest cell, cap), at least 1."""
+    lens = (ends - starts).ravel()
+    width = max(int(min(lens.max(initial=0), cap)), 1)
+    padded = np.concatenate([np.zeros(width, dtype=np.uint8), b, np.zeros(width, dtype=np.uint8)])
+    view = np.lib.stride_tricks.as_strided(padded, shape=(len(b) + width + 1, width), strides=(1, 1))
+    cols = np.arange(width)[None, :]
+    if right:
+        mat = view[ends.ravel()]
+        active = cols >= width - lens[:, None]
+    else:
+        mat = view[starts.ravel() + width]
+        active = cols < lens[:, None]
+    return mat, active, lens
+
+
+def parse_ints(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Decimal integers (optional '-', up to 18 digits) in cells [starts, ends) of b: (values, ok)."""
+    lens = (ends - starts).ravel()
+    neg = (lens > 0) & (b[np.minimum(starts.ravel(), len(b) - 1)] == 45)
+    mat, active, _ = _windows(b, starts + neg.reshape(starts.shape), ends, 18, right=True)
+    digits = mat - np.uint8(48)
+    isdig = digits <= 9
+    n = lens - neg
+    ok = (n > 0) & (n <= 18) & (isdig | ~active).all(axis=1)
+    digits = np.where(active & isdig, digits, np.uint8(0)).astype(np.int64)
+    val = digits @ _POW10[: mat.shape[1]][::-1]
+    val = np.where(neg, -val, val)
+    return val.reshape(starts.shape), ok.reshape(starts.shape)
+
+
+def parse_hex(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Hex values of up to 16 digits: (uint64 values, ok)."""
+    mat, active, lens = _windows(b, starts, ends, 16, right=True)
+    nib = _HEX[mat]
+    ok = (lens > 0) & (lens <= 16) & ((nib != 255) | ~active).all(axis=1)
+    nib = np.where(active, nib, np.uint8(0))
+    width = 8 if mat.shape[1] <= 8 else 16
+    full = np.zeros((len(mat), width), dtype=np.uint8)
+    full[:, width - mat.shape[1]:] = nib
+    packed = np.ascontiguousarray((full[:, 0::2] << np.uint8(4)) | full[:, 1::2])
+    val = packed.view(">u4" if width == 8 else ">u8").ravel().astype(np.uint64)
+    return val.reshape(starts.shape), ok.reshape(starts.shape)
+
+
+def fnv1a(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """64-bit FNV-1a hash of each cell's bytes (stable across runs and machines)."""
+    mat, active, _ = _windows(b, starts, ends, 1 << 20)
+    h = np.full(len(mat), FNV_OFFSET, dtype=np.uint64)
+    for p in range(mat.shape[1]):
+        h = np.where(active[:, p], (h ^ mat[:, p].astype(np.uint64)) * FNV_PRIME, h)
+    return h.reshape(starts.shape)
+
+
+def _cell(buf: bytes, s: int, e: int) -> str:
+    return buf[s:e].decode("utf-8", "replace")
+
+
+def cell_keys(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, kind: str) -> np.ndarray:
+    """A uint64 key per cell: the value itself for hex/int kinds when it parses, else its FNV-1a hash."""
+    if kind == "hex":
+        keys, ok = parse_hex(b, starts, ends)
+    elif kind == "int":
+        vals, ok = parse_ints(b, starts, ends)
+        keys = vals.view(np.uint64)
+    else:
+        return fnv1a(b, starts, ends)
+    if not ok.all():
+        bad = ~ok
+        keys = keys.copy()
+        keys[bad] = fnv1a(b, starts[bad], ends[bad])
+    return keys
+
+
+def _dense_values(buf: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarray
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values (missing -> 0) and a per-cell 'not a number' flag."""
+    vals, ok = parse_ints(b, starts, ends)
+    out = vals.astype(np.float64)
+    empty = ends == starts
+    out[empty] = 0.0
+    bad = np.zeros(starts.shape, dtype=bool)
+    slow = ~ok & ~empty
+    if slow.any():
+        idx = np.flatnonzero(slow.ravel())
+        s, e = starts.ravel()[idx], ends.ravel()[idx]
+        texts = [buf[i:j] for i, j in zip(s.tolist(), e.tolist())]
+        try:
+            conv = np.array(texts).astype(np.float64)
+            finite = np.isfinite(conv)
+        except ValueError:
+            conv = np.zeros(len(texts))
+            finite = np.zeros(len(texts), dtype=bool)
+            for k, t in enumerate(texts):
+                try:
+                    conv[k] = float(t)
+                    finite[k] = np.isfinite(conv[k])
+                except ValueError:
+                    pass
+        flat_out, flat_bad = out.ravel(), bad.ravel()
+        flat_out[idx] = np.where(finite, conv, 0.0)
+        flat_bad[idx] = ~finite
+    return out, bad
+
+
+def parse_chunk(buf: bytes, first_line: int, layout: Layout) -> Parsed:
+    """Parse whole lines (each ending in b"\\n"); empty lines are ignored."""
+    b = np.frombuffer(buf, dtype=np.uint8)
+    d = layout.delimiter[0]
+    nl = np.flatnonzero(b == 10)
+    line_start = np.empty_like(nl)
+    line_start[:1] = 0
+    line_start[1:] = nl[:-1] + 1
+    line_end = nl.copy()
+    cr = (line_end > line_start) & (b[np.maximum(line_end - 1, 0)] == 13)
+    line_end[cr] -= 1
+    nonempty = line_end > line_start
+    seps = np.flatnonzero((b == d) | (b == 10))
+    nf = np.diff(np.searchsorted(seps, nl, side="right"), prepend=0)  # separators per line incl. "\n"
+    n_fields = layout.n_fields
+    lo = layout.min_fields or n_fields
+    good = nonempty & (nf >= lo) & (nf <= n_fields)
+    bad: list[tuple[int, str, str]] = []
+    expected = str(n_fields) if lo == n_fields else f"{lo} to {n_fields}"
+    for i in np.flatnonzero(nonempty & ~good).tolist():
+        bad.append((first_line + i, BAD_FIELD_COUNT, f"{int(nf[i])} fields, expected {expected}"))
+    if layout.reject_quotes and b'"' in buf:
+        quoted = np.zeros(len(nl), dtype=bool)
+        quoted[np.unique(np.searchsorted(nl, np.flatnonzero(b == 34)))] = True
+        for i in np.flatnonzero(quoted & good).tolist():
+            bad.append((first_line + i, BAD_QUOTE, "quoted CSV fields are not supported"))
+        good &= ~quoted
+
+    rows = np.flatnonzero(good)
+    if len(rows) == len(nl) and (nf == n_fields).all():  # fast path: every line complete
+        ends = seps.reshape(len(nl), n_fields)
+        ends[:, -1] = line_end
+        starts = np.empty_like(ends)
+        starts[:, 0] = line_start
+        starts[:, 1:] = ends[:, :-1] + 1
+    else:
+        off = (np.cumsum(nf) - nf)[rows][:, None]
+        nfg = nf[rows][:, None]
+        j = np.arange(n_fields)[None, :]
+        ends = seps[off + np.minimum(j, nfg - 1)]
+        ends = np.where(j >= nfg - 1, line_end[rows][:, None], ends)
+        starts = np.where(j == 0, line_start[rows][:, None], seps[off + np.maximum(j - 1, 0)] + 1)
+        starts = np.where(j >= nfg, ends, starts)
+
+    row_bad = np.zeros(len(rows), dtype=bool)
+    reason: dict[int, tuple[str, str]] = {}
+    ls, le = starts[:, layout.label_col], ends[:, layout.label_col]
+    if layout.label_rule == "binary":
+        first = b[ls]
+        label_ok = (le - ls == 1) & ((first == 48) | (first == 49))
+        label = (first == 49).astype(np.float32)
+    else:
+        counts, label_ok = parse_ints(b, ls, le)
+        label_ok &= counts >= 0
+        label = (counts > 0).astype(np.float32)
+    for r in np.flatnonzero(~label_ok).tolist():
+        reason[r] = (BAD_LABEL, f"label {_cell(buf, ls[r], le[r])!r} is not "
+                     + ("0 or 1" if layout.label_rule == "binary" else "a click count"))
+    row_bad |= ~label_ok
+
+    if layout.constant_dense is not None:
+        dense = np.full((len(rows), 1), layout.constant_dense, dtype=np.float32)
+    else:
+        cols = list(layout.dense_cols)
+        ds, de = starts[:, cols], ends[:, cols]
+        values, dbad = _dense_values(buf, b, ds, de)
+        for r, c in zip(*np.nonzero(dbad)):
+            if r not in reason:
+                reason[int(r)] = (BAD_DENSE, f"column {layout.dense_names[c]}: "
+                                  f"{_cell(buf, ds[r, c], de[r, c])!r} is not a number")
+        row_bad |= dbad.any(axis=1)
+        if layout.log_dense:
+            values = np.log1p(np.maximum(values, 0.0))
+        dense = values.astype(np.float32)
+    for r, (rule, detail) in reason.items():
+        bad.append((first_line + int(rows[r]), rule, detail))
+    bad.sort()
+
+    cols = list(layout.sparse_cols)
+    ss, se = starts[:, cols], ends[:, cols]
+    missing = se == ss
+    keys = cell_keys(b, ss, se, layout.key_kind)
+    keep = ~row_bad
+    keys, missing = keys[keep], missing[keep]
+    if layout.extra_sparse is not None:
+        ek, em = layout.extra_sparse(keys, missing)
+        keys, missing = np.concatenate([keys, ek], axis=1), np.concatenate([missing, em], axis=1)
+    return Parsed(dense=dense[keep], keys=keys, missing=missing, label=label[keep], bad=bad)

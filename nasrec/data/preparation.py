@@ -1,0 +1,246 @@
+"""Raw file -> prepared folder, in one streaming pass, cached by content hash and options.
+
+The folder is built under a temporary name beside its target and renamed into place when complete, so an
+interrupted run never leaves a folder that looks prepared; stale temporaries of dead processes are removed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import re
+import secrets
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from nasrec.data import avazu, criteo, kdd
+from nasrec.data.encoding import HashEncoder, VocabEncoder
+from nasrec.data.errors import ON_BAD_ROWS, BadRowReport, DataError
+from nasrec.data.parsing import Layout, parse_chunk
+from nasrec.data.prepared import FORMAT_VERSION, NpyAppender, PreparedData, PrepMeta, dumps, sparse_dtype
+from nasrec.data.rawio import file_digest, iter_chunks
+from nasrec.data.spec import FeatureSpec
+from nasrec.data.split import N_FOLDS, SPLIT_SEED, stratified_folds
+from nasrec.data.tabular import csv_layout
+
+log = logging.getLogger("nasrec.data")
+FORMATS = ("criteo", "avazu", "kdd", "csv")
+Encoding = Literal["vocab", "hash"]
+_DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES,
+                 "kdd": kdd.HASH_CARDINALITIES}
+
+
+def cache_root() -> Path:
+    """$NASREC_CACHE, else ~/.cache/nasrec."""
+    env = os.environ.get("NASREC_CACHE")
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "nasrec"
+
+
+def _layout(fmt: str, source: Path, label: str | None, dense: Sequence[str], sparse: Sequence[str],
+            delimiter: str, kdd_profile: Path | None, log_dense: bool) -> Layout:
+    if fmt == "criteo":
+        return criteo.criteo_layout()
+    if fmt == "avazu":
+        return avazu.avazu_layout(source)
+    if fmt == "kdd":
+        return kdd.kdd_layout(kdd_profile)
+    if label is None:
+        raise DataError("a CSV needs --label (and --dense/--sparse column names)", file=str(source), rule="columns")
+    return csv_layout(source, label, dense, sparse, delimiter=delimiter, log_dense=log_dense)
+
+
+def _hash_sizes(fmt: str, n_sparse: int, hash_sizes: int | Sequence[int] | None) -> tuple[int, ...]:
+    if hash_sizes is None:
+        if fmt not in _DEFAULT_HASH:
+            raise DataError("hash encoding of a CSV needs hash sizes (--hash-size)", rule="options")
+        return tuple(_DEFAULT_HASH[fmt])
+    sizes = (hash_sizes,) * n_sparse if isinstance(hash_sizes, int) else tuple(int(h) for h in hash_sizes)
+    if len(sizes) != n_sparse or min(sizes) < 2:
+        raise DataError(f"need {n_sparse} hash sizes >= 2, got {sizes}", rule="options")
+    return sizes
+
+
+@contextlib.contextmanager
+def _progress(total: int, label: str, show: bool | None) -> Iterator:
+    if show is None:
+        show = sys.stderr.isatty()
+    if not show:
+        yield lambda done: None
+        return
+    from rich.console import Console
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task(label, total=total)
+        yield lambda done: bar.update(task, completed=done)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_stale(target: Path) -> None:
+    """Remove temporaries `.<name>.tmp-<pid>-*` left by processes that no longer run."""
+    if not target.parent.is_dir():
+        return
+    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
+        m = re.match(rf"\.{re.escape(target.name)}\.tmp-(\d+)-", tmp.name)
+        if m and (int(m.group(1)) == os.getpid() or not _pid_alive(int(m.group(1)))):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | None = None,
+            label: str | None = None, dense: Sequence[str] = (), sparse: Sequence[str] = (),
+            delimiter: str = ",", kdd_profile: str | Path | None = None, encoding: Encoding = "vocab",
+            min_count: int = 2, hash_sizes: int | Sequence[int] | None = None, cap: int | None = None,
+            embedding_dim: int = 16, on_bad_rows: str = "skip", log_dense: bool = True,
+            progress: bool | None = None) -> PreparedData:
+    """Prepare a raw file (or reuse its cached preparation) and return it memory-mapped.
+
+    format: criteo | avazu | kdd | csv (csv needs `label`, `dense`, `sparse` column names).
+    encoding: `vocab` (ids by first appearance for values seen >= min_count times, else 1 = other) or
+    `hash` (key mod (C - 1) + 1, C from `hash_sizes` or the paper's table sizes).
+    on_bad_rows: `skip` (count, report line numbers in meta.json and the log) or `error` (stop at the first).
+    `out`: the folder to write; default `cache_root()/prepared/<format>-<file>-<key>`.
+    """
+    source = Path(source)
+    if format not in FORMATS:
+        raise DataError(f"unknown format {format!r}; known: {', '.join(FORMATS)}", rule="options")
+    if on_bad_rows not in ON_BAD_ROWS:
+        raise DataError(f"on_bad_rows must be skip or error, got {on_bad_rows!r}", rule="options")
+    if encoding not in ("vocab", "hash"):
+        raise DataError(f"encoding must be vocab or hash, got {encoding!r}", rule="options")
+    if min_count < 1:
+        raise DataError(f"min_count must be >= 1, got {min_count}", rule="options")
+    if not source.is_file():
+        raise DataError("no such file", file=str(source), rule="file")
+    if source.stat().st_size == 0:
+        raise DataError("empty file", file=str(source), line=1, rule="empty")
+    profile = Path(kdd_profile) if kdd_profile is not None else None
+    layout = _layout(format, source, label, dense, sparse, delimiter, profile, log_dense)
+    sizes = _hash_sizes(format, len(layout.all_sparse_names), hash_sizes) if encoding == "hash" else None
+    options = {"encoding": encoding, "min_count": min_count if encoding == "vocab" else None,
+               "hash_sizes": sizes, "cap": cap, "embedding_dim": embedding_dim, "on_bad_rows": on_bad_rows,
+               "log_dense": log_dense, "label": label, "dense": list(dense), "sparse": list(sparse),
+               "delimiter": delimiter if format == "csv" else None}
+    digest = file_digest(source)
+    keyed = {"version": FORMAT_VERSION, "format": format, "source": digest, "options": options,
+             "profile": file_digest(profile) if profile else None, "split": [SPLIT_SEED, N_FOLDS]}
+    key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name)
+    target = Path(out) if out is not None else cache_root() / "prepared" / f"{format}-{stem}-{key[:16]}"
+
+    if (target / "meta.json").is_file():
+        found = PreparedData.open(target, cache_hit=True)
+        if found.meta.key == key:
+            return found
+        if out is not None:
+            raise DataError("folder holds other prepared data; remove it or choose another --out",
+                            file=str(target), rule="out")
+    elif target.exists() and any(target.iterdir()):
+        raise DataError("folder exists and is not prepared data; remove it or choose another --out",
+                        file=str(target), rule="out")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(target)
+    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp.mkdir()
+    try:
+        meta, spec = _build(source, layout, tmp, sizes, min_count, on_bad_rows, progress)
+        spec = spec.model_copy(update={"cap": cap, "embedding_dim": embedding_dim,
+                                       "label_name": label or ("click" if format == "avazu" else "label")})
+        meta = meta.model_copy(update={"source": source.name, "source_digest": digest, "key": key,
+                                       "options": options, "format": format})
+        spec.save(tmp / "spec.json")
+        (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
+        if target.exists():
+            target.rmdir()  # an empty folder
+        try:
+            os.rename(tmp, target)
+        except OSError:  # another process finished first
+            if not (target / "meta.json").is_file():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if meta.bad_rows.total:
+        log.warning(meta.bad_rows.summary(str(source)))
+    return PreparedData.open(target)
+
+
+def _build(source: Path, layout: Layout, tmp: Path, sizes: tuple[int, ...] | None, min_count: int,
+           on_bad_rows: str, progress: bool | None) -> tuple[PrepMeta, FeatureSpec]:
+    names = layout.all_sparse_names
+    encoder: HashEncoder | VocabEncoder = HashEncoder(sizes) if sizes else VocabEncoder(len(names))
+    dense_names = layout.all_dense_names
+    w_dense = NpyAppender(tmp / "dense.npy", np.float32, (len(dense_names),))
+    w_label = NpyAppender(tmp / "label.npy", np.float32)
+    sparse_path = tmp / ("sparse.npy" if sizes else "sparse_raw.npy")
+    w_sparse = NpyAppender(sparse_path, sparse_dtype(max(sizes)) if sizes else np.uint32, (len(names),))
+    report = BadRowReport()
+    header_pending = layout.header
+    try:
+        with _progress(source.stat().st_size, f"preparing {source.name}", progress) as tick:
+            for first, buf in iter_chunks(source, on_progress=tick):
+                if header_pending:
+                    cut = buf.index(b"\n") + 1
+                    buf, first, header_pending = buf[cut:], first + 1, False
+                    if not buf:
+                        continue
+                parsed = parse_chunk(buf, first, layout)
+                for line, rule, detail in parsed.bad:
+                    if on_bad_rows == "error":
+                        raise DataError(detail, file=str(source), line=line, rule=rule)
+                    report.add(line, rule, detail)
+                if len(parsed.label):
+                    w_dense.append(parsed.dense)
+                    w_label.append(parsed.label)
+                    w_sparse.append(encoder.encode(parsed.keys, parsed.missing))
+    except BaseException:
+        for w in (w_dense, w_label, w_sparse):
+            w.file.close()
+        raise
+    for w in (w_dense, w_label, w_sparse):
+        w.close()
+    rows = w_label.rows
+    if rows == 0:
+        if report.examples:
+            e = report.examples[0]
+            raise DataError(f"no valid rows; the first bad row: {e.detail} (is this a {layout.name} file?)",
+                            file=str(source), line=e.line, rule=e.rule)
+        raise DataError("no data rows", file=str(source), line=1, rule="empty")
+    if isinstance(encoder, VocabEncoder):
+        tables, cards = encoder.finish(min_count)
+        raw = np.load(sparse_path, mmap_mode="r", allow_pickle=False)
+        w = NpyAppender(tmp / "sparse.npy", sparse_dtype(max(cards)), (len(names),))
+        for lo in range(0, rows, 1 << 18):
+            block = raw[lo:lo + (1 << 18)]
+            w.append(np.stack([tables[f][block[:, f]] for f in range(len(names))], axis=1))
+        w.close()
+        del raw
+        sparse_path.unlink()
+    else:
+        cards = tuple(sizes)  # type: ignore[arg-type]
+    label = np.load(tmp / "label.npy", mmap_mode="r", allow_pickle=False)
+    try:
+        np.save(tmp / "folds.npy", stratified_folds(label))
+    except DataError as e:
+        raise DataError(str(e), file=str(source), rule="split") from None
+    positives = int(np.asarray(label, dtype=np.float64).sum())
+    del label
+    spec = FeatureSpec(dense_names=dense_names, sparse_names=names, cardinalities=cards)
+    return PrepMeta(format=layout.name, rows=rows, positives=positives, bad_rows=report), spec

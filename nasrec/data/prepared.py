@@ -1,0 +1,230 @@
+"""The prepared form: .npy arrays (memory-mapped on load) + spec.json + meta.json in one folder.
+
+    dense.npy   float32 [rows, n_dense]   log(max(x, 0) + 1) already applied
+    sparse.npy  uint8/int16/int32/int64 [rows, n_sparse]   0 = missing, index < cardinality
+    label.npy   float32 [rows]
+    folds.npy   uint8 [rows]   0-based stratified fold (0-7 train, 8 valid, 9 test)
+    spec.json   FeatureSpec
+    meta.json   PrepMeta (written last: a folder without it is not prepared data)
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from nasrec.data.batching import Batch, BatchDataset, iter_batches
+from nasrec.data.errors import BadRowReport, DataError
+from nasrec.data.spec import FeatureSpec
+from nasrec.data.split import N_FOLDS, SPLIT_SEED, split_indices, stratified_folds
+
+FORMAT_VERSION = 1
+ARRAYS = ("dense", "sparse", "label", "folds")
+
+
+class PrepMeta(BaseModel):
+    """What was prepared, from what, and how; saved as meta.json."""
+
+    format_version: int = FORMAT_VERSION
+    format: str
+    source: str = ""
+    source_digest: str = ""
+    key: str = ""
+    options: dict[str, Any] = Field(default_factory=dict)
+    rows: int
+    positives: int
+    bad_rows: BadRowReport = Field(default_factory=BadRowReport)
+    split_seed: int = SPLIT_SEED
+    n_folds: int = N_FOLDS
+
+
+def sparse_dtype(max_cardinality: int) -> np.dtype:
+    """Narrowest integer dtype holding indices 0..max_cardinality-1."""
+    for dt in (np.uint8, np.int16, np.int32):
+        if max_cardinality - 1 <= np.iinfo(dt).max:
+            return np.dtype(dt)
+    return np.dtype(np.int64)
+
+
+class NpyAppender:
+    """Write a .npy file row-block by row-block without knowing the row count in advance."""
+
+    def __init__(self, path: Path, dtype: np.dtype | type, row_shape: tuple[int, ...] = ()) -> None:
+        self.path, self.dtype, self.row_shape, self.rows = path, np.dtype(dtype), row_shape, 0
+        self.file = open(path, "wb")
+        self.header_len = len(self._header(10**15))
+        self.file.write(self._header(10**15))
+
+    def _header(self, rows: int) -> bytes:
+        buf = io.BytesIO()
+        np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(self.dtype),
+                                                   "fortran_order": False, "shape": (rows, *self.row_shape)})
+        return buf.getvalue()
+
+    def append(self, block: np.ndarray) -> None:
+        block = np.ascontiguousarray(block, dtype=self.dtype)
+        self.file.write(block.tobytes())
+        self.rows += len(block)
+
+    def close(self) -> None:
+        header = self._header(self.rows)
+        if len(header) != self.header_len:  # numpy pads headers for growth; this should not happen
+            raise RuntimeError("npy header changed length")
+        self.file.seek(0)
+        self.file.write(header)
+        self.file.close()
+
+
+def write_arrays(path: Path, spec: FeatureSpec, meta: PrepMeta, dense: np.ndarray, sparse: np.ndarray,
+                 label: np.ndarray, folds: np.ndarray | None = None) -> None:
+    """Write a complete prepared folder (used for in-memory data, e.g. synthetic)."""
+    path.mkdir(parents=True, exist_ok=True)
+    if folds is None:
+        folds = stratified_folds(label, meta.n_folds, meta.split_seed)
+    np.save(path / "dense.npy", np.ascontiguousarray(dense, dtype=np.float32))
+    np.save(path / "sparse.npy", np.ascontiguousarray(sparse, dtype=sparse_dtype(max(spec.cardinalities))))
+    np.save(path / "label.npy", np.ascontiguousarray(label, dtype=np.float32))
+    np.save(path / "folds.npy", folds.astype(np.uint8))
+    spec.save(path / "spec.json")
+    (path / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
+
+
+class DataSplit:
+    """Rows of one split (train, valid, test, train+valid, all) of a PreparedData."""
+
+    def __init__(self, data: PreparedData, name: str, indices: np.ndarray) -> None:
+        self.data, self.name, self.indices = data, name, indices
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def __repr__(self) -> str:
+        return f"DataSplit({self.name!r}, rows={len(self)}, positive_rate={self.positive_rate:.4f})"
+
+    @property
+    def dense(self) -> np.ndarray:
+        return np.asarray(np.take(self.data.dense, self.indices, axis=0))
+
+    @property
+    def sparse(self) -> np.ndarray:
+        return np.asarray(np.take(self.data.sparse, self.indices, axis=0))
+
+    @property
+    def label(self) -> np.ndarray:
+        return np.asarray(np.take(self.data.label, self.indices, axis=0))
+
+    @property
+    def positive_rate(self) -> float:
+        return float(self.label.mean()) if len(self) else float("nan")
+
+    def batches(self, batch_size: int = 512, *, shuffle: bool = False, seed: int = 0, epoch: int = 0,
+                drop_last: bool = False, shard: int = 0, num_shards: int = 1) -> Iterator[Batch]:
+        """One epoch of `Batch(dense float32, sparse int64, label float32)` tensors."""
+        d = self.data
+        idx = None if self.name == "all" else self.indices
+        return iter_batches(d.dense, d.sparse, d.label, batch_size, indices=idx, shuffle=shuffle, seed=seed,
+                            epoch=epoch, drop_last=drop_last, shard=shard, num_shards=num_shards)
+
+    def dataset(self, batch_size: int = 512, *, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
+                rank: int = 0, world_size: int = 1) -> BatchDataset:
+        """A torch IterableDataset of batches for DataLoader(batch_size=None, num_workers=...)."""
+        idx = None if self.name == "all" else self.indices
+        return BatchDataset(self.data._arrays_fn(), idx, len(self), batch_size, shuffle=shuffle, seed=seed,
+                            drop_last=drop_last, rank=rank, world_size=world_size)
+
+
+class _OpenArrays:
+    """Picklable callable that re-opens a prepared folder's memory maps (in each DataLoader worker)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __call__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return tuple(np.load(self.path / f"{n}.npy", mmap_mode="r", allow_pickle=False)  # type: ignore[return-value]
+                     for n in ("dense", "sparse", "label"))
+
+
+class _HeldArrays:
+    def __init__(self, arrays: tuple[np.ndarray, np.ndarray, np.ndarray]) -> None:
+        self.arrays = arrays
+
+    def __call__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        return self.arrays
+
+
+class PreparedData:
+    """A prepared dataset: `.spec`, `.dense`, `.sparse`, `.label` (memory maps), `.split(name)`, `.batches()`."""
+
+    def __init__(self, spec: FeatureSpec, meta: PrepMeta, dense: np.ndarray, sparse: np.ndarray,
+                 label: np.ndarray, folds: np.ndarray, path: Path | None = None, cache_hit: bool = False) -> None:
+        self.spec, self.meta, self.path, self.cache_hit = spec, meta, path, cache_hit
+        self.dense, self.sparse, self.label, self.folds = dense, sparse, label, folds
+
+    @classmethod
+    def open(cls, path: str | Path, cache_hit: bool = False) -> PreparedData:
+        path = Path(path)
+        if not (path / "meta.json").is_file():
+            raise DataError("not a prepared data folder (no meta.json)", file=str(path), rule="prepared")
+        try:
+            meta = PrepMeta.model_validate_json((path / "meta.json").read_text())
+            spec = FeatureSpec.load(path / "spec.json")
+            arrays = [np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS]
+        except (OSError, ValueError) as e:
+            raise DataError(f"damaged prepared data ({e})", file=str(path), rule="prepared") from None
+        if meta.format_version != FORMAT_VERSION:
+            raise DataError(f"prepared with format version {meta.format_version}, this nasrec reads "
+                            f"{FORMAT_VERSION}; prepare again", file=str(path), rule="prepared")
+        return cls(spec, meta, *arrays, path=path, cache_hit=cache_hit)
+
+    @classmethod
+    def from_arrays(cls, dense: np.ndarray, sparse: np.ndarray, label: np.ndarray, spec: FeatureSpec, *,
+                    format: str = "arrays", seed: int = SPLIT_SEED) -> PreparedData:
+        """In-memory data (e.g. synthetic); `save(path)` writes it in the prepared form."""
+        label = np.asarray(label, dtype=np.float32)
+        meta = PrepMeta(format=format, rows=len(label), positives=int(label.sum()), split_seed=seed)
+        return cls(spec, meta, np.asarray(dense, dtype=np.float32), np.asarray(sparse), label,
+                   stratified_folds(label, N_FOLDS, seed))
+
+    def save(self, path: str | Path) -> PreparedData:
+        write_arrays(Path(path), self.spec, self.meta, self.dense, self.sparse, self.label, self.folds)
+        return PreparedData.open(path)
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def __repr__(self) -> str:
+        return (f"PreparedData({self.meta.format!r}, rows={len(self)}, dense={self.spec.n_dense}, "
+                f"sparse={self.spec.n_sparse}, path={str(self.path) if self.path else None!r})")
+
+    @property
+    def positive_rate(self) -> float:
+        return self.meta.positives / max(self.meta.rows, 1)
+
+    def split(self, name: str) -> DataSplit:
+        """`train` (folds 1-8), `valid` (9), `test` (10), `train+valid` or `all`."""
+        return DataSplit(self, name, split_indices(self.folds, name))
+
+    def batches(self, batch_size: int = 512, *, split: str = "all", **kw: Any) -> Iterator[Batch]:
+        return self.split(split).batches(batch_size, **kw)
+
+    def _arrays_fn(self) -> _OpenArrays | _HeldArrays:
+        if self.path is not None:
+            return _OpenArrays(self.path)
+        return _HeldArrays((self.dense, self.sparse, self.label))
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"rows": len(self), "positive_rate": self.positive_rate}
+        for name in ("train", "valid", "test"):
+            s = self.split(name)
+            out[name] = {"rows": len(s), "positive_rate": s.positive_rate}
+        return out
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,93 @@
+"""Streaming access to raw files: plain or gzip (detected by magic bytes), read in chunks of whole lines."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import zlib
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import BinaryIO
+
+from nasrec.data.errors import DataError
+
+CHUNK_BYTES = 8 << 20
+
+
+def is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def open_raw(path: str | Path) -> tuple[BinaryIO, BinaryIO]:
+    """(stream of decompressed bytes, underlying file) — the latter's `tell()` measures progress."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError("no such file", file=str(path))
+    raw = open(path, "rb")
+    if raw.read(2) == b"\x1f\x8b":
+        raw.seek(0)
+        return gzip.GzipFile(fileobj=raw, mode="rb"), raw
+    raw.seek(0)
+    return raw, raw
+
+
+def file_digest(path: str | Path) -> str:
+    """blake2b of the file's bytes (as stored, compressed or not)."""
+    h = hashlib.blake2b(digest_size=20)
+    with open(path, "rb") as f:
+        while block := f.read(4 << 20):
+            h.update(block)
+    return h.hexdigest()
+
+
+def iter_chunks(path: str | Path, *, chunk_bytes: int = CHUNK_BYTES,
+                on_progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
+    """Yield (1-based number of the chunk's first line, bytes of whole lines each ending in b"\\n").
+
+    A last line without a newline gets one. A gzip stream cut short raises `DataError`.
+    """
+    path = Path(path)
+    stream, raw = open_raw(path)
+    line_no = 1
+    tail = b""
+    try:
+        while True:
+            try:
+                block = stream.read(chunk_bytes)
+            except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
+                raise DataError(f"compressed stream is damaged or cut short ({e})", file=str(path),
+                                line=line_no + tail.count(b"\n"), rule="gzip") from None
+            if on_progress is not None:
+                on_progress(raw.tell())
+            if not block:
+                break
+            block = tail + block
+            cut = block.rfind(b"\n") + 1
+            tail = block[cut:]
+            if cut:
+                body = block[:cut]
+                yield line_no, body
+                line_no += body.count(b"\n")
+        if tail:
+            yield line_no, tail + b"\n"
+    finally:
+        stream.close()
+        if raw is not stream:
+            raw.close()
+
+
+def read_first_line(path: str | Path) -> tuple[bytes, int]:
+    """The first line (without its newline) and the byte length of the file's content prefix read."""
+    stream, raw = open_raw(path)
+    try:
+        try:
+            line = stream.readline()
+        except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
+            raise DataError(f"compressed stream is damaged or cut short ({e})", file=str(path), line=1,
+                            rule="gzip") from None
+    finally:
+        stream.close()
+        if raw is not stream:
+            raw.close()
+    return line.rstrip(b"\r\n"), len(line)

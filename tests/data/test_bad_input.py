@@ -1,0 +1,104 @@
+"""Corrupted files: exact counts, line numbers and messages, under both policies."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+
+from nasrec.data import DataError, prepare
+from nasrec.data.samples import CRITEO_HEAD, sample_file
+
+
+def _lines(n: int = 30) -> list[bytes]:
+    return gzip.decompress(sample_file(CRITEO_HEAD).read_bytes()).split(b"\n")[:n]
+
+
+def _write(path: Path, lines: list[bytes]) -> Path:
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    return path
+
+
+@pytest.fixture
+def corrupted(tmp_path: Path) -> Path:
+    lines = _lines()
+    lines[2] = b"\t".join(lines[2].split(b"\t")[:7])  # line 3: truncated to 7 fields
+    lines[4] = lines[4] + b"\textra"  # line 5: 41 fields
+    f = lines[6].split(b"\t")
+    f[3] = b"abc"  # line 7: text in I3
+    lines[6] = b"\t".join(f)
+    lines[9] = b"2" + lines[9][1:]  # line 10: label 2
+    lines[11] = b"\t".join(lines[11].split(b"\t")[:30])  # line 12: 30 fields, padded (not bad)
+    return _write(tmp_path / "bad.tsv", lines)
+
+
+def test_skip_counts_and_lines(corrupted: Path, tmp_path: Path) -> None:
+    data = prepare(corrupted, "criteo", out=tmp_path / "p", progress=False)
+    report = data.meta.bad_rows
+    assert len(data) == 26 and report.total == 4
+    assert [(e.line, e.rule) for e in report.examples] == [
+        (3, "field count"), (5, "field count"), (7, "non-numeric dense value"), (10, "bad label")]
+    assert report.examples[0].detail == "7 fields, expected 14 to 40"
+    assert report.examples[1].detail == "41 fields, expected 14 to 40"
+    assert report.examples[2].detail == "column I3: 'abc' is not a number"
+    assert report.examples[3].detail == "label '2' is not 0 or 1"
+    assert report.by_rule == {"field count": 2, "non-numeric dense value": 1, "bad label": 1}
+    assert "skipped 4 bad rows" in report.summary("bad.tsv") and "lines 3, 5, 7, 10" in report.summary("bad.tsv")
+    # the padded short row (line 12 -> row 9 after skipping lines 3, 5, 7, 10) has missing tail fields
+    assert (data.sparse[11 - 4, 30 - 14:] == 0).all()
+
+
+def test_error_policy_stops_at_first(corrupted: Path, tmp_path: Path) -> None:
+    with pytest.raises(DataError) as e:
+        prepare(corrupted, "criteo", out=tmp_path / "p", on_bad_rows="error", progress=False)
+    assert str(e.value) == f"{corrupted}, line 3: 7 fields, expected 14 to 40"
+    assert e.value.line == 3 and e.value.rule == "field count"
+    assert not (tmp_path / "p").exists()
+    assert not list(tmp_path.glob(".p.tmp-*"))  # nothing half-written left behind
+
+
+@pytest.mark.parametrize("policy", ["skip", "error"])
+def test_empty_file(tmp_path: Path, policy: str) -> None:
+    empty = tmp_path / "empty.tsv"
+    empty.write_bytes(b"")
+    with pytest.raises(DataError, match=r"empty\.tsv, line 1: empty file"):
+        prepare(empty, "criteo", on_bad_rows=policy, progress=False)
+
+
+@pytest.mark.parametrize("policy", ["skip", "error"])
+def test_gzip_cut_short(tmp_path: Path, policy: str) -> None:
+    blob = sample_file(CRITEO_HEAD).read_bytes()
+    cut = tmp_path / "cut.tsv.gz"
+    cut.write_bytes(blob[: len(blob) // 2])
+    with pytest.raises(DataError, match=r"cut\.tsv\.gz, line \d+: compressed stream is damaged or cut short"):
+        prepare(cut, "criteo", out=tmp_path / "p", on_bad_rows=policy, progress=False)
+    assert not (tmp_path / "p").exists() and not list(tmp_path.glob(".p.tmp-*"))
+
+
+def test_wrong_format(tmp_path: Path) -> None:
+    avazu = sample_file("avazu_train_head10k.csv.gz")
+    with pytest.raises(DataError, match=r"line 1: no valid rows; the first bad row: 1 fields, expected 14 to 40 "
+                                        r"\(is this a criteo file\?\)"):
+        prepare(avazu, "criteo", progress=False)
+    with pytest.raises(DataError, match=r"line 1: not an Avazu train.csv: header lacks column\(s\) id, click"):
+        prepare(sample_file(CRITEO_HEAD), "avazu", progress=False)
+
+
+def test_missing_csv_column(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text("a,b,y\n1,x,0\n")
+    with pytest.raises(DataError, match=r"t\.csv, line 1: header lacks column\(s\) c \(has: a, b, y\)"):
+        prepare(f, "csv", label="y", dense=["a"], sparse=["b", "c"], progress=False)
+
+
+def test_header_only(tmp_path: Path) -> None:
+    f = tmp_path / "h.csv"
+    f.write_text("a,b,y\n")
+    with pytest.raises(DataError, match=r"h\.csv, line 1: no data rows"):
+        prepare(f, "csv", label="y", dense=["a"], sparse=["b"], progress=False)
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(DataError, match="no such file"):
+        prepare(tmp_path / "nope.tsv", "criteo")

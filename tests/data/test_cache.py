@@ -1,0 +1,70 @@
+"""The prepared cache: hits without re-parsing, options in the key, temporaries never read back."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+import nasrec.data.preparation as prep
+from nasrec.data import DataError, PreparedData, prepare
+from nasrec.data.samples import CRITEO_HEAD, sample_file
+
+
+def test_second_prepare_is_a_hit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NASREC_CACHE", str(tmp_path / "cache"))
+    first = prepare(sample_file(CRITEO_HEAD), "criteo", progress=False)
+    assert not first.cache_hit and first.path is not None and first.path.parent == tmp_path / "cache" / "prepared"
+    mtimes = {p.name: p.stat().st_mtime_ns for p in first.path.iterdir()}
+
+    def no_parse(*a, **k):  # a hit must not parse again
+        raise AssertionError("parsed again")
+
+    monkeypatch.setattr(prep, "_build", no_parse)
+    second = prepare(sample_file(CRITEO_HEAD), "criteo", progress=False)
+    assert second.cache_hit and second.path == first.path
+    assert {p.name: p.stat().st_mtime_ns for p in second.path.iterdir()} == mtimes
+    with pytest.raises(AssertionError, match="parsed again"):  # other options: another key
+        prepare(sample_file(CRITEO_HEAD), "criteo", min_count=3, progress=False)
+
+
+def test_leftover_temp_folder_is_ignored_and_cleaned(tmp_path: Path) -> None:
+    out = tmp_path / "data"
+    dead = tmp_path / ".data.tmp-999999999-deadbeef"  # an interrupted run's folder (no such pid)
+    dead.mkdir()
+    (dead / "dense.npy").write_bytes(b"half written")
+    data = prepare(sample_file(CRITEO_HEAD), "criteo", out=out, progress=False)
+    assert len(data) == 10_000 and not dead.exists()
+    assert sorted(p.name for p in out.iterdir()) == [
+        "dense.npy", "folds.npy", "label.npy", "meta.json", "sparse.npy", "spec.json"]
+
+
+def test_interrupted_run_leaves_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    def interrupted(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(prep, "stratified_folds", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare(sample_file(CRITEO_HEAD), "criteo", out=tmp_path / "d", progress=False)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_folder_without_meta_is_not_data(tmp_path: Path) -> None:
+    (tmp_path / "x").mkdir()
+    (tmp_path / "x" / "dense.npy").write_bytes(b"")
+    with pytest.raises(DataError, match="not a prepared data folder"):
+        PreparedData.open(tmp_path / "x")
+    with pytest.raises(DataError, match="folder exists and is not prepared data"):
+        prepare(sample_file(CRITEO_HEAD), "criteo", out=tmp_path / "x", progress=False)
+
+
+def test_out_with_other_data_is_refused(tmp_path: Path) -> None:
+    prepare(sample_file(CRITEO_HEAD), "criteo", out=tmp_path / "d", progress=False)
+    with pytest.raises(DataError, match="holds other prepared data"):
+        prepare(sample_file(CRITEO_HEAD), "criteo", out=tmp_path / "d", min_count=5, progress=False)
+
+
+def test_cache_root_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NASREC_CACHE")
+    assert prep.cache_root() == Path(os.path.expanduser("~")) / ".cache" / "nasrec"

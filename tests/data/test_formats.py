@@ -1,0 +1,93 @@
+"""KDD Cup 2012 and generic CSV readers; the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nasrec.cli.data import app
+from nasrec.data import DataError, prepare
+
+
+def _kdd(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(n):
+        clicks = int(i % 4 == 0) * (1 + i % 3)
+        rows.append("\t".join(str(v) for v in [clicks, 1 + i % 5, 100 + i % 7, 200 + i % 3, 9, 1 + i % 3, 1 + i % 2,
+                                               rng.integers(1000), 5, 6, 7, i % 6]))
+    train = tmp_path / "training.txt"
+    train.write_text("\n".join(rows) + "\n")
+    profile = tmp_path / "userid_profile.txt"
+    profile.write_text("1\t1\t3\n2\t2\t5\n3\t1\t1\n")
+    return train, profile
+
+
+def test_kdd_with_profile(tmp_path: Path) -> None:
+    train, profile = _kdd(tmp_path)
+    data = prepare(train, "kdd", kdd_profile=profile, min_count=1, out=tmp_path / "k", progress=False)
+    spec = data.spec
+    assert spec.dense_names == ("Impression", "Depth", "Position") and spec.n_sparse == 10
+    assert spec.sparse_names[-2:] == ("Gender", "Age")
+    assert len(data) == 40 and data.meta.positives == 10  # label = clicks > 0
+    np.testing.assert_allclose(data.dense[1], np.log1p([2, 2, 2]).astype(np.float32))
+    user = np.arange(40) % 6
+    known = (user >= 1) & (user <= 3)
+    gender = np.asarray(data.sparse)[:, 8]
+    assert ((gender == 0) == ~known).all()
+
+
+def test_kdd_without_profile(tmp_path: Path) -> None:
+    train, _ = _kdd(tmp_path)
+    data = prepare(train, "kdd", out=tmp_path / "k", progress=False)
+    assert (np.asarray(data.sparse)[:, 8:] == 0).all() and data.spec.cardinalities[8:] == (2, 2)
+
+
+def test_generic_csv(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    lines = ["a,b,click,c,d"] + [f"{i},{i * 0.5},{i % 2},x{i % 3},{'' if i % 4 == 0 else 'y'}" for i in range(50)]
+    lines.insert(5, "1,2,1,x")  # line 6: 4 fields
+    f.write_text("\n".join(lines) + "\n")
+    data = prepare(f, "csv", label="click", dense=["a", "b"], sparse=["c", "d"], progress=False)
+    assert len(data) == 50 and data.meta.bad_rows.examples[0].line == 6
+    assert data.spec.dense_names == ("a", "b") and data.spec.sparse_names == ("c", "d")
+    assert data.spec.label_name == "click" and data.spec.cardinalities == (5, 3)
+    np.testing.assert_allclose(data.dense[3], np.log1p([3, 1.5]).astype(np.float32))
+    with pytest.raises(DataError, match=r"line 6: 4 fields, expected 5"):
+        prepare(f, "csv", label="click", dense=["a", "b"], sparse=["c", "d"], on_bad_rows="error")
+
+
+def test_csv_quoted_fields_are_rejected(tmp_path: Path) -> None:
+    f = tmp_path / "q.csv"
+    f.write_text("y,c\n" + "".join(f"{i % 2},v{i}\n" for i in range(30)) + '1,"a"\n')
+    data = prepare(f, "csv", label="y", sparse=["c"], progress=False)
+    assert data.meta.bad_rows.by_rule == {"quoted field": 1} and data.meta.bad_rows.examples[0].line == 32
+
+
+runner = CliRunner()
+
+
+def test_cli_prepare_info_sample(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text("a,c,y\n" + "".join(f"{i},v{i % 4},{i % 2}\n" for i in range(40)))
+    r = runner.invoke(app, ["prepare", "--csv", str(f), "--label", "y", "--dense", "a", "--sparse", "c",
+                            "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    assert "40 rows" in r.output
+    r = runner.invoke(app, ["info", str(tmp_path / "p")])
+    assert r.exit_code == 0 and "train" in r.output and "0.5000" in r.output
+    r = runner.invoke(app, ["sample", "criteo-scattered"])
+    assert r.exit_code == 0 and "4,370 rows" in r.output
+
+
+def test_cli_user_errors(tmp_path: Path) -> None:
+    r = runner.invoke(app, ["prepare", "--csv", str(tmp_path / "none.csv"), "--label", "y", "--sparse", "c"])
+    assert r.exit_code == 1 and r.output.startswith("error: ") and "no such file" in r.output
+    assert "Traceback" not in r.output
+    r = runner.invoke(app, ["info", str(tmp_path)])
+    assert r.exit_code == 1 and "not a prepared data folder" in r.output
+    r = runner.invoke(app, ["prepare"])
+    assert r.exit_code == 1 and "exactly one of" in r.output
