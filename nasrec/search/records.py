@@ -17,17 +17,15 @@ RUN/
 
 from __future__ import annotations
 
-import json
-import os
-import warnings
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.evaluators.base import Score
+from nasrec.jsonl import append_jsonl, read_jsonl
 
-M = TypeVar("M", bound=BaseModel)
+__all__ = ["Evaluation", "FinalResult", "RunPaths", "Summary", "TopKResult", "append_jsonl", "read_jsonl"]
 
 
 class Evaluation(BaseModel):
@@ -93,45 +91,3 @@ class RunPaths:
         self.best_diagram = self.root / "best_genotype.svg"
         self.summary = self.root / "summary.json"
         self.report = self.root / "report.html"
-
-
-def append_jsonl(path: str | Path, record: BaseModel | dict[str, Any]) -> None:
-    """Append one JSON line and fsync, so a finished record survives a crash."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = record.model_dump_json() if isinstance(record, BaseModel) else json.dumps(record)
-    with open(path, "a") as fh:
-        fh.write(text + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
-
-
-def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
-    """Read records; a corrupt or partial LAST line (a run killed mid-write) is dropped with a warning and
-    cut from the file so appending continues cleanly. A corrupt line elsewhere is an error naming it."""
-    path = Path(path)
-    if not path.exists():
-        return []
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    records: list[M] = []
-    offset = 0
-    for i, line in enumerate(lines):
-        last = all(not rest.strip() for rest in lines[i + 1:])
-        if line.strip():
-            try:
-                records.append(model.model_validate_json(line))
-            except ValidationError as exc:
-                if not last:
-                    raise ValueError(f"{path}, line {i + 1}: not a valid {model.__name__} record: "
-                                     f"{exc.errors(include_url=False)[0]['msg']}") from None
-                warnings.warn(f"{path}, line {i + 1}: dropped an incomplete last record (interrupted write)",
-                              RuntimeWarning, stacklevel=2)
-                with open(path, "r+b") as fh:
-                    fh.truncate(offset)
-                return records
-        offset += len(line) + 1
-    if raw and not raw.endswith(b"\n"):  # complete record, newline lost: restore it before appending
-        with open(path, "ab") as fh:
-            fh.write(b"\n")
-    return records

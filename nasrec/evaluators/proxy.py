@@ -1,0 +1,153 @@
+"""Proxies that score genotypes with a trained supernet's weights: as inherited (`supernet`), or after
+re-fitting the head (`finetune`, recipes `paper` and `fast`). Candidates evaluated together share every
+batch and its embedding lookup."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from functools import cached_property
+from typing import Any, Literal
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
+
+from nasrec.compiler import Supernet, SupernetView
+from nasrec.evaluators.base import Score, register_evaluator
+from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.scoring import make_score, subset_batches
+from nasrec.evaluators.supernet_training import load_supernet
+from nasrec.genotype import Genotype
+
+
+class ProxyConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(description="`sample:criteo` or a prepared data folder")
+    supernet: str = Field(description="path of the trained supernet's checkpoint.pt")
+    valid_rows: int | None = Field(default=None, description="validation rows scored (None: the whole split)")
+    batch_size: int = 4096
+    group: int = Field(default=8, gt=0, description="candidates scored together in one pass")
+    seed: int = 0
+
+
+class FinetuneConfig(ProxyConfig):
+    recipe: Literal["paper", "fast"] = "fast"
+    steps: int = Field(default=500, description="paper: head fine-tune steps")
+    step_batch: int = Field(default=512, description="paper: rows per step (distinct rows)")
+    lr: float = Field(default=0.04, description="paper: Adagrad learning rate")
+    train_rows: int = Field(default=8192, description="fast: training rows whose head inputs are cached")
+    max_iter: int = Field(default=100, description="fast: L-BFGS iterations")
+    l2: float = Field(default=1e-4, ge=0, description="fast: L2 penalty on the head weights")
+
+
+class _SupernetEvaluator:
+    name = "supernet"
+    Config: type[ProxyConfig] = ProxyConfig
+
+    def __init__(self, **config: Any) -> None:
+        self.cfg = self.Config(**config)
+        self.data = open_data(self.cfg.data)
+
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.cfg.model_dump()
+
+    @cached_property
+    def supernet(self) -> Supernet:
+        return load_supernet(self.cfg.supernet)
+
+    @cached_property
+    def valid(self) -> list:
+        return subset_batches(self.data, "valid", self.cfg.valid_rows, self.cfg.batch_size, self.cfg.seed)
+
+    def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]:
+        out: list[Score] = []
+        for i in range(0, len(genotypes), self.cfg.group):
+            out.extend(self._evaluate_group(list(genotypes[i:i + self.cfg.group])))
+        return out
+
+    @torch.no_grad()
+    def _head_inputs(self, views: list[SupernetView], batches: list) -> list[Tensor]:
+        feats: list[list[Tensor]] = [[] for _ in views]
+        for batch in batches:
+            emb = self.supernet.embed(batch.dense, batch.sparse)  # one lookup for every candidate
+            for acc, view in zip(feats, views):
+                acc.append(view.head_inputs(emb))
+        return [torch.cat(f) for f in feats]
+
+    def _evaluate_group(self, genotypes: list[Genotype]) -> list[Score]:
+        start = time.perf_counter()
+        views = [self.supernet.view(g) for g in genotypes]
+        feats = self._head_inputs(views, self.valid)
+        heads = self._heads(views, genotypes)
+        labels = torch.cat([b.label for b in self.valid]).numpy()
+        seconds = (time.perf_counter() - start) / len(genotypes)
+        with torch.no_grad():
+            return [make_score(g, self.data.spec, labels, nn.functional.linear(x, w, b).squeeze(-1).numpy(), seconds,
+                               self.name, self.config) for g, x, (w, b) in zip(genotypes, feats, heads)]
+
+    def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
+        return [tuple(t.detach() for t in v.head_weights()) for v in views]  # type: ignore[misc]
+
+
+@register_evaluator("supernet")
+class SupernetProxy(_SupernetEvaluator):
+    """The supernet's view of each candidate, scored on validation rows with no training."""
+
+
+@register_evaluator("finetune")
+class FinetunedProxy(_SupernetEvaluator):
+    """Inherited body, re-fitted head. `paper`: Adagrad on the head for `steps` batches of distinct training
+    rows (the body runs without autograd). `fast`: the head's inputs for `train_rows` training rows are
+    computed once, and the head is fitted on them to convergence (L-BFGS, from the inherited weights)."""
+
+    name = "finetune"
+    Config = FinetuneConfig
+    cfg: FinetuneConfig
+
+    @cached_property
+    def train_batches(self) -> list:
+        cfg = self.cfg
+        rows = cfg.train_rows if cfg.recipe == "fast" else cfg.steps * cfg.step_batch
+        batch = cfg.batch_size if cfg.recipe == "fast" else cfg.step_batch
+        return subset_batches(self.data, "train", rows, batch, cfg.seed + 1)
+
+    def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
+        init = [tuple(t.detach().clone() for t in v.head_weights()) for v in views]
+        if self.cfg.recipe == "fast":
+            feats = self._head_inputs(views, self.train_batches)
+            y = torch.cat([b.label for b in self.train_batches])
+            return [self._fit(x, y, w, b) for x, (w, b) in zip(feats, init)]
+        return self._paper(views, init)
+
+    def _fit(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=self.cfg.max_iter, line_search_fn="strong_wolfe",
+                                tolerance_grad=1e-6, tolerance_change=1e-9)
+
+        def closure() -> Tensor:
+            opt.zero_grad()
+            logits = nn.functional.linear(x, w, b).squeeze(-1)
+            loss = nn.functional.binary_cross_entropy_with_logits(logits, y) + 0.5 * self.cfg.l2 * (w * w).sum()
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return w.detach(), b.detach()
+
+    def _paper(self, views: list[SupernetView], init: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
+        params = [(w.requires_grad_(True), b.requires_grad_(True)) for w, b in init]
+        opts = [torch.optim.Adagrad([w, b], lr=self.cfg.lr) for w, b in params]
+        for batch in self.train_batches[: self.cfg.steps]:
+            with torch.no_grad():
+                emb = self.supernet.embed(batch.dense, batch.sparse)
+                feats = [v.head_inputs(emb) for v in views]
+            for x, (w, b), opt in zip(feats, params, opts):
+                opt.zero_grad()
+                logits = nn.functional.linear(x, w, b).squeeze(-1)
+                nn.functional.binary_cross_entropy_with_logits(logits, batch.label).backward()
+                opt.step()
+        return [(w.detach(), b.detach()) for w, b in params]
+

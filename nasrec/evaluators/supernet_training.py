@@ -1,0 +1,96 @@
+"""Supernet training: the paper's recipe with path sampling per step and a full-supernet warm-up."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+
+from nasrec.compiler import Supernet
+from nasrec.evaluators.checkpoint import load_checkpoint
+from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.training import TrainConfig, Trainer
+from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
+from nasrec.genotype.sampling import SAMPLERS
+
+
+class SupernetTrainingConfig(BaseModel):
+    """What `train_supernet` does; recorded beside the checkpoint."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(description="`sample:criteo` or a prepared data folder")
+    space: str = "nasrec-full"
+    layernorm: bool = True
+    cap: int | None = Field(default=500_000, description="embedding rows per table")
+    sampler: str = "single-operator-any-connection"
+    warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")
+    warmup_mode: str = Field(default="whole", pattern="^(whole|per-block)$")
+    train: TrainConfig = TrainConfig()
+
+    def build_supernet(self) -> Supernet:
+        data = open_data(self.data)
+        torch.manual_seed(self.train.seed)
+        return Supernet(self.space, data.spec.with_cap(self.cap), layernorm=self.layernorm)
+
+
+class PathSampler:
+    """The architecture trained at each step, a function of (seed, step) only, so runs resume exactly.
+
+    Warm-up: during the first `warmup_fraction` of steps, the full supernet is used with a probability
+    falling linearly from 1 to 0 — one coin for the whole net (`whole`) or one per block (`per-block`)."""
+
+    def __init__(self, space: SearchSpace, sampler: str, total_steps: int, warmup_fraction: float, mode: str,
+                 seed: int) -> None:
+        if sampler not in SAMPLERS:
+            raise ValueError(f"unknown path sampler {sampler!r} (known: {', '.join(SAMPLERS)})")
+        self.space, self.sampler, self.mode, self.seed = space, sampler, mode, seed
+        self.warm_steps = int(total_steps * warmup_fraction)
+
+    def full_probability(self, step: int) -> float:
+        return max(0.0, 1.0 - step / self.warm_steps) if self.warm_steps else 0.0
+
+    def __call__(self, step: int) -> Genotype:
+        rng = np.random.default_rng([self.seed, step])
+        p = self.full_probability(step)
+        path = sample(self.space, self.sampler, rng)
+        if p == 0.0:
+            return path
+        full = sample(self.space, "full", rng)
+        if self.mode == "whole":
+            return full if rng.random() < p else path
+        blocks: list[Block] = [f if rng.random() < p else s for f, s in zip(full.blocks, path.blocks)]
+        return path.model_copy(update={"blocks": tuple(blocks)})
+
+
+def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bool = False,
+                   stop_after: int | None = None) -> Supernet:
+    """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.json").write_text(config.model_dump_json(indent=2))
+    data = open_data(config.data)
+    supernet = config.build_supernet()
+    train = data.split("train")
+    steps_per_epoch = max(1, len(train) // config.train.batch_size)
+    total = max(1, int(round(config.train.epochs * steps_per_epoch)))
+    paths = PathSampler(get_space(config.space), config.sampler, total, config.warmup_fraction, config.warmup_mode,
+                        config.train.seed)
+    trainer = Trainer(supernet, config.train, forward=lambda d, s, step: supernet.view(paths(step))(d, s),
+                      checkpoint=out / "checkpoint.pt", progress=progress, label="supernet")
+    trainer.fit(lambda epoch: train.batches(config.train.batch_size, shuffle=True, seed=config.train.seed,
+                                            epoch=epoch, drop_last=True),
+                steps_per_epoch, stop_after=stop_after)
+    return supernet
+
+
+def load_supernet(checkpoint: str | Path) -> Supernet:
+    """Rebuild a trained supernet from `checkpoint` and the `config.json` beside it."""
+    checkpoint = Path(checkpoint)
+    config = SupernetTrainingConfig.model_validate_json((checkpoint.parent / "config.json").read_text())
+    supernet = config.build_supernet()
+    supernet.load_state_dict(load_checkpoint(checkpoint)["model"])
+    supernet.eval()
+    return supernet
