@@ -194,6 +194,15 @@ class Genotype(_Model):
         text = json.dumps(body, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
+    def active_digest(self) -> str:
+        """Hash of what the model computes: like `digest`, but blocks that do not reach the head are left
+        out, so genotypes differing only in unused blocks share it."""
+        active = set(self.active_blocks())
+        blocks = [b.to_dict() if k in active else None for k, b in enumerate(self.canonical().blocks, start=1)]
+        text = json.dumps({"schema_version": self.schema_version, "blocks": blocks}, sort_keys=True,
+                          separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
     def __hash__(self) -> int:
         return hash(self.digest())
 

@@ -77,7 +77,10 @@ def _load_entry_points() -> None:
 
 
 class Proposer:
-    """Shared middleware of strategies: de-duplication by digest and constraints, before evaluation."""
+    """Shared middleware of strategies: de-duplication and constraints, before evaluation.
+
+    Duplicates are judged by `active_digest`: a genotype that differs from an earlier one only in blocks
+    that do not reach the head computes the same function, so it is not proposed again."""
 
     def __init__(self, space: SearchSpace, constraints: list[Constraint] | None = None) -> None:
         self.space = space
@@ -90,7 +93,7 @@ class Proposer:
         last_reason = "all duplicates"
         for _ in range(_MAX_TRIES):
             g = self.space.check(make())
-            digest = g.digest()
+            digest = g.active_digest()
             if digest in self.seen:
                 continue
             reason = next((r for r in (c(g) for c in self.constraints) if r), None)

@@ -118,3 +118,14 @@ def test_genotypes_are_immutable():
     with pytest.raises(Exception):
         g.blocks[0].dense.dim = 3  # type: ignore[misc]
     assert json.loads(g.to_json())["blocks"][0]["dense"]["dim"] == 128
+
+
+def test_active_digest_ignores_unused_blocks_only():
+    g = Genotype.from_dict(EXAMPLE)
+    assert g.active_blocks() == [1, 2, 4]
+    other = copy.deepcopy(EXAMPLE)
+    other["blocks"][2]["dense"]["dim"] = 1024  # block 3 is unused
+    changed = Genotype.from_dict(other)
+    assert changed.digest() != g.digest() and changed.active_digest() == g.active_digest()
+    other["blocks"][3]["dense"]["dim"] = 64  # block 4 is used
+    assert Genotype.from_dict(other).active_digest() != g.active_digest()
