@@ -1,0 +1,60 @@
+"""Embedding tables from a `FeatureSpec`: one table per sparse field, stored as one concatenated table.
+
+A lookup folds each field's indices with the reference's rule (vectorised `fold_index`: 0 = missing,
+i >= rows -> (i - 1) mod (rows - 1) + 1), adds the field's row offset and does a single gather, instead of one
+lookup per field and a stack (see docs/compiler.md for the measurement). Gradients are sparse
+(`nn.Embedding(sparse=True)`), so use an optimizer that accepts them (SGD, Adagrad, SparseAdam).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from nasrec.data.spec import FeatureSpec
+
+
+class FeatureEmbedding(nn.Module):
+    """[B, n_sparse] int64 indices -> [B, n_sparse, embedding_dim] float32."""
+
+    def __init__(self, features: FeatureSpec, sparse: bool = True, init_scale: float | None = None,
+                 init: bool = True) -> None:
+        super().__init__()
+        rows = torch.tensor(features.table_rows, dtype=torch.long)
+        self.register_buffer("rows", rows, persistent=False)
+        self.register_buffer("offsets", torch.cumsum(rows, 0) - rows, persistent=False)
+        self.table = nn.Embedding(int(rows.sum()), features.embedding_dim, sparse=sparse,
+                                  _weight=torch.empty(int(rows.sum()), features.embedding_dim))
+        if not init:
+            return
+        with torch.no_grad():  # per-field uniform(+-1/sqrt(rows)), as DLRM-style CTR models do
+            scale = init_scale
+            for off, n in zip(self.offsets.tolist(), rows.tolist()):
+                bound = scale if scale is not None else n ** -0.5
+                self.table.weight[off:off + n].uniform_(-bound, bound)
+
+    @property
+    def num_rows(self) -> int:
+        return self.table.num_embeddings
+
+    def fold(self, sparse: Tensor) -> Tensor:
+        """The reference's index rule per field, vectorised."""
+        rows = self.rows
+        return torch.where(sparse >= rows, (sparse - 1).remainder(rows - 1) + 1, sparse)
+
+    def forward(self, sparse: Tensor) -> Tensor:
+        return self.table(self.fold(sparse) + self.offsets)
+
+
+class PerFieldEmbedding(nn.Module):
+    """One `nn.Embedding` per field and a stack: the straightforward layout, kept for the benchmark."""
+
+    def __init__(self, features: FeatureSpec, sparse: bool = True) -> None:
+        super().__init__()
+        self.tables = nn.ModuleList(nn.Embedding(n, features.embedding_dim, sparse=sparse) for n in features.table_rows)
+        self.register_buffer("rows", torch.tensor(features.table_rows, dtype=torch.long), persistent=False)
+
+    def forward(self, sparse: Tensor) -> Tensor:
+        rows = self.rows
+        idx = torch.where(sparse >= rows, (sparse - 1).remainder(rows - 1) + 1, sparse)
+        return torch.stack([t(idx[:, i]) for i, t in enumerate(self.tables)], dim=1)

@@ -1,0 +1,167 @@
+"""What supernet views and standalone models share: the per-genotype plan, the head, the block loop.
+
+`plan(genotype, ctx)` resolves a genotype into the active blocks, each with its operators' `OpSpec`s (exact
+widths and source layout). `run(plan, dense, sparse, params)` computes the logit head's input features;
+`params(block, ref)` supplies an operator's parameters — exact tensors of a standalone model, or slices of
+the supernet's for a view. Parameter names are the same in both (`blocks.b{k}.{key}.{name}`, `head.*`,
+`embedding.*`), which is what weight inheritance relies on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor
+
+from nasrec.compiler.base import Operator, OpInputs, ParamDef
+from nasrec.compiler.context import MERGER_TOKENS, BuildContext, DenseSource, OpSpec, SparseSource
+from nasrec.compiler.operators.mergers import MERGERS
+from nasrec.compiler.registry import get_operator
+from nasrec.genotype.schema import Genotype
+
+
+class Head(Operator):
+    """Linear(D_last + E * T_last -> 1) over [dense output, flattened tokens] (always with a bias).
+
+    Supernet layout of its columns: the token slots first (T_slot = S_max + 8 tokens of E), then D_max dense
+    columns; a view takes D dense columns and E columns per active token, in standalone order."""
+
+    name = "head"
+
+    def params(self, spec: OpSpec) -> dict[str, ParamDef]:
+        e, src = spec.emb_dim, spec.sparse[0]
+        slot = (src.max_tokens + MERGER_TOKENS) * e
+        cols = [slot + d for d in range(spec.dense_width)]
+        cols += [p * e + i for p in src.positions() for i in range(e)]
+        n = len(cols)
+        return {"head_w": ParamDef((1, tuple(cols)), fan_in=n), "head_b": ParamDef((1,), fan_in=n)}
+
+    def forward(self, p: Mapping[str, Tensor], x: OpInputs, spec: OpSpec) -> Tensor:
+        return torch.nn.functional.linear(x.dense, p["head_w"], p["head_b"]).squeeze(-1)
+
+    def spec_for(self, ctx: BuildContext, dim: int, tokens: int, merger: bool, full: bool = False) -> OpSpec:
+        src = SparseSource(ctx.num_blocks, tokens, merger, 0, ctx.max_sparse)
+        return OpSpec(dim=dim, dense=(DenseSource(ctx.num_blocks, dim),), sparse=(src,), emb_dim=ctx.emb_dim,
+                      layernorm=ctx.layernorm, full=full)
+
+    def super_spec(self, ctx: BuildContext, k: int = 0) -> OpSpec:
+        return self.spec_for(ctx, ctx.max_dense, ctx.max_sparse, True, full=True)
+
+
+HEAD = Head()
+
+
+@dataclass(frozen=True)
+class OpRef:
+    key: str  # e.g. "dense_fc", "sparse_efc", "dense_to_sparse"
+    op: Operator
+    spec: OpSpec
+
+
+@dataclass(frozen=True)
+class BlockPlan:
+    k: int
+    dense_src: tuple[int, ...]
+    sparse_src: tuple[int, ...]
+    left: int | None
+    right: int | None
+    dense_ops: tuple[OpRef, ...]
+    sparse_ops: tuple[OpRef, ...]
+    d2s: OpRef | None
+    s2d: OpRef | None
+
+    @property
+    def refs(self) -> tuple[OpRef, ...]:
+        return self.dense_ops + self.sparse_ops + tuple(r for r in (self.d2s, self.s2d) if r is not None)
+
+
+@dataclass(frozen=True)
+class NetPlan:
+    blocks: tuple[BlockPlan, ...]
+    head: OpRef
+
+
+def op_key(branch: str, name: str) -> str:
+    return f"{branch}_{name}"
+
+
+def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
+    """Resolve the active blocks of `genotype` into operator specs over `ctx`'s layout."""
+    g = genotype.canonical()
+    active = set(g.active_blocks())
+    width = {0: ctx.features.n_dense}
+    tokens = {0: ctx.features.n_sparse}
+    merged = {0: False}
+    blocks = []
+    for k, block in enumerate(g.blocks, start=1):
+        width[k], tokens[k], merged[k] = block.dense.dim, block.sparse.dim, block.dense_to_sparse
+        if k not in active:
+            continue
+        ins = block.inputs
+        dense_src = tuple(ins.dense or ()) if "dense" in block.reads() else ()
+        sparse_src = tuple(ins.sparse or ()) if "sparse" in block.reads() else ()
+        pair = "pair" in block.reads()
+        common = dict(layernorm=ctx.layernorm, emb_dim=ctx.emb_dim)
+
+        def spec(op: str, dim: int) -> OpSpec:
+            reads = get_operator(op).reads  # type: ignore[attr-defined]
+            return OpSpec(
+                dim=dim,
+                dense=tuple(ctx.dense_source(n, width[n]) for n in dense_src) if "dense" in reads else (),
+                sparse=tuple(ctx.sparse_source(n, tokens[n], merged[n]) for n in sparse_src) if "sparse" in reads else (),
+                left=ctx.dense_source(ins.left, width[ins.left]) if pair and "pair" in reads else None,
+                right=ctx.dense_source(ins.right, width[ins.right]) if pair and "pair" in reads else None,
+                **common,
+            )
+
+        merger_spec = OpSpec(dim=block.dense.dim, **common)
+        blocks.append(BlockPlan(
+            k=k, dense_src=dense_src, sparse_src=sparse_src,
+            left=ins.left if pair else None, right=ins.right if pair else None,
+            dense_ops=tuple(OpRef(op_key("dense", o), get_operator(o), spec(o, block.dense.dim)) for o in block.dense.ops),
+            sparse_ops=tuple(OpRef(op_key("sparse", o), get_operator(o), spec(o, block.sparse.dim))
+                             for o in block.sparse.ops),
+            d2s=OpRef("dense_to_sparse", MERGERS["dense_to_sparse"], merger_spec) if block.dense_to_sparse else None,
+            s2d=OpRef("sparse_to_dense", MERGERS["sparse_to_dense"], merger_spec) if block.sparse_to_dense else None,
+        ))
+    last = g.blocks[-1]
+    head = OpRef("head", HEAD, HEAD.spec_for(ctx, last.dense.dim, last.sparse.dim, last.dense_to_sparse))
+    return NetPlan(blocks=tuple(blocks), head=head)
+
+
+ParamSource = Callable[[BlockPlan, OpRef], Mapping[str, Tensor]]
+
+
+def _cat(parts: list[Tensor], dim: int) -> Tensor:
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
+
+
+def run(net: NetPlan, dense: Tensor, sparse: Tensor, params: ParamSource) -> Tensor:
+    """Head input features [B, D_last + E * T_last] of the network described by `net`."""
+    nodes: dict[int, tuple[Tensor, Tensor]] = {0: (dense, sparse)}
+    for bp in net.blocks:
+        x = OpInputs(
+            dense=_cat([nodes[n][0] for n in bp.dense_src], 1) if bp.dense_src else None,
+            sparse=_cat([nodes[n][1] for n in bp.sparse_src], 1) if bp.sparse_src else None,
+            left=nodes[bp.left][0] if bp.left is not None else None,
+            right=nodes[bp.right][0] if bp.right is not None else None,
+        )
+        d_out = _sum([r.op.forward(params(bp, r), x, r.spec) for r in bp.dense_ops])
+        s_out = _sum([r.op.forward(params(bp, r), x, r.spec) for r in bp.sparse_ops])
+        d_final = d_out
+        if bp.s2d is not None:
+            d_final = d_out + bp.s2d.op.forward(params(bp, bp.s2d), OpInputs(sparse=s_out), bp.s2d.spec)
+        if bp.d2s is not None:
+            s_out = torch.cat([s_out, bp.d2s.op.forward(params(bp, bp.d2s), OpInputs(dense=d_out), bp.d2s.spec)], 1)
+        nodes[bp.k] = (d_final, s_out)
+    d, s = nodes[net.blocks[-1].k]
+    return torch.cat([d, s.flatten(1)], dim=1)
+
+
+def _sum(outs: list[Tensor]) -> Tensor:
+    total = outs[0]
+    for o in outs[1:]:
+        total = total + o
+    return total

@@ -1,0 +1,36 @@
+"""Attention: token projection N -> S (Linear, LN over S; bias iff LN off), then one Transformer encoder
+layer on the S tokens: multi-head self-attention (E-dim tokens, 8 heads, with biases), residual, LayerNorm(E),
+feed-forward E -> E -> E with ReLU, residual, LayerNorm(E). The two LayerNorms over E exist whatever the
+LayerNorm option, with weights initialised to 0.17 (reference rule). No dropout."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+
+from nasrec.compiler.base import Operator, linear, linear_params, norm, norm_params, token_linear
+from nasrec.compiler.operators.efc import token_projection_params
+from nasrec.compiler.registry import register_operator
+
+HEADS = 8
+
+
+@register_operator("attention")
+class Attention(Operator):
+    def params(self, spec):
+        e = spec.emb_dim
+        out = token_projection_params(spec)
+        out |= linear_params("qkv", 3 * e, e, bias=True)
+        out |= linear_params("attn_out", e, e, bias=True)
+        out |= norm_params("ln1", e, weight=0.17)
+        out |= linear_params("ff1", e, e, bias=True)
+        out |= linear_params("ff2", e, e, bias=True)
+        out |= norm_params("ln2", e, weight=0.17)
+        return out
+
+    def forward(self, p, x, spec):
+        h = norm(p, "tok_ln", token_linear(p, "tok", x.sparse)).transpose(1, 2)  # [B, S, E]
+        b, s, e = h.shape
+        qkv = linear(p, "qkv", h).view(b, s, 3, HEADS, e // HEADS).permute(2, 0, 3, 1, 4)
+        a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # [B, H, S, E/H]
+        h = norm(p, "ln1", h + linear(p, "attn_out", a.transpose(1, 2).reshape(b, s, e)))
+        return norm(p, "ln2", h + linear(p, "ff2", F.relu(linear(p, "ff1", h))))

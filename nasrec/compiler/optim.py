@@ -1,0 +1,60 @@
+"""Adagrad for supernet training that touches only the slices a view used.
+
+With plain autograd, a view's backward writes full-size gradients into every supernet parameter it slices, and
+a torch optimizer then sweeps those full tensors; both cost the supernet's size, not the subnet's. In
+local-gradient mode (`view.set_local_grads()`), gradients land on exact-size leaves, and `SlicedAdagrad.step`
+applies Adagrad to the used slices of the parameters and of their accumulators. That is exactly what
+`torch.optim.Adagrad` does to the supernet with those gradients (zero gradient elsewhere changes nothing when
+weight decay and lr decay are 0). The embedding table keeps its sparse gradient: give it a torch optimizer.
+
+    view = supernet.view(g).set_local_grads()
+    dense_opt = SlicedAdagrad(supernet, lr=0.12, eps=1e-2)
+    emb_opt = torch.optim.Adagrad([supernet.embedding.table.weight], lr=0.12, eps=1e-2)
+    loss(view(dense, sparse), label).backward(); dense_opt.step(view); emb_opt.step(); emb_opt.zero_grad()
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+
+class SlicedAdagrad:
+    """Adagrad over a supernet's dense parameters, applied per view to the slices it used."""
+
+    def __init__(self, supernet: nn.Module, lr: float = 0.01, eps: float = 1e-10,
+                 initial_accumulator_value: float = 0.0) -> None:
+        self.supernet, self.lr, self.eps, self.init = supernet, lr, eps, initial_accumulator_value
+        self.state: dict[nn.Parameter, Tensor] = {}
+
+    def _sum(self, p: nn.Parameter) -> Tensor:
+        st = self.state.get(p)
+        if st is None:
+            st = self.state[p] = torch.full_like(p, self.init, memory_format=torch.preserve_format).detach()
+        return st
+
+    @torch.no_grad()
+    def step(self, view: nn.Module) -> None:
+        for leaf, p, slicer in view.leaf_slices():  # type: ignore[operator]
+            g = leaf.grad
+            if g is None:
+                continue
+            st = self._sum(p)
+            if slicer.is_view:
+                acc = slicer(st)
+                acc.addcmul_(g, g)
+                slicer(p.data).addcdiv_(g, acc.sqrt().add_(self.eps), value=-self.lr)
+            else:
+                acc = slicer(st).addcmul_(g, g)
+                slicer.write(st, acc)
+                slicer.write(p.data, leaf.detach().addcdiv(g, acc.sqrt().add_(self.eps), value=-self.lr))
+            leaf.grad = None
+
+    def state_dict(self) -> dict[str, object]:
+        names = {p: n for n, p in self.supernet.named_parameters()}
+        return {"lr": self.lr, "eps": self.eps, "sums": {names[p]: t for p, t in self.state.items()}}
+
+    def load_state_dict(self, state: dict[str, object]) -> None:
+        params = dict(self.supernet.named_parameters())
+        self.lr, self.eps = float(state["lr"]), float(state["eps"])  # type: ignore[arg-type]
+        self.state = {params[n]: t.clone() for n, t in state["sums"].items()}  # type: ignore[union-attr]

@@ -1,0 +1,100 @@
+"""Standalone models at exact size, optionally inheriting their weights from a supernet.
+
+    model = compile_standalone(genotype, features, layernorm=True)            # from scratch
+    model = compile_standalone(genotype, features, inherit=supernet)         # weights sliced from it
+    ep = torch.export.export(model, (dense, sparse))
+
+The model follows the reference's layer rules (semantics.md): exact widths, skipped projections where widths
+match, bias iff LayerNorm off for Linears followed by a LayerNorm, dead blocks skipped. It computes the same
+function as `supernet.view(genotype)` when it inherits from `supernet`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from nasrec.compiler.base import OpInputs, OpModule
+from nasrec.compiler.context import BuildContext
+from nasrec.compiler.embedding import FeatureEmbedding
+from nasrec.compiler.network import BlockPlan, NetPlan, OpRef, plan, run
+from nasrec.compiler.supernet import Embedded
+from nasrec.data.spec import FeatureSpec
+from nasrec.genotype.schema import Genotype
+
+
+class StandaloneModel(nn.Module):
+    """A plain nn.Module: embedding tables, the active blocks' operators, the head."""
+
+    def __init__(self, genotype: Genotype, features: FeatureSpec, ctx: BuildContext, init: bool = True) -> None:
+        super().__init__()
+        self.genotype, self.features = genotype, features
+        self.plan: NetPlan = plan(genotype, ctx)
+        self.embedding = FeatureEmbedding(features, init=init)
+        self.blocks = nn.ModuleDict({
+            f"b{bp.k}": nn.ModuleDict({ref.key: ref.op.build(ref.spec, init) for ref in bp.refs})
+            for bp in self.plan.blocks
+        })
+        self.head = self.plan.head.op.build(self.plan.head.spec, init)
+
+    def _params(self, bp: BlockPlan, ref: OpRef) -> dict[str, Tensor]:
+        mod: OpModule = self.blocks[f"b{bp.k}"][ref.key]  # type: ignore[assignment]
+        return mod.param_dict()
+
+    def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
+        return Embedded(dense, self.embedding(sparse))
+
+    def head_inputs(self, emb: Embedded) -> Tensor:
+        """The head's input features [B, D_last + E * T_last] of an embedded batch (as `SupernetView`)."""
+        return run(self.plan, emb.dense, emb.sparse, self._params)
+
+    def from_embedded(self, emb: Embedded) -> Tensor:
+        return self.head_logits(self.head_inputs(emb))
+
+    def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
+        """Logits [B] from dense [B, n_dense] float32 and sparse [B, n_sparse] int64."""
+        return self.head_logits(run(self.plan, dense, self.embedding(sparse), self._params))
+
+    def head_logits(self, features: Tensor) -> Tensor:
+        return self.head(OpInputs(dense=features))
+
+    def num_dense_params(self) -> int:
+        return sum(p.numel() for n, p in self.named_parameters() if not n.startswith("embedding."))
+
+    def num_embedding_params(self) -> int:
+        return sum(p.numel() for n, p in self.named_parameters() if n.startswith("embedding."))
+
+
+def compile_standalone(
+    genotype: Genotype,
+    features: FeatureSpec,
+    layernorm: bool | None = None,
+    inherit: nn.Module | None = None,
+) -> StandaloneModel:
+    """Build `genotype` at exact size for `features`.
+
+    `layernorm`: LayerNorm in every operator (default True; with `inherit`, the supernet's setting, and
+    a different explicit value is an error). `inherit`: a `Supernet` whose weights to copy (sliced)."""
+    if inherit is None:
+        ctx = BuildContext.from_genotype(genotype, features, True if layernorm is None else layernorm)
+        return StandaloneModel(genotype, features, ctx)
+    from nasrec.compiler.supernet import Supernet  # noqa: PLC0415
+
+    if not isinstance(inherit, Supernet):
+        raise TypeError(f"inherit= takes a Supernet, got {type(inherit).__name__}")
+    if layernorm is not None and layernorm != inherit.layernorm:
+        raise ValueError(f"layernorm={layernorm} but the supernet was built with layernorm={inherit.layernorm}")
+    if features != inherit.features:
+        raise ValueError("the supernet was built for a different FeatureSpec")
+    model = StandaloneModel(genotype, features, inherit.ctx, init=False)
+    inherit_weights(model, inherit.view(genotype))
+    return model
+
+
+@torch.no_grad()
+def inherit_weights(model: StandaloneModel, view: nn.Module) -> None:
+    """Copy every parameter of `model` from the slices `view` (a SupernetView of the same genotype) uses."""
+    slices = view.slices()  # type: ignore[operator]
+    for name, p in model.named_parameters():
+        src, slicer = slices[name]
+        p.copy_(slicer(src))

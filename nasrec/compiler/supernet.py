@@ -1,0 +1,197 @@
+"""Weight-sharing supernet: every operator of every block at its largest size; views compute by slicing.
+
+    supernet = Supernet("nasrec-full", features)
+    view = supernet.view(genotype)            # nn.Module sharing the supernet's parameters
+    logits = view(dense, sparse)              # [B]
+    emb = supernet.embed(dense, sparse)       # run the embedding lookup once ...
+    logits = [supernet.view(g).from_embedded(emb) for g in candidates]   # ... and many views on it
+    feats = view.head_inputs(emb)             # [B, D_last + E * T_last], the head's input features
+
+A view precomputes, when created, the slices (narrow / index_select) of every parameter it uses; its forward
+only applies them and runs the chosen operators at the chosen widths (no module creation, nothing computed
+at full width). Blocks that do not reach the head are skipped.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Iterator
+from typing import NamedTuple
+
+from torch import Tensor, nn
+
+from nasrec.compiler.base import OpModule, Slicer
+from nasrec.compiler.context import BuildContext
+from nasrec.compiler.embedding import FeatureEmbedding
+from nasrec.compiler.network import HEAD, BlockPlan, NetPlan, OpRef, op_key, plan, run
+from nasrec.compiler.operators.mergers import MERGERS
+from nasrec.compiler.registry import get_operator
+from nasrec.data.spec import FeatureSpec
+from nasrec.genotype.schema import Genotype
+from nasrec.genotype.space import SearchSpace, get_space
+
+
+class Embedded(NamedTuple):
+    """A batch after the embedding lookup: node 0 of every architecture."""
+
+    dense: Tensor  # [B, n_dense]
+    sparse: Tensor  # [B, n_sparse, E]
+
+
+class Supernet(nn.Module):
+    """All choices of `space` at their largest size, for `features`; LayerNorm in every operator or none."""
+
+    def __init__(self, space: SearchSpace | str, features: FeatureSpec, layernorm: bool = True,
+                 view_cache: int = 64) -> None:
+        super().__init__()
+        self.space = get_space(space)
+        self.features = features
+        self.ctx = BuildContext.from_space(self.space, features, layernorm)
+        self.embedding = FeatureEmbedding(features)
+        self.blocks = nn.ModuleDict()
+        for k in range(1, self.space.num_blocks + 1):
+            mods: dict[str, OpModule] = {}
+            for branch in ("dense", "sparse"):
+                for name in getattr(self.space, f"{branch}_ops"):
+                    mods[op_key(branch, name)] = get_operator(name).build_super(self.ctx, k)
+            for merger in self.space.mergers:
+                mods[merger] = MERGERS[merger].build_super(self.ctx, k)
+            self.blocks[f"b{k}"] = nn.ModuleDict(mods)
+        self.head = HEAD.build(HEAD.super_spec(self.ctx))
+        self._views: OrderedDict[str, SupernetView] = OrderedDict()
+        self._view_cache = view_cache
+
+    @property
+    def layernorm(self) -> bool:
+        return self.ctx.layernorm
+
+    def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
+        """The embedding lookup, to share between several views on one batch."""
+        return Embedded(dense, self.embedding(sparse))
+
+    def view(self, genotype: Genotype) -> SupernetView:
+        """A module computing `genotype` with the supernet's (sliced) parameters."""
+        self.space.check(genotype)
+        return SupernetView(self, genotype)
+
+    def cached_view(self, genotype: Genotype) -> SupernetView:
+        """`view`, memoised by genotype digest (LRU of `view_cache` entries)."""
+        key = genotype.digest()
+        v = self._views.get(key)
+        if v is None:
+            v = self._views[key] = self.view(genotype)
+            if len(self._views) > self._view_cache:
+                self._views.popitem(last=False)
+        else:
+            self._views.move_to_end(key)
+        return v
+
+    def forward(self, dense: Tensor, sparse: Tensor, genotype: Genotype) -> Tensor:
+        return self.cached_view(genotype)(dense, sparse)
+
+    def dense_parameters(self) -> Iterator[nn.Parameter]:
+        return (p for n, p in self.named_parameters() if not n.startswith("embedding."))
+
+    def num_dense_params(self) -> int:
+        return sum(p.numel() for p in self.dense_parameters())
+
+    def __getstate__(self):  # views hold a reference back; do not carry the cache around
+        state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
+        state = dict(state)
+        state["_views"] = OrderedDict()
+        return state
+
+
+class SupernetView(nn.Module):
+    """One architecture inside a supernet. Its parameters are the supernet's (it holds the supernet)."""
+
+    def __init__(self, supernet: Supernet, genotype: Genotype) -> None:
+        super().__init__()
+        self.supernet = supernet
+        self.genotype = genotype
+        self.plan: NetPlan = plan(genotype, supernet.ctx)
+        self._slices: dict[tuple[int, str], list[tuple[str, nn.Parameter, Slicer]]] = {}
+        for bp in self.plan.blocks:
+            for ref in bp.refs:
+                self._slices[(bp.k, ref.key)] = self._slicers(supernet.blocks[f"b{bp.k}"][ref.key], ref)
+        self._head = self._slicers(supernet.head, self.plan.head)
+        self.local_grads = False
+        self.leaves: dict[tuple[int, str], dict[str, Tensor]] = {}
+
+    @staticmethod
+    def _slicers(module: OpModule, ref: OpRef) -> list[tuple[str, nn.Parameter, Slicer]]:
+        out = []
+        for name, d in ref.op.params(ref.spec).items():
+            p = module._parameters[name]
+            out.append((name, p, Slicer(tuple(p.shape), d.index)))
+        return out
+
+    def _params(self, bp: BlockPlan, ref: OpRef) -> dict[str, Tensor]:
+        if self.local_grads:
+            return self.leaves[(bp.k, ref.key)]
+        return {name: s(p) for name, p, s in self._slices[(bp.k, ref.key)]}
+
+    def set_local_grads(self, on: bool = True) -> SupernetView:
+        """Local-gradient mode (fast supernet training): each forward copies the used slices into fresh leaf
+        tensors (`self.leaves`), so backward writes exact-size gradients there instead of full-size gradients
+        into the supernet; `nasrec.compiler.optim.SlicedAdagrad.step(view)` then updates only those slices.
+        The embedding table is not copied: it gets its usual sparse gradient."""
+        self.local_grads = on
+        return self
+
+    def _make_leaves(self) -> None:
+        items = list(self._slices.items()) + [((0, "head"), self._head)]
+        self.leaves = {key: {name: s(p.detach()).contiguous().requires_grad_(True) for name, p, s in sl}
+                       for key, sl in items}
+
+    def leaf_slices(self) -> list[tuple[Tensor, nn.Parameter, Slicer]]:
+        """(leaf, super parameter, slicer) for every leaf of the last local-gradient forward."""
+        out = []
+        for key, sl in list(self._slices.items()) + [((0, "head"), self._head)]:
+            leaves = self.leaves.get(key, {})
+            out += [(leaves[name], p, s) for name, p, s in sl if name in leaves]
+        return out
+
+    # -- forward ---------------------------------------------------------------------------------
+    def head_inputs(self, emb: Embedded) -> Tensor:
+        """The head's input features [B, D_last + E * T_last] (dense output, then flattened tokens)."""
+        if self.local_grads:
+            self._make_leaves()
+        return run(self.plan, emb.dense, emb.sparse, self._params)
+
+    def head_weights(self) -> tuple[Tensor, Tensor]:
+        """The head's (weight [1, F], bias [1]) for this view, sliced from the supernet."""
+        w = self.leaves[(0, "head")] if self.local_grads else {name: s(p) for name, p, s in self._head}
+        return w["head_w"], w["head_b"]
+
+    def head_logits(self, features: Tensor) -> Tensor:
+        w, b = self.head_weights()
+        return nn.functional.linear(features, w, b).squeeze(-1)
+
+    def from_embedded(self, emb: Embedded) -> Tensor:
+        return self.head_logits(self.head_inputs(emb))
+
+    def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
+        return self.from_embedded(self.supernet.embed(dense, sparse))
+
+    # -- the super -> standalone map ---------------------------------------------------------------
+    def slices(self) -> dict[str, tuple[nn.Parameter, Slicer]]:
+        """Standalone parameter name -> (super parameter, slicer); covers every parameter of the
+        standalone model of this genotype, embedding included."""
+        out: dict[str, tuple[nn.Parameter, Slicer]] = {}
+        for (k, key), items in self._slices.items():
+            for name, p, s in items:
+                out[f"blocks.b{k}.{key}.{name}"] = (p, s)
+        for name, p, s in self._head:
+            out[f"head.{name}"] = (p, s)
+        w = self.supernet.embedding.table.weight
+        out["embedding.table.weight"] = (w, Slicer(tuple(w.shape), tuple(w.shape)))
+        return out
+
+    def num_dense_params(self) -> int:
+        """Parameters this view uses, embeddings excluded (= its standalone model's dense parameters)."""
+        return sum(_numel(s, p) for n, (p, s) in self.slices().items() if not n.startswith("embedding."))
+
+
+def _numel(s: Slicer, p: Tensor) -> int:
+    return s(p.detach()).numel()

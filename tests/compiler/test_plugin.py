@@ -1,0 +1,59 @@
+"""A new operator from a plug-in module, found through the `nasrec.operators` entry-point group, is accepted
+everywhere (validation, sampling, mutation, supernet, standalone, cost) with no edit to nasrec."""
+
+from __future__ import annotations
+
+import sys
+from importlib.metadata import EntryPoint
+
+import pytest
+
+import nasrec.genotype.operators as catalog
+from nasrec.compiler import Supernet, compile_standalone, cost, list_operators, unregister_operator
+from nasrec.genotype import Genotype, SearchSpace, list_samplers, mutate, sample
+from tests.compiler.helpers import SMALL, assert_equivalent, randomise
+
+MODULE = "tests.compiler.toy_plugin"
+
+
+@pytest.fixture
+def toy_plugin(monkeypatch):  # noqa: ANN001, ANN201
+    ep = EntryPoint(name="toy", value=MODULE, group=catalog.ENTRY_POINT_GROUP)
+    monkeypatch.setattr(catalog, "entry_points", lambda group: [ep] if group == catalog.ENTRY_POINT_GROUP else [])
+    monkeypatch.setattr(catalog, "_entry_points_loaded", False)
+    sys.modules.pop(MODULE, None)
+    yield
+    unregister_operator("toy_tanh")
+    sys.modules.pop(MODULE, None)
+
+
+def test_plugin_operator_everywhere(toy_plugin) -> None:  # noqa: ANN001
+    assert "toy_tanh" in list_operators()  # loaded on first use
+    space = SearchSpace(name="toy", num_blocks=4, dense_ops=("fc", "toy_tanh"), sparse_ops=("efc",),
+                        dense_dims=(16, 32), sparse_dims=(4, 8))
+    net = Supernet(space, SMALL)
+    randomise(net)
+    seen = False
+    for strategy in list_samplers():
+        for seed in range(4):
+            g = sample(space, strategy, seed)
+            space.check(Genotype.from_json(g.to_json()))
+            child = mutate(g, seed, space=space, kind="dense_op")
+            for genotype in (g, child):
+                seen |= any("toy_tanh" in b.dense.ops for b in genotype.blocks)
+                assert_equivalent(net, genotype, SMALL)
+    assert seen
+    g = sample(space, "full", 0)
+    assert cost(g, SMALL).flops > 0
+    assert compile_standalone(g, SMALL)(*_inputs()).shape == (3,)
+
+
+def test_plugin_cleanup_leaves_no_trace() -> None:
+    assert "toy_tanh" not in list_operators()
+
+
+def _inputs():  # noqa: ANN202
+    from tests.compiler.helpers import batch
+
+    dense, sparse, _ = batch(SMALL, n=3)
+    return dense, sparse
