@@ -1,18 +1,24 @@
-"""`nasrec`: the main command (data preparation, search pipeline, demo)."""
+"""`nasrec`: data preparation, supernet training, search pipeline, evaluation, studies, reports, demo."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
+from rich.table import Table
 
 from nasrec.cli import data
-from nasrec.cli.common import console, user_errors
+from nasrec.cli.common import console, load_genotype, user_errors
 
 app = typer.Typer(help="Neural architecture search for CTR models.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
 app.add_typer(data.app, name="data", help="Prepare datasets and inspect prepared ones.")
+
+Data = Annotated[str, typer.Option(help="`sample:criteo`, `sample:avazu` or a prepared data folder "
+                                        "(see `nasrec data prepare`).")]
+Out = Annotated[Path, typer.Option("-o", "--out", help="Run folder (resumable: finished stages are skipped).")]
 
 
 @app.callback()
@@ -22,18 +28,152 @@ def _root() -> None:
 
 @app.command()
 @user_errors
-def demo(
-    out: Annotated[Path, typer.Option("-o", "--out", help="Output folder.")] = Path("runs/demo"),
-    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+def search(
+    data: Data = "sample:criteo",
+    space: Annotated[str, typer.Option(help="Search space preset or JSON file.")] = "nasrec-full",
+    out: Out = Path("runs/search"),
+    seed: int = 0,
+    population: Annotated[int, typer.Option(help="Evolution population.")] = 128,
+    cycles: Annotated[int, typer.Option(help="Evolution cycles.")] = 240,
+    tournament: int = 64,
+    children: int = 8,
+    supernet_epochs: float = 1.0,
+    top_k: Annotated[int, typer.Option(help="Candidates trained from scratch.")] = 15,
+    full_epochs: Annotated[float, typer.Option(help="Epochs of each top-k training.")] = 1.0,
+    final_epochs: Annotated[float, typer.Option(help="Epochs of the final train+valid trainings.")] = 1.0,
+    proxy: Annotated[str, typer.Option(help="Fine-tuned proxy recipe: fast or paper.")] = "fast",
+    workers: Annotated[int, typer.Option(help="Evaluation processes.")] = 1,
+    random_baseline: Annotated[bool, typer.Option(help="Also run random search with the same budget.")] = True,
 ) -> None:
-    """Sample a NASRec-Full genotype, validate it, print its summary and write it to OUT/genotype.json."""
-    from nasrec.cli.genotype import info
-    from nasrec.genotype import NASREC_FULL, sample, save
+    """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo."""
+    from nasrec.search.pipeline import Pipeline, RunConfig
 
-    g = NASREC_FULL.check(sample(NASREC_FULL, "single-operator-any-connection", seed))
-    path = save(g, out / "genotype.json")
-    info(str(path), features=None, layernorm=True)
-    console.print(f"valid NASRec-Full genotype {g.digest()} written to {path}", highlight=False)
+    config = RunConfig(data=data, space=space, seed=seed, supernet_epochs=supernet_epochs, top_k=top_k,
+                       strategy_options={"population": population, "cycles": cycles, "tournament": tournament,
+                                         "children": children},
+                       proxy={"recipe": proxy}, workers=workers, full_epochs=full_epochs, final_epochs=final_epochs,
+                       random_baseline=random_baseline)
+    summary = Pipeline(config, out, console=console).run()
+    _print_results(summary, out)
+
+
+def _print_results(summary, out: Path) -> None:
+    table = Table(title="test split")
+    for col in ("model", "log loss", "AUC", "FLOPs", "dense params"):
+        table.add_column(col)
+    for r in sorted(summary.results, key=lambda r: r.test.log_loss):
+        table.add_row(r.name, f"{r.test.log_loss:.4f}", f"{r.test.auc:.4f}", f"{r.test.flops:,}", f"{r.test.params:,}")
+    console.print(table)
+    console.print(f"best genotype: {out / summary.best_genotype}\nsummary: {out / 'summary.json'}\n"
+                  f"report: {out / 'report.html'}", highlight=False)
+
+
+@app.command("train-supernet")
+@user_errors
+def train_supernet_cmd(
+    data: Data = "sample:criteo",
+    space: str = "nasrec-full",
+    out: Out = Path("runs/supernet"),
+    epochs: float = 1.0,
+    seed: int = 0,
+    sampler: Annotated[str, typer.Option(help="Path sampler.")] = "single-operator-any-connection",
+    warmup_fraction: float = 0.2,
+    warmup_mode: Annotated[str, typer.Option(help="whole or per-block.")] = "whole",
+    layernorm: bool = True,
+) -> None:
+    """Train a weight-sharing supernet (resumes from OUT/checkpoint.pt)."""
+    from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_supernet
+
+    config = SupernetTrainingConfig(data=data, space=space, sampler=sampler, warmup_fraction=warmup_fraction,
+                                    warmup_mode=warmup_mode, layernorm=layernorm,
+                                    train=TrainConfig(epochs=epochs, seed=seed))
+    train_supernet(config, out, progress=True)
+    console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
+
+
+@app.command()
+@user_errors
+def evaluate(
+    genotype: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
+    data: Data = "sample:criteo",
+    epochs: float = 1.0,
+    lr: float = 0.12,
+    batch_size: int = 512,
+    layernorm: bool = True,
+    split: Annotated[str, typer.Option(help="Score on valid or test (test trains on train+valid).")] = "valid",
+    seed: int = 0,
+) -> None:
+    """Train one genotype from scratch and score it."""
+    from nasrec.evaluators import FullTrain, TrainConfig
+
+    g = load_genotype(genotype)
+    full = FullTrain(data=data, seed=seed, layernorm=layernorm, eval_split=split,
+                     train_split="train+valid" if split == "test" else "train",
+                     train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+    (score,) = full.evaluate([g])
+    console.print(f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}  AUC {score.auc:.4f}  "
+                  f"FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s", highlight=False)
+
+
+@app.command("rank-study")
+@user_errors
+def rank_study_cmd(
+    data: Data = "sample:criteo",
+    space: str = "nasrec-full",
+    n: Annotated[int, typer.Option(help="Genotypes sampled.")] = 30,
+    out: Out = Path("runs/rank-study"),
+    seed: int = 0,
+    supernet_epochs: float = 1.0,
+    full_epochs: float = 1.0,
+    paper_steps: int = 500,
+    finetune_rows: int = 8192,
+) -> None:
+    """How well each proxy ranks sampled genotypes against training from scratch (resumable)."""
+    from nasrec.evaluators.rank_study import RankStudyConfig, rank_study
+
+    config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernet_epochs=supernet_epochs,
+                             full_epochs=full_epochs, paper_steps=paper_steps, finetune_train_rows=finetune_rows)
+    result = rank_study(config, out, progress=True)
+    table = Table(title=f"{n} genotypes of {space}: proxy vs full training")
+    for col in ("proxy", "Kendall tau", "Spearman rho", "Pearson r", f"top-{config.top_k} overlap", "s/candidate"):
+        table.add_column(col)
+    for label, a in result.agreement.items():
+        table.add_row(label, f"{a.kendall_tau:.3f}", f"{a.spearman_rho:.3f}", f"{a.pearson_r:.3f}",
+                      f"{a.top_k_overlap:.2f}", f"{result.seconds_per_candidate[label]:.2f}")
+    console.print(table)
+    console.print(f"results: {out / 'results.json'}", highlight=False)
+
+
+@app.command()
+@user_errors
+def report(
+    run: Annotated[Path, typer.Argument(help="A run folder of `nasrec search`.")],
+    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="HTML file (default RUN/report.html).")] = None,
+) -> None:
+    """Write the run's self-contained HTML report."""
+    from nasrec.viz.report import write_report
+
+    console.print(f"wrote {write_report(run, out)}", highlight=False)
+
+
+DEMO = {"population": 12, "cycles": 4, "tournament": 6, "children": 4, "top_k": 3}
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Out = Path("runs/demo"),
+    seed: int = 0,
+) -> None:
+    """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (~5 minutes)."""
+    from nasrec.search.pipeline import Pipeline, RunConfig
+
+    config = RunConfig(data="sample:criteo", space="nasrec-full", seed=seed, supernet_epochs=1.0,
+                       strategy_options={k: v for k, v in DEMO.items() if k != "top_k"}, top_k=DEMO["top_k"],
+                       proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=1.0, final_epochs=1.0)
+    summary = Pipeline(config, out, console=console).run()
+    _print_results(summary, out)
+    console.print(json.dumps(summary.stage_seconds), highlight=False)
 
 
 def main() -> None:

@@ -1,0 +1,183 @@
+"""The end-to-end NASRec pipeline on one run folder; each stage is skipped when its output exists.
+
+data -> supernet training -> evolution scored by the fine-tuned proxy -> the top-k trained from scratch ->
+the best on validation (NASRecNet) retrained on train + validation and scored on test beside the zoo models
+and a random-search baseline of the same budget -> best genotype, diagram, summary, report.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from pydantic import BaseModel, ConfigDict, Field
+from rich.console import Console
+
+import nasrec
+from nasrec.evaluators import FinetunedProxy, FullTrain, SupernetTrainingConfig, TrainConfig, train_supernet
+from nasrec.evaluators.base import Score
+from nasrec.genotype import Genotype, get_space, save
+from nasrec.genotype.io import atomic_write_text
+from nasrec.genotype.zoo import load_zoo
+from nasrec.jsonl import append_jsonl, read_jsonl
+from nasrec.search.base import build_strategy
+from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
+from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.search.runner import run_search
+
+
+class RunConfig(BaseModel):
+    """Everything a run does; written to RUN/config.json. Defaults are the paper's settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    data: str = Field(default="sample:criteo", description="`sample:NAME` or a prepared data folder")
+    space: str = "nasrec-full"
+    seed: int = 0
+    supernet_epochs: float = 1.0
+    warmup_fraction: float = 0.2
+    strategy: str = "evolution"
+    strategy_options: dict[str, Any] = Field(default_factory=dict, description="e.g. population, cycles")
+    proxy: dict[str, Any] = Field(default_factory=lambda: {"recipe": "fast"}, description="FinetunedProxy options")
+    workers: int = Field(default=1, ge=1, description="evaluation processes (1: in-process)")
+    top_k: int = 15
+    full_epochs: float = 1.0
+    final_epochs: float = 1.0
+    zoo: tuple[str, ...] = ("dlrm", "deepfm", "wide_deep", "autoint")
+    random_baseline: bool = True
+    layernorm_final: bool = True
+
+
+def _versions() -> dict[str, str]:
+    return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+class Pipeline:
+    def __init__(self, config: RunConfig, root: str | Path, console: Console | None = None,
+                 progress: bool = True) -> None:
+        self.config, self.paths = config, RunPaths(root)
+        self.console = console or Console()
+        self.progress = progress
+        self.stage_seconds: dict[str, float] = {}
+
+    # -- stages ------------------------------------------------------------------------------------
+    def run(self) -> Summary:
+        self._write_config()
+        self._stage("supernet", self.train_supernet)
+        evaluations = self._stage("search", lambda: self.search(self.config.strategy, self.paths.evaluations))
+        topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
+        best = min(topk, key=lambda r: r.full.log_loss)
+        save(Genotype.from_dict(best.genotype).with_meta(name="NASRecNet", proxy_log_loss=best.proxy.log_loss,
+                                                         valid_log_loss=best.full.log_loss),
+             self.paths.best_genotype)
+        self._render_best()
+        candidates = [("NASRecNet", "nasrec", Genotype.from_dict(best.genotype))]
+        candidates += [(f"zoo:{name}", "zoo", load_zoo(name)) for name in self.config.zoo]
+        if self.config.random_baseline:
+            candidates.append(("random search", "random", self._stage("random baseline", self.random_baseline)))
+        results = self._stage("final", lambda: self.final(candidates))
+        summary = Summary(best_digest=best.digest, best_genotype=self.paths.best_genotype.name, results=results,
+                          stage_seconds=self.stage_seconds, evaluations=len(evaluations))
+        atomic_write_text(self.paths.summary, summary.model_dump_json(indent=2))
+        from nasrec.viz.report import write_report
+
+        write_report(self.paths.root)
+        return summary
+
+    def _stage(self, name: str, fn):
+        self.console.print(f"[bold]stage[/] {name}", highlight=False)
+        start = time.perf_counter()
+        out = fn()
+        self.stage_seconds[name] = round(time.perf_counter() - start, 2)
+        return out
+
+    def _write_config(self) -> None:
+        path = self.paths.config
+        record = {"config": self.config.model_dump(mode="json"), "versions": _versions()}
+        if path.exists():
+            saved = json.loads(path.read_text())
+            if saved.get("config") != record["config"]:
+                raise ValueError(f"{path} holds another run's config; use a new --out folder or the same settings")
+            return
+        atomic_write_text(path, json.dumps(record, indent=2))
+
+    def supernet_config(self) -> SupernetTrainingConfig:
+        c = self.config
+        return SupernetTrainingConfig(data=c.data, space=c.space, warmup_fraction=c.warmup_fraction,
+                                      train=TrainConfig(epochs=c.supernet_epochs, seed=c.seed))
+
+    def train_supernet(self) -> None:
+        train_supernet(self.supernet_config(), self.paths.supernet.parent, progress=self.progress)
+
+    def proxy_config(self) -> dict[str, Any]:
+        return {"data": self.config.data, "supernet": str(self.paths.supernet), "seed": self.config.seed,
+                **self.config.proxy}
+
+    def _executor(self) -> Executor:
+        if self.config.workers > 1:
+            return ProcessPoolExecutor("finetune", self.proxy_config(), workers=self.config.workers)
+        return InProcessExecutor(FinetunedProxy(**self.proxy_config()))
+
+    def search(self, strategy: str, log: Path, budget: int | None = None) -> list[Evaluation]:
+        c = self.config
+        options = dict(c.strategy_options)
+        if strategy == "random":
+            options = {"budget": budget}
+        s = build_strategy(strategy, get_space(c.space), seed=c.seed, **options)
+        executor = self._executor()
+        try:
+            return run_search(s, executor, log, parallel=c.workers, seed=c.seed, progress=self.progress)
+        finally:
+            executor.close()
+
+    def train_top_k(self, evaluations: list[Evaluation], log: Path) -> list[TopKResult]:
+        scored = sorted((e for e in evaluations if e.score is not None), key=lambda e: e.score.log_loss)
+        top = scored[: self.config.top_k]
+        done = {r.digest: r for r in read_jsonl(log, TopKResult)}
+        full = FullTrain(data=self.config.data, seed=self.config.seed,
+                         train=TrainConfig(epochs=self.config.full_epochs, seed=self.config.seed))
+        for rank, e in enumerate(top, start=1):
+            if e.digest in done:
+                continue
+            (score,) = full.evaluate([Genotype.from_dict(e.genotype)])
+            record = TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
+            append_jsonl(log, record)
+            done[e.digest] = record
+            self.console.print(f"  top-{rank} {e.digest}: proxy {e.score.log_loss:.4f}  "
+                               f"from scratch {score.log_loss:.4f}", highlight=False)
+        return [done[e.digest] for e in top]
+
+    def random_baseline(self) -> Genotype:
+        """Random search with the evolution's number of proxy evaluations; its top-k trained from scratch;
+        the best on validation."""
+        n = len(read_jsonl(self.paths.evaluations, Evaluation))
+        root = self.paths.root / "random"
+        evaluations = self.search("random", root / "evaluations.jsonl", budget=n)
+        topk = self.train_top_k(evaluations, root / "topk.jsonl")
+        return Genotype.from_dict(min(topk, key=lambda r: r.full.log_loss).genotype)
+
+    def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
+        c = self.config
+        done = {r.name: r for r in read_jsonl(self.paths.final, FinalResult)}
+        full = FullTrain(data=c.data, seed=c.seed, train_split="train+valid", eval_split="test",
+                         layernorm=c.layernorm_final, train=TrainConfig(epochs=c.final_epochs, seed=c.seed))
+        for name, kind, g in candidates:
+            if name in done:
+                continue
+            score: Score = full.evaluate([g])[0]
+            done[name] = FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g.to_dict(), test=score)
+            append_jsonl(self.paths.final, done[name])
+            self.console.print(f"  {name}: test log loss {score.log_loss:.4f}  AUC {score.auc:.4f}", highlight=False)
+        return [done[name] for name, _, _ in candidates]
+
+    def _render_best(self) -> None:
+        try:
+            from nasrec.viz.render import render
+
+            render(Genotype.from_json(self.paths.best_genotype.read_text()), self.paths.best_diagram, format="svg")
+        except (RuntimeError, ValueError) as exc:  # graphviz missing: the run still completes
+            self.console.print(f"[yellow]diagram skipped:[/] {exc}", highlight=False)
