@@ -112,6 +112,22 @@ def sample_cmd(name: str = typer.Argument("criteo", help=f"one of: {', '.join(SA
     _report(data)
 
 
+@app.command("synthetic")
+def synthetic_cmd(
+    out: Path = typer.Option(..., "--out", "-o", help="folder to write the prepared data to"),
+    rows: int = typer.Option(100_000, help="number of rows"),
+    seed: int = typer.Option(0, help="random seed (data and planted teacher)"),
+    positive_rate: float = typer.Option(0.25, help="target positive rate"),
+) -> None:
+    """Write Criteo-shaped synthetic rows with a planted teacher (pairwise interactions), prepared."""
+    from nasrec.data import make_synthetic
+
+    if out.exists():
+        _fail(f"{out} already exists; choose a new folder")
+    data = make_synthetic(rows, seed=seed, positive_rate=positive_rate).save(out)
+    _report(data)
+
+
 def main() -> None:
     app()
 

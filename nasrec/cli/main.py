@@ -168,9 +168,10 @@ def demo(
     """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (~5 minutes)."""
     from nasrec.search.pipeline import Pipeline, RunConfig
 
-    config = RunConfig(data="sample:criteo", space="nasrec-full", seed=seed, supernet_epochs=1.0,
+    config = RunConfig(data="sample:criteo", space="nasrec-full", seed=seed, supernet_epochs=2.0,
                        strategy_options={k: v for k, v in DEMO.items() if k != "top_k"}, top_k=DEMO["top_k"],
-                       proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=1.0, final_epochs=1.0)
+                       proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=3.0, final_epochs=3.0,
+                       random_baseline=False)
     summary = Pipeline(config, out, console=console).run()
     _print_results(summary, out)
     console.print(json.dumps(summary.stage_seconds), highlight=False)

@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
+from torch import Tensor, nn
 
-from nasrec.compiler import Supernet
+from nasrec.compiler import Supernet, SupernetView
+from nasrec.compiler.optim import SlicedAdagrad
 from nasrec.evaluators.checkpoint import load_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.training import TrainConfig, Trainer
@@ -65,6 +67,33 @@ class PathSampler:
         return path.model_copy(update={"blocks": tuple(blocks)})
 
 
+class SupernetTrainer(Trainer):
+    """The shared loop with the supernet's fast path: each step runs the sampled view in local-gradient mode,
+    so gradients and Adagrad updates touch only the slices that view used (`SlicedAdagrad`); the embedding
+    table keeps its sparse gradient and torch's Adagrad. Same updates as plain autograd, at the subnet's cost."""
+
+    def __init__(self, supernet: Supernet, config: TrainConfig, paths: PathSampler, **kw: object) -> None:
+        super().__init__(supernet, config, forward=self._forward, label="supernet", **kw)  # type: ignore[arg-type]
+        self.supernet, self.paths = supernet, paths
+        self.dense_opt = SlicedAdagrad(supernet, lr=config.lr, eps=config.eps)
+        embedding = [p for p in supernet.embedding.parameters()]
+        self.optimizers = [self.dense_opt, torch.optim.Adagrad(embedding, lr=config.lr, eps=config.eps)]
+        self.view: SupernetView | None = None
+
+    def _forward(self, dense: Tensor, sparse: Tensor, step: int) -> Tensor:
+        self.view = self.supernet.cached_view(self.paths(step)).set_local_grads()
+        return self.view(dense, sparse)
+
+    def backward_and_step(self, loss: Tensor) -> None:
+        loss.backward()
+        assert self.view is not None
+        leaves = [leaf for leaf, _, _ in self.view.leaf_slices() if leaf.grad is not None]
+        if self.config.clip is not None and leaves:
+            nn.utils.clip_grad_norm_(leaves, self.config.clip)
+        self.dense_opt.step(self.view)
+        self.optimizers[1].step()
+
+
 def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bool = False,
                    stop_after: int | None = None) -> Supernet:
     """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`."""
@@ -78,8 +107,7 @@ def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bo
     total = max(1, int(round(config.train.epochs * steps_per_epoch)))
     paths = PathSampler(get_space(config.space), config.sampler, total, config.warmup_fraction, config.warmup_mode,
                         config.train.seed)
-    trainer = Trainer(supernet, config.train, forward=lambda d, s, step: supernet.view(paths(step))(d, s),
-                      checkpoint=out / "checkpoint.pt", progress=progress, label="supernet")
+    trainer = SupernetTrainer(supernet, config.train, paths, checkpoint=out / "checkpoint.pt", progress=progress)
     trainer.fit(lambda epoch: train.batches(config.train.batch_size, shuffle=True, seed=config.train.seed,
                                             epoch=epoch, drop_last=True),
                 steps_per_epoch, stop_after=stop_after)

@@ -144,9 +144,12 @@ class Trainer:
     def _train_step(self, batch: Any, lr_factor: float) -> None:
         dense, sparse, label = batch[0], batch[1], batch[2]
         for opt in self.optimizers:
-            for group in opt.param_groups:
-                group["lr"] = self.config.lr * lr_factor
-            opt.zero_grad(set_to_none=True)
+            if isinstance(opt, torch.optim.Optimizer):
+                for group in opt.param_groups:
+                    group["lr"] = self.config.lr * lr_factor
+                opt.zero_grad(set_to_none=True)
+            else:  # e.g. SlicedAdagrad: one lr, gradients cleared by its step
+                opt.lr = self.config.lr * lr_factor
         logits = self.forward(dense, sparse, self.step).reshape(-1)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, label)
         if not torch.isfinite(loss):
@@ -154,13 +157,18 @@ class Trainer:
                 else ""
             raise TrainingDiverged(f"{self.label}: loss is {loss.item()} at step {self.step}; training stopped"
                                    f"{where}")
+        self.backward_and_step(loss)
+        self.step += 1
+        self.losses.append(float(loss.detach()))
+
+
+    def backward_and_step(self, loss: torch.Tensor) -> None:
+        """Backward, clip the dense gradients' norm, step every optimizer (overridden for supernets)."""
         loss.backward()
         if self.config.clip is not None and self.dense_params:
             nn.utils.clip_grad_norm_(self.dense_params, self.config.clip)
         for opt in self.optimizers:
             opt.step()
-        self.step += 1
-        self.losses.append(float(loss.detach()))
 
 
 def _skip(batches: Iterable[Any], n: int) -> Iterator[Any]:
