@@ -1,0 +1,82 @@
+"""The end-to-end pipeline on the bundled real Criteo rows, in a tiny space with a tiny budget."""
+
+import base64
+import json
+import re
+
+import pytest
+from rich.console import Console
+
+from nasrec.evaluators import SupernetProxy
+from nasrec.genotype import SearchSpace, load
+from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
+from nasrec.search.pipeline import Pipeline, RunConfig
+from nasrec.search.random import RandomSearch
+from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult, read_jsonl
+from nasrec.search.runner import run_search
+from nasrec.viz.report import write_report
+
+TINY = SearchSpace(name="tiny", num_blocks=3, dense_ops=("fc", "gating", "sum", "dot"),
+                   sparse_ops=("efc", "attention"), dense_dims=(16, 32), sparse_dims=(8, 16))
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("run")
+    space = root.parent / "tiny.json"
+    space.write_text(TINY.model_dump_json())
+    config = RunConfig(data="sample:criteo", space=str(space), supernet_epochs=0.5, top_k=3, full_epochs=1,
+                       final_epochs=1, zoo=("dlrm",), strategy_options={"population": 4, "cycles": 2,
+                                                                        "tournament": 2, "children": 2},
+                       proxy={"recipe": "fast", "train_rows": 1024})
+    summary = Pipeline(config, root / "out", console=Console(quiet=True), progress=False).run()
+    return config, root / "out", summary
+
+
+def test_the_run_folder_holds_every_stage(run):
+    _, root, summary = run
+    paths = RunPaths(root)
+    evaluations = read_jsonl(paths.evaluations, Evaluation)
+    assert len(evaluations) == 4 + 2 * 2 and all(e.score for e in evaluations)
+    topk = read_jsonl(paths.topk, TopKResult)
+    assert [t.rank for t in topk] == [1, 2, 3]
+    best = min(topk, key=lambda t: t.full.log_loss)
+    assert summary.best_digest == best.digest == load(paths.best_genotype).digest()
+    assert [r.name for r in read_jsonl(paths.final, FinalResult)] == ["NASRecNet", "zoo:dlrm", "random search"]
+    assert all(r.test.examples == 1437 for r in summary.results)  # the real test split
+    assert Summary.model_validate_json(paths.summary.read_text()) == summary
+    assert paths.best_diagram.read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
+    assert json.loads(paths.config.read_text())["versions"]["nasrec"]
+
+
+def test_the_report_embeds_the_diagram_and_plots(run):
+    _, root, _ = run
+    html = RunPaths(root).report.read_text()
+    assert "<svg" in html and "cluster_b1" in html
+    pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
+    assert len(pngs) >= 2 and all(base64.b64decode(p).startswith(b"\x89PNG") for p in pngs)
+    assert "NASRecNet" in html and "Kendall" in html
+
+
+def test_rerunning_skips_finished_stages_and_evaluates_nothing_again(run, tmp_path):
+    config, root, summary = run
+    before = {p: p.stat().st_mtime_ns for p in (RunPaths(root).evaluations, RunPaths(root).final)}
+    again = Pipeline(config, root, console=Console(quiet=True), progress=False).run()
+    assert again.results == summary.results
+    assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    with pytest.raises(ValueError, match=r"holds another run's config"):
+        Pipeline(config.model_copy(update={"seed": 5}), root, console=Console(quiet=True), progress=False).run()
+    assert write_report(root, tmp_path / "r.html").exists()
+
+
+def test_process_pool_gives_the_same_scores_as_in_process_with_a_real_evaluator(run, tmp_path):
+    _, root, _ = run
+    config = {"data": "sample:criteo", "supernet": str(RunPaths(root).supernet)}
+    local = run_search(RandomSearch(TINY, seed=3, budget=4), InProcessExecutor(SupernetProxy(**config)),
+                       tmp_path / "a.jsonl")
+    pool = ProcessPoolExecutor("supernet", config, workers=2)
+    try:
+        remote = run_search(RandomSearch(TINY, seed=3, budget=4), pool, tmp_path / "b.jsonl", parallel=2)
+    finally:
+        pool.close()
+    assert {r.digest: r.score.log_loss for r in local} == pytest.approx({r.digest: r.score.log_loss for r in remote})
