@@ -9,6 +9,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.genotype import Genotype
+from nasrec.registry import Registry
 
 
 class Score(BaseModel):
@@ -40,17 +41,8 @@ class Evaluator(Protocol):
 
 
 EvaluatorFactory = Callable[..., Evaluator]
-EVALUATORS: dict[str, EvaluatorFactory] = {}
-
-
-def register_evaluator(name: str) -> Callable[[EvaluatorFactory], EvaluatorFactory]:
-    def deco(factory: EvaluatorFactory) -> EvaluatorFactory:
-        if name in EVALUATORS:
-            raise ValueError(f"evaluator {name!r} is already registered")
-        EVALUATORS[name] = factory
-        return factory
-
-    return deco
+EVALUATORS: Registry[EvaluatorFactory] = Registry("evaluator", "nasrec.evaluators")
+register_evaluator = EVALUATORS.register
 
 
 def build_evaluator(name: str, config: dict[str, Any]) -> Evaluator:
@@ -58,11 +50,7 @@ def build_evaluator(name: str, config: dict[str, Any]) -> Evaluator:
     if name not in EVALUATORS and ":" in name:
         module, _, attr = name.partition(":")
         return getattr(importlib.import_module(module), attr)(**config)
-    try:
-        factory = EVALUATORS[name]
-    except KeyError:
-        raise ValueError(f"unknown evaluator {name!r} (known: {', '.join(sorted(EVALUATORS))})") from None
-    return factory(**config)
+    return EVALUATORS.get(name)(**config)
 
 
 def derive_seed(seed: int, digest: str) -> int:

@@ -46,8 +46,7 @@ class PathSampler:
 
     def __init__(self, space: SearchSpace, sampler: str, total_steps: int, warmup_fraction: float, mode: str,
                  seed: int) -> None:
-        if sampler not in SAMPLERS:
-            raise ValueError(f"unknown path sampler {sampler!r} (known: {', '.join(SAMPLERS)})")
+        SAMPLERS.get(sampler)  # an unknown name fails here, naming the known ones
         self.space, self.sampler, self.mode, self.seed = space, sampler, mode, seed
         self.warm_steps = int(total_steps * warmup_fraction)
 

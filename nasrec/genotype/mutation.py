@@ -13,18 +13,12 @@ from nasrec.genotype.operators import get_signature
 from nasrec.genotype.sampling import any_connection, any_subset, as_rng, pick, random_pair
 from nasrec.genotype.schema import Block, Genotype
 from nasrec.genotype.space import MERGERS, SearchSpace, space_of
+from nasrec.registry import Registry
 
 BlockMutation = Callable[[Block, SearchSpace, int, np.random.Generator], Block]
-MUTATIONS: dict[str, BlockMutation] = {}
+MUTATIONS: Registry[BlockMutation] = Registry("mutation")
+register_mutation = MUTATIONS.register
 _TRIES = 16
-
-
-def register_mutation(name: str) -> Callable[[BlockMutation], BlockMutation]:
-    def deco(fn: BlockMutation) -> BlockMutation:
-        MUTATIONS[name] = fn
-        return fn
-
-    return deco
 
 
 def mutate(
@@ -39,9 +33,8 @@ def mutate(
     space = space_of(genotype, space)
     parent = space.check(genotype).canonical()
     kinds = [kind] if kind is not None else list(MUTATIONS)
-    unknown = [k for k in kinds if k not in MUTATIONS]
-    if unknown:
-        raise ValueError(f"unknown mutation {unknown[0]!r} (known: {', '.join(MUTATIONS)})")
+    for k in kinds:
+        MUTATIONS.get(k)  # unknown kinds fail here, naming the known ones
     candidates = [(name, b) for name in kinds for b in range(parent.num_blocks)]
     for i in gen.permutation(len(candidates)):
         name, b = candidates[int(i)]

@@ -17,24 +17,16 @@ import numpy as np
 
 from nasrec.genotype.schema import Block, BranchChoice, Genotype, Inputs
 from nasrec.genotype.space import SearchSpace, get_space
+from nasrec.registry import Registry
 
 BlockSampler = Callable[[SearchSpace, int, np.random.Generator], Block]
-SAMPLERS: dict[str, BlockSampler] = {}
+SAMPLERS: Registry[BlockSampler] = Registry("sampling strategy")
+register_sampler = SAMPLERS.register
 DEFAULT_STRATEGY = "single-operator-any-connection"
 
 
-def register_sampler(name: str) -> Callable[[BlockSampler], BlockSampler]:
-    def deco(fn: BlockSampler) -> BlockSampler:
-        if name in SAMPLERS:
-            raise ValueError(f"sampler {name!r} is already registered")
-        SAMPLERS[name] = fn
-        return fn
-
-    return deco
-
-
 def list_samplers() -> list[str]:
-    return list(SAMPLERS)
+    return SAMPLERS.names()
 
 
 def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
@@ -48,10 +40,7 @@ def sample(
 ) -> Genotype:
     """Draw one genotype of `space` with the named path-sampling strategy."""
     space = get_space(space)
-    try:
-        block_sampler = SAMPLERS[strategy]
-    except KeyError:
-        raise ValueError(f"unknown sampling strategy {strategy!r} (known: {', '.join(SAMPLERS)})") from None
+    block_sampler = SAMPLERS.get(strategy)
     gen = as_rng(rng)
     blocks = tuple(block_sampler(space, k, gen) for k in range(1, space.num_blocks + 1))
     return Genotype(space=space.name, blocks=blocks).canonical()

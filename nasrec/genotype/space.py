@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 from nasrec.genotype.errors import GenotypeError, from_validation_error
 from nasrec.genotype.operators import get_signature
-from nasrec.genotype.schema import Block, Genotype
+from nasrec.genotype.schema import Genotype
 
 Merger = Literal["dense_to_sparse", "sparse_to_dense"]
 MERGERS: tuple[Merger, ...] = ("dense_to_sparse", "sparse_to_dense")

@@ -8,12 +8,12 @@ asked, whatever order evaluations finish in, so a search is reproducible from it
 from __future__ import annotations
 
 from collections.abc import Callable
-from importlib.metadata import entry_points
 from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
 from nasrec.genotype import Genotype, SearchSpace
+from nasrec.registry import Registry
 
 Constraint = Callable[[Genotype], str | None]
 """Returns why a genotype is rejected before evaluation (e.g. too many FLOPs), or None to accept it."""
@@ -40,40 +40,16 @@ class Strategy(Protocol):
 
 
 StrategyFactory = Callable[..., Strategy]
-STRATEGIES: dict[str, StrategyFactory] = {}
-_loaded = False
-
-
-def register_strategy(name: str) -> Callable[[StrategyFactory], StrategyFactory]:
-    def deco(factory: StrategyFactory) -> StrategyFactory:
-        if name in STRATEGIES:
-            raise ValueError(f"strategy {name!r} is already registered")
-        STRATEGIES[name] = factory
-        return factory
-
-    return deco
+STRATEGIES: Registry[StrategyFactory] = Registry("search strategy", ENTRY_POINT_GROUP)
+register_strategy = STRATEGIES.register
 
 
 def list_strategies() -> list[str]:
-    _load_entry_points()
-    return sorted(STRATEGIES)
+    return sorted(STRATEGIES.names())
 
 
 def build_strategy(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Strategy:
-    _load_entry_points()
-    try:
-        factory = STRATEGIES[name]
-    except KeyError:
-        raise ValueError(f"unknown search strategy {name!r} (known: {', '.join(sorted(STRATEGIES))})") from None
-    return factory(space=space, seed=seed, **options)
-
-
-def _load_entry_points() -> None:
-    global _loaded
-    if not _loaded:
-        _loaded = True
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            ep.load()
+    return STRATEGIES.get(name)(space=space, seed=seed, **options)
 
 
 class Proposer:

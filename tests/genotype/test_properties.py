@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from nasrec.genotype import Genotype, GenotypeError, from_nasrec_ref, mutate, to_nasrec_ref
 from nasrec.genotype.mutation import MUTATION_FIELDS
-from tests.genotype.strategies import genotypes, json_values, seeds, spaces
+from tests.genotype.strategies import genotypes, json_values, seeds
 
 BLOCK_FIELDS = ("dense.ops", "dense.dim", "sparse.ops", "sparse.dim", "inputs.dense", "inputs.sparse",
                 "inputs.left", "inputs.right", "dense_to_sparse", "sparse_to_dense")

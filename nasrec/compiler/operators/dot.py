@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from nasrec.compiler.base import Operator, linear, linear_params, norm, norm_params, token_linear
+from nasrec.compiler.base import Operator, linear, linear_params, norm, norm_params
 from nasrec.compiler.registry import register_operator
 
 
