@@ -22,13 +22,9 @@ matplotlib is an optional extra, imported only when a report is built; without i
 from __future__ import annotations
 
 import base64
-import html
 import io
 import json
-import math
 import subprocess
-import warnings
-from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,12 +33,14 @@ from pydantic import BaseModel, ValidationError
 
 import nasrec
 from nasrec.evaluators.base import Score
-from nasrec.evaluators.ranking import RankAgreement, agreement
 from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.io import atomic_write_text, load
 from nasrec.genotype.schema import Genotype
 from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.viz.render import to_dot
+from nasrec.viz.report_html import (
+    _matplotlib, _agreement, _running_min, _inline_svg, _e, _f, _sort_key, _si, _duration, _facts, _table,
+)
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -461,99 +459,3 @@ class _Report:
 
 
 # -- helpers ---------------------------------------------------------------------------------------
-def _matplotlib() -> tuple[Any, Any] | None:
-    """matplotlib's `Figure` and Agg canvas, or None when matplotlib is not installed."""
-    try:
-        from matplotlib.backends.backend_agg import FigureCanvasAgg
-        from matplotlib.figure import Figure
-    except ImportError:
-        return None
-    return Figure, FigureCanvasAgg
-
-
-def _agreement(proxy: Sequence[float], full: Sequence[float]) -> RankAgreement | None:
-    if len(proxy) < 3:
-        return None
-    with warnings.catch_warnings():  # constant scores: scipy warns and returns nan, shown as n/a
-        warnings.simplefilter("ignore")
-        return agreement(proxy, full, k=min(5, len(proxy)))
-
-
-def _running_min(values: Iterable[float]) -> list[float]:
-    """Best (lowest) value so far; non-finite values (a diverged proxy) never become the best; nan before any."""
-    out: list[float] = []
-    best = math.nan
-    for v in values:
-        if math.isfinite(v) and not v >= best:
-            best = v
-        out.append(best)
-    return out
-
-
-def _inline_svg(text: str) -> str | None:
-    """The `<svg>` element of an SVG file (no XML prolog, doctype or comments), or None if there is none."""
-    start = text.find("<svg")
-    end = text.rfind("</svg>")
-    if start < 0 or end < start:
-        return None
-    return text[start:end + len("</svg>")]
-
-
-def _e(text: Any) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _f(x: float | None, digits: int) -> str:
-    if x is None or not math.isfinite(x):
-        return "n/a"
-    return f"{x:.{digits}f}"
-
-
-def _sort_key(x: float) -> float:
-    return x if math.isfinite(x) else math.inf
-
-
-def _si(n: int | None) -> str:
-    """1234567 -> '1.23 M'; None -> 'n/a'."""
-    if n is None:
-        return "n/a"
-    for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
-        if abs(n) >= div:
-            return f"{n / div:.2f} {unit}"
-    return str(n)
-
-
-def _duration(sec: float) -> str:
-    sec = max(0.0, sec)
-    h, rest = divmod(int(round(sec)), 3600)
-    m, s = divmod(rest, 60)
-    return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
-
-
-def _facts(items: Sequence[tuple[str, ...]]) -> str:
-    """A definition list; an optional third item is the `<dd>`'s id."""
-    parts = ['<dl class="facts">']
-    for item in items:
-        key, value = item[0], item[1]
-        ident = f' id="{_e(item[2])}"' if len(item) > 2 else ""
-        parts.append(f"<dt>{_e(key)}</dt><dd{ident}>{_e(value)}</dd>")
-    parts.append("</dl>")
-    return "".join(parts)
-
-
-def _table(ident: str, head: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]],
-           text_cols: Iterable[int] = (), digest_cols: Iterable[int] = ()) -> str:
-    """A table; each row is (its class, or "", its cells). Text columns align left, digests are monospace."""
-    text, digest = set(text_cols), set(digest_cols)
-
-    def cls(i: int) -> str:
-        return ' class="digest"' if i in digest else (' class="text"' if i in text else "")
-
-    left = ' class="text"'
-    th = "".join(f"<th{left if i in text | digest else ''}>{_e(h)}</th>" for i, h in enumerate(head))
-    body = []
-    for row_cls, cells in rows:
-        tr = f'<tr class="{_e(row_cls)}">' if row_cls else "<tr>"
-        body.append(tr + "".join(f"<td{cls(i)}>{_e(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
-    return (f'<table id="{_e(ident)}">\n<thead><tr>{th}</tr></thead>\n<tbody>\n' + "\n".join(body)
-            + "\n</tbody>\n</table>")
