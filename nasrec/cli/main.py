@@ -60,7 +60,7 @@ def search(
 def _print_results(summary, out: Path) -> None:
     table = Table(title="test split")
     for col in ("model", "log loss", "AUC", "FLOPs", "dense params"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True)
     for r in sorted(summary.results, key=lambda r: r.test.log_loss):
         table.add_row(r.name, f"{r.test.log_loss:.4f}", f"{r.test.auc:.4f}", f"{r.test.flops:,}", f"{r.test.params:,}")
     console.print(table)
@@ -136,7 +136,7 @@ def rank_study_cmd(
     result = rank_study(config, out, progress=True)
     table = Table(title=f"{n} genotypes of {space}: proxy vs full training")
     for col in ("proxy", "Kendall tau", "Spearman rho", "Pearson r", f"top-{config.top_k} overlap", "s/candidate"):
-        table.add_column(col)
+        table.add_column(col, no_wrap=True)
     for label, a in result.agreement.items():
         table.add_row(label, f"{a.kendall_tau:.3f}", f"{a.spearman_rho:.3f}", f"{a.pearson_r:.3f}",
                       f"{a.top_k_overlap:.2f}", f"{result.seconds_per_candidate[label]:.2f}")
