@@ -156,7 +156,7 @@ def report(
     console.print(f"wrote {write_report(run, out)}", highlight=False)
 
 
-DEMO = {"population": 12, "cycles": 4, "tournament": 6, "children": 4, "top_k": 3}
+DEMO = {"population": 16, "cycles": 5, "tournament": 8, "children": 4, "top_k": 3}
 
 
 @app.command()
@@ -170,8 +170,7 @@ def demo(
 
     config = RunConfig(data="sample:criteo", space="nasrec-full", seed=seed, supernet_epochs=2.0,
                        strategy_options={k: v for k, v in DEMO.items() if k != "top_k"}, top_k=DEMO["top_k"],
-                       proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=3.0, final_epochs=3.0,
-                       random_baseline=False)
+                       proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=3.0, final_epochs=3.0)
     summary = Pipeline(config, out, console=console).run()
     _print_results(summary, out)
     console.print(json.dumps(summary.stage_seconds), highlight=False)
