@@ -137,8 +137,8 @@ class Trainer:
                 if ran == 0:
                     raise ValueError(f"{self.label}: epoch {epoch} has fewer than {offset + 1} batches "
                                      f"(steps_per_epoch={steps_per_epoch})")
-        if self.checkpoint:
-            save_checkpoint(self._state(), self.checkpoint)
+        if self.checkpoint and self.losses and self.step % self.config.checkpoint_every:
+            save_checkpoint(self._state(), self.checkpoint)  # the final state, unless just saved
         return self.losses
 
     def _train_step(self, batch: Any, lr_factor: float) -> None:
