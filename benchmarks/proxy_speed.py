@@ -65,6 +65,7 @@ def main() -> None:
         "speedup": round(timings["paper"] / timings["fast"], 1),
         "kendall_tau": round(a.kendall_tau, 3), "spearman_rho": round(a.spearman_rho, 3),
         "top5_overlap": a.top_k_overlap,
+        "scores": {g.digest(): {"paper": p, "fast": f} for g, p, f in zip(candidates, scores["paper"], scores["fast"])},
     }
     print(f"paper recipe: {timings['paper']:.2f} s/candidate ({n_train:,} fine-tune rows, "
           f"{out['paper']['valid_rows']:,} validation rows)")
