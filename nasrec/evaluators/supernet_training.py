@@ -72,12 +72,15 @@ class SupernetTrainer(Trainer):
     table keeps its sparse gradient and torch's Adagrad. Same updates as plain autograd, at the subnet's cost."""
 
     def __init__(self, supernet: Supernet, config: TrainConfig, paths: PathSampler, **kw: object) -> None:
-        super().__init__(supernet, config, forward=self._forward, label="supernet", **kw)  # type: ignore[arg-type]
         self.supernet, self.paths = supernet, paths
-        self.dense_opt = SlicedAdagrad(supernet, lr=config.lr, eps=config.eps)
-        embedding = [p for p in supernet.embedding.parameters()]
-        self.optimizers = [self.dense_opt, torch.optim.Adagrad(embedding, lr=config.lr, eps=config.eps)]
         self.view: SupernetView | None = None
+        super().__init__(supernet, config, forward=self._forward, label="supernet", **kw)  # type: ignore[arg-type]
+
+    def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[object]:
+        """`SlicedAdagrad` for the dense parameters (no full-size accumulator sweep per step; torch's Adagrad
+        would also allocate one for the whole supernet up front), torch Adagrad for the embedding table."""
+        self.dense_opt = SlicedAdagrad(self.supernet, lr=self.config.lr, eps=self.config.eps)
+        return [self.dense_opt, torch.optim.Adagrad(sparse, lr=self.config.lr, eps=self.config.eps)]
 
     def _forward(self, dense: Tensor, sparse: Tensor, step: int) -> Tensor:
         self.view = self.supernet.cached_view(self.paths(step)).set_local_grads()

@@ -91,10 +91,14 @@ class Trainer:
         if sparse:  # Adagrad builds sparse tensors each step; opt out of invariant checks explicitly (the default)
             torch.sparse.check_sparse_tensor_invariants.disable()
         self.dense_params = dense
-        self.optimizers = [torch.optim.Adagrad(group, lr=config.lr, eps=config.eps)
-                           for group in (dense, sparse) if group]
+        self.optimizers = self.make_optimizers(dense, sparse)
         self.step = 0
         self.losses: list[float] = []
+
+    def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[Any]:
+        """Adagrad over the dense and the sparse (embedding) parameters; overridden for supernets."""
+        return [torch.optim.Adagrad(group, lr=self.config.lr, eps=self.config.eps) for group in (dense, sparse)
+                if group]
 
     def _state(self) -> dict[str, Any]:
         return {"model": self.model.state_dict(), "optimizers": [o.state_dict() for o in self.optimizers],

@@ -25,6 +25,7 @@ def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, paral
     cache = {e.digest: e for e in logged}
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
     total = getattr(strategy, "budget", None)
+    best = min((e.score.log_loss for e in logged if e.score), default=float("nan"))
     with progress_bar(progress) as bar:
         task = bar.add_task("search", total=total, completed=len(logged), info="")
         while not strategy.done and (budget is None or len(logged) < budget):
@@ -54,6 +55,7 @@ def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, paral
                 logged.append(record)
                 cache[record.digest] = record
                 strategy.tell(g, score.log_loss if score else None)
-                best = min((e.score.log_loss for e in logged if e.score), default=float("nan"))
+                if score is not None and not score.log_loss >= best:  # also replaces the initial NaN
+                    best = score.log_loss
                 bar.update(task, advance=1, info=f"best {best:.4f}")
     return logged
