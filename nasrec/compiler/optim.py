@@ -57,4 +57,4 @@ class SlicedAdagrad:
     def load_state_dict(self, state: dict[str, object]) -> None:
         params = dict(self.supernet.named_parameters())
         self.lr, self.eps = float(state["lr"]), float(state["eps"])  # type: ignore[arg-type]
-        self.state = {params[n]: t.clone() for n, t in state["sums"].items()}  # type: ignore[union-attr]
+        self.state = {params[n]: t.to(params[n].device, copy=True) for n, t in state["sums"].items()}  # type: ignore[union-attr]

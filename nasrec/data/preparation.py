@@ -166,11 +166,11 @@ def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | Non
                                        "options": options, "format": format})
         spec.save(tmp / "spec.json")
         (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
-        if target.exists():
-            target.rmdir()  # an empty folder
         try:
+            if target.exists() and not any(target.iterdir()):
+                target.rmdir()  # an empty folder
             os.rename(tmp, target)
-        except OSError:  # another process finished first
+        except OSError:  # another process (e.g. another torchrun rank) finished the same preparation first
             if not (target / "meta.json").is_file():
                 raise
             shutil.rmtree(tmp, ignore_errors=True)

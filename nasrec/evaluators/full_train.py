@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from nasrec.compiler import compile_standalone
 from nasrec.evaluators.base import Score, derive_seed, register_evaluator
 from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.scoring import make_score, subset_batches
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Genotype
@@ -28,6 +29,7 @@ class FullTrainConfig(BaseModel):
     eval_split: str = Field(default="valid", description="`valid` or `test`")
     eval_batch_size: int = 4096
     seed: int = 0
+    device: str = Field(default="cpu", description="cpu, cuda or auto")
 
 
 @register_evaluator("full")
@@ -52,16 +54,17 @@ class FullTrain:
         seed = derive_seed(cfg.seed, genotype.digest())
         torch.manual_seed(seed)
         spec = self.data.spec.with_cap(cfg.cap)
-        model = compile_standalone(genotype, spec, layernorm=cfg.layernorm)
+        device = resolve_device(cfg.device)
+        model = compile_standalone(genotype, spec, layernorm=cfg.layernorm).to(device)
         train = self.data.split(cfg.train_split)
         steps = max(1, len(train) // cfg.train.batch_size)
         recipe = cfg.train.model_copy(update={"seed": seed})
-        Trainer(model, recipe, label=f"train {genotype.digest()}").fit(
+        Trainer(model, recipe, label=f"train {genotype.digest()}", device=device).fit(
             lambda epoch: train.batches(recipe.batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True),
             steps)
         model.eval()
         batches = subset_batches(self.data, cfg.eval_split, None, cfg.eval_batch_size)
         with torch.no_grad():
-            logits = torch.cat([model(b.dense, b.sparse) for b in batches]).numpy()
+            logits = torch.cat([model(b.dense.to(device), b.sparse.to(device)) for b in batches]).cpu().numpy()
         labels = torch.cat([b.label for b in batches]).numpy()
         return make_score(genotype, spec, labels, logits, time.perf_counter() - start, self.name, self.config)

@@ -14,8 +14,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
 
 from nasrec.compiler import Supernet, SupernetView
+from nasrec.compiler.supernet import Embedded
+from nasrec.data.batching import Batch
 from nasrec.evaluators.base import Score, register_evaluator
 from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.scoring import make_score, subset_batches
 from nasrec.evaluators.supernet_training import load_supernet
 from nasrec.genotype import Genotype
@@ -30,6 +33,7 @@ class ProxyConfig(BaseModel):
     batch_size: int = 4096
     group: int = Field(default=8, gt=0, description="candidates scored together in one pass")
     seed: int = 0
+    device: str = Field(default="cpu", description="cpu, cuda or auto")
 
 
 class FinetuneConfig(ProxyConfig):
@@ -55,8 +59,15 @@ class _SupernetEvaluator:
         return self.cfg.model_dump()
 
     @cached_property
+    def device(self) -> torch.device:
+        return resolve_device(self.cfg.device)
+
+    @cached_property
     def supernet(self) -> Supernet:
-        return load_supernet(self.cfg.supernet)
+        return load_supernet(self.cfg.supernet, self.device)
+
+    def _embed(self, batch: Batch) -> Embedded:
+        return self.supernet.embed(batch.dense.to(self.device), batch.sparse.to(self.device))
 
     @cached_property
     def valid(self) -> list:
@@ -72,7 +83,7 @@ class _SupernetEvaluator:
     def _head_inputs(self, views: list[SupernetView], batches: list) -> list[Tensor]:
         feats: list[list[Tensor]] = [[] for _ in views]
         for batch in batches:
-            emb = self.supernet.embed(batch.dense, batch.sparse)  # one lookup for every candidate
+            emb = self._embed(batch)  # one lookup for every candidate
             for acc, view in zip(feats, views):
                 acc.append(view.head_inputs(emb))
         return [torch.cat(f) for f in feats]
@@ -85,8 +96,9 @@ class _SupernetEvaluator:
         labels = torch.cat([b.label for b in self.valid]).numpy()
         seconds = (time.perf_counter() - start) / len(genotypes)
         with torch.no_grad():
-            return [make_score(g, self.data.spec, labels, nn.functional.linear(x, w, b).squeeze(-1).numpy(), seconds,
-                               self.name, self.config) for g, x, (w, b) in zip(genotypes, feats, heads)]
+            logits = [nn.functional.linear(x, w, b).squeeze(-1).cpu().numpy() for x, (w, b) in zip(feats, heads)]
+        return [make_score(g, self.data.spec, labels, z, seconds, self.name, self.config)
+                for g, z in zip(genotypes, logits)]
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
         return [tuple(t.detach() for t in v.head_weights()) for v in views]  # type: ignore[misc]
@@ -118,7 +130,7 @@ class FinetunedProxy(_SupernetEvaluator):
         init = [tuple(t.detach().clone() for t in v.head_weights()) for v in views]
         if self.cfg.recipe == "fast":
             feats = self._head_inputs(views, self.train_batches)
-            y = torch.cat([b.label for b in self.train_batches])
+            y = torch.cat([b.label for b in self.train_batches]).to(self.device)
             return [self._fit(x, y, w, b) for x, (w, b) in zip(feats, init)]
         return self._paper(views, init)
 
@@ -142,12 +154,13 @@ class FinetunedProxy(_SupernetEvaluator):
         opts = [torch.optim.Adagrad([w, b], lr=self.cfg.lr) for w, b in params]
         for batch in self.train_batches[: self.cfg.steps]:
             with torch.no_grad():
-                emb = self.supernet.embed(batch.dense, batch.sparse)
+                emb = self._embed(batch)
                 feats = [v.head_inputs(emb) for v in views]
+                label = batch.label.to(self.device)
             for x, (w, b), opt in zip(feats, params, opts):
                 opt.zero_grad()
                 logits = nn.functional.linear(x, w, b).squeeze(-1)
-                nn.functional.binary_cross_entropy_with_logits(logits, batch.label).backward()
+                nn.functional.binary_cross_entropy_with_logits(logits, label).backward()
                 opt.step()
         return [(w.detach(), b.detach()) for w, b in params]
 

@@ -38,6 +38,7 @@ class RankStudyConfig(BaseModel):
     paper_steps: int = 500
     valid_rows: int | None = None
     top_k: int = 5
+    device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernet and models train")
 
     def supernet_config(self) -> SupernetTrainingConfig:
         return SupernetTrainingConfig(data=self.data, space=self.space,
@@ -45,12 +46,13 @@ class RankStudyConfig(BaseModel):
 
     def evaluators(self, checkpoint: Path) -> dict[str, tuple[str, dict[str, Any]]]:
         """label -> (evaluator name, config); `full` is the reference the proxies are compared with."""
-        proxy = {"data": self.data, "supernet": str(checkpoint), "valid_rows": self.valid_rows, "seed": self.seed}
+        proxy = {"data": self.data, "supernet": str(checkpoint), "valid_rows": self.valid_rows, "seed": self.seed,
+                 "device": self.device}
         return {
             "supernet": ("supernet", proxy),
             "finetune-paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps}),
             "finetune-fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
-            REFERENCE: ("full", {"data": self.data, "seed": self.seed,
+            REFERENCE: ("full", {"data": self.data, "seed": self.seed, "device": self.device,
                                  "train": TrainConfig(epochs=self.full_epochs, seed=self.seed).model_dump()}),
         }
 
@@ -76,7 +78,7 @@ def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False)
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "config.json", config.model_dump_json(indent=2))
     start = time.perf_counter()
-    train_supernet(config.supernet_config(), out / "supernet", progress=progress)
+    train_supernet(config.supernet_config(), out / "supernet", progress=progress, device=config.device)
     supernet_seconds = time.perf_counter() - start
     genotypes = _distinct_samples(config)
     log = out / "scores.jsonl"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -13,6 +14,7 @@ from nasrec.compiler import Supernet, SupernetView
 from nasrec.compiler.optim import SlicedAdagrad
 from nasrec.evaluators.checkpoint import load_checkpoint
 from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import SAMPLERS
@@ -89,38 +91,58 @@ class SupernetTrainer(Trainer):
     def backward_and_step(self, loss: Tensor) -> None:
         loss.backward()
         assert self.view is not None
+        self.average_leaf_gradients()
         leaves = [leaf for leaf, _, _ in self.view.leaf_slices() if leaf.grad is not None]
         if self.config.clip is not None and leaves:
             nn.utils.clip_grad_norm_(leaves, self.config.clip)
         self.dense_opt.step(self.view)
         self.optimizers[1].step()
 
+    def average_leaf_gradients(self) -> None:
+        assert self.view is not None
+        self.parallel.average_gradients([leaf for leaf, _, _ in self.view.leaf_slices()], self.sparse_params)
+
 
 def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bool = False,
-                   stop_after: int | None = None) -> Supernet:
-    """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`."""
+                   stop_after: int | None = None, device: str = "cpu") -> Supernet:
+    """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`.
+
+    `device`: cpu, cuda or auto (the whole supernet moves there; the embedding table keeps its sparse
+    gradient). Under torchrun (WORLD_SIZE > 1) the ranks split every global batch of `config.train.batch_size`
+    rows, average gradients, and draw the same path each step: the result equals one process on the same
+    global batches up to float rounding. Only rank 0 writes `out`."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "config.json").write_text(config.model_dump_json(indent=2))
+    dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
+    parallel = DataParallel.from_env(dev)
+    per_rank = parallel.check_batch(config.train.batch_size)
+    if parallel.is_main:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "config.json").write_text(config.model_dump_json(indent=2))
     data = open_data(config.data)
-    supernet = config.build_supernet()
+    supernet = config.build_supernet().to(dev)
+    parallel.broadcast_(supernet)
     train = data.split("train")
     steps_per_epoch = max(1, len(train) // config.train.batch_size)
     total = max(1, int(round(config.train.epochs * steps_per_epoch)))
     paths = PathSampler(get_space(config.space), config.sampler, total, config.warmup_fraction, config.warmup_mode,
                         config.train.seed)
-    trainer = SupernetTrainer(supernet, config.train, paths, checkpoint=out / "checkpoint.pt", progress=progress)
-    trainer.fit(lambda epoch: train.batches(config.train.batch_size, shuffle=True, seed=config.train.seed,
-                                            epoch=epoch, drop_last=True),
+    trainer = SupernetTrainer(supernet, config.train, paths, checkpoint=out / "checkpoint.pt", progress=progress,
+                              device=dev, parallel=parallel)
+    # global batch i = rows [i*B, (i+1)*B) of the epoch's order; rank r reads its B/W rows of it
+    trainer.fit(lambda epoch: train.batches(per_rank, shuffle=True, seed=config.train.seed, epoch=epoch,
+                                            drop_last=True, shard=parallel.rank, num_shards=parallel.world_size),
                 steps_per_epoch, stop_after=stop_after)
+    if not parallel.all_equal(supernet):
+        raise RuntimeError("supernet parameters differ between ranks after training (gradients out of sync)")
+    parallel.barrier()  # rank 0's last checkpoint is on disk before anyone returns
     return supernet
 
 
-def load_supernet(checkpoint: str | Path) -> Supernet:
-    """Rebuild a trained supernet from `checkpoint` and the `config.json` beside it."""
+def load_supernet(checkpoint: str | Path, device: str | torch.device = "cpu") -> Supernet:
+    """Rebuild a trained supernet from `checkpoint` and the `config.json` beside it, on `device`."""
     checkpoint = Path(checkpoint)
     config = SupernetTrainingConfig.model_validate_json((checkpoint.parent / "config.json").read_text())
     supernet = config.build_supernet()
     supernet.load_state_dict(load_checkpoint(checkpoint)["model"])
-    supernet.eval()
+    supernet.to(device).eval()
     return supernet

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
+from nasrec.evaluators.distributed import DataParallel
 from nasrec.evaluators.metrics import auc, log_loss_from_logits, normalized_entropy
 
 Forward = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -80,17 +81,22 @@ class Trainer:
     `steps_per_epoch` batches make an epoch; `config.epochs` may be fractional. With `checkpoint`, state
     is saved atomically every `checkpoint_every` steps and at the end, and a run restarted on the same
     path continues from the saved step (same batches, same result as an uninterrupted run).
+    Batches are moved to `device` (the model must already be there). With `parallel` (torchrun), each rank
+    trains on its share of every global batch, gradients are averaged over the ranks, and only rank 0 writes
+    the checkpoint and shows progress.
     """
 
     def __init__(self, model: nn.Module, config: TrainConfig, forward: Forward | None = None,
-                 checkpoint: str | Path | None = None, progress: bool = False, label: str = "train") -> None:
+                 checkpoint: str | Path | None = None, progress: bool = False, label: str = "train",
+                 device: torch.device | str = "cpu", parallel: DataParallel | None = None) -> None:
         self.model, self.config, self.checkpoint = model, config, Path(checkpoint) if checkpoint else None
         self.forward = forward or (lambda d, s, step: model(d, s))
-        self.progress, self.label = progress, label
+        self.device, self.parallel = torch.device(device), parallel or DataParallel()
+        self.progress, self.label = progress and self.parallel.is_main, label
         dense, sparse = split_parameters(model)
         if sparse:  # Adagrad builds sparse tensors each step; opt out of invariant checks explicitly (the default)
             torch.sparse.check_sparse_tensor_invariants.disable()
-        self.dense_params = dense
+        self.dense_params, self.sparse_params = dense, sparse
         self.optimizers = self.make_optimizers(dense, sparse)
         self.step = 0
         self.losses: list[float] = []
@@ -104,6 +110,10 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizers": [o.state_dict() for o in self.optimizers],
                 "step": self.step, "config": self.config.model_dump_json()}
 
+    def _save(self) -> None:
+        if self.checkpoint and self.parallel.is_main:
+            save_checkpoint(self._state(), self.checkpoint)
+
     def _resume(self) -> None:
         if self.checkpoint is None or not self.checkpoint.exists():
             return
@@ -111,7 +121,7 @@ class Trainer:
         if state.get("config") != self.config.model_dump_json():
             raise ValueError(f"checkpoint {self.checkpoint} was written with another recipe "
                              f"({state.get('config')}); use a new folder or the same settings")
-        self.model.load_state_dict(state["model"])
+        self.model.load_state_dict(state["model"])  # copies onto the model's device
         for opt, saved in zip(self.optimizers, state["optimizers"]):
             opt.load_state_dict(saved)
         self.step = int(state["step"])
@@ -136,17 +146,17 @@ class Trainer:
                     self._train_step(batch, factor(self.step))
                     ran += 1
                     bar.update(task, advance=1, info=f"loss {self.losses[-1]:.4f}")
-                    if self.checkpoint and self.step % self.config.checkpoint_every == 0:
-                        save_checkpoint(self._state(), self.checkpoint)
+                    if self.step % self.config.checkpoint_every == 0:
+                        self._save()
                 if ran == 0:
                     raise ValueError(f"{self.label}: epoch {epoch} has fewer than {offset + 1} batches "
                                      f"(steps_per_epoch={steps_per_epoch})")
-        if self.checkpoint and self.losses and self.step % self.config.checkpoint_every:
-            save_checkpoint(self._state(), self.checkpoint)  # the final state, unless just saved
+        if self.losses and self.step % self.config.checkpoint_every:
+            self._save()  # the final state, unless just saved
         return self.losses
 
     def _train_step(self, batch: Any, lr_factor: float) -> None:
-        dense, sparse, label = batch[0], batch[1], batch[2]
+        dense, sparse, label = (t.to(self.device, non_blocking=True) for t in batch[:3])
         for opt in self.optimizers:
             if isinstance(opt, torch.optim.Optimizer):
                 for group in opt.param_groups:
@@ -156,19 +166,21 @@ class Trainer:
                 opt.lr = self.config.lr * lr_factor
         logits = self.forward(dense, sparse, self.step).reshape(-1)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, label)
-        if not torch.isfinite(loss):
+        mean = self.parallel.mean_loss(loss)
+        if not torch.isfinite(mean):
             where = f" (last good checkpoint: {self.checkpoint})" if self.checkpoint and self.checkpoint.exists() \
                 else ""
-            raise TrainingDiverged(f"{self.label}: loss is {loss.item()} at step {self.step}; training stopped"
+            raise TrainingDiverged(f"{self.label}: loss is {mean.item()} at step {self.step}; training stopped"
                                    f"{where}")
         self.backward_and_step(loss)
         self.step += 1
-        self.losses.append(float(loss.detach()))
-
+        self.losses.append(float(mean))
 
     def backward_and_step(self, loss: torch.Tensor) -> None:
-        """Backward, clip the dense gradients' norm, step every optimizer (overridden for supernets)."""
+        """Backward, average over ranks, clip the dense gradients' norm, step every optimizer (overridden for
+        supernets)."""
         loss.backward()
+        self.parallel.average_gradients(self.dense_params, self.sparse_params)
         if self.config.clip is not None and self.dense_params:
             nn.utils.clip_grad_norm_(self.dense_params, self.config.clip)
         for opt in self.optimizers:
@@ -183,11 +195,12 @@ def _skip(batches: Iterable[Any], n: int) -> Iterator[Any]:
 
 
 @torch.no_grad()
-def evaluate(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batches: Iterable[Any]) -> Metrics:
-    """Log loss, AUC and normalized entropy of `forward` over `batches`."""
+def evaluate(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batches: Iterable[Any],
+             device: torch.device | str = "cpu") -> Metrics:
+    """Log loss, AUC and normalized entropy of `forward` over `batches` (inputs moved to `device`)."""
     logits, labels = [], []
     for batch in batches:
-        logits.append(forward(batch[0], batch[1]).reshape(-1).float().numpy())
+        logits.append(forward(batch[0].to(device), batch[1].to(device)).reshape(-1).float().cpu().numpy())
         labels.append(batch[2].numpy())
     z, y = np.concatenate(logits), np.concatenate(labels)
     return Metrics(log_loss=log_loss_from_logits(y, z), auc=auc(y, z), ne=normalized_entropy(y, z),

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -68,3 +70,23 @@ def test_out_with_other_data_is_refused(tmp_path: Path) -> None:
 def test_cache_root_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("NASREC_CACHE")
     assert prep.cache_root() == Path(os.path.expanduser("~")) / ".cache" / "nasrec"
+
+
+def test_concurrent_preparations_of_one_file_both_succeed(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Two processes (e.g. torchrun ranks) prepare the same file at once: the one that finishes second finds
+    the other's folder in place, drops its own temporary and uses the finished one."""
+    monkeypatch.setenv("NASREC_CACHE", str(tmp_path / "cache"))
+    build, other = prep._build, []
+    code = ("from nasrec.data import prepare; from nasrec.data.samples import CRITEO_HEAD, sample_file; "
+            "print(prepare(sample_file(CRITEO_HEAD), 'criteo', progress=False).path)")
+
+    def build_while_another_finishes(*a, **k):
+        out = build(*a, **k)  # our temporary is complete; another process completes the same preparation
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        other.append(Path(done.stdout.strip()))
+        return out
+
+    monkeypatch.setattr(prep, "_build", build_while_another_finishes)
+    mine = prepare(sample_file(CRITEO_HEAD), "criteo", progress=False)
+    assert mine.path == other[0] and len(mine) == 10_000
+    assert [p.name for p in mine.path.parent.iterdir()] == [mine.path.name]  # no temporary left behind
