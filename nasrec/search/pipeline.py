@@ -11,7 +11,7 @@ import json
 import platform
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from pydantic import BaseModel, ConfigDict, Field
@@ -43,7 +43,10 @@ class RunConfig(BaseModel):
     strategy: str = "evolution"
     strategy_options: dict[str, Any] = Field(default_factory=dict, description="e.g. population, cycles")
     proxy: dict[str, Any] = Field(default_factory=lambda: {"recipe": "fast"}, description="FinetunedProxy options")
-    workers: int = Field(default=1, ge=1, description="evaluation processes (1: in-process)")
+    workers: int = Field(default=1, ge=1, description="concurrent evaluations (processes or Ray tasks)")
+    executor: Literal["auto", "process", "ray"] = Field(
+        default="auto", description="auto: in-process when workers == 1, else a process pool; ray: Ray tasks")
+    ray_address: str = Field(default="local", description="ray: `local`, `auto`, `HOST:PORT` or `ray://HOST:PORT`")
     top_k: int = 15
     full_epochs: float = 1.0
     final_epochs: float = 1.0
@@ -54,6 +57,14 @@ class RunConfig(BaseModel):
 
 def _versions() -> dict[str, str]:
     return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+_DISPATCH = ("executor", "ray_address")  # how evaluations are dispatched, not what they compute
+
+
+def _identity(config: Any) -> Any:
+    """A saved config as compared on resume: a run may move to another executor (e.g. onto a cluster)."""
+    return {k: v for k, v in config.items() if k not in _DISPATCH} if isinstance(config, dict) else config
 
 
 class Pipeline:
@@ -100,7 +111,7 @@ class Pipeline:
         record = {"config": self.config.model_dump(mode="json"), "versions": _versions()}
         if path.exists():
             saved = json.loads(path.read_text())
-            if saved.get("config") != record["config"]:
+            if _identity(saved.get("config")) != _identity(record["config"]):
                 raise ValueError(f"{path} holds another run's config; use a new --out folder or the same settings")
             return
         atomic_write_text(path, json.dumps(record, indent=2))
@@ -118,7 +129,14 @@ class Pipeline:
                 **self.config.proxy}
 
     def _executor(self) -> Executor:
-        if self.config.workers > 1:
+        if self.config.executor == "ray":  # paths made absolute: workers need not share this cwd
+            from nasrec.search.ray_executor import RayExecutor
+
+            config = {**self.proxy_config(), "supernet": str(self.paths.supernet.resolve())}
+            if Path(config["data"]).exists():
+                config["data"] = str(Path(config["data"]).resolve())
+            return RayExecutor("finetune", config, address=self.config.ray_address)
+        if self.config.workers > 1 or self.config.executor == "process":
             return ProcessPoolExecutor("finetune", self.proxy_config(), workers=self.config.workers)
         return InProcessExecutor(FinetunedProxy(**self.proxy_config()))
 

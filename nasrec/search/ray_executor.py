@@ -1,0 +1,108 @@
+"""Ray executor: each evaluation is a Ray task, on this machine or on a cluster.
+
+A task receives the genotype JSON and the evaluator's name and JSON config (never a pickled model) and
+returns `Score` JSON. Each worker process rebuilds the evaluator once per (name, config) and keeps it, so a
+supernet is loaded once per worker, not once per task. Data travels by path: the config's `data` and
+`supernet` must be readable at the same path on every node (`sample:NAME` resolves inside the package).
+
+Retries: a task lost to the system (its worker process killed, its node gone) is rerun by Ray up to
+`max_retries` times; after that its future raises `LostTaskError`, which the runner logs as that genotype's
+failure while the search goes on. An exception raised by the evaluation itself is deterministic and is NOT
+retried: the future raises it as it was raised in the worker.
+"""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import Future
+from typing import Any
+
+from nasrec.evaluators.base import Evaluator, build_evaluator
+from nasrec.genotype import Genotype
+from nasrec.search.executors import _score_json
+
+MISSING_RAY = "the ray executor needs Ray: pip install 'nasrec[ray]'"
+
+_evaluators: dict[tuple[str, str], Evaluator] = {}  # per worker process
+
+
+class LostTaskError(RuntimeError):
+    """A task whose worker or node died on every attempt."""
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise RuntimeError(MISSING_RAY) from None
+    return ray
+
+
+def _evaluate_task(name: str, config_json: str, genotype_json: str, threads: int) -> str:
+    import torch
+
+    torch.set_num_threads(threads)
+    key = (name, config_json)
+    if key not in _evaluators:
+        _evaluators[key] = build_evaluator(name, json.loads(config_json))
+    return _score_json(_evaluators[key], genotype_json)
+
+
+class RayExecutor:
+    """Evaluations as Ray tasks, each requesting `num_cpus` / `num_gpus` and running torch on
+    `threads_per_task` threads (default: `num_cpus`, at least 1).
+
+    `address`: "local" starts a Ray instance on this machine (`local_cpus` CPUs, default all); "auto" joins
+    the cluster this machine belongs to (`ray start`); "HOST:PORT" or "ray://HOST:10001" joins that cluster.
+    When Ray is already initialised in this process, it is used as it is and left running on `close()`;
+    otherwise `close()` shuts down the connection (and the local instance) this executor started."""
+
+    def __init__(self, name: str, config: dict[str, Any], *, address: str = "local", num_cpus: float = 1.0,
+                 num_gpus: float = 0.0, max_retries: int = 2, threads_per_task: int | None = None,
+                 local_cpus: int | None = None) -> None:
+        ray = _import_ray()
+        self.name, self.config_json, self.max_retries = name, json.dumps(config), max_retries
+        self.threads = threads_per_task or max(1, int(num_cpus))
+        self._owns_ray = not ray.is_initialized()
+        if self._owns_ray:
+            local = {"num_cpus": local_cpus, "include_dashboard": False} if address == "local" else {}
+            ray.init(address=address, **local)
+        self._task = ray.remote(_evaluate_task).options(num_cpus=num_cpus, num_gpus=num_gpus,
+                                                        max_retries=max_retries, retry_exceptions=False)
+        self._pending: set[Any] = set()
+
+    def submit(self, genotype_json: str) -> Future[str]:
+        ray = _import_ray()
+        ref = self._task.remote(self.name, self.config_json, genotype_json, self.threads)
+        self._pending.add(ref)
+        out: Future[str] = Future()
+
+        def done(inner: Future[str]) -> None:
+            self._pending.discard(ref)
+            if inner.cancelled():
+                out.cancel()
+                return
+            exc = inner.exception()
+            if exc is None:
+                out.set_result(inner.result())
+            elif isinstance(exc, ray.exceptions.RayTaskError):  # the evaluation raised: pass its own exception on
+                out.set_exception(exc.cause if isinstance(exc.cause, Exception) else exc)
+            elif isinstance(exc, ray.exceptions.RayError):  # worker or node lost on every attempt
+                digest = Genotype.from_json(genotype_json).digest()
+                out.set_exception(LostTaskError(
+                    f"Ray task for genotype {digest} lost after {1 + self.max_retries} attempts "
+                    f"(max_retries={self.max_retries}): {type(exc).__name__}: {str(exc).splitlines()[0]}"))
+            else:
+                out.set_exception(exc)
+
+        ref.future().add_done_callback(done)
+        return out
+
+    def close(self) -> None:
+        ray = _import_ray()
+        if self._owns_ray:
+            ray.shutdown()
+        else:
+            for ref in list(self._pending):
+                ray.cancel(ref)
+        self._pending.clear()
