@@ -19,6 +19,7 @@ app.add_typer(data.app, name="data", help="Prepare datasets and inspect prepared
 Data = Annotated[str, typer.Option(help="`sample:criteo`, `sample:avazu` or a prepared data folder "
                                         "(see `nasrec data prepare`).")]
 Out = Annotated[Path, typer.Option("-o", "--out", help="Run folder (resumable: finished stages are skipped).")]
+Device = Annotated[str, typer.Option(help="cpu, cuda or auto (CUDA when available).")]
 
 
 @app.callback()
@@ -42,7 +43,11 @@ def search(
     full_epochs: Annotated[float, typer.Option(help="Epochs of each top-k training.")] = 1.0,
     final_epochs: Annotated[float, typer.Option(help="Epochs of the final train+valid trainings.")] = 1.0,
     proxy: Annotated[str, typer.Option(help="Fine-tuned proxy recipe: fast or paper.")] = "fast",
-    workers: Annotated[int, typer.Option(help="Evaluation processes.")] = 1,
+    workers: Annotated[int, typer.Option(help="Concurrent evaluations (processes or Ray tasks).")] = 1,
+    executor: Annotated[str, typer.Option(help="auto (in-process when --workers 1, else processes), "
+                                               "process or ray.")] = "auto",
+    ray_address: Annotated[str, typer.Option(help="With --executor ray: local (start Ray here), auto (the "
+                                                  "cluster joined with `ray start`) or HOST:PORT.")] = "local",
     random_baseline: Annotated[bool, typer.Option(help="Also run random search with the same budget.")] = True,
 ) -> None:
     """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo."""
@@ -52,7 +57,7 @@ def search(
                        strategy_options={"population": population, "cycles": cycles, "tournament": tournament,
                                          "children": children},
                        proxy={"recipe": proxy}, workers=workers, full_epochs=full_epochs, final_epochs=final_epochs,
-                       random_baseline=random_baseline)
+                       random_baseline=random_baseline, executor=executor, ray_address=ray_address)
     summary = Pipeline(config, out, console=console).run()
     _print_results(summary, out)
 
@@ -80,15 +85,23 @@ def train_supernet_cmd(
     warmup_fraction: float = 0.2,
     warmup_mode: Annotated[str, typer.Option(help="whole or per-block.")] = "whole",
     layernorm: bool = True,
+    lr: float = 0.12,
+    batch_size: Annotated[int, typer.Option(help="Global batch (split over torchrun's processes).")] = 512,
+    cap: Annotated[int, typer.Option(help="Embedding rows per table.")] = 500_000,
+    device: Device = "cpu",
 ) -> None:
-    """Train a weight-sharing supernet (resumes from OUT/checkpoint.pt)."""
+    """Train a weight-sharing supernet (resumes from OUT/checkpoint.pt). Data-parallel when launched with
+    `torchrun --nproc_per_node=K -m nasrec train-supernet ...`."""
+    import os
+
     from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_supernet
 
     config = SupernetTrainingConfig(data=data, space=space, sampler=sampler, warmup_fraction=warmup_fraction,
-                                    warmup_mode=warmup_mode, layernorm=layernorm,
-                                    train=TrainConfig(epochs=epochs, seed=seed))
-    train_supernet(config, out, progress=True)
-    console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
+                                    warmup_mode=warmup_mode, layernorm=layernorm, cap=cap,
+                                    train=TrainConfig(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size))
+    train_supernet(config, out, progress=True, device=device)
+    if os.environ.get("RANK", "0") == "0":
+        console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
 
 
 @app.command()
@@ -102,12 +115,13 @@ def evaluate(
     layernorm: bool = True,
     split: Annotated[str, typer.Option(help="Score on valid or test (test trains on train+valid).")] = "valid",
     seed: int = 0,
+    device: Device = "cpu",
 ) -> None:
     """Train one genotype from scratch and score it."""
     from nasrec.evaluators import FullTrain, TrainConfig
 
     g = load_genotype(genotype)
-    full = FullTrain(data=data, seed=seed, layernorm=layernorm, eval_split=split,
+    full = FullTrain(data=data, seed=seed, layernorm=layernorm, eval_split=split, device=device,
                      train_split="train+valid" if split == "test" else "train",
                      train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
     (score,) = full.evaluate([g])
@@ -127,12 +141,14 @@ def rank_study_cmd(
     full_epochs: float = 1.0,
     paper_steps: int = 500,
     finetune_rows: int = 8192,
+    device: Device = "cpu",
 ) -> None:
     """How well each proxy ranks sampled genotypes against training from scratch (resumable)."""
     from nasrec.evaluators.rank_study import RankStudyConfig, rank_study
 
     config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernet_epochs=supernet_epochs,
-                             full_epochs=full_epochs, paper_steps=paper_steps, finetune_train_rows=finetune_rows)
+                             full_epochs=full_epochs, paper_steps=paper_steps, finetune_train_rows=finetune_rows,
+                             device=device)
     result = rank_study(config, out, progress=True)
     table = Table(title=f"{n} genotypes of {space}: proxy vs full training")
     for col in ("proxy", "Kendall tau", "Spearman rho", "Pearson r", f"top-{config.top_k} overlap", "s/candidate"):
