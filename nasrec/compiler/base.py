@@ -147,9 +147,17 @@ class Slicer:
             t = t.narrow(axis, start, length)
         return t
 
+    def _positions(self, t: Tensor) -> Tensor:
+        assert self.index is not None
+        axis, pos = self.index
+        if pos.device != t.device:  # moves once, with the supernet (e.g. to CUDA)
+            pos = pos.to(t.device)
+            self.index = (axis, pos)
+        return pos
+
     def __call__(self, t: Tensor) -> Tensor:
         t = self._narrow(t)
-        return t if self.index is None else t.index_select(self.index[0], self.index[1])
+        return t if self.index is None else t.index_select(self.index[0], self._positions(t))
 
     @torch.no_grad()
     def write(self, t: Tensor, value: Tensor) -> None:
@@ -158,7 +166,7 @@ class Slicer:
         if self.index is None:
             region.copy_(value)
         else:
-            region.index_copy_(self.index[0], self.index[1], value)
+            region.index_copy_(self.index[0], self._positions(region), value)
 
 
 # -- helpers shared by the operator files ---------------------------------------------------------
