@@ -49,6 +49,7 @@ def search(
     ray_address: Annotated[str, typer.Option(help="With --executor ray: local (start Ray here), auto (the "
                                                   "cluster joined with `ray start`) or HOST:PORT.")] = "local",
     random_baseline: Annotated[bool, typer.Option(help="Also run random search with the same budget.")] = True,
+    device: Device = "cpu",
 ) -> None:
     """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo."""
     from nasrec.search.pipeline import Pipeline, RunConfig
@@ -57,7 +58,8 @@ def search(
                        strategy_options={"population": population, "cycles": cycles, "tournament": tournament,
                                          "children": children},
                        proxy={"recipe": proxy}, workers=workers, full_epochs=full_epochs, final_epochs=final_epochs,
-                       random_baseline=random_baseline, executor=executor, ray_address=ray_address)
+                       random_baseline=random_baseline, executor=executor, ray_address=ray_address,
+                       device=device)
     summary = Pipeline(config, out, console=console).run()
     _print_results(summary, out)
 

@@ -47,6 +47,7 @@ class RunConfig(BaseModel):
     executor: Literal["auto", "process", "ray"] = Field(
         default="auto", description="auto: in-process when workers == 1, else a process pool; ray: Ray tasks")
     ray_address: str = Field(default="local", description="ray: `local`, `auto`, `HOST:PORT` or `ray://HOST:PORT`")
+    device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernet, proxies and models run")
     top_k: int = 15
     full_epochs: float = 1.0
     final_epochs: float = 1.0
@@ -59,7 +60,7 @@ def _versions() -> dict[str, str]:
     return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-_DISPATCH = ("executor", "ray_address")  # how evaluations are dispatched, not what they compute
+_DISPATCH = ("executor", "ray_address", "device")  # where and how work runs, not what it computes
 
 
 def _identity(config: Any) -> Any:
@@ -122,11 +123,12 @@ class Pipeline:
                                       train=TrainConfig(epochs=c.supernet_epochs, seed=c.seed))
 
     def train_supernet(self) -> None:
-        train_supernet(self.supernet_config(), self.paths.supernet.parent, progress=self.progress)
+        train_supernet(self.supernet_config(), self.paths.supernet.parent, progress=self.progress,
+                       device=self.config.device)
 
     def proxy_config(self) -> dict[str, Any]:
         return {"data": self.config.data, "supernet": str(self.paths.supernet), "seed": self.config.seed,
-                **self.config.proxy}
+                "device": self.config.device, **self.config.proxy}
 
     def _executor(self) -> Executor:
         if self.config.executor == "ray":  # paths made absolute: workers need not share this cwd
@@ -156,7 +158,7 @@ class Pipeline:
         scored = sorted((e for e in evaluations if e.score is not None), key=lambda e: e.score.log_loss)
         top = scored[: self.config.top_k]
         done = {r.digest: r for r in read_jsonl(log, TopKResult)}
-        full = FullTrain(data=self.config.data, seed=self.config.seed,
+        full = FullTrain(data=self.config.data, seed=self.config.seed, device=self.config.device,
                          train=TrainConfig(epochs=self.config.full_epochs, seed=self.config.seed))
         for rank, e in enumerate(top, start=1):
             if e.digest in done:
@@ -181,7 +183,7 @@ class Pipeline:
     def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
         c = self.config
         done = {r.name: r for r in read_jsonl(self.paths.final, FinalResult)}
-        full = FullTrain(data=c.data, seed=c.seed, train_split="train+valid", eval_split="test",
+        full = FullTrain(data=c.data, seed=c.seed, train_split="train+valid", eval_split="test", device=c.device,
                          layernorm=c.layernorm_final, train=TrainConfig(epochs=c.final_epochs, seed=c.seed))
         for name, kind, g in candidates:
             if name in done:

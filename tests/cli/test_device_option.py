@@ -1,0 +1,30 @@
+"""`--device` on the commands that train: bad values are one-line errors; the pipeline passes it everywhere."""
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nasrec.cli.main import app
+from nasrec.search.pipeline import Pipeline, RunConfig
+
+
+@pytest.mark.parametrize("command", [["train-supernet"], ["evaluate", "zoo:dlrm"], ["rank-study"], ["search"]])
+def test_unknown_device_is_one_clear_error(command, tmp_path):
+    result = CliRunner().invoke(app, [*command, "--device", "tpu", "-o", str(tmp_path / "out")]
+                                if command[0] != "evaluate" else [*command, "--device", "tpu"])
+    assert result.exit_code == 1
+    assert "--device must be cpu, cuda, cuda:N or auto, got 'tpu'" in result.output
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message on a machine without CUDA")
+def test_cuda_without_a_gpu_says_so():
+    result = CliRunner().invoke(app, ["evaluate", "zoo:dlrm", "--device", "cuda"])
+    assert result.exit_code == 1
+    assert "--device cuda: CUDA is not available on this machine (use cpu or auto)" in result.output
+
+
+def test_pipeline_passes_the_device_to_every_stage(tmp_path):
+    p = Pipeline(RunConfig(device="auto"), tmp_path, progress=False)
+    assert p.proxy_config()["device"] == "auto"
+    assert RunConfig(device="cpu").model_dump()["device"] == "cpu"
