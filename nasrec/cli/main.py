@@ -96,12 +96,16 @@ def train_supernet_cmd(
     `torchrun --nproc_per_node=K -m nasrec train-supernet ...`."""
     import os
 
+    import torch
+
     from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_supernet
 
     config = SupernetTrainingConfig(data=data, space=space, sampler=sampler, warmup_fraction=warmup_fraction,
                                     warmup_mode=warmup_mode, layernorm=layernorm, cap=cap,
                                     train=TrainConfig(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size))
     train_supernet(config, out, progress=True, device=device)
+    if torch.distributed.is_initialized():  # under torchrun: leave the process group cleanly
+        torch.distributed.destroy_process_group()
     if os.environ.get("RANK", "0") == "0":
         console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
 

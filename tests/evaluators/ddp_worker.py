@@ -22,3 +22,5 @@ if __name__ == "__main__":
     supernet = train_supernet(config(space), out, stop_after=stop_after)
     ranks.mkdir(parents=True, exist_ok=True)
     torch.save(supernet.state_dict(), ranks / f"rank{os.environ.get('RANK', '0')}.pt")
+    if torch.distributed.is_initialized():
+        torch.distributed.destroy_process_group()

@@ -79,3 +79,16 @@ def test_single_process_is_not_distributed(monkeypatch):
     assert (dp.enabled, dp.is_main, dp.check_batch(512)) == (False, True, 512)
     with pytest.raises(ValueError, match="batch size 511 does not split over 2 processes; use a multiple of 2"):
         DataParallel(rank=0, world_size=2).check_batch(511)
+
+
+def test_the_documented_torchrun_command(tmp_path, tiny_space_file):
+    """`torchrun --standalone --nproc_per_node=2 -m nasrec train-supernet ...`, as the README shows it."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "NASREC_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
+    out = tmp_path / "supernet"
+    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "nasrec", "train-supernet", "--data",
+           "sample:criteo", "--space", tiny_space_file, "--out", str(out), "--epochs", "0.5", "--lr", "0.03",
+           "--batch-size", "256", "--cap", "5000"]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("supernet checkpoint:") == 1  # rank 0 alone reports
+    assert load_checkpoint(out / "checkpoint.pt")["step"] == 22
