@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import torch
-
 from nasrec.data.spec import FeatureSpec
 from nasrec.genotype.schema import Genotype
 from nasrec.genotype.space import SearchSpace
@@ -154,7 +152,3 @@ class BuildContext:
             left=DenseSource(0, widest), right=DenseSource(0, widest),
             layernorm=self.layernorm, emb_dim=self.emb_dim, full=True,
         )
-
-
-def index_tensor(positions: list[int]) -> torch.Tensor:
-    return torch.tensor(positions, dtype=torch.long)

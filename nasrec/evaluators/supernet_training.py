@@ -91,16 +91,13 @@ class SupernetTrainer(Trainer):
     def backward_and_step(self, loss: Tensor) -> None:
         loss.backward()
         assert self.view is not None
-        self.average_leaf_gradients()
-        leaves = [leaf for leaf, _, _ in self.view.leaf_slices() if leaf.grad is not None]
+        leaves = [leaf for leaf, _, _ in self.view.leaf_slices()]
+        self.parallel.average_gradients(leaves, self.sparse_params)  # no-op in one process
+        leaves = [leaf for leaf in leaves if leaf.grad is not None]
         if self.config.clip is not None and leaves:
             nn.utils.clip_grad_norm_(leaves, self.config.clip)
         self.dense_opt.step(self.view)
         self.optimizers[1].step()
-
-    def average_leaf_gradients(self) -> None:
-        assert self.view is not None
-        self.parallel.average_gradients([leaf for leaf, _, _ in self.view.leaf_slices()], self.sparse_params)
 
 
 def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bool = False,
