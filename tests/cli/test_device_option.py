@@ -5,6 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from nasrec.cli.main import app
+from nasrec.search import pipeline
 from nasrec.search.pipeline import Pipeline, RunConfig
 
 
@@ -24,7 +25,18 @@ def test_cuda_without_a_gpu_says_so():
     assert "--device cuda: CUDA is not available on this machine (use cpu or auto)" in result.output
 
 
-def test_pipeline_passes_the_device_to_every_stage(tmp_path):
-    p = Pipeline(RunConfig(device="auto"), tmp_path, progress=False)
+def test_pipeline_passes_the_device_to_every_stage(tmp_path, monkeypatch):
+    seen = {}
+    monkeypatch.setattr(pipeline, "train_supernet", lambda *a, device, **k: seen.setdefault("supernet", device))
+
+    class Full:
+        def __init__(self, **config):
+            seen.setdefault("full", []).append(config["device"])
+
+    monkeypatch.setattr(pipeline, "FullTrain", Full)
+    p = Pipeline(RunConfig(device="auto", top_k=0), tmp_path, progress=False)
+    p.train_supernet()
+    p.train_top_k([], tmp_path / "topk.jsonl")
+    p.final([])
+    assert seen == {"supernet": "auto", "full": ["auto", "auto"]}
     assert p.proxy_config()["device"] == "auto"
-    assert RunConfig(device="cpu").model_dump()["device"] == "cpu"
