@@ -17,6 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from nasrec.data import make_synthetic
@@ -60,16 +61,19 @@ def main() -> None:
     for ev in recipes.values():
         ev.supernet = paper.supernet  # load once, share
     timings, scores = {}, {}
+    scoring_start = time.perf_counter()
     for name, ev in recipes.items():
         _ = ev.valid, ev.train_batches  # data subsets gathered before timing (the same for every candidate)
         t = time.perf_counter()
         scores[name] = [s.log_loss for s in ev.evaluate(candidates)]
         timings[name] = (time.perf_counter() - t) / len(candidates)
         print(f"{name}: {timings[name]:.2f} s/candidate", flush=True)
+    scoring_s = time.perf_counter() - scoring_start
     a = agreement(scores["fast"], scores["paper"], k=5)
     n_train = len(paper.train_batches) * paper.cfg.step_batch
     out = {
         "rows": args.rows, "candidates": args.candidates, "supernet_seconds": round(supernet_s, 1),
+        "scoring_seconds": round(scoring_s, 1),
         "paper": {"seconds_per_candidate": round(timings["paper"], 3), "finetune_rows": n_train,
                   "valid_rows": sum(len(b.label) for b in paper.valid)},
         "fast": {"seconds_per_candidate": round(timings["fast"], 3), "train_rows": args.fast_train_rows,
@@ -83,6 +87,7 @@ def main() -> None:
         c = agreement(scores["paper-again"], scores["paper"], k=5)
         out["paper_vs_itself"] = {"kendall_tau": round(c.kendall_tau, 3), "spearman_rho": round(c.spearman_rho, 3),
                                   "top5_overlap": c.top_k_overlap, "finetune_rows_shared": _shared_rows(paper, again)}
+        out.update(ceiling_summary(out["scores"]))
     print(f"paper recipe: {timings['paper']:.2f} s/candidate ({n_train:,} fine-tune rows, "
           f"{out['paper']['valid_rows']:,} validation rows)")
     print(f"fast recipe:  {timings['fast']:.2f} s/candidate ({args.fast_train_rows:,} cached rows, "
@@ -95,8 +100,20 @@ def main() -> None:
         print(f"ceiling: `paper` against itself on other fine-tune rows ({c['finetune_rows_shared']:.0%} of them "
               f"shared): Kendall tau {c['kendall_tau']:.3f} (Spearman {c['spearman_rho']:.3f}, top-5 overlap "
               f"{c['top5_overlap']:.2f})")
+        print(f"fast against the second paper run: tau {out['fast_vs_paper_again']:.3f}; against the mean of both "
+              f"runs: {out['fast_vs_paper_mean']:.3f}; paper's |log loss change| between runs "
+              f"{out['paper_run_change']:.4f} vs the candidates' spread (std) {out['paper_spread']:.4f}")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
+
+
+def ceiling_summary(scores: dict[str, dict[str, float]]) -> dict[str, float]:
+    """From per-candidate scores of `paper`, `paper-again` and `fast`: how `fast` ranks against the second run
+    and against the mean of both, and how far `paper` moves between runs against the spread of candidates."""
+    p, a, f = (np.array([v[k] for v in scores.values()]) for k in ("paper", "paper-again", "fast"))
+    return {"fast_vs_paper_again": round(agreement(f, a).kendall_tau, 3),
+            "fast_vs_paper_mean": round(agreement(f, (p + a) / 2).kendall_tau, 3),
+            "paper_run_change": round(float(np.abs(p - a).mean()), 4), "paper_spread": round(float(p.std()), 4)}
 
 
 def _shared_rows(a: FinetunedProxy, b: FinetunedProxy) -> float:
