@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from tests.spaces import TINY
+
 settings.register_profile("fast", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=10_000, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -24,3 +26,11 @@ NASREC_REF_FILES = sorted((TEST_DATA / "nasrec_ref").glob("*.json"))
 def nasrec_ref_files() -> list[Path]:
     assert len(NASREC_REF_FILES) == 6
     return NASREC_REF_FILES
+
+
+@pytest.fixture(scope="session")
+def tiny_space_file(tmp_path_factory) -> str:
+    """`TINY` as a JSON space file."""
+    path = tmp_path_factory.mktemp("space") / "tiny.json"
+    path.write_text(TINY.model_dump_json())
+    return str(path)

@@ -3,17 +3,6 @@
 import pytest
 
 from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_supernet
-from nasrec.genotype import SearchSpace
-
-TINY = SearchSpace(name="tiny", num_blocks=3, dense_ops=("fc", "gating", "sum", "dot"),
-                   sparse_ops=("efc", "attention"), dense_dims=(16, 32), sparse_dims=(8, 16))
-
-
-@pytest.fixture(scope="session")
-def tiny_space_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("space") / "tiny.json"
-    path.write_text(TINY.model_dump_json())
-    return str(path)
 
 
 @pytest.fixture(scope="session")

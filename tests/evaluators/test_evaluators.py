@@ -11,7 +11,7 @@ from nasrec.evaluators.scoring import subset_batches
 from nasrec.evaluators.supernet_training import PathSampler
 from nasrec.evaluators.training import evaluate
 from nasrec.genotype import sample
-from tests.evaluators.conftest import TINY
+from tests.spaces import TINY
 
 CANDIDATES = [sample(TINY, "single-operator-any-connection", i) for i in range(5)]
 

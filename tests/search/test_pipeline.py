@@ -8,24 +8,20 @@ import pytest
 from rich.console import Console
 
 from nasrec.evaluators import SupernetProxy
-from nasrec.genotype import SearchSpace, load
+from nasrec.genotype import load
 from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.search.random import RandomSearch
 from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult, read_jsonl
 from nasrec.search.runner import run_search
 from nasrec.viz.report import write_report
-
-TINY = SearchSpace(name="tiny", num_blocks=3, dense_ops=("fc", "gating", "sum", "dot"),
-                   sparse_ops=("efc", "attention"), dense_dims=(16, 32), sparse_dims=(8, 16))
+from tests.spaces import TINY
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, tiny_space_file):
     root = tmp_path_factory.mktemp("run")
-    space = root.parent / "tiny.json"
-    space.write_text(TINY.model_dump_json())
-    config = RunConfig(data="sample:criteo", space=str(space), supernet_epochs=0.5, top_k=3, full_epochs=1,
+    config = RunConfig(data="sample:criteo", space=tiny_space_file, supernet_epochs=0.5, top_k=3, full_epochs=1,
                        final_epochs=1, zoo=("dlrm",), strategy_options={"population": 4, "cycles": 2,
                                                                         "tournament": 2, "children": 2},
                        proxy={"recipe": "fast", "train_rows": 1024})

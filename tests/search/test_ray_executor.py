@@ -20,15 +20,13 @@ from nasrec.evaluators import (
     TrainConfig,
     train_supernet,
 )
-from nasrec.genotype import NASREC_SMALL, SearchSpace
+from nasrec.genotype import NASREC_SMALL
 from nasrec.search.executors import InProcessExecutor
 from nasrec.search.random import RandomSearch
 from nasrec.search.ray_executor import MISSING_RAY, RayExecutor
 from nasrec.search.runner import run_search
 from tests.search.formula import FormulaEvaluator
-
-TINY = SearchSpace(name="tiny", num_blocks=3, dense_ops=("fc", "gating", "sum", "dot"),
-                   sparse_ops=("efc", "attention"), dense_dims=(16, 32), sparse_dims=(8, 16))
+from tests.spaces import TINY
 
 
 class Flaky:
@@ -92,12 +90,10 @@ def cache(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def supernet(tmp_path_factory, cache):
+def supernet(tmp_path_factory, cache, tiny_space_file):
     """A tiny-space supernet trained briefly on the bundled Criteo rows."""
     root = tmp_path_factory.mktemp("ray-supernet")
-    space = root / "tiny.json"
-    space.write_text(TINY.model_dump_json())
-    config = SupernetTrainingConfig(data="sample:criteo", space=str(space), cap=2000,
+    config = SupernetTrainingConfig(data="sample:criteo", space=tiny_space_file, cap=2000,
                                     train=TrainConfig(epochs=0.5, lr=0.03))
     train_supernet(config, root / "supernet")
     return str(root / "supernet" / "checkpoint.pt")
@@ -172,7 +168,7 @@ def test_a_task_lost_on_every_attempt_is_logged_and_the_others_finish(local_ray,
     assert all(r.score for r in remote if r.digest not in errors)
 
 
-def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, tmp_path, monkeypatch):
+def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, tiny_space_file, tmp_path, monkeypatch):
     from nasrec.cli.main import app
     from nasrec.search import pipeline
 
@@ -181,7 +177,7 @@ def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, t
     executor.close()
     assert isinstance(executor, RayExecutor) and ray.is_initialized()
     root = Path(supernet).parents[1]  # holds supernet/checkpoint.pt, as a run folder does
-    run = pipeline.Pipeline(config.model_copy(update={"space": str(root / "tiny.json"), "proxy": {
+    run = pipeline.Pipeline(config.model_copy(update={"space": tiny_space_file, "proxy": {
         "recipe": "fast", "train_rows": 1024, "valid_rows": 1024}}), root, progress=False)
     records = run.search("random", tmp_path / "random.jsonl", budget=3)
     assert len(records) == 3 and all(r.score and r.score.evaluator == "finetune" for r in records)
