@@ -5,7 +5,7 @@
     @SAMPLERS.register("single-path")
     def single_path(...): ...
 
-    SAMPLERS.get("single-path")          # or ValueError: unknown sampling strategy 'x' (known: ...)
+    SAMPLERS.get("single-path")          # or UsageError: unknown sampling strategy 'x' (known: ...)
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from importlib.metadata import entry_points
 from typing import Generic, TypeVar
+
+from nasrec.errors import UsageError
 
 T = TypeVar("T")
 
@@ -46,7 +48,7 @@ class Registry(dict[str, T], Generic[T]):
         try:
             return self[name]
         except KeyError:
-            raise ValueError(f"unknown {self.kind} {name!r} (known: {', '.join(self.names())})") from None
+            raise UsageError(f"unknown {self.kind} {name!r} (known: {', '.join(self.names())})") from None
 
     def names(self) -> list[str]:
         self._load()

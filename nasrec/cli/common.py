@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from nasrec.errors import NasrecError, UsageError
 
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
@@ -17,24 +23,47 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def fail(message: str, code: int = 1) -> None:
-    """Print one line `error: ...` on stderr and exit with `code` (no traceback)."""
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print `error: ...` on stderr (one line per problem) and exit with `code` (no traceback)."""
+    for line in message.splitlines() or [""]:
+        err_console.print(Text.assemble(("error:", "bold red"), " ", line), highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
 def user_errors(fn: F) -> F:
-    """Turn the errors a user can cause (bad files, bad values) into one-line messages."""
+    """Turn the project's own errors (`GenotypeError`, `DataError`, `UsageError`) into one-line messages;
+    anything else is a bug and keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except typer.Exit:
-            raise
-        except (ValueError, OSError, RuntimeError) as exc:
+        except NasrecError as exc:
             fail(str(exc))
 
     return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def flag_values() -> Iterator[None]:
+    """Around building config models from CLI flags: a value a model rejects becomes a `UsageError`, one
+    line per problem naming the flag (`--epochs: Input should be greater than 0, got 0`)."""
+    try:
+        yield
+    except ValidationError as exc:
+        lines = []
+        for e in exc.errors(include_url=False):
+            names = [part for part in e["loc"] if isinstance(part, str)]
+            flag = f"--{names[-1].replace('_', '-')}: " if names else ""
+            lines.append(f"{flag}{str(e['msg']).removeprefix('Value error, ')}, got {e.get('input')!r}")
+        raise UsageError("\n".join(lines)) from None
+
+
+def table(*columns: str, **options: Any) -> Table:
+    """A rich table whose cells fold long words instead of cutting them ("attenti…") when output is narrow."""
+    t = Table(**options)
+    for column in columns:
+        t.add_column(column, overflow="fold")
+    return t
 
 
 def load_genotype(ref: str, fmt: str = "auto"):
@@ -52,11 +81,31 @@ def load_genotype(ref: str, fmt: str = "auto"):
         raise GenotypeError(f"{ref}: {exc}") from None
 
 
+def load_checked(ref: str, space: str | None = None, fmt: str = "auto"):
+    """`load_genotype`, then checked against `space` (default: the space the genotype names; one naming
+    none is held to the schema's structural limits only). Every command that compiles or draws uses this."""
+    from nasrec.genotype.errors import GenotypeError
+    from nasrec.genotype.space import get_space
+
+    g = load_genotype(ref, fmt)
+    name = space or g.space
+    if name is not None:
+        try:
+            get_space(name).check(g)
+        except GenotypeError as exc:
+            raise GenotypeError(f"{ref}: {exc}") from None
+    return g
+
+
 def write_or_print(text: str, out: Path | None) -> None:
+    """`text` to stdout, or atomically to `out` (a path that cannot be written is a `UsageError`)."""
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
         from nasrec.genotype.io import atomic_write_text
 
-        atomic_write_text(out, text if text.endswith("\n") else text + "\n")
+        try:
+            atomic_write_text(out, text if text.endswith("\n") else text + "\n")
+        except OSError as exc:
+            raise UsageError(f"cannot write {out}: {exc.strerror or exc}") from None
         err_console.print(f"wrote {out}", highlight=False)

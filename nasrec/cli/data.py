@@ -7,14 +7,14 @@ from typing import Optional
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
+from nasrec.cli.common import table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
 from nasrec.data.samples import SAMPLES
 
 app = typer.Typer(help="Prepare and inspect CTR data.", no_args_is_help=True, add_completion=False)
 out_console = Console()
-err_console = Console(stderr=True)
+err_console = Console(stderr=True, soft_wrap=True)
 
 
 def _fail(message: str) -> None:
@@ -77,7 +77,7 @@ def info_cmd(folder: Path = typer.Argument(..., help="a prepared data folder")) 
     except DataError as e:
         _fail(str(e))
     spec, meta = data.spec, data.meta
-    head = Table(title=f"{folder}", show_header=False)
+    head = table("field", "value", title=f"{folder}", show_header=False)
     for k, v in [("format", meta.format), ("source", meta.source), ("rows", f"{len(data):,}"),
                  ("positive rate", f"{data.positive_rate:.4f}"), ("dense", f"{spec.n_dense}"),
                  ("sparse", f"{spec.n_sparse}"), ("embedding dim", str(spec.embedding_dim)),
@@ -85,16 +85,12 @@ def info_cmd(folder: Path = typer.Argument(..., help="a prepared data folder")) 
                  ("encoding", str(meta.options.get("encoding"))), ("bad rows skipped", str(meta.bad_rows.total))]:
         head.add_row(k, v)
     out_console.print(head)
-    splits = Table(title="split (stratified 10-fold, seed 2018)")
-    for c in ("split", "rows", "positive rate"):
-        splits.add_column(c)
+    splits = table("split", "rows", "positive rate", title="split (stratified 10-fold, seed 2018)")
     for name in ("train", "valid", "test"):
         s = data.split(name)
         splits.add_row(name, f"{len(s):,}", f"{s.positive_rate:.4f}")
     out_console.print(splits)
-    feats = Table(title="features")
-    for c in ("kind", "name", "cardinality", "table rows"):
-        feats.add_column(c)
+    feats = table("kind", "name", "cardinality", "table rows", title="features")
     for n in spec.dense_names:
         feats.add_row("dense", n, "", "")
     for n, c, r in zip(spec.sparse_names, spec.cardinalities, spec.table_rows):

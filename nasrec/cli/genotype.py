@@ -8,17 +8,19 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
-from nasrec.cli.common import console, fail, load_genotype, user_errors, write_or_print
+from nasrec.cli.common import console, load_checked, load_genotype, table, user_errors, write_or_print
 
 app = typer.Typer(help="Work with genotype files (JSON descriptions of CTR architectures).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
 
 Out = Annotated[Optional[Path], typer.Option("-o", "--out", help="Write here instead of stdout.")]
+Space = Annotated[Optional[str], typer.Option(help="Check against this space (preset or JSON file; default: the "
+                                                   "file's).")]
 
 
 class Format(str, Enum):
+    auto = "auto"
     nasrec = "nasrec"
     nasrec_ref = "nasrec-ref"
 
@@ -27,20 +29,13 @@ class Format(str, Enum):
 @user_errors
 def validate(
     files: Annotated[list[str], typer.Argument(help="Genotype files (ours or NasRec-ref) or zoo:<name>.")],
-    space: Annotated[Optional[str], typer.Option(help="Also check against this space (default: the file's).")] = None,
+    space: Space = None,
 ) -> None:
     """Check files structurally and against their search space; exit 1 on the first bad one."""
-    from nasrec.genotype.space import get_space
-
     for ref in files:
-        g = load_genotype(ref)
-        name = space or g.space
-        if name is not None:
-            try:
-                get_space(name).check(g)
-            except ValueError as exc:
-                fail(f"{ref}: {exc}")
-        console.print(f"ok  {ref}  {g.digest()}  space={name or '-'}  active={g.active_blocks()}", highlight=False)
+        g = load_checked(ref, space)
+        console.print(f"ok  {ref}  {g.digest()}  space={space or g.space or '-'}  active={g.active_blocks()}",
+                      highlight=False)
 
 
 @app.command()
@@ -49,30 +44,33 @@ def info(
     file: Annotated[str, typer.Argument(help="Genotype file or zoo:<name>.")],
     features: Annotated[Optional[str], typer.Option(help="Dataset shape for cost: criteo, avazu or kdd.")] = None,
     layernorm: Annotated[bool, typer.Option(help="Count LayerNorm parameters in the cost.")] = True,
+    space: Space = None,
 ) -> None:
     """Blocks, active blocks, digest, space (and parameters and FLOPs with --features)."""
-    g = load_genotype(file)
+    g = load_checked(file, space)
+    if features is not None:
+        from nasrec.data.spec import preset
+
+        shape = preset(features)  # a bad name fails before anything is printed
     active = set(g.active_blocks())
-    table = Table(title=f"{file}  space={g.space or '-'}  digest={g.digest()}")
-    for col in ("block", "dense", "sparse", "dense in", "sparse in", "left/right", "mergers", "active"):
-        table.add_column(col)
+    rows = table("block", "dense", "sparse", "dense in", "sparse in", "left/right", "mergers", "active",
+                 title=f"{file}  space={g.space or '-'}  digest={g.digest()}")
     for k, b in enumerate(g.canonical().blocks, start=1):
         ins = b.inputs
         mergers = " ".join(n for n, on in (("d2s", b.dense_to_sparse), ("s2d/fm", b.sparse_to_dense)) if on)
-        table.add_row(
+        rows.add_row(
             str(k), f"{'+'.join(b.dense.ops)} {b.dense.dim}", f"{'+'.join(b.sparse.ops)} {b.sparse.dim}",
             _fmt(ins.dense), _fmt(ins.sparse), "-" if ins.left is None else f"{ins.left}/{ins.right}",
             mergers or "-", "yes" if k in active else "no",
         )
-    console.print(table)
+    console.print(rows)
     console.print(f"active blocks: {sorted(active)}", highlight=False)
     if g.meta:
         console.print(f"meta: {json.dumps(g.meta)}", highlight=False, soft_wrap=True)
     if features is not None:
         from nasrec.compiler.cost import cost
-        from nasrec.data.spec import preset
 
-        c = cost(g, preset(features), layernorm=layernorm)
+        c = cost(g, shape, layernorm=layernorm)
         console.print(f"cost on {features}: dense params {c.dense_params:,}  embedding params "
                       f"{c.embedding_params:,}  FLOPs/example {c.flops:,}", highlight=False)
 
@@ -125,16 +123,27 @@ def diff(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()
 @user_errors
 def convert(
     file: Annotated[str, typer.Argument(help="Input file.")],
-    from_: Annotated[Format, typer.Option("--from", help="Input format.")] = Format.nasrec,
-    to: Annotated[Optional[Format], typer.Option(help="Output format (default: the other one).")] = None,
+    from_: Annotated[Format, typer.Option("--from", help="Input format (auto: told apart by the keys).")] = Format.auto,
+    to: Annotated[Optional[Format], typer.Option(help="Output format, nasrec or nasrec-ref (default: the other "
+                                                      "one).")] = None,
     out: Out = None,
 ) -> None:
     """Convert between our format and NasRec-ref files (`micro`/`macro`)."""
-    from nasrec.genotype.io import to_nasrec_ref
+    from nasrec.errors import UsageError
+    from nasrec.genotype.errors import GenotypeError
+    from nasrec.genotype.io import load_with_format, to_nasrec_ref
 
-    g = load_genotype(file, from_.value)
-    target = to or (Format.nasrec if from_ is Format.nasrec_ref else Format.nasrec_ref)
-    data = to_nasrec_ref(g) if target is Format.nasrec_ref else g.to_dict()
+    if to is Format.auto:
+        raise UsageError("--to takes nasrec or nasrec-ref")
+    if file.startswith("zoo:"):
+        g, source = load_genotype(file), "nasrec"
+    else:
+        try:
+            g, source = load_with_format(file, from_.value)
+        except GenotypeError as exc:
+            raise GenotypeError(f"{file}: {exc}") from None
+    target = to.value if to is not None else ("nasrec" if source == "nasrec-ref" else "nasrec-ref")
+    data = to_nasrec_ref(g) if target == "nasrec-ref" else g.to_dict()
     write_or_print(json.dumps(data, indent=2), out)
 
 
@@ -153,15 +162,22 @@ def render(
     file: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
     out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output path (default: FILE with the "
                                                                       "format's suffix).")] = None,
-    format: Annotated[str, typer.Option("--format", help="svg, png, pdf or dot.")] = "svg",
-    from_: Annotated[str, typer.Option("--from", help="Input format: auto, nasrec or nasrec-ref.")] = "auto",
+    format: Annotated[Optional[str], typer.Option("--format", help="svg, png, pdf or dot (default: from the -o "
+                                                                   "suffix, else svg).")] = None,
+    from_: Annotated[Format, typer.Option("--from", help="Input format.")] = Format.auto,
+    space: Space = None,
 ) -> None:
     """Draw the architecture like the paper's figures (graphviz)."""
+    from nasrec.genotype.errors import GenotypeError
     from nasrec.viz.render import render as do_render
+    from nasrec.viz.render import render_format
 
-    g = load_genotype(file, from_)
-    target = out or Path(Path(file.removeprefix("zoo:")).stem + f".{format}")
-    written = do_render(g, target, format=format)
+    target = out or Path(Path(file.removeprefix("zoo:")).stem + f".{render_format('x', format)}")
+    g = load_checked(file, space, from_.value)
+    try:
+        written = do_render(g, target, format=format)
+    except GenotypeError as exc:
+        raise GenotypeError(f"{file}: {exc}") from None
     console.print(f"wrote {written}", highlight=False)
 
 
@@ -171,13 +187,11 @@ def spaces() -> None:
     """List the preset search spaces with their exact sizes."""
     from nasrec.genotype.space import PRESETS
 
-    table = Table()
-    for col in ("space", "blocks", "dense ops", "sparse ops", "dense dims", "sparse dims", "genotypes"):
-        table.add_column(col)
+    rows = table("space", "blocks", "dense ops", "sparse ops", "dense dims", "sparse dims", "genotypes")
     for s in PRESETS.values():
-        table.add_row(s.name, str(s.num_blocks), ", ".join(s.dense_ops), ", ".join(s.sparse_ops),
+        rows.add_row(s.name, str(s.num_blocks), ", ".join(s.dense_ops), ", ".join(s.sparse_ops),
                       ",".join(map(str, s.dense_dims)), ",".join(map(str, s.sparse_dims)), f"{s.cardinality():.3e}")
-    console.print(table)
+    console.print(rows)
 
 
 def main() -> None:

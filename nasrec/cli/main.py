@@ -7,10 +7,9 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
-from rich.table import Table
 
 from nasrec.cli import data
-from nasrec.cli.common import console, load_genotype, user_errors
+from nasrec.cli.common import console, flag_values, load_checked, table, user_errors
 
 app = typer.Typer(help="Neural architecture search for CTR models.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -54,23 +53,22 @@ def search(
     """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo."""
     from nasrec.search.pipeline import Pipeline, RunConfig
 
-    config = RunConfig(data=data, space=space, seed=seed, supernet_epochs=supernet_epochs, top_k=top_k,
-                       strategy_options={"population": population, "cycles": cycles, "tournament": tournament,
-                                         "children": children},
-                       proxy={"recipe": proxy}, workers=workers, full_epochs=full_epochs, final_epochs=final_epochs,
-                       random_baseline=random_baseline, executor=executor, ray_address=ray_address,
-                       device=device)
+    with flag_values():
+        config = RunConfig(data=data, space=space, seed=seed, supernet_epochs=supernet_epochs, top_k=top_k,
+                           strategy_options={"population": population, "cycles": cycles, "tournament": tournament,
+                                             "children": children},
+                           proxy={"recipe": proxy}, workers=workers, full_epochs=full_epochs,
+                           final_epochs=final_epochs, random_baseline=random_baseline, executor=executor,
+                           ray_address=ray_address, device=device)
     summary = Pipeline(config, out, console=console).run()
     _print_results(summary, out)
 
 
 def _print_results(summary, out: Path) -> None:
-    table = Table(title="test split")
-    for col in ("model", "log loss", "AUC", "FLOPs", "dense params"):
-        table.add_column(col, no_wrap=True)
+    rows = table("model", "log loss", "AUC", "FLOPs", "dense params", title="test split")
     for r in sorted(summary.results, key=lambda r: r.test.log_loss):
-        table.add_row(r.name, f"{r.test.log_loss:.4f}", f"{r.test.auc:.4f}", f"{r.test.flops:,}", f"{r.test.params:,}")
-    console.print(table)
+        rows.add_row(r.name, f"{r.test.log_loss:.4f}", f"{r.test.auc:.4f}", f"{r.test.flops:,}", f"{r.test.params:,}")
+    console.print(rows)
     console.print(f"best genotype: {out / summary.best_genotype}\nsummary: {out / 'summary.json'}\n"
                   f"report: {out / 'report.html'}", highlight=False)
 
@@ -100,9 +98,10 @@ def train_supernet_cmd(
 
     from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_supernet
 
-    config = SupernetTrainingConfig(data=data, space=space, sampler=sampler, warmup_fraction=warmup_fraction,
-                                    warmup_mode=warmup_mode, layernorm=layernorm, cap=cap,
-                                    train=TrainConfig(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size))
+    with flag_values():
+        config = SupernetTrainingConfig(data=data, space=space, sampler=sampler, warmup_fraction=warmup_fraction,
+                                        warmup_mode=warmup_mode, layernorm=layernorm, cap=cap,
+                                        train=TrainConfig(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size))
     train_supernet(config, out, progress=True, device=device)
     if torch.distributed.is_initialized():  # under torchrun: leave the process group cleanly
         torch.distributed.destroy_process_group()
@@ -122,14 +121,17 @@ def evaluate(
     split: Annotated[str, typer.Option(help="Score on valid or test (test trains on train+valid).")] = "valid",
     seed: int = 0,
     device: Device = "cpu",
+    space: Annotated[Optional[str], typer.Option(help="Check against this space (preset or JSON file; default: "
+                                                      "the file's).")] = None,
 ) -> None:
     """Train one genotype from scratch and score it."""
     from nasrec.evaluators import FullTrain, TrainConfig
 
-    g = load_genotype(genotype)
-    full = FullTrain(data=data, seed=seed, layernorm=layernorm, eval_split=split, device=device,
-                     train_split="train+valid" if split == "test" else "train",
-                     train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+    g = load_checked(genotype, space)
+    with flag_values():
+        full = FullTrain(data=data, seed=seed, layernorm=layernorm, eval_split=split, device=device,
+                         train_split="train+valid" if split == "test" else "train",
+                         train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
     (score,) = full.evaluate([g])
     console.print(f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}  AUC {score.auc:.4f}  "
                   f"FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s", highlight=False)
@@ -152,17 +154,17 @@ def rank_study_cmd(
     """How well each proxy ranks sampled genotypes against training from scratch (resumable)."""
     from nasrec.evaluators.rank_study import RankStudyConfig, rank_study
 
-    config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernet_epochs=supernet_epochs,
-                             full_epochs=full_epochs, paper_steps=paper_steps, finetune_train_rows=finetune_rows,
-                             device=device)
+    with flag_values():
+        config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernet_epochs=supernet_epochs,
+                                 full_epochs=full_epochs, paper_steps=paper_steps, finetune_train_rows=finetune_rows,
+                                 device=device)
     result = rank_study(config, out, progress=True)
-    table = Table(title=f"{n} genotypes of {space}: proxy vs full training")
-    for col in ("proxy", "Kendall tau", "Spearman rho", "Pearson r", f"top-{config.top_k} overlap", "s/candidate"):
-        table.add_column(col, no_wrap=True)
+    rows = table("proxy", "Kendall tau", "Spearman rho", "Pearson r", f"top-{config.top_k} overlap", "s/candidate",
+                 title=f"{n} genotypes of {space}: proxy vs full training")
     for label, a in result.agreement.items():
-        table.add_row(label, f"{a.kendall_tau:.3f}", f"{a.spearman_rho:.3f}", f"{a.pearson_r:.3f}",
-                      f"{a.top_k_overlap:.2f}", f"{result.seconds_per_candidate[label]:.2f}")
-    console.print(table)
+        rows.add_row(label, f"{a.kendall_tau:.3f}", f"{a.spearman_rho:.3f}", f"{a.pearson_r:.3f}",
+                     f"{a.top_k_overlap:.2f}", f"{result.seconds_per_candidate[label]:.2f}")
+    console.print(rows)
     console.print(f"results: {out / 'results.json'}", highlight=False)
 
 

@@ -4,7 +4,7 @@
     model = compile_standalone(genotype, features, inherit=supernet)         # weights sliced from it
     ep = torch.export.export(model, (dense, sparse))
 
-The model follows the reference's layer rules (semantics.md): exact widths, skipped projections where widths
+The model follows the reference's layer rules (docs/semantics.md): exact widths, skipped projections where widths
 match, bias iff LayerNorm off for Linears followed by a LayerNorm, dead blocks skipped. It computes the same
 function as `supernet.view(genotype)` when it inherits from `supernet`.
 """

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel, Field
 
+from nasrec.errors import NasrecError
 
-class DataError(ValueError):
+
+class DataError(NasrecError, ValueError):
     """A data file that cannot be read as asked: one message naming the file, the line and the rule."""
 
     def __init__(self, message: str, *, file: str | None = None, line: int | None = None,

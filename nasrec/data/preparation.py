@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import logging
 import os
 import re
 import secrets
@@ -30,7 +29,6 @@ from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, stratified_folds
 from nasrec.data.tabular import csv_layout
 
-log = logging.getLogger("nasrec.data")
 FORMATS = ("criteo", "avazu", "kdd", "csv")
 Encoding = Literal["vocab", "hash"]
 _DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES,
@@ -114,7 +112,8 @@ def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | Non
     format: criteo | avazu | kdd | csv (csv needs `label`, `dense`, `sparse` column names).
     encoding: `vocab` (ids by first appearance for values seen >= min_count times, else 1 = other) or
     `hash` (key mod (C - 1) + 1, C from `hash_sizes` or the paper's table sizes).
-    on_bad_rows: `skip` (count, report line numbers in meta.json and the log) or `error` (stop at the first).
+    on_bad_rows: `skip` (count them; `data.meta.bad_rows` and meta.json keep the rules and line numbers, and
+    `nasrec data prepare` prints their summary) or `error` (stop at the first).
     `out`: the folder to write; default `cache_root()/prepared/<format>-<file>-<key>`.
     """
     source = Path(source)
@@ -177,8 +176,6 @@ def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | Non
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if meta.bad_rows.total:
-        log.warning(meta.bad_rows.summary(str(source)))
     return PreparedData.open(target)
 
 

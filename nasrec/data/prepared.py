@@ -123,6 +123,15 @@ class DataSplit:
     def positive_rate(self) -> float:
         return float(self.label.mean()) if len(self) else float("nan")
 
+    def full_batches(self, batch_size: int) -> int:
+        """Whole batches of `batch_size` rows in one epoch (what training with `drop_last` runs); a split
+        smaller than one batch is a `DataError` naming the data, the split, its rows and the batch size."""
+        steps = len(self) // batch_size
+        if steps == 0:
+            raise DataError(f"the {self.name} split has {len(self):,} rows, fewer than one batch of {batch_size:,} "
+                            f"(use a smaller batch size or more data)", file=self.data.where, rule="batch")
+        return steps
+
     def batches(self, batch_size: int = 512, *, shuffle: bool = False, seed: int = 0, epoch: int = 0,
                 drop_last: bool = False, shard: int = 0, num_shards: int = 1) -> Iterator[Batch]:
         """One epoch of `Batch(dense float32, sparse int64, label float32)` tensors."""
@@ -205,6 +214,11 @@ class PreparedData:
     @property
     def positive_rate(self) -> float:
         return self.meta.positives / max(self.meta.rows, 1)
+
+    @property
+    def where(self) -> str:
+        """How errors name this data: its folder, or its format for data held in memory."""
+        return str(self.path) if self.path is not None else f"{self.meta.format} data in memory"
 
     def split(self, name: str) -> DataSplit:
         """`train` (folds 1-8), `valid` (9), `test` (10), `train+valid` or `all`."""

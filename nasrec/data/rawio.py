@@ -45,7 +45,8 @@ def iter_chunks(path: str | Path, *, chunk_bytes: int = CHUNK_BYTES,
                 on_progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based number of the chunk's first line, bytes of whole lines each ending in b"\\n").
 
-    A last line without a newline gets one. A gzip stream cut short raises `DataError`.
+    A last line without a newline gets one. A damaged or cut-short gzip stream raises `DataError` (naming no
+    line: decompression fails somewhere in a chunk, not at a known line).
     """
     path = Path(path)
     stream, raw = open_raw(path)
@@ -56,8 +57,7 @@ def iter_chunks(path: str | Path, *, chunk_bytes: int = CHUNK_BYTES,
             try:
                 block = stream.read(chunk_bytes)
             except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
-                raise DataError(f"compressed stream is damaged or cut short ({e})", file=str(path),
-                                line=line_no + tail.count(b"\n"), rule="gzip") from None
+                raise _damaged(path, e) from None
             if on_progress is not None:
                 on_progress(raw.tell())
             if not block:
@@ -84,10 +84,13 @@ def read_first_line(path: str | Path) -> tuple[bytes, int]:
         try:
             line = stream.readline()
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
-            raise DataError(f"compressed stream is damaged or cut short ({e})", file=str(path), line=1,
-                            rule="gzip") from None
+            raise _damaged(path, e) from None
     finally:
         stream.close()
         if raw is not stream:
             raw.close()
     return line.rstrip(b"\r\n"), len(line)
+
+
+def _damaged(path: Path | str, exc: Exception) -> DataError:
+    return DataError(f"compressed stream is damaged or cut short ({exc})", file=str(path), rule="gzip")

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from nasrec.data.errors import DataError
+
 MISSING_INDEX = 0
 """Sparse index of a missing categorical value, in every field."""
 
@@ -127,7 +129,7 @@ def preset(name: str, cap: int | None = 500_000) -> FeatureSpec:
     if name == "kdd":
         return FeatureSpec(dense_names=KDD_DENSE_NAMES, sparse_names=KDD_SPARSE_NAMES,
                            cardinalities=KDD_CARDINALITIES, cap=cap)
-    raise ValueError(f"unknown feature preset {name!r}; known: criteo, avazu, kdd")
+    raise DataError(f"unknown feature preset {name!r}; known: criteo, avazu, kdd", rule="options")
 
 
 PRESETS = ("criteo", "avazu", "kdd")

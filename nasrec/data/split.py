@@ -49,7 +49,7 @@ def stratified_folds(labels: np.ndarray, n_splits: int = N_FOLDS, seed: int = SP
 def split_indices(folds: np.ndarray, name: str) -> np.ndarray:
     """Row indices (ascending) of split `name`: train, valid, test, train+valid or all."""
     if name not in SPLITS:
-        raise ValueError(f"unknown split {name!r}; known: {', '.join(SPLITS)}")
+        raise DataError(f"unknown split {name!r}; known: {', '.join(SPLITS)}", rule="split")
     if name == "all":
         return np.arange(len(folds))
     lut = np.zeros(256, dtype=bool)

@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from nasrec.errors import UsageError
+
 
 def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
     """Write `state` through a temporary file and a rename: a crash never leaves half a checkpoint."""
@@ -28,10 +30,10 @@ def save_checkpoint(state: dict[str, Any], path: str | Path) -> Path:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load with `weights_only=True` (no pickle); errors name the file."""
+    """Load with `weights_only=True` (no pickle); a missing or unreadable file is a `UsageError` naming it."""
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
-        raise FileNotFoundError(f"checkpoint {path} does not exist") from None
+        raise UsageError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # torch raises several types for corrupt or non-weights files
-        raise ValueError(f"checkpoint {path} cannot be read as weights: {exc}") from None
+        raise UsageError(f"checkpoint {path} cannot be read as weights: {exc}") from None

@@ -21,6 +21,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from nasrec.errors import UsageError
+
 
 def resolve_device(device: str, local_rank: int = 0) -> torch.device:
     """`cpu`, `cuda`, `cuda:N` or `auto` (CUDA when available). Under torchrun, `cuda` is this rank's GPU."""
@@ -28,10 +30,10 @@ def resolve_device(device: str, local_rank: int = 0) -> torch.device:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     if device.startswith("cuda"):
         if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
+            raise UsageError(f"--device {device}: CUDA is not available on this machine (use cpu or auto)")
         return torch.device(device if ":" in device else f"cuda:{local_rank % torch.cuda.device_count()}")
     if device != "cpu":
-        raise ValueError(f"--device must be cpu, cuda, cuda:N or auto, got {device!r}")
+        raise UsageError(f"--device must be cpu, cuda, cuda:N or auto, got {device!r}")
     return torch.device("cpu")
 
 
@@ -65,7 +67,7 @@ class DataParallel:
     def check_batch(self, batch_size: int) -> int:
         """Rows per rank of one global batch."""
         if batch_size % self.world_size:
-            raise ValueError(f"batch size {batch_size} does not split over {self.world_size} processes; use a "
+            raise UsageError(f"batch size {batch_size} does not split over {self.world_size} processes; use a "
                              f"multiple of {self.world_size}")
         return batch_size // self.world_size
 

@@ -57,7 +57,7 @@ class FullTrain:
         device = resolve_device(cfg.device)
         model = compile_standalone(genotype, spec, layernorm=cfg.layernorm).to(device)
         train = self.data.split(cfg.train_split)
-        steps = max(1, len(train) // cfg.train.batch_size)
+        steps = train.full_batches(cfg.train.batch_size)
         recipe = cfg.train.model_copy(update={"seed": seed})
         Trainer(model, recipe, label=f"train {genotype.digest()}", device=device).fit(
             lambda epoch: train.batches(recipe.batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True),

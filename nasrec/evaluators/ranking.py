@@ -6,6 +6,8 @@ import numpy as np
 from pydantic import BaseModel
 from scipy import stats
 
+from nasrec.errors import UsageError
+
 
 class RankAgreement(BaseModel):
     """How well `proxy` orders candidates like `reference` (lower is better for both, e.g. log loss)."""
@@ -29,7 +31,7 @@ def top_k_overlap(proxy: np.ndarray, reference: np.ndarray, k: int) -> float:
 def agreement(proxy, reference, k: int = 5) -> RankAgreement:
     proxy, reference = np.asarray(proxy, dtype=float), np.asarray(reference, dtype=float)
     if proxy.shape != reference.shape or proxy.ndim != 1 or len(proxy) < 3:
-        raise ValueError(f"need two equal-length score lists of at least 3 candidates, got {proxy.shape} "
+        raise UsageError(f"need two equal-length score lists of at least 3 candidates, got {proxy.shape} "
                          f"and {reference.shape}")
     return RankAgreement(
         n=len(proxy),

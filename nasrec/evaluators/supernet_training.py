@@ -112,14 +112,13 @@ def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bo
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     parallel = DataParallel.from_env(dev)
     per_rank = parallel.check_batch(config.train.batch_size)
+    train = open_data(config.data).split("train")
+    steps_per_epoch = train.full_batches(config.train.batch_size)  # before anything is written
     if parallel.is_main:
         out.mkdir(parents=True, exist_ok=True)
         (out / "config.json").write_text(config.model_dump_json(indent=2))
-    data = open_data(config.data)
     supernet = config.build_supernet().to(dev)
     parallel.broadcast_(supernet)
-    train = data.split("train")
-    steps_per_epoch = max(1, len(train) // config.train.batch_size)
     total = max(1, int(round(config.train.epochs * steps_per_epoch)))
     paths = PathSampler(get_space(config.space), config.sampler, total, config.warmup_fraction, config.warmup_mode,
                         config.train.seed)

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
 from nasrec.evaluators.distributed import DataParallel
 from nasrec.evaluators.metrics import auc, log_loss_from_logits, normalized_entropy
@@ -46,7 +47,7 @@ class Metrics(BaseModel):
     examples: int
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(NasrecError, RuntimeError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
@@ -119,7 +120,7 @@ class Trainer:
             return
         state = load_checkpoint(self.checkpoint)
         if state.get("config") != self.config.model_dump_json():
-            raise ValueError(f"checkpoint {self.checkpoint} was written with another recipe "
+            raise UsageError(f"checkpoint {self.checkpoint} was written with another recipe "
                              f"({state.get('config')}); use a new folder or the same settings")
         self.model.load_state_dict(state["model"])  # copies onto the model's device
         for opt, saved in zip(self.optimizers, state["optimizers"]):

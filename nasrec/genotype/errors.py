@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from nasrec.errors import NasrecError
 
-class GenotypeError(ValueError):
+
+class GenotypeError(NasrecError, ValueError):
     """A genotype (or a genotype file) is invalid. The message names the JSON path and the rule broken."""
 
     def __init__(self, message: str, path: str = "") -> None:
@@ -53,5 +55,8 @@ def _rule(error: dict[str, Any]) -> str:
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
+    if kind == "too_long":
+        ctx = error.get("ctx") or {}
+        return f"at most {ctx.get('max_length')} entries, got {ctx.get('actual_length')}"
     msg = str(error["msg"])
     return msg.removeprefix("Value error, ")

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from nasrec.genotype.errors import GenotypeError
-from nasrec.genotype.schema import Genotype
+from nasrec.genotype.schema import SCHEMA_VERSION, Genotype, parse_json
 
 # Positional operator lists of NasRec-ref (`ops_config_lib` in its supernet.py): index -> our name.
 REF_OPERATORS: dict[str, tuple[str, ...]] = {
@@ -45,13 +45,10 @@ def atomic_write_text(path: str | Path, text: str) -> None:
 
 def read_json(path: str | Path) -> Any:
     try:
-        text = Path(path).read_text()
+        text = Path(path).read_bytes()
     except OSError as exc:
         raise GenotypeError(f"cannot read file: {exc.strerror or exc}") from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise GenotypeError(f"not valid JSON ({exc})") from None
+    return parse_json(text)
 
 
 def is_nasrec_ref(data: Any) -> bool:
@@ -60,12 +57,17 @@ def is_nasrec_ref(data: Any) -> bool:
 
 def load(path: str | Path, fmt: str = "auto") -> Genotype:
     """Load a genotype file (`fmt`: `nasrec`, `nasrec-ref`, or `auto` to tell them apart)."""
+    return load_with_format(path, fmt)[0]
+
+
+def load_with_format(path: str | Path, fmt: str = "auto") -> tuple[Genotype, str]:
+    """`load`, also returning the file's format (`nasrec` or `nasrec-ref`; `auto` tells them apart)."""
+    if fmt not in ("auto", "nasrec", "nasrec-ref"):
+        raise GenotypeError(f"unknown genotype format {fmt!r} (nasrec, nasrec-ref, auto)")
     data = read_json(path)
     if fmt == "nasrec-ref" or (fmt == "auto" and is_nasrec_ref(data)):
-        return from_nasrec_ref(data)
-    if fmt not in ("auto", "nasrec"):
-        raise ValueError(f"unknown genotype format {fmt!r} (nasrec, nasrec-ref, auto)")
-    return Genotype.from_dict(data)
+        return from_nasrec_ref(data), "nasrec-ref"
+    return Genotype.from_dict(data), "nasrec"
 
 
 def save(genotype: Genotype, path: str | Path, fmt: str = "nasrec") -> Path:
@@ -95,7 +97,8 @@ def from_nasrec_ref(data: Any) -> Genotype:
     ops = REF_OPERATORS[config]
     blocks = [_ref_block(i, m, c, ops) for i, (m, c) in enumerate(zip(micro, macro))]
     extra = {k: v for k, v in data.items() if k not in ("micro", "macro", "config", "num_blocks")}
-    return Genotype.from_dict({"space": REF_SPACE[config], "blocks": blocks, "meta": {"nasrec_ref": extra}})
+    return Genotype.from_dict({"schema_version": SCHEMA_VERSION, "space": REF_SPACE[config], "blocks": blocks,
+                               "meta": {"nasrec_ref": extra}})
 
 
 def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str, Any]:

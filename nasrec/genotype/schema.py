@@ -1,7 +1,8 @@
 """Genotype schema (version 1): pydantic models, structural checks, canonical form, digest, active blocks.
 
 A genotype is a stack of choice blocks. Node 0 is the raw input; block k (1-based) is node k and reads
-only nodes < k. See DESIGN.md "The genotype" for the JSON format.
+only nodes < k. See docs/design.md "The genotype" for the JSON format. Structural limits (below any space):
+at most `MAX_BLOCKS` blocks, dims at most `MAX_DIM`, `meta` nested at most `MAX_META_DEPTH` levels.
 """
 
 from __future__ import annotations
@@ -27,8 +28,12 @@ from nasrec.genotype.errors import GenotypeError, from_validation_error
 from nasrec.genotype.operators import Input, get_signature
 
 SCHEMA_VERSION = 1
+MAX_BLOCKS = 64
+MAX_DIM = 4096
+MAX_META_DEPTH = 32
 NodeId = Annotated[StrictInt, Field(ge=0)]
-Dim = Annotated[StrictInt, Field(gt=0)]
+Dim = Annotated[StrictInt, Field(gt=0, le=MAX_DIM)]
+Sources = Annotated[tuple[NodeId, ...], Field(min_length=1, max_length=MAX_BLOCKS)]
 _FROZEN = ConfigDict(extra="forbid", frozen=True)
 
 
@@ -60,8 +65,8 @@ class BranchChoice(_Model):
 class Inputs(_Model):
     """Sources of a block: dense / sparse concats (lists of node ids) and the binary operators' pair."""
 
-    dense: Annotated[tuple[NodeId, ...], Field(min_length=1)] | None = None
-    sparse: Annotated[tuple[NodeId, ...], Field(min_length=1)] | None = None
+    dense: Sources | None = None
+    sparse: Sources | None = None
     left: NodeId | None = None
     right: NodeId | None = None
 
@@ -133,12 +138,14 @@ class Genotype(_Model):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     space: StrictStr | None = None
-    blocks: Annotated[tuple[Block, ...], Field(min_length=1)]
+    blocks: Annotated[tuple[Block, ...], Field(min_length=1, max_length=MAX_BLOCKS)]
     meta: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("meta")
     @classmethod
     def _meta_is_json(cls, meta: dict[str, Any]) -> dict[str, Any]:
+        if _depth(meta) > MAX_META_DEPTH:
+            raise GenotypeError(f"nested deeper than {MAX_META_DEPTH} levels")
         try:
             json.dumps(meta, allow_nan=False)
         except (TypeError, ValueError) as exc:
@@ -162,6 +169,10 @@ class Genotype(_Model):
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Any) -> Genotype:
+        """Validate a parsed document; it must state `schema_version` (a missing one is an error, not 1)."""
+        if isinstance(data, dict) and "schema_version" not in data:
+            raise GenotypeError(f"required key is missing (genotype documents state their format version: "
+                                f'"schema_version": {SCHEMA_VERSION})', "schema_version")
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -169,11 +180,7 @@ class Genotype(_Model):
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Genotype:
-        try:
-            data = json.loads(text)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise GenotypeError(f"not valid JSON ({exc})") from None
-        return cls.from_dict(data)
+        return cls.from_dict(parse_json(text))
 
     # -- serialisation -------------------------------------------------------------------------
     def to_json(self, indent: int | None = 2) -> str:
@@ -227,6 +234,27 @@ class Genotype(_Model):
         """1-based indices of the blocks whose outputs reach the head."""
         last = len(self.blocks)
         return sorted({n for n in nx.ancestors(self.graph(), last) if n != 0} | {last})
+
+
+def parse_json(text: str | bytes) -> Any:
+    """`json.loads`, with every failure (bad syntax, bad encoding, nesting too deep) a `GenotypeError`."""
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise GenotypeError(f"not valid JSON ({exc})") from None
+    except RecursionError:
+        raise GenotypeError("not valid JSON (nested deeper than the parser allows)") from None
+
+
+def _depth(value: Any) -> int:
+    """Nesting depth of lists and dicts in `value` (0 for a scalar), without recursion."""
+    deepest, stack = 0, [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list, tuple)):
+            deepest = max(deepest, depth + 1)
+            stack.extend((v, depth + 1) for v in (item.values() if isinstance(item, dict) else item))
+    return deepest
 
 
 def _later(node: int, k: int) -> str:

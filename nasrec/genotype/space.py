@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import json
 from math import comb
 from pathlib import Path
 from typing import Annotated, Literal
@@ -12,11 +11,12 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 from nasrec.genotype.errors import GenotypeError, from_validation_error
 from nasrec.genotype.operators import get_signature
-from nasrec.genotype.schema import Genotype
+from nasrec.genotype.schema import MAX_BLOCKS, MAX_DIM, Genotype, parse_json
 
 Merger = Literal["dense_to_sparse", "sparse_to_dense"]
 MERGERS: tuple[Merger, ...] = ("dense_to_sparse", "sparse_to_dense")
 _PosInt = Annotated[StrictInt, Field(gt=0)]
+_Dim = Annotated[StrictInt, Field(gt=0, le=MAX_DIM)]
 
 
 class SearchSpace(BaseModel):
@@ -25,11 +25,11 @@ class SearchSpace(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str
-    num_blocks: _PosInt
+    num_blocks: Annotated[StrictInt, Field(gt=0, le=MAX_BLOCKS)]
     dense_ops: Annotated[tuple[str, ...], Field(min_length=1)]
     sparse_ops: Annotated[tuple[str, ...], Field(min_length=1)]
-    dense_dims: Annotated[tuple[_PosInt, ...], Field(min_length=1)]
-    sparse_dims: Annotated[tuple[_PosInt, ...], Field(min_length=1)]
+    dense_dims: Annotated[tuple[_Dim, ...], Field(min_length=1)]
+    sparse_dims: Annotated[tuple[_Dim, ...], Field(min_length=1)]
     mergers: tuple[Merger, ...] = MERGERS
     max_inputs: _PosInt | None = None
 
@@ -56,10 +56,13 @@ class SearchSpace(BaseModel):
     @classmethod
     def load(cls, path: str | Path) -> SearchSpace:
         try:
-            data = json.loads(Path(path).read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise GenotypeError(f"cannot read search space file {path}: {exc}") from None
-        return cls.from_dict(data)
+            text = Path(path).read_bytes()
+        except OSError as exc:
+            raise GenotypeError(f"cannot read search space file {path}: {exc.strerror or exc}") from None
+        try:
+            return cls.from_dict(parse_json(text))
+        except GenotypeError as exc:
+            raise GenotypeError(f"search space file {path}: {exc}") from None
 
     # -- membership ------------------------------------------------------------------------------
     def max_sources(self, k: int) -> int:

@@ -12,6 +12,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
+from nasrec.errors import UsageError
 from nasrec.genotype import Genotype, SearchSpace
 from nasrec.registry import Registry
 
@@ -79,7 +80,7 @@ class Proposer:
                 continue
             self.seen.add(digest)
             return g
-        raise RuntimeError(f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {last_reason}); "
+        raise UsageError(f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {last_reason}); "
                            "loosen the constraints or enlarge the space")
 
 

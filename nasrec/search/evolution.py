@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from nasrec.errors import UsageError
+
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
 from nasrec.search.base import Constraint, Proposer, register_strategy, rng_state, set_rng_state
 
@@ -23,7 +25,7 @@ class RegularizedEvolution:
                  tournament: int = 64, children: int = 8, sampler: str = "single-operator-any-connection",
                  constraints: list[Constraint] | None = None) -> None:
         if tournament > population:
-            raise ValueError(f"tournament ({tournament}) cannot exceed population ({population})")
+            raise UsageError(f"tournament ({tournament}) cannot exceed population ({population})")
         self.space, self.population_size, self.cycles = space, population, cycles
         self.tournament, self.children, self.sampler = tournament, children, sampler
         self.rng = np.random.default_rng(seed)

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 import nasrec
+from nasrec.errors import UsageError
 from nasrec.evaluators import FinetunedProxy, FullTrain, SupernetTrainingConfig, TrainConfig, train_supernet
 from nasrec.evaluators.base import Score
 from nasrec.genotype import Genotype, get_space, save
@@ -113,7 +114,7 @@ class Pipeline:
         if path.exists():
             saved = json.loads(path.read_text())
             if _identity(saved.get("config")) != _identity(record["config"]):
-                raise ValueError(f"{path} holds another run's config; use a new --out folder or the same settings")
+                raise UsageError(f"{path} holds another run's config; use a new --out folder or the same settings")
             return
         atomic_write_text(path, json.dumps(record, indent=2))
 

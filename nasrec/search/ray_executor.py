@@ -18,6 +18,7 @@ from concurrent.futures import Future
 from typing import Any
 
 from nasrec.evaluators.base import Evaluator, build_evaluator
+from nasrec.errors import UsageError
 from nasrec.genotype import Genotype
 from nasrec.search.executors import _score_json
 
@@ -34,7 +35,7 @@ def _import_ray():
     try:
         import ray
     except ImportError:
-        raise RuntimeError(MISSING_RAY) from None
+        raise UsageError(MISSING_RAY) from None
     return ray
 
 

@@ -20,11 +20,15 @@ from pathlib import Path
 
 import graphviz
 
+from nasrec.errors import UsageError
+from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.operators import get_signature
 from nasrec.genotype.schema import Block, Genotype
 
 FORMATS = ("svg", "png", "pdf", "dot")
 PNG_DPI = 110
+MAX_BLOCKS = 16
+"""`render` draws at most this many blocks: graphviz's layout of more takes minutes (of 16, about a second)."""
 
 OP_LABELS = {
     "fc": "FC",
@@ -174,30 +178,45 @@ def _edge(kind: str, used: bool, **extra: str) -> dict[str, str]:
     return {"color": color, "fontcolor": color, "style": style, **extra}
 
 
-def render(genotype: Genotype, path: str | Path, format: str | None = None) -> Path:  # noqa: A002
-    """Draw `genotype` to `path` as svg, png, pdf or dot (default: from the file suffix, else svg).
+def render_format(path: str | Path, format: str | None = None) -> str:  # noqa: A002
+    """The format `render` writes to `path`: its suffix's (svg, png, pdf, dot), else `format`, else svg.
 
-    Raises `ValueError` for an unknown format and `RuntimeError` when graphviz's `dot` is missing or
-    fails, or `path` cannot be written.
+    Raises `UsageError` for an unknown format or suffix, or a suffix naming another format than `format`."""
+    suffix = Path(path).suffix.lstrip(".").lower()
+    if format is not None and format.lower() not in FORMATS:
+        raise UsageError(f"unknown render format {format!r} (known: {', '.join(FORMATS)})")
+    if suffix and suffix not in FORMATS and format is None:
+        raise UsageError(f"{path}: unknown render format {suffix!r} from the suffix (known: {', '.join(FORMATS)})")
+    if format is not None and suffix in FORMATS and suffix != format.lower():
+        raise UsageError(f"{path}: the suffix says {suffix}, the format asked for is {format.lower()}")
+    return (format or suffix or "svg").lower()
+
+
+def render(genotype: Genotype, path: str | Path, format: str | None = None) -> Path:  # noqa: A002
+    """Draw `genotype` to `path` as svg, png, pdf or dot (see `render_format`); nothing is written on error.
+
+    Raises `UsageError` for a bad format (see `render_format`), a missing `dot` or a path that cannot be
+    written, `GenotypeError` for more than `MAX_BLOCKS` blocks, `RuntimeError` when `dot` fails.
     """
     path = Path(path)
-    fmt = (format or path.suffix.lstrip(".") or "svg").lower()
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown render format {fmt!r} (known: {', '.join(FORMATS)})")
+    fmt = render_format(path, format)
+    if genotype.num_blocks > MAX_BLOCKS:
+        raise GenotypeError(f"{genotype.num_blocks} blocks; render draws at most {MAX_BLOCKS} (graphviz's layout "
+                            f"of more takes minutes)", "blocks")
     source = to_dot(genotype)
     data = source.encode() if fmt == "dot" else _run_dot(source, fmt)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
     except OSError as exc:
-        raise RuntimeError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     return path
 
 
 def _run_dot(source: str, fmt: str) -> bytes:
     exe = shutil.which("dot")
     if exe is None:
-        raise RuntimeError("graphviz's `dot` executable was not found on PATH: install graphviz "
+        raise UsageError("graphviz's `dot` executable was not found on PATH: install graphviz "
                            "(e.g. `apt-get install graphviz`), or render with format='dot'")
     args = [exe, f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
     try:

@@ -32,6 +32,7 @@ import graphviz
 from pydantic import BaseModel, ValidationError
 
 import nasrec
+from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.io import atomic_write_text, load
@@ -63,17 +64,17 @@ SECTIONS = {
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the HTML report of `run_dir` to `out` (default `RUN/report.html`) and return its path.
 
-    Raises `FileNotFoundError` when `run_dir` is not a folder and `RuntimeError` when `out` cannot be written.
+    Raises `UsageError` when `run_dir` is not a folder or `out` cannot be written.
     """
     paths = RunPaths(run_dir)
     if not paths.root.is_dir():
-        raise FileNotFoundError(f"run folder {str(paths.root)!r} does not exist or is not a folder")
+        raise UsageError(f"run folder {str(paths.root)!r} does not exist or is not a folder")
     text = build_report(paths.root)
     path = Path(out) if out is not None else paths.report
     try:
         atomic_write_text(path, text)
     except OSError as exc:
-        raise RuntimeError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     return path
 
 

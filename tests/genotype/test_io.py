@@ -80,3 +80,30 @@ def test_zoo_models_are_valid_full_space_genotypes_with_notes():
         assert len(g.meta["note"]) > 100 and g.meta["zoo"] == name
     with pytest.raises(GenotypeError, match="unknown zoo model 'lr'"):
         load_zoo("lr")
+
+
+def test_deep_nesting_is_a_genotype_error_not_a_recursion_error(tmp_path):
+    from nasrec.genotype import Genotype, SearchSpace
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    for read in (load, lambda p: Genotype.from_json(p.read_text())):
+        with pytest.raises(GenotypeError) as e:
+            read(deep)
+        assert str(e.value) == "not valid JSON (nested deeper than the parser allows)"
+    with pytest.raises(GenotypeError) as e:
+        SearchSpace.load(deep)
+    assert str(e.value) == f"search space file {deep}: not valid JSON (nested deeper than the parser allows)"
+
+
+def test_search_spaces_obey_the_structural_limits():
+    from nasrec.genotype import SearchSpace
+
+    base = {"name": "big", "num_blocks": 7, "dense_ops": ["fc"], "sparse_ops": ["efc"], "dense_dims": [16],
+            "sparse_dims": [16]}
+    with pytest.raises(GenotypeError) as e:
+        SearchSpace.from_dict({**base, "num_blocks": 65})
+    assert str(e.value) == "num_blocks: Input should be less than or equal to 64"
+    with pytest.raises(GenotypeError) as e:
+        SearchSpace.from_dict({**base, "sparse_dims": [16, 5000]})
+    assert str(e.value) == "sparse_dims[1]: Input should be less than or equal to 4096"

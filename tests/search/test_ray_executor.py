@@ -14,6 +14,7 @@ import ray
 import torch
 from typer.testing import CliRunner
 
+from nasrec.errors import UsageError
 from nasrec.evaluators import (
     FinetunedProxy,
     SupernetTrainingConfig,
@@ -189,7 +190,7 @@ def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, t
     class Stop(pipeline.Pipeline):
         def run(self):
             seen.append(self.config)
-            raise RuntimeError("stopped")
+            raise UsageError("stopped")
 
     monkeypatch.setattr(pipeline, "Pipeline", Stop)
     result = CliRunner().invoke(app, ["search", "--executor", "ray", "--ray-address", "auto", "--workers", "3",
@@ -200,6 +201,6 @@ def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, t
 
 def test_without_ray_the_error_names_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)
-    with pytest.raises(RuntimeError, match=r"^the ray executor needs Ray: pip install 'nasrec\[ray\]'$"):
+    with pytest.raises(UsageError, match=r"^the ray executor needs Ray: pip install 'nasrec\[ray\]'$"):
         RayExecutor("supernet", {})
     assert MISSING_RAY == "the ray executor needs Ray: pip install 'nasrec[ray]'"

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from nasrec.errors import UsageError
 from nasrec.genotype import Genotype, OperatorSignature, load, register_signature, sample
 from nasrec.genotype.operators import unregister_signature
 from nasrec.genotype.sampling import SAMPLERS
@@ -80,6 +81,7 @@ def _known() -> Genotype:
     Block 3: Sum (left 0, right 2): reaches nothing, so unused. Block 4: Dot-Product over dense 2 and
     sparse 1, 2 (its left/right are given but not read), EFC over sparse 2."""
     return Genotype.from_dict({
+        "schema_version": 1,
         "space": "nasrec-full",
         "blocks": [
             _block(["fc"], 32, ["efc"], 16, dense=[0], sparse=[0], dense_to_sparse=True),
@@ -200,7 +202,7 @@ def test_input_and_operator_order_do_not_change_the_text() -> None:
 
 
 def test_several_operators_in_one_branch() -> None:
-    g = Genotype.from_dict({"blocks": [_block(["fc", "sum"], 16, ["efc", "attention"], 16,
+    g = Genotype.from_dict({"schema_version": 1, "blocks": [_block(["fc", "sum"], 16, ["efc", "attention"], 16,
                                               dense=[0], sparse=[0], left=0, right=0)]})
     dot = Dot(to_dot(g))
     assert dot.nodes["b1_dense"]["label"] == "FC +\\nSum\\ndim 16"
@@ -216,7 +218,7 @@ def third_party_op():
 
 
 def test_third_party_operator_is_labelled_by_its_name(third_party_op: str) -> None:
-    g = Genotype.from_dict({"blocks": [_block([third_party_op], 16, ["efc"], 16, dense=[0], sparse=[0])]})
+    g = Genotype.from_dict({"schema_version": 1, "blocks": [_block([third_party_op], 16, ["efc"], 16, dense=[0], sparse=[0])]})
     assert op_label(third_party_op) == third_party_op
     assert Dot(to_dot(g)).nodes["b1_dense"]["label"] == "cross_v2\\ndim 16"
 
@@ -283,13 +285,13 @@ def test_unknown_format(tmp_path: Path) -> None:
 def test_unwritable_path(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(RuntimeError, match="cannot write .*a-file/g.dot"):
+    with pytest.raises(UsageError, match="cannot write .*a-file/g.dot"):
         render(_known(), blocker / "g.dot")
 
 
 def test_dot_missing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render_module.shutil, "which", lambda name: None)
-    with pytest.raises(RuntimeError, match="graphviz's `dot` executable was not found"):
+    with pytest.raises(UsageError, match="graphviz's `dot` executable was not found"):
         render(_known(), tmp_path / "g.svg")
     assert not (tmp_path / "g.svg").exists()
 

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.ranking import agreement
 from nasrec.genotype import Genotype, sample, save
@@ -313,7 +314,7 @@ def test_fewer_than_three_topk_and_bad_inputs(tmp_path: Path) -> None:
     page = Page(build_report(tmp_path))
     assert "at least 3" in page.sections["proxy-vs-full"] and "kendall-tau" not in page.ids
     assert len(page.tables["topk-table"]) == 2
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(UsageError, match=r"run folder '.*/nope' does not exist or is not a folder"):
         write_report(tmp_path / "nope")
     assert report_module._running_min([3.0, 2.0, 2.5, 1.0]) == [3.0, 2.0, 2.0, 1.0]
     nan_first = report_module._running_min([float("nan"), 2.0, float("inf"), 1.0])

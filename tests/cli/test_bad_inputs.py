@@ -1,0 +1,195 @@
+"""Every bad input to the commands: one `error:` line on stderr, exit code 1, nothing written; bugs keep
+their traceback."""
+
+import json
+import shutil
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from nasrec.cli import genotype as genotype_cli
+from nasrec.cli import main as main_cli
+from nasrec.cli.common import user_errors
+from nasrec.errors import UsageError
+from nasrec.evaluators.data_ref import open_data
+from nasrec.genotype import load, sample
+
+runner = CliRunner()
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
+FULL_DIMS = "[16, 32, 64, 128, 256, 512, 768, 1024]"
+
+
+def genotype(*args: str, columns: int = 200):
+    return runner.invoke(genotype_cli.app, list(args), env={"COLUMNS": str(columns)})
+
+
+def nasrec(*args: str):
+    return runner.invoke(main_cli.app, list(args), env={"COLUMNS": "200"})
+
+
+def one_error(result, message: str) -> None:
+    """The command printed exactly `error: message` and nothing else, and exited with 1."""
+    assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output
+
+
+def write(path, doc) -> str:
+    path.write_text(json.dumps(doc))
+    return str(path)
+
+
+@pytest.fixture()
+def doc() -> dict:
+    return json.loads(sample("nasrec-full", rng=5).to_json())
+
+
+# -- genotype files --------------------------------------------------------------------------------
+def test_deeply_nested_json_is_one_genotype_error(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    for command in ("validate", "info", "render"):
+        one_error(genotype(command, str(deep)), f"{deep}: not valid JSON (nested deeper than the parser allows)")
+
+
+def test_deeply_nested_meta_is_one_genotype_error(tmp_path, doc):
+    nested: list = []
+    for _ in range(40):
+        nested = [nested]
+    f = write(tmp_path / "g.json", {**doc, "meta": {"x": nested}})
+    one_error(genotype("validate", f), f"{f}: meta: nested deeper than 32 levels")
+
+
+def test_missing_schema_version_is_rejected(tmp_path, doc):
+    del doc["schema_version"]
+    f = write(tmp_path / "g.json", doc)
+    one_error(genotype("validate", f), f'{f}: schema_version: required key is missing (genotype documents state '
+                                       f'their format version: "schema_version": 1)')
+
+
+@pytest.mark.parametrize("command", ["info", "render", "evaluate"])
+def test_dims_outside_the_space_fail_before_anything_is_compiled_or_written(tmp_path, doc, command):
+    doc["blocks"][0]["dense"]["dim"] = 2048
+    f = write(tmp_path / "g.json", doc)
+    out = tmp_path / "out" / "g.svg"
+    result = nasrec("evaluate", f) if command == "evaluate" else genotype(command, f, *(
+        ["-o", str(out)] if command == "render" else []))
+    one_error(result, f"{f}: blocks[0].dense.dim: 2048 is not a dense dim of space 'nasrec-full' {FULL_DIMS}")
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("command", ["info", "render", "evaluate"])
+def test_a_huge_dim_without_a_space_stops_at_the_structural_limit(tmp_path, doc, command):
+    del doc["space"]
+    doc["blocks"][0]["dense"]["dim"] = 1_000_000_000
+    f = write(tmp_path / "g.json", doc)
+    result = nasrec("evaluate", f) if command == "evaluate" else genotype(command, f)
+    one_error(result, f"{f}: blocks[0].dense.dim: Input should be less than or equal to 4096")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json"]
+
+
+def test_ten_thousand_blocks_are_refused_at_load(tmp_path, doc):
+    f = write(tmp_path / "many.json", {**doc, "blocks": [doc["blocks"][0]] * 10_000})
+    one_error(genotype("render", f, "-o", str(tmp_path / "many.svg")), f"{f}: blocks: at most 64 entries, got 10000")
+    assert not (tmp_path / "many.svg").exists()
+
+
+def test_render_refuses_more_blocks_than_graphviz_lays_out_quickly(tmp_path, doc):
+    del doc["space"]
+    f = write(tmp_path / "deep.json", {**doc, "blocks": [doc["blocks"][0]] * 17})
+    one_error(genotype("render", f, "-o", str(tmp_path / "deep.dot")),
+              f"{f}: blocks: 17 blocks; render draws at most 16 (graphviz's layout of more takes minutes)")
+    assert not (tmp_path / "deep.dot").exists()
+
+
+# -- render and convert ------------------------------------------------------------------------------
+@needs_dot
+@pytest.mark.parametrize("suffix, magic", [("png", b"\x89PNG\r\n\x1a\n"), ("pdf", b"%PDF"), ("svg", b"<?xml")])
+def test_the_output_suffix_picks_the_render_format(tmp_path, doc, suffix, magic):
+    f, out = write(tmp_path / "g.json", doc), tmp_path / f"x.{suffix}"
+    assert genotype("render", f, "-o", str(out)).exit_code == 0
+    assert out.read_bytes().startswith(magic)
+
+
+def test_an_unknown_or_contradicted_suffix_is_one_error(tmp_path, doc):
+    f = write(tmp_path / "g.json", doc)
+    txt, png = tmp_path / "x.txt", tmp_path / "x.png"
+    one_error(genotype("render", f, "-o", str(txt)),
+              f"{txt}: unknown render format 'txt' from the suffix (known: svg, png, pdf, dot)")
+    one_error(genotype("render", f, "-o", str(png), "--format", "svg"),
+              f"{png}: the suffix says png, the format asked for is svg")
+    one_error(genotype("render", f, "--format", "jpeg"), "unknown render format 'jpeg' (known: svg, png, pdf, dot)")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json"]
+
+
+def test_convert_detects_nasrec_ref_files(tmp_path, nasrec_ref_files):
+    ref = next(p for p in nasrec_ref_files if "criteo_ea_criteo_kaggle_xlarge" in p.name)
+    ours, back = tmp_path / "ours.json", tmp_path / "back.json"
+    assert genotype("convert", str(ref), "-o", str(ours)).exit_code == 0  # no --from
+    assert json.loads(ours.read_text())["schema_version"] == 1 and load(ours).digest() == load(ref).digest()
+    assert genotype("convert", str(ours), "-o", str(back)).exit_code == 0  # and back, no --to
+    assert json.loads(back.read_text())["micro"] == json.loads(ref.read_text())["micro"]
+
+
+# -- options and output ------------------------------------------------------------------------------
+def test_a_path_that_cannot_be_written_is_one_error(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    one_error(genotype("sample", "-o", str(blocker / "g.json")), f"cannot write {blocker / 'g.json'}: File exists")
+
+
+def test_an_unknown_feature_preset_prints_nothing_else(tmp_path, doc):
+    f = write(tmp_path / "g.json", doc)
+    one_error(genotype("info", f, "--features", "criteo-huge"), "unknown feature preset 'criteo-huge'; known: "
+                                                                  "criteo, avazu, kdd")
+
+
+def test_a_bad_flag_value_names_the_flag():
+    one_error(nasrec("evaluate", "zoo:dlrm", "--epochs", "0"), "--epochs: Input should be greater than 0, got 0.0")
+
+
+def test_data_smaller_than_one_batch_names_the_data_rows_and_batch(tmp_path):
+    where = open_data("sample:criteo").path
+    message = (f"{where}: the train split has 11,496 rows, fewer than one batch of 20,000 (use a smaller batch "
+               f"size or more data)")
+    one_error(nasrec("evaluate", "zoo:dlrm", "--batch-size", "20000"), message)
+    one_error(nasrec("train-supernet", "--batch-size", "20000", "-o", str(tmp_path / "supernet")), message)
+    assert not (tmp_path / "supernet").exists()
+
+
+def test_tables_fold_long_cells_instead_of_cutting_them(tmp_path):
+    g = sample("nasrec-full", rng=0)
+    assert g.blocks[0].sparse.ops == ("attention",)
+    f = tmp_path / "g.json"
+    f.write_text(g.to_json())
+    result = genotype("info", str(f), columns=60)
+    assert result.exit_code == 0 and "…" not in result.stdout
+    rows: list[list[str]] = []
+    for line in result.stdout.splitlines():
+        if line.startswith("│"):
+            cells = [c.strip() for c in line.strip("│").split("│")]
+            if cells[0]:
+                rows.append(cells)
+            else:  # a continuation line of the row above
+                rows[-1] = [a + b for a, b in zip(rows[-1], cells)]
+    assert [r[2].replace(" ", "") for r in rows] == [f"{'+'.join(b.sparse.ops)}{b.sparse.dim}" for b in g.blocks]
+
+
+# -- only the project's own errors are one line --------------------------------------------------------
+def _app(error: Exception) -> typer.Typer:
+    app = typer.Typer()
+
+    @app.command()
+    @user_errors
+    def run() -> None:
+        raise error
+
+    return app
+
+
+def test_user_errors_are_one_line_and_bugs_keep_their_traceback():
+    one_error(runner.invoke(_app(UsageError("--x: bad value"))), "--x: bad value")
+    bug = RuntimeError("CUDA error: an illegal memory access was encountered")
+    result = runner.invoke(_app(bug))
+    assert result.exit_code == 1 and result.exception is bug and result.stderr == ""
+    for error in (ValueError("a bug"), OSError("a bug")):
+        assert runner.invoke(_app(error)).exception is error
