@@ -37,3 +37,12 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise UsageError(f"checkpoint {path} does not exist") from None
     except Exception as exc:  # torch raises several types for corrupt or non-weights files
         raise UsageError(f"checkpoint {path} cannot be read as weights: {exc}") from None
+
+
+def drop_optimizer_state(path: str | Path) -> Path:
+    """Rewrite a finished training's checkpoint without its optimizer state (atomically): resuming a finished
+    run reloads only the weights and the step, and Adagrad's accumulators are as large as the weights."""
+    state = load_checkpoint(path)
+    if state.get("optimizers"):
+        save_checkpoint({**state, "optimizers": []}, path)
+    return Path(path)

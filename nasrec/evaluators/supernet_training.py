@@ -12,7 +12,7 @@ from torch import Tensor, nn
 
 from nasrec.compiler import Supernet, SupernetView
 from nasrec.compiler.optim import SlicedAdagrad
-from nasrec.evaluators.checkpoint import load_checkpoint
+from nasrec.evaluators.checkpoint import drop_optimizer_state, load_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.training import TrainConfig, Trainer
@@ -102,7 +102,8 @@ class SupernetTrainer(Trainer):
 
 def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bool = False,
                    stop_after: int | None = None, device: str = "cpu") -> Supernet:
-    """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`.
+    """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`: weights, step and
+    recipe, and while unfinished the optimizers' state (an exact resume needs Adagrad's accumulators).
 
     `device`: cpu, cuda or auto (the whole supernet moves there; the embedding table keeps its sparse
     gradient). Under torchrun (WORLD_SIZE > 1) the ranks split every global batch of `config.train.batch_size`
@@ -128,6 +129,8 @@ def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bo
     trainer.fit(lambda epoch: train.batches(per_rank, shuffle=True, seed=config.train.seed, epoch=epoch,
                                             drop_last=True, shard=parallel.rank, num_shards=parallel.world_size),
                 steps_per_epoch, stop_after=stop_after)
+    if parallel.is_main and trainer.losses and trainer.step >= total:
+        drop_optimizer_state(out / "checkpoint.pt")  # finished: a resume needs only the weights and the step
     if not parallel.all_equal(supernet):
         raise RuntimeError("supernet parameters differ between ranks after training (gradients out of sync)")
     parallel.barrier()  # rank 0's last checkpoint is on disk before anyone returns
