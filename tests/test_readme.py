@@ -34,3 +34,20 @@ def test_readme_console_examples_run(command, tmp_path_factory):
     result = subprocess.run(shlex.split(command), cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
     assert "Traceback" not in result.stderr
+
+
+def test_every_relative_link_in_the_readme_and_docs_exists():
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    missing = []
+    for page in pages:
+        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
+            if "://" not in target and not (page.parent / target).exists():
+                missing.append(f"{page.relative_to(ROOT)}: {target}")
+    assert missing == []
+    assert len(pages) >= 7 and "DESIGN.md" not in (ROOT / "README.md").read_text()
+
+
+def test_the_licence_is_the_apache_license_pyproject_names():
+    text = (ROOT / "LICENSE").read_text()
+    assert text.split()[:4] == ["Apache", "License", "Version", "2.0,"]
+    assert 'license = {text = "Apache-2.0"}' in (ROOT / "pyproject.toml").read_text()
