@@ -102,7 +102,7 @@ def write_or_print(text: str, out: Path | None) -> None:
     if out is None:
         sys.stdout.write(text if text.endswith("\n") else text + "\n")
     else:
-        from nasrec.genotype.io import atomic_write_text
+        from nasrec.state import atomic_write_text
 
         try:
             atomic_write_text(out, text if text.endswith("\n") else text + "\n")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import secrets
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -11,6 +9,7 @@ from typing import Any
 from nasrec.data.errors import DataError
 from nasrec.data.preparation import cache_root, prepare
 from nasrec.data.prepared import PreparedData
+from nasrec.state import atomic_open
 
 CRITEO_HEAD = "criteo_train_head10k.tsv.gz"
 CRITEO_SCATTERED = "criteo_train_scattered.tsv.gz"
@@ -32,12 +31,9 @@ def _joined(files: tuple[str, ...]) -> Path:
     """Several gzip files as one multi-member gzip file in the cache (written atomically)."""
     out = cache_root() / "samples" / ("+".join(f.split(".")[0] for f in files) + ".tsv.gz")
     if not out.is_file():
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}")
-        with open(tmp, "wb") as w:
+        with atomic_open(out, "wb") as w:
             for f in files:
                 w.write(sample_file(f).read_bytes())
-        os.replace(tmp, out)
     return out
 
 

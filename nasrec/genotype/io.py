@@ -9,13 +9,14 @@ NASRec-Full, `autoctr` = NASRec-Small) and `use_layernorm`.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
+
+from pydantic import PlainSerializer
 
 from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.schema import SCHEMA_VERSION, Genotype, parse_json
+from nasrec.state import atomic_write_text
 
 # Positional operator lists of NasRec-ref (`ops_config_lib` in its supernet.py): index -> our name.
 REF_OPERATORS: dict[str, tuple[str, ...]] = {
@@ -26,21 +27,8 @@ REF_SPACE = {"xlarge": "nasrec-full", "autoctr": "nasrec-small"}
 REF_CONFIG = {space: config for config, space in REF_SPACE.items()}
 _REF_KEYS = ("micro", "macro")
 
-
-def atomic_write_text(path: str | Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename: readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+GenotypeJSON = Annotated[Genotype, PlainSerializer(lambda g: g.to_dict(), return_type=dict[str, Any])]
+"""A `Genotype` field of a pydantic record, written as the genotype's own JSON (`Genotype.to_dict()`)."""
 
 
 def read_json(path: str | Path) -> Any:

@@ -1,0 +1,36 @@
+"""A folder's config, pinned: written (atomically) by the first run, and every later run on the folder must
+bring the same one, so a resume never mixes the results of two settings."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from nasrec.state.files import atomic_write_text
+
+
+def pin_config(path: str | Path, config: BaseModel, *, what: str, key: str | None = None,
+               extra: dict[str, Any] | None = None, ignore: Iterable[str] = ()) -> None:
+    """Write `config` to `path` (under `key`, beside `extra`, when given) if there is none; else check that
+    the saved one, read through the same model, equals `config` but for the fields in `ignore` (where and
+    how work runs, not what it computes). A different one raises ValueError naming the fields."""
+    path, ignore = Path(path), set(ignore)
+    if not path.exists():
+        body = config.model_dump(mode="json")
+        atomic_write_text(path, json.dumps({key: body, **(extra or {})} if key else body, indent=2) + "\n")
+        return
+    try:
+        raw = json.loads(path.read_text())
+        saved = type(config).model_validate(raw[key] if key else raw)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        reason = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
+        raise ValueError(f"{path} is not a readable {what} config ({reason}); use a new folder") from None
+    new, old = config.model_dump(mode="json"), saved.model_dump(mode="json")
+    differ = [k for k in new if k not in ignore and new[k] != old.get(k)]
+    if differ:
+        raise ValueError(f"{path} holds another {what}'s config (different {', '.join(differ)}); "
+                         "use a new folder or the same settings")

@@ -1,0 +1,49 @@
+"""Atomic file writes: a temporary file in the same folder, fsync, rename. Readers never see half a file,
+and the file gets the mode a plain `open(path, "w")` would give it (an existing file keeps its mode, a new
+one 0666 less the umask), not the 0600 of `tempfile.mkstemp`."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import IO, Any
+
+
+@contextmanager
+def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
+    """Open a temporary file to write `path` through (`mode` "w" or "wb"); on a clean exit it is fsynced
+    and renamed over `path`, on an error removed, leaving `path` as it was."""
+    if mode not in ("w", "wb"):
+        raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    fh = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), mode)  # the umask applies
+    try:
+        with fh:
+            if path.exists():  # replacing a file keeps its mode, as open() would
+                os.chmod(tmp, path.stat().st_mode & 0o7777)
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write `text` to `path` atomically (see `atomic_open`)."""
+    with atomic_open(path, "w") as fh:
+        fh.write(text)
+    return Path(path)
+
+
+def atomic_write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically (see `atomic_open`)."""
+    with atomic_open(path, "wb") as fh:
+        fh.write(data)
+    return Path(path)

@@ -1,0 +1,59 @@
+"""Atomic writes: whole files or nothing, with the mode a plain open() gives under the user's umask."""
+
+import os
+import stat
+
+import pytest
+import torch
+
+from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
+from nasrec.genotype import load, sample, save
+from nasrec.state import atomic_open, atomic_write_text
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+def _mode(path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def test_new_files_get_0644_under_umask_022(tmp_path, umask_022):
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    g = sample("nasrec-full", rng=0)
+    written = [atomic_write_text(tmp_path / "a.txt", "hello"), save(g, tmp_path / "g.json"),
+               save_checkpoint({"w": torch.ones(2)}, tmp_path / "c.pt")]
+    assert _mode(plain) == 0o644 and [_mode(p) for p in written] == [0o644] * 3  # as open() gives
+    assert (tmp_path / "a.txt").read_text() == "hello" and load(tmp_path / "g.json") == g
+    assert torch.equal(load_checkpoint(tmp_path / "c.pt")["w"], torch.ones(2))
+
+
+def test_umask_077_gives_0600_and_a_replaced_file_keeps_its_mode(tmp_path):
+    old = os.umask(0o077)
+    try:
+        assert _mode(atomic_write_text(tmp_path / "private.txt", "x")) == 0o600
+    finally:
+        os.umask(old)
+    shared = tmp_path / "shared.txt"
+    shared.write_text("old")
+    shared.chmod(0o664)
+    atomic_write_text(shared, "new")
+    assert shared.read_text() == "new" and _mode(shared) == 0o664
+
+
+def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_open(path) as fh:
+            fh.write("half")
+            raise RuntimeError("boom")
+    assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
+    with pytest.raises(ValueError, match=r"mode 'w' or 'wb', got 'a'"):
+        with atomic_open(path, "a"):
+            pass
