@@ -15,8 +15,7 @@ import torch
 from nasrec.evaluators import FinetunedProxy
 from nasrec.evaluators.rank_study import StudyScore
 from nasrec.evaluators.ranking import agreement
-from nasrec.genotype import Genotype
-from nasrec.jsonl import read_jsonl
+from nasrec.state import read_jsonl
 
 
 def main() -> None:
@@ -29,7 +28,7 @@ def main() -> None:
     torch.set_num_threads(2)
     full = {r.digest: r for r in read_jsonl(args.study / "scores.jsonl", StudyScore) if r.label == "full"}
     digests = list(full)
-    genotypes = [Genotype.from_dict(full[d].genotype) for d in digests]
+    genotypes = [full[d].genotype for d in digests]
     ckpt = str(args.study / "supernet" / "checkpoint.pt")
     shared = None
     for l2 in args.l2:

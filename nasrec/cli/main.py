@@ -61,7 +61,23 @@ def search(
                            final_epochs=final_epochs, random_baseline=random_baseline, executor=executor,
                            ray_address=ray_address, device=device)
     summary = Pipeline(config, out, console=console).run()
+    draw_run(out)
     _print_results(summary, out)
+
+
+def draw_run(out: Path) -> None:
+    """After a run: the best genotype's diagram (skipped, with a note, without graphviz) and the report."""
+    from nasrec.genotype import load
+    from nasrec.records import RunPaths
+    from nasrec.viz.render import render
+    from nasrec.viz.report import write_report
+
+    paths = RunPaths(out)
+    try:
+        render(load(paths.best_genotype), paths.best_diagram, format="svg")
+    except (RuntimeError, ValueError) as exc:  # graphviz missing: the run is complete without its drawing
+        console.print(f"[yellow]diagram skipped:[/] {exc}", highlight=False)
+    write_report(out)
 
 
 def _print_results(summary, out: Path) -> None:
@@ -196,6 +212,7 @@ def demo(
                        strategy_options={k: v for k, v in DEMO.items() if k != "top_k"}, top_k=DEMO["top_k"],
                        proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=3.0, final_epochs=3.0)
     summary = Pipeline(config, out, console=console).run()
+    draw_run(out)
     _print_results(summary, out)
     console.print(json.dumps(summary.stage_seconds), highlight=False)
 

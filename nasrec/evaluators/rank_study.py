@@ -13,13 +13,13 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nasrec.evaluators.base import Score, build_evaluator
+from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.evaluators.ranking import RankAgreement, agreement
 from nasrec.evaluators.supernet_training import SupernetTrainingConfig, train_supernet
 from nasrec.evaluators.training import TrainConfig
 from nasrec.genotype import Genotype, sample
-from nasrec.genotype.io import atomic_write_text
-from nasrec.jsonl import append_jsonl, read_jsonl
+from nasrec.genotype.io import GenotypeJSON
+from nasrec.state import RunLock, Stage, atomic_write_text, pin_config
 
 REFERENCE = "full"
 
@@ -62,7 +62,7 @@ class StudyScore(BaseModel):
 
     label: str
     digest: str
-    genotype: dict[str, Any]
+    genotype: GenotypeJSON
     score: Score
 
 
@@ -74,28 +74,29 @@ class RankStudyResult(BaseModel):
 
 
 def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False) -> RankStudyResult:
+    """Run (or resume) the study in `out`; raises `RunFolderBusy` when another process runs on it."""
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out / "config.json", config.model_dump_json(indent=2))
-    start = time.perf_counter()
-    train_supernet(config.supernet_config(), out / "supernet", progress=progress, device=config.device)
-    supernet_seconds = time.perf_counter() - start
-    genotypes = _distinct_samples(config)
-    log = out / "scores.jsonl"
-    done = {(s.label, s.digest): s for s in read_jsonl(log, StudyScore)}
-    for label, (name, cfg) in config.evaluators(out / "supernet" / "checkpoint.pt").items():
-        todo = [g for g in genotypes if (label, g.digest()) not in done]
-        if not todo:
-            continue
-        evaluator = build_evaluator(name, cfg)
-        for g in todo:  # one at a time, so a killed study loses at most one evaluation
-            (score,) = evaluator.evaluate([g])
-            record = StudyScore(label=label, digest=g.digest(), genotype=g.to_dict(), score=score)
-            append_jsonl(log, record)
-            done[(label, record.digest)] = record
-    result = summarize(config, done, genotypes, supernet_seconds)
-    atomic_write_text(out / "results.json", result.model_dump_json(indent=2))
-    return result
+    with RunLock(out, "rank-study folder"):
+        pin_config(out / "config.json", config, what="rank study", ignore=("device",))
+        start = time.perf_counter()
+        train_supernet(config.supernet_config(), out / "supernet", progress=progress, device=config.device)
+        supernet_seconds = time.perf_counter() - start
+        genotypes = _distinct_samples(config)
+        stage = Stage(out / "scores.jsonl", StudyScore, key=lambda s: (s.label, s.digest))
+        for label, (name, cfg) in config.evaluators(out / "supernet" / "checkpoint.pt").items():
+            todo = [g for g in genotypes if (label, g.digest()) not in stage]
+            if todo:  # the evaluator (a supernet load) is built only when it has work
+                _score(stage, label, build_evaluator(name, cfg), todo)
+        result = summarize(config, stage.records, genotypes, supernet_seconds)
+        atomic_write_text(out / "results.json", result.model_dump_json(indent=2))
+        return result
+
+
+def _score(stage: Stage[tuple[str, str], StudyScore], label: str, evaluator: Evaluator,
+           genotypes: list[Genotype]) -> None:
+    """One genotype at a time, each logged as it finishes: a killed study loses at most one evaluation."""
+    stage.run(genotypes, key=lambda g: (label, g.digest()),
+              make=lambda g: StudyScore(label=label, digest=g.digest(), genotype=g, score=evaluator.evaluate([g])[0]))
 
 
 def _distinct_samples(config: RankStudyConfig) -> list[Genotype]:

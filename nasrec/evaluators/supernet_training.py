@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,7 @@ from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import SAMPLERS
+from nasrec.state import RunLock, pin_config
 
 
 class SupernetTrainingConfig(BaseModel):
@@ -108,32 +110,33 @@ def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bo
     `device`: cpu, cuda or auto (the whole supernet moves there; the embedding table keeps its sparse
     gradient). Under torchrun (WORLD_SIZE > 1) the ranks split every global batch of `config.train.batch_size`
     rows, average gradients, and draw the same path each step: the result equals one process on the same
-    global batches up to float rounding. Only rank 0 writes `out`."""
+    global batches up to float rounding. Only rank 0 writes `out`, holding its lock (a second trainer on the
+    folder raises `RunFolderBusy`)."""
     out = Path(out)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     parallel = DataParallel.from_env(dev)
     per_rank = parallel.check_batch(config.train.batch_size)
     train = open_data(config.data).split("train")
     steps_per_epoch = train.full_batches(config.train.batch_size)  # before anything is written
-    if parallel.is_main:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "config.json").write_text(config.model_dump_json(indent=2))
-    supernet = config.build_supernet().to(dev)
-    parallel.broadcast_(supernet)
-    total = max(1, int(round(config.train.epochs * steps_per_epoch)))
-    paths = PathSampler(get_space(config.space), config.sampler, total, config.warmup_fraction, config.warmup_mode,
-                        config.train.seed)
-    trainer = SupernetTrainer(supernet, config.train, paths, checkpoint=out / "checkpoint.pt", progress=progress,
-                              device=dev, parallel=parallel)
-    # global batch i = rows [i*B, (i+1)*B) of the epoch's order; rank r reads its B/W rows of it
-    trainer.fit(lambda epoch: train.batches(per_rank, shuffle=True, seed=config.train.seed, epoch=epoch,
-                                            drop_last=True, shard=parallel.rank, num_shards=parallel.world_size),
-                steps_per_epoch, stop_after=stop_after)
-    if parallel.is_main and trainer.losses and trainer.step >= total:
-        drop_optimizer_state(out / "checkpoint.pt")  # finished: a resume needs only the weights and the step
-    if not parallel.all_equal(supernet):
-        raise RuntimeError("supernet parameters differ between ranks after training (gradients out of sync)")
-    parallel.barrier()  # rank 0's last checkpoint is on disk before anyone returns
+    with RunLock(out, "supernet folder") if parallel.is_main else nullcontext():  # rank 0 writes, and locks
+        if parallel.is_main:
+            pin_config(out / "config.json", config, what="supernet")
+        supernet = config.build_supernet().to(dev)
+        parallel.broadcast_(supernet)
+        total = max(1, int(round(config.train.epochs * steps_per_epoch)))
+        paths = PathSampler(get_space(config.space), config.sampler, total, config.warmup_fraction,
+                            config.warmup_mode, config.train.seed)
+        trainer = SupernetTrainer(supernet, config.train, paths, checkpoint=out / "checkpoint.pt", progress=progress,
+                                  device=dev, parallel=parallel)
+        # global batch i = rows [i*B, (i+1)*B) of the epoch's order; rank r reads its B/W rows of it
+        trainer.fit(lambda epoch: train.batches(per_rank, shuffle=True, seed=config.train.seed, epoch=epoch,
+                                                drop_last=True, shard=parallel.rank, num_shards=parallel.world_size),
+                    steps_per_epoch, stop_after=stop_after)
+        if parallel.is_main and trainer.losses and trainer.step >= total:
+            drop_optimizer_state(out / "checkpoint.pt")  # finished: a resume needs only the weights and the step
+        if not parallel.all_equal(supernet):
+            raise RuntimeError("supernet parameters differ between ranks after training (gradients out of sync)")
+        parallel.barrier()  # rank 0's last checkpoint is on disk before anyone returns
     return supernet
 
 

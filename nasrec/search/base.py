@@ -1,16 +1,15 @@
-"""The strategy protocol (ask/tell with state_dict), its registry and the `nasrec.strategies` entry points.
+"""The strategy protocol (ask/tell), its registry and the `nasrec.strategies` entry points.
 
 A strategy proposes genotypes with `ask(n)` and learns their scores with `tell(genotype, score)`. Scores
 are losses (lower is better); `None` marks a failed evaluation. Strategies apply results in the order they
-asked, whatever order evaluations finish in, so a search is reproducible from its seed and its log.
+asked, whatever order evaluations finish in, so a search is reproducible from its seed and its log: the
+runner resumes a search by replaying its log into a fresh strategy, so strategies save no state.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
 
 from nasrec.errors import UsageError
 from nasrec.genotype import Genotype, SearchSpace
@@ -34,10 +33,6 @@ class Strategy(Protocol):
 
     @property
     def done(self) -> bool: ...
-
-    def state_dict(self) -> dict[str, Any]: ...
-
-    def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
 StrategyFactory = Callable[..., Strategy]
@@ -83,10 +78,3 @@ class Proposer:
         raise UsageError(f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {last_reason}); "
                            "loosen the constraints or enlarge the space")
 
-
-def rng_state(rng: np.random.Generator) -> dict[str, Any]:
-    return rng.bit_generator.state
-
-
-def set_rng_state(rng: np.random.Generator, state: dict[str, Any]) -> None:
-    rng.bit_generator.state = state

@@ -14,9 +14,8 @@ from typing import Any
 import numpy as np
 
 from nasrec.errors import UsageError
-
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
-from nasrec.search.base import Constraint, Proposer, register_strategy, rng_state, set_rng_state
+from nasrec.search.base import Constraint, Proposer, register_strategy
 
 
 @register_strategy("evolution")
@@ -93,20 +92,3 @@ class RegularizedEvolution:
     def best(self) -> tuple[Genotype, float]:
         g, score = min(self.population, key=lambda member: member[1])
         return Genotype.from_dict(g), score
-
-    # -- state -----------------------------------------------------------------------------------
-    def state_dict(self) -> dict[str, Any]:
-        return {
-            "rng": rng_state(self.rng), "population": [list(m) for m in self.population],
-            "pending": [[g.to_dict(), s, t] for g, s, t in self.pending], "cycle": self.cycle,
-            "initialised": self.initialised, "pending_cycle": self.pending_cycle, "history": self.history, "seen": sorted(self.proposer.seen),
-        }
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        set_rng_state(self.rng, state["rng"])
-        self.population = deque((m[0], m[1]) for m in state["population"])
-        self.pending = [(Genotype.from_dict(g), s, t) for g, s, t in state["pending"]]
-        self.cycle, self.initialised = state["cycle"], state["initialised"]
-        self.pending_cycle = state["pending_cycle"]
-        self.history = [tuple(h) for h in state["history"]]
-        self.proposer.seen = set(state["seen"])

@@ -2,12 +2,13 @@
 
 data -> supernet training -> evolution scored by the fine-tuned proxy -> the top-k trained from scratch ->
 the best on validation (NASRecNet) retrained on train + validation and scored on test beside the zoo models
-and a random-search baseline of the same budget -> best genotype, diagram, summary, report.
+and a random-search baseline of the same budget -> best genotype and summary. One process at a time runs on
+a folder (`RunLock`); every stage appends its records as they finish (`Stage`), so a killed run resumes.
+The diagram and the HTML report are drawn from the folder afterwards (`nasrec.viz`, by the CLI).
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import time
 from pathlib import Path
@@ -18,17 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 import nasrec
-from nasrec.errors import UsageError
 from nasrec.evaluators import FinetunedProxy, FullTrain, SupernetTrainingConfig, TrainConfig, train_supernet
 from nasrec.evaluators.base import Score
 from nasrec.genotype import Genotype, get_space, save
-from nasrec.genotype.io import atomic_write_text
 from nasrec.genotype.zoo import load_zoo
-from nasrec.jsonl import append_jsonl, read_jsonl
+from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.search.base import build_strategy
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
-from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.search.runner import run_search
+from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
 
 
 class RunConfig(BaseModel):
@@ -61,12 +60,8 @@ def _versions() -> dict[str, str]:
     return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-_DISPATCH = ("executor", "ray_address", "device")  # where and how work runs, not what it computes
-
-
-def _identity(config: Any) -> Any:
-    """A saved config as compared on resume: a run may move to another executor (e.g. onto a cluster)."""
-    return {k: v for k, v in config.items() if k not in _DISPATCH} if isinstance(config, dict) else config
+DISPATCH = ("executor", "ray_address", "device")
+"""Where and how work runs, not what it computes: a run may move to another executor (e.g. onto a cluster)."""
 
 
 class Pipeline:
@@ -79,16 +74,19 @@ class Pipeline:
 
     # -- stages ------------------------------------------------------------------------------------
     def run(self) -> Summary:
+        """Run (or resume) every stage; raises `RunFolderBusy` when another process runs on the folder."""
+        with RunLock(self.paths.root):
+            return self._run()
+
+    def _run(self) -> Summary:
         self._write_config()
         self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.config.strategy, self.paths.evaluations))
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
         best = min(topk, key=lambda r: r.full.log_loss)
-        save(Genotype.from_dict(best.genotype).with_meta(name="NASRecNet", proxy_log_loss=best.proxy.log_loss,
-                                                         valid_log_loss=best.full.log_loss),
-             self.paths.best_genotype)
-        self._render_best()
-        candidates = [("NASRecNet", "nasrec", Genotype.from_dict(best.genotype))]
+        save(best.genotype.with_meta(name="NASRecNet", proxy_log_loss=best.proxy.log_loss,
+                                     valid_log_loss=best.full.log_loss), self.paths.best_genotype)
+        candidates = [("NASRecNet", "nasrec", best.genotype)]
         candidates += [(f"zoo:{name}", "zoo", load_zoo(name)) for name in self.config.zoo]
         if self.config.random_baseline:
             candidates.append(("random search", "random", self._stage("random baseline", self.random_baseline)))
@@ -96,9 +94,6 @@ class Pipeline:
         summary = Summary(best_digest=best.digest, best_genotype=self.paths.best_genotype.name, results=results,
                           stage_seconds=self.stage_seconds, evaluations=len(evaluations))
         atomic_write_text(self.paths.summary, summary.model_dump_json(indent=2))
-        from nasrec.viz.report import write_report
-
-        write_report(self.paths.root)
         return summary
 
     def _stage(self, name: str, fn):
@@ -109,14 +104,8 @@ class Pipeline:
         return out
 
     def _write_config(self) -> None:
-        path = self.paths.config
-        record = {"config": self.config.model_dump(mode="json"), "versions": _versions()}
-        if path.exists():
-            saved = json.loads(path.read_text())
-            if _identity(saved.get("config")) != _identity(record["config"]):
-                raise UsageError(f"{path} holds another run's config; use a new --out folder or the same settings")
-            return
-        atomic_write_text(path, json.dumps(record, indent=2))
+        pin_config(self.paths.config, self.config, what="run", key="config", extra={"versions": _versions()},
+                   ignore=DISPATCH)
 
     def supernet_config(self) -> SupernetTrainingConfig:
         c = self.config
@@ -157,48 +146,38 @@ class Pipeline:
 
     def train_top_k(self, evaluations: list[Evaluation], log: Path) -> list[TopKResult]:
         scored = sorted((e for e in evaluations if e.score is not None), key=lambda e: e.score.log_loss)
-        top = scored[: self.config.top_k]
-        done = {r.digest: r for r in read_jsonl(log, TopKResult)}
         full = FullTrain(data=self.config.data, seed=self.config.seed, device=self.config.device,
                          train=TrainConfig(epochs=self.config.full_epochs, seed=self.config.seed))
-        for rank, e in enumerate(top, start=1):
-            if e.digest in done:
-                continue
-            (score,) = full.evaluate([Genotype.from_dict(e.genotype)])
-            record = TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
-            append_jsonl(log, record)
-            done[e.digest] = record
+
+        def train(item: tuple[int, Evaluation]) -> TopKResult:
+            rank, e = item
+            assert e.score is not None
+            (score,) = full.evaluate([e.genotype])
             self.console.print(f"  top-{rank} {e.digest}: proxy {e.score.log_loss:.4f}  "
                                f"from scratch {score.log_loss:.4f}", highlight=False)
-        return [done[e.digest] for e in top]
+            return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
+
+        top = list(enumerate(scored[: self.config.top_k], start=1))
+        return Stage(log, TopKResult, key=lambda r: r.digest).run(top, key=lambda item: item[1].digest, make=train)
 
     def random_baseline(self) -> Genotype:
         """Random search with the evolution's number of proxy evaluations; its top-k trained from scratch;
         the best on validation."""
         n = len(read_jsonl(self.paths.evaluations, Evaluation))
-        root = self.paths.root / "random"
-        evaluations = self.search("random", root / "evaluations.jsonl", budget=n)
-        topk = self.train_top_k(evaluations, root / "topk.jsonl")
-        return Genotype.from_dict(min(topk, key=lambda r: r.full.log_loss).genotype)
+        evaluations = self.search("random", self.paths.random_evaluations, budget=n)
+        topk = self.train_top_k(evaluations, self.paths.random_topk)
+        return min(topk, key=lambda r: r.full.log_loss).genotype
 
     def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
         c = self.config
-        done = {r.name: r for r in read_jsonl(self.paths.final, FinalResult)}
         full = FullTrain(data=c.data, seed=c.seed, train_split="train+valid", eval_split="test", device=c.device,
                          layernorm=c.layernorm_final, train=TrainConfig(epochs=c.final_epochs, seed=c.seed))
-        for name, kind, g in candidates:
-            if name in done:
-                continue
-            score: Score = full.evaluate([g])[0]
-            done[name] = FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g.to_dict(), test=score)
-            append_jsonl(self.paths.final, done[name])
+
+        def train(candidate: tuple[str, str, Genotype]) -> FinalResult:
+            name, kind, g = candidate
+            (score,) = full.evaluate([g])
             self.console.print(f"  {name}: test log loss {score.log_loss:.4f}  AUC {score.auc:.4f}", highlight=False)
-        return [done[name] for name, _, _ in candidates]
+            return FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g, test=score)
 
-    def _render_best(self) -> None:
-        try:
-            from nasrec.viz.render import render
-
-            render(Genotype.from_json(self.paths.best_genotype.read_text()), self.paths.best_diagram, format="svg")
-        except (RuntimeError, ValueError) as exc:  # graphviz missing: the run still completes
-            self.console.print(f"[yellow]diagram skipped:[/] {exc}", highlight=False)
+        return Stage(self.paths.final, FinalResult, key=lambda r: r.name).run(candidates, key=lambda c: c[0],
+                                                                               make=train)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 
 from nasrec.genotype import Genotype, SearchSpace, sample
-from nasrec.search.base import Constraint, Proposer, register_strategy, rng_state, set_rng_state
+from nasrec.search.base import Constraint, Proposer, register_strategy
 
 
 @register_strategy("random")
@@ -32,12 +30,3 @@ class RandomSearch:
     @property
     def done(self) -> bool:
         return len(self.told) >= self.budget
-
-    def state_dict(self) -> dict[str, Any]:
-        return {"rng": rng_state(self.rng), "asked": self.asked, "told": self.told,
-                "seen": sorted(self.proposer.seen)}
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        set_rng_state(self.rng, state["rng"])
-        self.asked, self.told = state["asked"], [tuple(t) for t in state["told"]]
-        self.proposer.seen = set(state["seen"])

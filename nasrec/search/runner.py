@@ -1,6 +1,7 @@
 """The search loop: ask, evaluate through an executor, tell; every finished evaluation is appended (fsync)
 to a JSONL log. Restarting on the same log replays it into a fresh strategy (same seed) and continues, so
-no logged genotype is evaluated twice and the result equals an uninterrupted run."""
+no logged genotype is evaluated twice and the result equals an uninterrupted run. Replaying the log is the
+only way a strategy resumes: strategies keep no saved state of their own."""
 
 from __future__ import annotations
 
@@ -11,30 +12,29 @@ from pathlib import Path
 from nasrec.evaluators.base import derive_seed
 from nasrec.evaluators.training import progress_bar
 from nasrec.genotype import Genotype
+from nasrec.records import Evaluation
 from nasrec.search.base import Strategy
 from nasrec.search.executors import Executor, score_from_future
-from nasrec.search.records import Evaluation, append_jsonl, read_jsonl
+from nasrec.state import Stage
 
 
 def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, parallel: int = 1, seed: int = 0,
                budget: int | None = None, progress: bool = False) -> list[Evaluation]:
     """Drive `strategy` to completion (or until `budget` evaluations are logged in all). Returns every
     logged evaluation in order."""
-    log = Path(log)
-    logged = read_jsonl(log, Evaluation)
-    cache = {e.digest: e for e in logged}
+    stage = Stage(log, Evaluation, key=lambda e: e.digest)
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
     total = getattr(strategy, "budget", None)
-    best = min((e.score.log_loss for e in logged if e.score), default=float("nan"))
+    best = min((e.score.log_loss for e in stage.records.values() if e.score), default=float("nan"))
     with progress_bar(progress) as bar:
-        task = bar.add_task("search", total=total, completed=len(logged), info="")
-        while not strategy.done and (budget is None or len(logged) < budget):
+        task = bar.add_task("search", total=total, completed=len(stage), info="")
+        while not strategy.done and (budget is None or len(stage) < budget):
             room = parallel - len(in_flight)
             if budget is not None:
-                room = min(room, budget - len(logged) - len(in_flight))
+                room = min(room, budget - len(stage) - len(in_flight))
             asked = strategy.ask(max(0, room)) if room > 0 else []
             for g in asked:
-                known = cache.get(g.digest())
+                known = stage.get(g.digest())
                 if known is not None:  # replayed from the log, or a duplicate: never evaluated twice
                     strategy.tell(g, known.score.log_loss if known.score else None)
                 else:
@@ -48,14 +48,10 @@ def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, paral
             for future in [f for f in in_flight if f in finished]:  # submission order
                 g, start = in_flight.pop(future)
                 score, error = score_from_future(future)
-                record = Evaluation(index=len(logged), digest=g.digest(), genotype=g.to_dict(), score=score,
-                                    error=error, seed=derive_seed(seed, g.digest()),
-                                    seconds=time.perf_counter() - start)
-                append_jsonl(log, record)
-                logged.append(record)
-                cache[record.digest] = record
+                stage.add(Evaluation(index=len(stage), digest=g.digest(), genotype=g, score=score, error=error,
+                                     seed=derive_seed(seed, g.digest()), seconds=time.perf_counter() - start))
                 strategy.tell(g, score.log_loss if score else None)
                 if score is not None and not score.log_loss >= best:  # also replaces the initial NaN
                     best = score.log_loss
                 bar.update(task, advance=1, info=f"best {best:.4f}")
-    return logged
+    return list(stage.records.values())

@@ -3,7 +3,7 @@
 Atomic whole-file writes with the user's umask (`atomic_write_text`), crash-safe JSON Lines logs
 (`append_jsonl`, a read that never changes the file, an explicit `repair_jsonl`), resumable stages over
 those logs (`Stage`), a folder's config pinned by its first run (`pin_config`), and a one-process-per-folder
-lock (`RunLock`). Imports nothing else of nasrec.
+lock (`RunLock`). Imports nothing else of nasrec but its error types (`nasrec.errors`).
 """
 
 from nasrec.state.configs import pin_config

@@ -10,6 +10,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from nasrec.errors import UsageError
 from nasrec.state.files import atomic_write_text
 
 
@@ -17,7 +18,7 @@ def pin_config(path: str | Path, config: BaseModel, *, what: str, key: str | Non
                extra: dict[str, Any] | None = None, ignore: Iterable[str] = ()) -> None:
     """Write `config` to `path` (under `key`, beside `extra`, when given) if there is none; else check that
     the saved one, read through the same model, equals `config` but for the fields in `ignore` (where and
-    how work runs, not what it computes). A different one raises ValueError naming the fields."""
+    how work runs, not what it computes). A different one raises `UsageError` naming the fields."""
     path, ignore = Path(path), set(ignore)
     if not path.exists():
         body = config.model_dump(mode="json")
@@ -28,9 +29,9 @@ def pin_config(path: str | Path, config: BaseModel, *, what: str, key: str | Non
         saved = type(config).model_validate(raw[key] if key else raw)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
-        raise ValueError(f"{path} is not a readable {what} config ({reason}); use a new folder") from None
+        raise UsageError(f"{path} is not a readable {what} config ({reason}); use a new folder") from None
     new, old = config.model_dump(mode="json"), saved.model_dump(mode="json")
     differ = [k for k in new if k not in ignore and new[k] != old.get(k)]
     if differ:
-        raise ValueError(f"{path} holds another {what}'s config (different {', '.join(differ)}); "
+        raise UsageError(f"{path} holds another {what}'s config (different {', '.join(differ)}); "
                          "use a new folder or the same settings")

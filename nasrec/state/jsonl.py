@@ -16,6 +16,8 @@ from typing import Any, Generic, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from nasrec.errors import UsageError
+
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -65,13 +67,13 @@ def scan_jsonl(raw: bytes, model: type[M]) -> Scan[M]:
 
 def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
     """The records of a log (none when it does not exist). A torn last line (a writer killed, or still
-    writing) is skipped; the file is never changed. A bad line elsewhere raises ValueError naming it."""
+    writing) is skipped; the file is never changed. A bad line elsewhere raises `UsageError` naming it."""
     path = Path(path)
     if not path.exists():
         return []
     scan = scan_jsonl(path.read_bytes(), model)
     if scan.bad_lines:
-        raise ValueError(f"{path}, line {scan.bad_lines[0]}: not a valid {model.__name__} record: "
+        raise UsageError(f"{path}, line {scan.bad_lines[0]}: not a valid {model.__name__} record: "
                          f"{scan.first_error}")
     return scan.records
 

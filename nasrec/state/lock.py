@@ -11,10 +11,12 @@ from types import TracebackType
 
 from filelock import FileLock, Timeout
 
+from nasrec.errors import UsageError
+
 LOCK_NAME = ".lock"
 
 
-class RunFolderBusy(RuntimeError):
+class RunFolderBusy(UsageError):
     """Another live process holds the run folder's lock."""
 
 

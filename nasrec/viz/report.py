@@ -1,4 +1,4 @@
-"""The HTML run report: one self-contained page about a search run folder (layout: `nasrec.search.records`).
+"""The HTML run report: one self-contained page about a search run folder (layout: `nasrec.records`).
 
 `write_report(run_dir)` reads whatever the folder holds so far and writes `RUN/report.html`:
 
@@ -11,8 +11,8 @@
 - stage timings (`summary.json`) and the run's `config.json`.
 
 A run may be partial (still searching, or killed): a section whose files are not there yet says so instead
-of failing; unreadable lines of a JSONL file are skipped and listed. Reading never modifies the run folder
-(unlike `read_jsonl`, which cuts a torn last line); the only file written is the report, atomically.
+of failing; unreadable lines of a JSONL file are skipped and listed (`report_data`). Reading never modifies
+the run folder; the only file written is the report, atomically.
 
 Plots are matplotlib PNGs (Agg canvas, no pyplot, no global backend change) embedded as base64 data URIs.
 matplotlib is an optional extra, imported only when a report is built; without it every plot is replaced by
@@ -26,24 +26,20 @@ import io
 import json
 import subprocess
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import graphviz
-from pydantic import BaseModel, ValidationError
 
 import nasrec
 from nasrec.errors import UsageError
-from nasrec.evaluators.base import Score
-from nasrec.genotype.errors import GenotypeError
-from nasrec.genotype.io import atomic_write_text, load
 from nasrec.genotype.schema import Genotype
-from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.records import RunPaths
+from nasrec.state import atomic_write_text
 from nasrec.viz.render import to_dot
+from nasrec.viz.report_data import RunData, proxy_label, score_of
 from nasrec.viz.report_html import (
-    _matplotlib, _agreement, _running_min, _inline_svg, _e, _f, _sort_key, _si, _duration, _facts, _table,
+    _agreement, _duration, _e, _f, _facts, _inline_svg, _matplotlib, _running_min, _si, _sort_key, _table,
 )
-
-M = TypeVar("M", bound=BaseModel)
 
 PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
 PLOT_DPI = 100
@@ -64,11 +60,15 @@ SECTIONS = {
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the HTML report of `run_dir` to `out` (default `RUN/report.html`) and return its path.
 
-    Raises `UsageError` when `run_dir` is not a folder or `out` cannot be written.
+    Raises `UsageError` when `run_dir` is not a folder, holds no run (no `config.json` of `nasrec search`)
+    or `out` cannot be written.
     """
     paths = RunPaths(run_dir)
     if not paths.root.is_dir():
         raise UsageError(f"run folder {str(paths.root)!r} does not exist or is not a folder")
+    if not paths.is_run():
+        raise UsageError(f"{str(paths.root)!r} is not a run folder of `nasrec search` (no run config.json); "
+                         "nothing to report")
     text = build_report(paths.root)
     path = Path(out) if out is not None else paths.report
     try:
@@ -80,124 +80,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
 
 def build_report(run_dir: str | Path) -> str:
     """The report's HTML text (what `write_report` writes)."""
-    return _Report(_RunData(RunPaths(run_dir))).html()
-
-
-# -- reading the run folder ------------------------------------------------------------------------
-class _RunData:
-    """Everything the report shows, read leniently: missing files give empty values, broken ones a problem."""
-
-    def __init__(self, paths: RunPaths) -> None:
-        self.paths = paths
-        self.problems: list[str] = []
-        self.config: Any = self._json(paths.config)
-        self.evaluations = sorted(self._records(paths.evaluations, Evaluation), key=lambda e: e.index)
-        self.topk = sorted(self._records(paths.topk, TopKResult), key=lambda r: r.rank)
-        self.final = self._records(paths.final, FinalResult)
-        self.summary = self._summary()
-        if not self.final and self.summary is not None:
-            self.final = list(self.summary.results)
-        self.scored = [e for e in self.evaluations if e.score is not None]
-        self.best_from_file = False
-        self.best, self.best_note = self._best()
-        self.best_digest = self.best.digest() if self.best is not None else None
-
-    def rel(self, path: Path) -> str:
-        try:
-            return path.relative_to(self.paths.root).as_posix()
-        except ValueError:
-            return str(path)
-
-    def _read(self, path: Path) -> bytes | None:
-        if not path.exists():
-            return None
-        try:
-            return path.read_bytes()
-        except OSError as exc:
-            self.problems.append(f"{self.rel(path)}: cannot read ({exc.strerror or exc})")
-            return None
-
-    def _json(self, path: Path) -> Any:
-        raw = self._read(path)
-        if raw is None:
-            return None
-        try:
-            return json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            self.problems.append(f"{self.rel(path)}: not valid JSON ({exc})")
-            return None
-
-    def _records(self, path: Path, model: type[M]) -> list[M]:
-        raw = self._read(path)
-        if raw is None:
-            return []
-        records: list[M] = []
-        bad: list[int] = []
-        for i, line in enumerate(raw.split(b"\n"), start=1):
-            if not line.strip():
-                continue
-            try:
-                records.append(model.model_validate_json(line))
-            except ValidationError:
-                bad.append(i)
-        if bad:
-            where = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
-            self.problems.append(f"{self.rel(path)}: skipped {len(bad)} line(s) that are not valid "
-                                 f"{model.__name__} records (line {where}); a last line may still be being written")
-        return records
-
-    def _summary(self) -> Summary | None:
-        raw = self._read(self.paths.summary)
-        if raw is None:
-            return None
-        try:
-            return Summary.model_validate_json(raw)
-        except ValidationError as exc:
-            self.problems.append(f"{self.rel(self.paths.summary)}: not a valid Summary "
-                                 f"({exc.errors(include_url=False)[0]['msg']})")
-            return None
-
-    def _best(self) -> tuple[Genotype | None, str]:
-        """The best genotype and where it comes from: best_genotype.json, the summary, else the best proxy."""
-        path = self.paths.best_genotype
-        if path.exists():
-            try:
-                genotype = load(path)
-                self.best_from_file = True
-                return genotype, f"NASRecNet, the run's pick ({self.rel(path)})"
-            except GenotypeError as exc:
-                self.problems.append(f"{self.rel(path)}: not a valid genotype ({exc})")
-        if self.summary is not None:
-            for rec in [*self.final, *self.topk, *self.evaluations]:
-                if rec.digest == self.summary.best_digest:
-                    return Genotype.from_dict(rec.genotype), "NASRecNet, the run's pick (summary.json)"
-        if self.scored:
-            best = min(self.scored, key=lambda e: (_sort_key(_score(e).log_loss), e.index))
-            return (Genotype.from_dict(best.genotype),
-                    "best proxy score so far: the run has not picked its final architecture yet")
-        return None, ""
-
-    def scores_of(self, digest: str) -> dict[str, Score]:
-        """The best candidate's scores by stage: proxy (best of its evaluations), full (top-k), test (final)."""
-        out: dict[str, Score] = {}
-        proxy = [_score(e) for e in self.scored if e.digest == digest]
-        if proxy:
-            out["proxy"] = min(proxy, key=lambda s: _sort_key(s.log_loss))
-        for r in self.topk:
-            if r.digest == digest:
-                out["full"] = r.full
-                break
-        for f in self.final:
-            if f.digest == digest:
-                out["test"] = f.test
-                if f.kind == "nasrec":
-                    break
-        return out
-
-
-def _score(e: Evaluation) -> Score:
-    assert e.score is not None
-    return e.score
+    return _Report(RunData(RunPaths(run_dir))).html()
 
 
 # -- the page --------------------------------------------------------------------------------------
@@ -226,7 +109,7 @@ pre { background: #f7f7f7; padding: .8em; overflow: auto; font-size: .85em; }
 
 
 class _Report:
-    def __init__(self, run: _RunData) -> None:
+    def __init__(self, run: RunData) -> None:
         self.run = run
         self.missing: list[str] = []  # "section: reason", filled while the sections are built
         self.mpl = _matplotlib()
@@ -289,8 +172,8 @@ class _Report:
             ("evaluations", f"{len(run.evaluations)} ({len(run.scored)} scored, {failed} failed)"),
         ]
         if run.scored:
-            best = min(run.scored, key=lambda e: (_sort_key(_score(e).log_loss), e.index))
-            facts.append(("best proxy log loss", f"{_f(_score(best).log_loss, 5)} (evaluation {best.index}, "
+            best = min(run.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
+            facts.append(("best proxy log loss", f"{_f(score_of(best).log_loss, 5)} (evaluation {best.index}, "
                                                  f"digest {best.digest})"))
         if run.best_digest:
             facts.append(("best architecture", f"{run.best_digest}: {run.best_note}"))
@@ -323,10 +206,11 @@ class _Report:
         facts = [("digest", run.best_digest), ("source", run.best_note), ("space", g.space or "(none)"),
                  ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
                  ("FLOPs", _si(cost.flops) if cost else "n/a"), ("params", _si(params))]
-        for stage, label in (("proxy", "proxy (supernet)"), ("full", "full training (validation)"),
-                             ("test", "test")):
+        labels = {"full": "full training (validation)", "test": "test"}
+        for stage in ("proxy", "full", "test"):
             if stage in scores:
                 s = scores[stage]
+                label = proxy_label(s) if stage == "proxy" else labels[stage]
                 facts.append((label, f"log loss {_f(s.log_loss, 5)} · AUC {_f(s.auc, 4)}"))
         return _facts(facts) + "\n" + self.diagram(g)
 
@@ -356,7 +240,7 @@ class _Report:
         if not run.scored:
             return self.unavailable("search-curve", f"all {len(run.evaluations)} evaluations failed")
         xs = [e.index for e in run.scored]
-        ys = [_score(e).log_loss for e in run.scored]
+        ys = [score_of(e).log_loss for e in run.scored]
         running = _running_min(ys)
         n_failed = len(run.evaluations) - len(run.scored)
 
@@ -407,7 +291,7 @@ class _Report:
                 ax.scatter([best[0].proxy.log_loss], [best[0].full.log_loss], s=90, facecolors="none",
                            edgecolors="#c0262d", linewidths=2, label="best architecture")
                 ax.legend(loc="upper left")
-            ax.set_xlabel("proxy log loss (supernet)")
+            ax.set_xlabel(f"{proxy_label(run.topk[0].proxy)} log loss")
             ax.set_ylabel("full-training log loss (validation)")
             ax.set_title(title)
             ax.grid(alpha=0.3)
@@ -457,6 +341,3 @@ class _Report:
             return self.unavailable("config", f"no readable {run.rel(run.paths.config)}")
         text = json.dumps(run.config, indent=2, ensure_ascii=False)
         return f'<pre id="config-json">{_e(text)}</pre>'
-
-
-# -- helpers ---------------------------------------------------------------------------------------

@@ -7,12 +7,14 @@ import re
 import pytest
 from rich.console import Console
 
+from nasrec.cli.main import draw_run
 from nasrec.evaluators import SupernetProxy
 from nasrec.genotype import load
 from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.search.random import RandomSearch
-from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult, read_jsonl
+from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.state import read_jsonl
 from nasrec.search.runner import run_search
 from nasrec.viz.report import write_report
 from tests.spaces import TINY
@@ -26,6 +28,7 @@ def run(tmp_path_factory, tiny_space_file):
                                                                         "tournament": 2, "children": 2},
                        proxy={"recipe": "fast", "train_rows": 1024})
     summary = Pipeline(config, root / "out", console=Console(quiet=True), progress=False).run()
+    draw_run(root / "out")  # what `nasrec search` does after the pipeline
     return config, root / "out", summary
 
 

@@ -8,11 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from nasrec.genotype import NASREC_SMALL
+from nasrec.genotype import NASREC_FULL, NASREC_SMALL
 from nasrec.search.evolution import RegularizedEvolution
 from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.random import RandomSearch
-from nasrec.search.records import Evaluation, read_jsonl
+from nasrec.records import Evaluation
+from nasrec.state import read_jsonl
 from nasrec.search.runner import run_search
 from tests.search.formula import FormulaEvaluator
 
@@ -55,6 +56,21 @@ def test_sigkill_mid_search_then_resume_equals_an_uninterrupted_run(tmp_path):
     assert len(digests) == len(set(digests)) == 10 + 8 * 3  # nothing evaluated twice
     assert [r.index for r in records] == list(range(34))
     assert set(digests) == {r.digest for r in read_jsonl(tmp_path / "clean.jsonl", Evaluation)}
+
+
+def test_a_search_resumed_from_its_log_continues_as_if_uninterrupted(tmp_path):
+    def evolution():
+        return RegularizedEvolution(NASREC_FULL, seed=3, population=12, cycles=10, tournament=6, children=3)
+
+    whole = evolution()
+    run_search(whole, InProcessExecutor(FormulaEvaluator()), tmp_path / "whole.jsonl")
+    log = tmp_path / "stopped.jsonl"
+    run_search(evolution(), InProcessExecutor(FormulaEvaluator()), log, budget=21)  # mid-cycle
+    assert _lines(log) == 21
+    resumed = evolution()  # a fresh strategy: the log is replayed into it, nothing else is saved
+    records = run_search(resumed, InProcessExecutor(FormulaEvaluator()), log)
+    assert resumed.history == whole.history and list(resumed.population) == list(whole.population)
+    assert [r.index for r in records] == list(range(42)) and len({r.digest for r in records}) == 42
 
 
 def test_corrupt_last_line_is_dropped_with_a_warning_and_the_search_continues(tmp_path):

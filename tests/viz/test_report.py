@@ -19,7 +19,8 @@ from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.ranking import agreement
 from nasrec.genotype import Genotype, sample, save
-from nasrec.search.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult, append_jsonl
+from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.state import append_jsonl
 from nasrec.viz import report as report_module
 from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report, write_report
 
@@ -31,8 +32,10 @@ CONFIG = {"space": "nasrec-full", "seed": 7, "search": {"strategy": "regularized
 
 
 def _score(rng: np.random.Generator, log_loss: float, evaluator: str, flops: int = 1_500_000) -> Score:
+    config = {"recipe": "fast", "train_rows": 8192} if evaluator == "finetune" else {}
     return Score(log_loss=log_loss, auc=0.80 - (log_loss - 0.44) * 2 + rng.normal(0, 0.002), examples=4096,
-                 flops=flops, params=flops // 2, seconds=float(rng.uniform(0.5, 2.0)), evaluator=evaluator)
+                 flops=flops, params=flops // 2, seconds=float(rng.uniform(0.5, 2.0)), evaluator=evaluator,
+                 config=config)
 
 
 def _run_folder(root: Path, *, topk: bool = True, final: bool = True, summary: bool = True,
@@ -41,12 +44,12 @@ def _run_folder(root: Path, *, topk: bool = True, final: bool = True, summary: b
     paths = RunPaths(root)
     rng = np.random.default_rng(0)
     paths.root.mkdir(parents=True, exist_ok=True)
-    paths.config.write_text(json.dumps(CONFIG, indent=2))
+    paths.config.write_text(json.dumps({"config": CONFIG, "versions": {"nasrec": "0.1.0"}}, indent=2))
     evals: list[Evaluation] = []
     for i in range(N_EVALS):
         g = sample("nasrec-full", rng=i)
         failed = i in (3, 17)
-        score = None if failed else _score(rng, 0.47 - 0.02 * i / N_EVALS + rng.normal(0, 0.006), "supernet",
+        score = None if failed else _score(rng, 0.47 - 0.02 * i / N_EVALS + rng.normal(0, 0.006), "finetune",
                                            flops=int(rng.integers(200_000, 5_000_000)))
         e = Evaluation(index=i, digest=g.digest(), genotype=g.to_dict(), score=score,
                        error="CUDA out of memory" if failed else None, seed=i, seconds=1.0)
@@ -75,7 +78,7 @@ def _run_folder(root: Path, *, topk: bool = True, final: bool = True, summary: b
             append_jsonl(paths.final, f)
             finals.append(f)
     if best and chosen is not None:
-        save(Genotype.from_dict(chosen.genotype).with_meta(name="NASRecNet"), paths.best_genotype)
+        save(chosen.genotype.with_meta(name="NASRecNet"), paths.best_genotype)
     if summary and chosen is not None:
         s = Summary(best_digest=chosen.digest, best_genotype="best_genotype.json", results=finals,
                     stage_seconds={"supernet": 3600.0, "search": 1234.5, "topk": 600.0, "final": 90.0},
@@ -185,7 +188,7 @@ def test_diagram_is_inline_svg_with_block_clusters(full_page: tuple[str, Page],
     assert svg is not None
     assert "<?xml" not in text and "<!DOCTYPE svg" not in text
     chosen = full_run[1]["chosen"]
-    n_blocks = len(chosen.genotype["blocks"])
+    n_blocks = chosen.genotype.num_blocks
     for k in range(1, n_blocks + 1):
         assert f"<title>cluster_b{k}</title>" in svg[0]
     assert chosen.digest in svg[0]
@@ -231,7 +234,7 @@ def test_kendall_tau_matches_agreement(full_page: tuple[str, Page], full_run: tu
 def test_config_summary_and_best_architecture(full_page: tuple[str, Page],
                                              full_run: tuple[Path, dict[str, Any]]) -> None:
     text, page = full_page
-    assert json.loads(page.ids["config-json"]) == CONFIG  # pretty-printed, and escaped in the HTML
+    assert json.loads(page.ids["config-json"])["config"] == CONFIG  # pretty-printed, and escaped in the HTML
     assert "&lt;b&gt;not markup&lt;/b&gt; &amp; co" in text and "<b>not markup</b>" not in text
     timings = page.tables["timings-table"]
     assert [cells[0] for _, cells in timings] == ["supernet", "search", "topk", "final", "total"]
@@ -240,6 +243,7 @@ def test_config_summary_and_best_architecture(full_page: tuple[str, Page],
     chosen = full_run[1]["chosen"]
     assert chosen.digest in arch and "NASRecNet, the run's pick" in arch
     assert "FLOPs" in arch and "params" in arch and "test" in arch
+    assert "proxy (finetune, fast recipe)" in arch and "supernet" not in arch  # the proxy that scored it
     assert "40 (38 scored, 2 failed)" in page.sections["overview"]
 
 

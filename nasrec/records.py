@@ -1,12 +1,18 @@
-"""What a search run writes: the run folder layout and its JSON / JSONL records.
+"""What a search run writes: the run folder layout and its JSON / JSONL records. Shared by the pipeline
+that writes a run folder and the report that reads one; records carry `Genotype` objects, written as the
+genotype's JSON (`Genotype.to_dict()`).
 
 ```
 RUN/
+  .lock                       held by the process running on the folder (holds its pid)
   config.json                 the run's config (RunConfig), seed and versions
+  supernet/config.json        the supernet's training config (SupernetTrainingConfig)
   supernet/checkpoint.pt      supernet weights (atomic; loaded with weights_only=True)
   supernet/train_log.jsonl    supernet training losses
   search/evaluations.jsonl    one Evaluation per scored candidate, appended with fsync
   topk/evaluations.jsonl      one TopKResult per top-k candidate trained from scratch
+  random/evaluations.jsonl    the random-search baseline's Evaluations (same budget)
+  random/topk.jsonl           its top-k TopKResults
   final/results.jsonl         one FinalResult per model scored on test (NASRecNet, zoo, random baseline)
   best_genotype.json          NASRecNet
   best_genotype.svg           its diagram
@@ -17,15 +23,16 @@ RUN/
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.evaluators.base import Score
-from nasrec.jsonl import append_jsonl, read_jsonl
+from nasrec.genotype.io import GenotypeJSON
 
-__all__ = ["Evaluation", "FinalResult", "RunPaths", "Summary", "TopKResult", "append_jsonl", "read_jsonl"]
+__all__ = ["Evaluation", "FinalResult", "RunPaths", "Summary", "TopKResult"]
 
 
 class Evaluation(BaseModel):
@@ -35,7 +42,7 @@ class Evaluation(BaseModel):
 
     index: int = Field(description="0-based order of completion")
     digest: str
-    genotype: dict[str, Any]
+    genotype: GenotypeJSON
     score: Score | None = None
     error: str | None = Field(default=None, description="why the evaluation failed, if it did")
     seed: int
@@ -49,7 +56,7 @@ class TopKResult(BaseModel):
 
     rank: int = Field(description="1-based rank by proxy score")
     digest: str
-    genotype: dict[str, Any]
+    genotype: GenotypeJSON
     proxy: Score
     full: Score = Field(description="standalone model trained from scratch, scored on validation")
 
@@ -62,11 +69,13 @@ class FinalResult(BaseModel):
     name: str
     kind: Literal["nasrec", "zoo", "random"]
     digest: str
-    genotype: dict[str, Any]
+    genotype: GenotypeJSON
     test: Score
 
 
 class Summary(BaseModel):
+    """What `summary.json` holds: the pick, every final result, stage timings."""
+
     model_config = ConfigDict(extra="forbid")
 
     best_digest: str
@@ -86,8 +95,18 @@ class RunPaths:
         self.supernet_log = self.root / "supernet" / "train_log.jsonl"
         self.evaluations = self.root / "search" / "evaluations.jsonl"
         self.topk = self.root / "topk" / "evaluations.jsonl"
+        self.random_evaluations = self.root / "random" / "evaluations.jsonl"
+        self.random_topk = self.root / "random" / "topk.jsonl"
         self.final = self.root / "final" / "results.jsonl"
         self.best_genotype = self.root / "best_genotype.json"
         self.best_diagram = self.root / "best_genotype.svg"
         self.summary = self.root / "summary.json"
         self.report = self.root / "report.html"
+
+    def is_run(self) -> bool:
+        """Whether the folder holds a run of `nasrec search` (its `config.json`, written before any stage)."""
+        try:
+            saved = json.loads(self.config.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(saved, dict) and "config" in saved

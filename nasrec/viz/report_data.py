@@ -1,0 +1,136 @@
+"""What the run report reads from a run folder, leniently: missing files give empty values, broken ones a
+listed problem, and nothing in the folder is ever changed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from nasrec.evaluators.base import Score
+from nasrec.genotype.errors import GenotypeError
+from nasrec.genotype.io import load
+from nasrec.genotype.schema import Genotype
+from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.state import scan_jsonl
+from nasrec.viz.report_html import _sort_key
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def proxy_label(score: Score) -> str:
+    """The proxy that produced `score`, as the report names it: `proxy (finetune, fast recipe)`."""
+    recipe = score.config.get("recipe")
+    return f"proxy ({score.evaluator}" + (f", {recipe} recipe)" if recipe else ")")
+
+
+def score_of(e: Evaluation) -> Score:
+    assert e.score is not None
+    return e.score
+
+
+class RunData:
+    """Everything the report shows, read leniently: missing files give empty values, broken ones a problem."""
+
+    def __init__(self, paths: RunPaths) -> None:
+        self.paths = paths
+        self.problems: list[str] = []
+        self.config: Any = self._json(paths.config)
+        self.evaluations = sorted(self._records(paths.evaluations, Evaluation), key=lambda e: e.index)
+        self.topk = sorted(self._records(paths.topk, TopKResult), key=lambda r: r.rank)
+        self.final = self._records(paths.final, FinalResult)
+        self.summary = self._summary()
+        if not self.final and self.summary is not None:
+            self.final = list(self.summary.results)
+        self.scored = [e for e in self.evaluations if e.score is not None]
+        self.best_from_file = False
+        self.best, self.best_note = self._best()
+        self.best_digest = self.best.digest() if self.best is not None else None
+
+    def rel(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.paths.root).as_posix()
+        except ValueError:
+            return str(path)
+
+    def _read(self, path: Path) -> bytes | None:
+        if not path.exists():
+            return None
+        try:
+            return path.read_bytes()
+        except OSError as exc:
+            self.problems.append(f"{self.rel(path)}: cannot read ({exc.strerror or exc})")
+            return None
+
+    def _json(self, path: Path) -> Any:
+        raw = self._read(path)
+        if raw is None:
+            return None
+        try:
+            return json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            self.problems.append(f"{self.rel(path)}: not valid JSON ({exc})")
+            return None
+
+    def _records(self, path: Path, model: type[M]) -> list[M]:
+        raw = self._read(path)
+        if raw is None:
+            return []
+        scan = scan_jsonl(raw, model)
+        records, bad = scan.records, list(scan.bad_lines)
+        if scan.torn_at is not None:
+            bad.append(raw[: scan.torn_at].count(b"\n") + 1)
+        if bad:
+            where = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
+            self.problems.append(f"{self.rel(path)}: skipped {len(bad)} line(s) that are not valid "
+                                 f"{model.__name__} records (line {where}); a last line may still be being written")
+        return records
+
+    def _summary(self) -> Summary | None:
+        raw = self._read(self.paths.summary)
+        if raw is None:
+            return None
+        try:
+            return Summary.model_validate_json(raw)
+        except ValidationError as exc:
+            self.problems.append(f"{self.rel(self.paths.summary)}: not a valid Summary "
+                                 f"({exc.errors(include_url=False)[0]['msg']})")
+            return None
+
+    def _best(self) -> tuple[Genotype | None, str]:
+        """The best genotype and where it comes from: best_genotype.json, the summary, else the best proxy."""
+        path = self.paths.best_genotype
+        if path.exists():
+            try:
+                genotype = load(path)
+                self.best_from_file = True
+                return genotype, f"NASRecNet, the run's pick ({self.rel(path)})"
+            except GenotypeError as exc:
+                self.problems.append(f"{self.rel(path)}: not a valid genotype ({exc})")
+        if self.summary is not None:
+            for rec in [*self.final, *self.topk, *self.evaluations]:
+                if rec.digest == self.summary.best_digest:
+                    return rec.genotype, "NASRecNet, the run's pick (summary.json)"
+        if self.scored:
+            best = min(self.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
+            return best.genotype, "best proxy score so far: the run has not picked its final architecture yet"
+        return None, ""
+
+    def scores_of(self, digest: str) -> dict[str, Score]:
+        """The best candidate's scores by stage: proxy (best of its evaluations), full (top-k), test (final)."""
+        out: dict[str, Score] = {}
+        proxy = [score_of(e) for e in self.scored if e.digest == digest]
+        if proxy:
+            out["proxy"] = min(proxy, key=lambda s: _sort_key(s.log_loss))
+        for r in self.topk:
+            if r.digest == digest:
+                out["full"] = r.full
+                break
+        for f in self.final:
+            if f.digest == digest:
+                out["test"] = f.test
+                if f.kind == "nasrec":
+                    break
+        return out
