@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -43,19 +43,33 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def flag_errors(exc: ValidationError, flags: dict[str, str] | None = None) -> list[str]:
+    """One line per problem a config model found, naming the CLI flag: the field's name as a flag
+    (`--top-k`), or `flags[dotted field path]` where the flag is named otherwise (`supernet.train.epochs`
+    -> `--supernet-epochs`)."""
+    lines = []
+    for e in exc.errors(include_url=False):
+        names = [part for part in e["loc"] if isinstance(part, str)]
+        flag = (flags or {}).get(".".join(names)) or (f"--{names[-1].replace('_', '-')}" if names else "")
+        msg, value = str(e["msg"]).removeprefix("Value error, "), e.get("input")
+        got = "" if isinstance(value, dict) or repr(value) in msg else f", got {value!r}"  # said, or a whole model
+        lines.append(f"{flag + ': ' if flag else ''}{msg}{got}")
+    return lines
+
+
 @contextlib.contextmanager
-def flag_values() -> Iterator[None]:
+def flag_values(flags: dict[str, str] | None = None) -> Iterator[None]:
     """Around building config models from CLI flags: a value a model rejects becomes a `UsageError`, one
-    line per problem naming the flag (`--epochs: Input should be greater than 0, got 0`)."""
+    line per problem naming the flag (`--epochs: Input should be greater than 0, got 0`; see `flag_errors`)."""
     try:
         yield
     except ValidationError as exc:
-        lines = []
-        for e in exc.errors(include_url=False):
-            names = [part for part in e["loc"] if isinstance(part, str)]
-            flag = f"--{names[-1].replace('_', '-')}: " if names else ""
-            lines.append(f"{flag}{str(e['msg']).removeprefix('Value error, ')}, got {e.get('input')!r}")
-        raise UsageError("\n".join(lines)) from None
+        raise UsageError("\n".join(flag_errors(exc, flags))) from None
+
+
+def default(model: type[BaseModel], field: str) -> Any:
+    """A config model's default for `field`: CLI defaults come from the models, never repeated."""
+    return model.model_fields[field].get_default(call_default_factory=True)
 
 
 def table(*columns: str, **options: Any) -> Table:

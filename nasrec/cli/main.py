@@ -7,9 +7,17 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from pydantic import ValidationError
 
 from nasrec.cli import data
-from nasrec.cli.common import console, flag_values, load_checked, table, user_errors
+from nasrec.cli.common import console, default, flag_errors, flag_values, load_checked, table, user_errors
+from nasrec.errors import UsageError
+from nasrec.evaluators import EVALUATORS, FinetuneConfig, FullTrainConfig, SupernetTrainingConfig, TrainConfig
+from nasrec.evaluators.rank_study import RankStudyConfig
+from nasrec.search.base import STRATEGIES, list_strategies, strategy_options
+from nasrec.search.evolution import EvolutionOptions
+from nasrec.search.pipeline import EvaluatorChoice, Pipeline, RunConfig, StrategyChoice
+from nasrec.search.random import RandomOptions
 
 app = typer.Typer(help="Neural architecture search for CTR models.", no_args_is_help=True,
                   add_completion=False, pretty_exceptions_enable=False)
@@ -26,40 +34,80 @@ def _root() -> None:
     """Neural architecture search for CTR models: data, supernet, search, evaluation."""
 
 
+SEARCH_FLAGS = {"strategy.name": "--strategy", "strategy.options": "--tournament", "evaluator.name": "--evaluator",
+                "evaluator.config.recipe": "--proxy", "evaluator.config": "--proxy",
+                "supernet.train.epochs": "--supernet-epochs"}
+"""RunConfig fields whose CLI flag is not the field's own name (see `flag_errors`)."""
+STRATEGY_FLAGS = ("population", "cycles", "tournament", "children", "budget")
+
+
+def _opt(model: type, field: str, what: str) -> str:
+    """Help text ending with the model's default, for an option whose unset value means "the model's"."""
+    return f"{what.rstrip('.')} (default {default(model, field)})."
+
+
 @app.command()
 @user_errors
 def search(
-    data: Data = "sample:criteo",
-    space: Annotated[str, typer.Option(help="Search space preset or JSON file.")] = "nasrec-full",
+    data: Data = default(RunConfig, "data"),
+    space: Annotated[str, typer.Option(help="Search space preset or JSON file.")] = default(RunConfig, "space"),
     out: Out = Path("runs/search"),
-    seed: int = 0,
-    population: Annotated[int, typer.Option(help="Evolution population.")] = 128,
-    cycles: Annotated[int, typer.Option(help="Evolution cycles.")] = 240,
-    tournament: int = 64,
-    children: int = 8,
-    supernet_epochs: float = 1.0,
-    top_k: Annotated[int, typer.Option(help="Candidates trained from scratch.")] = 15,
-    full_epochs: Annotated[float, typer.Option(help="Epochs of each top-k training.")] = 1.0,
-    final_epochs: Annotated[float, typer.Option(help="Epochs of the final train+valid trainings.")] = 1.0,
-    proxy: Annotated[str, typer.Option(help="Fine-tuned proxy recipe: fast or paper.")] = "fast",
-    workers: Annotated[int, typer.Option(help="Concurrent evaluations (processes or Ray tasks).")] = 1,
+    seed: int = default(RunConfig, "seed"),
+    strategy: Annotated[str, typer.Option(help=f"Search strategy: {', '.join(list_strategies())}.")] = default(
+        StrategyChoice, "name"),
+    population: Annotated[Optional[int], typer.Option(
+        help=_opt(EvolutionOptions, "population", "evolution: population."), show_default=False)] = None,
+    cycles: Annotated[Optional[int], typer.Option(
+        help=_opt(EvolutionOptions, "cycles", "evolution: cycles."), show_default=False)] = None,
+    tournament: Annotated[Optional[int], typer.Option(
+        help=_opt(EvolutionOptions, "tournament", "evolution: tournament size."), show_default=False)] = None,
+    children: Annotated[Optional[int], typer.Option(
+        help=_opt(EvolutionOptions, "children", "evolution: children per cycle."), show_default=False)] = None,
+    budget: Annotated[Optional[int], typer.Option(
+        help=_opt(RandomOptions, "budget", "random: evaluations."), show_default=False)] = None,
+    evaluator: Annotated[str, typer.Option(help=f"Evaluator scoring the candidates: {', '.join(EVALUATORS.names())}."
+                                           )] = default(EvaluatorChoice, "name"),
+    proxy: Annotated[Optional[str], typer.Option(
+        help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast or paper."), show_default=False)] = None,
+    supernet_epochs: float = default(TrainConfig, "epochs"),
+    top_k: Annotated[int, typer.Option(help="Candidates trained from scratch.")] = default(RunConfig, "top_k"),
+    full_epochs: Annotated[float, typer.Option(help="Epochs of each top-k training.")] = default(
+        RunConfig, "full_epochs"),
+    final_epochs: Annotated[float, typer.Option(help="Epochs of the final train+valid trainings.")] = default(
+        RunConfig, "final_epochs"),
+    workers: Annotated[int, typer.Option(help="Concurrent evaluations (processes or Ray tasks).")] = default(
+        RunConfig, "workers"),
     executor: Annotated[str, typer.Option(help="auto (in-process when --workers 1, else processes), "
-                                               "process or ray.")] = "auto",
+                                               "process or ray.")] = default(RunConfig, "executor"),
     ray_address: Annotated[str, typer.Option(help="With --executor ray: local (start Ray here), auto (the "
-                                                  "cluster joined with `ray start`) or HOST:PORT.")] = "local",
-    random_baseline: Annotated[bool, typer.Option(help="Also run random search with the same budget.")] = True,
-    device: Device = "cpu",
+                                                  "cluster joined with `ray start`) or HOST:PORT.")] = default(
+        RunConfig, "ray_address"),
+    random_baseline: Annotated[bool, typer.Option(help="Also run random search with the same budget.")] = default(
+        RunConfig, "random_baseline"),
+    device: Device = default(RunConfig, "device"),
 ) -> None:
-    """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo."""
-    from nasrec.search.pipeline import Pipeline, RunConfig
-
-    with flag_values():
-        config = RunConfig(data=data, space=space, seed=seed, supernet_epochs=supernet_epochs, top_k=top_k,
-                           strategy_options={"population": population, "cycles": cycles, "tournament": tournament,
-                                             "children": children},
-                           proxy={"recipe": proxy}, workers=workers, full_epochs=full_epochs,
-                           final_epochs=final_epochs, random_baseline=random_baseline, executor=executor,
-                           ray_address=ray_address, device=device)
+    """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo.
+    Every flag is checked before the first stage starts; nothing is written when one is wrong."""
+    given = {"population": population, "cycles": cycles, "tournament": tournament, "children": children,
+             "budget": budget}
+    options = {k: v for k, v in given.items() if v is not None}
+    problems = []
+    if strategy in STRATEGIES.names():  # flags of another strategy are an error, not silently ignored
+        fields = strategy_options(strategy).model_fields
+        problems += [f"--{k}: not an option of strategy {strategy} (its options: {', '.join(fields)})"
+                     for k in options if k not in fields]
+        options = {k: v for k, v in options.items() if k in fields}
+    try:
+        config = RunConfig(data=data, space=space, seed=seed, supernet={"train": {"epochs": supernet_epochs}},
+                           strategy={"name": strategy, "options": options}, top_k=top_k,
+                           evaluator={"name": evaluator, "config": {} if proxy is None else {"recipe": proxy}},
+                           workers=workers, full_epochs=full_epochs, final_epochs=final_epochs,
+                           random_baseline=random_baseline, executor=executor, ray_address=ray_address,
+                           device=device)
+    except ValidationError as exc:
+        problems += flag_errors(exc, SEARCH_FLAGS)
+    if problems:
+        raise UsageError("\n".join(problems))
     summary = Pipeline(config, out, console=console).run()
     draw_run(out)
     _print_results(summary, out)
@@ -93,17 +141,19 @@ def _print_results(summary, out: Path) -> None:
 @user_errors
 def train_supernet_cmd(
     data: Data = "sample:criteo",
-    space: str = "nasrec-full",
+    space: str = default(SupernetTrainingConfig, "space"),
     out: Out = Path("runs/supernet"),
-    epochs: float = 1.0,
-    seed: int = 0,
-    sampler: Annotated[str, typer.Option(help="Path sampler.")] = "single-operator-any-connection",
-    warmup_fraction: float = 0.2,
-    warmup_mode: Annotated[str, typer.Option(help="whole or per-block.")] = "whole",
-    layernorm: bool = True,
-    lr: float = 0.12,
-    batch_size: Annotated[int, typer.Option(help="Global batch (split over torchrun's processes).")] = 512,
-    cap: Annotated[int, typer.Option(help="Embedding rows per table.")] = 500_000,
+    epochs: float = default(TrainConfig, "epochs"),
+    seed: int = default(TrainConfig, "seed"),
+    sampler: Annotated[str, typer.Option(help="Path sampler.")] = default(SupernetTrainingConfig, "sampler"),
+    warmup_fraction: float = default(SupernetTrainingConfig, "warmup_fraction"),
+    warmup_mode: Annotated[str, typer.Option(help="whole or per-block.")] = default(SupernetTrainingConfig,
+                                                                                     "warmup_mode"),
+    layernorm: bool = default(SupernetTrainingConfig, "layernorm"),
+    lr: float = default(TrainConfig, "lr"),
+    batch_size: Annotated[int, typer.Option(help="Global batch (split over torchrun's processes).")] = default(
+        TrainConfig, "batch_size"),
+    cap: Annotated[int, typer.Option(help="Embedding rows per table.")] = default(SupernetTrainingConfig, "cap"),
     device: Device = "cpu",
 ) -> None:
     """Train a weight-sharing supernet (resumes from OUT/checkpoint.pt). Data-parallel when launched with
@@ -112,7 +162,7 @@ def train_supernet_cmd(
 
     import torch
 
-    from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_supernet
+    from nasrec.evaluators import train_supernet
 
     with flag_values():
         config = SupernetTrainingConfig(data=data, space=space, sampler=sampler, warmup_fraction=warmup_fraction,
@@ -130,10 +180,10 @@ def train_supernet_cmd(
 def evaluate(
     genotype: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
     data: Data = "sample:criteo",
-    epochs: float = 1.0,
-    lr: float = 0.12,
-    batch_size: int = 512,
-    layernorm: bool = True,
+    epochs: float = default(TrainConfig, "epochs"),
+    lr: float = default(TrainConfig, "lr"),
+    batch_size: int = default(TrainConfig, "batch_size"),
+    layernorm: bool = default(FullTrainConfig, "layernorm"),
     split: Annotated[str, typer.Option(help="Score on valid or test (test trains on train+valid).")] = "valid",
     seed: int = 0,
     device: Device = "cpu",
@@ -141,7 +191,7 @@ def evaluate(
                                                       "the file's).")] = None,
 ) -> None:
     """Train one genotype from scratch and score it."""
-    from nasrec.evaluators import FullTrain, TrainConfig
+    from nasrec.evaluators import FullTrain
 
     g = load_checked(genotype, space)
     with flag_values():
@@ -156,19 +206,19 @@ def evaluate(
 @app.command("rank-study")
 @user_errors
 def rank_study_cmd(
-    data: Data = "sample:criteo",
-    space: str = "nasrec-full",
-    n: Annotated[int, typer.Option(help="Genotypes sampled.")] = 30,
+    data: Data = default(RankStudyConfig, "data"),
+    space: str = default(RankStudyConfig, "space"),
+    n: Annotated[int, typer.Option(help="Genotypes sampled.")] = default(RankStudyConfig, "n"),
     out: Out = Path("runs/rank-study"),
-    seed: int = 0,
-    supernet_epochs: float = 1.0,
-    full_epochs: float = 1.0,
-    paper_steps: int = 500,
-    finetune_rows: int = 8192,
-    device: Device = "cpu",
+    seed: int = default(RankStudyConfig, "seed"),
+    supernet_epochs: float = default(RankStudyConfig, "supernet_epochs"),
+    full_epochs: float = default(RankStudyConfig, "full_epochs"),
+    paper_steps: int = default(RankStudyConfig, "paper_steps"),
+    finetune_rows: int = default(RankStudyConfig, "finetune_train_rows"),
+    device: Device = default(RankStudyConfig, "device"),
 ) -> None:
     """How well each proxy ranks sampled genotypes against training from scratch (resumable)."""
-    from nasrec.evaluators.rank_study import RankStudyConfig, rank_study
+    from nasrec.evaluators.rank_study import rank_study
 
     with flag_values():
         config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernet_epochs=supernet_epochs,
@@ -196,7 +246,13 @@ def report(
     console.print(f"wrote {write_report(run, out)}", highlight=False)
 
 
-DEMO = {"population": 16, "cycles": 5, "tournament": 8, "children": 4, "top_k": 3}
+def demo_config(seed: int = 0) -> RunConfig:
+    """The demo's run: the paper's pipeline with a budget for a 2-core laptop."""
+    return RunConfig(data="sample:criteo", space="nasrec-full", seed=seed, supernet={"train": {"epochs": 2.0}},
+                     strategy={"name": "evolution", "options": {"population": 16, "cycles": 5, "tournament": 8,
+                                                                "children": 4}},
+                     top_k=3, evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 4096}},
+                     full_epochs=3.0, final_epochs=3.0)
 
 
 @app.command()
@@ -206,12 +262,7 @@ def demo(
     seed: int = 0,
 ) -> None:
     """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (~5 minutes)."""
-    from nasrec.search.pipeline import Pipeline, RunConfig
-
-    config = RunConfig(data="sample:criteo", space="nasrec-full", seed=seed, supernet_epochs=2.0,
-                       strategy_options={k: v for k, v in DEMO.items() if k != "top_k"}, top_k=DEMO["top_k"],
-                       proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=3.0, final_epochs=3.0)
-    summary = Pipeline(config, out, console=console).run()
+    summary = Pipeline(demo_config(seed), out, console=console).run()
     draw_run(out)
     _print_results(summary, out)
     console.print(json.dumps(summary.stage_seconds), highlight=False)

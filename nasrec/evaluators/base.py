@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from nasrec.errors import UsageError
 from nasrec.genotype import Genotype
 from nasrec.registry import Registry
 
@@ -30,8 +31,9 @@ class Score(BaseModel):
 @runtime_checkable
 class Evaluator(Protocol):
     """Scores genotypes. Built from a JSON-able config (`name`, `config`), so another process can rebuild
-    it from the config plus genotype JSON."""
+    it from the config plus genotype JSON; `Config` is the pydantic model that checks that config."""
 
+    Config: ClassVar[type[BaseModel]]
     name: str
 
     @property
@@ -43,6 +45,14 @@ class Evaluator(Protocol):
 EvaluatorFactory = Callable[..., Evaluator]
 EVALUATORS: Registry[EvaluatorFactory] = Registry("evaluator", "nasrec.evaluators")
 register_evaluator = EVALUATORS.register
+
+
+def evaluator_config(name: str) -> type[BaseModel]:
+    """The config model (`Config`) of the evaluator registered as `name`."""
+    model = getattr(EVALUATORS.get(name), "Config", None)
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        raise UsageError(f"evaluator {name!r} declares no Config model (a pydantic model of its settings)")
+    return model
 
 
 def build_evaluator(name: str, config: dict[str, Any]) -> Evaluator:

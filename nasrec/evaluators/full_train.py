@@ -37,6 +37,7 @@ class FullTrain:
     """Train each genotype's standalone model from scratch (seeded by the genotype's digest) and score it."""
 
     name = "full"
+    Config = FullTrainConfig
 
     def __init__(self, **config: Any) -> None:
         self.cfg = FullTrainConfig(**config)

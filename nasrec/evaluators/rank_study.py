@@ -14,10 +14,13 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.evaluators.base import Evaluator, Score, build_evaluator
+from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.ranking import RankAgreement, agreement
 from nasrec.evaluators.supernet_training import SupernetTrainingConfig, train_supernet
 from nasrec.evaluators.training import TrainConfig
-from nasrec.genotype import Genotype, sample
+from nasrec.genotype import Genotype, get_space, sample
+from nasrec.genotype.sampling import DEFAULT_STRATEGY as DEFAULT_SAMPLER
 from nasrec.genotype.io import GenotypeJSON
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config
 
@@ -30,7 +33,7 @@ class RankStudyConfig(BaseModel):
     data: str = "sample:criteo"
     space: str = "nasrec-full"
     n: int = Field(default=30, ge=3, description="genotypes sampled")
-    sampler: str = "single-operator-any-connection"
+    sampler: str = DEFAULT_SAMPLER
     seed: int = 0
     supernet_epochs: float = 1.0
     full_epochs: float = 1.0
@@ -76,6 +79,7 @@ class RankStudyResult(BaseModel):
 def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False) -> RankStudyResult:
     """Run (or resume) the study in `out`; raises `RunFolderBusy` when another process runs on it."""
     out = Path(out)
+    get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
     with RunLock(out, "rank-study folder"):
         pin_config(out / "config.json", config, what="rank study", ignore=("device",))
         start = time.perf_counter()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 from contextlib import nullcontext
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from torch import Tensor, nn
 
 from nasrec.compiler import Supernet, SupernetView
@@ -18,6 +19,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
+from nasrec.genotype.sampling import DEFAULT_STRATEGY as DEFAULT_SAMPLER
 from nasrec.genotype.sampling import SAMPLERS
 from nasrec.state import RunLock, pin_config
 
@@ -30,11 +32,17 @@ class SupernetTrainingConfig(BaseModel):
     data: str = Field(description="`sample:criteo` or a prepared data folder")
     space: str = "nasrec-full"
     layernorm: bool = True
-    cap: int | None = Field(default=500_000, description="embedding rows per table")
-    sampler: str = "single-operator-any-connection"
+    cap: int | None = Field(default=500_000, ge=1, description="embedding rows per table (None: full tables)")
+    sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of each step")
     warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")
-    warmup_mode: str = Field(default="whole", pattern="^(whole|per-block)$")
+    warmup_mode: Literal["whole", "per-block"] = "whole"
     train: TrainConfig = TrainConfig()
+
+    @field_validator("sampler")
+    @classmethod
+    def _known_sampler(cls, name: str) -> str:
+        SAMPLERS.get(name)  # an unknown name raises, listing the known ones
+        return name
 
     def build_supernet(self) -> Supernet:
         data = open_data(self.data)
@@ -116,15 +124,16 @@ def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bo
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     parallel = DataParallel.from_env(dev)
     per_rank = parallel.check_batch(config.train.batch_size)
+    space = get_space(config.space)  # the space and the data are checked before anything is written
     train = open_data(config.data).split("train")
-    steps_per_epoch = train.full_batches(config.train.batch_size)  # before anything is written
+    steps_per_epoch = train.full_batches(config.train.batch_size)
     with RunLock(out, "supernet folder") if parallel.is_main else nullcontext():  # rank 0 writes, and locks
         if parallel.is_main:
             pin_config(out / "config.json", config, what="supernet")
         supernet = config.build_supernet().to(dev)
         parallel.broadcast_(supernet)
         total = max(1, int(round(config.train.epochs * steps_per_epoch)))
-        paths = PathSampler(get_space(config.space), config.sampler, total, config.warmup_fraction,
+        paths = PathSampler(space, config.sampler, total, config.warmup_fraction,
                             config.warmup_mode, config.train.seed)
         trainer = SupernetTrainer(supernet, config.train, paths, checkpoint=out / "checkpoint.pt", progress=progress,
                                   device=dev, parallel=parallel)

@@ -1,6 +1,7 @@
 """The strategy protocol (ask/tell), its registry and the `nasrec.strategies` entry points.
 
-A strategy proposes genotypes with `ask(n)` and learns their scores with `tell(genotype, score)`. Scores
+A strategy proposes genotypes with `ask(n)` and learns their scores with `tell(genotype, score)`, and
+declares its settings as a pydantic model, `Options` (checked before a run starts). Scores
 are losses (lower is better); `None` marks a failed evaluation. Strategies apply results in the order they
 asked, whatever order evaluations finish in, so a search is reproducible from its seed and its log: the
 runner resumes a search by replaying its log into a fresh strategy, so strategies save no state.
@@ -9,7 +10,9 @@ runner resumes a search by replaying its log into a fresh strategy, so strategie
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, ClassVar, Protocol, runtime_checkable
+
+from pydantic import BaseModel
 
 from nasrec.errors import UsageError
 from nasrec.genotype import Genotype, SearchSpace
@@ -24,6 +27,7 @@ _MAX_TRIES = 200
 
 @runtime_checkable
 class Strategy(Protocol):
+    Options: ClassVar[type[BaseModel]]
     space: SearchSpace
 
     def ask(self, n: int = 1) -> list[Genotype]:
@@ -44,8 +48,22 @@ def list_strategies() -> list[str]:
     return sorted(STRATEGIES.names())
 
 
-def build_strategy(name: str, space: SearchSpace, seed: int = 0, **options: Any) -> Strategy:
-    return STRATEGIES.get(name)(space=space, seed=seed, **options)
+def strategy_options(name: str) -> type[BaseModel]:
+    """The typed options (`Options`) of the strategy registered as `name`."""
+    options = getattr(STRATEGIES.get(name), "Options", None)
+    if not (isinstance(options, type) and issubclass(options, BaseModel)):
+        raise UsageError(f"search strategy {name!r} declares no Options model (a pydantic model of its settings)")
+    return options
+
+
+def build_strategy(name: str, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None,
+                   **options: Any) -> Strategy:
+    """The strategy registered as `name` on `space`; `options` are checked by its `Options` first (a bad
+    one raises pydantic's ValidationError naming it)."""
+    settings = dict(strategy_options(name).model_validate(options))
+    if constraints:
+        settings["constraints"] = constraints
+    return STRATEGIES.get(name)(space=space, seed=seed, **settings)
 
 
 class Proposer:

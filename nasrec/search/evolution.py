@@ -12,21 +12,50 @@ from collections import deque
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from nasrec.errors import UsageError
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
+from nasrec.genotype.sampling import DEFAULT_STRATEGY as DEFAULT_SAMPLER
+from nasrec.genotype.sampling import SAMPLERS
 from nasrec.search.base import Constraint, Proposer, register_strategy
+
+
+def check_sampler(name: str) -> str:
+    """`name` if it is a registered path sampler (else the registry's error, listing the known ones)."""
+    SAMPLERS.get(name)
+    return name
+
+
+class EvolutionOptions(BaseModel):
+    """Regularized evolution's settings; the defaults are the NASRec paper's."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    population: int = Field(default=128, ge=1, description="members of the population")
+    cycles: int = Field(default=240, ge=0, description="cycles after the initial population")
+    tournament: int = Field(default=64, ge=1, description="members drawn to pick each cycle's parent")
+    children: int = Field(default=8, ge=1, description="mutants of the parent per cycle")
+    sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of the initial population")
+
+    _sampler = field_validator("sampler")(check_sampler)
+
+    @model_validator(mode="after")
+    def _tournament_fits(self) -> EvolutionOptions:
+        if self.tournament > self.population:
+            raise ValueError(f"tournament ({self.tournament}) cannot exceed population ({self.population})")
+        return self
 
 
 @register_strategy("evolution")
 class RegularizedEvolution:
-    def __init__(self, space: SearchSpace, seed: int = 0, population: int = 128, cycles: int = 240,
-                 tournament: int = 64, children: int = 8, sampler: str = "single-operator-any-connection",
-                 constraints: list[Constraint] | None = None) -> None:
-        if tournament > population:
-            raise UsageError(f"tournament ({tournament}) cannot exceed population ({population})")
-        self.space, self.population_size, self.cycles = space, population, cycles
-        self.tournament, self.children, self.sampler = tournament, children, sampler
+    Options = EvolutionOptions
+
+    def __init__(self, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None,
+                 **options: Any) -> None:
+        """`options`: see `EvolutionOptions` (checked; the paper's settings by default)."""
+        o = EvolutionOptions(**options)
+        self.space, self.population_size, self.cycles = space, o.population, o.cycles
+        self.tournament, self.children, self.sampler = o.tournament, o.children, o.sampler
         self.rng = np.random.default_rng(seed)
         self.proposer = Proposer(space, constraints)
         self.population: deque[tuple[dict[str, Any], float]] = deque()  # (genotype dict, score), oldest first

@@ -12,48 +12,27 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import torch
-from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 import nasrec
-from nasrec.evaluators import FinetunedProxy, FullTrain, SupernetTrainingConfig, TrainConfig, train_supernet
-from nasrec.evaluators.base import Score
+from nasrec.errors import NasrecError, UsageError
+from nasrec.evaluators import FullTrain, TrainConfig, train_supernet
+from nasrec.evaluators.base import build_evaluator
+from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.distributed import resolve_device
 from nasrec.genotype import Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
 from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.search.base import build_strategy
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
+from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.search.runner import run_search
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
 
-
-class RunConfig(BaseModel):
-    """Everything a run does; written to RUN/config.json. Defaults are the paper's settings."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    data: str = Field(default="sample:criteo", description="`sample:NAME` or a prepared data folder")
-    space: str = "nasrec-full"
-    seed: int = 0
-    supernet_epochs: float = 1.0
-    warmup_fraction: float = 0.2
-    strategy: str = "evolution"
-    strategy_options: dict[str, Any] = Field(default_factory=dict, description="e.g. population, cycles")
-    proxy: dict[str, Any] = Field(default_factory=lambda: {"recipe": "fast"}, description="FinetunedProxy options")
-    workers: int = Field(default=1, ge=1, description="concurrent evaluations (processes or Ray tasks)")
-    executor: Literal["auto", "process", "ray"] = Field(
-        default="auto", description="auto: in-process when workers == 1, else a process pool; ray: Ray tasks")
-    ray_address: str = Field(default="local", description="ray: `local`, `auto`, `HOST:PORT` or `ray://HOST:PORT`")
-    device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernet, proxies and models run")
-    top_k: int = 15
-    full_epochs: float = 1.0
-    final_epochs: float = 1.0
-    zoo: tuple[str, ...] = ("dlrm", "deepfm", "wide_deep", "autoint")
-    random_baseline: bool = True
-    layernorm_final: bool = True
+__all__ = ["EvaluatorChoice", "Pipeline", "RunConfig", "StrategyChoice"]
 
 
 def _versions() -> dict[str, str]:
@@ -74,14 +53,33 @@ class Pipeline:
 
     # -- stages ------------------------------------------------------------------------------------
     def run(self) -> Summary:
-        """Run (or resume) every stage; raises `RunFolderBusy` when another process runs on the folder."""
+        """Run (or resume) every stage, after `check()`; raises `RunFolderBusy` when another process runs on
+        the folder. Nothing is written before the checks pass and the lock is held."""
+        self.check()
         with RunLock(self.paths.root):
             return self._run()
+
+    def check(self) -> None:
+        """What the config names must exist here, before any stage: the space, the data, the device, Ray.
+        Every problem found is one line of the `UsageError` raised."""
+        c, problems = self.config, []
+        checks = [lambda: get_space(c.space), lambda: open_data(c.data), lambda: resolve_device(c.device)]
+        if c.executor == "ray":
+            from nasrec.search.ray_executor import _import_ray
+
+            checks.append(_import_ray)
+        for check in checks:
+            try:
+                check()
+            except NasrecError as exc:
+                problems.append(str(exc))
+        if problems:
+            raise UsageError("\n".join(problems))
 
     def _run(self) -> Summary:
         self._write_config()
         self._stage("supernet", self.train_supernet)
-        evaluations = self._stage("search", lambda: self.search(self.config.strategy, self.paths.evaluations))
+        evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
         best = min(topk, key=lambda r: r.full.log_loss)
         save(best.genotype.with_meta(name="NASRecNet", proxy_log_loss=best.proxy.log_loss,
@@ -107,37 +105,32 @@ class Pipeline:
         pin_config(self.paths.config, self.config, what="run", key="config", extra={"versions": _versions()},
                    ignore=DISPATCH)
 
-    def supernet_config(self) -> SupernetTrainingConfig:
-        c = self.config
-        return SupernetTrainingConfig(data=c.data, space=c.space, warmup_fraction=c.warmup_fraction,
-                                      train=TrainConfig(epochs=c.supernet_epochs, seed=c.seed))
-
     def train_supernet(self) -> None:
-        train_supernet(self.supernet_config(), self.paths.supernet.parent, progress=self.progress,
+        train_supernet(self.config.supernet, self.paths.supernet.parent, progress=self.progress,
                        device=self.config.device)
 
-    def proxy_config(self) -> dict[str, Any]:
-        return {"data": self.config.data, "supernet": str(self.paths.supernet), "seed": self.config.seed,
-                "device": self.config.device, **self.config.proxy}
+    def evaluator_config(self) -> dict[str, Any]:
+        """The search evaluator's whole config: `RunConfig.evaluator` with the run's data, supernet, seed, device."""
+        c = self.config
+        return c.evaluator.build_config(data=c.data, supernet=str(self.paths.supernet), seed=c.seed, device=c.device)
 
     def _executor(self) -> Executor:
+        name, config = self.config.evaluator.name, self.evaluator_config()
         if self.config.executor == "ray":  # paths made absolute: workers need not share this cwd
             from nasrec.search.ray_executor import RayExecutor
 
-            config = {**self.proxy_config(), "supernet": str(self.paths.supernet.resolve())}
-            if Path(config["data"]).exists():
-                config["data"] = str(Path(config["data"]).resolve())
-            return RayExecutor("finetune", config, address=self.config.ray_address)
+            for key in ("data", "supernet"):
+                if key in config and Path(config[key]).exists():
+                    config[key] = str(Path(config[key]).resolve())
+            return RayExecutor(name, config, address=self.config.ray_address)
         if self.config.workers > 1 or self.config.executor == "process":
-            return ProcessPoolExecutor("finetune", self.proxy_config(), workers=self.config.workers)
-        return InProcessExecutor(FinetunedProxy(**self.proxy_config()))
+            return ProcessPoolExecutor(name, config, workers=self.config.workers)
+        return InProcessExecutor(build_evaluator(name, config))
 
-    def search(self, strategy: str, log: Path, budget: int | None = None) -> list[Evaluation]:
-        c = self.config
-        options = dict(c.strategy_options)
-        if strategy == "random":
-            options = {"budget": budget}
-        s = build_strategy(strategy, get_space(c.space), seed=c.seed, **options)
+    def search(self, log: Path, strategy: StrategyChoice | None = None) -> list[Evaluation]:
+        """Run (or resume) `strategy` (default: the run's) with the run's evaluator, logging to `log`."""
+        c, choice = self.config, strategy or self.config.strategy
+        s = build_strategy(choice.name, get_space(c.space), seed=c.seed, **choice.options)
         executor = self._executor()
         try:
             return run_search(s, executor, log, parallel=c.workers, seed=c.seed, progress=self.progress)
@@ -164,7 +157,7 @@ class Pipeline:
         """Random search with the evolution's number of proxy evaluations; its top-k trained from scratch;
         the best on validation."""
         n = len(read_jsonl(self.paths.evaluations, Evaluation))
-        evaluations = self.search("random", self.paths.random_evaluations, budget=n)
+        evaluations = self.search(self.paths.random_evaluations, StrategyChoice(name="random", options={"budget": n}))
         topk = self.train_top_k(evaluations, self.paths.random_topk)
         return min(topk, key=lambda r: r.full.log_loss).genotype
 

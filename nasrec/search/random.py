@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nasrec.genotype import Genotype, SearchSpace, sample
 from nasrec.search.base import Constraint, Proposer, register_strategy
+from nasrec.search.evolution import DEFAULT_SAMPLER, check_sampler
+
+
+class RandomOptions(BaseModel):
+    """Random search's settings."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    budget: int = Field(default=2048, ge=1, description="genotypes sampled and evaluated")
+    sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler")
+
+    _sampler = field_validator("sampler")(check_sampler)
 
 
 @register_strategy("random")
 class RandomSearch:
-    def __init__(self, space: SearchSpace, seed: int = 0, budget: int = 2048,
-                 sampler: str = "single-operator-any-connection", constraints: list[Constraint] | None = None) -> None:
-        self.space, self.budget, self.sampler = space, budget, sampler
+    Options = RandomOptions
+
+    def __init__(self, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None,
+                 **options: Any) -> None:
+        """`options`: see `RandomOptions` (checked)."""
+        o = RandomOptions(**options)
+        self.space, self.budget, self.sampler = space, o.budget, o.sampler
         self.rng = np.random.default_rng(seed)
         self.proposer = Proposer(space, constraints)
         self.asked = 0

@@ -34,9 +34,9 @@ def test_pipeline_passes_the_device_to_every_stage(tmp_path, monkeypatch):
             seen.setdefault("full", []).append(config["device"])
 
     monkeypatch.setattr(pipeline, "FullTrain", Full)
-    p = Pipeline(RunConfig(device="auto", top_k=0), tmp_path, progress=False)
+    p = Pipeline(RunConfig(device="auto"), tmp_path, progress=False)
     p.train_supernet()
     p.train_top_k([], tmp_path / "topk.jsonl")
     p.final([])
     assert seen == {"supernet": "auto", "full": ["auto", "auto"]}
-    assert p.proxy_config()["device"] == "auto"
+    assert p.evaluator_config()["device"] == "auto"

@@ -23,10 +23,11 @@ from tests.spaces import TINY
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_space_file):
     root = tmp_path_factory.mktemp("run")
-    config = RunConfig(data="sample:criteo", space=tiny_space_file, supernet_epochs=0.5, top_k=3, full_epochs=1,
-                       final_epochs=1, zoo=("dlrm",), strategy_options={"population": 4, "cycles": 2,
-                                                                        "tournament": 2, "children": 2},
-                       proxy={"recipe": "fast", "train_rows": 1024})
+    config = RunConfig(data="sample:criteo", space=tiny_space_file, supernet={"train": {"epochs": 0.5}}, top_k=3,
+                       full_epochs=1, final_epochs=1, zoo=("dlrm",),
+                       strategy={"name": "evolution", "options": {"population": 4, "cycles": 2, "tournament": 2,
+                                                                  "children": 2}},
+                       evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 1024}})
     summary = Pipeline(config, root / "out", console=Console(quiet=True), progress=False).run()
     draw_run(root / "out")  # what `nasrec search` does after the pipeline
     return config, root / "out", summary

@@ -170,7 +170,7 @@ def test_a_task_lost_on_every_attempt_is_logged_and_the_others_finish(local_ray,
 
 
 def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, tiny_space_file, tmp_path, monkeypatch):
-    from nasrec.cli.main import app
+    from nasrec.cli import main
     from nasrec.search import pipeline
 
     config = pipeline.RunConfig(executor="ray", workers=2, ray_address="auto")
@@ -178,9 +178,10 @@ def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, t
     executor.close()
     assert isinstance(executor, RayExecutor) and ray.is_initialized()
     root = Path(supernet).parents[1]  # holds supernet/checkpoint.pt, as a run folder does
-    run = pipeline.Pipeline(config.model_copy(update={"space": tiny_space_file, "proxy": {
-        "recipe": "fast", "train_rows": 1024, "valid_rows": 1024}}), root, progress=False)
-    records = run.search("random", tmp_path / "random.jsonl", budget=3)
+    evaluator = pipeline.EvaluatorChoice(config={"recipe": "fast", "train_rows": 1024, "valid_rows": 1024})
+    run = pipeline.Pipeline(config.model_copy(update={"space": tiny_space_file, "evaluator": evaluator}), root,
+                            progress=False)
+    records = run.search(tmp_path / "random.jsonl", pipeline.StrategyChoice(name="random", options={"budget": 3}))
     assert len(records) == 3 and all(r.score and r.score.evaluator == "finetune" for r in records)
     pipeline.Pipeline(config.model_copy(update={"executor": "auto"}), tmp_path / "run")._write_config()
     pipeline.Pipeline(config, tmp_path / "run")._write_config()  # a run may resume on another executor
@@ -192,8 +193,8 @@ def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, t
             seen.append(self.config)
             raise UsageError("stopped")
 
-    monkeypatch.setattr(pipeline, "Pipeline", Stop)
-    result = CliRunner().invoke(app, ["search", "--executor", "ray", "--ray-address", "auto", "--workers", "3",
+    monkeypatch.setattr(main, "Pipeline", Stop)
+    result = CliRunner().invoke(main.app, ["search", "--executor", "ray", "--ray-address", "auto", "--workers", "3",
                                       "-o", str(tmp_path / "cli")])
     assert result.exit_code == 1 and "stopped" in result.output
     assert (seen[0].executor, seen[0].ray_address, seen[0].workers) == ("ray", "auto", 3)
