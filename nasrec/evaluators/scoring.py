@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
-
 import numpy as np
 import torch
 
@@ -29,16 +27,18 @@ def subset_batches(data: PreparedData, split: str, rows: int | None, batch_size:
                   torch.from_numpy(label[i:i + batch_size])) for i in range(0, len(idx), batch_size)]
 
 
-@lru_cache(maxsize=4096)
-def _cost(genotype_json: str, n_dense: int, n_sparse: int, dim: int) -> tuple[int, int]:
-    spec = FeatureSpec.synthetic(n_dense, [2] * n_sparse, embedding_dim=dim)  # FLOPs do not depend on table sizes
-    c = cost(Genotype.from_json(genotype_json), spec)
-    return c.flops, c.dense_params
+_COSTS: dict[tuple[str, int, int, int], tuple[int, int]] = {}
 
 
 def flops_and_params(genotype: Genotype, spec: FeatureSpec) -> tuple[int, int]:
-    """Multiply-adds per example and dense parameters of `genotype`'s standalone model (LayerNorm on)."""
-    return _cost(genotype.canonical().to_json(indent=None), spec.n_dense, spec.n_sparse, spec.embedding_dim)
+    """Multiply-adds per example and dense parameters of `genotype`'s standalone model (LayerNorm on),
+    cached by the architecture's digest (labels such as `meta` or `space` do not change the cost)."""
+    key = (genotype.digest(), spec.n_dense, spec.n_sparse, spec.embedding_dim)
+    if key not in _COSTS:
+        shape = FeatureSpec.synthetic(spec.n_dense, [2] * spec.n_sparse, embedding_dim=spec.embedding_dim)
+        c = cost(genotype, shape)  # FLOPs and dense params do not depend on table sizes
+        _COSTS[key] = c.flops, c.dense_params
+    return _COSTS[key]
 
 
 def make_score(genotype: Genotype, spec: FeatureSpec, labels: np.ndarray, logits: np.ndarray, seconds: float,
