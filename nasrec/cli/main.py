@@ -122,6 +122,13 @@ def train_supernet_cmd(
     if torch.distributed.is_initialized():  # under torchrun: leave the process group cleanly
         torch.distributed.destroy_process_group()
     if os.environ.get("RANK", "0") == "0":
+        from nasrec.evaluators.guard import DivergenceReport
+        from nasrec.evaluators.supernet_training import training_report
+
+        report = training_report(out)
+        if report is not None:
+            console.print(f"trained {report['steps']} steps: {DivergenceReport(**report['divergence'])}",
+                          highlight=False)
         console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
 
 
@@ -130,27 +137,40 @@ def train_supernet_cmd(
 def evaluate(
     genotype: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
     data: Data = "sample:criteo",
-    epochs: float = 1.0,
+    epochs: Annotated[float, typer.Option(help="Most epochs (early stopping may stop sooner).")] = 10.0,
+    patience: Annotated[int, typer.Option(help="Epochs without a better validation loss before stopping "
+                                               "(0: no early stopping, train all epochs).")] = 2,
+    seeds: Annotated[int, typer.Option(help="Training runs averaged (per-seed scores are printed).")] = 1,
     lr: float = 0.12,
     batch_size: int = 512,
     layernorm: bool = True,
-    split: Annotated[str, typer.Option(help="Score on valid or test (test trains on train+valid).")] = "valid",
+    split: Annotated[str, typer.Option(help="Score on valid or test (test trains on train+valid for the "
+                                            "epochs early stopping chose on valid).")] = "valid",
     seed: int = 0,
     device: Device = "cpu",
     space: Annotated[Optional[str], typer.Option(help="Check against this space (preset or JSON file; default: "
                                                       "the file's).")] = None,
 ) -> None:
-    """Train one genotype from scratch and score it."""
+    """Train one genotype from scratch, early-stopped on validation, and score it."""
     from nasrec.evaluators import FullTrain, TrainConfig
 
     g = load_checked(genotype, space)
     with flag_values():
-        full = FullTrain(data=data, seed=seed, layernorm=layernorm, eval_split=split, device=device,
+        full = FullTrain(data=data, seed=seed, seeds=seeds, layernorm=layernorm, eval_split=split, device=device,
                          train_split="train+valid" if split == "test" else "train",
-                         train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+                         train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                                           patience=patience or None))
     (score,) = full.evaluate([g])
-    console.print(f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}  AUC {score.auc:.4f}  "
-                  f"FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s", highlight=False)
+    for run in score.runs if seeds > 1 or split == "test" else []:
+        console.print(f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps",
+                      highlight=False)
+    run = score.runs[0]
+    stop = f"best at step {run.best_step} of {run.steps}" if run.best_step is not None else f"{run.steps} steps"
+    spread = f" ± {score.log_loss_std:.4f}" if seeds > 1 else ""
+    regret = f"  regret {score.regret:.5f}" if score.regret is not None else ""
+    console.print(f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}"
+                  f"{regret}  ({stop})  FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s",
+                  highlight=False)
 
 
 @app.command("rank-study")
@@ -158,30 +178,45 @@ def evaluate(
 def rank_study_cmd(
     data: Data = "sample:criteo",
     space: str = "nasrec-full",
-    n: Annotated[int, typer.Option(help="Genotypes sampled.")] = 30,
+    n: Annotated[int, typer.Option(help="Genotypes sampled.")] = 50,
     out: Out = Path("runs/rank-study"),
     seed: int = 0,
     supernet_epochs: float = 1.0,
-    full_epochs: float = 1.0,
+    full_epochs: Annotated[float, typer.Option(help="Most epochs of each scratch training (early-stopped).")] = 10.0,
+    seeds: Annotated[int, typer.Option(help="Scratch trainings averaged per genotype (the reference).")] = 2,
     paper_steps: int = 500,
     finetune_rows: int = 8192,
     device: Device = "cpu",
 ) -> None:
-    """How well each proxy ranks sampled genotypes against training from scratch (resumable)."""
-    from nasrec.evaluators.rank_study import RankStudyConfig, rank_study
+    """How well each proxy ranks sampled genotypes against early-stopped training from scratch averaged over
+    seeds (on oracle data: regret); also the reference's own seed-to-seed agreement (resumable)."""
+    from nasrec.evaluators.full_train import SCRATCH_RECIPE
+    from nasrec.evaluators.rank_study import RankStudyConfig, SupernetVariant, rank_study
+    from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 
     with flag_values():
-        config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernet_epochs=supernet_epochs,
-                                 full_epochs=full_epochs, paper_steps=paper_steps, finetune_train_rows=finetune_rows,
-                                 device=device)
+        main = SupernetVariant(train=SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs}))
+        config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernets={"main": main},
+                                 reference_seeds=seeds,
+                                 full=SCRATCH_RECIPE.model_copy(update={"epochs": full_epochs}),
+                                 paper_steps=paper_steps, finetune_train_rows=finetune_rows, device=device)
     result = rank_study(config, out, progress=True)
-    rows = table("proxy", "Kendall tau", "Spearman rho", "Pearson r", f"top-{config.top_k} overlap", "s/candidate",
-                 title=f"{n} genotypes of {space}: proxy vs full training")
-    for label, a in result.agreement.items():
-        rows.add_row(label, f"{a.kendall_tau:.3f}", f"{a.spearman_rho:.3f}", f"{a.pearson_r:.3f}",
-                     f"{a.top_k_overlap:.2f}", f"{result.seconds_per_candidate[label]:.2f}")
-    console.print(rows)
+    console.print(rank_table(result))
     console.print(f"results: {out / 'results.json'}", highlight=False)
+
+
+def rank_table(result):  # RankStudyResult -> rich Table
+    """The study's agreements as a table, the reference's seed-to-seed agreement first."""
+    out = table("proxy", "Kendall tau [95% CI]", "Spearman rho", "Pearson r", f"top-{result.config.top_k} overlap",
+                "s/candidate", title=f"{result.reference_n} genotypes: proxy vs scratch training "
+                                     f"({result.reference_metric}, {result.config.reference_seeds} seeds)")
+    rows = ([("reference seed 0 vs 1", result.seed_agreement)] if result.seed_agreement else [])
+    rows += list(result.agreement.items())
+    for label, a in rows:
+        ci = f" [{a.kendall_low:.2f}, {a.kendall_high:.2f}]" if a.kendall_low is not None else ""
+        out.add_row(label, f"{a.kendall_tau:.3f}{ci}", f"{a.spearman_rho:.3f}", f"{a.pearson_r:.3f}",
+                    f"{a.top_k_overlap:.2f}", f"{result.seconds_per_candidate.get(label, float('nan')):.2f}")
+    return out
 
 
 @app.command()

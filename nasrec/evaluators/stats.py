@@ -1,0 +1,102 @@
+"""Uncertainty of CTR scores measured on the same rows: the standard error of one model's log loss, and paired
+bootstrap confidence intervals (scipy) for the difference between two models in log loss and in AUC.
+
+Scores of models evaluated on the same test rows are strongly correlated (hard rows are hard for every model),
+so the difference of two log losses is much better determined than either one: resampling rows *jointly*
+(paired) uses that. All functions take labels and logits (or per-row losses) as numpy arrays.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+from pydantic import BaseModel
+from scipy import stats
+
+from nasrec.evaluators.metrics import auc
+
+
+class Interval(BaseModel):
+    """`estimate` with a `level` confidence interval [`low`, `high`] over `rows` rows."""
+
+    estimate: float
+    low: float
+    high: float
+    level: float
+    rows: int
+
+    @property
+    def excludes_zero(self) -> bool:
+        return self.high < 0 or self.low > 0
+
+    def __str__(self) -> str:
+        return f"{self.estimate:+.4f} [{self.low:+.4f}, {self.high:+.4f}]"
+
+
+def row_log_loss(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
+    """Per-row binary cross-entropy of logits (numerically stable); its mean is the log loss."""
+    z = np.asarray(logits, dtype=np.float64)
+    y = np.asarray(labels, dtype=np.float64)
+    return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
+
+
+def log_loss_se(labels: np.ndarray, logits: np.ndarray) -> float:
+    """Standard error of the log loss over rows (rows treated as independent draws)."""
+    losses = row_log_loss(labels, logits)
+    return float(losses.std(ddof=1) / np.sqrt(len(losses)))
+
+
+def _check(labels: np.ndarray, *arrays: np.ndarray) -> None:
+    n = len(labels)
+    if n < 2 or any(len(a) != n for a in arrays):
+        raise ValueError(f"paired statistics need the same rows for every model (got {n} labels and "
+                         f"{[len(a) for a in arrays]} predictions)")
+
+
+def paired_log_loss_diff(labels: np.ndarray, logits_a: np.ndarray, logits_b: np.ndarray, *, level: float = 0.95,
+                         n_resamples: int = 2000, seed: int = 0) -> Interval:
+    """Log loss of model a minus model b on the same rows, with a paired bootstrap CI (BCa). Negative: a is
+    better. For several seeds of each model, pool their per-row losses through `paired_row_diff`."""
+    _check(labels, logits_a, logits_b)
+    return paired_row_diff(row_log_loss(labels, logits_a), row_log_loss(labels, logits_b), level=level,
+                           n_resamples=n_resamples, seed=seed)
+
+
+def paired_row_diff(losses_a: np.ndarray, losses_b: np.ndarray, *, level: float = 0.95, n_resamples: int = 2000,
+                    seed: int = 0) -> Interval:
+    """Mean of `losses_a - losses_b` (per-row losses of two models on the same rows) with a bootstrap CI over
+    rows. Rows may be pooled over several runs (seeds) as long as a and b are aligned."""
+    a, b = np.asarray(losses_a, dtype=np.float64), np.asarray(losses_b, dtype=np.float64)
+    _check(a, b)
+    d = a - b
+    if np.all(d == d[0]):  # identical differences: the bootstrap distribution is degenerate
+        return Interval(estimate=float(d[0]), low=float(d[0]), high=float(d[0]), level=level, rows=len(d))
+    res = stats.bootstrap((d,), np.mean, confidence_level=level, n_resamples=n_resamples, method="BCa",
+                          vectorized=True, random_state=np.random.default_rng(seed))
+    return Interval(estimate=float(d.mean()), low=float(res.confidence_interval.low),
+                    high=float(res.confidence_interval.high), level=level, rows=len(d))
+
+
+def paired_auc_diff(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, *, level: float = 0.95,
+                    n_resamples: int = 1000, seed: int = 0) -> Interval:
+    """AUC of model a minus model b on the same rows, with a paired (percentile) bootstrap CI: rows are
+    resampled jointly with their label and both scores. Positive: a ranks better."""
+    y = np.asarray(labels)
+    _check(y, scores_a, scores_b)
+    sa, sb = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, len(y), len(y))
+        diffs.append(auc(y[idx], sa[idx]) - auc(y[idx], sb[idx]))
+    diffs = np.asarray([d for d in diffs if np.isfinite(d)])
+    alpha = (1 - level) / 2
+    return Interval(estimate=auc(y, sa) - auc(y, sb), low=float(np.quantile(diffs, alpha)),
+                    high=float(np.quantile(diffs, 1 - alpha)), level=level, rows=len(y))
+
+
+def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for a single value)."""
+    v = np.asarray(values, dtype=np.float64)
+    return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
