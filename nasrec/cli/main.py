@@ -39,8 +39,11 @@ def search(
     children: int = 8,
     supernet_epochs: float = 1.0,
     top_k: Annotated[int, typer.Option(help="Candidates trained from scratch.")] = 15,
-    full_epochs: Annotated[float, typer.Option(help="Epochs of each top-k training.")] = 1.0,
-    final_epochs: Annotated[float, typer.Option(help="Epochs of the final train+valid trainings.")] = 1.0,
+    full_epochs: Annotated[float, typer.Option(help="Most epochs of each top-k training (early-stopped).")] = 10.0,
+    final_epochs: Annotated[float, typer.Option(help="Most epochs when early stopping chooses the final "
+                                                     "models' epochs.")] = 10.0,
+    topk_seeds: Annotated[int, typer.Option(help="Seeds averaged per top-k candidate.")] = 1,
+    final_seeds: Annotated[int, typer.Option(help="Seeds of every final model.")] = 3,
     proxy: Annotated[str, typer.Option(help="Fine-tuned proxy recipe: fast or paper.")] = "fast",
     workers: Annotated[int, typer.Option(help="Concurrent evaluations (processes or Ray tasks).")] = 1,
     executor: Annotated[str, typer.Option(help="auto (in-process when --workers 1, else processes), "
@@ -58,8 +61,8 @@ def search(
                            strategy_options={"population": population, "cycles": cycles, "tournament": tournament,
                                              "children": children},
                            proxy={"recipe": proxy}, workers=workers, full_epochs=full_epochs,
-                           final_epochs=final_epochs, random_baseline=random_baseline, executor=executor,
-                           ray_address=ray_address, device=device)
+                           final_epochs=final_epochs, topk_seeds=topk_seeds, final_seeds=final_seeds,
+                           random_baseline=random_baseline, executor=executor, ray_address=ray_address, device=device)
     summary = Pipeline(config, out, console=console).run()
     draw_run(out)
     _print_results(summary, out)
@@ -81,9 +84,14 @@ def draw_run(out: Path) -> None:
 
 
 def _print_results(summary, out: Path) -> None:
-    rows = table("model", "log loss", "AUC", "FLOPs", "dense params", title="test split")
+    seeds = len(summary.seeds) or 1
+    rows = table("model", "log loss", "AUC", "NASRecNet minus model: log loss [95% CI]", "AUC [95% CI]", "FLOPs",
+                 "dense params", title=f"test split ({seeds} seed{'s' if seeds > 1 else ''} per model)")
     for r in sorted(summary.results, key=lambda r: r.test.log_loss):
-        rows.add_row(r.name, f"{r.test.log_loss:.4f}", f"{r.test.auc:.4f}", f"{r.test.flops:,}", f"{r.test.params:,}")
+        c = summary.comparisons.get(r.name)
+        spread = f" ± {r.test.log_loss_std:.4f}" if r.test.log_loss_std else ""
+        rows.add_row(r.name, f"{r.test.log_loss:.4f}{spread}", f"{r.test.auc:.4f}", str(c.log_loss) if c else "",
+                     str(c.auc) if c else "", f"{r.test.flops:,}", f"{r.test.params:,}")
     console.print(rows)
     console.print(f"best genotype: {out / summary.best_genotype}\nsummary: {out / 'summary.json'}\n"
                   f"report: {out / 'report.html'}", highlight=False)
@@ -245,7 +253,8 @@ def demo(
 
     config = RunConfig(data="sample:criteo", space="nasrec-full", seed=seed, supernet_epochs=2.0,
                        strategy_options={k: v for k, v in DEMO.items() if k != "top_k"}, top_k=DEMO["top_k"],
-                       proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=3.0, final_epochs=3.0)
+                       proxy={"recipe": "fast", "train_rows": 4096}, full_epochs=6.0, final_epochs=6.0,
+                       final_seeds=1)
     summary = Pipeline(config, out, console=console).run()
     draw_run(out)
     _print_results(summary, out)

@@ -1,5 +1,5 @@
 """Uncertainty of CTR scores measured on the same rows: the standard error of one model's log loss, and paired
-bootstrap confidence intervals (scipy) for the difference between two models in log loss and in AUC.
+percentile-bootstrap confidence intervals for the difference between two models in log loss and in AUC.
 
 Scores of models evaluated on the same test rows are strongly correlated (hard rows are hard for every model),
 so the difference of two log losses is much better determined than either one: resampling rows *jointly*
@@ -12,7 +12,6 @@ from collections.abc import Sequence
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats
 
 from nasrec.evaluators.metrics import auc
 
@@ -56,11 +55,17 @@ def _check(labels: np.ndarray, *arrays: np.ndarray) -> None:
 
 def paired_log_loss_diff(labels: np.ndarray, logits_a: np.ndarray, logits_b: np.ndarray, *, level: float = 0.95,
                          n_resamples: int = 2000, seed: int = 0) -> Interval:
-    """Log loss of model a minus model b on the same rows, with a paired bootstrap CI (BCa). Negative: a is
-    better. For several seeds of each model, pool their per-row losses through `paired_row_diff`."""
-    _check(labels, logits_a, logits_b)
-    return paired_row_diff(row_log_loss(labels, logits_a), row_log_loss(labels, logits_b), level=level,
-                           n_resamples=n_resamples, seed=seed)
+    """Log loss of model a minus model b on the same rows, with a paired percentile bootstrap CI over rows.
+    Negative: a is better. Logits may be [rows] or [seeds, rows] (seed i of a paired with seed i of b; each
+    row's difference is averaged over seeds, so the interval is pooled over seeds and rows)."""
+    za, zb = np.atleast_2d(logits_a), np.atleast_2d(logits_b)
+    if za.shape != zb.shape:
+        raise ValueError(f"paired statistics need the same rows for every model (got {len(labels)} labels and "
+                         f"{[za.shape[-1], zb.shape[-1]]} predictions)")
+    _check(labels, za[0], zb[0])
+    losses_a = row_log_loss(labels[None, :], za).mean(axis=0)
+    losses_b = row_log_loss(labels[None, :], zb).mean(axis=0)
+    return paired_row_diff(losses_a, losses_b, level=level, n_resamples=n_resamples, seed=seed)
 
 
 def paired_row_diff(losses_a: np.ndarray, losses_b: np.ndarray, *, level: float = 0.95, n_resamples: int = 2000,
@@ -72,27 +77,34 @@ def paired_row_diff(losses_a: np.ndarray, losses_b: np.ndarray, *, level: float 
     d = a - b
     if np.all(d == d[0]):  # identical differences: the bootstrap distribution is degenerate
         return Interval(estimate=float(d[0]), low=float(d[0]), high=float(d[0]), level=level, rows=len(d))
-    res = stats.bootstrap((d,), np.mean, confidence_level=level, n_resamples=n_resamples, method="BCa",
-                          vectorized=True, random_state=np.random.default_rng(seed))
-    return Interval(estimate=float(d.mean()), low=float(res.confidence_interval.low),
-                    high=float(res.confidence_interval.high), level=level, rows=len(d))
+    rng = np.random.default_rng(seed)
+    means = np.concatenate([d[rng.integers(0, len(d), (min(200, n_resamples - i), len(d)))].mean(axis=1)
+                            for i in range(0, n_resamples, 200)])  # 200 resamples at a time bounds memory
+    alpha = (1 - level) / 2
+    return Interval(estimate=float(d.mean()), low=float(np.quantile(means, alpha)),
+                    high=float(np.quantile(means, 1 - alpha)), level=level, rows=len(d))
 
 
 def paired_auc_diff(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, *, level: float = 0.95,
                     n_resamples: int = 1000, seed: int = 0) -> Interval:
     """AUC of model a minus model b on the same rows, with a paired (percentile) bootstrap CI: rows are
-    resampled jointly with their label and both scores. Positive: a ranks better."""
+    resampled jointly with their label and both scores. Positive: a ranks better. Scores may be [seeds, rows]:
+    the statistic is then the mean over seeds of the AUC differences, on the same resampled rows."""
     y = np.asarray(labels)
-    _check(y, scores_a, scores_b)
-    sa, sb = np.asarray(scores_a, dtype=np.float64), np.asarray(scores_b, dtype=np.float64)
+    sa, sb = np.atleast_2d(np.asarray(scores_a, dtype=np.float64)), np.atleast_2d(np.asarray(scores_b, dtype=np.float64))
+    if sa.shape != sb.shape:
+        raise ValueError(f"paired statistics need the same rows for every model (got {len(y)} labels and "
+                         f"{[sa.shape[-1], sb.shape[-1]]} predictions)")
+    _check(y, sa[0], sb[0])
+
+    def stat(idx: np.ndarray) -> float:
+        return float(np.mean([auc(y[idx], a[idx]) - auc(y[idx], b[idx]) for a, b in zip(sa, sb)]))
+
     rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_resamples):
-        idx = rng.integers(0, len(y), len(y))
-        diffs.append(auc(y[idx], sa[idx]) - auc(y[idx], sb[idx]))
-    diffs = np.asarray([d for d in diffs if np.isfinite(d)])
+    diffs = np.asarray([stat(rng.integers(0, len(y), len(y))) for _ in range(n_resamples)])
+    diffs = diffs[np.isfinite(diffs)]
     alpha = (1 - level) / 2
-    return Interval(estimate=auc(y, sa) - auc(y, sb), low=float(np.quantile(diffs, alpha)),
+    return Interval(estimate=stat(np.arange(len(y))), low=float(np.quantile(diffs, alpha)),
                     high=float(np.quantile(diffs, 1 - alpha)), level=level, rows=len(y))
 
 

@@ -136,6 +136,7 @@ class Trainer:
         self.curve: list[CurvePoint] = []
         self.best_step: int | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
+        self._warm = 0
 
     @property
     def divergence(self):  # -> DivergenceReport
@@ -195,6 +196,7 @@ class Trainer:
         if self.step == 0 and base_rate is not None and self.config.head_init:
             init_head(self.model, base_rate)
         factor = cosine_with_warmup(total, self.config.warmup, self.config.min_warmup_steps)
+        self._warm = min(total, max(int(total * self.config.warmup), self.config.min_warmup_steps))
         every = self.config.eval_every or steps_per_epoch
         self.model.train()
         end = total if stop_after is None else min(total, stop_after)
@@ -227,7 +229,8 @@ class Trainer:
         return self.losses
 
     def _validate(self, validate: Validate) -> bool:
-        """Validate, keep the best weights; True when early stopping says stop."""
+        """Validate, keep the best weights; True when early stopping says stop (never during the warm-up: the
+        learning rate is still rising, so a plateau there says nothing)."""
         value = float(validate())
         self.model.train()
         self.curve.append(CurvePoint(step=self.step, log_loss=value))
@@ -235,7 +238,7 @@ class Trainer:
             self.best_step = self.step
             self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         since = sum(1 for p in self.curve if p.step > self.best_step)
-        return self.config.patience is not None and since >= self.config.patience
+        return self.config.patience is not None and since >= self.config.patience and self.step >= self._warm
 
     def _train_step(self, batch: Any, lr_factor: float) -> None:
         dense, sparse, label = (t.to(self.device, non_blocking=True) for t in batch[:3])

@@ -179,10 +179,19 @@ def test_early_stopping_restores_the_best_epoch_when_validation_rises():
         snapshots[trainer.step] = {k: v.clone() for k, v in model.state_dict().items()}
         return next(values)
 
-    trainer = Trainer(model, TrainConfig(epochs=10, patience=2))
+    trainer = Trainer(model, TrainConfig(epochs=10, patience=2, min_warmup_steps=0))
     trainer.fit(lambda epoch: iter(batches), steps_per_epoch=8, validate=validate)
     assert [p.step for p in trainer.curve] == [8, 16, 24, 32, 40]
     assert [p.log_loss for p in trainer.curve] == [0.60, 0.55, 0.50, 0.52, 0.58]
     assert trainer.best_step == 24 and trainer.step == 40
     for name, value in model.state_dict().items():
         assert torch.equal(value, snapshots[24][name]), name
+
+
+def test_early_stopping_waits_for_the_end_of_the_warmup():
+    torch.manual_seed(0)
+    model, batches = Tiny(), make_batches()
+    values = iter([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
+    trainer = Trainer(model, TrainConfig(epochs=10, patience=2, min_warmup_steps=40))
+    trainer.fit(lambda epoch: iter(batches), steps_per_epoch=8, validate=lambda: next(values))
+    assert trainer.best_step == 8 and trainer.step == 40  # patience ran out at step 24, the warm-up at 40
