@@ -55,3 +55,21 @@ def test_teacher_references():
     assert teacher_genotype("zoo:dlrm").meta["name"] == "DLRM-like"
     a, b = teacher_genotype("random:nasrec-full", 0), teacher_genotype("random:nasrec-full", 1)
     assert a.digest() != b.digest() and teacher_genotype("random:nasrec-full", 0).digest() == a.digest()
+
+
+def test_the_synthetic_command_draws_labels_from_a_genotype_teacher(tmp_path):
+    from typer.testing import CliRunner
+
+    from nasrec.cli import main as main_cli
+
+    runner = CliRunner()
+    result = runner.invoke(main_cli.app, ["data", "synthetic", "-o", str(tmp_path / "d"), "--rows", "3000",
+                                          "--teacher", "zoo:dlrm", "--teacher-scale", "1.5"],
+                           env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "true click probabilities stored (prob.npy); Bayes rate 0." in result.stdout
+    data = PreparedData.open(tmp_path / "d")
+    assert data.prob is not None and len(data) == 3000
+    bad = runner.invoke(main_cli.app, ["data", "synthetic", "-o", str(tmp_path / "e"), "--teacher-scale", "0"])
+    assert (bad.exit_code, bad.stderr) == (1, "error: --teacher-scale must be positive, got 0.0\n")
+    assert not (tmp_path / "e").exists()
