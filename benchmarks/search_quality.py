@@ -25,7 +25,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.scoring import bayes_rate
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
 from nasrec.search.pipeline import Pipeline, RunConfig
-from nasrec.search.records import Summary
+from nasrec.records import Summary
 
 BUDGET = {"population": 24, "cycles": 5, "tournament": 8, "children": 8}  # 64 proxy evaluations
 

@@ -19,9 +19,8 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
-from nasrec.genotype.io import atomic_write_text
 from nasrec.genotype.sampling import SAMPLERS
-from nasrec.state import RunLock, pin_config
+from nasrec.state import RunLock, atomic_write_text, pin_config
 
 
 SUPERNET_RECIPE = TrainConfig(min_warmup_steps=1000)

@@ -5,7 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nasrec.search.records import Evaluation, RunPaths, read_jsonl
+from nasrec.records import Evaluation, RunPaths
+from nasrec.state import read_jsonl
 
 ROOT = Path(__file__).resolve().parents[2]
 
