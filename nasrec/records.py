@@ -59,7 +59,13 @@ class TopKResult(BaseModel):
     digest: str
     genotype: GenotypeJSON
     proxy: Score
-    full: Score = Field(description="standalone model trained from scratch, scored on validation")
+    full: Score | None = Field(description="standalone model trained from scratch, scored on validation")
+    error: str | None = Field(default=None, description="why training from scratch failed (it diverged)")
+
+    @property
+    def valid_value(self) -> float:
+        """The validation score to pick the best by; a diverged candidate ranks last."""
+        return self.full.value if self.full is not None else float("inf")
 
 
 class FinalResult(BaseModel):

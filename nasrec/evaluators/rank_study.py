@@ -27,7 +27,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.ranking import RankAgreement, agreement
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE, SupernetTrainingConfig, train_supernet
-from nasrec.evaluators.training import TrainConfig
+from nasrec.evaluators.training import TrainConfig, TrainingDiverged
 from nasrec.genotype import Genotype, sample
 from nasrec.genotype.io import GenotypeJSON
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config
@@ -94,7 +94,8 @@ class StudyScore(BaseModel):
     label: str
     digest: str
     genotype: GenotypeJSON
-    score: Score
+    score: Score | None
+    error: str | None = Field(default=None, description="why the evaluation failed (e.g. training diverged)")
 
 
 class RankStudyResult(BaseModel):
@@ -105,6 +106,7 @@ class RankStudyResult(BaseModel):
     agreement: dict[str, RankAgreement]
     seconds_per_candidate: dict[str, float]
     supernet_seconds: dict[str, float]
+    failed: dict[str, int] = Field(default_factory=dict, description="evaluations that failed (diverged), by label")
 
 
 def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False, run: bool = True) -> RankStudyResult:
@@ -150,9 +152,15 @@ def _score(stage: Stage[tuple[str, str], StudyScore], label: str, name: str, cfg
     if all((label, g.digest()) in stage for g in genotypes):
         return
     evaluator: Evaluator = build_evaluator(name, cfg)
-    stage.run(genotypes, key=lambda g: (label, g.digest()),
-              make=lambda g: StudyScore(label=label, digest=g.digest(), genotype=g,
-                                        score=evaluator.evaluate([rename_ops(g, op_map) if op_map else g])[0]))
+
+    def make(g: Genotype) -> StudyScore:
+        try:
+            score, error = evaluator.evaluate([rename_ops(g, op_map) if op_map else g])[0], None
+        except TrainingDiverged as exc:  # one diverged training is a finding, not the end of the study
+            score, error = None, str(exc)
+        return StudyScore(label=label, digest=g.digest(), genotype=g, score=score, error=error)
+
+    stage.run(genotypes, key=lambda g: (label, g.digest()), make=make)
 
 
 def _load_seconds(out: Path) -> dict[str, float]:
@@ -193,10 +201,14 @@ def _value(score: Score, metric: str) -> float:
 
 def summarize(config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype],
               supernet_seconds: dict[str, float]) -> RankStudyResult:
-    """Agreements on the genotypes whose every reference seed is done (proxies missing some are left out)."""
+    """Agreements on the genotypes whose every reference seed is done and did not diverge (proxies missing
+    some are left out)."""
     metric = metric_of(config)
     seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
-    complete = [g.digest() for g in genotypes if all((s, g.digest()) in done for s in seeds)]
+    complete = [g.digest() for g in genotypes
+                if all((s, g.digest()) in done and done[(s, g.digest())].score is not None for s in seeds)]
+    failed = {label: sum(1 for (lab, _), r in done.items() if lab == label and r.score is None)
+              for label in dict.fromkeys(label for label, _ in done)}
     reference = {d: float(np.mean([_value(done[(s, d)].score, metric) for s in seeds])) for d in complete}
     seed_agreement = None
     if len(seeds) > 1 and len(complete) >= 3:
@@ -207,17 +219,18 @@ def summarize(config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], 
     for label in labels:
         if label.startswith(f"{REFERENCE}/"):
             continue
-        digests = [d for d in complete if (label, d) in done]
+        digests = [d for d in complete if (label, d) in done and done[(label, d)].score is not None]
         if len(digests) >= 3:
             agreements[label] = agreement([done[(label, d)].score.value for d in digests],
                                           [reference[d] for d in digests], config.top_k)
     seconds = {}
     for label in labels:
-        values = [done[(label, g.digest())].score.seconds for g in genotypes if (label, g.digest()) in done]
-        seconds[label] = round(float(np.mean(values)), 3)
+        values = [done[(label, g.digest())].score.seconds for g in genotypes  # type: ignore[union-attr]
+                  if (label, g.digest()) in done and done[(label, g.digest())].score is not None]
+        seconds[label] = round(float(np.mean(values)), 3) if values else float("nan")
     return RankStudyResult(config=config, reference_metric=metric, reference_n=len(complete),
                            seed_agreement=seed_agreement, agreement=agreements, seconds_per_candidate=seconds,
-                           supernet_seconds=supernet_seconds)
+                           supernet_seconds=supernet_seconds, failed={k: v for k, v in failed.items() if v})
 
 
 def write_reference_table(config: RankStudyConfig, done: dict[tuple[str, str], StudyScore],
@@ -226,7 +239,8 @@ def write_reference_table(config: RankStudyConfig, done: dict[tuple[str, str], S
     seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
     lines = []
     for g in genotypes:
-        scores = [done[(s, g.digest())].score for s in seeds if (s, g.digest()) in done]
+        scores = [done[(s, g.digest())].score for s in seeds
+                  if (s, g.digest()) in done and done[(s, g.digest())].score is not None]
         if not scores:
             continue
         runs = [run.model_dump() for s in scores for run in s.runs]

@@ -46,7 +46,7 @@ class TrainConfig(BaseModel):
     seed: int = 0
     checkpoint_every: int = Field(default=200, gt=0)
     guard_factor: float = Field(default=3.0, gt=1, description="a loss above this x the running median diverged")
-    guard_patience: int = Field(default=5, gt=0, description="diverged steps in a row that stop the run")
+    guard_patience: int = Field(default=20, gt=0, description="diverged steps in a row that stop the run")
     patience: int | None = Field(default=None, gt=0, description="early stopping: validations without a new best")
     eval_every: int | None = Field(default=None, gt=0, description="steps between validations (None: every epoch)")
 

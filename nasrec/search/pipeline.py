@@ -21,7 +21,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Console
 
 import nasrec
-from nasrec.evaluators import FinetunedProxy, FullTrain, SupernetTrainingConfig, TrainConfig, train_supernet
+from nasrec.evaluators import (
+    FinetunedProxy,
+    FullTrain,
+    SupernetTrainingConfig,
+    TrainConfig,
+    TrainingDiverged,
+    train_supernet,
+)
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
@@ -91,9 +98,9 @@ class Pipeline:
         self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.config.strategy, self.paths.evaluations))
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
-        best = min(topk, key=lambda r: r.full.value)
+        best = min(topk, key=lambda r: r.valid_value)
         save(best.genotype.with_meta(name="NASRecNet", proxy_log_loss=best.proxy.value,
-                                     valid_log_loss=best.full.log_loss), self.paths.best_genotype)
+                                     valid_log_loss=best.full.log_loss if best.full else None), self.paths.best_genotype)
         candidates = [("NASRecNet", "nasrec", best.genotype)]
         candidates += [(f"zoo:{name}", "zoo", load_zoo(name)) for name in self.config.zoo]
         if self.config.random_baseline:
@@ -168,7 +175,12 @@ class Pipeline:
         def train(item: tuple[int, Evaluation]) -> TopKResult:
             rank, e = item
             assert e.score is not None
-            (score,) = full.evaluate([e.genotype])
+            try:
+                (score,) = full.evaluate([e.genotype])
+            except TrainingDiverged as exc:  # logged as this candidate's failure; the others go on
+                self.console.print(f"  top-{rank} {e.digest}: {exc}", highlight=False)
+                return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=None,
+                                  error=str(exc))
             self.console.print(f"  top-{rank} {e.digest}: proxy {e.score.value:.4f}  "
                                f"from scratch {score.log_loss:.4f}", highlight=False)
             return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
@@ -182,7 +194,7 @@ class Pipeline:
         n = len(read_jsonl(self.paths.evaluations, Evaluation))
         evaluations = self.search("random", self.paths.random_evaluations, budget=n)
         topk = self.train_top_k(evaluations, self.paths.random_topk)
-        return min(topk, key=lambda r: r.full.value).genotype
+        return min(topk, key=lambda r: r.valid_value).genotype
 
     def final_seeds(self) -> list[int]:
         return [self.config.seed + i for i in range(self.config.final_seeds)]
