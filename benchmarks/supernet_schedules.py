@@ -23,8 +23,8 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.supernet_training import training_report
 from nasrec.genotype import sample
 
-VARIANTS = [  # (min_warmup_steps, epochs, head_init)
-    (0, 1, False), (0, 1, True), (100, 1, True), (300, 1, True), (1000, 1, True), (300, 4, True), (1000, 4, True),
+VARIANTS = [  # (min_warmup_steps, epochs, head_init): the paper's schedule, the default, then the others
+    (0, 1, False), (1000, 1, True), (0, 1, True), (300, 1, True), (1000, 4, True), (300, 4, True), (100, 1, True),
 ]
 
 

@@ -5,6 +5,7 @@ with the best weights restored, evaluation metrics, atomic resumable checkpoints
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -164,7 +165,7 @@ class Trainer:
         if self.checkpoint is None or not self.checkpoint.exists():
             return
         state = load_checkpoint(self.checkpoint)
-        if state.get("config") != self.config.model_dump_json():
+        if _recipe(state.get("config")) != _recipe(self.config.model_dump_json()):
             raise UsageError(f"checkpoint {self.checkpoint} was written with another recipe "
                              f"({state.get('config')}); use a new folder or the same settings")
         self.model.load_state_dict(state["model"])  # copies onto the model's device
@@ -267,6 +268,14 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.dense_params, self.config.clip)
         for opt in self.optimizers:
             opt.step()
+
+def _recipe(config_json: str | None) -> dict[str, Any] | None:
+    """A saved recipe as compared on resume: the guard's thresholds change when a run stops, not what it
+    computes, so they may differ."""
+    if config_json is None:
+        return None
+    return {k: v for k, v in json.loads(config_json).items() if k not in ("guard_factor", "guard_patience")}
+
 
 def _skip(batches: Iterable[Any], n: int) -> Iterator[Any]:
     it = iter(batches)
