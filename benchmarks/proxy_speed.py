@@ -56,7 +56,7 @@ def main() -> None:
     recipes = {"paper": paper, "fast": fast}
     if args.ceiling:  # the paper recipe again: other fine-tune rows (seed), the same validation rows
         again = FinetunedProxy(data=str(data_dir), supernet=ckpt, recipe="paper", valid_rows=valid_rows, seed=100)
-        again.valid = paper.valid
+        again.valid_rows = paper.valid_rows
         recipes["paper-again"] = again
     for ev in recipes.values():
         ev.supernet = paper.supernet  # load once, share

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.evaluators.base import Score
 from nasrec.genotype.io import GenotypeJSON
+from nasrec.evaluators.stats import Interval
 
 __all__ = ["Evaluation", "FinalResult", "RunPaths", "Summary", "TopKResult"]
 
@@ -58,7 +59,13 @@ class TopKResult(BaseModel):
     digest: str
     genotype: GenotypeJSON
     proxy: Score
-    full: Score = Field(description="standalone model trained from scratch, scored on validation")
+    full: Score | None = Field(description="standalone model trained from scratch, scored on validation")
+    error: str | None = Field(default=None, description="why training from scratch failed (it diverged)")
+
+    @property
+    def valid_value(self) -> float:
+        """The validation score to pick the best by; a diverged candidate ranks last."""
+        return self.full.value if self.full is not None else float("inf")
 
 
 class FinalResult(BaseModel):
@@ -73,6 +80,14 @@ class FinalResult(BaseModel):
     test: Score
 
 
+class Comparison(BaseModel):
+    """NASRecNet's test log loss and AUC minus this model's, with paired 95 % intervals (pooled over seeds):
+    a negative log-loss difference means NASRecNet is better."""
+
+    log_loss: Interval
+    auc: Interval
+
+
 class Summary(BaseModel):
     """What `summary.json` holds: the pick, every final result, stage timings."""
 
@@ -83,6 +98,8 @@ class Summary(BaseModel):
     results: list[FinalResult]
     stage_seconds: dict[str, float]
     evaluations: int
+    comparisons: dict[str, Comparison] = Field(default_factory=dict, description="NASRecNet minus each model")
+    seeds: list[int] = Field(default_factory=list, description="seeds of the final trainings")
 
 
 class RunPaths:

@@ -32,6 +32,14 @@ def _report(data: PreparedData) -> None:
                       markup=False, highlight=False, soft_wrap=True)
     if data.meta.bad_rows.total:
         err_console.print(data.meta.bad_rows.summary(data.meta.source), markup=False, highlight=False)
+    if data.prob is not None:
+        import numpy as np
+
+        p = np.clip(np.asarray(data.prob, dtype=np.float64), 1e-12, 1 - 1e-12)
+        bayes = float(np.mean(-(p * np.log(p) + (1 - p) * np.log1p(-p))))
+        out_console.print(f"true click probabilities stored (prob.npy); Bayes rate {bayes:.4f} "
+                          f"(teacher: {data.meta.options.get('teacher', 'planted pairs')})",
+                          markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command("prepare")
@@ -112,15 +120,28 @@ def sample_cmd(name: str = typer.Argument("criteo", help=f"one of: {', '.join(SA
 def synthetic_cmd(
     out: Path = typer.Option(..., "--out", "-o", help="folder to write the prepared data to"),
     rows: int = typer.Option(100_000, help="number of rows"),
-    seed: int = typer.Option(0, help="random seed (data and planted teacher)"),
+    seed: int = typer.Option(0, help="random seed (data and teacher)"),
     positive_rate: float = typer.Option(0.25, help="target positive rate"),
+    teacher: str = typer.Option("planted", help="planted (pairwise interactions), zoo:<name>, random:<space> "
+                                                "(a sampled genotype) or a genotype file: the network whose "
+                                                "click probabilities draw the labels"),
+    teacher_scale: float = typer.Option(1.0, help="genotype teachers: the standard deviation of their logits"),
 ) -> None:
-    """Write Criteo-shaped synthetic rows with a planted teacher (pairwise interactions), prepared."""
-    from nasrec.data import make_synthetic
-
+    """Write Criteo-shaped oracle data: labels drawn from a teacher, each row's true click probability kept
+    (prob.npy), so scores also report expected log loss and regret."""
     if out.exists():
         _fail(f"{out} already exists; choose a new folder")
-    data = make_synthetic(rows, seed=seed, positive_rate=positive_rate).save(out)
+    if rows < 10:
+        _fail(f"--rows must be at least 10 (one row per fold), got {rows}")
+    if teacher_scale <= 0:
+        _fail(f"--teacher-scale must be positive, got {teacher_scale}")
+    from nasrec.evaluators.oracle import make_oracle
+
+    try:
+        data = make_oracle(rows, None if teacher == "planted" else teacher, scale=teacher_scale, seed=seed,
+                           positive_rate=positive_rate).save(out)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(f"--teacher {teacher}: {exc}")
     _report(data)
 
 

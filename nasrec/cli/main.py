@@ -13,7 +13,9 @@ from nasrec.cli import data
 from nasrec.cli.common import console, default, flag_errors, flag_values, load_checked, table, user_errors
 from nasrec.errors import UsageError
 from nasrec.evaluators import EVALUATORS, FinetuneConfig, FullTrainConfig, SupernetTrainingConfig, TrainConfig
+from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.rank_study import RankStudyConfig
+from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.search.base import STRATEGIES, list_strategies, strategy_options
 from nasrec.search.evolution import EvolutionOptions
 from nasrec.search.pipeline import EvaluatorChoice, Pipeline, RunConfig, StrategyChoice
@@ -69,12 +71,15 @@ def search(
                                            )] = default(EvaluatorChoice, "name"),
     proxy: Annotated[Optional[str], typer.Option(
         help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast or paper."), show_default=False)] = None,
-    supernet_epochs: float = default(TrainConfig, "epochs"),
+    supernet_epochs: float = default(SupernetTrainingConfig, "train").epochs,
     top_k: Annotated[int, typer.Option(help="Candidates trained from scratch.")] = default(RunConfig, "top_k"),
-    full_epochs: Annotated[float, typer.Option(help="Epochs of each top-k training.")] = default(
+    full_epochs: Annotated[float, typer.Option(help="Most epochs of each top-k training (early-stopped).")] = default(
         RunConfig, "full_epochs"),
-    final_epochs: Annotated[float, typer.Option(help="Epochs of the final train+valid trainings.")] = default(
-        RunConfig, "final_epochs"),
+    final_epochs: Annotated[float, typer.Option(help="Most epochs when early stopping chooses the final models' "
+                                                     "epochs.")] = default(RunConfig, "final_epochs"),
+    topk_seeds: Annotated[int, typer.Option(help="Seeds averaged per top-k candidate.")] = default(
+        RunConfig, "topk_seeds"),
+    final_seeds: Annotated[int, typer.Option(help="Seeds of every final model.")] = default(RunConfig, "final_seeds"),
     workers: Annotated[int, typer.Option(help="Concurrent evaluations (processes or Ray tasks).")] = default(
         RunConfig, "workers"),
     executor: Annotated[str, typer.Option(help="auto (in-process when --workers 1, else processes), "
@@ -102,7 +107,7 @@ def search(
                            strategy={"name": strategy, "options": options}, top_k=top_k,
                            evaluator={"name": evaluator, "config": {} if proxy is None else {"recipe": proxy}},
                            workers=workers, full_epochs=full_epochs, final_epochs=final_epochs,
-                           random_baseline=random_baseline, executor=executor, ray_address=ray_address,
+                           topk_seeds=topk_seeds, final_seeds=final_seeds, random_baseline=random_baseline, executor=executor, ray_address=ray_address,
                            device=device)
     except ValidationError as exc:
         problems += flag_errors(exc, SEARCH_FLAGS)
@@ -129,9 +134,14 @@ def draw_run(out: Path) -> None:
 
 
 def _print_results(summary, out: Path) -> None:
-    rows = table("model", "log loss", "AUC", "FLOPs", "dense params", title="test split")
+    seeds = len(summary.seeds) or 1
+    rows = table("model", "log loss", "AUC", "NASRecNet minus model: log loss [95% CI]", "AUC [95% CI]", "FLOPs",
+                 "dense params", title=f"test split ({seeds} seed{'s' if seeds > 1 else ''} per model)")
     for r in sorted(summary.results, key=lambda r: r.test.log_loss):
-        rows.add_row(r.name, f"{r.test.log_loss:.4f}", f"{r.test.auc:.4f}", f"{r.test.flops:,}", f"{r.test.params:,}")
+        c = summary.comparisons.get(r.name)
+        spread = f" ± {r.test.log_loss_std:.4f}" if r.test.log_loss_std else ""
+        rows.add_row(r.name, f"{r.test.log_loss:.4f}{spread}", f"{r.test.auc:.4f}", str(c.log_loss) if c else "",
+                     str(c.auc) if c else "", f"{r.test.flops:,}", f"{r.test.params:,}")
     console.print(rows)
     console.print(f"best genotype: {out / summary.best_genotype}\nsummary: {out / 'summary.json'}\n"
                   f"report: {out / 'report.html'}", highlight=False)
@@ -143,16 +153,18 @@ def train_supernet_cmd(
     data: Data = "sample:criteo",
     space: str = default(SupernetTrainingConfig, "space"),
     out: Out = Path("runs/supernet"),
-    epochs: float = default(TrainConfig, "epochs"),
-    seed: int = default(TrainConfig, "seed"),
+    epochs: float = SUPERNET_RECIPE.epochs,
+    seed: int = SUPERNET_RECIPE.seed,
     sampler: Annotated[str, typer.Option(help="Path sampler.")] = default(SupernetTrainingConfig, "sampler"),
     warmup_fraction: float = default(SupernetTrainingConfig, "warmup_fraction"),
     warmup_mode: Annotated[str, typer.Option(help="whole or per-block.")] = default(SupernetTrainingConfig,
                                                                                      "warmup_mode"),
     layernorm: bool = default(SupernetTrainingConfig, "layernorm"),
-    lr: float = default(TrainConfig, "lr"),
-    batch_size: Annotated[int, typer.Option(help="Global batch (split over torchrun's processes).")] = default(
-        TrainConfig, "batch_size"),
+    lr: float = SUPERNET_RECIPE.lr,
+    min_warmup_steps: Annotated[int, typer.Option(help="Floor on the warm-up, in steps (the paper's 10 % of the "
+                                                       "steps when longer).")] = SUPERNET_RECIPE.min_warmup_steps,
+    batch_size: Annotated[int, typer.Option(help="Global batch (split over torchrun's processes).")] = (
+        SUPERNET_RECIPE.batch_size),
     cap: Annotated[int, typer.Option(help="Embedding rows per table.")] = default(SupernetTrainingConfig, "cap"),
     device: Device = "cpu",
 ) -> None:
@@ -167,11 +179,20 @@ def train_supernet_cmd(
     with flag_values():
         config = SupernetTrainingConfig(data=data, space=space, sampler=sampler, warmup_fraction=warmup_fraction,
                                         warmup_mode=warmup_mode, layernorm=layernorm, cap=cap,
-                                        train=TrainConfig(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size))
+                                        train=TrainConfig(**{**SUPERNET_RECIPE.model_dump(), **dict(
+                                            epochs=epochs, seed=seed, lr=lr, batch_size=batch_size,
+                                            min_warmup_steps=min_warmup_steps)}))
     train_supernet(config, out, progress=True, device=device)
     if torch.distributed.is_initialized():  # under torchrun: leave the process group cleanly
         torch.distributed.destroy_process_group()
     if os.environ.get("RANK", "0") == "0":
+        from nasrec.evaluators.guard import DivergenceReport
+        from nasrec.evaluators.supernet_training import training_report
+
+        report = training_report(out)
+        if report is not None:
+            console.print(f"trained {report['steps']} steps: {DivergenceReport(**report['divergence'])}",
+                          highlight=False)
         console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
 
 
@@ -180,27 +201,42 @@ def train_supernet_cmd(
 def evaluate(
     genotype: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
     data: Data = "sample:criteo",
-    epochs: float = default(TrainConfig, "epochs"),
-    lr: float = default(TrainConfig, "lr"),
-    batch_size: int = default(TrainConfig, "batch_size"),
+    epochs: Annotated[float, typer.Option(help="Most epochs (early stopping may stop sooner).")] = (
+        SCRATCH_RECIPE.epochs),
+    patience: Annotated[int, typer.Option(help="Epochs without a better validation loss before stopping "
+                                               "(0: no early stopping, train all epochs).")] = SCRATCH_RECIPE.patience,
+    seeds: Annotated[int, typer.Option(help="Training runs averaged (per-seed scores are printed).")] = default(
+        FullTrainConfig, "seeds"),
+    lr: float = SCRATCH_RECIPE.lr,
+    batch_size: int = SCRATCH_RECIPE.batch_size,
     layernorm: bool = default(FullTrainConfig, "layernorm"),
-    split: Annotated[str, typer.Option(help="Score on valid or test (test trains on train+valid).")] = "valid",
+    split: Annotated[str, typer.Option(help="Score on valid or test (test trains on train+valid for the "
+                                            "epochs early stopping chose on valid).")] = "valid",
     seed: int = 0,
     device: Device = "cpu",
     space: Annotated[Optional[str], typer.Option(help="Check against this space (preset or JSON file; default: "
                                                       "the file's).")] = None,
 ) -> None:
-    """Train one genotype from scratch and score it."""
+    """Train one genotype from scratch, early-stopped on validation, and score it."""
     from nasrec.evaluators import FullTrain
 
     g = load_checked(genotype, space)
     with flag_values():
-        full = FullTrain(data=data, seed=seed, layernorm=layernorm, eval_split=split, device=device,
+        full = FullTrain(data=data, seed=seed, seeds=seeds, layernorm=layernorm, eval_split=split, device=device,
                          train_split="train+valid" if split == "test" else "train",
-                         train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed))
+                         train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed,
+                                           patience=patience or None))
     (score,) = full.evaluate([g])
-    console.print(f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}  AUC {score.auc:.4f}  "
-                  f"FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s", highlight=False)
+    for run in score.runs if seeds > 1 or split == "test" else []:
+        console.print(f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps",
+                      highlight=False)
+    run = score.runs[0]
+    stop = f"best at step {run.best_step} of {run.steps}" if run.best_step is not None else f"{run.steps} steps"
+    spread = f" ± {score.log_loss_std:.4f}" if seeds > 1 else ""
+    regret = f"  regret {score.regret:.5f}" if score.regret is not None else ""
+    console.print(f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}"
+                  f"{regret}  ({stop})  FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s",
+                  highlight=False)
 
 
 @app.command("rank-study")
@@ -211,27 +247,42 @@ def rank_study_cmd(
     n: Annotated[int, typer.Option(help="Genotypes sampled.")] = default(RankStudyConfig, "n"),
     out: Out = Path("runs/rank-study"),
     seed: int = default(RankStudyConfig, "seed"),
-    supernet_epochs: float = default(RankStudyConfig, "supernet_epochs"),
-    full_epochs: float = default(RankStudyConfig, "full_epochs"),
+    supernet_epochs: float = SUPERNET_RECIPE.epochs,
+    full_epochs: Annotated[float, typer.Option(help="Most epochs of each scratch training (early-stopped).")] = (
+        SCRATCH_RECIPE.epochs),
+    seeds: Annotated[int, typer.Option(help="Scratch trainings averaged per genotype (the reference).")] = default(
+        RankStudyConfig, "reference_seeds"),
     paper_steps: int = default(RankStudyConfig, "paper_steps"),
     finetune_rows: int = default(RankStudyConfig, "finetune_train_rows"),
     device: Device = default(RankStudyConfig, "device"),
 ) -> None:
-    """How well each proxy ranks sampled genotypes against training from scratch (resumable)."""
-    from nasrec.evaluators.rank_study import rank_study
+    """How well each proxy ranks sampled genotypes against early-stopped training from scratch averaged over
+    seeds (on oracle data: regret); also the reference's own seed-to-seed agreement (resumable)."""
+    from nasrec.evaluators.rank_study import SupernetVariant, rank_study
 
     with flag_values():
-        config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernet_epochs=supernet_epochs,
-                                 full_epochs=full_epochs, paper_steps=paper_steps, finetune_train_rows=finetune_rows,
-                                 device=device)
+        main = SupernetVariant(train=TrainConfig(**{**SUPERNET_RECIPE.model_dump(), "epochs": supernet_epochs}))
+        config = RankStudyConfig(data=data, space=space, n=n, seed=seed, supernets={"main": main},
+                                 reference_seeds=seeds,
+                                 full=TrainConfig(**{**SCRATCH_RECIPE.model_dump(), "epochs": full_epochs}),
+                                 paper_steps=paper_steps, finetune_train_rows=finetune_rows, device=device)
     result = rank_study(config, out, progress=True)
-    rows = table("proxy", "Kendall tau", "Spearman rho", "Pearson r", f"top-{config.top_k} overlap", "s/candidate",
-                 title=f"{n} genotypes of {space}: proxy vs full training")
-    for label, a in result.agreement.items():
-        rows.add_row(label, f"{a.kendall_tau:.3f}", f"{a.spearman_rho:.3f}", f"{a.pearson_r:.3f}",
-                     f"{a.top_k_overlap:.2f}", f"{result.seconds_per_candidate[label]:.2f}")
-    console.print(rows)
+    console.print(rank_table(result))
     console.print(f"results: {out / 'results.json'}", highlight=False)
+
+
+def rank_table(result):  # RankStudyResult -> rich Table
+    """The study's agreements as a table, the reference's seed-to-seed agreement first."""
+    out = table("proxy", "Kendall tau [95% CI]", "Spearman rho", "Pearson r", f"top-{result.config.top_k} overlap",
+                "s/candidate", title=f"{result.reference_n} genotypes: proxy vs scratch training "
+                                     f"({result.reference_metric}, {result.config.reference_seeds} seeds)")
+    rows = ([("reference seed 0 vs 1", result.seed_agreement)] if result.seed_agreement else [])
+    rows += list(result.agreement.items())
+    for label, a in rows:
+        ci = f" [{a.kendall_low:.2f}, {a.kendall_high:.2f}]" if a.kendall_low is not None else ""
+        out.add_row(label, f"{a.kendall_tau:.3f}{ci}", f"{a.spearman_rho:.3f}", f"{a.pearson_r:.3f}",
+                    f"{a.top_k_overlap:.2f}", f"{result.seconds_per_candidate.get(label, float('nan')):.2f}")
+    return out
 
 
 @app.command()
@@ -252,7 +303,7 @@ def demo_config(seed: int = 0) -> RunConfig:
                      strategy={"name": "evolution", "options": {"population": 16, "cycles": 5, "tournament": 8,
                                                                 "children": 4}},
                      top_k=3, evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 4096}},
-                     full_epochs=3.0, final_epochs=3.0)
+                     full_epochs=6.0, final_epochs=6.0, final_seeds=1)
 
 
 @app.command()

@@ -4,6 +4,7 @@
     sparse.npy  uint8/int16/int32/int64 [rows, n_sparse]   0 = missing, index < cardinality
     label.npy   float32 [rows]
     folds.npy   uint8 [rows]   0-based stratified fold (0-7 train, 8 valid, 9 test)
+    prob.npy    float64 [rows], optional: each row's true click probability (oracle data; labels ~ Bernoulli)
     spec.json   FeatureSpec
     meta.json   PrepMeta (written last: a folder without it is not prepared data)
 """
@@ -82,9 +83,11 @@ class NpyAppender:
 
 
 def write_arrays(path: Path, spec: FeatureSpec, meta: PrepMeta, dense: np.ndarray, sparse: np.ndarray,
-                 label: np.ndarray, folds: np.ndarray | None = None) -> None:
+                 label: np.ndarray, folds: np.ndarray | None = None, prob: np.ndarray | None = None) -> None:
     """Write a complete prepared folder (used for in-memory data, e.g. synthetic)."""
     path.mkdir(parents=True, exist_ok=True)
+    if prob is not None:
+        np.save(path / "prob.npy", np.ascontiguousarray(prob, dtype=np.float64))
     if folds is None:
         folds = stratified_folds(label, meta.n_folds, meta.split_seed)
     np.save(path / "dense.npy", np.ascontiguousarray(dense, dtype=np.float32))
@@ -118,6 +121,12 @@ class DataSplit:
     @property
     def label(self) -> np.ndarray:
         return np.asarray(np.take(self.data.label, self.indices, axis=0))
+
+    @property
+    def prob(self) -> np.ndarray | None:
+        """True click probabilities of the rows (oracle data), else None."""
+        p = self.data.prob
+        return None if p is None else np.asarray(np.take(p, self.indices, axis=0))
 
     @property
     def positive_rate(self) -> float:
@@ -168,12 +177,14 @@ class _HeldArrays:
 
 
 class PreparedData:
-    """A prepared dataset: `.spec`, `.dense`, `.sparse`, `.label` (memory maps), `.split(name)`, `.batches()`."""
+    """A prepared dataset: `.spec`, `.dense`, `.sparse`, `.label` (memory maps), `.split(name)`, `.batches()`;
+    `.prob`: the true click probabilities where the data is oracle data (else None)."""
 
     def __init__(self, spec: FeatureSpec, meta: PrepMeta, dense: np.ndarray, sparse: np.ndarray,
-                 label: np.ndarray, folds: np.ndarray, path: Path | None = None, cache_hit: bool = False) -> None:
+                 label: np.ndarray, folds: np.ndarray, path: Path | None = None, cache_hit: bool = False,
+                 prob: np.ndarray | None = None) -> None:
         self.spec, self.meta, self.path, self.cache_hit = spec, meta, path, cache_hit
-        self.dense, self.sparse, self.label, self.folds = dense, sparse, label, folds
+        self.dense, self.sparse, self.label, self.folds, self.prob = dense, sparse, label, folds, prob
 
     @classmethod
     def open(cls, path: str | Path, cache_hit: bool = False) -> PreparedData:
@@ -184,24 +195,28 @@ class PreparedData:
             meta = PrepMeta.model_validate_json((path / "meta.json").read_text())
             spec = FeatureSpec.load(path / "spec.json")
             arrays = [np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS]
+            prob = (np.load(path / "prob.npy", mmap_mode="r", allow_pickle=False)
+                    if (path / "prob.npy").is_file() else None)
         except (OSError, ValueError) as e:
             raise DataError(f"damaged prepared data ({e})", file=str(path), rule="prepared") from None
         if meta.format_version != FORMAT_VERSION:
             raise DataError(f"prepared with format version {meta.format_version}, this nasrec reads "
                             f"{FORMAT_VERSION}; prepare again", file=str(path), rule="prepared")
-        return cls(spec, meta, *arrays, path=path, cache_hit=cache_hit)
+        return cls(spec, meta, *arrays, path=path, cache_hit=cache_hit, prob=prob)
 
     @classmethod
     def from_arrays(cls, dense: np.ndarray, sparse: np.ndarray, label: np.ndarray, spec: FeatureSpec, *,
-                    format: str = "arrays", seed: int = SPLIT_SEED) -> PreparedData:
-        """In-memory data (e.g. synthetic); `save(path)` writes it in the prepared form."""
+                    format: str = "arrays", seed: int = SPLIT_SEED, prob: np.ndarray | None = None,
+                    options: dict[str, Any] | None = None) -> PreparedData:
+        """In-memory data (e.g. synthetic, with true probabilities `prob`); `save(path)` writes it."""
         label = np.asarray(label, dtype=np.float32)
-        meta = PrepMeta(format=format, rows=len(label), positives=int(label.sum()), split_seed=seed)
+        meta = PrepMeta(format=format, rows=len(label), positives=int(label.sum()), split_seed=seed,
+                        options=options or {})
         return cls(spec, meta, np.asarray(dense, dtype=np.float32), np.asarray(sparse), label,
-                   stratified_folds(label, N_FOLDS, seed))
+                   stratified_folds(label, N_FOLDS, seed), prob=None if prob is None else np.asarray(prob))
 
     def save(self, path: str | Path) -> PreparedData:
-        write_arrays(Path(path), self.spec, self.meta, self.dense, self.sparse, self.label, self.folds)
+        write_arrays(Path(path), self.spec, self.meta, self.dense, self.sparse, self.label, self.folds, self.prob)
         return PreparedData.open(path)
 
     def __len__(self) -> int:

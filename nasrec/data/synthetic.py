@@ -87,25 +87,30 @@ class _Generator:
         self.bias = calibrate_bias(np.asarray(self.teacher(_dense_of(raw), sparse), dtype=np.float64),
                                    positive_rate)
 
-    def chunk(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def chunk(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Raw dense counts, sparse indices, labels and each row's true click probability."""
         raw, sparse = _features(n, self.n_dense, self.cards, self.rng, self.zipf_a, self.missing_rate)
         logits = np.asarray(self.teacher(_dense_of(raw), sparse), dtype=np.float64) + self.bias
-        label = (self.rng.random(n) < 1 / (1 + np.exp(-logits))).astype(np.float32)
-        return raw, sparse, label
+        prob = 1 / (1 + np.exp(-logits))
+        label = (self.rng.random(n) < prob).astype(np.float32)
+        return raw, sparse, label, prob
 
 
 def make_synthetic(n_rows: int, *, n_dense: int = 13, cardinalities: Sequence[int] = DEFAULT_CARDINALITIES,
                    positive_rate: float = 0.25, seed: int = 0, teacher: Teacher | None = None,
                    zipf_a: float = 1.2, missing_rate: float = 0.05, n_pairs: int = 4,
                    embedding_dim: int = 16) -> PreparedData:
-    """In-memory synthetic data (Criteo-like shape by default) as a PreparedData; `.save(dir)` writes it."""
+    """In-memory synthetic data (Criteo-like shape by default) as a PreparedData, with each row's true click
+    probability (`.prob`); `.save(dir)` writes it."""
     gen = _Generator(n_dense, cardinalities, positive_rate, seed, teacher, zipf_a, missing_rate, n_pairs)
-    raw, sparse, label = gen.chunk(n_rows)
+    raw, sparse, label, prob = gen.chunk(n_rows)
     spec = FeatureSpec.synthetic(n_dense, cardinalities, embedding_dim=embedding_dim)
     from nasrec.data.prepared import sparse_dtype
 
     return PreparedData.from_arrays(_dense_of(raw), sparse.astype(sparse_dtype(max(cardinalities))), label,
-                                    spec, format="synthetic")
+                                    spec, format="synthetic", prob=prob,
+                                    options={"teacher": getattr(teacher, "description", "planted pairs"),
+                                             "seed": seed, "positive_rate": positive_rate})
 
 
 _SKIP = 0xFF
@@ -155,6 +160,6 @@ def write_criteo_tsv(path: str | Path, n_rows: int, *, seed: int = 0, positive_r
     compress = path.suffix == ".gz" if compress is None else compress
     with (gzip.open(path, "wb", compresslevel=1) if compress else open(path, "wb")) as f:
         for lo in range(0, n_rows, chunk_rows):
-            raw, sparse, label = gen.chunk(min(chunk_rows, n_rows - lo))
+            raw, sparse, label, _ = gen.chunk(min(chunk_rows, n_rows - lo))
             f.write(criteo_tsv_bytes(raw, sparse, label))
     return path

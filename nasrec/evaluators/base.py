@@ -13,19 +13,59 @@ from nasrec.genotype import Genotype
 from nasrec.registry import Registry
 
 
-class Score(BaseModel):
-    """One evaluation of one genotype. Lower `log_loss` is better; it is the score searches minimise."""
+class CurvePoint(BaseModel):
+    """One validation during training: the step it followed and the validation log loss."""
+
+    step: int
+    log_loss: float
+
+
+class SeedRun(BaseModel):
+    """One training run (one seed) behind a Score of an evaluator that trains."""
 
     model_config = ConfigDict(extra="forbid")
 
+    seed: int
     log_loss: float
     auc: float
+    expected_log_loss: float | None = None
+    regret: float | None = None
+    steps: int = Field(description="steps trained")
+    best_step: int | None = Field(default=None, description="the step early stopping kept")
+    curve: list[CurvePoint] = Field(default_factory=list, description="validation log loss during training")
+    diverged_steps: int = 0
+
+
+class Score(BaseModel):
+    """One evaluation of one genotype. Lower `value` is better; it is what searches minimise and studies rank
+    by: the log loss (mean over seeds) for evaluators that predict, the evaluator's own figure otherwise
+    (`objective`, e.g. minus the parameter count for the trivial `params` proxy, which predicts nothing)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    log_loss: float | None
+    auc: float | None
     examples: int = Field(description="rows the score was measured on")
     flops: int | None = Field(default=None, description="multiply-adds per example")
     params: int | None = Field(default=None, description="dense parameters")
     seconds: float = Field(description="wall time of this evaluation")
     evaluator: str
     config: dict[str, Any] = Field(default_factory=dict)
+    objective: float | None = Field(default=None, description="what is minimised when not the log loss")
+    log_loss_std: float | None = Field(default=None, description="spread (sample std) of log loss over seeds")
+    expected_log_loss: float | None = Field(
+        default=None, description="oracle data: cross-entropy against the true click probabilities")
+    regret: float | None = Field(default=None, description="oracle data: expected_log_loss minus the Bayes rate")
+    runs: list[SeedRun] = Field(default_factory=list, description="per-seed runs of evaluators that train")
+
+    @property
+    def value(self) -> float:
+        """The figure to minimise (lower is better)."""
+        if self.objective is not None:
+            return self.objective
+        if self.log_loss is None:
+            raise ValueError(f"a score of evaluator {self.evaluator!r} has neither a log loss nor an objective")
+        return self.log_loss
 
 
 @runtime_checkable

@@ -1,4 +1,13 @@
-"""`FullTrain`: a genotype's standalone model trained from scratch with the recipe, scored on a split."""
+"""`FullTrain`: a genotype's standalone model trained from scratch, early-stopped on validation, over one or
+more seeds, scored on a split.
+
+Protocol: on `train`, each seed trains for at most `train.epochs` epochs, is validated every epoch (or every
+`train.eval_every` steps) and stops after `train.patience` validations without a new best; the best weights are
+kept. On `train+valid` (a final model: nothing is left to validate on) each seed first runs that protocol on
+`train` to choose its number of epochs, then retrains on train + valid on the same learning-rate schedule and
+stops after the same number of epochs (the chosen steps scaled by the larger split's steps per epoch), unless
+`steps` fixes them. The score is the mean over seeds; every seed's run is kept in `Score.runs`.
+"""
 
 from __future__ import annotations
 
@@ -6,30 +15,46 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.compiler import compile_standalone
-from nasrec.evaluators.base import Score, derive_seed, register_evaluator
+from nasrec.evaluators.base import Score, SeedRun, derive_seed, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
-from nasrec.evaluators.scoring import make_score, subset_batches
+from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score_from_runs
 from nasrec.evaluators.training import TrainConfig, Trainer
+from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.genotype import Genotype
+
+SCRATCH_RECIPE = TrainConfig(epochs=10.0, patience=2)
+"""Default recipe of scratch training: at most 10 epochs, early stopping after 2 validations without progress."""
 
 
 class FullTrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     data: str = Field(description="`sample:criteo` or a prepared data folder")
-    train: TrainConfig = TrainConfig(epochs=1.0)
+    train: TrainConfig = SCRATCH_RECIPE
     layernorm: bool = True
     cap: int | None = Field(default=None, description="embedding rows per table (None: full tables)")
     train_split: str = Field(default="train", description="`train`, or `train+valid` for a final model")
     eval_split: str = Field(default="valid", description="`valid` or `test`")
     eval_batch_size: int = 4096
     seed: int = 0
+    seeds: int = Field(default=1, ge=1, description="training runs averaged (seeds seed, seed+1, ...)")
+    steps: list[int] | None = Field(default=None, description="fixed steps per seed (no early stopping)")
     device: str = Field(default="cpu", description="cpu, cuda or auto")
+
+
+class Prediction(BaseModel):
+    """A Score and the per-seed logits behind it, on the rows of `eval_split` (for paired statistics)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    score: Score
+    logits: np.ndarray = Field(description="[seeds, rows]")
 
 
 @register_evaluator("full")
@@ -42,30 +67,73 @@ class FullTrain:
     def __init__(self, **config: Any) -> None:
         self.cfg = FullTrainConfig(**config)
         self.data = open_data(self.cfg.data)
+        if self.cfg.steps is not None and len(self.cfg.steps) != self.cfg.seeds:
+            raise ValueError(f"steps gives {len(self.cfg.steps)} step counts for {self.cfg.seeds} seeds")
 
     @property
     def config(self) -> dict[str, Any]:
         return self.cfg.model_dump()
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]:
-        return [self._one(g) for g in genotypes]
+        return [self.predict(g).score for g in genotypes]
 
-    def _one(self, genotype: Genotype) -> Score:
+    def predict(self, genotype: Genotype) -> Prediction:
+        """Train every seed, score each on `eval_split`; the Score and the logits [seeds, rows]."""
         cfg, start = self.cfg, time.perf_counter()
-        seed = derive_seed(cfg.seed, genotype.digest())
+        rows = eval_rows(self.data, cfg.eval_split, cfg.eval_batch_size)
+        runs, logits = [], []
+        for i in range(cfg.seeds):
+            seed = derive_seed(cfg.seed + i, genotype.digest())
+            run, z = self._seed(genotype, seed, rows, None if cfg.steps is None else cfg.steps[i])
+            runs.append(run)
+            logits.append(z)
+        score = score_from_runs(genotype, self.data.spec, runs, rows, time.perf_counter() - start, self.name,
+                                self.config)
+        return Prediction(score=score, logits=np.stack(logits))
+
+    def _seed(self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None) -> tuple[SeedRun, np.ndarray]:
+        cfg = self.cfg
+        if cfg.train_split == "train+valid" and steps is None and cfg.train.patience is not None:
+            chosen = self._train(genotype, seed, "train", None)[1]  # early stopping on validation picks the epochs
+            per_epoch = {s: self.data.split(s).full_batches(cfg.train.batch_size) for s in ("train", cfg.train_split)}
+            steps = max(1, round(chosen.best_step * per_epoch[cfg.train_split] / per_epoch["train"]))
+        model, trainer = self._train(genotype, seed, cfg.train_split, steps)
+        z = _predict(model, rows, self.device)
+        run = SeedRun(seed=seed, log_loss=log_loss_from_logits(rows.labels, z), auc=auc(rows.labels, z),
+                      steps=trainer.step, best_step=trainer.best_step, curve=trainer.curve,
+                      diverged_steps=trainer.divergence.count, **oracle_metrics(rows, z))
+        return run, z
+
+    @property
+    def device(self) -> torch.device:
+        return resolve_device(self.cfg.device)
+
+    def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None):
+        """Train one seed on `split`: early-stopped on validation when `split` is `train` and `steps` is None;
+        else the recipe's schedule stopped after `steps`."""
+        cfg = self.cfg
         torch.manual_seed(seed)
         spec = self.data.spec.with_cap(cfg.cap)
-        device = resolve_device(cfg.device)
-        model = compile_standalone(genotype, spec, layernorm=cfg.layernorm).to(device)
-        train = self.data.split(cfg.train_split)
-        steps = train.full_batches(cfg.train.batch_size)
+        model = compile_standalone(genotype, spec, layernorm=cfg.layernorm).to(self.device)
+        train = self.data.split(split)
+        per_epoch = train.full_batches(cfg.train.batch_size)
         recipe = cfg.train.model_copy(update={"seed": seed})
-        Trainer(model, recipe, label=f"train {genotype.digest()}", device=device).fit(
-            lambda epoch: train.batches(recipe.batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True),
-            steps)
+        trainer = Trainer(model, recipe, label=f"train {genotype.digest()}", device=self.device)
+        validate = None
+        if steps is None and split == "train" and recipe.patience is not None:
+            valid = eval_rows(self.data, "valid", cfg.eval_batch_size)
+            validate = lambda: log_loss_from_logits(valid.labels, _predict(model, valid, self.device))  # noqa: E731
+        trainer.fit(lambda epoch: train.batches(recipe.batch_size, shuffle=True, seed=seed, epoch=epoch,
+                                                drop_last=True),
+                    per_epoch, stop_after=steps, validate=validate, base_rate=train.positive_rate)
         model.eval()
-        batches = subset_batches(self.data, cfg.eval_split, None, cfg.eval_batch_size)
-        with torch.no_grad():
-            logits = torch.cat([model(b.dense.to(device), b.sparse.to(device)) for b in batches]).cpu().numpy()
-        labels = torch.cat([b.label for b in batches]).numpy()
-        return make_score(genotype, spec, labels, logits, time.perf_counter() - start, self.name, self.config)
+        return model, trainer
+
+
+@torch.no_grad()
+def _predict(model: torch.nn.Module, rows: EvalRows, device: torch.device) -> np.ndarray:
+    was_training = model.training
+    model.eval()
+    z = torch.cat([model(b.dense.to(device), b.sparse.to(device)).reshape(-1) for b in rows.batches]).cpu().numpy()
+    model.train(was_training)
+    return z.astype(np.float64)

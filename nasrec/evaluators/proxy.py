@@ -19,7 +19,7 @@ from nasrec.data.batching import Batch
 from nasrec.evaluators.base import Score, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
-from nasrec.evaluators.scoring import make_score, subset_batches
+from nasrec.evaluators.scoring import EvalRows, eval_rows, make_score, subset_batches
 from nasrec.evaluators.supernet_training import load_supernet
 from nasrec.genotype import Genotype
 
@@ -70,8 +70,12 @@ class _SupernetEvaluator:
         return self.supernet.embed(batch.dense.to(self.device), batch.sparse.to(self.device))
 
     @cached_property
+    def valid_rows(self) -> EvalRows:
+        return eval_rows(self.data, "valid", self.cfg.batch_size, self.cfg.valid_rows, self.cfg.seed)
+
+    @property
     def valid(self) -> list:
-        return subset_batches(self.data, "valid", self.cfg.valid_rows, self.cfg.batch_size, self.cfg.seed)
+        return self.valid_rows.batches
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]:
         out: list[Score] = []
@@ -93,11 +97,10 @@ class _SupernetEvaluator:
         views = [self.supernet.view(g) for g in genotypes]
         feats = self._head_inputs(views, self.valid)
         heads = self._heads(views, genotypes)
-        labels = torch.cat([b.label for b in self.valid]).numpy()
         seconds = (time.perf_counter() - start) / len(genotypes)
         with torch.no_grad():
             logits = [nn.functional.linear(x, w, b).squeeze(-1).cpu().numpy() for x, (w, b) in zip(feats, heads)]
-        return [make_score(g, self.data.spec, labels, z, seconds, self.name, self.config)
+        return [make_score(g, self.data.spec, self.valid_rows, z, seconds, self.name, self.config)
                 for g, z in zip(genotypes, logits)]
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:

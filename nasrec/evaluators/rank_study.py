@@ -1,30 +1,55 @@
-"""Ranking-fidelity study: how well each proxy orders sampled genotypes like training from scratch does.
+"""Ranking-fidelity study: how well each proxy orders sampled genotypes like a denoised reference does — each
+genotype trained from scratch with early stopping, averaged over several seeds (on oracle data: its regret).
 
-    out/supernet/             the supernet trained on the train split (resumable)
-    out/scores.jsonl          one StudyScore per (evaluator, genotype), appended as they finish (resumable)
-    out/results.json          RankStudyResult: agreement of every proxy with full training
+    out/supernets/LABEL/      one supernet per variant (path sampler, schedule, operator map), resumable
+    out/scores.jsonl          one StudyScore per (label, genotype), appended as they finish (resumable)
+    out/reference.jsonl       the reference table: genotype, per-seed scratch runs (curves), their mean
+    out/results.json          RankStudyResult: every proxy's agreement with the reference, the reference's own
+                              seed-to-seed agreement (the ceiling any proxy can reach)
+
+Work runs in an order that makes a partial study useful: the trivial proxies, the first supernet variant's
+cheap proxies (inherited weights, `fast`), each reference seed over all genotypes in turn, its `paper`
+fine-tuning, then the other supernet variants.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
+from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.ranking import RankAgreement, agreement
-from nasrec.evaluators.supernet_training import SupernetTrainingConfig, train_supernet
-from nasrec.evaluators.training import TrainConfig
+from nasrec.evaluators.supernet_training import SUPERNET_RECIPE, SupernetTrainingConfig, train_supernet
+from nasrec.evaluators.training import TrainConfig, TrainingDiverged
 from nasrec.genotype import Genotype, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_STRATEGY as DEFAULT_SAMPLER
 from nasrec.genotype.io import GenotypeJSON
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config
 
 REFERENCE = "full"
+TRIVIAL = ("params", "flops")
+FINETUNES = ("none", "fast", "paper")
+
+
+class SupernetVariant(BaseModel):
+    """One supernet of the study and the proxies scored on it (`none`: inherited weights)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sampler: str = "single-operator-any-connection"
+    train: TrainConfig = SUPERNET_RECIPE
+    space: str | None = Field(default=None, description="a space for this variant (None: the study's)")
+    op_map: dict[str, str] = Field(default_factory=dict, description="operators renamed in every genotype, e.g. "
+                                                                     "dot -> dot-unbalanced")
+    finetune: tuple[Literal["none", "fast", "paper"], ...] = FINETUNES
 
 
 class RankStudyConfig(BaseModel):
@@ -32,32 +57,37 @@ class RankStudyConfig(BaseModel):
 
     data: str = "sample:criteo"
     space: str = "nasrec-full"
-    n: int = Field(default=30, ge=3, description="genotypes sampled")
+    n: int = Field(default=50, ge=3, description="genotypes sampled")
     sampler: str = DEFAULT_SAMPLER
     seed: int = 0
-    supernet_epochs: float = 1.0
-    full_epochs: float = 1.0
+    supernets: dict[str, SupernetVariant] = Field(default_factory=lambda: {"main": SupernetVariant()})
+    reference_seeds: int = Field(default=2, ge=1, description="scratch trainings averaged per genotype")
+    full: TrainConfig = SCRATCH_RECIPE
+    reference_metric: Literal["auto", "log_loss", "regret"] = "auto"
     finetune_train_rows: int = 8192
     paper_steps: int = 500
     valid_rows: int | None = None
     top_k: int = 5
-    device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernet and models train")
+    device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernets and models train")
 
-    def supernet_config(self) -> SupernetTrainingConfig:
-        return SupernetTrainingConfig(data=self.data, space=self.space,
-                                      train=TrainConfig(epochs=self.supernet_epochs, seed=self.seed))
+    def supernet_config(self, label: str) -> SupernetTrainingConfig:
+        v = self.supernets[label]
+        return SupernetTrainingConfig(data=self.data, space=v.space or self.space, sampler=v.sampler,
+                                      train=v.train.model_copy(update={"seed": self.seed}))
 
-    def evaluators(self, checkpoint: Path) -> dict[str, tuple[str, dict[str, Any]]]:
-        """label -> (evaluator name, config); `full` is the reference the proxies are compared with."""
+    def proxies(self, label: str, checkpoint: Path) -> dict[str, tuple[str, dict[str, Any]]]:
+        """study label -> (evaluator name, config) of one supernet variant's proxies."""
+        v = self.supernets[label]
         proxy = {"data": self.data, "supernet": str(checkpoint), "valid_rows": self.valid_rows, "seed": self.seed,
                  "device": self.device}
-        return {
-            "supernet": ("supernet", proxy),
-            "finetune-paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps}),
-            "finetune-fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
-            REFERENCE: ("full", {"data": self.data, "seed": self.seed, "device": self.device,
-                                 "train": TrainConfig(epochs=self.full_epochs, seed=self.seed).model_dump()}),
-        }
+        options = {"none": ("supernet", proxy),
+                   "fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
+                   "paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps})}
+        return {f"{label}/{name}": options[name] for name in v.finetune}
+
+    def reference(self, i: int) -> tuple[str, dict[str, Any]]:
+        return "full", {"data": self.data, "seed": self.seed + i, "device": self.device,
+                        "train": self.full.model_dump()}
 
 
 class StudyScore(BaseModel):
@@ -66,44 +96,91 @@ class StudyScore(BaseModel):
     label: str
     digest: str
     genotype: GenotypeJSON
-    score: Score
+    score: Score | None
+    error: str | None = Field(default=None, description="why the evaluation failed (e.g. training diverged)")
 
 
 class RankStudyResult(BaseModel):
     config: RankStudyConfig
+    reference_metric: str
+    reference_n: int = Field(description="genotypes with every reference seed done")
+    seed_agreement: RankAgreement | None = Field(description="reference seed 0 vs seed 1: the ceiling")
     agreement: dict[str, RankAgreement]
     seconds_per_candidate: dict[str, float]
-    supernet_seconds: float
+    supernet_seconds: dict[str, float]
+    failed: dict[str, int] = Field(default_factory=dict, description="evaluations that failed (diverged), by label")
 
 
-def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False) -> RankStudyResult:
-    """Run (or resume) the study in `out`; raises `RunFolderBusy` when another process runs on it."""
+def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False, run: bool = True) -> RankStudyResult:
+    """Run (or resume) the study in `out`; `run=False` only summarises what `out/scores.jsonl` holds so far.
+    Raises `RunFolderBusy` when another process runs on the folder."""
     out = Path(out)
     get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
     with RunLock(out, "rank-study folder"):
         pin_config(out / "config.json", config, what="rank study", ignore=("device",))
-        start = time.perf_counter()
-        train_supernet(config.supernet_config(), out / "supernet", progress=progress, device=config.device)
-        supernet_seconds = time.perf_counter() - start
-        genotypes = _distinct_samples(config)
+        genotypes = distinct_samples(config)
         stage = Stage(out / "scores.jsonl", StudyScore, key=lambda s: (s.label, s.digest))
-        for label, (name, cfg) in config.evaluators(out / "supernet" / "checkpoint.pt").items():
-            todo = [g for g in genotypes if (label, g.digest()) not in stage]
-            if todo:  # the evaluator (a supernet load) is built only when it has work
-                _score(stage, label, build_evaluator(name, cfg), todo)
+        supernet_seconds: dict[str, float] = _load_seconds(out)
+
+        def variant(label: str, finetunes: tuple[str, ...] = FINETUNES) -> None:
+            folder = out / "supernets" / label
+            start = time.perf_counter()
+            train_supernet(config.supernet_config(label), folder, progress=progress, device=config.device)
+            supernet_seconds.setdefault(label, round(time.perf_counter() - start, 2))
+            atomic_write_text(out / "supernet_seconds.json", json.dumps(supernet_seconds, indent=2))
+            for proxy_label, (name, cfg) in config.proxies(label, folder / "checkpoint.pt").items():
+                if proxy_label.rsplit("/", 1)[1] in finetunes:
+                    _score(stage, proxy_label, name, cfg, genotypes, config.supernets[label].op_map)
+
+        if run:
+            for name in TRIVIAL:
+                _score(stage, name, name, {"data": config.data}, genotypes)
+            labels = list(config.supernets)
+            variant(labels[0], ("none", "fast"))
+            for i in range(config.reference_seeds):
+                _score(stage, f"{REFERENCE}/seed{i}", *config.reference(i), genotypes)
+            variant(labels[0], ("paper",))
+            for label in labels[1:]:
+                variant(label)
         result = summarize(config, stage.records, genotypes, supernet_seconds)
         atomic_write_text(out / "results.json", result.model_dump_json(indent=2))
+        write_reference_table(config, stage.records, genotypes, out / "reference.jsonl")
         return result
 
 
-def _score(stage: Stage[tuple[str, str], StudyScore], label: str, evaluator: Evaluator,
-           genotypes: list[Genotype]) -> None:
-    """One genotype at a time, each logged as it finishes: a killed study loses at most one evaluation."""
-    stage.run(genotypes, key=lambda g: (label, g.digest()),
-              make=lambda g: StudyScore(label=label, digest=g.digest(), genotype=g, score=evaluator.evaluate([g])[0]))
+def _score(stage: Stage[tuple[str, str], StudyScore], label: str, name: str, cfg: dict[str, Any],
+           genotypes: list[Genotype], op_map: dict[str, str] | None = None) -> None:
+    """One genotype at a time, each logged as it finishes: a killed study loses at most one evaluation. The
+    evaluator (a supernet load) is built only when there is work."""
+    if all((label, g.digest()) in stage for g in genotypes):
+        return
+    evaluator: Evaluator = build_evaluator(name, cfg)
+
+    def make(g: Genotype) -> StudyScore:
+        try:
+            score, error = evaluator.evaluate([rename_ops(g, op_map) if op_map else g])[0], None
+        except TrainingDiverged as exc:  # one diverged training is a finding, not the end of the study
+            score, error = None, str(exc)
+        return StudyScore(label=label, digest=g.digest(), genotype=g, score=score, error=error)
+
+    stage.run(genotypes, key=lambda g: (label, g.digest()), make=make)
 
 
-def _distinct_samples(config: RankStudyConfig) -> list[Genotype]:
+def _load_seconds(out: Path) -> dict[str, float]:
+    path = out / "supernet_seconds.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def rename_ops(genotype: Genotype, op_map: dict[str, str]) -> Genotype:
+    """`genotype` with operators renamed (e.g. the unbalanced Dot-Product of an ablation)."""
+    doc = genotype.to_dict()
+    for block in doc["blocks"]:
+        for branch in ("dense", "sparse"):
+            block[branch]["ops"] = [op_map.get(op, op) for op in block[branch]["ops"]]
+    return Genotype.from_dict(doc)
+
+
+def distinct_samples(config: RankStudyConfig) -> list[Genotype]:
     out: dict[str, Genotype] = {}
     seed = config.seed
     while len(out) < config.n:
@@ -113,13 +190,68 @@ def _distinct_samples(config: RankStudyConfig) -> list[Genotype]:
     return list(out.values())
 
 
+def metric_of(config: RankStudyConfig) -> str:
+    if config.reference_metric != "auto":
+        return config.reference_metric
+    return "regret" if open_data(config.data).prob is not None else "log_loss"
+
+
+def _value(score: Score, metric: str) -> float:
+    if metric == "regret" and score.regret is not None:
+        return score.regret
+    return score.value
+
+
 def summarize(config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype],
-              supernet_seconds: float) -> RankStudyResult:
-    digests = [g.digest() for g in genotypes]
-    reference = [done[(REFERENCE, d)].score.log_loss for d in digests]
-    labels = sorted({label for label, _ in done})
-    agreements = {label: agreement([done[(label, d)].score.log_loss for d in digests], reference, config.top_k)
-                  for label in labels if label != REFERENCE}
-    seconds = {label: sum(done[(label, d)].score.seconds for d in digests) / len(digests) for label in labels}
-    return RankStudyResult(config=config, agreement=agreements, seconds_per_candidate=seconds,
-                           supernet_seconds=supernet_seconds)
+              supernet_seconds: dict[str, float]) -> RankStudyResult:
+    """Agreements on the genotypes whose every reference seed is done and did not diverge (proxies missing
+    some are left out)."""
+    metric = metric_of(config)
+    seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
+    complete = [g.digest() for g in genotypes
+                if all((s, g.digest()) in done and done[(s, g.digest())].score is not None for s in seeds)]
+    failed = {label: sum(1 for (lab, _), r in done.items() if lab == label and r.score is None)
+              for label in dict.fromkeys(label for label, _ in done)}
+    reference = {d: float(np.mean([_value(done[(s, d)].score, metric) for s in seeds])) for d in complete}
+    seed_agreement = None
+    if len(seeds) > 1 and len(complete) >= 3:
+        seed_agreement = agreement([_value(done[(seeds[0], d)].score, metric) for d in complete],
+                                   [_value(done[(seeds[1], d)].score, metric) for d in complete], config.top_k)
+    labels = list(dict.fromkeys(label for label, _ in done))
+    agreements: dict[str, RankAgreement] = {}
+    for label in labels:
+        if label.startswith(f"{REFERENCE}/"):
+            continue
+        digests = [d for d in complete if (label, d) in done and done[(label, d)].score is not None]
+        if len(digests) >= 3:
+            agreements[label] = agreement([done[(label, d)].score.value for d in digests],
+                                          [reference[d] for d in digests], config.top_k)
+    seconds = {}
+    for label in labels:
+        values = [done[(label, g.digest())].score.seconds for g in genotypes  # type: ignore[union-attr]
+                  if (label, g.digest()) in done and done[(label, g.digest())].score is not None]
+        seconds[label] = round(float(np.mean(values)), 3) if values else float("nan")
+    return RankStudyResult(config=config, reference_metric=metric, reference_n=len(complete),
+                           seed_agreement=seed_agreement, agreement=agreements, seconds_per_candidate=seconds,
+                           supernet_seconds=supernet_seconds, failed={k: v for k, v in failed.items() if v})
+
+
+def write_reference_table(config: RankStudyConfig, done: dict[tuple[str, str], StudyScore],
+                          genotypes: list[Genotype], path: Path) -> None:
+    """One JSON line per genotype with its reference runs: a reusable CTR benchmark table for NAS."""
+    seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
+    lines = []
+    for g in genotypes:
+        scores = [done[(s, g.digest())].score for s in seeds
+                  if (s, g.digest()) in done and done[(s, g.digest())].score is not None]
+        if not scores:
+            continue
+        runs = [run.model_dump() for s in scores for run in s.runs]
+        entry = {"digest": g.digest(), "genotype": g.to_dict(), "data": config.data, "flops": scores[0].flops,
+                 "params": scores[0].params, "runs": runs,
+                 "log_loss": float(np.mean([s.log_loss for s in scores if s.log_loss is not None])),
+                 "auc": float(np.mean([s.auc for s in scores if s.auc is not None]))}
+        if all(s.regret is not None for s in scores):
+            entry["regret"] = float(np.mean([s.regret for s in scores]))
+        lines.append(json.dumps(entry))
+    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))

@@ -1,4 +1,5 @@
-"""Ranking fidelity of proxy scores against a reference (full training): Kendall, Spearman, Pearson, top-k."""
+"""Ranking fidelity of proxy scores against a reference (full training): Kendall (with a bootstrap interval over
+candidates), Spearman, Pearson, top-k overlap."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ class RankAgreement(BaseModel):
     pearson_r: float
     top_k: int
     top_k_overlap: float
+    kendall_low: float | None = None
+    kendall_high: float | None = None
 
 
 def top_k_overlap(proxy: np.ndarray, reference: np.ndarray, k: int) -> float:
@@ -26,6 +29,21 @@ def top_k_overlap(proxy: np.ndarray, reference: np.ndarray, k: int) -> float:
     best_proxy = set(np.argsort(proxy, kind="stable")[:k].tolist())
     best_ref = set(np.argsort(reference, kind="stable")[:k].tolist())
     return len(best_proxy & best_ref) / k
+
+
+def kendall_interval(proxy, reference, level: float = 0.95, n_resamples: int = 1000,
+                     seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of Kendall's tau over candidates (resampled with replacement)."""
+    proxy, reference = np.asarray(proxy, dtype=float), np.asarray(reference, dtype=float)
+    rng = np.random.default_rng(seed)
+    taus = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, len(proxy), len(proxy))
+        tau = stats.kendalltau(proxy[idx], reference[idx]).statistic
+        if np.isfinite(tau):
+            taus.append(tau)
+    alpha = (1 - level) / 2
+    return float(np.quantile(taus, alpha)), float(np.quantile(taus, 1 - alpha))
 
 
 def agreement(proxy, reference, k: int = 5) -> RankAgreement:
@@ -40,4 +58,5 @@ def agreement(proxy, reference, k: int = 5) -> RankAgreement:
         pearson_r=float(stats.pearsonr(proxy, reference).statistic),
         top_k=min(k, len(proxy)),
         top_k_overlap=top_k_overlap(proxy, reference, k),
+        **dict(zip(("kendall_low", "kendall_high"), kendall_interval(proxy, reference))),
     )

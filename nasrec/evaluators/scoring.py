@@ -1,6 +1,9 @@
-"""Pieces shared by the evaluators: validation subsets, cost of a genotype, building a Score."""
+"""Pieces shared by the evaluators: the rows a score is measured on (with true probabilities on oracle
+data), cost of a genotype, building a Score."""
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -9,22 +12,70 @@ from nasrec.compiler import cost
 from nasrec.data import PreparedData
 from nasrec.data.batching import Batch
 from nasrec.data.spec import FeatureSpec
-from nasrec.evaluators.base import Score
+from nasrec.evaluators.base import Score, SeedRun
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
+from nasrec.evaluators.stats import mean_and_spread
 from nasrec.genotype import Genotype
 
 
-def subset_batches(data: PreparedData, split: str, rows: int | None, batch_size: int, seed: int = 0) -> list[Batch]:
-    """A fixed subset of a split (the first `rows` of a seeded permutation; all rows when None), as batches
-    held in memory so every candidate sees exactly the same rows."""
-    part = data.split(split)
-    idx = part.indices
+@dataclass(frozen=True)
+class EvalRows:
+    """Rows a score is measured on, held in memory: batches, their labels, and (oracle data) the true click
+    probabilities."""
+
+    batches: list[Batch]
+    labels: np.ndarray
+    probs: np.ndarray | None
+
+
+def _subset(data: PreparedData, split: str, rows: int | None, seed: int) -> np.ndarray:
+    idx = data.split(split).indices
     if rows is not None and rows < len(idx):
         idx = np.sort(np.random.default_rng(seed).permutation(idx)[:rows])
+    return idx
+
+
+def eval_rows(data: PreparedData, split: str, batch_size: int, rows: int | None = None, seed: int = 0) -> EvalRows:
+    """A fixed subset of a split (the first `rows` of a seeded permutation; all rows when None), so every
+    candidate is scored on exactly the same rows."""
+    idx = _subset(data, split, rows, seed)
+    batches = subset_batches(data, split, rows, batch_size, seed)
+    probs = None if data.prob is None else np.asarray(data.prob[idx], dtype=np.float64)
+    return EvalRows(batches, np.asarray(data.label[idx], dtype=np.float64), probs)
+
+
+def subset_batches(data: PreparedData, split: str, rows: int | None, batch_size: int, seed: int = 0) -> list[Batch]:
+    """The batches of `eval_rows` (labels included), held in memory."""
+    idx = _subset(data, split, rows, seed)
     dense, sparse, label = (np.asarray(data.dense[idx]), np.asarray(data.sparse[idx], dtype=np.int64),
                             np.asarray(data.label[idx], dtype=np.float32))
     return [Batch(torch.from_numpy(dense[i:i + batch_size]), torch.from_numpy(sparse[i:i + batch_size]),
                   torch.from_numpy(label[i:i + batch_size])) for i in range(0, len(idx), batch_size)]
+
+
+def _entropy(p: np.ndarray) -> np.ndarray:
+    p = np.clip(p, 1e-12, 1 - 1e-12)
+    return -(p * np.log(p) + (1 - p) * np.log1p(-p))
+
+
+def expected_log_loss(probs: np.ndarray, logits: np.ndarray) -> float:
+    """Cross-entropy of predicted logits against true click probabilities: the log loss with no label noise."""
+    z = np.asarray(logits, dtype=np.float64)
+    log_q, log_1q = -np.logaddexp(0, -z), -np.logaddexp(0, z)  # log sigmoid(z), log (1 - sigmoid(z))
+    return float(np.mean(-(probs * log_q + (1 - probs) * log_1q)))
+
+
+def bayes_rate(probs: np.ndarray) -> float:
+    """The lowest expected log loss any model can reach: the mean entropy of the true probabilities."""
+    return float(np.mean(_entropy(np.asarray(probs, dtype=np.float64))))
+
+
+def oracle_metrics(rows: EvalRows, logits: np.ndarray) -> dict[str, float]:
+    """`expected_log_loss` and `regret` (>= 0; 0 only for the true probabilities) where rows carry them."""
+    if rows.probs is None:
+        return {}
+    expected = expected_log_loss(rows.probs, logits)
+    return {"expected_log_loss": expected, "regret": expected - bayes_rate(rows.probs)}
 
 
 _COSTS: dict[tuple[str, int, int, int], tuple[int, int]] = {}
@@ -41,8 +92,24 @@ def flops_and_params(genotype: Genotype, spec: FeatureSpec) -> tuple[int, int]:
     return _COSTS[key]
 
 
-def make_score(genotype: Genotype, spec: FeatureSpec, labels: np.ndarray, logits: np.ndarray, seconds: float,
+def make_score(genotype: Genotype, spec: FeatureSpec, rows: EvalRows, logits: np.ndarray, seconds: float,
                evaluator: str, config: dict) -> Score:
+    """A Score of one prediction of `rows`."""
     flops, params = flops_and_params(genotype, spec)
-    return Score(log_loss=log_loss_from_logits(labels, logits), auc=auc(labels, logits), examples=int(len(labels)),
-                 flops=flops, params=params, seconds=seconds, evaluator=evaluator, config=config)
+    return Score(log_loss=log_loss_from_logits(rows.labels, logits), auc=auc(rows.labels, logits),
+                 examples=int(len(rows.labels)), flops=flops, params=params, seconds=seconds, evaluator=evaluator,
+                 config=config, **oracle_metrics(rows, logits))
+
+
+def score_from_runs(genotype: Genotype, spec: FeatureSpec, runs: list[SeedRun], rows: EvalRows, seconds: float,
+                    evaluator: str, config: dict) -> Score:
+    """A Score averaging several seeds' runs (mean log loss, AUC, regret; spread of the log loss)."""
+    flops, params = flops_and_params(genotype, spec)
+    loss, spread = mean_and_spread([r.log_loss for r in runs])
+    extra = {}
+    if rows.probs is not None:
+        extra = {"expected_log_loss": float(np.mean([r.expected_log_loss for r in runs])),
+                 "regret": float(np.mean([r.regret for r in runs]))}
+    return Score(log_loss=loss, auc=float(np.mean([r.auc for r in runs])), log_loss_std=spread,
+                 examples=int(len(rows.labels)), flops=flops, params=params, seconds=seconds, evaluator=evaluator,
+                 config=config, runs=runs, **extra)

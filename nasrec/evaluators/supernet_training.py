@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import nullcontext
 from pathlib import Path
@@ -21,7 +22,13 @@ from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_STRATEGY as DEFAULT_SAMPLER
 from nasrec.genotype.sampling import SAMPLERS
-from nasrec.state import RunLock, pin_config
+from nasrec.state import RunLock, atomic_write_text, pin_config
+
+
+SUPERNET_RECIPE = TrainConfig(min_warmup_steps=1000)
+"""The paper's supernet recipe (1 epoch, Adagrad lr 0.12, cosine, 10 % warm-up) with a warm-up of at least
+1,000 steps: weight-shared parameters take Adagrad's sign-like first steps from every sampled path, and on
+short runs a shorter warm-up diverges (docs/training.md has the measurements)."""
 
 
 class SupernetTrainingConfig(BaseModel):
@@ -36,7 +43,7 @@ class SupernetTrainingConfig(BaseModel):
     sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of each step")
     warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")
     warmup_mode: Literal["whole", "per-block"] = "whole"
-    train: TrainConfig = TrainConfig()
+    train: TrainConfig = SUPERNET_RECIPE
 
     @field_validator("sampler")
     @classmethod
@@ -140,13 +147,23 @@ def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bo
         # global batch i = rows [i*B, (i+1)*B) of the epoch's order; rank r reads its B/W rows of it
         trainer.fit(lambda epoch: train.batches(per_rank, shuffle=True, seed=config.train.seed, epoch=epoch,
                                                 drop_last=True, shard=parallel.rank, num_shards=parallel.world_size),
-                    steps_per_epoch, stop_after=stop_after)
+                    steps_per_epoch, stop_after=stop_after, base_rate=train.positive_rate)
+        if parallel.is_main and trainer.losses:
+            atomic_write_text(out / "training.json", json.dumps(
+                {"steps": trainer.step, "divergence": trainer.divergence.model_dump(),
+                 "first_losses": trainer.losses[:5], "last_losses": trainer.losses[-5:]}, indent=2))
         if parallel.is_main and trainer.losses and trainer.step >= total:
             drop_optimizer_state(out / "checkpoint.pt")  # finished: a resume needs only the weights and the step
         if not parallel.all_equal(supernet):
             raise RuntimeError("supernet parameters differ between ranks after training (gradients out of sync)")
         parallel.barrier()  # rank 0's last checkpoint is on disk before anyone returns
     return supernet
+
+
+def training_report(out: str | Path) -> dict | None:
+    """What `train_supernet` recorded about its run in `out/training.json` (steps, diverged steps), if any."""
+    path = Path(out) / "training.json"
+    return json.loads(path.read_text()) if path.exists() else None
 
 
 def load_supernet(checkpoint: str | Path, device: str | torch.device = "cpu") -> Supernet:

@@ -1,11 +1,12 @@
-"""One training loop for every evaluator: Adagrad (sparse embedding gradients), cosine schedule with linear
-warm-up, gradient-norm clipping, BCE on logits, evaluation metrics, NaN guard, atomic resumable checkpoints.
+"""One training loop for every evaluator: Adagrad (sparse embedding gradients), cosine schedule with a linear
+warm-up that has a floor in steps, gradient-norm clipping, BCE on logits, a divergence guard, early stopping
+with the best weights restored, evaluation metrics, atomic resumable checkpoints.
 """
 
 from __future__ import annotations
 
+import json
 import math
-import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -16,28 +17,44 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
-from nasrec.errors import NasrecError, UsageError
+from nasrec.errors import UsageError
+from nasrec.evaluators.base import CurvePoint
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
 from nasrec.evaluators.distributed import DataParallel
+from nasrec.evaluators.guard import DivergenceGuard, TrainingDiverged
 from nasrec.evaluators.metrics import auc, log_loss_from_logits, normalized_entropy
 
 Forward = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 """(dense, sparse, step) -> logits [B]; the step lets supernet training draw a path per step."""
 
 
+WARMUP_FLOOR = 100
+"""Default `min_warmup_steps`: see docs/training.md for the measurements behind it."""
+
+
 class TrainConfig(BaseModel):
-    """The recipe; defaults are the paper's supernet recipe."""
+    """The recipe; defaults are the paper's supernet recipe, made safe for short runs (`min_warmup_steps`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: float = Field(default=1.0, gt=0)
+    epochs: float = Field(default=1.0, gt=0, description="epochs (the maximum, with early stopping)")
     batch_size: int = Field(default=512, gt=0)
     lr: float = Field(default=0.12, gt=0)
     eps: float = Field(default=1e-2, gt=0)
     warmup: float = Field(default=0.1, ge=0, lt=1, description="fraction of steps with linear warm-up")
+    min_warmup_steps: int = Field(default=WARMUP_FLOOR, ge=0, description="floor on the warm-up, in steps")
     clip: float | None = Field(default=5.0, gt=0)
     seed: int = 0
     checkpoint_every: int = Field(default=200, gt=0)
+    guard_factor: float = Field(default=3.0, gt=1, description="a loss above this x the running median diverged")
+    guard_patience: int = Field(default=20, gt=0, description="diverged steps in a row that stop the run")
+    patience: int | None = Field(default=None, gt=0, description="early stopping: validations without a new best")
+    eval_every: int | None = Field(default=None, gt=0, description="steps between validations (None: every epoch)")
+
+    head_init: bool = Field(default=True, description="start the head at the base rate: bias logit(p), weights 0")
+
+    def hint(self) -> str:
+        return f"lower lr (now {self.lr:g}) or raise min_warmup_steps (now {self.min_warmup_steps})"
 
 
 class Metrics(BaseModel):
@@ -45,10 +62,6 @@ class Metrics(BaseModel):
     auc: float
     ne: float
     examples: int
-
-
-class TrainingDiverged(NasrecError, RuntimeError):
-    """The loss became NaN or infinite; the last good checkpoint is kept."""
 
 
 def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -59,8 +72,10 @@ def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
     return [p for p in params if id(p) not in sparse_ids], [p for p in params if id(p) in sparse_ids]
 
 
-def cosine_with_warmup(total: int, warmup: float) -> Callable[[int], float]:
-    warm = int(total * warmup)
+def cosine_with_warmup(total: int, warmup: float, min_steps: int = 0) -> Callable[[int], float]:
+    """lr factor per step: linear warm-up over max(`warmup` * total, `min_steps`) steps, then a cosine to 0.
+    A warm-up longer than the run leaves the run in warm-up: its peak is total / warm-up steps."""
+    warm = max(int(total * warmup), min_steps)
 
     def factor(step: int) -> float:
         if step < warm:
@@ -71,17 +86,34 @@ def cosine_with_warmup(total: int, warmup: float) -> Callable[[int], float]:
     return factor
 
 
+@torch.no_grad()
+def init_head(model: nn.Module, base_rate: float) -> None:
+    """Zero the head's weights and set its bias to logit(`base_rate`): every (sub)network starts as the
+    constant predictor of the training rows instead of a random miscalibration."""
+    head = getattr(model, "head", None)
+    if head is None or not hasattr(head, "head_w"):
+        return
+    p = min(max(base_rate, 1e-6), 1 - 1e-6)
+    head.head_w.zero_()
+    head.head_b.fill_(math.log(p / (1 - p)))
+
+
 def progress_bar(enabled: bool) -> Progress:
     return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("{task.fields[info]}"), TimeRemainingColumn(), disable=not enabled, transient=True)
 
 
+Validate = Callable[[], float]
+"""() -> validation log loss of the model as it is now (lower is better)."""
+
+
 class Trainer:
     """Trains `model` through `forward` on batches from `epoch_batches(epoch)`.
 
-    `steps_per_epoch` batches make an epoch; `config.epochs` may be fractional. With `checkpoint`, state
-    is saved atomically every `checkpoint_every` steps and at the end, and a run restarted on the same
-    path continues from the saved step (same batches, same result as an uninterrupted run).
+    `steps_per_epoch` batches make an epoch; `config.epochs` may be fractional (with early stopping it is
+    the maximum). With `checkpoint`, state is saved atomically every `checkpoint_every` steps and at the
+    end, and a run restarted on the same path continues from the saved step (same batches, same result as
+    an uninterrupted run). Every step's loss goes through a `DivergenceGuard` (`divergence` reports it).
     Batches are moved to `device` (the model must already be there). With `parallel` (torchrun), each rank
     trains on its share of every global batch, gradients are averaged over the ranks, and only rank 0 writes
     the checkpoint and shows progress.
@@ -99,8 +131,17 @@ class Trainer:
             torch.sparse.check_sparse_tensor_invariants.disable()
         self.dense_params, self.sparse_params = dense, sparse
         self.optimizers = self.make_optimizers(dense, sparse)
+        self.guard = DivergenceGuard(label, config.guard_factor, config.guard_patience, hint=config.hint())
         self.step = 0
         self.losses: list[float] = []
+        self.curve: list[CurvePoint] = []
+        self.best_step: int | None = None
+        self._best_state: dict[str, torch.Tensor] | None = None
+        self._warm = 0
+
+    @property
+    def divergence(self):  # -> DivergenceReport
+        return self.guard.report
 
     def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[Any]:
         """Adagrad over the dense and the sparse (embedding) parameters; overridden for supernets."""
@@ -108,8 +149,13 @@ class Trainer:
                 if group]
 
     def _state(self) -> dict[str, Any]:
-        return {"model": self.model.state_dict(), "optimizers": [o.state_dict() for o in self.optimizers],
-                "step": self.step, "config": self.config.model_dump_json()}
+        state = {"model": self.model.state_dict(), "optimizers": [o.state_dict() for o in self.optimizers],
+                 "step": self.step, "config": self.config.model_dump_json(),
+                 "divergence": self.guard.report.model_dump_json()}
+        if self.curve:
+            state |= {"curve": [[p.step, p.log_loss] for p in self.curve], "best_step": self.best_step,
+                      "best_model": self._best_state}
+        return state
 
     def _save(self) -> None:
         if self.checkpoint and self.parallel.is_main:
@@ -119,26 +165,46 @@ class Trainer:
         if self.checkpoint is None or not self.checkpoint.exists():
             return
         state = load_checkpoint(self.checkpoint)
-        if state.get("config") != self.config.model_dump_json():
+        if _recipe(state.get("config")) != _recipe(self.config.model_dump_json()):
             raise UsageError(f"checkpoint {self.checkpoint} was written with another recipe "
                              f"({state.get('config')}); use a new folder or the same settings")
         self.model.load_state_dict(state["model"])  # copies onto the model's device
         for opt, saved in zip(self.optimizers, state["optimizers"]):
             opt.load_state_dict(saved)
         self.step = int(state["step"])
+        if "divergence" in state:
+            self.guard.report = self.guard.report.model_validate_json(state["divergence"])
+        if "curve" in state:
+            self.curve = [CurvePoint(step=int(s), log_loss=float(v)) for s, v in state["curve"]]
+            self.best_step, self._best_state = state["best_step"], state["best_model"]
+
+    def total_steps(self, steps_per_epoch: int) -> int:
+        return max(1, int(round(self.config.epochs * steps_per_epoch)))
 
     def fit(self, epoch_batches: Callable[[int], Iterable[Any]], steps_per_epoch: int,
-            stop_after: int | None = None) -> list[float]:
-        """Train to the end of the recipe (or until `stop_after` total steps, for tests). Returns the losses
-        of the steps run by this call."""
-        total = max(1, int(round(self.config.epochs * steps_per_epoch)))
+            stop_after: int | None = None, validate: Validate | None = None,
+            base_rate: float | None = None) -> list[float]:
+        """Train to the end of the recipe (or until `stop_after` total steps). Returns the losses of the steps
+        run by this call.
+
+        With `validate` and `config.patience`, the model is validated every `eval_every` steps (default: every
+        epoch) and at the end; training stops after `patience` validations without a new best, and the best
+        weights are restored (`curve`, `best_step`). `validate` alone records the curve without stopping.
+        `base_rate` (the training rows' positive rate) starts the head at the constant predictor when the
+        recipe's `head_init` is on."""
+        total = self.total_steps(steps_per_epoch)
         self._resume()
-        factor = cosine_with_warmup(total, self.config.warmup)
+        if self.step == 0 and base_rate is not None and self.config.head_init:
+            init_head(self.model, base_rate)
+        factor = cosine_with_warmup(total, self.config.warmup, self.config.min_warmup_steps)
+        self._warm = min(total, max(int(total * self.config.warmup), self.config.min_warmup_steps))
+        every = self.config.eval_every or steps_per_epoch
         self.model.train()
         end = total if stop_after is None else min(total, stop_after)
+        stopped = False
         with progress_bar(self.progress) as bar:
             task = bar.add_task(self.label, total=total, completed=self.step, info="")
-            while self.step < end:
+            while self.step < end and not stopped:
                 epoch, offset = divmod(self.step, steps_per_epoch)
                 ran = 0
                 for batch in _skip(epoch_batches(epoch), offset):
@@ -147,14 +213,33 @@ class Trainer:
                     self._train_step(batch, factor(self.step))
                     ran += 1
                     bar.update(task, advance=1, info=f"loss {self.losses[-1]:.4f}")
-                    if self.step % self.config.checkpoint_every == 0:
+                    if validate is not None and (self.step % every == 0 or self.step == end):
+                        stopped = self._validate(validate)
+                    if self.step % self.config.checkpoint_every == 0 or stopped:
                         self._save()
+                    if stopped:
+                        break
                 if ran == 0:
-                    raise ValueError(f"{self.label}: epoch {epoch} has fewer than {offset + 1} batches "
-                                     f"(steps_per_epoch={steps_per_epoch})")
-        if self.losses and self.step % self.config.checkpoint_every:
+                    raise RuntimeError(f"{self.label}: epoch_batches({epoch}) yielded fewer than {offset + 1} "
+                                       f"batches (steps_per_epoch={steps_per_epoch}); callers size epochs with "
+                                       "DataSplit.full_batches")
+        if self.losses and self.step % self.config.checkpoint_every and not stopped:
             self._save()  # the final state, unless just saved
+        if self._best_state is not None and self.config.patience is not None:
+            self.model.load_state_dict(self._best_state)
         return self.losses
+
+    def _validate(self, validate: Validate) -> bool:
+        """Validate, keep the best weights; True when early stopping says stop (never during the warm-up: the
+        learning rate is still rising, so a plateau there says nothing)."""
+        value = float(validate())
+        self.model.train()
+        self.curve.append(CurvePoint(step=self.step, log_loss=value))
+        if self.best_step is None or value < min(p.log_loss for p in self.curve[:-1]):
+            self.best_step = self.step
+            self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        since = sum(1 for p in self.curve if p.step > self.best_step)
+        return self.config.patience is not None and since >= self.config.patience and self.step >= self._warm
 
     def _train_step(self, batch: Any, lr_factor: float) -> None:
         dense, sparse, label = (t.to(self.device, non_blocking=True) for t in batch[:3])
@@ -167,15 +252,12 @@ class Trainer:
                 opt.lr = self.config.lr * lr_factor
         logits = self.forward(dense, sparse, self.step).reshape(-1)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, label)
-        mean = self.parallel.mean_loss(loss)
-        if not torch.isfinite(mean):
-            where = f" (last good checkpoint: {self.checkpoint})" if self.checkpoint and self.checkpoint.exists() \
-                else ""
-            raise TrainingDiverged(f"{self.label}: loss is {mean.item()} at step {self.step}; training stopped"
-                                   f"{where}")
+        mean = float(self.parallel.mean_loss(loss))
+        where = f" (last good checkpoint: {self.checkpoint})" if self.checkpoint and self.checkpoint.exists() else ""
+        self.guard.check(self.step, mean, where)  # raises on a non-finite loss or a run that keeps diverging
         self.backward_and_step(loss)
         self.step += 1
-        self.losses.append(float(mean))
+        self.losses.append(mean)
 
     def backward_and_step(self, loss: torch.Tensor) -> None:
         """Backward, average over ranks, clip the dense gradients' norm, step every optimizer (overridden for
@@ -186,6 +268,13 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.dense_params, self.config.clip)
         for opt in self.optimizers:
             opt.step()
+
+def _recipe(config_json: str | None) -> dict[str, Any] | None:
+    """A saved recipe as compared on resume: the guard's thresholds change when a run stops, not what it
+    computes, so they may differ."""
+    if config_json is None:
+        return None
+    return {k: v for k, v in json.loads(config_json).items() if k not in ("guard_factor", "guard_patience")}
 
 
 def _skip(batches: Iterable[Any], n: int) -> Iterator[Any]:
@@ -206,12 +295,3 @@ def evaluate(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batc
     z, y = np.concatenate(logits), np.concatenate(labels)
     return Metrics(log_loss=log_loss_from_logits(y, z), auc=auc(y, z), ne=normalized_entropy(y, z),
                    examples=int(len(y)))
-
-
-class Timer:
-    def __enter__(self) -> Timer:
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.seconds = time.perf_counter() - self.start

@@ -9,28 +9,32 @@ The diagram and the HTML report are drawn from the folder afterwards (`nasrec.vi
 
 from __future__ import annotations
 
+import io
 import platform
 import time
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from rich.console import Console
 
 import nasrec
 from nasrec.errors import NasrecError, UsageError
-from nasrec.evaluators import FullTrain, TrainConfig, train_supernet
+from nasrec.evaluators import FullTrain, TrainConfig, TrainingDiverged, train_supernet
 from nasrec.evaluators.base import build_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
+from nasrec.evaluators.full_train import SCRATCH_RECIPE
+from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
 from nasrec.genotype import Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
-from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.records import Comparison, Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.search.base import build_strategy
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.search.runner import run_search
-from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
+from nasrec.state import RunLock, Stage, atomic_write_bytes, atomic_write_text, pin_config, read_jsonl
 
 __all__ = ["EvaluatorChoice", "Pipeline", "RunConfig", "StrategyChoice"]
 
@@ -81,16 +85,18 @@ class Pipeline:
         self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
-        best = min(topk, key=lambda r: r.full.log_loss)
-        save(best.genotype.with_meta(name="NASRecNet", proxy_log_loss=best.proxy.log_loss,
-                                     valid_log_loss=best.full.log_loss), self.paths.best_genotype)
+        best = min(topk, key=lambda r: r.valid_value)
+        save(best.genotype.with_meta(name="NASRecNet", proxy_log_loss=best.proxy.value,
+                                     valid_log_loss=best.full.log_loss if best.full else None),
+             self.paths.best_genotype)
         candidates = [("NASRecNet", "nasrec", best.genotype)]
         candidates += [(f"zoo:{name}", "zoo", load_zoo(name)) for name in self.config.zoo]
         if self.config.random_baseline:
             candidates.append(("random search", "random", self._stage("random baseline", self.random_baseline)))
         results = self._stage("final", lambda: self.final(candidates))
         summary = Summary(best_digest=best.digest, best_genotype=self.paths.best_genotype.name, results=results,
-                          stage_seconds=self.stage_seconds, evaluations=len(evaluations))
+                          stage_seconds=self.stage_seconds, evaluations=len(evaluations),
+                          comparisons=self.compare(results), seeds=self.final_seeds())
         atomic_write_text(self.paths.summary, summary.model_dump_json(indent=2))
         return summary
 
@@ -137,16 +143,27 @@ class Pipeline:
         finally:
             executor.close()
 
+    def scratch_recipe(self, epochs: float) -> TrainConfig:
+        return SCRATCH_RECIPE.model_copy(update={"epochs": epochs, "patience": self.config.patience,
+                                                 "seed": self.config.seed})
+
     def train_top_k(self, evaluations: list[Evaluation], log: Path) -> list[TopKResult]:
-        scored = sorted((e for e in evaluations if e.score is not None), key=lambda e: e.score.log_loss)
-        full = FullTrain(data=self.config.data, seed=self.config.seed, device=self.config.device,
-                         train=TrainConfig(epochs=self.config.full_epochs, seed=self.config.seed))
+        """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds)."""
+        scored = sorted((e for e in evaluations if e.score is not None), key=lambda e: e.score.value)
+        c = self.config
+        full = FullTrain(data=c.data, seed=c.seed, seeds=c.topk_seeds, device=c.device,
+                         train=self.scratch_recipe(c.full_epochs))
 
         def train(item: tuple[int, Evaluation]) -> TopKResult:
             rank, e = item
             assert e.score is not None
-            (score,) = full.evaluate([e.genotype])
-            self.console.print(f"  top-{rank} {e.digest}: proxy {e.score.log_loss:.4f}  "
+            try:
+                (score,) = full.evaluate([e.genotype])
+            except TrainingDiverged as exc:  # logged as this candidate's failure; the others go on
+                self.console.print(f"  top-{rank} {e.digest}: {exc}", highlight=False)
+                return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=None,
+                                  error=str(exc))
+            self.console.print(f"  top-{rank} {e.digest}: proxy {e.score.value:.4f}  "
                                f"from scratch {score.log_loss:.4f}", highlight=False)
             return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
 
@@ -159,18 +176,48 @@ class Pipeline:
         n = len(read_jsonl(self.paths.evaluations, Evaluation))
         evaluations = self.search(self.paths.random_evaluations, StrategyChoice(name="random", options={"budget": n}))
         topk = self.train_top_k(evaluations, self.paths.random_topk)
-        return min(topk, key=lambda r: r.full.log_loss).genotype
+        return min(topk, key=lambda r: r.valid_value).genotype
+
+    def final_seeds(self) -> list[int]:
+        return [self.config.seed + i for i in range(self.config.final_seeds)]
 
     def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
+        """Every candidate retrained on train + valid for the epochs early stopping chose on validation (per
+        seed), scored on test; its per-seed test logits kept in final/ for the paired intervals."""
         c = self.config
-        full = FullTrain(data=c.data, seed=c.seed, train_split="train+valid", eval_split="test", device=c.device,
-                         layernorm=c.layernorm_final, train=TrainConfig(epochs=c.final_epochs, seed=c.seed))
+        full = FullTrain(data=c.data, seed=c.seed, seeds=c.final_seeds, train_split="train+valid",
+                         eval_split="test", device=c.device, layernorm=c.layernorm_final,
+                         train=self.scratch_recipe(c.final_epochs))
 
         def train(candidate: tuple[str, str, Genotype]) -> FinalResult:
             name, kind, g = candidate
-            (score,) = full.evaluate([g])
-            self.console.print(f"  {name}: test log loss {score.log_loss:.4f}  AUC {score.auc:.4f}", highlight=False)
+            prediction = full.predict(g)
+            score = prediction.score
+            buffer = io.BytesIO()
+            np.save(buffer, prediction.logits, allow_pickle=False)
+            atomic_write_bytes(self._logits_path(g.digest()), buffer.getvalue())  # before the record: resumable
+            spread = f" ± {score.log_loss_std:.4f}" if c.final_seeds > 1 else ""
+            self.console.print(f"  {name}: test log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}",
+                               highlight=False)
             return FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g, test=score)
 
         return Stage(self.paths.final, FinalResult, key=lambda r: r.name).run(candidates, key=lambda c: c[0],
                                                                                make=train)
+
+    def _logits_path(self, digest: str) -> Path:
+        return self.paths.final.parent / f"logits-{digest}.npy"
+
+    def compare(self, results: list[FinalResult]) -> dict[str, Comparison]:
+        """NASRecNet minus every other model on the same test rows: log loss and AUC with paired 95 % intervals,
+        pooled over seeds and rows."""
+        labels = open_data(self.config.data).split("test").label.astype(np.float64)
+        best = next(r for r in results if r.kind == "nasrec")
+        zb = np.load(self._logits_path(best.digest), allow_pickle=False)
+        out = {}
+        for r in results:
+            if r is best:
+                continue
+            z = np.load(self._logits_path(r.digest), allow_pickle=False)
+            out[r.name] = Comparison(log_loss=paired_log_loss_diff(labels, zb, z),
+                                     auc=paired_auc_diff(labels, zb, z, n_resamples=500))
+        return out

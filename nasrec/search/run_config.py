@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nasrec.evaluators import SupernetTrainingConfig
+from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.evaluators.base import evaluator_config
 from nasrec.genotype.zoo import list_zoo
 from nasrec.search.base import strategy_options
@@ -102,8 +103,11 @@ class RunConfig(BaseModel):
     ray_address: str = Field(default="local", description="ray: `local`, `auto`, `HOST:PORT` or `ray://HOST:PORT`")
     device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernet, proxies and models run")
     top_k: int = Field(default=15, ge=1, description="best candidates trained from scratch")
-    full_epochs: float = Field(default=1.0, gt=0, description="epochs of each top-k training")
-    final_epochs: float = Field(default=1.0, gt=0, description="epochs of each final train+valid training")
+    full_epochs: float = Field(default=10.0, gt=0, description="most epochs of each top-k training (early-stopped)")
+    final_epochs: float = Field(default=10.0, gt=0, description="most epochs when choosing the final models' epochs")
+    patience: int = Field(default=2, gt=0, description="early stopping: validations without a new best")
+    topk_seeds: int = Field(default=1, ge=1, description="seeds averaged per top-k candidate")
+    final_seeds: int = Field(default=3, ge=1, description="seeds of every final model (NASRecNet, zoo, random)")
     zoo: tuple[str, ...] = ("dlrm", "deepfm", "wide_deep", "autoint")
     random_baseline: bool = True
     layernorm_final: bool = True
@@ -128,7 +132,7 @@ class RunConfig(BaseModel):
                         "space": data.get("space", cls.model_fields["space"].default), **supernet}
             train = supernet.get("train", {})
             if isinstance(train, dict):
-                supernet["train"] = {"seed": data.get("seed", 0), **train}
+                supernet["train"] = {**SUPERNET_RECIPE.model_dump(), "seed": data.get("seed", 0), **train}
             data["supernet"] = supernet
         return data
 

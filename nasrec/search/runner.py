@@ -25,7 +25,7 @@ def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, paral
     stage = Stage(log, Evaluation, key=lambda e: e.digest)
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
     total = getattr(strategy, "budget", None)
-    best = min((e.score.log_loss for e in stage.records.values() if e.score), default=float("nan"))
+    best = min((e.score.value for e in stage.records.values() if e.score), default=float("nan"))
     with progress_bar(progress) as bar:
         task = bar.add_task("search", total=total, completed=len(stage), info="")
         while not strategy.done and (budget is None or len(stage) < budget):
@@ -36,7 +36,7 @@ def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, paral
             for g in asked:
                 known = stage.get(g.digest())
                 if known is not None:  # replayed from the log, or a duplicate: never evaluated twice
-                    strategy.tell(g, known.score.log_loss if known.score else None)
+                    strategy.tell(g, known.score.value if known.score else None)
                 else:
                     in_flight[executor.submit(g.to_json(indent=None))] = (g, time.perf_counter())
             if not in_flight:
@@ -50,8 +50,8 @@ def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, paral
                 score, error = score_from_future(future)
                 stage.add(Evaluation(index=len(stage), digest=g.digest(), genotype=g, score=score, error=error,
                                      seed=derive_seed(seed, g.digest()), seconds=time.perf_counter() - start))
-                strategy.tell(g, score.log_loss if score else None)
-                if score is not None and not score.log_loss >= best:  # also replaces the initial NaN
-                    best = score.log_loss
+                strategy.tell(g, score.value if score else None)
+                if score is not None and not score.value >= best:  # also replaces the initial NaN
+                    best = score.value
                 bar.update(task, advance=1, info=f"best {best:.4f}")
     return list(stage.records.values())

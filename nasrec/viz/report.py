@@ -244,10 +244,17 @@ class _Report:
         running = _running_min(ys)
         n_failed = len(run.evaluations) - len(run.scored)
 
+        rand = [e for e in run.random_evaluations if e.score is not None]
+        rx, ry = [e.index for e in rand], [score_of(e).log_loss for e in rand]
+
         def draw(fig: Any) -> None:
             ax = fig.add_subplot()
             ax.scatter(xs, ys, s=10, alpha=0.3, color="#1f5fbf", label="proxy log loss of each candidate")
-            ax.step(xs, running, where="post", color="#c0262d", linewidth=2, label="best so far")
+            ax.step(xs, running, where="post", color="#c0262d", linewidth=2, label="evolution: best so far")
+            if rand:
+                ax.scatter(rx, ry, s=10, alpha=0.25, color="#7a7a7a", marker="x", label="random search candidates")
+                ax.step(rx, _running_min(ry), where="post", color="#333333", linewidth=2, linestyle="--",
+                        label="random search: best so far")
             ax.set_xlabel("evaluation (order of completion)")
             ax.set_ylabel("proxy log loss (lower is better)")
             ax.set_title(f"Search curve: {len(xs)} scored evaluations"
@@ -257,6 +264,9 @@ class _Report:
 
         text = (f"<p>Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; "
                 f"{n_failed} failed.</p>")
+        if rand:
+            text += (f"\n<p>Random search with the same budget: best {_f(min(ry), 5)} after "
+                     f"{len(run.random_evaluations)} evaluations.</p>")
         return text + "\n" + self.plot(draw, "search curve: best proxy log loss against evaluations")
 
     def proxy_vs_full(self) -> str:
@@ -264,8 +274,9 @@ class _Report:
         if not run.topk:
             return self.unavailable("proxy-vs-full", "no top-k candidates trained from scratch "
                                     f"({run.rel(run.paths.topk)})")
-        proxy = [r.proxy.log_loss for r in run.topk]
-        full = [r.full.log_loss for r in run.topk]
+        trained = [r for r in run.topk if r.full is not None]  # diverged candidates have no score
+        proxy = [r.proxy.log_loss for r in trained]
+        full = [r.full.log_loss for r in trained]  # type: ignore[union-attr]
         agree = _agreement(proxy, full)
         if agree is None:
             stats = (f'<p class="unavailable">Rank agreement needs at least 3 top-k candidates '
@@ -283,10 +294,10 @@ class _Report:
         def draw(fig: Any) -> None:
             ax = fig.add_subplot()
             ax.scatter(proxy, full, s=30, color="#1f5fbf")
-            for r in run.topk:
+            for r in trained:
                 ax.annotate(str(r.rank), (r.proxy.log_loss, r.full.log_loss), textcoords="offset points",
                             xytext=(4, 3), fontsize=8)
-            best = [r for r in run.topk if r.digest == run.best_digest]
+            best = [r for r in trained if r.digest == run.best_digest]
             if best:
                 ax.scatter([best[0].proxy.log_loss], [best[0].full.log_loss], s=90, facecolors="none",
                            edgecolors="#c0262d", linewidths=2, label="best architecture")
@@ -305,24 +316,36 @@ class _Report:
         head = ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "params"]
         rows = []
         for r in run.topk:
-            flops = r.full.flops if r.full.flops is not None else r.proxy.flops
-            params = r.full.params if r.full.params is not None else r.proxy.params
+            full = r.full
+            flops = full.flops if full is not None and full.flops is not None else r.proxy.flops
+            params = full.params if full is not None and full.params is not None else r.proxy.params
             rows.append(("best" if r.digest == run.best_digest else "",
                          [str(r.rank), r.digest, _f(r.proxy.log_loss, 5), _f(r.proxy.auc, 4),
-                          _f(r.full.log_loss, 5), _f(r.full.auc, 4), _si(flops), _si(params)]))
+                          _f(full.log_loss, 5) if full else "diverged", _f(full.auc, 4) if full else "",
+                          _si(flops), _si(params)]))
         return _table("topk-table", head, rows, digest_cols={1})
 
     def final(self) -> str:
         run = self.run
         if not run.final:
             return self.unavailable("final", f"no final results ({run.rel(run.paths.final)})")
-        head = ["name", "kind", "digest", "test log loss", "test AUC", "FLOPs", "params"]
-        rows = [("nasrec" if f.kind == "nasrec" else "",
-                 [f.name, f.kind, f.digest, _f(f.test.log_loss, 5), _f(f.test.auc, 4), _si(f.test.flops),
-                  _si(f.test.params)])
-                for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name))]
-        return (_table("final-table", head, rows, text_cols={0, 1}, digest_cols={2})
-                + '\n<p class="muted">Sorted by test log loss; NASRecNet highlighted.</p>')
+        comparisons = run.summary.comparisons if run.summary is not None else {}
+        head = ["name", "kind", "digest", "test log loss", "± (seeds)", "test AUC",
+                "NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "params"]
+        rows = []
+        for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name)):
+            c = comparisons.get(f.name)
+            rows.append(("nasrec" if f.kind == "nasrec" else "",
+                         [f.name, f.kind, f.digest, _f(f.test.log_loss, 5),
+                          _f(f.test.log_loss_std, 4) if f.test.log_loss_std is not None else "",
+                          _f(f.test.auc, 4), str(c.log_loss) if c else "", str(c.auc) if c else "",
+                          _si(f.test.flops), _si(f.test.params)]))
+        seeds = run.summary.seeds if run.summary is not None else []
+        note = (f"Sorted by test log loss; NASRecNet highlighted. Every model trained with seeds "
+                f"{', '.join(map(str, seeds)) or 'n/a'}; intervals are paired bootstrap 95 % intervals over the test "
+                "rows, pooled over seeds (a negative log-loss difference: NASRecNet is better).")
+        return (_table("final-table", head, rows, text_cols={0, 1, 6, 7}, digest_cols={2})
+                + f'\n<p class="muted">{_e(note)}</p>')
 
     def timings(self) -> str:
         run = self.run

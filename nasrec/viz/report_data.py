@@ -39,6 +39,7 @@ class RunData:
         self.problems: list[str] = []
         self.config: Any = self._json(paths.config)
         self.evaluations = sorted(self._records(paths.evaluations, Evaluation), key=lambda e: e.index)
+        self.random_evaluations = sorted(self._records(paths.random_evaluations, Evaluation), key=lambda e: e.index)
         self.topk = sorted(self._records(paths.topk, TopKResult), key=lambda r: r.rank)
         self.final = self._records(paths.final, FinalResult)
         self.summary = self._summary()

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
-from nasrec.evaluators.training import TrainConfig, Trainer, TrainingDiverged, cosine_with_warmup, evaluate
+from nasrec.evaluators.guard import DivergenceGuard
+from nasrec.evaluators.training import TrainConfig, Trainer, TrainingDiverged, cosine_with_warmup, evaluate, init_head
 
 
 class Tiny(nn.Module):
@@ -45,7 +46,7 @@ def test_loss_falls_and_metrics_are_sane():
     torch.manual_seed(0)
     model = Tiny()
     before = evaluate(model, batches)
-    _, trainer = trained(TrainConfig(epochs=6, lr=0.1), model=model, batches=batches)
+    _, trainer = trained(TrainConfig(epochs=6, lr=0.1, min_warmup_steps=0), model=model, batches=batches)
     after = evaluate(model, batches)
     assert after.log_loss < before.log_loss - 0.1
     assert after.auc > 0.85 and after.examples == 256
@@ -84,14 +85,15 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     ckpt = tmp_path / "ckpt.pt"
     with pytest.raises(TrainingDiverged) as info:
         trained(TrainConfig(epochs=1, checkpoint_every=2), checkpoint=ckpt, batches=batches)
-    assert str(info.value) == f"train: loss is nan at step 5; training stopped (last good checkpoint: {ckpt})"
+    assert str(info.value) == (f"train: loss is nan at step 5; training stopped (last good checkpoint: {ckpt}); "
+                               "lower lr (now 0.12) or raise min_warmup_steps (now 100)")
     state = load_checkpoint(ckpt)
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
 def test_cosine_schedule_with_warmup():
-    f = cosine_with_warmup(100, 0.1)
+    f = cosine_with_warmup(100, 0.1, 0)
     assert [round(f(s), 3) for s in (0, 4, 9)] == [0.1, 0.5, 1.0]
     assert f(10) == pytest.approx(1.0) and f(55) == pytest.approx(0.5) and f(100) == pytest.approx(0.0)
     assert f(99) == pytest.approx(0.5 * (1 + math.cos(math.pi * 89 / 90)))
@@ -104,3 +106,92 @@ def test_checkpoints_load_without_pickle(tmp_path):
     with pytest.raises(ValueError, match=r"evil.pt cannot be read as weights"):
         load_checkpoint(tmp_path / "evil.pt")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c.pt", "evil.pt"]
+
+
+def test_warmup_floor_counts_steps_and_reduces_to_the_fraction_on_long_runs():
+    short = cosine_with_warmup(22, 0.1, 100)  # a run shorter than the floor stays in warm-up
+    assert [round(short(s), 4) for s in (0, 10, 21)] == [0.01, 0.11, 0.22]
+    long = cosine_with_warmup(70_000, 0.1, 100)  # the paper's scale: 10 % of the steps, the floor is moot
+    assert long(6_999) == pytest.approx(1.0) and long(699) == pytest.approx(0.1)
+    assert cosine_with_warmup(70_000, 0.1, 0)(3_000) == long(3_000)
+
+
+def test_guard_counts_spikes_and_reports_the_first_and_the_worst():
+    guard = DivergenceGuard("train", factor=3.0, patience=5)
+    losses = [0.7, 0.6, 0.55, 2.5, 0.5, 0.5, 9.0, 0.5]
+    flagged = [guard.check(step, loss) for step, loss in enumerate(losses)]
+    assert flagged == [False, False, False, True, False, False, True, False]
+    assert (guard.report.count, guard.report.first_step, guard.report.worst_loss) == (2, 3, 9.0)
+    assert str(guard.report) == "2 diverged steps (first at step 3, worst loss 9)"
+
+
+def test_guard_stops_a_run_that_keeps_diverging_naming_the_step_and_the_setting():
+    guard = DivergenceGuard("supernet", factor=3.0, patience=3, hint="lower lr (now 10)")
+    for step, loss in enumerate([0.6, 0.6, 5.0, 6.0]):
+        guard.check(step, loss)
+    with pytest.raises(TrainingDiverged) as info:
+        guard.check(4, 7.0)
+    assert str(info.value) == ("supernet: loss 7 at step 4 is more than 3x the running median (0.6) for 3 steps "
+                               "in a row; training stopped; lower lr (now 10)")
+
+
+def test_an_absurd_learning_rate_trips_the_guard_with_its_message():
+    with pytest.raises(TrainingDiverged, match=r"^train: loss .* at step \d+ is more than 3x the running median .*"
+                                               r"lower lr \(now 10000\) or raise min_warmup_steps \(now 0\)$"):
+        trained(TrainConfig(epochs=8, lr=1e4, min_warmup_steps=0, warmup=0.0, clip=None))
+
+
+def test_sane_training_has_no_diverged_step():
+    _, trainer = trained(TrainConfig(epochs=6, lr=0.1))
+    assert trainer.divergence.count == 0 and trainer.divergence.first_step is None
+
+
+def test_head_init_starts_at_the_constant_predictor():
+    class Head(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.head_w, self.head_b = nn.Parameter(torch.ones(1, 7)), nn.Parameter(torch.zeros(1))
+
+    class WithHead(Tiny):
+        def __init__(self):
+            super().__init__()
+            self.head = Head()
+
+        def forward(self, dense, sparse):
+            x = torch.cat([dense, self.emb(sparse[:, 0])], dim=1)
+            return nn.functional.linear(x, self.head.head_w, self.head.head_b).squeeze(1)
+
+    model = WithHead()
+    init_head(model, 0.25)
+    logits = model(*make_batches(1)[0][:2])
+    assert torch.allclose(logits, torch.full_like(logits, math.log(0.25 / 0.75)))
+
+
+def test_early_stopping_restores_the_best_epoch_when_validation_rises():
+    """Validation loss falls until epoch 3, then rises: training stops `patience` epochs later and the
+    weights are those after epoch 3."""
+    torch.manual_seed(0)
+    model, batches = Tiny(), make_batches()
+    values = iter([0.60, 0.55, 0.50, 0.52, 0.58, 0.61, 0.7])
+    snapshots = {}
+
+    def validate():
+        snapshots[trainer.step] = {k: v.clone() for k, v in model.state_dict().items()}
+        return next(values)
+
+    trainer = Trainer(model, TrainConfig(epochs=10, patience=2, min_warmup_steps=0))
+    trainer.fit(lambda epoch: iter(batches), steps_per_epoch=8, validate=validate)
+    assert [p.step for p in trainer.curve] == [8, 16, 24, 32, 40]
+    assert [p.log_loss for p in trainer.curve] == [0.60, 0.55, 0.50, 0.52, 0.58]
+    assert trainer.best_step == 24 and trainer.step == 40
+    for name, value in model.state_dict().items():
+        assert torch.equal(value, snapshots[24][name]), name
+
+
+def test_early_stopping_waits_for_the_end_of_the_warmup():
+    torch.manual_seed(0)
+    model, batches = Tiny(), make_batches()
+    values = iter([0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2])
+    trainer = Trainer(model, TrainConfig(epochs=10, patience=2, min_warmup_steps=40))
+    trainer.fit(lambda epoch: iter(batches), steps_per_epoch=8, validate=lambda: next(values))
+    assert trainer.best_step == 8 and trainer.step == 40  # patience ran out at step 24, the warm-up at 40

@@ -4,6 +4,7 @@ import base64
 import json
 import re
 
+import numpy as np
 import pytest
 from rich.console import Console
 
@@ -27,7 +28,7 @@ def run(tmp_path_factory, tiny_space_file):
                        full_epochs=1, final_epochs=1, zoo=("dlrm",),
                        strategy={"name": "evolution", "options": {"population": 4, "cycles": 2, "tournament": 2,
                                                                   "children": 2}},
-                       evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 1024}})
+                       evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 1024}}, final_seeds=2)
     summary = Pipeline(config, root / "out", console=Console(quiet=True), progress=False).run()
     draw_run(root / "out")  # what `nasrec search` does after the pipeline
     return config, root / "out", summary
@@ -40,13 +41,29 @@ def test_the_run_folder_holds_every_stage(run):
     assert len(evaluations) == 4 + 2 * 2 and all(e.score for e in evaluations)
     topk = read_jsonl(paths.topk, TopKResult)
     assert [t.rank for t in topk] == [1, 2, 3]
-    best = min(topk, key=lambda t: t.full.log_loss)
+    best = min(topk, key=lambda t: t.valid_value)
     assert summary.best_digest == best.digest == load(paths.best_genotype).digest()
     assert [r.name for r in read_jsonl(paths.final, FinalResult)] == ["NASRecNet", "zoo:dlrm", "random search"]
     assert all(r.test.examples == 1437 for r in summary.results)  # the real test split
     assert Summary.model_validate_json(paths.summary.read_text()) == summary
     assert paths.best_diagram.read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
     assert json.loads(paths.config.read_text())["versions"]["nasrec"]
+
+
+def test_final_models_train_several_seeds_and_are_compared_with_paired_intervals(run):
+    _, root, summary = run
+    assert summary.seeds == [0, 1]
+    for r in summary.results:
+        assert len(r.test.runs) == 2 and r.test.log_loss == pytest.approx(np.mean([x.log_loss for x in r.test.runs]))
+        assert all(x.best_step is None and x.steps >= 1 for x in r.test.runs)  # retrained for the chosen steps
+        logits = np.load(RunPaths(root).final.parent / f"logits-{r.digest}.npy")
+        assert logits.shape == (2, 1437)
+    assert sorted(summary.comparisons) == ["random search", "zoo:dlrm"]
+    by_name = {r.name: r for r in summary.results}
+    for name, c in summary.comparisons.items():
+        assert c.log_loss.low <= c.log_loss.estimate <= c.log_loss.high and c.log_loss.rows == 1437
+        assert c.log_loss.estimate == pytest.approx(by_name["NASRecNet"].test.log_loss - by_name[name].test.log_loss)
+        assert c.auc.low <= c.auc.estimate <= c.auc.high
 
 
 def test_the_report_embeds_the_diagram_and_plots(run):

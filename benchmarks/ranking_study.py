@@ -1,0 +1,77 @@
+"""The ranking study against a denoised reference, with the paper's ablations (Tables 2 and 3).
+
+Genotypes: `--n` sampled NASRec-Full genotypes (single-operator any-connection). Reference: each trained from
+scratch with early stopping, averaged over `--seeds` seeds (regret on oracle data); the reference's own
+seed-to-seed Kendall tau is the ceiling. Proxies: `params`, `flops`; on the paper's supernet (single-operator
+any-connection sampler, the default schedule) inherited weights (`none`), `fast` and `paper` fine-tuning; the
+same three on supernets trained with the single-path and the any-path samplers; and `none`/`fast` on supernets
+with other schedules (longer, shorter warm-up floor) to pick the schedule that serves the proxies best.
+
+Resumable: rerun the same command and finished evaluations are kept (`OUT/scores.jsonl`).
+
+    python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
+    nasrec data synthetic -o runs/oracle200k --rows 200000 --teacher random:nasrec-full --teacher-scale 2
+    python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle --full-epochs 3 \\
+        --eval-every 156 --json docs/results/rank-oracle.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+
+from nasrec.cli.main import rank_table
+from nasrec.evaluators.full_train import SCRATCH_RECIPE
+from nasrec.evaluators.rank_study import RankStudyConfig, SupernetVariant, rank_study
+from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
+
+
+def variants(supernet_epochs: float) -> dict[str, SupernetVariant]:
+    main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
+    return {
+        "any-connection": SupernetVariant(train=main),
+        "single-path": SupernetVariant(sampler="single-path", train=main),
+        "any-path": SupernetVariant(sampler="any-path", train=main),
+        "any-connection-4ep": SupernetVariant(train=main.model_copy(update={"epochs": 4 * supernet_epochs}),
+                                              finetune=("none", "fast")),
+        "any-connection-floor300": SupernetVariant(train=main.model_copy(update={"min_warmup_steps": 300}),
+                                                   finetune=("none", "fast")),
+    }
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="sample:criteo")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--json", type=Path, help="copy results.json here (e.g. docs/results/rank-criteo.json)")
+    ap.add_argument("--n", type=int, default=50)
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--supernet-epochs", type=float, default=1.0)
+    ap.add_argument("--full-epochs", type=float, default=SCRATCH_RECIPE.epochs)
+    ap.add_argument("--eval-every", type=int, default=None, help="steps between validations (default: epochs)")
+    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    full = SCRATCH_RECIPE.model_copy(update={"epochs": args.full_epochs, "eval_every": args.eval_every})
+    config = RankStudyConfig(data=args.data, n=args.n, reference_seeds=args.seeds, full=full,
+                             supernets=variants(args.supernet_epochs))
+    start = time.perf_counter()
+    result = rank_study(config, args.out, run=not args.summarize)
+    Console(width=160).print(rank_table(result))
+    if args.json:
+        record = json.loads(result.model_dump_json())
+        record["command_seconds_this_call"] = round(time.perf_counter() - start, 1)
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(record, indent=2) + "\n")
+        reference = args.out / "reference.jsonl"
+        (args.json.parent / args.json.name.replace(".json", "-reference.jsonl")).write_text(reference.read_text())
+
+
+if __name__ == "__main__":
+    main()

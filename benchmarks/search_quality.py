@@ -1,0 +1,126 @@
+"""Does the search win? The whole pipeline with several seeds: NASRecNet against random search with the same
+budget (same proxy evaluations, same top-k, same scratch protocol) and the zoo models (same final protocol).
+
+Per seed and pooled: every model's test log loss and AUC (regret on oracle data), the paired 95 % interval of
+NASRecNet minus each other model pooled over seeds and test rows, and in how many seeds NASRecNet is first.
+Each seed is one resumable run folder `OUT/seed-S`; rerunning the command finishes what is missing.
+
+    python benchmarks/search_quality.py --data sample:criteo --out runs/search-quality \\
+        --json docs/results/search-quality-criteo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.scoring import bayes_rate
+from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
+from nasrec.search.pipeline import Pipeline, RunConfig
+from nasrec.records import Summary
+
+BUDGET = {"population": 24, "cycles": 5, "tournament": 8, "children": 8}  # 64 proxy evaluations
+
+
+def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
+    return RunConfig(data=args.data, space=args.space, seed=seed, supernet_epochs=args.supernet_epochs,
+                     strategy_options={"population": args.population, "cycles": args.cycles,
+                                       "tournament": args.tournament, "children": args.children},
+                     top_k=args.top_k, topk_seeds=args.topk_seeds, final_seeds=args.final_seeds,
+                     full_epochs=args.epochs, final_epochs=args.epochs, zoo=tuple(args.zoo))
+
+
+def pooled(runs: dict[int, tuple[Summary, Path]], labels: np.ndarray) -> dict[str, dict]:
+    """NASRecNet minus each model: per-row log-loss differences pooled over seeds; AUC differences averaged."""
+    names = [r.name for r in next(iter(runs.values()))[0].results if r.kind != "nasrec"]
+    out = {}
+    for name in names:
+        best, other = [], []
+        for summary, root in runs.values():
+            by_name = {r.name: r for r in summary.results}
+            nas = next(r for r in summary.results if r.kind == "nasrec")
+            best.append(np.load(root / "final" / f"logits-{nas.digest}.npy"))
+            other.append(np.load(root / "final" / f"logits-{by_name[name].digest}.npy"))
+        za, zb = np.concatenate(best), np.concatenate(other)  # [seeds x final seeds, rows]
+        out[name] = {"log_loss": json.loads(paired_log_loss_diff(labels, za, zb).model_dump_json()),
+                     "auc": json.loads(paired_auc_diff(labels, za, zb, n_resamples=300).model_dump_json())}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data", default="sample:criteo")
+    ap.add_argument("--space", default="nasrec-full")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    ap.add_argument("--population", type=int, default=BUDGET["population"])
+    ap.add_argument("--cycles", type=int, default=BUDGET["cycles"])
+    ap.add_argument("--tournament", type=int, default=BUDGET["tournament"])
+    ap.add_argument("--children", type=int, default=BUDGET["children"])
+    ap.add_argument("--supernet-epochs", type=float, default=1.0)
+    ap.add_argument("--top-k", type=int, default=4)
+    ap.add_argument("--topk-seeds", type=int, default=1)
+    ap.add_argument("--final-seeds", type=int, default=2)
+    ap.add_argument("--epochs", type=float, default=10.0, help="most epochs of every scratch training")
+    ap.add_argument("--zoo", nargs="*", default=["dlrm", "deepfm", "wide_deep", "autoint"])
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    console = Console(width=170)
+    runs: dict[int, tuple[Summary, Path]] = {}
+    seconds = {}
+    for seed in args.seeds:
+        root = args.out / f"seed-{seed}"
+        start = time.perf_counter()
+        runs[seed] = (Pipeline(run_config(args, seed), root, console=console, progress=False).run(), root)
+        seconds[seed] = round(time.perf_counter() - start, 1)
+        _write(args, runs, seconds, console)
+
+
+def _write(args, runs, seconds, console) -> None:
+    data = open_data(args.data)
+    test = data.split("test")
+    labels = test.label.astype(np.float64)
+    bayes = bayes_rate(test.prob) if test.prob is not None else None
+    per_seed, first = {}, 0
+    for seed, (summary, _) in runs.items():
+        rows = {r.name: {"log_loss": r.test.log_loss, "auc": r.test.auc, "regret": r.test.regret,
+                         "flops": r.test.flops, "params": r.test.params} for r in summary.results}
+        ranked = sorted(rows, key=lambda n: rows[n]["log_loss"])
+        first += ranked[0] == "NASRecNet"
+        per_seed[seed] = {"models": rows, "rank_of_nasrecnet": ranked.index("NASRecNet") + 1,
+                          "comparisons": {k: json.loads(v.model_dump_json()) for k, v in summary.comparisons.items()},
+                          "stage_seconds": summary.stage_seconds, "seconds": seconds.get(seed)}
+    names = list(next(iter(per_seed.values()))["models"])
+    mean = {n: {m: float(np.mean([s["models"][n][m] for s in per_seed.values()]))
+                for m in ("log_loss", "auc") + (("regret",) if bayes is not None else ())} for n in names}
+    result = {"data": args.data, "seeds": list(runs), "config": json.loads(run_config(args, 0).model_dump_json()),
+              "bayes_rate": bayes, "per_seed": per_seed, "mean": mean, "nasrecnet_first_in": first,
+              "pooled_vs_nasrecnet": pooled(runs, labels), "seconds": sum(s for s in seconds.values() if s)}
+    table = Table(title=f"{args.data}: {len(runs)} seeds, NASRecNet first in {first}")
+    for col in ("model", "test log loss (mean)", "AUC (mean)", "regret", "NASRecNet minus model [95% CI]",
+                "AUC diff [95% CI]"):
+        table.add_column(col)
+    for n in sorted(names, key=lambda n: mean[n]["log_loss"]):
+        c = result["pooled_vs_nasrecnet"].get(n)
+        fmt = (lambda i: f"{i['estimate']:+.4f} [{i['low']:+.4f}, {i['high']:+.4f}]")
+        table.add_row(n, f"{mean[n]['log_loss']:.4f}", f"{mean[n]['auc']:.4f}",
+                      f"{mean[n]['regret']:.5f}" if "regret" in mean[n] else "",
+                      fmt(c["log_loss"]) if c else "", fmt(c["auc"]) if c else "")
+    console.print(table)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,69 @@
+"""The divergence guard of the training loop: counts steps whose loss is non-finite or far above the running
+median, reports them at the end, and stops a run that keeps diverging with one message naming the step and
+the settings to change."""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+
+import numpy as np
+from pydantic import BaseModel
+
+from nasrec.errors import NasrecError
+
+
+class TrainingDiverged(NasrecError, RuntimeError):
+    """The loss became non-finite, or spiked for too many steps in a row; the last good checkpoint is kept."""
+
+
+class DivergenceReport(BaseModel):
+    """Steps the guard flagged in one run: how many, the first, and the worst loss seen."""
+
+    count: int = 0
+    first_step: int | None = None
+    worst_loss: float | None = None
+
+    def __str__(self) -> str:
+        if not self.count:
+            return "no diverged steps"
+        return f"{self.count} diverged steps (first at step {self.first_step}, worst loss {self.worst_loss:.4g})"
+
+
+class DivergenceGuard:
+    """A step diverges when its loss is non-finite or more than `factor` times the median of the last
+    `window` losses. A non-finite loss stops the run at once (the weights would be lost); `patience`
+    diverged steps in a row stop it too. `hint` names the settings to change in the stop message."""
+
+    def __init__(self, label: str, factor: float, patience: int, window: int = 50, hint: str = "") -> None:
+        self.label, self.factor, self.patience, self.hint = label, factor, patience, hint
+        self.recent: deque[float] = deque(maxlen=window)
+        self.report = DivergenceReport()
+        self.in_a_row = 0
+
+    def check(self, step: int, loss: float, where: str = "") -> bool:
+        """Record `loss` at `step`; True when the step diverged. Raises `TrainingDiverged` to stop the run."""
+        finite = math.isfinite(loss)
+        median = float(np.median(self.recent)) if self.recent else None
+        diverged = not finite or (median is not None and loss > self.factor * median)
+        if not diverged:
+            self.recent.append(loss)
+            self.in_a_row = 0
+            return False
+        r = self.report
+        r.count += 1
+        r.first_step = step if r.first_step is None else r.first_step
+        if finite:
+            r.worst_loss = loss if r.worst_loss is None else max(r.worst_loss, loss)
+        self.in_a_row += 1
+        if not finite:
+            raise TrainingDiverged(f"{self.label}: loss is {loss} at step {step}; training stopped{where}"
+                                   f"{self._hint()}")
+        if self.in_a_row >= self.patience:
+            raise TrainingDiverged(
+                f"{self.label}: loss {loss:.4g} at step {step} is more than {self.factor:g}x the running median "
+                f"({median:.4g}) for {self.in_a_row} steps in a row; training stopped{where}{self._hint()}")
+        return True
+
+    def _hint(self) -> str:
+        return f"; {self.hint}" if self.hint else ""

@@ -1,0 +1,84 @@
+"""Paired confidence intervals and standard errors on synthetic arrays with known answers."""
+
+import numpy as np
+import pytest
+
+from nasrec.evaluators.metrics import log_loss_from_logits
+from nasrec.evaluators.stats import (
+    log_loss_se,
+    mean_and_spread,
+    paired_auc_diff,
+    paired_log_loss_diff,
+    paired_row_diff,
+    row_log_loss,
+)
+
+
+def _two_models(n, seed=0):
+    """Labels from known probabilities; model a predicts them exactly, model b is a noisy version."""
+    rng = np.random.default_rng(seed)
+    p = 1 / (1 + np.exp(-rng.normal(-1.0, 1.0, n)))
+    y = (rng.random(n) < p).astype(float)
+    za = np.log(p / (1 - p))
+    zb = za + rng.normal(0, 0.8, n)
+    return y, za, zb
+
+
+def test_row_losses_average_to_the_log_loss():
+    y, za, _ = _two_models(1000)
+    assert row_log_loss(y, za).mean() == pytest.approx(log_loss_from_logits(y, za), abs=1e-12)
+
+
+def test_paired_ci_covers_the_true_difference_and_narrows_with_more_rows():
+    # the true difference of expected log losses, measured on a very large sample
+    y, za, zb = _two_models(2_000_000, seed=99)
+    truth = row_log_loss(y, za).mean() - row_log_loss(y, zb).mean()
+    widths, covered = [], 0
+    for seed in range(20):
+        y, za, zb = _two_models(4000, seed=seed)
+        ci = paired_log_loss_diff(y, za, zb, n_resamples=500, seed=seed)
+        covered += ci.low <= truth <= ci.high
+        assert ci.estimate == pytest.approx(row_log_loss(y, za).mean() - row_log_loss(y, zb).mean())
+    assert covered >= 17  # 95 % nominal: 19 of 20 expected; fails if the interval is far too narrow
+    for n in (1000, 4000, 16000):
+        y, za, zb = _two_models(n, seed=1)
+        ci = paired_log_loss_diff(y, za, zb, n_resamples=500)
+        assert ci.high < 0 and ci.rows == n  # the exact model is better
+        widths.append(ci.high - ci.low)
+    assert widths[0] > 1.6 * widths[1] > 1.6 ** 2 * widths[2]  # about 1/sqrt(n): x2 per 4x rows
+
+
+def test_pairing_is_tighter_than_two_independent_standard_errors():
+    y, za, zb = _two_models(4000)
+    ci = paired_log_loss_diff(y, za, zb, n_resamples=500)
+    independent = 1.96 * np.hypot(log_loss_se(y, za), log_loss_se(y, zb))
+    assert (ci.high - ci.low) / 2 < 0.6 * independent
+
+
+def test_standard_error_of_the_log_loss():
+    y, za, _ = _two_models(10_000)
+    losses = row_log_loss(y, za)
+    assert log_loss_se(y, za) == pytest.approx(losses.std(ddof=1) / 100)
+
+
+def test_paired_auc_ci_covers_the_difference_and_favours_the_exact_model():
+    y, za, zb = _two_models(3000)
+    ci = paired_auc_diff(y, za, zb, n_resamples=300)
+    assert ci.low < ci.estimate < ci.high and ci.low > 0
+
+
+def test_identical_models_give_a_zero_width_interval_and_mismatched_rows_are_refused():
+    y, za, _ = _two_models(100)
+    ci = paired_log_loss_diff(y, za, za)
+    assert (ci.estimate, ci.low, ci.high) == (0.0, 0.0, 0.0) and not ci.excludes_zero
+    with pytest.raises(ValueError, match=r"paired statistics need the same rows for every model \(got 100 labels "
+                                         r"and \[100, 99\] predictions\)"):
+        paired_log_loss_diff(y, za, za[:99])
+    with pytest.raises(ValueError, match="same rows"):
+        paired_row_diff(np.ones(5), np.ones(4))
+
+
+def test_mean_and_spread():
+    assert mean_and_spread([0.5]) == (0.5, 0.0)
+    mean, spread = mean_and_spread([0.4, 0.5, 0.6])
+    assert mean == pytest.approx(0.5) and spread == pytest.approx(0.1)
