@@ -24,6 +24,7 @@ from nasrec.errors import UsageError
 from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.operators import get_signature
 from nasrec.genotype.schema import Block, Genotype
+from nasrec.state import atomic_write_bytes
 
 FORMATS = ("svg", "png", "pdf", "dot")
 PNG_DPI = 110
@@ -206,8 +207,7 @@ def render(genotype: Genotype, path: str | Path, format: str | None = None) -> P
     source = to_dot(genotype)
     data = source.encode() if fmt == "dot" else _run_dot(source, fmt)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
+        atomic_write_bytes(path, data)
     except OSError as exc:
         raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
     return path

@@ -9,6 +9,7 @@ import torch
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
 from nasrec.genotype import load, sample, save
 from nasrec.state import atomic_open, atomic_write_text
+from nasrec.viz.render import render
 
 
 @pytest.fixture
@@ -27,8 +28,8 @@ def test_new_files_get_0644_under_umask_022(tmp_path, umask_022):
     plain.write_text("x")
     g = sample("nasrec-full", rng=0)
     written = [atomic_write_text(tmp_path / "a.txt", "hello"), save(g, tmp_path / "g.json"),
-               save_checkpoint({"w": torch.ones(2)}, tmp_path / "c.pt")]
-    assert _mode(plain) == 0o644 and [_mode(p) for p in written] == [0o644] * 3  # as open() gives
+               save_checkpoint({"w": torch.ones(2)}, tmp_path / "c.pt"), render(g, tmp_path / "g.dot")]
+    assert _mode(plain) == 0o644 and [_mode(p) for p in written] == [0o644] * 4  # as open() gives
     assert (tmp_path / "a.txt").read_text() == "hello" and load(tmp_path / "g.json") == g
     assert torch.equal(load_checkpoint(tmp_path / "c.pt")["w"], torch.ones(2))
 
