@@ -46,7 +46,7 @@ def test_torchrun_two_ranks_match_each_other_and_one_process(tmp_path, tiny_spac
     moved = sum(not torch.equal(r0[n], single[n]) for n in r0)
     assert moved > 0  # float rounding differs somewhere: the two runs really are separate computations
     # only rank 0 wrote the run folder, and its checkpoint is the ranks' final state
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [".lock", "checkpoint.pt", "config.json"]
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [".lock", "checkpoint.pt", "config.json", "training.json"]
     saved = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
     assert saved["step"] == 44
     assert all(torch.equal(saved["model"][n], r0[n]) for n in saved["model"])
