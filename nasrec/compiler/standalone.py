@@ -4,9 +4,10 @@
     model = compile_standalone(genotype, features, inherit=supernet)         # weights sliced from it
     ep = torch.export.export(model, (dense, sparse))
 
-The model follows the reference's layer rules (docs/semantics.md): exact widths, skipped projections where widths
-match, bias iff LayerNorm off for Linears followed by a LayerNorm, dead blocks skipped. It computes the same
-function as `supernet.view(genotype)` when it inherits from `supernet`.
+The model follows the reference's layer rules (docs/semantics.md): exact widths, skipped projections where
+widths match (with their LayerNorms, docs/semantics.md says which), bias iff LayerNorm off for Linears followed by a
+LayerNorm, and only the parts that reach the head (`Genotype.liveness`): dead blocks, operators and mergers are
+not built. It computes the same function as `supernet.view(genotype)` when it inherits from `supernet`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from nasrec.genotype.schema import Genotype
 
 
 class StandaloneModel(nn.Module):
-    """A plain nn.Module: embedding tables, the active blocks' operators, the head."""
+    """A plain nn.Module: embedding tables, the live operators and mergers of the live blocks, the head."""
 
     def __init__(self, genotype: Genotype, features: FeatureSpec, ctx: BuildContext, init: bool = True) -> None:
         super().__init__()
@@ -37,23 +38,23 @@ class StandaloneModel(nn.Module):
         })
         self.head = self.plan.head.op.build(self.plan.head.spec, init)
 
-    def _params(self, bp: BlockPlan, ref: OpRef) -> dict[str, Tensor]:
+    def _call(self, bp: BlockPlan, ref: OpRef, x: OpInputs) -> Tensor:
         mod: OpModule = self.blocks[f"b{bp.k}"][ref.key]  # type: ignore[assignment]
-        return mod.param_dict()
+        return mod(x)  # a module call, so fvcore attributes its FLOPs to `blocks.b<k>.<key>`
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
         return Embedded(dense, self.embedding(sparse))
 
     def head_inputs(self, emb: Embedded) -> Tensor:
         """The head's input features [B, D_last + E * T_last] of an embedded batch (as `SupernetView`)."""
-        return run(self.plan, emb.dense, emb.sparse, self._params)
+        return run(self.plan, emb.dense, emb.sparse, self._call)
 
     def from_embedded(self, emb: Embedded) -> Tensor:
         return self.head_logits(self.head_inputs(emb))
 
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
         """Logits [B] from dense [B, n_dense] float32 and sparse [B, n_sparse] int64."""
-        return self.head_logits(run(self.plan, dense, self.embedding(sparse), self._params))
+        return self.head_logits(run(self.plan, dense, self.embedding(sparse), self._call))
 
     def head_logits(self, features: Tensor) -> Tensor:
         return self.head(OpInputs(dense=features))

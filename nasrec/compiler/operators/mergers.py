@@ -3,8 +3,8 @@
 - Dense-to-sparse: Linear(D -> 8E) and LayerNorm (bias iff LN off), reshaped to 8 tokens of E, appended to
   the block's sparse output. Both skipped when D == 8E: the dense vector is reshaped directly.
 - Sparse-to-dense: factorization machine over the block's own sparse output, (sum e)^2 - sum e^2 (no 1/2,
-  as the reference), then Linear(E -> D) (bias iff LN off; skipped when D == E) and LayerNorm; added to the
-  block's dense output.
+  as the reference), then Linear(E -> D) (bias iff LN off) and LayerNorm, both skipped when D == E (the raw
+  FM term, as the reference); added to the block's dense output.
 Their `spec.dim` is the block's dense dim D; `forward` reads `x.dense` (D2S) or `x.sparse` (FM).
 """
 
@@ -40,9 +40,9 @@ class SparseToDense(Operator):
     name = "sparse_to_dense"
 
     def params(self, spec):
-        out = {}
-        if spec.full or spec.dim != spec.emb_dim:
-            out |= linear_params("proj", spec.dim, spec.emb_dim, bias=not spec.layernorm)
+        if not spec.full and spec.dim == spec.emb_dim:
+            return {}
+        out = linear_params("proj", spec.dim, spec.emb_dim, bias=not spec.layernorm)
         if spec.layernorm:
             out |= norm_params("ln", spec.dim)
         return out
@@ -51,8 +51,8 @@ class SparseToDense(Operator):
         s = x.sparse
         fm = s.sum(dim=1).square() - s.square().sum(dim=1)
         if "proj_w" in p:
-            fm = linear(p, "proj", fm)
-        return norm(p, "ln", fm)
+            fm = norm(p, "ln", linear(p, "proj", fm))
+        return fm
 
     def super_spec(self, ctx, k):
         return ctx.super_spec(k, ctx.max_dense)
