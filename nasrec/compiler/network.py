@@ -121,7 +121,7 @@ def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
                 **common,
             )
 
-        merger_spec = OpSpec(dim=block.dense.dim, **common)
+        merger_spec = OpSpec(dim=block.dense.dim, norm_raw_fm=ctx.norm_raw_fm, **common)
         blocks.append(BlockPlan(
             k=k, dense_src=dense_src, sparse_src=sparse_src,
             left=ins.left if pair else None, right=ins.right if pair else None,

@@ -71,13 +71,16 @@ def compile_standalone(
     features: FeatureSpec,
     layernorm: bool | None = None,
     inherit: nn.Module | None = None,
+    norm_raw_fm: bool | None = None,
 ) -> StandaloneModel:
     """Build `genotype` at exact size for `features`.
 
-    `layernorm`: LayerNorm in every operator (default True; with `inherit`, the supernet's setting, and
-    a different explicit value is an error). `inherit`: a `Supernet` whose weights to copy (sliced)."""
+    `layernorm`: LayerNorm in every operator (default True); `norm_raw_fm`: also on the FM term of a D == 16
+    merger (default False, the reference's rule). With `inherit`, both are the supernet's settings, and a
+    different explicit value is an error. `inherit`: a `Supernet` whose weights to copy (sliced)."""
     if inherit is None:
-        ctx = BuildContext.from_genotype(genotype, features, True if layernorm is None else layernorm)
+        ctx = BuildContext.from_genotype(genotype, features, True if layernorm is None else layernorm,
+                                         bool(norm_raw_fm))
         return StandaloneModel(genotype, features, ctx)
     from nasrec.compiler.supernet import Supernet  # noqa: PLC0415
 
@@ -85,6 +88,9 @@ def compile_standalone(
         raise TypeError(f"inherit= takes a Supernet, got {type(inherit).__name__}")
     if layernorm is not None and layernorm != inherit.layernorm:
         raise ValueError(f"layernorm={layernorm} but the supernet was built with layernorm={inherit.layernorm}")
+    if norm_raw_fm is not None and norm_raw_fm != inherit.norm_raw_fm:
+        raise ValueError(f"norm_raw_fm={norm_raw_fm} but the supernet was built with "
+                         f"norm_raw_fm={inherit.norm_raw_fm}")
     if features != inherit.features:
         raise ValueError("the supernet was built for a different FeatureSpec")
     model = StandaloneModel(genotype, features, inherit.ctx, init=False)

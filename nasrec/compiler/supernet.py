@@ -39,14 +39,15 @@ class Embedded(NamedTuple):
 
 
 class Supernet(nn.Module):
-    """All choices of `space` at their largest size, for `features`; LayerNorm in every operator or none."""
+    """All choices of `space` at their largest size, for `features`; LayerNorm in every operator or none.
+    `norm_raw_fm`: LayerNorm also the raw FM term of a D == 16 merger (the reference skips it; see docs)."""
 
     def __init__(self, space: SearchSpace | str, features: FeatureSpec, layernorm: bool = True,
-                 view_cache: int = 64) -> None:
+                 view_cache: int = 64, *, norm_raw_fm: bool = False) -> None:
         super().__init__()
         self.space = get_space(space)
         self.features = features
-        self.ctx = BuildContext.from_space(self.space, features, layernorm)
+        self.ctx = BuildContext.from_space(self.space, features, layernorm, norm_raw_fm)
         self.embedding = FeatureEmbedding(features)
         self.blocks = nn.ModuleDict()
         for k in range(1, self.space.num_blocks + 1):
@@ -64,6 +65,10 @@ class Supernet(nn.Module):
     @property
     def layernorm(self) -> bool:
         return self.ctx.layernorm
+
+    @property
+    def norm_raw_fm(self) -> bool:
+        return self.ctx.norm_raw_fm
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
         """The embedding lookup, to share between several views on one batch."""

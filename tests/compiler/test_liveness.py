@@ -126,3 +126,22 @@ def test_skipped_paths_in_a_standalone_model_and_its_view() -> None:
     view = net.view(SKIPPING)
     assert not any(n.startswith(("blocks.b1.sparse_to_dense.", "blocks.b2.dense_dot.dense", "blocks.b2.dense_dot.tok"))
                    for n in view.slices())
+
+
+def test_norm_raw_fm_option_keeps_the_fm_layernorm_at_16() -> None:
+    """The option the search's supernet training uses (docs/compiler.md): LayerNorm on the raw FM term."""
+    s = torch.randn(4, 6, 16)
+    fm = s.sum(1).square() - s.square().sum(1)
+    module = MERGERS["sparse_to_dense"].build(OpSpec(dim=16, layernorm=True, norm_raw_fm=True))
+    assert set(module.defs) == {"ln_g", "ln_beta"}
+    p = module.param_dict()
+    expected = torch.nn.functional.layer_norm(fm, (16,), p["ln_g"], p["ln_beta"])
+    torch.testing.assert_close(module(OpInputs(sparse=s)), expected)
+    assert MERGERS["sparse_to_dense"].build(OpSpec(dim=16, layernorm=False, norm_raw_fm=True)).defs == {}
+    net = Supernet(SKIPS, SMALL, layernorm=True, norm_raw_fm=True)
+    randomise(net, seed=6)
+    assert_equivalent(net, SKIPPING, SMALL)
+    model = compile_standalone(SKIPPING, SMALL, inherit=net)
+    assert set(model.blocks["b1"]["sparse_to_dense"].defs) == {"ln_g", "ln_beta"}
+    with pytest.raises(ValueError, match=r"^norm_raw_fm=False but the supernet was built with norm_raw_fm=True$"):
+        compile_standalone(SKIPPING, SMALL, inherit=net, norm_raw_fm=False)

@@ -4,7 +4,7 @@
   the block's sparse output. Both skipped when D == 8E: the dense vector is reshaped directly.
 - Sparse-to-dense: factorization machine over the block's own sparse output, (sum e)^2 - sum e^2 (no 1/2,
   as the reference), then Linear(E -> D) (bias iff LN off) and LayerNorm, both skipped when D == E (the raw
-  FM term, as the reference); added to the block's dense output.
+  FM term, as the reference; `spec.norm_raw_fm` keeps the LayerNorm there); added to the block's dense output.
 Their `spec.dim` is the block's dense dim D; `forward` reads `x.dense` (D2S) or `x.sparse` (FM).
 """
 
@@ -40,10 +40,9 @@ class SparseToDense(Operator):
     name = "sparse_to_dense"
 
     def params(self, spec):
-        if not spec.full and spec.dim == spec.emb_dim:
-            return {}
-        out = linear_params("proj", spec.dim, spec.emb_dim, bias=not spec.layernorm)
-        if spec.layernorm:
+        raw = not spec.full and spec.dim == spec.emb_dim
+        out = {} if raw else linear_params("proj", spec.dim, spec.emb_dim, bias=not spec.layernorm)
+        if spec.layernorm and (not raw or spec.norm_raw_fm):
             out |= norm_params("ln", spec.dim)
         return out
 
@@ -51,8 +50,8 @@ class SparseToDense(Operator):
         s = x.sparse
         fm = s.sum(dim=1).square() - s.square().sum(dim=1)
         if "proj_w" in p:
-            fm = norm(p, "ln", linear(p, "proj", fm))
-        return fm
+            fm = linear(p, "proj", fm)
+        return norm(p, "ln", fm)
 
     def super_spec(self, ctx, k):
         return ctx.super_spec(k, ctx.max_dense)
