@@ -13,7 +13,7 @@ from tests.compiler.helpers import SMALL, batch
 
 E = 16  # SMALL: 3 dense features, 4 sparse fields of 16 dims
 
-TWO_BLOCKS = Genotype.from_dict({"blocks": [
+TWO_BLOCKS = Genotype.from_dict({"schema_version": 1, "blocks": [
     {"dense": {"ops": ["gating"], "dim": 32}, "sparse": {"ops": ["attention"], "dim": 16},
      "inputs": {"sparse": [0], "left": 0, "right": 0}, "sparse_to_dense": True},
     {"dense": {"ops": ["fc"], "dim": 16}, "sparse": {"ops": ["efc"], "dim": 16},
@@ -38,7 +38,7 @@ TWO_BLOCKS_PARTS = {
     "joins": (32 + 16, 0),  # the FM terms added to the dense outputs (D = 32, then 16)
 }
 
-MULTI_OP = Genotype.from_dict({"blocks": [
+MULTI_OP = Genotype.from_dict({"schema_version": 1, "blocks": [
     {"dense": {"ops": ["dot", "sum"], "dim": 16}, "sparse": {"ops": ["efc"], "dim": 16},
      "inputs": {"dense": [0], "sparse": [0], "left": 0, "right": 0}},
 ]})

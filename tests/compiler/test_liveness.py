@@ -106,7 +106,7 @@ def test_fm_merger_at_16_is_the_raw_fm_term() -> None:
 
 SKIPS = SearchSpace(name="skips", num_blocks=3, dense_ops=("fc", "dot"), sparse_ops=("efc",),
                     dense_dims=(16, 32), sparse_dims=(8,))
-SKIPPING = Genotype.from_dict({"space": "skips", "blocks": [
+SKIPPING = Genotype.from_dict({"schema_version": 1, "space": "skips", "blocks": [
     {"dense": {"ops": ["fc"], "dim": 16}, "sparse": {"ops": ["efc"], "dim": 8},
      "inputs": {"dense": [0], "sparse": [0]}, "sparse_to_dense": True},           # FM at D = 16
     {"dense": {"ops": ["dot"], "dim": 32}, "sparse": {"ops": ["efc"], "dim": 8},

@@ -39,5 +39,5 @@ def dead_twins(g: Genotype, space: SearchSpace) -> list[tuple[str, Genotype]]:
         k = int(what.split()[1])
         blocks = [b.model_dump() for b in g.blocks]
         blocks[k - 1] = block
-        twins.append((what, Genotype.from_dict({"space": g.space, "blocks": blocks}).canonical()))
+        twins.append((what, Genotype.from_dict({"schema_version": 1, "space": g.space, "blocks": blocks}).canonical()))
     return twins

@@ -94,7 +94,7 @@ def test_a_live_part_changes_active_digest() -> None:
     g = Genotype.from_dict(EXAMPLE)
     blocks = [b.model_dump() for b in g.blocks]
     blocks[1]["sparse"]["dim"] = 32  # block 2's attention is live
-    assert Genotype.from_dict({"blocks": blocks}).active_digest() != g.active_digest()
+    assert Genotype.from_dict({"schema_version": 1, "blocks": blocks}).active_digest() != g.active_digest()
     blocks = [b.model_dump() for b in g.blocks]
     blocks[1]["dense"]["dim"] = 32  # its gating is dead
-    assert Genotype.from_dict({"blocks": blocks}).active_digest() == g.active_digest()
+    assert Genotype.from_dict({"schema_version": 1, "blocks": blocks}).active_digest() == g.active_digest()
