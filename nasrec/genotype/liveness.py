@@ -17,15 +17,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import networkx as nx
 
 from nasrec.genotype.operators import get_signature
 
-if TYPE_CHECKING:
-    from nasrec.genotype.schema import Block
-
+Block = Any
+"""A `nasrec.genotype.schema.Block` (not imported: the schema imports this module)."""
 HEAD = "head"
 PARTS = ("dense_ops", "sparse_ops", "dense_to_sparse", "sparse_to_dense")
 
