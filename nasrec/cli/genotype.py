@@ -46,7 +46,7 @@ def info(
     layernorm: Annotated[bool, typer.Option(help="Count LayerNorm parameters in the cost.")] = True,
     space: Space = None,
 ) -> None:
-    """Blocks, active blocks, digest, space (and parameters and FLOPs with --features)."""
+    """Blocks, active blocks, dead parts, digest, space (and parameters and FLOPs with --features)."""
     g = load_checked(file, space)
     if features is not None:
         from nasrec.data.spec import preset
@@ -55,16 +55,20 @@ def info(
     active = set(g.active_blocks())
     rows = table("block", "dense", "sparse", "dense in", "sparse in", "left/right", "mergers", "active",
                  title=f"{file}  space={g.space or '-'}  digest={g.digest()}")
-    for k, b in enumerate(g.canonical().blocks, start=1):
+    dead = []
+    for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness()), start=1):
         ins = b.inputs
         mergers = " ".join(n for n, on in (("d2s", b.dense_to_sparse), ("s2d/fm", b.sparse_to_dense)) if on)
         rows.add_row(
             str(k), f"{'+'.join(b.dense.ops)} {b.dense.dim}", f"{'+'.join(b.sparse.ops)} {b.sparse.dim}",
             _fmt(ins.dense), _fmt(ins.sparse), "-" if ins.left is None else f"{ins.left}/{ins.right}",
-            mergers or "-", "yes" if k in active else "no",
+            mergers or "-", ("partly" if lv.dead_parts(b) else "yes") if k in active else "no",
         )
+        if k in active:
+            dead += [f"block {k} {part}" for part in lv.dead_parts(b)]
     console.print(rows)
     console.print(f"active blocks: {sorted(active)}", highlight=False)
+    console.print(f"unused parts of active blocks: {', '.join(dead) or 'none'}", highlight=False)
     if g.meta:
         console.print(f"meta: {json.dumps(g.meta)}", highlight=False, soft_wrap=True)
     if features is not None:
@@ -72,7 +76,8 @@ def info(
 
         c = cost(g, shape, layernorm=layernorm)
         console.print(f"cost on {features}: dense params {c.dense_params:,}  embedding params "
-                      f"{c.embedding_params:,}  FLOPs/example {c.flops:,}", highlight=False)
+                      f"{c.embedding_params:,}  FLOPs/example {c.flops:,} (reference convention "
+                      f"{c.flops_ref:,})  embedding lookups/example {c.embedding_lookups}", highlight=False)
 
 
 def _fmt(nodes) -> str:

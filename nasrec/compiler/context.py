@@ -57,6 +57,7 @@ class OpSpec:
 
     `dim`: its output dim (D for dense operators and the mergers, S for sparse ones). `full=True` marks the
     supernet's max-size instance, which never skips a projection (a view may need it at smaller widths).
+    `norm_raw_fm`: LayerNorm the FM term also where its projection is skipped (D == E; not the reference's rule).
     """
 
     dim: int
@@ -67,6 +68,7 @@ class OpSpec:
     layernorm: bool = True
     emb_dim: int = 16
     full: bool = False
+    norm_raw_fm: bool = False
 
     @property
     def dense_width(self) -> int:
@@ -89,7 +91,7 @@ class OpSpec:
 
 @dataclass(frozen=True)
 class BuildContext:
-    """Feature spec, LayerNorm flag and the maxima that fix the supernet layout."""
+    """Feature spec, LayerNorm flags and the maxima that fix the supernet layout."""
 
     features: FeatureSpec
     layernorm: bool
@@ -100,21 +102,24 @@ class BuildContext:
     dense_ops: tuple[str, ...] = field(default=())
     sparse_ops: tuple[str, ...] = field(default=())
     mergers: tuple[str, ...] = field(default=())
+    norm_raw_fm: bool = False
 
     @classmethod
-    def from_space(cls, space: SearchSpace, features: FeatureSpec, layernorm: bool = True) -> BuildContext:
+    def from_space(cls, space: SearchSpace, features: FeatureSpec, layernorm: bool = True,
+                   norm_raw_fm: bool = False) -> BuildContext:
         return cls(features=features, layernorm=layernorm, num_blocks=space.num_blocks,
                    max_dense=max(space.dense_dims), max_sparse=max(space.sparse_dims),
                    merger_tokens=MERGER_TOKENS if "dense_to_sparse" in space.mergers else 0,
                    dense_ops=tuple(space.dense_ops), sparse_ops=tuple(space.sparse_ops),
-                   mergers=tuple(space.mergers))
+                   mergers=tuple(space.mergers), norm_raw_fm=norm_raw_fm)
 
     @classmethod
-    def from_genotype(cls, genotype: Genotype, features: FeatureSpec, layernorm: bool = True) -> BuildContext:
+    def from_genotype(cls, genotype: Genotype, features: FeatureSpec, layernorm: bool = True,
+                      norm_raw_fm: bool = False) -> BuildContext:
         """A layout fitted to one genotype (for standalone models built without a supernet)."""
         return cls(features=features, layernorm=layernorm, num_blocks=genotype.num_blocks,
                    max_dense=max(b.dense.dim for b in genotype.blocks),
-                   max_sparse=max(b.sparse.dim for b in genotype.blocks))
+                   max_sparse=max(b.sparse.dim for b in genotype.blocks), norm_raw_fm=norm_raw_fm)
 
     @property
     def emb_dim(self) -> int:

@@ -1,9 +1,9 @@
 """What supernet views and standalone models share: the per-genotype plan, the head, the block loop.
 
-`plan(genotype, ctx)` resolves a genotype into the active blocks, each with its operators' `OpSpec`s (exact
-widths and source layout). `run(plan, dense, sparse, params)` computes the logit head's input features;
-`params(block, ref)` supplies an operator's parameters — exact tensors of a standalone model, or slices of
-the supernet's for a view. Parameter names are the same in both (`blocks.b{k}.{key}.{name}`, `head.*`,
+`plan(genotype, ctx)` resolves a genotype into its live blocks, each with its live operators' `OpSpec`s
+(exact widths and source layout). `run(plan, dense, sparse, call)` computes the logit head's input features;
+`call(block, ref, inputs)` runs one operator — a standalone model's module, or the operator's function on
+slices of the supernet's parameters for a view. Parameter names are the same in both (`blocks.b{k}.{key}.{name}`, `head.*`,
 `embedding.*`), which is what weight inheritance relies on.
 """
 
@@ -88,79 +88,100 @@ def op_key(branch: str, name: str) -> str:
 
 
 def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
-    """Resolve the active blocks of `genotype` into operator specs over `ctx`'s layout."""
+    """Resolve the live parts of `genotype` (`Genotype.liveness`) into operator specs over `ctx`'s layout:
+    dead blocks, and dead operators and mergers of live blocks, are left out."""
     g = genotype.canonical()
-    active = set(g.active_blocks())
     width = {0: ctx.features.n_dense}
     tokens = {0: ctx.features.n_sparse}
     merged = {0: False}
+    common = dict(layernorm=ctx.layernorm, emb_dim=ctx.emb_dim)
     blocks = []
-    for k, block in enumerate(g.blocks, start=1):
+    for k, (block, live) in enumerate(zip(g.blocks, g.liveness(), strict=True), start=1):
         width[k], tokens[k], merged[k] = block.dense.dim, block.sparse.dim, block.dense_to_sparse
-        if k not in active:
+        if not live.live:
             continue
+        dense_ops = block.dense.ops if live.dense_ops else ()
+        sparse_ops = block.sparse.ops if live.sparse_ops else ()
+        reads = set().union(*(get_operator(o).reads for o in dense_ops + sparse_ops))  # type: ignore[attr-defined]
         ins = block.inputs
-        dense_src = tuple(ins.dense or ()) if "dense" in block.reads() else ()
-        sparse_src = tuple(ins.sparse or ()) if "sparse" in block.reads() else ()
-        pair = "pair" in block.reads()
-        common = dict(layernorm=ctx.layernorm, emb_dim=ctx.emb_dim)
+        dense_src = tuple(ins.dense or ()) if "dense" in reads else ()
+        sparse_src = tuple(ins.sparse or ()) if "sparse" in reads else ()
+        pair = "pair" in reads
 
         def spec(op: str, dim: int) -> OpSpec:
-            reads = get_operator(op).reads  # type: ignore[attr-defined]
+            op_reads = get_operator(op).reads  # type: ignore[attr-defined]
+            with_pair = pair and "pair" in op_reads
             return OpSpec(
                 dim=dim,
-                dense=tuple(ctx.dense_source(n, width[n]) for n in dense_src) if "dense" in reads else (),
-                sparse=tuple(ctx.sparse_source(n, tokens[n], merged[n]) for n in sparse_src) if "sparse" in reads else (),
-                left=ctx.dense_source(ins.left, width[ins.left]) if pair and "pair" in reads else None,
-                right=ctx.dense_source(ins.right, width[ins.right]) if pair and "pair" in reads else None,
+                dense=tuple(ctx.dense_source(n, width[n]) for n in dense_src) if "dense" in op_reads else (),
+                sparse=tuple(ctx.sparse_source(n, tokens[n], merged[n]) for n in sparse_src)
+                if "sparse" in op_reads else (),
+                left=ctx.dense_source(ins.left, width[ins.left]) if with_pair else None,
+                right=ctx.dense_source(ins.right, width[ins.right]) if with_pair else None,
                 **common,
             )
 
-        merger_spec = OpSpec(dim=block.dense.dim, **common)
+        merger_spec = OpSpec(dim=block.dense.dim, norm_raw_fm=ctx.norm_raw_fm, **common)
         blocks.append(BlockPlan(
             k=k, dense_src=dense_src, sparse_src=sparse_src,
             left=ins.left if pair else None, right=ins.right if pair else None,
-            dense_ops=tuple(OpRef(op_key("dense", o), get_operator(o), spec(o, block.dense.dim)) for o in block.dense.ops),
+            dense_ops=tuple(OpRef(op_key("dense", o), get_operator(o), spec(o, block.dense.dim)) for o in dense_ops),
             sparse_ops=tuple(OpRef(op_key("sparse", o), get_operator(o), spec(o, block.sparse.dim))
-                             for o in block.sparse.ops),
-            d2s=OpRef("dense_to_sparse", MERGERS["dense_to_sparse"], merger_spec) if block.dense_to_sparse else None,
-            s2d=OpRef("sparse_to_dense", MERGERS["sparse_to_dense"], merger_spec) if block.sparse_to_dense else None,
+                             for o in sparse_ops),
+            d2s=OpRef("dense_to_sparse", MERGERS["dense_to_sparse"], merger_spec) if live.dense_to_sparse else None,
+            s2d=OpRef("sparse_to_dense", MERGERS["sparse_to_dense"], merger_spec) if live.sparse_to_dense else None,
         ))
     last = g.blocks[-1]
     head = OpRef("head", HEAD, HEAD.spec_for(ctx, last.dense.dim, last.sparse.dim, last.dense_to_sparse))
     return NetPlan(blocks=tuple(blocks), head=head)
 
 
-ParamSource = Callable[[BlockPlan, OpRef], Mapping[str, Tensor]]
+Call = Callable[[BlockPlan, OpRef, OpInputs], Tensor]
+"""Runs one operator of a block on its inputs: with a standalone model's module, or a view's slices."""
 
 
 def _cat(parts: list[Tensor], dim: int) -> Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
 
 
-def run(net: NetPlan, dense: Tensor, sparse: Tensor, params: ParamSource) -> Tensor:
-    """Head input features [B, D_last + E * T_last] of the network described by `net`."""
-    nodes: dict[int, tuple[Tensor, Tensor]] = {0: (dense, sparse)}
+def run(net: NetPlan, dense: Tensor, sparse: Tensor, call: Call) -> Tensor:
+    """Head input features [B, D_last + E * T_last] of the network described by `net`. A block output that
+    nothing live reads (its branch is dead) is None."""
+    nodes: dict[int, tuple[Tensor | None, Tensor | None]] = {0: (dense, sparse)}
+
+    def dense_of(n: int) -> Tensor:
+        out = nodes[n][0]
+        assert out is not None, f"node {n}'s dense output is read but was not computed"
+        return out
+
+    def sparse_of(n: int) -> Tensor:
+        out = nodes[n][1]
+        assert out is not None, f"node {n}'s sparse output is read but was not computed"
+        return out
+
     for bp in net.blocks:
         x = OpInputs(
-            dense=_cat([nodes[n][0] for n in bp.dense_src], 1) if bp.dense_src else None,
-            sparse=_cat([nodes[n][1] for n in bp.sparse_src], 1) if bp.sparse_src else None,
-            left=nodes[bp.left][0] if bp.left is not None else None,
-            right=nodes[bp.right][0] if bp.right is not None else None,
+            dense=_cat([dense_of(n) for n in bp.dense_src], 1) if bp.dense_src else None,
+            sparse=_cat([sparse_of(n) for n in bp.sparse_src], 1) if bp.sparse_src else None,
+            left=dense_of(bp.left) if bp.left is not None else None,
+            right=dense_of(bp.right) if bp.right is not None else None,
         )
-        d_out = _sum([r.op.forward(params(bp, r), x, r.spec) for r in bp.dense_ops])
-        s_out = _sum([r.op.forward(params(bp, r), x, r.spec) for r in bp.sparse_ops])
+        d_out = _sum([call(bp, r, x) for r in bp.dense_ops])
+        s_out = _sum([call(bp, r, x) for r in bp.sparse_ops])
         d_final = d_out
         if bp.s2d is not None:
-            d_final = d_out + bp.s2d.op.forward(params(bp, bp.s2d), OpInputs(sparse=s_out), bp.s2d.spec)
+            assert d_out is not None and s_out is not None
+            d_final = d_out + call(bp, bp.s2d, OpInputs(sparse=s_out))
         if bp.d2s is not None:
-            s_out = torch.cat([s_out, bp.d2s.op.forward(params(bp, bp.d2s), OpInputs(dense=d_out), bp.d2s.spec)], 1)
+            assert d_out is not None and s_out is not None
+            s_out = torch.cat([s_out, call(bp, bp.d2s, OpInputs(dense=d_out))], 1)
         nodes[bp.k] = (d_final, s_out)
-    d, s = nodes[net.blocks[-1].k]
-    return torch.cat([d, s.flatten(1)], dim=1)
+    return torch.cat([dense_of(net.blocks[-1].k), sparse_of(net.blocks[-1].k).flatten(1)], dim=1)
 
 
-def _sum(outs: list[Tensor]) -> Tensor:
+def _sum(outs: list[Tensor]) -> Tensor | None:
+    if not outs:
+        return None
     total = outs[0]
     for o in outs[1:]:
         total = total + o

@@ -4,9 +4,10 @@
     model = compile_standalone(genotype, features, inherit=supernet)         # weights sliced from it
     ep = torch.export.export(model, (dense, sparse))
 
-The model follows the reference's layer rules (docs/semantics.md): exact widths, skipped projections where widths
-match, bias iff LayerNorm off for Linears followed by a LayerNorm, dead blocks skipped. It computes the same
-function as `supernet.view(genotype)` when it inherits from `supernet`.
+The model follows the reference's layer rules (docs/semantics.md): exact widths, skipped projections where
+widths match (with their LayerNorms, docs/semantics.md says which), bias iff LayerNorm off for Linears followed by a
+LayerNorm, and only the parts that reach the head (`Genotype.liveness`): dead blocks, operators and mergers are
+not built. It computes the same function as `supernet.view(genotype)` when it inherits from `supernet`.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from nasrec.genotype.schema import Genotype
 
 
 class StandaloneModel(nn.Module):
-    """A plain nn.Module: embedding tables, the active blocks' operators, the head."""
+    """A plain nn.Module: embedding tables, the live operators and mergers of the live blocks, the head."""
 
     def __init__(self, genotype: Genotype, features: FeatureSpec, ctx: BuildContext, init: bool = True) -> None:
         super().__init__()
@@ -37,23 +38,23 @@ class StandaloneModel(nn.Module):
         })
         self.head = self.plan.head.op.build(self.plan.head.spec, init)
 
-    def _params(self, bp: BlockPlan, ref: OpRef) -> dict[str, Tensor]:
+    def _call(self, bp: BlockPlan, ref: OpRef, x: OpInputs) -> Tensor:
         mod: OpModule = self.blocks[f"b{bp.k}"][ref.key]  # type: ignore[assignment]
-        return mod.param_dict()
+        return mod(x)  # a module call, so fvcore attributes its FLOPs to `blocks.b<k>.<key>`
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
         return Embedded(dense, self.embedding(sparse))
 
     def head_inputs(self, emb: Embedded) -> Tensor:
         """The head's input features [B, D_last + E * T_last] of an embedded batch (as `SupernetView`)."""
-        return run(self.plan, emb.dense, emb.sparse, self._params)
+        return run(self.plan, emb.dense, emb.sparse, self._call)
 
     def from_embedded(self, emb: Embedded) -> Tensor:
         return self.head_logits(self.head_inputs(emb))
 
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
         """Logits [B] from dense [B, n_dense] float32 and sparse [B, n_sparse] int64."""
-        return self.head_logits(run(self.plan, dense, self.embedding(sparse), self._params))
+        return self.head_logits(run(self.plan, dense, self.embedding(sparse), self._call))
 
     def head_logits(self, features: Tensor) -> Tensor:
         return self.head(OpInputs(dense=features))
@@ -70,13 +71,16 @@ def compile_standalone(
     features: FeatureSpec,
     layernorm: bool | None = None,
     inherit: nn.Module | None = None,
+    norm_raw_fm: bool | None = None,
 ) -> StandaloneModel:
     """Build `genotype` at exact size for `features`.
 
-    `layernorm`: LayerNorm in every operator (default True; with `inherit`, the supernet's setting, and
-    a different explicit value is an error). `inherit`: a `Supernet` whose weights to copy (sliced)."""
+    `layernorm`: LayerNorm in every operator (default True); `norm_raw_fm`: also on the FM term of a D == 16
+    merger (default False, the reference's rule). With `inherit`, both are the supernet's settings, and a
+    different explicit value is an error. `inherit`: a `Supernet` whose weights to copy (sliced)."""
     if inherit is None:
-        ctx = BuildContext.from_genotype(genotype, features, True if layernorm is None else layernorm)
+        ctx = BuildContext.from_genotype(genotype, features, True if layernorm is None else layernorm,
+                                         bool(norm_raw_fm))
         return StandaloneModel(genotype, features, ctx)
     from nasrec.compiler.supernet import Supernet  # noqa: PLC0415
 
@@ -84,6 +88,9 @@ def compile_standalone(
         raise TypeError(f"inherit= takes a Supernet, got {type(inherit).__name__}")
     if layernorm is not None and layernorm != inherit.layernorm:
         raise ValueError(f"layernorm={layernorm} but the supernet was built with layernorm={inherit.layernorm}")
+    if norm_raw_fm is not None and norm_raw_fm != inherit.norm_raw_fm:
+        raise ValueError(f"norm_raw_fm={norm_raw_fm} but the supernet was built with "
+                         f"norm_raw_fm={inherit.norm_raw_fm}")
     if features != inherit.features:
         raise ValueError("the supernet was built for a different FeatureSpec")
     model = StandaloneModel(genotype, features, inherit.ctx, init=False)

@@ -9,7 +9,7 @@
 
 A view precomputes, when created, the slices (narrow / index_select) of every parameter it uses; its forward
 only applies them and runs the chosen operators at the chosen widths (no module creation, nothing computed
-at full width). Blocks that do not reach the head are skipped.
+at full width). Parts that do not reach the head (blocks, operators, mergers) are skipped.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import NamedTuple
 
 from torch import Tensor, nn
 
-from nasrec.compiler.base import OpModule, Slicer
+from nasrec.compiler.base import OpInputs, OpModule, Slicer
 from nasrec.compiler.context import BuildContext
 from nasrec.compiler.embedding import FeatureEmbedding
 from nasrec.compiler.network import HEAD, BlockPlan, NetPlan, OpRef, op_key, plan, run
@@ -39,14 +39,15 @@ class Embedded(NamedTuple):
 
 
 class Supernet(nn.Module):
-    """All choices of `space` at their largest size, for `features`; LayerNorm in every operator or none."""
+    """All choices of `space` at their largest size, for `features`; LayerNorm in every operator or none.
+    `norm_raw_fm`: LayerNorm also the raw FM term of a D == 16 merger (the reference skips it; see docs)."""
 
     def __init__(self, space: SearchSpace | str, features: FeatureSpec, layernorm: bool = True,
-                 view_cache: int = 64) -> None:
+                 view_cache: int = 64, *, norm_raw_fm: bool = False) -> None:
         super().__init__()
         self.space = get_space(space)
         self.features = features
-        self.ctx = BuildContext.from_space(self.space, features, layernorm)
+        self.ctx = BuildContext.from_space(self.space, features, layernorm, norm_raw_fm)
         self.embedding = FeatureEmbedding(features)
         self.blocks = nn.ModuleDict()
         for k in range(1, self.space.num_blocks + 1):
@@ -64,6 +65,10 @@ class Supernet(nn.Module):
     @property
     def layernorm(self) -> bool:
         return self.ctx.layernorm
+
+    @property
+    def norm_raw_fm(self) -> bool:
+        return self.ctx.norm_raw_fm
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
         """The embedding lookup, to share between several views on one batch."""
@@ -131,6 +136,9 @@ class SupernetView(nn.Module):
             return self.leaves[(bp.k, ref.key)]
         return {name: s(p) for name, p, s in self._slices[(bp.k, ref.key)]}
 
+    def _call(self, bp: BlockPlan, ref: OpRef, x: OpInputs) -> Tensor:
+        return ref.op.forward(self._params(bp, ref), x, ref.spec)
+
     def set_local_grads(self, on: bool = True) -> SupernetView:
         """Local-gradient mode (fast supernet training): each forward copies the used slices into fresh leaf
         tensors (`self.leaves`), so backward writes exact-size gradients there instead of full-size gradients
@@ -157,7 +165,7 @@ class SupernetView(nn.Module):
         """The head's input features [B, D_last + E * T_last] (dense output, then flattened tokens)."""
         if self.local_grads:
             self._make_leaves()
-        return run(self.plan, emb.dense, emb.sparse, self._params)
+        return run(self.plan, emb.dense, emb.sparse, self._call)
 
     def head_weights(self) -> tuple[Tensor, Tensor]:
         """The head's (weight [1, F], bias [1]) for this view, sliced from the supernet."""

@@ -139,6 +139,8 @@ def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | Non
     digest = file_digest(source)
     keyed = {"version": FORMAT_VERSION, "format": format, "source": digest, "options": options,
              "profile": file_digest(profile) if profile else None, "split": [SPLIT_SEED, N_FOLDS]}
+    if layout.constant_dense is not None:  # 0.0 since the constant followed the reference (was 1.0)
+        keyed["constant_dense"] = layout.constant_dense
     key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name)
     target = Path(out) if out is not None else cache_root() / "prepared" / f"{format}-{stem}-{key[:16]}"

@@ -37,5 +37,5 @@ def csv_layout(path: str | Path, label: str, dense: Sequence[str], sparse: Seque
         dense_cols=tuple(names.index(c) for c in dense), dense_names=tuple(dense),
         sparse_cols=tuple(names.index(c) for c in sparse), sparse_names=tuple(sparse),
         key_kind="bytes", header=True, log_dense=log_dense, reject_quotes=True,
-        constant_dense=1.0 if not dense else None,
+        constant_dense=0.0 if not dense else None,
     )

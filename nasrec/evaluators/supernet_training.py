@@ -39,6 +39,8 @@ class SupernetTrainingConfig(BaseModel):
     data: str = Field(description="`sample:criteo` or a prepared data folder")
     space: str = "nasrec-full"
     layernorm: bool = True
+    norm_raw_fm: bool = Field(default=False, description="LayerNorm also the raw FM term of D == 16 mergers "
+                              "(the reference skips it; docs/compiler.md has the measurements)")
     cap: int | None = Field(default=500_000, ge=1, description="embedding rows per table (None: full tables)")
     sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of each step")
     warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")
@@ -54,7 +56,8 @@ class SupernetTrainingConfig(BaseModel):
     def build_supernet(self) -> Supernet:
         data = open_data(self.data)
         torch.manual_seed(self.train.seed)
-        return Supernet(self.space, data.spec.with_cap(self.cap), layernorm=self.layernorm)
+        return Supernet(self.space, data.spec.with_cap(self.cap), layernorm=self.layernorm,
+                        norm_raw_fm=self.norm_raw_fm)
 
 
 class PathSampler:

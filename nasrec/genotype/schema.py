@@ -1,4 +1,4 @@
-"""Genotype schema (version 1): pydantic models, structural checks, canonical form, digest, active blocks.
+"""Genotype schema (version 1): pydantic models, structural checks, canonical form, digests, liveness.
 
 A genotype is a stack of choice blocks. Node 0 is the raw input; block k (1-based) is node k and reads
 only nodes < k. See docs/design.md "The genotype" for the JSON format. Structural limits (below any space):
@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from nasrec.genotype.errors import GenotypeError, from_validation_error
+from nasrec.genotype.liveness import BlockLiveness, dataflow, live_form, liveness
 from nasrec.genotype.operators import Input, get_signature
 
 SCHEMA_VERSION = 1
@@ -202,11 +203,10 @@ class Genotype(_Model):
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def active_digest(self) -> str:
-        """Hash of what the model computes: like `digest`, but blocks that do not reach the head are left
-        out, so genotypes differing only in unused blocks share it."""
-        active = set(self.active_blocks())
-        blocks = [b.to_dict() if k in active else None for k, b in enumerate(self.canonical().blocks, start=1)]
-        text = json.dumps({"schema_version": self.schema_version, "blocks": blocks}, sort_keys=True,
+        """Hash of what the model computes: like `digest`, but only of the live form (`live_form`), so
+        genotypes differing only in parts that do not reach the head (dead blocks, operators, mergers)
+        share it."""
+        text = json.dumps({"schema_version": self.schema_version, "blocks": self.live_form()}, sort_keys=True,
                           separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
@@ -221,19 +221,21 @@ class Genotype(_Model):
     def num_blocks(self) -> int:
         return len(self.blocks)
 
-    def graph(self) -> nx.DiGraph:
-        """Nodes 0..N and "head"; an edge for every source an operator reads."""
-        g = nx.DiGraph()
-        g.add_nodes_from(range(len(self.blocks) + 1))
-        for k, block in enumerate(self.blocks, start=1):
-            g.add_edges_from((src, k) for src in block.sources())
-        g.add_edge(len(self.blocks), "head")
-        return g
+    def dataflow(self) -> nx.DiGraph:
+        """The data flow between the blocks' parts (see `nasrec.genotype.liveness`)."""
+        return dataflow(self.canonical().blocks)
+
+    def liveness(self) -> tuple[BlockLiveness, ...]:
+        """Per block, which of its parts (operators, mergers, outputs) reach the head."""
+        return liveness(self.canonical().blocks)
+
+    def live_form(self) -> list[dict[str, Any] | None]:
+        """Only what reaches the head, per block (None for a dead block); derived, never stored."""
+        return live_form(self.canonical().blocks)
 
     def active_blocks(self) -> list[int]:
-        """1-based indices of the blocks whose outputs reach the head."""
-        last = len(self.blocks)
-        return sorted({n for n in nx.ancestors(self.graph(), last) if n != 0} | {last})
+        """1-based indices of the blocks with a part that reaches the head."""
+        return [k for k, lv in enumerate(self.liveness(), start=1) if lv.live]
 
 
 def parse_json(text: str | bytes) -> Any:

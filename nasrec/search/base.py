@@ -69,8 +69,9 @@ def build_strategy(name: str, space: SearchSpace, seed: int = 0, constraints: li
 class Proposer:
     """Shared middleware of strategies: de-duplication and constraints, before evaluation.
 
-    Duplicates are judged by `active_digest`: a genotype that differs from an earlier one only in blocks
-    that do not reach the head computes the same function, so it is not proposed again."""
+    Duplicates are judged by `active_digest`: a genotype that differs from an earlier one only in parts
+    that do not reach the head (blocks, operators, mergers) computes the same function, so it is not
+    proposed again."""
 
     def __init__(self, space: SearchSpace, constraints: list[Constraint] | None = None) -> None:
         self.space = space

@@ -5,8 +5,10 @@ Dense parts are blue, sparse parts red (sparse edges also dashed, so the two rea
 Edges go from each source an operator reads to that operator's branch node; the left / right inputs of
 binary operators are labelled `L` / `R`, and drawn as one bold `L=R` edge when both are the same node.
 Blocks that do not reach the head are drawn "hatched": a grey, vertically striped cluster with a dashed
-border, greyed nodes and edges, and "(unused)" in its title. Mergers are small violet marker nodes:
-`dense→sparse` (dense output → 8 tokens appended to the sparse output) and `FM sparse→dense`.
+border, greyed nodes and edges, and "(unused)" in its title. Dead parts of a live block (a branch or a
+merger whose output nothing reads, `Genotype.liveness`) are greyed the same way, with "(unused)" in their
+label. Mergers are small violet marker nodes: `dense→sparse` (dense output → 8 tokens appended to the
+sparse output) and `FM sparse→dense`.
 
 The DOT text depends only on the canonical genotype, its space, digest and `meta.name`: same genotype,
 same text. Node ids: `in_dense`, `in_sparse`, `b<k>_dense`, `b<k>_sparse`, `b<k>_d2s`, `b<k>_s2d`, `head`.
@@ -22,6 +24,7 @@ import graphviz
 
 from nasrec.errors import UsageError
 from nasrec.genotype.errors import GenotypeError
+from nasrec.genotype.liveness import BlockLiveness
 from nasrec.genotype.operators import get_signature
 from nasrec.genotype.schema import Block, Genotype
 from nasrec.state import atomic_write_bytes
@@ -49,6 +52,9 @@ HATCH = ":".join(["#e0e0e0", "#fafafa"] * 12)  # vertical stripes: graphviz's st
 FONT = "Helvetica"
 
 
+MERGER_MARKERS = (("dense_to_sparse", "d2s", "dense→sparse"), ("sparse_to_dense", "s2d", "FM sparse→dense"))
+
+
 def op_label(op: str) -> str:
     """Display label of an operator: the built-ins' paper names, otherwise the operator's own name."""
     return OP_LABELS.get(op, op)
@@ -57,7 +63,7 @@ def op_label(op: str) -> str:
 def to_dot(genotype: Genotype) -> str:
     """DOT source of the genotype's diagram (deterministic: see the module docstring)."""
     canon = genotype.canonical()
-    active = set(genotype.active_blocks())
+    live = genotype.liveness()
     last = len(canon.blocks)
     g = graphviz.Digraph(name="nasrec", node_attr={"fontname": FONT, "fontsize": "11"},
                          edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.6"})
@@ -72,15 +78,15 @@ def to_dot(genotype: Genotype) -> str:
             row.node("in_sparse", "Sparse embeddings", group="sparse", **_box(RED, RED_FILL))
             row.edge("in_dense", "in_sparse", style="invis")
 
-    for k, block in enumerate(canon.blocks, start=1):
-        _block(g, k, block, used=k in active)
+    for k, (block, lv) in enumerate(zip(canon.blocks, live), start=1):
+        _block(g, k, block, lv)
 
     g.node("head", _lines(["Head", "Linear → logit"]), shape="box", style="rounded,filled,bold", fillcolor="white")
     g.edge(f"b{last}_dense", "head", minlen="2", **_edge("dense", True))
     g.edge(f"b{last}_sparse", "head", minlen="2", **_edge("sparse", True))
 
-    for k, block in enumerate(canon.blocks, start=1):
-        _block_edges(g, k, block, used=k in active)
+    for k, (block, lv) in enumerate(zip(canon.blocks, live), start=1):
+        _block_edges(g, k, block, lv)
     # Invisible spine: stack the blocks in order, dense column left of the sparse column, like the paper.
     for kind in ("dense", "sparse"):
         spine = [f"in_{kind}"] + [f"b{k}_{kind}" for k in range(1, last + 1)]
@@ -95,7 +101,7 @@ def _title(genotype: Genotype) -> str:
     lines = [str(name)] if name else []
     lines.append(f"space {genotype.space or '(none)'} · digest {genotype.digest()}")
     lines.append("blue: dense · red, dashed: sparse · L / R: binary operator inputs · bold L=R: same source"
-                 " · grey, striped: unused block")
+                 " · grey: unused (striped: a whole block)")
     return _lines(lines)
 
 
@@ -108,42 +114,41 @@ def _box(color: str, fill: str, **extra: str) -> dict[str, str]:
     return {"shape": "box", "style": "rounded,filled", "color": color, "fillcolor": fill, **extra}
 
 
-def _block(g: graphviz.Digraph, k: int, block: Block, used: bool) -> None:
+def _block(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness) -> None:
     """Cluster `cluster_b<k>`: the dense and sparse branch nodes and the merger markers."""
-    dense_c, dense_f = (BLUE, BLUE_FILL) if used else (GREY, GREY_FILL)
-    sparse_c, sparse_f = (RED, RED_FILL) if used else (GREY, GREY_FILL)
     with g.subgraph(name=f"cluster_b{k}") as c:
-        if used:
+        if lv.live:
             c.attr(label=f"Block {k}", labelloc="b", style="rounded", color="black", fontcolor="black", fontsize="11")
         else:
             c.attr(label=f"Block {k} (unused)", labelloc="b", style="dashed,striped", fillcolor=HATCH, color=GREY,
                    fontcolor=GREY, fontsize="11")
-        font = {} if used else {"fontcolor": GREY}
         with c.subgraph() as row:  # dense left of sparse, on one rank
             row.attr(rank="same")
-            row.node(f"b{k}_dense", _branch_label(block.dense.ops, block.dense.dim),
-                     group="dense", **_box(dense_c, dense_f, **font))
-            row.node(f"b{k}_sparse", _branch_label(block.sparse.ops, block.sparse.dim),
-                     group="sparse", **_box(sparse_c, sparse_f, **font))
+            for branch, (color, fill) in (("dense", (BLUE, BLUE_FILL)), ("sparse", (RED, RED_FILL))):
+                choice, used = getattr(block, branch), getattr(lv, f"{branch}_ops")
+                style = _box(color, fill) if used else _box(GREY, GREY_FILL, fontcolor=GREY)
+                label = _branch_label(choice.ops, choice.dim, unused=lv.live and not used)
+                row.node(f"b{k}_{branch}", label, group=branch, **style)
             row.edge(f"b{k}_dense", f"b{k}_sparse", style="invis")
-        marker = {"shape": "box", "style": "rounded,filled", "fontsize": "9", "height": "0.25", "margin": "0.05,0.02",
-                  "color": VIOLET if used else GREY, "fillcolor": VIOLET_FILL if used else GREY_FILL, **font}
-        if block.dense_to_sparse:
-            c.node(f"b{k}_d2s", "dense→sparse", **marker)
-        if block.sparse_to_dense:
-            c.node(f"b{k}_s2d", "FM sparse→dense", **marker)
+        for merger, node, label in MERGER_MARKERS:
+            if getattr(block, merger):
+                used = getattr(lv, merger)
+                c.node(f"b{k}_{node}", label if used or not lv.live else f"{label} (unused)", shape="box",
+                       style="rounded,filled", fontsize="9", height="0.25", margin="0.05,0.02",
+                       color=VIOLET if used else GREY, fillcolor=VIOLET_FILL if used else GREY_FILL,
+                       **({} if used else {"fontcolor": GREY}))
 
 
-def _branch_label(ops: tuple[str, ...], dim: int) -> str:
+def _branch_label(ops: tuple[str, ...], dim: int, unused: bool = False) -> str:
     names = [op_label(op) for op in ops]
-    return _lines([f"{n} +" for n in names[:-1]] + [names[-1], f"dim {dim}"])
+    return _lines([f"{n} +" for n in names[:-1]] + [names[-1], f"dim {dim}"] + (["(unused)"] if unused else []))
 
 
-def _block_edges(g: graphviz.Digraph, k: int, block: Block, used: bool) -> None:
+def _block_edges(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness) -> None:
     """Source edges into block k's branch nodes (in a fixed order), then its merger edges."""
     ins = block.inputs
     for branch in ("dense", "sparse"):
-        target = f"b{k}_{branch}"
+        target, used = f"b{k}_{branch}", getattr(lv, f"{branch}_ops")
         reads: set[str] = set()
         for op in getattr(block, branch).ops:
             reads |= get_signature(op).reads
@@ -159,11 +164,12 @@ def _block_edges(g: graphviz.Digraph, k: int, block: Block, used: bool) -> None:
             else:
                 g.edge(_out(left, "dense"), target, label="L", **_edge("dense", used))
                 g.edge(_out(right, "dense"), target, label="R", **_edge("dense", used))
-    merge = {"color": VIOLET if used else GREY, "arrowsize": "0.5"}
     if block.dense_to_sparse:
+        merge = {"color": VIOLET if lv.dense_to_sparse else GREY, "arrowsize": "0.5"}
         g.edge(f"b{k}_dense", f"b{k}_d2s", **merge)
         g.edge(f"b{k}_d2s", f"b{k}_sparse", constraint="false", **merge)
     if block.sparse_to_dense:
+        merge = {"color": VIOLET if lv.sparse_to_dense else GREY, "arrowsize": "0.5"}
         g.edge(f"b{k}_sparse", f"b{k}_s2d", **merge)
         g.edge(f"b{k}_s2d", f"b{k}_dense", constraint="false", **merge)
 

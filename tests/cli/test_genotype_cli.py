@@ -1,4 +1,5 @@
 import json
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -32,6 +33,16 @@ def test_validate_and_info(genotype_file):
     result = run("info", str(genotype_file))
     assert result.exit_code == 0
     assert f"digest={g.digest()}" in result.stdout and f"active blocks: {g.active_blocks()}" in result.stdout
+
+
+def test_info_lists_unused_parts_and_both_flop_counts():
+    ref = Path(__file__).parents[1] / "data" / "nasrec_ref" / "criteo_ea_criteo_kaggle_autoctr_best_1shot.json"
+    result = run("info", str(ref), "--features", "criteo", "--no-layernorm")
+    assert result.exit_code == 0
+    assert "active blocks: [1, 2, 3, 4, 5, 7]" in result.stdout
+    assert "unused parts of active blocks: block 3 sparse efc, block 3 dense_to_sparse" in result.stdout
+    assert ("dense params 1,743,288" in result.stdout and "FLOPs/example 2,213,456 (reference convention "
+            "2,207,808)  embedding lookups/example 26" in result.stdout)
 
 
 def test_bad_file_is_one_line_naming_file_and_path(tmp_path, genotype_file):

@@ -6,9 +6,22 @@ import torch
 
 from nasrec.compiler import Supernet, compile_standalone
 from nasrec.data.spec import FeatureSpec
+from nasrec.genotype import NASREC_FULL, NASREC_SMALL
 from nasrec.genotype.schema import Genotype
 
 SMALL = FeatureSpec.synthetic(3, [50, 50, 50, 50])
+PRESET_SPACES = {"small": NASREC_SMALL, "full": NASREC_FULL}
+_SUPERNETS: dict[tuple[str, bool], Supernet] = {}
+
+
+def preset_supernet(space: str, layernorm: bool) -> Supernet:
+    """A randomised supernet of a preset (`small`, `full`) over SMALL, built once per test session."""
+    key = (space, layernorm)
+    if key not in _SUPERNETS:
+        net = Supernet(PRESET_SPACES[space], SMALL, layernorm=layernorm)
+        randomise(net, seed=2 * sorted(PRESET_SPACES).index(space) + layernorm, gain=1.0 if layernorm else 0.2)
+        _SUPERNETS[key] = net
+    return _SUPERNETS[key]
 
 
 def randomise(module: torch.nn.Module, seed: int = 0, gain: float = 1.0) -> None:

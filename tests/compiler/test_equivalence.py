@@ -7,20 +7,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nasrec.compiler import Supernet
-from nasrec.genotype import NASREC_FULL, NASREC_SMALL, list_samplers, sample
+from nasrec.genotype import NASREC_FULL, list_samplers, sample
+from tests.compiler.helpers import PRESET_SPACES as SPACES
 from tests.compiler.helpers import SMALL, assert_equivalent, randomise
-
-SPACES = {"small": NASREC_SMALL, "full": NASREC_FULL}
-_SUPERNETS: dict[tuple[str, bool], Supernet] = {}
-
-
-def supernet(space: str, layernorm: bool) -> Supernet:
-    key = (space, layernorm)
-    if key not in _SUPERNETS:
-        net = Supernet(SPACES[space], SMALL, layernorm=layernorm)
-        randomise(net, seed=len(_SUPERNETS), gain=1.0 if layernorm else 0.2)
-        _SUPERNETS[key] = net
-    return _SUPERNETS[key]
+from tests.compiler.helpers import preset_supernet as supernet
 
 
 # every strategy is drawn; "full" (everything at max size, the costliest case, and nearly the same genotype

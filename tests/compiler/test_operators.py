@@ -87,6 +87,7 @@ def test_merger(name: str) -> None:
         assert out.shape == ((4, 8, 16) if name == "dense_to_sparse" else (4, dim))
         skipped = (name == "dense_to_sparse" and dim == 128) or (name == "sparse_to_dense" and dim == 16)
         assert ("proj_w" in module.defs) != skipped
+        assert (module.defs == {}) == skipped  # a skipped projection takes its LayerNorm with it
     assert count_flops(_Wrap(merger.build(OpSpec(dim=32))), (torch.randn(1, 32), torch.randn(1, 6, 16),
                                                              torch.randn(1, 1), torch.randn(1, 1))) > 0
 

@@ -47,7 +47,7 @@ def test_avazu_spec() -> None:
     spec = data.spec
     assert spec.dense_names == ("constant",) and spec.n_sparse == 23 and spec.sparse_names[0] == "id"
     assert spec.label_name == "click"
-    assert (np.asarray(data.dense) == 1.0).all()
+    assert (np.asarray(data.dense) == 0.0).all()  # the reference's constant
     assert spec.cardinalities[spec.sparse_names.index("hour")] == 3  # missing, other, the one hour
 
 

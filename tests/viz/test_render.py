@@ -177,6 +177,21 @@ def test_unused_block_is_hatched_and_greyed(known: Dot) -> None:
         assert "striped" not in attrs["style"]
 
 
+def test_unused_parts_of_a_used_block_are_greyed() -> None:
+    """Criteo Small (NasRec-ref): no later block reads block 3's tokens, so its EFC and its dense-to-sparse
+    merger are unused; its FC is read by blocks 5 and 7."""
+    g = load(REF_CONFIGS[[p.name for p in REF_CONFIGS].index("criteo_ea_criteo_kaggle_autoctr_best_1shot.json")])
+    dot = Dot(to_dot(g))
+    assert dot.clusters["cluster_b3"]["attrs"]["label"] == "Block 3"
+    assert dot.nodes["b3_dense"]["color"] == BLUE and dot.nodes["b3_dense"]["label"] == "FC\\ndim 128"
+    assert dot.nodes["b3_sparse"]["color"] == GREY and dot.nodes["b3_sparse"]["label"] == "EFC\\ndim 16\\n(unused)"
+    assert dot.nodes["b3_d2s"]["color"] == GREY and dot.nodes["b3_d2s"]["label"] == "dense→sparse (unused)"
+    assert {a["color"] for a in dot.edges_between("b2_sparse", "b3_sparse")} == {GREY}
+    assert dot.edge("b3_dense", "b3_d2s")["color"] == GREY
+    assert {a["color"] for a in dot.edges_between("b2_dense", "b3_dense")} == {BLUE}
+    assert dot.nodes["b2_d2s"]["color"] == VIOLET
+
+
 def test_title_names_space_digest_and_name() -> None:
     g = _known()
     text = to_dot(g)

@@ -3,8 +3,8 @@ the token axis to k = round(sqrt(2D)) tokens (Linear, LN over k); all pairwise d
 tokens (strict lower triangle, row-major, so a smaller k is a prefix of a larger one); Linear(P -> D); LN.
 
 Linears followed by a LayerNorm have a bias only when LayerNorm is off. The dense Linear is skipped when
-w == E and the token projection when N == k (only the Linear; the LayerNorm after it stays) — in the
-standalone model and, identically, in a supernet view whose active widths match.
+w == E and the token projection when N == k, each with its LayerNorm (the reference's rule: the raw dense
+vector, the raw tokens) — in the standalone model and, identically, in a supernet view whose widths match.
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ class Dot(Operator):
         out = {}
         if spec.full or spec.dense_width != e:
             out |= linear_params("dense", e, tuple(spec.dense_columns()), bias)
-        if spec.layernorm:
-            out |= norm_params("dense_ln", e)
+            if spec.layernorm:
+                out |= norm_params("dense_ln", e)
         if spec.full or spec.tokens != k:
             out |= linear_params("tok", k, tuple(spec.token_positions()), bias)
-        if spec.layernorm:
-            out |= norm_params("tok_ln", k)
+            if spec.layernorm:
+                out |= norm_params("tok_ln", k)
         out |= linear_params("out", spec.dim, num_pairs(k), bias)
         if spec.layernorm:
             out |= norm_params("ln", spec.dim)
@@ -48,12 +48,10 @@ class Dot(Operator):
         k = num_tokens(spec.dim)
         d = x.dense
         if "dense_w" in p:
-            d = linear(p, "dense", d)
-        d = norm(p, "dense_ln", d)
+            d = norm(p, "dense_ln", linear(p, "dense", d))
         s = x.sparse.transpose(1, 2)  # [B, E, N]
         if "tok_w" in p:
-            s = linear(p, "tok", s)
-        s = norm(p, "tok_ln", s)  # [B, E, k]
+            s = norm(p, "tok_ln", linear(p, "tok", s))  # [B, E, k]
         t = torch.cat([d.unsqueeze(1), s.transpose(1, 2)], dim=1)  # [B, k + 1, E]
         z = torch.bmm(t, t.transpose(1, 2)).flatten(1)
         rows, cols = torch.tril_indices(k + 1, k + 1, offset=-1, device=z.device)

@@ -3,8 +3,8 @@
 - Dense-to-sparse: Linear(D -> 8E) and LayerNorm (bias iff LN off), reshaped to 8 tokens of E, appended to
   the block's sparse output. Both skipped when D == 8E: the dense vector is reshaped directly.
 - Sparse-to-dense: factorization machine over the block's own sparse output, (sum e)^2 - sum e^2 (no 1/2,
-  as the reference), then Linear(E -> D) (bias iff LN off; skipped when D == E) and LayerNorm; added to the
-  block's dense output.
+  as the reference), then Linear(E -> D) (bias iff LN off) and LayerNorm, both skipped when D == E (the raw
+  FM term, as the reference; `spec.norm_raw_fm` keeps the LayerNorm there); added to the block's dense output.
 Their `spec.dim` is the block's dense dim D; `forward` reads `x.dense` (D2S) or `x.sparse` (FM).
 """
 
@@ -40,10 +40,9 @@ class SparseToDense(Operator):
     name = "sparse_to_dense"
 
     def params(self, spec):
-        out = {}
-        if spec.full or spec.dim != spec.emb_dim:
-            out |= linear_params("proj", spec.dim, spec.emb_dim, bias=not spec.layernorm)
-        if spec.layernorm:
+        raw = not spec.full and spec.dim == spec.emb_dim
+        out = {} if raw else linear_params("proj", spec.dim, spec.emb_dim, bias=not spec.layernorm)
+        if spec.layernorm and (not raw or spec.norm_raw_fm):
             out |= norm_params("ln", spec.dim)
         return out
 
