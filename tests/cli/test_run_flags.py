@@ -29,7 +29,7 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
     (["--proxy", "nope"], "--proxy: Input should be 'paper' or 'fast', got 'nope'"),
     (["--population", "8", "--tournament", "9"], "--tournament: tournament (9) cannot exceed population (8)"),
     (["--strategy", "annealing"], "--strategy: unknown search strategy 'annealing' (known: evolution, random)"),
-    (["--evaluator", "oracle"], "--evaluator: unknown evaluator 'oracle' (known: full, supernet, finetune)"),
+    (["--evaluator", "oracle"], "--evaluator: unknown evaluator 'oracle' (known: full, supernet, finetune, params, flops)"),
     (["--strategy", "random", "--population", "8"],
      "--population: not an option of strategy random (its options: budget, sampler)"),
     (["--evaluator", "supernet", "--proxy", "paper"], "--proxy: Extra inputs are not permitted, got 'paper'"),
@@ -102,7 +102,8 @@ def test_a_run_folder_of_nasrec_0_1_resumes_with_its_config_unchanged(tmp_path):
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"config": legacy, "versions": {"nasrec": "0.1.0"}}, indent=2))
     before = path.read_bytes()
-    pipeline.Pipeline(main.demo_config(seed=3), tmp_path)._write_config()  # the same run: accepted
+    same = pipeline.RunConfig.model_validate(legacy)
+    pipeline.Pipeline(same, tmp_path)._write_config()  # the same run: accepted
     assert path.read_bytes() == before
     with pytest.raises(pipeline.UsageError, match=r"holds another run's config \(different seed, supernet\)"):
-        pipeline.Pipeline(main.demo_config(seed=4), tmp_path)._write_config()
+        pipeline.Pipeline(pipeline.RunConfig.model_validate({**legacy, "seed": 4}), tmp_path)._write_config()
