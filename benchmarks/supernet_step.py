@@ -117,7 +117,7 @@ def main() -> None:
         print(f"  plain-autograd view + torch Adagrad over the supernet: median ratio "
               f"{statistics.median(p / s for p, s in zip(plain, alones)):.2f}")
 
-    full = supernet.view(sample(NASREC_FULL, "full", args.seed)).set_local_grads()
+    full = supernet.view(sample(NASREC_FULL, "all-operators", args.seed)).set_local_grads()
     (tf,) = paired([make_step(full, emb, dense, sparse, label, sliced=sliced)], args.steps)
     print(f"full supernet step: {tf * 1e3:.1f} ms")
 

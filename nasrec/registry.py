@@ -1,42 +1,66 @@
-"""A name -> object table filled by a decorator, with plug-ins from an entry-point group (fvcore/timm style).
+"""The one registry of nasrec: a name -> entry table filled by a decorator (or a call), with plug-ins from an
+entry-point group, in the manner of fvcore's and timm's. Every table of named things uses it: operator
+signatures (`nasrec.genotype.operators.OPERATORS`), operator implementations
+(`nasrec.compiler.registry.IMPLEMENTATIONS`), samplers, mutations, search strategies and evaluators.
 
-    SAMPLERS = Registry("sampling strategy")
+    SAMPLERS = Registry("sampler")
 
     @SAMPLERS.register("single-path")
     def single_path(...): ...
 
-    SAMPLERS.get("single-path")          # or UsageError: unknown sampling strategy 'x' (known: ...)
+    SAMPLERS.get("single-path")          # or UnknownNameError: unknown sampler 'x' (known: ...)
+    SAMPLERS.names("single-*")           # registered names matching a wildcard pattern
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import fnmatch
+import warnings
 from importlib.metadata import entry_points
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from nasrec.errors import UsageError
 
 T = TypeVar("T")
+_MISSING: Any = object()
+
+
+class UnknownNameError(UsageError, LookupError):
+    """A name no registry entry has; the message lists the known ones (the same words for every registry)."""
+
+    def __init__(self, kind: str, name: str, known: list[str]) -> None:
+        self.kind, self.name, self.known = kind, name, known
+        super().__init__(f"unknown {kind} {name!r} (known: {', '.join(known) or 'none'})")
 
 
 class Registry(dict[str, T], Generic[T]):
-    """A dict of registered entries; `kind` names them in errors. Entry points of `group` are imported the
-    first time a name is missing or the names are listed."""
+    """Registered entries by name; `kind` names them in messages. The modules of entry-point `group` are
+    imported the first time a name is missing or the names are listed."""
 
     def __init__(self, kind: str, group: str | None = None) -> None:
         super().__init__()
         self.kind, self.group, self._loaded = kind, group, group is None
 
-    def register(self, name: str) -> Callable[[T], T]:
-        def deco(obj: T) -> T:
+    def register(self, name: str, obj: T = _MISSING, *, overwrite: bool = False) -> Any:
+        """`@registry.register("name")` or `registry.register("name", obj)`. A taken name raises, unless
+        `overwrite` (which warns and replaces the entry)."""
+
+        def add(entry: T) -> T:
             if name in self:
-                raise ValueError(f"{self.kind} {name!r} is already registered")
-            self[name] = obj
-            return obj
+                if not overwrite:
+                    raise ValueError(f"{self.kind} {name!r} is already registered")
+                warnings.warn(f"{self.kind} {name!r} overwritten", UserWarning, stacklevel=3)
+            self[name] = entry
+            return entry
 
-        return deco
+        return add if obj is _MISSING else add(obj)
 
-    def _load(self) -> None:
+    def unregister(self, name: str) -> None:
+        """Remove an entry if present (for tests of plug-ins)."""
+        self.pop(name, None)
+
+    def load_plugins(self) -> None:
+        """Import every module of the entry-point group, once."""
         if not self._loaded:
             self._loaded = True
             for ep in entry_points(group=self.group):
@@ -44,15 +68,18 @@ class Registry(dict[str, T], Generic[T]):
 
     def get(self, name: str) -> T:  # type: ignore[override]
         if name not in self:
-            self._load()
+            self.load_plugins()
         try:
             return self[name]
         except KeyError:
-            raise UsageError(f"unknown {self.kind} {name!r} (known: {', '.join(self.names())})") from None
+            raise UnknownNameError(self.kind, name, self.names()) from None
 
-    def names(self) -> list[str]:
-        self._load()
-        return list(self)
+    def names(self, pattern: str = "*") -> list[str]:
+        """Registered names matching a wildcard pattern, in registration order."""
+        self.load_plugins()
+        return [n for n in self if fnmatch.fnmatchcase(n, pattern)]
 
     def __repr__(self) -> str:
-        return f"Registry({self.kind!r}: {', '.join(self)})"
+        return f"Registry({self.kind!r}: {', '.join(self) or 'empty'})"
+
+

@@ -83,15 +83,10 @@ def test_the_checker_sees_an_upward_arrow(tmp_path):
     assert LEVEL[_part("nasrec.viz.report")] >= LEVEL[_part("nasrec.search.pipeline")]
 
 
-# compiler/registry imports the built-in operators inside a function, and they import it: issue 14 item 1
-# (one registry) removes this loop, and this allowance with it.
-PENDING_LOOP = {"nasrec.compiler.registry", "nasrec.compiler.operators"}
-
-
 def test_no_import_loop_between_modules():
     graph = nx.DiGraph()
     for path in _files():
         for target in _imports(path, top_level_only=False):
             graph.add_edge(_module(path), target)
-    cycles = [c for c in nx.simple_cycles(graph) if len(c) > 1 and not PENDING_LOOP <= set(c)]
+    cycles = [c for c in nx.simple_cycles(graph) if len(c) > 1]
     assert cycles == []

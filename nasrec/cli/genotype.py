@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 from nasrec.cli.common import console, load_checked, load_genotype, table, user_errors, write_or_print
+from nasrec.genotype.sampling import DEFAULT_SAMPLER
 
 app = typer.Typer(help="Work with genotype files (JSON descriptions of CTR architectures).",
                   no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
@@ -88,14 +89,15 @@ def _fmt(nodes) -> str:
 @user_errors
 def sample(
     space: Annotated[str, typer.Option(help="Preset name or search-space JSON file.")] = "nasrec-full",
-    strategy: Annotated[str, typer.Option(help="Path sampler.")] = "single-operator-any-connection",
+    sampler: Annotated[str, typer.Option(help="Path sampler: single-operator-any-connection, single-path, "
+                                              "any-path or all-operators.")] = DEFAULT_SAMPLER,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Out = None,
 ) -> None:
-    """Draw a genotype from a search space."""
+    """Draw a genotype from a search space with a path sampler."""
     from nasrec.genotype.sampling import sample as draw
 
-    write_or_print(draw(space, strategy, seed).to_json(), out)
+    write_or_print(draw(space, sampler, seed).to_json(), out)
 
 
 @app.command()

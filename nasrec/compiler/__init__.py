@@ -4,6 +4,7 @@ Public API: `Supernet`, `SupernetView`, `Embedded`, `compile_standalone`, `Stand
 `register_operator`, `get_operator`, `list_operators`, `Operator`, `FeatureEmbedding`. See docs/compiler.md.
 """
 
+from nasrec.compiler import operators  # noqa: F401  (the built-in operators register themselves)
 from nasrec.compiler.base import OpInputs, Operator, OpModule, ParamDef
 from nasrec.compiler.cost import Cost, cost, count_flops
 from nasrec.compiler.context import BuildContext, OpSpec

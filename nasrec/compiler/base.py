@@ -3,7 +3,7 @@
 An operator implementation declares, for an `OpSpec`, its parameters as `ParamDef`s. Each `ParamDef` carries
 an `index`: per axis either a prefix length or a list of positions in the supernet's max-size parameter. From
 that one declaration the compiler derives everything:
-- the supernet module (`build_super`: the spec with every source at max width, `full=True`);
+- the supernet module (`build_super`: the spec with every source at max width, `supernet_max=True`);
 - the standalone module (`build`: parameters shaped like the exact spec);
 - a view's weights (the index applied to the super parameters, precomputed as a `Slicer`);
 - weight inheritance (the same slices copied into the standalone module), and gradient mapping in tests.

@@ -55,8 +55,8 @@ class SparseSource:
 class OpSpec:
     """Everything one operator instance needs to know at build time.
 
-    `dim`: its output dim (D for dense operators and the mergers, S for sparse ones). `full=True` marks the
-    supernet's max-size instance, which never skips a projection (a view may need it at smaller widths).
+    `dim`: its output dim (D for dense operators and the mergers, S for sparse ones). `supernet_max=True` marks
+    the supernet's max-size instance, which never skips a projection (a view may need it at smaller widths).
     `norm_raw_fm`: LayerNorm the FM term also where its projection is skipped (D == E; not the reference's rule).
     """
 
@@ -67,7 +67,7 @@ class OpSpec:
     right: DenseSource | None = None
     layernorm: bool = True
     emb_dim: int = 16
-    full: bool = False
+    supernet_max: bool = False
     norm_raw_fm: bool = False
 
     @property
@@ -155,5 +155,5 @@ class BuildContext:
             dense=tuple(self.max_dense_source(n) for n in range(k)),
             sparse=tuple(self.max_sparse_source(n) for n in range(k)),
             left=DenseSource(0, widest), right=DenseSource(0, widest),
-            layernorm=self.layernorm, emb_dim=self.emb_dim, full=True,
+            layernorm=self.layernorm, emb_dim=self.emb_dim, supernet_max=True,
         )

@@ -47,10 +47,6 @@ class Cost:
     embedding_lookups: int = 0
     parts: Mapping[str, int] = field(default_factory=dict)
 
-    @property
-    def mflops(self) -> float:
-        return self.flops / 1e6
-
 
 def _tensor_type(v: Any) -> Any:
     t = v.type()

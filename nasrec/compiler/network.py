@@ -17,7 +17,7 @@ from torch import Tensor
 
 from nasrec.compiler.base import Operator, OpInputs, ParamDef
 from nasrec.compiler.context import MERGER_TOKENS, BuildContext, DenseSource, OpSpec, SparseSource
-from nasrec.compiler.operators.mergers import MERGERS
+from nasrec.compiler.operators.mergers import MERGER_OPERATORS
 from nasrec.compiler.registry import get_operator
 from nasrec.genotype.schema import Genotype
 
@@ -41,13 +41,13 @@ class Head(Operator):
     def forward(self, p: Mapping[str, Tensor], x: OpInputs, spec: OpSpec) -> Tensor:
         return torch.nn.functional.linear(x.dense, p["head_w"], p["head_b"]).squeeze(-1)
 
-    def spec_for(self, ctx: BuildContext, dim: int, tokens: int, merger: bool, full: bool = False) -> OpSpec:
+    def spec_for(self, ctx: BuildContext, dim: int, tokens: int, merger: bool, supernet_max: bool = False) -> OpSpec:
         src = SparseSource(ctx.num_blocks, tokens, merger, 0, ctx.max_sparse)
         return OpSpec(dim=dim, dense=(DenseSource(ctx.num_blocks, dim),), sparse=(src,), emb_dim=ctx.emb_dim,
-                      layernorm=ctx.layernorm, full=full)
+                      layernorm=ctx.layernorm, supernet_max=supernet_max)
 
     def super_spec(self, ctx: BuildContext, k: int = 0) -> OpSpec:
-        return self.spec_for(ctx, ctx.max_dense, ctx.max_sparse, True, full=True)
+        return self.spec_for(ctx, ctx.max_dense, ctx.max_sparse, True, supernet_max=True)
 
 
 HEAD = Head()
@@ -85,6 +85,10 @@ class NetPlan:
 
 def op_key(branch: str, name: str) -> str:
     return f"{branch}_{name}"
+
+
+def _merger(name: str, spec: OpSpec) -> OpRef:
+    return OpRef(name, MERGER_OPERATORS[name], spec)
 
 
 def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
@@ -128,8 +132,8 @@ def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
             dense_ops=tuple(OpRef(op_key("dense", o), get_operator(o), spec(o, block.dense.dim)) for o in dense_ops),
             sparse_ops=tuple(OpRef(op_key("sparse", o), get_operator(o), spec(o, block.sparse.dim))
                              for o in sparse_ops),
-            d2s=OpRef("dense_to_sparse", MERGERS["dense_to_sparse"], merger_spec) if live.dense_to_sparse else None,
-            s2d=OpRef("sparse_to_dense", MERGERS["sparse_to_dense"], merger_spec) if live.sparse_to_dense else None,
+            d2s=_merger("dense_to_sparse", merger_spec) if live.dense_to_sparse else None,
+            s2d=_merger("sparse_to_dense", merger_spec) if live.sparse_to_dense else None,
         ))
     last = g.blocks[-1]
     head = OpRef("head", HEAD, HEAD.spec_for(ctx, last.dense.dim, last.sparse.dim, last.dense_to_sparse))

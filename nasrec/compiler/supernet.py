@@ -24,7 +24,7 @@ from nasrec.compiler.base import OpInputs, OpModule, Slicer
 from nasrec.compiler.context import BuildContext
 from nasrec.compiler.embedding import FeatureEmbedding
 from nasrec.compiler.network import HEAD, BlockPlan, NetPlan, OpRef, op_key, plan, run
-from nasrec.compiler.operators.mergers import MERGERS
+from nasrec.compiler.operators.mergers import MERGER_OPERATORS
 from nasrec.compiler.registry import get_operator
 from nasrec.data.spec import FeatureSpec
 from nasrec.genotype.schema import Genotype
@@ -56,7 +56,7 @@ class Supernet(nn.Module):
                 for name in getattr(self.space, f"{branch}_ops"):
                     mods[op_key(branch, name)] = get_operator(name).build_super(self.ctx, k)
             for merger in self.space.mergers:
-                mods[merger] = MERGERS[merger].build_super(self.ctx, k)
+                mods[merger] = MERGER_OPERATORS[merger].build_super(self.ctx, k)
             self.blocks[f"b{k}"] = nn.ModuleDict(mods)
         self.head = HEAD.build(HEAD.super_spec(self.ctx))
         self._views: OrderedDict[str, SupernetView] = OrderedDict()

@@ -30,7 +30,7 @@ from nasrec.evaluators.ranking import RankAgreement, agreement
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE, SupernetTrainingConfig, train_supernet
 from nasrec.evaluators.training import TrainConfig, TrainingDiverged
 from nasrec.genotype import Genotype, get_space, sample
-from nasrec.genotype.sampling import DEFAULT_STRATEGY as DEFAULT_SAMPLER
+from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.genotype.io import GenotypeJSON
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config
 

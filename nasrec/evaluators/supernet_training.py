@@ -20,7 +20,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
-from nasrec.genotype.sampling import DEFAULT_STRATEGY as DEFAULT_SAMPLER
+from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.genotype.sampling import SAMPLERS
 from nasrec.state import RunLock, atomic_write_text, pin_config
 
@@ -81,7 +81,7 @@ class PathSampler:
         path = sample(self.space, self.sampler, rng)
         if p == 0.0:
             return path
-        full = sample(self.space, "full", rng)
+        full = sample(self.space, "all-operators", rng)
         if self.mode == "whole":
             return full if rng.random() < p else path
         blocks: list[Block] = [f if rng.random() < p else s for f, s in zip(full.blocks, path.blocks)]

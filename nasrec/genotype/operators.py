@@ -1,18 +1,19 @@
-"""Catalog of operator signatures: what each operator reads and produces, free of torch.
+"""Operator signatures: what each operator reads and produces and how it is labelled, free of torch.
 
-The compiler registers implementations under these names (`nasrec.compiler.registry.register_operator`);
-a new operator adds its signature here through that decorator, so validation, sampling, mutation and
-rendering pick it up with no other edit. Third-party packages are found through the `nasrec.operators`
-entry-point group, loaded the first time an unknown name is looked up.
+`OPERATORS` (a `nasrec.registry.Registry`) holds one `OperatorSignature` per operator: the built-ins below,
+and those a plug-in declares with `nasrec.compiler.register_operator(name, branch=..., reads=..., label=...)`
+in the module it lists in the `nasrec.operators` entry-point group (loaded the first time an unknown name
+is looked up). Validation, sampling, mutation, the compiler and the renderer read operators only from here.
+A built-in's signature sits here, not beside its implementation in nasrec/compiler/operators/, because
+genotypes are validated and drawn without torch.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from importlib.metadata import entry_points
 from typing import Literal
 
-from nasrec.genotype.errors import GenotypeError
+from nasrec.registry import Registry
 
 Branch = Literal["dense", "sparse"]
 Input = Literal["dense", "sparse", "pair"]
@@ -23,10 +24,14 @@ ENTRY_POINT_GROUP = "nasrec.operators"
 
 @dataclass(frozen=True)
 class OperatorSignature:
+    """An operator as genotypes see it: its branch, the inputs it reads, its label in drawings (default: the
+    name) and a one-line description."""
+
     name: str
     branch: Branch
     reads: frozenset[Input]
     description: str = ""
+    label: str = ""
 
     def __post_init__(self) -> None:
         if self.branch not in ("dense", "sparse"):
@@ -34,60 +39,41 @@ class OperatorSignature:
         bad = set(self.reads) - {"dense", "sparse", "pair"}
         if bad or not self.reads:
             raise ValueError(f"operator {self.name!r}: reads must be a non-empty subset of dense/sparse/pair")
-
-    @property
-    def binary(self) -> bool:
-        return "pair" in self.reads
+        if not self.label:
+            object.__setattr__(self, "label", self.name)
 
 
-_CATALOG: dict[str, OperatorSignature] = {}
-_entry_points_loaded = False
+OPERATORS: Registry[OperatorSignature] = Registry("operator", ENTRY_POINT_GROUP)
 
 
 def register_signature(sig: OperatorSignature) -> OperatorSignature:
-    """Add a signature. Re-registering the same signature is a no-op; a different one under a taken name fails."""
-    known = _CATALOG.get(sig.name)
-    if known is not None and (known.branch, known.reads) != (sig.branch, sig.reads):
+    """Add a signature. Registering the same signature again is a no-op; a different one under a taken name
+    fails."""
+    known = OPERATORS.get(sig.name) if sig.name in OPERATORS else None
+    if known is None:
+        return OPERATORS.register(sig.name, sig)
+    if (known.branch, known.reads) != (sig.branch, sig.reads):
         raise ValueError(f"operator {sig.name!r} is already registered with a different signature: {known}")
-    _CATALOG[sig.name] = sig
-    return sig
-
-
-def unregister_signature(name: str) -> None:
-    """Remove a signature (for tests of plug-ins)."""
-    _CATALOG.pop(name, None)
-
-
-def load_entry_points() -> None:
-    """Import every module of the `nasrec.operators` entry-point group once."""
-    global _entry_points_loaded
-    if _entry_points_loaded:
-        return
-    _entry_points_loaded = True
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        ep.load()
+    return known
 
 
 def get_signature(name: str) -> OperatorSignature:
-    if name not in _CATALOG:
-        load_entry_points()
-    try:
-        return _CATALOG[name]
-    except KeyError:
-        raise GenotypeError(f"unknown operator {name!r} (known: {', '.join(sorted(_CATALOG))})") from None
+    """The signature of operator `name` (`nasrec.registry.UnknownNameError` listing the known ones)."""
+    return OPERATORS.get(name)
 
 
 def list_signatures(branch: Branch | None = None) -> list[OperatorSignature]:
-    load_entry_points()
-    return [s for _, s in sorted(_CATALOG.items()) if branch is None or s.branch == branch]
+    return [OPERATORS[n] for n in sorted(OPERATORS.names()) if branch is None or OPERATORS[n].branch == branch]
 
 
 for _sig in (
-    OperatorSignature("fc", "dense", frozenset({"dense"}), "Linear -> LayerNorm -> ReLU"),
-    OperatorSignature("gating", "dense", frozenset({"pair"}), "sigmoid(Linear(left)) * right"),
-    OperatorSignature("sum", "dense", frozenset({"pair"}), "left + right"),
-    OperatorSignature("dot", "dense", frozenset({"dense", "sparse"}), "operator-balanced pairwise dot products"),
-    OperatorSignature("efc", "sparse", frozenset({"sparse"}), "Linear along the token axis"),
-    OperatorSignature("attention", "sparse", frozenset({"sparse"}), "token projection + Transformer layer"),
+    OperatorSignature("fc", "dense", frozenset({"dense"}), "Linear -> LayerNorm -> ReLU", "FC"),
+    OperatorSignature("gating", "dense", frozenset({"pair"}), "sigmoid(Linear(left)) * right", "Sigmoid-Gating"),
+    OperatorSignature("sum", "dense", frozenset({"pair"}), "left + right", "Sum"),
+    OperatorSignature("dot", "dense", frozenset({"dense", "sparse"}), "operator-balanced pairwise dot products",
+                      "Dot-Product"),
+    OperatorSignature("efc", "sparse", frozenset({"sparse"}), "Linear along the token axis", "EFC"),
+    OperatorSignature("attention", "sparse", frozenset({"sparse"}), "token projection + Transformer layer",
+                      "Attention"),
 ):
     register_signature(_sig)

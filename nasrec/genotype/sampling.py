@@ -4,8 +4,8 @@
   1 + Binomial(min(k - 1, 3), 0.5) sources per concat (as the reference), dims and mergers uniform.
 - `single-path`: one operator and one source per branch.
 - `any-path`: any non-empty subsets of operators and of sources.
-- `full`: every operator, every source (up to `max_inputs`), the largest dims, every merger on; the
-  binary operators' left/right sources are still drawn at random (they are single sources).
+- `all-operators`: every operator, every source (up to `max_inputs`), the largest dims, every merger on
+  (the supernet warm-up's net); the binary operators' left/right sources are still drawn at random.
 All samplers return canonical genotypes of the space; same seed, same genotype.
 """
 
@@ -20,9 +20,9 @@ from nasrec.genotype.space import SearchSpace, get_space
 from nasrec.registry import Registry
 
 BlockSampler = Callable[[SearchSpace, int, np.random.Generator], Block]
-SAMPLERS: Registry[BlockSampler] = Registry("sampling strategy")
+SAMPLERS: Registry[BlockSampler] = Registry("sampler")
 register_sampler = SAMPLERS.register
-DEFAULT_STRATEGY = "single-operator-any-connection"
+DEFAULT_SAMPLER = "single-operator-any-connection"
 
 
 def list_samplers() -> list[str]:
@@ -35,12 +35,12 @@ def as_rng(seed: int | np.random.Generator | None) -> np.random.Generator:
 
 def sample(
     space: SearchSpace | str,
-    strategy: str = DEFAULT_STRATEGY,
+    sampler: str = DEFAULT_SAMPLER,
     rng: int | np.random.Generator | None = None,
 ) -> Genotype:
-    """Draw one genotype of `space` with the named path-sampling strategy."""
+    """Draw one genotype of `space` with the named path sampler."""
     space = get_space(space)
-    block_sampler = SAMPLERS.get(strategy)
+    block_sampler = SAMPLERS.get(sampler)
     gen = as_rng(rng)
     blocks = tuple(block_sampler(space, k, gen) for k in range(1, space.num_blocks + 1))
     return Genotype(space=space.name, blocks=blocks).canonical()
@@ -115,8 +115,8 @@ def _any_path(space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
     )
 
 
-@register_sampler("full")
-def _full(space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+@register_sampler("all-operators")
+def _all_operators(space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
     limit = space.max_sources(k)
     latest = tuple(range(k - limit, k))
     return _block(

@@ -27,6 +27,7 @@ from pydantic import (
 from nasrec.genotype.errors import GenotypeError, from_validation_error
 from nasrec.genotype.liveness import BlockLiveness, dataflow, live_form, liveness
 from nasrec.genotype.operators import Input, get_signature
+from nasrec.registry import UnknownNameError
 
 SCHEMA_VERSION = 1
 MAX_BLOCKS = 64
@@ -89,8 +90,8 @@ class Block(_Model):
             for i, op in enumerate(getattr(self, branch).ops):
                 try:
                     sig = get_signature(op)
-                except GenotypeError as exc:
-                    raise GenotypeError(exc.rule, f"{branch}.ops[{i}]") from None
+                except UnknownNameError as exc:
+                    raise GenotypeError(str(exc), f"{branch}.ops[{i}]") from None
                 if sig.branch != branch:
                     raise GenotypeError(f"{op!r} is a {sig.branch} operator, not a {branch} one", f"{branch}.ops[{i}]")
         for need in sorted(self.reads()):

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 from nasrec.genotype.errors import GenotypeError, from_validation_error
 from nasrec.genotype.operators import get_signature
+from nasrec.registry import UnknownNameError
 from nasrec.genotype.schema import MAX_BLOCKS, MAX_DIM, Genotype, parse_json
 
 Merger = Literal["dense_to_sparse", "sparse_to_dense"]
@@ -38,7 +39,10 @@ class SearchSpace(BaseModel):
         for branch in ("dense", "sparse"):
             ops = getattr(self, f"{branch}_ops")
             for i, op in enumerate(ops):
-                sig = get_signature(op)
+                try:
+                    sig = get_signature(op)
+                except UnknownNameError as exc:
+                    raise GenotypeError(str(exc), f"{branch}_ops[{i}]") from None
                 if sig.branch != branch:
                     raise GenotypeError(f"{op!r} is a {sig.branch} operator", f"{branch}_ops[{i}]")
                 if op in ops[:i]:
@@ -136,9 +140,6 @@ class SearchSpace(BaseModel):
         if not multi_op:
             return [(op,) for op in ops]
         return [c for r in range(1, len(ops) + 1) for c in itertools.combinations(ops, r)]
-
-    def largest_block_dims(self) -> tuple[int, int]:
-        return max(self.dense_dims), max(self.sparse_dims)
 
 
 DENSE_DIMS = (16, 32, 64, 128, 256, 512, 768, 1024)

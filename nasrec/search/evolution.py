@@ -15,7 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
-from nasrec.genotype.sampling import DEFAULT_STRATEGY as DEFAULT_SAMPLER
+from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.genotype.sampling import SAMPLERS
 from nasrec.search.base import Constraint, Proposer, register_strategy
 

@@ -34,16 +34,6 @@ PNG_DPI = 110
 MAX_BLOCKS = 16
 """`render` draws at most this many blocks: graphviz's layout of more takes minutes (of 16, about a second)."""
 
-OP_LABELS = {
-    "fc": "FC",
-    "gating": "Sigmoid-Gating",
-    "sum": "Sum",
-    "dot": "Dot-Product",
-    "efc": "EFC",
-    "attention": "Attention",
-}
-"""Human labels of the built-in operators; any other operator is labelled with its registered name."""
-
 BLUE, BLUE_FILL = "#1f5fbf", "#dbe8fb"
 RED, RED_FILL = "#c0262d", "#fbdcdc"
 VIOLET, VIOLET_FILL = "#6a3d9a", "#ece2f4"
@@ -56,8 +46,8 @@ MERGER_MARKERS = (("dense_to_sparse", "d2s", "dense→sparse"), ("sparse_to_dens
 
 
 def op_label(op: str) -> str:
-    """Display label of an operator: the built-ins' paper names, otherwise the operator's own name."""
-    return OP_LABELS.get(op, op)
+    """Display label of an operator, as its signature declares it (the paper's names for the built-ins)."""
+    return get_signature(op).label
 
 
 def to_dot(genotype: Genotype) -> str:

@@ -84,8 +84,8 @@ def test_train_supernet_cap_0_is_one_line_not_a_traceback(tmp_path):
     assert errors(["train-supernet", "--cap", "0", "-o", str(out)]) == (
         1, ["error: --cap: Input should be greater than or equal to 1, got 0"], "")
     assert errors(["train-supernet", "--sampler", "nope", "--space", "nasrec-huge", "-o", str(out)])[1] == [
-        "error: --sampler: unknown sampling strategy 'nope' (known: single-operator-any-connection, single-path, "
-        "any-path, full)"]
+        "error: --sampler: unknown sampler 'nope' (known: single-operator-any-connection, single-path, "
+        "any-path, all-operators)"]
     code, lines, _ = errors(["train-supernet", "--space", "nasrec-huge", "-o", str(out)])
     assert code == 1 and len(lines) == 1 and "nasrec-huge" in lines[0]
     assert not out.exists()

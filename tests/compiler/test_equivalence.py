@@ -13,9 +13,9 @@ from tests.compiler.helpers import SMALL, assert_equivalent, randomise
 from tests.compiler.helpers import preset_supernet as supernet
 
 
-# every strategy is drawn; "full" (everything at max size, the costliest case, and nearly the same genotype
+# every sampler is drawn; "all-operators" (everything at max size, the costliest case, and nearly the same genotype
 # whatever the seed) at a lower rate; test_full_and_single_op_both_layernorm_settings covers it explicitly
-_WEIGHTED = [s for s in list_samplers() if s != "full"] * 3 + ["full"]
+_WEIGHTED = [s for s in list_samplers() if s != "all-operators"] * 3 + ["all-operators"]
 CASES = st.tuples(st.sampled_from(sorted(SPACES)), st.sampled_from(_WEIGHTED), st.integers(0, 2**31 - 1),
                   st.booleans())
 
@@ -23,27 +23,27 @@ CASES = st.tuples(st.sampled_from(sorted(SPACES)), st.sampled_from(_WEIGHTED), s
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(case=CASES)
 def test_view_equals_standalone(case: tuple[str, str, int, bool]) -> None:
-    """Both presets, every sampling strategy, LayerNorm on and off: outputs and gradients agree. The view runs
+    """Both presets, every sampler, LayerNorm on and off: outputs and gradients agree. The view runs
     in local-gradient mode here (cheap: exact-size gradients); the plain autograd path, whose gradients land in
     the supernet's parameters, is checked by the tests below and in test_operators.py."""
-    space, strategy, seed, layernorm = case
-    assert_equivalent(supernet(space, layernorm), sample(SPACES[space], strategy, seed), SMALL, local=seed % 4 != 0)
+    space, sampler, seed, layernorm = case
+    assert_equivalent(supernet(space, layernorm), sample(SPACES[space], sampler, seed), SMALL, local=seed % 4 != 0)
 
 
 @pytest.mark.parametrize("space", sorted(SPACES))
 @pytest.mark.parametrize("layernorm", [True, False], ids=["ln", "no-ln"])
 def test_full_and_single_op_both_layernorm_settings(space: str, layernorm: bool) -> None:
-    for strategy in ("full", "single-operator-any-connection"):
-        assert_equivalent(supernet(space, layernorm), sample(SPACES[space], strategy, 11), SMALL)
+    for sampler in ("all-operators", "single-operator-any-connection"):
+        assert_equivalent(supernet(space, layernorm), sample(SPACES[space], sampler, 11), SMALL)
 
 
-@pytest.mark.parametrize("strategy", list_samplers())
-def test_every_strategy_criteo_shape(strategy: str) -> None:
+@pytest.mark.parametrize("sampler", list_samplers())
+def test_every_sampler_criteo_shape(sampler: str) -> None:
     from nasrec.data.spec import preset
 
     features = preset("criteo", cap=64)
     net = _criteo_supernet(features)
-    assert_equivalent(net, sample(NASREC_FULL, strategy, 3), features)
+    assert_equivalent(net, sample(NASREC_FULL, sampler, 3), features)
 
 
 _CRITEO: list[Supernet] = []

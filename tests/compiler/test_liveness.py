@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from nasrec.compiler import OpInputs, Supernet, compile_standalone
 from nasrec.compiler.context import DenseSource, OpSpec, SparseSource
-from nasrec.compiler.operators import MERGERS
+from nasrec.compiler.operators import MERGER_OPERATORS
 from nasrec.compiler.operators.dot import num_tokens
 from nasrec.compiler.registry import get_operator
 from nasrec.data.spec import preset
@@ -94,10 +94,10 @@ def test_dot_skips_a_projection_with_its_layernorm(width: int, tokens: int, skip
 def test_fm_merger_at_16_is_the_raw_fm_term() -> None:
     s = torch.randn(4, 6, 16)
     fm = s.sum(1).square() - s.square().sum(1)
-    raw = MERGERS["sparse_to_dense"].build(OpSpec(dim=16, layernorm=True))
+    raw = MERGER_OPERATORS["sparse_to_dense"].build(OpSpec(dim=16, layernorm=True))
     assert raw.defs == {}
     torch.testing.assert_close(raw(OpInputs(sparse=s)), fm)
-    projected = MERGERS["sparse_to_dense"].build(OpSpec(dim=32, layernorm=True))
+    projected = MERGER_OPERATORS["sparse_to_dense"].build(OpSpec(dim=32, layernorm=True))
     assert set(projected.defs) == {"proj_w", "ln_g", "ln_beta"}
     p = projected.param_dict()
     torch.testing.assert_close(projected(OpInputs(sparse=s)),
@@ -132,12 +132,12 @@ def test_norm_raw_fm_option_keeps_the_fm_layernorm_at_16() -> None:
     """The option the search's supernet training uses (docs/compiler.md): LayerNorm on the raw FM term."""
     s = torch.randn(4, 6, 16)
     fm = s.sum(1).square() - s.square().sum(1)
-    module = MERGERS["sparse_to_dense"].build(OpSpec(dim=16, layernorm=True, norm_raw_fm=True))
+    module = MERGER_OPERATORS["sparse_to_dense"].build(OpSpec(dim=16, layernorm=True, norm_raw_fm=True))
     assert set(module.defs) == {"ln_g", "ln_beta"}
     p = module.param_dict()
     expected = torch.nn.functional.layer_norm(fm, (16,), p["ln_g"], p["ln_beta"])
     torch.testing.assert_close(module(OpInputs(sparse=s)), expected)
-    assert MERGERS["sparse_to_dense"].build(OpSpec(dim=16, layernorm=False, norm_raw_fm=True)).defs == {}
+    assert MERGER_OPERATORS["sparse_to_dense"].build(OpSpec(dim=16, layernorm=False, norm_raw_fm=True)).defs == {}
     net = Supernet(SKIPS, SMALL, layernorm=True, norm_raw_fm=True)
     randomise(net, seed=6)
     assert_equivalent(net, SKIPPING, SMALL)

@@ -9,8 +9,9 @@ import torch
 
 from nasrec.compiler import OpInputs, Supernet, count_flops, get_operator, list_operators
 from nasrec.compiler.context import BuildContext
-from nasrec.compiler.operators import MERGERS
+from nasrec.compiler.operators import MERGER_OPERATORS
 from nasrec.genotype import SearchSpace, sample
+from nasrec.registry import UnknownNameError
 from tests.compiler.helpers import SMALL, assert_equivalent, randomise
 
 
@@ -38,8 +39,8 @@ def test_operator(name: str, layernorm: bool) -> None:
     net = Supernet(space, SMALL, layernorm=layernorm)
     randomise(net, seed=1, gain=1.0 if layernorm else 0.5)
     rng = np.random.default_rng(0)
-    for strategy in ("single-operator-any-connection", "single-path", "any-path", "full"):
-        g = sample(space, strategy, rng)
+    for sampler in ("single-operator-any-connection", "single-path", "any-path", "all-operators"):
+        g = sample(space, sampler, rng)
         assert_equivalent(net, g, SMALL)
     # shapes and backward of the operator alone, at an exact spec
     ctx = BuildContext.from_space(space, SMALL, layernorm)
@@ -75,9 +76,9 @@ def test_operator(name: str, layernorm: bool) -> None:
     assert count_flops(_Wrap(module), tuple(t.detach() for t in inputs)) > 0
 
 
-@pytest.mark.parametrize("name", sorted(MERGERS))
+@pytest.mark.parametrize("name", sorted(MERGER_OPERATORS))
 def test_merger(name: str) -> None:
-    merger = MERGERS[name]
+    merger = MERGER_OPERATORS[name]
     from nasrec.compiler.context import OpSpec
 
     for dim in (16, 32, 128):
@@ -98,7 +99,7 @@ def test_registry_rejects_duplicates_and_unknowns() -> None:
 
     with pytest.raises(ValueError, match="already registered"):
         register_operator("fc")(FC)
-    with pytest.raises(KeyError, match="no implementation"):
+    with pytest.raises(UnknownNameError, match=r"^unknown operator implementation 'no-such-op' \(known: "):
         get_operator("no-such-op")
     assert list_operators("*t*") == ["attention", "dot", "gating"]
     assert set(list_operators(branch="sparse")) >= {"efc", "attention"}

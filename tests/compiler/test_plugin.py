@@ -1,5 +1,5 @@
 """A new operator from a plug-in module, found through the `nasrec.operators` entry-point group, is accepted
-everywhere (validation, sampling, mutation, supernet, standalone, cost) with no edit to nasrec."""
+everywhere (validation, sampling, mutation, supernet, standalone, cost, drawing) with no edit to nasrec."""
 
 from __future__ import annotations
 
@@ -8,9 +8,12 @@ from importlib.metadata import EntryPoint
 
 import pytest
 
-import nasrec.genotype.operators as catalog
+import nasrec.registry
 from nasrec.compiler import Supernet, compile_standalone, cost, list_operators, unregister_operator
+from nasrec.compiler.registry import IMPLEMENTATIONS
+from nasrec.genotype.operators import ENTRY_POINT_GROUP, OPERATORS
 from nasrec.genotype import Genotype, SearchSpace, list_samplers, mutate, sample
+from nasrec.viz.render import to_dot
 from tests.compiler.helpers import SMALL, assert_equivalent, randomise
 
 MODULE = "tests.compiler.toy_plugin"
@@ -18,9 +21,10 @@ MODULE = "tests.compiler.toy_plugin"
 
 @pytest.fixture
 def toy_plugin(monkeypatch):  # noqa: ANN001, ANN201
-    ep = EntryPoint(name="toy", value=MODULE, group=catalog.ENTRY_POINT_GROUP)
-    monkeypatch.setattr(catalog, "entry_points", lambda group: [ep] if group == catalog.ENTRY_POINT_GROUP else [])
-    monkeypatch.setattr(catalog, "_entry_points_loaded", False)
+    ep = EntryPoint(name="toy", value=MODULE, group=ENTRY_POINT_GROUP)
+    monkeypatch.setattr(nasrec.registry, "entry_points", lambda group: [ep] if group == ENTRY_POINT_GROUP else [])
+    for registry in (OPERATORS, IMPLEMENTATIONS):  # both read the operators' entry-point group
+        monkeypatch.setattr(registry, "_loaded", False)
     sys.modules.pop(MODULE, None)
     yield
     unregister_operator("toy_tanh")
@@ -34,16 +38,17 @@ def test_plugin_operator_everywhere(toy_plugin) -> None:  # noqa: ANN001
     net = Supernet(space, SMALL)
     randomise(net)
     seen = False
-    for strategy in list_samplers():
+    for sampler in list_samplers():
         for seed in range(4):
-            g = sample(space, strategy, seed)
+            g = sample(space, sampler, seed)
             space.check(Genotype.from_json(g.to_json()))
             child = mutate(g, seed, space=space, kind="dense_op")
             for genotype in (g, child):
                 seen |= any("toy_tanh" in b.dense.ops for b in genotype.blocks)
                 assert_equivalent(net, genotype, SMALL)
     assert seen
-    g = sample(space, "full", 0)
+    g = sample(space, "all-operators", 0)
+    assert "FC +\\nToy-Tanh\\ndim 32" in to_dot(g)  # drawn with the label declared beside the operator
     assert cost(g, SMALL).flops > 0
     assert compile_standalone(g, SMALL)(*_inputs()).shape == (3,)
 

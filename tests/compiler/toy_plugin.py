@@ -8,7 +8,7 @@ from nasrec.compiler import Operator, register_operator
 from nasrec.compiler.base import linear, linear_params
 
 
-@register_operator("toy_tanh", branch="dense", reads={"dense"}, description="tanh(Linear(dense))")
+@register_operator("toy_tanh", branch="dense", reads={"dense"}, label="Toy-Tanh", description="tanh(Linear(dense))")
 class ToyTanh(Operator):
     def params(self, spec):
         return linear_params("toy", spec.dim, tuple(spec.dense_columns()), bias=True)

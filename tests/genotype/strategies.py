@@ -25,14 +25,14 @@ def small_spaces(draw) -> SearchSpace:
 
 
 spaces = st.one_of(st.sampled_from(list(PRESETS.values())), small_spaces())
-strategies_ = st.sampled_from(list_samplers())
+samplers_ = st.sampled_from(list_samplers())
 seeds = st.integers(0, 2**32 - 1)
 
 
 @st.composite
 def genotypes(draw, space=None):
     space = draw(spaces) if space is None else space
-    return space, sample(space, draw(strategies_), draw(seeds))
+    return space, sample(space, draw(samplers_), draw(seeds))
 
 
 json_values = st.recursive(

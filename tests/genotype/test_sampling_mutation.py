@@ -6,20 +6,20 @@ from nasrec.genotype.mutation import MUTATION_FIELDS
 from nasrec.genotype.space import SearchSpace
 
 
-@pytest.mark.parametrize("strategy", list_samplers())
-def test_same_seed_same_genotype(strategy):
-    assert sample(NASREC_FULL, strategy, 7) == sample(NASREC_FULL, strategy, np.random.default_rng(7))
-    assert len({sample(NASREC_FULL, strategy, s).digest() for s in range(20)}) >= 19
+@pytest.mark.parametrize("sampler", list_samplers())
+def test_same_seed_same_genotype(sampler):
+    assert sample(NASREC_FULL, sampler, 7) == sample(NASREC_FULL, sampler, np.random.default_rng(7))
+    assert len({sample(NASREC_FULL, sampler, s).digest() for s in range(20)}) >= 19
 
 
-def test_strategy_shapes():
+def test_sampler_shapes():
     for seed in range(30):
         one = sample(NASREC_FULL, "single-operator-any-connection", seed)
         assert all(len(b.dense.ops) == 1 and len(b.sparse.ops) == 1 for b in one.blocks)
         assert all(len(b.inputs.sparse) <= 4 for b in one.blocks)
         path = sample(NASREC_FULL, "single-path", seed)
         assert all(len(b.inputs.sparse) == 1 and len(b.inputs.dense or (0,)) == 1 for b in path.blocks)
-    full = sample(NASREC_FULL, "full", 0)
+    full = sample(NASREC_FULL, "all-operators", 0)
     for k, b in enumerate(full.blocks, start=1):
         assert b.dense.ops == ("dot", "fc", "gating", "sum") and b.sparse.ops == ("attention", "efc")
         assert (b.dense.dim, b.sparse.dim) == (1024, 64)
@@ -27,8 +27,8 @@ def test_strategy_shapes():
     assert {len(b.dense.ops) for s in range(20) for b in sample(NASREC_FULL, "any-path", s).blocks} == {1, 2, 3, 4}
 
 
-def test_unknown_strategy_is_named():
-    with pytest.raises(ValueError, match=r"unknown sampling strategy 'greedy' \(known: single-operator"):
+def test_unknown_sampler_is_named():
+    with pytest.raises(ValueError, match=r"unknown sampler 'greedy' \(known: single-operator"):
         sample(NASREC_FULL, "greedy", 0)
 
 
@@ -61,4 +61,4 @@ def test_mutation_that_cannot_change_anything_says_so():
 
 def test_mutate_requires_a_genotype_of_the_space():
     with pytest.raises(GenotypeError, match=r"is not in space 'nasrec-small'"):
-        mutate(sample(NASREC_FULL, "full", 0), 0, NASREC_SMALL)
+        mutate(sample(NASREC_FULL, "all-operators", 0), 0, NASREC_SMALL)

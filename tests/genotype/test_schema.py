@@ -89,7 +89,7 @@ def _broken(edit):
     (lambda d: d["blocks"][1]["dense"].update(ops=["efc"]),
      "blocks[1].dense.ops[0]: 'efc' is a sparse operator, not a dense one"),
     (lambda d: d["blocks"][1]["dense"].update(ops=["conv"]),
-     "blocks[1].dense.ops[0]: unknown operator 'conv' (known: attention, dot, efc, fc, gating, sum)"),
+     "blocks[1].dense.ops[0]: unknown operator 'conv' (known: fc, gating, sum, dot, efc, attention)"),
     (lambda d: d["blocks"][3]["dense"].update(ops=["fc", "fc"]), "blocks[3].dense.ops[1]: operator 'fc' is listed twice"),
     (lambda d: d["blocks"][3]["dense"].update(ops=[]),
      "blocks[3].dense.ops: Tuple should have at least 1 item after validation, not 0"),

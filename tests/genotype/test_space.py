@@ -47,7 +47,7 @@ def test_check_names_what_is_outside_the_space():
     with pytest.raises(GenotypeError, match=r"^blocks: has 7 blocks, space 'nasrec-full' has 3$"):
         short.check(g)
     capped = NASREC_FULL.model_copy(update={"max_inputs": 1})
-    wide = sample(NASREC_FULL, "full", 0)
+    wide = sample(NASREC_FULL, "all-operators", 0)
     with pytest.raises(GenotypeError, match=r"inputs\.(dense|sparse): \d sources, space 'nasrec-full' allows at most 1"):
         capped.check(wide)
     no_mergers = NASREC_FULL.model_copy(update={"mergers": ()})

@@ -14,7 +14,7 @@ import pytest
 
 from nasrec.errors import UsageError
 from nasrec.genotype import Genotype, OperatorSignature, load, register_signature, sample
-from nasrec.genotype.operators import unregister_signature
+from nasrec.genotype.operators import OPERATORS
 from nasrec.genotype.sampling import SAMPLERS
 from nasrec.viz.render import BLUE, GREY, RED, VIOLET, op_label, render, to_dot
 
@@ -229,7 +229,7 @@ def test_several_operators_in_one_branch() -> None:
 def third_party_op():
     register_signature(OperatorSignature("cross_v2", "dense", frozenset({"dense"})))
     yield "cross_v2"
-    unregister_signature("cross_v2")
+    OPERATORS.unregister("cross_v2")
 
 
 def test_third_party_operator_is_labelled_by_its_name(third_party_op: str) -> None:
@@ -238,10 +238,10 @@ def test_third_party_operator_is_labelled_by_its_name(third_party_op: str) -> No
     assert Dot(to_dot(g)).nodes["b1_dense"]["label"] == "cross_v2\\ndim 16"
 
 
-@pytest.mark.parametrize("strategy", sorted(SAMPLERS))
-def test_edges_match_sources_of_sampled_genotypes(strategy: str) -> None:
+@pytest.mark.parametrize("sampler", sorted(SAMPLERS))
+def test_edges_match_sources_of_sampled_genotypes(sampler: str) -> None:
     for seed in range(5):
-        g = sample("nasrec-full", strategy, rng=seed)
+        g = sample("nasrec-full", sampler, rng=seed)
         dot = Dot(to_dot(g))
         unused = set(range(1, g.num_blocks + 1)) - set(g.active_blocks())
         for k, block in enumerate(g.blocks, start=1):

@@ -13,4 +13,4 @@ def pad_to(x: Tensor, width: int) -> Tensor:
 def needs_projection(spec) -> bool:  # noqa: ANN001
     """Linear(w -> D) exists unless the widths already match; the supernet's max-size instance always has it
     (a view whose active widths match skips it, exactly like the standalone model)."""
-    return spec.full or spec.pair_width != spec.dim
+    return spec.supernet_max or spec.pair_width != spec.dim

@@ -31,11 +31,11 @@ class Dot(Operator):
     def params(self, spec):
         e, k, bias = spec.emb_dim, num_tokens(spec.dim), not spec.layernorm
         out = {}
-        if spec.full or spec.dense_width != e:
+        if spec.supernet_max or spec.dense_width != e:
             out |= linear_params("dense", e, tuple(spec.dense_columns()), bias)
             if spec.layernorm:
                 out |= norm_params("dense_ln", e)
-        if spec.full or spec.tokens != k:
+        if spec.supernet_max or spec.tokens != k:
             out |= linear_params("tok", k, tuple(spec.token_positions()), bias)
             if spec.layernorm:
                 out |= norm_params("tok_ln", k)

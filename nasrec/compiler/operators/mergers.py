@@ -19,7 +19,7 @@ class DenseToSparse(Operator):
 
     def params(self, spec):
         width = MERGER_TOKENS * spec.emb_dim
-        if not spec.full and spec.dim == width:
+        if not spec.supernet_max and spec.dim == width:
             return {}
         out = linear_params("proj", width, spec.dim, bias=not spec.layernorm)
         if spec.layernorm:
@@ -40,7 +40,7 @@ class SparseToDense(Operator):
     name = "sparse_to_dense"
 
     def params(self, spec):
-        raw = not spec.full and spec.dim == spec.emb_dim
+        raw = not spec.supernet_max and spec.dim == spec.emb_dim
         out = {} if raw else linear_params("proj", spec.dim, spec.emb_dim, bias=not spec.layernorm)
         if spec.layernorm and (not raw or spec.norm_raw_fm):
             out |= norm_params("ln", spec.dim)
@@ -57,4 +57,4 @@ class SparseToDense(Operator):
         return ctx.super_spec(k, ctx.max_dense)
 
 
-MERGERS: dict[str, Operator] = {"dense_to_sparse": DenseToSparse(), "sparse_to_dense": SparseToDense()}
+MERGER_OPERATORS: dict[str, Operator] = {"dense_to_sparse": DenseToSparse(), "sparse_to_dense": SparseToDense()}
