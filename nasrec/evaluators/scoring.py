@@ -39,14 +39,16 @@ def eval_rows(data: PreparedData, split: str, batch_size: int, rows: int | None 
     """A fixed subset of a split (the first `rows` of a seeded permutation; all rows when None), so every
     candidate is scored on exactly the same rows."""
     idx = _subset(data, split, rows, seed)
-    batches = subset_batches(data, split, rows, batch_size, seed)
     probs = None if data.prob is None else np.asarray(data.prob[idx], dtype=np.float64)
-    return EvalRows(batches, np.asarray(data.label[idx], dtype=np.float64), probs)
+    return EvalRows(_batches(data, idx, batch_size), np.asarray(data.label[idx], dtype=np.float64), probs)
 
 
 def subset_batches(data: PreparedData, split: str, rows: int | None, batch_size: int, seed: int = 0) -> list[Batch]:
     """The batches of `eval_rows` (labels included), held in memory."""
-    idx = _subset(data, split, rows, seed)
+    return _batches(data, _subset(data, split, rows, seed), batch_size)
+
+
+def _batches(data: PreparedData, idx: np.ndarray, batch_size: int) -> list[Batch]:
     dense, sparse, label = (np.asarray(data.dense[idx]), np.asarray(data.sparse[idx], dtype=np.int64),
                             np.asarray(data.label[idx], dtype=np.float32))
     return [Batch(torch.from_numpy(dense[i:i + batch_size]), torch.from_numpy(sparse[i:i + batch_size]),

@@ -72,10 +72,15 @@ def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Para
     return [p for p in params if id(p) not in sparse_ids], [p for p in params if id(p) in sparse_ids]
 
 
+def warmup_steps(total: int, warmup: float, min_steps: int = 0) -> int:
+    """Steps of linear warm-up: `warmup` of the run, at least `min_steps`."""
+    return max(int(total * warmup), min_steps)
+
+
 def cosine_with_warmup(total: int, warmup: float, min_steps: int = 0) -> Callable[[int], float]:
     """lr factor per step: linear warm-up over max(`warmup` * total, `min_steps`) steps, then a cosine to 0.
     A warm-up longer than the run leaves the run in warm-up: its peak is total / warm-up steps."""
-    warm = max(int(total * warmup), min_steps)
+    warm = warmup_steps(total, warmup, min_steps)
 
     def factor(step: int) -> float:
         if step < warm:
@@ -197,7 +202,7 @@ class Trainer:
         if self.step == 0 and base_rate is not None and self.config.head_init:
             init_head(self.model, base_rate)
         factor = cosine_with_warmup(total, self.config.warmup, self.config.min_warmup_steps)
-        self._warm = min(total, max(int(total * self.config.warmup), self.config.min_warmup_steps))
+        self._warm = min(total, warmup_steps(total, self.config.warmup, self.config.min_warmup_steps))
         every = self.config.eval_every or steps_per_epoch
         self.model.train()
         end = total if stop_after is None else min(total, stop_after)
