@@ -13,9 +13,11 @@ from nasrec.state import atomic_open
 
 CRITEO_HEAD = "criteo_train_head10k.tsv.gz"
 CRITEO_SCATTERED = "criteo_train_scattered.tsv.gz"
+CRITEO_MORE = "criteo_train_more.tsv.gz"
+CRITEO_DEEPCTR = "criteo_sample_deepctr_extra.tsv.gz"
 AVAZU_HEAD = "avazu_train_head10k.csv.gz"
 SAMPLES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "criteo": ("criteo", (CRITEO_HEAD, CRITEO_SCATTERED)),  # 14,370 rows
+    "criteo": ("criteo", (CRITEO_HEAD, CRITEO_SCATTERED, CRITEO_MORE, CRITEO_DEEPCTR)),  # 14,949 rows
     "criteo-head": ("criteo", (CRITEO_HEAD,)),  # 10,000 rows
     "criteo-scattered": ("criteo", (CRITEO_SCATTERED,)),  # 4,370 rows
     "avazu": ("avazu", (AVAZU_HEAD,)),  # 9,999 rows
@@ -38,7 +40,7 @@ def _joined(files: tuple[str, ...]) -> Path:
 
 
 def load_sample(name: str = "criteo", **prepare_kw: Any) -> PreparedData:
-    """Bundled real rows, prepared: `criteo` (14,370 = head 10k + scattered 4,370), `criteo-head`,
+    """Bundled real rows, prepared: `criteo` (14,949 = head 10k + scattered 4,370 + 400 + 179), `criteo-head`,
     `criteo-scattered`, `avazu` (9,999). Keyword arguments go to `prepare` (e.g. encoding="hash")."""
     if name not in SAMPLES:
         raise DataError(f"unknown sample {name!r}; known: {', '.join(SAMPLES)}", rule="sample")

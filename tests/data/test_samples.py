@@ -10,7 +10,7 @@ from nasrec.data.samples import CRITEO_HEAD, sample_file
 from nasrec.data.split import stratified_folds
 
 EXPECTED = {"criteo-head": (10_000, 0.2182), "criteo-scattered": (4_370, 0.2474), "avazu": (9_999, 0.1706),
-            "criteo": (14_370, None)}
+            "criteo": (14_949, None)}
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))
@@ -28,11 +28,12 @@ def test_rows_and_positive_rate(name: str) -> None:
     assert (data.sparse.max(axis=0) < np.array(data.spec.cardinalities)).all()  # exact upper bounds
 
 
-def test_criteo_combined_is_head_plus_scattered() -> None:
+def test_criteo_combined_is_head_then_scattered_then_the_other_sources() -> None:
     both, head, scat = load_sample("criteo"), load_sample("criteo-head"), load_sample("criteo-scattered")
-    assert round(both.positive_rate, 4) == round((2182 + 0.2474 * 4370) / 14370, 4)
-    np.testing.assert_array_equal(both.label, np.concatenate([head.label, scat.label]))
-    np.testing.assert_array_equal(both.dense, np.concatenate([head.dense, scat.dense]))
+    assert len(both) == 14_949  # 10,000 + 4,370 + 400 (PaddleRec) + 179 (DeepCTR rows in no other file)
+    assert round(both.positive_rate, 4) == round((2182 + 0.2474 * 4370 + 118 + 42) / 14_949, 4)
+    np.testing.assert_array_equal(both.label[:14_370], np.concatenate([head.label, scat.label]))
+    np.testing.assert_array_equal(both.dense[:14_370], np.concatenate([head.dense, scat.dense]))
 
 
 def test_criteo_spec() -> None:

@@ -44,7 +44,7 @@ def test_the_run_folder_holds_every_stage(run):
     best = min(topk, key=lambda t: t.valid_value)
     assert summary.best_digest == best.digest == load(paths.best_genotype).digest()
     assert [r.name for r in read_jsonl(paths.final, FinalResult)] == ["NASRecNet", "zoo:dlrm", "random search"]
-    assert all(r.test.examples == 1437 for r in summary.results)  # the real test split
+    assert all(r.test.examples == 1494 for r in summary.results)  # the real test split
     assert Summary.model_validate_json(paths.summary.read_text()) == summary
     assert paths.best_diagram.read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
     assert json.loads(paths.config.read_text())["versions"]["nasrec"]
@@ -57,11 +57,11 @@ def test_final_models_train_several_seeds_and_are_compared_with_paired_intervals
         assert len(r.test.runs) == 2 and r.test.log_loss == pytest.approx(np.mean([x.log_loss for x in r.test.runs]))
         assert all(x.best_step is None and x.steps >= 1 for x in r.test.runs)  # retrained for the chosen steps
         logits = np.load(RunPaths(root).final.parent / f"logits-{r.digest}.npy")
-        assert logits.shape == (2, 1437)
+        assert logits.shape == (2, 1494)
     assert sorted(summary.comparisons) == ["random search", "zoo:dlrm"]
     by_name = {r.name: r for r in summary.results}
     for name, c in summary.comparisons.items():
-        assert c.log_loss.low <= c.log_loss.estimate <= c.log_loss.high and c.log_loss.rows == 1437
+        assert c.log_loss.low <= c.log_loss.estimate <= c.log_loss.high and c.log_loss.rows == 1494
         assert c.log_loss.estimate == pytest.approx(by_name["NASRecNet"].test.log_loss - by_name[name].test.log_loss)
         assert c.auc.low <= c.auc.estimate <= c.auc.high
 

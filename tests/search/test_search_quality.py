@@ -28,7 +28,7 @@ def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_bud
     assert 1 <= seed["rank_of_nasrecnet"] <= 3 and result["nasrecnet_first_in"] in (0, 1)
     for name in ("zoo:dlrm", "random search"):
         ci = result["pooled_vs_nasrecnet"][name]["log_loss"]
-        assert ci["low"] <= ci["estimate"] <= ci["high"] and ci["rows"] == 1437
+        assert ci["low"] <= ci["estimate"] <= ci["high"] and ci["rows"] == 1494
     paths = RunPaths(out / "seed-0")
     evolution = read_jsonl(paths.evaluations, Evaluation)
     random = read_jsonl(out / "seed-0" / "random" / "evaluations.jsonl", Evaluation)
