@@ -35,9 +35,9 @@ def baseline_parse(path: Path) -> tuple[list, list, list]:
 def baseline_batches(dense: list, sparse: list, label: list, batch: int) -> int:
     rows = 0
     for lo in range(0, len(label), batch):
-        d = torch.tensor(dense[lo:lo + batch], dtype=torch.float32)
-        s = torch.tensor(sparse[lo:lo + batch], dtype=torch.int64)
-        y = torch.tensor(label[lo:lo + batch], dtype=torch.float32)
+        d = torch.tensor(dense[lo : lo + batch], dtype=torch.float32)
+        s = torch.tensor(sparse[lo : lo + batch], dtype=torch.int64)
+        y = torch.tensor(label[lo : lo + batch], dtype=torch.float32)
         rows += len(y) + 0 * (d.shape[0] + s.shape[0])
     return rows
 
@@ -52,8 +52,10 @@ def main() -> None:
         raw = Path(tmp) / "synthetic_criteo.tsv"
         t = time.perf_counter()
         write_criteo_tsv(raw, args.rows, seed=0)
-        print(f"wrote {args.rows:,} synthetic Criteo rows ({raw.stat().st_size / 2**20:.0f} MiB) "
-              f"in {time.perf_counter() - t:.1f}s")
+        print(
+            f"wrote {args.rows:,} synthetic Criteo rows ({raw.stat().st_size / 2**20:.0f} MiB) "
+            f"in {time.perf_counter() - t:.1f}s"
+        )
 
         t = time.perf_counter()
         data = prepare(raw, "criteo", progress=False)

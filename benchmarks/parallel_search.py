@@ -53,23 +53,29 @@ def main() -> None:
     t = time.perf_counter()
     supernet = work / "supernet" / "checkpoint.pt"
     if not supernet.exists():
-        train_supernet(SupernetTrainingConfig(data="sample:criteo", space="nasrec-full",
-                                              train=TrainConfig(epochs=args.supernet_epochs)), supernet.parent)
+        train_supernet(
+            SupernetTrainingConfig(
+                data="sample:criteo", space="nasrec-full", train=TrainConfig(epochs=args.supernet_epochs)
+            ),
+            supernet.parent,
+        )
     supernet_s = time.perf_counter() - t
     config = {"data": "sample:criteo", "supernet": str(supernet.resolve()), "recipe": "fast"}
     space, n = get_space("nasrec-full"), args.candidates
 
     t = time.perf_counter()
-    local = run_search(RandomSearch(space, seed=0, budget=n), InProcessExecutor(FinetunedProxy(**config)),
-                       work / "in-process.jsonl")
+    local = run_search(
+        RandomSearch(space, seed=0, budget=n), InProcessExecutor(FinetunedProxy(**config)), work / "in-process.jsonl"
+    )
     local_s = time.perf_counter() - t
 
     ray.init(num_cpus=args.ray_workers, include_dashboard=False, log_to_driver=False)
     try:
         t = time.perf_counter()
         executor = RayExecutor("finetune", config, threads_per_task=1)
-        remote = run_search(RandomSearch(space, seed=0, budget=n), executor, work / "ray.jsonl",
-                            parallel=args.ray_workers)
+        remote = run_search(
+            RandomSearch(space, seed=0, budget=n), executor, work / "ray.jsonl", parallel=args.ray_workers
+        )
         ray_s = time.perf_counter() - t
         executor.close()
     finally:
@@ -87,26 +93,44 @@ def main() -> None:
     med_local, med_ray = (statistics.median(r.score.seconds for r in rs) for rs in (local, remote))
     steady = (args.ray_workers / med_ray) / (1 / med_local)
     out = {
-        "candidates": n, "space": "nasrec-full", "data": "sample:criteo", "proxy": "finetune (fast recipe)",
-        "supernet_epochs": args.supernet_epochs, "supernet_seconds": round(supernet_s, 1),
-        "torch_threads_per_worker": 1, "cpus": os.cpu_count(),
+        "candidates": n,
+        "space": "nasrec-full",
+        "data": "sample:criteo",
+        "proxy": "finetune (fast recipe)",
+        "supernet_epochs": args.supernet_epochs,
+        "supernet_seconds": round(supernet_s, 1),
+        "torch_threads_per_worker": 1,
+        "cpus": os.cpu_count(),
         "load_average_1min": {"before": load_before, "after": os.getloadavg()[0]},
-        "in_process": {"workers": 1, "seconds": round(local_s, 1), "candidates_per_minute": round(one, 1),
-                       "median_seconds_per_candidate": round(med_local, 2)},
-        "ray": {"workers": args.ray_workers, "seconds": round(ray_s, 1), "candidates_per_minute": round(many, 1),
-                "median_seconds_per_candidate": round(med_ray, 2),
-                "first_result_seconds": round(remote[0].seconds, 1)},
-        "ratio": round(many / one, 2), "steady_state_ratio": round(steady, 2),
+        "in_process": {
+            "workers": 1,
+            "seconds": round(local_s, 1),
+            "candidates_per_minute": round(one, 1),
+            "median_seconds_per_candidate": round(med_local, 2),
+        },
+        "ray": {
+            "workers": args.ray_workers,
+            "seconds": round(ray_s, 1),
+            "candidates_per_minute": round(many, 1),
+            "median_seconds_per_candidate": round(med_ray, 2),
+            "first_result_seconds": round(remote[0].seconds, 1),
+        },
+        "ratio": round(many / one, 2),
+        "steady_state_ratio": round(steady, 2),
         "max_abs_log_loss_difference": max_diff,
         "versions": {"torch": torch.__version__, "ray": ray.__version__, "python": platform.python_version()},
     }
     print(f"1 worker (in-process):  {one:.1f} candidates/minute ({n} candidates in {local_s:.1f} s)")
     print(f"{args.ray_workers} Ray workers:          {many:.1f} candidates/minute ({n} candidates in {ray_s:.1f} s)")
-    print(f"ratio ({args.ray_workers} Ray workers / 1 in-process): {many / one:.2f}x on {os.cpu_count()} CPUs, "
-          f"torch 1 thread per worker; scores equal (max |diff| {max_diff:.1e})")
-    print(f"per candidate inside the evaluator (median): {med_local:.2f} s in-process, {med_ray:.2f} s per Ray "
-          f"worker; steady-state ratio {steady:.2f}x; first Ray result after {out['ray']['first_result_seconds']} s "
-          f"(worker start, supernet load); load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after")
+    print(
+        f"ratio ({args.ray_workers} Ray workers / 1 in-process): {many / one:.2f}x on {os.cpu_count()} CPUs, "
+        f"torch 1 thread per worker; scores equal (max |diff| {max_diff:.1e})"
+    )
+    print(
+        f"per candidate inside the evaluator (median): {med_local:.2f} s in-process, {med_ray:.2f} s per Ray "
+        f"worker; steady-state ratio {steady:.2f}x; first Ray result after {out['ray']['first_result_seconds']} s "
+        f"(worker start, supernet load); load average {load_before:.1f} before, {os.getloadavg()[0]:.1f} after"
+    )
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(out, indent=2) + "\n")

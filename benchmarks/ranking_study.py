@@ -37,10 +37,12 @@ def variants(supernet_epochs: float) -> dict[str, SupernetVariant]:
         "any-connection": SupernetVariant(train=main),
         "single-path": SupernetVariant(sampler="single-path", train=main),
         "any-path": SupernetVariant(sampler="any-path", train=main),
-        "any-connection-4ep": SupernetVariant(train=main.model_copy(update={"epochs": 4 * supernet_epochs}),
-                                              finetune=("none", "fast")),
-        "any-connection-floor300": SupernetVariant(train=main.model_copy(update={"min_warmup_steps": 300}),
-                                                   finetune=("none", "fast")),
+        "any-connection-4ep": SupernetVariant(
+            train=main.model_copy(update={"epochs": 4 * supernet_epochs}), finetune=("none", "fast")
+        ),
+        "any-connection-floor300": SupernetVariant(
+            train=main.model_copy(update={"min_warmup_steps": 300}), finetune=("none", "fast")
+        ),
     }
 
 
@@ -59,8 +61,9 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     full = SCRATCH_RECIPE.model_copy(update={"epochs": args.full_epochs, "eval_every": args.eval_every})
-    config = RankStudyConfig(data=args.data, n=args.n, reference_seeds=args.seeds, full=full,
-                             supernets=variants(args.supernet_epochs))
+    config = RankStudyConfig(
+        data=args.data, n=args.n, reference_seeds=args.seeds, full=full, supernets=variants(args.supernet_epochs)
+    )
     start = time.perf_counter()
     result = rank_study(config, args.out, run=not args.summarize)
     Console(width=160).print(rank_table(result))

@@ -22,8 +22,10 @@ MODELS = (  # (label, file stem, reference README FLOPs in millions)
     ("KDD Small", "kdd_ea_kdd_kaggle_autoctr", 3.48),
     ("KDD Full", "kdd_ea_kdd_kaggle_xlarge", 1.09),
 )
-HEADER = ("| model | blocks reaching the head | unused parts inside them | dense params, LN off | dense params, LN on "
-          "| FLOPs, reference convention | reference README | diff | FLOPs, every operator |")
+HEADER = (
+    "| model | blocks reaching the head | unused parts inside them | dense params, LN off | dense params, LN on "
+    "| FLOPs, reference convention | reference README | diff | FLOPs, every operator |"
+)
 
 
 def rows() -> list[str]:
@@ -33,12 +35,17 @@ def rows() -> list[str]:
         features = preset(stem.split("_")[0], cap=1000)  # table sizes do not change dense params or FLOPs
         off, on = cost(g, features, layernorm=False), cost(g, features, layernorm=True)
         live = g.active_blocks()
-        dead = [f"{k}: {', '.join(lv.dead_parts(b))}" for k, (b, lv) in
-                enumerate(zip(g.canonical().blocks, g.liveness()), start=1) if lv.live and lv.dead_parts(b)]
+        dead = [
+            f"{k}: {', '.join(lv.dead_parts(b))}"
+            for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness()), start=1)
+            if lv.live and lv.dead_parts(b)
+        ]
         diff = (off.flops_ref / 1e6 - ref) / ref
-        out.append(f"| {label} | {len(live)}/{g.num_blocks} | {'; '.join(dead) or '-'} | {off.dense_params / 1e6:.3f}M "
-                   f"| {on.dense_params / 1e6:.3f}M | {off.flops_ref / 1e6:.3f}M | {ref:.2f}M | {diff:+.1%} "
-                   f"| {off.flops / 1e6:.3f}M |")
+        out.append(
+            f"| {label} | {len(live)}/{g.num_blocks} | {'; '.join(dead) or '-'} | {off.dense_params / 1e6:.3f}M "
+            f"| {on.dense_params / 1e6:.3f}M | {off.flops_ref / 1e6:.3f}M | {ref:.2f}M | {diff:+.1%} "
+            f"| {off.flops / 1e6:.3f}M |"
+        )
     return out
 
 

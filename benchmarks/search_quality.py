@@ -24,18 +24,31 @@ from rich.table import Table
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.scoring import bayes_rate
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
-from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.records import Summary
+from nasrec.search.pipeline import Pipeline, RunConfig
 
 BUDGET = {"population": 24, "cycles": 5, "tournament": 8, "children": 8}  # 64 proxy evaluations
 
 
 def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
-    return RunConfig(data=args.data, space=args.space, seed=seed, supernet_epochs=args.supernet_epochs,
-                     strategy_options={"population": args.population, "cycles": args.cycles,
-                                       "tournament": args.tournament, "children": args.children},
-                     top_k=args.top_k, topk_seeds=args.topk_seeds, final_seeds=args.final_seeds,
-                     full_epochs=args.epochs, final_epochs=args.epochs, zoo=tuple(args.zoo))
+    return RunConfig(
+        data=args.data,
+        space=args.space,
+        seed=seed,
+        supernet_epochs=args.supernet_epochs,
+        strategy_options={
+            "population": args.population,
+            "cycles": args.cycles,
+            "tournament": args.tournament,
+            "children": args.children,
+        },
+        top_k=args.top_k,
+        topk_seeds=args.topk_seeds,
+        final_seeds=args.final_seeds,
+        full_epochs=args.epochs,
+        final_epochs=args.epochs,
+        zoo=tuple(args.zoo),
+    )
 
 
 def pooled(runs: dict[int, tuple[Summary, Path]], labels: np.ndarray) -> dict[str, dict]:
@@ -50,8 +63,10 @@ def pooled(runs: dict[int, tuple[Summary, Path]], labels: np.ndarray) -> dict[st
             best.append(np.load(root / "final" / f"logits-{nas.digest}.npy"))
             other.append(np.load(root / "final" / f"logits-{by_name[name].digest}.npy"))
         za, zb = np.concatenate(best), np.concatenate(other)  # [seeds x final seeds, rows]
-        out[name] = {"log_loss": json.loads(paired_log_loss_diff(labels, za, zb).model_dump_json()),
-                     "auc": json.loads(paired_auc_diff(labels, za, zb, n_resamples=300).model_dump_json())}
+        out[name] = {
+            "log_loss": json.loads(paired_log_loss_diff(labels, za, zb).model_dump_json()),
+            "auc": json.loads(paired_auc_diff(labels, za, zb, n_resamples=300).model_dump_json()),
+        }
     return out
 
 
@@ -93,29 +108,65 @@ def _write(args, runs, seconds, console) -> None:
     bayes = bayes_rate(test.prob) if test.prob is not None else None
     per_seed, first = {}, 0
     for seed, (summary, _) in runs.items():
-        rows = {r.name: {"log_loss": r.test.log_loss, "auc": r.test.auc, "regret": r.test.regret,
-                         "flops": r.test.flops, "params": r.test.params} for r in summary.results}
+        rows = {
+            r.name: {
+                "log_loss": r.test.log_loss,
+                "auc": r.test.auc,
+                "regret": r.test.regret,
+                "flops": r.test.flops,
+                "params": r.test.params,
+            }
+            for r in summary.results
+        }
         ranked = sorted(rows, key=lambda n: rows[n]["log_loss"])
         first += ranked[0] == "NASRecNet"
-        per_seed[seed] = {"models": rows, "rank_of_nasrecnet": ranked.index("NASRecNet") + 1,
-                          "comparisons": {k: json.loads(v.model_dump_json()) for k, v in summary.comparisons.items()},
-                          "stage_seconds": summary.stage_seconds, "seconds": seconds.get(seed)}
+        per_seed[seed] = {
+            "models": rows,
+            "rank_of_nasrecnet": ranked.index("NASRecNet") + 1,
+            "comparisons": {k: json.loads(v.model_dump_json()) for k, v in summary.comparisons.items()},
+            "stage_seconds": summary.stage_seconds,
+            "seconds": seconds.get(seed),
+        }
     names = list(next(iter(per_seed.values()))["models"])
-    mean = {n: {m: float(np.mean([s["models"][n][m] for s in per_seed.values()]))
-                for m in ("log_loss", "auc") + (("regret",) if bayes is not None else ())} for n in names}
-    result = {"data": args.data, "seeds": list(runs), "config": json.loads(run_config(args, 0).model_dump_json()),
-              "bayes_rate": bayes, "per_seed": per_seed, "mean": mean, "nasrecnet_first_in": first,
-              "pooled_vs_nasrecnet": pooled(runs, labels), "seconds": sum(s for s in seconds.values() if s)}
+    mean = {
+        n: {
+            m: float(np.mean([s["models"][n][m] for s in per_seed.values()]))
+            for m in ("log_loss", "auc") + (("regret",) if bayes is not None else ())
+        }
+        for n in names
+    }
+    result = {
+        "data": args.data,
+        "seeds": list(runs),
+        "config": json.loads(run_config(args, 0).model_dump_json()),
+        "bayes_rate": bayes,
+        "per_seed": per_seed,
+        "mean": mean,
+        "nasrecnet_first_in": first,
+        "pooled_vs_nasrecnet": pooled(runs, labels),
+        "seconds": sum(s for s in seconds.values() if s),
+    }
     table = Table(title=f"{args.data}: {len(runs)} seeds, NASRecNet first in {first}")
-    for col in ("model", "test log loss (mean)", "AUC (mean)", "regret", "NASRecNet minus model [95% CI]",
-                "AUC diff [95% CI]"):
+    for col in (
+        "model",
+        "test log loss (mean)",
+        "AUC (mean)",
+        "regret",
+        "NASRecNet minus model [95% CI]",
+        "AUC diff [95% CI]",
+    ):
         table.add_column(col)
     for n in sorted(names, key=lambda n: mean[n]["log_loss"]):
         c = result["pooled_vs_nasrecnet"].get(n)
-        fmt = (lambda i: f"{i['estimate']:+.4f} [{i['low']:+.4f}, {i['high']:+.4f}]")
-        table.add_row(n, f"{mean[n]['log_loss']:.4f}", f"{mean[n]['auc']:.4f}",
-                      f"{mean[n]['regret']:.5f}" if "regret" in mean[n] else "",
-                      fmt(c["log_loss"]) if c else "", fmt(c["auc"]) if c else "")
+        fmt = lambda i: f"{i['estimate']:+.4f} [{i['low']:+.4f}, {i['high']:+.4f}]"
+        table.add_row(
+            n,
+            f"{mean[n]['log_loss']:.4f}",
+            f"{mean[n]['auc']:.4f}",
+            f"{mean[n]['regret']:.5f}" if "regret" in mean[n] else "",
+            fmt(c["log_loss"]) if c else "",
+            fmt(c["auc"]) if c else "",
+        )
     console.print(table)
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

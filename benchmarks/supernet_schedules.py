@@ -24,7 +24,13 @@ from nasrec.evaluators.supernet_training import training_report
 from nasrec.genotype import sample
 
 VARIANTS = [  # (min_warmup_steps, epochs, head_init): the paper's schedule, the default, then the others
-    (0, 1, False), (1000, 1, True), (0, 1, True), (300, 1, True), (1000, 4, True), (300, 4, True), (100, 1, True),
+    (0, 1, False),
+    (1000, 1, True),
+    (0, 1, True),
+    (300, 1, True),
+    (1000, 4, True),
+    (300, 4, True),
+    (100, 1, True),
 ]
 
 
@@ -51,23 +57,40 @@ def main() -> None:
         if (floor, epochs, head) in seen:
             continue
         with tempfile.TemporaryDirectory() as tmp:
-            config = SupernetTrainingConfig(data=args.data, train=TrainConfig(
-                epochs=epochs, min_warmup_steps=floor, head_init=head, guard_patience=10**6))
+            config = SupernetTrainingConfig(
+                data=args.data,
+                train=TrainConfig(epochs=epochs, min_warmup_steps=floor, head_init=head, guard_patience=10**6),
+            )
             start = time.perf_counter()
             train_supernet(config, tmp)
             seconds = time.perf_counter() - start
             report = training_report(tmp)
             ckpt = str(Path(tmp) / "checkpoint.pt")
-            scores = {name: [s.log_loss for s in ev.evaluate(genotypes)]
-                      for name, ev in (("supernet", SupernetProxy(data=args.data, supernet=ckpt)),
-                                       ("finetune-fast", FinetunedProxy(data=args.data, supernet=ckpt)))}
-        row = {"min_warmup_steps": floor, "epochs": epochs, "head_init": head, "steps": report["steps"],
-               "diverged_steps": report["divergence"]["count"], "worst_step_loss": report["divergence"]["worst_loss"],
-               "seconds": round(seconds, 1)}
+            scores = {
+                name: [s.log_loss for s in ev.evaluate(genotypes)]
+                for name, ev in (
+                    ("supernet", SupernetProxy(data=args.data, supernet=ckpt)),
+                    ("finetune-fast", FinetunedProxy(data=args.data, supernet=ckpt)),
+                )
+            }
+        row = {
+            "min_warmup_steps": floor,
+            "epochs": epochs,
+            "head_init": head,
+            "steps": report["steps"],
+            "diverged_steps": report["divergence"]["count"],
+            "worst_step_loss": report["divergence"]["worst_loss"],
+            "seconds": round(seconds, 1),
+        }
         for name, values in scores.items():
             v = np.asarray(values)
-            row[name] = {"median": float(np.median(v)), "worst": float(v.max()), "best": float(v.min()),
-                         "below_constant": int((v < const).sum()), "of": len(v)}
+            row[name] = {
+                "median": float(np.median(v)),
+                "worst": float(v.max()),
+                "best": float(v.min()),
+                "below_constant": int((v < const).sum()),
+                "of": len(v),
+            }
         rows.append(row)
         print(json.dumps(row), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)

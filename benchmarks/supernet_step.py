@@ -24,7 +24,7 @@ from nasrec.data.spec import preset
 from nasrec.genotype import NASREC_FULL, sample
 
 
-def make_step(model: torch.nn.Module, params, dense, sparse, label, sliced=None):  # noqa: ANN001, ANN201
+def make_step(model: torch.nn.Module, params, dense, sparse, label, sliced=None):
     """One train step as a closure. `sliced`: a SlicedAdagrad for a local-gradient view (then `params` is
     just the embedding table, which keeps torch's Adagrad with sparse gradients)."""
     opt = torch.optim.Adagrad(params, lr=0.01)
@@ -40,13 +40,13 @@ def make_step(model: torch.nn.Module, params, dense, sparse, label, sliced=None)
     return one
 
 
-def timed(fn) -> float:  # noqa: ANN001
+def timed(fn) -> float:
     t = time.perf_counter()
     fn()
     return time.perf_counter() - t
 
 
-def paired(steps_fns: list, steps: int) -> list[float]:  # noqa: ANN001
+def paired(steps_fns: list, steps: int) -> list[float]:
     """Median time of each step function, run alternately (so machine load hits all of them alike)."""
     for fn in steps_fns:
         fn()  # warm-up: allocations, optimizer state
@@ -86,8 +86,10 @@ def main() -> None:
     label = torch.randint(0, 2, (b,)).float()
 
     supernet = Supernet(NASREC_FULL, features, layernorm=True)
-    print(f"supernet dense parameters: {supernet.num_dense_params() / 1e6:.1f}M "
-          f"(reference Full supernet: 171.5M); embedding rows: {supernet.embedding.num_rows:,}")
+    print(
+        f"supernet dense parameters: {supernet.num_dense_params() / 1e6:.1f}M "
+        f"(reference Full supernet: 171.5M); embedding rows: {supernet.embedding.num_rows:,}"
+    )
 
     emb = [supernet.embedding.table.weight]
     sliced = SlicedAdagrad(supernet, lr=0.01)
@@ -96,34 +98,45 @@ def main() -> None:
         g = sample(NASREC_FULL, "single-operator-any-connection", args.seed + i)
         view = supernet.view(g).set_local_grads()
         model = compile_standalone(g, features, inherit=supernet)
-        fns = [make_step(view, emb, dense, sparse, label, sliced=sliced),
-               make_step(model, model.parameters(), dense, sparse, label)]
+        fns = [
+            make_step(view, emb, dense, sparse, label, sliced=sliced),
+            make_step(model, model.parameters(), dense, sparse, label),
+        ]
         if args.plain:
             fns.append(make_step(supernet.view(g), supernet.parameters(), dense, sparse, label))
         tv, ts, *rest = paired(fns, args.steps)
         tp = rest[0] if rest else 0.0
         views.append(tv), alones.append(ts), plain.append(tp)
         extra = f"  plain-autograd view {tp * 1e3:7.1f} ms ({tp / ts:.2f})" if args.plain else ""
-        print(f"  subnet {i:2d}: view {tv * 1e3:7.1f} ms  standalone {ts * 1e3:7.1f} ms  ratio {tv / ts:.2f}{extra}  "
-              f"({view.num_dense_params() / 1e6:.2f}M dense params)", flush=True)
+        print(
+            f"  subnet {i:2d}: view {tv * 1e3:7.1f} ms  standalone {ts * 1e3:7.1f} ms  ratio {tv / ts:.2f}{extra}  "
+            f"({view.num_dense_params() / 1e6:.2f}M dense params)",
+            flush=True,
+        )
         del model
     ratios = [v / s for v, s in zip(views, alones)]
     print(f"median over {args.subnets} single-operator any-connection subnets (batch {b}, 2 threads):")
     print(f"  view step (local grads + SlicedAdagrad)  {statistics.median(views) * 1e3:7.1f} ms")
     print(f"  standalone step (torch Adagrad)         {statistics.median(alones) * 1e3:7.1f} ms")
-    print(f"  ratio view / standalone: median {statistics.median(ratios):.2f}  "
-          f"ratio of medians {statistics.median(views) / statistics.median(alones):.2f}  (target <= 1.3)")
+    print(
+        f"  ratio view / standalone: median {statistics.median(ratios):.2f}  "
+        f"ratio of medians {statistics.median(views) / statistics.median(alones):.2f}  (target <= 1.3)"
+    )
     if args.plain:
-        print(f"  plain-autograd view + torch Adagrad over the supernet: median ratio "
-              f"{statistics.median(p / s for p, s in zip(plain, alones)):.2f}")
+        print(
+            f"  plain-autograd view + torch Adagrad over the supernet: median ratio "
+            f"{statistics.median(p / s for p, s in zip(plain, alones)):.2f}"
+        )
 
     full = supernet.view(sample(NASREC_FULL, "all-operators", args.seed)).set_local_grads()
     (tf,) = paired([make_step(full, emb, dense, sparse, label, sliced=sliced)], args.steps)
     print(f"full supernet step: {tf * 1e3:.1f} ms")
 
     one, per_field = FeatureEmbedding(features), PerFieldEmbedding(features)
-    print(f"embedding lookup + backward, batch {b}: one concatenated table {embedding_time(one, sparse) * 1e3:.2f} ms, "
-          f"one table per field {embedding_time(per_field, sparse) * 1e3:.2f} ms")
+    print(
+        f"embedding lookup + backward, batch {b}: one concatenated table {embedding_time(one, sparse) * 1e3:.2f} ms, "
+        f"one table per field {embedding_time(per_field, sparse) * 1e3:.2f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -30,8 +30,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.evaluators.base import Score
-from nasrec.genotype.io import GenotypeJSON
 from nasrec.evaluators.stats import Interval
+from nasrec.genotype.io import GenotypeJSON
 
 __all__ = ["Evaluation", "FinalResult", "RunPaths", "Summary", "TopKResult"]
 

@@ -81,5 +81,3 @@ class Registry(dict[str, T], Generic[T]):
 
     def __repr__(self) -> str:
         return f"Registry({self.kind!r}: {', '.join(self) or 'empty'})"
-
-

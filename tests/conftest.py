@@ -14,8 +14,7 @@ from hypothesis import HealthCheck, settings
 from tests.spaces import TINY
 
 settings.register_profile("fast", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("thorough", max_examples=10_000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("thorough", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("fast")
 
 TEST_DATA = Path(__file__).parent / "data"

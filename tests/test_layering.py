@@ -11,15 +11,15 @@ import networkx as nx
 PACKAGE = Path(__file__).resolve().parents[1] / "nasrec"
 
 LAYERS: list[set[str]] = [
-    {"nasrec", "errors"},             # the version and the error types: import nothing of nasrec
-    {"registry", "state"},            # foundation
-    {"genotype", "data"},             # leaves
+    {"nasrec", "errors"},  # the version and the error types: import nothing of nasrec
+    {"registry", "state"},  # foundation
+    {"genotype", "data"},  # leaves
     {"compiler"},
     {"evaluators"},
-    {"records"},                      # the run folder: layout and records, read by search and viz alike
+    {"records"},  # the run folder: layout and records, read by search and viz alike
     {"search", "viz"},
     {"cli"},
-    {"__main__"},                     # `python -m nasrec`
+    {"__main__"},  # `python -m nasrec`
 ]
 LEVEL = {part: i for i, layer in enumerate(LAYERS) for part in layer}
 

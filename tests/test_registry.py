@@ -21,52 +21,62 @@ from nasrec.search.base import STRATEGIES, build_strategy
 from tests.compiler.helpers import SMALL, batch
 from tests.spaces import TINY
 
-REGISTRIES: dict[str, Registry] = {r.kind: r for r in (OPERATORS, IMPLEMENTATIONS, SAMPLERS, MUTATIONS,
-                                                       STRATEGIES, EVALUATORS)}
+REGISTRIES: dict[str, Registry] = {
+    r.kind: r for r in (OPERATORS, IMPLEMENTATIONS, SAMPLERS, MUTATIONS, STRATEGIES, EVALUATORS)
+}
 
 
-def _operator(name: str, sig) -> None:  # noqa: ANN001
+def _operator(name: str, sig) -> None:
     assert sig.name == name and sig.branch in ("dense", "sparse") and sig.reads and sig.label
     assert IMPLEMENTATIONS.get(name).branch == sig.branch  # every signature has an implementation
 
 
-def _implementation(name: str, op) -> None:  # noqa: ANN001
+def _implementation(name: str, op) -> None:
     sig = OPERATORS.get(name)
     assert (op.name, op.branch, op.reads) == (name, sig.branch, sig.reads)  # declared once, in the signature
     dense, sparse = (name,) if sig.branch == "dense" else ("fc",), (name,) if sig.branch == "sparse" else ("efc",)
     reads = set(sig.reads) | {"dense", "sparse"}
-    block = {"dense": {"ops": dense, "dim": 16}, "sparse": {"ops": sparse, "dim": 4},
-             "inputs": {"dense": [0], "sparse": [0], **({"left": 0, "right": 0} if "pair" in reads else {})}}
+    block = {
+        "dense": {"ops": dense, "dim": 16},
+        "sparse": {"ops": sparse, "dim": 4},
+        "inputs": {"dense": [0], "sparse": [0], **({"left": 0, "right": 0} if "pair" in reads else {})},
+    }
     model = compile_standalone(Genotype.from_dict({"schema_version": 1, "blocks": [block]}), SMALL)
     dense_in, sparse_in, _ = batch(SMALL, n=3)
     assert model(dense_in, sparse_in).shape == (3,)
 
 
-def _sampler(name: str, fn) -> None:  # noqa: ANN001
+def _sampler(name: str, fn) -> None:
     g = sample(TINY, name, 0)
     assert TINY.check(g) is g and g.canonical() == g and g == sample(TINY, name, 0)
 
 
-def _mutation(name: str, fn) -> None:  # noqa: ANN001
+def _mutation(name: str, fn) -> None:
     parent = sample(TINY, "single-operator-any-connection", 1)
     child = mutate(parent, 2, TINY, kind=name)
     assert child.meta["mutation"] == name and child.digest() != parent.digest()
     TINY.check(child)
 
 
-def _strategy(name: str, factory) -> None:  # noqa: ANN001
+def _strategy(name: str, factory) -> None:
     assert issubclass(factory.Options, BaseModel)
     asked = build_strategy(name, TINY, seed=0).ask(2)
     assert len(asked) == 2 and all(TINY.check(g) for g in asked)
 
 
-def _evaluator(name: str, factory) -> None:  # noqa: ANN001
+def _evaluator(name: str, factory) -> None:
     assert factory.name == name  # scores record this name; build_evaluator(name) must rebuild the same kind
     assert issubclass(factory.Config, BaseModel)
 
 
-CHECKS = {"operator": _operator, "operator implementation": _implementation, "sampler": _sampler,
-          "mutation": _mutation, "search strategy": _strategy, "evaluator": _evaluator}
+CHECKS = {
+    "operator": _operator,
+    "operator implementation": _implementation,
+    "sampler": _sampler,
+    "mutation": _mutation,
+    "search strategy": _strategy,
+    "evaluator": _evaluator,
+}
 ENTRIES = [(kind, name) for kind, registry in REGISTRIES.items() for name in registry.names()]
 
 
@@ -93,8 +103,11 @@ def test_unknown_names_are_one_error_listing_the_known_ones(kind: str) -> None:
 
 
 def test_unknown_operator_in_a_genotype_names_its_path() -> None:
-    block = {"dense": {"ops": ["fcx"], "dim": 4}, "sparse": {"ops": ["efc"], "dim": 4},
-             "inputs": {"dense": [0], "sparse": [0]}}
+    block = {
+        "dense": {"ops": ["fcx"], "dim": 4},
+        "sparse": {"ops": ["efc"], "dim": 4},
+        "inputs": {"dense": [0], "sparse": [0]},
+    }
     with pytest.raises(ValueError, match=r"^blocks\[0\]\.dense\.ops\[0\]: unknown operator 'fcx' \(known: fc, "):
         Genotype.from_dict({"schema_version": 1, "blocks": [block]})
 
@@ -132,8 +145,9 @@ def test_entry_points_are_loaded_on_first_miss(monkeypatch: pytest.MonkeyPatch) 
             reg["late"] = "x"
             loaded.append(1)
 
-    monkeypatch.setattr("nasrec.registry.entry_points",
-                        lambda group: [EntryPoint()] if group == "nasrec.test-plugins" else [])
+    monkeypatch.setattr(
+        "nasrec.registry.entry_points", lambda group: [EntryPoint()] if group == "nasrec.test-plugins" else []
+    )
     assert reg.get("late") == "x" and loaded == [1]
     reg.names()
     assert loaded == [1]  # loaded once

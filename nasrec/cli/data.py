@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -28,8 +27,12 @@ def _names(text: str) -> list[str]:
 
 def _report(data: PreparedData) -> None:
     where = "cached" if data.cache_hit else "prepared"
-    out_console.print(f"{where}: {data.path}  ({len(data):,} rows, positive rate {data.positive_rate:.4f})",
-                      markup=False, highlight=False, soft_wrap=True)
+    out_console.print(
+        f"{where}: {data.path}  ({len(data):,} rows, positive rate {data.positive_rate:.4f})",
+        markup=False,
+        highlight=False,
+        soft_wrap=True,
+    )
     if data.meta.bad_rows.total:
         err_console.print(data.meta.bad_rows.summary(data.meta.source), markup=False, highlight=False)
     if data.prob is not None:
@@ -37,27 +40,31 @@ def _report(data: PreparedData) -> None:
 
         p = np.clip(np.asarray(data.prob, dtype=np.float64), 1e-12, 1 - 1e-12)
         bayes = float(np.mean(-(p * np.log(p) + (1 - p) * np.log1p(-p))))
-        out_console.print(f"true click probabilities stored (prob.npy); Bayes rate {bayes:.4f} "
-                          f"(teacher: {data.meta.options.get('teacher', 'planted pairs')})",
-                          markup=False, highlight=False, soft_wrap=True)
+        out_console.print(
+            f"true click probabilities stored (prob.npy); Bayes rate {bayes:.4f} "
+            f"(teacher: {data.meta.options.get('teacher', 'planted pairs')})",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 @app.command("prepare")
 def prepare_cmd(
-    criteo: Optional[Path] = typer.Option(None, "--criteo", help="Criteo train.txt or day_N (plain or .gz)"),
-    avazu: Optional[Path] = typer.Option(None, "--avazu", help="Avazu train.csv (plain or .gz)"),
-    kdd: Optional[Path] = typer.Option(None, "--kdd", help="KDD Cup 2012 track 2 training.txt"),
-    kdd_profile: Optional[Path] = typer.Option(None, "--kdd-profile", help="KDD userid_profile.txt"),
-    csv: Optional[Path] = typer.Option(None, "--csv", help="any delimited file with a header"),
-    label: Optional[str] = typer.Option(None, "--label", help="CSV: label column (0/1)"),
+    criteo: Path | None = typer.Option(None, "--criteo", help="Criteo train.txt or day_N (plain or .gz)"),
+    avazu: Path | None = typer.Option(None, "--avazu", help="Avazu train.csv (plain or .gz)"),
+    kdd: Path | None = typer.Option(None, "--kdd", help="KDD Cup 2012 track 2 training.txt"),
+    kdd_profile: Path | None = typer.Option(None, "--kdd-profile", help="KDD userid_profile.txt"),
+    csv: Path | None = typer.Option(None, "--csv", help="any delimited file with a header"),
+    label: str | None = typer.Option(None, "--label", help="CSV: label column (0/1)"),
     dense: str = typer.Option("", "--dense", help="CSV: dense columns, comma-separated"),
     sparse: str = typer.Option("", "--sparse", help="CSV: sparse columns, comma-separated"),
     delimiter: str = typer.Option(",", "--delimiter", help="CSV: field delimiter"),
-    out: Optional[Path] = typer.Option(None, "--out", help="output folder (default: the cache)"),
+    out: Path | None = typer.Option(None, "--out", help="output folder (default: the cache)"),
     encoding: str = typer.Option("vocab", "--encoding", help="vocab or hash"),
     min_count: int = typer.Option(2, "--min-count", help="vocab: rarer values share index 1"),
-    hash_size: Optional[int] = typer.Option(None, "--hash-size", help="hash: rows per table (default: paper's)"),
-    cap: Optional[int] = typer.Option(None, "--cap", help="cap every embedding table at this many rows"),
+    hash_size: int | None = typer.Option(None, "--hash-size", help="hash: rows per table (default: paper's)"),
+    cap: int | None = typer.Option(None, "--cap", help="cap every embedding table at this many rows"),
     on_bad_rows: str = typer.Option("skip", "--on-bad-rows", help="skip (report) or error"),
 ) -> None:
     """Prepare a raw file into memory-mapped arrays (cached; re-running is free)."""
@@ -68,10 +75,22 @@ def prepare_cmd(
     if kdd_profile is not None and fmt != "kdd":
         _fail("--kdd-profile goes with --kdd")
     try:
-        data = prepare(source, fmt, out=out, label=label, dense=_names(dense), sparse=_names(sparse),
-                       delimiter=delimiter, kdd_profile=kdd_profile, encoding=encoding,  # type: ignore[arg-type]
-                       min_count=min_count, hash_sizes=hash_size, cap=cap, on_bad_rows=on_bad_rows,
-                       progress=None)
+        data = prepare(
+            source,
+            fmt,
+            out=out,
+            label=label,
+            dense=_names(dense),
+            sparse=_names(sparse),
+            delimiter=delimiter,
+            kdd_profile=kdd_profile,
+            encoding=encoding,  # type: ignore[arg-type]
+            min_count=min_count,
+            hash_sizes=hash_size,
+            cap=cap,
+            on_bad_rows=on_bad_rows,
+            progress=None,
+        )
     except (DataError, ValueError) as e:
         _fail(str(e))
     _report(data)
@@ -86,11 +105,19 @@ def info_cmd(folder: Path = typer.Argument(..., help="a prepared data folder")) 
         _fail(str(e))
     spec, meta = data.spec, data.meta
     head = table("field", "value", title=f"{folder}", show_header=False)
-    for k, v in [("format", meta.format), ("source", meta.source), ("rows", f"{len(data):,}"),
-                 ("positive rate", f"{data.positive_rate:.4f}"), ("dense", f"{spec.n_dense}"),
-                 ("sparse", f"{spec.n_sparse}"), ("embedding dim", str(spec.embedding_dim)),
-                 ("cap", str(spec.cap)), ("sparse dtype", str(data.sparse.dtype)),
-                 ("encoding", str(meta.options.get("encoding"))), ("bad rows skipped", str(meta.bad_rows.total))]:
+    for k, v in [
+        ("format", meta.format),
+        ("source", meta.source),
+        ("rows", f"{len(data):,}"),
+        ("positive rate", f"{data.positive_rate:.4f}"),
+        ("dense", f"{spec.n_dense}"),
+        ("sparse", f"{spec.n_sparse}"),
+        ("embedding dim", str(spec.embedding_dim)),
+        ("cap", str(spec.cap)),
+        ("sparse dtype", str(data.sparse.dtype)),
+        ("encoding", str(meta.options.get("encoding"))),
+        ("bad rows skipped", str(meta.bad_rows.total)),
+    ]:
         head.add_row(k, v)
     out_console.print(head)
     splits = table("split", "rows", "positive rate", title="split (stratified 10-fold, seed 2018)")
@@ -122,9 +149,12 @@ def synthetic_cmd(
     rows: int = typer.Option(100_000, help="number of rows"),
     seed: int = typer.Option(0, help="random seed (data and teacher)"),
     positive_rate: float = typer.Option(0.25, help="target positive rate"),
-    teacher: str = typer.Option("planted", help="planted (pairwise interactions), zoo:<name>, random:<space> "
-                                                "(a sampled genotype) or a genotype file: the network whose "
-                                                "click probabilities draw the labels"),
+    teacher: str = typer.Option(
+        "planted",
+        help="planted (pairwise interactions), zoo:<name>, random:<space> "
+        "(a sampled genotype) or a genotype file: the network whose "
+        "click probabilities draw the labels",
+    ),
     teacher_scale: float = typer.Option(1.0, help="genotype teachers: the standard deviation of their logits"),
 ) -> None:
     """Write Criteo-shaped oracle data: labels drawn from a teacher, each row's true click probability kept
@@ -138,8 +168,9 @@ def synthetic_cmd(
     from nasrec.evaluators.oracle import make_oracle
 
     try:
-        data = make_oracle(rows, None if teacher == "planted" else teacher, scale=teacher_scale, seed=seed,
-                           positive_rate=positive_rate).save(out)
+        data = make_oracle(
+            rows, None if teacher == "planted" else teacher, scale=teacher_scale, seed=seed, positive_rate=positive_rate
+        ).save(out)
     except (ValueError, FileNotFoundError) as exc:
         _fail(f"--teacher {teacher}: {exc}")
     _report(data)

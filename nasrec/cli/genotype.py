@@ -5,19 +5,22 @@ from __future__ import annotations
 import json
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
 from nasrec.cli.common import console, load_checked, load_genotype, table, user_errors, write_or_print
 from nasrec.genotype.sampling import DEFAULT_SAMPLER
 
-app = typer.Typer(help="Work with genotype files (JSON descriptions of CTR architectures).",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Work with genotype files (JSON descriptions of CTR architectures).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 
-Out = Annotated[Optional[Path], typer.Option("-o", "--out", help="Write here instead of stdout.")]
-Space = Annotated[Optional[str], typer.Option(help="Check against this space (preset or JSON file; default: the "
-                                                   "file's).")]
+Out = Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")]
+Space = Annotated[str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")]
 
 
 class Format(str, Enum):
@@ -35,15 +38,16 @@ def validate(
     """Check files structurally and against their search space; exit 1 on the first bad one."""
     for ref in files:
         g = load_checked(ref, space)
-        console.print(f"ok  {ref}  {g.digest()}  space={space or g.space or '-'}  active={g.active_blocks()}",
-                      highlight=False)
+        console.print(
+            f"ok  {ref}  {g.digest()}  space={space or g.space or '-'}  active={g.active_blocks()}", highlight=False
+        )
 
 
 @app.command()
 @user_errors
 def info(
     file: Annotated[str, typer.Argument(help="Genotype file or zoo:<name>.")],
-    features: Annotated[Optional[str], typer.Option(help="Dataset shape for cost: criteo, avazu or kdd.")] = None,
+    features: Annotated[str | None, typer.Option(help="Dataset shape for cost: criteo, avazu or kdd.")] = None,
     layernorm: Annotated[bool, typer.Option(help="Count LayerNorm parameters in the cost.")] = True,
     space: Space = None,
 ) -> None:
@@ -54,16 +58,30 @@ def info(
 
         shape = preset(features)  # a bad name fails before anything is printed
     active = set(g.active_blocks())
-    rows = table("block", "dense", "sparse", "dense in", "sparse in", "left/right", "mergers", "active",
-                 title=f"{file}  space={g.space or '-'}  digest={g.digest()}")
+    rows = table(
+        "block",
+        "dense",
+        "sparse",
+        "dense in",
+        "sparse in",
+        "left/right",
+        "mergers",
+        "active",
+        title=f"{file}  space={g.space or '-'}  digest={g.digest()}",
+    )
     dead = []
     for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness()), start=1):
         ins = b.inputs
         mergers = " ".join(n for n, on in (("d2s", b.dense_to_sparse), ("s2d/fm", b.sparse_to_dense)) if on)
         rows.add_row(
-            str(k), f"{'+'.join(b.dense.ops)} {b.dense.dim}", f"{'+'.join(b.sparse.ops)} {b.sparse.dim}",
-            _fmt(ins.dense), _fmt(ins.sparse), "-" if ins.left is None else f"{ins.left}/{ins.right}",
-            mergers or "-", ("partly" if lv.dead_parts(b) else "yes") if k in active else "no",
+            str(k),
+            f"{'+'.join(b.dense.ops)} {b.dense.dim}",
+            f"{'+'.join(b.sparse.ops)} {b.sparse.dim}",
+            _fmt(ins.dense),
+            _fmt(ins.sparse),
+            "-" if ins.left is None else f"{ins.left}/{ins.right}",
+            mergers or "-",
+            ("partly" if lv.dead_parts(b) else "yes") if k in active else "no",
         )
         if k in active:
             dead += [f"block {k} {part}" for part in lv.dead_parts(b)]
@@ -76,9 +94,12 @@ def info(
         from nasrec.compiler.cost import cost
 
         c = cost(g, shape, layernorm=layernorm)
-        console.print(f"cost on {features}: dense params {c.dense_params:,}  embedding params "
-                      f"{c.embedding_params:,}  FLOPs/example {c.flops:,} (reference convention "
-                      f"{c.flops_ref:,})  embedding lookups/example {c.embedding_lookups}", highlight=False)
+        console.print(
+            f"cost on {features}: dense params {c.dense_params:,}  embedding params "
+            f"{c.embedding_params:,}  FLOPs/example {c.flops:,} (reference convention "
+            f"{c.flops_ref:,})  embedding lookups/example {c.embedding_lookups}",
+            highlight=False,
+        )
 
 
 def _fmt(nodes) -> str:
@@ -89,8 +110,9 @@ def _fmt(nodes) -> str:
 @user_errors
 def sample(
     space: Annotated[str, typer.Option(help="Preset name or search-space JSON file.")] = "nasrec-full",
-    sampler: Annotated[str, typer.Option(help="Path sampler: single-operator-any-connection, single-path, "
-                                              "any-path or all-operators.")] = DEFAULT_SAMPLER,
+    sampler: Annotated[
+        str, typer.Option(help="Path sampler: single-operator-any-connection, single-path, any-path or all-operators.")
+    ] = DEFAULT_SAMPLER,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     out: Out = None,
 ) -> None:
@@ -105,9 +127,13 @@ def sample(
 def mutate(
     file: Annotated[str, typer.Argument(help="Genotype file or zoo:<name>.")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
-    space: Annotated[Optional[str], typer.Option(help="Search space (default: the file's).")] = None,
-    kind: Annotated[Optional[str], typer.Option(help="Mutation: dense_dim, sparse_dim, dense_op, sparse_op, "
-                                                     "connections, mergers (default: random).")] = None,
+    space: Annotated[str | None, typer.Option(help="Search space (default: the file's).")] = None,
+    kind: Annotated[
+        str | None,
+        typer.Option(
+            help="Mutation: dense_dim, sparse_dim, dense_op, sparse_op, connections, mergers (default: random)."
+        ),
+    ] = None,
     out: Out = None,
 ) -> None:
     """Apply one of the paper's six mutations; the child records its parent's digest."""
@@ -131,8 +157,9 @@ def diff(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()
 def convert(
     file: Annotated[str, typer.Argument(help="Input file.")],
     from_: Annotated[Format, typer.Option("--from", help="Input format (auto: told apart by the keys).")] = Format.auto,
-    to: Annotated[Optional[Format], typer.Option(help="Output format, nasrec or nasrec-ref (default: the other "
-                                                      "one).")] = None,
+    to: Annotated[
+        Format | None, typer.Option(help="Output format, nasrec or nasrec-ref (default: the other one).")
+    ] = None,
     out: Out = None,
 ) -> None:
     """Convert between our format and NasRec-ref files (`micro`/`macro`)."""
@@ -167,10 +194,12 @@ def schema(out: Out = None) -> None:
 @user_errors
 def render(
     file: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
-    out: Annotated[Optional[Path], typer.Option("-o", "--out", help="Output path (default: FILE with the "
-                                                                      "format's suffix).")] = None,
-    format: Annotated[Optional[str], typer.Option("--format", help="svg, png, pdf or dot (default: from the -o "
-                                                                   "suffix, else svg).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Output path (default: FILE with the format's suffix).")
+    ] = None,
+    format: Annotated[
+        str | None, typer.Option("--format", help="svg, png, pdf or dot (default: from the -o suffix, else svg).")
+    ] = None,
     from_: Annotated[Format, typer.Option("--from", help="Input format.")] = Format.auto,
     space: Space = None,
 ) -> None:
@@ -196,8 +225,15 @@ def spaces() -> None:
 
     rows = table("space", "blocks", "dense ops", "sparse ops", "dense dims", "sparse dims", "genotypes")
     for s in PRESETS.values():
-        rows.add_row(s.name, str(s.num_blocks), ", ".join(s.dense_ops), ", ".join(s.sparse_ops),
-                      ",".join(map(str, s.dense_dims)), ",".join(map(str, s.sparse_dims)), f"{s.cardinality():.3e}")
+        rows.add_row(
+            s.name,
+            str(s.num_blocks),
+            ", ".join(s.dense_ops),
+            ", ".join(s.sparse_ops),
+            ",".join(map(str, s.dense_dims)),
+            ",".join(map(str, s.sparse_dims)),
+            f"{s.cardinality():.3e}",
+        )
     console.print(rows)
 
 

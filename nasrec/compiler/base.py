@@ -78,11 +78,11 @@ class Operator:
         """A module holding this operator's parameters at the sizes of `spec` (uninitialised if not `init`)."""
         return OpModule(self, spec, init)
 
-    def build_super(self, ctx, k: int) -> OpModule:  # noqa: ANN001 (BuildContext; avoids an import cycle)
+    def build_super(self, ctx, k: int) -> OpModule:
         """The supernet's max-size module for block k."""
         return OpModule(self, self.super_spec(ctx, k))
 
-    def super_spec(self, ctx, k: int) -> OpSpec:  # noqa: ANN001
+    def super_spec(self, ctx, k: int) -> OpSpec:
         dims = {"dense": ctx.max_dense, "sparse": ctx.max_sparse}
         return ctx.super_spec(k, dims[getattr(self, "branch", "dense")])
 
@@ -114,7 +114,7 @@ class Slicer:
     """Precomputed steps taking a super parameter to a view's exact parameter: `narrow`s on some axes and at
     most one `index_select` (explicit positions) on another. `write` puts a value back into that region."""
 
-    __slots__ = ("narrows", "index")
+    __slots__ = ("index", "narrows")
 
     def __init__(self, super_shape: tuple[int, ...], index: tuple[Axis, ...]) -> None:
         narrows: list[tuple[int, int, int]] = []

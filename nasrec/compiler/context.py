@@ -105,21 +105,35 @@ class BuildContext:
     norm_raw_fm: bool = False
 
     @classmethod
-    def from_space(cls, space: SearchSpace, features: FeatureSpec, layernorm: bool = True,
-                   norm_raw_fm: bool = False) -> BuildContext:
-        return cls(features=features, layernorm=layernorm, num_blocks=space.num_blocks,
-                   max_dense=max(space.dense_dims), max_sparse=max(space.sparse_dims),
-                   merger_tokens=MERGER_TOKENS if "dense_to_sparse" in space.mergers else 0,
-                   dense_ops=tuple(space.dense_ops), sparse_ops=tuple(space.sparse_ops),
-                   mergers=tuple(space.mergers), norm_raw_fm=norm_raw_fm)
+    def from_space(
+        cls, space: SearchSpace, features: FeatureSpec, layernorm: bool = True, norm_raw_fm: bool = False
+    ) -> BuildContext:
+        return cls(
+            features=features,
+            layernorm=layernorm,
+            num_blocks=space.num_blocks,
+            max_dense=max(space.dense_dims),
+            max_sparse=max(space.sparse_dims),
+            merger_tokens=MERGER_TOKENS if "dense_to_sparse" in space.mergers else 0,
+            dense_ops=tuple(space.dense_ops),
+            sparse_ops=tuple(space.sparse_ops),
+            mergers=tuple(space.mergers),
+            norm_raw_fm=norm_raw_fm,
+        )
 
     @classmethod
-    def from_genotype(cls, genotype: Genotype, features: FeatureSpec, layernorm: bool = True,
-                      norm_raw_fm: bool = False) -> BuildContext:
+    def from_genotype(
+        cls, genotype: Genotype, features: FeatureSpec, layernorm: bool = True, norm_raw_fm: bool = False
+    ) -> BuildContext:
         """A layout fitted to one genotype (for standalone models built without a supernet)."""
-        return cls(features=features, layernorm=layernorm, num_blocks=genotype.num_blocks,
-                   max_dense=max(b.dense.dim for b in genotype.blocks),
-                   max_sparse=max(b.sparse.dim for b in genotype.blocks), norm_raw_fm=norm_raw_fm)
+        return cls(
+            features=features,
+            layernorm=layernorm,
+            num_blocks=genotype.num_blocks,
+            max_dense=max(b.dense.dim for b in genotype.blocks),
+            max_sparse=max(b.sparse.dim for b in genotype.blocks),
+            norm_raw_fm=norm_raw_fm,
+        )
 
     @property
     def emb_dim(self) -> int:
@@ -154,6 +168,9 @@ class BuildContext:
             dim=dim,
             dense=tuple(self.max_dense_source(n) for n in range(k)),
             sparse=tuple(self.max_sparse_source(n) for n in range(k)),
-            left=DenseSource(0, widest), right=DenseSource(0, widest),
-            layernorm=self.layernorm, emb_dim=self.emb_dim, supernet_max=True,
+            left=DenseSource(0, widest),
+            right=DenseSource(0, widest),
+            layernorm=self.layernorm,
+            emb_dim=self.emb_dim,
+            supernet_max=True,
         )

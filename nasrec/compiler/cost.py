@@ -28,8 +28,15 @@ import torch
 from nasrec.data.spec import FeatureSpec
 from nasrec.genotype.schema import Genotype
 
-MATMUL_OPS = ("aten::linear", "aten::matmul", "aten::mm", "aten::bmm", "aten::addmm", "aten::einsum",
-              "aten::scaled_dot_product_attention")
+MATMUL_OPS = (
+    "aten::linear",
+    "aten::matmul",
+    "aten::mm",
+    "aten::bmm",
+    "aten::addmm",
+    "aten::einsum",
+    "aten::scaled_dot_product_attention",
+)
 """Operators of the reference convention (`flops_ref`)."""
 ELEMENTWISE_OPS = ("aten::mul", "aten::add", "aten::sub", "aten::square", "aten::sum")
 """Element-wise arithmetic nasrec adds for `flops` (floating tensors only; index arithmetic is free)."""
@@ -50,8 +57,9 @@ class Cost:
 
 def _tensor_type(v: Any) -> Any:
     t = v.type()
-    return t if isinstance(t, torch._C.TensorType) and t.scalarType() in ("Float", "Double", "Half", "BFloat16") \
-        else None
+    return (
+        t if isinstance(t, torch._C.TensorType) and t.scalarType() in ("Float", "Double", "Half", "BFloat16") else None
+    )
 
 
 def _sdpa_flops(inputs: list[Any], outputs: list[Any]) -> int:
@@ -78,10 +86,15 @@ def _analysis(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> Any:
     from fvcore.nn import FlopCountAnalysis
 
     analysis = FlopCountAnalysis(model, inputs)
-    analysis.set_op_handle("aten::scaled_dot_product_attention", _sdpa_flops,
-                           "aten::layer_norm", _zero,  # a None handle does not override fvcore's default
-                           "aten::sum", _sum_flops,
-                           **{op: _elementwise_flops for op in ELEMENTWISE_OPS if op != "aten::sum"})
+    analysis.set_op_handle(
+        "aten::scaled_dot_product_attention",
+        _sdpa_flops,
+        "aten::layer_norm",
+        _zero,  # a None handle does not override fvcore's default
+        "aten::sum",
+        _sum_flops,
+        **{op: _elementwise_flops for op in ELEMENTWISE_OPS if op != "aten::sum"},
+    )
     analysis.unsupported_ops_warnings(False).uncalled_modules_warnings(False)
     logger = logging.getLogger("fvcore")
     level = logger.level
@@ -118,10 +131,16 @@ def cost(genotype: Genotype, features: FeatureSpec, layernorm: bool = True) -> C
     analysis = _analysis(model, (dense, sparse))
     by_op, by_module = analysis.by_operator(), analysis.by_module()
     total = int(sum(by_op.values()))
-    parts = {f"b{bp.k}.{ref.key}": int(by_module[f"blocks.b{bp.k}.{ref.key}"])
-             for bp in model.plan.blocks for ref in bp.refs}
+    parts = {
+        f"b{bp.k}.{ref.key}": int(by_module[f"blocks.b{bp.k}.{ref.key}"]) for bp in model.plan.blocks for ref in bp.refs
+    }
     parts["head"] = int(by_module["head"])
     parts["joins"] = total - sum(parts.values())
-    return Cost(dense_params=model.num_dense_params(), embedding_params=model.num_embedding_params(),
-                flops=total, flops_ref=int(sum(by_op.get(op.removeprefix("aten::"), 0) for op in MATMUL_OPS)),
-                embedding_lookups=features.n_sparse, parts=parts)
+    return Cost(
+        dense_params=model.num_dense_params(),
+        embedding_params=model.num_embedding_params(),
+        flops=total,
+        flops_ref=int(sum(by_op.get(op.removeprefix("aten::"), 0) for op in MATMUL_OPS)),
+        embedding_lookups=features.n_sparse,
+        parts=parts,
+    )

@@ -17,21 +17,26 @@ from nasrec.data.spec import FeatureSpec
 class FeatureEmbedding(nn.Module):
     """[B, n_sparse] int64 indices -> [B, n_sparse, embedding_dim] float32."""
 
-    def __init__(self, features: FeatureSpec, sparse: bool = True, init_scale: float | None = None,
-                 init: bool = True) -> None:
+    def __init__(
+        self, features: FeatureSpec, sparse: bool = True, init_scale: float | None = None, init: bool = True
+    ) -> None:
         super().__init__()
         rows = torch.tensor(features.table_rows, dtype=torch.long)
         self.register_buffer("rows", rows, persistent=False)
         self.register_buffer("offsets", torch.cumsum(rows, 0) - rows, persistent=False)
-        self.table = nn.Embedding(int(rows.sum()), features.embedding_dim, sparse=sparse,
-                                  _weight=torch.empty(int(rows.sum()), features.embedding_dim))
+        self.table = nn.Embedding(
+            int(rows.sum()),
+            features.embedding_dim,
+            sparse=sparse,
+            _weight=torch.empty(int(rows.sum()), features.embedding_dim),
+        )
         if not init:
             return
         with torch.no_grad():  # per-field uniform(+-1/sqrt(rows)), as DLRM-style CTR models do
             scale = init_scale
             for off, n in zip(self.offsets.tolist(), rows.tolist()):
-                bound = scale if scale is not None else n ** -0.5
-                self.table.weight[off:off + n].uniform_(-bound, bound)
+                bound = scale if scale is not None else n**-0.5
+                self.table.weight[off : off + n].uniform_(-bound, bound)
 
     @property
     def num_rows(self) -> int:

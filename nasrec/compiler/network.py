@@ -43,8 +43,14 @@ class Head(Operator):
 
     def spec_for(self, ctx: BuildContext, dim: int, tokens: int, merger: bool, supernet_max: bool = False) -> OpSpec:
         src = SparseSource(ctx.num_blocks, tokens, merger, 0, ctx.max_sparse)
-        return OpSpec(dim=dim, dense=(DenseSource(ctx.num_blocks, dim),), sparse=(src,), emb_dim=ctx.emb_dim,
-                      layernorm=ctx.layernorm, supernet_max=supernet_max)
+        return OpSpec(
+            dim=dim,
+            dense=(DenseSource(ctx.num_blocks, dim),),
+            sparse=(src,),
+            emb_dim=ctx.emb_dim,
+            layernorm=ctx.layernorm,
+            supernet_max=supernet_max,
+        )
 
     def super_spec(self, ctx: BuildContext, k: int = 0) -> OpSpec:
         return self.spec_for(ctx, ctx.max_dense, ctx.max_sparse, True, supernet_max=True)
@@ -119,22 +125,31 @@ def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
                 dim=dim,
                 dense=tuple(ctx.dense_source(n, width[n]) for n in dense_src) if "dense" in op_reads else (),
                 sparse=tuple(ctx.sparse_source(n, tokens[n], merged[n]) for n in sparse_src)
-                if "sparse" in op_reads else (),
+                if "sparse" in op_reads
+                else (),
                 left=ctx.dense_source(ins.left, width[ins.left]) if with_pair else None,
                 right=ctx.dense_source(ins.right, width[ins.right]) if with_pair else None,
                 **common,
             )
 
         merger_spec = OpSpec(dim=block.dense.dim, norm_raw_fm=ctx.norm_raw_fm, **common)
-        blocks.append(BlockPlan(
-            k=k, dense_src=dense_src, sparse_src=sparse_src,
-            left=ins.left if pair else None, right=ins.right if pair else None,
-            dense_ops=tuple(OpRef(op_key("dense", o), get_operator(o), spec(o, block.dense.dim)) for o in dense_ops),
-            sparse_ops=tuple(OpRef(op_key("sparse", o), get_operator(o), spec(o, block.sparse.dim))
-                             for o in sparse_ops),
-            d2s=_merger("dense_to_sparse", merger_spec) if live.dense_to_sparse else None,
-            s2d=_merger("sparse_to_dense", merger_spec) if live.sparse_to_dense else None,
-        ))
+        blocks.append(
+            BlockPlan(
+                k=k,
+                dense_src=dense_src,
+                sparse_src=sparse_src,
+                left=ins.left if pair else None,
+                right=ins.right if pair else None,
+                dense_ops=tuple(
+                    OpRef(op_key("dense", o), get_operator(o), spec(o, block.dense.dim)) for o in dense_ops
+                ),
+                sparse_ops=tuple(
+                    OpRef(op_key("sparse", o), get_operator(o), spec(o, block.sparse.dim)) for o in sparse_ops
+                ),
+                d2s=_merger("dense_to_sparse", merger_spec) if live.dense_to_sparse else None,
+                s2d=_merger("sparse_to_dense", merger_spec) if live.sparse_to_dense else None,
+            )
+        )
     last = g.blocks[-1]
     head = OpRef("head", HEAD, HEAD.spec_for(ctx, last.dense.dim, last.sparse.dim, last.dense_to_sparse))
     return NetPlan(blocks=tuple(blocks), head=head)

@@ -22,8 +22,9 @@ from torch import Tensor, nn
 class SlicedAdagrad:
     """Adagrad over a supernet's dense parameters, applied per view to the slices it used."""
 
-    def __init__(self, supernet: nn.Module, lr: float = 0.01, eps: float = 1e-10,
-                 initial_accumulator_value: float = 0.0) -> None:
+    def __init__(
+        self, supernet: nn.Module, lr: float = 0.01, eps: float = 1e-10, initial_accumulator_value: float = 0.0
+    ) -> None:
         self.supernet, self.lr, self.eps, self.init = supernet, lr, eps, initial_accumulator_value
         self.state: dict[nn.Parameter, Tensor] = {}
 

@@ -71,5 +71,4 @@ def get_operator(name: str) -> Operator:
 
 def list_operators(pattern: str = "*", branch: str | None = None) -> list[str]:
     """Registered operator names matching a wildcard pattern (and branch), sorted."""
-    return sorted(n for n in IMPLEMENTATIONS.names(pattern)
-                  if branch is None or IMPLEMENTATIONS[n].branch == branch)  # type: ignore[attr-defined]
+    return sorted(n for n in IMPLEMENTATIONS.names(pattern) if branch is None or IMPLEMENTATIONS[n].branch == branch)  # type: ignore[attr-defined]

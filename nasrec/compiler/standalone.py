@@ -32,10 +32,12 @@ class StandaloneModel(nn.Module):
         self.genotype, self.features = genotype, features
         self.plan: NetPlan = plan(genotype, ctx)
         self.embedding = FeatureEmbedding(features, init=init)
-        self.blocks = nn.ModuleDict({
-            f"b{bp.k}": nn.ModuleDict({ref.key: ref.op.build(ref.spec, init) for ref in bp.refs})
-            for bp in self.plan.blocks
-        })
+        self.blocks = nn.ModuleDict(
+            {
+                f"b{bp.k}": nn.ModuleDict({ref.key: ref.op.build(ref.spec, init) for ref in bp.refs})
+                for bp in self.plan.blocks
+            }
+        )
         self.head = self.plan.head.op.build(self.plan.head.spec, init)
 
     def _call(self, bp: BlockPlan, ref: OpRef, x: OpInputs) -> Tensor:
@@ -79,18 +81,18 @@ def compile_standalone(
     merger (default False, the reference's rule). With `inherit`, both are the supernet's settings, and a
     different explicit value is an error. `inherit`: a `Supernet` whose weights to copy (sliced)."""
     if inherit is None:
-        ctx = BuildContext.from_genotype(genotype, features, True if layernorm is None else layernorm,
-                                         bool(norm_raw_fm))
+        ctx = BuildContext.from_genotype(
+            genotype, features, True if layernorm is None else layernorm, bool(norm_raw_fm)
+        )
         return StandaloneModel(genotype, features, ctx)
-    from nasrec.compiler.supernet import Supernet  # noqa: PLC0415
+    from nasrec.compiler.supernet import Supernet
 
     if not isinstance(inherit, Supernet):
         raise TypeError(f"inherit= takes a Supernet, got {type(inherit).__name__}")
     if layernorm is not None and layernorm != inherit.layernorm:
         raise ValueError(f"layernorm={layernorm} but the supernet was built with layernorm={inherit.layernorm}")
     if norm_raw_fm is not None and norm_raw_fm != inherit.norm_raw_fm:
-        raise ValueError(f"norm_raw_fm={norm_raw_fm} but the supernet was built with "
-                         f"norm_raw_fm={inherit.norm_raw_fm}")
+        raise ValueError(f"norm_raw_fm={norm_raw_fm} but the supernet was built with norm_raw_fm={inherit.norm_raw_fm}")
     if features != inherit.features:
         raise ValueError("the supernet was built for a different FeatureSpec")
     model = StandaloneModel(genotype, features, inherit.ctx, init=False)

@@ -42,8 +42,15 @@ class Supernet(nn.Module):
     """All choices of `space` at their largest size, for `features`; LayerNorm in every operator or none.
     `norm_raw_fm`: LayerNorm also the raw FM term of a D == 16 merger (the reference skips it; see docs)."""
 
-    def __init__(self, space: SearchSpace | str, features: FeatureSpec, layernorm: bool = True,
-                 view_cache: int = 64, *, norm_raw_fm: bool = False) -> None:
+    def __init__(
+        self,
+        space: SearchSpace | str,
+        features: FeatureSpec,
+        layernorm: bool = True,
+        view_cache: int = 64,
+        *,
+        norm_raw_fm: bool = False,
+    ) -> None:
         super().__init__()
         self.space = get_space(space)
         self.features = features
@@ -149,8 +156,9 @@ class SupernetView(nn.Module):
 
     def _make_leaves(self) -> None:
         items = list(self._slices.items()) + [((0, "head"), self._head)]
-        self.leaves = {key: {name: s(p.detach()).contiguous().requires_grad_(True) for name, p, s in sl}
-                       for key, sl in items}
+        self.leaves = {
+            key: {name: s(p.detach()).contiguous().requires_grad_(True) for name, p, s in sl} for key, sl in items
+        }
 
     def leaf_slices(self) -> list[tuple[Tensor, nn.Parameter, Slicer]]:
         """(leaf, super parameter, slicer) for every leaf of the last local-gradient forward."""

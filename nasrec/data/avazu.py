@@ -26,11 +26,19 @@ def avazu_layout(path: str | Path) -> Layout:
     names = header.decode("utf-8", "replace").split(",")
     absent = [c for c in COLUMNS if c not in names]
     if absent:
-        raise DataError(f"not an Avazu train.csv: header lacks column(s) {', '.join(absent)}",
-                        file=str(path), line=1, rule="header")
+        raise DataError(
+            f"not an Avazu train.csv: header lacks column(s) {', '.join(absent)}", file=str(path), line=1, rule="header"
+        )
     return Layout(
-        name="avazu", delimiter=b",", n_fields=len(names), label_col=names.index("click"),
-        dense_cols=(), dense_names=(), constant_dense=0.0,
-        sparse_cols=tuple(names.index(c) for c in AVAZU_SPARSE_NAMES), sparse_names=AVAZU_SPARSE_NAMES,
-        key_kind="bytes", header=True,
+        name="avazu",
+        delimiter=b",",
+        n_fields=len(names),
+        label_col=names.index("click"),
+        dense_cols=(),
+        dense_names=(),
+        constant_dense=0.0,
+        sparse_cols=tuple(names.index(c) for c in AVAZU_SPARSE_NAMES),
+        sparse_names=AVAZU_SPARSE_NAMES,
+        key_kind="bytes",
+        header=True,
     )

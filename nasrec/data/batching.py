@@ -36,9 +36,20 @@ def n_batches(n_rows: int, batch_size: int, drop_last: bool) -> int:
     return n_rows // batch_size if drop_last else -(-n_rows // batch_size)
 
 
-def iter_batches(dense: np.ndarray, sparse: np.ndarray, label: np.ndarray, batch_size: int = 512, *,
-                 indices: np.ndarray | None = None, shuffle: bool = False, seed: int = 0, epoch: int = 0,
-                 drop_last: bool = False, shard: int = 0, num_shards: int = 1) -> Iterator[Batch]:
+def iter_batches(
+    dense: np.ndarray,
+    sparse: np.ndarray,
+    label: np.ndarray,
+    batch_size: int = 512,
+    *,
+    indices: np.ndarray | None = None,
+    shuffle: bool = False,
+    seed: int = 0,
+    epoch: int = 0,
+    drop_last: bool = False,
+    shard: int = 0,
+    num_shards: int = 1,
+) -> Iterator[Batch]:
     """Yield the batches of one epoch over `indices` (default: all rows) that belong to `shard`."""
     if batch_size <= 0:
         raise ValueError(f"batch_size must be positive, got {batch_size}")
@@ -48,7 +59,7 @@ def iter_batches(dense: np.ndarray, sparse: np.ndarray, label: np.ndarray, batch
     order = epoch_order(len(label), indices, shuffle, seed, epoch)
     mine = np.arange(shard, n_batches(n, batch_size, drop_last), num_shards)
     for g in range(0, len(mine), GATHER_BATCHES):
-        group = mine[g:g + GATHER_BATCHES]
+        group = mine[g : g + GATHER_BATCHES]
         bounds = [(int(b) * batch_size, min(int(b) * batch_size + batch_size, n)) for b in group]
         if num_shards == 1:
             lo, hi = bounds[0][0], bounds[-1][1]
@@ -66,7 +77,7 @@ def iter_batches(dense: np.ndarray, sparse: np.ndarray, label: np.ndarray, batch
         pos = 0
         for lo, hi in bounds:
             m = hi - lo
-            yield Batch(dt[pos:pos + m], st[pos:pos + m], yt[pos:pos + m])
+            yield Batch(dt[pos : pos + m], st[pos : pos + m], yt[pos : pos + m])
             pos += m
 
 
@@ -81,9 +92,19 @@ class BatchDataset(IterableDataset):
     label) so each worker can open its own memory maps instead of receiving copies.
     """
 
-    def __init__(self, arrays: ArraysFn, indices: np.ndarray | None, n_rows: int, batch_size: int = 512, *,
-                 shuffle: bool = False, seed: int = 0, drop_last: bool = False, rank: int = 0,
-                 world_size: int = 1) -> None:
+    def __init__(
+        self,
+        arrays: ArraysFn,
+        indices: np.ndarray | None,
+        n_rows: int,
+        batch_size: int = 512,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> None:
         super().__init__()
         self.arrays, self.indices, self.n_rows = arrays, indices, n_rows
         self.batch_size, self.shuffle, self.seed, self.drop_last = batch_size, shuffle, seed, drop_last
@@ -101,6 +122,16 @@ class BatchDataset(IterableDataset):
         info = get_worker_info()
         wid, nw = (0, 1) if info is None else (info.id, info.num_workers)
         dense, sparse, label = self.arrays()
-        yield from iter_batches(dense, sparse, label, self.batch_size, indices=self.indices,
-                                shuffle=self.shuffle, seed=self.seed, epoch=self.epoch, drop_last=self.drop_last,
-                                shard=wid * self.world_size + self.rank, num_shards=self.world_size * nw)
+        yield from iter_batches(
+            dense,
+            sparse,
+            label,
+            self.batch_size,
+            indices=self.indices,
+            shuffle=self.shuffle,
+            seed=self.seed,
+            epoch=self.epoch,
+            drop_last=self.drop_last,
+            shard=wid * self.world_size + self.rank,
+            num_shards=self.world_size * nw,
+        )

@@ -15,9 +15,16 @@ SPARSE_NAMES = tuple(f"C{i}" for i in range(1, 27))
 HASH_CARDINALITIES = CRITEO_CARDINALITIES
 
 LAYOUT = Layout(
-    name="criteo", delimiter=b"\t", n_fields=40, min_fields=14, label_col=0,
-    dense_cols=tuple(range(1, 14)), dense_names=DENSE_NAMES,
-    sparse_cols=tuple(range(14, 40)), sparse_names=SPARSE_NAMES, key_kind="hex",
+    name="criteo",
+    delimiter=b"\t",
+    n_fields=40,
+    min_fields=14,
+    label_col=0,
+    dense_cols=tuple(range(1, 14)),
+    dense_names=DENSE_NAMES,
+    sparse_cols=tuple(range(14, 40)),
+    sparse_names=SPARSE_NAMES,
+    key_kind="hex",
 )
 
 

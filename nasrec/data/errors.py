@@ -10,8 +10,9 @@ from nasrec.errors import NasrecError
 class DataError(NasrecError, ValueError):
     """A data file that cannot be read as asked: one message naming the file, the line and the rule."""
 
-    def __init__(self, message: str, *, file: str | None = None, line: int | None = None,
-                 rule: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, file: str | None = None, line: int | None = None, rule: str | None = None
+    ) -> None:
         where = ""
         if file is not None:
             where = f"{file}"

@@ -18,8 +18,20 @@ from nasrec.data.rawio import iter_chunks
 from nasrec.data.spec import KDD_CARDINALITIES, KDD_DENSE_NAMES, KDD_SPARSE_NAMES
 
 HASH_CARDINALITIES = KDD_CARDINALITIES
-COLUMNS = ("Click", "Impression", "DisplayURL", "AdID", "AdvertiserID", "Depth", "Position", "QueryID",
-           "KeywordID", "TitleID", "DescriptionID", "UserID")
+COLUMNS = (
+    "Click",
+    "Impression",
+    "DisplayURL",
+    "AdID",
+    "AdvertiserID",
+    "Depth",
+    "Position",
+    "QueryID",
+    "KeywordID",
+    "TitleID",
+    "DescriptionID",
+    "UserID",
+)
 FILE_SPARSE = KDD_SPARSE_NAMES[:8]
 
 
@@ -37,8 +49,11 @@ class ProfileJoin:
         found = ~missing[:, self.user_col] & (len(self.users) > 0)
         if len(self.users):
             found &= self.users[pos] == user
-        out = np.stack([self.gender[pos], self.age[pos]], axis=1).astype(np.uint64) if len(self.users) \
+        out = (
+            np.stack([self.gender[pos], self.age[pos]], axis=1).astype(np.uint64)
+            if len(self.users)
             else np.zeros((len(keys), 2), dtype=np.uint64)
+        )
         return out, ~np.stack([found, found], axis=1)
 
 
@@ -50,13 +65,18 @@ def load_profile(path: str | Path) -> ProfileJoin:
         parts = [ln.rstrip(b"\r").split(b"\t") for ln in lines]
         for i, p in enumerate(parts):
             if len(p) != 3:
-                raise DataError(f"{len(p)} fields, expected 3 (UserID, Gender, Age)", file=str(path),
-                                line=first + i, rule="field count")
+                raise DataError(
+                    f"{len(p)} fields, expected 3 (UserID, Gender, Age)",
+                    file=str(path),
+                    line=first + i,
+                    rule="field count",
+                )
         flat = np.array([int(x) if x.isdigit() else -1 for p in parts for x in p], dtype=np.int64).reshape(-1, 3)
         bad = np.flatnonzero((flat < 0).any(axis=1))
         if len(bad):
-            raise DataError("profile values must be non-negative integers", file=str(path),
-                            line=first + int(bad[0]), rule="profile")
+            raise DataError(
+                "profile values must be non-negative integers", file=str(path), line=first + int(bad[0]), rule="profile"
+            )
         users.append(flat[:, 0])
         gender.append(flat[:, 1])
         age.append(flat[:, 2])
@@ -72,9 +92,16 @@ def _no_profile(keys: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.n
 def kdd_layout(profile: str | Path | None = None) -> Layout:
     join = load_profile(profile) if profile is not None else _no_profile
     return Layout(
-        name="kdd", delimiter=b"\t", n_fields=12, label_col=0, label_rule="count",
-        dense_cols=tuple(COLUMNS.index(c) for c in KDD_DENSE_NAMES), dense_names=KDD_DENSE_NAMES,
-        sparse_cols=tuple(COLUMNS.index(c) for c in FILE_SPARSE), sparse_names=FILE_SPARSE,
-        key_kind="int", extra_sparse=join, extra_names=KDD_SPARSE_NAMES[8:],
+        name="kdd",
+        delimiter=b"\t",
+        n_fields=12,
+        label_col=0,
+        label_rule="count",
+        dense_cols=tuple(COLUMNS.index(c) for c in KDD_DENSE_NAMES),
+        dense_names=KDD_DENSE_NAMES,
+        sparse_cols=tuple(COLUMNS.index(c) for c in FILE_SPARSE),
+        sparse_names=FILE_SPARSE,
+        key_kind="int",
+        extra_sparse=join,
+        extra_names=KDD_SPARSE_NAMES[8:],
     )
-

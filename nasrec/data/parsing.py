@@ -69,8 +69,9 @@ class Parsed:
     bad: list[tuple[int, str, str]]  # (line, rule, detail), by line
 
 
-def _windows(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, cap: int, right: bool = False
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _windows(
+    b: np.ndarray, starts: np.ndarray, ends: np.ndarray, cap: int, right: bool = False
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Gather each cell's bytes into a [cells, width] matrix with one numpy gather.
 
     Left-aligned (cell starts at column 0) or right-aligned (cell ends at the last column). Returns
@@ -112,7 +113,7 @@ def parse_hex(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.n
     nib = np.where(active, nib, np.uint8(0))
     width = 8 if mat.shape[1] <= 8 else 16
     full = np.zeros((len(mat), width), dtype=np.uint8)
-    full[:, width - mat.shape[1]:] = nib
+    full[:, width - mat.shape[1] :] = nib
     packed = np.ascontiguousarray((full[:, 0::2] << np.uint8(4)) | full[:, 1::2])
     val = packed.view(">u4" if width == 8 else ">u8").ravel().astype(np.uint64)
     return val.reshape(starts.shape), ok.reshape(starts.shape)
@@ -147,8 +148,7 @@ def cell_keys(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, kind: str) ->
     return keys
 
 
-def _dense_values(buf: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarray
-                  ) -> tuple[np.ndarray, np.ndarray]:
+def _dense_values(buf: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """float64 values (missing -> 0) and a per-cell 'not a number' flag."""
     vals, ok = parse_ints(b, starts, ends)
     out = vals.astype(np.float64)
@@ -234,8 +234,11 @@ def parse_chunk(buf: bytes, first_line: int, layout: Layout) -> Parsed:
         label_ok &= counts >= 0
         label = (counts > 0).astype(np.float32)
     for r in np.flatnonzero(~label_ok).tolist():
-        reason[r] = (BAD_LABEL, f"label {_cell(buf, ls[r], le[r])!r} is not "
-                     + ("0 or 1" if layout.label_rule == "binary" else "a click count"))
+        reason[r] = (
+            BAD_LABEL,
+            f"label {_cell(buf, ls[r], le[r])!r} is not "
+            + ("0 or 1" if layout.label_rule == "binary" else "a click count"),
+        )
     row_bad |= ~label_ok
 
     if layout.constant_dense is not None:
@@ -246,8 +249,10 @@ def parse_chunk(buf: bytes, first_line: int, layout: Layout) -> Parsed:
         values, dbad = _dense_values(buf, b, ds, de)
         for r, c in zip(*np.nonzero(dbad)):
             if r not in reason:
-                reason[int(r)] = (BAD_DENSE, f"column {layout.dense_names[c]}: "
-                                  f"{_cell(buf, ds[r, c], de[r, c])!r} is not a number")
+                reason[int(r)] = (
+                    BAD_DENSE,
+                    f"column {layout.dense_names[c]}: {_cell(buf, ds[r, c], de[r, c])!r} is not a number",
+                )
         row_bad |= dbad.any(axis=1)
         if layout.log_dense:
             values = np.log1p(np.maximum(values, 0.0))

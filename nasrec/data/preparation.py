@@ -31,8 +31,7 @@ from nasrec.data.tabular import csv_layout
 
 FORMATS = ("criteo", "avazu", "kdd", "csv")
 Encoding = Literal["vocab", "hash"]
-_DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES,
-                 "kdd": kdd.HASH_CARDINALITIES}
+_DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES, "kdd": kdd.HASH_CARDINALITIES}
 
 
 def cache_root() -> Path:
@@ -41,8 +40,16 @@ def cache_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "nasrec"
 
 
-def _layout(fmt: str, source: Path, label: str | None, dense: Sequence[str], sparse: Sequence[str],
-            delimiter: str, kdd_profile: Path | None, log_dense: bool) -> Layout:
+def _layout(
+    fmt: str,
+    source: Path,
+    label: str | None,
+    dense: Sequence[str],
+    sparse: Sequence[str],
+    delimiter: str,
+    kdd_profile: Path | None,
+    log_dense: bool,
+) -> Layout:
     if fmt == "criteo":
         return criteo.criteo_layout()
     if fmt == "avazu":
@@ -75,8 +82,14 @@ def _progress(total: int, label: str, show: bool | None) -> Iterator:
     from rich.console import Console
     from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
-    with Progress(TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                  console=Console(stderr=True), transient=True) as bar:
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)
 
@@ -101,12 +114,25 @@ def clean_stale(target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | None = None,
-            label: str | None = None, dense: Sequence[str] = (), sparse: Sequence[str] = (),
-            delimiter: str = ",", kdd_profile: str | Path | None = None, encoding: Encoding = "vocab",
-            min_count: int = 2, hash_sizes: int | Sequence[int] | None = None, cap: int | None = None,
-            embedding_dim: int = 16, on_bad_rows: str = "skip", log_dense: bool = True,
-            progress: bool | None = None) -> PreparedData:
+def prepare(
+    source: str | Path,
+    format: str = "criteo",
+    *,
+    out: str | Path | None = None,
+    label: str | None = None,
+    dense: Sequence[str] = (),
+    sparse: Sequence[str] = (),
+    delimiter: str = ",",
+    kdd_profile: str | Path | None = None,
+    encoding: Encoding = "vocab",
+    min_count: int = 2,
+    hash_sizes: int | Sequence[int] | None = None,
+    cap: int | None = None,
+    embedding_dim: int = 16,
+    on_bad_rows: str = "skip",
+    log_dense: bool = True,
+    progress: bool | None = None,
+) -> PreparedData:
     """Prepare a raw file (or reuse its cached preparation) and return it memory-mapped.
 
     format: criteo | avazu | kdd | csv (csv needs `label`, `dense`, `sparse` column names).
@@ -132,13 +158,28 @@ def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | Non
     profile = Path(kdd_profile) if kdd_profile is not None else None
     layout = _layout(format, source, label, dense, sparse, delimiter, profile, log_dense)
     sizes = _hash_sizes(format, len(layout.all_sparse_names), hash_sizes) if encoding == "hash" else None
-    options = {"encoding": encoding, "min_count": min_count if encoding == "vocab" else None,
-               "hash_sizes": sizes, "cap": cap, "embedding_dim": embedding_dim, "on_bad_rows": on_bad_rows,
-               "log_dense": log_dense, "label": label, "dense": list(dense), "sparse": list(sparse),
-               "delimiter": delimiter if format == "csv" else None}
+    options = {
+        "encoding": encoding,
+        "min_count": min_count if encoding == "vocab" else None,
+        "hash_sizes": sizes,
+        "cap": cap,
+        "embedding_dim": embedding_dim,
+        "on_bad_rows": on_bad_rows,
+        "log_dense": log_dense,
+        "label": label,
+        "dense": list(dense),
+        "sparse": list(sparse),
+        "delimiter": delimiter if format == "csv" else None,
+    }
     digest = file_digest(source)
-    keyed = {"version": FORMAT_VERSION, "format": format, "source": digest, "options": options,
-             "profile": file_digest(profile) if profile else None, "split": [SPLIT_SEED, N_FOLDS]}
+    keyed = {
+        "version": FORMAT_VERSION,
+        "format": format,
+        "source": digest,
+        "options": options,
+        "profile": file_digest(profile) if profile else None,
+        "split": [SPLIT_SEED, N_FOLDS],
+    }
     if layout.constant_dense is not None:  # 0.0 since the constant followed the reference (was 1.0)
         keyed["constant_dense"] = layout.constant_dense
     key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
@@ -150,21 +191,29 @@ def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | Non
         if found.meta.key == key:
             return found
         if out is not None:
-            raise DataError("folder holds other prepared data; remove it or choose another --out",
-                            file=str(target), rule="out")
+            raise DataError(
+                "folder holds other prepared data; remove it or choose another --out", file=str(target), rule="out"
+            )
     elif target.exists() and any(target.iterdir()):
-        raise DataError("folder exists and is not prepared data; remove it or choose another --out",
-                        file=str(target), rule="out")
+        raise DataError(
+            "folder exists and is not prepared data; remove it or choose another --out", file=str(target), rule="out"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
         meta, spec = _build(source, layout, tmp, sizes, min_count, on_bad_rows, progress)
-        spec = spec.model_copy(update={"cap": cap, "embedding_dim": embedding_dim,
-                                       "label_name": label or ("click" if format == "avazu" else "label")})
-        meta = meta.model_copy(update={"source": source.name, "source_digest": digest, "key": key,
-                                       "options": options, "format": format})
+        spec = spec.model_copy(
+            update={
+                "cap": cap,
+                "embedding_dim": embedding_dim,
+                "label_name": label or ("click" if format == "avazu" else "label"),
+            }
+        )
+        meta = meta.model_copy(
+            update={"source": source.name, "source_digest": digest, "key": key, "options": options, "format": format}
+        )
         spec.save(tmp / "spec.json")
         (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
         try:
@@ -181,8 +230,15 @@ def prepare(source: str | Path, format: str = "criteo", *, out: str | Path | Non
     return PreparedData.open(target)
 
 
-def _build(source: Path, layout: Layout, tmp: Path, sizes: tuple[int, ...] | None, min_count: int,
-           on_bad_rows: str, progress: bool | None) -> tuple[PrepMeta, FeatureSpec]:
+def _build(
+    source: Path,
+    layout: Layout,
+    tmp: Path,
+    sizes: tuple[int, ...] | None,
+    min_count: int,
+    on_bad_rows: str,
+    progress: bool | None,
+) -> tuple[PrepMeta, FeatureSpec]:
     names = layout.all_sparse_names
     encoder: HashEncoder | VocabEncoder = HashEncoder(sizes) if sizes else VocabEncoder(len(names))
     dense_names = layout.all_dense_names
@@ -219,15 +275,19 @@ def _build(source: Path, layout: Layout, tmp: Path, sizes: tuple[int, ...] | Non
     if rows == 0:
         if report.examples:
             e = report.examples[0]
-            raise DataError(f"no valid rows; the first bad row: {e.detail} (is this a {layout.name} file?)",
-                            file=str(source), line=e.line, rule=e.rule)
+            raise DataError(
+                f"no valid rows; the first bad row: {e.detail} (is this a {layout.name} file?)",
+                file=str(source),
+                line=e.line,
+                rule=e.rule,
+            )
         raise DataError("no data rows", file=str(source), line=1, rule="empty")
     if isinstance(encoder, VocabEncoder):
         tables, cards = encoder.finish(min_count)
         raw = np.load(sparse_path, mmap_mode="r", allow_pickle=False)
         w = NpyAppender(tmp / "sparse.npy", sparse_dtype(max(cards)), (len(names),))
         for lo in range(0, rows, 1 << 18):
-            block = raw[lo:lo + (1 << 18)]
+            block = raw[lo : lo + (1 << 18)]
             w.append(np.stack([tables[f][block[:, f]] for f in range(len(names))], axis=1))
         w.close()
         del raw

@@ -1,12 +1,12 @@
 """The prepared form: .npy arrays (memory-mapped on load) + spec.json + meta.json in one folder.
 
-    dense.npy   float32 [rows, n_dense]   log(max(x, 0) + 1) already applied
-    sparse.npy  uint8/int16/int32/int64 [rows, n_sparse]   0 = missing, index < cardinality
-    label.npy   float32 [rows]
-    folds.npy   uint8 [rows]   0-based stratified fold (0-7 train, 8 valid, 9 test)
-    prob.npy    float64 [rows], optional: each row's true click probability (oracle data; labels ~ Bernoulli)
-    spec.json   FeatureSpec
-    meta.json   PrepMeta (written last: a folder without it is not prepared data)
+dense.npy   float32 [rows, n_dense]   log(max(x, 0) + 1) already applied
+sparse.npy  uint8/int16/int32/int64 [rows, n_sparse]   0 = missing, index < cardinality
+label.npy   float32 [rows]
+folds.npy   uint8 [rows]   0-based stratified fold (0-7 train, 8 valid, 9 test)
+prob.npy    float64 [rows], optional: each row's true click probability (oracle data; labels ~ Bernoulli)
+spec.json   FeatureSpec
+meta.json   PrepMeta (written last: a folder without it is not prepared data)
 """
 
 from __future__ import annotations
@@ -64,8 +64,14 @@ class NpyAppender:
 
     def _header(self, rows: int) -> bytes:
         buf = io.BytesIO()
-        np.lib.format.write_array_header_1_0(buf, {"descr": np.lib.format.dtype_to_descr(self.dtype),
-                                                   "fortran_order": False, "shape": (rows, *self.row_shape)})
+        np.lib.format.write_array_header_1_0(
+            buf,
+            {
+                "descr": np.lib.format.dtype_to_descr(self.dtype),
+                "fortran_order": False,
+                "shape": (rows, *self.row_shape),
+            },
+        )
         return buf.getvalue()
 
     def append(self, block: np.ndarray) -> None:
@@ -82,8 +88,16 @@ class NpyAppender:
         self.file.close()
 
 
-def write_arrays(path: Path, spec: FeatureSpec, meta: PrepMeta, dense: np.ndarray, sparse: np.ndarray,
-                 label: np.ndarray, folds: np.ndarray | None = None, prob: np.ndarray | None = None) -> None:
+def write_arrays(
+    path: Path,
+    spec: FeatureSpec,
+    meta: PrepMeta,
+    dense: np.ndarray,
+    sparse: np.ndarray,
+    label: np.ndarray,
+    folds: np.ndarray | None = None,
+    prob: np.ndarray | None = None,
+) -> None:
     """Write a complete prepared folder (used for in-memory data, e.g. synthetic)."""
     path.mkdir(parents=True, exist_ok=True)
     if prob is not None:
@@ -137,24 +151,65 @@ class DataSplit:
         smaller than one batch is a `DataError` naming the data, the split, its rows and the batch size."""
         steps = len(self) // batch_size
         if steps == 0:
-            raise DataError(f"the {self.name} split has {len(self):,} rows, fewer than one batch of {batch_size:,} "
-                            f"(use a smaller batch size or more data)", file=self.data.where, rule="batch")
+            raise DataError(
+                f"the {self.name} split has {len(self):,} rows, fewer than one batch of {batch_size:,} "
+                f"(use a smaller batch size or more data)",
+                file=self.data.where,
+                rule="batch",
+            )
         return steps
 
-    def batches(self, batch_size: int = 512, *, shuffle: bool = False, seed: int = 0, epoch: int = 0,
-                drop_last: bool = False, shard: int = 0, num_shards: int = 1) -> Iterator[Batch]:
+    def batches(
+        self,
+        batch_size: int = 512,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: int = 0,
+        drop_last: bool = False,
+        shard: int = 0,
+        num_shards: int = 1,
+    ) -> Iterator[Batch]:
         """One epoch of `Batch(dense float32, sparse int64, label float32)` tensors."""
         d = self.data
         idx = None if self.name == "all" else self.indices
-        return iter_batches(d.dense, d.sparse, d.label, batch_size, indices=idx, shuffle=shuffle, seed=seed,
-                            epoch=epoch, drop_last=drop_last, shard=shard, num_shards=num_shards)
+        return iter_batches(
+            d.dense,
+            d.sparse,
+            d.label,
+            batch_size,
+            indices=idx,
+            shuffle=shuffle,
+            seed=seed,
+            epoch=epoch,
+            drop_last=drop_last,
+            shard=shard,
+            num_shards=num_shards,
+        )
 
-    def dataset(self, batch_size: int = 512, *, shuffle: bool = False, seed: int = 0, drop_last: bool = False,
-                rank: int = 0, world_size: int = 1) -> BatchDataset:
+    def dataset(
+        self,
+        batch_size: int = 512,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        drop_last: bool = False,
+        rank: int = 0,
+        world_size: int = 1,
+    ) -> BatchDataset:
         """A torch IterableDataset of batches for DataLoader(batch_size=None, num_workers=...)."""
         idx = None if self.name == "all" else self.indices
-        return BatchDataset(self.data._arrays_fn(), idx, len(self), batch_size, shuffle=shuffle, seed=seed,
-                            drop_last=drop_last, rank=rank, world_size=world_size)
+        return BatchDataset(
+            self.data._arrays_fn(),
+            idx,
+            len(self),
+            batch_size,
+            shuffle=shuffle,
+            seed=seed,
+            drop_last=drop_last,
+            rank=rank,
+            world_size=world_size,
+        )
 
 
 class _OpenArrays:
@@ -164,8 +219,10 @@ class _OpenArrays:
         self.path = path
 
     def __call__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return tuple(np.load(self.path / f"{n}.npy", mmap_mode="r", allow_pickle=False)  # type: ignore[return-value]
-                     for n in ("dense", "sparse", "label"))
+        return tuple(
+            np.load(self.path / f"{n}.npy", mmap_mode="r", allow_pickle=False)  # type: ignore[return-value]
+            for n in ("dense", "sparse", "label")
+        )
 
 
 class _HeldArrays:
@@ -180,9 +237,18 @@ class PreparedData:
     """A prepared dataset: `.spec`, `.dense`, `.sparse`, `.label` (memory maps), `.split(name)`, `.batches()`;
     `.prob`: the true click probabilities where the data is oracle data (else None)."""
 
-    def __init__(self, spec: FeatureSpec, meta: PrepMeta, dense: np.ndarray, sparse: np.ndarray,
-                 label: np.ndarray, folds: np.ndarray, path: Path | None = None, cache_hit: bool = False,
-                 prob: np.ndarray | None = None) -> None:
+    def __init__(
+        self,
+        spec: FeatureSpec,
+        meta: PrepMeta,
+        dense: np.ndarray,
+        sparse: np.ndarray,
+        label: np.ndarray,
+        folds: np.ndarray,
+        path: Path | None = None,
+        cache_hit: bool = False,
+        prob: np.ndarray | None = None,
+    ) -> None:
         self.spec, self.meta, self.path, self.cache_hit = spec, meta, path, cache_hit
         self.dense, self.sparse, self.label, self.folds, self.prob = dense, sparse, label, folds, prob
 
@@ -195,25 +261,47 @@ class PreparedData:
             meta = PrepMeta.model_validate_json((path / "meta.json").read_text())
             spec = FeatureSpec.load(path / "spec.json")
             arrays = [np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS]
-            prob = (np.load(path / "prob.npy", mmap_mode="r", allow_pickle=False)
-                    if (path / "prob.npy").is_file() else None)
+            prob = (
+                np.load(path / "prob.npy", mmap_mode="r", allow_pickle=False) if (path / "prob.npy").is_file() else None
+            )
         except (OSError, ValueError) as e:
             raise DataError(f"damaged prepared data ({e})", file=str(path), rule="prepared") from None
         if meta.format_version != FORMAT_VERSION:
-            raise DataError(f"prepared with format version {meta.format_version}, this nasrec reads "
-                            f"{FORMAT_VERSION}; prepare again", file=str(path), rule="prepared")
+            raise DataError(
+                f"prepared with format version {meta.format_version}, this nasrec reads "
+                f"{FORMAT_VERSION}; prepare again",
+                file=str(path),
+                rule="prepared",
+            )
         return cls(spec, meta, *arrays, path=path, cache_hit=cache_hit, prob=prob)
 
     @classmethod
-    def from_arrays(cls, dense: np.ndarray, sparse: np.ndarray, label: np.ndarray, spec: FeatureSpec, *,
-                    format: str = "arrays", seed: int = SPLIT_SEED, prob: np.ndarray | None = None,
-                    options: dict[str, Any] | None = None) -> PreparedData:
+    def from_arrays(
+        cls,
+        dense: np.ndarray,
+        sparse: np.ndarray,
+        label: np.ndarray,
+        spec: FeatureSpec,
+        *,
+        format: str = "arrays",
+        seed: int = SPLIT_SEED,
+        prob: np.ndarray | None = None,
+        options: dict[str, Any] | None = None,
+    ) -> PreparedData:
         """In-memory data (e.g. synthetic, with true probabilities `prob`); `save(path)` writes it."""
         label = np.asarray(label, dtype=np.float32)
-        meta = PrepMeta(format=format, rows=len(label), positives=int(label.sum()), split_seed=seed,
-                        options=options or {})
-        return cls(spec, meta, np.asarray(dense, dtype=np.float32), np.asarray(sparse), label,
-                   stratified_folds(label, N_FOLDS, seed), prob=None if prob is None else np.asarray(prob))
+        meta = PrepMeta(
+            format=format, rows=len(label), positives=int(label.sum()), split_seed=seed, options=options or {}
+        )
+        return cls(
+            spec,
+            meta,
+            np.asarray(dense, dtype=np.float32),
+            np.asarray(sparse),
+            label,
+            stratified_folds(label, N_FOLDS, seed),
+            prob=None if prob is None else np.asarray(prob),
+        )
 
     def save(self, path: str | Path) -> PreparedData:
         write_arrays(Path(path), self.spec, self.meta, self.dense, self.sparse, self.label, self.folds, self.prob)
@@ -223,8 +311,10 @@ class PreparedData:
         return len(self.label)
 
     def __repr__(self) -> str:
-        return (f"PreparedData({self.meta.format!r}, rows={len(self)}, dense={self.spec.n_dense}, "
-                f"sparse={self.spec.n_sparse}, path={str(self.path) if self.path else None!r})")
+        return (
+            f"PreparedData({self.meta.format!r}, rows={len(self)}, dense={self.spec.n_dense}, "
+            f"sparse={self.spec.n_sparse}, path={str(self.path) if self.path else None!r})"
+        )
 
     @property
     def positive_rate(self) -> float:

@@ -41,8 +41,9 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def iter_chunks(path: str | Path, *, chunk_bytes: int = CHUNK_BYTES,
-                on_progress: Callable[[int], None] | None = None) -> Iterator[tuple[int, bytes]]:
+def iter_chunks(
+    path: str | Path, *, chunk_bytes: int = CHUNK_BYTES, on_progress: Callable[[int], None] | None = None
+) -> Iterator[tuple[int, bytes]]:
     """Yield (1-based number of the chunk's first line, bytes of whole lines each ending in b"\\n").
 
     A last line without a newline gets one. A damaged or cut-short gzip stream raises `DataError` (naming no

@@ -98,24 +98,97 @@ def fold_index(index: int, rows: int) -> int:
 # Full table sizes of the paper's three datasets, as published with the reference implementation
 # (nasrec/utils/config.py of facebookresearch/NasRec). Row 0 of each table is "missing".
 CRITEO_CARDINALITIES = (
-    1461, 584, 10131227, 2202609, 306, 25, 12518, 634, 4, 93146, 5684, 8351593, 3195, 28, 14993,
-    5461307, 11, 5653, 2174, 5, 7046548, 19, 16, 286182, 106, 142573,
+    1461,
+    584,
+    10131227,
+    2202609,
+    306,
+    25,
+    12518,
+    634,
+    4,
+    93146,
+    5684,
+    8351593,
+    3195,
+    28,
+    14993,
+    5461307,
+    11,
+    5653,
+    2174,
+    5,
+    7046548,
+    19,
+    16,
+    286182,
+    106,
+    142573,
 )
 AVAZU_CARDINALITIES = (
-    10000, 241, 8, 8, 4738, 7746, 27, 8553, 560, 37, 2686409, 6729487, 8252, 6, 5, 2627, 9, 10, 436,
-    5, 69, 173, 61,
+    10000,
+    241,
+    8,
+    8,
+    4738,
+    7746,
+    27,
+    8553,
+    560,
+    37,
+    2686409,
+    6729487,
+    8252,
+    6,
+    5,
+    2627,
+    9,
+    10,
+    436,
+    5,
+    69,
+    173,
+    61,
 )
 KDD_CARDINALITIES = (26274, 641708, 14848, 22122011, 1188090, 3735797, 2934102, 20004011, 4, 8)
 
 AVAZU_SPARSE_NAMES = (
-    "id", "hour", "C1", "banner_pos", "site_id", "site_domain", "site_category", "app_id", "app_domain",
-    "app_category", "device_id", "device_ip", "device_model", "device_type", "device_conn_type", "C14",
-    "C15", "C16", "C17", "C18", "C19", "C20", "C21",
+    "id",
+    "hour",
+    "C1",
+    "banner_pos",
+    "site_id",
+    "site_domain",
+    "site_category",
+    "app_id",
+    "app_domain",
+    "app_category",
+    "device_id",
+    "device_ip",
+    "device_model",
+    "device_type",
+    "device_conn_type",
+    "C14",
+    "C15",
+    "C16",
+    "C17",
+    "C18",
+    "C19",
+    "C20",
+    "C21",
 )
 KDD_DENSE_NAMES = ("Impression", "Depth", "Position")
 KDD_SPARSE_NAMES = (
-    "DisplayURL", "AdID", "AdvertiserID", "QueryID", "KeywordID", "TitleID", "DescriptionID", "UserID",
-    "Gender", "Age",
+    "DisplayURL",
+    "AdID",
+    "AdvertiserID",
+    "QueryID",
+    "KeywordID",
+    "TitleID",
+    "DescriptionID",
+    "UserID",
+    "Gender",
+    "Age",
 )
 
 
@@ -124,11 +197,13 @@ def preset(name: str, cap: int | None = 500_000) -> FeatureSpec:
     if name == "criteo":
         return FeatureSpec.synthetic(13, CRITEO_CARDINALITIES, cap=cap)
     if name == "avazu":
-        return FeatureSpec(dense_names=("constant",), sparse_names=AVAZU_SPARSE_NAMES,
-                           cardinalities=AVAZU_CARDINALITIES, cap=cap)
+        return FeatureSpec(
+            dense_names=("constant",), sparse_names=AVAZU_SPARSE_NAMES, cardinalities=AVAZU_CARDINALITIES, cap=cap
+        )
     if name == "kdd":
-        return FeatureSpec(dense_names=KDD_DENSE_NAMES, sparse_names=KDD_SPARSE_NAMES,
-                           cardinalities=KDD_CARDINALITIES, cap=cap)
+        return FeatureSpec(
+            dense_names=KDD_DENSE_NAMES, sparse_names=KDD_SPARSE_NAMES, cardinalities=KDD_CARDINALITIES, cap=cap
+        )
     raise DataError(f"unknown feature preset {name!r}; known: criteo, avazu, kdd", rule="options")
 
 

@@ -26,15 +26,24 @@ _TABLE_ROWS = 1 << 16
 class PlantedTeacher:
     """logit = sum_{(i, j) in pairs} scale * <E_i[x_i], E_j[x_j]> + dense @ w (embeddings hashed to 64K rows)."""
 
-    def __init__(self, n_dense: int, cardinalities: Sequence[int], rng: np.random.Generator, *,
-                 n_pairs: int = 4, dim: int = 8, scale: float = 1.5) -> None:
+    def __init__(
+        self,
+        n_dense: int,
+        cardinalities: Sequence[int],
+        rng: np.random.Generator,
+        *,
+        n_pairs: int = 4,
+        dim: int = 8,
+        scale: float = 1.5,
+    ) -> None:
         n_sparse = len(cardinalities)
         all_pairs = [(i, j) for i in range(n_sparse) for j in range(i + 1, n_sparse)]
         pick = rng.choice(len(all_pairs), size=min(n_pairs, len(all_pairs)), replace=False)
         self.pairs = [all_pairs[k] for k in sorted(pick.tolist())]
         fields = sorted({f for p in self.pairs for f in p})
-        self.tables = {f: rng.normal(0, 1 / np.sqrt(dim), (min(int(cardinalities[f]), _TABLE_ROWS), dim))
-                       for f in fields}
+        self.tables = {
+            f: rng.normal(0, 1 / np.sqrt(dim), (min(int(cardinalities[f]), _TABLE_ROWS), dim)) for f in fields
+        }
         self.w = rng.normal(0, 0.5 / np.sqrt(max(n_dense, 1)), n_dense)
         self.scale = scale
 
@@ -59,8 +68,9 @@ def calibrate_bias(logits: np.ndarray, positive_rate: float) -> float:
     return (lo + hi) / 2
 
 
-def _features(n: int, n_dense: int, cards: np.ndarray, rng: np.random.Generator, zipf_a: float,
-              missing_rate: float) -> tuple[np.ndarray, np.ndarray]:
+def _features(
+    n: int, n_dense: int, cards: np.ndarray, rng: np.random.Generator, zipf_a: float, missing_rate: float
+) -> tuple[np.ndarray, np.ndarray]:
     """Raw dense counts (int64, -1 = missing) and sparse indices (0 = missing)."""
     raw = np.floor(rng.lognormal(1.0, 1.5, (n, n_dense))).astype(np.int64)
     raw[rng.random((n, n_dense)) < missing_rate] = -1
@@ -75,8 +85,17 @@ def _dense_of(raw: np.ndarray) -> np.ndarray:
 
 
 class _Generator:
-    def __init__(self, n_dense: int, cardinalities: Sequence[int], positive_rate: float, seed: int,
-                 teacher: Teacher | None, zipf_a: float, missing_rate: float, n_pairs: int) -> None:
+    def __init__(
+        self,
+        n_dense: int,
+        cardinalities: Sequence[int],
+        positive_rate: float,
+        seed: int,
+        teacher: Teacher | None,
+        zipf_a: float,
+        missing_rate: float,
+        n_pairs: int,
+    ) -> None:
         if not 0 < positive_rate < 1:
             raise ValueError(f"positive_rate must be in (0, 1), got {positive_rate}")
         self.n_dense, self.cards = n_dense, np.asarray(cardinalities, dtype=np.int64)
@@ -84,8 +103,7 @@ class _Generator:
         self.rng = np.random.default_rng(seed)
         self.teacher = teacher or PlantedTeacher(n_dense, cardinalities, self.rng, n_pairs=n_pairs)
         raw, sparse = _features(20_000, n_dense, self.cards, np.random.default_rng([seed, 1]), zipf_a, missing_rate)
-        self.bias = calibrate_bias(np.asarray(self.teacher(_dense_of(raw), sparse), dtype=np.float64),
-                                   positive_rate)
+        self.bias = calibrate_bias(np.asarray(self.teacher(_dense_of(raw), sparse), dtype=np.float64), positive_rate)
 
     def chunk(self, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Raw dense counts, sparse indices, labels and each row's true click probability."""
@@ -96,10 +114,19 @@ class _Generator:
         return raw, sparse, label, prob
 
 
-def make_synthetic(n_rows: int, *, n_dense: int = 13, cardinalities: Sequence[int] = DEFAULT_CARDINALITIES,
-                   positive_rate: float = 0.25, seed: int = 0, teacher: Teacher | None = None,
-                   zipf_a: float = 1.2, missing_rate: float = 0.05, n_pairs: int = 4,
-                   embedding_dim: int = 16) -> PreparedData:
+def make_synthetic(
+    n_rows: int,
+    *,
+    n_dense: int = 13,
+    cardinalities: Sequence[int] = DEFAULT_CARDINALITIES,
+    positive_rate: float = 0.25,
+    seed: int = 0,
+    teacher: Teacher | None = None,
+    zipf_a: float = 1.2,
+    missing_rate: float = 0.05,
+    n_pairs: int = 4,
+    embedding_dim: int = 16,
+) -> PreparedData:
     """In-memory synthetic data (Criteo-like shape by default) as a PreparedData, with each row's true click
     probability (`.prob`); `.save(dir)` writes it."""
     gen = _Generator(n_dense, cardinalities, positive_rate, seed, teacher, zipf_a, missing_rate, n_pairs)
@@ -107,10 +134,19 @@ def make_synthetic(n_rows: int, *, n_dense: int = 13, cardinalities: Sequence[in
     spec = FeatureSpec.synthetic(n_dense, cardinalities, embedding_dim=embedding_dim)
     from nasrec.data.prepared import sparse_dtype
 
-    return PreparedData.from_arrays(_dense_of(raw), sparse.astype(sparse_dtype(max(cardinalities))), label,
-                                    spec, format="synthetic", prob=prob,
-                                    options={"teacher": getattr(teacher, "description", "planted pairs"),
-                                             "seed": seed, "positive_rate": positive_rate})
+    return PreparedData.from_arrays(
+        _dense_of(raw),
+        sparse.astype(sparse_dtype(max(cardinalities))),
+        label,
+        spec,
+        format="synthetic",
+        prob=prob,
+        options={
+            "teacher": getattr(teacher, "description", "planted pairs"),
+            "seed": seed,
+            "positive_rate": positive_rate,
+        },
+    )
 
 
 _SKIP = 0xFF
@@ -149,16 +185,24 @@ def criteo_tsv_bytes(raw: np.ndarray, sparse: np.ndarray, label: np.ndarray) -> 
     return mat[mat != _SKIP].tobytes()
 
 
-def write_criteo_tsv(path: str | Path, n_rows: int, *, seed: int = 0, positive_rate: float = 0.25,
-                     cardinalities: Sequence[int] = DEFAULT_CARDINALITIES, teacher: Teacher | None = None,
-                     compress: bool | None = None, chunk_rows: int = 100_000) -> Path:
+def write_criteo_tsv(
+    path: str | Path,
+    n_rows: int,
+    *,
+    seed: int = 0,
+    positive_rate: float = 0.25,
+    cardinalities: Sequence[int] = DEFAULT_CARDINALITIES,
+    teacher: Teacher | None = None,
+    compress: bool | None = None,
+    chunk_rows: int = 100_000,
+) -> Path:
     """Write synthetic rows in raw Criteo TSV format (gzip when `compress` or the name ends in .gz)."""
     path = Path(path)
     if len(cardinalities) != 26:
         raise ValueError("the Criteo format has 26 categorical fields")
     gen = _Generator(13, cardinalities, positive_rate, seed, teacher, 1.2, 0.05, 4)
     compress = path.suffix == ".gz" if compress is None else compress
-    with (gzip.open(path, "wb", compresslevel=1) if compress else open(path, "wb")) as f:
+    with gzip.open(path, "wb", compresslevel=1) if compress else open(path, "wb") as f:
         for lo in range(0, n_rows, chunk_rows):
             raw, sparse, label, _ = gen.chunk(min(chunk_rows, n_rows - lo))
             f.write(criteo_tsv_bytes(raw, sparse, label))

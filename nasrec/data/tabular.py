@@ -14,8 +14,15 @@ from nasrec.data.parsing import Layout
 from nasrec.data.rawio import read_first_line
 
 
-def csv_layout(path: str | Path, label: str, dense: Sequence[str], sparse: Sequence[str], *,
-               delimiter: str = ",", log_dense: bool = True) -> Layout:
+def csv_layout(
+    path: str | Path,
+    label: str,
+    dense: Sequence[str],
+    sparse: Sequence[str],
+    *,
+    delimiter: str = ",",
+    log_dense: bool = True,
+) -> Layout:
     if len(delimiter.encode()) != 1:
         raise DataError(f"delimiter must be one byte, got {delimiter!r}", file=str(path), rule="delimiter")
     header, _ = read_first_line(path)
@@ -25,17 +32,29 @@ def csv_layout(path: str | Path, label: str, dense: Sequence[str], sparse: Seque
     wanted = [label, *dense, *sparse]
     absent = [c for c in wanted if c not in names]
     if absent:
-        raise DataError(f"header lacks column(s) {', '.join(absent)} (has: {', '.join(names)})",
-                        file=str(path), line=1, rule="missing column")
+        raise DataError(
+            f"header lacks column(s) {', '.join(absent)} (has: {', '.join(names)})",
+            file=str(path),
+            line=1,
+            rule="missing column",
+        )
     if not sparse:
         raise DataError("at least one sparse column is needed", file=str(path), rule="columns")
     dupes = sorted({c for c in wanted if wanted.count(c) > 1})
     if dupes:
         raise DataError(f"column(s) named more than once: {', '.join(dupes)}", file=str(path), rule="columns")
     return Layout(
-        name="csv", delimiter=delimiter.encode(), n_fields=len(names), label_col=names.index(label),
-        dense_cols=tuple(names.index(c) for c in dense), dense_names=tuple(dense),
-        sparse_cols=tuple(names.index(c) for c in sparse), sparse_names=tuple(sparse),
-        key_kind="bytes", header=True, log_dense=log_dense, reject_quotes=True,
+        name="csv",
+        delimiter=delimiter.encode(),
+        n_fields=len(names),
+        label_col=names.index(label),
+        dense_cols=tuple(names.index(c) for c in dense),
+        dense_names=tuple(dense),
+        sparse_cols=tuple(names.index(c) for c in sparse),
+        sparse_names=tuple(sparse),
+        key_kind="bytes",
+        header=True,
+        log_dense=log_dense,
+        reject_quotes=True,
         constant_dense=0.0 if not dense else None,
     )

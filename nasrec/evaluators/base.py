@@ -54,7 +54,8 @@ class Score(BaseModel):
     objective: float | None = Field(default=None, description="what is minimised when not the log loss")
     log_loss_std: float | None = Field(default=None, description="spread (sample std) of log loss over seeds")
     expected_log_loss: float | None = Field(
-        default=None, description="oracle data: cross-entropy against the true click probabilities")
+        default=None, description="oracle data: cross-entropy against the true click probabilities"
+    )
     regret: float | None = Field(default=None, description="oracle data: expected_log_loss minus the Bayes rate")
     runs: list[SeedRun] = Field(default_factory=list, description="per-seed runs of evaluators that train")
 

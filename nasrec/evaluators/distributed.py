@@ -61,14 +61,17 @@ class DataParallel:
             return cls()
         if not dist.is_initialized():
             dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-        return cls(rank=dist.get_rank(), world_size=dist.get_world_size(),
-                   local_rank=int(os.environ.get("LOCAL_RANK", "0")))
+        return cls(
+            rank=dist.get_rank(), world_size=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", "0"))
+        )
 
     def check_batch(self, batch_size: int) -> int:
         """Rows per rank of one global batch."""
         if batch_size % self.world_size:
-            raise UsageError(f"batch size {batch_size} does not split over {self.world_size} processes; use a "
-                             f"multiple of {self.world_size}")
+            raise UsageError(
+                f"batch size {batch_size} does not split over {self.world_size} processes; use a "
+                f"multiple of {self.world_size}"
+            )
         return batch_size // self.world_size
 
     def broadcast_(self, module: nn.Module) -> None:

@@ -23,9 +23,9 @@ from nasrec.compiler import compile_standalone
 from nasrec.evaluators.base import Score, SeedRun, derive_seed, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
+from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score_from_runs
 from nasrec.evaluators.training import TrainConfig, Trainer
-from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.genotype import Genotype
 
 SCRATCH_RECIPE = TrainConfig(epochs=10.0, patience=2)
@@ -87,8 +87,9 @@ class FullTrain:
             run, z = self._seed(genotype, seed, rows, None if cfg.steps is None else cfg.steps[i])
             runs.append(run)
             logits.append(z)
-        score = score_from_runs(genotype, self.data.spec, runs, rows, time.perf_counter() - start, self.name,
-                                self.config)
+        score = score_from_runs(
+            genotype, self.data.spec, runs, rows, time.perf_counter() - start, self.name, self.config
+        )
         return Prediction(score=score, logits=np.stack(logits))
 
     def _seed(self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None) -> tuple[SeedRun, np.ndarray]:
@@ -99,9 +100,16 @@ class FullTrain:
             steps = max(1, round(chosen.best_step * per_epoch[cfg.train_split] / per_epoch["train"]))
         model, trainer = self._train(genotype, seed, cfg.train_split, steps)
         z = _predict(model, rows, self.device)
-        run = SeedRun(seed=seed, log_loss=log_loss_from_logits(rows.labels, z), auc=auc(rows.labels, z),
-                      steps=trainer.step, best_step=trainer.best_step, curve=trainer.curve,
-                      diverged_steps=trainer.divergence.count, **oracle_metrics(rows, z))
+        run = SeedRun(
+            seed=seed,
+            log_loss=log_loss_from_logits(rows.labels, z),
+            auc=auc(rows.labels, z),
+            steps=trainer.step,
+            best_step=trainer.best_step,
+            curve=trainer.curve,
+            diverged_steps=trainer.divergence.count,
+            **oracle_metrics(rows, z),
+        )
         return run, z
 
     @property
@@ -123,9 +131,13 @@ class FullTrain:
         if steps is None and split == "train" and recipe.patience is not None:
             valid = eval_rows(self.data, "valid", cfg.eval_batch_size)
             validate = lambda: log_loss_from_logits(valid.labels, _predict(model, valid, self.device))  # noqa: E731
-        trainer.fit(lambda epoch: train.batches(recipe.batch_size, shuffle=True, seed=seed, epoch=epoch,
-                                                drop_last=True),
-                    per_epoch, stop_after=steps, validate=validate, base_rate=train.positive_rate)
+        trainer.fit(
+            lambda epoch: train.batches(recipe.batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True),
+            per_epoch,
+            stop_after=steps,
+            validate=validate,
+            base_rate=train.positive_rate,
+        )
         model.eval()
         return model, trainer
 

@@ -57,12 +57,14 @@ class DivergenceGuard:
             r.worst_loss = loss if r.worst_loss is None else max(r.worst_loss, loss)
         self.in_a_row += 1
         if not finite:
-            raise TrainingDiverged(f"{self.label}: loss is {loss} at step {step}; training stopped{where}"
-                                   f"{self._hint()}")
+            raise TrainingDiverged(
+                f"{self.label}: loss is {loss} at step {step}; training stopped{where}{self._hint()}"
+            )
         if self.in_a_row >= self.patience:
             raise TrainingDiverged(
                 f"{self.label}: loss {loss:.4g} at step {step} is more than {self.factor:g}x the running median "
-                f"({median:.4g}) for {self.in_a_row} steps in a row; training stopped{where}{self._hint()}")
+                f"({median:.4g}) for {self.in_a_row} steps in a row; training stopped{where}{self._hint()}"
+            )
         return True
 
     def _hint(self) -> str:

@@ -33,8 +33,9 @@ def teacher_genotype(ref: str, seed: int = 0) -> Genotype:
 class GenotypeTeacher:
     """logit = scale * standardised(network(dense, sparse)) for a genotype network at random initialisation."""
 
-    def __init__(self, genotype: Genotype, spec: FeatureSpec, scale: float = 1.0, seed: int = 0,
-                 layernorm: bool = True) -> None:
+    def __init__(
+        self, genotype: Genotype, spec: FeatureSpec, scale: float = 1.0, seed: int = 0, layernorm: bool = True
+    ) -> None:
         if scale <= 0:
             raise ValueError(f"teacher scale must be positive, got {scale}")
         torch.manual_seed(seed)
@@ -45,9 +46,13 @@ class GenotypeTeacher:
 
     @torch.no_grad()
     def raw(self, dense: np.ndarray, sparse: np.ndarray) -> np.ndarray:
-        out = [self.model(torch.from_numpy(np.ascontiguousarray(dense[i:i + 8192], dtype=np.float32)),
-                          torch.from_numpy(np.ascontiguousarray(sparse[i:i + 8192], dtype=np.int64)))
-               for i in range(0, len(dense), 8192)]
+        out = [
+            self.model(
+                torch.from_numpy(np.ascontiguousarray(dense[i : i + 8192], dtype=np.float32)),
+                torch.from_numpy(np.ascontiguousarray(sparse[i : i + 8192], dtype=np.int64)),
+            )
+            for i in range(0, len(dense), 8192)
+        ]
         return torch.cat(out).double().numpy()
 
     def calibrate(self, dense: np.ndarray, sparse: np.ndarray) -> None:
@@ -58,8 +63,9 @@ class GenotypeTeacher:
         return self.scale * (self.raw(dense, sparse) - self.mean) / self.std
 
 
-def make_oracle(n_rows: int, teacher: str | None = None, *, scale: float = 1.0, seed: int = 0,
-                positive_rate: float = 0.25) -> PreparedData:
+def make_oracle(
+    n_rows: int, teacher: str | None = None, *, scale: float = 1.0, seed: int = 0, positive_rate: float = 0.25
+) -> PreparedData:
     """Criteo-shaped oracle data. `teacher`: None (planted pairwise interactions), `zoo:<name>`,
     `random:<space>` or a genotype file."""
     if teacher is None:

@@ -80,7 +80,7 @@ class _SupernetEvaluator:
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]:
         out: list[Score] = []
         for i in range(0, len(genotypes), self.cfg.group):
-            out.extend(self._evaluate_group(list(genotypes[i:i + self.cfg.group])))
+            out.extend(self._evaluate_group(list(genotypes[i : i + self.cfg.group])))
         return out
 
     @torch.no_grad()
@@ -100,8 +100,10 @@ class _SupernetEvaluator:
         seconds = (time.perf_counter() - start) / len(genotypes)
         with torch.no_grad():
             logits = [nn.functional.linear(x, w, b).squeeze(-1).cpu().numpy() for x, (w, b) in zip(feats, heads)]
-        return [make_score(g, self.data.spec, self.valid_rows, z, seconds, self.name, self.config)
-                for g, z in zip(genotypes, logits)]
+        return [
+            make_score(g, self.data.spec, self.valid_rows, z, seconds, self.name, self.config)
+            for g, z in zip(genotypes, logits)
+        ]
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
         return [tuple(t.detach() for t in v.head_weights()) for v in views]  # type: ignore[misc]
@@ -139,8 +141,14 @@ class FinetunedProxy(_SupernetEvaluator):
 
     def _fit(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)
-        opt = torch.optim.LBFGS([w, b], lr=1.0, max_iter=self.cfg.max_iter, line_search_fn="strong_wolfe",
-                                tolerance_grad=1e-6, tolerance_change=1e-9)
+        opt = torch.optim.LBFGS(
+            [w, b],
+            lr=1.0,
+            max_iter=self.cfg.max_iter,
+            line_search_fn="strong_wolfe",
+            tolerance_grad=1e-6,
+            tolerance_change=1e-9,
+        )
 
         def closure() -> Tensor:
             opt.zero_grad()
@@ -166,4 +174,3 @@ class FinetunedProxy(_SupernetEvaluator):
                 nn.functional.binary_cross_entropy_with_logits(logits, label).backward()
                 opt.step()
         return [(w.detach(), b.detach()) for w, b in params]
-

@@ -26,12 +26,13 @@ from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
+from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.ranking import RankAgreement, agreement
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE, SupernetTrainingConfig, train_supernet
-from nasrec.evaluators.training import TrainConfig, TrainingDiverged
+from nasrec.evaluators.training import TrainConfig
 from nasrec.genotype import Genotype, get_space, sample
-from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.genotype.io import GenotypeJSON
+from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config
 
 REFERENCE = "full"
@@ -47,8 +48,9 @@ class SupernetVariant(BaseModel):
     sampler: str = "single-operator-any-connection"
     train: TrainConfig = SUPERNET_RECIPE
     space: str | None = Field(default=None, description="a space for this variant (None: the study's)")
-    op_map: dict[str, str] = Field(default_factory=dict, description="operators renamed in every genotype, e.g. "
-                                                                     "dot -> dot-unbalanced")
+    op_map: dict[str, str] = Field(
+        default_factory=dict, description="operators renamed in every genotype, e.g. dot -> dot-unbalanced"
+    )
     finetune: tuple[Literal["none", "fast", "paper"], ...] = FINETUNES
 
 
@@ -72,22 +74,37 @@ class RankStudyConfig(BaseModel):
 
     def supernet_config(self, label: str) -> SupernetTrainingConfig:
         v = self.supernets[label]
-        return SupernetTrainingConfig(data=self.data, space=v.space or self.space, sampler=v.sampler,
-                                      train=v.train.model_copy(update={"seed": self.seed}))
+        return SupernetTrainingConfig(
+            data=self.data,
+            space=v.space or self.space,
+            sampler=v.sampler,
+            train=v.train.model_copy(update={"seed": self.seed}),
+        )
 
     def proxies(self, label: str, checkpoint: Path) -> dict[str, tuple[str, dict[str, Any]]]:
         """study label -> (evaluator name, config) of one supernet variant's proxies."""
         v = self.supernets[label]
-        proxy = {"data": self.data, "supernet": str(checkpoint), "valid_rows": self.valid_rows, "seed": self.seed,
-                 "device": self.device}
-        options = {"none": ("supernet", proxy),
-                   "fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
-                   "paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps})}
+        proxy = {
+            "data": self.data,
+            "supernet": str(checkpoint),
+            "valid_rows": self.valid_rows,
+            "seed": self.seed,
+            "device": self.device,
+        }
+        options = {
+            "none": ("supernet", proxy),
+            "fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
+            "paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps}),
+        }
         return {f"{label}/{name}": options[name] for name in v.finetune}
 
     def reference(self, i: int) -> tuple[str, dict[str, Any]]:
-        return "full", {"data": self.data, "seed": self.seed + i, "device": self.device,
-                        "train": self.full.model_dump()}
+        return "full", {
+            "data": self.data,
+            "seed": self.seed + i,
+            "device": self.device,
+            "train": self.full.model_dump(),
+        }
 
 
 class StudyScore(BaseModel):
@@ -148,8 +165,14 @@ def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False,
         return result
 
 
-def _score(stage: Stage[tuple[str, str], StudyScore], label: str, name: str, cfg: dict[str, Any],
-           genotypes: list[Genotype], op_map: dict[str, str] | None = None) -> None:
+def _score(
+    stage: Stage[tuple[str, str], StudyScore],
+    label: str,
+    name: str,
+    cfg: dict[str, Any],
+    genotypes: list[Genotype],
+    op_map: dict[str, str] | None = None,
+) -> None:
     """One genotype at a time, each logged as it finishes: a killed study loses at most one evaluation. The
     evaluator (a supernet load) is built only when there is work."""
     if all((label, g.digest()) in stage for g in genotypes):
@@ -202,21 +225,33 @@ def _value(score: Score, metric: str) -> float:
     return score.value
 
 
-def summarize(config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype],
-              supernet_seconds: dict[str, float]) -> RankStudyResult:
+def summarize(
+    config: RankStudyConfig,
+    done: dict[tuple[str, str], StudyScore],
+    genotypes: list[Genotype],
+    supernet_seconds: dict[str, float],
+) -> RankStudyResult:
     """Agreements on the genotypes whose every reference seed is done and did not diverge (proxies missing
     some are left out)."""
     metric = metric_of(config)
     seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
-    complete = [g.digest() for g in genotypes
-                if all((s, g.digest()) in done and done[(s, g.digest())].score is not None for s in seeds)]
-    failed = {label: sum(1 for (lab, _), r in done.items() if lab == label and r.score is None)
-              for label in dict.fromkeys(label for label, _ in done)}
+    complete = [
+        g.digest()
+        for g in genotypes
+        if all((s, g.digest()) in done and done[(s, g.digest())].score is not None for s in seeds)
+    ]
+    failed = {
+        label: sum(1 for (lab, _), r in done.items() if lab == label and r.score is None)
+        for label in dict.fromkeys(label for label, _ in done)
+    }
     reference = {d: float(np.mean([_value(done[(s, d)].score, metric) for s in seeds])) for d in complete}
     seed_agreement = None
     if len(seeds) > 1 and len(complete) >= 3:
-        seed_agreement = agreement([_value(done[(seeds[0], d)].score, metric) for d in complete],
-                                   [_value(done[(seeds[1], d)].score, metric) for d in complete], config.top_k)
+        seed_agreement = agreement(
+            [_value(done[(seeds[0], d)].score, metric) for d in complete],
+            [_value(done[(seeds[1], d)].score, metric) for d in complete],
+            config.top_k,
+        )
     labels = list(dict.fromkeys(label for label, _ in done))
     agreements: dict[str, RankAgreement] = {}
     for label in labels:
@@ -224,33 +259,54 @@ def summarize(config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], 
             continue
         digests = [d for d in complete if (label, d) in done and done[(label, d)].score is not None]
         if len(digests) >= 3:
-            agreements[label] = agreement([done[(label, d)].score.value for d in digests],
-                                          [reference[d] for d in digests], config.top_k)
+            agreements[label] = agreement(
+                [done[(label, d)].score.value for d in digests], [reference[d] for d in digests], config.top_k
+            )
     seconds = {}
     for label in labels:
-        values = [done[(label, g.digest())].score.seconds for g in genotypes  # type: ignore[union-attr]
-                  if (label, g.digest()) in done and done[(label, g.digest())].score is not None]
+        values = [
+            done[(label, g.digest())].score.seconds
+            for g in genotypes  # type: ignore[union-attr]
+            if (label, g.digest()) in done and done[(label, g.digest())].score is not None
+        ]
         seconds[label] = round(float(np.mean(values)), 3) if values else float("nan")
-    return RankStudyResult(config=config, reference_metric=metric, reference_n=len(complete),
-                           seed_agreement=seed_agreement, agreement=agreements, seconds_per_candidate=seconds,
-                           supernet_seconds=supernet_seconds, failed={k: v for k, v in failed.items() if v})
+    return RankStudyResult(
+        config=config,
+        reference_metric=metric,
+        reference_n=len(complete),
+        seed_agreement=seed_agreement,
+        agreement=agreements,
+        seconds_per_candidate=seconds,
+        supernet_seconds=supernet_seconds,
+        failed={k: v for k, v in failed.items() if v},
+    )
 
 
-def write_reference_table(config: RankStudyConfig, done: dict[tuple[str, str], StudyScore],
-                          genotypes: list[Genotype], path: Path) -> None:
+def write_reference_table(
+    config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype], path: Path
+) -> None:
     """One JSON line per genotype with its reference runs: a reusable CTR benchmark table for NAS."""
     seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
     lines = []
     for g in genotypes:
-        scores = [done[(s, g.digest())].score for s in seeds
-                  if (s, g.digest()) in done and done[(s, g.digest())].score is not None]
+        scores = [
+            done[(s, g.digest())].score
+            for s in seeds
+            if (s, g.digest()) in done and done[(s, g.digest())].score is not None
+        ]
         if not scores:
             continue
         runs = [run.model_dump() for s in scores for run in s.runs]
-        entry = {"digest": g.digest(), "genotype": g.to_dict(), "data": config.data, "flops": scores[0].flops,
-                 "params": scores[0].params, "runs": runs,
-                 "log_loss": float(np.mean([s.log_loss for s in scores if s.log_loss is not None])),
-                 "auc": float(np.mean([s.auc for s in scores if s.auc is not None]))}
+        entry = {
+            "digest": g.digest(),
+            "genotype": g.to_dict(),
+            "data": config.data,
+            "flops": scores[0].flops,
+            "params": scores[0].params,
+            "runs": runs,
+            "log_loss": float(np.mean([s.log_loss for s in scores if s.log_loss is not None])),
+            "auc": float(np.mean([s.auc for s in scores if s.auc is not None])),
+        }
         if all(s.regret is not None for s in scores):
             entry["regret"] = float(np.mean([s.regret for s in scores]))
         lines.append(json.dumps(entry))

@@ -31,8 +31,9 @@ def top_k_overlap(proxy: np.ndarray, reference: np.ndarray, k: int) -> float:
     return len(best_proxy & best_ref) / k
 
 
-def kendall_interval(proxy, reference, level: float = 0.95, n_resamples: int = 1000,
-                     seed: int = 0) -> tuple[float, float]:
+def kendall_interval(
+    proxy, reference, level: float = 0.95, n_resamples: int = 1000, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of Kendall's tau over candidates (resampled with replacement)."""
     proxy, reference = np.asarray(proxy, dtype=float), np.asarray(reference, dtype=float)
     rng = np.random.default_rng(seed)
@@ -49,8 +50,9 @@ def kendall_interval(proxy, reference, level: float = 0.95, n_resamples: int = 1
 def agreement(proxy, reference, k: int = 5) -> RankAgreement:
     proxy, reference = np.asarray(proxy, dtype=float), np.asarray(reference, dtype=float)
     if proxy.shape != reference.shape or proxy.ndim != 1 or len(proxy) < 3:
-        raise UsageError(f"need two equal-length score lists of at least 3 candidates, got {proxy.shape} "
-                         f"and {reference.shape}")
+        raise UsageError(
+            f"need two equal-length score lists of at least 3 candidates, got {proxy.shape} and {reference.shape}"
+        )
     return RankAgreement(
         n=len(proxy),
         kendall_tau=float(stats.kendalltau(proxy, reference).statistic),

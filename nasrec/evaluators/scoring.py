@@ -49,10 +49,19 @@ def subset_batches(data: PreparedData, split: str, rows: int | None, batch_size:
 
 
 def _batches(data: PreparedData, idx: np.ndarray, batch_size: int) -> list[Batch]:
-    dense, sparse, label = (np.asarray(data.dense[idx]), np.asarray(data.sparse[idx], dtype=np.int64),
-                            np.asarray(data.label[idx], dtype=np.float32))
-    return [Batch(torch.from_numpy(dense[i:i + batch_size]), torch.from_numpy(sparse[i:i + batch_size]),
-                  torch.from_numpy(label[i:i + batch_size])) for i in range(0, len(idx), batch_size)]
+    dense, sparse, label = (
+        np.asarray(data.dense[idx]),
+        np.asarray(data.sparse[idx], dtype=np.int64),
+        np.asarray(data.label[idx], dtype=np.float32),
+    )
+    return [
+        Batch(
+            torch.from_numpy(dense[i : i + batch_size]),
+            torch.from_numpy(sparse[i : i + batch_size]),
+            torch.from_numpy(label[i : i + batch_size]),
+        )
+        for i in range(0, len(idx), batch_size)
+    ]
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
@@ -94,24 +103,58 @@ def flops_and_params(genotype: Genotype, spec: FeatureSpec) -> tuple[int, int]:
     return _COSTS[key]
 
 
-def make_score(genotype: Genotype, spec: FeatureSpec, rows: EvalRows, logits: np.ndarray, seconds: float,
-               evaluator: str, config: dict) -> Score:
+def make_score(
+    genotype: Genotype,
+    spec: FeatureSpec,
+    rows: EvalRows,
+    logits: np.ndarray,
+    seconds: float,
+    evaluator: str,
+    config: dict,
+) -> Score:
     """A Score of one prediction of `rows`."""
     flops, params = flops_and_params(genotype, spec)
-    return Score(log_loss=log_loss_from_logits(rows.labels, logits), auc=auc(rows.labels, logits),
-                 examples=int(len(rows.labels)), flops=flops, params=params, seconds=seconds, evaluator=evaluator,
-                 config=config, **oracle_metrics(rows, logits))
+    return Score(
+        log_loss=log_loss_from_logits(rows.labels, logits),
+        auc=auc(rows.labels, logits),
+        examples=len(rows.labels),
+        flops=flops,
+        params=params,
+        seconds=seconds,
+        evaluator=evaluator,
+        config=config,
+        **oracle_metrics(rows, logits),
+    )
 
 
-def score_from_runs(genotype: Genotype, spec: FeatureSpec, runs: list[SeedRun], rows: EvalRows, seconds: float,
-                    evaluator: str, config: dict) -> Score:
+def score_from_runs(
+    genotype: Genotype,
+    spec: FeatureSpec,
+    runs: list[SeedRun],
+    rows: EvalRows,
+    seconds: float,
+    evaluator: str,
+    config: dict,
+) -> Score:
     """A Score averaging several seeds' runs (mean log loss, AUC, regret; spread of the log loss)."""
     flops, params = flops_and_params(genotype, spec)
     loss, spread = mean_and_spread([r.log_loss for r in runs])
     extra = {}
     if rows.probs is not None:
-        extra = {"expected_log_loss": float(np.mean([r.expected_log_loss for r in runs])),
-                 "regret": float(np.mean([r.regret for r in runs]))}
-    return Score(log_loss=loss, auc=float(np.mean([r.auc for r in runs])), log_loss_std=spread,
-                 examples=int(len(rows.labels)), flops=flops, params=params, seconds=seconds, evaluator=evaluator,
-                 config=config, runs=runs, **extra)
+        extra = {
+            "expected_log_loss": float(np.mean([r.expected_log_loss for r in runs])),
+            "regret": float(np.mean([r.regret for r in runs])),
+        }
+    return Score(
+        log_loss=loss,
+        auc=float(np.mean([r.auc for r in runs])),
+        log_loss_std=spread,
+        examples=len(rows.labels),
+        flops=flops,
+        params=params,
+        seconds=seconds,
+        evaluator=evaluator,
+        config=config,
+        runs=runs,
+        **extra,
+    )

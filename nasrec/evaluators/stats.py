@@ -49,27 +49,39 @@ def log_loss_se(labels: np.ndarray, logits: np.ndarray) -> float:
 def _check(labels: np.ndarray, *arrays: np.ndarray) -> None:
     n = len(labels)
     if n < 2 or any(len(a) != n for a in arrays):
-        raise ValueError(f"paired statistics need the same rows for every model (got {n} labels and "
-                         f"{[len(a) for a in arrays]} predictions)")
+        raise ValueError(
+            f"paired statistics need the same rows for every model (got {n} labels and "
+            f"{[len(a) for a in arrays]} predictions)"
+        )
 
 
-def paired_log_loss_diff(labels: np.ndarray, logits_a: np.ndarray, logits_b: np.ndarray, *, level: float = 0.95,
-                         n_resamples: int = 2000, seed: int = 0) -> Interval:
+def paired_log_loss_diff(
+    labels: np.ndarray,
+    logits_a: np.ndarray,
+    logits_b: np.ndarray,
+    *,
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+) -> Interval:
     """Log loss of model a minus model b on the same rows, with a paired percentile bootstrap CI over rows.
     Negative: a is better. Logits may be [rows] or [seeds, rows] (seed i of a paired with seed i of b; each
     row's difference is averaged over seeds, so the interval is pooled over seeds and rows)."""
     za, zb = np.atleast_2d(logits_a), np.atleast_2d(logits_b)
     if za.shape != zb.shape:
-        raise ValueError(f"paired statistics need the same rows for every model (got {len(labels)} labels and "
-                         f"{[za.shape[-1], zb.shape[-1]]} predictions)")
+        raise ValueError(
+            f"paired statistics need the same rows for every model (got {len(labels)} labels and "
+            f"{[za.shape[-1], zb.shape[-1]]} predictions)"
+        )
     _check(labels, za[0], zb[0])
     losses_a = row_log_loss(labels[None, :], za).mean(axis=0)
     losses_b = row_log_loss(labels[None, :], zb).mean(axis=0)
     return paired_row_diff(losses_a, losses_b, level=level, n_resamples=n_resamples, seed=seed)
 
 
-def paired_row_diff(losses_a: np.ndarray, losses_b: np.ndarray, *, level: float = 0.95, n_resamples: int = 2000,
-                    seed: int = 0) -> Interval:
+def paired_row_diff(
+    losses_a: np.ndarray, losses_b: np.ndarray, *, level: float = 0.95, n_resamples: int = 2000, seed: int = 0
+) -> Interval:
     """Mean of `losses_a - losses_b` (per-row losses of two models on the same rows) with a bootstrap CI over
     rows. Rows may be pooled over several runs (seeds) as long as a and b are aligned."""
     a, b = np.asarray(losses_a, dtype=np.float64), np.asarray(losses_b, dtype=np.float64)
@@ -78,23 +90,44 @@ def paired_row_diff(losses_a: np.ndarray, losses_b: np.ndarray, *, level: float 
     if np.all(d == d[0]):  # identical differences: the bootstrap distribution is degenerate
         return Interval(estimate=float(d[0]), low=float(d[0]), high=float(d[0]), level=level, rows=len(d))
     rng = np.random.default_rng(seed)
-    means = np.concatenate([d[rng.integers(0, len(d), (min(200, n_resamples - i), len(d)))].mean(axis=1)
-                            for i in range(0, n_resamples, 200)])  # 200 resamples at a time bounds memory
+    means = np.concatenate(
+        [
+            d[rng.integers(0, len(d), (min(200, n_resamples - i), len(d)))].mean(axis=1)
+            for i in range(0, n_resamples, 200)
+        ]
+    )  # 200 resamples at a time bounds memory
     alpha = (1 - level) / 2
-    return Interval(estimate=float(d.mean()), low=float(np.quantile(means, alpha)),
-                    high=float(np.quantile(means, 1 - alpha)), level=level, rows=len(d))
+    return Interval(
+        estimate=float(d.mean()),
+        low=float(np.quantile(means, alpha)),
+        high=float(np.quantile(means, 1 - alpha)),
+        level=level,
+        rows=len(d),
+    )
 
 
-def paired_auc_diff(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarray, *, level: float = 0.95,
-                    n_resamples: int = 1000, seed: int = 0) -> Interval:
+def paired_auc_diff(
+    labels: np.ndarray,
+    scores_a: np.ndarray,
+    scores_b: np.ndarray,
+    *,
+    level: float = 0.95,
+    n_resamples: int = 1000,
+    seed: int = 0,
+) -> Interval:
     """AUC of model a minus model b on the same rows, with a paired (percentile) bootstrap CI: rows are
     resampled jointly with their label and both scores. Positive: a ranks better. Scores may be [seeds, rows]:
     the statistic is then the mean over seeds of the AUC differences, on the same resampled rows."""
     y = np.asarray(labels)
-    sa, sb = np.atleast_2d(np.asarray(scores_a, dtype=np.float64)), np.atleast_2d(np.asarray(scores_b, dtype=np.float64))
+    sa, sb = (
+        np.atleast_2d(np.asarray(scores_a, dtype=np.float64)),
+        np.atleast_2d(np.asarray(scores_b, dtype=np.float64)),
+    )
     if sa.shape != sb.shape:
-        raise ValueError(f"paired statistics need the same rows for every model (got {len(y)} labels and "
-                         f"{[sa.shape[-1], sb.shape[-1]]} predictions)")
+        raise ValueError(
+            f"paired statistics need the same rows for every model (got {len(y)} labels and "
+            f"{[sa.shape[-1], sb.shape[-1]]} predictions)"
+        )
     _check(y, sa[0], sb[0])
 
     def stat(idx: np.ndarray) -> float:
@@ -104,8 +137,13 @@ def paired_auc_diff(labels: np.ndarray, scores_a: np.ndarray, scores_b: np.ndarr
     diffs = np.asarray([stat(rng.integers(0, len(y), len(y))) for _ in range(n_resamples)])
     diffs = diffs[np.isfinite(diffs)]
     alpha = (1 - level) / 2
-    return Interval(estimate=stat(np.arange(len(y))), low=float(np.quantile(diffs, alpha)),
-                    high=float(np.quantile(diffs, 1 - alpha)), level=level, rows=len(y))
+    return Interval(
+        estimate=stat(np.arange(len(y))),
+        low=float(np.quantile(diffs, alpha)),
+        high=float(np.quantile(diffs, 1 - alpha)),
+        level=level,
+        rows=len(y),
+    )
 
 
 def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:

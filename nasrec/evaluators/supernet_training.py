@@ -20,10 +20,8 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
-from nasrec.genotype.sampling import DEFAULT_SAMPLER
-from nasrec.genotype.sampling import SAMPLERS
+from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
 from nasrec.state import RunLock, atomic_write_text, pin_config
-
 
 SUPERNET_RECIPE = TrainConfig(min_warmup_steps=1000)
 """The paper's supernet recipe (1 epoch, Adagrad lr 0.12, cosine, 10 % warm-up) with a warm-up of at least
@@ -39,8 +37,11 @@ class SupernetTrainingConfig(BaseModel):
     data: str = Field(description="`sample:criteo` or a prepared data folder")
     space: str = "nasrec-full"
     layernorm: bool = True
-    norm_raw_fm: bool = Field(default=False, description="LayerNorm also the raw FM term of D == 16 mergers "
-                              "(the reference skips it; docs/compiler.md has the measurements)")
+    norm_raw_fm: bool = Field(
+        default=False,
+        description="LayerNorm also the raw FM term of D == 16 mergers "
+        "(the reference skips it; docs/compiler.md has the measurements)",
+    )
     cap: int | None = Field(default=500_000, ge=1, description="embedding rows per table (None: full tables)")
     sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of each step")
     warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")
@@ -56,8 +57,9 @@ class SupernetTrainingConfig(BaseModel):
     def build_supernet(self) -> Supernet:
         data = open_data(self.data)
         torch.manual_seed(self.train.seed)
-        return Supernet(self.space, data.spec.with_cap(self.cap), layernorm=self.layernorm,
-                        norm_raw_fm=self.norm_raw_fm)
+        return Supernet(
+            self.space, data.spec.with_cap(self.cap), layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm
+        )
 
 
 class PathSampler:
@@ -66,8 +68,9 @@ class PathSampler:
     Warm-up: during the first `warmup_fraction` of steps, the full supernet is used with a probability
     falling linearly from 1 to 0 — one coin for the whole net (`whole`) or one per block (`per-block`)."""
 
-    def __init__(self, space: SearchSpace, sampler: str, total_steps: int, warmup_fraction: float, mode: str,
-                 seed: int) -> None:
+    def __init__(
+        self, space: SearchSpace, sampler: str, total_steps: int, warmup_fraction: float, mode: str, seed: int
+    ) -> None:
         SAMPLERS.get(sampler)  # an unknown name fails here, naming the known ones
         self.space, self.sampler, self.mode, self.seed = space, sampler, mode, seed
         self.warm_steps = int(total_steps * warmup_fraction)
@@ -120,8 +123,13 @@ class SupernetTrainer(Trainer):
         self.optimizers[1].step()
 
 
-def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bool = False,
-                   stop_after: int | None = None, device: str = "cpu") -> Supernet:
+def train_supernet(
+    config: SupernetTrainingConfig,
+    out: str | Path,
+    progress: bool = False,
+    stop_after: int | None = None,
+    device: str = "cpu",
+) -> Supernet:
     """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`: weights, step and
     recipe, and while unfinished the optimizers' state (an exact resume needs Adagrad's accumulators).
 
@@ -143,18 +151,44 @@ def train_supernet(config: SupernetTrainingConfig, out: str | Path, progress: bo
         supernet = config.build_supernet().to(dev)
         parallel.broadcast_(supernet)
         total = max(1, int(round(config.train.epochs * steps_per_epoch)))
-        paths = PathSampler(space, config.sampler, total, config.warmup_fraction,
-                            config.warmup_mode, config.train.seed)
-        trainer = SupernetTrainer(supernet, config.train, paths, checkpoint=out / "checkpoint.pt", progress=progress,
-                                  device=dev, parallel=parallel)
+        paths = PathSampler(space, config.sampler, total, config.warmup_fraction, config.warmup_mode, config.train.seed)
+        trainer = SupernetTrainer(
+            supernet,
+            config.train,
+            paths,
+            checkpoint=out / "checkpoint.pt",
+            progress=progress,
+            device=dev,
+            parallel=parallel,
+        )
         # global batch i = rows [i*B, (i+1)*B) of the epoch's order; rank r reads its B/W rows of it
-        trainer.fit(lambda epoch: train.batches(per_rank, shuffle=True, seed=config.train.seed, epoch=epoch,
-                                                drop_last=True, shard=parallel.rank, num_shards=parallel.world_size),
-                    steps_per_epoch, stop_after=stop_after, base_rate=train.positive_rate)
+        trainer.fit(
+            lambda epoch: train.batches(
+                per_rank,
+                shuffle=True,
+                seed=config.train.seed,
+                epoch=epoch,
+                drop_last=True,
+                shard=parallel.rank,
+                num_shards=parallel.world_size,
+            ),
+            steps_per_epoch,
+            stop_after=stop_after,
+            base_rate=train.positive_rate,
+        )
         if parallel.is_main and trainer.losses:
-            atomic_write_text(out / "training.json", json.dumps(
-                {"steps": trainer.step, "divergence": trainer.divergence.model_dump(),
-                 "first_losses": trainer.losses[:5], "last_losses": trainer.losses[-5:]}, indent=2))
+            atomic_write_text(
+                out / "training.json",
+                json.dumps(
+                    {
+                        "steps": trainer.step,
+                        "divergence": trainer.divergence.model_dump(),
+                        "first_losses": trainer.losses[:5],
+                        "last_losses": trainer.losses[-5:],
+                    },
+                    indent=2,
+                ),
+            )
         if parallel.is_main and trainer.losses and trainer.step >= total:
             drop_optimizer_state(out / "checkpoint.pt")  # finished: a resume needs only the weights and the step
         if not parallel.all_equal(supernet):

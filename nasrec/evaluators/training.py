@@ -21,7 +21,7 @@ from nasrec.errors import UsageError
 from nasrec.evaluators.base import CurvePoint
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
 from nasrec.evaluators.distributed import DataParallel
-from nasrec.evaluators.guard import DivergenceGuard, TrainingDiverged
+from nasrec.evaluators.guard import DivergenceGuard
 from nasrec.evaluators.metrics import auc, log_loss_from_logits, normalized_entropy
 
 Forward = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
@@ -66,8 +66,12 @@ class Metrics(BaseModel):
 
 def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
     """(dense, sparse) trainable parameters; sparse = those of embeddings with sparse gradients."""
-    sparse_ids = {id(p) for m in model.modules() if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse
-                  for p in m.parameters()}
+    sparse_ids = {
+        id(p)
+        for m in model.modules()
+        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse
+        for p in m.parameters()
+    }
     params = [p for p in model.parameters() if p.requires_grad]
     return [p for p in params if id(p) not in sparse_ids], [p for p in params if id(p) in sparse_ids]
 
@@ -104,8 +108,15 @@ def init_head(model: nn.Module, base_rate: float) -> None:
 
 
 def progress_bar(enabled: bool) -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TextColumn("{task.fields[info]}"), TimeRemainingColumn(), disable=not enabled, transient=True)
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeRemainingColumn(),
+        disable=not enabled,
+        transient=True,
+    )
 
 
 Validate = Callable[[], float]
@@ -124,9 +135,17 @@ class Trainer:
     the checkpoint and shows progress.
     """
 
-    def __init__(self, model: nn.Module, config: TrainConfig, forward: Forward | None = None,
-                 checkpoint: str | Path | None = None, progress: bool = False, label: str = "train",
-                 device: torch.device | str = "cpu", parallel: DataParallel | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        config: TrainConfig,
+        forward: Forward | None = None,
+        checkpoint: str | Path | None = None,
+        progress: bool = False,
+        label: str = "train",
+        device: torch.device | str = "cpu",
+        parallel: DataParallel | None = None,
+    ) -> None:
         self.model, self.config, self.checkpoint = model, config, Path(checkpoint) if checkpoint else None
         self.forward = forward or (lambda d, s, step: model(d, s))
         self.device, self.parallel = torch.device(device), parallel or DataParallel()
@@ -150,16 +169,24 @@ class Trainer:
 
     def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[Any]:
         """Adagrad over the dense and the sparse (embedding) parameters; overridden for supernets."""
-        return [torch.optim.Adagrad(group, lr=self.config.lr, eps=self.config.eps) for group in (dense, sparse)
-                if group]
+        return [
+            torch.optim.Adagrad(group, lr=self.config.lr, eps=self.config.eps) for group in (dense, sparse) if group
+        ]
 
     def _state(self) -> dict[str, Any]:
-        state = {"model": self.model.state_dict(), "optimizers": [o.state_dict() for o in self.optimizers],
-                 "step": self.step, "config": self.config.model_dump_json(),
-                 "divergence": self.guard.report.model_dump_json()}
+        state = {
+            "model": self.model.state_dict(),
+            "optimizers": [o.state_dict() for o in self.optimizers],
+            "step": self.step,
+            "config": self.config.model_dump_json(),
+            "divergence": self.guard.report.model_dump_json(),
+        }
         if self.curve:
-            state |= {"curve": [[p.step, p.log_loss] for p in self.curve], "best_step": self.best_step,
-                      "best_model": self._best_state}
+            state |= {
+                "curve": [[p.step, p.log_loss] for p in self.curve],
+                "best_step": self.best_step,
+                "best_model": self._best_state,
+            }
         return state
 
     def _save(self) -> None:
@@ -171,8 +198,10 @@ class Trainer:
             return
         state = load_checkpoint(self.checkpoint)
         if _recipe(state.get("config")) != _recipe(self.config.model_dump_json()):
-            raise UsageError(f"checkpoint {self.checkpoint} was written with another recipe "
-                             f"({state.get('config')}); use a new folder or the same settings")
+            raise UsageError(
+                f"checkpoint {self.checkpoint} was written with another recipe "
+                f"({state.get('config')}); use a new folder or the same settings"
+            )
         self.model.load_state_dict(state["model"])  # copies onto the model's device
         for opt, saved in zip(self.optimizers, state["optimizers"]):
             opt.load_state_dict(saved)
@@ -186,9 +215,14 @@ class Trainer:
     def total_steps(self, steps_per_epoch: int) -> int:
         return max(1, int(round(self.config.epochs * steps_per_epoch)))
 
-    def fit(self, epoch_batches: Callable[[int], Iterable[Any]], steps_per_epoch: int,
-            stop_after: int | None = None, validate: Validate | None = None,
-            base_rate: float | None = None) -> list[float]:
+    def fit(
+        self,
+        epoch_batches: Callable[[int], Iterable[Any]],
+        steps_per_epoch: int,
+        stop_after: int | None = None,
+        validate: Validate | None = None,
+        base_rate: float | None = None,
+    ) -> list[float]:
         """Train to the end of the recipe (or until `stop_after` total steps). Returns the losses of the steps
         run by this call.
 
@@ -225,9 +259,11 @@ class Trainer:
                     if stopped:
                         break
                 if ran == 0:
-                    raise RuntimeError(f"{self.label}: epoch_batches({epoch}) yielded fewer than {offset + 1} "
-                                       f"batches (steps_per_epoch={steps_per_epoch}); callers size epochs with "
-                                       "DataSplit.full_batches")
+                    raise RuntimeError(
+                        f"{self.label}: epoch_batches({epoch}) yielded fewer than {offset + 1} "
+                        f"batches (steps_per_epoch={steps_per_epoch}); callers size epochs with "
+                        "DataSplit.full_batches"
+                    )
         if self.losses and self.step % self.config.checkpoint_every and not stopped:
             self._save()  # the final state, unless just saved
         if self._best_state is not None and self.config.patience is not None:
@@ -274,6 +310,7 @@ class Trainer:
         for opt in self.optimizers:
             opt.step()
 
+
 def _recipe(config_json: str | None) -> dict[str, Any] | None:
     """A saved recipe as compared on resume: the guard's thresholds change when a run stops, not what it
     computes, so they may differ."""
@@ -290,13 +327,15 @@ def _skip(batches: Iterable[Any], n: int) -> Iterator[Any]:
 
 
 @torch.no_grad()
-def evaluate(forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor], batches: Iterable[Any],
-             device: torch.device | str = "cpu") -> Metrics:
+def evaluate(
+    forward: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    batches: Iterable[Any],
+    device: torch.device | str = "cpu",
+) -> Metrics:
     """Log loss, AUC and normalized entropy of `forward` over `batches` (inputs moved to `device`)."""
     logits, labels = [], []
     for batch in batches:
         logits.append(forward(batch[0].to(device), batch[1].to(device)).reshape(-1).float().cpu().numpy())
         labels.append(batch[2].numpy())
     z, y = np.concatenate(logits), np.concatenate(labels)
-    return Metrics(log_loss=log_loss_from_logits(y, z), auc=auc(y, z), ne=normalized_entropy(y, z),
-                   examples=int(len(y)))
+    return Metrics(log_loss=log_loss_from_logits(y, z), auc=auc(y, z), ne=normalized_entropy(y, z), examples=len(y))

@@ -43,8 +43,19 @@ class _Size:
             start = time.perf_counter()
             flops, params = flops_and_params(g, self.spec)
             size = params if self.name == "params" else flops
-            out.append(Score(log_loss=None, auc=None, examples=0, flops=flops, params=params, objective=-float(size),
-                             seconds=time.perf_counter() - start, evaluator=self.name, config=self.config))
+            out.append(
+                Score(
+                    log_loss=None,
+                    auc=None,
+                    examples=0,
+                    flops=flops,
+                    params=params,
+                    objective=-float(size),
+                    seconds=time.perf_counter() - start,
+                    evaluator=self.name,
+                    config=self.config,
+                )
+            )
         return out
 
 

@@ -32,9 +32,14 @@ def from_validation_error(exc: Any, prefix: tuple[Any, ...] = ()) -> GenotypeErr
     errors = exc.errors(include_url=False)
     # pydantic also reports a container as "too short" when its only items failed: not a separate problem.
     locs = [tuple(e["loc"]) for e in errors]
-    errors = [e for e in errors if not (e["type"] == "too_short"
-                                       and any(len(o) > len(e["loc"]) and o[:len(e["loc"])] == tuple(e["loc"])
-                                               for o in locs))]
+    errors = [
+        e
+        for e in errors
+        if not (
+            e["type"] == "too_short"
+            and any(len(o) > len(e["loc"]) and o[: len(e["loc"])] == tuple(e["loc"]) for o in locs)
+        )
+    ]
     first = errors[0]
     inner = (first.get("ctx") or {}).get("error")
     if isinstance(inner, GenotypeError):

@@ -85,8 +85,9 @@ def from_nasrec_ref(data: Any) -> Genotype:
     ops = REF_OPERATORS[config]
     blocks = [_ref_block(i, m, c, ops) for i, (m, c) in enumerate(zip(micro, macro))]
     extra = {k: v for k, v in data.items() if k not in ("micro", "macro", "config", "num_blocks")}
-    return Genotype.from_dict({"schema_version": SCHEMA_VERSION, "space": REF_SPACE[config], "blocks": blocks,
-                               "meta": {"nasrec_ref": extra}})
+    return Genotype.from_dict(
+        {"schema_version": SCHEMA_VERSION, "space": REF_SPACE[config], "blocks": blocks, "meta": {"nasrec_ref": extra}}
+    )
 
 
 def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str, Any]:
@@ -111,8 +112,12 @@ def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str
         return {
             "dense": {"ops": dense, "dim": micro["dense_in_dims"]},
             "sparse": {"ops": sparse, "dim": micro["sparse_in_dims"]},
-            "inputs": {"dense": macro["dense_idx"], "sparse": macro["sparse_idx"],
-                       "left": single("dense_left_idx"), "right": single("dense_right_idx")},
+            "inputs": {
+                "dense": macro["dense_idx"],
+                "sparse": macro["sparse_idx"],
+                "left": single("dense_left_idx"),
+                "right": single("dense_right_idx"),
+            },
             "dense_to_sparse": _flag(micro, "dense_sparse_interact", f"micro[{i}]"),
             "sparse_to_dense": _flag(micro, "deep_fm", f"micro[{i}]"),
         }
@@ -142,20 +147,29 @@ def to_nasrec_ref(genotype: Genotype) -> dict[str, Any]:
                 if op not in ops:
                     raise GenotypeError(f"{op!r} has no NasRec-ref {config} index", f"blocks[{b}].{branch}.ops[{j}]")
         ins = block.inputs
-        micro.append({
-            "active_nodes": [ops.index(op) for op in block.dense.ops + block.sparse.ops],
-            "dense_in_dims": block.dense.dim,
-            "sparse_in_dims": block.sparse.dim,
-            "dense_sparse_interact": int(block.dense_to_sparse),
-            "deep_fm": int(block.sparse_to_dense),
-        })
-        macro.append({
-            "dense_idx": list(ins.dense or (0,)),
-            "sparse_idx": list(ins.sparse or (0,)),
-            "dense_left_idx": [ins.left or 0],
-            "dense_right_idx": [ins.right or 0],
-        })
+        micro.append(
+            {
+                "active_nodes": [ops.index(op) for op in block.dense.ops + block.sparse.ops],
+                "dense_in_dims": block.dense.dim,
+                "sparse_in_dims": block.sparse.dim,
+                "dense_sparse_interact": int(block.dense_to_sparse),
+                "deep_fm": int(block.sparse_to_dense),
+            }
+        )
+        macro.append(
+            {
+                "dense_idx": list(ins.dense or (0,)),
+                "sparse_idx": list(ins.sparse or (0,)),
+                "dense_left_idx": [ins.left or 0],
+                "dense_right_idx": [ins.right or 0],
+            }
+        )
     extra = genotype.meta.get("nasrec_ref", {}) if isinstance(genotype.meta.get("nasrec_ref"), dict) else {}
-    return {"micro": micro, "macro": macro, "num_blocks": genotype.num_blocks,
-            "use_layernorm": extra.get("use_layernorm", 1), "config": config,
-            **{k: v for k, v in extra.items() if k != "use_layernorm"}}
+    return {
+        "micro": micro,
+        "macro": macro,
+        "num_blocks": genotype.num_blocks,
+        "use_layernorm": extra.get("use_layernorm", 1),
+        "config": config,
+        **{k: v for k, v in extra.items() if k != "use_layernorm"},
+    }

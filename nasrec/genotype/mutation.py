@@ -42,11 +42,13 @@ def mutate(
         for _ in range(_TRIES):
             new = MUTATIONS[name](old, space, b + 1, gen).canonical()
             if new != old:
-                blocks = parent.blocks[:b] + (new,) + parent.blocks[b + 1:]
+                blocks = parent.blocks[:b] + (new,) + parent.blocks[b + 1 :]
                 child = parent.model_copy(update={"blocks": blocks})
                 return child.with_meta(parent=parent.digest(), mutation=name, mutated_block=b + 1)
-    raise GenotypeError(f"no mutation {'of kind ' + repr(kind) + ' ' if kind else ''}can change this genotype "
-                        f"within space {space.name!r}")
+    raise GenotypeError(
+        f"no mutation {'of kind ' + repr(kind) + ' ' if kind else ''}can change this genotype "
+        f"within space {space.name!r}"
+    )
 
 
 def _other(rng: np.random.Generator, options: tuple, current) -> object:
@@ -65,8 +67,9 @@ def _replace(block: Block, **updates) -> Block:
     return Block.model_validate(data)
 
 
-def _with_ops(block: Block, branch: str, ops: tuple[str, ...], space: SearchSpace, k: int,
-              rng: np.random.Generator) -> Block:
+def _with_ops(
+    block: Block, branch: str, ops: tuple[str, ...], space: SearchSpace, k: int, rng: np.random.Generator
+) -> Block:
     """The block with new operators on `branch`, given any inputs the new operators read and it lacks."""
     data = block.model_dump()
     data[branch]["ops"] = ops

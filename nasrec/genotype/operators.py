@@ -70,10 +70,12 @@ for _sig in (
     OperatorSignature("fc", "dense", frozenset({"dense"}), "Linear -> LayerNorm -> ReLU", "FC"),
     OperatorSignature("gating", "dense", frozenset({"pair"}), "sigmoid(Linear(left)) * right", "Sigmoid-Gating"),
     OperatorSignature("sum", "dense", frozenset({"pair"}), "left + right", "Sum"),
-    OperatorSignature("dot", "dense", frozenset({"dense", "sparse"}), "operator-balanced pairwise dot products",
-                      "Dot-Product"),
+    OperatorSignature(
+        "dot", "dense", frozenset({"dense", "sparse"}), "operator-balanced pairwise dot products", "Dot-Product"
+    ),
     OperatorSignature("efc", "sparse", frozenset({"sparse"}), "Linear along the token axis", "EFC"),
-    OperatorSignature("attention", "sparse", frozenset({"sparse"}), "token projection + Transformer layer",
-                      "Attention"),
+    OperatorSignature(
+        "attention", "sparse", frozenset({"sparse"}), "token projection + Transformer layer", "Attention"
+    ),
 ):
     register_signature(_sig)

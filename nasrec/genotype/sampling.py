@@ -87,9 +87,13 @@ def _block(dense_ops, dense_dim, sparse_ops, sparse_dim, dense_in, sparse_in, pa
 @register_sampler("single-operator-any-connection")
 def _single_operator_any_connection(space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
     return _block(
-        (pick(rng, space.dense_ops),), pick(rng, space.dense_dims),
-        (pick(rng, space.sparse_ops),), pick(rng, space.sparse_dims),
-        any_connection(space, k, rng), any_connection(space, k, rng), random_pair(k, rng),
+        (pick(rng, space.dense_ops),),
+        pick(rng, space.dense_dims),
+        (pick(rng, space.sparse_ops),),
+        pick(rng, space.sparse_dims),
+        any_connection(space, k, rng),
+        any_connection(space, k, rng),
+        random_pair(k, rng),
         random_mergers(space, rng),
     )
 
@@ -97,9 +101,13 @@ def _single_operator_any_connection(space: SearchSpace, k: int, rng: np.random.G
 @register_sampler("single-path")
 def _single_path(space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
     return _block(
-        (pick(rng, space.dense_ops),), pick(rng, space.dense_dims),
-        (pick(rng, space.sparse_ops),), pick(rng, space.sparse_dims),
-        (int(rng.integers(k)),), (int(rng.integers(k)),), random_pair(k, rng),
+        (pick(rng, space.dense_ops),),
+        pick(rng, space.dense_dims),
+        (pick(rng, space.sparse_ops),),
+        pick(rng, space.sparse_dims),
+        (int(rng.integers(k)),),
+        (int(rng.integers(k)),),
+        random_pair(k, rng),
         random_mergers(space, rng),
     )
 
@@ -108,9 +116,13 @@ def _single_path(space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
 def _any_path(space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
     limit = space.max_sources(k)
     return _block(
-        any_subset(rng, space.dense_ops), pick(rng, space.dense_dims),
-        any_subset(rng, space.sparse_ops), pick(rng, space.sparse_dims),
-        any_subset(rng, range(k), limit), any_subset(rng, range(k), limit), random_pair(k, rng),
+        any_subset(rng, space.dense_ops),
+        pick(rng, space.dense_dims),
+        any_subset(rng, space.sparse_ops),
+        pick(rng, space.sparse_dims),
+        any_subset(rng, range(k), limit),
+        any_subset(rng, range(k), limit),
+        random_pair(k, rng),
         random_mergers(space, rng),
     )
 
@@ -120,6 +132,12 @@ def _all_operators(space: SearchSpace, k: int, rng: np.random.Generator) -> Bloc
     limit = space.max_sources(k)
     latest = tuple(range(k - limit, k))
     return _block(
-        space.dense_ops, max(space.dense_dims), space.sparse_ops, max(space.sparse_dims),
-        latest, latest, random_pair(k, rng), {m: True for m in space.mergers},
+        space.dense_ops,
+        max(space.dense_dims),
+        space.sparse_ops,
+        max(space.sparse_dims),
+        latest,
+        latest,
+        random_pair(k, rng),
+        {m: True for m in space.mergers},
     )

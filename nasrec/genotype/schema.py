@@ -173,8 +173,11 @@ class Genotype(_Model):
     def from_dict(cls, data: Any) -> Genotype:
         """Validate a parsed document; it must state `schema_version` (a missing one is an error, not 1)."""
         if isinstance(data, dict) and "schema_version" not in data:
-            raise GenotypeError(f"required key is missing (genotype documents state their format version: "
-                                f'"schema_version": {SCHEMA_VERSION})', "schema_version")
+            raise GenotypeError(
+                f"required key is missing (genotype documents state their format version: "
+                f'"schema_version": {SCHEMA_VERSION})',
+                "schema_version",
+            )
         try:
             return cls.model_validate(data)
         except ValidationError as exc:
@@ -207,8 +210,9 @@ class Genotype(_Model):
         """Hash of what the model computes: like `digest`, but only of the live form (`live_form`), so
         genotypes differing only in parts that do not reach the head (dead blocks, operators, mergers)
         share it."""
-        text = json.dumps({"schema_version": self.schema_version, "blocks": self.live_form()}, sort_keys=True,
-                          separators=(",", ":"))
+        text = json.dumps(
+            {"schema_version": self.schema_version, "blocks": self.live_form()}, sort_keys=True, separators=(",", ":")
+        )
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def __hash__(self) -> int:
@@ -262,4 +266,3 @@ def _depth(value: Any) -> int:
 
 def _later(node: int, k: int) -> str:
     return f"node {node} is not earlier than block {k} (block {k} may read nodes 0..{k - 1})"
-

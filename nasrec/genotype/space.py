@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, m
 
 from nasrec.genotype.errors import GenotypeError, from_validation_error
 from nasrec.genotype.operators import get_signature
-from nasrec.registry import UnknownNameError
 from nasrec.genotype.schema import MAX_BLOCKS, MAX_DIM, Genotype, parse_json
+from nasrec.registry import UnknownNameError
 
 Merger = Literal["dense_to_sparse", "sparse_to_dense"]
 MERGERS: tuple[Merger, ...] = ("dense_to_sparse", "sparse_to_dense")
@@ -85,20 +85,24 @@ class SearchSpace(BaseModel):
                 choice, allowed = getattr(block, branch), getattr(self, f"{branch}_ops")
                 for i, op in enumerate(choice.ops):
                     if op not in allowed:
-                        raise GenotypeError(f"{op!r} is not in space {self.name!r} ({', '.join(allowed)})",
-                                            f"{at}.{branch}.ops[{i}]")
+                        raise GenotypeError(
+                            f"{op!r} is not in space {self.name!r} ({', '.join(allowed)})", f"{at}.{branch}.ops[{i}]"
+                        )
                 dims = getattr(self, f"{branch}_dims")
                 if choice.dim not in dims:
-                    raise GenotypeError(f"{choice.dim} is not a {branch} dim of space {self.name!r} {list(dims)}",
-                                        f"{at}.{branch}.dim")
+                    raise GenotypeError(
+                        f"{choice.dim} is not a {branch} dim of space {self.name!r} {list(dims)}", f"{at}.{branch}.dim"
+                    )
             for merger in MERGERS:
                 if getattr(block, merger) and merger not in self.mergers:
                     raise GenotypeError(f"merger not searchable in space {self.name!r}", f"{at}.{merger}")
             for field in ("dense", "sparse"):
                 sources = getattr(block.inputs, field) or ()
                 if len(sources) > self.max_sources(k):
-                    raise GenotypeError(f"{len(sources)} sources, space {self.name!r} allows at most "
-                                        f"{self.max_inputs}", f"{at}.inputs.{field}")
+                    raise GenotypeError(
+                        f"{len(sources)} sources, space {self.name!r} allows at most {self.max_inputs}",
+                        f"{at}.inputs.{field}",
+                    )
         return genotype
 
     def contains(self, genotype: Genotype) -> bool:
@@ -146,12 +150,20 @@ DENSE_DIMS = (16, 32, 64, 128, 256, 512, 768, 1024)
 SPARSE_DIMS = (16, 32, 48, 64)
 
 NASREC_SMALL = SearchSpace(
-    name="nasrec-small", num_blocks=7, dense_ops=("fc", "dot"), sparse_ops=("efc",),
-    dense_dims=DENSE_DIMS, sparse_dims=SPARSE_DIMS,
+    name="nasrec-small",
+    num_blocks=7,
+    dense_ops=("fc", "dot"),
+    sparse_ops=("efc",),
+    dense_dims=DENSE_DIMS,
+    sparse_dims=SPARSE_DIMS,
 )
 NASREC_FULL = SearchSpace(
-    name="nasrec-full", num_blocks=7, dense_ops=("fc", "gating", "sum", "dot"), sparse_ops=("efc", "attention"),
-    dense_dims=DENSE_DIMS, sparse_dims=SPARSE_DIMS,
+    name="nasrec-full",
+    num_blocks=7,
+    dense_ops=("fc", "gating", "sum", "dot"),
+    sparse_ops=("efc", "attention"),
+    dense_dims=DENSE_DIMS,
+    sparse_dims=SPARSE_DIMS,
 )
 PRESETS: dict[str, SearchSpace] = {s.name: s for s in (NASREC_SMALL, NASREC_FULL)}
 
@@ -174,5 +186,3 @@ def space_of(genotype: Genotype, space: str | SearchSpace | None = None) -> Sear
     if genotype.space is None:
         raise GenotypeError("the genotype names no space; pass one", "space")
     return get_space(genotype.space)
-
-

@@ -5,5 +5,12 @@ from nasrec.search.base import STRATEGIES, Strategy, build_strategy, list_strate
 from nasrec.search.evolution import RegularizedEvolution
 from nasrec.search.random import RandomSearch
 
-__all__ = ["RandomSearch", "RegularizedEvolution", "STRATEGIES", "Strategy", "build_strategy", "list_strategies",
-           "register_strategy"]
+__all__ = [
+    "STRATEGIES",
+    "RandomSearch",
+    "RegularizedEvolution",
+    "Strategy",
+    "build_strategy",
+    "list_strategies",
+    "register_strategy",
+]

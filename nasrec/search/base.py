@@ -56,8 +56,9 @@ def strategy_options(name: str) -> type[BaseModel]:
     return options
 
 
-def build_strategy(name: str, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None,
-                   **options: Any) -> Strategy:
+def build_strategy(
+    name: str, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None, **options: Any
+) -> Strategy:
     """The strategy registered as `name` on `space`; `options` are checked by its `Options` first (a bad
     one raises pydantic's ValidationError naming it)."""
     settings = dict(strategy_options(name).model_validate(options))
@@ -94,6 +95,7 @@ class Proposer:
                 continue
             self.seen.add(digest)
             return g
-        raise UsageError(f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {last_reason}); "
-                           "loosen the constraints or enlarge the space")
-
+        raise UsageError(
+            f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {last_reason}); "
+            "loosen the constraints or enlarge the space"
+        )

@@ -15,8 +15,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
-from nasrec.genotype.sampling import DEFAULT_SAMPLER
-from nasrec.genotype.sampling import SAMPLERS
+from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
 from nasrec.search.base import Constraint, Proposer, register_strategy
 
 
@@ -50,8 +49,9 @@ class EvolutionOptions(BaseModel):
 class RegularizedEvolution:
     Options = EvolutionOptions
 
-    def __init__(self, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None, **options: Any
+    ) -> None:
         """`options`: see `EvolutionOptions` (checked; the paper's settings by default)."""
         o = EvolutionOptions(**options)
         self.space, self.population_size, self.cycles = space, o.population, o.cycles
@@ -78,8 +78,7 @@ class RegularizedEvolution:
                 self.initialised += 1
         elif not self.pending and self.cycle < self.cycles and self.population:
             parent = self._tournament()
-            out = [self.proposer.propose(lambda: mutate(parent, self.rng, self.space))
-                   for _ in range(self.children)]
+            out = [self.proposer.propose(lambda: mutate(parent, self.rng, self.space)) for _ in range(self.children)]
             self.pending_cycle = True
         self.pending.extend((g, None, False) for g in out)
         return out

@@ -64,8 +64,12 @@ class ProcessPoolExecutor:
     from `name` and `config` once."""
 
     def __init__(self, name: str, config: dict[str, Any], workers: int = 2, threads_per_worker: int = 1) -> None:
-        self.pool = _Pool(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
-                          initializer=_init_worker, initargs=(name, json.dumps(config), threads_per_worker))
+        self.pool = _Pool(
+            max_workers=workers,
+            mp_context=multiprocessing.get_context("spawn"),
+            initializer=_init_worker,
+            initargs=(name, json.dumps(config), threads_per_worker),
+        )
 
     def submit(self, genotype_json: str) -> Future[str]:
         return self.pool.submit(_evaluate_in_worker, genotype_json)

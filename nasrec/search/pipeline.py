@@ -48,8 +48,9 @@ DISPATCH = ("executor", "ray_address", "device")
 
 
 class Pipeline:
-    def __init__(self, config: RunConfig, root: str | Path, console: Console | None = None,
-                 progress: bool = True) -> None:
+    def __init__(
+        self, config: RunConfig, root: str | Path, console: Console | None = None, progress: bool = True
+    ) -> None:
         self.config, self.paths = config, RunPaths(root)
         self.console = console or Console()
         self.progress = progress
@@ -86,17 +87,28 @@ class Pipeline:
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
         best = min(topk, key=lambda r: r.valid_value)
-        save(best.genotype.with_meta(name="NASRecNet", proxy_log_loss=best.proxy.value,
-                                     valid_log_loss=best.full.log_loss if best.full else None),
-             self.paths.best_genotype)
+        save(
+            best.genotype.with_meta(
+                name="NASRecNet",
+                proxy_log_loss=best.proxy.value,
+                valid_log_loss=best.full.log_loss if best.full else None,
+            ),
+            self.paths.best_genotype,
+        )
         candidates = [("NASRecNet", "nasrec", best.genotype)]
         candidates += [(f"zoo:{name}", "zoo", load_zoo(name)) for name in self.config.zoo]
         if self.config.random_baseline:
             candidates.append(("random search", "random", self._stage("random baseline", self.random_baseline)))
         results = self._stage("final", lambda: self.final(candidates))
-        summary = Summary(best_digest=best.digest, best_genotype=self.paths.best_genotype.name, results=results,
-                          stage_seconds=self.stage_seconds, evaluations=len(evaluations),
-                          comparisons=self.compare(results), seeds=self.final_seeds())
+        summary = Summary(
+            best_digest=best.digest,
+            best_genotype=self.paths.best_genotype.name,
+            results=results,
+            stage_seconds=self.stage_seconds,
+            evaluations=len(evaluations),
+            comparisons=self.compare(results),
+            seeds=self.final_seeds(),
+        )
         atomic_write_text(self.paths.summary, summary.model_dump_json(indent=2))
         return summary
 
@@ -108,12 +120,14 @@ class Pipeline:
         return out
 
     def _write_config(self) -> None:
-        pin_config(self.paths.config, self.config, what="run", key="config", extra={"versions": _versions()},
-                   ignore=DISPATCH)
+        pin_config(
+            self.paths.config, self.config, what="run", key="config", extra={"versions": _versions()}, ignore=DISPATCH
+        )
 
     def train_supernet(self) -> None:
-        train_supernet(self.config.supernet, self.paths.supernet.parent, progress=self.progress,
-                       device=self.config.device)
+        train_supernet(
+            self.config.supernet, self.paths.supernet.parent, progress=self.progress, device=self.config.device
+        )
 
     def evaluator_config(self) -> dict[str, Any]:
         """The search evaluator's whole config: `RunConfig.evaluator` with the run's data, supernet, seed, device."""
@@ -144,15 +158,17 @@ class Pipeline:
             executor.close()
 
     def scratch_recipe(self, epochs: float) -> TrainConfig:
-        return SCRATCH_RECIPE.model_copy(update={"epochs": epochs, "patience": self.config.patience,
-                                                 "seed": self.config.seed})
+        return SCRATCH_RECIPE.model_copy(
+            update={"epochs": epochs, "patience": self.config.patience, "seed": self.config.seed}
+        )
 
     def train_top_k(self, evaluations: list[Evaluation], log: Path) -> list[TopKResult]:
         """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds)."""
         scored = sorted((e for e in evaluations if e.score is not None), key=lambda e: e.score.value)
         c = self.config
-        full = FullTrain(data=c.data, seed=c.seed, seeds=c.topk_seeds, device=c.device,
-                         train=self.scratch_recipe(c.full_epochs))
+        full = FullTrain(
+            data=c.data, seed=c.seed, seeds=c.topk_seeds, device=c.device, train=self.scratch_recipe(c.full_epochs)
+        )
 
         def train(item: tuple[int, Evaluation]) -> TopKResult:
             rank, e = item
@@ -161,10 +177,13 @@ class Pipeline:
                 (score,) = full.evaluate([e.genotype])
             except TrainingDiverged as exc:  # logged as this candidate's failure; the others go on
                 self.console.print(f"  top-{rank} {e.digest}: {exc}", highlight=False)
-                return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=None,
-                                  error=str(exc))
-            self.console.print(f"  top-{rank} {e.digest}: proxy {e.score.value:.4f}  "
-                               f"from scratch {score.log_loss:.4f}", highlight=False)
+                return TopKResult(
+                    rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=None, error=str(exc)
+                )
+            self.console.print(
+                f"  top-{rank} {e.digest}: proxy {e.score.value:.4f}  from scratch {score.log_loss:.4f}",
+                highlight=False,
+            )
             return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
 
         top = list(enumerate(scored[: self.config.top_k], start=1))
@@ -185,9 +204,16 @@ class Pipeline:
         """Every candidate retrained on train + valid for the epochs early stopping chose on validation (per
         seed), scored on test; its per-seed test logits kept in final/ for the paired intervals."""
         c = self.config
-        full = FullTrain(data=c.data, seed=c.seed, seeds=c.final_seeds, train_split="train+valid",
-                         eval_split="test", device=c.device, layernorm=c.layernorm_final,
-                         train=self.scratch_recipe(c.final_epochs))
+        full = FullTrain(
+            data=c.data,
+            seed=c.seed,
+            seeds=c.final_seeds,
+            train_split="train+valid",
+            eval_split="test",
+            device=c.device,
+            layernorm=c.layernorm_final,
+            train=self.scratch_recipe(c.final_epochs),
+        )
 
         def train(candidate: tuple[str, str, Genotype]) -> FinalResult:
             name, kind, g = candidate
@@ -197,12 +223,14 @@ class Pipeline:
             np.save(buffer, prediction.logits, allow_pickle=False)
             atomic_write_bytes(self._logits_path(g.digest()), buffer.getvalue())  # before the record: resumable
             spread = f" ± {score.log_loss_std:.4f}" if c.final_seeds > 1 else ""
-            self.console.print(f"  {name}: test log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}",
-                               highlight=False)
+            self.console.print(
+                f"  {name}: test log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}", highlight=False
+            )
             return FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g, test=score)
 
-        return Stage(self.paths.final, FinalResult, key=lambda r: r.name).run(candidates, key=lambda c: c[0],
-                                                                               make=train)
+        return Stage(self.paths.final, FinalResult, key=lambda r: r.name).run(
+            candidates, key=lambda c: c[0], make=train
+        )
 
     def _logits_path(self, digest: str) -> Path:
         return self.paths.final.parent / f"logits-{digest}.npy"
@@ -218,6 +246,7 @@ class Pipeline:
             if r is best:
                 continue
             z = np.load(self._logits_path(r.digest), allow_pickle=False)
-            out[r.name] = Comparison(log_loss=paired_log_loss_diff(labels, zb, z),
-                                     auc=paired_auc_diff(labels, zb, z, n_resamples=500))
+            out[r.name] = Comparison(
+                log_loss=paired_log_loss_diff(labels, zb, z), auc=paired_auc_diff(labels, zb, z, n_resamples=500)
+            )
         return out

@@ -27,8 +27,9 @@ class RandomOptions(BaseModel):
 class RandomSearch:
     Options = RandomOptions
 
-    def __init__(self, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None,
-                 **options: Any) -> None:
+    def __init__(
+        self, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None, **options: Any
+    ) -> None:
         """`options`: see `RandomOptions` (checked)."""
         o = RandomOptions(**options)
         self.space, self.budget, self.sampler = space, o.budget, o.sampler

@@ -17,8 +17,8 @@ import json
 from concurrent.futures import Future
 from typing import Any
 
-from nasrec.evaluators.base import Evaluator, build_evaluator
 from nasrec.errors import UsageError
+from nasrec.evaluators.base import Evaluator, build_evaluator
 from nasrec.genotype import Genotype
 from nasrec.search.executors import _score_json
 
@@ -58,9 +58,18 @@ class RayExecutor:
     When Ray is already initialised in this process, it is used as it is and left running on `close()`;
     otherwise `close()` shuts down the connection (and the local instance) this executor started."""
 
-    def __init__(self, name: str, config: dict[str, Any], *, address: str = "local", num_cpus: float = 1.0,
-                 num_gpus: float = 0.0, max_retries: int = 2, threads_per_task: int | None = None,
-                 local_cpus: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: dict[str, Any],
+        *,
+        address: str = "local",
+        num_cpus: float = 1.0,
+        num_gpus: float = 0.0,
+        max_retries: int = 2,
+        threads_per_task: int | None = None,
+        local_cpus: int | None = None,
+    ) -> None:
         ray = _import_ray()
         self.name, self.config_json, self.max_retries = name, json.dumps(config), max_retries
         self.threads = threads_per_task or max(1, int(num_cpus))
@@ -68,8 +77,9 @@ class RayExecutor:
         if self._owns_ray:
             local = {"num_cpus": local_cpus, "include_dashboard": False} if address == "local" else {}
             ray.init(address=address, **local)
-        self._task = ray.remote(_evaluate_task).options(num_cpus=num_cpus, num_gpus=num_gpus,
-                                                        max_retries=max_retries, retry_exceptions=False)
+        self._task = ray.remote(_evaluate_task).options(
+            num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries, retry_exceptions=False
+        )
         self._pending: set[Any] = set()
 
     def submit(self, genotype_json: str) -> Future[str]:
@@ -90,9 +100,12 @@ class RayExecutor:
                 out.set_exception(exc.cause if isinstance(exc.cause, Exception) else exc)
             elif isinstance(exc, ray.exceptions.RayError):  # worker or node lost on every attempt
                 digest = Genotype.from_json(genotype_json).digest()
-                out.set_exception(LostTaskError(
-                    f"Ray task for genotype {digest} lost after {1 + self.max_retries} attempts "
-                    f"(max_retries={self.max_retries}): {type(exc).__name__}: {str(exc).splitlines()[0]}"))
+                out.set_exception(
+                    LostTaskError(
+                        f"Ray task for genotype {digest} lost after {1 + self.max_retries} attempts "
+                        f"(max_retries={self.max_retries}): {type(exc).__name__}: {str(exc).splitlines()[0]}"
+                    )
+                )
             else:
                 out.set_exception(exc)
 

@@ -15,8 +15,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from nasrec.evaluators import SupernetTrainingConfig
-from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.evaluators.base import evaluator_config
+from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.genotype.zoo import list_zoo
 from nasrec.search.base import strategy_options
 
@@ -74,8 +74,7 @@ class EvaluatorChoice(BaseModel):
             raise ValueError(f"{', '.join(supplied)}: set by the run, not in the evaluator's config")
         model = evaluator_config(info.data["name"])
         placeholders = {"data": "sample:criteo", "supernet": "checkpoint.pt", "seed": 0, "device": "cpu"}
-        typed = model.model_validate({**{k: v for k, v in placeholders.items() if k in model.model_fields},
-                                      **config})
+        typed = model.model_validate({**{k: v for k, v in placeholders.items() if k in model.model_fields}, **config})
         return {k: v for k, v in typed.model_dump(mode="json").items() if k not in RUN_CONTEXT}
 
     def build_config(self, **context: Any) -> dict[str, Any]:
@@ -99,7 +98,8 @@ class RunConfig(BaseModel):
     evaluator: EvaluatorChoice = Field(default_factory=EvaluatorChoice)
     workers: int = Field(default=1, ge=1, description="concurrent evaluations (processes or Ray tasks)")
     executor: Literal["auto", "process", "ray"] = Field(
-        default="auto", description="auto: in-process when workers == 1, else a process pool; ray: Ray tasks")
+        default="auto", description="auto: in-process when workers == 1, else a process pool; ray: Ray tasks"
+    )
     ray_address: str = Field(default="local", description="ray: `local`, `auto`, `HOST:PORT` or `ray://HOST:PORT`")
     device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernet, proxies and models run")
     top_k: int = Field(default=15, ge=1, description="best candidates trained from scratch")
@@ -124,12 +124,17 @@ class RunConfig(BaseModel):
         if "proxy" in data:
             data["evaluator"] = {"name": "finetune", "config": data.pop("proxy")}
         if "supernet_epochs" in data or "warmup_fraction" in data:
-            data["supernet"] = {"warmup_fraction": data.pop("warmup_fraction", 0.2),
-                                "train": {"epochs": data.pop("supernet_epochs", 1.0)}}
+            data["supernet"] = {
+                "warmup_fraction": data.pop("warmup_fraction", 0.2),
+                "train": {"epochs": data.pop("supernet_epochs", 1.0)},
+            }
         supernet = data.get("supernet", {})
         if isinstance(supernet, dict):
-            supernet = {"data": data.get("data", cls.model_fields["data"].default),
-                        "space": data.get("space", cls.model_fields["space"].default), **supernet}
+            supernet = {
+                "data": data.get("data", cls.model_fields["data"].default),
+                "space": data.get("space", cls.model_fields["space"].default),
+                **supernet,
+            }
             train = supernet.get("train", {})
             if isinstance(train, dict):
                 supernet["train"] = {**SUPERNET_RECIPE.model_dump(), "seed": data.get("seed", 0), **train}
@@ -141,8 +146,9 @@ class RunConfig(BaseModel):
     def _same_data_and_space(cls, supernet: SupernetTrainingConfig, info: ValidationInfo) -> SupernetTrainingConfig:
         for key in ("data", "space"):
             if key in info.data and getattr(supernet, key) != info.data[key]:
-                raise ValueError(f"the supernet's {key} ({getattr(supernet, key)!r}) must be the run's "
-                                 f"({info.data[key]!r})")
+                raise ValueError(
+                    f"the supernet's {key} ({getattr(supernet, key)!r}) must be the run's ({info.data[key]!r})"
+                )
         return supernet
 
     @field_validator("zoo")
@@ -153,4 +159,3 @@ class RunConfig(BaseModel):
         if unknown:
             raise ValueError(f"unknown zoo model {unknown[0]!r} (known: {', '.join(known)})")
         return zoo
-

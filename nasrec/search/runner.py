@@ -18,8 +18,16 @@ from nasrec.search.executors import Executor, score_from_future
 from nasrec.state import Stage
 
 
-def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, parallel: int = 1, seed: int = 0,
-               budget: int | None = None, progress: bool = False) -> list[Evaluation]:
+def run_search(
+    strategy: Strategy,
+    executor: Executor,
+    log: str | Path,
+    *,
+    parallel: int = 1,
+    seed: int = 0,
+    budget: int | None = None,
+    progress: bool = False,
+) -> list[Evaluation]:
     """Drive `strategy` to completion (or until `budget` evaluations are logged in all). Returns every
     logged evaluation in order."""
     stage = Stage(log, Evaluation, key=lambda e: e.digest)
@@ -41,15 +49,25 @@ def run_search(strategy: Strategy, executor: Executor, log: str | Path, *, paral
                     in_flight[executor.submit(g.to_json(indent=None))] = (g, time.perf_counter())
             if not in_flight:
                 if not asked and not strategy.done:
-                    raise RuntimeError("the strategy asked for nothing while no evaluation is running "
-                                       "(every evaluation failed?)")
+                    raise RuntimeError(
+                        "the strategy asked for nothing while no evaluation is running (every evaluation failed?)"
+                    )
                 continue
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in [f for f in in_flight if f in finished]:  # submission order
                 g, start = in_flight.pop(future)
                 score, error = score_from_future(future)
-                stage.add(Evaluation(index=len(stage), digest=g.digest(), genotype=g, score=score, error=error,
-                                     seed=derive_seed(seed, g.digest()), seconds=time.perf_counter() - start))
+                stage.add(
+                    Evaluation(
+                        index=len(stage),
+                        digest=g.digest(),
+                        genotype=g,
+                        score=score,
+                        error=error,
+                        seed=derive_seed(seed, g.digest()),
+                        seconds=time.perf_counter() - start,
+                    )
+                )
                 strategy.tell(g, score.value if score else None)
                 if score is not None and not score.value >= best:  # also replaces the initial NaN
                     best = score.value

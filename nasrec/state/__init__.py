@@ -12,5 +12,17 @@ from nasrec.state.jsonl import Scan, append_jsonl, read_jsonl, repair_jsonl, sca
 from nasrec.state.lock import RunFolderBusy, RunLock
 from nasrec.state.stages import Stage
 
-__all__ = ["RunFolderBusy", "RunLock", "Scan", "Stage", "append_jsonl", "atomic_open", "atomic_write_bytes",
-           "atomic_write_text", "pin_config", "read_jsonl", "repair_jsonl", "scan_jsonl"]
+__all__ = [
+    "RunFolderBusy",
+    "RunLock",
+    "Scan",
+    "Stage",
+    "append_jsonl",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "pin_config",
+    "read_jsonl",
+    "repair_jsonl",
+    "scan_jsonl",
+]

@@ -14,8 +14,15 @@ from nasrec.errors import UsageError
 from nasrec.state.files import atomic_write_text
 
 
-def pin_config(path: str | Path, config: BaseModel, *, what: str, key: str | None = None,
-               extra: dict[str, Any] | None = None, ignore: Iterable[str] = ()) -> None:
+def pin_config(
+    path: str | Path,
+    config: BaseModel,
+    *,
+    what: str,
+    key: str | None = None,
+    extra: dict[str, Any] | None = None,
+    ignore: Iterable[str] = (),
+) -> None:
     """Write `config` to `path` (under `key`, beside `extra`, when given) if there is none; else check that
     the saved one, read through the same model, equals `config` but for the fields in `ignore` (where and
     how work runs, not what it computes). A different one raises `UsageError` naming the fields."""
@@ -33,5 +40,7 @@ def pin_config(path: str | Path, config: BaseModel, *, what: str, key: str | Non
     new, old = config.model_dump(mode="json"), saved.model_dump(mode="json")
     differ = [k for k in new if k not in ignore and new[k] != old.get(k)]
     if differ:
-        raise UsageError(f"{path} holds another {what}'s config (different {', '.join(differ)}); "
-                         "use a new folder or the same settings")
+        raise UsageError(
+            f"{path} holds another {what}'s config (different {', '.join(differ)}); "
+            "use a new folder or the same settings"
+        )

@@ -73,8 +73,7 @@ def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
         return []
     scan = scan_jsonl(path.read_bytes(), model)
     if scan.bad_lines:
-        raise UsageError(f"{path}, line {scan.bad_lines[0]}: not a valid {model.__name__} record: "
-                         f"{scan.first_error}")
+        raise UsageError(f"{path}, line {scan.bad_lines[0]}: not a valid {model.__name__} record: {scan.first_error}")
     return scan.records
 
 
@@ -88,8 +87,9 @@ def repair_jsonl(path: str | Path, model: type[M]) -> bool:
     scan = scan_jsonl(raw, model)
     if scan.torn_at is not None:
         line = raw[: scan.torn_at].count(b"\n") + 1
-        warnings.warn(f"{path}, line {line}: dropped an incomplete last record (interrupted write)",
-                      RuntimeWarning, stacklevel=2)
+        warnings.warn(
+            f"{path}, line {line}: dropped an incomplete last record (interrupted write)", RuntimeWarning, stacklevel=2
+        )
         with open(path, "r+b") as fh:
             fh.truncate(scan.torn_at)
             os.fsync(fh.fileno())

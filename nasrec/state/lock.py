@@ -45,8 +45,10 @@ class RunLock:
         try:
             self._lock.acquire()
         except Timeout:
-            raise RunFolderBusy(f"{self.what} {self.folder} is in use by process {self.holder()} "
-                                f"({self.path}); wait for it to finish or use another folder") from None
+            raise RunFolderBusy(
+                f"{self.what} {self.folder} is in use by process {self.holder()} "
+                f"({self.path}); wait for it to finish or use another folder"
+            ) from None
         return self
 
     def release(self) -> None:
@@ -55,6 +57,7 @@ class RunLock:
     def __enter__(self) -> RunLock:
         return self.acquire()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.release()

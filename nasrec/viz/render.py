@@ -55,10 +55,21 @@ def to_dot(genotype: Genotype) -> str:
     canon = genotype.canonical()
     live = genotype.liveness()
     last = len(canon.blocks)
-    g = graphviz.Digraph(name="nasrec", node_attr={"fontname": FONT, "fontsize": "11"},
-                         edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.6"})
-    g.attr(rankdir="BT", remincross="false", nodesep="0.3", ranksep="0.45", fontname=FONT,
-           labelloc="t", fontsize="12", label=_title(genotype))
+    g = graphviz.Digraph(
+        name="nasrec",
+        node_attr={"fontname": FONT, "fontsize": "11"},
+        edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.6"},
+    )
+    g.attr(
+        rankdir="BT",
+        remincross="false",
+        nodesep="0.3",
+        ranksep="0.45",
+        fontname=FONT,
+        labelloc="t",
+        fontsize="12",
+        label=_title(genotype),
+    )
 
     with g.subgraph(name="cluster_inputs") as c:
         c.attr(label="Raw inputs", style="rounded", color=GREY, fontcolor=GREY, fontsize="10")
@@ -90,8 +101,10 @@ def _title(genotype: Genotype) -> str:
     name = genotype.meta.get("name")
     lines = [str(name)] if name else []
     lines.append(f"space {genotype.space or '(none)'} · digest {genotype.digest()}")
-    lines.append("blue: dense · red, dashed: sparse · L / R: binary operator inputs · bold L=R: same source"
-                 " · grey: unused (striped: a whole block)")
+    lines.append(
+        "blue: dense · red, dashed: sparse · L / R: binary operator inputs · bold L=R: same source"
+        " · grey: unused (striped: a whole block)"
+    )
     return _lines(lines)
 
 
@@ -110,8 +123,15 @@ def _block(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness) -> None
         if lv.live:
             c.attr(label=f"Block {k}", labelloc="b", style="rounded", color="black", fontcolor="black", fontsize="11")
         else:
-            c.attr(label=f"Block {k} (unused)", labelloc="b", style="dashed,striped", fillcolor=HATCH, color=GREY,
-                   fontcolor=GREY, fontsize="11")
+            c.attr(
+                label=f"Block {k} (unused)",
+                labelloc="b",
+                style="dashed,striped",
+                fillcolor=HATCH,
+                color=GREY,
+                fontcolor=GREY,
+                fontsize="11",
+            )
         with c.subgraph() as row:  # dense left of sparse, on one rank
             row.attr(rank="same")
             for branch, (color, fill) in (("dense", (BLUE, BLUE_FILL)), ("sparse", (RED, RED_FILL))):
@@ -123,10 +143,18 @@ def _block(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness) -> None
         for merger, node, label in MERGER_MARKERS:
             if getattr(block, merger):
                 used = getattr(lv, merger)
-                c.node(f"b{k}_{node}", label if used or not lv.live else f"{label} (unused)", shape="box",
-                       style="rounded,filled", fontsize="9", height="0.25", margin="0.05,0.02",
-                       color=VIOLET if used else GREY, fillcolor=VIOLET_FILL if used else GREY_FILL,
-                       **({} if used else {"fontcolor": GREY}))
+                c.node(
+                    f"b{k}_{node}",
+                    label if used or not lv.live else f"{label} (unused)",
+                    shape="box",
+                    style="rounded,filled",
+                    fontsize="9",
+                    height="0.25",
+                    margin="0.05,0.02",
+                    color=VIOLET if used else GREY,
+                    fillcolor=VIOLET_FILL if used else GREY_FILL,
+                    **({} if used else {"fontcolor": GREY}),
+                )
 
 
 def _branch_label(ops: tuple[str, ...], dim: int, unused: bool = False) -> str:
@@ -175,7 +203,7 @@ def _edge(kind: str, used: bool, **extra: str) -> dict[str, str]:
     return {"color": color, "fontcolor": color, "style": style, **extra}
 
 
-def render_format(path: str | Path, format: str | None = None) -> str:  # noqa: A002
+def render_format(path: str | Path, format: str | None = None) -> str:
     """The format `render` writes to `path`: its suffix's (svg, png, pdf, dot), else `format`, else svg.
 
     Raises `UsageError` for an unknown format or suffix, or a suffix naming another format than `format`."""
@@ -189,7 +217,7 @@ def render_format(path: str | Path, format: str | None = None) -> str:  # noqa: 
     return (format or suffix or "svg").lower()
 
 
-def render(genotype: Genotype, path: str | Path, format: str | None = None) -> Path:  # noqa: A002
+def render(genotype: Genotype, path: str | Path, format: str | None = None) -> Path:
     """Draw `genotype` to `path` as svg, png, pdf or dot (see `render_format`); nothing is written on error.
 
     Raises `UsageError` for a bad format (see `render_format`), a missing `dot` or a path that cannot be
@@ -198,8 +226,11 @@ def render(genotype: Genotype, path: str | Path, format: str | None = None) -> P
     path = Path(path)
     fmt = render_format(path, format)
     if genotype.num_blocks > MAX_BLOCKS:
-        raise GenotypeError(f"{genotype.num_blocks} blocks; render draws at most {MAX_BLOCKS} (graphviz's layout "
-                            f"of more takes minutes)", "blocks")
+        raise GenotypeError(
+            f"{genotype.num_blocks} blocks; render draws at most {MAX_BLOCKS} (graphviz's layout "
+            f"of more takes minutes)",
+            "blocks",
+        )
     source = to_dot(genotype)
     data = source.encode() if fmt == "dot" else _run_dot(source, fmt)
     try:
@@ -212,8 +243,10 @@ def render(genotype: Genotype, path: str | Path, format: str | None = None) -> P
 def _run_dot(source: str, fmt: str) -> bytes:
     exe = shutil.which("dot")
     if exe is None:
-        raise UsageError("graphviz's `dot` executable was not found on PATH: install graphviz "
-                           "(e.g. `apt-get install graphviz`), or render with format='dot'")
+        raise UsageError(
+            "graphviz's `dot` executable was not found on PATH: install graphviz "
+            "(e.g. `apt-get install graphviz`), or render with format='dot'"
+        )
     args = [exe, f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
     try:
         proc = subprocess.run(args, input=source.encode(), capture_output=True, check=False)

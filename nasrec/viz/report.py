@@ -38,7 +38,17 @@ from nasrec.state import atomic_write_text
 from nasrec.viz.render import to_dot
 from nasrec.viz.report_data import RunData, proxy_label, score_of
 from nasrec.viz.report_html import (
-    _agreement, _duration, _e, _f, _facts, _inline_svg, _matplotlib, _running_min, _si, _sort_key, _table,
+    _agreement,
+    _duration,
+    _e,
+    _f,
+    _facts,
+    _inline_svg,
+    _matplotlib,
+    _running_min,
+    _si,
+    _sort_key,
+    _table,
 )
 
 PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
@@ -67,8 +77,9 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     if not paths.root.is_dir():
         raise UsageError(f"run folder {str(paths.root)!r} does not exist or is not a folder")
     if not paths.is_run():
-        raise UsageError(f"{str(paths.root)!r} is not a run folder of `nasrec search` (no run config.json); "
-                         "nothing to report")
+        raise UsageError(
+            f"{str(paths.root)!r} is not a run folder of `nasrec search` (no run config.json); nothing to report"
+        )
     text = build_report(paths.root)
     path = Path(out) if out is not None else paths.report
     try:
@@ -173,8 +184,12 @@ class _Report:
         ]
         if run.scored:
             best = min(run.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
-            facts.append(("best proxy log loss", f"{_f(score_of(best).log_loss, 5)} (evaluation {best.index}, "
-                                                 f"digest {best.digest})"))
+            facts.append(
+                (
+                    "best proxy log loss",
+                    f"{_f(score_of(best).log_loss, 5)} (evaluation {best.index}, digest {best.digest})",
+                )
+            )
         if run.best_digest:
             facts.append(("best architecture", f"{run.best_digest}: {run.best_note}"))
         if run.topk:
@@ -189,8 +204,9 @@ class _Report:
             out.append(f'<div class="missing" id="missing"><p>Not available yet:</p><ul>{items}</ul></div>')
         if run.problems:
             items = "".join(f"<li>{_e(p)}</li>" for p in run.problems)
-            out.append(f'<div class="problem" id="problems"><p>Problems reading the run folder:</p>'
-                       f"<ul>{items}</ul></div>")
+            out.append(
+                f'<div class="problem" id="problems"><p>Problems reading the run folder:</p><ul>{items}</ul></div>'
+            )
         return "\n".join(out)
 
     def architecture(self) -> str:
@@ -200,12 +216,16 @@ class _Report:
             return self.unavailable("architecture", "no best_genotype.json and no scored evaluation")
         assert run.best_digest is not None
         scores = run.scores_of(run.best_digest)
-        cost = next((s for s in (scores.get(k) for k in ("test", "full", "proxy")) if s and s.flops is not None),
-                    None)
+        cost = next((s for s in (scores.get(k) for k in ("test", "full", "proxy")) if s and s.flops is not None), None)
         params = next((s.params for s in scores.values() if s.params is not None), None)
-        facts = [("digest", run.best_digest), ("source", run.best_note), ("space", g.space or "(none)"),
-                 ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
-                 ("FLOPs", _si(cost.flops) if cost else "n/a"), ("params", _si(params))]
+        facts = [
+            ("digest", run.best_digest),
+            ("source", run.best_note),
+            ("space", g.space or "(none)"),
+            ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
+            ("FLOPs", _si(cost.flops) if cost else "n/a"),
+            ("params", _si(params)),
+        ]
         labels = {"full": "full training (validation)", "test": "test"}
         for stage in ("proxy", "full", "test"):
             if stage in scores:
@@ -235,8 +255,11 @@ class _Report:
     def search_curve(self) -> str:
         run = self.run
         if not run.evaluations:
-            return self.unavailable("search-curve", f"no evaluations ({run.rel(run.paths.evaluations)} "
-                                    + ("is empty)" if run.paths.evaluations.exists() else "does not exist)"))
+            return self.unavailable(
+                "search-curve",
+                f"no evaluations ({run.rel(run.paths.evaluations)} "
+                + ("is empty)" if run.paths.evaluations.exists() else "does not exist)"),
+            )
         if not run.scored:
             return self.unavailable("search-curve", f"all {len(run.evaluations)} evaluations failed")
         xs = [e.index for e in run.scored]
@@ -253,54 +276,84 @@ class _Report:
             ax.step(xs, running, where="post", color="#c0262d", linewidth=2, label="evolution: best so far")
             if rand:
                 ax.scatter(rx, ry, s=10, alpha=0.25, color="#7a7a7a", marker="x", label="random search candidates")
-                ax.step(rx, _running_min(ry), where="post", color="#333333", linewidth=2, linestyle="--",
-                        label="random search: best so far")
+                ax.step(
+                    rx,
+                    _running_min(ry),
+                    where="post",
+                    color="#333333",
+                    linewidth=2,
+                    linestyle="--",
+                    label="random search: best so far",
+                )
             ax.set_xlabel("evaluation (order of completion)")
             ax.set_ylabel("proxy log loss (lower is better)")
-            ax.set_title(f"Search curve: {len(xs)} scored evaluations"
-                         + (f", {n_failed} failed" if n_failed else ""))
+            ax.set_title(f"Search curve: {len(xs)} scored evaluations" + (f", {n_failed} failed" if n_failed else ""))
             ax.grid(alpha=0.3)
             ax.legend(loc="upper right")
 
-        text = (f"<p>Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; "
-                f"{n_failed} failed.</p>")
+        text = (
+            f"<p>Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; "
+            f"{n_failed} failed.</p>"
+        )
         if rand:
-            text += (f"\n<p>Random search with the same budget: best {_f(min(ry), 5)} after "
-                     f"{len(run.random_evaluations)} evaluations.</p>")
+            text += (
+                f"\n<p>Random search with the same budget: best {_f(min(ry), 5)} after "
+                f"{len(run.random_evaluations)} evaluations.</p>"
+            )
         return text + "\n" + self.plot(draw, "search curve: best proxy log loss against evaluations")
 
     def proxy_vs_full(self) -> str:
         run = self.run
         if not run.topk:
-            return self.unavailable("proxy-vs-full", "no top-k candidates trained from scratch "
-                                    f"({run.rel(run.paths.topk)})")
+            return self.unavailable(
+                "proxy-vs-full", f"no top-k candidates trained from scratch ({run.rel(run.paths.topk)})"
+            )
         trained = [r for r in run.topk if r.full is not None]  # diverged candidates have no score
         proxy = [r.proxy.log_loss for r in trained]
         full = [r.full.log_loss for r in trained]  # type: ignore[union-attr]
         agree = _agreement(proxy, full)
         if agree is None:
-            stats = (f'<p class="unavailable">Rank agreement needs at least 3 top-k candidates '
-                     f"(have {len(run.topk)}).</p>")
+            stats = (
+                f'<p class="unavailable">Rank agreement needs at least 3 top-k candidates (have {len(run.topk)}).</p>'
+            )
             title = f"Proxy versus full training (n = {len(run.topk)})"
         else:
-            stats = _facts([("candidates", str(agree.n)),
-                            ("Kendall τ", _f(agree.kendall_tau, 3), "kendall-tau"),
-                            ("Spearman ρ", _f(agree.spearman_rho, 3), "spearman-rho"),
-                            ("Pearson r", _f(agree.pearson_r, 3), "pearson-r"),
-                            (f"top-{agree.top_k} overlap", _f(agree.top_k_overlap, 3), "top-k-overlap")])
-            title = (rf"Kendall $\tau$ = {_f(agree.kendall_tau, 3)}, Spearman $\rho$ = "
-                     f"{_f(agree.spearman_rho, 3)} (n = {agree.n})")
+            stats = _facts(
+                [
+                    ("candidates", str(agree.n)),
+                    ("Kendall τ", _f(agree.kendall_tau, 3), "kendall-tau"),
+                    ("Spearman ρ", _f(agree.spearman_rho, 3), "spearman-rho"),
+                    ("Pearson r", _f(agree.pearson_r, 3), "pearson-r"),
+                    (f"top-{agree.top_k} overlap", _f(agree.top_k_overlap, 3), "top-k-overlap"),
+                ]
+            )
+            title = (
+                rf"Kendall $\tau$ = {_f(agree.kendall_tau, 3)}, Spearman $\rho$ = "
+                f"{_f(agree.spearman_rho, 3)} (n = {agree.n})"
+            )
 
         def draw(fig: Any) -> None:
             ax = fig.add_subplot()
             ax.scatter(proxy, full, s=30, color="#1f5fbf")
             for r in trained:
-                ax.annotate(str(r.rank), (r.proxy.log_loss, r.full.log_loss), textcoords="offset points",
-                            xytext=(4, 3), fontsize=8)
+                ax.annotate(
+                    str(r.rank),
+                    (r.proxy.log_loss, r.full.log_loss),
+                    textcoords="offset points",
+                    xytext=(4, 3),
+                    fontsize=8,
+                )
             best = [r for r in trained if r.digest == run.best_digest]
             if best:
-                ax.scatter([best[0].proxy.log_loss], [best[0].full.log_loss], s=90, facecolors="none",
-                           edgecolors="#c0262d", linewidths=2, label="best architecture")
+                ax.scatter(
+                    [best[0].proxy.log_loss],
+                    [best[0].full.log_loss],
+                    s=90,
+                    facecolors="none",
+                    edgecolors="#c0262d",
+                    linewidths=2,
+                    label="best architecture",
+                )
                 ax.legend(loc="upper left")
             ax.set_xlabel(f"{proxy_label(run.topk[0].proxy)} log loss")
             ax.set_ylabel("full-training log loss (validation)")
@@ -319,10 +372,21 @@ class _Report:
             full = r.full
             flops = full.flops if full is not None and full.flops is not None else r.proxy.flops
             params = full.params if full is not None and full.params is not None else r.proxy.params
-            rows.append(("best" if r.digest == run.best_digest else "",
-                         [str(r.rank), r.digest, _f(r.proxy.log_loss, 5), _f(r.proxy.auc, 4),
-                          _f(full.log_loss, 5) if full else "diverged", _f(full.auc, 4) if full else "",
-                          _si(flops), _si(params)]))
+            rows.append(
+                (
+                    "best" if r.digest == run.best_digest else "",
+                    [
+                        str(r.rank),
+                        r.digest,
+                        _f(r.proxy.log_loss, 5),
+                        _f(r.proxy.auc, 4),
+                        _f(full.log_loss, 5) if full else "diverged",
+                        _f(full.auc, 4) if full else "",
+                        _si(flops),
+                        _si(params),
+                    ],
+                )
+            )
         return _table("topk-table", head, rows, digest_cols={1})
 
     def final(self) -> str:
@@ -330,22 +394,48 @@ class _Report:
         if not run.final:
             return self.unavailable("final", f"no final results ({run.rel(run.paths.final)})")
         comparisons = run.summary.comparisons if run.summary is not None else {}
-        head = ["name", "kind", "digest", "test log loss", "± (seeds)", "test AUC",
-                "NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "params"]
+        head = [
+            "name",
+            "kind",
+            "digest",
+            "test log loss",
+            "± (seeds)",
+            "test AUC",
+            "NASRecNet − model: log loss [95% CI]",
+            "AUC [95% CI]",
+            "FLOPs",
+            "params",
+        ]
         rows = []
         for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name)):
             c = comparisons.get(f.name)
-            rows.append(("nasrec" if f.kind == "nasrec" else "",
-                         [f.name, f.kind, f.digest, _f(f.test.log_loss, 5),
-                          _f(f.test.log_loss_std, 4) if f.test.log_loss_std is not None else "",
-                          _f(f.test.auc, 4), str(c.log_loss) if c else "", str(c.auc) if c else "",
-                          _si(f.test.flops), _si(f.test.params)]))
+            rows.append(
+                (
+                    "nasrec" if f.kind == "nasrec" else "",
+                    [
+                        f.name,
+                        f.kind,
+                        f.digest,
+                        _f(f.test.log_loss, 5),
+                        _f(f.test.log_loss_std, 4) if f.test.log_loss_std is not None else "",
+                        _f(f.test.auc, 4),
+                        str(c.log_loss) if c else "",
+                        str(c.auc) if c else "",
+                        _si(f.test.flops),
+                        _si(f.test.params),
+                    ],
+                )
+            )
         seeds = run.summary.seeds if run.summary is not None else []
-        note = (f"Sorted by test log loss; NASRecNet highlighted. Every model trained with seeds "
-                f"{', '.join(map(str, seeds)) or 'n/a'}; intervals are paired bootstrap 95 % intervals over the test "
-                "rows, pooled over seeds (a negative log-loss difference: NASRecNet is better).")
-        return (_table("final-table", head, rows, text_cols={0, 1, 6, 7}, digest_cols={2})
-                + f'\n<p class="muted">{_e(note)}</p>')
+        note = (
+            f"Sorted by test log loss; NASRecNet highlighted. Every model trained with seeds "
+            f"{', '.join(map(str, seeds)) or 'n/a'}; intervals are paired bootstrap 95 % intervals over the test "
+            "rows, pooled over seeds (a negative log-loss difference: NASRecNet is better)."
+        )
+        return (
+            _table("final-table", head, rows, text_cols={0, 1, 6, 7}, digest_cols={2})
+            + f'\n<p class="muted">{_e(note)}</p>'
+        )
 
     def timings(self) -> str:
         run = self.run
@@ -353,8 +443,10 @@ class _Report:
             return self.unavailable("timings", f"no {run.rel(run.paths.summary)} (written when the run ends)")
         stages = run.summary.stage_seconds
         total = sum(stages.values())
-        rows = [("", [stage, _duration(sec), f"{sec:.1f}", f"{100 * sec / total:.1f}%" if total > 0 else "n/a"])
-                for stage, sec in stages.items()]
+        rows = [
+            ("", [stage, _duration(sec), f"{sec:.1f}", f"{100 * sec / total:.1f}%" if total > 0 else "n/a"])
+            for stage, sec in stages.items()
+        ]
         rows.append(("", ["total", _duration(total), f"{total:.1f}", "100.0%" if total > 0 else "n/a"]))
         return _table("timings-table", ["stage", "time", "seconds", "share"], rows, text_cols={0})
 

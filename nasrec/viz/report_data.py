@@ -85,8 +85,10 @@ class RunData:
             bad.append(raw[: scan.torn_at].count(b"\n") + 1)
         if bad:
             where = ", ".join(map(str, bad[:10])) + (", ..." if len(bad) > 10 else "")
-            self.problems.append(f"{self.rel(path)}: skipped {len(bad)} line(s) that are not valid "
-                                 f"{model.__name__} records (line {where}); a last line may still be being written")
+            self.problems.append(
+                f"{self.rel(path)}: skipped {len(bad)} line(s) that are not valid "
+                f"{model.__name__} records (line {where}); a last line may still be being written"
+            )
         return records
 
     def _summary(self) -> Summary | None:
@@ -96,8 +98,9 @@ class RunData:
         try:
             return Summary.model_validate_json(raw)
         except ValidationError as exc:
-            self.problems.append(f"{self.rel(self.paths.summary)}: not a valid Summary "
-                                 f"({exc.errors(include_url=False)[0]['msg']})")
+            self.problems.append(
+                f"{self.rel(self.paths.summary)}: not a valid Summary ({exc.errors(include_url=False)[0]['msg']})"
+            )
             return None
 
     def _best(self) -> tuple[Genotype | None, str]:

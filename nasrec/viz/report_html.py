@@ -46,7 +46,7 @@ def _inline_svg(text: str) -> str | None:
     end = text.rfind("</svg>")
     if start < 0 or end < start:
         return None
-    return text[start:end + len("</svg>")]
+    return text[start : end + len("</svg>")]
 
 
 def _e(text: Any) -> str:
@@ -91,8 +91,13 @@ def _facts(items: Sequence[tuple[str, ...]]) -> str:
     return "".join(parts)
 
 
-def _table(ident: str, head: Sequence[str], rows: Sequence[tuple[str, Sequence[str]]],
-           text_cols: Iterable[int] = (), digest_cols: Iterable[int] = ()) -> str:
+def _table(
+    ident: str,
+    head: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[str]]],
+    text_cols: Iterable[int] = (),
+    digest_cols: Iterable[int] = (),
+) -> str:
     """A table; each row is (its class, or "", its cells). Text columns align left, digests are monospace."""
     text, digest = set(text_cols), set(digest_cols)
 
@@ -105,5 +110,6 @@ def _table(ident: str, head: Sequence[str], rows: Sequence[tuple[str, Sequence[s
     for row_cls, cells in rows:
         tr = f'<tr class="{_e(row_cls)}">' if row_cls else "<tr>"
         body.append(tr + "".join(f"<td{cls(i)}>{_e(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
-    return (f'<table id="{_e(ident)}">\n<thead><tr>{th}</tr></thead>\n<tbody>\n' + "\n".join(body)
-            + "\n</tbody>\n</table>")
+    return (
+        f'<table id="{_e(ident)}">\n<thead><tr>{th}</tr></thead>\n<tbody>\n' + "\n".join(body) + "\n</tbody>\n</table>"
+    )

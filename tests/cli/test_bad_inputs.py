@@ -62,8 +62,11 @@ def test_deeply_nested_meta_is_one_genotype_error(tmp_path, doc):
 def test_missing_schema_version_is_rejected(tmp_path, doc):
     del doc["schema_version"]
     f = write(tmp_path / "g.json", doc)
-    one_error(genotype("validate", f), f'{f}: schema_version: required key is missing (genotype documents state '
-                                       f'their format version: "schema_version": 1)')
+    one_error(
+        genotype("validate", f),
+        f"{f}: schema_version: required key is missing (genotype documents state "
+        f'their format version: "schema_version": 1)',
+    )
 
 
 @pytest.mark.parametrize("command", ["info", "render", "evaluate"])
@@ -71,8 +74,11 @@ def test_dims_outside_the_space_fail_before_anything_is_compiled_or_written(tmp_
     doc["blocks"][0]["dense"]["dim"] = 2048
     f = write(tmp_path / "g.json", doc)
     out = tmp_path / "out" / "g.svg"
-    result = nasrec("evaluate", f) if command == "evaluate" else genotype(command, f, *(
-        ["-o", str(out)] if command == "render" else []))
+    result = (
+        nasrec("evaluate", f)
+        if command == "evaluate"
+        else genotype(command, f, *(["-o", str(out)] if command == "render" else []))
+    )
     one_error(result, f"{f}: blocks[0].dense.dim: 2048 is not a dense dim of space 'nasrec-full' {FULL_DIMS}")
     assert not (tmp_path / "out").exists()
 
@@ -96,8 +102,10 @@ def test_ten_thousand_blocks_are_refused_at_load(tmp_path, doc):
 def test_render_refuses_more_blocks_than_graphviz_lays_out_quickly(tmp_path, doc):
     del doc["space"]
     f = write(tmp_path / "deep.json", {**doc, "blocks": [doc["blocks"][0]] * 17})
-    one_error(genotype("render", f, "-o", str(tmp_path / "deep.dot")),
-              f"{f}: blocks: 17 blocks; render draws at most 16 (graphviz's layout of more takes minutes)")
+    one_error(
+        genotype("render", f, "-o", str(tmp_path / "deep.dot")),
+        f"{f}: blocks: 17 blocks; render draws at most 16 (graphviz's layout of more takes minutes)",
+    )
     assert not (tmp_path / "deep.dot").exists()
 
 
@@ -113,10 +121,14 @@ def test_the_output_suffix_picks_the_render_format(tmp_path, doc, suffix, magic)
 def test_an_unknown_or_contradicted_suffix_is_one_error(tmp_path, doc):
     f = write(tmp_path / "g.json", doc)
     txt, png = tmp_path / "x.txt", tmp_path / "x.png"
-    one_error(genotype("render", f, "-o", str(txt)),
-              f"{txt}: unknown render format 'txt' from the suffix (known: svg, png, pdf, dot)")
-    one_error(genotype("render", f, "-o", str(png), "--format", "svg"),
-              f"{png}: the suffix says png, the format asked for is svg")
+    one_error(
+        genotype("render", f, "-o", str(txt)),
+        f"{txt}: unknown render format 'txt' from the suffix (known: svg, png, pdf, dot)",
+    )
+    one_error(
+        genotype("render", f, "-o", str(png), "--format", "svg"),
+        f"{png}: the suffix says png, the format asked for is svg",
+    )
     one_error(genotype("render", f, "--format", "jpeg"), "unknown render format 'jpeg' (known: svg, png, pdf, dot)")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["g.json"]
 
@@ -139,8 +151,10 @@ def test_a_path_that_cannot_be_written_is_one_error(tmp_path):
 
 def test_an_unknown_feature_preset_prints_nothing_else(tmp_path, doc):
     f = write(tmp_path / "g.json", doc)
-    one_error(genotype("info", f, "--features", "criteo-huge"), "unknown feature preset 'criteo-huge'; known: "
-                                                                  "criteo, avazu, kdd")
+    one_error(
+        genotype("info", f, "--features", "criteo-huge"),
+        "unknown feature preset 'criteo-huge'; known: criteo, avazu, kdd",
+    )
 
 
 def test_a_bad_flag_value_names_the_flag():
@@ -149,8 +163,10 @@ def test_a_bad_flag_value_names_the_flag():
 
 def test_data_smaller_than_one_batch_names_the_data_rows_and_batch(tmp_path):
     where = open_data("sample:criteo").path
-    message = (f"{where}: the train split has 11,496 rows, fewer than one batch of 20,000 (use a smaller batch "
-               f"size or more data)")
+    message = (
+        f"{where}: the train split has 11,496 rows, fewer than one batch of 20,000 (use a smaller batch "
+        f"size or more data)"
+    )
     one_error(nasrec("evaluate", "zoo:dlrm", "--batch-size", "20000"), message)
     one_error(nasrec("train-supernet", "--batch-size", "20000", "-o", str(tmp_path / "supernet")), message)
     assert not (tmp_path / "supernet").exists()

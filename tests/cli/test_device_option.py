@@ -11,8 +11,12 @@ from nasrec.search.pipeline import Pipeline, RunConfig
 
 @pytest.mark.parametrize("command", [["train-supernet"], ["evaluate", "zoo:dlrm"], ["rank-study"], ["search"]])
 def test_unknown_device_is_one_clear_error(command, tmp_path):
-    result = CliRunner().invoke(app, [*command, "--device", "tpu", "-o", str(tmp_path / "out")]
-                                if command[0] != "evaluate" else [*command, "--device", "tpu"])
+    result = CliRunner().invoke(
+        app,
+        [*command, "--device", "tpu", "-o", str(tmp_path / "out")]
+        if command[0] != "evaluate"
+        else [*command, "--device", "tpu"],
+    )
     assert result.exit_code == 1
     assert "--device must be cpu, cuda, cuda:N or auto, got 'tpu'" in result.output
     assert "Traceback" not in result.output

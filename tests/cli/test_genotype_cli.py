@@ -41,8 +41,10 @@ def test_info_lists_unused_parts_and_both_flop_counts():
     assert result.exit_code == 0
     assert "active blocks: [1, 2, 3, 4, 5, 7]" in result.stdout
     assert "unused parts of active blocks: block 3 sparse efc, block 3 dense_to_sparse" in result.stdout
-    assert ("dense params 1,743,288" in result.stdout and "FLOPs/example 2,213,456 (reference convention "
-            "2,207,808)  embedding lookups/example 26" in result.stdout)
+    assert (
+        "dense params 1,743,288" in result.stdout
+        and "FLOPs/example 2,213,456 (reference convention 2,207,808)  embedding lookups/example 26" in result.stdout
+    )
 
 
 def test_bad_file_is_one_line_naming_file_and_path(tmp_path, genotype_file):
@@ -69,8 +71,9 @@ def test_mutate_records_lineage_and_diff_describes_it(tmp_path, genotype_file):
     assert child.meta["parent"] == parent.digest() and child.meta["mutation"] == "dense_dim"
     k = child.meta["mutated_block"]
     result = run("diff", str(genotype_file), str(out))
-    assert result.stdout.strip() == (f"block {k}: dense dim {parent.blocks[k - 1].dense.dim} -> "
-                                     f"{child.blocks[k - 1].dense.dim}")
+    assert result.stdout.strip() == (
+        f"block {k}: dense dim {parent.blocks[k - 1].dense.dim} -> {child.blocks[k - 1].dense.dim}"
+    )
     assert run("diff", str(genotype_file), str(genotype_file)).stdout.strip() == "same architecture"
 
 
@@ -88,5 +91,6 @@ def test_schema_and_unknown_space():
     assert json.loads(result.stdout)["title"] == "Genotype"
     result = run("sample", "--space", "nasrec-huge")
     assert result.exit_code == 1
-    assert result.stderr.strip() == ("error: unknown search space 'nasrec-huge' (presets: nasrec-small, "
-                                     "nasrec-full, or a JSON file)")
+    assert result.stderr.strip() == (
+        "error: unknown search space 'nasrec-huge' (presets: nasrec-small, nasrec-full, or a JSON file)"
+    )

@@ -9,8 +9,9 @@ def test_report_on_a_folder_that_is_no_run_writes_nothing(tmp_path):
     (tmp_path / "notes.txt").write_text("not a run")
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code == 1
-    assert result.output == (f"error: '{tmp_path}' is not a run folder of `nasrec search` (no run config.json); "
-                             "nothing to report\n")
+    assert result.output == (
+        f"error: '{tmp_path}' is not a run folder of `nasrec search` (no run config.json); nothing to report\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]
 
 

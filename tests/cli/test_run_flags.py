@@ -18,22 +18,30 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
     return result.exit_code, result.stderr.splitlines(), result.stdout
 
 
-@pytest.mark.parametrize(("flags", "message"), [
-    (["--population", "0"], "--population: Input should be greater than or equal to 1, got 0"),
-    (["--tournament", "0"], "--tournament: Input should be greater than or equal to 1, got 0"),
-    (["--children", "0"], "--children: Input should be greater than or equal to 1, got 0"),
-    (["--cycles", "-1"], "--cycles: Input should be greater than or equal to 0, got -1"),
-    (["--top-k", "0"], "--top-k: Input should be greater than or equal to 1, got 0"),
-    (["--top-k", "-1"], "--top-k: Input should be greater than or equal to 1, got -1"),
-    (["--full-epochs", "0"], "--full-epochs: Input should be greater than 0, got 0.0"),
-    (["--proxy", "nope"], "--proxy: Input should be 'paper' or 'fast', got 'nope'"),
-    (["--population", "8", "--tournament", "9"], "--tournament: tournament (9) cannot exceed population (8)"),
-    (["--strategy", "annealing"], "--strategy: unknown search strategy 'annealing' (known: evolution, random)"),
-    (["--evaluator", "oracle"], "--evaluator: unknown evaluator 'oracle' (known: full, supernet, finetune, params, flops)"),
-    (["--strategy", "random", "--population", "8"],
-     "--population: not an option of strategy random (its options: budget, sampler)"),
-    (["--evaluator", "supernet", "--proxy", "paper"], "--proxy: Extra inputs are not permitted, got 'paper'"),
-])
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--population", "0"], "--population: Input should be greater than or equal to 1, got 0"),
+        (["--tournament", "0"], "--tournament: Input should be greater than or equal to 1, got 0"),
+        (["--children", "0"], "--children: Input should be greater than or equal to 1, got 0"),
+        (["--cycles", "-1"], "--cycles: Input should be greater than or equal to 0, got -1"),
+        (["--top-k", "0"], "--top-k: Input should be greater than or equal to 1, got 0"),
+        (["--top-k", "-1"], "--top-k: Input should be greater than or equal to 1, got -1"),
+        (["--full-epochs", "0"], "--full-epochs: Input should be greater than 0, got 0.0"),
+        (["--proxy", "nope"], "--proxy: Input should be 'paper' or 'fast', got 'nope'"),
+        (["--population", "8", "--tournament", "9"], "--tournament: tournament (9) cannot exceed population (8)"),
+        (["--strategy", "annealing"], "--strategy: unknown search strategy 'annealing' (known: evolution, random)"),
+        (
+            ["--evaluator", "oracle"],
+            "--evaluator: unknown evaluator 'oracle' (known: full, supernet, finetune, params, flops)",
+        ),
+        (
+            ["--strategy", "random", "--population", "8"],
+            "--population: not an option of strategy random (its options: budget, sampler)",
+        ),
+        (["--evaluator", "supernet", "--proxy", "paper"], "--proxy: Extra inputs are not permitted, got 'paper'"),
+    ],
+)
 def test_a_bad_search_flag_fails_before_anything_is_written(tmp_path, flags, message):
     out = tmp_path / "run"
     assert errors(["search", *flags, "-o", str(out)]) == (1, [f"error: {message}"], "")
@@ -43,16 +51,19 @@ def test_a_bad_search_flag_fails_before_anything_is_written(tmp_path, flags, mes
 def test_every_bad_flag_is_one_line(tmp_path):
     out = tmp_path / "run"
     code, lines, _ = errors(["search", "--population", "0", "--top-k", "-1", "--proxy", "nope", "-o", str(out)])
-    assert code == 1 and lines == ["error: --population: Input should be greater than or equal to 1, got 0",
-                                   "error: --proxy: Input should be 'paper' or 'fast', got 'nope'",
-                                   "error: --top-k: Input should be greater than or equal to 1, got -1"]
+    assert code == 1 and lines == [
+        "error: --population: Input should be greater than or equal to 1, got 0",
+        "error: --proxy: Input should be 'paper' or 'fast', got 'nope'",
+        "error: --top-k: Input should be greater than or equal to 1, got -1",
+    ]
     assert not out.exists()
 
 
 def test_what_the_flags_name_is_checked_before_the_first_stage(tmp_path):
     out = tmp_path / "run"
-    code, lines, _ = errors(["search", "--space", "nasrec-huge", "--data", str(tmp_path / "none"),
-                             "--device", "tpu", "-o", str(out)])
+    code, lines, _ = errors(
+        ["search", "--space", "nasrec-huge", "--data", str(tmp_path / "none"), "--device", "tpu", "-o", str(out)]
+    )
     assert code == 1 and len(lines) == 3
     assert "nasrec-huge" in lines[0] and str(tmp_path / "none") in lines[1]
     assert lines[2] == "error: --device must be cpu, cuda, cuda:N or auto, got 'tpu'"
@@ -68,11 +79,27 @@ def test_the_flags_reach_the_strategy_and_evaluator_registries(tmp_path, monkeyp
             raise pipeline.UsageError("stopped")
 
     monkeypatch.setattr(main, "Pipeline", Stop)
-    code, lines, _ = errors(["search", "--strategy", "random", "--budget", "7", "--evaluator", "supernet",
-                             "--supernet-epochs", "0.5", "-o", str(tmp_path / "run")])
+    code, lines, _ = errors(
+        [
+            "search",
+            "--strategy",
+            "random",
+            "--budget",
+            "7",
+            "--evaluator",
+            "supernet",
+            "--supernet-epochs",
+            "0.5",
+            "-o",
+            str(tmp_path / "run"),
+        ]
+    )
     assert (code, lines) == (1, ["error: stopped"])
     c = seen[0]
-    assert (c.strategy.name, c.strategy.options) == ("random", {"budget": 7, "sampler": "single-operator-any-connection"})
+    assert (c.strategy.name, c.strategy.options) == (
+        "random",
+        {"budget": 7, "sampler": "single-operator-any-connection"},
+    )
     assert c.evaluator.name == "supernet" and "recipe" not in c.evaluator.config
     assert c.supernet.train.epochs == 0.5 and c.supernet.data == c.data and c.supernet.train.seed == c.seed
     errors(["search", "-o", str(tmp_path / "run")])
@@ -82,10 +109,14 @@ def test_the_flags_reach_the_strategy_and_evaluator_registries(tmp_path, monkeyp
 def test_train_supernet_cap_0_is_one_line_not_a_traceback(tmp_path):
     out = tmp_path / "supernet"
     assert errors(["train-supernet", "--cap", "0", "-o", str(out)]) == (
-        1, ["error: --cap: Input should be greater than or equal to 1, got 0"], "")
+        1,
+        ["error: --cap: Input should be greater than or equal to 1, got 0"],
+        "",
+    )
     assert errors(["train-supernet", "--sampler", "nope", "--space", "nasrec-huge", "-o", str(out)])[1] == [
         "error: --sampler: unknown sampler 'nope' (known: single-operator-any-connection, single-path, "
-        "any-path, all-operators)"]
+        "any-path, all-operators)"
+    ]
     code, lines, _ = errors(["train-supernet", "--space", "nasrec-huge", "-o", str(out)])
     assert code == 1 and len(lines) == 1 and "nasrec-huge" in lines[0]
     assert not out.exists()
@@ -93,12 +124,26 @@ def test_train_supernet_cap_0_is_one_line_not_a_traceback(tmp_path):
 
 def test_a_run_folder_of_nasrec_0_1_resumes_with_its_config_unchanged(tmp_path):
     """config.json as nasrec 0.1 wrote it (flat strategy, strategy_options, proxy, supernet_epochs)."""
-    legacy = {"data": "sample:criteo", "space": "nasrec-full", "seed": 3, "supernet_epochs": 2.0,
-              "warmup_fraction": 0.2, "strategy": "evolution",
-              "strategy_options": {"population": 16, "cycles": 5, "tournament": 8, "children": 4},
-              "proxy": {"recipe": "fast", "train_rows": 4096}, "workers": 1, "executor": "auto",
-              "ray_address": "local", "device": "cpu", "top_k": 3, "full_epochs": 3.0, "final_epochs": 3.0,
-              "zoo": ["dlrm", "deepfm", "wide_deep", "autoint"], "random_baseline": True, "layernorm_final": True}
+    legacy = {
+        "data": "sample:criteo",
+        "space": "nasrec-full",
+        "seed": 3,
+        "supernet_epochs": 2.0,
+        "warmup_fraction": 0.2,
+        "strategy": "evolution",
+        "strategy_options": {"population": 16, "cycles": 5, "tournament": 8, "children": 4},
+        "proxy": {"recipe": "fast", "train_rows": 4096},
+        "workers": 1,
+        "executor": "auto",
+        "ray_address": "local",
+        "device": "cpu",
+        "top_k": 3,
+        "full_epochs": 3.0,
+        "final_epochs": 3.0,
+        "zoo": ["dlrm", "deepfm", "wide_deep", "autoint"],
+        "random_baseline": True,
+        "layernorm_final": True,
+    }
     path = tmp_path / "config.json"
     path.write_text(json.dumps({"config": legacy, "versions": {"nasrec": "0.1.0"}}, indent=2))
     before = path.read_bytes()

@@ -45,8 +45,9 @@ def dense_grad(p: torch.Tensor) -> torch.Tensor | None:
     return g.to_dense() if g is not None and g.is_sparse else g
 
 
-def assert_equivalent(supernet: Supernet, genotype: Genotype, features: FeatureSpec, atol: float = 1e-5,
-                      local: bool = False) -> None:
+def assert_equivalent(
+    supernet: Supernet, genotype: Genotype, features: FeatureSpec, atol: float = 1e-5, local: bool = False
+) -> None:
     """Same outputs and same gradients (mapped back to the super slices) for the view and the inheriting
     standalone model. `local`: the view runs in local-gradient mode (gradients on exact-size leaves)."""
     dense, sparse, label = batch(features)
@@ -61,8 +62,11 @@ def assert_equivalent(supernet: Supernet, genotype: Genotype, features: FeatureS
     loss(out_s, label).backward()
     slices = view.slices()
     if local:
-        leaves = {f"blocks.b{k}.{key}.{n}" if key != "head" else f"head.{n}": t
-                  for (k, key), d in view.leaves.items() for n, t in d.items()}
+        leaves = {
+            f"blocks.b{k}.{key}.{n}" if key != "head" else f"head.{n}": t
+            for (k, key), d in view.leaves.items()
+            for n, t in d.items()
+        }
         for name, p in model.named_parameters():
             if name in leaves:
                 gs, gv = p.grad, leaves[name].grad

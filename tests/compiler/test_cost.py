@@ -13,20 +13,36 @@ from tests.compiler.helpers import SMALL, batch
 
 E = 16  # SMALL: 3 dense features, 4 sparse fields of 16 dims
 
-TWO_BLOCKS = Genotype.from_dict({"schema_version": 1, "blocks": [
-    {"dense": {"ops": ["gating"], "dim": 32}, "sparse": {"ops": ["attention"], "dim": 16},
-     "inputs": {"sparse": [0], "left": 0, "right": 0}, "sparse_to_dense": True},
-    {"dense": {"ops": ["fc"], "dim": 16}, "sparse": {"ops": ["efc"], "dim": 16},
-     "inputs": {"dense": [1], "sparse": [0, 1]}, "dense_to_sparse": True, "sparse_to_dense": True},
-]})
+TWO_BLOCKS = Genotype.from_dict(
+    {
+        "schema_version": 1,
+        "blocks": [
+            {
+                "dense": {"ops": ["gating"], "dim": 32},
+                "sparse": {"ops": ["attention"], "dim": 16},
+                "inputs": {"sparse": [0], "left": 0, "right": 0},
+                "sparse_to_dense": True,
+            },
+            {
+                "dense": {"ops": ["fc"], "dim": 16},
+                "sparse": {"ops": ["efc"], "dim": 16},
+                "inputs": {"dense": [1], "sparse": [0, 1]},
+                "dense_to_sparse": True,
+                "sparse_to_dense": True,
+            },
+        ],
+    }
+)
 # (every operator, reference convention), per example, counted by hand
 TWO_BLOCKS_PARTS = {
     # Linear_ww 3 x 3, the product sigmoid(.) * right (3), Linear(3 -> 32)
     "b1.dense_gating": (9 + 3 + 3 * 32, 9 + 3 * 32),
     # tokens 4 -> 16 (E x 16 x 4), qkv (16 tokens x 16 x 48), QK^T and AV (8 heads x 16 x 16 x (2 + 2)),
     # out projection and feed-forward (3 x 16 x 16 x 16), two residual adds (2 x 16 x 16)
-    "b1.sparse_attention": (E * 16 * 4 + 16 * 16 * 48 + 8 * 16 * 16 * 4 + 3 * 16 ** 3 + 2 * 16 * 16,
-                            E * 16 * 4 + 16 * 16 * 48 + 8 * 16 * 16 * 4 + 3 * 16 ** 3),
+    "b1.sparse_attention": (
+        E * 16 * 4 + 16 * 16 * 48 + 8 * 16 * 16 * 4 + 3 * 16**3 + 2 * 16 * 16,
+        E * 16 * 4 + 16 * 16 * 48 + 8 * 16 * 16 * 4 + 3 * 16**3,
+    ),
     # FM over 16 tokens: sum (15 x E adds), its square (E), squares (16 x E), their sum (15 x E), the
     # difference (E) = 3 x 16 x E; then Linear(16 -> 32)
     "b1.sparse_to_dense": (3 * 16 * E + 16 * 32, 16 * 32),
@@ -38,10 +54,18 @@ TWO_BLOCKS_PARTS = {
     "joins": (32 + 16, 0),  # the FM terms added to the dense outputs (D = 32, then 16)
 }
 
-MULTI_OP = Genotype.from_dict({"schema_version": 1, "blocks": [
-    {"dense": {"ops": ["dot", "sum"], "dim": 16}, "sparse": {"ops": ["efc"], "dim": 16},
-     "inputs": {"dense": [0], "sparse": [0], "left": 0, "right": 0}},
-]})
+MULTI_OP = Genotype.from_dict(
+    {
+        "schema_version": 1,
+        "blocks": [
+            {
+                "dense": {"ops": ["dot", "sum"], "dim": 16},
+                "sparse": {"ops": ["efc"], "dim": 16},
+                "inputs": {"dense": [0], "sparse": [0], "left": 0, "right": 0},
+            },
+        ],
+    }
+)
 MULTI_OP_PARTS = {
     # k = round(sqrt(32)) = 6: dense 3 -> 16, tokens 4 -> 6 (E x 6 x 4), bmm of 7 tokens (7 x 7 x E),
     # Linear(21 pairs -> 16); the pair index arithmetic is on integers and not counted
@@ -53,8 +77,9 @@ MULTI_OP_PARTS = {
 }
 
 
-@pytest.mark.parametrize(("genotype", "parts"), [(TWO_BLOCKS, TWO_BLOCKS_PARTS), (MULTI_OP, MULTI_OP_PARTS)],
-                         ids=["two-blocks", "multi-op"])
+@pytest.mark.parametrize(
+    ("genotype", "parts"), [(TWO_BLOCKS, TWO_BLOCKS_PARTS), (MULTI_OP, MULTI_OP_PARTS)], ids=["two-blocks", "multi-op"]
+)
 def test_flops_of_every_operator_match_a_hand_count(genotype: Genotype, parts: dict) -> None:
     c = cost(genotype, SMALL)
     assert dict(c.parts) == {name: every for name, (every, _) in parts.items()}

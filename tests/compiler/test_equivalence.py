@@ -12,12 +12,10 @@ from tests.compiler.helpers import PRESET_SPACES as SPACES
 from tests.compiler.helpers import SMALL, assert_equivalent, randomise
 from tests.compiler.helpers import preset_supernet as supernet
 
-
 # every sampler is drawn; "all-operators" (everything at max size, the costliest case, and nearly the same genotype
 # whatever the seed) at a lower rate; test_full_and_single_op_both_layernorm_settings covers it explicitly
 _WEIGHTED = [s for s in list_samplers() if s != "all-operators"] * 3 + ["all-operators"]
-CASES = st.tuples(st.sampled_from(sorted(SPACES)), st.sampled_from(_WEIGHTED), st.integers(0, 2**31 - 1),
-                  st.booleans())
+CASES = st.tuples(st.sampled_from(sorted(SPACES)), st.sampled_from(_WEIGHTED), st.integers(0, 2**31 - 1), st.booleans())
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -49,7 +47,7 @@ def test_every_sampler_criteo_shape(sampler: str) -> None:
 _CRITEO: list[Supernet] = []
 
 
-def _criteo_supernet(features) -> Supernet:  # noqa: ANN001
+def _criteo_supernet(features) -> Supernet:
     if not _CRITEO:
         net = Supernet(NASREC_FULL, features)
         randomise(net, seed=7)

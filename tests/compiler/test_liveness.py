@@ -24,8 +24,11 @@ REF = sorted((Path(__file__).parents[1] / "data" / "nasrec_ref").glob("*.json"))
 
 
 def _with_gradient(model: torch.nn.Module) -> int:
-    return sum(p.numel() for n, p in model.named_parameters()
-               if not n.startswith("embedding.") and p.grad is not None and p.grad.abs().sum() > 0)
+    return sum(
+        p.numel()
+        for n, p in model.named_parameters()
+        if not n.startswith("embedding.") and p.grad is not None and p.grad.abs().sum() > 0
+    )
 
 
 @pytest.mark.parametrize("path", REF, ids=lambda p: p.stem)
@@ -75,8 +78,9 @@ def _dot_by_hand(p: dict, d: torch.Tensor, s: torch.Tensor, dim: int) -> torch.T
     return ln(pairs @ p["out_w"].T, (dim,), p["ln_g"], p["ln_beta"])
 
 
-@pytest.mark.parametrize(("width", "tokens", "skipped"), [
-    (16, 5, {"dense"}), (3, 8, {"tok"}), (16, 8, {"dense", "tok"}), (3, 5, set())])
+@pytest.mark.parametrize(
+    ("width", "tokens", "skipped"), [(16, 5, {"dense"}), (3, 8, {"tok"}), (16, 8, {"dense", "tok"}), (3, 5, set())]
+)
 def test_dot_skips_a_projection_with_its_layernorm(width: int, tokens: int, skipped: set[str]) -> None:
     dim = 32
     assert num_tokens(dim) == 8
@@ -100,20 +104,39 @@ def test_fm_merger_at_16_is_the_raw_fm_term() -> None:
     projected = MERGER_OPERATORS["sparse_to_dense"].build(OpSpec(dim=32, layernorm=True))
     assert set(projected.defs) == {"proj_w", "ln_g", "ln_beta"}
     p = projected.param_dict()
-    torch.testing.assert_close(projected(OpInputs(sparse=s)),
-                               torch.nn.functional.layer_norm(fm @ p["proj_w"].T, (32,), p["ln_g"], p["ln_beta"]))
+    torch.testing.assert_close(
+        projected(OpInputs(sparse=s)),
+        torch.nn.functional.layer_norm(fm @ p["proj_w"].T, (32,), p["ln_g"], p["ln_beta"]),
+    )
 
 
-SKIPS = SearchSpace(name="skips", num_blocks=3, dense_ops=("fc", "dot"), sparse_ops=("efc",),
-                    dense_dims=(16, 32), sparse_dims=(8,))
-SKIPPING = Genotype.from_dict({"schema_version": 1, "space": "skips", "blocks": [
-    {"dense": {"ops": ["fc"], "dim": 16}, "sparse": {"ops": ["efc"], "dim": 8},
-     "inputs": {"dense": [0], "sparse": [0]}, "sparse_to_dense": True},           # FM at D = 16
-    {"dense": {"ops": ["dot"], "dim": 32}, "sparse": {"ops": ["efc"], "dim": 8},
-     "inputs": {"dense": [1], "sparse": [1]}},                                   # w = 16, N = 8 = k
-    {"dense": {"ops": ["fc"], "dim": 16}, "sparse": {"ops": ["efc"], "dim": 8},
-     "inputs": {"dense": [2], "sparse": [2, 1]}},
-]})
+SKIPS = SearchSpace(
+    name="skips", num_blocks=3, dense_ops=("fc", "dot"), sparse_ops=("efc",), dense_dims=(16, 32), sparse_dims=(8,)
+)
+SKIPPING = Genotype.from_dict(
+    {
+        "schema_version": 1,
+        "space": "skips",
+        "blocks": [
+            {
+                "dense": {"ops": ["fc"], "dim": 16},
+                "sparse": {"ops": ["efc"], "dim": 8},
+                "inputs": {"dense": [0], "sparse": [0]},
+                "sparse_to_dense": True,
+            },  # FM at D = 16
+            {
+                "dense": {"ops": ["dot"], "dim": 32},
+                "sparse": {"ops": ["efc"], "dim": 8},
+                "inputs": {"dense": [1], "sparse": [1]},
+            },  # w = 16, N = 8 = k
+            {
+                "dense": {"ops": ["fc"], "dim": 16},
+                "sparse": {"ops": ["efc"], "dim": 8},
+                "inputs": {"dense": [2], "sparse": [2, 1]},
+            },
+        ],
+    }
+)
 
 
 def test_skipped_paths_in_a_standalone_model_and_its_view() -> None:
@@ -124,8 +147,10 @@ def test_skipped_paths_in_a_standalone_model_and_its_view() -> None:
     randomise(net, seed=5)
     assert_equivalent(net, SKIPPING, SMALL)
     view = net.view(SKIPPING)
-    assert not any(n.startswith(("blocks.b1.sparse_to_dense.", "blocks.b2.dense_dot.dense", "blocks.b2.dense_dot.tok"))
-                   for n in view.slices())
+    assert not any(
+        n.startswith(("blocks.b1.sparse_to_dense.", "blocks.b2.dense_dot.dense", "blocks.b2.dense_dot.tok"))
+        for n in view.slices()
+    )
 
 
 def test_norm_raw_fm_option_keeps_the_fm_layernorm_at_16() -> None:

@@ -17,10 +17,14 @@ from tests.compiler.helpers import SMALL, assert_equivalent, randomise
 
 def space_for(op: str) -> SearchSpace:
     branch = get_operator(op).branch
-    return SearchSpace(name=f"test-{op}", num_blocks=3,
-                       dense_ops=(op,) if branch == "dense" else ("fc",),
-                       sparse_ops=(op,) if branch == "sparse" else ("efc",),
-                       dense_dims=(16, 24, 128), sparse_dims=(4, 8))
+    return SearchSpace(
+        name=f"test-{op}",
+        num_blocks=3,
+        dense_ops=(op,) if branch == "dense" else ("fc",),
+        sparse_ops=(op,) if branch == "sparse" else ("efc",),
+        dense_dims=(16, 24, 128),
+        sparse_dims=(4, 8),
+    )
 
 
 class _Wrap(torch.nn.Module):
@@ -28,7 +32,7 @@ class _Wrap(torch.nn.Module):
         super().__init__()
         self.module = module
 
-    def forward(self, dense, sparse, left, right):  # noqa: ANN001, ANN201
+    def forward(self, dense, sparse, left, right):
         return self.module(OpInputs(dense, sparse, left, right))
 
 
@@ -48,22 +52,28 @@ def test_operator(name: str, layernorm: bool) -> None:
     from nasrec.compiler.context import OpSpec
 
     reads = op.reads
-    spec = OpSpec(dim=24 if op.branch == "dense" else 8,
-                  dense=(ctx.dense_source(0, 3), ctx.dense_source(1, 16)) if "dense" in reads else (),
-                  sparse=(ctx.sparse_source(0, 4, False), ctx.sparse_source(1, 8, True)) if "sparse" in reads else (),
-                  left=ctx.dense_source(0, 3) if "pair" in reads else None,
-                  right=ctx.dense_source(1, 16) if "pair" in reads else None, layernorm=layernorm)
+    spec = OpSpec(
+        dim=24 if op.branch == "dense" else 8,
+        dense=(ctx.dense_source(0, 3), ctx.dense_source(1, 16)) if "dense" in reads else (),
+        sparse=(ctx.sparse_source(0, 4, False), ctx.sparse_source(1, 8, True)) if "sparse" in reads else (),
+        left=ctx.dense_source(0, 3) if "pair" in reads else None,
+        right=ctx.dense_source(1, 16) if "pair" in reads else None,
+        layernorm=layernorm,
+    )
 
-    class _Ref:  # noqa: D106
+    class _Ref:
         pass
 
     ref = _Ref()
     ref.spec = spec
     module = op.build(spec)
     b = 5
-    inputs = (torch.randn(b, ref.spec.dense_width), torch.randn(b, ref.spec.tokens, ctx.emb_dim),
-              torch.randn(b, ref.spec.left.width if ref.spec.left else 1),
-              torch.randn(b, ref.spec.right.width if ref.spec.right else 1))
+    inputs = (
+        torch.randn(b, ref.spec.dense_width),
+        torch.randn(b, ref.spec.tokens, ctx.emb_dim),
+        torch.randn(b, ref.spec.left.width if ref.spec.left else 1),
+        torch.randn(b, ref.spec.right.width if ref.spec.right else 1),
+    )
     for t in inputs:
         t.requires_grad_(True)
     out = _Wrap(module)(*inputs)
@@ -89,8 +99,13 @@ def test_merger(name: str) -> None:
         skipped = (name == "dense_to_sparse" and dim == 128) or (name == "sparse_to_dense" and dim == 16)
         assert ("proj_w" in module.defs) != skipped
         assert (module.defs == {}) == skipped  # a skipped projection takes its LayerNorm with it
-    assert count_flops(_Wrap(merger.build(OpSpec(dim=32))), (torch.randn(1, 32), torch.randn(1, 6, 16),
-                                                             torch.randn(1, 1), torch.randn(1, 1))) > 0
+    assert (
+        count_flops(
+            _Wrap(merger.build(OpSpec(dim=32))),
+            (torch.randn(1, 32), torch.randn(1, 6, 16), torch.randn(1, 1), torch.randn(1, 1)),
+        )
+        > 0
+    )
 
 
 def test_registry_rejects_duplicates_and_unknowns() -> None:

@@ -11,9 +11,14 @@ from nasrec.compiler.optim import SlicedAdagrad
 from nasrec.genotype import NASREC_FULL, SearchSpace, sample
 from tests.compiler.helpers import SMALL, batch, randomise
 
-
-SPACE = SearchSpace(name="optim-test", num_blocks=4, dense_ops=NASREC_FULL.dense_ops, sparse_ops=NASREC_FULL.sparse_ops,
-                    dense_dims=(16, 32, 128), sparse_dims=(4, 8))
+SPACE = SearchSpace(
+    name="optim-test",
+    num_blocks=4,
+    dense_ops=NASREC_FULL.dense_ops,
+    sparse_ops=NASREC_FULL.sparse_ops,
+    dense_dims=(16, 32, 128),
+    sparse_dims=(4, 8),
+)
 
 
 def test_sliced_adagrad_matches_torch_adagrad() -> None:

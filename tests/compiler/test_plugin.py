@@ -11,8 +11,8 @@ import pytest
 import nasrec.registry
 from nasrec.compiler import Supernet, compile_standalone, cost, list_operators, unregister_operator
 from nasrec.compiler.registry import IMPLEMENTATIONS
-from nasrec.genotype.operators import ENTRY_POINT_GROUP, OPERATORS
 from nasrec.genotype import Genotype, SearchSpace, list_samplers, mutate, sample
+from nasrec.genotype.operators import ENTRY_POINT_GROUP, OPERATORS
 from nasrec.viz.render import to_dot
 from tests.compiler.helpers import SMALL, assert_equivalent, randomise
 
@@ -20,7 +20,7 @@ MODULE = "tests.compiler.toy_plugin"
 
 
 @pytest.fixture
-def toy_plugin(monkeypatch):  # noqa: ANN001, ANN201
+def toy_plugin(monkeypatch):
     ep = EntryPoint(name="toy", value=MODULE, group=ENTRY_POINT_GROUP)
     monkeypatch.setattr(nasrec.registry, "entry_points", lambda group: [ep] if group == ENTRY_POINT_GROUP else [])
     for registry in (OPERATORS, IMPLEMENTATIONS):  # both read the operators' entry-point group
@@ -31,10 +31,16 @@ def toy_plugin(monkeypatch):  # noqa: ANN001, ANN201
     sys.modules.pop(MODULE, None)
 
 
-def test_plugin_operator_everywhere(toy_plugin) -> None:  # noqa: ANN001
+def test_plugin_operator_everywhere(toy_plugin) -> None:
     assert "toy_tanh" in list_operators()  # loaded on first use
-    space = SearchSpace(name="toy", num_blocks=4, dense_ops=("fc", "toy_tanh"), sparse_ops=("efc",),
-                        dense_dims=(16, 32), sparse_dims=(4, 8))
+    space = SearchSpace(
+        name="toy",
+        num_blocks=4,
+        dense_ops=("fc", "toy_tanh"),
+        sparse_ops=("efc",),
+        dense_dims=(16, 32),
+        sparse_dims=(4, 8),
+    )
     net = Supernet(space, SMALL)
     randomise(net)
     seen = False
@@ -57,7 +63,7 @@ def test_plugin_cleanup_leaves_no_trace() -> None:
     assert "toy_tanh" not in list_operators()
 
 
-def _inputs():  # noqa: ANN202
+def _inputs():
     from tests.compiler.helpers import batch
 
     dense, sparse, _ = batch(SMALL, n=3)

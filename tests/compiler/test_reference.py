@@ -17,7 +17,7 @@ REF = sorted((Path(__file__).parents[1] / "data" / "nasrec_ref").glob("*.json"))
 SHAPES = {"criteo": (13, 26), "avazu": (1, 23), "kdd": (3, 10)}
 
 
-def features_of(path: Path):  # noqa: ANN201
+def features_of(path: Path):
     return preset(path.name.split("_")[0], cap=1000)
 
 
@@ -59,7 +59,7 @@ def test_ref_file_follows_layer_rules(path: Path, layernorm: bool) -> None:
                 assert defs["tok_w"].shape == (block.sparse.dim, spec.tokens)
                 assert ("tok_b" in defs) == (not layernorm)
                 if name == "attention":
-                    assert torch.allclose(getattr(mods[ref.key], "ln1_g"), torch.full((16,), 0.17))
+                    assert torch.allclose(mods[ref.key].ln1_g, torch.full((16,), 0.17))
                     assert {"qkv_b", "attn_out_b", "ff1_b", "ff2_b", "ln2_g"} <= set(defs)
             elif name == "dense_to_sparse":
                 assert ("proj_w" in defs) == (block.dense.dim != 128)
@@ -86,9 +86,14 @@ def test_criteo_full_concrete_layers() -> None:
 
 @pytest.mark.parametrize("path", REF, ids=lambda p: p.stem)
 def test_ref_cost_close_to_reference_readme(path: Path) -> None:
-    readme = {"criteo_ea_criteo_kaggle_autoctr": 2.20, "criteo_ea_criteo_kaggle_xlarge": 1.45,
-              "avazu_ea_avazu_kaggle_autoctr": 3.08, "avazu_ea_avazu_kaggle_xlarge": 1.87,
-              "kdd_ea_kdd_kaggle_autoctr": 3.48, "kdd_ea_kdd_kaggle_xlarge": 1.09}
+    readme = {
+        "criteo_ea_criteo_kaggle_autoctr": 2.20,
+        "criteo_ea_criteo_kaggle_xlarge": 1.45,
+        "avazu_ea_avazu_kaggle_autoctr": 3.08,
+        "avazu_ea_avazu_kaggle_xlarge": 1.87,
+        "kdd_ea_kdd_kaggle_autoctr": 3.48,
+        "kdd_ea_kdd_kaggle_xlarge": 1.09,
+    }
     c = cost(load(path), features_of(path), layernorm=False)
     expected = readme[path.stem.removesuffix("_best_1shot")]
     assert abs(c.flops_ref / 1e6 - expected) / expected < 0.01
@@ -120,7 +125,7 @@ def test_embedding_index_rule_and_sparse_grads() -> None:
     per_field = PerFieldEmbedding(SMALL)
     with torch.no_grad():
         for f, t in enumerate(per_field.tables):
-            t.weight.copy_(emb.table.weight[f * 50:(f + 1) * 50])
+            t.weight.copy_(emb.table.weight[f * 50 : (f + 1) * 50])
     torch.testing.assert_close(per_field(idx), emb(idx))
 
 

@@ -38,7 +38,11 @@ def test_skip_counts_and_lines(corrupted: Path, tmp_path: Path) -> None:
     report = data.meta.bad_rows
     assert len(data) == 26 and report.total == 4
     assert [(e.line, e.rule) for e in report.examples] == [
-        (3, "field count"), (5, "field count"), (7, "non-numeric dense value"), (10, "bad label")]
+        (3, "field count"),
+        (5, "field count"),
+        (7, "non-numeric dense value"),
+        (10, "bad label"),
+    ]
     assert report.examples[0].detail == "7 fields, expected 14 to 40"
     assert report.examples[1].detail == "41 fields, expected 14 to 40"
     assert report.examples[2].detail == "column I3: 'abc' is not a number"
@@ -46,7 +50,7 @@ def test_skip_counts_and_lines(corrupted: Path, tmp_path: Path) -> None:
     assert report.by_rule == {"field count": 2, "non-numeric dense value": 1, "bad label": 1}
     assert "skipped 4 bad rows" in report.summary("bad.tsv") and "lines 3, 5, 7, 10" in report.summary("bad.tsv")
     # the padded short row (line 12 -> row 9 after skipping lines 3, 5, 7, 10) has missing tail fields
-    assert (data.sparse[11 - 4, 30 - 14:] == 0).all()
+    assert (data.sparse[11 - 4, 30 - 14 :] == 0).all()
 
 
 def test_error_policy_stops_at_first(corrupted: Path, tmp_path: Path) -> None:
@@ -74,16 +78,21 @@ def test_gzip_cut_short(tmp_path: Path, policy: str) -> None:
     with pytest.raises(DataError) as e:
         prepare(cut, "criteo", out=tmp_path / "p", on_bad_rows=policy, progress=False)
     # no line number: decompression fails somewhere in a chunk, at no line the reader knows
-    assert str(e.value) == (f"{cut}: compressed stream is damaged or cut short (Compressed file ended before the "
-                            "end-of-stream marker was reached)")
+    assert str(e.value) == (
+        f"{cut}: compressed stream is damaged or cut short (Compressed file ended before the "
+        "end-of-stream marker was reached)"
+    )
     assert e.value.line is None
     assert not (tmp_path / "p").exists() and not list(tmp_path.glob(".p.tmp-*"))
 
 
 def test_wrong_format(tmp_path: Path) -> None:
     avazu = sample_file("avazu_train_head10k.csv.gz")
-    with pytest.raises(DataError, match=r"line 1: no valid rows; the first bad row: 1 fields, expected 14 to 40 "
-                                        r"\(is this a criteo file\?\)"):
+    with pytest.raises(
+        DataError,
+        match=r"line 1: no valid rows; the first bad row: 1 fields, expected 14 to 40 "
+        r"\(is this a criteo file\?\)",
+    ):
         prepare(avazu, "criteo", progress=False)
     with pytest.raises(DataError, match=r"line 1: not an Avazu train.csv: header lacks column\(s\) id, click"):
         prepare(sample_file(CRITEO_HEAD), "avazu", progress=False)
@@ -116,8 +125,10 @@ def test_cli_prints_the_skipped_rows_summary_once(corrupted: Path, tmp_path: Pat
     for run in ("prepared", "cached"):
         r = CliRunner().invoke(app, ["prepare", "--criteo", str(corrupted), "--out", str(tmp_path / "p")])
         assert r.exit_code == 0 and r.stdout.startswith(f"{run}: {tmp_path / 'p'}  (26 rows")
-        assert r.stderr == (f"{corrupted.name}: skipped 4 bad rows (1 bad label, 2 field count, 1 non-numeric dense "
-                            "value); lines 3, 5, 7, 10\n")
+        assert r.stderr == (
+            f"{corrupted.name}: skipped 4 bad rows (1 bad label, 2 field count, 1 non-numeric dense "
+            "value); lines 3, 5, 7, 10\n"
+        )
 
 
 def test_cli_damaged_gzip_names_no_line(tmp_path: Path) -> None:
@@ -130,8 +141,10 @@ def test_cli_damaged_gzip_names_no_line(tmp_path: Path) -> None:
     cut.write_bytes(blob[: len(blob) // 2])
     r = CliRunner().invoke(app, ["prepare", "--criteo", str(cut), "--out", str(tmp_path / "p")])
     assert (r.exit_code, r.stdout) == (1, "")
-    assert r.stderr == (f"error: {cut}: compressed stream is damaged or cut short (Compressed file ended before the "
-                        "end-of-stream marker was reached)\n")
+    assert r.stderr == (
+        f"error: {cut}: compressed stream is damaged or cut short (Compressed file ended before the "
+        "end-of-stream marker was reached)\n"
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.tsv.gz"]
 
 
@@ -141,11 +154,17 @@ def test_a_split_smaller_than_one_batch_is_a_data_error() -> None:
     from nasrec.data import FeatureSpec, PreparedData
 
     rng = np.random.default_rng(0)
-    data = PreparedData.from_arrays(rng.random((200, 2), dtype=np.float32), rng.integers(0, 5, (200, 1)),
-                                    np.arange(200) % 2, FeatureSpec.synthetic(2, (5,)))
+    data = PreparedData.from_arrays(
+        rng.random((200, 2), dtype=np.float32),
+        rng.integers(0, 5, (200, 1)),
+        np.arange(200) % 2,
+        FeatureSpec.synthetic(2, (5,)),
+    )
     train = data.split("train")
     assert len(train) == 160 and train.full_batches(64) == 2
     with pytest.raises(DataError) as e:
         train.full_batches(512)
-    assert str(e.value) == ("arrays data in memory: the train split has 160 rows, fewer than one batch of 512 (use a "
-                            "smaller batch size or more data)")
+    assert str(e.value) == (
+        "arrays data in memory: the train split has 160 rows, fewer than one batch of 512 (use a "
+        "smaller batch size or more data)"
+    )

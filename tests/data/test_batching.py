@@ -66,8 +66,7 @@ def test_drop_last(arrays) -> None:
 
 
 def test_shards_partition_batches(arrays) -> None:
-    parts = [_rows(iter_batches(*arrays, batch_size=50, shuffle=True, seed=1, shard=k, num_shards=3))
-             for k in range(3)]
+    parts = [_rows(iter_batches(*arrays, batch_size=50, shuffle=True, seed=1, shard=k, num_shards=3)) for k in range(3)]
     assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(1_003))
 
 

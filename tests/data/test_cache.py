@@ -39,7 +39,13 @@ def test_leftover_temp_folder_is_ignored_and_cleaned(tmp_path: Path) -> None:
     data = prepare(sample_file(CRITEO_HEAD), "criteo", out=out, progress=False)
     assert len(data) == 10_000 and not dead.exists()
     assert sorted(p.name for p in out.iterdir()) == [
-        "dense.npy", "folds.npy", "label.npy", "meta.json", "sparse.npy", "spec.json"]
+        "dense.npy",
+        "folds.npy",
+        "label.npy",
+        "meta.json",
+        "sparse.npy",
+        "spec.json",
+    ]
 
 
 def test_interrupted_run_leaves_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -77,8 +83,10 @@ def test_concurrent_preparations_of_one_file_both_succeed(monkeypatch: pytest.Mo
     the other's folder in place, drops its own temporary and uses the finished one."""
     monkeypatch.setenv("NASREC_CACHE", str(tmp_path / "cache"))
     build, other = prep._build, []
-    code = ("from nasrec.data import prepare; from nasrec.data.samples import CRITEO_HEAD, sample_file; "
-            "print(prepare(sample_file(CRITEO_HEAD), 'criteo', progress=False).path)")
+    code = (
+        "from nasrec.data import prepare; from nasrec.data.samples import CRITEO_HEAD, sample_file; "
+        "print(prepare(sample_file(CRITEO_HEAD), 'criteo', progress=False).path)"
+    )
 
     def build_while_another_finishes(*a, **k):
         out = build(*a, **k)  # our temporary is complete; another process completes the same preparation

@@ -17,8 +17,25 @@ def _kdd(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
     rows = []
     for i in range(n):
         clicks = int(i % 4 == 0) * (1 + i % 3)
-        rows.append("\t".join(str(v) for v in [clicks, 1 + i % 5, 100 + i % 7, 200 + i % 3, 9, 1 + i % 3, 1 + i % 2,
-                                               rng.integers(1000), 5, 6, 7, i % 6]))
+        rows.append(
+            "\t".join(
+                str(v)
+                for v in [
+                    clicks,
+                    1 + i % 5,
+                    100 + i % 7,
+                    200 + i % 3,
+                    9,
+                    1 + i % 3,
+                    1 + i % 2,
+                    rng.integers(1000),
+                    5,
+                    6,
+                    7,
+                    i % 6,
+                ]
+            )
+        )
     train = tmp_path / "training.txt"
     train.write_text("\n".join(rows) + "\n")
     profile = tmp_path / "userid_profile.txt"
@@ -73,8 +90,9 @@ runner = CliRunner()
 def test_cli_prepare_info_sample(tmp_path: Path) -> None:
     f = tmp_path / "t.csv"
     f.write_text("a,c,y\n" + "".join(f"{i},v{i % 4},{i % 2}\n" for i in range(40)))
-    r = runner.invoke(app, ["prepare", "--csv", str(f), "--label", "y", "--dense", "a", "--sparse", "c",
-                            "--out", str(tmp_path / "p")])
+    r = runner.invoke(
+        app, ["prepare", "--csv", str(f), "--label", "y", "--dense", "a", "--sparse", "c", "--out", str(tmp_path / "p")]
+    )
     assert r.exit_code == 0, r.output
     assert "40 rows" in r.output
     r = runner.invoke(app, ["info", str(tmp_path / "p")])

@@ -9,8 +9,12 @@ from nasrec.data import FeatureSpec, load_sample, prepare
 from nasrec.data.samples import CRITEO_HEAD, sample_file
 from nasrec.data.split import stratified_folds
 
-EXPECTED = {"criteo-head": (10_000, 0.2182), "criteo-scattered": (4_370, 0.2474), "avazu": (9_999, 0.1706),
-            "criteo": (14_949, None)}
+EXPECTED = {
+    "criteo-head": (10_000, 0.2182),
+    "criteo-scattered": (4_370, 0.2474),
+    "avazu": (9_999, 0.1706),
+    "criteo": (14_949, None),
+}
 
 
 @pytest.mark.parametrize("name", list(EXPECTED))

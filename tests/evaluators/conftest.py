@@ -16,7 +16,12 @@ def trained_supernet(tmp_path_factory, tiny_space_file):
 
     os.environ.setdefault("NASREC_CACHE", str(tmp_path_factory.mktemp("cache")))
     out = tmp_path_factory.mktemp("supernet")
-    config = SupernetTrainingConfig(data="sample:criteo", space=tiny_space_file, cap=5000,
-                                    norm_raw_fm=True, train=TrainConfig(epochs=2, lr=0.03, checkpoint_every=10))
+    config = SupernetTrainingConfig(
+        data="sample:criteo",
+        space=tiny_space_file,
+        cap=5000,
+        norm_raw_fm=True,
+        train=TrainConfig(epochs=2, lr=0.03, checkpoint_every=10),
+    )
     train_supernet(config, out)
     return str(out / "checkpoint.pt"), config

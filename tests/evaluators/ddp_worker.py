@@ -11,8 +11,12 @@ from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_superne
 
 
 def config(space: str) -> SupernetTrainingConfig:
-    return SupernetTrainingConfig(data="sample:criteo", space=space, cap=5000,
-                                  train=TrainConfig(epochs=1, batch_size=256, lr=0.03, checkpoint_every=10))
+    return SupernetTrainingConfig(
+        data="sample:criteo",
+        space=space,
+        cap=5000,
+        train=TrainConfig(epochs=1, batch_size=256, lr=0.03, checkpoint_every=10),
+    )
 
 
 if __name__ == "__main__":

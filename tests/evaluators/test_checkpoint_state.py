@@ -7,8 +7,9 @@ from nasrec.evaluators.checkpoint import load_checkpoint
 
 
 def test_a_finished_supernet_checkpoint_holds_only_what_resume_needs(tmp_path, tiny_space_file):
-    config = SupernetTrainingConfig(data="sample:criteo", space=tiny_space_file, cap=5000,
-                                    train=TrainConfig(epochs=0.25, checkpoint_every=3))
+    config = SupernetTrainingConfig(
+        data="sample:criteo", space=tiny_space_file, cap=5000, train=TrainConfig(epochs=0.25, checkpoint_every=3)
+    )
     ckpt = tmp_path / "checkpoint.pt"
     train_supernet(config, tmp_path, stop_after=4)
     state = load_checkpoint(ckpt)

@@ -16,18 +16,25 @@ def test_supernet_at_the_cli_defaults_has_no_diverged_step_and_beats_its_random_
     # the tiny space's 16-wide blocks feed the raw FM term to the head; LayerNorm on it, as the evaluator
     # fixtures do (docs/compiler.md, `norm_raw_fm`): this test is about the schedule
     config = SupernetTrainingConfig(data="sample:criteo", space=tiny_space_file, cap=5000, norm_raw_fm=True)
-    untrained = config.model_copy(update={"train": SUPERNET_RECIPE.model_copy(update={"epochs": 0.05,
-                                                                                      "head_init": False})})
+    untrained = config.model_copy(
+        update={"train": SUPERNET_RECIPE.model_copy(update={"epochs": 0.05, "head_init": False})}
+    )
     train_supernet(untrained, tmp_path / "start")  # one step at a learning rate of 0.12 / 1000: the random start
     train_supernet(config, tmp_path / "trained")
     report = training_report(tmp_path / "trained")
     assert report["steps"] == 22 and report["divergence"] == {"count": 0, "first_step": None, "worst_loss": None}
     space = get_space(tiny_space_file)
     genotypes = [sample(space, "single-operator-any-connection", [5, i]) for i in range(8)]
-    before = [s.log_loss for s in SupernetProxy(data="sample:criteo",
-                                                supernet=str(tmp_path / "start/checkpoint.pt")).evaluate(genotypes)]
-    after = [s.log_loss for s in SupernetProxy(data="sample:criteo",
-                                               supernet=str(tmp_path / "trained/checkpoint.pt")).evaluate(genotypes)]
+    before = [
+        s.log_loss
+        for s in SupernetProxy(data="sample:criteo", supernet=str(tmp_path / "start/checkpoint.pt")).evaluate(genotypes)
+    ]
+    after = [
+        s.log_loss
+        for s in SupernetProxy(data="sample:criteo", supernet=str(tmp_path / "trained/checkpoint.pt")).evaluate(
+            genotypes
+        )
+    ]
     assert np.median(after) < np.median(before) - 0.02
     assert max(after) < 0.54  # the constant predictor scores 0.5363 on these validation rows
 

@@ -27,8 +27,9 @@ def _torchrun(tmp_path: Path, space: str, out: Path, ranks: Path, *extra: str) -
 def _single(tmp_path: Path, space: str, out: Path, ranks: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
     env.update(OMP_NUM_THREADS="1", NASREC_CACHE=str(tmp_path / "cache"))
-    proc = subprocess.run([sys.executable, str(WORKER), space, str(out), str(ranks)], env=env,
-                          capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [sys.executable, str(WORKER), space, str(out), str(ranks)], env=env, capture_output=True, text=True, timeout=600
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
@@ -46,7 +47,12 @@ def test_torchrun_two_ranks_match_each_other_and_one_process(tmp_path, tiny_spac
     moved = sum(not torch.equal(r0[n], single[n]) for n in r0)
     assert moved > 0  # float rounding differs somewhere: the two runs really are separate computations
     # only rank 0 wrote the run folder, and its checkpoint is the ranks' final state
-    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [".lock", "checkpoint.pt", "config.json", "training.json"]
+    assert sorted(p.name for p in (tmp_path / "ddp").iterdir()) == [
+        ".lock",
+        "checkpoint.pt",
+        "config.json",
+        "training.json",
+    ]
     saved = load_checkpoint(tmp_path / "ddp" / "checkpoint.pt")
     assert saved["step"] == 44
     assert all(torch.equal(saved["model"][n], r0[n]) for n in saved["model"])
@@ -85,9 +91,28 @@ def test_the_documented_torchrun_command(tmp_path, tiny_space_file):
     """`torchrun --standalone --nproc_per_node=2 -m nasrec train-supernet ...`, as the README shows it."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NASREC_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}
     out = tmp_path / "supernet"
-    cmd = [TORCHRUN, "--standalone", "--nproc_per_node=2", "-m", "nasrec", "train-supernet", "--data",
-           "sample:criteo", "--space", tiny_space_file, "--out", str(out), "--epochs", "0.5", "--lr", "0.03",
-           "--batch-size", "256", "--cap", "5000"]
+    cmd = [
+        TORCHRUN,
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "nasrec",
+        "train-supernet",
+        "--data",
+        "sample:criteo",
+        "--space",
+        tiny_space_file,
+        "--out",
+        str(out),
+        "--epochs",
+        "0.5",
+        "--lr",
+        "0.03",
+        "--batch-size",
+        "256",
+        "--cap",
+        "5000",
+    ]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("supernet checkpoint:") == 1  # rank 0 alone reports

@@ -4,8 +4,16 @@ import numpy as np
 import pytest
 import torch
 
-from nasrec.evaluators import (FinetunedProxy, FullTrain, SupernetProxy, SupernetTrainingConfig, TrainConfig,
-                               build_evaluator, load_supernet, train_supernet)
+from nasrec.evaluators import (
+    FinetunedProxy,
+    FullTrain,
+    SupernetProxy,
+    SupernetTrainingConfig,
+    TrainConfig,
+    build_evaluator,
+    load_supernet,
+    train_supernet,
+)
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.scoring import subset_batches
 from nasrec.evaluators.supernet_training import PathSampler
@@ -29,8 +37,9 @@ def test_supernet_training_lowers_validation_loss_on_real_rows(trained_supernet)
 
 
 def test_killed_and_resumed_supernet_training_ends_with_the_same_weights(tmp_path, tiny_space_file):
-    config = SupernetTrainingConfig(data="sample:criteo", space=tiny_space_file, cap=5000,
-                                    train=TrainConfig(epochs=0.5, checkpoint_every=3))
+    config = SupernetTrainingConfig(
+        data="sample:criteo", space=tiny_space_file, cap=5000, train=TrainConfig(epochs=0.5, checkpoint_every=3)
+    )
     whole = train_supernet(config, tmp_path / "whole")
     train_supernet(config, tmp_path / "cut", stop_after=7)  # the checkpoint a killed run leaves (atomic)
     resumed = train_supernet(config, tmp_path / "cut")
@@ -39,8 +48,7 @@ def test_killed_and_resumed_supernet_training_ends_with_the_same_weights(tmp_pat
 
 
 def test_path_sampler_warms_up_with_the_full_supernet_then_samples_paths():
-    s = PathSampler(TINY, "single-operator-any-connection", total_steps=100, warmup_fraction=0.2, mode="whole",
-                    seed=0)
+    s = PathSampler(TINY, "single-operator-any-connection", total_steps=100, warmup_fraction=0.2, mode="whole", seed=0)
     assert s.full_probability(0) == 1.0 and s.full_probability(10) == 0.5 and s.full_probability(20) == 0.0
     assert all(len(b.dense.ops) == 4 for b in s(0).blocks)  # p = 1 at step 0: the full supernet
     later = [s(step) for step in range(20, 60)]
@@ -51,11 +59,15 @@ def test_path_sampler_warms_up_with_the_full_supernet_then_samples_paths():
     assert max(mixed) == 2  # some steps mix full and sampled blocks
 
 
-@pytest.mark.parametrize("make", [
-    lambda ckpt: SupernetProxy(data="sample:criteo", supernet=ckpt),
-    lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="fast", train_rows=2048),
-    lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6),
-], ids=["supernet", "finetune-fast", "finetune-paper"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda ckpt: SupernetProxy(data="sample:criteo", supernet=ckpt),
+        lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="fast", train_rows=2048),
+        lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6),
+    ],
+    ids=["supernet", "finetune-fast", "finetune-paper"],
+)
 def test_scoring_several_candidates_in_one_pass_equals_one_by_one(trained_supernet, make):
     ckpt, _ = trained_supernet
     evaluator = make(ckpt)

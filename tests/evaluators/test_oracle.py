@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from nasrec.data import PreparedData
 from nasrec.evaluators.oracle import make_oracle, teacher_genotype
 from nasrec.evaluators.scoring import EvalRows, bayes_rate, eval_rows, expected_log_loss, oracle_metrics
-from nasrec.data import PreparedData
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +18,7 @@ def test_oracle_data_keeps_the_true_probabilities_and_its_labels_follow_them(ora
     reopened = PreparedData.open(oracle.path)
     assert reopened.prob is not None and reopened.prob.shape == (6000,)
     p, y = np.asarray(reopened.prob), np.asarray(reopened.label)
-    assert 0 < p.min() and p.max() < 1
+    assert p.min() > 0 and p.max() < 1
     assert abs(y.mean() - p.mean()) < 0.02 and abs(p.mean() - 0.25) < 0.01
     # labels are Bernoulli(p): rows with high p click far more often than rows with low p
     hi, lo = p > np.quantile(p, 0.8), p < np.quantile(p, 0.2)
@@ -63,9 +63,22 @@ def test_the_synthetic_command_draws_labels_from_a_genotype_teacher(tmp_path):
     from nasrec.cli import main as main_cli
 
     runner = CliRunner()
-    result = runner.invoke(main_cli.app, ["data", "synthetic", "-o", str(tmp_path / "d"), "--rows", "3000",
-                                          "--teacher", "zoo:dlrm", "--teacher-scale", "1.5"],
-                           env={"COLUMNS": "200"})
+    result = runner.invoke(
+        main_cli.app,
+        [
+            "data",
+            "synthetic",
+            "-o",
+            str(tmp_path / "d"),
+            "--rows",
+            "3000",
+            "--teacher",
+            "zoo:dlrm",
+            "--teacher-scale",
+            "1.5",
+        ],
+        env={"COLUMNS": "200"},
+    )
     assert result.exit_code == 0, result.output
     assert "true click probabilities stored (prob.npy); Bayes rate 0." in result.stdout
     data = PreparedData.open(tmp_path / "d")

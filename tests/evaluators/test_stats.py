@@ -45,7 +45,7 @@ def test_paired_ci_covers_the_true_difference_and_narrows_with_more_rows():
         ci = paired_log_loss_diff(y, za, zb, n_resamples=500)
         assert ci.high < 0 and ci.rows == n  # the exact model is better
         widths.append(ci.high - ci.low)
-    assert widths[0] > 1.6 * widths[1] > 1.6 ** 2 * widths[2]  # about 1/sqrt(n): x2 per 4x rows
+    assert widths[0] > 1.6 * widths[1] > 1.6**2 * widths[2]  # about 1/sqrt(n): x2 per 4x rows
 
 
 def test_pairing_is_tighter_than_two_independent_standard_errors():
@@ -71,8 +71,11 @@ def test_identical_models_give_a_zero_width_interval_and_mismatched_rows_are_ref
     y, za, _ = _two_models(100)
     ci = paired_log_loss_diff(y, za, za)
     assert (ci.estimate, ci.low, ci.high) == (0.0, 0.0, 0.0) and not ci.excludes_zero
-    with pytest.raises(ValueError, match=r"paired statistics need the same rows for every model \(got 100 labels "
-                                         r"and \[100, 99\] predictions\)"):
+    with pytest.raises(
+        ValueError,
+        match=r"paired statistics need the same rows for every model \(got 100 labels "
+        r"and \[100, 99\] predictions\)",
+    ):
         paired_log_loss_diff(y, za, za[:99])
     with pytest.raises(ValueError, match="same rows"):
         paired_row_diff(np.ones(5), np.ones(4))

@@ -7,8 +7,8 @@ import torch
 from torch import nn
 
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
-from nasrec.evaluators.guard import DivergenceGuard
-from nasrec.evaluators.training import TrainConfig, Trainer, TrainingDiverged, cosine_with_warmup, evaluate, init_head
+from nasrec.evaluators.guard import DivergenceGuard, TrainingDiverged
+from nasrec.evaluators.training import TrainConfig, Trainer, cosine_with_warmup, evaluate, init_head
 
 
 class Tiny(nn.Module):
@@ -85,8 +85,10 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     ckpt = tmp_path / "ckpt.pt"
     with pytest.raises(TrainingDiverged) as info:
         trained(TrainConfig(epochs=1, checkpoint_every=2), checkpoint=ckpt, batches=batches)
-    assert str(info.value) == (f"train: loss is nan at step 5; training stopped (last good checkpoint: {ckpt}); "
-                               "lower lr (now 0.12) or raise min_warmup_steps (now 100)")
+    assert str(info.value) == (
+        f"train: loss is nan at step 5; training stopped (last good checkpoint: {ckpt}); "
+        "lower lr (now 0.12) or raise min_warmup_steps (now 100)"
+    )
     state = load_checkpoint(ckpt)
     assert state["step"] == 4
     assert all(torch.isfinite(v).all() for v in state["model"].values())
@@ -131,13 +133,18 @@ def test_guard_stops_a_run_that_keeps_diverging_naming_the_step_and_the_setting(
         guard.check(step, loss)
     with pytest.raises(TrainingDiverged) as info:
         guard.check(4, 7.0)
-    assert str(info.value) == ("supernet: loss 7 at step 4 is more than 3x the running median (0.6) for 3 steps "
-                               "in a row; training stopped; lower lr (now 10)")
+    assert str(info.value) == (
+        "supernet: loss 7 at step 4 is more than 3x the running median (0.6) for 3 steps "
+        "in a row; training stopped; lower lr (now 10)"
+    )
 
 
 def test_an_absurd_learning_rate_trips_the_guard_with_its_message():
-    with pytest.raises(TrainingDiverged, match=r"^train: loss .* at step \d+ is more than 3x the running median .*"
-                                               r"lower lr \(now 10000\) or raise min_warmup_steps \(now 0\)$"):
+    with pytest.raises(
+        TrainingDiverged,
+        match=r"^train: loss .* at step \d+ is more than 3x the running median .*"
+        r"lower lr \(now 10000\) or raise min_warmup_steps \(now 0\)$",
+    ):
         trained(TrainConfig(epochs=8, lr=1e4, min_warmup_steps=0, warmup=0.0, clip=None))
 
 

@@ -17,14 +17,20 @@ def test_every_nasrec_ref_file_converts_checks_and_converts_back(nasrec_ref_file
         assert back["micro"] == original["micro"]
         for ours, theirs in zip(back["macro"], original["macro"]):
             assert {k: set(v) for k, v in ours.items()} == {k: set(v) for k, v in theirs.items()}
-        assert {k: v for k, v in back.items() if k not in ("micro", "macro")} == \
-               {k: v for k, v in original.items() if k not in ("micro", "macro")}
+        assert {k: v for k, v in back.items() if k not in ("micro", "macro")} == {
+            k: v for k, v in original.items() if k not in ("micro", "macro")
+        }
 
 
 def test_criteo_full_reference_model_reads_as_the_paper_drew_it(nasrec_ref_files):
     g = load(next(p for p in nasrec_ref_files if "criteo_ea_criteo_kaggle_xlarge" in p.name))
     first = g.blocks[0]
-    assert (first.dense.ops, first.dense.dim, first.sparse.ops, first.sparse.dim) == (("gating",), 128, ("attention",), 64)
+    assert (first.dense.ops, first.dense.dim, first.sparse.ops, first.sparse.dim) == (
+        ("gating",),
+        128,
+        ("attention",),
+        64,
+    )
     assert first.dense_to_sparse and not first.sparse_to_dense
     assert g.active_blocks() == [1, 2, 3, 7]
     assert g.meta["nasrec_ref"]["test_loss"] == pytest.approx(0.45114737)
@@ -35,15 +41,25 @@ def test_ref_operator_lists_follow_the_reference_order():
     assert REF_OPERATORS["autoctr"] == ("fc", "dot", "efc")
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d.update(config="huge"), "config: unknown NasRec-ref space 'huge' (known: xlarge, autoctr)"),
-    (lambda d: d["micro"][2].update(active_nodes=[0, 9]),
-     "micro[2].active_nodes: active_nodes must list indices into ['fc', 'dot', 'gating', 'sum', 'attention', 'efc']"),
-    (lambda d: d["macro"][1].update(dense_left_idx=[0, 1]), "macro[1].dense_left_idx: must be a list with one node id"),
-    (lambda d: d["macro"].pop(), "micro: micro and macro must be lists of the same length (one entry per block)"),
-    (lambda d: d["macro"][3].update(sparse_idx=[5]),
-     "blocks[3].inputs.sparse[0]: node 5 is not earlier than block 4 (block 4 may read nodes 0..3)"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda d: d.update(config="huge"), "config: unknown NasRec-ref space 'huge' (known: xlarge, autoctr)"),
+        (
+            lambda d: d["micro"][2].update(active_nodes=[0, 9]),
+            "micro[2].active_nodes: active_nodes must list indices into ['fc', 'dot', 'gating', 'sum', 'attention', 'efc']",
+        ),
+        (
+            lambda d: d["macro"][1].update(dense_left_idx=[0, 1]),
+            "macro[1].dense_left_idx: must be a list with one node id",
+        ),
+        (lambda d: d["macro"].pop(), "micro: micro and macro must be lists of the same length (one entry per block)"),
+        (
+            lambda d: d["macro"][3].update(sparse_idx=[5]),
+            "blocks[3].inputs.sparse[0]: node 5 is not earlier than block 4 (block 4 may read nodes 0..3)",
+        ),
+    ],
+)
 def test_broken_ref_files_name_the_problem(nasrec_ref_files, edit, message):
     doc = json.loads(nasrec_ref_files[1].read_text())
     edit(doc)
@@ -99,8 +115,14 @@ def test_deep_nesting_is_a_genotype_error_not_a_recursion_error(tmp_path):
 def test_search_spaces_obey_the_structural_limits():
     from nasrec.genotype import SearchSpace
 
-    base = {"name": "big", "num_blocks": 7, "dense_ops": ["fc"], "sparse_ops": ["efc"], "dense_dims": [16],
-            "sparse_dims": [16]}
+    base = {
+        "name": "big",
+        "num_blocks": 7,
+        "dense_ops": ["fc"],
+        "sparse_ops": ["efc"],
+        "dense_dims": [16],
+        "sparse_dims": [16],
+    }
     with pytest.raises(GenotypeError) as e:
         SearchSpace.from_dict({**base, "num_blocks": 65})
     assert str(e.value) == "num_blocks: Input should be less than or equal to 64"

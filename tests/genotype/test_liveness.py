@@ -28,23 +28,33 @@ def test_example_by_hand() -> None:
     assert lv[2].dead_parts(g.blocks[2]) == ["dense sum", "sparse efc"]
     assert g.active_blocks() == [1, 2, 4]
     form = g.live_form()
-    assert form[1] == {"sparse": {"ops": ["attention"], "dim": 16}, "inputs": {"sparse": [1]},
-                       "dense_to_sparse": False, "sparse_to_dense": False}
+    assert form[1] == {
+        "sparse": {"ops": ["attention"], "dim": 16},
+        "inputs": {"sparse": [1]},
+        "dense_to_sparse": False,
+        "sparse_to_dense": False,
+    }
     assert form[2] is None
 
 
-@pytest.mark.parametrize(("name", "dead"), [
-    ("avazu_ea_avazu_kaggle_autoctr", {4: ["dense_to_sparse"], 5: ["dense_to_sparse"]}),
-    ("avazu_ea_avazu_kaggle_xlarge", {}),
-    ("criteo_ea_criteo_kaggle_autoctr", {3: ["sparse efc", "dense_to_sparse"]}),
-    ("criteo_ea_criteo_kaggle_xlarge", {}),
-    ("kdd_ea_kdd_kaggle_autoctr", {6: ["sparse efc"]}),
-    ("kdd_ea_kdd_kaggle_xlarge", {3: ["dense gating"]}),
-])
+@pytest.mark.parametrize(
+    ("name", "dead"),
+    [
+        ("avazu_ea_avazu_kaggle_autoctr", {4: ["dense_to_sparse"], 5: ["dense_to_sparse"]}),
+        ("avazu_ea_avazu_kaggle_xlarge", {}),
+        ("criteo_ea_criteo_kaggle_autoctr", {3: ["sparse efc", "dense_to_sparse"]}),
+        ("criteo_ea_criteo_kaggle_xlarge", {}),
+        ("kdd_ea_kdd_kaggle_autoctr", {6: ["sparse efc"]}),
+        ("kdd_ea_kdd_kaggle_xlarge", {3: ["dense gating"]}),
+    ],
+)
 def test_dead_parts_of_the_published_models(name: str, dead: dict[int, list[str]]) -> None:
     g = load(REF / f"{name}_best_1shot.json")
-    found = {k: lv.dead_parts(b) for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness()), start=1)
-             if lv.live and lv.dead_parts(b)}
+    found = {
+        k: lv.dead_parts(b)
+        for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness()), start=1)
+        if lv.live and lv.dead_parts(b)
+    }
     assert found == dead
 
 

@@ -12,8 +12,18 @@ from nasrec.genotype import Genotype, GenotypeError, from_nasrec_ref, mutate, to
 from nasrec.genotype.mutation import MUTATION_FIELDS
 from tests.genotype.strategies import genotypes, json_values, seeds
 
-BLOCK_FIELDS = ("dense.ops", "dense.dim", "sparse.ops", "sparse.dim", "inputs.dense", "inputs.sparse",
-                "inputs.left", "inputs.right", "dense_to_sparse", "sparse_to_dense")
+BLOCK_FIELDS = (
+    "dense.ops",
+    "dense.dim",
+    "sparse.ops",
+    "sparse.dim",
+    "inputs.dense",
+    "inputs.sparse",
+    "inputs.left",
+    "inputs.right",
+    "dense_to_sparse",
+    "sparse_to_dense",
+)
 
 
 def _get(block, field):
@@ -77,10 +87,12 @@ def test_digest_changes_when_anything_else_changes(sg, seed):
     doc = g.to_dict()
     k = int(rng.integers(g.num_blocks))
     block = doc["blocks"][k]
-    edits = [lambda: block["dense"].update(dim=block["dense"]["dim"] + 1),
-             lambda: block["sparse"].update(dim=block["sparse"]["dim"] + 1),
-             lambda: block.update(dense_to_sparse=not block["dense_to_sparse"]),
-             lambda: block.update(sparse_to_dense=not block["sparse_to_dense"])]
+    edits = [
+        lambda: block["dense"].update(dim=block["dense"]["dim"] + 1),
+        lambda: block["sparse"].update(dim=block["sparse"]["dim"] + 1),
+        lambda: block.update(dense_to_sparse=not block["dense_to_sparse"]),
+        lambda: block.update(sparse_to_dense=not block["sparse_to_dense"]),
+    ]
     if k > 0:
         ins = block["inputs"]
         for field in ("dense", "sparse"):

@@ -50,8 +50,9 @@ def _get(block, field):
 
 
 def test_mutation_that_cannot_change_anything_says_so():
-    tiny = SearchSpace(name="tiny", num_blocks=1, dense_ops=("fc",), sparse_ops=("efc",), dense_dims=(8,),
-                       sparse_dims=(4,), mergers=())
+    tiny = SearchSpace(
+        name="tiny", num_blocks=1, dense_ops=("fc",), sparse_ops=("efc",), dense_dims=(8,), sparse_dims=(4,), mergers=()
+    )
     g = sample(tiny, rng=0)
     with pytest.raises(GenotypeError, match=r"no mutation can change this genotype within space 'tiny'"):
         mutate(g, 0, tiny)

@@ -9,15 +9,28 @@ EXAMPLE = {
     "schema_version": 1,
     "space": "nasrec-full",
     "blocks": [
-        {"dense": {"ops": ["fc"], "dim": 128}, "sparse": {"ops": ["efc"], "dim": 48},
-         "inputs": {"dense": [0], "sparse": [0], "left": 0, "right": 0},
-         "dense_to_sparse": True, "sparse_to_dense": False},
-        {"dense": {"ops": ["gating"], "dim": 64}, "sparse": {"ops": ["attention"], "dim": 16},
-         "inputs": {"dense": [1, 0, 0], "sparse": [1], "left": 1, "right": 1}},
-        {"dense": {"ops": ["sum"], "dim": 32}, "sparse": {"ops": ["efc"], "dim": 16},
-         "inputs": {"sparse": [0], "left": 0, "right": 1}},
-        {"dense": {"ops": ["dot", "fc"], "dim": 16}, "sparse": {"ops": ["efc"], "dim": 16},
-         "inputs": {"dense": [1, 0], "sparse": [2, 0]}},
+        {
+            "dense": {"ops": ["fc"], "dim": 128},
+            "sparse": {"ops": ["efc"], "dim": 48},
+            "inputs": {"dense": [0], "sparse": [0], "left": 0, "right": 0},
+            "dense_to_sparse": True,
+            "sparse_to_dense": False,
+        },
+        {
+            "dense": {"ops": ["gating"], "dim": 64},
+            "sparse": {"ops": ["attention"], "dim": 16},
+            "inputs": {"dense": [1, 0, 0], "sparse": [1], "left": 1, "right": 1},
+        },
+        {
+            "dense": {"ops": ["sum"], "dim": 32},
+            "sparse": {"ops": ["efc"], "dim": 16},
+            "inputs": {"sparse": [0], "left": 0, "right": 1},
+        },
+        {
+            "dense": {"ops": ["dot", "fc"], "dim": 16},
+            "sparse": {"ops": ["efc"], "dim": 16},
+            "inputs": {"dense": [1, 0], "sparse": [2, 0]},
+        },
     ],
     "meta": {"name": "example"},
 }
@@ -72,33 +85,59 @@ def _broken(edit):
     return doc
 
 
-@pytest.mark.parametrize("edit, message", [
-    (lambda d: d["blocks"][3]["inputs"]["dense"].append(4),
-     "blocks[3].inputs.dense[2]: node 4 is not earlier than block 4 (block 4 may read nodes 0..3)"),
-    (lambda d: d["blocks"][1]["inputs"].update(right=2),
-     "blocks[1].inputs.right: node 2 is not earlier than block 2 (block 2 may read nodes 0..1)"),
-    (lambda d: d["blocks"][0]["dense"].update(dim=0), "blocks[0].dense.dim: Input should be greater than 0"),
-    (lambda d: d["blocks"][0]["dense"].update(dim="128"), "blocks[0].dense.dim: Input should be a valid integer"),
-    (lambda d: d["blocks"][0]["dense"].update(dim=True), "blocks[0].dense.dim: Input should be a valid integer"),
-    (lambda d: d["blocks"][2].update(colour="red"), "blocks[2].colour: unknown key"),
-    (lambda d: d["blocks"][2].pop("inputs"), "blocks[2].inputs: required key is missing"),
-    (lambda d: d["blocks"][2]["inputs"].update(sparse=[]),
-     "blocks[2].inputs.sparse: Tuple should have at least 1 item after validation, not 0"),
-    (lambda d: d["blocks"][2]["inputs"].pop("left"), "blocks[2].inputs.left: required: operator 'sum' reads it"),
-    (lambda d: d["blocks"][1]["inputs"].update(left=-1), "blocks[1].inputs.left: Input should be greater than or equal to 0"),
-    (lambda d: d["blocks"][1]["dense"].update(ops=["efc"]),
-     "blocks[1].dense.ops[0]: 'efc' is a sparse operator, not a dense one"),
-    (lambda d: d["blocks"][1]["dense"].update(ops=["conv"]),
-     "blocks[1].dense.ops[0]: unknown operator 'conv' (known: fc, gating, sum, dot, efc, attention)"),
-    (lambda d: d["blocks"][3]["dense"].update(ops=["fc", "fc"]), "blocks[3].dense.ops[1]: operator 'fc' is listed twice"),
-    (lambda d: d["blocks"][3]["dense"].update(ops=[]),
-     "blocks[3].dense.ops: Tuple should have at least 1 item after validation, not 0"),
-    (lambda d: d.update(schema_version=2), "schema_version: Input should be 1"),
-    (lambda d: d.update(blocks=[]), "blocks: Tuple should have at least 1 item after validation, not 0"),
-    (lambda d: d.update(meta={"loss": float("inf")}),
-     "meta: must be plain JSON (finite numbers, strings, lists, objects): Out of range float values are not JSON compliant"),
-    (lambda d: d["blocks"][0].update(dense_to_sparse="yes"), "blocks[0].dense_to_sparse: Input should be a valid boolean"),
-])
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (
+            lambda d: d["blocks"][3]["inputs"]["dense"].append(4),
+            "blocks[3].inputs.dense[2]: node 4 is not earlier than block 4 (block 4 may read nodes 0..3)",
+        ),
+        (
+            lambda d: d["blocks"][1]["inputs"].update(right=2),
+            "blocks[1].inputs.right: node 2 is not earlier than block 2 (block 2 may read nodes 0..1)",
+        ),
+        (lambda d: d["blocks"][0]["dense"].update(dim=0), "blocks[0].dense.dim: Input should be greater than 0"),
+        (lambda d: d["blocks"][0]["dense"].update(dim="128"), "blocks[0].dense.dim: Input should be a valid integer"),
+        (lambda d: d["blocks"][0]["dense"].update(dim=True), "blocks[0].dense.dim: Input should be a valid integer"),
+        (lambda d: d["blocks"][2].update(colour="red"), "blocks[2].colour: unknown key"),
+        (lambda d: d["blocks"][2].pop("inputs"), "blocks[2].inputs: required key is missing"),
+        (
+            lambda d: d["blocks"][2]["inputs"].update(sparse=[]),
+            "blocks[2].inputs.sparse: Tuple should have at least 1 item after validation, not 0",
+        ),
+        (lambda d: d["blocks"][2]["inputs"].pop("left"), "blocks[2].inputs.left: required: operator 'sum' reads it"),
+        (
+            lambda d: d["blocks"][1]["inputs"].update(left=-1),
+            "blocks[1].inputs.left: Input should be greater than or equal to 0",
+        ),
+        (
+            lambda d: d["blocks"][1]["dense"].update(ops=["efc"]),
+            "blocks[1].dense.ops[0]: 'efc' is a sparse operator, not a dense one",
+        ),
+        (
+            lambda d: d["blocks"][1]["dense"].update(ops=["conv"]),
+            "blocks[1].dense.ops[0]: unknown operator 'conv' (known: fc, gating, sum, dot, efc, attention)",
+        ),
+        (
+            lambda d: d["blocks"][3]["dense"].update(ops=["fc", "fc"]),
+            "blocks[3].dense.ops[1]: operator 'fc' is listed twice",
+        ),
+        (
+            lambda d: d["blocks"][3]["dense"].update(ops=[]),
+            "blocks[3].dense.ops: Tuple should have at least 1 item after validation, not 0",
+        ),
+        (lambda d: d.update(schema_version=2), "schema_version: Input should be 1"),
+        (lambda d: d.update(blocks=[]), "blocks: Tuple should have at least 1 item after validation, not 0"),
+        (
+            lambda d: d.update(meta={"loss": float("inf")}),
+            "meta: must be plain JSON (finite numbers, strings, lists, objects): Out of range float values are not JSON compliant",
+        ),
+        (
+            lambda d: d["blocks"][0].update(dense_to_sparse="yes"),
+            "blocks[0].dense_to_sparse: Input should be a valid boolean",
+        ),
+    ],
+)
 def test_each_broken_rule_is_one_error_naming_path_and_rule(edit, message):
     with pytest.raises(GenotypeError) as info:
         Genotype.from_dict(_broken(edit))

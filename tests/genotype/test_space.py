@@ -28,8 +28,10 @@ def test_space_json_round_trip(tmp_path):
     assert get_space(str(path)) == NASREC_FULL
     with pytest.raises(GenotypeError, match=r"unknown search space 'nope'"):
         get_space("nope")
-    path.write_text('{"name": "x", "num_blocks": 2, "dense_ops": ["efc"], "sparse_ops": ["efc"], '
-                    '"dense_dims": [4], "sparse_dims": [4]}')
+    path.write_text(
+        '{"name": "x", "num_blocks": 2, "dense_ops": ["efc"], "sparse_ops": ["efc"], '
+        '"dense_dims": [4], "sparse_dims": [4]}'
+    )
     with pytest.raises(GenotypeError, match=r"dense_ops\[0\]: 'efc' is a sparse operator"):
         get_space(str(path))
 
@@ -40,15 +42,24 @@ def test_check_names_what_is_outside_the_space():
         NASREC_SMALL.check(g)
     small = NASREC_FULL.model_copy(update={"dense_dims": (16,), "num_blocks": 7})
     with pytest.raises(GenotypeError, match=r"blocks\[\d\]\.dense\.dim: \d+ is not a dense dim of space"):
-        small.check(sample(NASREC_FULL, rng=1).model_copy(
-            update={"blocks": tuple(b.model_copy(update={"dense": b.dense.model_copy(update={"dim": 64})})
-                                    for b in sample(NASREC_FULL, rng=1).blocks)}))
+        small.check(
+            sample(NASREC_FULL, rng=1).model_copy(
+                update={
+                    "blocks": tuple(
+                        b.model_copy(update={"dense": b.dense.model_copy(update={"dim": 64})})
+                        for b in sample(NASREC_FULL, rng=1).blocks
+                    )
+                }
+            )
+        )
     short = NASREC_FULL.model_copy(update={"num_blocks": 3})
     with pytest.raises(GenotypeError, match=r"^blocks: has 7 blocks, space 'nasrec-full' has 3$"):
         short.check(g)
     capped = NASREC_FULL.model_copy(update={"max_inputs": 1})
     wide = sample(NASREC_FULL, "all-operators", 0)
-    with pytest.raises(GenotypeError, match=r"inputs\.(dense|sparse): \d sources, space 'nasrec-full' allows at most 1"):
+    with pytest.raises(
+        GenotypeError, match=r"inputs\.(dense|sparse): \d sources, space 'nasrec-full' allows at most 1"
+    ):
         capped.check(wide)
     no_mergers = NASREC_FULL.model_copy(update={"mergers": ()})
     with pytest.raises(GenotypeError, match=r"(dense_to_sparse|sparse_to_dense): merger not searchable"):
@@ -57,6 +68,7 @@ def test_check_names_what_is_outside_the_space():
 
 def _all_genotypes(space: SearchSpace, multi_op: bool):
     """Brute force: every raw field combination of every block, all inputs set."""
+
     def op_sets(ops):
         if not multi_op:
             return [(o,) for o in ops]
@@ -66,27 +78,85 @@ def _all_genotypes(space: SearchSpace, multi_op: bool):
     for k in range(1, space.num_blocks + 1):
         subsets = [c for r in range(1, space.max_sources(k) + 1) for c in itertools.combinations(range(k), r)]
         flags = [dict(zip(space.mergers, bits)) for bits in itertools.product([False, True], repeat=len(space.mergers))]
-        per_block.append([
-            Block(dense={"ops": d, "dim": dd}, sparse={"ops": s, "dim": sd},
-                  inputs={"dense": di, "sparse": si, "left": left, "right": right}, **f)
-            for d, s, dd, sd, di, si, left, right, f in itertools.product(
-                op_sets(space.dense_ops), op_sets(space.sparse_ops), space.dense_dims, space.sparse_dims,
-                subsets, subsets, range(k), range(k), flags)
-        ])
+        per_block.append(
+            [
+                Block(
+                    dense={"ops": d, "dim": dd},
+                    sparse={"ops": s, "dim": sd},
+                    inputs={"dense": di, "sparse": si, "left": left, "right": right},
+                    **f,
+                )
+                for d, s, dd, sd, di, si, left, right, f in itertools.product(
+                    op_sets(space.dense_ops),
+                    op_sets(space.sparse_ops),
+                    space.dense_dims,
+                    space.sparse_dims,
+                    subsets,
+                    subsets,
+                    range(k),
+                    range(k),
+                    flags,
+                )
+            ]
+        )
     for blocks in itertools.product(*per_block):
         yield Genotype(blocks=blocks)
 
 
-@pytest.mark.parametrize("space, multi_op", [
-    (SearchSpace(name="a", num_blocks=2, dense_ops=("fc", "gating", "dot"), sparse_ops=("efc",),
-                 dense_dims=(2,), sparse_dims=(1,), mergers=()), False),
-    (SearchSpace(name="b", num_blocks=2, dense_ops=("fc", "sum"), sparse_ops=("efc", "attention"),
-                 dense_dims=(2, 3), sparse_dims=(1,), mergers=("sparse_to_dense",)), False),
-    (SearchSpace(name="c", num_blocks=3, dense_ops=("gating", "dot"), sparse_ops=("efc",),
-                 dense_dims=(2,), sparse_dims=(1,), mergers=(), max_inputs=1), False),
-    (SearchSpace(name="d", num_blocks=2, dense_ops=("fc", "sum"), sparse_ops=("efc", "attention"),
-                 dense_dims=(2,), sparse_dims=(1,), mergers=()), True),
-])
+@pytest.mark.parametrize(
+    "space, multi_op",
+    [
+        (
+            SearchSpace(
+                name="a",
+                num_blocks=2,
+                dense_ops=("fc", "gating", "dot"),
+                sparse_ops=("efc",),
+                dense_dims=(2,),
+                sparse_dims=(1,),
+                mergers=(),
+            ),
+            False,
+        ),
+        (
+            SearchSpace(
+                name="b",
+                num_blocks=2,
+                dense_ops=("fc", "sum"),
+                sparse_ops=("efc", "attention"),
+                dense_dims=(2, 3),
+                sparse_dims=(1,),
+                mergers=("sparse_to_dense",),
+            ),
+            False,
+        ),
+        (
+            SearchSpace(
+                name="c",
+                num_blocks=3,
+                dense_ops=("gating", "dot"),
+                sparse_ops=("efc",),
+                dense_dims=(2,),
+                sparse_dims=(1,),
+                mergers=(),
+                max_inputs=1,
+            ),
+            False,
+        ),
+        (
+            SearchSpace(
+                name="d",
+                num_blocks=2,
+                dense_ops=("fc", "sum"),
+                sparse_ops=("efc", "attention"),
+                dense_dims=(2,),
+                sparse_dims=(1,),
+                mergers=(),
+            ),
+            True,
+        ),
+    ],
+)
 def test_cardinality_equals_brute_force_enumeration(space, multi_op):
     digests = {g.digest() for g in _all_genotypes(space, multi_op)}
     assert space.cardinality(multi_op=multi_op) == len(digests)

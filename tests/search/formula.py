@@ -28,8 +28,13 @@ class FormulaEvaluator:
                 time.sleep(self.sleep)
             if g.digest()[-1] in self.fail_digits:
                 raise RuntimeError(f"planned failure for {g.digest()}")
-            loss = 0.44 + sum(0.002 * abs(math.log2(b.dense.dim) - 8) + 0.001 * abs(b.sparse.dim - 32) / 16
-                              + 0.003 * ("gating" in b.dense.ops) for b in g.blocks)
-            out.append(Score(log_loss=loss, auc=1 - loss, examples=1, seconds=0.0, evaluator=self.name,
-                             config=self.config))
+            loss = 0.44 + sum(
+                0.002 * abs(math.log2(b.dense.dim) - 8)
+                + 0.001 * abs(b.sparse.dim - 32) / 16
+                + 0.003 * ("gating" in b.dense.ops)
+                for b in g.blocks
+            )
+            out.append(
+                Score(log_loss=loss, auc=1 - loss, examples=1, seconds=0.0, evaluator=self.name, config=self.config)
+            )
         return out

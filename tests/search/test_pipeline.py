@@ -11,12 +11,12 @@ from rich.console import Console
 from nasrec.cli.main import draw_run
 from nasrec.evaluators import SupernetProxy
 from nasrec.genotype import load
+from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.search.random import RandomSearch
-from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
-from nasrec.state import read_jsonl
 from nasrec.search.runner import run_search
+from nasrec.state import read_jsonl
 from nasrec.viz.report import write_report
 from tests.spaces import TINY
 
@@ -24,11 +24,18 @@ from tests.spaces import TINY
 @pytest.fixture(scope="module")
 def run(tmp_path_factory, tiny_space_file):
     root = tmp_path_factory.mktemp("run")
-    config = RunConfig(data="sample:criteo", space=tiny_space_file, supernet={"train": {"epochs": 0.5}}, top_k=3,
-                       full_epochs=1, final_epochs=1, zoo=("dlrm",),
-                       strategy={"name": "evolution", "options": {"population": 4, "cycles": 2, "tournament": 2,
-                                                                  "children": 2}},
-                       evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 1024}}, final_seeds=2)
+    config = RunConfig(
+        data="sample:criteo",
+        space=tiny_space_file,
+        supernet={"train": {"epochs": 0.5}},
+        top_k=3,
+        full_epochs=1,
+        final_epochs=1,
+        zoo=("dlrm",),
+        strategy={"name": "evolution", "options": {"population": 4, "cycles": 2, "tournament": 2, "children": 2}},
+        evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 1024}},
+        final_seeds=2,
+    )
     summary = Pipeline(config, root / "out", console=Console(quiet=True), progress=False).run()
     draw_run(root / "out")  # what `nasrec search` does after the pipeline
     return config, root / "out", summary
@@ -89,8 +96,9 @@ def test_rerunning_skips_finished_stages_and_evaluates_nothing_again(run, tmp_pa
 def test_process_pool_gives_the_same_scores_as_in_process_with_a_real_evaluator(run, tmp_path):
     _, root, _ = run
     config = {"data": "sample:criteo", "supernet": str(RunPaths(root).supernet)}
-    local = run_search(RandomSearch(TINY, seed=3, budget=4), InProcessExecutor(SupernetProxy(**config)),
-                       tmp_path / "a.jsonl")
+    local = run_search(
+        RandomSearch(TINY, seed=3, budget=4), InProcessExecutor(SupernetProxy(**config)), tmp_path / "a.jsonl"
+    )
     pool = ProcessPoolExecutor("supernet", config, workers=2)
     try:
         remote = run_search(RandomSearch(TINY, seed=3, budget=4), pool, tmp_path / "b.jsonl", parallel=2)

@@ -94,8 +94,9 @@ def cache(tmp_path_factory):
 def supernet(tmp_path_factory, cache, tiny_space_file):
     """A tiny-space supernet trained briefly on the bundled Criteo rows."""
     root = tmp_path_factory.mktemp("ray-supernet")
-    config = SupernetTrainingConfig(data="sample:criteo", space=tiny_space_file, cap=2000,
-                                    train=TrainConfig(epochs=0.5, lr=0.03))
+    config = SupernetTrainingConfig(
+        data="sample:criteo", space=tiny_space_file, cap=2000, train=TrainConfig(epochs=0.5, lr=0.03)
+    )
     train_supernet(config, root / "supernet")
     return str(root / "supernet" / "checkpoint.pt")
 
@@ -116,25 +117,25 @@ def _run(executor, log: Path, seed: int, n: int, space=NASREC_SMALL):
 
 def test_ray_gives_the_same_scores_and_errors_as_in_process(local_ray, tmp_path):
     evaluator = FormulaEvaluator(fail_digits="0")
-    local = run_search(RandomSearch(NASREC_SMALL, seed=4, budget=8), InProcessExecutor(evaluator),
-                       tmp_path / "a.jsonl")
+    local = run_search(RandomSearch(NASREC_SMALL, seed=4, budget=8), InProcessExecutor(evaluator), tmp_path / "a.jsonl")
     remote = _run(RayExecutor(evaluator.name, evaluator.config), tmp_path / "b.jsonl", seed=4, n=8)
     assert ray.is_initialized()  # a running Ray is reused and left running
     assert {r.digest: (r.score, r.error) for r in local} == {r.digest: (r.score, r.error) for r in remote}
 
 
 def test_ray_gives_the_same_scores_as_in_process_with_the_finetuned_proxy(local_ray, supernet, tmp_path):
-    config = {"data": "sample:criteo", "supernet": supernet, "recipe": "fast", "train_rows": 1024,
-              "valid_rows": 1024}
+    config = {"data": "sample:criteo", "supernet": supernet, "recipe": "fast", "train_rows": 1024, "valid_rows": 1024}
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as in each Ray task (threads_per_task=1)
     try:
-        local = run_search(RandomSearch(TINY, seed=3, budget=4), InProcessExecutor(FinetunedProxy(**config)),
-                           tmp_path / "a.jsonl")
+        local = run_search(
+            RandomSearch(TINY, seed=3, budget=4), InProcessExecutor(FinetunedProxy(**config)), tmp_path / "a.jsonl"
+        )
     finally:
         torch.set_num_threads(threads)
     remote = _run(RayExecutor("finetune", config, threads_per_task=1), tmp_path / "b.jsonl", seed=3, n=4, space=TINY)
     assert all(r.score for r in remote)
+
     def scores(records):
         return {(r.digest, m): getattr(r.score, m) for r in records for m in ("log_loss", "auc")}
 
@@ -142,20 +143,26 @@ def test_ray_gives_the_same_scores_as_in_process_with_the_finetuned_proxy(local_
 
 
 def test_a_worker_killed_mid_task_is_retried_and_the_search_completes(local_ray, tmp_path):
-    local = run_search(RandomSearch(NASREC_SMALL, seed=5, budget=6), InProcessExecutor(FormulaEvaluator()),
-                       tmp_path / "a.jsonl")
+    local = run_search(
+        RandomSearch(NASREC_SMALL, seed=5, budget=6), InProcessExecutor(FormulaEvaluator()), tmp_path / "a.jsonl"
+    )
     victim = local[1].digest
     with killer(tmp_path) as killed:
-        remote = _run(RayExecutor(Flaky.name, {"state": str(tmp_path), "die": victim, "die_attempts": 1}),
-                      tmp_path / "b.jsonl", seed=5, n=6)
+        remote = _run(
+            RayExecutor(Flaky.name, {"state": str(tmp_path), "die": victim, "die_attempts": 1}),
+            tmp_path / "b.jsonl",
+            seed=5,
+            n=6,
+        )
     assert len(killed) == 1 and attempts(tmp_path, victim) == 2
     assert all(r.error is None for r in remote)
     assert {r.digest: r.score.log_loss for r in remote} == {r.digest: r.score.log_loss for r in local}
 
 
 def test_a_task_lost_on_every_attempt_is_logged_and_the_others_finish(local_ray, tmp_path):
-    local = run_search(RandomSearch(NASREC_SMALL, seed=6, budget=6), InProcessExecutor(FormulaEvaluator()),
-                       tmp_path / "a.jsonl")
+    local = run_search(
+        RandomSearch(NASREC_SMALL, seed=6, budget=6), InProcessExecutor(FormulaEvaluator()), tmp_path / "a.jsonl"
+    )
     victim, bad = local[0].digest, local[2].digest
     config = {"state": str(tmp_path), "die": victim, "die_attempts": 99, "fail": bad}
     with killer(tmp_path) as killed:
@@ -179,8 +186,9 @@ def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, t
     assert isinstance(executor, RayExecutor) and ray.is_initialized()
     root = Path(supernet).parents[1]  # holds supernet/checkpoint.pt, as a run folder does
     evaluator = pipeline.EvaluatorChoice(config={"recipe": "fast", "train_rows": 1024, "valid_rows": 1024})
-    run = pipeline.Pipeline(config.model_copy(update={"space": tiny_space_file, "evaluator": evaluator}), root,
-                            progress=False)
+    run = pipeline.Pipeline(
+        config.model_copy(update={"space": tiny_space_file, "evaluator": evaluator}), root, progress=False
+    )
     records = run.search(tmp_path / "random.jsonl", pipeline.StrategyChoice(name="random", options={"budget": 3}))
     assert len(records) == 3 and all(r.score and r.score.evaluator == "finetune" for r in records)
     pipeline.Pipeline(config.model_copy(update={"executor": "auto"}), tmp_path / "run")._write_config()
@@ -194,8 +202,10 @@ def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, t
             raise UsageError("stopped")
 
     monkeypatch.setattr(main, "Pipeline", Stop)
-    result = CliRunner().invoke(main.app, ["search", "--executor", "ray", "--ray-address", "auto", "--workers", "3",
-                                      "-o", str(tmp_path / "cli")])
+    result = CliRunner().invoke(
+        main.app,
+        ["search", "--executor", "ray", "--ray-address", "auto", "--workers", "3", "-o", str(tmp_path / "cli")],
+    )
     assert result.exit_code == 1 and "stopped" in result.output
     assert (seen[0].executor, seen[0].ray_address, seen[0].workers) == ("ray", "auto", 3)
 

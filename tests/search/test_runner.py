@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from nasrec.genotype import NASREC_FULL, NASREC_SMALL
+from nasrec.records import Evaluation
 from nasrec.search.evolution import RegularizedEvolution
 from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.random import RandomSearch
-from nasrec.records import Evaluation
-from nasrec.state import read_jsonl
 from nasrec.search.runner import run_search
+from nasrec.state import read_jsonl
 from tests.search.formula import FormulaEvaluator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,8 +22,12 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def _script(log: Path, out: Path, sleep: float) -> subprocess.Popen:
     with open(f"{out}.stderr", "ab") as err:
-        return subprocess.Popen([sys.executable, "-m", "tests.search.search_script", str(log), str(out), str(sleep)],
-                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err)
+        return subprocess.Popen(
+            [sys.executable, "-m", "tests.search.search_script", str(log), str(out), str(sleep)],
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
 
 
 def _stderr(out: Path) -> str:
@@ -95,8 +99,11 @@ def test_a_corrupt_line_in_the_middle_is_an_error_naming_it(tmp_path):
 
 def test_failed_evaluations_are_logged_and_the_search_goes_on(tmp_path):
     evaluator = FormulaEvaluator(fail_digits="01")
-    records = run_search(RegularizedEvolution(NASREC_SMALL, seed=2, population=8, cycles=4, tournament=4, children=2),
-                         InProcessExecutor(evaluator), tmp_path / "log.jsonl")
+    records = run_search(
+        RegularizedEvolution(NASREC_SMALL, seed=2, population=8, cycles=4, tournament=4, children=2),
+        InProcessExecutor(evaluator),
+        tmp_path / "log.jsonl",
+    )
     failed = [r for r in records if r.score is None]
     assert failed and all(r.error.startswith("RuntimeError: planned failure") for r in failed)
     assert len(records) == 16
@@ -104,8 +111,7 @@ def test_failed_evaluations_are_logged_and_the_search_goes_on(tmp_path):
 
 def test_process_pool_gives_the_same_scores_as_in_process(tmp_path):
     evaluator = FormulaEvaluator()
-    local = run_search(RandomSearch(NASREC_SMALL, seed=4, budget=6), InProcessExecutor(evaluator),
-                       tmp_path / "a.jsonl")
+    local = run_search(RandomSearch(NASREC_SMALL, seed=4, budget=6), InProcessExecutor(evaluator), tmp_path / "a.jsonl")
     pool = ProcessPoolExecutor(evaluator.name, evaluator.config, workers=2)
     try:
         remote = run_search(RandomSearch(NASREC_SMALL, seed=4, budget=6), pool, tmp_path / "b.jsonl", parallel=2)

@@ -13,15 +13,50 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_budget(tmp_path, tiny_space_file):
     out, result_file = tmp_path / "sq", tmp_path / "sq.json"
-    cmd = [sys.executable, str(ROOT / "benchmarks" / "search_quality.py"), "--space", tiny_space_file,
-           "--out", str(out), "--json", str(result_file), "--seeds", "0", "--population", "4", "--cycles", "1",
-           "--tournament", "2", "--children", "2", "--top-k", "2", "--final-seeds", "2", "--epochs", "1",
-           "--supernet-epochs", "0.5", "--zoo", "dlrm"]
+    cmd = [
+        sys.executable,
+        str(ROOT / "benchmarks" / "search_quality.py"),
+        "--space",
+        tiny_space_file,
+        "--out",
+        str(out),
+        "--json",
+        str(result_file),
+        "--seeds",
+        "0",
+        "--population",
+        "4",
+        "--cycles",
+        "1",
+        "--tournament",
+        "2",
+        "--children",
+        "2",
+        "--top-k",
+        "2",
+        "--final-seeds",
+        "2",
+        "--epochs",
+        "1",
+        "--supernet-epochs",
+        "0.5",
+        "--zoo",
+        "dlrm",
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800)
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(result_file.read_text())
-    assert set(result) == {"data", "seeds", "config", "bayes_rate", "per_seed", "mean", "nasrecnet_first_in",
-                           "pooled_vs_nasrecnet", "seconds"}
+    assert set(result) == {
+        "data",
+        "seeds",
+        "config",
+        "bayes_rate",
+        "per_seed",
+        "mean",
+        "nasrecnet_first_in",
+        "pooled_vs_nasrecnet",
+        "seconds",
+    }
     assert result["seeds"] == [0] and result["bayes_rate"] is None
     seed = result["per_seed"]["0"]
     assert set(seed["models"]) == {"NASRecNet", "zoo:dlrm", "random search"}

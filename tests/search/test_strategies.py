@@ -25,9 +25,12 @@ def drive(strategy, batch=3, stop_after=None):
 
 @pytest.mark.parametrize("name", list_strategies())
 def test_every_registered_strategy_asks_valid_unique_genotypes_and_finishes(name):
-    strategy = build_strategy(name, NASREC_SMALL, seed=1, **({"population": 10, "cycles": 4, "tournament": 5,
-                                                              "children": 3} if name == "evolution" else
-                                                             {"budget": 22}))
+    strategy = build_strategy(
+        name,
+        NASREC_SMALL,
+        seed=1,
+        **({"population": 10, "cycles": 4, "tournament": 5, "children": 3} if name == "evolution" else {"budget": 22}),
+    )
     seen = []
     while not strategy.done:
         asked = strategy.ask(4)

@@ -27,8 +27,12 @@ def test_new_files_get_0644_under_umask_022(tmp_path, umask_022):
     plain = tmp_path / "plain.txt"
     plain.write_text("x")
     g = sample("nasrec-full", rng=0)
-    written = [atomic_write_text(tmp_path / "a.txt", "hello"), save(g, tmp_path / "g.json"),
-               save_checkpoint({"w": torch.ones(2)}, tmp_path / "c.pt"), render(g, tmp_path / "g.dot")]
+    written = [
+        atomic_write_text(tmp_path / "a.txt", "hello"),
+        save(g, tmp_path / "g.json"),
+        save_checkpoint({"w": torch.ones(2)}, tmp_path / "c.pt"),
+        render(g, tmp_path / "g.dot"),
+    ]
     assert _mode(plain) == 0o644 and [_mode(p) for p in written] == [0o644] * 4  # as open() gives
     assert (tmp_path / "a.txt").read_text() == "hello" and load(tmp_path / "g.json") == g
     assert torch.equal(load_checkpoint(tmp_path / "c.pt")["w"], torch.ones(2))
@@ -50,11 +54,9 @@ def test_umask_077_gives_0600_and_a_replaced_file_keeps_its_mode(tmp_path):
 def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     path = tmp_path / "f.txt"
     path.write_text("old")
-    with pytest.raises(RuntimeError, match="boom"):
-        with atomic_open(path) as fh:
-            fh.write("half")
-            raise RuntimeError("boom")
+    with pytest.raises(RuntimeError, match="boom"), atomic_open(path) as fh:
+        fh.write("half")
+        raise RuntimeError("boom")
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
-    with pytest.raises(ValueError, match=r"mode 'w' or 'wb', got 'a'"):
-        with atomic_open(path, "a"):
-            pass
+    with pytest.raises(ValueError, match=r"mode 'w' or 'wb', got 'a'"), atomic_open(path, "a"):
+        pass

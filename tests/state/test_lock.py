@@ -15,8 +15,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _holder(folder: Path) -> subprocess.Popen:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.state.hold_lock", str(folder)], cwd=ROOT,
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "tests.state.hold_lock", str(folder)],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout is not None and proc.stdout.readline() == "locked\n"  # waits until it holds the lock
     return proc
 
@@ -36,12 +41,15 @@ def held(tmp_path):
 @pytest.mark.parametrize("command", [["search"], ["rank-study"], ["train-supernet"]])
 def test_a_second_command_on_a_folder_in_use_is_refused_naming_the_holder(held, command):
     folder, proc = held
-    result = subprocess.run([sys.executable, "-m", "nasrec", *command, "--out", str(folder)], cwd=ROOT,
-                            capture_output=True, text=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "nasrec", *command, "--out", str(folder)], cwd=ROOT, capture_output=True, text=True
+    )
     assert result.returncode == 1
     what = {"search": "run folder", "rank-study": "rank-study folder", "train-supernet": "supernet folder"}
-    assert result.stderr == (f"error: {what[command[0]]} {folder} is in use by process {proc.pid} "
-                             f"({folder / '.lock'}); wait for it to finish or use another folder\n")
+    assert result.stderr == (
+        f"error: {what[command[0]]} {folder} is in use by process {proc.pid} "
+        f"({folder / '.lock'}); wait for it to finish or use another folder\n"
+    )
     assert sorted(p.name for p in folder.iterdir()) == [".lock"]  # nothing written by the refused run
 
 

@@ -72,25 +72,31 @@ class Dot:
 
 def _block(dense_ops: list[str], ddim: int, sparse_ops: list[str], sdim: int, /, **inputs: Any) -> dict[str, Any]:
     mergers = {k: inputs.pop(k) for k in ("dense_to_sparse", "sparse_to_dense") if k in inputs}
-    return {"dense": {"ops": dense_ops, "dim": ddim}, "sparse": {"ops": sparse_ops, "dim": sdim},
-            "inputs": inputs, **mergers}
+    return {
+        "dense": {"ops": dense_ops, "dim": ddim},
+        "sparse": {"ops": sparse_ops, "dim": sdim},
+        "inputs": inputs,
+        **mergers,
+    }
 
 
 def _known() -> Genotype:
     """Block 1: FC + EFC, dense-to-sparse. Block 2: self-gating (left == right == 1), Attention, FM.
     Block 3: Sum (left 0, right 2): reaches nothing, so unused. Block 4: Dot-Product over dense 2 and
     sparse 1, 2 (its left/right are given but not read), EFC over sparse 2."""
-    return Genotype.from_dict({
-        "schema_version": 1,
-        "space": "nasrec-full",
-        "blocks": [
-            _block(["fc"], 32, ["efc"], 16, dense=[0], sparse=[0], dense_to_sparse=True),
-            _block(["gating"], 64, ["attention"], 16, sparse=[1, 0], left=1, right=1, sparse_to_dense=True),
-            _block(["sum"], 16, ["efc"], 32, sparse=[2], left=0, right=2),
-            _block(["dot"], 32, ["efc"], 48, dense=[2], sparse=[2, 1], left=3, right=0),
-        ],
-        "meta": {"name": "hand-made"},
-    })
+    return Genotype.from_dict(
+        {
+            "schema_version": 1,
+            "space": "nasrec-full",
+            "blocks": [
+                _block(["fc"], 32, ["efc"], 16, dense=[0], sparse=[0], dense_to_sparse=True),
+                _block(["gating"], 64, ["attention"], 16, sparse=[1, 0], left=1, right=1, sparse_to_dense=True),
+                _block(["sum"], 16, ["efc"], 32, sparse=[2], left=0, right=2),
+                _block(["dot"], 32, ["efc"], 48, dense=[2], sparse=[2, 1], left=3, right=0),
+            ],
+            "meta": {"name": "hand-made"},
+        }
+    )
 
 
 @pytest.fixture(scope="module")
@@ -126,12 +132,16 @@ def test_source_edges(known: Dot) -> None:
     dense = {"color": BLUE, "style": "solid"}
     sparse = {"color": RED, "style": "dashed"}
     for a, b, style in [
-        ("in_dense", "b1_dense", dense), ("in_sparse", "b1_sparse", sparse),
-        ("in_sparse", "b2_sparse", sparse), ("b1_sparse", "b2_sparse", sparse),
+        ("in_dense", "b1_dense", dense),
+        ("in_sparse", "b1_sparse", sparse),
+        ("in_sparse", "b2_sparse", sparse),
+        ("b1_sparse", "b2_sparse", sparse),
         ("b2_dense", "b4_dense", dense),
-        ("b1_sparse", "b4_dense", sparse), ("b2_sparse", "b4_dense", sparse),  # Dot-Product reads sparse too
+        ("b1_sparse", "b4_dense", sparse),
+        ("b2_sparse", "b4_dense", sparse),  # Dot-Product reads sparse too
         ("b2_sparse", "b4_sparse", sparse),
-        ("b4_dense", "head", dense), ("b4_sparse", "head", sparse),
+        ("b4_dense", "head", dense),
+        ("b4_sparse", "head", sparse),
     ]:
         attrs = known.edge(a, b)
         assert {k: attrs[k] for k in style} == style, (a, b)
@@ -217,8 +227,12 @@ def test_input_and_operator_order_do_not_change_the_text() -> None:
 
 
 def test_several_operators_in_one_branch() -> None:
-    g = Genotype.from_dict({"schema_version": 1, "blocks": [_block(["fc", "sum"], 16, ["efc", "attention"], 16,
-                                              dense=[0], sparse=[0], left=0, right=0)]})
+    g = Genotype.from_dict(
+        {
+            "schema_version": 1,
+            "blocks": [_block(["fc", "sum"], 16, ["efc", "attention"], 16, dense=[0], sparse=[0], left=0, right=0)],
+        }
+    )
     dot = Dot(to_dot(g))
     assert dot.nodes["b1_dense"]["label"] == "FC +\\nSum\\ndim 16"
     assert dot.nodes["b1_sparse"]["label"] == "Attention +\\nEFC\\ndim 16"
@@ -233,7 +247,9 @@ def third_party_op():
 
 
 def test_third_party_operator_is_labelled_by_its_name(third_party_op: str) -> None:
-    g = Genotype.from_dict({"schema_version": 1, "blocks": [_block([third_party_op], 16, ["efc"], 16, dense=[0], sparse=[0])]})
+    g = Genotype.from_dict(
+        {"schema_version": 1, "blocks": [_block([third_party_op], 16, ["efc"], 16, dense=[0], sparse=[0])]}
+    )
     assert op_label(third_party_op) == third_party_op
     assert Dot(to_dot(g)).nodes["b1_dense"]["label"] == "cross_v2\\ndim 16"
 
@@ -246,8 +262,11 @@ def test_edges_match_sources_of_sampled_genotypes(sampler: str) -> None:
         unused = set(range(1, g.num_blocks + 1)) - set(g.active_blocks())
         for k, block in enumerate(g.blocks, start=1):
             into = [(src, attrs) for src, dst, attrs in dot.edges if dst in (f"b{k}_dense", f"b{k}_sparse")]
-            sources = {0 if src.startswith("in_") else int(src[1:].split("_")[0]) for src, _ in into
-                       if not src.startswith(f"b{k}_")}
+            sources = {
+                0 if src.startswith("in_") else int(src[1:].split("_")[0])
+                for src, _ in into
+                if not src.startswith(f"b{k}_")
+            }
             assert sources == block.sources()
             assert ("(unused)" in dot.clusters[f"cluster_b{k}"]["attrs"]["label"]) == (k in unused)
 

@@ -18,7 +18,7 @@ import pytest
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.ranking import agreement
-from nasrec.genotype import Genotype, sample, save
+from nasrec.genotype import sample, save
 from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.state import append_jsonl
 from nasrec.viz import report as report_module
@@ -27,19 +27,31 @@ from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report, wri
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 N_EVALS, N_TOPK = 40, 5
-CONFIG = {"space": "nasrec-full", "seed": 7, "search": {"strategy": "regularized-evolution", "budget": N_EVALS},
-          "note": "<b>not markup</b> & co"}
+CONFIG = {
+    "space": "nasrec-full",
+    "seed": 7,
+    "search": {"strategy": "regularized-evolution", "budget": N_EVALS},
+    "note": "<b>not markup</b> & co",
+}
 
 
 def _score(rng: np.random.Generator, log_loss: float, evaluator: str, flops: int = 1_500_000) -> Score:
     config = {"recipe": "fast", "train_rows": 8192} if evaluator == "finetune" else {}
-    return Score(log_loss=log_loss, auc=0.80 - (log_loss - 0.44) * 2 + rng.normal(0, 0.002), examples=4096,
-                 flops=flops, params=flops // 2, seconds=float(rng.uniform(0.5, 2.0)), evaluator=evaluator,
-                 config=config)
+    return Score(
+        log_loss=log_loss,
+        auc=0.80 - (log_loss - 0.44) * 2 + rng.normal(0, 0.002),
+        examples=4096,
+        flops=flops,
+        params=flops // 2,
+        seconds=float(rng.uniform(0.5, 2.0)),
+        evaluator=evaluator,
+        config=config,
+    )
 
 
-def _run_folder(root: Path, *, topk: bool = True, final: bool = True, summary: bool = True,
-                best: bool = True) -> dict[str, Any]:
+def _run_folder(
+    root: Path, *, topk: bool = True, final: bool = True, summary: bool = True, best: bool = True
+) -> dict[str, Any]:
     """A small, plausible run folder; returns what was written."""
     paths = RunPaths(root)
     rng = np.random.default_rng(0)
@@ -49,10 +61,25 @@ def _run_folder(root: Path, *, topk: bool = True, final: bool = True, summary: b
     for i in range(N_EVALS):
         g = sample("nasrec-full", rng=i)
         failed = i in (3, 17)
-        score = None if failed else _score(rng, 0.47 - 0.02 * i / N_EVALS + rng.normal(0, 0.006), "finetune",
-                                           flops=int(rng.integers(200_000, 5_000_000)))
-        e = Evaluation(index=i, digest=g.digest(), genotype=g.to_dict(), score=score,
-                       error="CUDA out of memory" if failed else None, seed=i, seconds=1.0)
+        score = (
+            None
+            if failed
+            else _score(
+                rng,
+                0.47 - 0.02 * i / N_EVALS + rng.normal(0, 0.006),
+                "finetune",
+                flops=int(rng.integers(200_000, 5_000_000)),
+            )
+        )
+        e = Evaluation(
+            index=i,
+            digest=g.digest(),
+            genotype=g.to_dict(),
+            score=score,
+            error="CUDA out of memory" if failed else None,
+            seed=i,
+            seconds=1.0,
+        )
         append_jsonl(paths.evaluations, e)
         evals.append(e)
     ranked = sorted((e for e in evals if e.score is not None), key=lambda e: e.score.log_loss)  # type: ignore
@@ -70,19 +97,25 @@ def _run_folder(root: Path, *, topk: bool = True, final: bool = True, summary: b
         zoo = sample("nasrec-full", rng=1000)
         rand = sample("nasrec-full", rng=2000)
         for name, kind, digest, geno, ll, flops in [
-                ("NASRecNet", "nasrec", chosen.digest, chosen.genotype, 0.4405, chosen.full.flops or 0),
-                ("DLRM", "zoo", zoo.digest(), zoo.to_dict(), 0.4431, 2_600_000),
-                ("random", "random", rand.digest(), rand.to_dict(), 0.4460, 1_100_000)]:
-            f = FinalResult(name=name, kind=kind, digest=digest, genotype=geno,
-                            test=_score(rng, ll, "standalone", flops=flops))
+            ("NASRecNet", "nasrec", chosen.digest, chosen.genotype, 0.4405, chosen.full.flops or 0),
+            ("DLRM", "zoo", zoo.digest(), zoo.to_dict(), 0.4431, 2_600_000),
+            ("random", "random", rand.digest(), rand.to_dict(), 0.4460, 1_100_000),
+        ]:
+            f = FinalResult(
+                name=name, kind=kind, digest=digest, genotype=geno, test=_score(rng, ll, "standalone", flops=flops)
+            )
             append_jsonl(paths.final, f)
             finals.append(f)
     if best and chosen is not None:
         save(chosen.genotype.with_meta(name="NASRecNet"), paths.best_genotype)
     if summary and chosen is not None:
-        s = Summary(best_digest=chosen.digest, best_genotype="best_genotype.json", results=finals,
-                    stage_seconds={"supernet": 3600.0, "search": 1234.5, "topk": 600.0, "final": 90.0},
-                    evaluations=N_EVALS)
+        s = Summary(
+            best_digest=chosen.digest,
+            best_genotype="best_genotype.json",
+            results=finals,
+            stage_seconds={"supernet": 3600.0, "search": 1234.5, "topk": 600.0, "final": 90.0},
+            evaluations=N_EVALS,
+        )
         paths.summary.write_text(s.model_dump_json(indent=2))
     return {"evaluations": evals, "topk": tops, "final": finals, "chosen": chosen}
 
@@ -180,8 +213,9 @@ def test_full_report_has_every_section(full_page: tuple[str, Page]) -> None:
 
 
 @needs_dot
-def test_diagram_is_inline_svg_with_block_clusters(full_page: tuple[str, Page],
-                                                   full_run: tuple[Path, dict[str, Any]]) -> None:
+def test_diagram_is_inline_svg_with_block_clusters(
+    full_page: tuple[str, Page], full_run: tuple[Path, dict[str, Any]]
+) -> None:
     text, page = full_page
     assert page.svgs == 1
     svg = re.search(r"<svg.*?</svg>", text, re.S)
@@ -231,8 +265,9 @@ def test_kendall_tau_matches_agreement(full_page: tuple[str, Page], full_run: tu
     assert page.ids["spearman-rho"] == f"{agree.spearman_rho:.3f}"
 
 
-def test_config_summary_and_best_architecture(full_page: tuple[str, Page],
-                                             full_run: tuple[Path, dict[str, Any]]) -> None:
+def test_config_summary_and_best_architecture(
+    full_page: tuple[str, Page], full_run: tuple[Path, dict[str, Any]]
+) -> None:
     text, page = full_page
     assert json.loads(page.ids["config-json"])["config"] == CONFIG  # pretty-printed, and escaped in the HTML
     assert "&lt;b&gt;not markup&lt;/b&gt; &amp; co" in text and "<b>not markup</b>" not in text
@@ -306,7 +341,8 @@ def test_without_dot_shows_dot_source(tmp_path: Path, monkeypatch: pytest.Monkey
 def test_existing_diagram_file_is_embedded(tmp_path: Path) -> None:
     _run_folder(tmp_path)
     RunPaths(tmp_path).best_diagram.write_text(
-        '<?xml version="1.0"?>\n<!DOCTYPE svg>\n<!-- x -->\n<svg id="from-file"><g/></svg>\n')
+        '<?xml version="1.0"?>\n<!DOCTYPE svg>\n<!-- x -->\n<svg id="from-file"><g/></svg>\n'
+    )
     text = build_report(tmp_path)
     assert '<svg id="from-file"><g/></svg>' in text and "<?xml" not in text
 

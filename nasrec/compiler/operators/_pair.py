@@ -10,7 +10,7 @@ def pad_to(x: Tensor, width: int) -> Tensor:
     return x if x.shape[1] == width else F.pad(x, (0, width - x.shape[1]))
 
 
-def needs_projection(spec) -> bool:  # noqa: ANN001
+def needs_projection(spec) -> bool:
     """Linear(w -> D) exists unless the widths already match; the supernet's max-size instance always has it
     (a view whose active widths match skips it, exactly like the standalone model)."""
     return spec.supernet_max or spec.pair_width != spec.dim

@@ -9,7 +9,7 @@ from nasrec.compiler.base import Operator, linear_params, norm, norm_params, tok
 from nasrec.compiler.registry import register_operator
 
 
-def token_projection_params(spec, prefix: str = "tok"):  # noqa: ANN001
+def token_projection_params(spec, prefix: str = "tok"):
     out = linear_params(prefix, spec.dim, tuple(spec.token_positions()), bias=not spec.layernorm)
     if spec.layernorm:
         out |= norm_params(f"{prefix}_ln", spec.dim)
