@@ -77,7 +77,7 @@ def main() -> None:
         scores[dev], secs = _timed(lambda: ev.evaluate(cands))  # noqa: B023
         scores[dev + "_s"] = secs / len(cands)
     out["proxy"] = {
-        "max_abs_logloss_diff": max(abs(x.log_loss - y.log_loss) for x, y in zip(scores[d1], scores[d2])),
+        "max_abs_logloss_diff": max(abs(x.log_loss - y.log_loss) for x, y in zip(scores[d1], scores[d2], strict=True)),
         f"{d1}_s_per_candidate": round(scores[d1 + "_s"], 3),
         f"{d2}_s_per_candidate": round(scores[d2 + "_s"], 3),
     }

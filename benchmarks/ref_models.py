@@ -37,7 +37,7 @@ def rows() -> list[str]:
         live = g.active_blocks()
         dead = [
             f"{k}: {', '.join(lv.dead_parts(b))}"
-            for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness()), start=1)
+            for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness(), strict=True), start=1)
             if lv.live and lv.dead_parts(b)
         ]
         diff = (off.flops_ref / 1e6 - ref) / ref

@@ -158,7 +158,10 @@ def _write(args, runs, seconds, console) -> None:
         table.add_column(col)
     for n in sorted(names, key=lambda n: mean[n]["log_loss"]):
         c = result["pooled_vs_nasrecnet"].get(n)
-        fmt = lambda i: f"{i['estimate']:+.4f} [{i['low']:+.4f}, {i['high']:+.4f}]"
+
+        def fmt(i):
+            return f"{i['estimate']:+.4f} [{i['low']:+.4f}, {i['high']:+.4f}]"
+
         table.add_row(
             n,
             f"{mean[n]['log_loss']:.4f}",

@@ -52,7 +52,7 @@ def paired(steps_fns: list, steps: int) -> list[float]:
         fn()  # warm-up: allocations, optimizer state
     times: list[list[float]] = [[] for _ in steps_fns]
     for _ in range(steps):
-        for fn, ts in zip(steps_fns, times):
+        for fn, ts in zip(steps_fns, times, strict=True):
             ts.append(timed(fn))
     return [statistics.median(ts) for ts in times]
 
@@ -114,7 +114,7 @@ def main() -> None:
             flush=True,
         )
         del model
-    ratios = [v / s for v, s in zip(views, alones)]
+    ratios = [v / s for v, s in zip(views, alones, strict=True)]
     print(f"median over {args.subnets} single-operator any-connection subnets (batch {b}, 2 threads):")
     print(f"  view step (local grads + SlicedAdagrad)  {statistics.median(views) * 1e3:7.1f} ms")
     print(f"  standalone step (torch Adagrad)         {statistics.median(alones) * 1e3:7.1f} ms")
@@ -125,7 +125,7 @@ def main() -> None:
     if args.plain:
         print(
             f"  plain-autograd view + torch Adagrad over the supernet: median ratio "
-            f"{statistics.median(p / s for p, s in zip(plain, alones)):.2f}"
+            f"{statistics.median(p / s for p, s in zip(plain, alones, strict=True)):.2f}"
         )
 
     full = supernet.view(sample(NASREC_FULL, "all-operators", args.seed)).set_local_grads()

@@ -128,7 +128,7 @@ def info_cmd(folder: Path = typer.Argument(..., help="a prepared data folder")) 
     feats = table("kind", "name", "cardinality", "table rows", title="features")
     for n in spec.dense_names:
         feats.add_row("dense", n, "", "")
-    for n, c, r in zip(spec.sparse_names, spec.cardinalities, spec.table_rows):
+    for n, c, r in zip(spec.sparse_names, spec.cardinalities, spec.table_rows, strict=True):
         feats.add_row("sparse", n, f"{c:,}", f"{r:,}")
     out_console.print(feats)
 

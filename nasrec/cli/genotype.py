@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +23,7 @@ Out = Annotated[Path | None, typer.Option("-o", "--out", help="Write here instea
 Space = Annotated[str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")]
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     auto = "auto"
     nasrec = "nasrec"
     nasrec_ref = "nasrec-ref"
@@ -70,7 +70,7 @@ def info(
         title=f"{file}  space={g.space or '-'}  digest={g.digest()}",
     )
     dead = []
-    for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness()), start=1):
+    for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness(), strict=True), start=1):
         ins = b.inputs
         mergers = " ".join(n for n, on in (("d2s", b.dense_to_sparse), ("s2d/fm", b.sparse_to_dense)) if on)
         rows.add_row(

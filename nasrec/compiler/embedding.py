@@ -34,7 +34,7 @@ class FeatureEmbedding(nn.Module):
             return
         with torch.no_grad():  # per-field uniform(+-1/sqrt(rows)), as DLRM-style CTR models do
             scale = init_scale
-            for off, n in zip(self.offsets.tolist(), rows.tolist()):
+            for off, n in zip(self.offsets.tolist(), rows.tolist(), strict=True):
                 bound = scale if scale is not None else n**-0.5
                 self.table.weight[off : off + n].uniform_(-bound, bound)
 

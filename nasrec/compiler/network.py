@@ -3,8 +3,8 @@
 `plan(genotype, ctx)` resolves a genotype into its live blocks, each with its live operators' `OpSpec`s
 (exact widths and source layout). `run(plan, dense, sparse, call)` computes the logit head's input features;
 `call(block, ref, inputs)` runs one operator — a standalone model's module, or the operator's function on
-slices of the supernet's parameters for a view. Parameter names are the same in both (`blocks.b{k}.{key}.{name}`, `head.*`,
-`embedding.*`), which is what weight inheritance relies on.
+slices of the supernet's parameters for a view. Parameter names are the same in both
+(`blocks.b{k}.{key}.{name}`, `head.*`, `embedding.*`), which is what weight inheritance relies on.
 """
 
 from __future__ import annotations
@@ -118,17 +118,23 @@ def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
         sparse_src = tuple(ins.sparse or ()) if "sparse" in reads else ()
         pair = "pair" in reads
 
-        def spec(op: str, dim: int) -> OpSpec:
+        dense_in = tuple(ctx.dense_source(n, width[n]) for n in dense_src)
+        sparse_in = tuple(ctx.sparse_source(n, tokens[n], merged[n]) for n in sparse_src)
+        pair_in = (
+            (ctx.dense_source(ins.left, width[ins.left]), ctx.dense_source(ins.right, width[ins.right]))
+            if pair
+            else None
+        )
+
+        def spec(op: str, dim: int, dense_in=dense_in, sparse_in=sparse_in, pair_in=pair_in) -> OpSpec:
             op_reads = get_operator(op).reads  # type: ignore[attr-defined]
-            with_pair = pair and "pair" in op_reads
+            left, right = pair_in if pair_in is not None and "pair" in op_reads else (None, None)
             return OpSpec(
                 dim=dim,
-                dense=tuple(ctx.dense_source(n, width[n]) for n in dense_src) if "dense" in op_reads else (),
-                sparse=tuple(ctx.sparse_source(n, tokens[n], merged[n]) for n in sparse_src)
-                if "sparse" in op_reads
-                else (),
-                left=ctx.dense_source(ins.left, width[ins.left]) if with_pair else None,
-                right=ctx.dense_source(ins.right, width[ins.right]) if with_pair else None,
+                dense=dense_in if "dense" in op_reads else (),
+                sparse=sparse_in if "sparse" in op_reads else (),
+                left=left,
+                right=right,
                 **common,
             )
 

@@ -155,7 +155,7 @@ class SupernetView(nn.Module):
         return self
 
     def _make_leaves(self) -> None:
-        items = list(self._slices.items()) + [((0, "head"), self._head)]
+        items = [*list(self._slices.items()), ((0, "head"), self._head)]
         self.leaves = {
             key: {name: s(p.detach()).contiguous().requires_grad_(True) for name, p, s in sl} for key, sl in items
         }
@@ -163,7 +163,7 @@ class SupernetView(nn.Module):
     def leaf_slices(self) -> list[tuple[Tensor, nn.Parameter, Slicer]]:
         """(leaf, super parameter, slicer) for every leaf of the last local-gradient forward."""
         out = []
-        for key, sl in list(self._slices.items()) + [((0, "head"), self._head)]:
+        for key, sl in [*list(self._slices.items()), ((0, "head"), self._head)]:
             leaves = self.leaves.get(key, {})
             out += [(leaves[name], p, s) for name, p, s in sl if name in leaves]
         return out

@@ -15,7 +15,7 @@ from nasrec.data.rawio import read_first_line
 from nasrec.data.spec import AVAZU_CARDINALITIES, AVAZU_SPARSE_NAMES
 
 HASH_CARDINALITIES = AVAZU_CARDINALITIES
-COLUMNS = ("id", "click") + AVAZU_SPARSE_NAMES[1:]
+COLUMNS = ("id", "click", *AVAZU_SPARSE_NAMES[1:])
 
 
 def avazu_layout(path: str | Path) -> Layout:

@@ -159,7 +159,7 @@ def _dense_values(buf: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarra
     if slow.any():
         idx = np.flatnonzero(slow.ravel())
         s, e = starts.ravel()[idx], ends.ravel()[idx]
-        texts = [buf[i:j] for i, j in zip(s.tolist(), e.tolist())]
+        texts = [buf[i:j] for i, j in zip(s.tolist(), e.tolist(), strict=True)]
         try:
             conv = np.array(texts).astype(np.float64)
             finite = np.isfinite(conv)
@@ -247,7 +247,7 @@ def parse_chunk(buf: bytes, first_line: int, layout: Layout) -> Parsed:
         cols = list(layout.dense_cols)
         ds, de = starts[:, cols], ends[:, cols]
         values, dbad = _dense_values(buf, b, ds, de)
-        for r, c in zip(*np.nonzero(dbad)):
+        for r, c in zip(*np.nonzero(dbad), strict=True):
             if r not in reason:
                 reason[int(r)] = (
                     BAD_DENSE,

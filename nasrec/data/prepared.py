@@ -58,7 +58,7 @@ class NpyAppender:
 
     def __init__(self, path: Path, dtype: np.dtype | type, row_shape: tuple[int, ...] = ()) -> None:
         self.path, self.dtype, self.row_shape, self.rows = path, np.dtype(dtype), row_shape, 0
-        self.file = open(path, "wb")
+        self.file = open(path, "wb")  # noqa: SIM115 (the appender owns the file; close() ends it)
         self.header_len = len(self._header(10**15))
         self.file.write(self._header(10**15))
 

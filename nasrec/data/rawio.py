@@ -24,7 +24,7 @@ def open_raw(path: str | Path) -> tuple[BinaryIO, BinaryIO]:
     path = Path(path)
     if not path.is_file():
         raise DataError("no such file", file=str(path))
-    raw = open(path, "rb")
+    raw = open(path, "rb")  # noqa: SIM115 (returned to the caller, who closes it)
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)
         return gzip.GzipFile(fileobj=raw, mode="rb"), raw

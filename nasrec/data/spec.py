@@ -38,7 +38,7 @@ class FeatureSpec(BaseModel):
             )
         if not self.sparse_names:
             raise ValueError("a FeatureSpec needs at least one sparse field")
-        for name, card in zip(self.sparse_names, self.cardinalities):
+        for name, card in zip(self.sparse_names, self.cardinalities, strict=True):
             if card < 2:
                 raise ValueError(f"sparse field {name!r}: cardinality {card} < 2 (index 0 is 'missing')")
         names = list(self.dense_names) + list(self.sparse_names)

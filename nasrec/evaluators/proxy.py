@@ -88,7 +88,7 @@ class _SupernetEvaluator:
         feats: list[list[Tensor]] = [[] for _ in views]
         for batch in batches:
             emb = self._embed(batch)  # one lookup for every candidate
-            for acc, view in zip(feats, views):
+            for acc, view in zip(feats, views, strict=True):
                 acc.append(view.head_inputs(emb))
         return [torch.cat(f) for f in feats]
 
@@ -99,10 +99,12 @@ class _SupernetEvaluator:
         heads = self._heads(views, genotypes)
         seconds = (time.perf_counter() - start) / len(genotypes)
         with torch.no_grad():
-            logits = [nn.functional.linear(x, w, b).squeeze(-1).cpu().numpy() for x, (w, b) in zip(feats, heads)]
+            logits = [
+                nn.functional.linear(x, w, b).squeeze(-1).cpu().numpy() for x, (w, b) in zip(feats, heads, strict=True)
+            ]
         return [
             make_score(g, self.data.spec, self.valid_rows, z, seconds, self.name, self.config)
-            for g, z in zip(genotypes, logits)
+            for g, z in zip(genotypes, logits, strict=True)
         ]
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
@@ -136,7 +138,7 @@ class FinetunedProxy(_SupernetEvaluator):
         if self.cfg.recipe == "fast":
             feats = self._head_inputs(views, self.train_batches)
             y = torch.cat([b.label for b in self.train_batches]).to(self.device)
-            return [self._fit(x, y, w, b) for x, (w, b) in zip(feats, init)]
+            return [self._fit(x, y, w, b) for x, (w, b) in zip(feats, init, strict=True)]
         return self._paper(views, init)
 
     def _fit(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
@@ -168,7 +170,7 @@ class FinetunedProxy(_SupernetEvaluator):
                 emb = self._embed(batch)
                 feats = [v.head_inputs(emb) for v in views]
                 label = batch.label.to(self.device)
-            for x, (w, b), opt in zip(feats, params, opts):
+            for x, (w, b), opt in zip(feats, params, opts, strict=True):
                 opt.zero_grad()
                 logits = nn.functional.linear(x, w, b).squeeze(-1)
                 nn.functional.binary_cross_entropy_with_logits(logits, label).backward()

@@ -60,5 +60,5 @@ def agreement(proxy, reference, k: int = 5) -> RankAgreement:
         pearson_r=float(stats.pearsonr(proxy, reference).statistic),
         top_k=min(k, len(proxy)),
         top_k_overlap=top_k_overlap(proxy, reference, k),
-        **dict(zip(("kendall_low", "kendall_high"), kendall_interval(proxy, reference))),
+        **dict(zip(("kendall_low", "kendall_high"), kendall_interval(proxy, reference), strict=True)),
     )

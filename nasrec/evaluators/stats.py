@@ -131,7 +131,7 @@ def paired_auc_diff(
     _check(y, sa[0], sb[0])
 
     def stat(idx: np.ndarray) -> float:
-        return float(np.mean([auc(y[idx], a[idx]) - auc(y[idx], b[idx]) for a, b in zip(sa, sb)]))
+        return float(np.mean([auc(y[idx], a[idx]) - auc(y[idx], b[idx]) for a, b in zip(sa, sb, strict=True)]))
 
     rng = np.random.default_rng(seed)
     diffs = np.asarray([stat(rng.integers(0, len(y), len(y))) for _ in range(n_resamples)])

@@ -87,7 +87,7 @@ class PathSampler:
         full = sample(self.space, "all-operators", rng)
         if self.mode == "whole":
             return full if rng.random() < p else path
-        blocks: list[Block] = [f if rng.random() < p else s for f, s in zip(full.blocks, path.blocks)]
+        blocks: list[Block] = [f if rng.random() < p else s for f, s in zip(full.blocks, path.blocks, strict=True)]
         return path.model_copy(update={"blocks": tuple(blocks)})
 
 
@@ -150,7 +150,7 @@ def train_supernet(
             pin_config(out / "config.json", config, what="supernet")
         supernet = config.build_supernet().to(dev)
         parallel.broadcast_(supernet)
-        total = max(1, int(round(config.train.epochs * steps_per_epoch)))
+        total = max(1, round(config.train.epochs * steps_per_epoch))
         paths = PathSampler(space, config.sampler, total, config.warmup_fraction, config.warmup_mode, config.train.seed)
         trainer = SupernetTrainer(
             supernet,

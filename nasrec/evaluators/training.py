@@ -203,7 +203,7 @@ class Trainer:
                 f"({state.get('config')}); use a new folder or the same settings"
             )
         self.model.load_state_dict(state["model"])  # copies onto the model's device
-        for opt, saved in zip(self.optimizers, state["optimizers"]):
+        for opt, saved in zip(self.optimizers, state["optimizers"], strict=True):
             opt.load_state_dict(saved)
         self.step = int(state["step"])
         if "divergence" in state:
@@ -213,7 +213,7 @@ class Trainer:
             self.best_step, self._best_state = state["best_step"], state["best_model"]
 
     def total_steps(self, steps_per_epoch: int) -> int:
-        return max(1, int(round(self.config.epochs * steps_per_epoch)))
+        return max(1, round(self.config.epochs * steps_per_epoch))
 
     def fit(
         self,

@@ -42,7 +42,8 @@ def diff(a: Genotype, b: Genotype) -> list[str]:
     lines = []
     if a.space != b.space:
         lines.append(f"space {a.space} -> {b.space}")
-    for k, (x, y) in enumerate(zip(a.blocks, b.blocks), start=1):
+    # Block counts may differ (reported below): compare the common prefix.
+    for k, (x, y) in enumerate(zip(a.blocks, b.blocks, strict=False), start=1):
         lines.extend(f"block {k}: {change}" for change in diff_blocks(x, y))
     if a.num_blocks != b.num_blocks:
         lines.append(f"number of blocks {a.num_blocks} -> {b.num_blocks}")

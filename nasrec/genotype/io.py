@@ -83,7 +83,7 @@ def from_nasrec_ref(data: Any) -> Genotype:
     if "num_blocks" in data and data["num_blocks"] != len(micro):
         raise GenotypeError(f"says {data['num_blocks']} blocks but micro has {len(micro)}", "num_blocks")
     ops = REF_OPERATORS[config]
-    blocks = [_ref_block(i, m, c, ops) for i, (m, c) in enumerate(zip(micro, macro))]
+    blocks = [_ref_block(i, m, c, ops) for i, (m, c) in enumerate(zip(micro, macro, strict=True))]
     extra = {k: v for k, v in data.items() if k not in ("micro", "macro", "config", "num_blocks")}
     return Genotype.from_dict(
         {"schema_version": SCHEMA_VERSION, "space": REF_SPACE[config], "blocks": blocks, "meta": {"nasrec_ref": extra}}

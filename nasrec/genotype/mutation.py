@@ -42,7 +42,7 @@ def mutate(
         for _ in range(_TRIES):
             new = MUTATIONS[name](old, space, b + 1, gen).canonical()
             if new != old:
-                blocks = parent.blocks[:b] + (new,) + parent.blocks[b + 1 :]
+                blocks = (*parent.blocks[:b], new, *parent.blocks[b + 1 :])
                 child = parent.model_copy(update={"blocks": blocks})
                 return child.with_meta(parent=parent.digest(), mutation=name, mutated_block=b + 1)
     raise GenotypeError(

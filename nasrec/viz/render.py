@@ -16,6 +16,7 @@ same text. Node ids: `in_dense`, `in_sparse`, `b<k>_dense`, `b<k>_sparse`, `b<k>
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import subprocess
 from pathlib import Path
@@ -79,19 +80,19 @@ def to_dot(genotype: Genotype) -> str:
             row.node("in_sparse", "Sparse embeddings", group="sparse", **_box(RED, RED_FILL))
             row.edge("in_dense", "in_sparse", style="invis")
 
-    for k, (block, lv) in enumerate(zip(canon.blocks, live), start=1):
+    for k, (block, lv) in enumerate(zip(canon.blocks, live, strict=True), start=1):
         _block(g, k, block, lv)
 
     g.node("head", _lines(["Head", "Linear → logit"]), shape="box", style="rounded,filled,bold", fillcolor="white")
     g.edge(f"b{last}_dense", "head", minlen="2", **_edge("dense", True))
     g.edge(f"b{last}_sparse", "head", minlen="2", **_edge("sparse", True))
 
-    for k, (block, lv) in enumerate(zip(canon.blocks, live), start=1):
+    for k, (block, lv) in enumerate(zip(canon.blocks, live, strict=True), start=1):
         _block_edges(g, k, block, lv)
     # Invisible spine: stack the blocks in order, dense column left of the sparse column, like the paper.
     for kind in ("dense", "sparse"):
         spine = [f"in_{kind}"] + [f"b{k}_{kind}" for k in range(1, last + 1)]
-        for a, b in zip(spine, spine[1:]):
+        for a, b in itertools.pairwise(spine):
             g.edge(a, b, style="invis", weight="20", minlen="1" if a.startswith("in_") else "2")
     return g.source
 

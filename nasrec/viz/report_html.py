@@ -75,7 +75,7 @@ def _si(n: int | None) -> str:
 
 def _duration(sec: float) -> str:
     sec = max(0.0, sec)
-    h, rest = divmod(int(round(sec)), 3600)
+    h, rest = divmod(round(sec), 3600)
     m, s = divmod(rest, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m}:{s:02d}"
 

@@ -186,7 +186,7 @@ def test_tables_fold_long_cells_instead_of_cutting_them(tmp_path):
             if cells[0]:
                 rows.append(cells)
             else:  # a continuation line of the row above
-                rows[-1] = [a + b for a, b in zip(rows[-1], cells)]
+                rows[-1] = [a + b for a, b in zip(rows[-1], cells, strict=True)]
     assert [r[2].replace(" ", "") for r in rows] == [f"{'+'.join(b.sparse.ops)}{b.sparse.dim}" for b in g.blocks]
 
 

@@ -72,7 +72,7 @@ def assert_equivalent(
                 gs, gv = p.grad, leaves[name].grad
                 assert (gs is None) == (gv is None), name
                 if gs is not None:
-                    torch.testing.assert_close(gv, gs, atol=atol, rtol=1e-4, msg=lambda m: f"{name}: {m}")
+                    torch.testing.assert_close(gv, gs, atol=atol, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
                 continue
             torch.testing.assert_close(dense_grad(slices[name][0]), dense_grad(p), atol=atol, rtol=1e-4)
         return
@@ -83,4 +83,4 @@ def assert_equivalent(
             assert gv is None or slicer(gv).abs().max() == 0, name
             continue
         assert gv is not None, f"{name}: the view gave no gradient"
-        torch.testing.assert_close(slicer(gv), gs, atol=atol, rtol=1e-4, msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(slicer(gv), gs, atol=atol, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")

@@ -38,6 +38,6 @@ def test_sliced_adagrad_matches_torch_adagrad() -> None:
         opt_b.zero_grad(set_to_none=True)
         loss(b.view(g)(dense, sparse), label).backward()
         opt_b.step()
-    for (name, pa), pb in zip(a.named_parameters(), b.parameters()):
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         if not name.startswith("embedding."):
-            torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-4, msg=lambda m: f"{name}: {m}")
+            torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")

@@ -21,5 +21,5 @@ def test_a_finished_supernet_checkpoint_holds_only_what_resume_needs(tmp_path, t
     weights = sum(t.numel() * t.element_size() for t in state["model"].values())
     assert weights < ckpt.stat().st_size < weights + 64 * 1024
     again = train_supernet(config, tmp_path)  # a rerun resumes the finished run: nothing left to train
-    for (name, a), b in zip(done.state_dict().items(), again.state_dict().values()):
+    for (name, a), b in zip(done.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), name

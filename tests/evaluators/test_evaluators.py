@@ -43,7 +43,7 @@ def test_killed_and_resumed_supernet_training_ends_with_the_same_weights(tmp_pat
     whole = train_supernet(config, tmp_path / "whole")
     train_supernet(config, tmp_path / "cut", stop_after=7)  # the checkpoint a killed run leaves (atomic)
     resumed = train_supernet(config, tmp_path / "cut")
-    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values()):
+    for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
 
 
@@ -73,7 +73,7 @@ def test_scoring_several_candidates_in_one_pass_equals_one_by_one(trained_supern
     evaluator = make(ckpt)
     together = evaluator.evaluate(CANDIDATES)
     alone = [evaluator.evaluate([g])[0] for g in CANDIDATES]
-    for a, b in zip(together, alone):
+    for a, b in zip(together, alone, strict=True):
         assert a.log_loss == pytest.approx(b.log_loss, abs=1e-6) and a.auc == pytest.approx(b.auc, abs=1e-6)
     assert len({round(s.log_loss, 6) for s in together}) == len(CANDIDATES)  # candidates really differ
     assert all(s.examples == 1495 and s.flops > 0 and s.params > 0 for s in together)

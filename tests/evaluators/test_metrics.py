@@ -10,15 +10,15 @@ from nasrec.evaluators.ranking import agreement, top_k_overlap
 
 
 def brute_force_auc(labels, scores) -> float:
-    pos = [s for s, y in zip(scores, labels) if y == 1]
-    neg = [s for s, y in zip(scores, labels) if y == 0]
+    pos = [s for s, y in zip(scores, labels, strict=True) if y == 1]
+    neg = [s for s, y in zip(scores, labels, strict=True) if y == 0]
     wins = sum(1.0 if p > n else 0.5 if p == n else 0.0 for p, n in itertools.product(pos, neg))
     return wins / (len(pos) * len(neg))
 
 
 @given(st.lists(st.tuples(st.integers(0, 1), st.integers(-3, 3)), min_size=2, max_size=40))
 def test_auc_equals_brute_force_pairwise_count_with_ties(rows):
-    labels, scores = zip(*rows)
+    labels, scores = zip(*rows, strict=True)
     if len(set(labels)) < 2:
         assert np.isnan(auc(np.array(labels), np.array(scores, dtype=float)))
         return

@@ -56,7 +56,7 @@ def test_loss_falls_and_metrics_are_sane():
 def test_deterministic_on_cpu():
     a, _ = trained(TrainConfig(epochs=2))
     b, _ = trained(TrainConfig(epochs=2))
-    for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
+    for pa, pb in zip(a.state_dict().values(), b.state_dict().values(), strict=True):
         assert torch.equal(pa, pb)
 
 
@@ -68,7 +68,7 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
     assert load_checkpoint(ckpt)["step"] == 7
     resumed, trainer = trained(config, checkpoint=ckpt, model=None)
     assert trainer.step == 16 and len(trainer.losses) == 9
-    for (name, pa), pb in zip(full.state_dict().items(), resumed.state_dict().values()):
+    for (name, pa), pb in zip(full.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.allclose(pa, pb, atol=1e-6), name
 
 

@@ -11,7 +11,7 @@ def dead_twins(g: Genotype, space: SearchSpace) -> list[tuple[str, Genotype]]:
     dead block given another dense dim."""
     g = g.canonical()
     out = []
-    for k, (block, lv) in enumerate(zip(g.blocks, g.liveness()), start=1):
+    for k, (block, lv) in enumerate(zip(g.blocks, g.liveness(), strict=True), start=1):
         data = block.model_dump()
         for merger in ("dense_to_sparse", "sparse_to_dense"):
             if getattr(block, merger) and not getattr(lv, merger):

@@ -15,7 +15,7 @@ def test_every_nasrec_ref_file_converts_checks_and_converts_back(nasrec_ref_file
         get_space(g.space).check(g)
         back = to_nasrec_ref(g)
         assert back["micro"] == original["micro"]
-        for ours, theirs in zip(back["macro"], original["macro"]):
+        for ours, theirs in zip(back["macro"], original["macro"], strict=True):
             assert {k: set(v) for k, v in ours.items()} == {k: set(v) for k, v in theirs.items()}
         assert {k: v for k, v in back.items() if k not in ("micro", "macro")} == {
             k: v for k, v in original.items() if k not in ("micro", "macro")
@@ -47,7 +47,8 @@ def test_ref_operator_lists_follow_the_reference_order():
         (lambda d: d.update(config="huge"), "config: unknown NasRec-ref space 'huge' (known: xlarge, autoctr)"),
         (
             lambda d: d["micro"][2].update(active_nodes=[0, 9]),
-            "micro[2].active_nodes: active_nodes must list indices into ['fc', 'dot', 'gating', 'sum', 'attention', 'efc']",
+            "micro[2].active_nodes: active_nodes must list indices into "
+            "['fc', 'dot', 'gating', 'sum', 'attention', 'efc']",
         ),
         (
             lambda d: d["macro"][1].update(dense_left_idx=[0, 1]),

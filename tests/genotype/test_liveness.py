@@ -52,7 +52,7 @@ def test_dead_parts_of_the_published_models(name: str, dead: dict[int, list[str]
     g = load(REF / f"{name}_best_1shot.json")
     found = {
         k: lv.dead_parts(b)
-        for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness()), start=1)
+        for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness(), strict=True), start=1)
         if lv.live and lv.dead_parts(b)
     }
     assert found == dead
@@ -79,7 +79,7 @@ def test_liveness_is_what_the_head_reads(sg) -> None:
                 read |= {(s, "dense") for s in ins.dense or ()} if "dense" in reads else set()
                 read |= {(s, "sparse") for s in ins.sparse or ()} if "sparse" in reads else set()
                 read |= {(ins.left, "dense"), (ins.right, "dense")} if "pair" in reads else set()
-    for k, (block, x) in enumerate(zip(g.blocks, lv), start=1):
+    for k, (block, x) in enumerate(zip(g.blocks, lv, strict=True), start=1):
         assert x.dense_out == ((k, "dense") in read) and x.sparse_out == ((k, "sparse") in read)
         assert x.dense_to_sparse == (block.dense_to_sparse and x.sparse_out)
         assert x.sparse_to_dense == (block.sparse_to_dense and x.dense_out)

@@ -1,6 +1,7 @@
 import copy
 import json
 
+import pydantic
 import pytest
 
 from nasrec.genotype import Genotype, GenotypeError
@@ -130,7 +131,8 @@ def _broken(edit):
         (lambda d: d.update(blocks=[]), "blocks: Tuple should have at least 1 item after validation, not 0"),
         (
             lambda d: d.update(meta={"loss": float("inf")}),
-            "meta: must be plain JSON (finite numbers, strings, lists, objects): Out of range float values are not JSON compliant",
+            "meta: must be plain JSON (finite numbers, strings, lists, objects): "
+            "Out of range float values are not JSON compliant",
         ),
         (
             lambda d: d["blocks"][0].update(dense_to_sparse="yes"),
@@ -154,7 +156,7 @@ def test_not_json_and_not_an_object():
 
 def test_genotypes_are_immutable():
     g = Genotype.from_dict(EXAMPLE)
-    with pytest.raises(Exception):
+    with pytest.raises(pydantic.ValidationError, match="frozen"):
         g.blocks[0].dense.dim = 3  # type: ignore[misc]
     assert json.loads(g.to_json())["blocks"][0]["dense"]["dim"] == 128
 

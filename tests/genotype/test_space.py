@@ -77,7 +77,10 @@ def _all_genotypes(space: SearchSpace, multi_op: bool):
     per_block = []
     for k in range(1, space.num_blocks + 1):
         subsets = [c for r in range(1, space.max_sources(k) + 1) for c in itertools.combinations(range(k), r)]
-        flags = [dict(zip(space.mergers, bits)) for bits in itertools.product([False, True], repeat=len(space.mergers))]
+        flags = [
+            dict(zip(space.mergers, bits, strict=True))
+            for bits in itertools.product([False, True], repeat=len(space.mergers))
+        ]
         per_block.append(
             [
                 Block(

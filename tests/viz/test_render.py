@@ -319,7 +319,7 @@ def test_unknown_format(tmp_path: Path) -> None:
 def test_unwritable_path(tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
-    with pytest.raises(UsageError, match="cannot write .*a-file/g.dot"):
+    with pytest.raises(UsageError, match=r"cannot write .*a-file/g\.dot"):
         render(_known(), blocker / "g.dot")
 
 

@@ -19,7 +19,7 @@ from nasrec.compiler.registry import register_operator
 
 def num_tokens(dim: int) -> int:
     """k = round(sqrt(2D)) (the reference's rounding; the paper writes ceil)."""
-    return int(round(math.sqrt(2 * dim)))
+    return round(math.sqrt(2 * dim))
 
 
 def num_pairs(k: int) -> int:
