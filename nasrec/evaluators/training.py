@@ -203,8 +203,10 @@ class Trainer:
                 f"({state.get('config')}); use a new folder or the same settings"
             )
         self.model.load_state_dict(state["model"])  # copies onto the model's device
-        for opt, saved in zip(self.optimizers, state["optimizers"], strict=True):
-            opt.load_state_dict(saved)
+        # a finished run's checkpoint keeps no optimizer state (nothing is left to train): restore none
+        if state["optimizers"]:
+            for opt, saved in zip(self.optimizers, state["optimizers"], strict=True):
+                opt.load_state_dict(saved)
         self.step = int(state["step"])
         if "divergence" in state:
             self.guard.report = self.guard.report.model_validate_json(state["divergence"])

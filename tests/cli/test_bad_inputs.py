@@ -164,7 +164,7 @@ def test_a_bad_flag_value_names_the_flag():
 def test_data_smaller_than_one_batch_names_the_data_rows_and_batch(tmp_path):
     where = open_data("sample:criteo").path
     message = (
-        f"{where}: the train split has 11,496 rows, fewer than one batch of 20,000 (use a smaller batch "
+        f"{where}: the train split has 11,960 rows, fewer than one batch of 20,000 (use a smaller batch "
         f"size or more data)"
     )
     one_error(nasrec("evaluate", "zoo:dlrm", "--batch-size", "20000"), message)

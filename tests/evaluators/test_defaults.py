@@ -22,7 +22,7 @@ def test_supernet_at_the_cli_defaults_has_no_diverged_step_and_beats_its_random_
     train_supernet(untrained, tmp_path / "start")  # one step at a learning rate of 0.12 / 1000: the random start
     train_supernet(config, tmp_path / "trained")
     report = training_report(tmp_path / "trained")
-    assert report["steps"] == 22 and report["divergence"] == {"count": 0, "first_step": None, "worst_loss": None}
+    assert report["steps"] == 23 and report["divergence"] == {"count": 0, "first_step": None, "worst_loss": None}
     space = get_space(tiny_space_file)
     genotypes = [sample(space, "single-operator-any-connection", [5, i]) for i in range(8)]
     before = [
