@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from nasrec.cli import main
 from nasrec.search import pipeline
+from nasrec.search.base import STRATEGIES
 from nasrec.search.pipeline import RunConfig
 
 runner = CliRunner()
@@ -30,7 +31,10 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
         (["--full-epochs", "0"], "--full-epochs: Input should be greater than 0, got 0.0"),
         (["--proxy", "nope"], "--proxy: Input should be 'paper' or 'fast', got 'nope'"),
         (["--population", "8", "--tournament", "9"], "--tournament: tournament (9) cannot exceed population (8)"),
-        (["--strategy", "annealing"], "--strategy: unknown search strategy 'annealing' (known: evolution, random)"),
+        (
+            ["--strategy", "annealing"],
+            f"--strategy: unknown search strategy 'annealing' (known: {', '.join(STRATEGIES.names())})",
+        ),
         (
             ["--evaluator", "oracle"],
             "--evaluator: unknown evaluator 'oracle' (known: full, supernet, finetune, params, flops)",
