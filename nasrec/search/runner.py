@@ -64,13 +64,13 @@ def run_search(
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
     total = getattr(strategy, "budget", None)
     best = min((e.score.value for e in stage.records.values() if e.score), default=float("nan"))
-    written: list[dict[str, Any]] = []
+    written = [""]
 
     def write_stats() -> None:
-        now = search_stats(strategy)
-        if stats is not None and now and [now] != written:
-            atomic_write_text(stats, json.dumps(now, indent=1) + "\n")
-            written[:] = [now]
+        now = json.dumps(search_stats(strategy), indent=1) + "\n"
+        if stats is not None and now != written[0] and now != "{}\n":
+            atomic_write_text(stats, now)
+            written[0] = now
 
     with progress_bar(progress) as bar:
         task = bar.add_task("search", total=total, completed=len(stage), info="")

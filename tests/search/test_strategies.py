@@ -35,7 +35,7 @@ def drive(strategy, batch=3, stop_after=None):
     while not strategy.done and (stop_after is None or told < stop_after):
         asked = strategy.ask(batch)
         assert asked, "a strategy that is not done must ask while nothing is outstanding"
-        for g, s in zip(asked, formula.evaluate(asked)):
+        for g, s in zip(asked, formula.evaluate(asked), strict=True):
             strategy.tell(g, s.log_loss)
             told += 1
     return told
