@@ -161,7 +161,8 @@ def search(
     if strategy in STRATEGIES.names():  # flags of another strategy are an error, not silently ignored
         fields = strategy_options(strategy).model_fields
         problems += [
-            f"--{k}: not an option of strategy {strategy} (its options: {', '.join(fields)})"
+            f"{flags.get(f'strategy.options.{k}', f'--{k}')}: not an option of strategy {strategy} "
+            f"(its options: {', '.join(fields)})"
             for k in options
             if k not in fields
         ]

@@ -165,8 +165,8 @@ class RunConfig(BaseModel):
             check_objectives(objectives)
             if "strategy" in info.data:
                 check_multi_objective(info.data["strategy"].name, objectives)
-        except UsageError as exc:
-            raise ValueError(str(exc)) from None
+        except UsageError as exc:  # the flag's value is added to the message by the CLI
+            raise ValueError(str(exc).split("; got ")[0]) from None
         return objectives
 
     @field_validator("zoo")
