@@ -10,6 +10,7 @@ RUN/
   supernet/checkpoint.pt      supernet weights (atomic; loaded with weights_only=True)
   supernet/train_log.jsonl    supernet training losses
   search/evaluations.jsonl    one Evaluation per scored candidate, appended with fsync
+  search/stats.json           what the strategy counted: rejections by the budgets, a surrogate's Kendall tau
   topk/evaluations.jsonl      one TopKResult per top-k candidate trained from scratch
   random/evaluations.jsonl    the random-search baseline's Evaluations (same budget)
   random/topk.jsonl           its top-k TopKResults
@@ -33,7 +34,7 @@ from nasrec.evaluators.base import Score
 from nasrec.evaluators.stats import Interval
 from nasrec.genotype.io import GenotypeJSON
 
-__all__ = ["Evaluation", "FinalResult", "RunPaths", "Summary", "TopKResult"]
+__all__ = ["Evaluation", "FinalResult", "FrontMember", "RunPaths", "Summary", "TopKResult"]
 
 
 class Evaluation(BaseModel):
@@ -88,6 +89,16 @@ class Comparison(BaseModel):
     auc: Interval
 
 
+class FrontMember(BaseModel):
+    """A candidate on the Pareto front of the search's objectives (proxy log loss, FLOPs, params)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str
+    values: dict[str, float] = Field(description="objective -> value (all minimised)")
+    full_log_loss: float | None = Field(default=None, description="trained from scratch (top-k), validation")
+
+
 class Summary(BaseModel):
     """What `summary.json` holds: the pick, every final result, stage timings."""
 
@@ -100,6 +111,10 @@ class Summary(BaseModel):
     evaluations: int
     comparisons: dict[str, Comparison] = Field(default_factory=dict, description="NASRecNet minus each model")
     seeds: list[int] = Field(default_factory=list, description="seeds of the final trainings")
+    objectives: list[str] = Field(default_factory=lambda: ["logloss"], description="what the search minimised")
+    limits: dict[str, int] = Field(default_factory=dict, description="budgets (max_flops, max_params) applied")
+    rejected: int = Field(default=0, description="proposals over a budget: never scored, never trained")
+    front: list[FrontMember] = Field(default_factory=list, description="several objectives: the Pareto front")
 
 
 class RunPaths:
@@ -111,6 +126,7 @@ class RunPaths:
         self.supernet = self.root / "supernet" / "checkpoint.pt"
         self.supernet_log = self.root / "supernet" / "train_log.jsonl"
         self.evaluations = self.root / "search" / "evaluations.jsonl"
+        self.search_stats = self.root / "search" / "stats.json"
         self.topk = self.root / "topk" / "evaluations.jsonl"
         self.random_evaluations = self.root / "random" / "evaluations.jsonl"
         self.random_topk = self.root / "random" / "topk.jsonl"

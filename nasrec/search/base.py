@@ -5,6 +5,11 @@ declares its settings as a pydantic model, `Options` (checked before a run start
 are losses (lower is better); `None` marks a failed evaluation. Strategies apply results in the order they
 asked, whatever order evaluations finish in, so a search is reproducible from its seed and its log: the
 runner resumes a search by replaying its log into a fresh strategy, so strategies save no state.
+
+With several objectives (`build_strategy(..., objectives=("logloss", "flops"))`, for strategies whose
+`multi_objective` is true) a score is a tuple, one value per objective, all minimised. A strategy whose
+budget may grow when a finished run is rerun with a larger one names those options in `GROWABLE`: the
+extended run must equal one long run with the same seed (nothing else may depend on them).
 """
 
 from __future__ import annotations
@@ -20,6 +25,8 @@ from nasrec.registry import Registry
 
 Constraint = Callable[[Genotype], str | None]
 """Returns why a genotype is rejected before evaluation (e.g. too many FLOPs), or None to accept it."""
+Told = float | tuple[float, ...] | None
+"""What a strategy is told: a loss, one loss per objective, or None for a failed evaluation."""
 
 ENTRY_POINT_GROUP = "nasrec.strategies"
 _MAX_TRIES = 200
@@ -33,7 +40,7 @@ class Strategy(Protocol):
     def ask(self, n: int = 1) -> list[Genotype]:
         """Up to n new candidates; [] when waiting for results or finished."""
 
-    def tell(self, genotype: Genotype, score: float | None) -> None: ...
+    def tell(self, genotype: Genotype, score: Told) -> None: ...
 
     @property
     def done(self) -> bool: ...
@@ -56,14 +63,33 @@ def strategy_options(name: str) -> type[BaseModel]:
     return options
 
 
+def growable_options(name: str) -> tuple[str, ...]:
+    """The options of strategy `name` that a rerun of a finished run may raise to extend it (`GROWABLE`)."""
+    return tuple(getattr(STRATEGIES.get(name), "GROWABLE", ()))
+
+
+def check_multi_objective(name: str, objectives: tuple[str, ...]) -> None:
+    """A `UsageError` when several objectives are asked of a strategy that handles one."""
+    if len(objectives) > 1 and not getattr(STRATEGIES.get(name), "multi_objective", False):
+        raise UsageError(f"search strategy {name} optimises one objective; got {','.join(objectives)}")
+
+
 def build_strategy(
-    name: str, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None, **options: Any
+    name: str,
+    space: SearchSpace,
+    seed: int = 0,
+    constraints: list[Constraint] | None = None,
+    objectives: tuple[str, ...] = ("logloss",),
+    **options: Any,
 ) -> Strategy:
     """The strategy registered as `name` on `space`; `options` are checked by its `Options` first (a bad
-    one raises pydantic's ValidationError naming it)."""
+    one raises pydantic's ValidationError naming it). With several `objectives` the strategy is told tuples."""
     settings = dict(strategy_options(name).model_validate(options))
     if constraints:
         settings["constraints"] = constraints
+    check_multi_objective(name, tuple(objectives))
+    if len(objectives) > 1:
+        settings["objectives"] = tuple(objectives)
     return STRATEGIES.get(name)(space=space, seed=seed, **settings)
 
 
@@ -78,24 +104,43 @@ class Proposer:
         self.space = space
         self.constraints = list(constraints or [])
         self.seen: set[str] = set()
-        self.rejected = 0
+        self.rejections: dict[str, str] = {}  # digest -> why a constraint rejected it (each genotype once)
+        self.last_reason = "all duplicates"
+
+    @property
+    def rejected(self) -> int:
+        """Distinct genotypes a constraint rejected (never scored, never trained)."""
+        return len(self.rejections)
+
+    def screen(self, g: Genotype) -> str | None:
+        """Why `g` cannot be proposed ("duplicate", or a constraint's reason, counted), or None. Checks `g`
+        against the space (a `GenotypeError` when it is not in it) but does not mark it as seen."""
+        self.space.check(g)
+        if g.active_digest() in self.seen:
+            return "duplicate"
+        digest = g.digest()
+        if digest in self.rejections:
+            return self.rejections[digest]
+        reason = next((r for r in (c(g) for c in self.constraints) if r), None)
+        if reason:
+            self.rejections[digest] = self.last_reason = reason
+        return reason
+
+    def accept(self, g: Genotype) -> Genotype:
+        """Mark `g` as proposed: it will not be proposed again."""
+        self.seen.add(g.active_digest())
+        return g
 
     def propose(self, make: Callable[[], Genotype]) -> Genotype:
         """Call `make` until it gives an unseen genotype of the space that passes every constraint."""
-        last_reason = "all duplicates"
         for _ in range(_MAX_TRIES):
-            g = self.space.check(make())
-            digest = g.active_digest()
-            if digest in self.seen:
-                continue
-            reason = next((r for r in (c(g) for c in self.constraints) if r), None)
-            if reason:
-                self.rejected += 1
-                last_reason = reason
-                continue
-            self.seen.add(digest)
-            return g
-        raise UsageError(
-            f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {last_reason}); "
+            g = make()
+            if self.screen(g) is None:
+                return self.accept(g)
+        raise self.exhausted()
+
+    def exhausted(self) -> UsageError:
+        return UsageError(
+            f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {self.last_reason}); "
             "loosen the constraints or enlarge the space"
         )

@@ -4,6 +4,10 @@ An initial population of `population` random subnets; then `cycles` cycles: pick
 at random, take the best as parent, make `children` mutants of it, score them, add each to the
 population and remove the oldest member for each. Results are applied in ask order, so the run is
 reproducible whatever order evaluations finish in.
+
+With several objectives (e.g. log loss and FLOPs) the tournament picks its parent by NSGA-II's crowded
+comparison among the drawn members (lowest Pareto rank, then the largest crowding distance) instead of the
+lowest loss; aging is unchanged, so the population stays the most recent members.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
-from nasrec.search.base import Constraint, Proposer, register_strategy
+from nasrec.search.base import Constraint, Proposer, Told, register_strategy
+from nasrec.search.objectives import selection_order
 
 
 def check_sampler(name: str) -> str:
@@ -47,23 +52,31 @@ class EvolutionOptions(BaseModel):
 
 @register_strategy("evolution")
 class RegularizedEvolution:
-    Options = EvolutionOptions
+    Options: type[EvolutionOptions] = EvolutionOptions
+    GROWABLE = ("cycles",)
+    multi_objective = True
 
     def __init__(
-        self, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None, **options: Any
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        constraints: list[Constraint] | None = None,
+        objectives: tuple[str, ...] = ("logloss",),
+        **options: Any,
     ) -> None:
         """`options`: see `EvolutionOptions` (checked; the paper's settings by default)."""
-        o = EvolutionOptions(**options)
+        o = self.Options(**options)
+        self.options, self.objectives = o, tuple(objectives)
         self.space, self.population_size, self.cycles = space, o.population, o.cycles
         self.tournament, self.children, self.sampler = o.tournament, o.children, o.sampler
         self.rng = np.random.default_rng(seed)
         self.proposer = Proposer(space, constraints)
-        self.population: deque[tuple[dict[str, Any], float]] = deque()  # (genotype dict, score), oldest first
-        self.pending: list[tuple[Genotype, float | None, bool]] = []  # asked this round: (g, score, told?)
+        self.population: deque[tuple[dict[str, Any], Any]] = deque()  # (genotype dict, score), oldest first
+        self.pending: list[tuple[Genotype, Told, bool]] = []  # asked this round: (g, score, told?)
         self.cycle = 0  # completed cycles
         self.pending_cycle = False  # whether `pending` are a cycle's children (else initial members)
         self.initialised = 0  # initial members asked
-        self.history: list[tuple[str, float | None]] = []
+        self.history: list[tuple[str, Told]] = []
 
     @property
     def budget(self) -> int:
@@ -77,13 +90,16 @@ class RegularizedEvolution:
                 out.append(self.proposer.propose(lambda: sample(self.space, self.sampler, self.rng)))
                 self.initialised += 1
         elif not self.pending and self.cycle < self.cycles and self.population:
-            parent = self._tournament()
-            out = [self.proposer.propose(lambda: mutate(parent, self.rng, self.space)) for _ in range(self.children)]
+            out = self.make_children(self._tournament())
             self.pending_cycle = True
         self.pending.extend((g, None, False) for g in out)
         return out
 
-    def tell(self, genotype: Genotype, score: float | None) -> None:
+    def make_children(self, parent: Genotype) -> list[Genotype]:
+        """A cycle's children: `children` new mutants of `parent`."""
+        return [self.proposer.propose(lambda: mutate(parent, self.rng, self.space)) for _ in range(self.children)]
+
+    def tell(self, genotype: Genotype, score: Told) -> None:
         digest = genotype.digest()
         for i, (g, _, told) in enumerate(self.pending):
             if not told and g.digest() == digest:
@@ -98,9 +114,10 @@ class RegularizedEvolution:
         """Apply the round's results in ask order; the oldest members leave as children join (aging)."""
         for g, score, _ in self.pending:
             self.history.append((g.digest(), score))
-            if score is None or not np.isfinite(score):
+            if score is None or not np.all(np.isfinite(score)):
                 continue  # failed evaluations never join the population
-            self.population.append((g.to_dict(), float(score)))
+            value = tuple(map(float, score)) if isinstance(score, tuple) else float(score)
+            self.population.append((g.to_dict(), value))
             while len(self.population) > self.population_size:
                 self.population.popleft()
         if self.pending_cycle:
@@ -110,13 +127,18 @@ class RegularizedEvolution:
     def _tournament(self) -> Genotype:
         k = min(self.tournament, len(self.population))
         idx = self.rng.choice(len(self.population), size=k, replace=False)
-        best = min((self.population[int(i)] for i in idx), key=lambda member: member[1])
+        drawn = [self.population[int(i)] for i in idx]
+        if len(self.objectives) > 1:
+            best = drawn[selection_order([score for _, score in drawn])[0]]
+        else:
+            best = min(drawn, key=lambda member: member[1])
         return Genotype.from_dict(best[0])
 
     @property
     def done(self) -> bool:
         return self.cycle >= self.cycles and not self.pending and self.initialised >= self.population_size
 
-    def best(self) -> tuple[Genotype, float]:
+    def best(self) -> tuple[Genotype, Any]:
+        """The population's member of lowest loss (with several objectives: the first, then the others)."""
         g, score = min(self.population, key=lambda member: member[1])
         return Genotype.from_dict(g), score

@@ -22,18 +22,19 @@ from rich.console import Console
 import nasrec
 from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators import FullTrain, TrainConfig, TrainingDiverged, train_supernet
-from nasrec.evaluators.base import build_evaluator
+from nasrec.evaluators.base import build_evaluator, evaluator_config
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
 from nasrec.genotype import Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
-from nasrec.records import Comparison, Evaluation, FinalResult, RunPaths, Summary, TopKResult
-from nasrec.search.base import build_strategy
+from nasrec.records import Comparison, Evaluation, FinalResult, FrontMember, RunPaths, Summary, TopKResult
+from nasrec.search.base import Constraint, build_strategy, growable_options
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
+from nasrec.search.objectives import objective_values, pareto_front, pareto_ranks
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
-from nasrec.search.runner import run_search
+from nasrec.search.runner import run_search, search_stats
 from nasrec.state import RunLock, Stage, atomic_write_bytes, atomic_write_text, pin_config, read_jsonl
 
 __all__ = ["EvaluatorChoice", "Pipeline", "RunConfig", "StrategyChoice"]
@@ -55,6 +56,7 @@ class Pipeline:
         self.console = console or Console()
         self.progress = progress
         self.stage_seconds: dict[str, float] = {}
+        self.rejected = 0  # proposals of the search over a budget (never scored)
 
     # -- stages ------------------------------------------------------------------------------------
     def run(self) -> Summary:
@@ -83,7 +85,8 @@ class Pipeline:
 
     def _run(self) -> Summary:
         self._write_config()
-        self._stage("supernet", self.train_supernet)
+        if self.uses_supernet():
+            self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
         best = min(topk, key=lambda r: r.valid_value)
@@ -108,6 +111,10 @@ class Pipeline:
             evaluations=len(evaluations),
             comparisons=self.compare(results),
             seeds=self.final_seeds(),
+            objectives=list(self.config.objectives),
+            limits=self.config.limits.model_dump(exclude_none=True),
+            rejected=self.rejected,
+            front=self.front(evaluations, topk),
         )
         atomic_write_text(self.paths.summary, summary.model_dump_json(indent=2))
         return summary
@@ -120,9 +127,27 @@ class Pipeline:
         return out
 
     def _write_config(self) -> None:
-        pin_config(
-            self.paths.config, self.config, what="run", key="config", extra={"versions": _versions()}, ignore=DISPATCH
+        """Pin the run's config; a rerun may raise the strategy's budget (`GROWABLE`): the run is extended."""
+        grow = [f"strategy.options.{name}" for name in growable_options(self.config.strategy.name)]
+        grown = pin_config(
+            self.paths.config,
+            self.config,
+            what="run",
+            key="config",
+            extra={"versions": _versions()},
+            ignore=DISPATCH,
+            grow=grow,
         )
+        for path, (old, new) in grown.items():
+            self.console.print(f"extending the search: {path.rsplit('.', 1)[-1]} {old} -> {new}", highlight=False)
+
+    def uses_supernet(self) -> bool:
+        """Whether the search's evaluator reads a supernet (the `params` and `flops` baselines do not)."""
+        return "supernet" in evaluator_config(self.config.evaluator.name).model_fields
+
+    def constraints(self) -> list[Constraint]:
+        """The run's budgets (`limits`) as constraints on its data's features."""
+        return self.config.limits.constraints(open_data(self.config.data).spec) if self.config.limits.active else []
 
     def train_supernet(self) -> None:
         train_supernet(
@@ -150,12 +175,65 @@ class Pipeline:
     def search(self, log: Path, strategy: StrategyChoice | None = None) -> list[Evaluation]:
         """Run (or resume) `strategy` (default: the run's) with the run's evaluator, logging to `log`."""
         c, choice = self.config, strategy or self.config.strategy
-        s = build_strategy(choice.name, get_space(c.space), seed=c.seed, **choice.options)
+        objectives = c.objectives if strategy is None else ("logloss",)
+        s = build_strategy(
+            choice.name,
+            get_space(c.space),
+            seed=c.seed,
+            constraints=self.constraints(),
+            objectives=objectives,
+            **choice.options,
+        )
         executor = self._executor()
+        stats = log.parent / "stats.json"
         try:
-            return run_search(s, executor, log, parallel=c.workers, seed=c.seed, progress=self.progress)
+            out = run_search(
+                s,
+                executor,
+                log,
+                parallel=c.workers,
+                seed=c.seed,
+                progress=self.progress,
+                objectives=objectives,
+                stats=stats,
+            )
         finally:
             executor.close()
+        rejected = search_stats(s).get("rejected", 0)
+        if strategy is None:
+            self.rejected = rejected
+        if rejected:
+            self.console.print(f"  {rejected} proposals over the budgets ({c.limits}): never scored", highlight=False)
+        return out
+
+    def ranked(self, evaluations: list[Evaluation]) -> list[Evaluation]:
+        """Scored evaluations best first: by proxy score, or with several objectives by Pareto rank (the front
+        first), then proxy score."""
+        scored = [e for e in evaluations if e.score is not None]
+        objectives = self.config.objectives
+        if len(objectives) == 1:
+            return sorted(scored, key=lambda e: e.score.value)  # type: ignore[union-attr]
+        ranks = pareto_ranks([objective_values(e.score, objectives) for e in scored])  # type: ignore[arg-type]
+        order = sorted(range(len(scored)), key=lambda i: (ranks[i], scored[i].score.value))  # type: ignore[union-attr]
+        return [scored[i] for i in order]
+
+    def front(self, evaluations: list[Evaluation], topk: list[TopKResult]) -> list[FrontMember]:
+        """With several objectives: the Pareto front of the scored candidates, by proxy log loss."""
+        objectives = self.config.objectives
+        if len(objectives) == 1:
+            return []
+        scored = [e for e in evaluations if e.score is not None]
+        points = [objective_values(e.score, objectives) for e in scored]  # type: ignore[arg-type]
+        full = {r.digest: r.full.log_loss for r in topk if r.full is not None}
+        members = [
+            FrontMember(
+                digest=scored[i].digest,
+                values=dict(zip(objectives, points[i], strict=True)),
+                full_log_loss=full.get(scored[i].digest),
+            )
+            for i in pareto_front(points)
+        ]
+        return sorted(members, key=lambda m: m.values["logloss"])
 
     def scratch_recipe(self, epochs: float) -> TrainConfig:
         return SCRATCH_RECIPE.model_copy(
@@ -164,7 +242,7 @@ class Pipeline:
 
     def train_top_k(self, evaluations: list[Evaluation], log: Path) -> list[TopKResult]:
         """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds)."""
-        scored = sorted((e for e in evaluations if e.score is not None), key=lambda e: e.score.value)
+        scored = self.ranked(evaluations)
         c = self.config
         full = FullTrain(
             data=c.data, seed=c.seed, seeds=c.topk_seeds, device=c.device, train=self.scratch_recipe(c.full_epochs)
@@ -187,7 +265,8 @@ class Pipeline:
             return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
 
         top = list(enumerate(scored[: self.config.top_k], start=1))
-        return Stage(log, TopKResult, key=lambda r: r.digest).run(top, key=lambda item: item[1].digest, make=train)
+        done = Stage(log, TopKResult, key=lambda r: r.digest).run(top, key=lambda item: item[1].digest, make=train)
+        return [r.model_copy(update={"rank": rank}) for r, (rank, _) in zip(done, top, strict=True)]  # extended
 
     def random_baseline(self) -> Genotype:
         """Random search with the evolution's number of proxy evaluations; its top-k trained from scratch;
@@ -228,8 +307,8 @@ class Pipeline:
             )
             return FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g, test=score)
 
-        return Stage(self.paths.final, FinalResult, key=lambda r: r.name).run(
-            candidates, key=lambda c: c[0], make=train
+        return Stage(self.paths.final, FinalResult, key=lambda r: (r.name, r.digest)).run(
+            candidates, key=lambda c: (c[0], c[2].digest()), make=train
         )
 
     def _logits_path(self, digest: str) -> Path:

@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nasrec.genotype import Genotype, SearchSpace, sample
-from nasrec.search.base import Constraint, Proposer, register_strategy
+from nasrec.search.base import Constraint, Proposer, Told, register_strategy
 from nasrec.search.evolution import DEFAULT_SAMPLER, check_sampler
 
 
@@ -26,9 +26,16 @@ class RandomOptions(BaseModel):
 @register_strategy("random")
 class RandomSearch:
     Options = RandomOptions
+    GROWABLE = ("budget",)
+    multi_objective = True  # it ignores scores: as good for several objectives as for one
 
     def __init__(
-        self, space: SearchSpace, seed: int = 0, constraints: list[Constraint] | None = None, **options: Any
+        self,
+        space: SearchSpace,
+        seed: int = 0,
+        constraints: list[Constraint] | None = None,
+        objectives: tuple[str, ...] = ("logloss",),
+        **options: Any,
     ) -> None:
         """`options`: see `RandomOptions` (checked)."""
         o = RandomOptions(**options)
@@ -36,7 +43,7 @@ class RandomSearch:
         self.rng = np.random.default_rng(seed)
         self.proposer = Proposer(space, constraints)
         self.asked = 0
-        self.told: list[tuple[str, float | None]] = []
+        self.told: list[tuple[str, Told]] = []
 
     def ask(self, n: int = 1) -> list[Genotype]:
         n = min(n, self.budget - self.asked)
@@ -44,7 +51,7 @@ class RandomSearch:
         self.asked += len(out)
         return out
 
-    def tell(self, genotype: Genotype, score: float | None) -> None:
+    def tell(self, genotype: Genotype, score: Told) -> None:
         self.told.append((genotype.digest(), score))
 
     @property

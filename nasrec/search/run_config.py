@@ -14,11 +14,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
+from nasrec.errors import UsageError
 from nasrec.evaluators import SupernetTrainingConfig
 from nasrec.evaluators.base import evaluator_config
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.genotype.zoo import list_zoo
-from nasrec.search.base import strategy_options
+from nasrec.search.base import check_multi_objective, strategy_options
+from nasrec.search.limits import Limits
+from nasrec.search.objectives import Objective, check_objectives
 
 RUN_CONTEXT = ("data", "supernet", "seed", "device")
 """Evaluator settings the run itself supplies: they cannot be set in `RunConfig.evaluator.config`."""
@@ -95,6 +98,10 @@ class RunConfig(BaseModel):
     seed: int = 0
     supernet: SupernetTrainingConfig = Field(description="supernet training (data, space and seed: the run's)")
     strategy: StrategyChoice = Field(default_factory=StrategyChoice)
+    objectives: tuple[Objective, ...] = Field(
+        default=("logloss",), description="minimised: logloss (the evaluator's score), then flops and/or params"
+    )
+    limits: Limits = Field(default_factory=Limits, description="budgets: candidates over them are never scored")
     evaluator: EvaluatorChoice = Field(default_factory=EvaluatorChoice)
     workers: int = Field(default=1, ge=1, description="concurrent evaluations (processes or Ray tasks)")
     executor: Literal["auto", "process", "ray"] = Field(
@@ -150,6 +157,17 @@ class RunConfig(BaseModel):
                     f"the supernet's {key} ({getattr(supernet, key)!r}) must be the run's ({info.data[key]!r})"
                 )
         return supernet
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, objectives: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        try:
+            check_objectives(objectives)
+            if "strategy" in info.data:
+                check_multi_objective(info.data["strategy"].name, objectives)
+        except UsageError as exc:  # the flag's value is added to the message by the CLI
+            raise ValueError(str(exc).split("; got ")[0]) from None
+        return objectives
 
     @field_validator("zoo")
     @classmethod

@@ -1,21 +1,49 @@
 """The search loop: ask, evaluate through an executor, tell; every finished evaluation is appended (fsync)
 to a JSONL log. Restarting on the same log replays it into a fresh strategy (same seed) and continues, so
 no logged genotype is evaluated twice and the result equals an uninterrupted run. Replaying the log is the
-only way a strategy resumes: strategies keep no saved state of their own."""
+only way a strategy resumes: strategies keep no saved state of their own.
+
+With several `objectives` the strategy is told one value per objective (`nasrec.search.objectives`). With
+`stats`, what the strategy counts as it goes (`search_stats`: proposals rejected by constraints, and the
+strategy's own `stats()`, e.g. a surrogate's Kendall tau) is rewritten there (atomically) when it changes."""
 
 from __future__ import annotations
 
+import json
 import time
+from collections.abc import Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
+from typing import Any
 
-from nasrec.evaluators.base import derive_seed
+from nasrec.evaluators.base import Score, derive_seed
 from nasrec.evaluators.training import progress_bar
 from nasrec.genotype import Genotype
 from nasrec.records import Evaluation
-from nasrec.search.base import Strategy
+from nasrec.search.base import Strategy, Told
 from nasrec.search.executors import Executor, score_from_future
-from nasrec.state import Stage
+from nasrec.search.objectives import objective_values
+from nasrec.state import Stage, atomic_write_text
+
+
+def search_stats(strategy: Strategy) -> dict[str, Any]:
+    """What `strategy` counted: proposals its constraints rejected (never scored) and its own `stats()`."""
+    out: dict[str, Any] = {}
+    proposer = getattr(strategy, "proposer", None)
+    if proposer is not None:
+        out["rejected"] = proposer.rejected
+        out["rejections"] = dict(proposer.rejections)
+    stats = getattr(strategy, "stats", None)
+    if callable(stats):
+        out.update(stats())
+    return out
+
+
+def told_value(score: Score | None, objectives: Sequence[str] = ("logloss",)) -> Told:
+    """What the strategy is told for `score`: its value, one value per objective, or None (failed)."""
+    if score is None:
+        return None
+    return score.value if len(objectives) == 1 else objective_values(score, objectives)
 
 
 def run_search(
@@ -27,6 +55,8 @@ def run_search(
     seed: int = 0,
     budget: int | None = None,
     progress: bool = False,
+    objectives: Sequence[str] = ("logloss",),
+    stats: str | Path | None = None,
 ) -> list[Evaluation]:
     """Drive `strategy` to completion (or until `budget` evaluations are logged in all). Returns every
     logged evaluation in order."""
@@ -34,6 +64,14 @@ def run_search(
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
     total = getattr(strategy, "budget", None)
     best = min((e.score.value for e in stage.records.values() if e.score), default=float("nan"))
+    written = [""]
+
+    def write_stats() -> None:
+        now = json.dumps(search_stats(strategy), indent=1) + "\n"
+        if stats is not None and now != written[0] and now != "{}\n":
+            atomic_write_text(stats, now)
+            written[0] = now
+
     with progress_bar(progress) as bar:
         task = bar.add_task("search", total=total, completed=len(stage), info="")
         while not strategy.done and (budget is None or len(stage) < budget):
@@ -44,7 +82,7 @@ def run_search(
             for g in asked:
                 known = stage.get(g.digest())
                 if known is not None:  # replayed from the log, or a duplicate: never evaluated twice
-                    strategy.tell(g, known.score.value if known.score else None)
+                    strategy.tell(g, told_value(known.score, objectives))
                 else:
                     in_flight[executor.submit(g.to_json(indent=None))] = (g, time.perf_counter())
             if not in_flight:
@@ -68,8 +106,10 @@ def run_search(
                         seconds=time.perf_counter() - start,
                     )
                 )
-                strategy.tell(g, score.value if score else None)
+                strategy.tell(g, told_value(score, objectives))
                 if score is not None and not score.value >= best:  # also replaces the initial NaN
                     best = score.value
                 bar.update(task, advance=1, info=f"best {best:.4f}")
+            write_stats()
+    write_stats()
     return list(stage.records.values())

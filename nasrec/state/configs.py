@@ -22,25 +22,51 @@ def pin_config(
     key: str | None = None,
     extra: dict[str, Any] | None = None,
     ignore: Iterable[str] = (),
-) -> None:
+    grow: Iterable[str] = (),
+) -> dict[str, tuple[Any, Any]]:
     """Write `config` to `path` (under `key`, beside `extra`, when given) if there is none; else check that
     the saved one, read through the same model, equals `config` but for the fields in `ignore` (where and
-    how work runs, not what it computes). A different one raises `UsageError` naming the fields."""
+    how work runs, not what it computes). A different one raises `UsageError` naming the fields.
+
+    `grow`: dotted paths of budgets (`strategy.options.cycles`) that `config` may raise: a run extended. The
+    file is then rewritten with `config`; returns {path: (old, new)} of what grew ({} otherwise)."""
     path, ignore = Path(path), set(ignore)
+    body = config.model_dump(mode="json")
     if not path.exists():
-        body = config.model_dump(mode="json")
         atomic_write_text(path, json.dumps({key: body, **(extra or {})} if key else body, indent=2) + "\n")
-        return
+        return {}
     try:
         raw = json.loads(path.read_text())
         saved = type(config).model_validate(raw[key] if key else raw)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
         raise UsageError(f"{path} is not a readable {what} config ({reason}); use a new folder") from None
-    new, old = config.model_dump(mode="json"), saved.model_dump(mode="json")
+    new, old = body, saved.model_dump(mode="json")
+    grown = {}
+    for dotted in grow:
+        was, now = _at(old, dotted), _at(new, dotted)
+        if isinstance(was, int | float) and isinstance(now, int | float) and now > was:
+            grown[dotted] = (was, now)
+            _set(old, dotted, now)
     differ = [k for k in new if k not in ignore and new[k] != old.get(k)]
     if differ:
         raise UsageError(
             f"{path} holds another {what}'s config (different {', '.join(differ)}); "
             "use a new folder or the same settings"
         )
+    if grown:
+        atomic_write_text(path, json.dumps({key: body, **(extra or {})} if key else body, indent=2) + "\n")
+    return grown
+
+
+def _at(tree: Any, dotted: str) -> Any:
+    for part in dotted.split("."):
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return tree
+
+
+def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        tree = tree[part]
+    tree[last] = value

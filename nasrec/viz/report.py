@@ -37,6 +37,7 @@ from nasrec.records import RunPaths
 from nasrec.state import atomic_write_text
 from nasrec.viz.render import to_dot
 from nasrec.viz.report_data import RunData, proxy_label, score_of
+from nasrec.viz.report_front import budgets_and_front
 from nasrec.viz.report_html import (
     _agreement,
     _duration,
@@ -59,6 +60,7 @@ SECTIONS = {
     "architecture": "Best architecture",
     "search-curve": "Search curve",
     "proxy-vs-full": "Proxy versus full training",
+    "front": "Budgets and Pareto front",
     "topk": "Top-k candidates",
     "final": "Final results (test)",
     "timings": "Stage timings",
@@ -131,6 +133,7 @@ class _Report:
             "architecture": self.architecture(),
             "search-curve": self.search_curve(),
             "proxy-vs-full": self.proxy_vs_full(),
+            "front": budgets_and_front(self.run, self.plot),
             "topk": self.topk(),
             "final": self.final(),
             "timings": self.timings(),

@@ -59,8 +59,8 @@ def _f(x: float | None, digits: int) -> str:
     return f"{x:.{digits}f}"
 
 
-def _sort_key(x: float) -> float:
-    return x if math.isfinite(x) else math.inf
+def _sort_key(x: float | None) -> float:
+    return x if x is not None and math.isfinite(x) else math.inf
 
 
 def _si(n: int | None) -> str:

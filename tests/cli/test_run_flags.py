@@ -7,7 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from nasrec.cli import main
+from nasrec.cli import search as search_cli
 from nasrec.search import pipeline
+from nasrec.search.base import STRATEGIES
 from nasrec.search.pipeline import RunConfig
 
 runner = CliRunner()
@@ -30,7 +32,10 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
         (["--full-epochs", "0"], "--full-epochs: Input should be greater than 0, got 0.0"),
         (["--proxy", "nope"], "--proxy: Input should be 'paper' or 'fast', got 'nope'"),
         (["--population", "8", "--tournament", "9"], "--tournament: tournament (9) cannot exceed population (8)"),
-        (["--strategy", "annealing"], "--strategy: unknown search strategy 'annealing' (known: evolution, random)"),
+        (
+            ["--strategy", "annealing"],
+            f"--strategy: unknown search strategy 'annealing' (known: {', '.join(STRATEGIES.names())})",
+        ),
         (
             ["--evaluator", "oracle"],
             "--evaluator: unknown evaluator 'oracle' (known: full, supernet, finetune, params, flops)",
@@ -40,6 +45,30 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
             "--population: not an option of strategy random (its options: budget, sampler)",
         ),
         (["--evaluator", "supernet", "--proxy", "paper"], "--proxy: Extra inputs are not permitted, got 'paper'"),
+        (["--max-flops", "0"], "--max-flops: Input should be greater than 0"),
+        (["--max-params", "-5"], "--max-params: Input should be greater than 0, got -5"),
+        (
+            ["--objectives", "logloss,latency"],
+            "--objectives: Input should be 'logloss', 'flops' or 'params', got 'latency'",
+        ),
+        (
+            ["--objectives", "flops"],
+            "--objectives: objectives must be logloss, then any of flops, params, each once, got ('flops',)",
+        ),
+        (
+            ["--strategy", "predictor-evolution", "-O", "screen=0"],
+            "--option screen: Input should be greater than or equal to 1, got 0",
+        ),
+        (
+            ["--strategy", "predictor-evolution", "-O", "surrogate=forest"],
+            "--option surrogate: Input should be 'gbdt' or 'ridge', got 'forest'",
+        ),
+        (["-O", "cycles"], "--option: expected KEY=VALUE, got 'cycles'"),
+        (
+            ["-O", "annealing=1"],
+            "--option annealing: not an option of strategy evolution "
+            "(its options: population, cycles, tournament, children, sampler)",
+        ),
     ],
 )
 def test_a_bad_search_flag_fails_before_anything_is_written(tmp_path, flags, message):
@@ -78,7 +107,7 @@ def test_the_flags_reach_the_strategy_and_evaluator_registries(tmp_path, monkeyp
             seen.append(self.config)
             raise pipeline.UsageError("stopped")
 
-    monkeypatch.setattr(main, "Pipeline", Stop)
+    monkeypatch.setattr(search_cli, "Pipeline", Stop)
     code, lines, _ = errors(
         [
             "search",

@@ -201,7 +201,7 @@ def test_the_pipeline_and_the_cli_choose_the_ray_executor(local_ray, supernet, t
             seen.append(self.config)
             raise UsageError("stopped")
 
-    monkeypatch.setattr(main, "Pipeline", Stop)
+    monkeypatch.setattr("nasrec.cli.search.Pipeline", Stop)
     result = CliRunner().invoke(
         main.app,
         ["search", "--executor", "ray", "--ray-address", "auto", "--workers", "3", "-o", str(tmp_path / "cli")],

@@ -1,15 +1,33 @@
+import importlib.util
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nasrec.errors import UsageError
 from nasrec.genotype import NASREC_FULL, NASREC_SMALL, Genotype
-from nasrec.search.base import build_strategy, list_strategies
+from nasrec.search.base import STRATEGIES, build_strategy, list_strategies
 from nasrec.search.evolution import RegularizedEvolution
 from tests.genotype.strategies import small_spaces
 from tests.search.formula import FormulaEvaluator
 
 formula = FormulaEvaluator()
+SMALL = {"population": 10, "cycles": 4, "tournament": 5, "children": 3, "budget": 22, "batch": 4, "startup_trials": 6}
+"""Small settings for any strategy, by option name: 10 + 4 x 3 = 22 evaluations for evolutions, 22 for budgets."""
+
+
+def small_options(name: str, **override) -> dict:
+    """`SMALL` restricted to the options strategy `name` has (skips the test when its extra is missing)."""
+    for module in getattr(STRATEGIES.get(name), "requires", ()):
+        if importlib.util.find_spec(module) is None:
+            pytest.skip(f"strategy {name} needs {module}")
+    fields = STRATEGIES.get(name).Options.model_fields
+    return {k: v for k, v in {**SMALL, **override}.items() if k in fields}
+
+
+def told(g, objectives=("logloss",)):
+    (s,) = formula.evaluate([g])
+    return s.log_loss if len(objectives) == 1 else (s.log_loss, float(sum(b.dense.dim for b in g.blocks)))
 
 
 def drive(strategy, batch=3, stop_after=None):
@@ -23,33 +41,32 @@ def drive(strategy, batch=3, stop_after=None):
     return told
 
 
+@pytest.mark.parametrize("objectives", [("logloss",), ("logloss", "params")], ids=["one", "two"])
 @pytest.mark.parametrize("name", list_strategies())
-def test_every_registered_strategy_asks_valid_unique_genotypes_and_finishes(name):
-    strategy = build_strategy(
-        name,
-        NASREC_SMALL,
-        seed=1,
-        **({"population": 10, "cycles": 4, "tournament": 5, "children": 3} if name == "evolution" else {"budget": 22}),
-    )
+def test_every_registered_strategy_asks_valid_unique_genotypes_and_finishes(name, objectives):
+    strategy = build_strategy(name, NASREC_SMALL, seed=1, objectives=objectives, **small_options(name))
     seen = []
     while not strategy.done:
         asked = strategy.ask(4)
         for g in asked:
             NASREC_SMALL.check(g)
             seen.append(g.digest())
-            strategy.tell(g, formula.evaluate([g])[0].log_loss)
+            strategy.tell(g, told(g, objectives))
     assert len(seen) == len(set(seen)) == 22
 
 
-@given(small_spaces(), st.integers(0, 2**31), st.sampled_from(["evolution", "random"]))
-def test_strategies_only_ask_valid_genotypes_of_their_space(space, seed, name):
-    options = {"population": 6, "cycles": 3, "tournament": 3, "children": 2} if name == "evolution" else {"budget": 12}
-    strategy = build_strategy(name, space, seed=seed, **options)
+@pytest.mark.parametrize("name", list_strategies())
+@settings(max_examples=15)
+@given(space=small_spaces(), seed=st.integers(0, 2**31), two=st.booleans())
+def test_strategies_only_ask_valid_genotypes_of_their_space(name, space, seed, two):
+    objectives = ("logloss", "params") if two else ("logloss",)
+    options = small_options(name, population=6, cycles=3, tournament=3, children=2, budget=12, surrogate="ridge")
+    strategy = build_strategy(name, space, seed=seed, objectives=objectives, **options)
     try:
         while not strategy.done:
             for g in strategy.ask(2):
                 space.check(g)
-                strategy.tell(g, formula.evaluate([g])[0].log_loss)
+                strategy.tell(g, told(g, objectives))
     except UsageError as exc:  # tiny spaces run out of new genotypes: said clearly
         assert "no acceptable new genotype" in str(exc)
         assert space.cardinality(multi_op=True) < 200
@@ -80,5 +97,7 @@ def test_constraints_reject_before_evaluation():
 
 
 def test_unknown_strategy_named():
-    with pytest.raises(ValueError, match=r"unknown search strategy 'annealing' \(known: evolution, random\)"):
+    with pytest.raises(ValueError) as info:
         build_strategy("annealing", NASREC_FULL)
+    assert str(info.value) == f"unknown search strategy 'annealing' (known: {', '.join(STRATEGIES.names())})"
+    assert {"evolution", "predictor-evolution", "random"} <= set(list_strategies())

@@ -1,0 +1,243 @@
+"""`nasrec search`: the pipeline from the command line, every flag checked before the first stage."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from pydantic import ValidationError
+
+from nasrec.cli.common import console, default, flag_errors, table, user_errors
+from nasrec.errors import UsageError
+from nasrec.evaluators import EVALUATORS, FinetuneConfig, SupernetTrainingConfig
+from nasrec.search.base import STRATEGIES, list_strategies, strategy_options
+from nasrec.search.evolution import EvolutionOptions
+from nasrec.search.pipeline import EvaluatorChoice, Pipeline, RunConfig, StrategyChoice
+from nasrec.search.random import RandomOptions
+
+Data = Annotated[
+    str, typer.Option(help="`sample:criteo`, `sample:avazu` or a prepared data folder (see `nasrec data prepare`).")
+]
+Out = Annotated[Path, typer.Option("-o", "--out", help="Run folder (resumable: finished stages are skipped).")]
+Device = Annotated[str, typer.Option(help="cpu, cuda or auto (CUDA when available).")]
+
+SEARCH_FLAGS = {
+    "strategy.name": "--strategy",
+    "strategy.options": "--tournament",
+    "evaluator.name": "--evaluator",
+    "evaluator.config.recipe": "--proxy",
+    "evaluator.config": "--proxy",
+    "supernet.train.epochs": "--supernet-epochs",
+}
+"""RunConfig fields whose CLI flag is not the field's own name (see `flag_errors`)."""
+STRATEGY_FLAGS = ("population", "cycles", "tournament", "children", "budget")
+
+
+def parse_options(pairs: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """`--option KEY=VALUE` pairs as {key: value} (VALUE read as JSON when it is, else as text), and the
+    problems found (one line each)."""
+    options: dict[str, Any] = {}
+    problems = []
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            problems.append(f"--option: expected KEY=VALUE, got {pair!r}")
+            continue
+        try:
+            options[key.strip()] = json.loads(text)
+        except ValueError:
+            options[key.strip()] = text
+    return options, problems
+
+
+def _opt(model: type, field: str, what: str) -> str:
+    """Help text ending with the model's default, for an option whose unset value means "the model's"."""
+    return f"{what.rstrip('.')} (default {default(model, field)})."
+
+
+@user_errors
+def search(
+    data: Data = default(RunConfig, "data"),
+    space: Annotated[str, typer.Option(help="Search space preset or JSON file.")] = default(RunConfig, "space"),
+    out: Out = Path("runs/search"),
+    seed: int = default(RunConfig, "seed"),
+    strategy: Annotated[str, typer.Option(help=f"Search strategy: {', '.join(list_strategies())}.")] = default(
+        StrategyChoice, "name"
+    ),
+    population: Annotated[
+        int | None,
+        typer.Option(help=_opt(EvolutionOptions, "population", "evolution: population."), show_default=False),
+    ] = None,
+    cycles: Annotated[
+        int | None, typer.Option(help=_opt(EvolutionOptions, "cycles", "evolution: cycles."), show_default=False)
+    ] = None,
+    tournament: Annotated[
+        int | None,
+        typer.Option(help=_opt(EvolutionOptions, "tournament", "evolution: tournament size."), show_default=False),
+    ] = None,
+    children: Annotated[
+        int | None,
+        typer.Option(help=_opt(EvolutionOptions, "children", "evolution: children per cycle."), show_default=False),
+    ] = None,
+    budget: Annotated[
+        int | None,
+        typer.Option(help=_opt(RandomOptions, "budget", "random, optuna: evaluations."), show_default=False),
+    ] = None,
+    option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--option",
+            "-O",
+            help="Any option of the strategy as KEY=VALUE (repeatable), e.g. -O screen=8 -O surrogate=ridge.",
+            show_default=False,
+        ),
+    ] = None,
+    objectives: Annotated[
+        str,
+        typer.Option(help="What the search minimises: logloss, or a Pareto front of logloss,flops / logloss,params."),
+    ] = ",".join(default(RunConfig, "objectives")),
+    max_flops: Annotated[
+        int | None,
+        typer.Option(
+            help="Budget: most multiply-adds per example (candidates over it are never scored).", show_default=False
+        ),
+    ] = None,
+    max_params: Annotated[
+        int | None,
+        typer.Option(help="Budget: most dense parameters (candidates over it are never scored).", show_default=False),
+    ] = None,
+    evaluator: Annotated[
+        str, typer.Option(help=f"Evaluator scoring the candidates: {', '.join(EVALUATORS.names())}.")
+    ] = default(EvaluatorChoice, "name"),
+    proxy: Annotated[
+        str | None,
+        typer.Option(
+            help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast or paper."), show_default=False
+        ),
+    ] = None,
+    supernet_epochs: float = default(SupernetTrainingConfig, "train").epochs,
+    top_k: Annotated[int, typer.Option(help="Candidates trained from scratch.")] = default(RunConfig, "top_k"),
+    full_epochs: Annotated[float, typer.Option(help="Most epochs of each top-k training (early-stopped).")] = default(
+        RunConfig, "full_epochs"
+    ),
+    final_epochs: Annotated[
+        float, typer.Option(help="Most epochs when early stopping chooses the final models' epochs.")
+    ] = default(RunConfig, "final_epochs"),
+    topk_seeds: Annotated[int, typer.Option(help="Seeds averaged per top-k candidate.")] = default(
+        RunConfig, "topk_seeds"
+    ),
+    final_seeds: Annotated[int, typer.Option(help="Seeds of every final model.")] = default(RunConfig, "final_seeds"),
+    workers: Annotated[int, typer.Option(help="Concurrent evaluations (processes or Ray tasks).")] = default(
+        RunConfig, "workers"
+    ),
+    executor: Annotated[
+        str, typer.Option(help="auto (in-process when --workers 1, else processes), process or ray.")
+    ] = default(RunConfig, "executor"),
+    ray_address: Annotated[
+        str,
+        typer.Option(
+            help="With --executor ray: local (start Ray here), auto (the cluster joined with `ray start`) or HOST:PORT."
+        ),
+    ] = default(RunConfig, "ray_address"),
+    random_baseline: Annotated[bool, typer.Option(help="Also run random search with the same budget.")] = default(
+        RunConfig, "random_baseline"
+    ),
+    device: Device = default(RunConfig, "device"),
+) -> None:
+    """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo.
+    Every flag is checked before the first stage starts; nothing is written when one is wrong."""
+    given = {
+        "population": population,
+        "cycles": cycles,
+        "tournament": tournament,
+        "children": children,
+        "budget": budget,
+    }
+    options, problems = parse_options(option or [])
+    flags = dict(SEARCH_FLAGS, **{f"strategy.options.{k}": f"--option {k}" for k in options})
+    options.update({k: v for k, v in given.items() if v is not None})
+    if strategy in STRATEGIES.names():  # flags of another strategy are an error, not silently ignored
+        fields = strategy_options(strategy).model_fields
+        problems += [
+            f"{flags.get(f'strategy.options.{k}', f'--{k}')}: not an option of strategy {strategy} "
+            f"(its options: {', '.join(fields)})"
+            for k in options
+            if k not in fields
+        ]
+        options = {k: v for k, v in options.items() if k in fields}
+    try:
+        config = RunConfig(
+            data=data,
+            space=space,
+            seed=seed,
+            supernet={"train": {"epochs": supernet_epochs}},
+            strategy={"name": strategy, "options": options},
+            objectives=tuple(o.strip() for o in objectives.split(",")),
+            limits={"max_flops": max_flops, "max_params": max_params},
+            top_k=top_k,
+            evaluator={"name": evaluator, "config": {} if proxy is None else {"recipe": proxy}},
+            workers=workers,
+            full_epochs=full_epochs,
+            final_epochs=final_epochs,
+            topk_seeds=topk_seeds,
+            final_seeds=final_seeds,
+            random_baseline=random_baseline,
+            executor=executor,
+            ray_address=ray_address,
+            device=device,
+        )
+    except ValidationError as exc:
+        problems += flag_errors(exc, flags)
+    if problems:
+        raise UsageError("\n".join(problems))
+    summary = Pipeline(config, out, console=console).run()
+    draw_run(out)
+    print_results(summary, out)
+
+
+def draw_run(out: Path) -> None:
+    """After a run: the best genotype's diagram (skipped, with a note, without graphviz) and the report."""
+    from nasrec.genotype import load
+    from nasrec.records import RunPaths
+    from nasrec.viz.render import render
+    from nasrec.viz.report import write_report
+
+    paths = RunPaths(out)
+    try:
+        render(load(paths.best_genotype), paths.best_diagram, format="svg")
+    except (RuntimeError, ValueError) as exc:  # graphviz missing: the run is complete without its drawing
+        console.print(f"[yellow]diagram skipped:[/] {exc}", highlight=False)
+    write_report(out)
+
+
+def print_results(summary, out: Path) -> None:
+    seeds = len(summary.seeds) or 1
+    rows = table(
+        "model",
+        "log loss",
+        "AUC",
+        "NASRecNet minus model: log loss [95% CI]",
+        "AUC [95% CI]",
+        "FLOPs",
+        "dense params",
+        title=f"test split ({seeds} seed{'s' if seeds > 1 else ''} per model)",
+    )
+    for r in sorted(summary.results, key=lambda r: r.test.log_loss):
+        c = summary.comparisons.get(r.name)
+        spread = f" ± {r.test.log_loss_std:.4f}" if r.test.log_loss_std else ""
+        rows.add_row(
+            r.name,
+            f"{r.test.log_loss:.4f}{spread}",
+            f"{r.test.auc:.4f}",
+            str(c.log_loss) if c else "",
+            str(c.auc) if c else "",
+            f"{r.test.flops:,}",
+            f"{r.test.params:,}",
+        )
+    console.print(rows)
+    console.print(
+        f"best genotype: {out / summary.best_genotype}\nsummary: {out / 'summary.json'}\nreport: {out / 'report.html'}",
+        highlight=False,
+    )

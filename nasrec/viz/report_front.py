@@ -1,0 +1,60 @@
+"""The report's "Budgets and Pareto front" section: budgets applied and proposals they rejected, and, with
+several objectives, the front of the search drawn on proxy log loss against FLOPs (or params) with its members
+and their scores trained from scratch."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from nasrec.viz.report_data import RunData, score_of
+from nasrec.viz.report_html import _e, _f
+
+
+def budgets_and_front(run: RunData, plot: Callable[[Callable[[Any], None], str], str]) -> str:
+    summary = run.summary
+    if summary is None:
+        return '<p class="unavailable">Not available yet: the run has no summary.json.</p>'
+    limits = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in summary.limits.items()) or "none"
+    out = [
+        f"<p>Budgets: {_e(limits)}; {summary.rejected} proposals over the budgets (never scored, never trained).</p>"
+    ]
+    if len(summary.objectives) < 2:
+        out.append(f"<p>One objective ({_e(summary.objectives[0])}): no Pareto front.</p>")
+        return "\n".join(out)
+    second = summary.objectives[1]
+    front = {m.digest for m in summary.front}
+    scored = [e for e in run.scored if getattr(score_of(e), second) is not None]
+
+    def value(e: Any) -> float:
+        return score_of(e).value
+
+    def draw(fig: Any) -> None:
+        ax = fig.add_subplot()
+        ax.scatter([getattr(score_of(e), second) for e in scored], [value(e) for e in scored], s=10, alpha=0.3)
+        members = sorted(summary.front, key=lambda m: m.values[second])
+        ax.step(
+            [m.values[second] for m in members],
+            [m.values["logloss"] for m in members],
+            where="post",
+            color="#c0262d",
+            marker="o",
+            label=f"Pareto front ({len(members)})",
+        )
+        ax.set_xlabel(second)
+        ax.set_ylabel("proxy score (lower is better)")
+        ax.grid(alpha=0.3)
+        ax.legend(loc="upper right")
+
+    out.append(plot(draw, f"proxy score against {second} with the Pareto front"))
+    rows = "".join(
+        f'<tr><td class="digest">{_e(m.digest)}</td><td>{_f(m.values["logloss"], 5)}</td>'
+        f"<td>{m.values[second]:,.0f}</td><td>{_f(m.full_log_loss, 5)}</td></tr>"
+        for m in summary.front
+    )
+    out.append(
+        f"<p>Pareto front of {len(scored)} scored candidates ({len(front)} members); top-k draws from it first.</p>"
+        f'<table><tr><th class="text">digest</th><th>proxy</th><th>{_e(second)}</th>'
+        f"<th>from scratch (valid log loss)</th></tr>{rows}</table>"
+    )
+    return "\n".join(out)

@@ -1,0 +1,74 @@
+"""The pipeline with budgets and two objectives (the `params` evaluator: no supernet to train), then the same
+run extended with more cycles: the front in summary.json, nothing over a budget scored or trained, nothing
+evaluated twice."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from rich.console import Console
+
+from nasrec.records import Evaluation, RunPaths, Summary, TopKResult
+from nasrec.search.objectives import objective_values, pareto_front
+from nasrec.search.pipeline import Pipeline, RunConfig
+from nasrec.state import read_jsonl
+from nasrec.viz.report_data import RunData
+from nasrec.viz.report_front import budgets_and_front
+
+
+def config(space: str, cycles: int) -> RunConfig:
+    return RunConfig(
+        data="sample:criteo",
+        space=space,
+        supernet={"train": {"epochs": 0.1}},
+        strategy={"name": "evolution", "options": {"population": 4, "cycles": cycles, "tournament": 2, "children": 2}},
+        evaluator={"name": "params"},
+        objectives=("logloss", "flops"),
+        limits={"max_flops": 60_000, "max_params": 15_000},
+        top_k=2,
+        full_epochs=0.1,
+        final_epochs=0.1,
+        final_seeds=1,
+        zoo=(),
+        random_baseline=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, tiny_space_file):
+    root = tmp_path_factory.mktemp("budget") / "run"
+    first = Pipeline(config(tiny_space_file, 1), root, console=Console(quiet=True), progress=False).run()
+    return root, first, tiny_space_file
+
+
+def test_nothing_over_a_budget_is_scored_or_trained_and_the_front_is_reported(run):
+    root, summary, _ = run
+    paths = RunPaths(root)
+    assert not paths.supernet.exists()  # the params evaluator reads no supernet
+    evaluations = read_jsonl(paths.evaluations, Evaluation)
+    assert len(evaluations) == 6 and all(e.score.flops <= 60_000 and e.score.params <= 15_000 for e in evaluations)
+    topk = read_jsonl(paths.topk, TopKResult)
+    assert len(topk) == 2 and all(t.full.flops <= 60_000 and t.full.params <= 15_000 for t in topk)
+    stats = json.loads((root / "search" / "stats.json").read_text())
+    assert summary.rejected == stats["rejected"] > 0 and summary.limits == {"max_flops": 60_000, "max_params": 15_000}
+    points = [objective_values(e.score, ("logloss", "flops")) for e in evaluations]
+    front = {evaluations[i].digest for i in pareto_front(points)}
+    assert {m.digest for m in summary.front} == front and summary.objectives == ["logloss", "flops"]
+    assert {t.digest for t in topk} <= front or len(front) < 2  # top-k draws from the front first
+    assert Summary.model_validate_json(paths.summary.read_text()) == summary
+    html = budgets_and_front(RunData(paths), lambda draw, alt: f"<img alt='{alt}'>")
+    assert f"{summary.rejected} proposals over the budgets (never scored, never trained)" in html
+    assert "with the Pareto front" in html and f"({len(front)} members)" in html
+
+
+def test_a_larger_cycles_extends_the_finished_run(run):
+    root, _, space = run
+    console = Console(record=True, width=200)
+    again = Pipeline(config(space, 3), root, console=console, progress=False).run()
+    assert "extending the search: cycles 1 -> 3" in console.export_text()
+    evaluations = read_jsonl(RunPaths(root).evaluations, Evaluation)
+    assert len(evaluations) == 4 + 3 * 2 == again.evaluations and len({e.digest for e in evaluations}) == 10
+    assert json.loads(RunPaths(root).config.read_text())["config"]["strategy"]["options"]["cycles"] == 3
+    with pytest.raises(ValueError, match=r"holds another run's config \(different strategy\)"):
+        Pipeline(config(space, 2), root, console=Console(quiet=True), progress=False).run()  # shrinking is refused
