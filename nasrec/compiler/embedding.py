@@ -43,9 +43,12 @@ class FeatureEmbedding(nn.Module):
         return self.table.num_embeddings
 
     def fold(self, sparse: Tensor) -> Tensor:
-        """The reference's index rule per field, vectorised."""
+        """The reference's index rule per field, vectorised. The divisor is clamped to >= 1: identical for
+        every table of >= 2 rows, and it keeps inductor's vectorised loop (whose masked tail lanes read 0 rows)
+        from raising ZeroDivisionError under `torch.compile`; a 1-row table maps every index to its row 0."""
         rows = self.rows
-        return torch.where(sparse >= rows, (sparse - 1).remainder(rows - 1) + 1, sparse)
+        folded = (sparse - 1).remainder((rows - 1).clamp_min(1)) + 1
+        return torch.where(sparse >= rows, folded.minimum(rows - 1), sparse)
 
     def forward(self, sparse: Tensor) -> Tensor:
         return self.table(self.fold(sparse) + self.offsets)

@@ -12,6 +12,8 @@ not built. It computes the same function as `supernet.view(genotype)` when it in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor, nn
 
@@ -57,6 +59,24 @@ class StandaloneModel(nn.Module):
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
         """Logits [B] from dense [B, n_dense] float32 and sparse [B, n_sparse] int64."""
         return self.head_logits(run(self.plan, dense, self.embedding(sparse), self._call))
+
+    def _dense_logits(self, dense: Tensor, emb: Tensor) -> Tensor:
+        return self.head_logits(run(self.plan, dense, emb, self._call))
+
+    def compiled_forward(self) -> Callable[[Tensor, Tensor], Tensor]:
+        """`forward` with everything after the embedding lookup compiled by `torch.compile` (inductor, static
+        shapes: one graph per batch shape, compiled at its first call). The lookup stays eager: its sparse
+        gradient is not something inductor's backward can hold. Same function as `forward` (float rounding);
+        the module itself is unchanged (parameters, state_dict, eager `forward`)."""
+        fn = self.__dict__.get("_compiled")
+        if fn is None:
+            fn = self.__dict__["_compiled"] = torch.compile(self._dense_logits, dynamic=False)
+        compiled = fn
+
+        def forward(dense: Tensor, sparse: Tensor) -> Tensor:
+            return compiled(dense, self.embedding(sparse))
+
+        return forward
 
     def head_logits(self, features: Tensor) -> Tensor:
         return self.head(OpInputs(dense=features))

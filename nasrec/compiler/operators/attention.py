@@ -1,7 +1,12 @@
 """Attention: token projection N -> S (Linear, LN over S; bias iff LN off), then one Transformer encoder
 layer on the S tokens: multi-head self-attention (E-dim tokens, 8 heads, with biases), residual, LayerNorm(E),
 feed-forward E -> E -> E with ReLU, residual, LayerNorm(E). The two LayerNorms over E exist whatever the
-LayerNorm option, with weights initialised to 0.17 (reference rule). No dropout."""
+LayerNorm option, with weights initialised to 0.17 (reference rule). No dropout.
+
+Heads are E / 8 = 2 wide. q, k, v are taken from the projection with `unbind` (one gradient buffer in
+backward; indexing `qkv[0]`, `qkv[1]`, `qkv[2]` made three zero-filled full-size ones). Eager alternatives to
+torch's fused SDPA kernel (chunked batched matmuls, block-diagonal GEMMs, inductor) were measured slower on CPU
+(docs/training.md, "Training throughput")."""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from nasrec.compiler.operators.efc import token_projection_params
 from nasrec.compiler.registry import register_operator
 
 HEADS = 8
+SELECT_QKV = False
+"""True: the previous code path (`qkv[0], qkv[1], qkv[2]`), kept for benchmarks/train_step.py --baseline."""
 
 
 @register_operator("attention")
@@ -31,6 +38,7 @@ class Attention(Operator):
         h = norm(p, "tok_ln", token_linear(p, "tok", x.sparse)).transpose(1, 2)  # [B, S, E]
         b, s, e = h.shape
         qkv = linear(p, "qkv", h).view(b, s, 3, HEADS, e // HEADS).permute(2, 0, 3, 1, 4)
-        a = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])  # [B, H, S, E/H]
+        q, k, v = (qkv[0], qkv[1], qkv[2]) if SELECT_QKV else qkv.unbind(0)
+        a = F.scaled_dot_product_attention(q, k, v)  # [B, H, S, E/H]
         h = norm(p, "ln1", h + linear(p, "attn_out", a.transpose(1, 2).reshape(b, s, e)))
         return norm(p, "ln2", h + linear(p, "ff2", F.relu(linear(p, "ff1", h))))

@@ -1,0 +1,218 @@
+"""Training-step throughput, previous code path vs current, in one process (issue 18).
+
+For the six NasRec-ref models (tests/data/nasrec_ref, at their datasets' shapes), the zoo and sampled NASRec-Full
+subnets (Criteo shape): ms per standalone train step (forward, BCE, backward, clip, Adagrad as `Trainer` runs
+it) with the previous code path (`--baseline` flags: per-tensor Adagrad, `qkv[i]` attention inputs) and the
+current one, alternated step by step so machine load hits both alike; GFLOP/s (3 x forward FLOPs per example,
+fvcore) as a share of a 2048^2 fp32 matmul measured in the same run. Also the supernet-view step (local grads +
+SlicedAdagrad) and the pipeline's top-k stage (FullTrain, paper scratch recipe) on the bundled Criteo rows.
+`--compile N`: also time `torch.compile` (compile seconds, compiled ms per step) on the first N models.
+
+    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_step.py --json docs/results/train-step.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import time
+import warnings
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+
+import nasrec.evaluators.training as training
+from nasrec.compiler import Supernet, compile_standalone, cost
+from nasrec.compiler.operators import attention
+from nasrec.compiler.optim import SlicedAdagrad
+from nasrec.data.spec import preset
+from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrain
+from nasrec.evaluators.training import TrainConfig, Trainer
+from nasrec.genotype import NASREC_FULL, load, sample
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = ROOT / "tests" / "data" / "nasrec_ref"
+ZOO = ROOT / "nasrec" / "genotype" / "zoo"
+
+
+@contextmanager
+def code_path(previous: bool):
+    old = training.FOREACH_ADAGRAD, attention.SELECT_QKV
+    training.FOREACH_ADAGRAD, attention.SELECT_QKV = not previous, previous
+    try:
+        yield
+    finally:
+        training.FOREACH_ADAGRAD, attention.SELECT_QKV = old
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    ts = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        a @ b
+        ts.append(time.perf_counter() - t)
+    return 2 * n**3 / min(ts) / 1e9
+
+
+def data(features, b: int, seed: int = 0):
+    gen = torch.Generator().manual_seed(seed)
+    dense = torch.rand(b, features.n_dense, generator=gen)
+    sparse = torch.stack([torch.randint(0, c, (b,), generator=gen) for c in features.cardinalities], 1)
+    return dense, sparse, torch.randint(0, 2, (b,), generator=gen).float()
+
+
+def trainer_step(model, batch, previous: bool, compiled: bool = False):
+    """A closure running one `Trainer` step on `batch` under the chosen code path."""
+    with code_path(previous):
+        tr = Trainer(model, TrainConfig(), compile=compiled)
+    if compiled:
+        fwd = model.compiled_forward()
+        tr.forward = lambda d, s, step: fwd(d, s)
+
+    def one() -> None:
+        with code_path(previous):
+            tr._train_step(batch, 0.5)
+
+    return one
+
+
+def paired(fns, steps: int) -> list[float]:
+    for fn in fns:
+        fn()
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(steps):
+        for fn, ts in zip(fns, times, strict=True):
+            t = time.perf_counter()
+            fn()
+            ts.append(time.perf_counter() - t)
+    return [statistics.median(ts) for ts in times]
+
+
+def models(n_sampled: int, seed: int):
+    out = [(p.stem.replace("_best_1shot", ""), load(p), p.stem.split("_")[0]) for p in sorted(REF.glob("*.json"))]
+    out += [
+        (f"nasrec-full #{seed + i}", sample(NASREC_FULL, "single-operator-any-connection", seed + i), "criteo")
+        for i in range(n_sampled)
+    ]
+    zoo = [(f"zoo {p.stem}", load(p), "criteo") for p in sorted(ZOO.glob("*.json"))]
+    return out, zoo
+
+
+def geomean(xs):
+    return math.exp(statistics.fmean(math.log(x) for x in xs))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--subnets", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=3)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--cap", type=int, default=500_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--compile", type=int, default=0, help="also time torch.compile on the first N models")
+    ap.add_argument("--topk", type=int, default=2, help="top-k stage: candidates trained (0: skip)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    peak = matmul_gflops()
+    print(f"2048^2 fp32 matmul: {peak:.1f} GFLOP/s (1 thread)", flush=True)
+    rows = []
+    main_models, zoo = models(args.subnets, args.seed)
+    for i, (name, g, ds) in enumerate(main_models + zoo):
+        features = preset(ds, cap=args.cap)
+        batch = data(features, args.batch, args.seed)
+        torch.manual_seed(args.seed)
+        m_old = compile_standalone(g, features)
+        m_new = compile_standalone(g, features)
+        m_new.load_state_dict(m_old.state_dict())
+        t_old, t_new = paired([trainer_step(m_old, batch, True), trainer_step(m_new, batch, False)], args.steps)
+        flops = 3 * cost(g, preset(ds, cap=1000), layernorm=True).flops * args.batch
+        row = {
+            "model": name,
+            "group": "zoo" if (name, g, ds) in zoo else "main",
+            "ms_previous": round(t_old * 1e3, 1),
+            "ms_current": round(t_new * 1e3, 1),
+            "speedup": round(t_old / t_new, 3),
+            "matmul_share_previous": round(flops / t_old / 1e9 / peak, 4),
+            "matmul_share_current": round(flops / t_new / 1e9 / peak, 4),
+        }
+        if i < args.compile:
+            t = time.perf_counter()
+            step_c = trainer_step(m_new, batch, False, compiled=True)
+            step_c()
+            row["compile_s"] = round(time.perf_counter() - t, 1)
+            t_e, t_c = paired([trainer_step(m_new, batch, False), step_c], args.steps)
+            row["ms_eager_again"], row["ms_compiled"] = round(t_e * 1e3, 1), round(t_c * 1e3, 1)
+        rows.append(row)
+        print(json.dumps(row), flush=True)
+        del m_old, m_new
+
+    main_rows = [r for r in rows if r["group"] == "main"]
+    gm = geomean([r["speedup"] for r in main_rows])
+    print(f"geometric-mean standalone speedup over {len(main_rows)} models: {gm:.3f} (target 2)")
+
+    # supernet-view step: local grads + SlicedAdagrad, the same sampled subnets
+    features = preset("criteo", cap=args.cap)
+    dense, sparse, label = data(features, args.batch, args.seed)
+    supernet = Supernet(NASREC_FULL, features)
+    sliced = SlicedAdagrad(supernet, lr=0.01)
+    emb_opt = torch.optim.Adagrad([supernet.embedding.table.weight], lr=0.01)
+    view_rows = []
+    for i in range(args.subnets):
+        view = supernet.view(sample(NASREC_FULL, "single-operator-any-connection", args.seed + i)).set_local_grads()
+
+        def step(previous: bool, view=view) -> None:
+            with code_path(previous):
+                emb_opt.zero_grad(set_to_none=True)
+                torch.nn.functional.binary_cross_entropy_with_logits(view(dense, sparse), label).backward()
+                sliced.step(view)
+                emb_opt.step()
+
+        t_old, t_new = paired([lambda: step(True), lambda: step(False)], args.steps)
+        view_rows.append(
+            {"subnet": args.seed + i, "ms_previous": round(t_old * 1e3, 1), "ms_current": round(t_new * 1e3, 1)}
+        )
+        print(json.dumps(view_rows[-1]), flush=True)
+    view_gm = geomean([r["ms_previous"] / r["ms_current"] for r in view_rows])
+    print(f"geometric-mean supernet-view speedup: {view_gm:.3f} (target 1.5)")
+
+    topk = {}
+    if args.topk:
+        recipe = SCRATCH_RECIPE.model_copy(update={"epochs": 2.0})
+        cands = [sample(NASREC_FULL, "single-operator-any-connection", 100 + i) for i in range(args.topk)]
+        for label_, previous in (("previous", True), ("current", False)) * 2:  # the first pair warms caches up
+            with code_path(previous):
+                full = FullTrain(data="sample:criteo", train=recipe)
+                t = time.perf_counter()
+                scores = full.evaluate(cands)
+                topk[label_] = {"s": round(time.perf_counter() - t, 1), "log_loss": [s.log_loss for s in scores]}
+        print(f"top-k stage ({args.topk} candidates, sample:criteo, 2 epochs): {topk}")
+
+    if args.json:
+        out = {
+            "command": "OMP_NUM_THREADS=1 nice -n 10 python benchmarks/train_step.py "
+            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "json" and v is not None),
+            "note": "CPU, 1 thread, on a 2-core machine shared with two other single-thread jobs: absolute figures "
+            "are under load; ratios compare paths alternated step by step in the same process. No GPU was lent.",
+            "machine": platform.processor() or platform.machine(),
+            "torch": torch.__version__,
+            "batch": args.batch,
+            "matmul_gflops": round(peak, 1),
+            "standalone": rows,
+            "standalone_geomean_speedup": round(gm, 3),
+            "supernet_view": view_rows,
+            "supernet_view_geomean_speedup": round(view_gm, 3),
+            "topk_stage": topk,
+        }
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
