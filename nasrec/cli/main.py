@@ -10,11 +10,21 @@ import typer
 from pydantic import ValidationError
 
 from nasrec.cli import data
-from nasrec.cli.common import console, default, flag_errors, flag_values, load_checked, table, user_errors
+from nasrec.cli.common import (
+    TensorBoard,
+    console,
+    default,
+    flag_errors,
+    flag_values,
+    load_checked,
+    table,
+    user_errors,
+)
 from nasrec.errors import UsageError
 from nasrec.evaluators import EVALUATORS, FinetuneConfig, FullTrainConfig, SupernetTrainingConfig, TrainConfig
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.rank_study import RankStudyConfig
+from nasrec.evaluators.scalars import add_scalar, tensorboard
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.search.base import STRATEGIES, list_strategies, strategy_options
 from nasrec.search.evolution import EvolutionOptions
@@ -123,6 +133,7 @@ def search(
         RunConfig, "random_baseline"
     ),
     device: Device = default(RunConfig, "device"),
+    tensorboard_dir: TensorBoard = None,
 ) -> None:
     """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo.
     Every flag is checked before the first stage starts; nothing is written when one is wrong."""
@@ -166,7 +177,8 @@ def search(
         problems += flag_errors(exc, SEARCH_FLAGS)
     if problems:
         raise UsageError("\n".join(problems))
-    summary = Pipeline(config, out, console=console).run()
+    with tensorboard(tensorboard_dir):
+        summary = Pipeline(config, out, console=console).run()
     draw_run(out)
     _print_results(summary, out)
 
@@ -240,6 +252,7 @@ def train_supernet_cmd(
     ),
     cap: Annotated[int, typer.Option(help="Embedding rows per table.")] = default(SupernetTrainingConfig, "cap"),
     device: Device = "cpu",
+    tensorboard_dir: TensorBoard = None,
 ) -> None:
     """Train a weight-sharing supernet (resumes from OUT/checkpoint.pt). Data-parallel when launched with
     `torchrun --nproc_per_node=K -m nasrec train-supernet ...`."""
@@ -265,7 +278,8 @@ def train_supernet_cmd(
                 }
             ),
         )
-    train_supernet(config, out, progress=True, device=device)
+    with tensorboard(tensorboard_dir):
+        train_supernet(config, out, progress=True, device=device)
     if torch.distributed.is_initialized():  # under torchrun: leave the process group cleanly
         torch.distributed.destroy_process_group()
     if os.environ.get("RANK", "0") == "0":
@@ -311,6 +325,7 @@ def evaluate(
     space: Annotated[
         str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")
     ] = None,
+    tensorboard_dir: TensorBoard = None,
 ) -> None:
     """Train one genotype from scratch, early-stopped on validation, and score it."""
     from nasrec.evaluators import FullTrain
@@ -327,7 +342,11 @@ def evaluate(
             train_split="train+valid" if split == "test" else "train",
             train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=patience or None),
         )
-    (score,) = full.evaluate([g])
+    with tensorboard(tensorboard_dir):
+        (score,) = full.evaluate([g])
+        for name in ("log_loss", "auc", "regret"):
+            if getattr(score, name, None) is not None:
+                add_scalar(f"evaluate/{split}_{name}", getattr(score, name), 0)
     for run in score.runs if seeds > 1 or split == "test" else []:
         console.print(
             f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps", highlight=False
@@ -361,6 +380,7 @@ def rank_study_cmd(
     paper_steps: int = default(RankStudyConfig, "paper_steps"),
     finetune_rows: int = default(RankStudyConfig, "finetune_train_rows"),
     device: Device = default(RankStudyConfig, "device"),
+    tensorboard_dir: TensorBoard = None,
 ) -> None:
     """How well each proxy ranks sampled genotypes against early-stopped training from scratch averaged over
     seeds (on oracle data: regret); also the reference's own seed-to-seed agreement (resumable)."""
@@ -380,7 +400,8 @@ def rank_study_cmd(
             finetune_train_rows=finetune_rows,
             device=device,
         )
-    result = rank_study(config, out, progress=True)
+    with tensorboard(tensorboard_dir):
+        result = rank_study(config, out, progress=True)
     console.print(rank_table(result))
     console.print(f"results: {out / 'results.json'}", highlight=False)
 

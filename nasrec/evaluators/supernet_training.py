@@ -87,7 +87,7 @@ class PathSampler:
         full = sample(self.space, "all-operators", rng)
         if self.mode == "whole":
             return full if rng.random() < p else path
-        blocks: list[Block] = [f if rng.random() < p else s for f, s in zip(full.blocks, path.blocks)]
+        blocks: list[Block] = [f if rng.random() < p else s for f, s in zip(full.blocks, path.blocks, strict=True)]
         return path.model_copy(update={"blocks": tuple(blocks)})
 
 
@@ -129,6 +129,7 @@ def train_supernet(
     progress: bool = False,
     stop_after: int | None = None,
     device: str = "cpu",
+    tag: str = "supernet",
 ) -> Supernet:
     """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`: weights, step and
     recipe, and while unfinished the optimizers' state (an exact resume needs Adagrad's accumulators).
@@ -137,7 +138,7 @@ def train_supernet(
     gradient). Under torchrun (WORLD_SIZE > 1) the ranks split every global batch of `config.train.batch_size`
     rows, average gradients, and draw the same path each step: the result equals one process on the same
     global batches up to float rounding. Only rank 0 writes `out`, holding its lock (a second trainer on the
-    folder raises `RunFolderBusy`)."""
+    folder raises `RunFolderBusy`). `tag`: the TensorBoard prefix of its scalars (see `scalars`)."""
     out = Path(out)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     parallel = DataParallel.from_env(dev)
@@ -150,7 +151,7 @@ def train_supernet(
             pin_config(out / "config.json", config, what="supernet")
         supernet = config.build_supernet().to(dev)
         parallel.broadcast_(supernet)
-        total = max(1, int(round(config.train.epochs * steps_per_epoch)))
+        total = max(1, round(config.train.epochs * steps_per_epoch))
         paths = PathSampler(space, config.sampler, total, config.warmup_fraction, config.warmup_mode, config.train.seed)
         trainer = SupernetTrainer(
             supernet,
@@ -160,6 +161,7 @@ def train_supernet(
             progress=progress,
             device=dev,
             parallel=parallel,
+            tag=tag,
         )
         # global batch i = rows [i*B, (i+1)*B) of the epoch's order; rank r reads its B/W rows of it
         trainer.fit(

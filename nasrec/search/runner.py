@@ -9,6 +9,7 @@ import time
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 
+from nasrec.evaluators import scalars
 from nasrec.evaluators.base import derive_seed
 from nasrec.evaluators.training import progress_bar
 from nasrec.genotype import Genotype
@@ -71,5 +72,8 @@ def run_search(
                 strategy.tell(g, score.value if score else None)
                 if score is not None and not score.value >= best:  # also replaces the initial NaN
                     best = score.value
+                if score is not None:
+                    scalars.add_scalar("search/score", score.value, len(stage))
+                    scalars.add_scalar("search/best_score", best, len(stage))
                 bar.update(task, advance=1, info=f"best {best:.4f}")
     return list(stage.records.values())
