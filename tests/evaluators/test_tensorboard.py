@@ -19,7 +19,7 @@ from tests.search.formula import FormulaEvaluator
 from tests.spaces import TINY
 
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 
 def read(folder) -> dict[str, list[tuple[int, float]]]:
