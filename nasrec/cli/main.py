@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from pydantic import ValidationError
 
-from nasrec.cli import data
+from nasrec.cli import data, export
 from nasrec.cli.common import (
     TensorBoard,
     console,
@@ -38,6 +38,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data", help="Prepare datasets and inspect prepared ones.")
+app.command("export")(export.export_cmd)
 
 Data = Annotated[
     str, typer.Option(help="`sample:criteo`, `sample:avazu` or a prepared data folder (see `nasrec data prepare`).")
