@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e ".[dev,report,ray,optuna]"
+	$(BIN)/pip install -q -e ".[dev,report,ray,parquet,tensorboard,export,optuna]"
 	touch $(STAMP)
 
 test: $(STAMP)

@@ -7,7 +7,7 @@ import functools
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
@@ -17,6 +17,13 @@ from rich.text import Text
 
 from nasrec.errors import NasrecError, UsageError
 
+TensorBoard = Annotated[
+    Path | None,
+    typer.Option(
+        "--tensorboard",
+        help="Write TensorBoard scalars (loss, lr, validation, best score) to this folder (extra `tensorboard`).",
+    ),
+]
 console = Console(soft_wrap=True)
 err_console = Console(stderr=True, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])

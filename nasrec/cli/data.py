@@ -34,7 +34,8 @@ def _report(data: PreparedData) -> None:
         soft_wrap=True,
     )
     if data.meta.bad_rows.total:
-        err_console.print(data.meta.bad_rows.summary(data.meta.source), markup=False, highlight=False)
+        unit = "rows" if data.meta.format == "parquet" else "lines"
+        err_console.print(data.meta.bad_rows.summary(data.meta.source, unit), markup=False, highlight=False)
     if data.prob is not None:
         import numpy as np
 
@@ -51,14 +52,18 @@ def _report(data: PreparedData) -> None:
 
 @app.command("prepare")
 def prepare_cmd(
+    more: list[Path] | None = typer.Argument(None, hidden=True, help="further Parquet files after --parquet FILE"),
     criteo: Path | None = typer.Option(None, "--criteo", help="Criteo train.txt or day_N (plain or .gz)"),
     avazu: Path | None = typer.Option(None, "--avazu", help="Avazu train.csv (plain or .gz)"),
     kdd: Path | None = typer.Option(None, "--kdd", help="KDD Cup 2012 track 2 training.txt"),
     kdd_profile: Path | None = typer.Option(None, "--kdd-profile", help="KDD userid_profile.txt"),
     csv: Path | None = typer.Option(None, "--csv", help="any delimited file with a header"),
-    label: str | None = typer.Option(None, "--label", help="CSV: label column (0/1)"),
-    dense: str = typer.Option("", "--dense", help="CSV: dense columns, comma-separated"),
-    sparse: str = typer.Option("", "--sparse", help="CSV: sparse columns, comma-separated"),
+    parquet: Path | None = typer.Option(
+        None, "--parquet", help="Parquet file(s): --parquet FILE [FILE ...], prepared as one table (pyarrow)"
+    ),
+    label: str | None = typer.Option(None, "--label", help="CSV/Parquet: label column (0/1)"),
+    dense: str = typer.Option("", "--dense", help="CSV/Parquet: dense columns, comma-separated"),
+    sparse: str = typer.Option("", "--sparse", help="CSV/Parquet: sparse columns, comma-separated"),
     delimiter: str = typer.Option(",", "--delimiter", help="CSV: field delimiter"),
     out: Path | None = typer.Option(None, "--out", help="output folder (default: the cache)"),
     encoding: str = typer.Option("vocab", "--encoding", help="vocab or hash"),
@@ -68,15 +73,19 @@ def prepare_cmd(
     on_bad_rows: str = typer.Option("skip", "--on-bad-rows", help="skip (report) or error"),
 ) -> None:
     """Prepare a raw file into memory-mapped arrays (cached; re-running is free)."""
-    given = {k: v for k, v in {"criteo": criteo, "avazu": avazu, "kdd": kdd, "csv": csv}.items() if v}
+    formats = {"criteo": criteo, "avazu": avazu, "kdd": kdd, "csv": csv, "parquet": parquet}
+    given = {k: v for k, v in formats.items() if v}
     if len(given) != 1:
-        _fail("give exactly one of --criteo, --avazu, --kdd, --csv")
+        _fail("give exactly one of --criteo, --avazu, --kdd, --csv, --parquet")
     fmt, source = next(iter(given.items()))
+    if more and fmt != "parquet":
+        _fail(f"unexpected argument(s) {' '.join(map(str, more))} (only --parquet takes several files)")
+    sources = [source, *(more or [])]
     if kdd_profile is not None and fmt != "kdd":
         _fail("--kdd-profile goes with --kdd")
     try:
         data = prepare(
-            source,
+            sources if fmt == "parquet" else source,
             fmt,
             out=out,
             label=label,

@@ -8,12 +8,13 @@ from typing import Annotated
 
 import typer
 
-from nasrec.cli import data
-from nasrec.cli.common import console, default, flag_values, load_checked, table, user_errors
+from nasrec.cli import data, export
+from nasrec.cli.common import TensorBoard, console, default, flag_values, load_checked, table, user_errors
 from nasrec.cli.search import Data, Device, Out, draw_run, print_results, search
 from nasrec.evaluators import FullTrainConfig, SupernetTrainingConfig, TrainConfig
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.rank_study import RankStudyConfig
+from nasrec.evaluators.scalars import add_scalar, tensorboard
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.search.pipeline import Pipeline, RunConfig
 
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(data.app, name="data", help="Prepare datasets and inspect prepared ones.")
+app.command("export")(export.export_cmd)
 app.command()(search)
 __all__ = ["app", "draw_run", "main", "print_results", "rank_table"]
 
@@ -56,6 +58,7 @@ def train_supernet_cmd(
     ),
     cap: Annotated[int, typer.Option(help="Embedding rows per table.")] = default(SupernetTrainingConfig, "cap"),
     device: Device = "cpu",
+    tensorboard_dir: TensorBoard = None,
 ) -> None:
     """Train a weight-sharing supernet (resumes from OUT/checkpoint.pt). Data-parallel when launched with
     `torchrun --nproc_per_node=K -m nasrec train-supernet ...`."""
@@ -81,7 +84,8 @@ def train_supernet_cmd(
                 }
             ),
         )
-    train_supernet(config, out, progress=True, device=device)
+    with tensorboard(tensorboard_dir):
+        train_supernet(config, out, progress=True, device=device)
     if torch.distributed.is_initialized():  # under torchrun: leave the process group cleanly
         torch.distributed.destroy_process_group()
     if os.environ.get("RANK", "0") == "0":
@@ -127,6 +131,7 @@ def evaluate(
     space: Annotated[
         str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")
     ] = None,
+    tensorboard_dir: TensorBoard = None,
 ) -> None:
     """Train one genotype from scratch, early-stopped on validation, and score it."""
     from nasrec.evaluators import FullTrain
@@ -143,7 +148,11 @@ def evaluate(
             train_split="train+valid" if split == "test" else "train",
             train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=patience or None),
         )
-    (score,) = full.evaluate([g])
+    with tensorboard(tensorboard_dir):
+        (score,) = full.evaluate([g])
+        for name in ("log_loss", "auc", "regret"):
+            if getattr(score, name, None) is not None:
+                add_scalar(f"evaluate/{split}_{name}", getattr(score, name), 0)
     for run in score.runs if seeds > 1 or split == "test" else []:
         console.print(
             f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps", highlight=False
@@ -177,6 +186,7 @@ def rank_study_cmd(
     paper_steps: int = default(RankStudyConfig, "paper_steps"),
     finetune_rows: int = default(RankStudyConfig, "finetune_train_rows"),
     device: Device = default(RankStudyConfig, "device"),
+    tensorboard_dir: TensorBoard = None,
 ) -> None:
     """How well each proxy ranks sampled genotypes against early-stopped training from scratch averaged over
     seeds (on oracle data: regret); also the reference's own seed-to-seed agreement (resumable)."""
@@ -196,7 +206,8 @@ def rank_study_cmd(
             finetune_train_rows=finetune_rows,
             device=device,
         )
-    result = rank_study(config, out, progress=True)
+    with tensorboard(tensorboard_dir):
+        result = rank_study(config, out, progress=True)
     console.print(rank_table(result))
     console.print(f"results: {out / 'results.json'}", highlight=False)
 

@@ -9,9 +9,10 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from nasrec.cli.common import console, default, flag_errors, table, user_errors
+from nasrec.cli.common import TensorBoard, console, default, flag_errors, table, user_errors
 from nasrec.errors import UsageError
 from nasrec.evaluators import EVALUATORS, FinetuneConfig, SupernetTrainingConfig
+from nasrec.evaluators.scalars import tensorboard
 from nasrec.search.base import STRATEGIES, list_strategies, strategy_options
 from nasrec.search.evolution import EvolutionOptions
 from nasrec.search.pipeline import EvaluatorChoice, Pipeline, RunConfig, StrategyChoice
@@ -145,6 +146,7 @@ def search(
         RunConfig, "random_baseline"
     ),
     device: Device = default(RunConfig, "device"),
+    tensorboard_dir: TensorBoard = None,
 ) -> None:
     """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo.
     Every flag is checked before the first stage starts; nothing is written when one is wrong."""
@@ -192,7 +194,8 @@ def search(
         problems += flag_errors(exc, flags)
     if problems:
         raise UsageError("\n".join(problems))
-    summary = Pipeline(config, out, console=console).run()
+    with tensorboard(tensorboard_dir):
+        summary = Pipeline(config, out, console=console).run()
     draw_run(out)
     print_results(summary, out)
 

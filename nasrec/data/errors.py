@@ -52,10 +52,11 @@ class BadRowReport(BaseModel):
         if len(self.examples) < self.keep:
             self.examples.append(BadRow(line=line, rule=rule, detail=detail))
 
-    def summary(self, file: str) -> str:
+    def summary(self, file: str, unit: str = "lines") -> str:
+        """One line: how many, by rule, and the first numbers (`unit`: lines of a text file, rows of Parquet)."""
         if not self.total:
             return f"{file}: no bad rows"
         rules = ", ".join(f"{n} {r}" for r, n in sorted(self.by_rule.items()))
         lines = ", ".join(str(e.line) for e in self.examples[:10])
         more = ", ..." if self.total > 10 else ""
-        return f"{file}: skipped {self.total} bad rows ({rules}); lines {lines}{more}"
+        return f"{file}: skipped {self.total} bad rows ({rules}); {unit} {lines}{more}"

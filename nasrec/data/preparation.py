@@ -19,17 +19,17 @@ from typing import Literal
 
 import numpy as np
 
-from nasrec.data import avazu, criteo, kdd
+from nasrec.data import avazu, criteo, kdd, parquet
 from nasrec.data.encoding import HashEncoder, VocabEncoder
 from nasrec.data.errors import ON_BAD_ROWS, BadRowReport, DataError
-from nasrec.data.parsing import Layout, parse_chunk
+from nasrec.data.parsing import Layout, Parsed, parse_chunk
 from nasrec.data.prepared import FORMAT_VERSION, NpyAppender, PreparedData, PrepMeta, dumps, sparse_dtype
 from nasrec.data.rawio import file_digest, iter_chunks
 from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, stratified_folds
 from nasrec.data.tabular import csv_layout
 
-FORMATS = ("criteo", "avazu", "kdd", "csv")
+FORMATS = ("criteo", "avazu", "kdd", "csv", "parquet")
 Encoding = Literal["vocab", "hash"]
 _DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES, "kdd": kdd.HASH_CARDINALITIES}
 
@@ -64,7 +64,7 @@ def _layout(
 def _hash_sizes(fmt: str, n_sparse: int, hash_sizes: int | Sequence[int] | None) -> tuple[int, ...]:
     if hash_sizes is None:
         if fmt not in _DEFAULT_HASH:
-            raise DataError("hash encoding of a CSV needs hash sizes (--hash-size)", rule="options")
+            raise DataError(f"hash encoding of a {fmt} file needs hash sizes (--hash-size)", rule="options")
         return tuple(_DEFAULT_HASH[fmt])
     sizes = (hash_sizes,) * n_sparse if isinstance(hash_sizes, int) else tuple(int(h) for h in hash_sizes)
     if len(sizes) != n_sparse or min(sizes) < 2:
@@ -115,7 +115,7 @@ def clean_stale(target: Path) -> None:
 
 
 def prepare(
-    source: str | Path,
+    source: str | Path | Sequence[str | Path],
     format: str = "criteo",
     *,
     out: str | Path | None = None,
@@ -135,14 +135,15 @@ def prepare(
 ) -> PreparedData:
     """Prepare a raw file (or reuse its cached preparation) and return it memory-mapped.
 
-    format: criteo | avazu | kdd | csv (csv needs `label`, `dense`, `sparse` column names).
+    format: criteo | avazu | kdd | csv | parquet (csv and parquet need `label`, `dense`, `sparse` column
+    names; parquet takes one file or a list of files with those columns, prepared as one table).
     encoding: `vocab` (ids by first appearance for values seen >= min_count times, else 1 = other) or
     `hash` (key mod (C - 1) + 1, C from `hash_sizes` or the paper's table sizes).
     on_bad_rows: `skip` (count them; `data.meta.bad_rows` and meta.json keep the rules and line numbers, and
     `nasrec data prepare` prints their summary) or `error` (stop at the first).
     `out`: the folder to write; default `cache_root()/prepared/<format>-<file>-<key>`.
     """
-    source = Path(source)
+    sources = [Path(s) for s in source] if isinstance(source, (list, tuple)) else [Path(source)]
     if format not in FORMATS:
         raise DataError(f"unknown format {format!r}; known: {', '.join(FORMATS)}", rule="options")
     if on_bad_rows not in ON_BAD_ROWS:
@@ -151,12 +152,23 @@ def prepare(
         raise DataError(f"encoding must be vocab or hash, got {encoding!r}", rule="options")
     if min_count < 1:
         raise DataError(f"min_count must be >= 1, got {min_count}", rule="options")
-    if not source.is_file():
-        raise DataError("no such file", file=str(source), rule="file")
-    if source.stat().st_size == 0:
-        raise DataError("empty file", file=str(source), line=1, rule="empty")
+    if not sources or (len(sources) > 1 and format != "parquet"):
+        raise DataError(f"{format} takes one file, got {len(sources)}", rule="options")
+    for path in sources:
+        if not path.is_file():
+            raise DataError("no such file", file=str(path), rule="file")
+        if path.stat().st_size == 0:
+            raise DataError("empty file", file=str(path), line=1, rule="empty")
+    source = sources[0]
     profile = Path(kdd_profile) if kdd_profile is not None else None
-    layout = _layout(format, source, label, dense, sparse, delimiter, profile, log_dense)
+    if format == "parquet":
+        if label is None:
+            raise DataError(
+                "Parquet needs --label (and --dense/--sparse column names)", file=str(source), rule="columns"
+            )
+        layout = parquet.parquet_layout(sources, label, dense, sparse, log_dense=log_dense)
+    else:
+        layout = _layout(format, source, label, dense, sparse, delimiter, profile, log_dense)
     sizes = _hash_sizes(format, len(layout.all_sparse_names), hash_sizes) if encoding == "hash" else None
     options = {
         "encoding": encoding,
@@ -171,7 +183,10 @@ def prepare(
         "sparse": list(sparse),
         "delimiter": delimiter if format == "csv" else None,
     }
-    digest = file_digest(source)
+    digests = [file_digest(p) for p in sources]
+    digest = (
+        digests[0] if len(digests) == 1 else hashlib.blake2b(",".join(digests).encode(), digest_size=20).hexdigest()
+    )
     keyed = {
         "version": FORMAT_VERSION,
         "format": format,
@@ -183,7 +198,7 @@ def prepare(
     if layout.constant_dense is not None:  # 0.0 since the constant followed the reference (was 1.0)
         keyed["constant_dense"] = layout.constant_dense
     key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
-    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name)
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name) + (f"+{len(sources) - 1}" if len(sources) > 1 else "")
     target = Path(out) if out is not None else cache_root() / "prepared" / f"{format}-{stem}-{key[:16]}"
 
     if (target / "meta.json").is_file():
@@ -203,7 +218,13 @@ def prepare(
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
-        meta, spec = _build(source, layout, tmp, sizes, min_count, on_bad_rows, progress)
+        name = ", ".join(p.name for p in sources)
+        if format == "parquet":
+            chunks = _parquet_chunks(sources, label or "", layout, progress)
+            meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, name, unit="row")
+        else:
+            chunks = _text_chunks(source, layout, progress)
+            meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, str(source))
         spec = spec.model_copy(
             update={
                 "cap": cap,
@@ -212,7 +233,7 @@ def prepare(
             }
         )
         meta = meta.model_copy(
-            update={"source": source.name, "source_digest": digest, "key": key, "options": options, "format": format}
+            update={"source": name, "source_digest": digest, "key": key, "options": options, "format": format}
         )
         spec.save(tmp / "spec.json")
         (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
@@ -230,15 +251,37 @@ def prepare(
     return PreparedData.open(target)
 
 
+def _text_chunks(source: Path, layout: Layout, progress: bool | None) -> Iterator[tuple[Path, Parsed]]:
+    """(file, parsed chunk) over a delimited text file, its header skipped."""
+    header_pending = layout.header
+    with _progress(source.stat().st_size, f"preparing {source.name}", progress) as tick:
+        for first, buf in iter_chunks(source, on_progress=tick):
+            if header_pending:
+                cut = buf.index(b"\n") + 1
+                buf, first, header_pending = buf[cut:], first + 1, False
+                if not buf:
+                    continue
+            yield source, parse_chunk(buf, first, layout)
+
+
+def _parquet_chunks(
+    files: Sequence[Path], label: str, layout: Layout, progress: bool | None
+) -> Iterator[tuple[Path, Parsed]]:
+    with _progress(parquet.total_rows(files), f"preparing {files[0].name}", progress) as tick:
+        yield from parquet.iter_parquet(files, label, layout, on_progress=tick)
+
+
 def _build(
-    source: Path,
+    chunks: Iterator[tuple[Path, Parsed]],
     layout: Layout,
     tmp: Path,
     sizes: tuple[int, ...] | None,
     min_count: int,
     on_bad_rows: str,
-    progress: bool | None,
+    name: str,
+    unit: str = "line",
 ) -> tuple[PrepMeta, FeatureSpec]:
+    """Encode and write `chunks`; `name` names the input in messages, `unit` is how bad rows are numbered."""
     names = layout.all_sparse_names
     encoder: HashEncoder | VocabEncoder = HashEncoder(sizes) if sizes else VocabEncoder(len(names))
     dense_names = layout.all_dense_names
@@ -247,24 +290,18 @@ def _build(
     sparse_path = tmp / ("sparse.npy" if sizes else "sparse_raw.npy")
     w_sparse = NpyAppender(sparse_path, sparse_dtype(max(sizes)) if sizes else np.uint32, (len(names),))
     report = BadRowReport()
-    header_pending = layout.header
+    source = first_bad = None
     try:
-        with _progress(source.stat().st_size, f"preparing {source.name}", progress) as tick:
-            for first, buf in iter_chunks(source, on_progress=tick):
-                if header_pending:
-                    cut = buf.index(b"\n") + 1
-                    buf, first, header_pending = buf[cut:], first + 1, False
-                    if not buf:
-                        continue
-                parsed = parse_chunk(buf, first, layout)
-                for line, rule, detail in parsed.bad:
-                    if on_bad_rows == "error":
-                        raise DataError(detail, file=str(source), line=line, rule=rule)
-                    report.add(line, rule, detail)
-                if len(parsed.label):
-                    w_dense.append(parsed.dense)
-                    w_label.append(parsed.label)
-                    w_sparse.append(encoder.encode(parsed.keys, parsed.missing))
+        for source, parsed in chunks:
+            for line, rule, detail in parsed.bad:
+                if on_bad_rows == "error":
+                    raise _bad(detail, source, line, rule, unit)
+                report.add(line, rule, detail)
+                first_bad = first_bad or source
+            if len(parsed.label):
+                w_dense.append(parsed.dense)
+                w_label.append(parsed.label)
+                w_sparse.append(encoder.encode(parsed.keys, parsed.missing))
     except BaseException:
         for w in (w_dense, w_label, w_sparse):
             w.file.close()
@@ -275,13 +312,14 @@ def _build(
     if rows == 0:
         if report.examples:
             e = report.examples[0]
-            raise DataError(
+            raise _bad(
                 f"no valid rows; the first bad row: {e.detail} (is this a {layout.name} file?)",
-                file=str(source),
-                line=e.line,
-                rule=e.rule,
+                first_bad,
+                e.line,
+                e.rule,
+                unit,
             )
-        raise DataError("no data rows", file=str(source), line=1, rule="empty")
+        raise DataError("no data rows", file=str(source or name), line=1 if unit == "line" else None, rule="empty")
     if isinstance(encoder, VocabEncoder):
         tables, cards = encoder.finish(min_count)
         raw = np.load(sparse_path, mmap_mode="r", allow_pickle=False)
@@ -298,8 +336,16 @@ def _build(
     try:
         np.save(tmp / "folds.npy", stratified_folds(label))
     except DataError as e:
-        raise DataError(str(e), file=str(source), rule="split") from None
+        raise DataError(str(e), file=name, rule="split") from None
     positives = int(np.asarray(label, dtype=np.float64).sum())
     del label
     spec = FeatureSpec(dense_names=dense_names, sparse_names=names, cardinalities=cards)
     return PrepMeta(format=layout.name, rows=rows, positives=positives, bad_rows=report), spec
+
+
+def _bad(detail: str, source: Path | None, line: int, rule: str, unit: str) -> DataError:
+    """A bad row as an error: `file, line N: ...` (text) or `file: row N: ...` (Parquet, rows counted across
+    the files)."""
+    if unit == "line":
+        return DataError(detail, file=str(source), line=line, rule=rule)
+    return DataError(f"row {line}: {detail}", file=str(source), rule=rule)

@@ -20,6 +20,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.compiler import compile_standalone
+from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Score, SeedRun, derive_seed, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
@@ -126,7 +127,13 @@ class FullTrain:
         train = self.data.split(split)
         per_epoch = train.full_batches(cfg.train.batch_size)
         recipe = cfg.train.model_copy(update={"seed": seed})
-        trainer = Trainer(model, recipe, label=f"train {genotype.digest()}", device=self.device)
+        trainer = Trainer(
+            model,
+            recipe,
+            label=f"train {genotype.digest()}",
+            device=self.device,
+            tag=scalars.tag("full", genotype.digest(), split, f"seed{seed}"),
+        )
         validate = None
         if steps is None and split == "train" and recipe.patience is not None:
             valid = eval_rows(self.data, "valid", cfg.eval_batch_size)

@@ -22,6 +22,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
@@ -142,7 +143,13 @@ def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False,
         def variant(label: str, finetunes: tuple[str, ...] = FINETUNES) -> None:
             folder = out / "supernets" / label
             start = time.perf_counter()
-            train_supernet(config.supernet_config(label), folder, progress=progress, device=config.device)
+            train_supernet(
+                config.supernet_config(label),
+                folder,
+                progress=progress,
+                device=config.device,
+                tag=scalars.tag("supernet", label),
+            )
             supernet_seconds.setdefault(label, round(time.perf_counter() - start, 2))
             atomic_write_text(out / "supernet_seconds.json", json.dumps(supernet_seconds, indent=2))
             for proxy_label, (name, cfg) in config.proxies(label, folder / "checkpoint.pt").items():
@@ -160,6 +167,9 @@ def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False,
             for label in labels[1:]:
                 variant(label)
         result = summarize(config, stage.records, genotypes, supernet_seconds)
+        for proxy, agreement in result.agreement.items():
+            for metric in ("kendall_tau", "spearman_rho", "pearson_r", "top_k_overlap"):
+                scalars.add_scalar(scalars.tag("rank", proxy, metric), getattr(agreement, metric), len(genotypes))
         atomic_write_text(out / "results.json", result.model_dump_json(indent=2))
         write_reference_table(config, stage.records, genotypes, out / "reference.jsonl")
         return result

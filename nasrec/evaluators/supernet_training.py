@@ -129,6 +129,7 @@ def train_supernet(
     progress: bool = False,
     stop_after: int | None = None,
     device: str = "cpu",
+    tag: str = "supernet",
 ) -> Supernet:
     """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`: weights, step and
     recipe, and while unfinished the optimizers' state (an exact resume needs Adagrad's accumulators).
@@ -137,7 +138,7 @@ def train_supernet(
     gradient). Under torchrun (WORLD_SIZE > 1) the ranks split every global batch of `config.train.batch_size`
     rows, average gradients, and draw the same path each step: the result equals one process on the same
     global batches up to float rounding. Only rank 0 writes `out`, holding its lock (a second trainer on the
-    folder raises `RunFolderBusy`)."""
+    folder raises `RunFolderBusy`). `tag`: the TensorBoard prefix of its scalars (see `scalars`)."""
     out = Path(out)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     parallel = DataParallel.from_env(dev)
@@ -160,6 +161,7 @@ def train_supernet(
             progress=progress,
             device=dev,
             parallel=parallel,
+            tag=tag,
         )
         # global batch i = rows [i*B, (i+1)*B) of the epoch's order; rank r reads its B/W rows of it
         trainer.fit(

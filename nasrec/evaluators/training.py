@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from nasrec.errors import UsageError
+from nasrec.evaluators import scalars
 from nasrec.evaluators.base import CurvePoint
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
 from nasrec.evaluators.distributed import DataParallel
@@ -144,7 +145,9 @@ class Trainer:
     an uninterrupted run). Every step's loss goes through a `DivergenceGuard` (`divergence` reports it).
     Batches are moved to `device` (the model must already be there). With `parallel` (torchrun), each rank
     trains on its share of every global batch, gradients are averaged over the ranks, and only rank 0 writes
-    the checkpoint and shows progress.
+    the checkpoint and shows progress. With a TensorBoard writer installed (`scalars.tensorboard`), the main
+    process logs `<tag>/loss` and `<tag>/lr` every step and `<tag>/valid_log_loss` every validation (`tag`
+    defaults to the label).
     """
 
     def __init__(
@@ -158,7 +161,9 @@ class Trainer:
         device: torch.device | str = "cpu",
         parallel: DataParallel | None = None,
         compile: bool | None = None,
+        tag: str | None = None,
     ) -> None:
+        self.tag = tag or scalars.tag(*label.split())
         self.model, self.config, self.checkpoint = model, config, Path(checkpoint) if checkpoint else None
         self.forward = forward or (lambda d, s, step: model(d, s))
         self.compile = compile if forward is None else False  # a custom forward is the caller's to compile
@@ -313,6 +318,8 @@ class Trainer:
         value = float(validate())
         self.model.train()
         self.curve.append(CurvePoint(step=self.step, log_loss=value))
+        if self.parallel.is_main:
+            scalars.add_scalar(f"{self.tag}/valid_log_loss", value, self.step)
         if self.best_step is None or value < min(p.log_loss for p in self.curve[:-1]):
             self.best_step = self.step
             self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
@@ -336,6 +343,9 @@ class Trainer:
         self.backward_and_step(loss)
         self.step += 1
         self.losses.append(mean)
+        if self.parallel.is_main:
+            scalars.add_scalar(f"{self.tag}/loss", mean, self.step)
+            scalars.add_scalar(f"{self.tag}/lr", self.config.lr * lr_factor, self.step)
 
     def backward_and_step(self, loss: torch.Tensor) -> None:
         """Backward, average over ranks, clip the dense gradients' norm, step every optimizer (overridden for

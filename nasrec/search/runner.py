@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
+from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Score, derive_seed
 from nasrec.evaluators.training import progress_bar
 from nasrec.genotype import Genotype
@@ -109,6 +110,9 @@ def run_search(
                 strategy.tell(g, told_value(score, objectives))
                 if score is not None and not score.value >= best:  # also replaces the initial NaN
                     best = score.value
+                if score is not None:
+                    scalars.add_scalar("search/score", score.value, len(stage))
+                    scalars.add_scalar("search/best_score", best, len(stage))
                 bar.update(task, advance=1, info=f"best {best:.4f}")
             write_stats()
     write_stats()

@@ -1,0 +1,83 @@
+"""`nasrec export`: a genotype's standalone model as an ONNX file or a torch.export program, checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from nasrec.cli.common import console, load_checked, user_errors
+from nasrec.errors import UsageError
+
+
+def features_of(ref: str, cap: int | None):  # -> FeatureSpec
+    """A FeatureSpec from `criteo` / `avazu` / `kdd` (the paper's shapes), `sample:NAME` or a prepared folder."""
+    from nasrec.data.spec import PRESETS, preset
+
+    if ref in PRESETS:
+        return preset(ref, cap=cap)
+    from nasrec.evaluators.data_ref import open_data
+
+    spec = open_data(ref).spec
+    return spec if cap is None else spec.with_cap(cap)
+
+
+def model_for(genotype, weights: Path | None, data: str | None, cap: int | None, layernorm: bool):
+    """The standalone model: weights sliced from a supernet checkpoint (its folder's config.json says which),
+    loaded from a standalone state dict, or fresh (seed 0) without `weights`."""
+    import torch
+
+    from nasrec.compiler import compile_standalone
+    from nasrec.evaluators.checkpoint import load_checkpoint
+
+    if weights is not None and (weights.parent / "config.json").is_file():
+        from nasrec.evaluators.supernet_training import load_supernet
+
+        supernet = load_supernet(weights)
+        wanted = None if data is None else features_of(data, supernet.features.cap if cap is None else cap)
+        if wanted is not None and wanted != supernet.features:
+            raise UsageError(f"--data {data}: not the features the supernet {weights} was trained on")
+        return compile_standalone(genotype, supernet.features, inherit=supernet)
+    if data is None:
+        raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
+    torch.manual_seed(0)
+    model = compile_standalone(genotype, features_of(data, cap), layernorm=layernorm)
+    if weights is not None:
+        state = load_checkpoint(weights)
+        state = state.get("model", state)
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as exc:
+            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
+            raise UsageError(f"--weights {weights}: not this genotype's standalone weights ({first})") from None
+    return model
+
+
+@user_errors
+def export_cmd(
+    genotype: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="File to write (.onnx or .pt2).")],
+    data: Annotated[
+        str | None,
+        typer.Option(help="Features: criteo, avazu, kdd (the paper's shapes), sample:NAME or a prepared folder."),
+    ] = None,
+    weights: Annotated[
+        Path | None,
+        typer.Option(help="A supernet checkpoint (weights inherited) or a standalone state dict; default: fresh."),
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="onnx or torch-export.")] = "onnx",
+    cap: Annotated[int | None, typer.Option(help="Embedding rows per table (default: the data's).")] = None,
+    layernorm: Annotated[bool, typer.Option(help="LayerNorm in every operator (without a supernet).")] = True,
+    space: Annotated[str | None, typer.Option(help="Check against this space (default: the file's).")] = None,
+) -> None:
+    """Export a genotype's model for serving (batch dimension dynamic), then load the file back and check
+    that it gives PyTorch's logits within 1e-5 (onnxruntime for ONNX)."""
+    from nasrec.compiler.export import FORMATS, export_file
+
+    if format not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+    g = load_checked(genotype, space)
+    model = model_for(g, weights, data, cap, layernorm)
+    check = export_file(model, model.features, out, format)
+    console.print(f"wrote {check}", highlight=False)

@@ -1,0 +1,150 @@
+"""Standalone models as files for serving, with a dynamic batch dimension: ONNX (torch.onnx's dynamo exporter;
+extra `export`) checked with onnxruntime, or a `torch.export` program (`.pt2`) checked by running it.
+
+    program = export_program(model, features)                  # torch.export.ExportedProgram
+    check = export_file(model, features, "m.onnx", "onnx")     # written atomically, then compared to eager
+    session = onnx_session("m.onnx"); logits = run_onnx(session, dense, sparse)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from nasrec.data.spec import FeatureSpec
+from nasrec.errors import UsageError
+
+FORMATS = ("onnx", "torch-export")
+TOLERANCE = 1e-5
+"""Largest |logit difference| accepted between an exported model and the eager one (float32)."""
+CHECK_BATCHES = (1, 64, 333)
+
+
+def example_inputs(features: FeatureSpec, batch: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    """A random (dense float32 [B, n_dense], sparse int64 [B, n_sparse]) batch of `features`' shape."""
+    g = torch.Generator().manual_seed(seed)
+    dense = torch.rand(batch, features.n_dense, generator=g) * 3
+    high = torch.tensor(features.table_rows)
+    sparse = (torch.rand(batch, features.n_sparse, generator=g) * high).long()
+    return dense, sparse
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporters' own deprecation warnings and log lines (about torch internals) are not the user's."""
+    logger = logging.getLogger("torch.onnx")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
+
+
+def _dynamic_batch(n: int = 2) -> tuple[dict[int, Any], ...]:
+    batch = torch.export.Dim("batch", min=1)
+    return tuple({0: batch} for _ in range(n))
+
+
+def export_program(model: nn.Module, features: FeatureSpec) -> torch.export.ExportedProgram:
+    """`torch.export` of `model` in eval mode, batch dimension dynamic."""
+    model.eval()
+    with _quiet():
+        return torch.export.export(model, example_inputs(features, 8), dynamic_shapes=_dynamic_batch())
+
+
+def export_onnx(model: nn.Module, features: FeatureSpec, path: str | Path) -> None:
+    """Write `model` as ONNX (dynamo exporter; inputs `dense`, `sparse`, output `logits`, batch dynamic)."""
+    try:
+        import onnx  # noqa: F401
+        import onnxscript  # noqa: F401
+    except ImportError:
+        raise UsageError("--format onnx needs onnx and onnxscript: pip install 'nasrec[export]'") from None
+    model.eval()
+    with _quiet():
+        program = torch.onnx.export(
+            model,
+            example_inputs(features, 8),
+            dynamo=True,
+            dynamic_shapes=_dynamic_batch(),
+            input_names=["dense", "sparse"],
+            output_names=["logits"],
+            verbose=False,
+        )
+        program.save(str(path))
+
+
+def onnx_session(path: str | Path, threads: int | None = None) -> Any:
+    """An onnxruntime CPU session on `path` (`threads`: intra-op threads; None: onnxruntime's default)."""
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise UsageError("checking ONNX needs onnxruntime: pip install 'nasrec[export]'") from None
+    options = ort.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def run_onnx(session: Any, dense: torch.Tensor, sparse: torch.Tensor) -> np.ndarray:
+    return session.run(None, {"dense": dense.numpy(), "sparse": sparse.numpy()})[0]
+
+
+@dataclass(frozen=True)
+class ExportCheck:
+    """How far the exported file's logits are from the eager model's, on random batches of each size."""
+
+    path: Path
+    format: str
+    max_abs_diff: float
+    batches: tuple[int, ...]
+
+    def __str__(self) -> str:
+        sizes = ", ".join(map(str, self.batches))
+        runner = "onnxruntime" if self.format == "onnx" else "torch.export"
+        return f"{self.path}: {runner} gives the PyTorch logits within {self.max_abs_diff:.1e} (batches {sizes})"
+
+
+def export_file(model: nn.Module, features: FeatureSpec, path: str | Path, format: str) -> ExportCheck:
+    """Write `model` to `path` in `format` (through a temporary file and a rename), load it back, and compare
+    its logits with the eager model's; a difference above `TOLERANCE` raises `RuntimeError` (a bug)."""
+    if format not in FORMATS:
+        raise UsageError(f"unknown export format {format!r} (known: {', '.join(FORMATS)})")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # torch.export.save wants .pt2
+    try:
+        if format == "onnx":
+            export_onnx(model, features, tmp)
+            session = onnx_session(tmp)
+            run = lambda d, s: run_onnx(session, d, s)  # noqa: E731
+        else:
+            torch.export.save(export_program(model, features), str(tmp))
+            with _quiet():
+                loaded = torch.export.load(str(tmp)).module()
+            run = lambda d, s: loaded(d, s).detach().numpy()  # noqa: E731
+        worst = 0.0
+        model.eval()
+        for i, batch in enumerate(CHECK_BATCHES):
+            dense, sparse = example_inputs(features, batch, seed=100 + i)
+            with torch.no_grad():
+                want = model(dense, sparse).numpy()
+            worst = max(worst, float(np.abs(run(dense, sparse) - want).max()))
+        if not worst <= TOLERANCE:
+            raise RuntimeError(f"exported {format} model differs from PyTorch by {worst:.2e} > {TOLERANCE:g}")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return ExportCheck(path=path, format=format, max_abs_diff=worst, batches=CHECK_BATCHES)

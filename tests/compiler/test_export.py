@@ -1,0 +1,88 @@
+"""Export: ONNX (dynamo) run by onnxruntime and torch.export programs give the PyTorch logits within 1e-5."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nasrec.cli.main import app
+from nasrec.compiler import compile_standalone
+from nasrec.compiler.export import TOLERANCE, example_inputs, export_file, onnx_session, run_onnx
+from nasrec.data.spec import preset
+from nasrec.genotype import sample
+from nasrec.genotype.zoo import load_zoo
+from tests.spaces import TINY
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("onnxscript")
+
+
+def test_every_operator_exports_to_onnx_and_onnxruntime_agrees(tmp_path):
+    g = sample(TINY, "all-operators", rng=0)  # every dense and sparse operator of the space, summed, in every block
+    assert {op for b in g.blocks for op in (*b.dense.ops, *b.sparse.ops)} == {*TINY.dense_ops, *TINY.sparse_ops}
+    features = preset("criteo", cap=500)
+    torch.manual_seed(0)
+    model = compile_standalone(g, features)
+    check = export_file(model, features, tmp_path / "m.onnx", "onnx")
+    assert check.max_abs_diff <= TOLERANCE and check.batches == (1, 64, 333)
+    session = onnx_session(tmp_path / "m.onnx", threads=1)
+    assert [(i.name, i.shape) for i in session.get_inputs()] == [("dense", ["batch", 13]), ("sparse", ["batch", 26])]
+    dense, sparse = example_inputs(features, 4096, seed=7)  # a batch size the exporter never saw
+    with torch.no_grad():
+        want = model.eval()(dense, sparse).numpy()
+    got = run_onnx(session, dense, sparse)
+    assert got.shape == (4096,) and np.abs(got - want).max() <= TOLERANCE
+    assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary left beside it
+
+
+def test_torch_export_program_with_a_dynamic_batch(tmp_path):
+    features = preset("criteo", cap=500)
+    check = export_file(compile_standalone(load_zoo("dlrm"), features), features, tmp_path / "m.pt2", "torch-export")
+    assert check.max_abs_diff <= TOLERANCE
+    program = torch.export.load(str(tmp_path / "m.pt2"))
+    dense, sparse = example_inputs(features, 5, seed=1)
+    assert program.module()(dense, sparse).shape == (5,)
+
+
+def test_cli_exports_a_genotype_with_weights_inherited_from_a_supernet(tmp_path, tiny_space_file):
+    sup = tmp_path / "supernet"
+    runner = CliRunner()
+    trained = runner.invoke(app, ["train-supernet", "--space", tiny_space_file, "--epochs", "0.1", "-o", str(sup)])
+    assert trained.exit_code == 0, trained.output
+    g = sample(TINY, rng=5)
+    (tmp_path / "g.json").write_text(g.to_json())
+    out = tmp_path / "g.onnx"
+    args = ["export", str(tmp_path / "g.json"), "--space", tiny_space_file, "--weights", str(sup / "checkpoint.pt")]
+    result = runner.invoke(app, [*args, "--data", "sample:criteo", "-o", str(out)], env={"COLUMNS": "300"})
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"wrote {out}: onnxruntime gives the PyTorch logits within ")
+    from nasrec.evaluators import load_supernet
+    from nasrec.evaluators.data_ref import open_data
+
+    supernet = load_supernet(sup / "checkpoint.pt")
+    batch = next(iter(open_data("sample:criteo").split("valid").batches(256)))
+    with torch.no_grad():
+        want = supernet.view(g)(batch.dense, batch.sparse).reshape(-1).numpy()  # the supernet's own view
+    got = run_onnx(onnx_session(out), batch.dense, batch.sparse)
+    assert np.abs(got - want).max() <= TOLERANCE
+
+    bad = runner.invoke(app, [*args, "--data", "avazu", "-o", str(tmp_path / "x.onnx")])
+    assert bad.exit_code == 1
+    assert (
+        bad.stderr.strip()
+        == f"error: --data avazu: not the features the supernet {sup / 'checkpoint.pt'} was trained on"
+    )
+
+
+def test_weights_of_another_model_are_one_line_error(tmp_path):
+    ckpt = tmp_path / "w.pt"
+    torch.save({"model": {"x": torch.zeros(1)}}, ckpt)
+    result = CliRunner().invoke(
+        app,
+        ["export", "zoo:dlrm", "--data", "criteo", "--cap", "100", "--weights", str(ckpt), "-o", str(tmp_path / "m")],
+    )
+    assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith(f"error: --weights {ckpt}: not this genotype's standalone weights (")
+    assert not (tmp_path / "m").exists()

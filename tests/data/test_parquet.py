@@ -1,0 +1,129 @@
+"""Parquet input: the same arrays as the same table in CSV, several files with streamed row groups, bad rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from nasrec.cli.data import app
+from nasrec.data import DataError, parquet, prepare
+
+pa = pytest.importorskip("pyarrow")
+pq = pytest.importorskip("pyarrow.parquet")
+
+N = 60
+
+
+def _table(lo: int, hi: int):
+    i = np.arange(lo, hi)
+    price = [None if k % 7 == 3 else int(k % 11) for k in i]
+    return pa.table(
+        {
+            "click": pa.array((i % 3 == 0).astype(np.int64)),
+            "price": pa.array(price, type=pa.int64()),
+            "age": pa.array((i % 5) * 1.5),
+            "user": pa.array([None if k % 9 == 4 else f"u{k % 6}" for k in i]),
+            "item": pa.array((i % 4) + 10),
+        }
+    )
+
+
+def _csv(path: Path, table) -> Path:
+    lines = ["click,price,age,user,item"]
+    for r in table.to_pylist():
+        cells = [r["click"], r["price"], r["age"], r["user"], r["item"]]
+        cells[2] = f"{cells[2]:g}"
+        lines.append(",".join("" if c is None else str(c) for c in cells))
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+COLS = dict(label="click", dense=["price", "age"], sparse=["user", "item"])
+
+
+@pytest.mark.parametrize("encoding", ["vocab", "hash"])
+def test_parquet_files_prepare_as_the_same_table_in_csv(tmp_path, monkeypatch, encoding) -> None:
+    monkeypatch.setattr(parquet, "BATCH_ROWS", 8)  # several batches per row group, several row groups per file
+    files = []
+    for k, (lo, hi) in enumerate([(0, 25), (25, 40), (40, N)]):
+        files.append(tmp_path / f"part-{k}.parquet")
+        pq.write_table(_table(lo, hi), files[-1], row_group_size=10)
+    assert [pq.ParquetFile(f).num_row_groups for f in files] == [3, 2, 2]
+    opts = dict(COLS, encoding=encoding, min_count=1, hash_sizes=97 if encoding == "hash" else None, progress=False)
+    got = prepare(files, "parquet", out=tmp_path / "pq", **opts)
+    want = prepare(_csv(tmp_path / "all.csv", _table(0, N)), "csv", out=tmp_path / "csv", **opts)
+    assert len(got) == N and got.meta.positives == 20 and got.meta.bad_rows.total == 0
+    assert got.meta.source == "part-0.parquet, part-1.parquet, part-2.parquet"
+    for name in ("dense", "sparse", "label", "folds"):
+        np.testing.assert_array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name)))
+    assert got.spec.cardinalities == want.spec.cardinalities
+    assert got.spec.cardinalities == ((97, 97) if encoding == "hash" else (8, 6))  # 6 users + missing, other
+    np.testing.assert_allclose(got.dense[3], np.log1p([0.0, 4.5]).astype(np.float32))  # price null -> 0
+    assert prepare(files, "parquet", out=tmp_path / "pq", **opts).cache_hit
+
+
+def _bad_files(tmp_path: Path) -> list[Path]:
+    a = _table(0, 20).to_pydict()
+    a["click"][2] = None
+    a["click"][5] = 2
+    b = _table(20, 40).to_pydict()
+    b["age"][0] = float("inf")
+    b["age"][1] = float("nan")  # missing, not bad
+    files = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    pq.write_table(pa.table(a), files[0], row_group_size=6)
+    text = [f"{v:g}" for v in b["age"]]
+    text[1], text[3] = "", "x1"  # text dense: "" is missing, "inf" and "x1" are bad rows
+    tb = pa.table(b).set_column(2, "age", pa.array(text))
+    pq.write_table(pa.table(b), files[1])
+    pq.write_table(tb, tmp_path / "c.parquet")
+    return [*files, tmp_path / "c.parquet"]
+
+
+def test_bad_rows_are_skipped_counted_and_numbered_across_files(tmp_path) -> None:
+    a, b, c = _bad_files(tmp_path)
+    data = prepare([a, b, c], "parquet", out=tmp_path / "p", **COLS, min_count=1, progress=False)
+    report = data.meta.bad_rows
+    assert len(data) == 60 - 5 and report.total == 5
+    assert report.by_rule == {"bad label": 2, "non-numeric dense value": 3}
+    assert [(e.line, e.detail) for e in report.examples] == [
+        (3, "label is null"),
+        (6, "label 2 is not 0 or 1"),
+        (21, "column age: inf is not a number"),
+        (41, "column age: 'inf' is not a number"),
+        (44, "column age: 'x1' is not a number"),
+    ]
+    assert data.dense[18][1] == 0.0  # row 22 (NaN age; 18 rows of a kept before it): missing -> 0
+    with pytest.raises(DataError) as exc:
+        prepare([a, b], "parquet", out=tmp_path / "q", **COLS, on_bad_rows="error", progress=False)
+    assert str(exc.value) == f"{a}: row 3: label is null"
+
+
+def test_cli_takes_several_files_after_one_flag(tmp_path) -> None:
+    a, b, _ = _bad_files(tmp_path)
+    flags = ["--label", "click", "--dense", "price,age", "--sparse", "user,item", "--min-count", "1"]
+    r = CliRunner().invoke(app, ["prepare", "--parquet", str(a), str(b), *flags, "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    assert "(37 rows, positive rate 0.3784)" in r.stdout  # 14 of the 37 kept rows are clicks
+    assert "a.parquet, b.parquet: skipped 3 bad rows (2 bad label, 1 non-numeric dense value); rows 3, 6, 21" in (
+        r.stderr
+    )
+    r = CliRunner().invoke(app, ["prepare", "--csv", str(a), str(b), *flags])
+    assert (
+        r.exit_code == 1
+        and r.stderr.strip() == f"error: unexpected argument(s) {b} (only --parquet takes several files)"
+    )
+
+
+def test_missing_column_and_non_parquet_files_are_one_line_errors(tmp_path) -> None:
+    f = tmp_path / "t.parquet"
+    pq.write_table(_table(0, 20).drop(["item"]), f)
+    with pytest.raises(DataError, match=r"t\.parquet: lacks column\(s\) item \(has: click, price, age, user\)$"):
+        prepare(f, "parquet", **COLS)
+    txt = tmp_path / "x.parquet"
+    txt.write_text("click,a\n1,2\n")
+    r = CliRunner().invoke(app, ["prepare", "--parquet", str(txt), "--label", "click", "--sparse", "a"])
+    assert r.exit_code == 1 and r.stderr.startswith(f"error: {txt}: not a Parquet file (")
+    assert len(r.stderr.strip().splitlines()) == 1
