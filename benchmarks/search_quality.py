@@ -7,6 +7,9 @@ Each seed is one resumable run folder `OUT/seed-S`; rerunning the command finish
 
     python benchmarks/search_quality.py --data sample:criteo --out runs/search-quality \\
         --json docs/results/search-quality-criteo.json
+    nasrec data synthetic -o runs/oracle12k --rows 12000 --teacher random:nasrec-full
+    python benchmarks/search_quality.py --data runs/oracle12k --out runs/search-quality-oracle \\
+        --json docs/results/search-quality-oracle.json
 """
 
 from __future__ import annotations
