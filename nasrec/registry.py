@@ -61,12 +61,12 @@ class Registry(dict[str, T], Generic[T]):
 
     def load_plugins(self) -> None:
         """Import every module of the entry-point group, once."""
-        if not self._loaded:
+        if not self._loaded and self.group is not None:
             self._loaded = True
             for ep in entry_points(group=self.group):
                 ep.load()
 
-    def get(self, name: str) -> T:  # type: ignore[override]
+    def get(self, name: str) -> T:  # type: ignore[override]  # unlike dict.get: no default, unknown names raise
         if name not in self:
             self.load_plugins()
         try:

@@ -47,7 +47,7 @@ def user_errors(fn: F) -> F:
         except NasrecError as exc:
             fail(str(exc))
 
-    return wrapper  # type: ignore[return-value]
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature, which typer reads
 
 
 def flag_errors(exc: ValidationError, flags: dict[str, str] | None = None) -> list[str]:

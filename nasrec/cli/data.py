@@ -93,7 +93,7 @@ def prepare_cmd(
             sparse=_names(sparse),
             delimiter=delimiter,
             kdd_profile=kdd_profile,
-            encoding=encoding,  # type: ignore[arg-type]
+            encoding=encoding,  # type: ignore[arg-type]  # a str from the CLI; prepare() checks it is vocab or hash
             min_count=min_count,
             hash_sizes=hash_size,
             cap=cap,

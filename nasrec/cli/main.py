@@ -109,7 +109,7 @@ def evaluate(
         SCRATCH_RECIPE.epochs
     ),
     patience: Annotated[
-        int,
+        int | None,
         typer.Option(
             help="Epochs without a better validation loss before stopping (0: no early stopping, train all epochs)."
         ),

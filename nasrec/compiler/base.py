@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import ClassVar, NamedTuple
+from typing import ClassVar, NamedTuple, cast
 
 import torch
 import torch.nn.functional as F
@@ -67,6 +67,8 @@ class Operator:
     """Base of every operator implementation (and of the mergers and the head)."""
 
     name: ClassVar[str] = ""
+    branch: ClassVar[str] = ""  # set by `register_operator` from the operator's signature
+    reads: ClassVar[frozenset[str]] = frozenset()
 
     def params(self, spec: OpSpec) -> dict[str, ParamDef]:
         raise NotImplementedError
@@ -101,7 +103,7 @@ class OpModule(nn.Module):
             self.register_parameter(name, t)
 
     def param_dict(self) -> dict[str, Tensor]:
-        return {name: self._parameters[name] for name in self.defs}  # type: ignore[misc]
+        return {name: cast(Tensor, self._parameters[name]) for name in self.defs}
 
     def forward(self, x: OpInputs) -> Tensor:
         return self.op.forward(self.param_dict(), x, self.spec)

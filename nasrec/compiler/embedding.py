@@ -17,6 +17,9 @@ from nasrec.data.spec import FeatureSpec
 class FeatureEmbedding(nn.Module):
     """[B, n_sparse] int64 indices -> [B, n_sparse, embedding_dim] float32."""
 
+    rows: Tensor
+    offsets: Tensor
+
     def __init__(
         self, features: FeatureSpec, sparse: bool = True, init_scale: float | None = None, init: bool = True
     ) -> None:
@@ -56,6 +59,8 @@ class FeatureEmbedding(nn.Module):
 
 class PerFieldEmbedding(nn.Module):
     """One `nn.Embedding` per field and a stack: the straightforward layout, kept for the benchmark."""
+
+    rows: Tensor
 
     def __init__(self, features: FeatureSpec, sparse: bool = True) -> None:
         super().__init__()

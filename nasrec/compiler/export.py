@@ -68,8 +68,8 @@ def export_program(model: nn.Module, features: FeatureSpec) -> torch.export.Expo
 def export_onnx(model: nn.Module, features: FeatureSpec, path: str | Path) -> None:
     """Write `model` as ONNX (dynamo exporter; inputs `dense`, `sparse`, output `logits`, batch dynamic)."""
     try:
-        import onnx  # noqa: F401
-        import onnxscript  # noqa: F401
+        import onnx  # noqa: F401 (only to fail early when the extra is missing)
+        import onnxscript  # noqa: F401 (only to fail early when the extra is missing)
     except ImportError:
         raise UsageError("--format onnx needs onnx and onnxscript: pip install 'nasrec[export]'") from None
     model.eval()
@@ -83,6 +83,7 @@ def export_onnx(model: nn.Module, features: FeatureSpec, path: str | Path) -> No
             output_names=["logits"],
             verbose=False,
         )
+        assert program is not None  # dynamo=True always returns a program
         program.save(str(path))
 
 
@@ -129,12 +130,12 @@ def export_file(model: nn.Module, features: FeatureSpec, path: str | Path, forma
         if format == "onnx":
             export_onnx(model, features, tmp)
             session = onnx_session(tmp)
-            run = lambda d, s: run_onnx(session, d, s)  # noqa: E731
+            run = lambda d, s: run_onnx(session, d, s)  # noqa: E731 (a one-line closure)
         else:
             torch.export.save(export_program(model, features), str(tmp))
             with _quiet():
                 loaded = torch.export.load(str(tmp)).module()
-            run = lambda d, s: loaded(d, s).detach().numpy()  # noqa: E731
+            run = lambda d, s: loaded(d, s).detach().numpy()  # noqa: E731 (a one-line closure)
         worst = 0.0
         model.eval()
         for i, batch in enumerate(CHECK_BATCHES):

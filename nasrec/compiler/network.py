@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import Tensor
@@ -39,6 +40,7 @@ class Head(Operator):
         return {"head_w": ParamDef((1, tuple(cols)), fan_in=n), "head_b": ParamDef((1,), fan_in=n)}
 
     def forward(self, p: Mapping[str, Tensor], x: OpInputs, spec: OpSpec) -> Tensor:
+        assert x.dense is not None  # the head always reads the concatenated dense outputs
         return torch.nn.functional.linear(x.dense, p["head_w"], p["head_b"]).squeeze(-1)
 
     def spec_for(self, ctx: BuildContext, dim: int, tokens: int, merger: bool, supernet_max: bool = False) -> OpSpec:
@@ -104,7 +106,7 @@ def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
     width = {0: ctx.features.n_dense}
     tokens = {0: ctx.features.n_sparse}
     merged = {0: False}
-    common = dict(layernorm=ctx.layernorm, emb_dim=ctx.emb_dim)
+    common: dict[str, Any] = dict(layernorm=ctx.layernorm, emb_dim=ctx.emb_dim)
     blocks = []
     for k, (block, live) in enumerate(zip(g.blocks, g.liveness(), strict=True), start=1):
         width[k], tokens[k], merged[k] = block.dense.dim, block.sparse.dim, block.dense_to_sparse
@@ -112,7 +114,7 @@ def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
             continue
         dense_ops = block.dense.ops if live.dense_ops else ()
         sparse_ops = block.sparse.ops if live.sparse_ops else ()
-        reads = set().union(*(get_operator(o).reads for o in dense_ops + sparse_ops))  # type: ignore[attr-defined]
+        reads = set().union(*(get_operator(o).reads for o in dense_ops + sparse_ops))
         ins = block.inputs
         dense_src = tuple(ins.dense or ()) if "dense" in reads else ()
         sparse_src = tuple(ins.sparse or ()) if "sparse" in reads else ()
@@ -120,14 +122,13 @@ def plan(genotype: Genotype, ctx: BuildContext) -> NetPlan:
 
         dense_in = tuple(ctx.dense_source(n, width[n]) for n in dense_src)
         sparse_in = tuple(ctx.sparse_source(n, tokens[n], merged[n]) for n in sparse_src)
-        pair_in = (
-            (ctx.dense_source(ins.left, width[ins.left]), ctx.dense_source(ins.right, width[ins.right]))
-            if pair
-            else None
-        )
+        pair_in = None
+        if pair:
+            assert ins.left is not None and ins.right is not None  # the schema requires both for a pair operator
+            pair_in = (ctx.dense_source(ins.left, width[ins.left]), ctx.dense_source(ins.right, width[ins.right]))
 
         def spec(op: str, dim: int, dense_in=dense_in, sparse_in=sparse_in, pair_in=pair_in) -> OpSpec:
-            op_reads = get_operator(op).reads  # type: ignore[attr-defined]
+            op_reads = get_operator(op).reads
             left, right = pair_in if pair_in is not None and "pair" in op_reads else (None, None)
             return OpSpec(
                 dim=dim,

@@ -15,6 +15,8 @@ weight decay and lr decay are 0). The embedding table keeps its sparse gradient:
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -36,7 +38,7 @@ class SlicedAdagrad:
 
     @torch.no_grad()
     def step(self, view: nn.Module) -> None:
-        for leaf, p, slicer in view.leaf_slices():  # type: ignore[operator]
+        for leaf, p, slicer in view.leaf_slices():  # type: ignore[operator]  # a SupernetView (compiler.supernet imports this module)
             g = leaf.grad
             if g is None:
                 continue
@@ -55,7 +57,7 @@ class SlicedAdagrad:
         names = {p: n for n, p in self.supernet.named_parameters()}
         return {"lr": self.lr, "eps": self.eps, "sums": {names[p]: t for p, t in self.state.items()}}
 
-    def load_state_dict(self, state: dict[str, object]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         params = dict(self.supernet.named_parameters())
-        self.lr, self.eps = float(state["lr"]), float(state["eps"])  # type: ignore[arg-type]
-        self.state = {params[n]: t.to(params[n].device, copy=True) for n, t in state["sums"].items()}  # type: ignore[union-attr]
+        self.lr, self.eps = float(state["lr"]), float(state["eps"])
+        self.state = {params[n]: t.to(params[n].device, copy=True) for n, t in state["sums"].items()}

@@ -44,13 +44,13 @@ def register_operator(
         if branch is not None or reads is not None:
             if branch is None or reads is None:
                 raise ValueError(f"operator {name!r}: give both branch= and reads=, or neither")
-            declared = OperatorSignature(name, branch, frozenset(reads), description, label)  # type: ignore[arg-type]
+            declared = OperatorSignature(name, branch, frozenset(reads), description, label)  # type: ignore[arg-type]  # OperatorSignature checks branch and reads
             sig = register_signature(declared)
         else:
             sig = get_signature(name)
         cls.name = name
-        cls.branch = sig.branch  # type: ignore[attr-defined]
-        cls.reads = sig.reads  # type: ignore[attr-defined]
+        cls.branch = sig.branch
+        cls.reads = frozenset(sig.reads)
         IMPLEMENTATIONS.register(name, cls(), overwrite=overwrite)
         return cls
 
@@ -71,4 +71,4 @@ def get_operator(name: str) -> Operator:
 
 def list_operators(pattern: str = "*", branch: str | None = None) -> list[str]:
     """Registered operator names matching a wildcard pattern (and branch), sorted."""
-    return sorted(n for n in IMPLEMENTATIONS.names(pattern) if branch is None or IMPLEMENTATIONS[n].branch == branch)  # type: ignore[attr-defined]
+    return sorted(n for n in IMPLEMENTATIONS.names(pattern) if branch is None or IMPLEMENTATIONS[n].branch == branch)

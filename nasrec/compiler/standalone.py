@@ -13,6 +13,7 @@ not built. It computes the same function as `supernet.view(genotype)` when it in
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -43,7 +44,7 @@ class StandaloneModel(nn.Module):
         self.head = self.plan.head.op.build(self.plan.head.spec, init)
 
     def _call(self, bp: BlockPlan, ref: OpRef, x: OpInputs) -> Tensor:
-        mod: OpModule = self.blocks[f"b{bp.k}"][ref.key]  # type: ignore[assignment]
+        mod = cast(OpModule, cast(nn.ModuleDict, self.blocks[f"b{bp.k}"])[ref.key])
         return mod(x)  # a module call, so fvcore attributes its FLOPs to `blocks.b<k>.<key>`
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
@@ -123,7 +124,7 @@ def compile_standalone(
 @torch.no_grad()
 def inherit_weights(model: StandaloneModel, view: nn.Module) -> None:
     """Copy every parameter of `model` from the slices `view` (a SupernetView of the same genotype) uses."""
-    slices = view.slices()  # type: ignore[operator]
+    slices = view.slices()  # type: ignore[operator]  # a SupernetView (typed as a module: no import cycle)
     for name, p in model.named_parameters():
         src, slicer = slices[name]
         p.copy_(slicer(src))

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from torch import Tensor, nn
 
@@ -125,7 +125,8 @@ class SupernetView(nn.Module):
         self._slices: dict[tuple[int, str], list[tuple[str, nn.Parameter, Slicer]]] = {}
         for bp in self.plan.blocks:
             for ref in bp.refs:
-                self._slices[(bp.k, ref.key)] = self._slicers(supernet.blocks[f"b{bp.k}"][ref.key], ref)
+                block = cast(nn.ModuleDict, supernet.blocks[f"b{bp.k}"])
+                self._slices[(bp.k, ref.key)] = self._slicers(cast(OpModule, block[ref.key]), ref)
         self._head = self._slicers(supernet.head, self.plan.head)
         self.local_grads = False
         self.leaves: dict[tuple[int, str], dict[str, Tensor]] = {}
@@ -135,6 +136,7 @@ class SupernetView(nn.Module):
         out = []
         for name, d in ref.op.params(ref.spec).items():
             p = module._parameters[name]
+            assert p is not None  # OpModule registers every declared parameter
             out.append((name, p, Slicer(tuple(p.shape), d.index)))
         return out
 
@@ -191,10 +193,10 @@ class SupernetView(nn.Module):
         return self.from_embedded(self.supernet.embed(dense, sparse))
 
     # -- the super -> standalone map ---------------------------------------------------------------
-    def slices(self) -> dict[str, tuple[nn.Parameter, Slicer]]:
+    def slices(self) -> dict[str, tuple[Tensor, Slicer]]:
         """Standalone parameter name -> (super parameter, slicer); covers every parameter of the
         standalone model of this genotype, embedding included."""
-        out: dict[str, tuple[nn.Parameter, Slicer]] = {}
+        out: dict[str, tuple[Tensor, Slicer]] = {}
         for (k, key), items in self._slices.items():
             for name, p, s in items:
                 out[f"blocks.b{k}.{key}.{name}"] = (p, s)

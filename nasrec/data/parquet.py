@@ -124,9 +124,9 @@ def _parse(batch, first: int, layout: Layout) -> Parsed:
     for j, c in enumerate(layout.sparse_cols):
         data, starts, ends, missing[:, j] = _as_text(pa, pc, batch.column(c))
         keys[:, j] = fnv1a(data, starts, ends) if len(data) else np.uint64(14695981039346656037)
-    bad = sorted((first + r, rule, detail) for r, (rule, detail) in reason.items())
+    found = sorted((first + r, rule, detail) for r, (rule, detail) in reason.items())
     keep = ~row_bad
-    return Parsed(dense=dense[keep], keys=keys[keep], missing=missing[keep], label=label[keep], bad=bad)
+    return Parsed(dense=dense[keep], keys=keys[keep], missing=missing[keep], label=label[keep], bad=found)
 
 
 def _decoded(pa, col):

@@ -143,7 +143,7 @@ def prepare(
     `nasrec data prepare` prints their summary) or `error` (stop at the first).
     `out`: the folder to write; default `cache_root()/prepared/<format>-<file>-<key>`.
     """
-    sources = [Path(s) for s in source] if isinstance(source, (list, tuple)) else [Path(source)]
+    sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
     if format not in FORMATS:
         raise DataError(f"unknown format {format!r}; known: {', '.join(FORMATS)}", rule="options")
     if on_bad_rows not in ON_BAD_ROWS:
@@ -331,7 +331,8 @@ def _build(
         del raw
         sparse_path.unlink()
     else:
-        cards = tuple(sizes)  # type: ignore[arg-type]
+        assert sizes is not None  # the hash encoder was built from them
+        cards = tuple(sizes)
     label = np.load(tmp / "label.npy", mmap_mode="r", allow_pickle=False)
     try:
         np.save(tmp / "folds.npy", stratified_folds(label))

@@ -219,10 +219,10 @@ class _OpenArrays:
         self.path = path
 
     def __call__(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        return tuple(
-            np.load(self.path / f"{n}.npy", mmap_mode="r", allow_pickle=False)  # type: ignore[return-value]
-            for n in ("dense", "sparse", "label")
+        dense, sparse, label = (
+            np.load(self.path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ("dense", "sparse", "label")
         )
+        return dense, sparse, label
 
 
 class _HeldArrays:
@@ -260,7 +260,9 @@ class PreparedData:
         try:
             meta = PrepMeta.model_validate_json((path / "meta.json").read_text())
             spec = FeatureSpec.load(path / "spec.json")
-            arrays = [np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS]
+            dense, sparse, label, folds = (
+                np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS
+            )
             prob = (
                 np.load(path / "prob.npy", mmap_mode="r", allow_pickle=False) if (path / "prob.npy").is_file() else None
             )
@@ -273,7 +275,7 @@ class PreparedData:
                 file=str(path),
                 rule="prepared",
             )
-        return cls(spec, meta, *arrays, path=path, cache_hit=cache_hit, prob=prob)
+        return cls(spec, meta, dense, sparse, label, folds, path=path, cache_hit=cache_hit, prob=prob)
 
     @classmethod
     def from_arrays(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -75,7 +76,7 @@ class FeatureSpec(BaseModel):
 
     @classmethod
     def synthetic(
-        cls, n_dense: int, cardinalities: list[int] | tuple[int, ...], embedding_dim: int = 16, cap: int | None = None
+        cls, n_dense: int, cardinalities: Sequence[int], embedding_dim: int = 16, cap: int | None = None
     ) -> FeatureSpec:
         """A spec with generated names `I1..`, `C1..` (Criteo's naming)."""
         return cls(

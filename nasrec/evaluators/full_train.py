@@ -137,7 +137,7 @@ class FullTrain:
         validate = None
         if steps is None and split == "train" and recipe.patience is not None:
             valid = eval_rows(self.data, "valid", cfg.eval_batch_size)
-            validate = lambda: log_loss_from_logits(valid.labels, _predict(model, valid, self.device))  # noqa: E731
+            validate = lambda: log_loss_from_logits(valid.labels, _predict(model, valid, self.device))  # noqa: E731 (a one-line closure)
         trainer.fit(
             lambda epoch: train.batches(recipe.batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True),
             per_epoch,

@@ -26,7 +26,9 @@ def teacher_genotype(ref: str, seed: int = 0) -> Genotype:
     if ref.startswith("zoo:"):
         return load_zoo(ref.removeprefix("zoo:"))
     if ref.startswith("random:"):
-        return sample(ref.removeprefix("random:"), "single-operator-any-connection", [seed, 7919])
+        return sample(
+            ref.removeprefix("random:"), "single-operator-any-connection", np.random.default_rng([seed, 7919])
+        )
     return load(ref)
 
 

@@ -108,7 +108,7 @@ class _SupernetEvaluator:
         ]
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
-        return [tuple(t.detach() for t in v.head_weights()) for v in views]  # type: ignore[misc]
+        return [(w.detach(), b.detach()) for w, b in (v.head_weights() for v in views)]
 
 
 @register_evaluator("supernet")
@@ -134,7 +134,7 @@ class FinetunedProxy(_SupernetEvaluator):
         return subset_batches(self.data, "train", rows, batch, cfg.seed + 1)
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
-        init = [tuple(t.detach().clone() for t in v.head_weights()) for v in views]
+        init = [(w.detach().clone(), b.detach().clone()) for w, b in (v.head_weights() for v in views)]
         if self.cfg.recipe == "fast":
             feats = self._head_inputs(views, self.train_batches)
             y = torch.cat([b.label for b in self.train_batches]).to(self.device)

@@ -38,7 +38,8 @@ from nasrec.state import RunLock, Stage, atomic_write_text, pin_config
 
 REFERENCE = "full"
 TRIVIAL = ("params", "flops")
-FINETUNES = ("none", "fast", "paper")
+Finetune = Literal["none", "fast", "paper"]
+FINETUNES: tuple[Finetune, ...] = ("none", "fast", "paper")
 
 
 class SupernetVariant(BaseModel):
@@ -52,7 +53,7 @@ class SupernetVariant(BaseModel):
     op_map: dict[str, str] = Field(
         default_factory=dict, description="operators renamed in every genotype, e.g. dot -> dot-unbalanced"
     )
-    finetune: tuple[Literal["none", "fast", "paper"], ...] = FINETUNES
+    finetune: tuple[Finetune, ...] = FINETUNES
 
 
 class RankStudyConfig(BaseModel):
@@ -217,7 +218,7 @@ def distinct_samples(config: RankStudyConfig) -> list[Genotype]:
     out: dict[str, Genotype] = {}
     seed = config.seed
     while len(out) < config.n:
-        g = sample(config.space, config.sampler, [config.seed, seed])  # type: ignore[arg-type]
+        g = sample(config.space, config.sampler, np.random.default_rng([config.seed, seed]))
         out.setdefault(g.digest(), g)
         seed += 1
     return list(out.values())
@@ -245,21 +246,18 @@ def summarize(
     some are left out)."""
     metric = metric_of(config)
     seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
-    complete = [
-        g.digest()
-        for g in genotypes
-        if all((s, g.digest()) in done and done[(s, g.digest())].score is not None for s in seeds)
-    ]
+    ok = {key: r.score for key, r in done.items() if r.score is not None}
+    complete = [g.digest() for g in genotypes if all((s, g.digest()) in ok for s in seeds)]
     failed = {
         label: sum(1 for (lab, _), r in done.items() if lab == label and r.score is None)
         for label in dict.fromkeys(label for label, _ in done)
     }
-    reference = {d: float(np.mean([_value(done[(s, d)].score, metric) for s in seeds])) for d in complete}
+    reference = {d: float(np.mean([_value(ok[(s, d)], metric) for s in seeds])) for d in complete}
     seed_agreement = None
     if len(seeds) > 1 and len(complete) >= 3:
         seed_agreement = agreement(
-            [_value(done[(seeds[0], d)].score, metric) for d in complete],
-            [_value(done[(seeds[1], d)].score, metric) for d in complete],
+            [_value(ok[(seeds[0], d)], metric) for d in complete],
+            [_value(ok[(seeds[1], d)], metric) for d in complete],
             config.top_k,
         )
     labels = list(dict.fromkeys(label for label, _ in done))
@@ -267,18 +265,14 @@ def summarize(
     for label in labels:
         if label.startswith(f"{REFERENCE}/"):
             continue
-        digests = [d for d in complete if (label, d) in done and done[(label, d)].score is not None]
+        digests = [d for d in complete if (label, d) in ok]
         if len(digests) >= 3:
             agreements[label] = agreement(
-                [done[(label, d)].score.value for d in digests], [reference[d] for d in digests], config.top_k
+                [ok[(label, d)].value for d in digests], [reference[d] for d in digests], config.top_k
             )
     seconds = {}
     for label in labels:
-        values = [
-            done[(label, g.digest())].score.seconds
-            for g in genotypes  # type: ignore[union-attr]
-            if (label, g.digest()) in done and done[(label, g.digest())].score is not None
-        ]
+        values = [ok[(label, g.digest())].seconds for g in genotypes if (label, g.digest()) in ok]
         seconds[label] = round(float(np.mean(values)), 3) if values else float("nan")
     return RankStudyResult(
         config=config,
@@ -299,11 +293,7 @@ def write_reference_table(
     seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
     lines = []
     for g in genotypes:
-        scores = [
-            done[(s, g.digest())].score
-            for s in seeds
-            if (s, g.digest()) in done and done[(s, g.digest())].score is not None
-        ]
+        scores = [r.score for r in (done.get((s, g.digest())) for s in seeds) if r is not None and r.score is not None]
         if not scores:
             continue
         runs = [run.model_dump() for s in scores for run in s.runs]
@@ -317,7 +307,8 @@ def write_reference_table(
             "log_loss": float(np.mean([s.log_loss for s in scores if s.log_loss is not None])),
             "auc": float(np.mean([s.auc for s in scores if s.auc is not None])),
         }
-        if all(s.regret is not None for s in scores):
-            entry["regret"] = float(np.mean([s.regret for s in scores]))
+        regrets = [s.regret for s in scores if s.regret is not None]
+        if len(regrets) == len(scores):
+            entry["regret"] = float(np.mean(regrets))
         lines.append(json.dumps(entry))
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))

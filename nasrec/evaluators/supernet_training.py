@@ -6,7 +6,7 @@ import json
 import os
 from contextlib import nullcontext
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -96,10 +96,10 @@ class SupernetTrainer(Trainer):
     so gradients and Adagrad updates touch only the slices that view used (`SlicedAdagrad`); the embedding
     table keeps its sparse gradient and torch's Adagrad. Same updates as plain autograd, at the subnet's cost."""
 
-    def __init__(self, supernet: Supernet, config: TrainConfig, paths: PathSampler, **kw: object) -> None:
+    def __init__(self, supernet: Supernet, config: TrainConfig, paths: PathSampler, **kw: Any) -> None:
         self.supernet, self.paths = supernet, paths
         self.view: SupernetView | None = None
-        super().__init__(supernet, config, forward=self._forward, label="supernet", **kw)  # type: ignore[arg-type]
+        super().__init__(supernet, config, forward=self._forward, label="supernet", **kw)
 
     def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[object]:
         """`SlicedAdagrad` for the dense parameters (no full-size accumulator sweep per step; torch's Adagrad

@@ -207,7 +207,7 @@ class Trainer:
             return True
         if COMPILE_MIN_STEPS is None:
             return False
-        ops = {ref.op.name for bp in self.model.plan.blocks for ref in bp.refs}  # type: ignore[union-attr]
+        ops = {ref.op.name for bp in self.model.plan.blocks for ref in bp.refs}  # type: ignore[union-attr]  # a StandaloneModel (has compiled_forward)
         return "attention" not in ops and steps >= COMPILE_MIN_STEPS
 
     def _state(self) -> dict[str, Any]:
@@ -280,7 +280,7 @@ class Trainer:
         self.model.train()
         end = total if stop_after is None else min(total, stop_after)
         if not self.compiled and self.use_compile(end - self.step):
-            fwd = self.model.compiled_forward()  # type: ignore[operator]
+            fwd = self.model.compiled_forward()  # type: ignore[operator]  # checked by use_compile
             self.forward, self.compiled = (lambda d, s, step: fwd(d, s)), True
         stopped = False
         with progress_bar(self.progress) as bar:

@@ -5,6 +5,7 @@ canonical genotype of the space (never the same one), with lineage in `meta` (`p
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ def _with_ops(
 
 def _new_ops(current: tuple[str, ...], options: tuple[str, ...], rng: np.random.Generator) -> tuple[str, ...]:
     if len(current) == 1:
-        return (_other(rng, options, current[0]),)
+        return (str(_other(rng, options, current[0])),)
     return any_subset(rng, options)
 
 
@@ -111,7 +112,7 @@ def _sparse_op(block: Block, space: SearchSpace, k: int, rng: np.random.Generato
 
 @register_mutation("connections")
 def _connections(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
-    reads, updates = block.reads(), {}
+    reads, updates = block.reads(), dict[str, Any]()
     for field in ("dense", "sparse"):
         if field in reads:
             updates[f"inputs__{field}"] = any_connection(space, k, rng)

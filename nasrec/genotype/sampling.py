@@ -11,7 +11,7 @@ All samplers return canonical genotypes of the space; same seed, same genotype.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -51,7 +51,7 @@ def pick(rng: np.random.Generator, options: tuple | list):
     return options[int(rng.integers(len(options)))]
 
 
-def pick_subset(rng: np.random.Generator, options: tuple | list, size: int) -> tuple:
+def pick_subset(rng: np.random.Generator, options: Sequence, size: int) -> tuple:
     idx = rng.choice(len(options), size=size, replace=False)
     return tuple(sorted(options[int(i)] for i in idx))
 
@@ -62,7 +62,7 @@ def any_connection(space: SearchSpace, k: int, rng: np.random.Generator) -> tupl
     return pick_subset(rng, range(k), min(count, space.max_sources(k)))
 
 
-def any_subset(rng: np.random.Generator, options: tuple | list, limit: int | None = None) -> tuple:
+def any_subset(rng: np.random.Generator, options: Sequence, limit: int | None = None) -> tuple:
     size = 1 + int(rng.integers(min(len(options), limit or len(options))))
     return pick_subset(rng, options, size)
 

@@ -29,7 +29,7 @@ from nasrec.genotype.liveness import BlockLiveness, dataflow, live_form, livenes
 from nasrec.genotype.operators import Input, get_signature
 from nasrec.registry import UnknownNameError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[1] = 1
 MAX_BLOCKS = 64
 MAX_DIM = 4096
 MAX_META_DEPTH = 32
@@ -115,7 +115,7 @@ class Block(_Model):
         out = set(ins.dense or ()) if "dense" in reads else set()
         out |= set(ins.sparse or ()) if "sparse" in reads else set()
         if "pair" in reads:
-            out |= {ins.left, ins.right}  # type: ignore[arg-type]
+            out |= {n for n in (ins.left, ins.right) if n is not None}
         return out
 
     def canonical(self) -> Block:

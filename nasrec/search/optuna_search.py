@@ -64,7 +64,7 @@ def suggest_genotype(trial: Any, space: SearchSpace) -> Genotype:
         sparse_dim = trial.suggest_categorical(f"b{k}.sparse_dim", list(space.sparse_dims))
         mergers = {m: trial.suggest_categorical(f"b{k}.{m}", [False, True]) for m in space.mergers}
         reads = set(get_signature(dense_op).reads) | set(get_signature(sparse_op).reads)
-        sources = {}
+        sources: dict[str, tuple[int, ...]] = {}
         for branch in ("dense", "sparse"):
             if branch not in reads:
                 sources[branch] = (0,)

@@ -209,27 +209,27 @@ class Pipeline:
     def ranked(self, evaluations: list[Evaluation]) -> list[Evaluation]:
         """Scored evaluations best first: by proxy score, or with several objectives by Pareto rank (the front
         first), then proxy score."""
-        scored = [e for e in evaluations if e.score is not None]
+        scored = [(e, e.score) for e in evaluations if e.score is not None]
         objectives = self.config.objectives
         if len(objectives) == 1:
-            return sorted(scored, key=lambda e: e.score.value)  # type: ignore[union-attr]
-        ranks = pareto_ranks([objective_values(e.score, objectives) for e in scored])  # type: ignore[arg-type]
-        order = sorted(range(len(scored)), key=lambda i: (ranks[i], scored[i].score.value))  # type: ignore[union-attr]
-        return [scored[i] for i in order]
+            return [e for e, _ in sorted(scored, key=lambda pair: pair[1].value)]
+        ranks = pareto_ranks([objective_values(s, objectives) for _, s in scored])
+        order = sorted(range(len(scored)), key=lambda i: (ranks[i], scored[i][1].value))
+        return [scored[i][0] for i in order]
 
     def front(self, evaluations: list[Evaluation], topk: list[TopKResult]) -> list[FrontMember]:
         """With several objectives: the Pareto front of the scored candidates, by proxy log loss."""
         objectives = self.config.objectives
         if len(objectives) == 1:
             return []
-        scored = [e for e in evaluations if e.score is not None]
-        points = [objective_values(e.score, objectives) for e in scored]  # type: ignore[arg-type]
+        scored = [(e, e.score) for e in evaluations if e.score is not None]
+        points = [objective_values(s, objectives) for _, s in scored]
         full = {r.digest: r.full.log_loss for r in topk if r.full is not None}
         members = [
             FrontMember(
-                digest=scored[i].digest,
+                digest=scored[i][0].digest,
                 values=dict(zip(objectives, points[i], strict=True)),
-                full_log_loss=full.get(scored[i].digest),
+                full_log_loss=full.get(scored[i][0].digest),
             )
             for i in pareto_front(points)
         ]

@@ -75,6 +75,7 @@ class PredictorEvolution(RegularizedEvolution):
         **options: Any,
     ) -> None:
         super().__init__(space, seed, constraints, objectives, **options)
+        self.options: PredictorEvolutionOptions = self.Options(**options)
         self.seed = seed
         self.codes: dict[str, np.ndarray] = {}  # digest -> encoding, of every genotype encoded
         self.predicted: dict[str, float] = {}  # digest -> the surrogate's prediction when it was chosen

@@ -10,6 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nasrec.cli import main
+from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.genotype import NASREC_SMALL, sample
 from nasrec.search.executors import InProcessExecutor
@@ -79,7 +80,7 @@ def test_search_logs_each_score_and_the_best_so_far(tmp_path):
 def test_rank_study_and_search_take_the_flag(tmp_path, monkeypatch):
     def fake(*args, **kwargs):
         scalars.add_scalar("rank/fake/kendall_tau", 0.5, 7)
-        raise main.UsageError("stopped")
+        raise UsageError("stopped")
 
     monkeypatch.setattr("nasrec.evaluators.rank_study.rank_study", fake)
     result = CliRunner().invoke(

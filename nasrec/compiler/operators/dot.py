@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from nasrec.compiler.base import Operator, linear, linear_params, norm, norm_params
+from nasrec.compiler.base import Operator, ParamDef, linear, linear_params, norm, norm_params
 from nasrec.compiler.registry import register_operator
 
 
@@ -30,7 +30,7 @@ def num_pairs(k: int) -> int:
 class Dot(Operator):
     def params(self, spec):
         e, k, bias = spec.emb_dim, num_tokens(spec.dim), not spec.layernorm
-        out = {}
+        out: dict[str, ParamDef] = {}
         if spec.supernet_max or spec.dense_width != e:
             out |= linear_params("dense", e, tuple(spec.dense_columns()), bias)
             if spec.layernorm:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from nasrec.compiler.base import Operator, linear, linear_params, norm, norm_params
+from nasrec.compiler.base import Operator, ParamDef, linear, linear_params, norm, norm_params
 from nasrec.compiler.operators._pair import needs_projection, pad_to
 from nasrec.compiler.registry import register_operator
 
@@ -10,7 +10,7 @@ from nasrec.compiler.registry import register_operator
 @register_operator("sum")
 class Sum(Operator):
     def params(self, spec):
-        out = {}
+        out: dict[str, ParamDef] = {}
         if needs_projection(spec):
             out |= linear_params("proj", spec.dim, spec.pair_width, bias=not spec.layernorm)
         if spec.layernorm:
