@@ -316,6 +316,18 @@ def render(genotype: Genotype, path: str | Path, format: str | None = None, hide
     """
     path = Path(path)
     fmt = render_format(path, format)
+    data = drawing(genotype, fmt, hide_unused)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def drawing(genotype: Genotype, format: str = "svg", hide_unused: bool = False) -> bytes:
+    """The diagram's bytes in `format` (svg, png, pdf or dot); errors as `render`'s."""
+    if format not in FORMATS:
+        raise UsageError(f"unknown render format {format!r} (known: {', '.join(FORMATS)})")
     if genotype.num_blocks > MAX_BLOCKS:
         raise GenotypeError(
             f"{genotype.num_blocks} blocks; render draws at most {MAX_BLOCKS} (graphviz's layout "
@@ -323,12 +335,7 @@ def render(genotype: Genotype, path: str | Path, format: str | None = None, hide
             "blocks",
         )
     source = to_dot(genotype, hide_unused=hide_unused)
-    data = source.encode() if fmt == "dot" else _run_dot(source, fmt)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    return path
+    return source.encode() if format == "dot" else _run_dot(source, format)
 
 
 def _run_dot(source: str, fmt: str) -> bytes:
