@@ -1,7 +1,7 @@
 """Draw a genotype like the NASRec paper's figures, with graphviz.
 
 Layout is bottom-to-top, like the paper: the raw inputs at the bottom, one cluster per choice block stacked
-upwards (block 1 lowest), the head at the top; every connection runs upwards. Dense parts are blue, sparse
+upwards (block 1 lowest), the head at the top; every connection runs upwards. A block is one row (`ROW`). Dense parts are blue, sparse
 parts red (sparse edges also dashed, so the two read apart in grey-scale). Boxes say what their number is:
 `FC · 512` (dense output dim), `EFC · 16 tokens` (sparse output tokens).
 
@@ -15,8 +15,8 @@ same node is both.
 Dead parts (`Genotype.liveness`: an operator or merger whose output reaches nothing) are drawn as the paper
 draws them: striped in their branch's colour (blue dense, red sparse, violet merger) with a dashed border,
 and no edge runs into them, so they carry no clutter; a block with no live part has a dashed frame and
-"(unused)" in its title. `hide_unused=True` leaves them out entirely. Mergers are small violet boxes above
-the operators: `dense→sparse` (the dense output as 8 more tokens) and `FM sparse→dense`.
+"(unused)" in its title. `hide_unused=True` leaves them out entirely. Mergers are small violet boxes in the
+row between the two operators: `dense→sparse` (the dense output as 8 more tokens) and `FM sparse→dense`.
 
 The DOT text depends only on the canonical genotype, its space, digest, `meta.name` and `hide_unused`:
 same genotype, same text, byte for byte. Node ids: `in_dense`, `in_sparse`, `b<k>_dense`, `b<k>_sparse`,
@@ -84,7 +84,6 @@ def to_dot(genotype: Genotype, hide_unused: bool = False) -> str:
     g.attr(
         rankdir="BT",
         remincross="false",
-        concentrate="true",
         nodesep="0.25",
         ranksep="0.8",
         fontname=FONT,

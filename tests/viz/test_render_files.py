@@ -9,8 +9,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
+from nasrec.cli.genotype import app
 from nasrec.errors import UsageError
+from nasrec.genotype import load
 from nasrec.viz.render import render, to_dot
 from tests.viz.drawing import known as _known
 
@@ -83,3 +86,13 @@ def test_hide_unused_reaches_the_file(tmp_path: Path) -> None:
     out = render(_known(), tmp_path / "g.dot", hide_unused=True)
     assert out.read_text() == to_dot(_known(), hide_unused=True)
     assert "b3_dense" not in out.read_text()
+
+
+def test_cli_hide_unused(tmp_path: Path) -> None:
+    ref = Path(__file__).parents[1] / "data" / "nasrec_ref" / "criteo_ea_criteo_kaggle_xlarge_best_1shot.json"
+    for flags, name in (([], "all.dot"), (["--hide-unused"], "live.dot")):
+        result = CliRunner().invoke(app, ["render", str(ref), "-o", str(tmp_path / name), *flags])
+        assert result.exit_code == 0, result.output
+    assert (tmp_path / "all.dot").read_text() == to_dot(load(ref))
+    assert (tmp_path / "live.dot").read_text() == to_dot(load(ref), hide_unused=True)
+    assert "b5_dense" in (tmp_path / "all.dot").read_text() and "b5_dense" not in (tmp_path / "live.dot").read_text()
