@@ -202,6 +202,9 @@ def render(
     ] = None,
     from_: Annotated[Format, typer.Option("--from", help="Input format.")] = Format.auto,
     space: Space = None,
+    hide_unused: Annotated[
+        bool, typer.Option("--hide-unused", help="Leave out the operators and blocks that reach nothing.")
+    ] = False,
 ) -> None:
     """Draw the architecture like the paper's figures (graphviz)."""
     from nasrec.genotype.errors import GenotypeError
@@ -211,7 +214,7 @@ def render(
     target = out or Path(Path(file.removeprefix("zoo:")).stem + f".{render_format('x', format)}")
     g = load_checked(file, space, from_.value)
     try:
-        written = do_render(g, target, format=format)
+        written = do_render(g, target, format=format, hide_unused=hide_unused)
     except GenotypeError as exc:
         raise GenotypeError(f"{file}: {exc}") from None
     console.print(f"wrote {written}", highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -239,13 +240,28 @@ def rank_table(result):  # RankStudyResult -> rich Table
     return out
 
 
+class ReportFormat(StrEnum):
+    html = "html"
+    md = "md"
+
+
 @app.command()
 @user_errors
 def report(
     run: Annotated[Path, typer.Argument(help="A run folder of `nasrec search`.")],
-    out: Annotated[Path | None, typer.Option("-o", "--out", help="HTML file (default RUN/report.html).")] = None,
+    out: Annotated[
+        Path | None, typer.Option("-o", "--out", help="Report file (default RUN/report.html or RUN/report.md).")
+    ] = None,
+    format: Annotated[
+        ReportFormat, typer.Option("--format", help="html: one self-contained page; md: Markdown + report_files/.")
+    ] = ReportFormat.html,
 ) -> None:
-    """Write the run's self-contained HTML report."""
+    """Write the run's report: a self-contained HTML page, or Markdown with its images beside it."""
+    if format is ReportFormat.md:
+        from nasrec.viz.report_md import write_markdown_report
+
+        console.print(f"wrote {write_markdown_report(run, out)}", highlight=False)
+        return
     from nasrec.viz.report import write_report
 
     console.print(f"wrote {write_report(run, out)}", highlight=False)

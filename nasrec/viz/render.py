@@ -1,17 +1,26 @@
 """Draw a genotype like the NASRec paper's figures, with graphviz.
 
-Layout is bottom-to-top: raw inputs at the bottom, one cluster per choice block, the head at the top.
-Dense parts are blue, sparse parts red (sparse edges also dashed, so the two read apart in grey-scale).
-Edges go from each source an operator reads to that operator's branch node; the left / right inputs of
-binary operators are labelled `L` / `R`, and drawn as one bold `L=R` edge when both are the same node.
-Blocks that do not reach the head are drawn "hatched": a grey, vertically striped cluster with a dashed
-border, greyed nodes and edges, and "(unused)" in its title. Dead parts of a live block (a branch or a
-merger whose output nothing reads, `Genotype.liveness`) are greyed the same way, with "(unused)" in their
-label. Mergers are small violet marker nodes: `dense→sparse` (dense output → 8 tokens appended to the
-sparse output) and `FM sparse→dense`.
+Layout is bottom-to-top, like the paper: the raw inputs at the bottom, one cluster per choice block stacked
+upwards (block 1 lowest), the head at the top; every connection runs upwards. A block is one row (`ROW`). Dense parts are blue, sparse
+parts red (sparse edges also dashed, so the two read apart in grey-scale). Boxes say what their number is:
+`FC · 512` (dense output dim), `EFC · 16 tokens` (sparse output tokens).
 
-The DOT text depends only on the canonical genotype, its space, digest and `meta.name`: same genotype,
-same text. Node ids: `in_dense`, `in_sparse`, `b<k>_dense`, `b<k>_sparse`, `b<k>_d2s`, `b<k>_s2d`, `head`.
+The raw inputs feed the blocks through two rails, a blue one on the left (dense features) and a red one on
+the right (sparse embeddings): a vertical line from the input up to the highest block that reads it, with a
+tap (`b<k>_rail_dense`, `b<k>_rail_sparse`) in each block row it passes and a short edge from the tap to each
+operator of that row that reads the input. Edges from block outputs go straight to the operators that read
+them; the `left` / `right` inputs of binary operators are labelled `L` / `R`, one bold `L=R` edge when the
+same node is both.
+
+Dead parts (`Genotype.liveness`: an operator or merger whose output reaches nothing) are drawn as the paper
+draws them: striped in their branch's colour (blue dense, red sparse, violet merger) with a dashed border,
+and no edge runs into them, so they carry no clutter; a block with no live part has a dashed frame and
+"(unused)" in its title. `hide_unused=True` leaves them out entirely. Mergers are small violet boxes in the
+row between the two operators: `dense→sparse` (the dense output as 8 more tokens) and `FM sparse→dense`.
+
+The DOT text depends only on the canonical genotype, its space, digest, `meta.name` and `hide_unused`:
+same genotype, same text, byte for byte. Node ids: `in_dense`, `in_sparse`, `b<k>_dense`, `b<k>_sparse`,
+`b<k>_d2s`, `b<k>_s2d`, the rail taps above, `head`.
 """
 
 from __future__ import annotations
@@ -25,7 +34,7 @@ import graphviz
 
 from nasrec.errors import UsageError
 from nasrec.genotype.errors import GenotypeError
-from nasrec.genotype.liveness import BlockLiveness
+from nasrec.genotype.liveness import BlockLiveness, branch_reads
 from nasrec.genotype.operators import get_signature
 from nasrec.genotype.schema import Block, Genotype
 from nasrec.state import atomic_write_bytes
@@ -38,10 +47,10 @@ MAX_BLOCKS = 16
 BLUE, BLUE_FILL = "#1f5fbf", "#dbe8fb"
 RED, RED_FILL = "#c0262d", "#fbdcdc"
 VIOLET, VIOLET_FILL = "#6a3d9a", "#ece2f4"
-GREY, GREY_FILL = "#8c8c8c", "#eeeeee"
-HATCH = ":".join(["#e0e0e0", "#fafafa"] * 12)  # vertical stripes: graphviz's stand-in for a hatch fill
+GREY = "#8c8c8c"
 FONT = "Helvetica"
-
+COLORS = {"dense": (BLUE, BLUE_FILL), "sparse": (RED, RED_FILL), "merger": (VIOLET, VIOLET_FILL)}
+KINDS = ("dense", "sparse")
 
 MERGER_MARKERS = (("dense_to_sparse", "d2s", "dense→sparse"), ("sparse_to_dense", "s2d", "FM sparse→dense"))
 
@@ -51,50 +60,75 @@ def op_label(op: str) -> str:
     return get_signature(op).label
 
 
-def to_dot(genotype: Genotype) -> str:
-    """DOT source of the genotype's diagram (deterministic: see the module docstring)."""
+def stripes(fill: str, n: int = 6) -> str:
+    """The `fillcolor` of a dead part: `n` vertical stripes of `fill` on white (graphviz's `striped` style)."""
+    return ":".join([fill, "white"] * n)
+
+
+def to_dot(genotype: Genotype, hide_unused: bool = False) -> str:
+    """DOT source of the genotype's diagram (deterministic: see the module docstring); `hide_unused` leaves
+    dead operators, mergers and blocks out."""
     canon = genotype.canonical()
     live = genotype.liveness()
-    last = len(canon.blocks)
+    blocks = [
+        (k, block, lv)
+        for k, (block, lv) in enumerate(zip(canon.blocks, live, strict=True), start=1)
+        if lv.live or not hide_unused
+    ]
+    rails = {kind: _rail_top(canon.blocks, live, kind) for kind in KINDS}
     g = graphviz.Digraph(
         name="nasrec",
-        node_attr={"fontname": FONT, "fontsize": "11"},
-        edge_attr={"fontname": FONT, "fontsize": "9", "arrowsize": "0.6"},
+        node_attr={"fontname": FONT, "fontsize": "12"},
+        edge_attr={"fontname": FONT, "fontsize": "10", "arrowsize": "0.6"},
     )
     g.attr(
         rankdir="BT",
         remincross="false",
-        nodesep="0.3",
-        ranksep="0.45",
+        nodesep="0.25",
+        ranksep="0.8",
         fontname=FONT,
         labelloc="t",
         fontsize="12",
-        label=_title(genotype),
     )
+    g.attr(label=_title(genotype))
 
     with g.subgraph(name="cluster_inputs") as c:
-        c.attr(label="Raw inputs", style="rounded", color=GREY, fontcolor=GREY, fontsize="10")
+        c.attr(label="Raw inputs", labelloc="b", style="rounded", color=GREY, fontcolor=GREY, fontsize="11")
         with c.subgraph() as row:
             row.attr(rank="same")
-            row.node("in_dense", "Dense features", group="dense", **_box(BLUE, BLUE_FILL))
-            row.node("in_sparse", "Sparse embeddings", group="sparse", **_box(RED, RED_FILL))
+            row.node("in_dense", "Dense features", group="rail_dense", **_box("dense"))
+            row.node("in_sparse", "Sparse embeddings", group="rail_sparse", **_box("sparse"))
             row.edge("in_dense", "in_sparse", style="invis")
 
-    for k, (block, lv) in enumerate(zip(canon.blocks, live, strict=True), start=1):
-        _block(g, k, block, lv)
-
-    g.node("head", _lines(["Head", "Linear → logit"]), shape="box", style="rounded,filled,bold", fillcolor="white")
-    g.edge(f"b{last}_dense", "head", minlen="2", **_edge("dense", True))
-    g.edge(f"b{last}_sparse", "head", minlen="2", **_edge("sparse", True))
-
-    for k, (block, lv) in enumerate(zip(canon.blocks, live, strict=True), start=1):
+    for k, block, lv in blocks:
+        _block(g, k, block, lv, rails, hide_unused)
+    for k, block, lv in blocks:
         _block_edges(g, k, block, lv)
-    # Invisible spine: stack the blocks in order, dense column left of the sparse column, like the paper.
-    for kind in ("dense", "sparse"):
-        spine = [f"in_{kind}"] + [f"b{k}_{kind}" for k in range(1, last + 1)]
-        for a, b in itertools.pairwise(spine):
-            g.edge(a, b, style="invis", weight="20", minlen="1" if a.startswith("in_") else "2")
+    _rails(g, [k for k, _, _ in blocks], rails)
+    _spine(g, blocks, hide_unused)
+    g.node("head", _lines(["Head", "Linear → logit"]), shape="box", style="rounded,filled,bold", fillcolor="white")
+    for kind in KINDS:
+        g.edge(f"b{len(canon.blocks)}_{kind}", "head", **_edge(kind))
     return g.source
+
+
+def _rail_top(blocks: tuple[Block, ...], live: tuple[BlockLiveness, ...], kind: str) -> int:
+    """The highest block with a live operator that reads the raw `kind` input (0: none)."""
+    top = 0
+    for k, (block, lv) in enumerate(zip(blocks, live, strict=True), start=1):
+        for branch in KINDS:
+            if getattr(lv, f"{branch}_ops") and 0 in _reads_from(block, branch, kind):
+                top = k
+    return top
+
+
+def _reads_from(block: Block, branch: str, kind: str) -> list[int]:
+    """Sources whose `kind` output the operators of `branch` read (pair inputs count as dense)."""
+    reads, ins = branch_reads(block, branch), block.inputs
+    out = list(getattr(ins, kind) or ()) if kind in reads else []
+    if kind == "dense" and "pair" in reads:
+        out += [ins.left, ins.right]
+    return out
 
 
 def _title(genotype: Genotype) -> str:
@@ -102,10 +136,8 @@ def _title(genotype: Genotype) -> str:
     name = genotype.meta.get("name")
     lines = [str(name)] if name else []
     lines.append(f"space {genotype.space or '(none)'} · digest {genotype.digest()}")
-    lines.append(
-        "blue: dense · red, dashed: sparse · L / R: binary operator inputs · bold L=R: same source"
-        " · grey: unused (striped: a whole block)"
-    )
+    lines.append("blue: dense · red, dashed: sparse · striped: unused")
+    lines.append("L / R: inputs of Sigmoid-Gating, Sum · bold L=R: same source")
     return _lines(lines)
 
 
@@ -114,94 +146,150 @@ def _lines(lines: list[str]) -> str:
     return "\\n".join(graphviz.escape(line) for line in lines)
 
 
-def _box(color: str, fill: str, **extra: str) -> dict[str, str]:
-    return {"shape": "box", "style": "rounded,filled", "color": color, "fillcolor": fill, **extra}
+def _box(kind: str, used: bool = True, **extra: str) -> dict[str, str]:
+    """Node attributes of a live (filled) or dead (striped, dashed) part of `kind`: dense, sparse or merger."""
+    color, fill = COLORS[kind]
+    if used:
+        return {"shape": "box", "style": "rounded,filled", "color": color, "fillcolor": fill, **extra}
+    fill = stripes(fill, 3 if kind == "merger" else 6)
+    return {"shape": "box", "style": "striped,dashed", "color": color, "fillcolor": fill, **extra}
 
 
-def _block(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness) -> None:
-    """Cluster `cluster_b<k>`: the dense and sparse branch nodes and the merger markers."""
+def _edge(kind: str, **extra: str) -> dict[str, str]:
+    color = BLUE if kind == "dense" else RED
+    return {"color": color, "fontcolor": color, "style": "solid" if kind == "dense" else "dashed", **extra}
+
+
+def _branch_label(block: Block, branch: str) -> str:
+    """`FC · 512` for a dense branch, `EFC · 16 tokens` for a sparse one; several operators one per line."""
+    choice = getattr(block, branch)
+    names = [op_label(op) for op in choice.ops]
+    size = f"{choice.dim}" if branch == "dense" else f"{choice.dim} tokens"
+    return _lines([f"{n} +" for n in names[:-1]] + [f"{names[-1]} · {size}"])
+
+
+ROW = ("rail_dense", "dense", "d2s", "s2d", "sparse", "rail_sparse")
+"""A block's row, left to right: the dense rail tap, the dense operators, the mergers, the sparse operators,
+the sparse rail tap."""
+
+
+def _block(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness, rails: dict[str, int], hide: bool) -> None:
+    """Cluster `cluster_b<k>`: one row of its rail taps, branch nodes and merger markers (see `ROW`)."""
     with g.subgraph(name=f"cluster_b{k}") as c:
-        if lv.live:
-            c.attr(label=f"Block {k}", labelloc="b", style="rounded", color="black", fontcolor="black", fontsize="11")
-        else:
-            c.attr(
-                label=f"Block {k} (unused)",
-                labelloc="b",
-                style="dashed,striped",
-                fillcolor=HATCH,
-                color=GREY,
-                fontcolor=GREY,
-                fontsize="11",
-            )
-        with c.subgraph() as row:  # dense left of sparse, on one rank
+        title = f"Block {k}" if lv.live else f"Block {k} (unused)"
+        style = {"style": "rounded", "color": "black"} if lv.live else {"style": "dashed", "color": GREY}
+        c.attr(label=title, labelloc="b", fontcolor=style["color"], fontsize="11", **style)
+        with c.subgraph() as row:
             row.attr(rank="same")
-            for branch, (color, fill) in (("dense", (BLUE, BLUE_FILL)), ("sparse", (RED, RED_FILL))):
-                choice, used = getattr(block, branch), getattr(lv, f"{branch}_ops")
-                style = _box(color, fill) if used else _box(GREY, GREY_FILL, fontcolor=GREY)
-                label = _branch_label(choice.ops, choice.dim, unused=lv.live and not used)
-                row.node(f"b{k}_{branch}", label, group=branch, **style)
-            row.edge(f"b{k}_dense", f"b{k}_sparse", style="invis")
-        for merger, node, label in MERGER_MARKERS:
-            if getattr(block, merger):
+            for kind in KINDS:
+                if k <= rails[kind]:
+                    feeds = any(0 in _reads_from(block, b, kind) and getattr(lv, f"{b}_ops") for b in KINDS)
+                    size = "0.07" if feeds else "0.01"
+                    color = BLUE if kind == "dense" else RED
+                    row.node(f"b{k}_rail_{kind}", "", shape="point", width=size, color=color, group=f"rail_{kind}")
+            for branch in KINDS:
+                used = getattr(lv, f"{branch}_ops")
+                if used or not hide:
+                    row.node(f"b{k}_{branch}", _branch_label(block, branch), group=branch, **_box(branch, used))
+            for merger, node, label in MERGER_MARKERS:
                 used = getattr(lv, merger)
-                c.node(
-                    f"b{k}_{node}",
-                    label if used or not lv.live else f"{label} (unused)",
-                    shape="box",
-                    style="rounded,filled",
-                    fontsize="9",
-                    height="0.25",
-                    margin="0.05,0.02",
-                    color=VIOLET if used else GREY,
-                    fillcolor=VIOLET_FILL if used else GREY_FILL,
-                    **({} if used else {"fontcolor": GREY}),
-                )
+                if getattr(block, merger) and (used or not hide):
+                    marker = _box("merger", used, fontsize="9", height="0.3", margin="0.05,0.02")
+                    row.node(f"b{k}_{node}", label, **marker)
+            visible = _flat_edges(k, block, lv)
+            for a, b in itertools.pairwise(_row(k, block, lv, rails, hide)):
+                if (a, b) not in visible:  # a visible flat edge already orders them
+                    row.edge(a, b, style="invis")
 
 
-def _branch_label(ops: tuple[str, ...], dim: int, unused: bool = False) -> str:
-    names = [op_label(op) for op in ops]
-    return _lines([f"{n} +" for n in names[:-1]] + [names[-1], f"dim {dim}"] + (["(unused)"] if unused else []))
+def _row(k: int, block: Block, lv: BlockLiveness, rails: dict[str, int], hide: bool) -> list[str]:
+    """Node ids of block k's row as drawn, left to right."""
+    out = [f"b{k}_rail_dense"] if k <= rails["dense"] else []
+    for part, branch in (("dense", "dense_ops"), ("sparse", "sparse_ops")):
+        if part == "sparse":
+            for merger, node, _ in MERGER_MARKERS:
+                if getattr(block, merger) and (getattr(lv, merger) or not hide):
+                    out.append(f"b{k}_{node}")
+        if getattr(lv, branch) or not hide:
+            out.append(f"b{k}_{part}")
+    return out + ([f"b{k}_rail_sparse"] if k <= rails["sparse"] else [])
+
+
+def _flat_edges(k: int, block: Block, lv: BlockLiveness) -> set[tuple[str, str]]:
+    """The visible edges within block k's row, as written (left to right, see `_flow`)."""
+    flows = []
+    if lv.dense_ops and 0 in _reads_from(block, "dense", "dense"):
+        flows.append(("rail_dense", "dense"))
+    flows += [("rail_sparse", b) for b in KINDS if getattr(lv, f"{b}_ops") and 0 in _reads_from(block, b, "sparse")]
+    if lv.dense_to_sparse:
+        flows += [("dense", "d2s"), ("d2s", "sparse")]
+    if lv.sparse_to_dense:
+        flows += [("sparse", "s2d"), ("s2d", "dense")]
+    return {tuple(sorted((f"b{k}_{a}", f"b{k}_{b}"), key=_row_pos)) for a, b in flows}  # type: ignore[misc]
+
+
+def _row_pos(node: str) -> int:
+    return ROW.index(node.split("_", 1)[1])
 
 
 def _block_edges(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness) -> None:
-    """Source edges into block k's branch nodes (in a fixed order), then its merger edges."""
+    """Edges into block k's live operators (in a fixed order), then its live merger edges."""
     ins = block.inputs
-    for branch in ("dense", "sparse"):
-        target, used = f"b{k}_{branch}", getattr(lv, f"{branch}_ops")
-        reads: set[str] = set()
-        for op in getattr(block, branch).ops:
-            reads |= get_signature(op).reads
-        for kind in ("dense", "sparse"):
+    for branch in KINDS:
+        if not getattr(lv, f"{branch}_ops"):
+            continue  # a dead operator: no edge runs into it
+        target, reads = f"b{k}_{branch}", branch_reads(block, branch)
+        for kind in KINDS:
             if kind in reads:
                 for src in getattr(ins, kind) or ():
-                    g.edge(_out(src, kind), target, **_edge(kind, used))
+                    _flow(g, _out(src, kind, k), target, **_edge(kind))
         if "pair" in reads:
             left, right = ins.left, ins.right
             assert left is not None and right is not None  # guaranteed by Block validation
             if left == right:
-                g.edge(_out(left, "dense"), target, label="L=R", **_edge("dense", used, penwidth="2.6"))
+                _flow(g, _out(left, "dense", k), target, "L=R", **_edge("dense", penwidth="2.6"))
             else:
-                g.edge(_out(left, "dense"), target, label="L", **_edge("dense", used))
-                g.edge(_out(right, "dense"), target, label="R", **_edge("dense", used))
-    if block.dense_to_sparse:
-        merge = {"color": VIOLET if lv.dense_to_sparse else GREY, "arrowsize": "0.5"}
-        g.edge(f"b{k}_dense", f"b{k}_d2s", **merge)
-        g.edge(f"b{k}_d2s", f"b{k}_sparse", constraint="false", **merge)
-    if block.sparse_to_dense:
-        merge = {"color": VIOLET if lv.sparse_to_dense else GREY, "arrowsize": "0.5"}
-        g.edge(f"b{k}_sparse", f"b{k}_s2d", **merge)
-        g.edge(f"b{k}_s2d", f"b{k}_dense", constraint="false", **merge)
+                _flow(g, _out(left, "dense", k), target, "L", **_edge("dense"))
+                _flow(g, _out(right, "dense", k), target, "R", **_edge("dense"))
+    for merger, node, _ in MERGER_MARKERS:
+        if getattr(block, merger) and getattr(lv, merger):  # a dead merger: no edge at all
+            src, dst = ("dense", "sparse") if node == "d2s" else ("sparse", "dense")
+            merge = {"color": VIOLET, "arrowsize": "0.5"}
+            _flow(g, f"b{k}_{src}", f"b{k}_{node}", **merge)
+            _flow(g, f"b{k}_{node}", f"b{k}_{dst}", **merge)
 
 
-def _out(node: int, kind: str) -> str:
-    """Node id of a source's dense or sparse output (node 0 is the raw input)."""
-    return f"in_{kind}" if node == 0 else f"b{node}_{kind}"
+def _flow(g: graphviz.Digraph, src: str, dst: str, label: str | None = None, **attrs: str) -> None:
+    """An edge for data flowing from `src` to `dst`, its label an `xlabel` (placed without moving the layout).
+    Within a row graphviz keeps flat edges left to right, so a flow leftwards (from the sparse rail tap,
+    through the FM merger) is written `dst -> src` with `dir=back`."""
+    same_row = src.split("_")[0] == dst.split("_")[0] and not src.startswith("in")
+    if same_row and _row_pos(src) > _row_pos(dst):
+        g.edge(dst, src, dir="back", **({"xlabel": label} if label else {}), **attrs)
+    else:
+        g.edge(src, dst, **({"xlabel": label} if label else {}), **attrs)
 
 
-def _edge(kind: str, used: bool, **extra: str) -> dict[str, str]:
-    color = (BLUE if kind == "dense" else RED) if used else GREY
-    style = "solid" if kind == "dense" else "dashed"
-    return {"color": color, "fontcolor": color, "style": style, **extra}
+def _out(node: int, kind: str, k: int) -> str:
+    """Node id of a source's dense or sparse output as block k reads it (node 0: the rail tap in k's row)."""
+    return f"b{k}_rail_{kind}" if node == 0 else f"b{node}_{kind}"
+
+
+def _rails(g: graphviz.Digraph, drawn: list[int], rails: dict[str, int]) -> None:
+    """Each rail: a line from its raw input up through the taps of the drawn blocks it passes."""
+    for kind in KINDS:
+        taps = [f"in_{kind}"] + [f"b{k}_rail_{kind}" for k in drawn if k <= rails[kind]]
+        for a, b in itertools.pairwise(taps):
+            g.edge(a, b, arrowhead="none", weight="100", **_edge(kind, penwidth="2"))
+
+
+def _spine(g: graphviz.Digraph, blocks: list[tuple[int, Block, BlockLiveness]], hide: bool) -> None:
+    """Invisible edges that stack the drawn blocks upwards in order, one rank each."""
+    prev = "in_dense"
+    for k, _, lv in blocks:
+        first = f"b{k}_dense" if lv.dense_ops or not hide else f"b{k}_sparse"
+        g.edge(prev, first, style="invis", weight="5")
+        prev = first
 
 
 def render_format(path: str | Path, format: str | None = None) -> str:
@@ -218,27 +306,35 @@ def render_format(path: str | Path, format: str | None = None) -> str:
     return (format or suffix or "svg").lower()
 
 
-def render(genotype: Genotype, path: str | Path, format: str | None = None) -> Path:
-    """Draw `genotype` to `path` as svg, png, pdf or dot (see `render_format`); nothing is written on error.
+def render(genotype: Genotype, path: str | Path, format: str | None = None, hide_unused: bool = False) -> Path:
+    """Draw `genotype` to `path` as svg, png, pdf or dot (see `render_format`; `hide_unused`: see `to_dot`);
+    nothing is written on error.
 
     Raises `UsageError` for a bad format (see `render_format`), a missing `dot` or a path that cannot be
     written, `GenotypeError` for more than `MAX_BLOCKS` blocks, `RuntimeError` when `dot` fails.
     """
     path = Path(path)
     fmt = render_format(path, format)
+    data = drawing(genotype, fmt, hide_unused)
+    try:
+        atomic_write_bytes(path, data)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def drawing(genotype: Genotype, format: str = "svg", hide_unused: bool = False) -> bytes:
+    """The diagram's bytes in `format` (svg, png, pdf or dot); errors as `render`'s."""
+    if format not in FORMATS:
+        raise UsageError(f"unknown render format {format!r} (known: {', '.join(FORMATS)})")
     if genotype.num_blocks > MAX_BLOCKS:
         raise GenotypeError(
             f"{genotype.num_blocks} blocks; render draws at most {MAX_BLOCKS} (graphviz's layout "
             f"of more takes minutes)",
             "blocks",
         )
-    source = to_dot(genotype)
-    data = source.encode() if fmt == "dot" else _run_dot(source, fmt)
-    try:
-        atomic_write_bytes(path, data)
-    except OSError as exc:
-        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
-    return path
+    source = to_dot(genotype, hide_unused=hide_unused)
+    return source.encode() if format == "dot" else _run_dot(source, format)
 
 
 def _run_dot(source: str, fmt: str) -> bytes:

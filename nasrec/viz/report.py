@@ -22,7 +22,6 @@ matplotlib is an optional extra, imported only when a report is built; without i
 from __future__ import annotations
 
 import base64
-import io
 import json
 import subprocess
 from pathlib import Path
@@ -36,7 +35,7 @@ from nasrec.genotype.schema import Genotype
 from nasrec.records import RunPaths
 from nasrec.state import atomic_write_text
 from nasrec.viz.render import to_dot
-from nasrec.viz.report_data import RunData, proxy_label, score_of
+from nasrec.viz.report_data import RunData, open_run, proxy_label, score_of
 from nasrec.viz.report_front import budgets_and_front
 from nasrec.viz.report_html import (
     _agreement,
@@ -51,9 +50,9 @@ from nasrec.viz.report_html import (
     _sort_key,
     _table,
 )
+from nasrec.viz.report_plots import PLOT_DPI, PLOTS_NEED_MATPLOTLIB, draw_proxy_vs_full, draw_search_curve, png
 
-PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
-PLOT_DPI = 100
+__all__ = ["PLOTS_NEED_MATPLOTLIB", "PLOT_DPI", "SECTIONS", "build_report", "write_report"]
 
 SECTIONS = {
     "overview": "Overview",
@@ -75,13 +74,7 @@ def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     Raises `UsageError` when `run_dir` is not a folder, holds no run (no `config.json` of `nasrec search`)
     or `out` cannot be written.
     """
-    paths = RunPaths(run_dir)
-    if not paths.root.is_dir():
-        raise UsageError(f"run folder {str(paths.root)!r} does not exist or is not a folder")
-    if not paths.is_run():
-        raise UsageError(
-            f"{str(paths.root)!r} is not a run folder of `nasrec search` (no run config.json); nothing to report"
-        )
+    paths = open_run(run_dir)
     text = build_report(paths.root)
     path = Path(out) if out is not None else paths.report
     try:
@@ -169,13 +162,7 @@ class _Report:
         """A PNG `<img>` of what `draw(fig)` draws, or the matplotlib hint."""
         if self.mpl is None:
             return f'<p class="no-plot">{_e(PLOTS_NEED_MATPLOTLIB)}</p>'
-        figure_cls, canvas_cls = self.mpl
-        fig = figure_cls(figsize=(7.5, 4.2), layout="constrained")
-        canvas_cls(fig)
-        draw(fig)
-        buf = io.BytesIO()
-        fig.savefig(buf, format="png", dpi=PLOT_DPI, metadata={"Software": None})
-        data = base64.b64encode(buf.getvalue()).decode("ascii")
+        data = base64.b64encode(png(self.mpl, draw)).decode("ascii")
         return f'<img class="plot" alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
     # -- sections ----------------------------------------------------------------------------------
@@ -265,45 +252,20 @@ class _Report:
             )
         if not run.scored:
             return self.unavailable("search-curve", f"all {len(run.evaluations)} evaluations failed")
-        xs = [e.index for e in run.scored]
-        ys = [score_of(e).log_loss for e in run.scored]
-        running = _running_min(ys)
+        running = _running_min([score_of(e).log_loss for e in run.scored])
         n_failed = len(run.evaluations) - len(run.scored)
-
-        rand = [e for e in run.random_evaluations if e.score is not None]
-        rx, ry = [e.index for e in rand], [score_of(e).log_loss for e in rand]
-
-        def draw(fig: Any) -> None:
-            ax = fig.add_subplot()
-            ax.scatter(xs, ys, s=10, alpha=0.3, color="#1f5fbf", label="proxy log loss of each candidate")
-            ax.step(xs, running, where="post", color="#c0262d", linewidth=2, label="evolution: best so far")
-            if rand:
-                ax.scatter(rx, ry, s=10, alpha=0.25, color="#7a7a7a", marker="x", label="random search candidates")
-                ax.step(
-                    rx,
-                    _running_min(ry),
-                    where="post",
-                    color="#333333",
-                    linewidth=2,
-                    linestyle="--",
-                    label="random search: best so far",
-                )
-            ax.set_xlabel("evaluation (order of completion)")
-            ax.set_ylabel("proxy log loss (lower is better)")
-            ax.set_title(f"Search curve: {len(xs)} scored evaluations" + (f", {n_failed} failed" if n_failed else ""))
-            ax.grid(alpha=0.3)
-            ax.legend(loc="upper right")
-
+        ry = [score_of(e).log_loss for e in run.random_evaluations if e.score is not None]
         text = (
             f"<p>Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; "
             f"{n_failed} failed.</p>"
         )
-        if rand:
+        if ry:
             text += (
                 f"\n<p>Random search with the same budget: best {_f(min(ry), 5)} after "
                 f"{len(run.random_evaluations)} evaluations.</p>"
             )
-        return text + "\n" + self.plot(draw, "search curve: best proxy log loss against evaluations")
+        alt = "search curve: best proxy log loss against evaluations"
+        return text + "\n" + self.plot(lambda fig: draw_search_curve(fig, run), alt)
 
     def proxy_vs_full(self) -> str:
         run = self.run
@@ -335,35 +297,8 @@ class _Report:
                 f"{_f(agree.spearman_rho, 3)} (n = {agree.n})"
             )
 
-        def draw(fig: Any) -> None:
-            ax = fig.add_subplot()
-            ax.scatter(proxy, full, s=30, color="#1f5fbf")
-            for r in trained:
-                ax.annotate(
-                    str(r.rank),
-                    (r.proxy.log_loss, r.full.log_loss),
-                    textcoords="offset points",
-                    xytext=(4, 3),
-                    fontsize=8,
-                )
-            best = [r for r in trained if r.digest == run.best_digest]
-            if best:
-                ax.scatter(
-                    [best[0].proxy.log_loss],
-                    [best[0].full.log_loss],
-                    s=90,
-                    facecolors="none",
-                    edgecolors="#c0262d",
-                    linewidths=2,
-                    label="best architecture",
-                )
-                ax.legend(loc="upper left")
-            ax.set_xlabel(f"{proxy_label(run.topk[0].proxy)} log loss")
-            ax.set_ylabel("full-training log loss (validation)")
-            ax.set_title(title)
-            ax.grid(alpha=0.3)
-
-        return stats + "\n" + self.plot(draw, "proxy versus full-training log loss of the top-k")
+        alt = "proxy versus full-training log loss of the top-k"
+        return stats + "\n" + self.plot(lambda fig: draw_proxy_vs_full(fig, run, title), alt)
 
     def topk(self) -> str:
         run = self.run

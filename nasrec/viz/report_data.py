@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.io import load
@@ -18,6 +19,18 @@ from nasrec.state import scan_jsonl
 from nasrec.viz.report_html import _sort_key
 
 M = TypeVar("M", bound=BaseModel)
+
+
+def open_run(run_dir: str | Path) -> RunPaths:
+    """The paths of the run folder `run_dir`; `UsageError` when it is no folder or holds no run of `nasrec search`."""
+    paths = RunPaths(run_dir)
+    if not paths.root.is_dir():
+        raise UsageError(f"run folder {str(paths.root)!r} does not exist or is not a folder")
+    if not paths.is_run():
+        raise UsageError(
+            f"{str(paths.root)!r} is not a run folder of `nasrec search` (no run config.json); nothing to report"
+        )
+    return paths
 
 
 def proxy_label(score: Score) -> str:

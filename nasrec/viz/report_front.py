@@ -9,6 +9,7 @@ from typing import Any
 
 from nasrec.viz.report_data import RunData, score_of
 from nasrec.viz.report_html import _e, _f
+from nasrec.viz.report_plots import draw_front
 
 
 def budgets_and_front(run: RunData, plot: Callable[[Callable[[Any], None], str], str]) -> str:
@@ -25,28 +26,7 @@ def budgets_and_front(run: RunData, plot: Callable[[Callable[[Any], None], str],
     second = summary.objectives[1]
     front = {m.digest for m in summary.front}
     scored = [e for e in run.scored if getattr(score_of(e), second) is not None]
-
-    def value(e: Any) -> float:
-        return score_of(e).value
-
-    def draw(fig: Any) -> None:
-        ax = fig.add_subplot()
-        ax.scatter([getattr(score_of(e), second) for e in scored], [value(e) for e in scored], s=10, alpha=0.3)
-        members = sorted(summary.front, key=lambda m: m.values[second])
-        ax.step(
-            [m.values[second] for m in members],
-            [m.values["logloss"] for m in members],
-            where="post",
-            color="#c0262d",
-            marker="o",
-            label=f"Pareto front ({len(members)})",
-        )
-        ax.set_xlabel(second)
-        ax.set_ylabel("proxy score (lower is better)")
-        ax.grid(alpha=0.3)
-        ax.legend(loc="upper right")
-
-    out.append(plot(draw, f"proxy score against {second} with the Pareto front"))
+    out.append(plot(lambda fig: draw_front(fig, run), f"proxy score against {second} with the Pareto front"))
     rows = "".join(
         f'<tr><td class="digest">{_e(m.digest)}</td><td>{_f(m.values["logloss"], 5)}</td>'
         f"<td>{m.values[second]:,.0f}</td><td>{_f(m.full_log_loss, 5)}</td></tr>"

@@ -54,7 +54,7 @@ def test_plugin_operator_everywhere(toy_plugin) -> None:
                 assert_equivalent(net, genotype, SMALL)
     assert seen
     g = sample(space, "all-operators", 0)
-    assert "FC +\\nToy-Tanh\\ndim 32" in to_dot(g)  # drawn with the label declared beside the operator
+    assert "FC +\\nToy-Tanh · 32" in to_dot(g)  # drawn with the label declared beside the operator
     assert cost(g, SMALL).flops > 0
     assert compile_standalone(g, SMALL)(*_inputs()).shape == (3,)
 

@@ -1,0 +1,312 @@
+"""The Markdown run report: the HTML report's sections as GitHub-flavoured Markdown, for a README or a PR.
+
+`write_markdown_report(run_dir)` writes `RUN/report.md` and, beside it in `RUN/report_files/`, the images it
+links to: `search_curve.png`, `proxy_vs_full.png`, `front.png` (matplotlib) and `best_genotype.svg` (graphviz;
+the run's own `best_genotype.svg` is linked instead when it drew the same file). Sections (see
+`nasrec.viz.report.SECTIONS`): overview, best architecture, search curve, proxy versus full training,
+budgets and Pareto front, top-k table, final results with NASRecNet's paired differences and their 95 %
+intervals, stage timings, run config. A run may be partial: a missing section says so. Same folder, same
+text (the PNG bytes aside).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import nasrec
+from nasrec.errors import UsageError
+from nasrec.genotype.errors import GenotypeError
+from nasrec.state import atomic_write_bytes, atomic_write_text
+from nasrec.viz.render import drawing, to_dot
+from nasrec.viz.report import SECTIONS
+from nasrec.viz.report_data import RunData, open_run, proxy_label, score_of
+from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _running_min, _si, _sort_key
+from nasrec.viz.report_plots import PLOTS_NEED_MATPLOTLIB, draw_front, draw_proxy_vs_full, draw_search_curve, png
+
+FILES = "report_files"
+"""The folder beside the Markdown file that holds its images."""
+
+
+def write_markdown_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+    """Write the Markdown report of `run_dir` to `out` (default `RUN/report.md`), its images to
+    `report_files/` beside it, and return its path. `UsageError` as `nasrec.viz.report.write_report`."""
+    paths = open_run(run_dir)
+    path = Path(out) if out is not None else paths.root / "report.md"
+    report = _Markdown(RunData(paths), path.parent)
+    text = report.text()
+    try:
+        for rel, data in report.files.items():
+            atomic_write_bytes(path.parent / rel, data)
+        atomic_write_text(path, text)
+    except OSError as exc:
+        raise UsageError(f"cannot write {str(path)!r}: {exc.strerror or exc}") from None
+    return path
+
+
+def _cell(text: Any) -> str:
+    """A table cell: pipes escaped, no line breaks."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def _md_table(head: Sequence[str], rows: Sequence[Sequence[str]], left: set[int] | frozenset[int] = frozenset()) -> str:
+    """A GitHub-flavoured table; columns in `left` align left, the others right (numbers)."""
+    rule = [":---" if i in left else "---:" for i in range(len(head))]
+    lines = [head, rule, *rows]
+    return "\n".join("| " + " | ".join(_cell(c) for c in line) + " |" for line in lines)
+
+
+def _facts(items: Sequence[tuple[str, str]]) -> str:
+    return "\n".join(f"- **{key}**: {value}" for key, value in items)
+
+
+def _bold(cells: list[str]) -> list[str]:
+    return [f"**{c}**" if c else c for c in cells]
+
+
+class _Markdown:
+    def __init__(self, run: RunData, folder: Path) -> None:
+        self.run = run
+        self.folder = folder  # where the Markdown file goes: links are relative to it
+        self.files: dict[str, bytes] = {}  # relative path -> bytes, written beside the text
+        self.missing: list[str] = []
+        self.mpl = _matplotlib()
+
+    def text(self) -> str:
+        run = self.run
+        body = {
+            "architecture": self.architecture(),
+            "search-curve": self.search_curve(),
+            "proxy-vs-full": self.proxy_vs_full(),
+            "front": self.front(),
+            "topk": self.topk(),
+            "final": self.final(),
+            "timings": self.timings(),
+            "config": self.config(),
+        }
+        body = {"overview": self.overview(), **body}  # the overview lists what the others found missing
+        name = run.paths.root.resolve().name or str(run.paths.root)
+        parts = [f"# NASRec run report: {name}", "", f"Run folder `{run.paths.root}` · nasrec {nasrec.__version__}"]
+        for sid, title in SECTIONS.items():
+            parts += ["", f"## {title}", "", body[sid]]
+        return "\n".join(parts) + "\n"
+
+    def unavailable(self, section: str, reason: str) -> str:
+        self.missing.append(f"{SECTIONS[section]}: {reason}")
+        return f"_Not available yet: {reason}._"
+
+    def image(self, name: str, draw: Callable[[Any], None], alt: str) -> str:
+        """A link to `report_files/<name>.png`, drawn by `draw(fig)`, or the matplotlib hint."""
+        if self.mpl is None:
+            return f"_{PLOTS_NEED_MATPLOTLIB}_"
+        rel = f"{FILES}/{name}.png"
+        self.files[rel] = png(self.mpl, draw)
+        return f"![{alt}]({rel})"
+
+    # -- sections ----------------------------------------------------------------------------------
+    def overview(self) -> str:
+        run = self.run
+        failed = len(run.evaluations) - len(run.scored)
+        facts = [("evaluations", f"{len(run.evaluations)} ({len(run.scored)} scored, {failed} failed)")]
+        if run.scored:
+            best = min(run.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
+            ll = _f(score_of(best).log_loss, 5)
+            facts.append(("best proxy log loss", f"{ll} (evaluation {best.index}, digest `{best.digest}`)"))
+        if run.best_digest:
+            facts.append(("best architecture", f"`{run.best_digest}`: {run.best_note}"))
+        if run.topk:
+            facts.append(("top-k trained from scratch", str(len(run.topk))))
+        if run.final:
+            facts.append(("final models on test", str(len(run.final))))
+        if run.summary is not None:
+            facts.append(("total stage time", _duration(sum(run.summary.stage_seconds.values()))))
+        out = [_facts(facts)]
+        if self.missing:
+            out.append("> **Not available yet:**\n" + "\n".join(f"> - {m}" for m in self.missing))
+        if run.problems:
+            out.append("> **Problems reading the run folder:**\n" + "\n".join(f"> - {p}" for p in run.problems))
+        return "\n\n".join(out)
+
+    def architecture(self) -> str:
+        run = self.run
+        g = run.best
+        if g is None:
+            return self.unavailable("architecture", "no best_genotype.json and no scored evaluation")
+        assert run.best_digest is not None
+        scores = run.scores_of(run.best_digest)
+        cost = next((s for s in (scores.get(k) for k in ("test", "full", "proxy")) if s and s.flops is not None), None)
+        params = next((s.params for s in scores.values() if s.params is not None), None)
+        facts = [
+            ("digest", f"`{run.best_digest}`"),
+            ("source", run.best_note),
+            ("space", g.space or "(none)"),
+            ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
+            ("FLOPs", _si(cost.flops) if cost else "n/a"),
+            ("params", _si(params)),
+        ]
+        labels = {"full": "full training (validation)", "test": "test"}
+        for stage in ("proxy", "full", "test"):
+            if stage in scores:
+                s = scores[stage]
+                label = proxy_label(s) if stage == "proxy" else labels[stage]
+                facts.append((label, f"log loss {_f(s.log_loss, 5)} · AUC {_f(s.auc, 4)}"))
+        return _facts(facts) + "\n\n" + self.diagram()
+
+    def diagram(self) -> str:
+        run = self.run
+        assert run.best is not None
+        if run.best_from_file and run.paths.best_diagram.exists():  # the pipeline's drawing of that file
+            return f"![best architecture]({Path(os.path.relpath(run.paths.best_diagram, self.folder)).as_posix()})"
+        rel = f"{FILES}/best_genotype.svg"
+        try:
+            self.files[rel] = drawing(run.best, "svg")
+        except (UsageError, RuntimeError, GenotypeError) as exc:
+            return f"_No drawing ({exc}); the diagram's DOT source:_\n\n```dot\n{to_dot(run.best)}```"
+        return f"![best architecture]({rel})"
+
+    def search_curve(self) -> str:
+        run = self.run
+        if not run.evaluations:
+            state = "is empty" if run.paths.evaluations.exists() else "does not exist"
+            return self.unavailable("search-curve", f"no evaluations ({run.rel(run.paths.evaluations)} {state})")
+        if not run.scored:
+            return self.unavailable("search-curve", f"all {len(run.evaluations)} evaluations failed")
+        running = _running_min([score_of(e).log_loss for e in run.scored])
+        failed = len(run.evaluations) - len(run.scored)
+        text = f"Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; {failed} failed."
+        ry = [score_of(e).log_loss for e in run.random_evaluations if e.score is not None]
+        if ry:
+            text += (
+                f"\n\nRandom search with the same budget: best {_f(min(ry), 5)} after "
+                f"{len(run.random_evaluations)} evaluations."
+            )
+        alt = "search curve: best proxy log loss against evaluations"
+        return text + "\n\n" + self.image("search_curve", lambda fig: draw_search_curve(fig, run), alt)
+
+    def proxy_vs_full(self) -> str:
+        run = self.run
+        if not run.topk:
+            return self.unavailable(
+                "proxy-vs-full", f"no top-k candidates trained from scratch ({run.rel(run.paths.topk)})"
+            )
+        trained = [r for r in run.topk if r.full is not None]
+        agree = _agreement([r.proxy.log_loss for r in trained], [r.full.log_loss for r in trained])  # type: ignore[union-attr]
+        if agree is None:
+            stats = f"_Rank agreement needs at least 3 top-k candidates (have {len(run.topk)})._"
+            title = f"Proxy versus full training (n = {len(run.topk)})"
+        else:
+            stats = _facts(
+                [
+                    ("candidates", str(agree.n)),
+                    ("Kendall τ", _f(agree.kendall_tau, 3)),
+                    ("Spearman ρ", _f(agree.spearman_rho, 3)),
+                    ("Pearson r", _f(agree.pearson_r, 3)),
+                    (f"top-{agree.top_k} overlap", _f(agree.top_k_overlap, 3)),
+                ]
+            )
+            title = (
+                rf"Kendall $\tau$ = {_f(agree.kendall_tau, 3)}, Spearman $\rho$ = "
+                f"{_f(agree.spearman_rho, 3)} (n = {agree.n})"
+            )
+        alt = "proxy versus full-training log loss of the top-k"
+        return stats + "\n\n" + self.image("proxy_vs_full", lambda fig: draw_proxy_vs_full(fig, run, title), alt)
+
+    def front(self) -> str:
+        run, summary = self.run, self.run.summary
+        if summary is None:
+            return "_Not available yet: the run has no summary.json._"
+        limits = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in summary.limits.items()) or "none"
+        text = f"Budgets: {limits}; {summary.rejected} proposals over the budgets (never scored, never trained)."
+        if len(summary.objectives) < 2:
+            return text + f"\n\nOne objective ({summary.objectives[0]}): no Pareto front."
+        second = summary.objectives[1]
+        scored = [e for e in run.scored if getattr(score_of(e), second) is not None]
+        rows = [
+            [f"`{m.digest}`", _f(m.values["logloss"], 5), f"{m.values[second]:,.0f}", _f(m.full_log_loss, 5)]
+            for m in summary.front
+        ]
+        return "\n\n".join(
+            [
+                text,
+                self.image("front", lambda fig: draw_front(fig, run), f"proxy score against {second}"),
+                f"Pareto front of {len(scored)} scored candidates ({len(summary.front)} members); top-k draws "
+                "from it first.",
+                _md_table(["digest", "proxy", second, "from scratch (valid log loss)"], rows, left={0}),
+            ]
+        )
+
+    def topk(self) -> str:
+        run = self.run
+        if not run.topk:
+            return self.unavailable("topk", f"no top-k results ({run.rel(run.paths.topk)})")
+        head = ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "params"]
+        rows = []
+        for r in run.topk:
+            full = r.full
+            flops = full.flops if full is not None and full.flops is not None else r.proxy.flops
+            params = full.params if full is not None and full.params is not None else r.proxy.params
+            cells = [
+                str(r.rank),
+                f"`{r.digest}`",
+                _f(r.proxy.log_loss, 5),
+                _f(r.proxy.auc, 4),
+                _f(full.log_loss, 5) if full else "diverged",
+                _f(full.auc, 4) if full else "",
+                _si(flops),
+                _si(params),
+            ]
+            rows.append(_bold(cells) if r.digest == run.best_digest else cells)
+        return _md_table(head, rows, left={1}) + "\n\nThe best architecture's row is bold."
+
+    def final(self) -> str:
+        run = self.run
+        if not run.final:
+            return self.unavailable("final", f"no final results ({run.rel(run.paths.final)})")
+        comparisons = run.summary.comparisons if run.summary is not None else {}
+        head = ["name", "kind", "digest", "test log loss", "± (seeds)", "test AUC"]
+        head += ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "params"]
+        rows = []
+        for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name)):
+            c = comparisons.get(f.name)
+            cells = [
+                f.name,
+                f.kind,
+                f"`{f.digest}`",
+                _f(f.test.log_loss, 5),
+                _f(f.test.log_loss_std, 4) if f.test.log_loss_std is not None else "",
+                _f(f.test.auc, 4),
+                str(c.log_loss) if c else "",
+                str(c.auc) if c else "",
+                _si(f.test.flops),
+                _si(f.test.params),
+            ]
+            rows.append(_bold(cells) if f.kind == "nasrec" else cells)
+        seeds = run.summary.seeds if run.summary is not None else []
+        note = (
+            f"Sorted by test log loss; NASRecNet in bold. Every model trained with seeds "
+            f"{', '.join(map(str, seeds)) or 'n/a'}; intervals are paired bootstrap 95 % intervals over the test "
+            "rows, pooled over seeds (a negative log-loss difference: NASRecNet is better)."
+        )
+        return _md_table(head, rows, left={0, 1, 2, 6, 7}) + "\n\n" + note
+
+    def timings(self) -> str:
+        run = self.run
+        if run.summary is None:
+            return self.unavailable("timings", f"no {run.rel(run.paths.summary)} (written when the run ends)")
+        stages = run.summary.stage_seconds
+        total = sum(stages.values())
+        rows = [
+            [stage, _duration(sec), f"{sec:.1f}", f"{100 * sec / total:.1f}%" if total > 0 else "n/a"]
+            for stage, sec in stages.items()
+        ]
+        rows.append(["total", _duration(total), f"{total:.1f}", "100.0%" if total > 0 else "n/a"])
+        return _md_table(["stage", "time", "seconds", "share"], rows, left={0})
+
+    def config(self) -> str:
+        run = self.run
+        if run.config is None:
+            return self.unavailable("config", f"no readable {run.rel(run.paths.config)}")
+        return "```json\n" + json.dumps(run.config, indent=2, ensure_ascii=False) + "\n```"

@@ -1,0 +1,103 @@
+"""The run report's plots, shared by the HTML and the Markdown report: each `draw_*` draws on a matplotlib
+`Figure`; `png` turns a drawing into PNG bytes (Agg canvas, no pyplot, no global backend change)."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from typing import Any
+
+from nasrec.viz.report_data import RunData, proxy_label, score_of
+from nasrec.viz.report_html import _running_min
+
+PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
+PLOT_DPI = 100
+
+
+def png(mpl: tuple[Any, Any], draw: Callable[[Any], None]) -> bytes:
+    """PNG bytes of what `draw(fig)` draws; `mpl` is `report_html._matplotlib()`'s (Figure, canvas) pair."""
+    figure_cls, canvas_cls = mpl
+    fig = figure_cls(figsize=(7.5, 4.2), layout="constrained")
+    canvas_cls(fig)
+    draw(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=PLOT_DPI, metadata={"Software": None})
+    return buf.getvalue()
+
+
+def draw_search_curve(fig: Any, run: RunData) -> None:
+    """Each scored candidate's proxy log loss and the running best, with random search's when the run has it."""
+    xs = [e.index for e in run.scored]
+    ys = [score_of(e).log_loss for e in run.scored]
+    n_failed = len(run.evaluations) - len(run.scored)
+    rand = [e for e in run.random_evaluations if e.score is not None]
+    ax = fig.add_subplot()
+    ax.scatter(xs, ys, s=10, alpha=0.3, color="#1f5fbf", label="proxy log loss of each candidate")
+    ax.step(xs, _running_min(ys), where="post", color="#c0262d", linewidth=2, label="evolution: best so far")
+    if rand:
+        rx, ry = [e.index for e in rand], [score_of(e).log_loss for e in rand]
+        ax.scatter(rx, ry, s=10, alpha=0.25, color="#7a7a7a", marker="x", label="random search candidates")
+        ax.step(
+            rx,
+            _running_min(ry),
+            where="post",
+            color="#333333",
+            linewidth=2,
+            linestyle="--",
+            label="random search: best so far",
+        )
+    ax.set_xlabel("evaluation (order of completion)")
+    ax.set_ylabel("proxy log loss (lower is better)")
+    ax.set_title(f"Search curve: {len(xs)} scored evaluations" + (f", {n_failed} failed" if n_failed else ""))
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")
+
+
+def draw_proxy_vs_full(fig: Any, run: RunData, title: str) -> None:
+    """Proxy against full-training log loss of the top-k, each labelled by its rank, the best one circled."""
+    trained = [r for r in run.topk if r.full is not None]  # diverged candidates have no score
+    ax = fig.add_subplot()
+    ax.scatter([r.proxy.log_loss for r in trained], [r.full.log_loss for r in trained], s=30, color="#1f5fbf")  # type: ignore[union-attr]
+    for r in trained:
+        ax.annotate(
+            str(r.rank), (r.proxy.log_loss, r.full.log_loss), textcoords="offset points", xytext=(4, 3), fontsize=8
+        )  # type: ignore[union-attr]
+    best = [r for r in trained if r.digest == run.best_digest]
+    if best:
+        ax.scatter(
+            [best[0].proxy.log_loss],
+            [best[0].full.log_loss],  # type: ignore[union-attr]
+            s=90,
+            facecolors="none",
+            edgecolors="#c0262d",
+            linewidths=2,
+            label="best architecture",
+        )
+        ax.legend(loc="upper left")
+    ax.set_xlabel(f"{proxy_label(run.topk[0].proxy)} log loss")
+    ax.set_ylabel("full-training log loss (validation)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+
+
+def draw_front(fig: Any, run: RunData) -> None:
+    """Proxy score against the second objective of every scored candidate, and the Pareto front as a staircase."""
+    summary = run.summary
+    assert summary is not None and len(summary.objectives) > 1
+    second = summary.objectives[1]
+    scored = [e for e in run.scored if getattr(score_of(e), second) is not None]
+    ax = fig.add_subplot()
+    ax.scatter([getattr(score_of(e), second) for e in scored], [score_of(e).value for e in scored], s=10, alpha=0.3)
+    members = sorted(summary.front, key=lambda m: m.values[second])
+    ax.step(
+        [m.values[second] for m in members],
+        [m.values["logloss"] for m in members],
+        where="post",
+        color="#c0262d",
+        marker="o",
+        label=f"Pareto front ({len(members)})",
+    )
+    ax.set_xlabel(second)
+    ax.set_ylabel("proxy score (lower is better)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper right")

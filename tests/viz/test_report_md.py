@@ -1,0 +1,147 @@
+"""The Markdown run report: every section, the tables, the images it links, partial runs, the CLI."""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from nasrec.cli.main import app
+from nasrec.evaluators.stats import Interval
+from nasrec.records import Comparison, RunPaths, Summary
+from nasrec.viz import report_md
+from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS
+from nasrec.viz.report_md import FILES, write_markdown_report
+from tests.viz.test_report import N_TOPK, PNG_MAGIC, _run_folder
+
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
+LL = Interval(estimate=-0.0026, low=-0.0041, high=-0.0011, level=0.95, rows=2000)
+AUC = Interval(estimate=0.0042, low=0.0019, high=0.0065, level=0.95, rows=2000)
+
+
+@pytest.fixture(scope="module")
+def full_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """The HTML tests' run folder, its summary given NASRecNet's paired comparisons and the seeds."""
+    root = tmp_path_factory.mktemp("run")
+    written = _run_folder(root)
+    paths = RunPaths(root)
+    summary = Summary.model_validate_json(paths.summary.read_text())
+    summary.comparisons = {"DLRM": Comparison(log_loss=LL, auc=AUC)}
+    summary.seeds = [0, 1]
+    paths.summary.write_text(summary.model_dump_json(indent=2))
+    return root, written
+
+
+@pytest.fixture(scope="module")
+def full_md(full_run: tuple[Path, dict[str, Any]]) -> str:
+    path = write_markdown_report(full_run[0])
+    assert path == full_run[0] / "report.md"
+    return path.read_text()
+
+
+def _table(md: str, header_start: str) -> list[list[str]]:
+    """The rows (cells stripped) of the table whose header starts with `header_start`, header first."""
+    lines = md.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"| {header_start}"))
+    rows = []
+    for line in lines[start:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in line.strip("|").split(" | ")])
+    return [rows[0], *rows[2:]]  # without the alignment rule
+
+
+def test_every_section_in_order(full_md: str) -> None:
+    assert re.findall(r"^## (.*)$", full_md, re.M) == list(SECTIONS.values())
+    assert full_md.startswith("# NASRec run report: ")
+    assert "Not available yet" not in full_md
+
+
+def test_images_are_files_beside_the_report(full_run: tuple[Path, dict[str, Any]], full_md: str) -> None:
+    links = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", full_md)
+    expected = [f"{FILES}/search_curve.png", f"{FILES}/proxy_vs_full.png"]
+    if shutil.which("dot"):
+        expected.insert(0, f"{FILES}/best_genotype.svg")
+    assert links == expected
+    for link in links:
+        data = (full_run[0] / link).read_bytes()
+        assert data.startswith(PNG_MAGIC) if link.endswith(".png") else b"<svg" in data
+
+
+def test_topk_table(full_run: tuple[Path, dict[str, Any]], full_md: str) -> None:
+    rows = _table(full_md, "rank")
+    assert rows[0] == ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "params"]
+    tops = full_run[1]["topk"]
+    assert [r[1].strip("*`") for r in rows[1:]] == [t.digest for t in tops]
+    assert len(rows) == N_TOPK + 1
+    best = [r for r in rows[1:] if r[1].strip("*`") == full_run[1]["chosen"].digest]
+    assert len(best) == 1 and all(c.startswith("**") for c in best[0])
+    assert rows[1][2].strip("*") == f"{tops[0].proxy.log_loss:.5f}"
+
+
+def test_final_table_with_differences_and_intervals(full_md: str) -> None:
+    rows = _table(full_md, "name")
+    assert rows[0][6:8] == ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]"]
+    by_name = {r[0].strip("*"): r for r in rows[1:]}
+    assert list(by_name) == ["NASRecNet", "DLRM", "random"]  # sorted by test log loss
+    assert by_name["DLRM"][6:8] == ["-0.0026 [-0.0041, -0.0011]", "+0.0042 [+0.0019, +0.0065]"]
+    assert by_name["NASRecNet"][0] == "**NASRecNet**" and by_name["random"][6] == ""
+    assert "trained with seeds 0, 1;" in full_md
+
+
+def test_summary_and_config(full_run: tuple[Path, dict[str, Any]], full_md: str) -> None:
+    chosen = full_run[1]["chosen"]
+    assert "- **evaluations**: 40 (38 scored, 2 failed)" in full_md
+    assert f"- **best architecture**: `{chosen.digest}`: NASRecNet, the run's pick (best_genotype.json)" in full_md
+    assert '"note": "<b>not markup</b> & co"' in full_md  # the config, verbatim in a code block
+
+
+def test_same_folder_same_text(full_run: tuple[Path, dict[str, Any]], full_md: str, tmp_path: Path) -> None:
+    again = write_markdown_report(full_run[0], tmp_path / "again.md").read_text()
+    assert again == full_md
+    assert (tmp_path / FILES / "search_curve.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_partial_run_says_what_is_missing(tmp_path: Path) -> None:
+    _run_folder(tmp_path, topk=False, final=False, summary=False, best=False)
+    md = write_markdown_report(tmp_path).read_text()
+    assert "- **best architecture**: " in md and "best proxy score so far" in md
+    for section in ("Proxy versus full training", "Top-k candidates", "Final results (test)", "Stage timings"):
+        assert re.search(rf"^> - {re.escape(section)}: ", md, re.M), section
+    assert "_Not available yet: no top-k results (topk/evaluations.jsonl)._" in md
+
+
+def test_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _run_folder(tmp_path, topk=False, final=False, summary=False)
+    monkeypatch.setattr(report_md, "_matplotlib", lambda: None)
+    md = write_markdown_report(tmp_path).read_text()
+    assert f"_{PLOTS_NEED_MATPLOTLIB}_" in md
+    assert list((tmp_path / FILES).glob("*.png")) == []
+
+
+def test_the_runs_own_diagram_is_linked(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    RunPaths(tmp_path).best_diagram.write_text("<svg>drawn by the pipeline</svg>")
+    md = write_markdown_report(tmp_path, tmp_path / "docs" / "run.md").read_text()
+    assert "![best architecture](../best_genotype.svg)" in md
+
+
+def test_cli_format_md(tmp_path: Path) -> None:
+    _run_folder(tmp_path, topk=False, final=False, summary=False)
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "--format", "md"])
+    assert result.exit_code == 0, result.output
+    assert result.output == f"wrote {tmp_path / 'report.md'}\n"
+    assert (tmp_path / "report.md").exists() and not (tmp_path / "report.html").exists()
+
+
+def test_cli_md_on_a_folder_that_is_no_run(tmp_path: Path) -> None:
+    result = CliRunner().invoke(app, ["report", str(tmp_path), "--format", "md"])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: '{tmp_path}' is not a run folder of `nasrec search` (no run config.json); nothing to report\n"
+    )
+    assert list(tmp_path.iterdir()) == []
