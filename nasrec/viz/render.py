@@ -1,9 +1,9 @@
 """Draw a genotype like the NASRec paper's figures, with graphviz.
 
 Layout is bottom-to-top, like the paper: the raw inputs at the bottom, one cluster per choice block stacked
-upwards (block 1 lowest), the head at the top; every connection runs upwards. A block is one row (`ROW`). Dense parts are blue, sparse
-parts red (sparse edges also dashed, so the two read apart in grey-scale). Boxes say what their number is:
-`FC · 512` (dense output dim), `EFC · 16 tokens` (sparse output tokens).
+upwards (block 1 lowest), the head at the top; every connection runs upwards. A block is one row (`ROW`).
+Dense parts are blue, sparse parts red (sparse edges also dashed, so the two read apart in grey-scale).
+Boxes say what their number is: `FC · 512` (dense output dim), `EFC · 16 tokens` (sparse output tokens).
 
 The raw inputs feed the blocks through two rails, a blue one on the left (dense features) and a red one on
 the right (sparse embeddings): a vertical line from the input up to the highest block that reads it, with a

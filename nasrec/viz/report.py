@@ -35,7 +35,7 @@ from nasrec.genotype.schema import Genotype
 from nasrec.records import RunPaths
 from nasrec.state import atomic_write_text
 from nasrec.viz.render import to_dot
-from nasrec.viz.report_data import RunData, open_run, proxy_label, score_of
+from nasrec.viz.report_data import RunData, open_run, proxy_label, proxy_loss, score_of, trained_topk
 from nasrec.viz.report_front import budgets_and_front
 from nasrec.viz.report_html import (
     _agreement,
@@ -252,16 +252,16 @@ class _Report:
             )
         if not run.scored:
             return self.unavailable("search-curve", f"all {len(run.evaluations)} evaluations failed")
-        running = _running_min([score_of(e).log_loss for e in run.scored])
+        running = _running_min([proxy_loss(e) for e in run.scored])
         n_failed = len(run.evaluations) - len(run.scored)
-        ry = [score_of(e).log_loss for e in run.random_evaluations if e.score is not None]
+        ry = [proxy_loss(e) for e in run.random_evaluations if e.score is not None]
         text = (
             f"<p>Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; "
             f"{n_failed} failed.</p>"
         )
         if ry:
             text += (
-                f"\n<p>Random search with the same budget: best {_f(min(ry), 5)} after "
+                f"\n<p>Random search with the same budget: best {_f(_running_min(ry)[-1], 5)} after "
                 f"{len(run.random_evaluations)} evaluations.</p>"
             )
         alt = "search curve: best proxy log loss against evaluations"
@@ -273,10 +273,8 @@ class _Report:
             return self.unavailable(
                 "proxy-vs-full", f"no top-k candidates trained from scratch ({run.rel(run.paths.topk)})"
             )
-        trained = [r for r in run.topk if r.full is not None]  # diverged candidates have no score
-        proxy = [r.proxy.log_loss for r in trained]
-        full = [r.full.log_loss for r in trained]  # type: ignore[union-attr]
-        agree = _agreement(proxy, full)
+        trained = trained_topk(run.topk)
+        agree = _agreement([p for _, p, _ in trained], [f for _, _, f in trained])
         if agree is None:
             stats = (
                 f'<p class="unavailable">Rank agreement needs at least 3 top-k candidates (have {len(run.topk)}).</p>'

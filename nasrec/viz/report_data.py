@@ -4,6 +4,7 @@ listed problem, and nothing in the folder is ever changed."""
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -42,6 +43,21 @@ def proxy_label(score: Score) -> str:
 def score_of(e: Evaluation) -> Score:
     assert e.score is not None
     return e.score
+
+
+def _nan(x: float | None) -> float:
+    return math.nan if x is None else x
+
+
+def proxy_loss(e: Evaluation) -> float:
+    """A scored evaluation's proxy log loss (nan for evaluators that report none, e.g. `params`)."""
+    return _nan(score_of(e).log_loss)
+
+
+def trained_topk(topk: list[TopKResult]) -> list[tuple[TopKResult, float, float]]:
+    """(record, proxy log loss, full-training log loss) of the top-k candidates that trained (a diverged one has
+    no full score); nan where a score has no log loss."""
+    return [(r, _nan(r.proxy.log_loss), _nan(r.full.log_loss)) for r in topk if r.full is not None]
 
 
 class RunData:
@@ -127,7 +143,8 @@ class RunData:
             except GenotypeError as exc:
                 self.problems.append(f"{self.rel(path)}: not a valid genotype ({exc})")
         if self.summary is not None:
-            for rec in [*self.final, *self.topk, *self.evaluations]:
+            records: list[FinalResult | TopKResult | Evaluation] = [*self.final, *self.topk, *self.evaluations]
+            for rec in records:
                 if rec.digest == self.summary.best_digest:
                     return rec.genotype, "NASRecNet, the run's pick (summary.json)"
         if self.scored:
@@ -143,7 +160,8 @@ class RunData:
             out["proxy"] = min(proxy, key=lambda s: _sort_key(s.log_loss))
         for r in self.topk:
             if r.digest == digest:
-                out["full"] = r.full
+                if r.full is not None:
+                    out["full"] = r.full
                 break
         for f in self.final:
             if f.digest == digest:

@@ -23,7 +23,7 @@ from nasrec.genotype.errors import GenotypeError
 from nasrec.state import atomic_write_bytes, atomic_write_text
 from nasrec.viz.render import drawing, to_dot
 from nasrec.viz.report import SECTIONS
-from nasrec.viz.report_data import RunData, open_run, proxy_label, score_of
+from nasrec.viz.report_data import RunData, open_run, proxy_label, proxy_loss, score_of, trained_topk
 from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _running_min, _si, _sort_key
 from nasrec.viz.report_plots import PLOTS_NEED_MATPLOTLIB, draw_front, draw_proxy_vs_full, draw_search_curve, png
 
@@ -174,13 +174,13 @@ class _Markdown:
             return self.unavailable("search-curve", f"no evaluations ({run.rel(run.paths.evaluations)} {state})")
         if not run.scored:
             return self.unavailable("search-curve", f"all {len(run.evaluations)} evaluations failed")
-        running = _running_min([score_of(e).log_loss for e in run.scored])
+        running = _running_min([proxy_loss(e) for e in run.scored])
         failed = len(run.evaluations) - len(run.scored)
         text = f"Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; {failed} failed."
-        ry = [score_of(e).log_loss for e in run.random_evaluations if e.score is not None]
+        ry = [proxy_loss(e) for e in run.random_evaluations if e.score is not None]
         if ry:
             text += (
-                f"\n\nRandom search with the same budget: best {_f(min(ry), 5)} after "
+                f"\n\nRandom search with the same budget: best {_f(_running_min(ry)[-1], 5)} after "
                 f"{len(run.random_evaluations)} evaluations."
             )
         alt = "search curve: best proxy log loss against evaluations"
@@ -192,8 +192,8 @@ class _Markdown:
             return self.unavailable(
                 "proxy-vs-full", f"no top-k candidates trained from scratch ({run.rel(run.paths.topk)})"
             )
-        trained = [r for r in run.topk if r.full is not None]
-        agree = _agreement([r.proxy.log_loss for r in trained], [r.full.log_loss for r in trained])  # type: ignore[union-attr]
+        trained = trained_topk(run.topk)
+        agree = _agreement([p for _, p, _ in trained], [f for _, _, f in trained])
         if agree is None:
             stats = f"_Rank agreement needs at least 3 top-k candidates (have {len(run.topk)})._"
             title = f"Proxy versus full training (n = {len(run.topk)})"

@@ -7,7 +7,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from nasrec.viz.report_data import RunData, proxy_label, score_of
+from nasrec.viz.report_data import RunData, proxy_label, proxy_loss, score_of, trained_topk
 from nasrec.viz.report_html import _running_min
 
 PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
@@ -28,14 +28,14 @@ def png(mpl: tuple[Any, Any], draw: Callable[[Any], None]) -> bytes:
 def draw_search_curve(fig: Any, run: RunData) -> None:
     """Each scored candidate's proxy log loss and the running best, with random search's when the run has it."""
     xs = [e.index for e in run.scored]
-    ys = [score_of(e).log_loss for e in run.scored]
+    ys = [proxy_loss(e) for e in run.scored]
     n_failed = len(run.evaluations) - len(run.scored)
     rand = [e for e in run.random_evaluations if e.score is not None]
     ax = fig.add_subplot()
     ax.scatter(xs, ys, s=10, alpha=0.3, color="#1f5fbf", label="proxy log loss of each candidate")
     ax.step(xs, _running_min(ys), where="post", color="#c0262d", linewidth=2, label="evolution: best so far")
     if rand:
-        rx, ry = [e.index for e in rand], [score_of(e).log_loss for e in rand]
+        rx, ry = [e.index for e in rand], [proxy_loss(e) for e in rand]
         ax.scatter(rx, ry, s=10, alpha=0.25, color="#7a7a7a", marker="x", label="random search candidates")
         ax.step(
             rx,
@@ -55,18 +55,16 @@ def draw_search_curve(fig: Any, run: RunData) -> None:
 
 def draw_proxy_vs_full(fig: Any, run: RunData, title: str) -> None:
     """Proxy against full-training log loss of the top-k, each labelled by its rank, the best one circled."""
-    trained = [r for r in run.topk if r.full is not None]  # diverged candidates have no score
+    trained = trained_topk(run.topk)
     ax = fig.add_subplot()
-    ax.scatter([r.proxy.log_loss for r in trained], [r.full.log_loss for r in trained], s=30, color="#1f5fbf")  # type: ignore[union-attr]
-    for r in trained:
-        ax.annotate(
-            str(r.rank), (r.proxy.log_loss, r.full.log_loss), textcoords="offset points", xytext=(4, 3), fontsize=8
-        )  # type: ignore[union-attr]
-    best = [r for r in trained if r.digest == run.best_digest]
+    ax.scatter([p for _, p, _ in trained], [f for _, _, f in trained], s=30, color="#1f5fbf")
+    for r, p, f in trained:
+        ax.annotate(str(r.rank), (p, f), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    best = [(p, f) for r, p, f in trained if r.digest == run.best_digest]
     if best:
         ax.scatter(
-            [best[0].proxy.log_loss],
-            [best[0].full.log_loss],  # type: ignore[union-attr]
+            [best[0][0]],
+            [best[0][1]],
             s=90,
             facecolors="none",
             edgecolors="#c0262d",
