@@ -35,7 +35,16 @@ from nasrec.genotype.schema import Genotype
 from nasrec.records import RunPaths
 from nasrec.state import atomic_write_text
 from nasrec.viz.render import to_dot
-from nasrec.viz.report_data import RunData, open_run, proxy_label, proxy_loss, score_of, trained_topk
+from nasrec.viz.report_data import (
+    FINAL_HEAD,
+    RunData,
+    best_facts,
+    final_rows,
+    open_run,
+    proxy_loss,
+    score_of,
+    trained_topk,
+)
 from nasrec.viz.report_front import budgets_and_front
 from nasrec.viz.report_html import (
     _agreement,
@@ -205,23 +214,7 @@ class _Report:
         if g is None:
             return self.unavailable("architecture", "no best_genotype.json and no scored evaluation")
         assert run.best_digest is not None
-        scores = run.scores_of(run.best_digest)
-        cost = next((s for s in (scores.get(k) for k in ("test", "full", "proxy")) if s and s.flops is not None), None)
-        params = next((s.params for s in scores.values() if s.params is not None), None)
-        facts = [
-            ("digest", run.best_digest),
-            ("source", run.best_note),
-            ("space", g.space or "(none)"),
-            ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
-            ("FLOPs", _si(cost.flops) if cost else "n/a"),
-            ("params", _si(params)),
-        ]
-        labels = {"full": "full training (validation)", "test": "test"}
-        for stage in ("proxy", "full", "test"):
-            if stage in scores:
-                s = scores[stage]
-                label = proxy_label(s) if stage == "proxy" else labels[stage]
-                facts.append((label, f"log loss {_f(s.log_loss, 5)} · AUC {_f(s.auc, 4)}"))
+        facts = [("digest", run.best_digest), *best_facts(run, run.best_digest)]
         return _facts(facts) + "\n" + self.diagram(g)
 
     def diagram(self, g: Genotype) -> str:
@@ -329,39 +322,8 @@ class _Report:
         run = self.run
         if not run.final:
             return self.unavailable("final", f"no final results ({run.rel(run.paths.final)})")
-        comparisons = run.summary.comparisons if run.summary is not None else {}
-        head = [
-            "name",
-            "kind",
-            "digest",
-            "test log loss",
-            "± (seeds)",
-            "test AUC",
-            "NASRecNet − model: log loss [95% CI]",
-            "AUC [95% CI]",
-            "FLOPs",
-            "params",
-        ]
-        rows = []
-        for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name)):
-            c = comparisons.get(f.name)
-            rows.append(
-                (
-                    "nasrec" if f.kind == "nasrec" else "",
-                    [
-                        f.name,
-                        f.kind,
-                        f.digest,
-                        _f(f.test.log_loss, 5),
-                        _f(f.test.log_loss_std, 4) if f.test.log_loss_std is not None else "",
-                        _f(f.test.auc, 4),
-                        str(c.log_loss) if c else "",
-                        str(c.auc) if c else "",
-                        _si(f.test.flops),
-                        _si(f.test.params),
-                    ],
-                )
-            )
+        head = FINAL_HEAD
+        rows = [("nasrec" if f.kind == "nasrec" else "", cells) for f, cells in final_rows(run)]
         seeds = run.summary.seeds if run.summary is not None else []
         note = (
             f"Sorted by test log loss; NASRecNet highlighted. Every model trained with seeds "

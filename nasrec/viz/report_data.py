@@ -17,7 +17,7 @@ from nasrec.genotype.io import load
 from nasrec.genotype.schema import Genotype
 from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.state import scan_jsonl
-from nasrec.viz.report_html import _sort_key
+from nasrec.viz.report_html import _f, _si, _sort_key
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -169,3 +169,43 @@ class RunData:
                 if f.kind == "nasrec":
                     break
         return out
+
+
+def best_facts(run: RunData, digest: str) -> list[tuple[str, str]]:
+    """The best architecture's facts (after its digest): source, space, blocks, cost, and its score per stage."""
+    g = run.best
+    assert g is not None
+    scores = run.scores_of(digest)
+    cost = next((s for s in (scores.get(k) for k in ("test", "full", "proxy")) if s and s.flops is not None), None)
+    params = next((s.params for s in scores.values() if s.params is not None), None)
+    facts = [
+        ("source", run.best_note),
+        ("space", g.space or "(none)"),
+        ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
+        ("FLOPs", _si(cost.flops) if cost else "n/a"),
+        ("params", _si(params)),
+    ]
+    labels = {"full": "full training (validation)", "test": "test"}
+    for stage in ("proxy", "full", "test"):
+        if stage in scores:
+            s = scores[stage]
+            label = proxy_label(s) if stage == "proxy" else labels[stage]
+            facts.append((label, f"log loss {_f(s.log_loss, 5)} · AUC {_f(s.auc, 4)}"))
+    return facts
+
+
+FINAL_HEAD = ["name", "kind", "digest", "test log loss", "± (seeds)", "test AUC"]
+FINAL_HEAD += ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "params"]
+
+
+def final_rows(run: RunData) -> list[tuple[FinalResult, list[str]]]:
+    """The final table's rows (cells as FINAL_HEAD), best test log loss first."""
+    comparisons = run.summary.comparisons if run.summary is not None else {}
+    rows = []
+    for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name)):
+        c = comparisons.get(f.name)
+        std = f.test.log_loss_std
+        cells = [f.name, f.kind, f.digest, _f(f.test.log_loss, 5), _f(std, 4) if std is not None else ""]
+        cells += [_f(f.test.auc, 4), str(c.log_loss) if c else "", str(c.auc) if c else ""]
+        rows.append((f, [*cells, _si(f.test.flops), _si(f.test.params)]))
+    return rows

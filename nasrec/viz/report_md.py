@@ -23,7 +23,16 @@ from nasrec.genotype.errors import GenotypeError
 from nasrec.state import atomic_write_bytes, atomic_write_text
 from nasrec.viz.render import drawing, to_dot
 from nasrec.viz.report import SECTIONS
-from nasrec.viz.report_data import RunData, open_run, proxy_label, proxy_loss, score_of, trained_topk
+from nasrec.viz.report_data import (
+    FINAL_HEAD,
+    RunData,
+    best_facts,
+    final_rows,
+    open_run,
+    proxy_loss,
+    score_of,
+    trained_topk,
+)
 from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _running_min, _si, _sort_key
 from nasrec.viz.report_plots import PLOTS_NEED_MATPLOTLIB, draw_front, draw_proxy_vs_full, draw_search_curve, png
 
@@ -136,23 +145,7 @@ class _Markdown:
         if g is None:
             return self.unavailable("architecture", "no best_genotype.json and no scored evaluation")
         assert run.best_digest is not None
-        scores = run.scores_of(run.best_digest)
-        cost = next((s for s in (scores.get(k) for k in ("test", "full", "proxy")) if s and s.flops is not None), None)
-        params = next((s.params for s in scores.values() if s.params is not None), None)
-        facts = [
-            ("digest", f"`{run.best_digest}`"),
-            ("source", run.best_note),
-            ("space", g.space or "(none)"),
-            ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
-            ("FLOPs", _si(cost.flops) if cost else "n/a"),
-            ("params", _si(params)),
-        ]
-        labels = {"full": "full training (validation)", "test": "test"}
-        for stage in ("proxy", "full", "test"):
-            if stage in scores:
-                s = scores[stage]
-                label = proxy_label(s) if stage == "proxy" else labels[stage]
-                facts.append((label, f"log loss {_f(s.log_loss, 5)} · AUC {_f(s.auc, 4)}"))
+        facts = [("digest", f"`{run.best_digest}`"), *best_facts(run, run.best_digest)]
         return _facts(facts) + "\n\n" + self.diagram()
 
     def diagram(self) -> str:
@@ -265,24 +258,10 @@ class _Markdown:
         run = self.run
         if not run.final:
             return self.unavailable("final", f"no final results ({run.rel(run.paths.final)})")
-        comparisons = run.summary.comparisons if run.summary is not None else {}
-        head = ["name", "kind", "digest", "test log loss", "± (seeds)", "test AUC"]
-        head += ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "params"]
+        head = FINAL_HEAD
         rows = []
-        for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name)):
-            c = comparisons.get(f.name)
-            cells = [
-                f.name,
-                f.kind,
-                f"`{f.digest}`",
-                _f(f.test.log_loss, 5),
-                _f(f.test.log_loss_std, 4) if f.test.log_loss_std is not None else "",
-                _f(f.test.auc, 4),
-                str(c.log_loss) if c else "",
-                str(c.auc) if c else "",
-                _si(f.test.flops),
-                _si(f.test.params),
-            ]
+        for f, cells in final_rows(run):
+            cells[2] = f"`{cells[2]}`"
             rows.append(_bold(cells) if f.kind == "nasrec" else cells)
         seeds = run.summary.seeds if run.summary is not None else []
         note = (
