@@ -157,7 +157,7 @@ def test_not_json_and_not_an_object():
 def test_genotypes_are_immutable():
     g = Genotype.from_dict(EXAMPLE)
     with pytest.raises(pydantic.ValidationError, match="frozen"):
-        g.blocks[0].dense.dim = 3  # type: ignore[misc]
+        g.blocks[0].dense.dim = 3  # type: ignore[misc]  # the test: assigning to a frozen model raises
     assert json.loads(g.to_json())["blocks"][0]["dense"]["dim"] == 128
 
 

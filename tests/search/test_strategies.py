@@ -89,7 +89,7 @@ def test_evolution_ages_out_and_improves():
 
 
 def test_constraints_reject_before_evaluation():
-    too_wide = lambda g: "dense dim 1024" if any(b.dense.dim == 1024 for b in g.blocks) else None  # noqa: E731
+    too_wide = lambda g: "dense dim 1024" if any(b.dense.dim == 1024 for b in g.blocks) else None  # noqa: E731 (a one-line constraint)
     strategy = build_strategy("random", NASREC_FULL, seed=0, budget=30, constraints=[too_wide])
     asked = strategy.ask(30)
     assert len(asked) == 30 and all(b.dense.dim != 1024 for g in asked for b in g.blocks)

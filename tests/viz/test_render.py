@@ -293,7 +293,7 @@ def test_flows_match_the_live_sources_of_sampled_genotypes(sampler: str) -> None
                     reads, ins = branch_reads(b, branch), b.inputs
                     expected |= set(ins.dense or ()) if "dense" in reads else set()
                     expected |= set(ins.sparse or ()) if "sparse" in reads else set()
-                    expected |= {ins.left, ins.right} if "pair" in reads else set()  # type: ignore[arg-type]
+                    expected |= {ins.left, ins.right} if "pair" in reads else set()  # type: ignore[arg-type]  # a pair operator has both
                 assert sources == expected, (seed, k, branch)
             assert ("(unused)" in dot.clusters[f"cluster_b{k}"]["attrs"]["label"]) == (not lv.live)
 

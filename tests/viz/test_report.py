@@ -82,7 +82,7 @@ def _run_folder(
         )
         append_jsonl(paths.evaluations, e)
         evals.append(e)
-    ranked = sorted((e for e in evals if e.score is not None), key=lambda e: e.score.log_loss)  # type: ignore
+    ranked = sorted((e for e in evals if e.score is not None), key=lambda e: e.score.log_loss)  # type: ignore[union-attr]  # filtered to scored ones
     tops: list[TopKResult] = []
     if topk:
         for rank, e in enumerate(ranked[:N_TOPK], start=1):
