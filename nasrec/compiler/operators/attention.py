@@ -3,22 +3,22 @@ layer on the S tokens: multi-head self-attention (E-dim tokens, 8 heads, with bi
 feed-forward E -> E -> E with ReLU, residual, LayerNorm(E). The two LayerNorms over E exist whatever the
 LayerNorm option, with weights initialised to 0.17 (reference rule). No dropout.
 
-Heads are E / 8 = 2 wide. q, k, v are taken from the projection with `unbind` (one gradient buffer in
-backward; indexing `qkv[0]`, `qkv[1]`, `qkv[2]` made three zero-filled full-size ones). Eager alternatives to
-torch's fused SDPA kernel (chunked batched matmuls, block-diagonal GEMMs, inductor) were measured slower on CPU
-(docs/training.md, "Training throughput")."""
+Heads are E / 8 = 2 wide. On CPU the attention core is `nasrec.compiler.fused.fused_attention` (a fused
+kernel for narrow heads, reading the projection's output in place) where it applies; elsewhere torch's SDPA,
+with q, k, v taken from the projection by `unbind` (docs/training.md, "Training throughput")."""
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 
+from nasrec.compiler import fused
 from nasrec.compiler.base import Operator, linear, linear_params, norm, norm_params, token_linear
 from nasrec.compiler.operators.efc import token_projection_params
 from nasrec.compiler.registry import register_operator
 
 HEADS = 8
 SELECT_QKV = False
-"""True: the previous code path (`qkv[0], qkv[1], qkv[2]`), kept for benchmarks/train_step.py --baseline."""
+"""True: the code path before issue 18 (SDPA on `qkv[0], qkv[1], qkv[2]`), kept for benchmarks/train_step.py."""
 
 
 @register_operator("attention")
@@ -37,8 +37,12 @@ class Attention(Operator):
     def forward(self, p, x, spec):
         h = norm(p, "tok_ln", token_linear(p, "tok", x.sparse)).transpose(1, 2)  # [B, S, E]
         b, s, e = h.shape
-        qkv = linear(p, "qkv", h).view(b, s, 3, HEADS, e // HEADS).permute(2, 0, 3, 1, 4)
-        q, k, v = (qkv[0], qkv[1], qkv[2]) if SELECT_QKV else qkv.unbind(0)
-        a = F.scaled_dot_product_attention(q, k, v)  # [B, H, S, E/H]
-        h = norm(p, "ln1", h + linear(p, "attn_out", a.transpose(1, 2).reshape(b, s, e)))
+        qkv = linear(p, "qkv", h).view(b, s, 3, HEADS, e // HEADS)
+        if not SELECT_QKV and fused.applies(qkv):
+            a = fused.fused_attention(qkv).view(b, s, e)
+        else:
+            qkv = qkv.permute(2, 0, 3, 1, 4)
+            q, k, v = (qkv[0], qkv[1], qkv[2]) if SELECT_QKV else qkv.unbind(0)
+            a = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, s, e)  # [B, S, E]
+        h = norm(p, "ln1", h + linear(p, "attn_out", a))
         return norm(p, "ln2", h + linear(p, "ff2", F.relu(linear(p, "ff1", h))))
