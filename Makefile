@@ -1,5 +1,5 @@
 # Each target works on a fresh machine: it creates .venv, installs torch (CPU build) first,
-# then the project, and Debian's graphviz when `dot` is missing.
+# then the project, and Debian's graphviz and g++ (the fused attention kernel) when missing.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -11,10 +11,10 @@ PYTEST_ARGS ?=
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml
-	@command -v dot >/dev/null 2>&1 || { \
-	  echo "installing graphviz (dot)"; \
+	@command -v dot >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 || { \
+	  echo "installing graphviz (dot) and g++ (the fused attention kernel)"; \
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
-	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q graphviz; }
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q graphviz g++; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0

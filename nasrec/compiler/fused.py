@@ -15,8 +15,10 @@ SDPA.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import platform
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +41,7 @@ def extension() -> Any | None:
             from torch.utils.cpp_extension import load
 
             _state["ext"] = load(
-                name="nasrec_fused_attention",
+                name=f"nasrec_fused_attention_{_machine_tag()}",
                 sources=[str(SOURCE)],
                 extra_cflags=["-O3", "-march=native"],
                 verbose=False,
@@ -48,6 +50,18 @@ def extension() -> Any | None:
             log.warning("nasrec: fused attention kernel unavailable (%s); using SDPA", e)
             _state["ext"] = None
     return _state["ext"]
+
+
+def _machine_tag() -> str:
+    """A short hash of the CPU's instruction-set flags (and the source): the build uses -march=native, so a
+    build cached in a shared home folder must not be loaded by a node with another CPU."""
+    flags = platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            flags += next((line for line in f if line.startswith("flags")), "")
+    except OSError:
+        pass
+    return hashlib.sha1(flags.encode() + SOURCE.read_bytes()).hexdigest()[:10]
 
 
 def applies(x: Tensor) -> bool:
@@ -61,17 +75,17 @@ def applies(x: Tensor) -> bool:
 
 class _FusedAttention(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, qkv: Tensor, scale: float) -> Tensor:  # type: ignore[override]
-        out, lse = extension().forward(qkv, scale)  # type: ignore[union-attr]
+    def forward(ctx, qkv: Tensor, scale: float) -> Tensor:
+        out, lse = extension().forward(qkv, scale)  # type: ignore[union-attr]  # applies() checked it is built
         ctx.save_for_backward(qkv, out, lse)
         ctx.scale = scale
         return out
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad: Tensor):  # type: ignore[override]
+    def backward(ctx, grad: Tensor):
         qkv, out, lse = ctx.saved_tensors
-        return extension().backward(grad, qkv, out, lse, ctx.scale), None  # type: ignore[union-attr]
+        return extension().backward(grad, qkv, out, lse, ctx.scale), None  # type: ignore[union-attr]  # as forward
 
 
 def fused_attention(qkv: Tensor) -> Tensor:
