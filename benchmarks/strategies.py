@@ -9,6 +9,11 @@ on two genotypes per seed before it relies on that. Reported: per strategy the b
 evolution needs to reach plain evolution's final best (issue 16's target: at most 60 % of the budget, in the
 mean over seeds). The JSON is rewritten after every strategy x seed; a rerun skips the finished ones.
 
+The default budget, 64 evaluations per strategy and seed, is a quarter of the issue's example (256): on one
+thread of a 2-core machine shared with other jobs the fast proxy took ~6 s per candidate, and a seed needs
+~220 new scores for its four strategies (random search, evolution and its predictor-guided variant draw the
+same initial samples, which the cache scores once), so 3 seeds fit in about an hour.
+
     OMP_NUM_THREADS=1 python benchmarks/strategies.py --out runs/strategies --json docs/results/strategies.json
 """
 
