@@ -1,0 +1,45 @@
+"""The strategies benchmark's machinery at a tiny budget: one seed, the tiny space, the formula evaluator."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+STRATEGIES = ["random", "evolution", "predictor-evolution", "optuna"]
+
+
+def run(tmp_path: Path, space: str) -> tuple[dict, subprocess.CompletedProcess]:
+    out, result_file = tmp_path / "runs", tmp_path / "strategies.json"
+    cmd = [sys.executable, str(ROOT / "benchmarks" / "strategies.py"), "--space", space, "--out", str(out)]
+    cmd += ["--json", str(result_file), "--seeds", "0", "--budget", "12", "--population", "4"]
+    cmd += ["--tournament", "2", "--children", "4", "--evaluator", "tests.search.formula:FormulaEvaluator"]
+    cmd += ["--recipe", ""]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    return json.loads(result_file.read_text()), done
+
+
+def test_every_strategy_gets_the_same_budget_and_the_json_has_every_field(tmp_path, tiny_space_file):
+    result, done = run(tmp_path, tiny_space_file)
+    assert result["complete"] and result["command"].startswith("python benchmarks/strategies.py")
+    assert result["wall_seconds"] > 0 and result["config"]["budget"] == 12
+    runs = result["runs"]["0"]
+    assert list(runs) == STRATEGIES
+    for r in runs.values():
+        assert r["evaluations"] == 12 and len(r["curve"]) == 12 and r["failed"] == 0
+        assert r["curve"] == sorted(r["curve"], reverse=True) and r["best"] == r["curve"][-1]
+    # one cache per seed: the three strategies that start from the same random samples share those scores
+    assert sum(r["newly_scored"] for r in runs.values()) < 48
+    assert sum(r["newly_scored"] + r["cache_hits"] for r in runs.values()) == 48
+    assert runs["predictor-evolution"]["stats"]["surrogate"] == "gbdt"
+    summary = result["summary"]
+    assert summary["checkpoints"] == [3, 6, 9, 12] and set(summary["strategies"]) == set(STRATEGIES)
+    reach = summary["predictor_reaches_evolution_best"]
+    assert set(reach) >= {"evaluations", "fraction_mean", "target", "target_met"}
+    assert "predictor-evolution reaches evolution's final best" in done.stdout
+
+    again, _ = run(tmp_path, tiny_space_file)  # resumable: finished strategy x seed pairs are skipped
+    assert again["runs"] == result["runs"]
