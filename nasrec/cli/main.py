@@ -119,6 +119,7 @@ def evaluate(
         FullTrainConfig, "seeds"
     ),
     lr: float = SCRATCH_RECIPE.lr,
+    min_warmup_steps: Annotated[int, typer.Option(help="Warm-up floor in steps.")] = SCRATCH_RECIPE.min_warmup_steps,
     batch_size: int = SCRATCH_RECIPE.batch_size,
     layernorm: bool = default(FullTrainConfig, "layernorm"),
     split: Annotated[
@@ -147,7 +148,14 @@ def evaluate(
             eval_split=split,
             device=device,
             train_split="train+valid" if split == "test" else "train",
-            train=TrainConfig(epochs=epochs, lr=lr, batch_size=batch_size, seed=seed, patience=patience or None),
+            train=TrainConfig(
+                epochs=epochs,
+                lr=lr,
+                min_warmup_steps=min_warmup_steps,
+                batch_size=batch_size,
+                seed=seed,
+                patience=patience or None,
+            ),
         )
     with tensorboard(tensorboard_dir):
         (score,) = full.evaluate([g])

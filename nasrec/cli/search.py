@@ -130,6 +130,12 @@ def search(
         RunConfig, "topk_seeds"
     ),
     final_seeds: Annotated[int, typer.Option(help="Seeds of every final model.")] = default(RunConfig, "final_seeds"),
+    scratch_lr: Annotated[float, typer.Option(help="Adagrad learning rate of the top-k and final trainings.")] = (
+        default(RunConfig, "scratch_lr")
+    ),
+    scratch_min_warmup_steps: Annotated[
+        int, typer.Option(help="Warm-up floor (steps) of the top-k and final trainings.")
+    ] = default(RunConfig, "scratch_min_warmup_steps"),
     workers: Annotated[int, typer.Option(help="Concurrent evaluations (processes or Ray tasks).")] = default(
         RunConfig, "workers"
     ),
@@ -185,6 +191,8 @@ def search(
             final_epochs=final_epochs,
             topk_seeds=topk_seeds,
             final_seeds=final_seeds,
+            scratch_lr=scratch_lr,
+            scratch_min_warmup_steps=scratch_min_warmup_steps,
             random_baseline=random_baseline,
             executor=executor,
             ray_address=ray_address,

@@ -237,7 +237,13 @@ class Pipeline:
 
     def scratch_recipe(self, epochs: float) -> TrainConfig:
         return SCRATCH_RECIPE.model_copy(
-            update={"epochs": epochs, "patience": self.config.patience, "seed": self.config.seed}
+            update={
+                "epochs": epochs,
+                "patience": self.config.patience,
+                "seed": self.config.seed,
+                "lr": self.config.scratch_lr,
+                "min_warmup_steps": self.config.scratch_min_warmup_steps,
+            }
         )
 
     def train_top_k(self, evaluations: list[Evaluation], log: Path) -> list[TopKResult]:

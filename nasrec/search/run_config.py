@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from nasrec.errors import UsageError
 from nasrec.evaluators import SupernetTrainingConfig
 from nasrec.evaluators.base import evaluator_config
+from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.genotype.zoo import list_zoo
 from nasrec.search.base import check_multi_objective, strategy_options
@@ -113,6 +114,12 @@ class RunConfig(BaseModel):
     full_epochs: float = Field(default=10.0, gt=0, description="most epochs of each top-k training (early-stopped)")
     final_epochs: float = Field(default=10.0, gt=0, description="most epochs when choosing the final models' epochs")
     patience: int = Field(default=2, gt=0, description="early stopping: validations without a new best")
+    scratch_lr: float = Field(
+        default=SCRATCH_RECIPE.lr, gt=0, description="Adagrad learning rate of every top-k and final training"
+    )
+    scratch_min_warmup_steps: int = Field(
+        default=SCRATCH_RECIPE.min_warmup_steps, ge=0, description="warm-up floor (steps) of those trainings"
+    )
     topk_seeds: int = Field(default=1, ge=1, description="seeds averaged per top-k candidate")
     final_seeds: int = Field(default=3, ge=1, description="seeds of every final model (NASRecNet, zoo, random)")
     zoo: tuple[str, ...] = ("dlrm", "deepfm", "wide_deep", "autoint")

@@ -30,6 +30,11 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
         (["--top-k", "0"], "--top-k: Input should be greater than or equal to 1, got 0"),
         (["--top-k", "-1"], "--top-k: Input should be greater than or equal to 1, got -1"),
         (["--full-epochs", "0"], "--full-epochs: Input should be greater than 0, got 0.0"),
+        (["--scratch-lr", "0"], "--scratch-lr: Input should be greater than 0, got 0.0"),
+        (
+            ["--scratch-min-warmup-steps", "-1"],
+            "--scratch-min-warmup-steps: Input should be greater than or equal to 0, got -1",
+        ),
         (["--proxy", "nope"], "--proxy: Input should be 'paper' or 'fast', got 'nope'"),
         (["--population", "8", "--tournament", "9"], "--tournament: tournament (9) cannot exceed population (8)"),
         (
@@ -119,6 +124,10 @@ def test_the_flags_reach_the_strategy_and_evaluator_registries(tmp_path, monkeyp
             "supernet",
             "--supernet-epochs",
             "0.5",
+            "--scratch-lr",
+            "0.04",
+            "--scratch-min-warmup-steps",
+            "200",
             "-o",
             str(tmp_path / "run"),
         ]
@@ -131,6 +140,8 @@ def test_the_flags_reach_the_strategy_and_evaluator_registries(tmp_path, monkeyp
     )
     assert c.evaluator.name == "supernet" and "recipe" not in c.evaluator.config
     assert c.supernet.train.epochs == 0.5 and c.supernet.data == c.data and c.supernet.train.seed == c.seed
+    recipe = pipeline.Pipeline(c, tmp_path / "unused").scratch_recipe(3.0)
+    assert (recipe.lr, recipe.min_warmup_steps, recipe.epochs, recipe.patience) == (0.04, 200, 3.0, 2)
     errors(["search", "-o", str(tmp_path / "run")])
     assert seen[1] == RunConfig()  # the CLI's defaults are the config models' own
 
@@ -181,3 +192,19 @@ def test_a_run_folder_of_nasrec_0_1_resumes_with_its_config_unchanged(tmp_path):
     assert path.read_bytes() == before
     with pytest.raises(pipeline.UsageError, match=r"holds another run's config \(different seed, supernet\)"):
         pipeline.Pipeline(pipeline.RunConfig.model_validate({**legacy, "seed": 4}), tmp_path)._write_config()
+
+
+def test_evaluate_passes_the_scratch_recipe_flags_to_training(monkeypatch):
+    import nasrec.evaluators
+
+    seen = []
+
+    class Stop:
+        def __init__(self, **kwargs):
+            seen.append(kwargs["train"])
+            raise pipeline.UsageError("stopped")
+
+    monkeypatch.setattr(nasrec.evaluators, "FullTrain", Stop)
+    code, lines, _ = errors(["evaluate", "zoo:dlrm", "--lr", "0.04", "--min-warmup-steps", "200", "--patience", "0"])
+    assert (code, lines) == (1, ["error: stopped"])
+    assert (seen[0].lr, seen[0].min_warmup_steps, seen[0].patience) == (0.04, 200, None)
