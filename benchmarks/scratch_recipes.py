@@ -16,15 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
+from _trials import REFERENCE, reference_genotypes, run_trials
 
 from nasrec.evaluators.base import build_evaluator
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.genotype.schema import Genotype
 
 RECIPES = {
@@ -34,9 +35,18 @@ RECIPES = {
 }
 
 
+def train(update: dict[str, Any], genotype: Genotype, seed: int, data: str) -> dict[str, Any]:
+    recipe = SCRATCH_RECIPE.model_copy(update=update)
+    ev = build_evaluator("full", {"data": data, "seed": seed, "train": recipe.model_dump()})
+    score = ev.evaluate([genotype])[0]
+    run = score.runs[0]
+    rec = {"log_loss": score.log_loss, "spikes": run.diverged_steps, "best_step": run.best_step}
+    return rec | {"curve": [p.log_loss for p in run.curve]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reference", type=Path, default=Path("docs/results/rank-criteo-reference.jsonl"))
+    ap.add_argument("--reference", type=Path, default=REFERENCE)
     ap.add_argument("--data", default="sample:criteo")
     ap.add_argument("--n", type=int, default=8)
     ap.add_argument("--seeds", type=int, default=2)
@@ -45,39 +55,14 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    entries = [json.loads(line) for line in args.reference.read_text().splitlines()[: args.n]]
-    done = {}
-    if args.out.exists():
-        for line in args.out.read_text().splitlines():
-            if line.strip():
-                r = json.loads(line)
-                done[(r["recipe"], r["digest"], r["seed"])] = r
-    for name, update in RECIPES.items():
-        recipe = SCRATCH_RECIPE.model_copy(update=update)
-        for e in entries:
-            for seed in range(args.seeds):
-                if (name, e["digest"], seed) in done:
-                    continue
-                ev = build_evaluator("full", {"data": args.data, "seed": seed, "train": recipe.model_dump()})
-                start = time.perf_counter()
-                try:
-                    score = ev.evaluate([Genotype.from_dict(e["genotype"])])[0]
-                    run = score.runs[0]
-                    rec = {"log_loss": score.log_loss, "spikes": run.diverged_steps, "best_step": run.best_step}
-                    rec |= {"curve": [p.log_loss for p in run.curve], "error": None}
-                except TrainingDiverged as exc:  # a run the guard stopped is a finding: kept, not fatal
-                    rec = {"log_loss": None, "spikes": None, "best_step": None, "curve": [], "error": str(exc)}
-                rec |= {"recipe": name, "digest": e["digest"], "seed": seed}
-                rec["seconds"] = round(time.perf_counter() - start, 1)
-                done[(name, e["digest"], seed)] = rec
-                with args.out.open("a") as f:
-                    f.write(json.dumps(rec) + "\n")
-                print(name, e["digest"], seed, rec["log_loss"], rec["spikes"], rec["seconds"], flush=True)
-    summary = summarize(done, [e["digest"] for e in entries], args.seeds)
+    genotypes = reference_genotypes(args.reference, args.n)
+    failed: dict[str, Any] = {"log_loss": None, "spikes": None, "best_step": None, "curve": []}
+    done = run_trials(args.out, RECIPES, genotypes, args.seeds, partial(train, data=args.data), failed)
+    summary = summarize(done, [d for d, _ in genotypes], args.seeds)
     for name, s in summary.items():
         print(f"{name:28s} " + "  ".join(f"{k} {v}" for k, v in s.items()))
     if args.json:
-        record = {
+        record: dict[str, Any] = {
             "command": f"python benchmarks/scratch_recipes.py --n {args.n} --seeds {args.seeds} --data {args.data}"
         }
         record |= {"recipes": {k: SCRATCH_RECIPE.model_copy(update=v).model_dump() for k, v in RECIPES.items()}}
