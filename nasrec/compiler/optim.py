@@ -38,20 +38,30 @@ class SlicedAdagrad:
 
     @torch.no_grad()
     def step(self, view: nn.Module) -> None:
+        """Update the slices `view` used. Slices that are views of the parameters (narrows) are updated by four
+        multi-tensor (foreach) calls, the same arithmetic as the per-slice ops; gathered slices are written back."""
+        grads: list[Tensor] = []
+        sums: list[Tensor] = []
+        params: list[Tensor] = []
         for leaf, p, slicer in view.leaf_slices():  # type: ignore[operator]  # a SupernetView (compiler.supernet imports this module)
             g = leaf.grad
             if g is None:
                 continue
             st = self._sum(p)
-            if slicer.is_view:
-                acc = slicer(st)
-                acc.addcmul_(g, g)
-                slicer(p.data).addcdiv_(g, acc.sqrt().add_(self.eps), value=-self.lr)
-            else:
-                acc = slicer(st).addcmul_(g, g)
-                slicer.write(st, acc)
-                slicer.write(p.data, leaf.detach().addcdiv(g, acc.sqrt().add_(self.eps), value=-self.lr))
             leaf.grad = None
+            if slicer.is_view:
+                grads.append(g)
+                sums.append(slicer(st))
+                params.append(slicer(p.data))
+                continue
+            acc = slicer(st).addcmul_(g, g)
+            slicer.write(st, acc)
+            slicer.write(p.data, leaf.detach().addcdiv(g, acc.sqrt().add_(self.eps), value=-self.lr))
+        if grads:
+            torch._foreach_addcmul_(sums, grads, grads)
+            std = torch._foreach_sqrt(sums)
+            torch._foreach_add_(std, self.eps)
+            torch._foreach_addcdiv_(params, grads, std, value=-self.lr)
 
     def state_dict(self) -> dict[str, object]:
         names = {p: n for n, p in self.supernet.named_parameters()}

@@ -21,7 +21,7 @@ from typing import NamedTuple, cast
 from torch import Tensor, nn
 
 from nasrec.compiler.base import OpInputs, OpModule, Slicer
-from nasrec.compiler.context import BuildContext
+from nasrec.compiler.context import BuildContext, OpSpec
 from nasrec.compiler.embedding import FeatureEmbedding
 from nasrec.compiler.network import HEAD, BlockPlan, NetPlan, OpRef, op_key, plan, run
 from nasrec.compiler.operators.mergers import MERGER_OPERATORS
@@ -29,6 +29,9 @@ from nasrec.compiler.registry import get_operator
 from nasrec.data.spec import FeatureSpec
 from nasrec.genotype.schema import Genotype
 from nasrec.genotype.space import SearchSpace, get_space
+
+SLICER_CACHE = 8192
+"""Slicer lists a supernet keeps, keyed by (block, operator, spec); the oldest goes first when full."""
 
 
 class Embedded(NamedTuple):
@@ -68,6 +71,7 @@ class Supernet(nn.Module):
         self.head = HEAD.build(HEAD.super_spec(self.ctx))
         self._views: OrderedDict[str, SupernetView] = OrderedDict()
         self._view_cache = view_cache
+        self._slicers: dict[tuple[int, str, OpSpec], list[tuple[str, nn.Parameter, Slicer]]] = {}
 
     @property
     def layernorm(self) -> bool:
@@ -111,6 +115,7 @@ class Supernet(nn.Module):
         state = super().__getstate__() if hasattr(super(), "__getstate__") else self.__dict__.copy()
         state = dict(state)
         state["_views"] = OrderedDict()
+        state["_slicers"] = {}
         return state
 
 
@@ -126,18 +131,27 @@ class SupernetView(nn.Module):
         for bp in self.plan.blocks:
             for ref in bp.refs:
                 block = cast(nn.ModuleDict, supernet.blocks[f"b{bp.k}"])
-                self._slices[(bp.k, ref.key)] = self._slicers(cast(OpModule, block[ref.key]), ref)
-        self._head = self._slicers(supernet.head, self.plan.head)
+                self._slices[(bp.k, ref.key)] = self._slicers(bp.k, cast(OpModule, block[ref.key]), ref)
+        self._head = self._slicers(0, supernet.head, self.plan.head)
         self.local_grads = False
         self.leaves: dict[tuple[int, str], dict[str, Tensor]] = {}
 
-    @staticmethod
-    def _slicers(module: OpModule, ref: OpRef) -> list[tuple[str, nn.Parameter, Slicer]]:
+    def _slicers(self, k: int, module: OpModule, ref: OpRef) -> list[tuple[str, nn.Parameter, Slicer]]:
+        """(name, super parameter, slicer) of each parameter of `ref` in block `k` (0: the head), shared by
+        every view through the supernet's cache (a sampled path per training step rebuilds no slicer twice, and
+        gather positions move to the device once)."""
+        cache, key = self.supernet._slicers, (k, ref.key, ref.spec)
+        out = cache.get(key)
+        if out is not None:
+            return out
         out = []
         for name, d in ref.op.params(ref.spec).items():
             p = module._parameters[name]
             assert p is not None  # OpModule registers every declared parameter
             out.append((name, p, Slicer(tuple(p.shape), d.index)))
+        if len(cache) >= SLICER_CACHE:
+            del cache[next(iter(cache))]  # the oldest entry
+        cache[key] = out
         return out
 
     def _params(self, bp: BlockPlan, ref: OpRef) -> dict[str, Tensor]:

@@ -135,3 +135,46 @@ class BatchDataset(IterableDataset):
             shard=wid * self.world_size + self.rank,
             num_shards=self.world_size * nw,
         )
+
+
+class DeviceRows:
+    """Rows held on a device as whole tensors (moved there once), cut into the batches `iter_batches` yields
+    over the same rows: same order per (seed, epoch), same shards; per batch one `index_select` on the device
+    instead of a gather on the host and a host-to-device copy."""
+
+    def __init__(self, dense: np.ndarray, sparse: np.ndarray, label: np.ndarray, device: torch.device | str) -> None:
+        self.device = torch.device(device)
+        self.dense = torch.from_numpy(np.ascontiguousarray(dense, dtype=np.float32)).to(self.device)
+        self.sparse = torch.from_numpy(np.ascontiguousarray(sparse, dtype=np.int64)).to(self.device)
+        self.label = torch.from_numpy(np.ascontiguousarray(label, dtype=np.float32)).to(self.device)
+
+    @staticmethod
+    def nbytes(n_rows: int, n_dense: int, n_sparse: int) -> int:
+        """Device memory the rows take (float32 dense and labels, int64 indices)."""
+        return n_rows * (4 * n_dense + 8 * n_sparse + 4)
+
+    def __len__(self) -> int:
+        return len(self.label)
+
+    def batches(
+        self,
+        batch_size: int = 512,
+        *,
+        shuffle: bool = False,
+        seed: int = 0,
+        epoch: int = 0,
+        drop_last: bool = False,
+        shard: int = 0,
+        num_shards: int = 1,
+    ) -> Iterator[Batch]:
+        """One epoch of batches, as `iter_batches` over these rows (their positions are the indices)."""
+        n = len(self)
+        order = epoch_order(n, None, shuffle, seed, epoch)
+        pos = None if order is None else torch.from_numpy(order).to(self.device)
+        for b in range(shard, n_batches(n, batch_size, drop_last), num_shards):
+            lo, hi = b * batch_size, min(b * batch_size + batch_size, n)
+            if pos is None:
+                yield Batch(self.dense[lo:hi], self.sparse[lo:hi], self.label[lo:hi])
+            else:
+                rows = pos[lo:hi]
+                yield Batch(*(t.index_select(0, rows) for t in (self.dense, self.sparse, self.label)))

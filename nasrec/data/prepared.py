@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from pydantic import BaseModel, Field
 
-from nasrec.data.batching import Batch, BatchDataset, iter_batches
+from nasrec.data.batching import Batch, BatchDataset, DeviceRows, iter_batches
 from nasrec.data.errors import BadRowReport, DataError
 from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, split_indices, stratified_folds
@@ -186,6 +187,10 @@ class DataSplit:
             shard=shard,
             num_shards=num_shards,
         )
+
+    def on_device(self, device: torch.device | str) -> DeviceRows:
+        """The split's rows as tensors on `device` (see `DeviceRows`); `.batches` cuts the same batches."""
+        return DeviceRows(self.dense, self.sparse, self.label, device)
 
     def dataset(
         self,

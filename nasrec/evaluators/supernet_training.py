@@ -15,6 +15,8 @@ from torch import Tensor, nn
 
 from nasrec.compiler import Supernet, SupernetView
 from nasrec.compiler.optim import SlicedAdagrad
+from nasrec.data.batching import DeviceRows
+from nasrec.data.prepared import DataSplit
 from nasrec.evaluators.checkpoint import drop_optimizer_state, load_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
@@ -27,6 +29,10 @@ SUPERNET_RECIPE = TrainConfig(min_warmup_steps=1000)
 """The paper's supernet recipe (1 epoch, Adagrad lr 0.12, cosine, 10 % warm-up) with a warm-up of at least
 1,000 steps: weight-shared parameters take Adagrad's sign-like first steps from every sampled path, and on
 short runs a shorter warm-up diverges (docs/training.md has the measurements)."""
+
+
+DEVICE_DATA_BYTES = 2 << 30
+"""`train_supernet(device_data=None)` on CUDA holds the train split on the device when it takes at most this."""
 
 
 class SupernetTrainingConfig(BaseModel):
@@ -130,6 +136,7 @@ def train_supernet(
     stop_after: int | None = None,
     device: str = "cpu",
     tag: str = "supernet",
+    device_data: bool | None = None,
 ) -> Supernet:
     """Train a supernet on the train split; checkpoint (and resume) at `out/checkpoint.pt`: weights, step and
     recipe, and while unfinished the optimizers' state (an exact resume needs Adagrad's accumulators).
@@ -138,7 +145,9 @@ def train_supernet(
     gradient). Under torchrun (WORLD_SIZE > 1) the ranks split every global batch of `config.train.batch_size`
     rows, average gradients, and draw the same path each step: the result equals one process on the same
     global batches up to float rounding. Only rank 0 writes `out`, holding its lock (a second trainer on the
-    folder raises `RunFolderBusy`). `tag`: the TensorBoard prefix of its scalars (see `scalars`)."""
+    folder raises `RunFolderBusy`). `tag`: the TensorBoard prefix of its scalars (see `scalars`). `device_data`: hold
+    the train split on `device` and cut batches there (the same batches); None: on CUDA when it takes at most
+    `DEVICE_DATA_BYTES`."""
     out = Path(out)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     parallel = DataParallel.from_env(dev)
@@ -146,6 +155,10 @@ def train_supernet(
     space = get_space(config.space)  # the space and the data are checked before anything is written
     train = open_data(config.data).split("train")
     steps_per_epoch = train.full_batches(config.train.batch_size)
+    if device_data is None:
+        size = DeviceRows.nbytes(len(train), train.data.spec.n_dense, train.data.spec.n_sparse)
+        device_data = dev.type == "cuda" and size <= DEVICE_DATA_BYTES
+    rows: DataSplit | DeviceRows = train.on_device(dev) if device_data else train
     with RunLock(out, "supernet folder") if parallel.is_main else nullcontext():  # rank 0 writes, and locks
         if parallel.is_main:
             pin_config(out / "config.json", config, what="supernet")
@@ -165,7 +178,7 @@ def train_supernet(
         )
         # global batch i = rows [i*B, (i+1)*B) of the epoch's order; rank r reads its B/W rows of it
         trainer.fit(
-            lambda epoch: train.batches(
+            lambda epoch: rows.batches(
                 per_rank,
                 shuffle=True,
                 seed=config.train.seed,

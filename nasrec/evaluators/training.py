@@ -45,6 +45,12 @@ instead of four per parameter. False: the previous per-tensor loop on CPU, for b
 fused CPU kernel differs in rounding, and over 20 steps at lr 0.12 that drifted losses by 2e-5: not used.)"""
 
 
+SYNC_EVERY_CUDA = 32
+"""`Trainer(sync_every=None)` on CUDA reads the step losses back once per this many steps (one host-device sync
+for all of them) instead of every step; elsewhere every step (a read costs nothing there). The guard sees every
+loss, in order, a few steps late; checkpoints are written only after the losses before them are checked."""
+
+
 class TrainConfig(BaseModel):
     """The recipe; defaults are the paper's supernet recipe, made safe for short runs (`min_warmup_steps`)."""
 
@@ -147,7 +153,8 @@ class Trainer:
     trains on its share of every global batch, gradients are averaged over the ranks, and only rank 0 writes
     the checkpoint and shows progress. With a TensorBoard writer installed (`scalars.tensorboard`), the main
     process logs `<tag>/loss` and `<tag>/lr` every step and `<tag>/valid_log_loss` every validation (`tag`
-    defaults to the label).
+    defaults to the label). `sync_every`: steps between reads of the losses (see `SYNC_EVERY_CUDA`); with 1, a
+    step's loss is checked before its update, so a non-finite loss never reaches the weights in memory.
     """
 
     def __init__(
@@ -162,6 +169,7 @@ class Trainer:
         parallel: DataParallel | None = None,
         compile: bool | None = None,
         tag: str | None = None,
+        sync_every: int | None = None,
     ) -> None:
         self.tag = tag or scalars.tag(*label.split())
         self.model, self.config, self.checkpoint = model, config, Path(checkpoint) if checkpoint else None
@@ -169,6 +177,8 @@ class Trainer:
         self.compile = compile if forward is None else False  # a custom forward is the caller's to compile
         self.compiled = False
         self.device, self.parallel = torch.device(device), parallel or DataParallel()
+        self.sync_every = sync_every or (SYNC_EVERY_CUDA if self.device.type == "cuda" else 1)
+        self._pending: list[tuple[int, torch.Tensor, float]] = []  # (step, loss on the device, lr): not read yet
         self.progress, self.label = progress and self.parallel.is_main, label
         dense, sparse = split_parameters(model)
         if sparse:  # Adagrad builds sparse tensors each step; opt out of invariant checks explicitly (the default)
@@ -227,6 +237,7 @@ class Trainer:
         return state
 
     def _save(self) -> None:
+        self._read_losses()  # the guard has seen every step the checkpoint holds
         if self.checkpoint and self.parallel.is_main:
             save_checkpoint(self._state(), self.checkpoint)
 
@@ -293,7 +304,7 @@ class Trainer:
                         break
                     self._train_step(batch, factor(self.step))
                     ran += 1
-                    bar.update(task, advance=1, info=f"loss {self.losses[-1]:.4f}")
+                    bar.update(task, advance=1, info=f"loss {self.losses[-1]:.4f}" if self.losses else "")
                     if validate is not None and (self.step % every == 0 or self.step == end):
                         stopped = self._validate(validate)
                     if self.step % self.config.checkpoint_every == 0 or stopped:
@@ -306,6 +317,7 @@ class Trainer:
                         f"batches (steps_per_epoch={steps_per_epoch}); callers size epochs with "
                         "DataSplit.full_batches"
                     )
+        self._read_losses()
         if self.losses and self.step % self.config.checkpoint_every and not stopped:
             self._save()  # the final state, unless just saved
         if self._best_state is not None and self.config.patience is not None:
@@ -315,6 +327,7 @@ class Trainer:
     def _validate(self, validate: Validate) -> bool:
         """Validate, keep the best weights; True when early stopping says stop (never during the warm-up: the
         learning rate is still rising, so a plateau there says nothing)."""
+        self._read_losses()
         value = float(validate())
         self.model.train()
         self.curve.append(CurvePoint(step=self.step, log_loss=value))
@@ -337,15 +350,27 @@ class Trainer:
                 opt.lr = self.config.lr * lr_factor
         logits = self.forward(dense, sparse, self.step).reshape(-1)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, label)
-        mean = float(self.parallel.mean_loss(loss))
-        where = f" (last good checkpoint: {self.checkpoint})" if self.checkpoint and self.checkpoint.exists() else ""
-        self.guard.check(self.step, mean, where)  # raises on a non-finite loss or a run that keeps diverging
+        self._pending.append((self.step, self.parallel.mean_loss(loss), self.config.lr * lr_factor))
+        if self.sync_every == 1:
+            self._read_losses()  # raises on a non-finite loss or a run that keeps diverging, before the update
         self.backward_and_step(loss)
         self.step += 1
-        self.losses.append(mean)
-        if self.parallel.is_main:
-            scalars.add_scalar(f"{self.tag}/loss", mean, self.step)
-            scalars.add_scalar(f"{self.tag}/lr", self.config.lr * lr_factor, self.step)
+        if len(self._pending) >= self.sync_every:
+            self._read_losses()
+
+    def _read_losses(self) -> None:
+        """Read the pending step losses (one sync), pass them through the guard in order, record and log them."""
+        if not self._pending:
+            return
+        pending, self._pending = self._pending, []
+        values = torch.stack([m for _, m, _ in pending]).tolist() if len(pending) > 1 else [float(pending[0][1])]
+        where = f" (last good checkpoint: {self.checkpoint})" if self.checkpoint and self.checkpoint.exists() else ""
+        for (step, _, lr), mean in zip(pending, values, strict=True):
+            self.guard.check(step, mean, where)  # raises on a non-finite loss or a run that keeps diverging
+            self.losses.append(mean)
+            if self.parallel.is_main:
+                scalars.add_scalar(f"{self.tag}/loss", mean, step + 1)
+                scalars.add_scalar(f"{self.tag}/lr", lr, step + 1)
 
     def backward_and_step(self, loss: torch.Tensor) -> None:
         """Backward, average over ranks, clip the dense gradients' norm, step every optimizer (overridden for

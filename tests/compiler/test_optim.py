@@ -41,3 +41,29 @@ def test_sliced_adagrad_matches_torch_adagrad() -> None:
     for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         if not name.startswith("embedding."):
             torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
+
+
+def test_foreach_step_is_bitwise_the_per_slice_update() -> None:
+    a = Supernet(SPACE, SMALL)
+    randomise(a, seed=5)
+    b = copy.deepcopy(a)
+    opt = SlicedAdagrad(a, lr=0.1, eps=1e-2)
+    sums: dict[torch.nn.Parameter, torch.Tensor] = {}
+    loss = torch.nn.BCEWithLogitsLoss()
+    for step in range(3):
+        g = sample(SPACE, "any-path", step)
+        dense, sparse, label = batch(SMALL, seed=step)
+        for net in (a, b):
+            view = net.view(g).set_local_grads()
+            loss(view(dense, sparse), label).backward()
+            if net is a:
+                opt.step(view)
+                continue
+            with torch.no_grad():  # the update one slice at a time
+                for leaf, p, s in view.leaf_slices():
+                    st = sums.setdefault(p, torch.zeros_like(p))
+                    acc = s(st).addcmul_(leaf.grad, leaf.grad)
+                    s.write(st, acc)
+                    s.write(p.data, leaf.detach().addcdiv(leaf.grad, acc.sqrt().add_(1e-2), value=-0.1))
+    for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
+        assert torch.equal(pa, pb), name

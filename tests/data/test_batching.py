@@ -98,3 +98,15 @@ def test_dataset_ranks_partition(arrays) -> None:
     both = np.concatenate(seen)
     assert both.shape == (2_000, 13)
     assert sorted(map(tuple, both.tolist())) == sorted(map(tuple, np.asarray(data.dense).tolist()))
+
+
+@pytest.mark.parametrize(("shuffle", "drop_last", "shard", "num_shards"), [(True, True, 0, 1), (False, False, 1, 3)])
+def test_device_rows_cut_the_batches_of_iter_batches(shuffle, drop_last, shard, num_shards) -> None:
+    data = make_synthetic(700, seed=2)
+    split = data.split("train")
+    kw = dict(shuffle=shuffle, seed=4, epoch=1, drop_last=drop_last, shard=shard, num_shards=num_shards)
+    ref = list(split.batches(64, **kw))
+    got = list(split.on_device("cpu").batches(64, **kw))
+    assert len(got) == len(ref) > 2
+    for a, b in zip(got, ref, strict=True):
+        assert all(torch.equal(x, y) and x.dtype == y.dtype for x, y in zip(a, b, strict=True))

@@ -202,3 +202,23 @@ def test_early_stopping_waits_for_the_end_of_the_warmup():
     trainer = Trainer(model, TrainConfig(epochs=10, patience=2, min_warmup_steps=40))
     trainer.fit(lambda epoch: iter(batches), steps_per_epoch=8, validate=lambda: next(values))
     assert trainer.best_step == 8 and trainer.step == 40  # patience ran out at step 24, the warm-up at 40
+
+
+def test_losses_read_every_few_steps_equal_every_step_and_the_guard_still_stops(tmp_path):
+    config = TrainConfig(epochs=2, checkpoint_every=4)
+    torch.manual_seed(0)
+    a = Trainer(Tiny(), config)
+    a.fit(lambda epoch: iter(make_batches()), steps_per_epoch=8)
+    torch.manual_seed(0)
+    b = Trainer(Tiny(), config, sync_every=5)  # what CUDA does by default (SYNC_EVERY_CUDA)
+    b.fit(lambda epoch: iter(make_batches()), steps_per_epoch=8)
+    assert b.losses == a.losses and len(b.losses) == 16
+    batches = make_batches()
+    batches[5] = (torch.full_like(batches[5][0], float("nan")), batches[5][1], batches[5][2])
+    ckpt = tmp_path / "ckpt.pt"
+    torch.manual_seed(0)
+    c = Trainer(Tiny(), TrainConfig(epochs=1, checkpoint_every=2), checkpoint=ckpt, sync_every=3)
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 5; training stopped \(last good checkpoint"):
+        c.fit(lambda epoch: iter(batches), steps_per_epoch=8)
+    assert c.divergence.count == 1 and c.divergence.first_step == 5 and len(c.losses) == 5
+    assert load_checkpoint(ckpt)["step"] == 4  # the checkpoint after step 6 was never written

@@ -106,3 +106,19 @@ def test_compile_default(monkeypatch):
     assert not att.use_compile(50000)
     assert Trainer(compile_standalone(g_att, FEATURES), RECIPE, compile=True).use_compile(1)
     assert not Trainer(compile_standalone(g_plain, FEATURES), RECIPE, compile=False).use_compile(10**9)
+
+
+def test_supernet_training_on_device_held_rows_gives_the_same_losses(tmp_path, tiny_space_file) -> None:
+    from nasrec.evaluators import SupernetTrainingConfig, train_supernet
+    from nasrec.evaluators.supernet_training import training_report
+
+    config = SupernetTrainingConfig(
+        data="sample:criteo", space=tiny_space_file, cap=500, train=TrainConfig(epochs=1, lr=0.03, batch_size=256)
+    )
+    runs = []
+    for held in (False, True):
+        train_supernet(config, tmp_path / str(held), stop_after=6, device_data=held)
+        report = training_report(tmp_path / str(held))
+        assert report is not None and report["steps"] == 6
+        runs.append(report["first_losses"] + report["last_losses"])
+    assert runs[0] == pytest.approx(runs[1], abs=1e-6)
