@@ -2,7 +2,8 @@
 
 Supernet training (NASRec-Full, bundled Criteo rows), the fast fine-tuned proxy on 4 candidates and one
 standalone model trained from scratch, each on both devices; then supernet steps per second on larger
-synthetic Criteo-shaped rows. Needs a CUDA machine.
+synthetic Criteo-shaped rows: `train_supernet(stop_after=60)` end to end, start-up included (steady-state steps/s,
+before and after a change: benchmarks/device_steps.py). Needs a CUDA machine.
 
     python benchmarks/device_check.py --json device-check.json
 """
