@@ -52,16 +52,19 @@ def extension() -> Any | None:
     return _state["ext"]
 
 
-def _machine_tag() -> str:
-    """A short hash of the CPU's instruction-set flags (and the source): the build uses -march=native, so a
-    build cached in a shared home folder must not be loaded by a node with another CPU."""
+def _machine_tag(source: Path = SOURCE) -> str:
+    """A short hash of the CPU's instruction-set flags and of the source's text and location. The build uses
+    -march=native, so a build cached in a shared home folder must not be loaded by a node with another CPU;
+    and torch's build folder records the source's path, so two installs (checkouts, venvs) sharing one name
+    would rebuild each other's extension (~1 min) every time the other loads it."""
     flags = platform.machine()
     try:
         with open("/proc/cpuinfo") as f:
             flags += next((line for line in f if line.startswith("flags")), "")
     except OSError:
         pass
-    return hashlib.sha1(flags.encode() + SOURCE.read_bytes()).hexdigest()[:10]
+    where = str(source.resolve()).encode()
+    return hashlib.sha1(flags.encode() + source.read_bytes() + where).hexdigest()[:10]
 
 
 def applies(x: Tensor) -> bool:

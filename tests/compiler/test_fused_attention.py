@@ -69,3 +69,15 @@ def test_operator_through_either_path(monkeypatch):
     torch.testing.assert_close(fast, model(dense, sparse), rtol=1e-5, atol=1e-5)
     monkeypatch.setattr(attention, "SELECT_QKV", True)
     torch.testing.assert_close(fast, model(dense, sparse), rtol=1e-5, atol=1e-5)
+
+
+def test_the_build_name_differs_per_source_location_and_text(tmp_path):
+    """Two installs of nasrec share torch's extension folder: each needs its own build name, else each load
+    rebuilds the other's (torch's build folder records the source path); a copy's name is stable."""
+    copy = tmp_path / "a" / "attention.cpp"
+    copy.parent.mkdir()
+    copy.write_bytes(fused.SOURCE.read_bytes())
+    assert fused._machine_tag(copy) == fused._machine_tag(copy) != fused._machine_tag(fused.SOURCE)
+    before = fused._machine_tag(copy)
+    copy.write_bytes(fused.SOURCE.read_bytes() + b"\n")  # same place, edited text
+    assert fused._machine_tag(copy) != before
