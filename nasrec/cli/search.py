@@ -130,6 +130,13 @@ def search(
         RunConfig, "topk_seeds"
     ),
     final_seeds: Annotated[int, typer.Option(help="Seeds of every final model.")] = default(RunConfig, "final_seeds"),
+    final_protocol: Annotated[
+        str,
+        typer.Option(
+            help="retrain: final models retrained on train+valid for the epochs early stopping chose; keep: the "
+            "early-stopped models themselves."
+        ),
+    ] = default(RunConfig, "final_protocol"),
     scratch_lr: Annotated[float, typer.Option(help="Adagrad learning rate of the top-k and final trainings.")] = (
         default(RunConfig, "scratch_lr")
     ),
@@ -191,6 +198,7 @@ def search(
             final_epochs=final_epochs,
             topk_seeds=topk_seeds,
             final_seeds=final_seeds,
+            final_protocol=final_protocol,
             scratch_lr=scratch_lr,
             scratch_min_warmup_steps=scratch_min_warmup_steps,
             random_baseline=random_baseline,

@@ -286,14 +286,15 @@ class Pipeline:
         return [self.config.seed + i for i in range(self.config.final_seeds)]
 
     def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
-        """Every candidate retrained on train + valid for the epochs early stopping chose on validation (per
-        seed), scored on test; its per-seed test logits kept in final/ for the paired intervals."""
+        """Every candidate trained early-stopped on validation and, with `final_protocol` "retrain", retrained
+        on train + valid for the epochs early stopping chose (per seed); scored on test, its per-seed test
+        logits kept in final/ for the paired intervals."""
         c = self.config
         full = FullTrain(
             data=c.data,
             seed=c.seed,
             seeds=c.final_seeds,
-            train_split="train+valid",
+            train_split="train+valid" if c.final_protocol == "retrain" else "train",
             eval_split="test",
             device=c.device,
             layernorm=c.layernorm_final,

@@ -31,6 +31,7 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
         (["--top-k", "-1"], "--top-k: Input should be greater than or equal to 1, got -1"),
         (["--full-epochs", "0"], "--full-epochs: Input should be greater than 0, got 0.0"),
         (["--scratch-lr", "0"], "--scratch-lr: Input should be greater than 0, got 0.0"),
+        (["--final-protocol", "refit"], "--final-protocol: Input should be 'retrain' or 'keep', got 'refit'"),
         (
             ["--scratch-min-warmup-steps", "-1"],
             "--scratch-min-warmup-steps: Input should be greater than or equal to 0, got -1",
@@ -208,3 +209,19 @@ def test_evaluate_passes_the_scratch_recipe_flags_to_training(monkeypatch):
     code, lines, _ = errors(["evaluate", "zoo:dlrm", "--lr", "0.04", "--min-warmup-steps", "200", "--patience", "0"])
     assert (code, lines) == (1, ["error: stopped"])
     assert (seen[0].lr, seen[0].min_warmup_steps, seen[0].patience) == (0.04, 200, None)
+
+
+@pytest.mark.parametrize(("protocol", "split"), [("retrain", "train+valid"), ("keep", "train")])
+def test_the_final_protocol_chooses_what_the_final_models_train_on(tmp_path, monkeypatch, protocol, split):
+    seen = []
+
+    class Stop:
+        def __init__(self, **kwargs):
+            seen.append(kwargs)
+            raise pipeline.UsageError("stopped")
+
+    monkeypatch.setattr(pipeline, "FullTrain", Stop)
+    config = RunConfig.model_validate({"final_protocol": protocol, "final_seeds": 2})
+    with pytest.raises(pipeline.UsageError, match="stopped"):
+        pipeline.Pipeline(config, tmp_path / "run").final([])
+    assert (seen[0]["train_split"], seen[0]["eval_split"], seen[0]["seeds"]) == (split, "test", 2)
