@@ -174,7 +174,7 @@ def main() -> None:
     ap.add_argument("--measure", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--data", type=Path, default=None, help=argparse.SUPPRESS)
     ap.add_argument("--sync-every", type=int, default=None, help=argparse.SUPPRESS)
-    ap.add_argument("--supernet-only", action="store_true", help=argparse.SUPPRESS)
+    ap.add_argument("--supernet-only", action="store_true", help="no standalone models")
     ap.add_argument("--profile", type=Path, default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.measure:
@@ -197,13 +197,14 @@ def main() -> None:
         "timed_steps": {str(b): args.steps if b <= 512 else args.steps_large for b in args.batches},
         "before_commit": commit.read_text().strip() if commit.exists() else None,
     }
-    out["before"] = run_version(args, "before", args.before, data, [])
+    only = ["--supernet-only"] if args.supernet_only else []
+    out["before"] = run_version(args, "before", args.before, data, only)
     prof = ["--profile", str(args.profile_dir / "profile-after")] if args.profile_dir else []
     if args.profile_dir:
         args.profile_dir.mkdir(parents=True, exist_ok=True)
-    out["after"] = run_version(args, "after", ROOT, data, prof)
+    out["after"] = run_version(args, "after", ROOT, data, prof + only)
     out["after_sync_every_1"] = run_version(
-        args, "after_sync_every_1", ROOT, data, ["--sync-every", "1"] + (["--supernet-only"] if args.quick else [])
+        args, "after_sync_every_1", ROOT, data, ["--sync-every", "1"] + (["--supernet-only"] if args.quick else only)
     )
     out["supernet_speedup"] = {
         b: round(out["after"]["supernet"][b] / out["before"]["supernet"][b], 2) for b in out["before"]["supernet"]

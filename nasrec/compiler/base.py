@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple, cast
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -116,7 +117,7 @@ class Slicer:
     """Precomputed steps taking a super parameter to a view's exact parameter: `narrow`s on some axes and at
     most one `index_select` (explicit positions) on another. `write` puts a value back into that region."""
 
-    __slots__ = ("index", "narrows")
+    __slots__ = ("_outer", "host_index", "index", "narrows")
 
     def __init__(self, super_shape: tuple[int, ...], index: tuple[Axis, ...]) -> None:
         narrows: list[tuple[int, int, int]] = []
@@ -138,6 +139,8 @@ class Slicer:
             raise NotImplementedError("a parameter may gather explicit positions on one axis only")
         self.narrows = tuple(narrows)
         self.index = gathers[0] if gathers else None
+        self.host_index = None if self.index is None else self.index[1].numpy()  # stays on the host
+        self._outer: tuple[tuple[int, ...], np.ndarray, np.ndarray] | None = None
 
     @property
     def is_view(self) -> bool:
@@ -160,6 +163,23 @@ class Slicer:
     def __call__(self, t: Tensor) -> Tensor:
         t = self._narrow(t)
         return t if self.index is None else t.index_select(self.index[0], self._positions(t))
+
+    def outer(self, super_shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, cols): the flat positions of `self(t)`'s elements in a contiguous `t` of `super_shape`, in
+        row-major order, are `(rows[:, None] + cols[None, :]).ravel()` (memoised; host arrays)."""
+        if self._outer is not None and self._outer[0] == super_shape:
+            return self._outer[1], self._outer[2]
+        axes = [np.arange(n, dtype=np.int64) for n in super_shape] or [np.zeros(1, dtype=np.int64)]
+        for axis, start, length in self.narrows:
+            axes[axis] = axes[axis][start : start + length]
+        if self.index is not None:
+            assert self.host_index is not None
+            axes[self.index[0]] = self.host_index
+        rows = np.zeros(1, dtype=np.int64)
+        for axis, a in enumerate(axes[:-1]):  # axis 0 slowest; strides of a contiguous tensor
+            rows = (rows[:, None] + a[None, :] * math.prod(super_shape[axis + 1 :])).ravel()
+        self._outer = (super_shape, rows, axes[-1])
+        return rows, axes[-1]
 
     @torch.no_grad()
     def write(self, t: Tensor, value: Tensor) -> None:

@@ -2,8 +2,9 @@
 
 With plain autograd, a view's backward writes full-size gradients into every supernet parameter it slices, and
 a torch optimizer then sweeps those full tensors; both cost the supernet's size, not the subnet's. In
-local-gradient mode (`view.set_local_grads()`), gradients land on exact-size leaves, and `SlicedAdagrad.step`
-applies Adagrad to the used slices of the parameters and of their accumulators. That is exactly what
+local-gradient mode (`view.set_local_grads()`), gradients land on one exact-size leaf gathered from the
+supernet's flat buffer, and `SlicedAdagrad.step` applies Adagrad to the used slices of the parameters and of
+their accumulators (one flat buffer too) with a few index ops. That is exactly what
 `torch.optim.Adagrad` does to the supernet with those gradients (zero gradient elsewhere changes nothing when
 weight decay and lr decay are 0). The embedding table keeps its sparse gradient: give it a torch optimizer.
 
@@ -15,59 +16,82 @@ weight decay and lr decay are 0). The embedding table keeps its sparse gradient:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
+from nasrec.compiler.flat import FlatParams, by_index
+
 
 class SlicedAdagrad:
-    """Adagrad over a supernet's dense parameters, applied per view to the slices it used."""
+    """Adagrad over a supernet's dense parameters, applied per view to the slices it used. The accumulators
+    live in one buffer shaped like `supernet.flat.data`: on CUDA a step is a few index ops over `view.flat_index`."""
 
     def __init__(
         self, supernet: nn.Module, lr: float = 0.01, eps: float = 1e-10, initial_accumulator_value: float = 0.0
     ) -> None:
         self.supernet, self.lr, self.eps, self.init = supernet, lr, eps, initial_accumulator_value
-        self.state: dict[nn.Parameter, Tensor] = {}
+        self.sums: Tensor | None = None
 
-    def _sum(self, p: nn.Parameter) -> Tensor:
-        st = self.state.get(p)
-        if st is None:
-            st = self.state[p] = torch.full_like(p, self.init, memory_format=torch.preserve_format).detach()
-        return st
+    def _flat(self) -> FlatParams:
+        return cast(FlatParams, self.supernet.flat)  # a Supernet (compiler.supernet imports this module)
+
+    def _sums(self, data: Tensor) -> Tensor:
+        if self.sums is None:
+            self.sums = torch.full_like(data, self.init)
+        elif self.sums.device != data.device:
+            self.sums = self.sums.to(data.device)
+        return self.sums
 
     @torch.no_grad()
-    def step(self, view: nn.Module) -> None:
-        """Update the slices `view` used. Slices that are views of the parameters (narrows) are updated by four
-        multi-tensor (foreach) calls, the same arithmetic as the per-slice ops; gathered slices are written back."""
+    def step(self, view: Any) -> None:
+        """Update the slices `view` (a local-gradient `SupernetView`) used, from its flat leaf's gradient g:
+        sum += g^2, then parameter = leaf - lr * g / (sqrt(sum) + eps) (a parameter the view did not reach has
+        g = 0: unchanged). On `INDEXED_DEVICES` by a few index ops over `view.flat_index`; elsewhere slice by
+        slice, those that are views of the parameters in four multi-tensor (foreach) calls."""
+        leaf = view.flat_leaf
+        if leaf is None or leaf.grad is None:
+            return
+        g = leaf.grad
+        leaf.grad = None
+        flat = self._flat()
+        sums = self._sums(flat.data)
+        if by_index(flat.data):
+            index = view.flat_index
+            acc = sums.index_select(0, index).addcmul_(g, g)
+            sums.index_copy_(0, index, acc)
+            flat.data.index_copy_(0, index, leaf.detach().addcdiv(g, acc.sqrt_().add_(self.eps), value=-self.lr))
+            return
         grads: list[Tensor] = []
-        sums: list[Tensor] = []
+        accs: list[Tensor] = []
         params: list[Tensor] = []
-        for leaf, p, slicer in view.leaf_slices():  # type: ignore[operator]  # a SupernetView (compiler.supernet imports this module)
-            g = leaf.grad
-            if g is None:
-                continue
-            st = self._sum(p)
-            leaf.grad = None
+        for (_, _, p, slicer), gs, ls in zip(view.layout, view.split(g), view.split(leaf.detach()), strict=True):
+            st = flat.chunk(sums, p)
             if slicer.is_view:
-                grads.append(g)
-                sums.append(slicer(st))
+                grads.append(gs)
+                accs.append(slicer(st))
                 params.append(slicer(p.data))
                 continue
-            acc = slicer(st).addcmul_(g, g)
+            acc = slicer(st).addcmul_(gs, gs)
             slicer.write(st, acc)
-            slicer.write(p.data, leaf.detach().addcdiv(g, acc.sqrt().add_(self.eps), value=-self.lr))
+            slicer.write(p.data, ls.addcdiv(gs, acc.sqrt().add_(self.eps), value=-self.lr))
         if grads:
-            torch._foreach_addcmul_(sums, grads, grads)
-            std = torch._foreach_sqrt(sums)
+            torch._foreach_addcmul_(accs, grads, grads)
+            std = torch._foreach_sqrt(accs)
             torch._foreach_add_(std, self.eps)
             torch._foreach_addcdiv_(params, grads, std, value=-self.lr)
 
     def state_dict(self) -> dict[str, object]:
-        names = {p: n for n, p in self.supernet.named_parameters()}
-        return {"lr": self.lr, "eps": self.eps, "sums": {names[p]: t for p, t in self.state.items()}}
+        """The accumulators per parameter name (views of one buffer; the format of per-parameter tensors)."""
+        sums = {} if self.sums is None else self._flat().chunks(self.sums)
+        return {"lr": self.lr, "eps": self.eps, "sums": sums}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        params = dict(self.supernet.named_parameters())
+        """Load `state_dict()`'s output; parameters it has no accumulator for start from the initial value."""
         self.lr, self.eps = float(state["lr"]), float(state["eps"])
-        self.state = {params[n]: t.to(params[n].device, copy=True) for n, t in state["sums"].items()}
+        flat = self._flat()
+        self.sums = torch.full_like(flat.data, self.init)
+        chunks = flat.chunks(self.sums)
+        for n, t in state["sums"].items():
+            chunks[n].copy_(t)

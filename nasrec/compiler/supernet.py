@@ -16,13 +16,15 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import NamedTuple, cast
+from typing import Any, NamedTuple, cast
 
+import torch
 from torch import Tensor, nn
 
 from nasrec.compiler.base import OpInputs, OpModule, Slicer
 from nasrec.compiler.context import BuildContext, OpSpec
 from nasrec.compiler.embedding import FeatureEmbedding
+from nasrec.compiler.flat import FlatParams, by_index
 from nasrec.compiler.network import HEAD, BlockPlan, NetPlan, OpRef, op_key, plan, run
 from nasrec.compiler.operators.mergers import MERGER_OPERATORS
 from nasrec.compiler.registry import get_operator
@@ -72,6 +74,32 @@ class Supernet(nn.Module):
         self._views: OrderedDict[str, SupernetView] = OrderedDict()
         self._view_cache = view_cache
         self._slicers: dict[tuple[int, str, OpSpec], list[tuple[str, nn.Parameter, Slicer]]] = {}
+        self._flat = self._flatten()
+
+    def _flatten(self) -> FlatParams:
+        self._flat = FlatParams([(n, p) for n, p in self.named_parameters() if not n.startswith("embedding.")])
+        return self._flat
+
+    @property
+    def flat(self) -> FlatParams:
+        """The dense parameters as views of one buffer (`FlatParams`; remade after `.to()`, unpickling or
+        `load_state_dict(assign=True)`); the embedding table stays apart (sparse gradients)."""
+        f = self._flat
+        if f is None or (f.params and f.params[0].data_ptr() != f.data.data_ptr()):
+            f = self._flatten()
+        return f
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Supernet:
+        super()._apply(fn, recurse)
+        if self._flat is not None and not self._flat.intact():  # e.g. moved: the parameters are copies now
+            self._flatten()
+        return self
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        out = super().load_state_dict(state_dict, strict, assign)
+        if assign:  # new parameter objects
+            self._flatten()
+        return out
 
     @property
     def layernorm(self) -> bool:
@@ -116,7 +144,12 @@ class Supernet(nn.Module):
         state = dict(state)
         state["_views"] = OrderedDict()
         state["_slicers"] = {}
+        state["_flat"] = None
         return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        super().__setstate__(state)
+        self._flatten()  # the unpickled parameters are separate tensors again
 
 
 class SupernetView(nn.Module):
@@ -135,6 +168,12 @@ class SupernetView(nn.Module):
         self._head = self._slicers(0, supernet.head, self.plan.head)
         self.local_grads = False
         self.leaves: dict[tuple[int, str], dict[str, Tensor]] = {}
+        self.flat_leaf: Tensor | None = None
+        self._flat_index: Tensor | None = None
+        self._shapes: list[tuple[tuple[int, ...], int]] | None = None
+        self.layout = [(key, name, p, s) for key, sl in self._all_slices() for name, p, s in sl]
+        """((block, operator key) or (0, "head"), parameter name, super parameter, slicer) of each slice, in the
+        order of `flat_leaf` and `flat_index`."""
 
     def _slicers(self, k: int, module: OpModule, ref: OpRef) -> list[tuple[str, nn.Parameter, Slicer]]:
         """(name, super parameter, slicer) of each parameter of `ref` in block `k` (0: the head), shared by
@@ -163,26 +202,59 @@ class SupernetView(nn.Module):
         return ref.op.forward(self._params(bp, ref), x, ref.spec)
 
     def set_local_grads(self, on: bool = True) -> SupernetView:
-        """Local-gradient mode (fast supernet training): each forward copies the used slices into fresh leaf
-        tensors (`self.leaves`), so backward writes exact-size gradients there instead of full-size gradients
-        into the supernet; `nasrec.compiler.optim.SlicedAdagrad.step(view)` then updates only those slices.
+        """Local-gradient mode (fast supernet training): each forward gathers the used slices from the
+        supernet's flat buffer into one fresh leaf (`self.flat_leaf`; `self.leaves` are its per-parameter
+        views), so backward writes one exact-size gradient there instead of full-size gradients into the
+        supernet; `nasrec.compiler.optim.SlicedAdagrad.step(view)` then updates only those slices.
         The embedding table is not copied: it gets its usual sparse gradient."""
         self.local_grads = on
         return self
 
-    def _make_leaves(self) -> None:
-        items = [*list(self._slices.items()), ((0, "head"), self._head)]
-        self.leaves = {
-            key: {name: s(p.detach()).contiguous().requires_grad_(True) for name, p, s in sl} for key, sl in items
-        }
+    def _all_slices(self) -> list[tuple[tuple[int, str], list[tuple[str, nn.Parameter, Slicer]]]]:
+        return [*list(self._slices.items()), ((0, "head"), self._head)]
 
-    def leaf_slices(self) -> list[tuple[Tensor, nn.Parameter, Slicer]]:
-        """(leaf, super parameter, slicer) for every leaf of the last local-gradient forward."""
-        out = []
-        for key, sl in [*list(self._slices.items()), ((0, "head"), self._head)]:
-            leaves = self.leaves.get(key, {})
-            out += [(leaves[name], p, s) for name, p, s in sl if name in leaves]
+    @property
+    def flat_index(self) -> Tensor:
+        """Positions in `supernet.flat.data` of this view's slices, in leaf order (made once per device)."""
+        data = self.supernet.flat.data
+        if self._flat_index is None or self._flat_index.device != data.device:
+            self._flat_index = self.supernet.flat.positions([(p, s) for _, _, p, s in self.layout])
+        return self._flat_index
+
+    def split(self, flat: Tensor) -> list[Tensor]:
+        """`flat` (shaped like `flat_leaf`) as one view per parameter slice, in `layout` order."""
+        shapes = self._sizes()
+        pieces = flat.split([n for _, n in shapes])
+        return [t if len(shape) == 1 else t.view(shape) for (shape, _), t in zip(shapes, pieces, strict=True)]
+
+    def _sizes(self) -> list[tuple[tuple[int, ...], int]]:
+        if self._shapes is None:
+            self._shapes = [_shape(s, p) for _, _, p, s in self.layout]
+        return self._shapes
+
+    def _grouped(self, flat: Tensor) -> dict[tuple[int, str], dict[str, Tensor]]:
+        """`split(flat)` by (block, operator key) and parameter name, like `leaves`."""
+        out: dict[tuple[int, str], dict[str, Tensor]] = {key: {} for key in [*self._slices, (0, "head")]}
+        for (key, name, _, _), t in zip(self.layout, self.split(flat), strict=True):
+            out[key][name] = t
         return out
+
+    def _make_leaves(self) -> None:
+        data = self.supernet.flat.data
+        if by_index(data):
+            leaf = data.index_select(0, self.flat_index)
+        else:  # one copy per slice, straight from the parameter
+            leaf = data.new_empty(sum(n for _, n in self._sizes()))
+            if self.layout:
+                torch._foreach_copy_(self.split(leaf), [s(p.data) for _, _, p, s in self.layout])
+        self.flat_leaf = leaf.requires_grad_(True)
+        self.leaves = self._grouped(self.flat_leaf)
+
+    def leaf_grads(self) -> dict[tuple[int, str], dict[str, Tensor]]:
+        """The gradients of the last local-gradient forward and backward, shaped like `leaves` (zeros where a
+        parameter got none); empty when there is none."""
+        g = None if self.flat_leaf is None else self.flat_leaf.grad
+        return {} if g is None else self._grouped(g)
 
     # -- forward ---------------------------------------------------------------------------------
     def head_inputs(self, emb: Embedded) -> Tensor:
@@ -227,3 +299,14 @@ class SupernetView(nn.Module):
 
 def _numel(s: Slicer, p: Tensor) -> int:
     return s(p.detach()).numel()
+
+
+def _shape(s: Slicer, p: Tensor) -> tuple[tuple[int, ...], int]:
+    """The shape of `s(p)` and its element count, from the slicer's host arrays (no tensor op)."""
+    rows, cols = s.outer(tuple(p.shape))
+    shape = list(p.shape)
+    for axis, _, length in s.narrows:
+        shape[axis] = length
+    if s.host_index is not None and s.index is not None:
+        shape[s.index[0]] = len(s.host_index)
+    return tuple(shape), len(rows) * len(cols)

@@ -120,7 +120,7 @@ class SupernetTrainer(Trainer):
     def backward_and_step(self, loss: Tensor) -> None:
         loss.backward()
         assert self.view is not None
-        leaves = [leaf for leaf, _, _ in self.view.leaf_slices()]
+        leaves = [] if self.view.flat_leaf is None else [self.view.flat_leaf]  # the view's slices, in one tensor
         self.parallel.average_gradients(leaves, self.sparse_params)  # no-op in one process
         leaves = [leaf for leaf in leaves if leaf.grad is not None]
         if self.config.clip is not None and leaves:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 
+import pytest
 import torch
 
 from nasrec.compiler import Supernet
+from nasrec.compiler import flat as flat_mod
 from nasrec.compiler.optim import SlicedAdagrad
 from nasrec.genotype import NASREC_FULL, SearchSpace, sample
 from tests.compiler.helpers import SMALL, batch, randomise
@@ -21,7 +23,9 @@ SPACE = SearchSpace(
 )
 
 
-def test_sliced_adagrad_matches_torch_adagrad() -> None:
+@pytest.mark.parametrize("indexed", [False, True])  # CUDA's path (by index over the flat buffer), on CPU
+def test_sliced_adagrad_matches_torch_adagrad(indexed: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(flat_mod, "INDEXED_DEVICES", frozenset({"cpu"} if indexed else ()))
     a = Supernet(SPACE, SMALL)
     randomise(a, seed=3)
     b = copy.deepcopy(a)
@@ -43,7 +47,7 @@ def test_sliced_adagrad_matches_torch_adagrad() -> None:
             torch.testing.assert_close(pa, pb, atol=1e-5, rtol=1e-4, msg=lambda m, name=name: f"{name}: {m}")
 
 
-def test_foreach_step_is_bitwise_the_per_slice_update() -> None:
+def test_flat_step_is_bitwise_the_per_slice_update() -> None:
     a = Supernet(SPACE, SMALL)
     randomise(a, seed=5)
     b = copy.deepcopy(a)
@@ -59,11 +63,14 @@ def test_foreach_step_is_bitwise_the_per_slice_update() -> None:
             if net is a:
                 opt.step(view)
                 continue
+            grads = view.leaf_grads()
             with torch.no_grad():  # the update one slice at a time
-                for leaf, p, s in view.leaf_slices():
-                    st = sums.setdefault(p, torch.zeros_like(p))
-                    acc = s(st).addcmul_(leaf.grad, leaf.grad)
-                    s.write(st, acc)
-                    s.write(p.data, leaf.detach().addcdiv(leaf.grad, acc.sqrt().add_(1e-2), value=-0.1))
+                for key, items in view._all_slices():
+                    for name, p, s in items:
+                        leaf, g = view.leaves[key][name], grads[key][name]
+                        st = sums.setdefault(p, torch.zeros_like(p))
+                        acc = s(st).addcmul_(g, g)
+                        s.write(st, acc)
+                        s.write(p.data, leaf.detach().addcdiv(g, acc.sqrt().add_(1e-2), value=-0.1))
     for (name, pa), pb in zip(a.named_parameters(), b.parameters(), strict=True):
         assert torch.equal(pa, pb), name
