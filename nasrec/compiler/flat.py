@@ -6,7 +6,7 @@ updates it with a few index ops, instead of several small kernels per parameter 
 ordinary `nn.Parameter`s with their names and shapes (state dicts are unchanged); only their storage is shared.
 
     flat = FlatParams([("a", nn.Parameter(torch.ones(2, 3))), ("b", nn.Parameter(torch.zeros(4)))])
-    flat.data.shape                                 # torch.Size([10]); a is flat.data[:6].view(2, 3)
+    flat.data.shape                                 # torch.Size([11]); a is flat.data[:6].view(2, 3)
     pos = flat.positions([(a, Slicer((2, 3), (1, (0, 2))))])   # tensor([0, 2]): a[:1][:, [0, 2]]
 """
 
@@ -24,8 +24,30 @@ INDEXED_DEVICES = frozenset({"cuda"})
 little to launch, and the scattered index ops more in memory traffic (~3x on the NASRec-Full supernet)."""
 
 
+ALIGN = 16
+"""Each slice in a view's flat leaf starts at a multiple of this many elements (64 bytes in float32), as a tensor
+of its own would: GEMM and LayerNorm kernels take slower paths on misaligned operands (issue 18: -10 % steps/s at
+batch 8,192 on an H200 without it). The gaps read and write the buffer's spare last element."""
+
+
 def by_index(t: Tensor) -> bool:
     return t.device.type in INDEXED_DEVICES
+
+
+def padded_sizes(sizes: list[int]) -> tuple[list[int], list[int]]:
+    """The split sizes of a flat leaf holding pieces of `sizes` in turn, each aligned to `ALIGN` (gaps between
+    them), and where each piece is among those splits."""
+    out: list[int] = []
+    where: list[int] = []
+    done = 0
+    for n in sizes:
+        if done % ALIGN:
+            out.append(ALIGN - done % ALIGN)
+            done += out[-1]
+        where.append(len(out))
+        out.append(n)
+        done += n
+    return out, where
 
 
 class FlatParams:
@@ -42,8 +64,10 @@ class FlatParams:
         if len({(p.dtype, p.device) for p in self.params}) > 1:
             raise ValueError("a flat buffer needs its parameters on one dtype and device")
         first = self.params[0] if self.params else torch.empty(0)
-        self.data = torch.empty(total, dtype=first.dtype, device=first.device)
+        self.data = torch.empty(total + 1, dtype=first.dtype, device=first.device)
+        self.spare = total  # belongs to no parameter: the gaps of `positions` point here
         with torch.no_grad():
+            self.data[total] = 0
             for p in self.params:
                 off = self.offsets[id(p)]
                 view = self.data[off : off + p.numel()].view(p.shape)
@@ -66,13 +90,21 @@ class FlatParams:
         return {n: self.chunk(t, p) for n, p in zip(self.names, self.params, strict=True)}
 
     def positions(self, slices: list[tuple[nn.Parameter, Slicer]]) -> Tensor:
-        """Positions in `data` of the elements of every `slicer(p)` in turn (row-major), on `data`'s device.
+        """Positions in `data` of the elements of every `slicer(p)` in turn (row-major), each slice aligned as
+        `padded_sizes` says (gaps: `spare`), on `data`'s device.
 
         Each slice is an outer sum `rows[:, None] + cols[None, :]` (`Slicer.outer`); the host sends those short
         vectors in one copy and the device expands them to one position per element."""
-        rows, shifts, lens, cols = [], [], [], []
-        done = n_cols = 0
+        rows, shifts, lens = [], [], []
+        cols = [np.zeros(ALIGN, dtype=np.int64)]  # a gap of k reads cols[:k]: k times `spare`
+        done, n_cols = 0, ALIGN
         for p, s in slices:
+            if done % ALIGN:
+                gap = ALIGN - done % ALIGN
+                rows.append(np.array([self.spare], dtype=np.int64))
+                lens.append(np.array([gap], dtype=np.int64))
+                shifts.append(np.array([-done], dtype=np.int64))
+                done += gap
             r, c = s.outer(tuple(p.shape))
             off = self.offsets[id(p)]
             rows.append(r + off)

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from nasrec.compiler.base import OpInputs, OpModule, Slicer
 from nasrec.compiler.context import BuildContext, OpSpec
 from nasrec.compiler.embedding import FeatureEmbedding
-from nasrec.compiler.flat import FlatParams, by_index
+from nasrec.compiler.flat import FlatParams, by_index, padded_sizes
 from nasrec.compiler.network import HEAD, BlockPlan, NetPlan, OpRef, op_key, plan, run
 from nasrec.compiler.operators.mergers import MERGER_OPERATORS
 from nasrec.compiler.registry import get_operator
@@ -170,7 +170,8 @@ class SupernetView(nn.Module):
         self.leaves: dict[tuple[int, str], dict[str, Tensor]] = {}
         self.flat_leaf: Tensor | None = None
         self._flat_index: Tensor | None = None
-        self._shapes: list[tuple[tuple[int, ...], int]] | None = None
+        self._shapes: list[tuple[int, ...]] | None = None
+        self._splits: tuple[list[int], list[int]] = ([], [])  # padded_sizes of the slices
         self.layout = [(key, name, p, s) for key, sl in self._all_slices() for name, p, s in sl]
         """((block, operator key) or (0, "head"), parameter name, super parameter, slicer) of each slice, in the
         order of `flat_leaf` and `flat_index`."""
@@ -223,13 +224,20 @@ class SupernetView(nn.Module):
 
     def split(self, flat: Tensor) -> list[Tensor]:
         """`flat` (shaped like `flat_leaf`) as one view per parameter slice, in `layout` order."""
-        shapes = self._sizes()
-        pieces = flat.split([n for _, n in shapes])
-        return [t if len(shape) == 1 else t.view(shape) for (shape, _), t in zip(shapes, pieces, strict=True)]
+        shapes = self._shape_list()
+        if not shapes:
+            return []
+        pieces = flat.split(self._splits[0])
+        return [
+            pieces[i] if len(shape) == 1 else pieces[i].view(shape)
+            for shape, i in zip(shapes, self._splits[1], strict=True)
+        ]
 
-    def _sizes(self) -> list[tuple[tuple[int, ...], int]]:
+    def _shape_list(self) -> list[tuple[int, ...]]:
         if self._shapes is None:
-            self._shapes = [_shape(s, p) for _, _, p, s in self.layout]
+            shapes = [_shape(s, p) for _, _, p, s in self.layout]
+            self._shapes = [shape for shape, _ in shapes]
+            self._splits = padded_sizes([n for _, n in shapes])
         return self._shapes
 
     def _grouped(self, flat: Tensor) -> dict[tuple[int, str], dict[str, Tensor]]:
@@ -244,7 +252,8 @@ class SupernetView(nn.Module):
         if by_index(data):
             leaf = data.index_select(0, self.flat_index)
         else:  # one copy per slice, straight from the parameter
-            leaf = data.new_empty(sum(n for _, n in self._sizes()))
+            self._shape_list()
+            leaf = data.new_zeros(sum(self._splits[0]))
             if self.layout:
                 torch._foreach_copy_(self.split(leaf), [s(p.data) for _, _, p, s in self.layout])
         self.flat_leaf = leaf.requires_grad_(True)

@@ -11,7 +11,7 @@ import torch
 from nasrec.compiler import Supernet
 from nasrec.compiler import flat as flat_mod
 from nasrec.compiler.base import Slicer
-from nasrec.compiler.flat import FlatParams
+from nasrec.compiler.flat import ALIGN, FlatParams, padded_sizes
 from nasrec.compiler.optim import SlicedAdagrad
 from nasrec.genotype import sample
 from tests.compiler.helpers import SMALL, batch, randomise
@@ -39,15 +39,33 @@ def test_positions_are_the_slicers_elements_in_order() -> None:
         (b, Slicer((6,), ((5, 2),))),
         (c, Slicer((3, 4, 5), (3, 4, 5))),  # the whole parameter
     ]
-    pos = flat.positions(slices)
-    assert torch.equal(flat.data[pos], torch.cat([s(p.detach()).reshape(-1) for p, s in slices]))  # distinct values
+    sizes, where = padded_sizes([s(p.detach()).numel() for p, s in slices])
+    pieces = flat.data[flat.positions(slices)].split(sizes)
+    for i, (p, s) in zip(where, slices, strict=True):
+        assert torch.equal(pieces[i], s(p.detach()).reshape(-1))  # distinct values: the right elements
+    assert sizes == [9, 7, 4, 12, 12, 4, 16, 2, 14, 60] and where == [0, 2, 4, 6, 7, 9]  # gaps to multiples of 16
+    gaps = [t for i, t in enumerate(pieces) if i not in where]
+    assert all((t == flat.data[flat.spare]).all() for t in gaps) and flat.data[flat.spare] == 0
     assert flat.positions([]).numel() == 0
+
+
+def test_leaves_are_aligned_views_of_one_leaf(monkeypatch: pytest.MonkeyPatch) -> None:
+    net = Supernet(SPACE, SMALL)
+    for indexed in (False, True):
+        monkeypatch.setattr(flat_mod, "INDEXED_DEVICES", frozenset({"cpu"} if indexed else ()))
+        view = net.view(sample(SPACE, "any-path", 1)).set_local_grads()
+        view(*batch(SMALL)[:2])
+        assert view.flat_leaf is not None
+        leaves = view.split(view.flat_leaf)
+        assert all(t.data_ptr() % (ALIGN * 4) == 0 for t in leaves)
+        for (_, _, p, s), t in zip(view.layout, leaves, strict=True):
+            assert torch.equal(t, s(p.detach()))
 
 
 def test_parameters_stay_views_of_the_buffer() -> None:
     net = Supernet(SPACE, SMALL)
     assert _params_are_views(net)
-    assert net.flat.data.numel() == net.num_dense_params()
+    assert net.flat.data.numel() == net.num_dense_params() + 1  # a spare element
     assert _params_are_views(copy.deepcopy(net))
     net.double()  # every parameter is replaced by a copy: the buffer is remade
     assert net.flat.data.dtype == torch.float64 and _params_are_views(net)
