@@ -133,8 +133,8 @@ def search(
     final_protocol: Annotated[
         str,
         typer.Option(
-            help="retrain: final models retrained on train+valid for the epochs early stopping chose; keep: the "
-            "early-stopped models themselves."
+            help="keep: the final models early-stopped on valid; retrain: retrained on train+valid for the epochs "
+            "early stopping chose."
         ),
     ] = default(RunConfig, "final_protocol"),
     scratch_lr: Annotated[float, typer.Option(help="Adagrad learning rate of the top-k and final trainings.")] = (

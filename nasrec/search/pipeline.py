@@ -286,9 +286,9 @@ class Pipeline:
         return [self.config.seed + i for i in range(self.config.final_seeds)]
 
     def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
-        """Every candidate trained early-stopped on validation and, with `final_protocol` "retrain", retrained
-        on train + valid for the epochs early stopping chose (per seed); scored on test, its per-seed test
-        logits kept in final/ for the paired intervals."""
+        """Every candidate trained on train, early-stopped on validation (per seed) and, with `final_protocol`
+        "retrain", retrained on train + valid for the epochs early stopping chose; scored on test, its per-seed
+        test logits kept in final/ for the paired intervals."""
         c = self.config
         full = FullTrain(
             data=c.data,

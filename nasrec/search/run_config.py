@@ -113,10 +113,10 @@ class RunConfig(BaseModel):
     top_k: int = Field(default=15, ge=1, description="best candidates trained from scratch")
     full_epochs: float = Field(default=10.0, gt=0, description="most epochs of each top-k training (early-stopped)")
     final_epochs: float = Field(default=10.0, gt=0, description="most epochs when choosing the final models' epochs")
-    final_protocol: Literal["retrain", "keep"] = Field(
-        default="retrain",
-        description="final models: retrain on train + valid for the epochs early stopping chose on valid, or keep "
-        "the early-stopped model trained on train (docs/training.md: measurements)",
+    final_protocol: Literal["keep", "retrain"] = Field(
+        default="keep",
+        description="final models: keep the model early-stopped on valid (trained on train), or retrain on train + "
+        "valid for the epochs early stopping chose (docs/training.md#final-models has the measurements)",
     )
     patience: int = Field(default=2, gt=0, description="early stopping: validations without a new best")
     scratch_lr: float = Field(

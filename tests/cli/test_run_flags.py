@@ -31,7 +31,7 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
         (["--top-k", "-1"], "--top-k: Input should be greater than or equal to 1, got -1"),
         (["--full-epochs", "0"], "--full-epochs: Input should be greater than 0, got 0.0"),
         (["--scratch-lr", "0"], "--scratch-lr: Input should be greater than 0, got 0.0"),
-        (["--final-protocol", "refit"], "--final-protocol: Input should be 'retrain' or 'keep', got 'refit'"),
+        (["--final-protocol", "refit"], "--final-protocol: Input should be 'keep' or 'retrain', got 'refit'"),
         (
             ["--scratch-min-warmup-steps", "-1"],
             "--scratch-min-warmup-steps: Input should be greater than or equal to 0, got -1",
