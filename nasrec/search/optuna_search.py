@@ -8,7 +8,9 @@ earlier node (none chosen means the previous node; over `max_inputs`, the latest
 genotype is valid (`space.check` passes). Trials are asked in rounds of `batch` and told in ask order when
 the round is complete, so a run is reproducible from its seed and log whatever order evaluations finish in.
 A duplicate of a genotype already scored is told that score; one rejected by a constraint (or a duplicate
-of one in flight) is told as failed, and another trial is asked.
+of one in flight) is told as failed, and another trial is asked. After `_RANDOM_AFTER` duplicates in a row the
+next trial's parameters are drawn at random (a seeded random-sampler study, enqueued): on small spaces TPE's
+model can settle on genotypes already scored and, told their scores again, never leave them.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from nasrec.genotype.schema import Block, BranchChoice, Inputs
 from nasrec.search.base import Constraint, Proposer, Told, register_strategy
 
 _MAX_TRIES = 200
+_RANDOM_AFTER = 20
 
 
 class OptunaOptions(BaseModel):
@@ -109,6 +112,7 @@ class OptunaSearch:
         self.options = o = OptunaOptions(**options)
         self.space, self.budget, self.objectives = space, o.budget, tuple(objectives)
         self.study = optuna.create_study(directions=["minimize"] * len(self.objectives), sampler=make_sampler(o, seed))
+        self._random = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed + 1))  # duplicate streaks
         self._fail = optuna.trial.TrialState.FAIL
         self.proposer = Proposer(space, constraints)
         self.pending: list[tuple[Genotype, Any, Told, bool]] = []  # (g, trial, score, told?) in ask order
@@ -125,18 +129,29 @@ class OptunaSearch:
         return [g for g, _ in out]
 
     def _propose(self) -> tuple[Genotype, Any]:
+        duplicates = 0
         for _ in range(_MAX_TRIES):
+            if duplicates >= _RANDOM_AFTER:
+                self.study.enqueue_trial(self._random_params())
             trial = self.study.ask()
             g = suggest_genotype(trial, self.space)
             reason = self.proposer.screen(g)
             if reason is None:
                 return self.proposer.accept(g), trial
+            duplicates = duplicates + 1 if reason == "duplicate" else 0
             known = self.scores.get(g.active_digest())
             if reason == "duplicate" and known is not None:
                 self.study.tell(trial, list(known) if isinstance(known, tuple) else known)
             else:
                 self.study.tell(trial, state=self._fail)
         raise self.proposer.exhausted()
+
+    def _random_params(self) -> dict[str, Any]:
+        """The parameters of a genotype drawn at random, as the main study's trial would suggest them."""
+        trial = self._random.ask()
+        suggest_genotype(trial, self.space)
+        self._random.tell(trial, state=self._fail)
+        return dict(trial.params)
 
     def tell(self, genotype: Genotype, score: Told) -> None:
         digest = genotype.digest()

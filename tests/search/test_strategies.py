@@ -1,11 +1,11 @@
 import importlib.util
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from nasrec.errors import UsageError
-from nasrec.genotype import NASREC_FULL, NASREC_SMALL, Genotype
+from nasrec.genotype import NASREC_FULL, NASREC_SMALL, Genotype, SearchSpace
 from nasrec.search.base import STRATEGIES, build_strategy, list_strategies
 from nasrec.search.evolution import RegularizedEvolution
 from tests.genotype.strategies import small_spaces
@@ -55,9 +55,17 @@ def test_every_registered_strategy_asks_valid_unique_genotypes_and_finishes(name
     assert len(seen) == len(set(seen)) == 22
 
 
+# TPE on this space (210 distinct active genotypes) once settled on genotypes already scored and ran out of
+# new ones after 8 evaluations; duplicate streaks now end in a random draw.
+SETTLED = SearchSpace(
+    name="custom", num_blocks=2, dense_ops=("dot",), sparse_ops=("attention",), dense_dims=(1, 2), sparse_dims=(1, 2, 3)
+)
+
+
 @pytest.mark.parametrize("name", list_strategies())
 @settings(max_examples=15)
 @given(space=small_spaces(), seed=st.integers(0, 2**31), two=st.booleans())
+@example(space=SETTLED, seed=0, two=True)
 def test_strategies_only_ask_valid_genotypes_of_their_space(name, space, seed, two):
     objectives = ("logloss", "params") if two else ("logloss",)
     options = small_options(name, population=6, cycles=3, tournament=3, children=2, budget=12, surrogate="ridge")
