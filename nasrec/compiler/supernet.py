@@ -14,6 +14,7 @@ at full width). Parts that do not reach the head (blocks, operators, mergers) ar
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any, NamedTuple, cast
@@ -311,11 +312,10 @@ def _numel(s: Slicer, p: Tensor) -> int:
 
 
 def _shape(s: Slicer, p: Tensor) -> tuple[tuple[int, ...], int]:
-    """The shape of `s(p)` and its element count, from the slicer's host arrays (no tensor op)."""
-    rows, cols = s.outer(tuple(p.shape))
+    """The shape of `s(p)` and its element count, from the slicer's steps (no tensor op)."""
     shape = list(p.shape)
     for axis, _, length in s.narrows:
         shape[axis] = length
     if s.host_index is not None and s.index is not None:
         shape[s.index[0]] = len(s.host_index)
-    return tuple(shape), len(rows) * len(cols)
+    return tuple(shape), math.prod(shape)
