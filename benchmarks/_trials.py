@@ -3,12 +3,14 @@ seeds, each finished training kept in a resumable JSON-lines log (nasrec.state.S
 
 from __future__ import annotations
 
+import argparse
 import json
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import torch
 from pydantic import BaseModel, ConfigDict
 
 from nasrec.evaluators.guard import TrainingDiverged
@@ -28,6 +30,21 @@ class Trial(BaseModel):
     seed: int
     error: str | None = None
     seconds: float = 0.0
+
+
+def parse_args(doc: str | None, n: int, data: str | None) -> argparse.Namespace:
+    """The recipe benchmarks' command line (`data` None: `--data` is required); sets torch's thread count."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reference", type=Path, default=REFERENCE)
+    ap.add_argument("--data", default=data, required=data is None)
+    ap.add_argument("--n", type=int, default=n, help="genotypes: the reference table's first N")
+    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--out", type=Path, required=True, help="the resumable log (JSON lines)")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    return args
 
 
 def reference_genotypes(path: Path, n: int) -> list[tuple[str, Genotype]]:

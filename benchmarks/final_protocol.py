@@ -16,15 +16,13 @@ every finished pair.
 
 from __future__ import annotations
 
-import argparse
 import json
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-from _trials import REFERENCE, reference_genotypes, run_trials
+from _trials import parse_args, reference_genotypes, run_trials
 
 from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrain, _predict
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
@@ -60,16 +58,7 @@ def pair(update: dict[str, Any], genotype: Genotype, seed: int, data: str) -> di
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reference", type=Path, default=REFERENCE)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--n", type=int, default=4, help="genotypes: the reference table's first N")
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args(__doc__, n=4, data=None)
     genotypes = reference_genotypes(args.reference, args.n)
     done = run_trials(args.out, RECIPES, genotypes, args.seeds, partial(pair, data=args.data), FAILED)
     summary = summarize(list(done.values()))

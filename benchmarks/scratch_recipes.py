@@ -14,15 +14,12 @@ finished training.
 
 from __future__ import annotations
 
-import argparse
 import json
 from functools import partial
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
-from _trials import REFERENCE, reference_genotypes, run_trials
+from _trials import parse_args, reference_genotypes, run_trials
 
 from nasrec.evaluators.base import build_evaluator
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
@@ -45,16 +42,7 @@ def train(update: dict[str, Any], genotype: Genotype, seed: int, data: str) -> d
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--reference", type=Path, default=REFERENCE)
-    ap.add_argument("--data", default="sample:criteo")
-    ap.add_argument("--n", type=int, default=8)
-    ap.add_argument("--seeds", type=int, default=2)
-    ap.add_argument("--out", type=Path, required=True)
-    ap.add_argument("--json", type=Path)
-    ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_args(__doc__, n=8, data="sample:criteo")
     genotypes = reference_genotypes(args.reference, args.n)
     failed: dict[str, Any] = {"log_loss": None, "spikes": None, "best_step": None, "curve": []}
     done = run_trials(args.out, RECIPES, genotypes, args.seeds, partial(train, data=args.data), failed)
