@@ -1,8 +1,10 @@
-"""Supernet schedules on the bundled real Criteo rows: which warm-up keeps Adagrad's first steps safe.
+"""Supernet schedules on the bundled real Criteo rows: which warm-up keeps Adagrad's first steps safe, and
+whether a longer or calmer schedule makes the inherited weights score below the constant predictor.
 
-For each (warm-up floor in steps, epochs, head start) the supernet is trained on the train split, and 20 sampled
+For each variant (supernet training settings) the supernet is trained on the train split, and 20 sampled
 NASRec-Full subnets are scored on the validation rows with inherited weights (`supernet`) and with the head
 re-fitted (`finetune`, `fast` recipe); a constant predictor (the training rows' click rate) is the bar.
+Resumable: variants already in OUT are kept.
 
     python benchmarks/supernet_schedules.py --out docs/results/supernet-schedules.json
 """
@@ -20,18 +22,27 @@ import torch
 
 from nasrec.evaluators import FinetunedProxy, SupernetProxy, SupernetTrainingConfig, TrainConfig, train_supernet
 from nasrec.evaluators.data_ref import open_data
-from nasrec.evaluators.supernet_training import training_report
+from nasrec.evaluators.supernet_training import SUPERNET_RECIPE, training_report
+from nasrec.evaluators.training import cosine_with_warmup
 from nasrec.genotype import sample
 
-VARIANTS = [  # (min_warmup_steps, epochs, head_init): the paper's schedule, the default, then the others
-    (0, 1, False),
-    (1000, 1, True),
-    (0, 1, True),
-    (300, 1, True),
-    (1000, 4, True),
-    (300, 4, True),
-    (100, 1, True),
-]
+VARIANTS: dict[str, dict] = {  # label -> settings: TrainConfig fields, and `supernet` for the others
+    "paper": {"min_warmup_steps": 0, "head_init": False},  # the paper's 10 % warm-up, random head
+    "default": {},  # SUPERNET_RECIPE: 1 epoch, warm-up floor 1,000 steps, head at the base rate
+    "floor 1000, 4 epochs": {"epochs": 4},
+    "floor 1000, 10 epochs": {"epochs": 10},
+    "floor 1000, 4 epochs, no full-supernet warm-up": {"epochs": 4, "supernet": {"warmup_fraction": 0.0}},
+    "floor 1000, 4 epochs, raw FM term normalised": {"epochs": 4, "supernet": {"norm_raw_fm": True}},
+    "floor 300": {"min_warmup_steps": 300},
+    "floor 100, 4 epochs": {"min_warmup_steps": 100, "epochs": 4},
+    "floor 100, 4 epochs, lr 0.03": {"min_warmup_steps": 100, "epochs": 4, "lr": 0.03},
+    "floor 100, 4 epochs, Adagrad eps 0.1": {"min_warmup_steps": 100, "epochs": 4, "eps": 0.1},
+    "floor 100, 4 epochs, raw FM term normalised": {
+        "min_warmup_steps": 100,
+        "epochs": 4,
+        "supernet": {"norm_raw_fm": True},
+    },
+}
 
 
 def constant_log_loss(data) -> float:
@@ -40,26 +51,46 @@ def constant_log_loss(data) -> float:
     return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
 
 
+def summary(scores: list, constant: float) -> dict:
+    loss = np.asarray([s.log_loss for s in scores])
+    return {
+        "median": float(np.median(loss)),
+        "worst": float(loss.max()),
+        "best": float(loss.min()),
+        "median_auc": float(np.median([s.auc for s in scores])),
+        "below_constant": int((loss < constant).sum()),
+        "of": len(loss),
+    }
+
+
+def peak_lr(train: TrainConfig, steps: int) -> float:
+    factor = cosine_with_warmup(steps, train.warmup, train.min_warmup_steps)
+    return round(train.lr * max(factor(s) for s in range(steps)), 5)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="sample:criteo")
     ap.add_argument("--subnets", type=int, default=20)
     ap.add_argument("--out", type=Path, default=Path("docs/results/supernet-schedules.json"))
+    ap.add_argument("--only", nargs="*", help="run only these variants (labels)")
     args = ap.parse_args()
     torch.set_num_threads(1)
     data = open_data(args.data)
-    const = constant_log_loss(data)
+    constant = constant_log_loss(data)
     genotypes = [sample("nasrec-full", "single-operator-any-connection", [99, i]) for i in range(args.subnets)]
     rows = json.loads(args.out.read_text())["variants"] if args.out.exists() else []
-    seen = {(r["min_warmup_steps"], r["epochs"], r["head_init"]) for r in rows}
-    print(f"constant predictor: {const:.4f}")
-    for floor, epochs, head in VARIANTS:
-        if (floor, epochs, head) in seen:
+    seen = {r["label"] for r in rows}
+    print(f"constant predictor: {constant:.4f}")
+    for label, settings in VARIANTS.items():
+        if label in seen or (args.only and label not in args.only):
             continue
+        train = {k: v for k, v in settings.items() if k != "supernet"}
         with tempfile.TemporaryDirectory() as tmp:
             config = SupernetTrainingConfig(
                 data=args.data,
-                train=TrainConfig(epochs=epochs, min_warmup_steps=floor, head_init=head, guard_patience=10**6),
+                train=SUPERNET_RECIPE.model_copy(update={"guard_patience": 10**6, **train}),
+                **settings.get("supernet", {}),
             )
             start = time.perf_counter()
             train_supernet(config, tmp)
@@ -67,34 +98,24 @@ def main() -> None:
             report = training_report(tmp)
             ckpt = str(Path(tmp) / "checkpoint.pt")
             scores = {
-                name: [s.log_loss for s in ev.evaluate(genotypes)]
-                for name, ev in (
-                    ("supernet", SupernetProxy(data=args.data, supernet=ckpt)),
-                    ("finetune-fast", FinetunedProxy(data=args.data, supernet=ckpt)),
-                )
+                "supernet": SupernetProxy(data=args.data, supernet=ckpt).evaluate(genotypes),
+                "finetune-fast": FinetunedProxy(data=args.data, supernet=ckpt).evaluate(genotypes),
             }
         row = {
-            "min_warmup_steps": floor,
-            "epochs": epochs,
-            "head_init": head,
+            "label": label,
+            "settings": settings,
             "steps": report["steps"],
+            "peak_lr": peak_lr(config.train, report["steps"]),
             "diverged_steps": report["divergence"]["count"],
             "worst_step_loss": report["divergence"]["worst_loss"],
             "seconds": round(seconds, 1),
+            **{name: summary(values, constant) for name, values in scores.items()},
         }
-        for name, values in scores.items():
-            v = np.asarray(values)
-            row[name] = {
-                "median": float(np.median(v)),
-                "worst": float(v.max()),
-                "best": float(v.min()),
-                "below_constant": int((v < const).sum()),
-                "of": len(v),
-            }
         rows.append(row)
         print(json.dumps(row), flush=True)
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"data": args.data, "constant_log_loss": const, "variants": rows}, indent=2))
+        result = {"data": args.data, "constant_log_loss": constant, "variants": rows}
+        args.out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -69,3 +69,8 @@ def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_bud
     random = read_jsonl(out / "seed-0" / "random" / "evaluations.jsonl", Evaluation)
     assert len(evolution) == len(random) == 4 + 1 * 2
     assert "NASRecNet" in done.stdout and "NASRecNet minus model" in done.stdout
+    # seconds are the run's own (its stages'), so a second call that only resumes reports the same figure
+    assert result["seconds"] == seed["seconds"] == round(sum(seed["stage_seconds"].values()), 1) > 0
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert json.loads(result_file.read_text())["seconds"] == result["seconds"]
