@@ -99,6 +99,15 @@ class FrontMember(BaseModel):
     full_log_loss: float | None = Field(default=None, description="trained from scratch (top-k), validation")
 
 
+class StageTime(BaseModel):
+    """One call's time in one stage (`RUN/stage_times.jsonl`): a resumed run adds a line per stage."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: str
+    seconds: float
+
+
 class Summary(BaseModel):
     """What `summary.json` holds: the pick, every final result, stage timings."""
 
@@ -107,7 +116,7 @@ class Summary(BaseModel):
     best_digest: str
     best_genotype: str = Field(description="path of best_genotype.json, relative to the run folder")
     results: list[FinalResult]
-    stage_seconds: dict[str, float]
+    stage_seconds: dict[str, float] = Field(description="seconds per stage, summed over every call that ran it")
     evaluations: int
     comparisons: dict[str, Comparison] = Field(default_factory=dict, description="NASRecNet minus each model")
     seeds: list[int] = Field(default_factory=list, description="seeds of the final trainings")
@@ -134,6 +143,7 @@ class RunPaths:
         self.best_genotype = self.root / "best_genotype.json"
         self.best_diagram = self.root / "best_genotype.svg"
         self.summary = self.root / "summary.json"
+        self.stage_times = self.root / "stage_times.jsonl"
         self.report = self.root / "report.html"
 
     def is_run(self) -> bool:

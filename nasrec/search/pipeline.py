@@ -29,13 +29,31 @@ from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
 from nasrec.genotype import Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
-from nasrec.records import Comparison, Evaluation, FinalResult, FrontMember, RunPaths, Summary, TopKResult
+from nasrec.records import (
+    Comparison,
+    Evaluation,
+    FinalResult,
+    FrontMember,
+    RunPaths,
+    StageTime,
+    Summary,
+    TopKResult,
+)
 from nasrec.search.base import Constraint, build_strategy, growable_options
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.objectives import objective_values, pareto_front, pareto_ranks
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.search.runner import run_search, search_stats
-from nasrec.state import RunLock, Stage, atomic_write_bytes, atomic_write_text, pin_config, read_jsonl
+from nasrec.state import (
+    RunLock,
+    Stage,
+    append_jsonl,
+    atomic_write_bytes,
+    atomic_write_text,
+    pin_config,
+    read_jsonl,
+    repair_jsonl,
+)
 
 __all__ = ["EvaluatorChoice", "Pipeline", "RunConfig", "StrategyChoice"]
 
@@ -120,10 +138,17 @@ class Pipeline:
         return summary
 
     def _stage(self, name: str, fn):
+        """Run one stage and log its time; `stage_seconds` sums every call's, so a resumed run keeps the
+        time its earlier calls spent (a call killed inside a stage logs nothing for it)."""
         self.console.print(f"[bold]stage[/] {name}", highlight=False)
         start = time.perf_counter()
         out = fn()
-        self.stage_seconds[name] = round(time.perf_counter() - start, 2)
+        repair_jsonl(self.paths.stage_times, StageTime)  # a torn line of a killed call, before appending
+        append_jsonl(self.paths.stage_times, StageTime(stage=name, seconds=round(time.perf_counter() - start, 2)))
+        totals: dict[str, float] = {}
+        for record in read_jsonl(self.paths.stage_times, StageTime):
+            totals[record.stage] = round(totals.get(record.stage, 0.0) + record.seconds, 2)
+        self.stage_seconds = totals
         return out
 
     def _write_config(self) -> None:

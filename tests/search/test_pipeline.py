@@ -11,7 +11,7 @@ from rich.console import Console
 from nasrec.cli.main import draw_run
 from nasrec.evaluators import SupernetProxy
 from nasrec.genotype import load
-from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.records import Evaluation, FinalResult, RunPaths, StageTime, Summary, TopKResult
 from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.search.random import RandomSearch
@@ -19,6 +19,8 @@ from nasrec.search.runner import run_search
 from nasrec.state import read_jsonl
 from nasrec.viz.report import write_report
 from tests.spaces import TINY
+
+STAGES = ("supernet", "search", "top-k", "random baseline", "final")
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +90,14 @@ def test_rerunning_skips_finished_stages_and_evaluates_nothing_again(run, tmp_pa
     again = Pipeline(config, root, console=Console(quiet=True), progress=False).run()
     assert again.results == summary.results
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
+    # the stage times are summed over calls: the resumed call's near-zero times add to the first call's
+    assert list(again.stage_seconds) == list(summary.stage_seconds) == [*STAGES]
+    times = read_jsonl(RunPaths(root).stage_times, StageTime)
+    assert [t.stage for t in times] == [*STAGES, *STAGES]
+    for stage, first in summary.stage_seconds.items():
+        assert first > 0 and again.stage_seconds[stage] == pytest.approx(
+            first + times[len(STAGES) + STAGES.index(stage)].seconds
+        )
     with pytest.raises(ValueError, match=r"holds another run's config"):
         Pipeline(config.model_copy(update={"seed": 5}), root, console=Console(quiet=True), progress=False).run()
     assert write_report(root, tmp_path / "r.html").exists()
