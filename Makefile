@@ -5,6 +5,9 @@ VENV    := .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
+# Tests run on every core (pytest-xdist; each worker gets its share of torch's threads, tests/conftest.py);
+# `make test TEST_WORKERS=0` runs them in one process.
+TEST_WORKERS ?= auto
 
 .PHONY: test lint demo setup clean
 
@@ -19,10 +22,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev,report,ray,parquet,tensorboard,export,optuna]"
+	@echo "building the fused attention kernel (about a minute, once per machine)"
+	$(BIN)/python -c "from nasrec.compiler.fused import extension; extension()"
 	touch $(STAMP)
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
 
 # The lint gate CI runs before the tests: ruff (lint and format) and mypy (config in pyproject.toml).
 lint: $(STAMP)

@@ -6,9 +6,11 @@ examples per property.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+import torch
 from hypothesis import HealthCheck, settings
 
 from tests.spaces import TINY
@@ -16,6 +18,9 @@ from tests.spaces import TINY
 settings.register_profile("fast", max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.register_profile("thorough", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("fast")
+
+if (workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) > 1:  # `make test` runs one per core
+    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
 TEST_DATA = Path(__file__).parent / "data"
 NASREC_REF_FILES = sorted((TEST_DATA / "nasrec_ref").glob("*.json"))
