@@ -283,7 +283,7 @@ def demo_config(seed: int = 0) -> RunConfig:
         seed=seed,
         supernet={"train": {"epochs": 2.0}},
         strategy={"name": "evolution", "options": {"population": 16, "cycles": 5, "tournament": 8, "children": 4}},
-        top_k=3,
+        top_k=2,
         evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 4096}},
         full_epochs=6.0,
         final_epochs=6.0,
@@ -297,7 +297,7 @@ def demo(
     out: Out = Path("runs/demo"),
     seed: int = 0,
 ) -> None:
-    """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (5-6 minutes)."""
+    """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (3-5 minutes)."""
     summary = Pipeline(demo_config(seed), out, console=console).run()
     draw_run(out)
     print_results(summary, out)
