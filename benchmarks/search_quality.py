@@ -7,12 +7,13 @@ Each seed is one resumable run folder `OUT/seed-S`; rerunning the command finish
 may run in separate processes (`--seeds 0`, `--seeds 1`, then all of them to write the summary).
 
     python benchmarks/search_quality.py --data sample:criteo --out runs/search-quality \\
-        --json docs/results/search-quality-criteo.json --final-protocol retrain
+        --json docs/results/search-quality-criteo.json
     nasrec data synthetic -o runs/oracle12k --rows 12000 --teacher random:nasrec-full
     python benchmarks/search_quality.py --data runs/oracle12k --out runs/search-quality-oracle \\
-        --json docs/results/search-quality-oracle.json --final-protocol retrain
+        --json docs/results/search-quality-oracle.json
 
-(`--final-protocol retrain`: the protocol of the committed results, from before `keep` became the default.)
+(`--final-protocol retrain` reproduces the earlier results quoted in the README, from before `keep` became
+the default.)
 """
 
 from __future__ import annotations
