@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -23,17 +21,18 @@ def test_readme_has_examples():
     assert len(_console_commands()) >= 8
 
 
-@pytest.mark.parametrize("command", _console_commands())
-def test_readme_console_examples_run(command, tmp_path_factory):
-    work = tmp_path_factory.getbasetemp() / "readme"
-    if not work.exists():
-        work.mkdir()
-        (work / "tests").symlink_to(ROOT / "tests")
-        (work / "out").mkdir()
+def test_readme_console_examples_run_in_order(tmp_path):
+    """One scratch folder for the whole sequence, as a reader runs them: later examples read earlier outputs
+    (so they are one test, not one per command, which parallel workers could run out of order)."""
+    (tmp_path / "tests").symlink_to(ROOT / "tests")
+    (tmp_path / "out").mkdir()
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}", "COLUMNS": "120"}
-    result = subprocess.run(shlex.split(command), cwd=work, env=env, capture_output=True, text=True, timeout=600)
-    assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
-    assert "Traceback" not in result.stderr
+    for command in _console_commands():
+        result = subprocess.run(
+            shlex.split(command), cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, f"{command}\n{result.stdout}\n{result.stderr}"
+        assert "Traceback" not in result.stderr, command
 
 
 def test_every_relative_link_in_the_readme_and_docs_exists():
