@@ -103,6 +103,7 @@ class Pipeline:
 
     def _run(self) -> Summary:
         self._write_config()
+        self._adopt_summary_times()
         if self.uses_supernet():
             self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
@@ -150,6 +151,18 @@ class Pipeline:
             totals[record.stage] = round(totals.get(record.stage, 0.0) + record.seconds, 2)
         self.stage_seconds = totals
         return out
+
+    def _adopt_summary_times(self) -> None:
+        """A run folder from before `stage_times.jsonl`: its summary's stage times become the log's first
+        lines, so resuming it adds to them instead of replacing them."""
+        if self.paths.stage_times.exists() or not self.paths.summary.exists():
+            return
+        try:
+            old = Summary.model_validate_json(self.paths.summary.read_text())
+        except ValueError:  # not a summary this version reads: nothing to keep
+            return
+        for stage, seconds in old.stage_seconds.items():
+            append_jsonl(self.paths.stage_times, StageTime(stage=stage, seconds=seconds))
 
     def _write_config(self) -> None:
         """Pin the run's config; a rerun may raise the strategy's budget (`GROWABLE`): the run is extended."""

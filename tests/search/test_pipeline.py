@@ -98,6 +98,11 @@ def test_rerunning_skips_finished_stages_and_evaluates_nothing_again(run, tmp_pa
         assert first > 0 and again.stage_seconds[stage] == pytest.approx(
             first + times[len(STAGES) + STAGES.index(stage)].seconds
         )
+    # a folder from before the log: the summary's times are kept and the resume adds to them
+    RunPaths(root).stage_times.unlink()
+    third = Pipeline(config, root, console=Console(quiet=True), progress=False).run()
+    for stage, seconds in again.stage_seconds.items():
+        assert seconds <= third.stage_seconds[stage] < seconds + 60
     with pytest.raises(ValueError, match=r"holds another run's config"):
         Pipeline(config.model_copy(update={"seed": 5}), root, console=Console(quiet=True), progress=False).run()
     assert write_report(root, tmp_path / "r.html").exists()
