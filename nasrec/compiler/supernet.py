@@ -304,11 +304,7 @@ class SupernetView(nn.Module):
 
     def num_dense_params(self) -> int:
         """Parameters this view uses, embeddings excluded (= its standalone model's dense parameters)."""
-        return sum(_numel(s, p) for n, (p, s) in self.slices().items() if not n.startswith("embedding."))
-
-
-def _numel(s: Slicer, p: Tensor) -> int:
-    return s(p.detach()).numel()
+        return sum(_shape(s, p)[1] for n, (p, s) in self.slices().items() if not n.startswith("embedding."))
 
 
 def _shape(s: Slicer, p: Tensor) -> tuple[tuple[int, ...], int]:
