@@ -103,7 +103,7 @@ class Pipeline:
 
     def _run(self) -> Summary:
         self._write_config()
-        self._adopt_summary_times()
+        self.stage_seconds = self._load_stage_times()
         if self.uses_supernet():
             self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
@@ -144,25 +144,28 @@ class Pipeline:
         self.console.print(f"[bold]stage[/] {name}", highlight=False)
         start = time.perf_counter()
         out = fn()
-        repair_jsonl(self.paths.stage_times, StageTime)  # a torn line of a killed call, before appending
-        append_jsonl(self.paths.stage_times, StageTime(stage=name, seconds=round(time.perf_counter() - start, 2)))
-        totals: dict[str, float] = {}
-        for record in read_jsonl(self.paths.stage_times, StageTime):
-            totals[record.stage] = round(totals.get(record.stage, 0.0) + record.seconds, 2)
-        self.stage_seconds = totals
+        spent = StageTime(stage=name, seconds=round(time.perf_counter() - start, 2))
+        append_jsonl(self.paths.stage_times, spent)
+        self.stage_seconds[name] = round(self.stage_seconds.get(name, 0.0) + spent.seconds, 2)
         return out
 
-    def _adopt_summary_times(self) -> None:
-        """A run folder from before `stage_times.jsonl`: its summary's stage times become the log's first
+    def _load_stage_times(self) -> dict[str, float]:
+        """Seconds per stage of the earlier calls, from `stage_times.jsonl` (a torn last line of a killed call
+        is cut first). A run folder from before that log: its summary's stage times become the log's first
         lines, so resuming it adds to them instead of replacing them."""
-        if self.paths.stage_times.exists() or not self.paths.summary.exists():
-            return
-        try:
-            old = Summary.model_validate_json(self.paths.summary.read_text())
-        except ValueError:  # not a summary this version reads: nothing to keep
-            return
-        for stage, seconds in old.stage_seconds.items():
-            append_jsonl(self.paths.stage_times, StageTime(stage=stage, seconds=seconds))
+        log = self.paths.stage_times
+        if not log.exists() and self.paths.summary.exists():
+            try:
+                old = Summary.model_validate_json(self.paths.summary.read_text())
+            except ValueError:  # not a summary this version reads: nothing to keep
+                old = None
+            for stage, seconds in old.stage_seconds.items() if old else ():
+                append_jsonl(log, StageTime(stage=stage, seconds=seconds))
+        repair_jsonl(log, StageTime)
+        totals: dict[str, float] = {}
+        for record in read_jsonl(log, StageTime):
+            totals[record.stage] = round(totals.get(record.stage, 0.0) + record.seconds, 2)
+        return totals
 
     def _write_config(self) -> None:
         """Pin the run's config; a rerun may raise the strategy's budget (`GROWABLE`): the run is extended."""
