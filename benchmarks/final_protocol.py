@@ -47,10 +47,10 @@ def pair(update: dict[str, Any], genotype: Genotype, seed: int, data: str) -> di
     recipe = SCRATCH_RECIPE.model_copy(update=update)
     ev = FullTrain(data=data, train=recipe, seed=seed, train_split="train+valid", eval_split="test")
     rows = eval_rows(ev.data, "test", ev.cfg.eval_batch_size)
-    keep, chosen = ev._train(genotype, seed, "train", None)  # early-stopped on valid, best weights restored
+    keep, chosen = ev._train(genotype, seed, "train", None, ev.cfg.train)  # early-stopped, best weights restored
     per_epoch = {s: ev.data.split(s).full_batches(recipe.batch_size) for s in ("train", "train+valid")}
     steps = max(1, round((chosen.best_step or 0) * per_epoch["train+valid"] / per_epoch["train"]))
-    retrain, trainer = ev._train(genotype, seed, "train+valid", steps)
+    retrain, trainer = ev._train(genotype, seed, "train+valid", steps, ev.cfg.train)
     return {
         "keep": metrics(ev, keep, rows) | {"steps": chosen.best_step, "spikes": chosen.divergence.count},
         "retrain": metrics(ev, retrain, rows) | {"steps": trainer.step, "spikes": trainer.divergence.count},

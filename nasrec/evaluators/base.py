@@ -34,6 +34,7 @@ class SeedRun(BaseModel):
     best_step: int | None = Field(default=None, description="the step early stopping kept")
     curve: list[CurvePoint] = Field(default_factory=list, description="validation log loss during training")
     diverged_steps: int = 0
+    retries: int = Field(default=0, description="calmer reruns after the divergence guard stopped this seed")
 
 
 class Score(BaseModel):

@@ -3,7 +3,9 @@ more seeds, scored on a split.
 
 Protocol: on `train`, each seed trains for at most `train.epochs` epochs, is validated every epoch (or every
 `train.eval_every` steps) and stops after `train.patience` validations without a new best; the best weights are
-kept. On `train+valid` (a final model: nothing is left to validate on) each seed first runs that protocol on
+kept. A seed the divergence guard stops is trained again (`retries` times at most) with a calmer recipe: a
+third of the learning rate and twice the warm-up floor (`calmer`); its `SeedRun.retries` says so. On
+`train+valid` (a final model: nothing is left to validate on) each seed first runs that protocol on
 `train` to choose its number of epochs, then retrains on train + valid on the same learning-rate schedule and
 stops after the same number of epochs (the chosen steps scaled by the larger split's steps per epoch), unless
 `steps` fixes them. The score is the mean over seeds; every seed's run is kept in `Score.runs`.
@@ -24,6 +26,7 @@ from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Score, SeedRun, derive_seed, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
+from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score_from_runs
 from nasrec.evaluators.training import TrainConfig, Trainer
@@ -31,6 +34,16 @@ from nasrec.genotype import Genotype
 
 SCRATCH_RECIPE = TrainConfig(epochs=10.0, patience=2)
 """Default recipe of scratch training: at most 10 epochs, early stopping after 2 validations without progress."""
+
+
+def calmer(recipe: TrainConfig, retry: int) -> TrainConfig:
+    """The recipe of a seed's `retry`-th retry after a divergence: the learning rate divided by 3 and the warm-up
+    floor doubled, per retry (docs/training.md, "Early stopping")."""
+    if retry == 0:
+        return recipe
+    return recipe.model_copy(
+        update={"lr": recipe.lr / 3**retry, "min_warmup_steps": max(1, recipe.min_warmup_steps) * 2**retry}
+    )
 
 
 class FullTrainConfig(BaseModel):
@@ -46,6 +59,7 @@ class FullTrainConfig(BaseModel):
     seed: int = 0
     seeds: int = Field(default=1, ge=1, description="training runs averaged (seeds seed, seed+1, ...)")
     steps: list[int] | None = Field(default=None, description="fixed steps per seed (no early stopping)")
+    retries: int = Field(default=1, ge=0, description="calmer reruns of a seed the divergence guard stops")
     device: str = Field(default="cpu", description="cpu, cuda or auto")
 
 
@@ -94,12 +108,24 @@ class FullTrain:
         return Prediction(score=score, logits=np.stack(logits))
 
     def _seed(self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None) -> tuple[SeedRun, np.ndarray]:
-        cfg = self.cfg
-        if cfg.train_split == "train+valid" and steps is None and cfg.train.patience is not None:
-            chosen = self._train(genotype, seed, "train", None)[1]  # early stopping on validation picks the epochs
-            per_epoch = {s: self.data.split(s).full_batches(cfg.train.batch_size) for s in ("train", cfg.train_split)}
+        """One seed, retried with a calmer recipe while the divergence guard stops it (`retries` times)."""
+        for retry in range(self.cfg.retries + 1):
+            try:
+                return self._seed_once(genotype, seed, rows, steps, retry)
+            except TrainingDiverged:
+                if retry == self.cfg.retries:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _seed_once(
+        self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None, retry: int
+    ) -> tuple[SeedRun, np.ndarray]:
+        cfg, recipe = self.cfg, calmer(self.cfg.train, retry)
+        if cfg.train_split == "train+valid" and steps is None and recipe.patience is not None:
+            chosen = self._train(genotype, seed, "train", None, recipe)[1]  # early stopping picks the epochs
+            per_epoch = {s: self.data.split(s).full_batches(recipe.batch_size) for s in ("train", cfg.train_split)}
             steps = max(1, round(chosen.best_step * per_epoch[cfg.train_split] / per_epoch["train"]))
-        model, trainer = self._train(genotype, seed, cfg.train_split, steps)
+        model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe)
         z = _predict(model, rows, self.device)
         run = SeedRun(
             seed=seed,
@@ -109,6 +135,7 @@ class FullTrain:
             best_step=trainer.best_step,
             curve=trainer.curve,
             diverged_steps=trainer.divergence.count,
+            retries=retry,
             **oracle_metrics(rows, z),
         )
         return run, z
@@ -117,16 +144,16 @@ class FullTrain:
     def device(self) -> torch.device:
         return resolve_device(self.cfg.device)
 
-    def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None):
-        """Train one seed on `split`: early-stopped on validation when `split` is `train` and `steps` is None;
-        else the recipe's schedule stopped after `steps`."""
+    def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None, recipe: TrainConfig):
+        """Train one seed on `split` with `recipe`: early-stopped on validation when `split` is `train` and
+        `steps` is None; else the recipe's schedule stopped after `steps`."""
         cfg = self.cfg
         torch.manual_seed(seed)
         spec = self.data.spec.with_cap(cfg.cap)
         model = compile_standalone(genotype, spec, layernorm=cfg.layernorm).to(self.device)
         train = self.data.split(split)
-        per_epoch = train.full_batches(cfg.train.batch_size)
-        recipe = cfg.train.model_copy(update={"seed": seed})
+        per_epoch = train.full_batches(recipe.batch_size)
+        recipe = recipe.model_copy(update={"seed": seed})
         trainer = Trainer(
             model,
             recipe,

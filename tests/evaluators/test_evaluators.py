@@ -15,6 +15,8 @@ from nasrec.evaluators import (
     train_supernet,
 )
 from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.full_train import calmer
+from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.scoring import subset_batches
 from nasrec.evaluators.supernet_training import PathSampler
 from nasrec.evaluators.training import evaluate
@@ -93,6 +95,28 @@ def test_evaluators_rebuild_from_their_recorded_config(trained_supernet):
     config = json.loads(json.dumps(score.config))  # JSON round trip, as across processes
     (again,) = build_evaluator(score.evaluator, config).evaluate(CANDIDATES[:1])
     assert again.log_loss == score.log_loss
+
+
+def test_a_seed_the_guard_stops_is_retried_with_a_calmer_recipe(monkeypatch):
+    recipes = []
+    real = FullTrain._train
+
+    def train(self, genotype, seed, split, steps, recipe):
+        recipes.append((recipe.lr, recipe.min_warmup_steps))
+        if recipe.lr == 0.12:  # the first attempt: as if the guard had stopped it
+            raise TrainingDiverged("train x: loss 9 at step 20 is more than 3x the running median")
+        return real(self, genotype, seed, split, steps, recipe)
+
+    monkeypatch.setattr(FullTrain, "_train", train)
+    recipe = TrainConfig(epochs=1, min_warmup_steps=10)
+    score = FullTrain(data="sample:criteo", cap=5000, train=recipe).evaluate([CANDIDATES[0]])[0]
+    assert recipes == [(0.12, 10), (0.04, 20)] and score.runs[0].retries == 1
+    assert score.log_loss == score.runs[0].log_loss < 0.6
+    recipes.clear()
+    with pytest.raises(TrainingDiverged, match="at step 20"):
+        FullTrain(data="sample:criteo", cap=5000, train=recipe, retries=0).evaluate([CANDIDATES[0]])
+    assert recipes == [(0.12, 10)]
+    assert calmer(recipe, 2).lr == pytest.approx(0.12 / 9) and calmer(recipe, 2).min_warmup_steps == 40
 
 
 def test_full_training_is_seeded_by_the_genotype_and_learns():
