@@ -33,7 +33,7 @@ from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
 from nasrec.records import Summary
 from nasrec.search.pipeline import Pipeline, RunConfig
 
-BUDGET = {"population": 24, "cycles": 5, "tournament": 8, "children": 8}  # 64 proxy evaluations
+BUDGET = {"population": 16, "cycles": 6, "tournament": 8, "children": 8}  # 64 proxy evaluations
 
 
 def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
