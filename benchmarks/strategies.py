@@ -283,9 +283,15 @@ def main(argv: list[str] | None = None) -> None:
             done = sum(len(result["runs"].get(str(s), {})) for s in args.seeds)
             result["wall_seconds"] = round(wall_before + time.perf_counter() - started, 1)  # over reruns
             result["complete"] = done == len(args.seeds) * len(args.strategies)
-            args.json.parent.mkdir(parents=True, exist_ok=True)
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
+            _write(args.json, result)
             print_table(result, console)
+    if result["runs"]:
+        _write(args.json, result)  # a rerun with nothing left to do records its command (the one that completes)
+
+
+def _write(path: Path, result: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":
