@@ -90,7 +90,13 @@ def strategy_options(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "children": args.children,
             "cycles": (args.budget - args.population) // args.children,
         }
-        return out | ({"screen": args.screen, "surrogate": "gbdt"} if name == "predictor-evolution" else {})
+        if name != "predictor-evolution":
+            return out
+        return (
+            out
+            | {"screen": args.screen, "surrogate": args.surrogate}
+            | ({"parents": args.parents} if args.parents > 1 else {})
+        )
     if name == "optuna":
         return {"sampler": "tpe", "budget": args.budget, "batch": args.children, "startup_trials": args.population}
     return {"budget": args.budget}
@@ -238,6 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--tournament", type=int, default=8)
     ap.add_argument("--children", type=int, default=8, help="per cycle; Optuna's batch")
     ap.add_argument("--screen", type=int, default=4, help="predictor: mutants screened per child evaluated")
+    ap.add_argument("--surrogate", default="gbdt", choices=["gbdt", "ridge"], help="predictor: its surrogate")
+    ap.add_argument("--parents", type=int, default=1, help="predictor: tournament winners mutated into the pool")
     ap.add_argument("--evaluator", default="finetune", help="a registered evaluator or module:Class")
     ap.add_argument("--recipe", default="fast", help="the fine-tuned proxy's recipe ('' for another evaluator)")
     ap.add_argument("--supernet-epochs", type=float, default=1.0)
@@ -247,7 +255,8 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--budget must be --population plus a multiple of --children")
     torch.set_num_threads(args.threads)
     console = Console(width=150)
-    config = {k: v for k, v in vars(args).items() if k not in ("out", "json", "seeds", "strategies", "threads")} | {
+    skip = ("out", "json", "seeds", "strategies", "threads", "surrogate", "parents")  # the last two: in options
+    config = {k: v for k, v in vars(args).items() if k not in skip} | {
         "options": {name: strategy_options(name, args) for name in STRATEGIES}
     }
     result: dict[str, Any] = {"config": config, "runs": {}, "seed_setup": {}, "seconds": {}}

@@ -32,6 +32,11 @@ class PredictorEvolutionOptions(EvolutionOptions):
         default="gbdt", description="gbdt: scikit-learn's gradient boosting; ridge: ridge regression (numpy)"
     )
     ridge_alpha: float = Field(default=1.0, gt=0, description="ridge: L2 penalty")
+    parents: int = Field(
+        default=1,
+        ge=1,
+        description="tournament winners whose mutants form the screened pool (1: the cycle's one parent)",
+    )
 
     @model_validator(mode="after")
     def _sklearn_present(self) -> PredictorEvolutionOptions:
@@ -91,13 +96,15 @@ class PredictorEvolution(RegularizedEvolution):
         return self.codes[digest]
 
     def make_children(self, parent: Genotype) -> list[Genotype]:
-        """`screen x children` new mutants; the `children` best by the surrogate."""
+        """`screen x children` new mutants (of `parent` and `parents - 1` more tournament winners, in turn); the
+        `children` best by the surrogate."""
         want = self.children * self.options.screen
+        parents = [parent] + [self._tournament() for _ in range(self.options.parents - 1)]
         candidates: dict[str, Genotype] = {}
-        for _ in range(want * 50):
+        for i in range(want * 50):
             if len(candidates) >= want:
                 break
-            g = mutate(parent, self.rng, self.space)
+            g = mutate(parents[i % len(parents)], self.rng, self.space)
             if g.active_digest() not in candidates and self.proposer.screen(g) is None:
                 candidates[g.active_digest()] = g
         if not candidates:

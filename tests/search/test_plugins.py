@@ -54,3 +54,28 @@ def test_the_predictor_logs_its_surrogates_kendall_tau_as_it_goes(tmp_path):
     assert [t["fitted_on"] for t in logged["kendall_tau"]] == [16, 20, 24, 28]
     assert [t["pairs"] for t in logged["kendall_tau"]] == [4, 8, 12, 16]
     assert logged["kendall_tau"][-1]["kendall_tau"] > 0.2  # the formula is learnable from the tokens
+
+
+@pytest.mark.parametrize("parents", [1, 8])
+def test_the_predictors_pool_mutates_as_many_tournament_winners_as_asked(parents, tmp_path, monkeypatch):
+    import nasrec.search.predictor as predictor
+
+    seen: list[str] = []  # the parent of every mutant, in order
+
+    def mutate(parent, rng, space):
+        seen.append(parent.digest())
+        return real(parent, rng, space)
+
+    real = predictor.mutate
+    monkeypatch.setattr(predictor, "mutate", mutate)
+    options = {"population": 16, "cycles": 2, "tournament": 8, "children": 4, "screen": 4, "parents": parents}
+
+    def run(log, budget=None):
+        strategy = build_strategy("predictor-evolution", NASREC_FULL, seed=0, **options)
+        return run_search(strategy, InProcessExecutor(FormulaEvaluator()), log, budget=budget)
+
+    whole = run(tmp_path / "a.jsonl")
+    first_cycle = seen[:16]  # the pool is screen x children = 16 mutants
+    assert len(set(first_cycle)) == 1 if parents == 1 else len(set(first_cycle)) > 1
+    run(tmp_path / "b.jsonl", budget=22)  # stopped mid-cycle, then resumed: the same run
+    assert [r.digest for r in run(tmp_path / "b.jsonl")] == [r.digest for r in whole] and len(whole) == 24
