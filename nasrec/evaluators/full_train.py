@@ -109,13 +109,12 @@ class FullTrain:
 
     def _seed(self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None) -> tuple[SeedRun, np.ndarray]:
         """One seed, retried with a calmer recipe while the divergence guard stops it (`retries` times)."""
-        for retry in range(self.cfg.retries + 1):
+        for retry in range(self.cfg.retries):
             try:
                 return self._seed_once(genotype, seed, rows, steps, retry)
             except TrainingDiverged:
-                if retry == self.cfg.retries:
-                    raise
-        raise AssertionError("unreachable")
+                continue
+        return self._seed_once(genotype, seed, rows, steps, self.cfg.retries)  # the last try: its error stands
 
     def _seed_once(
         self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None, retry: int
