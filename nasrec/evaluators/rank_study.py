@@ -8,14 +8,16 @@ genotype trained from scratch with early stopping, averaged over several seeds (
                               seed-to-seed agreement (the ceiling any proxy can reach)
 
 Work runs in an order that makes a partial study useful: the trivial proxies, the first supernet variant's
-cheap proxies (inherited weights, `fast`), each reference seed over all genotypes in turn, its `paper`
-fine-tuning, then the other supernet variants.
+cheap proxies (inherited weights, `fast`), the reference genotype by genotype (every seed of one before the
+next, so a study stopped early has complete references for the genotypes it reached), the first variant's
+`paper` fine-tuning, then the other supernet variants.
 """
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -162,8 +164,7 @@ def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False,
                 _score(stage, name, name, {"data": config.data}, genotypes)
             labels = list(config.supernets)
             variant(labels[0], ("none", "fast"))
-            for i in range(config.reference_seeds):
-                _score(stage, f"{REFERENCE}/seed{i}", *config.reference(i), genotypes)
+            _reference(stage, config, genotypes)
             variant(labels[0], ("paper",))
             for label in labels[1:]:
                 variant(label)
@@ -188,8 +189,23 @@ def _score(
     evaluator (a supernet load) is built only when there is work."""
     if all((label, g.digest()) in stage for g in genotypes):
         return
-    evaluator: Evaluator = build_evaluator(name, cfg)
+    make = _maker(label, build_evaluator(name, cfg), op_map)
+    stage.run(genotypes, key=lambda g: (label, g.digest()), make=make)
 
+
+def _reference(stage: Stage[tuple[str, str], StudyScore], config: RankStudyConfig, genotypes: list[Genotype]) -> None:
+    """Every reference seed of one genotype before the next genotype; evaluators built when first needed."""
+    labels = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
+    makers: dict[str, Callable[[Genotype], StudyScore]] = {}
+    for g in genotypes:
+        for i, label in enumerate(labels):
+            if (label, g.digest()) not in stage:
+                if label not in makers:
+                    makers[label] = _maker(label, build_evaluator(*config.reference(i)))
+                stage.add(makers[label](g))
+
+
+def _maker(label: str, evaluator: Evaluator, op_map: dict[str, str] | None = None) -> Callable[[Genotype], StudyScore]:
     def make(g: Genotype) -> StudyScore:
         try:
             score, error = evaluator.evaluate([rename_ops(g, op_map) if op_map else g])[0], None
@@ -197,7 +213,7 @@ def _score(
             score, error = None, str(exc)
         return StudyScore(label=label, digest=g.digest(), genotype=g, score=score, error=error)
 
-    stage.run(genotypes, key=lambda g: (label, g.digest()), make=make)
+    return make
 
 
 def _load_seconds(out: Path) -> dict[str, float]:
