@@ -8,6 +8,9 @@ step by step so machine load hits both alike, in process CPU time; GFLOP/s (3 x 
 fvcore) as a share of a 2048^2 fp32 matmul measured in the same run. Also the supernet-view step (local grads +
 SlicedAdagrad) and the pipeline's top-k stage (FullTrain, paper scratch recipe) on the bundled Criteo rows.
 `--compile N`: also time `torch.compile` (compile seconds, compiled ms per step) on the first N models.
+Per model also the share of the current step spent in matmul kernels (torch.profiler, self CPU time) and the
+speedup that would remain if every other operation took no time: the bound any fp32 rewrite of the same model
+can reach with this machine's matmul kernels.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/train_step.py --json docs/results/train-step.json
 """
@@ -86,6 +89,20 @@ def trainer_step(model, batch, previous: bool, compiled: bool = False):
     return one
 
 
+MATMUL_KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
+
+
+def matmul_fraction(step, steps: int) -> float:
+    """The share of `steps` calls of `step` (CPU time, torch.profiler) spent in matmul kernels, each with what
+    it calls (addmm's bias broadcast)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+        for _ in range(steps):
+            step()
+    events = prof.key_averages()
+    matmul = sum(e.cpu_time_total for e in events if e.key in MATMUL_KERNELS)
+    return matmul / sum(e.self_cpu_time_total for e in events)
+
+
 def paired(fns, steps: int) -> list[float]:
     for fn in fns:
         fn()
@@ -138,6 +155,7 @@ def main() -> None:
         m_new = compile_standalone(g, features)
         m_new.load_state_dict(m_old.state_dict())
         t_old, t_new = paired([trainer_step(m_old, batch, True), trainer_step(m_new, batch, False)], args.steps)
+        mm = matmul_fraction(trainer_step(m_new, batch, False), args.steps)
         flops = 3 * cost(g, preset(ds, cap=1000), layernorm=True).flops * args.batch
         row = {
             "model": name,
@@ -147,6 +165,8 @@ def main() -> None:
             "speedup": round(t_old / t_new, 3),
             "matmul_share_previous": round(flops / t_old / 1e9 / peak, 4),
             "matmul_share_current": round(flops / t_new / 1e9 / peak, 4),
+            "matmul_kernel_fraction": round(mm, 3),
+            "speedup_bound": round(t_old / (t_new * mm), 3),
         }
         if i < args.compile:
             t = time.perf_counter()  # wall: inductor compiles in worker processes
@@ -161,7 +181,9 @@ def main() -> None:
 
     main_rows = [r for r in rows if r["group"] == "main"]
     gm = geomean([r["speedup"] for r in main_rows])
+    bound = geomean([r["speedup_bound"] for r in main_rows])
     print(f"geometric-mean standalone speedup over {len(main_rows)} models: {gm:.3f} (target 2)")
+    print(f"  bound with every non-matmul operation free: {bound:.3f}")
 
     # supernet-view step: local grads + SlicedAdagrad, the same sampled subnets
     features = preset("criteo", cap=args.cap)
@@ -213,6 +235,7 @@ def main() -> None:
             "matmul_gflops": round(peak, 1),
             "standalone": rows,
             "standalone_geomean_speedup": round(gm, 3),
+            "standalone_geomean_speedup_bound": round(bound, 3),
             "supernet_view": view_rows,
             "supernet_view_geomean_speedup": round(view_gm, 3),
             "topk_stage": topk,
