@@ -2,10 +2,11 @@
 
 torch's SDPA kernel and matrix products are the wrong tools for 8 heads of width 2: per (example, head) the
 work is S x S scores of 2-term dot products, and their per-block overheads dominate (docs/training.md,
-"Training throughput"). `csrc/attention.cpp` computes one query row's scores, softmax and products with V at a
-time in vectorised loops, reads q, k, v straight from the projection's [B, S, 3, H, d] output and writes the
-[B, S, H, d] result (no permute copies), and its backward recomputes the probabilities from the saved row
-log-sum-exp. Same function as SDPA up to float rounding (tests/compiler/test_fused_attention.py).
+"Training throughput"). `csrc/attention.cpp` holds W query rows (or keys) of one head in the vector lanes and
+loops over the other axis with broadcast scalars (no horizontal reductions), reads q, k, v from the
+projection's [B, S, 3, H, d] output and writes the [B, S, H, d] result (no permute copies), and its backward
+recomputes the probabilities from the saved row log-sum-exp. Heads up to 8 wide (E <= 64). Same function as
+SDPA up to float rounding (tests/compiler/test_fused_attention.py).
 
 The extension is compiled with `torch.utils.cpp_extension` (a C++ compiler, ~1 min once per machine, cached
 in torch's extension folder). Without one, or with `NASREC_FUSED_ATTENTION=0`, or when tracing, exporting or
@@ -73,7 +74,8 @@ def applies(x: Tensor) -> bool:
         return False
     if torch.jit.is_tracing() or torch.jit.is_scripting() or torch.compiler.is_compiling():
         return False
-    return extension() is not None
+    ext = extension()
+    return ext is not None and x.shape[-1] <= ext.max_head_width
 
 
 class _FusedAttention(torch.autograd.Function):

@@ -29,7 +29,7 @@ def grads(fn, qkv, go):
 
 
 @pytest.mark.parametrize("s", [1, 5, 16, 17, 64, 130])
-@pytest.mark.parametrize("d", [2, 3])
+@pytest.mark.parametrize("d", [1, 2, 3, 8])
 def test_matches_sdpa_and_a_float64_reference(s, d):
     gen = torch.Generator().manual_seed(s)
     qkv = torch.randn(6, s, 3, 8, d, generator=gen) * 2
@@ -49,6 +49,7 @@ def test_applies_only_where_it_should(monkeypatch):
     x = torch.randn(2, 4, 3, 8, 2)
     assert fused.applies(x)
     assert not fused.applies(x.double())
+    assert fused.applies(torch.randn(2, 4, 3, 8, 8)) and not fused.applies(torch.randn(2, 4, 3, 8, 9))  # width <= 8
     monkeypatch.setattr(fused, "ENABLED", False)
     assert not fused.applies(x)
 

@@ -2,10 +2,17 @@
 //
 // qkv [B, S, 3, H, d] (the attention operator's projection, as it comes out of its Linear) -> out [B, S, H, d]
 // and the rows' log-sum-exp [B, H, S]; the backward takes grad [B, S, H, d] and returns d(qkv) in qkv's layout.
-// Per (batch, head) the S x S scores live in one row buffer at a time: for every query row the scores, their
-// softmax and the products with V are computed in vectorised loops over the keys (heads of width d = 2 make
-// matrix-product kernels the wrong tool). The backward recomputes each row's probabilities from the saved
-// log-sum-exp. Rows are padded to the vector width; padded keys get -inf scores and zero probabilities.
+// Heads of width d = 2 make matrix-product kernels the wrong tool, and so are loops vectorised over the keys
+// of one query row: with S = 26-64 keys a row is 2-4 vectors, and its horizontal reductions (max, sum, the
+// products with V) cost more than its arithmetic. Here the vector lanes hold W query rows of one (batch, head)
+// and the loops run over the keys with broadcast scalars: no horizontal reduction per score. The forward takes
+// the max in a first pass over the keys, then the exponentials, their sum and the products with V in a
+// second. The backward recomputes the probabilities from the saved log-sum-exp in one pass; the gradients of
+// K and V (sums over the query rows) are kept per key and lane and summed across the lanes once per key at the
+// end. Per (batch, head) q, k, v, grad are first packed transposed, [d][Sp] with Sp = S rounded up to W,
+// zero-padded; lanes of padded rows compute values nobody reads (their q and grad are 0, so they add nothing
+// to the gradients of K and V). Heads up to MAX_D wide; d is a template parameter so the
+// d accumulators stay in registers.
 
 #if defined(__AVX512F__)
 #define CPU_CAPABILITY_AVX512
@@ -18,7 +25,6 @@
 #include <ATen/cpu/vec/functional.h>
 #include <ATen/cpu/vec/vec.h>
 
-#include <cmath>
 #include <limits>
 #include <vector>
 
@@ -30,34 +36,107 @@ constexpr int64_t W = Vec::size();
 inline float hsum(const Vec& v) {
   return at::vec::vec_reduce_all<float>([](Vec& a, Vec& b) { return a + b; }, v);
 }
+constexpr int64_t MAX_D = 8;
+constexpr float INF = std::numeric_limits<float>::infinity();
 
-inline float hmax(const Vec& v) {
-  return at::vec::vec_reduce_all<float>([](Vec& a, Vec& b) { return at::vec::maximum(a, b); }, v);
-}
-
-// scores of query row `q` (d values) against the transposed keys kT [d][Sp], times `scale`, into `s` [Sp]
-inline void row_scores(const float* q, const float* kT, int64_t d, int64_t Sp, float scale, float* s) {
-  for (int64_t j = 0; j < Sp; j += W) {
-    Vec acc = Vec(q[0]) * Vec::loadu(kT + j);
-    for (int64_t c = 1; c < d; ++c) acc = at::vec::fmadd(Vec(q[c]), Vec::loadu(kT + c * Sp + j), acc);
-    (acc * Vec(scale)).store(s + j);
+// one head's rows of part `part` (0: q, 1: k, 2: v) of qkv, transposed and zero-padded into t [d][Sp]
+inline void pack(const float* base, int64_t S, int64_t H, int64_t d, int64_t Sp, int64_t h, int part, float* t) {
+  const int64_t row = 3 * H * d;  // stride of the sequence axis in qkv
+  std::fill(t, t + d * Sp, 0.f);
+  for (int64_t i = 0; i < S; ++i) {
+    const float* r = base + i * row + part * H * d + h * d;
+    for (int64_t c = 0; c < d; ++c) t[c * Sp + i] = r[c];
   }
 }
 
-// gather one head's q rows [S][d], and K, V transposed and zero-padded [d][Sp]
-inline void pack(const float* base, int64_t S, int64_t H, int64_t d, int64_t Sp, int64_t h, float* q, float* kT,
-                 float* vT) {
-  const int64_t row = 3 * H * d;  // stride of the sequence axis in qkv
-  std::fill(kT, kT + d * Sp, 0.f);
-  std::fill(vT, vT + d * Sp, 0.f);
-  for (int64_t i = 0; i < S; ++i) {
-    const float* r = base + i * row + h * d;
-    for (int64_t c = 0; c < d; ++c) {
-      q[i * d + c] = r[c];
-      kT[c * Sp + i] = r[H * d + c];
-      vT[c * Sp + i] = r[2 * H * d + c];
+// one head's rows of a [B, S, H, d] tensor (at b), transposed and zero-padded into t [d][Sp]
+inline void pack_bshd(const float* base, int64_t S, int64_t H, int64_t d, int64_t Sp, int64_t h, float* t) {
+  std::fill(t, t + d * Sp, 0.f);
+  for (int64_t i = 0; i < S; ++i)
+    for (int64_t c = 0; c < d; ++c) t[c * Sp + i] = base[(i * H + h) * d + c];
+}
+
+// forward of one (batch, head): oT [D][Sp] and lse [Sp] from qT, kT, vT [D][Sp]; s: scratch [S * W]
+template <int D>
+void forward_head(const float* qT, const float* kT, const float* vT, int64_t S, int64_t Sp, float scale,
+                  float* oT, float* lse, float* s) {
+  for (int64_t i0 = 0; i0 < Sp; i0 += W) {
+    Vec q[D];
+    for (int c = 0; c < D; ++c) q[c] = Vec::loadu(qT + c * Sp + i0) * Vec(scale);
+    Vec m(-INF);
+    for (int64_t j = 0; j < S; ++j) {
+      Vec x = q[0] * Vec(kT[j]);
+      for (int c = 1; c < D; ++c) x = at::vec::fmadd(q[c], Vec(kT[c * Sp + j]), x);
+      x.store(s + j * W);
+      m = at::vec::maximum(m, x);
+    }
+    Vec sum(0.f), acc[D];
+    for (int c = 0; c < D; ++c) acc[c] = Vec(0.f);
+    for (int64_t j = 0; j < S; ++j) {
+      const Vec p = (Vec::loadu(s + j * W) - m).exp_u20();
+      sum = sum + p;
+      for (int c = 0; c < D; ++c) acc[c] = at::vec::fmadd(p, Vec(vT[c * Sp + j]), acc[c]);
+    }
+    for (int c = 0; c < D; ++c) (acc[c] / sum).store(oT + c * Sp + i0);
+    (m + sum.log()).store(lse + i0);
+  }
+}
+
+// backward of one (batch, head): dqT, dkT, dvT [D][Sp] from qT, kT, vT, gT [D][Sp], lse and delta [Sp], in
+// one pass with query rows in the lanes; per key j, the lanes' shares of dk_j and dv_j (sums over the query
+// rows) accumulate in acc [S][2D][W] and are summed across the lanes once at the end
+template <int D>
+void backward_head(const float* qT, const float* kT, const float* vT, const float* gT, const float* lse,
+                   const float* delta, int64_t S, int64_t Sp, float scale, float* dqT, float* dkT, float* dvT,
+                   float* acc) {
+  std::fill(acc, acc + S * 2 * D * W, 0.f);
+  for (int64_t i0 = 0; i0 < Sp; i0 += W) {
+    Vec q[D], g[D], dq[D];
+    for (int c = 0; c < D; ++c) {
+      q[c] = Vec::loadu(qT + c * Sp + i0) * Vec(scale);
+      g[c] = Vec::loadu(gT + c * Sp + i0);
+      dq[c] = Vec(0.f);
+    }
+    const Vec l = Vec::loadu(lse + i0), dl = Vec::loadu(delta + i0);
+    for (int64_t j = 0; j < S; ++j) {
+      Vec x = q[0] * Vec(kT[j]), dp = g[0] * Vec(vT[j]);
+      for (int c = 1; c < D; ++c) {
+        x = at::vec::fmadd(q[c], Vec(kT[c * Sp + j]), x);
+        dp = at::vec::fmadd(g[c], Vec(vT[c * Sp + j]), dp);
+      }
+      const Vec p = (x - l).exp_u20();
+      const Vec ds = p * (dp - dl);
+      float* a = acc + j * 2 * D * W;
+      for (int c = 0; c < D; ++c) {
+        dq[c] = at::vec::fmadd(ds, Vec(kT[c * Sp + j]), dq[c]);
+        at::vec::fmadd(ds, q[c], Vec::loadu(a + c * W)).store(a + c * W);  // q is scaled: dk needs no scale
+        at::vec::fmadd(p, g[c], Vec::loadu(a + (D + c) * W)).store(a + (D + c) * W);
+      }
+    }
+    for (int c = 0; c < D; ++c) (dq[c] * Vec(scale)).store(dqT + c * Sp + i0);
+  }
+  for (int64_t j = 0; j < S; ++j) {
+    const float* a = acc + j * 2 * D * W;
+    for (int c = 0; c < D; ++c) {
+      dkT[c * Sp + j] = hsum(Vec::loadu(a + c * W));
+      dvT[c * Sp + j] = hsum(Vec::loadu(a + (D + c) * W));
     }
   }
+}
+
+template <typename F>
+void dispatch_d(int64_t d, F&& f) {
+  switch (d) {
+    case 1: return f(std::integral_constant<int, 1>{});
+    case 2: return f(std::integral_constant<int, 2>{});
+    case 3: return f(std::integral_constant<int, 3>{});
+    case 4: return f(std::integral_constant<int, 4>{});
+    case 5: return f(std::integral_constant<int, 5>{});
+    case 6: return f(std::integral_constant<int, 6>{});
+    case 7: return f(std::integral_constant<int, 7>{});
+    case 8: return f(std::integral_constant<int, 8>{});
+  }
+  TORCH_CHECK(false, "fused attention: heads of width ", d, " (at most ", MAX_D, ")");
 }
 
 }  // namespace
@@ -74,36 +153,24 @@ std::vector<torch::Tensor> attention_forward(torch::Tensor qkv, double scale_) {
   const float* src = qkv.data_ptr<float>();
   float* o = out.data_ptr<float>();
   float* l = lse.data_ptr<float>();
-  const float ninf = -std::numeric_limits<float>::infinity();
-  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> q(S * d), kT(d * Sp), vT(d * Sp), s(Sp);
-    for (int64_t bh = begin; bh < end; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      pack(src + b * S * 3 * H * d, S, H, d, Sp, h, q.data(), kT.data(), vT.data());
-      for (int64_t i = 0; i < S; ++i) {
-        row_scores(q.data() + i * d, kT.data(), d, Sp, scale, s.data());
-        for (int64_t j = S; j < Sp; ++j) s[j] = ninf;
-        Vec mv(ninf);
-        for (int64_t j = 0; j < Sp; j += W) mv = at::vec::maximum(mv, Vec::loadu(s.data() + j));
-        const float m = hmax(mv);
-        Vec sum(0.f);
-        for (int64_t j = 0; j < Sp; j += W) {
-          Vec p = (Vec::loadu(s.data() + j) - Vec(m)).exp_u20();
-          p.store(s.data() + j);
+  dispatch_d(d, [&](auto D_) {
+    constexpr int D = decltype(D_)::value;
+    at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> qT(D * Sp), kT(D * Sp), vT(D * Sp), oT(D * Sp), lT(Sp), s(S * W);
+      for (int64_t bh = begin; bh < end; ++bh) {
+        const int64_t b = bh / H, h = bh % H;
+        const float* base = src + b * S * 3 * H * D;
+        pack(base, S, H, D, Sp, h, 0, qT.data());
+        pack(base, S, H, D, Sp, h, 1, kT.data());
+        pack(base, S, H, D, Sp, h, 2, vT.data());
+        forward_head<D>(qT.data(), kT.data(), vT.data(), S, Sp, scale, oT.data(), lT.data(), s.data());
+        for (int64_t i = 0; i < S; ++i) {
+          float* orow = o + ((b * S + i) * H + h) * D;
+          for (int c = 0; c < D; ++c) orow[c] = oT[c * Sp + i];
+          l[bh * S + i] = lT[i];
         }
-        for (int64_t j = S; j < Sp; ++j) s[j] = 0.f;
-        for (int64_t j = 0; j < Sp; j += W) sum = sum + Vec::loadu(s.data() + j);
-        const float total = hsum(sum);
-        float* orow = o + ((b * S + i) * H + h) * d;
-        for (int64_t c = 0; c < d; ++c) {
-          Vec acc(0.f);
-          for (int64_t j = 0; j < Sp; j += W)
-            acc = at::vec::fmadd(Vec::loadu(s.data() + j), Vec::loadu(vT.data() + c * Sp + j), acc);
-          orow[c] = hsum(acc) / total;
-        }
-        l[bh * S + i] = m + std::log(total);
       }
-    }
+    });
   });
   return {out, lse};
 }
@@ -121,55 +188,40 @@ torch::Tensor attention_backward(torch::Tensor grad, torch::Tensor qkv, torch::T
   const float* o = out.data_ptr<float>();
   const float* l = lse.data_ptr<float>();
   float* dst = dqkv.data_ptr<float>();
-  const float ninf = -std::numeric_limits<float>::infinity();
-  at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
-    std::vector<float> q(S * d), kT(d * Sp), vT(d * Sp), dkT(d * Sp), dvT(d * Sp), p(Sp), ds(Sp);
-    for (int64_t bh = begin; bh < end; ++bh) {
-      const int64_t b = bh / H, h = bh % H;
-      pack(src + b * S * 3 * H * d, S, H, d, Sp, h, q.data(), kT.data(), vT.data());
-      std::fill(dkT.begin(), dkT.end(), 0.f);
-      std::fill(dvT.begin(), dvT.end(), 0.f);
-      float* drow0 = dst + b * S * 3 * H * d + h * d;
-      for (int64_t i = 0; i < S; ++i) {
-        const int64_t at = ((b * S + i) * H + h) * d;
-        const float* gi = g + at;
-        float delta = 0.f;
-        for (int64_t c = 0; c < d; ++c) delta += gi[c] * o[at + c];
-        row_scores(q.data() + i * d, kT.data(), d, Sp, scale, p.data());
-        const Vec li(l[bh * S + i]);
-        for (int64_t j = 0; j < Sp; j += W) (Vec::loadu(p.data() + j) - li).exp_u20().store(p.data() + j);
-        for (int64_t j = S; j < Sp; ++j) p[j] = 0.f;
-        for (int64_t j = 0; j < Sp; j += W) {
-          const Vec pj = Vec::loadu(p.data() + j);
-          Vec dp(0.f);
-          for (int64_t c = 0; c < d; ++c) {
-            float* dv = dvT.data() + c * Sp + j;
-            at::vec::fmadd(pj, Vec(gi[c]), Vec::loadu(dv)).store(dv);
-            dp = at::vec::fmadd(Vec(gi[c]), Vec::loadu(vT.data() + c * Sp + j), dp);
-          }
-          (pj * (dp - Vec(delta))).store(ds.data() + j);
+  dispatch_d(d, [&](auto D_) {
+    constexpr int D = decltype(D_)::value;
+    at::parallel_for(0, B * H, 1, [&](int64_t begin, int64_t end) {
+      std::vector<float> qT(D * Sp), kT(D * Sp), vT(D * Sp), gT(D * Sp), lT(Sp), dl(Sp);
+      std::vector<float> dqT(D * Sp), dkT(D * Sp), dvT(D * Sp), acc(S * 2 * D * W);
+      for (int64_t bh = begin; bh < end; ++bh) {
+        const int64_t b = bh / H, h = bh % H;
+        const float* base = src + b * S * 3 * H * D;
+        pack(base, S, H, D, Sp, h, 0, qT.data());
+        pack(base, S, H, D, Sp, h, 1, kT.data());
+        pack(base, S, H, D, Sp, h, 2, vT.data());
+        pack_bshd(g + b * S * H * D, S, H, D, Sp, h, gT.data());
+        std::fill(lT.begin(), lT.end(), 0.f);  // padded query rows: lanes nobody reads
+        std::fill(dl.begin(), dl.end(), 0.f);
+        for (int64_t i = 0; i < S; ++i) {
+          const int64_t at = ((b * S + i) * H + h) * D;
+          float delta = 0.f;
+          for (int c = 0; c < D; ++c) delta += g[at + c] * o[at + c];
+          dl[i] = delta;
+          lT[i] = l[bh * S + i];
         }
-        float* dq = drow0 + i * 3 * H * d;
-        for (int64_t c = 0; c < d; ++c) {
-          Vec acc(0.f);
-          const Vec qc(scale * q[i * d + c]);
-          for (int64_t j = 0; j < Sp; j += W) {
-            const Vec dsj = Vec::loadu(ds.data() + j);
-            acc = at::vec::fmadd(dsj, Vec::loadu(kT.data() + c * Sp + j), acc);
-            float* dk = dkT.data() + c * Sp + j;
-            at::vec::fmadd(dsj, qc, Vec::loadu(dk)).store(dk);
+        backward_head<D>(qT.data(), kT.data(), vT.data(), gT.data(), lT.data(), dl.data(), S, Sp, scale, dqT.data(),
+                         dkT.data(), dvT.data(), acc.data());
+        float* drow0 = dst + b * S * 3 * H * D + h * D;
+        for (int64_t i = 0; i < S; ++i) {
+          float* r = drow0 + i * 3 * H * D;
+          for (int c = 0; c < D; ++c) {
+            r[c] = dqT[c * Sp + i];
+            r[H * D + c] = dkT[c * Sp + i];
+            r[2 * H * D + c] = dvT[c * Sp + i];
           }
-          dq[c] = scale * hsum(acc);
         }
       }
-      for (int64_t j = 0; j < S; ++j) {
-        float* r = drow0 + j * 3 * H * d;
-        for (int64_t c = 0; c < d; ++c) {
-          r[H * d + c] = dkT[c * Sp + j];
-          r[2 * H * d + c] = dvT[c * Sp + j];
-        }
-      }
-    }
+    });
   });
   return dqkv;
 }
@@ -177,4 +229,6 @@ torch::Tensor attention_backward(torch::Tensor grad, torch::Tensor qkv, torch::T
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &attention_forward, "fused narrow-head attention, forward");
   m.def("backward", &attention_backward, "fused narrow-head attention, backward");
+  m.attr("max_head_width") = MAX_D;
+  m.attr("lanes") = W;
 }
