@@ -48,12 +48,12 @@ the scheduler gives to them (a step's CPU time is the same work whoever else run
 
 @contextmanager
 def code_path(previous: bool):
-    old = training.FOREACH_ADAGRAD, attention.SELECT_QKV
-    training.FOREACH_ADAGRAD, attention.SELECT_QKV = not previous, previous
+    old = training.FAST_ADAGRAD, attention.SELECT_QKV
+    training.FAST_ADAGRAD, attention.SELECT_QKV = not previous, previous
     try:
         yield
     finally:
-        training.FOREACH_ADAGRAD, attention.SELECT_QKV = old
+        training.FAST_ADAGRAD, attention.SELECT_QKV = old
 
 
 def matmul_gflops(n: int = 2048, reps: int = 5) -> float:

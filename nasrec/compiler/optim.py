@@ -95,3 +95,35 @@ class SlicedAdagrad:
         chunks = flat.chunks(self.sums)
         for n, t in state["sums"].items():
             chunks[n].copy_(t)
+
+
+class RowSparseAdagrad(torch.optim.Adagrad):
+    """`torch.optim.Adagrad` whose update of a sparse (embedding) gradient touches only the gradient's rows.
+
+    The same arithmetic as torch's sparse branch (coalesce; accumulate the squares; sqrt + eps; the scaled
+    step) through `index_add_`/`index_select` on the rows, where torch's sparse-dense adds and `sparse_mask`
+    cost a pass over the whole table on CPU (~1 ms per add for a 3M-row table). Dense gradients, weight decay
+    and complex parameters take torch's own step. Its state dict is Adagrad's."""
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            params = [p for p in group["params"] if p.grad is not None]
+            if group["weight_decay"] or any(not p.grad.is_sparse or p.is_complex() for p in params):
+                super().step()
+                return loss
+            for p in params:
+                state = self.state[p]
+                state["step"] += 1
+                clr = group["lr"] / (1 + (state["step"].item() - 1) * group["lr_decay"])
+                grad = p.grad.coalesce()  # the update is non-linear: each row once
+                rows, values = grad._indices()[0], grad._values()
+                total = state["sum"]
+                total.index_add_(0, rows, values.pow(2))
+                std = total.index_select(0, rows).sqrt_().add_(group["eps"])
+                p.index_add_(0, rows, values / std, alpha=-clr)
+        return loss

@@ -20,7 +20,7 @@ from nasrec.data.prepared import DataSplit
 from nasrec.evaluators.checkpoint import drop_optimizer_state, load_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
-from nasrec.evaluators.training import TrainConfig, Trainer
+from nasrec.evaluators.training import TrainConfig, Trainer, sparse_adagrad
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
 from nasrec.state import RunLock, atomic_write_text, pin_config
@@ -100,7 +100,7 @@ class PathSampler:
 class SupernetTrainer(Trainer):
     """The shared loop with the supernet's fast path: each step runs the sampled view in local-gradient mode,
     so gradients and Adagrad updates touch only the slices that view used (`SlicedAdagrad`); the embedding
-    table keeps its sparse gradient and torch's Adagrad. Same updates as plain autograd, at the subnet's cost."""
+    table keeps its sparse gradient and Adagrad on its rows. Same updates as plain autograd, at the subnet's cost."""
 
     def __init__(self, supernet: Supernet, config: TrainConfig, paths: PathSampler, **kw: Any) -> None:
         self.supernet, self.paths = supernet, paths
@@ -109,9 +109,9 @@ class SupernetTrainer(Trainer):
 
     def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[object]:
         """`SlicedAdagrad` for the dense parameters (no full-size accumulator sweep per step; torch's Adagrad
-        would also allocate one for the whole supernet up front), torch Adagrad for the embedding table."""
+        would also allocate one for the whole supernet up front), row-sparse Adagrad for the embedding table."""
         self.dense_opt = SlicedAdagrad(self.supernet, lr=self.config.lr, eps=self.config.eps)
-        return [self.dense_opt, torch.optim.Adagrad(sparse, lr=self.config.lr, eps=self.config.eps)]
+        return [self.dense_opt, sparse_adagrad(sparse, self.config)]
 
     def _forward(self, dense: Tensor, sparse: Tensor, step: int) -> Tensor:
         self.view = self.supernet.cached_view(self.paths(step)).set_local_grads()

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from nasrec.compiler.optim import RowSparseAdagrad
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import CurvePoint
@@ -39,10 +40,12 @@ throughput"): compiling costs 90-130 s and saves 20-30 ms of ~300 ms per step on
 (break-even 3,000-4,600 steps), and makes attention models slower; and the compiled run's losses drift from the
 eager run's by ~1e-2 within 20 steps (tests/evaluators/test_training_speed.py), so it stays opt-in."""
 
-FOREACH_ADAGRAD = True
+FAST_ADAGRAD = True
 """Dense parameters get torch's multi-tensor (foreach) Adagrad: bitwise the per-tensor loop's update, one call
-instead of four per parameter. False: the previous per-tensor loop on CPU, for benchmarks/train_step.py. (The
-fused CPU kernel differs in rounding, and over 20 steps at lr 0.12 that drifted losses by 2e-5: not used.)"""
+instead of four per parameter; embeddings get `RowSparseAdagrad`: bitwise torch's sparse update, on the
+gradient's rows only. False: the previous path (torch's per-tensor loop and sparse branch), for
+benchmarks/train_step.py. (The fused CPU kernel differs in rounding, and over 20 steps at lr 0.12 that drifted
+losses by 2e-5: not used.)"""
 
 
 SYNC_EVERY_CUDA = 32
@@ -81,6 +84,12 @@ class Metrics(BaseModel):
     auc: float
     ne: float
     examples: int
+
+
+def sparse_adagrad(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Adagrad:
+    """Adagrad for the embeddings' sparse gradients: `RowSparseAdagrad` (`FAST_ADAGRAD`), else torch's."""
+    cls = RowSparseAdagrad if FAST_ADAGRAD else torch.optim.Adagrad
+    return cls(params, lr=config.lr, eps=config.eps)
 
 
 def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
@@ -199,13 +208,13 @@ class Trainer:
 
     def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[Any]:
         """Adagrad over the dense and the sparse (embedding) parameters; overridden for supernets. The dense
-        group uses the foreach implementation (`FOREACH_ADAGRAD`), bitwise the same update."""
+        group uses the foreach implementation (`FAST_ADAGRAD`), bitwise the same update."""
         out: list[Any] = []
         if dense:
-            foreach = True if FOREACH_ADAGRAD else None
+            foreach = True if FAST_ADAGRAD else None
             out.append(torch.optim.Adagrad(dense, lr=self.config.lr, eps=self.config.eps, foreach=foreach))
         if sparse:
-            out.append(torch.optim.Adagrad(sparse, lr=self.config.lr, eps=self.config.eps))
+            out.append(sparse_adagrad(sparse, self.config))
         return out
 
     def use_compile(self, steps: int) -> bool:

@@ -36,8 +36,8 @@ def batches(n: int = 20, b: int = 64):
 
 def losses(genotype, compile: bool = False, previous: bool = False, recipe: TrainConfig = RECIPE) -> list[float]:
     """20 steps of the shared loop; `previous`: the code path before issue 18 (per-tensor Adagrad, qkv[i])."""
-    old = training.FOREACH_ADAGRAD, attention.SELECT_QKV
-    training.FOREACH_ADAGRAD, attention.SELECT_QKV = not previous, previous
+    old = training.FAST_ADAGRAD, attention.SELECT_QKV
+    training.FAST_ADAGRAD, attention.SELECT_QKV = not previous, previous
     try:
         torch.manual_seed(0)
         model = compile_standalone(genotype, FEATURES)
@@ -49,7 +49,7 @@ def losses(genotype, compile: bool = False, previous: bool = False, recipe: Trai
         assert trainer.compiled == compile
         return trainer.losses
     finally:
-        training.FOREACH_ADAGRAD, attention.SELECT_QKV = old
+        training.FAST_ADAGRAD, attention.SELECT_QKV = old
 
 
 def with_attention(seed: int):
