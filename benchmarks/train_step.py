@@ -2,8 +2,9 @@
 
 For the six NasRec-ref models (tests/data/nasrec_ref, at their datasets' shapes), the zoo and sampled NASRec-Full
 subnets (Criteo shape): ms per standalone train step (forward, BCE, backward, clip, Adagrad as `Trainer` runs
-it) with the previous code path (the code before issue 18: per-tensor Adagrad, SDPA on `qkv[i]` attention inputs)
-and the current one (foreach Adagrad, the fused CPU attention kernel of nasrec/compiler/fused.py), alternated
+it) with the previous code path (the code before issue 18: per-tensor Adagrad, torch's sparse Adagrad for the
+embeddings, SDPA on `qkv[i]` attention inputs) and the current one (foreach Adagrad, `RowSparseAdagrad`, the
+fused CPU attention kernel of nasrec/compiler/fused.py), alternated
 step by step so machine load hits both alike, in process CPU time; GFLOP/s (3 x forward FLOPs per example,
 fvcore) as a share of a 2048^2 fp32 matmul measured in the same run. Also the supernet-view step (local grads +
 SlicedAdagrad) and the pipeline's top-k stage (FullTrain, paper scratch recipe) on the bundled Criteo rows.
@@ -32,7 +33,7 @@ import torch
 import nasrec.evaluators.training as training
 from nasrec.compiler import Supernet, compile_standalone, cost, fused
 from nasrec.compiler.operators import attention
-from nasrec.compiler.optim import SlicedAdagrad
+from nasrec.compiler.optim import RowSparseAdagrad, SlicedAdagrad
 from nasrec.data.spec import preset
 from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrain
 from nasrec.evaluators.training import TrainConfig, Trainer
@@ -185,22 +186,23 @@ def main() -> None:
     print(f"geometric-mean standalone speedup over {len(main_rows)} models: {gm:.3f} (target 2)")
     print(f"  bound with every non-matmul operation free: {bound:.3f}")
 
-    # supernet-view step: local grads + SlicedAdagrad, the same sampled subnets
+    # supernet-view step: local grads + SlicedAdagrad (+ the embedding's Adagrad of each path), the same subnets
     features = preset("criteo", cap=args.cap)
     dense, sparse, label = data(features, args.batch, args.seed)
     supernet = Supernet(NASREC_FULL, features)
     sliced = SlicedAdagrad(supernet, lr=0.01)
-    emb_opt = torch.optim.Adagrad([supernet.embedding.table.weight], lr=0.01)
+    table = [supernet.embedding.table.weight]
+    emb_opts = {True: torch.optim.Adagrad(table, lr=0.01), False: RowSparseAdagrad(table, lr=0.01)}
     view_rows = []
     for i in range(args.subnets):
         view = supernet.view(sample(NASREC_FULL, "single-operator-any-connection", args.seed + i)).set_local_grads()
 
         def step(previous: bool, view=view) -> None:
             with code_path(previous):
-                emb_opt.zero_grad(set_to_none=True)
+                emb_opts[previous].zero_grad(set_to_none=True)
                 torch.nn.functional.binary_cross_entropy_with_logits(view(dense, sparse), label).backward()
                 sliced.step(view)
-                emb_opt.step()
+                emb_opts[previous].step()
 
         t_old, t_new = paired([lambda: step(True), lambda: step(False)], args.steps)
         view_rows.append(
