@@ -11,8 +11,8 @@
 // K and V (sums over the query rows) are kept per key and lane and summed across the lanes once per key at the
 // end. Per (batch, head) q, k, v, grad are first packed transposed, [d][Sp] with Sp = S rounded up to W,
 // zero-padded; lanes of padded rows compute values nobody reads (their q and grad are 0, so they add nothing
-// to the gradients of K and V). Heads up to MAX_D wide; d is a template parameter so the
-// d accumulators stay in registers.
+// to the gradients of K and V). Heads up to MAX_D wide; d is a template parameter so the d accumulators stay
+// in registers.
 
 #if defined(__AVX512F__)
 #define CPU_CAPABILITY_AVX512
@@ -33,11 +33,12 @@ namespace {
 using Vec = at::vec::Vectorized<float>;
 constexpr int64_t W = Vec::size();
 
+constexpr int64_t MAX_D = 8;
+constexpr float INF = std::numeric_limits<float>::infinity();
+
 inline float hsum(const Vec& v) {
   return at::vec::vec_reduce_all<float>([](Vec& a, Vec& b) { return a + b; }, v);
 }
-constexpr int64_t MAX_D = 8;
-constexpr float INF = std::numeric_limits<float>::infinity();
 
 // one head's rows of part `part` (0: q, 1: k, 2: v) of qkv, transposed and zero-padded into t [d][Sp]
 inline void pack(const float* base, int64_t S, int64_t H, int64_t d, int64_t Sp, int64_t h, int part, float* t) {
