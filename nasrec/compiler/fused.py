@@ -2,11 +2,11 @@
 
 torch's SDPA kernel and matrix products are the wrong tools for 8 heads of width 2: per (example, head) the
 work is S x S scores of 2-term dot products, and their per-block overheads dominate (docs/training.md,
-"Training throughput"). `csrc/attention.cpp` holds W query rows (or keys) of one head in the vector lanes and
-loops over the other axis with broadcast scalars (no horizontal reductions), reads q, k, v from the
-projection's [B, S, 3, H, d] output and writes the [B, S, H, d] result (no permute copies), and its backward
-recomputes the probabilities from the saved row log-sum-exp. Heads up to 8 wide (E <= 64). Same function as
-SDPA up to float rounding (tests/compiler/test_fused_attention.py).
+"Training throughput"). `csrc/attention.cpp` holds W query rows of one head in the vector lanes and loops
+over the keys with broadcast scalars (no horizontal reduction per score), reads q, k, v from the projection's
+[B, S, 3, H, d] output and writes the [B, S, H, d] result (no permute copies), and its backward recomputes the
+probabilities from the saved row log-sum-exp. Heads up to 8 wide (E <= 64). Same function as SDPA up to float
+rounding (tests/compiler/test_fused_attention.py).
 
 The extension is compiled with `torch.utils.cpp_extension` (a C++ compiler, ~1 min once per machine, cached
 in torch's extension folder). Without one, or with `NASREC_FUSED_ATTENTION=0`, or when tracing, exporting or
