@@ -105,18 +105,25 @@ class RowSparseAdagrad(torch.optim.Adagrad):
     cost a pass over the whole table on CPU (~1 ms per add for a 3M-row table). Dense gradients, weight decay
     and complex parameters take torch's own step. Its state dict is Adagrad's."""
 
+    def _torch_step(self) -> bool:
+        """Whether any group needs torch's own step (dense gradient, weight decay, complex parameter)."""
+        return any(
+            group["weight_decay"] or not p.grad.is_sparse or p.is_complex()
+            for group in self.param_groups
+            for p in group["params"]
+            if p.grad is not None
+        )
+
     @torch.no_grad()
     def step(self, closure: Any = None) -> Any:
+        if self._torch_step():  # decided for all groups at once: no group is stepped twice
+            return super().step(closure)
         loss = None
         if closure is not None:
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            params = [p for p in group["params"] if p.grad is not None]
-            if group["weight_decay"] or any(not p.grad.is_sparse or p.is_complex() for p in params):
-                super().step()
-                return loss
-            for p in params:
+            for p in (p for p in group["params"] if p.grad is not None):
                 state = self.state[p]
                 state["step"] += 1
                 clr = group["lr"] / (1 + (state["step"].item() - 1) * group["lr_decay"])

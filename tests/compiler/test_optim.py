@@ -111,3 +111,20 @@ def test_row_sparse_adagrad_leaves_dense_gradients_to_torch():
     w.grad = torch.tensor([1.0, 0.0, -2.0])
     opt.step()
     torch.testing.assert_close(w.detach(), torch.tensor([0.5, 1.0, 1.5]))  # Adagrad's first step: lr * sign
+
+
+def test_row_sparse_adagrad_steps_each_group_once_when_one_group_is_dense():
+    """A sparse group beside a dense one: torch's step for both, the sparse group not stepped twice."""
+    emb_a, emb_b = (torch.nn.Embedding(10, 2, sparse=True) for _ in range(2))
+    emb_b.weight.data.copy_(emb_a.weight.data)
+    dense_a, dense_b = torch.nn.Parameter(torch.ones(3)), torch.nn.Parameter(torch.ones(3))
+    opts = [
+        cls([{"params": [emb.weight]}, {"params": [dense]}], lr=0.5)
+        for cls, emb, dense in ((torch.optim.Adagrad, emb_a, dense_a), (RowSparseAdagrad, emb_b, dense_b))
+    ]
+    for opt, emb, dense in zip(opts, (emb_a, emb_b), (dense_a, dense_b), strict=True):
+        emb(torch.tensor([1, 3])).sum().backward()
+        dense.grad = torch.tensor([1.0, 0.0, -2.0])
+        opt.step()
+    assert torch.equal(emb_a.weight, emb_b.weight) and torch.equal(dense_a, dense_b)
+    assert int(opts[1].state[emb_b.weight]["step"]) == 1
