@@ -9,7 +9,7 @@ step by step so machine load hits both alike, in process CPU time; GFLOP/s (3 x 
 fvcore) as a share of a 2048^2 fp32 matmul measured in the same run. Also the supernet-view step (local grads +
 SlicedAdagrad) and the pipeline's top-k stage (FullTrain, paper scratch recipe) on the bundled Criteo rows.
 `--compile N`: also time `torch.compile` (compile seconds, compiled ms per step) on the first N models.
-Per model also the share of the current step spent in matmul kernels (torch.profiler, self CPU time) and the
+Per model also the share of the current step spent in matmul kernels (torch.profiler, CPU time) and the
 speedup that would remain if every other operation took no time: the bound any fp32 rewrite of the same model
 can reach with this machine's matmul kernels.
 
