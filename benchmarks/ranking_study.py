@@ -12,16 +12,25 @@ Resumable: rerun the same command and finished evaluations are kept (`OUT/scores
 `--ablation dot-balancing` runs the paper's Table-3 ablation instead: two supernets, one with the built-in
 (operator-balanced) Dot-Product and one with `dot-unbalanced` (benchmarks/dot_unbalanced.py, a plug-in
 operator) in its place, each scored with inherited weights and `fast` fine-tuning against the same reference.
-`--reuse FILE` starts a new OUT from another study's finished trivial-proxy and reference records (the same
-genotypes: same data, space, n and seed), so the ablation trains no reference again:
+`--reuse FILE` copies another study's trivial-proxy and reference records (the same genotypes: same data, space,
+n and seed) that OUT lacks, so the ablation trains no reference again:
 
-    python benchmarks/ranking_study.py --ablation dot-balancing --out runs/rank-criteo-dot \
+    python benchmarks/ranking_study.py --ablation dot-balancing --out runs/rank-criteo-dot \\
         --reuse docs/results/rank-criteo-scores.jsonl --json docs/results/rank-criteo-dot.json
 
     python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
     nasrec data synthetic -o runs/oracle200k --rows 200000 --teacher random:nasrec-full --teacher-scale 2
     python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle --full-epochs 3 \\
         --eval-every 156 --json docs/results/rank-oracle.json
+
+On large data two processes can share a study: one trains the reference (the command above), another the
+proxies beside it (`--no-reference`, its own OUT); when they stop, `--reuse` merges the reference into the
+proxies' OUT and `--summarize` writes the results:
+
+    python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle-proxies --full-epochs 3 \\
+        --eval-every 156 --no-reference --reuse runs/rank-oracle/scores.jsonl
+    python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle-proxies --full-epochs 3 \\
+        --eval-every 156 --summarize --reuse runs/rank-oracle/scores.jsonl --json docs/results/rank-oracle.json
 """
 
 from __future__ import annotations
@@ -36,7 +45,7 @@ from rich.console import Console
 
 from nasrec.cli.main import rank_table
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study import REFERENCE, TRIVIAL, RankStudyConfig, SupernetVariant, rank_study
+from nasrec.evaluators.rank_study import RankStudyConfig, SupernetVariant, rank_study
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 
 
@@ -68,20 +77,6 @@ def dot_ablation(supernet_epochs: float, out: Path) -> dict[str, SupernetVariant
     }
 
 
-def reuse(source: Path, out: Path, labels: tuple[str, ...]) -> int:
-    """Copy `source`'s records of `labels` (or `label/...`) into a new `out/scores.jsonl`; returns how many."""
-    if (out / "scores.jsonl").exists():
-        return 0
-    keep = [
-        line
-        for line in source.read_text().splitlines()
-        if line.strip() and json.loads(line)["label"].split("/")[0] in labels
-    ]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "scores.jsonl").write_text("\n".join(keep) + "\n")
-    return len(keep)
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="sample:criteo")
@@ -96,22 +91,21 @@ def main() -> None:
     ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
     ap.add_argument("--ablation", choices=["dot-balancing"], help="run this ablation instead of the main study")
     ap.add_argument("--reuse", type=Path, help="a scores.jsonl whose trivial-proxy and reference records to reuse")
+    ap.add_argument("--no-reference", action="store_true", help="train no reference (it comes through --reuse)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     full = SCRATCH_RECIPE.model_copy(update={"epochs": args.full_epochs, "eval_every": args.eval_every})
     supernets = dot_ablation(args.supernet_epochs, args.out) if args.ablation else variants(args.supernet_epochs)
-    if args.reuse:
-        print(f"reused {reuse(args.reuse, args.out, (*TRIVIAL, REFERENCE))} records of {args.reuse}")
     config = RankStudyConfig(data=args.data, n=args.n, reference_seeds=args.seeds, full=full, supernets=supernets)
     start = time.perf_counter()
-    result = rank_study(config, args.out, run=not args.summarize)
+    result = rank_study(config, args.out, run=not args.summarize, reference=not args.no_reference, reuse=args.reuse)
     Console(width=160).print(rank_table(result))
     if args.json:
         record = json.loads(result.model_dump_json())
         record["command_seconds_this_call"] = round(time.perf_counter() - start, 1)
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=2) + "\n")
-        if not args.reuse:  # a reused reference is already where it came from
+        if not args.ablation:  # an ablation's reference is the main study's
             reference = args.out / "reference.jsonl"
             (args.json.parent / args.json.name.replace(".json", "-reference.jsonl")).write_text(reference.read_text())
 

@@ -10,7 +10,9 @@ genotype trained from scratch with early stopping, averaged over several seeds (
 Work runs in an order that makes a partial study useful: the trivial proxies, the first supernet variant's
 cheap proxies (inherited weights, `fast`), the reference genotype by genotype (every seed of one before the
 next, so a study stopped early has complete references for the genotypes it reached), the first variant's
-`paper` fine-tuning, then the other supernet variants.
+`paper` fine-tuning, then the other supernet variants. Two processes can share the work: one trains the
+reference, another the proxies (`reference=False`), and `reuse` imports the first one's records into the
+second's log (read without a lock: its torn last line, if any, is skipped).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
+from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.evaluators.data_ref import open_data
@@ -36,7 +39,7 @@ from nasrec.evaluators.training import TrainConfig
 from nasrec.genotype import Genotype, get_space, sample
 from nasrec.genotype.io import GenotypeJSON
 from nasrec.genotype.sampling import DEFAULT_SAMPLER
-from nasrec.state import RunLock, Stage, atomic_write_text, pin_config
+from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
 
 REFERENCE = "full"
 TRIVIAL = ("params", "flops")
@@ -132,15 +135,26 @@ class RankStudyResult(BaseModel):
     failed: dict[str, int] = Field(default_factory=dict, description="evaluations that failed (diverged), by label")
 
 
-def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False, run: bool = True) -> RankStudyResult:
-    """Run (or resume) the study in `out`; `run=False` only summarises what `out/scores.jsonl` holds so far.
-    Raises `RunFolderBusy` when another process runs on the folder."""
+def rank_study(
+    config: RankStudyConfig,
+    out: str | Path,
+    progress: bool = False,
+    run: bool = True,
+    reference: bool = True,
+    reuse: str | Path | None = None,
+) -> RankStudyResult:
+    """Run (or resume) the study in `out`; `run=False` only summarises what `out/scores.jsonl` holds so far;
+    `reference=False` trains no reference; `reuse`: another study's log (the same genotypes) whose trivial-proxy
+    and reference records `out` lacks are copied first. Raises `RunFolderBusy` when another process runs on the
+    folder."""
     out = Path(out)
     get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
     with RunLock(out, "rank-study folder"):
         pin_config(out / "config.json", config, what="rank study", ignore=("device",))
         genotypes = distinct_samples(config)
         stage = Stage(out / "scores.jsonl", StudyScore, key=lambda s: (s.label, s.digest))
+        if reuse is not None:
+            _import(stage, Path(reuse), {g.digest() for g in genotypes})
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
         def variant(label: str, finetunes: tuple[str, ...] = FINETUNES) -> None:
@@ -164,7 +178,8 @@ def rank_study(config: RankStudyConfig, out: str | Path, progress: bool = False,
                 _score(stage, name, name, {"data": config.data}, genotypes)
             labels = list(config.supernets)
             variant(labels[0], ("none", "fast"))
-            _reference(stage, config, genotypes)
+            if reference:
+                _reference(stage, config, genotypes)
             variant(labels[0], ("paper",))
             for label in labels[1:]:
                 variant(label)
@@ -191,6 +206,16 @@ def _score(
         return
     make = _maker(label, build_evaluator(name, cfg), op_map)
     stage.run(genotypes, key=lambda g: (label, g.digest()), make=make)
+
+
+def _import(stage: Stage[tuple[str, str], StudyScore], source: Path, digests: set[str]) -> None:
+    """Append `source`'s trivial-proxy and reference records of these genotypes that `stage` lacks."""
+    if not source.is_file():
+        raise UsageError(f"reuse: {source} is not a file (a rank study's scores.jsonl)")
+    for record in read_jsonl(source, StudyScore):
+        wanted = record.label.split("/")[0] in (*TRIVIAL, REFERENCE) and record.digest in digests
+        if wanted and (record.label, record.digest) not in stage:
+            stage.add(record)
 
 
 def _reference(stage: Stage[tuple[str, str], StudyScore], config: RankStudyConfig, genotypes: list[Genotype]) -> None:

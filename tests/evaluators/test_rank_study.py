@@ -3,8 +3,19 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
-from nasrec.evaluators.rank_study import REFERENCE, TRIVIAL, RankStudyConfig, SupernetVariant, rank_study
+import pytest
+
+from nasrec.errors import UsageError
+from nasrec.evaluators.rank_study import (
+    REFERENCE,
+    TRIVIAL,
+    RankStudyConfig,
+    RankStudyResult,
+    SupernetVariant,
+    rank_study,
+)
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.evaluators.training import TrainConfig
 
@@ -26,9 +37,15 @@ def tiny_study(space: str) -> RankStudyConfig:
     )
 
 
-def test_the_study_scores_every_proxy_and_the_reference_genotype_by_genotype(tmp_path, tiny_space_file):
-    out = tmp_path / "study"
-    result = rank_study(tiny_study(tiny_space_file), out)
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, tiny_space_file) -> tuple[Path, RankStudyResult]:
+    """One whole tiny study, shared by the tests (a resumed run writes nothing)."""
+    out = tmp_path_factory.mktemp("rank") / "whole"
+    return out, rank_study(tiny_study(tiny_space_file), out)
+
+
+def test_the_study_scores_every_proxy_and_the_reference_genotype_by_genotype(whole, tiny_space_file):
+    out, result = whole
     records = [json.loads(line) for line in (out / "scores.jsonl").read_text().splitlines()]
     labels = [r["label"] for r in records]
     assert labels[:6] == [TRIVIAL[0]] * 3 + [TRIVIAL[1]] * 3
@@ -46,3 +63,26 @@ def test_the_study_scores_every_proxy_and_the_reference_genotype_by_genotype(tmp
     again = rank_study(tiny_study(tiny_space_file), out)  # resumed: nothing is evaluated twice
     assert (out / "scores.jsonl").read_text() == before
     assert again.agreement == result.agreement
+
+
+def test_a_study_split_between_two_processes_merges_to_the_whole_studys_result(whole, tmp_path, tiny_space_file):
+    """One process trains the reference, another the proxies (`reference=False`); `reuse` merges them."""
+    log_of_whole, whole_result = whole[0] / "scores.jsonl", whole[1]
+    proxies = rank_study(tiny_study(tiny_space_file), tmp_path / "proxies", reference=False)
+    assert proxies.reference_n == 0 and proxies.agreement == {}
+    log = (tmp_path / "proxies" / "scores.jsonl").read_text()
+    assert REFERENCE not in {json.loads(line)["label"].split("/")[0] for line in log.splitlines()}
+
+    merged = rank_study(tiny_study(tiny_space_file), tmp_path / "proxies", run=False, reuse=log_of_whole)
+    assert merged.reference_n == 3 and merged.seed_agreement == whole_result.seed_agreement
+    assert (
+        merged.agreement == whole_result.agreement
+    )  # the proxies are deterministic: the same scores in either process
+    again = rank_study(tiny_study(tiny_space_file), tmp_path / "proxies", run=False, reuse=log_of_whole)
+    assert again.agreement == merged.agreement  # nothing copied twice
+    assert len((tmp_path / "proxies" / "scores.jsonl").read_text().splitlines()) == 6 + 3 + 6
+
+
+def test_reuse_names_a_missing_log(tmp_path, tiny_space_file):
+    with pytest.raises(UsageError, match=r"^reuse: .*nope\.jsonl is not a file \(a rank study's scores\.jsonl\)$"):
+        rank_study(tiny_study(tiny_space_file), tmp_path / "study", run=False, reuse=tmp_path / "nope.jsonl")
