@@ -50,6 +50,14 @@ inline void pack(const float* base, int64_t S, int64_t H, int64_t d, int64_t Sp,
   }
 }
 
+// q, k and v of one head, each packed as above
+inline void pack_qkv(const float* base, int64_t S, int64_t H, int64_t d, int64_t Sp, int64_t h, float* qT, float* kT,
+                     float* vT) {
+  pack(base, S, H, d, Sp, h, 0, qT);
+  pack(base, S, H, d, Sp, h, 1, kT);
+  pack(base, S, H, d, Sp, h, 2, vT);
+}
+
 // one head's rows of a [B, S, H, d] tensor (at b), transposed and zero-padded into t [d][Sp]
 inline void pack_bshd(const float* base, int64_t S, int64_t H, int64_t d, int64_t Sp, int64_t h, float* t) {
   std::fill(t, t + d * Sp, 0.f);
@@ -160,10 +168,8 @@ std::vector<torch::Tensor> attention_forward(torch::Tensor qkv, double scale_) {
       std::vector<float> qT(D * Sp), kT(D * Sp), vT(D * Sp), oT(D * Sp), lT(Sp), s(S * W);
       for (int64_t bh = begin; bh < end; ++bh) {
         const int64_t b = bh / H, h = bh % H;
-        const float* base = src + b * S * 3 * H * D;
-        pack(base, S, H, D, Sp, h, 0, qT.data());
-        pack(base, S, H, D, Sp, h, 1, kT.data());
-        pack(base, S, H, D, Sp, h, 2, vT.data());
+        const float* base = src + b * S * 3 * H * D;  // example b's qkv
+        pack_qkv(base, S, H, D, Sp, h, qT.data(), kT.data(), vT.data());
         forward_head<D>(qT.data(), kT.data(), vT.data(), S, Sp, scale, oT.data(), lT.data(), s.data());
         for (int64_t i = 0; i < S; ++i) {
           float* orow = o + ((b * S + i) * H + h) * D;
@@ -196,10 +202,8 @@ torch::Tensor attention_backward(torch::Tensor grad, torch::Tensor qkv, torch::T
       std::vector<float> dqT(D * Sp), dkT(D * Sp), dvT(D * Sp), acc(S * 2 * D * W);
       for (int64_t bh = begin; bh < end; ++bh) {
         const int64_t b = bh / H, h = bh % H;
-        const float* base = src + b * S * 3 * H * D;
-        pack(base, S, H, D, Sp, h, 0, qT.data());
-        pack(base, S, H, D, Sp, h, 1, kT.data());
-        pack(base, S, H, D, Sp, h, 2, vT.data());
+        const float* base = src + b * S * 3 * H * D;  // example b's qkv
+        pack_qkv(base, S, H, D, Sp, h, qT.data(), kT.data(), vT.data());
         pack_bshd(g + b * S * H * D, S, H, D, Sp, h, gT.data());
         std::fill(lT.begin(), lT.end(), 0.f);  // padded query rows: lanes nobody reads
         std::fill(dl.begin(), dl.end(), 0.f);
