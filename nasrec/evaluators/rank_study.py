@@ -149,6 +149,8 @@ def rank_study(
     folder."""
     out = Path(out)
     get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
+    if reuse is not None and not Path(reuse).is_file():
+        raise UsageError(f"reuse: {reuse} is not a file (a rank study's scores.jsonl)")
     with RunLock(out, "rank-study folder"):
         pin_config(out / "config.json", config, what="rank study", ignore=("device",))
         genotypes = distinct_samples(config)
@@ -210,8 +212,6 @@ def _score(
 
 def _import(stage: Stage[tuple[str, str], StudyScore], source: Path, digests: set[str]) -> None:
     """Append `source`'s trivial-proxy and reference records of these genotypes that `stage` lacks."""
-    if not source.is_file():
-        raise UsageError(f"reuse: {source} is not a file (a rank study's scores.jsonl)")
     for record in read_jsonl(source, StudyScore):
         wanted = record.label.split("/")[0] in (*TRIVIAL, REFERENCE) and record.digest in digests
         if wanted and (record.label, record.digest) not in stage:

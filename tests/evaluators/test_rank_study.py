@@ -86,3 +86,4 @@ def test_a_study_split_between_two_processes_merges_to_the_whole_studys_result(w
 def test_reuse_names_a_missing_log(tmp_path, tiny_space_file):
     with pytest.raises(UsageError, match=r"^reuse: .*nope\.jsonl is not a file \(a rank study's scores\.jsonl\)$"):
         rank_study(tiny_study(tiny_space_file), tmp_path / "study", run=False, reuse=tmp_path / "nope.jsonl")
+    assert not (tmp_path / "study").exists()  # checked before anything is written
