@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -44,6 +45,7 @@ import torch
 from rich.console import Console
 
 from nasrec.cli.main import rank_table
+from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.rank_study import RankStudyConfig, SupernetVariant, rank_study
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
@@ -77,6 +79,25 @@ def dot_ablation(supernet_epochs: float, out: Path) -> dict[str, SupernetVariant
     }
 
 
+def reference_runs(table: Path, data: str) -> dict[str, int]:
+    """What the reference's scratch runs did (its table, `reference.jsonl`): how many ran to the step cap,
+    were still improving at their last validation, sat at the constant predictor's validation log loss (within
+    0.005) at their first validation, ended there, or had loss spikes counted by the divergence guard."""
+    rate = float(open_data(data).split("valid").label.mean())
+    constant = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate)) - 0.005
+    runs = [run for line in table.read_text().splitlines() for run in json.loads(line)["runs"]]
+    cap = max((run["steps"] for run in runs), default=0)
+    return {
+        "runs": len(runs),
+        "step_cap": cap,
+        "at_the_cap": sum(run["steps"] == cap for run in runs),
+        "best_at_the_last_validation": sum(run["best_step"] == run["steps"] for run in runs),
+        "at_the_constant_at_the_first_validation": sum(run["curve"][0]["log_loss"] >= constant for run in runs),
+        "ended_at_the_constant": sum(run["log_loss"] >= constant for run in runs),
+        "with_guard_counted_spikes": sum(run["diverged_steps"] > 0 for run in runs),
+    }
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="sample:criteo")
@@ -103,6 +124,9 @@ def main() -> None:
     if args.json:
         record = json.loads(result.model_dump_json())
         record["command_seconds_this_call"] = round(time.perf_counter() - start, 1)
+        if not args.ablation:
+            record["reference_runs"] = reference_runs(args.out / "reference.jsonl", args.data)
+            print("reference runs:", record["reference_runs"])
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(record, indent=2) + "\n")
         if not args.ablation:  # an ablation's reference is the main study's

@@ -75,9 +75,8 @@ def test_a_study_split_between_two_processes_merges_to_the_whole_studys_result(w
 
     merged = rank_study(tiny_study(tiny_space_file), tmp_path / "proxies", run=False, reuse=log_of_whole)
     assert merged.reference_n == 3 and merged.seed_agreement == whole_result.seed_agreement
-    assert (
-        merged.agreement == whole_result.agreement
-    )  # the proxies are deterministic: the same scores in either process
+    # the proxies are deterministic: the same scores in either process
+    assert merged.agreement == whole_result.agreement
     again = rank_study(tiny_study(tiny_space_file), tmp_path / "proxies", run=False, reuse=log_of_whole)
     assert again.agreement == merged.agreement  # nothing copied twice
     assert len((tmp_path / "proxies" / "scores.jsonl").read_text().splitlines()) == 6 + 3 + 6
