@@ -25,7 +25,8 @@ n and seed) that OUT lacks, so the ablation trains no reference again:
 
 On large data two processes can share a study: one trains the reference (the command above), another the
 proxies beside it (`--no-reference`, its own OUT); when they stop, `--reuse` merges the reference into the
-proxies' OUT and `--summarize` writes the results:
+proxies' OUT and `--summarize` writes the results. `--variants` picks which supernet variants a call trains and
+scores, and in which order (e.g. the schedules before the samplers' ablation):
 
     python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle-proxies --full-epochs 3 \\
         --eval-every 156 --no-reference --reuse runs/rank-oracle/scores.jsonl
@@ -113,13 +114,23 @@ def main() -> None:
     ap.add_argument("--ablation", choices=["dot-balancing"], help="run this ablation instead of the main study")
     ap.add_argument("--reuse", type=Path, help="a scores.jsonl whose trivial-proxy and reference records to reuse")
     ap.add_argument("--no-reference", action="store_true", help="train no reference (it comes through --reuse)")
+    ap.add_argument(
+        "--variants", help="comma-separated: train and score only these supernet variants, in this order (default: all)"
+    )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     full = SCRATCH_RECIPE.model_copy(update={"epochs": args.full_epochs, "eval_every": args.eval_every})
     supernets = dot_ablation(args.supernet_epochs, args.out) if args.ablation else variants(args.supernet_epochs)
     config = RankStudyConfig(data=args.data, n=args.n, reference_seeds=args.seeds, full=full, supernets=supernets)
     start = time.perf_counter()
-    result = rank_study(config, args.out, run=not args.summarize, reference=not args.no_reference, reuse=args.reuse)
+    result = rank_study(
+        config,
+        args.out,
+        run=not args.summarize,
+        reference=not args.no_reference,
+        reuse=args.reuse,
+        variants=args.variants.split(",") if args.variants else None,
+    )
     Console(width=160).print(rank_table(result))
     if args.json:
         record = json.loads(result.model_dump_json())

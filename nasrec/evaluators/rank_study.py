@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -142,15 +142,20 @@ def rank_study(
     run: bool = True,
     reference: bool = True,
     reuse: str | Path | None = None,
+    variants: Sequence[str] | None = None,
 ) -> RankStudyResult:
     """Run (or resume) the study in `out`; `run=False` only summarises what `out/scores.jsonl` holds so far;
     `reference=False` trains no reference; `reuse`: another study's log (the same genotypes) whose trivial-proxy
-    and reference records `out` lacks are copied first. Raises `RunFolderBusy` when another process runs on the
+    and reference records `out` lacks are copied first; `variants`: train and score only these supernet variants,
+    in this order (default: all, the main one first). Raises `RunFolderBusy` when another process runs on the
     folder."""
     out = Path(out)
     get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
     if reuse is not None and not Path(reuse).is_file():
         raise UsageError(f"reuse: {reuse} is not a file (a rank study's scores.jsonl)")
+    unknown = [label for label in variants or () if label not in config.supernets]
+    if unknown:
+        raise UsageError(f"variants: no supernet variant {unknown[0]!r} in this study ({', '.join(config.supernets)})")
     with RunLock(out, "rank-study folder"):
         pin_config(out / "config.json", config, what="rank study", ignore=("device",))
         genotypes = distinct_samples(config)
@@ -178,12 +183,13 @@ def rank_study(
         if run:
             for name in TRIVIAL:
                 _score(stage, name, name, {"data": config.data}, genotypes)
-            labels = list(config.supernets)
-            variant(labels[0], ("none", "fast"))
+            main = next(iter(config.supernets))
+            order = list(config.supernets) if variants is None else list(variants)
+            if main in order:  # the main proxies first: a study stopped early can already be summarised
+                variant(main, ("none", "fast"))
             if reference:
                 _reference(stage, config, genotypes)
-            variant(labels[0], ("paper",))
-            for label in labels[1:]:
+            for label in order:  # finished supernets and scores are skipped
                 variant(label)
         result = summarize(config, stage.records, genotypes, supernet_seconds)
         for proxy, agreement in result.agreement.items():

@@ -86,3 +86,23 @@ def test_reuse_names_a_missing_log(tmp_path, tiny_space_file):
     with pytest.raises(UsageError, match=r"^reuse: .*nope\.jsonl is not a file \(a rank study's scores\.jsonl\)$"):
         rank_study(tiny_study(tiny_space_file), tmp_path / "study", run=False, reuse=tmp_path / "nope.jsonl")
     assert not (tmp_path / "study").exists()  # checked before anything is written
+
+
+def test_variants_train_only_the_named_supernets_in_order(tmp_path, tiny_space_file):
+    config = tiny_study(tiny_space_file)
+    quick = config.supernets["main"]
+    config = config.model_copy(update={"supernets": {"main": quick, "other": quick, "third": quick}})
+    result = rank_study(config, tmp_path / "study", reference=False, variants=["third", "other"])
+    assert sorted((tmp_path / "study" / "supernets").iterdir()) == [
+        tmp_path / "study" / "supernets" / "other",
+        tmp_path / "study" / "supernets" / "third",
+    ]
+    records = [json.loads(line)["label"] for line in (tmp_path / "study" / "scores.jsonl").read_text().splitlines()]
+    assert records[6:] == ["third/none"] * 3 + ["other/none"] * 3
+    assert result.reference_n == 0
+
+
+def test_an_unknown_variant_is_named_before_anything_is_written(tmp_path, tiny_space_file):
+    with pytest.raises(UsageError, match=r"^variants: no supernet variant 'nope' in this study \(main\)$"):
+        rank_study(tiny_study(tiny_space_file), tmp_path / "study", variants=["main", "nope"])
+    assert not (tmp_path / "study").exists()
