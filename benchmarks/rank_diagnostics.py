@@ -1,0 +1,133 @@
+"""What a ranking study's committed tables say beyond its Kendall taus, read from its files (no training).
+
+1. **Scratch training as a proxy, from the reference's own curves.** Every reference run stores its
+   validation log loss at each validation. For each validation step k: Kendall tau between one seed's best
+   validation log loss up to step k (a scratch run stopped at k with its best weights) and the *other* seed's
+   final reference score (regret on oracle data), both ways round and their mean. At the last step this is the
+   study's seed-to-seed ceiling; earlier steps show how soon scratch training ranks like the reference, at
+   k / cap of its cost. The learning-rate schedule is the reference's (cosine over the whole cap), so a run
+   planned for k steps would anneal earlier: these figures are what the committed runs measured, not a tuned
+   short-training proxy.
+2. **Where the proxies' agreement comes from.** Each proxy's Kendall tau against the reference (mean over
+   seeds) after dropping the d genotypes the reference ranks worst, for several d; the reference's
+   seed-to-seed tau on the same genotypes beside it.
+
+    python benchmarks/rank_diagnostics.py docs/results/rank-oracle --json docs/results/rank-oracle-diagnostics.json
+    python benchmarks/rank_diagnostics.py docs/results/rank-criteo --json docs/results/rank-criteo-diagnostics.json
+
+STUDY names a study's committed files: STUDY-reference.jsonl (the reference table) and STUDY-scores.jsonl
+(every score).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from nasrec.evaluators.rank_study import REFERENCE, StudyScore
+from nasrec.state import read_jsonl
+
+DROPS = (0, 1, 2, 3, 5, 8)
+
+
+def _final(run: dict[str, Any]) -> float:
+    return float(run["regret"] if run.get("regret") is not None else run["log_loss"])
+
+
+def _best_until(run: dict[str, Any], step: int) -> float:
+    return min(p["log_loss"] for p in run["curve"] if p["step"] <= step)
+
+
+def _tau(x: Sequence[float], y: Sequence[float]) -> float:
+    return float(stats.kendalltau(x, y).statistic)
+
+
+def curve_agreement(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per validation step: tau of each seed's best validation log loss so far against the other seed's final
+    score (seed 0 -> 1, seed 1 -> 0) and their mean, on the genotypes with two runs that validated by then."""
+    rows = [row for row in table if len(row["runs"]) >= 2]
+    if len(rows) < 3:
+        raise SystemExit(f"need at least 3 genotypes with two reference runs, the table has {len(rows)}")
+    cap = max(run["steps"] for row in rows for run in row["runs"])
+    steps = sorted({p["step"] for row in rows for run in row["runs"][:2] for p in run["curve"]})
+    out = []
+    for k in steps:
+        ready = [row for row in rows if all(run["curve"][0]["step"] <= k for run in row["runs"][:2])]
+        if len(ready) < 3:
+            continue
+        ways = [
+            _tau([_best_until(r["runs"][a], k) for r in ready], [_final(r["runs"][b]) for r in ready])
+            for a, b in ((0, 1), (1, 0))
+        ]
+        out.append(
+            {"step": k, "share_of_cap": round(k / cap, 3), "n": len(ready), "kendall_tau": ways, "mean": np.mean(ways)}
+        )
+    return out
+
+
+def without_worst(records: list[StudyScore], drops: Sequence[int] = DROPS) -> dict[str, Any]:
+    """Each proxy's tau against the reference mean after dropping the `d` genotypes the reference ranks worst."""
+    ok = {(r.label, r.digest): r.score for r in records if r.score is not None}
+    seeds = sorted({label for label, _ in ok if label.startswith(f"{REFERENCE}/")})
+    digests = {d for _, d in ok}
+    complete = [d for d in sorted(digests) if all((s, d) in ok for s in seeds)]
+
+    def metric(label: str, d: str) -> float:
+        score = ok[(label, d)]
+        return score.regret if score.regret is not None else score.value
+
+    reference = {d: float(np.mean([metric(s, d) for s in seeds])) for d in complete}
+    order = sorted(complete, key=reference.__getitem__)  # best first
+    proxies = [label for label in dict.fromkeys(label for label, _ in ok) if label not in seeds]
+    result: dict[str, Any] = {"drops": list(drops), "genotypes": len(order), "proxies": {}, "reference_seeds": []}
+    for d in drops:
+        keep = order[: len(order) - d]
+        if len(seeds) >= 2:
+            result["reference_seeds"].append(
+                _tau([metric(seeds[0], g) for g in keep], [metric(seeds[1], g) for g in keep])
+            )
+        for label in proxies:
+            have = [g for g in keep if (label, g) in ok]
+            tau = _tau([ok[(label, g)].value for g in have], [reference[g] for g in have]) if len(have) >= 3 else None
+            result["proxies"].setdefault(label, []).append(tau)
+    return result
+
+
+def diagnose(study: str) -> dict[str, Any]:
+    table = [json.loads(line) for line in Path(f"{study}-reference.jsonl").read_text().splitlines() if line.strip()]
+    records = list(read_jsonl(Path(f"{study}-scores.jsonl"), StudyScore))
+    return {"study": study, "curve": curve_agreement(table), "without_worst": without_worst(records)}
+
+
+def _fmt(x: float | None) -> str:
+    return "   -  " if x is None else f"{x:+.3f}"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("study", help="the committed files' common prefix, e.g. docs/results/rank-oracle")
+    ap.add_argument("--json", type=Path, help="write the figures here")
+    args = ap.parse_args()
+    result = diagnose(args.study)
+    print(
+        f"{args.study}: scratch training as a proxy (one seed's best validation log loss so far vs the other's final)"
+    )
+    for row in result["curve"]:
+        print(f"  step {row['step']:5d} ({row['share_of_cap']:.2f} of the cap, n={row['n']}): tau {_fmt(row['mean'])}")
+    worst = result["without_worst"]
+    print(f"tau without the d worst genotypes of the reference ({worst['genotypes']} genotypes), d = {worst['drops']}")
+    print(f"  {'reference seed 0 vs 1':32s}", " ".join(_fmt(x) for x in worst["reference_seeds"]))
+    for label, taus in worst["proxies"].items():
+        print(f"  {label:32s}", " ".join(_fmt(x) for x in taus))
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
+if __name__ == "__main__":
+    main()
