@@ -41,8 +41,8 @@ from nasrec.viz.report_data import (
     best_facts,
     final_rows,
     open_run,
+    overview_facts,
     proxy_loss,
-    score_of,
     trained_topk,
 )
 from nasrec.viz.report_front import budgets_and_front
@@ -56,7 +56,6 @@ from nasrec.viz.report_html import (
     _matplotlib,
     _running_min,
     _si,
-    _sort_key,
     _table,
 )
 from nasrec.viz.report_plots import PLOT_DPI, PLOTS_NEED_MATPLOTLIB, draw_proxy_vs_full, draw_search_curve, png
@@ -177,26 +176,7 @@ class _Report:
     # -- sections ----------------------------------------------------------------------------------
     def overview(self) -> str:
         run = self.run
-        failed = len(run.evaluations) - len(run.scored)
-        facts: list[tuple[str, str]] = [
-            ("evaluations", f"{len(run.evaluations)} ({len(run.scored)} scored, {failed} failed)"),
-        ]
-        if run.scored:
-            best = min(run.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
-            facts.append(
-                (
-                    "best proxy log loss",
-                    f"{_f(score_of(best).log_loss, 5)} (evaluation {best.index}, digest {best.digest})",
-                )
-            )
-        if run.best_digest:
-            facts.append(("best architecture", f"{run.best_digest}: {run.best_note}"))
-        if run.topk:
-            facts.append(("top-k trained from scratch", str(len(run.topk))))
-        if run.final:
-            facts.append(("final models on test", str(len(run.final))))
-        if run.summary is not None:
-            facts.append(("total stage time", _duration(sum(run.summary.stage_seconds.values()))))
+        facts = overview_facts(run)
         out = [_facts(facts)]
         if self.missing:
             items = "".join(f"<li>{_e(m)}</li>" for m in self.missing)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -17,7 +18,7 @@ from nasrec.genotype.io import load
 from nasrec.genotype.schema import Genotype
 from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.state import scan_jsonl
-from nasrec.viz.report_html import _f, _si, _sort_key
+from nasrec.viz.report_html import _duration, _f, _si, _sort_key
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -169,6 +170,26 @@ class RunData:
                 if f.kind == "nasrec":
                     break
         return out
+
+
+def overview_facts(run: RunData, code: Callable[[str], str] = str) -> list[tuple[str, str]]:
+    """The report's first facts: evaluations, the best proxy score, the best architecture, stage counts and
+    time; `code` marks up a digest (Markdown's backticks)."""
+    failed = len(run.evaluations) - len(run.scored)
+    facts = [("evaluations", f"{len(run.evaluations)} ({len(run.scored)} scored, {failed} failed)")]
+    if run.scored:
+        best = min(run.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
+        where = f"evaluation {best.index}, digest {code(best.digest)}"
+        facts.append(("best proxy log loss", f"{_f(score_of(best).log_loss, 5)} ({where})"))
+    if run.best_digest:
+        facts.append(("best architecture", f"{code(run.best_digest)}: {run.best_note}"))
+    if run.topk:
+        facts.append(("top-k trained from scratch", str(len(run.topk))))
+    if run.final:
+        facts.append(("final models on test", str(len(run.final))))
+    if run.summary is not None:
+        facts.append(("total stage time", _duration(sum(run.summary.stage_seconds.values()))))
+    return facts
 
 
 def best_facts(run: RunData, digest: str) -> list[tuple[str, str]]:

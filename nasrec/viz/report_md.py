@@ -29,11 +29,12 @@ from nasrec.viz.report_data import (
     best_facts,
     final_rows,
     open_run,
+    overview_facts,
     proxy_loss,
     score_of,
     trained_topk,
 )
-from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _running_min, _si, _sort_key
+from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _running_min, _si
 from nasrec.viz.report_plots import PLOTS_NEED_MATPLOTLIB, draw_front, draw_proxy_vs_full, draw_search_curve, png
 
 FILES = "report_files"
@@ -118,20 +119,7 @@ class _Markdown:
     # -- sections ----------------------------------------------------------------------------------
     def overview(self) -> str:
         run = self.run
-        failed = len(run.evaluations) - len(run.scored)
-        facts = [("evaluations", f"{len(run.evaluations)} ({len(run.scored)} scored, {failed} failed)")]
-        if run.scored:
-            best = min(run.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
-            ll = _f(score_of(best).log_loss, 5)
-            facts.append(("best proxy log loss", f"{ll} (evaluation {best.index}, digest `{best.digest}`)"))
-        if run.best_digest:
-            facts.append(("best architecture", f"`{run.best_digest}`: {run.best_note}"))
-        if run.topk:
-            facts.append(("top-k trained from scratch", str(len(run.topk))))
-        if run.final:
-            facts.append(("final models on test", str(len(run.final))))
-        if run.summary is not None:
-            facts.append(("total stage time", _duration(sum(run.summary.stage_seconds.values()))))
+        facts = overview_facts(run, code=lambda digest: f"`{digest}`")
         out = [_facts(facts)]
         if self.missing:
             out.append("> **Not available yet:**\n" + "\n".join(f"> - {m}" for m in self.missing))

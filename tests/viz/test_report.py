@@ -280,6 +280,7 @@ def test_config_summary_and_best_architecture(
     assert "FLOPs" in arch and "params" in arch and "test" in arch
     assert "proxy (finetune, fast recipe)" in arch and "supernet" not in arch  # the proxy that scored it
     assert "40 (38 scored, 2 failed)" in page.sections["overview"]
+    assert f"{chosen.digest}: NASRecNet, the run's pick (best_genotype.json)" in page.sections["overview"]
 
 
 def test_partial_run_says_what_is_missing(tmp_path: Path) -> None:
