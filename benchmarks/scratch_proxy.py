@@ -1,0 +1,116 @@
+"""A short scratch training as a proxy, against a ranking study's committed reference.
+
+The ranking study's proxies share weights (a supernet); the other classic proxy is low-fidelity training: each
+genotype trained from scratch for a fraction of the reference's budget, with one seed that is not one of the
+reference's, its learning-rate schedule planned for that short run (the scratch recipe with `--epochs`, no
+early stopping), and scored by its validation log loss: what a search could see. Reported per budget: the
+agreement with the reference (the mean over its seeds, regret on oracle data) and the seconds per candidate,
+to set beside the study's proxies (docs/results/rank-*.json). Genotypes and reference come from the study's
+reference table; each score is logged as it finishes (OUT/scores.jsonl), so a rerun resumes.
+
+    python benchmarks/scratch_proxy.py docs/results/rank-oracle --data runs/oracle200k --epochs 0.5 1 \\
+        --out runs/scratch-proxy-oracle --json docs/results/rank-oracle-scratch-proxy.json --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from nasrec.evaluators.base import build_evaluator
+from nasrec.evaluators.full_train import SCRATCH_RECIPE
+from nasrec.evaluators.ranking import agreement
+from nasrec.genotype import Genotype
+from nasrec.state import Stage
+
+
+class ProxyScore(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    epochs: float
+    digest: str
+    log_loss: float
+    regret: float | None
+    steps: int
+    seconds: float
+
+
+def reference_of(row: dict[str, Any]) -> float:
+    """The study's reference for one genotype: the mean over its seeds (regret where the data has it)."""
+    return float(np.mean([run["regret"] if run.get("regret") is not None else run["log_loss"] for run in row["runs"]]))
+
+
+def scratch_proxy(table: list[dict[str, Any]], data: str, epochs: list[float], seed: int, out: Path) -> dict[str, Any]:
+    """Train every genotype of `table` for each budget in `epochs` (resuming `out`) and score the agreement."""
+    out.mkdir(parents=True, exist_ok=True)
+    stage = Stage(out / "scores.jsonl", ProxyScore, key=lambda s: (s.epochs, s.digest))
+    rows = [row for row in table if len(row["runs"]) >= 2]
+    result: dict[str, Any] = {"data": data, "seed": seed, "genotypes": len(rows), "budgets": {}}
+    for e in epochs:
+        recipe = SCRATCH_RECIPE.model_copy(update={"epochs": e, "patience": None, "eval_every": None})
+        evaluator = build_evaluator("full", {"data": data, "seed": seed, "train": recipe.model_dump()})
+
+        def make(row: dict[str, Any], e: float = e, evaluator: Any = evaluator) -> ProxyScore:
+            start = time.perf_counter()
+            score = evaluator.evaluate([Genotype.from_dict(row["genotype"])])[0]
+            assert score.log_loss is not None
+            steps = score.runs[0].steps
+            return ProxyScore(
+                epochs=e,
+                digest=row["digest"],
+                log_loss=score.log_loss,
+                regret=score.regret,
+                steps=steps,
+                seconds=round(time.perf_counter() - start, 2),
+            )
+
+        def key(row: dict[str, Any], e: float = e) -> tuple[float, str]:
+            return e, row["digest"]
+
+        done = stage.run(rows, key=key, make=make)
+        by_digest = {s.digest: s for s in done}
+        ok = [row for row in rows if row["digest"] in by_digest]
+        result["budgets"][str(e)] = {
+            "steps": by_digest[ok[0]["digest"]].steps if ok else None,
+            "seconds_per_candidate": float(np.mean([by_digest[r["digest"]].seconds for r in ok])) if ok else None,
+            "agreement": agreement(
+                [by_digest[r["digest"]].log_loss for r in ok], [reference_of(r) for r in ok]
+            ).model_dump(),
+        }
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("study", help="the committed files' common prefix, e.g. docs/results/rank-oracle")
+    ap.add_argument("--data", required=True, help="the study's data (its config's `data`)")
+    ap.add_argument("--epochs", type=float, nargs="+", default=[0.5, 1.0], help="budgets, in epochs")
+    ap.add_argument("--seed", type=int, default=100, help="not one of the reference's seeds (0, 1, ...)")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    table = [json.loads(line) for line in Path(f"{args.study}-reference.jsonl").read_text().splitlines() if line]
+    result = scratch_proxy(table, args.data, args.epochs, args.seed, args.out)
+    result["command"] = "python benchmarks/scratch_proxy.py " + " ".join(sys.argv[1:])
+    for e, budget in result["budgets"].items():
+        a = budget["agreement"]
+        print(
+            f"{e} epochs ({budget['steps']} steps, {budget['seconds_per_candidate']:.1f} s/candidate): "
+            f"Kendall tau {a['kendall_tau']:.3f} [{a['kendall_low']:.2f}, {a['kendall_high']:.2f}], {a['n']} genotypes"
+        )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()
