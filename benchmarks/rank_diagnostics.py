@@ -11,8 +11,17 @@
 2. **Where the proxies' agreement comes from.** Each proxy's Kendall tau against the reference (mean over
    seeds) after dropping the d genotypes the reference ranks worst, for several d; the reference's
    seed-to-seed tau on the same genotypes beside it.
+3. **The proxies' own noise** (`--twin FILE`): another log of the same proxies from a second supernet of the
+   same config (e.g. the same seed trained with another thread count, whose float rounding differs): per
+   proxy, Kendall tau between the two supernets' scores, and each one's tau against the reference. On the
+   oracle study the twin is the reference process's own supernet (2 threads; it scores the main supernet's
+   `none` and `fast` before training the reference):
 
-    python benchmarks/rank_diagnostics.py docs/results/rank-oracle --json docs/results/rank-oracle-diagnostics.json
+    grep -E '"label":"any-connection/(none|fast)"' runs/rank-oracle/scores.jsonl \\
+        > docs/results/rank-oracle-twin-scores.jsonl
+
+    python benchmarks/rank_diagnostics.py docs/results/rank-oracle --twin docs/results/rank-oracle-twin-scores.jsonl \\
+        --json docs/results/rank-oracle-diagnostics.json
     python benchmarks/rank_diagnostics.py docs/results/rank-criteo --json docs/results/rank-criteo-diagnostics.json
 
 STUDY names a study's committed files: STUDY-reference.jsonl (the reference table) and STUDY-scores.jsonl
@@ -99,10 +108,36 @@ def without_worst(records: list[StudyScore], drops: Sequence[int] = DROPS) -> di
     return result
 
 
-def diagnose(study: str) -> dict[str, Any]:
+def twin_agreement(records: list[StudyScore], twin: list[StudyScore]) -> dict[str, dict[str, Any]]:
+    """Per proxy label in both logs: tau between the two logs' scores, and each log's tau against the reference
+    (the mean over `records`' reference seeds), on the genotypes both scored."""
+    ok = {(r.label, r.digest): r.score for r in records if r.score is not None}
+    other = {(r.label, r.digest): r.score for r in twin if r.score is not None}
+    seeds = sorted({label for label, _ in ok if label.startswith(f"{REFERENCE}/")})
+
+    def reference(d: str) -> float:
+        return float(np.mean([s.regret if s.regret is not None else s.value for s in (ok[(x, d)] for x in seeds)]))
+
+    out = {}
+    for label in dict.fromkeys(label for label, _ in other):
+        if label.startswith(f"{REFERENCE}/"):
+            continue
+        digests = [d for lab, d in ok if lab == label and (label, d) in other and all((x, d) in ok for x in seeds)]
+        if len(digests) < 3:
+            continue
+        a, b = [ok[(label, d)].value for d in digests], [other[(label, d)].value for d in digests]
+        ref = [reference(d) for d in digests]
+        out[label] = {"n": len(digests), "between": _tau(a, b), "vs_reference": [_tau(a, ref), _tau(b, ref)]}
+    return out
+
+
+def diagnose(study: str, twin: Path | None = None) -> dict[str, Any]:
     table = [json.loads(line) for line in Path(f"{study}-reference.jsonl").read_text().splitlines() if line.strip()]
     records = list(read_jsonl(Path(f"{study}-scores.jsonl"), StudyScore))
-    return {"study": study, "curve": curve_agreement(table), "without_worst": without_worst(records)}
+    result = {"study": study, "curve": curve_agreement(table), "without_worst": without_worst(records)}
+    if twin is not None:
+        result["twin"] = {"file": str(twin), "proxies": twin_agreement(records, list(read_jsonl(twin, StudyScore)))}
+    return result
 
 
 def _fmt(x: float | None) -> str:
@@ -113,8 +148,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("study", help="the committed files' common prefix, e.g. docs/results/rank-oracle")
     ap.add_argument("--json", type=Path, help="write the figures here")
+    ap.add_argument("--twin", type=Path, help="the same proxies' log from a second supernet of the same config")
     args = ap.parse_args()
-    result = diagnose(args.study)
+    result = diagnose(args.study, args.twin)
     print(
         f"{args.study}: scratch training as a proxy (one seed's best validation log loss so far vs the other's final)"
     )
@@ -125,6 +161,9 @@ def main() -> None:
     print(f"  {'reference seed 0 vs 1':32s}", " ".join(_fmt(x) for x in worst["reference_seeds"]))
     for label, taus in worst["proxies"].items():
         print(f"  {label:32s}", " ".join(_fmt(x) for x in taus))
+    for label, twin in result.get("twin", {}).get("proxies", {}).items():
+        a, b = twin["vs_reference"]
+        print(f"twin supernets, {label}: tau {_fmt(twin['between'])} between them; {_fmt(a)}, {_fmt(b)} vs reference")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=float) + "\n")
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from rank_diagnostics import curve_agreement, without_worst
+from rank_diagnostics import curve_agreement, twin_agreement, without_worst
 
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.rank_study import StudyScore
@@ -58,3 +58,12 @@ def test_without_worst_drops_the_genotypes_the_reference_ranks_worst():
     assert result["genotypes"] == 5 and result["reference_seeds"] == pytest.approx([1.0] * 4)
     assert result["proxies"]["p/fast"] == pytest.approx([0.8, 1.0, 1.0, None])
     assert result["proxies"]["p/none"] == pytest.approx([-1.0, -1.0, -1.0, None])  # d=3 leaves two scored
+
+
+def test_twin_agreement_compares_two_supernets_scores_of_the_same_genotypes():
+    reference = dict(zip("abcde", [1.0, 2.0, 3.0, 4.0, 5.0], strict=True))
+    records = [record(f"full/seed{i}", d, v) for i in (0, 1) for d, v in reference.items()]
+    records += [record("p/none", d, v) for d, v in reference.items()]
+    twin = [record("p/none", d, -v) for d, v in reference.items() if d != "a"]  # reversed; one genotype missing
+    twin += [record("full/seed0", d, 0.0) for d in "abcde"]  # the twin's reference records are not read
+    assert twin_agreement(records, twin) == {"p/none": {"n": 4, "between": -1.0, "vs_reference": [1.0, -1.0]}}
