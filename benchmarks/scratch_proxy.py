@@ -27,6 +27,7 @@ from pydantic import BaseModel, ConfigDict
 
 from nasrec.evaluators.base import build_evaluator
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
+from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.ranking import agreement
 from nasrec.genotype import Genotype
 from nasrec.state import Stage
@@ -37,10 +38,11 @@ class ProxyScore(BaseModel):
 
     epochs: float
     digest: str
-    log_loss: float
+    log_loss: float | None
     regret: float | None
-    steps: int
+    steps: int | None
     seconds: float
+    error: str | None = None
 
 
 def reference_of(row: dict[str, Any]) -> float:
@@ -48,8 +50,11 @@ def reference_of(row: dict[str, Any]) -> float:
     return float(np.mean([run["regret"] if run.get("regret") is not None else run["log_loss"] for run in row["runs"]]))
 
 
-def scratch_proxy(table: list[dict[str, Any]], data: str, epochs: list[float], seed: int, out: Path) -> dict[str, Any]:
-    """Train every genotype of `table` for each budget in `epochs` (resuming `out`) and score the agreement."""
+def scratch_proxy(
+    table: list[dict[str, Any]], data: str, epochs: list[float], seed: int, out: Path, train: bool = True
+) -> dict[str, Any]:
+    """Train every genotype of `table` for each budget in `epochs` (resuming `out`) and score the agreement;
+    `train=False` only summarises what `out` holds (a budget's agreement is then over the genotypes done)."""
     out.mkdir(parents=True, exist_ok=True)
     stage = Stage(out / "scores.jsonl", ProxyScore, key=lambda s: (s.epochs, s.digest))
     rows = [row for row in table if len(row["runs"]) >= 2]
@@ -60,27 +65,44 @@ def scratch_proxy(table: list[dict[str, Any]], data: str, epochs: list[float], s
 
         def make(row: dict[str, Any], e: float = e, evaluator: Any = evaluator) -> ProxyScore:
             start = time.perf_counter()
-            score = evaluator.evaluate([Genotype.from_dict(row["genotype"])])[0]
-            assert score.log_loss is not None
-            steps = score.runs[0].steps
+            try:
+                score = evaluator.evaluate([Genotype.from_dict(row["genotype"])])[0]
+            except TrainingDiverged as exc:  # a finding, not the end of the benchmark
+                seconds = round(time.perf_counter() - start, 2)
+                return ProxyScore(
+                    epochs=e,
+                    digest=row["digest"],
+                    log_loss=None,
+                    regret=None,
+                    steps=None,
+                    seconds=seconds,
+                    error=str(exc),
+                )
             return ProxyScore(
                 epochs=e,
                 digest=row["digest"],
                 log_loss=score.log_loss,
                 regret=score.regret,
-                steps=steps,
+                steps=score.runs[0].steps,
                 seconds=round(time.perf_counter() - start, 2),
             )
 
         def key(row: dict[str, Any], e: float = e) -> tuple[float, str]:
             return e, row["digest"]
 
-        done = stage.run(rows, key=key, make=make)
-        by_digest = {s.digest: s for s in done}
+        if train:
+            done = stage.run(rows, key=key, make=make)
+        else:
+            done = [record for record in (stage.get(key(row)) for row in rows) if record is not None]
+        by_digest = {s.digest: s for s in done if s.log_loss is not None}
         ok = [row for row in rows if row["digest"] in by_digest]
+        if len(ok) < 3:
+            continue
         result["budgets"][str(e)] = {
-            "steps": by_digest[ok[0]["digest"]].steps if ok else None,
-            "seconds_per_candidate": float(np.mean([by_digest[r["digest"]].seconds for r in ok])) if ok else None,
+            "done": len(done),
+            "failed": sum(s.log_loss is None for s in done),
+            "steps": by_digest[ok[0]["digest"]].steps,
+            "seconds_per_candidate": float(np.mean([by_digest[r["digest"]].seconds for r in ok])),
             "agreement": agreement(
                 [by_digest[r["digest"]].log_loss for r in ok], [reference_of(r) for r in ok]
             ).model_dump(),
@@ -97,16 +119,18 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--json", type=Path)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     table = [json.loads(line) for line in Path(f"{args.study}-reference.jsonl").read_text().splitlines() if line]
-    result = scratch_proxy(table, args.data, args.epochs, args.seed, args.out)
+    result = scratch_proxy(table, args.data, args.epochs, args.seed, args.out, train=not args.summarize)
     result["command"] = "python benchmarks/scratch_proxy.py " + " ".join(sys.argv[1:])
     for e, budget in result["budgets"].items():
         a = budget["agreement"]
+        done = f"{budget['done']} of {result['genotypes']} genotypes done"
         print(
-            f"{e} epochs ({budget['steps']} steps, {budget['seconds_per_candidate']:.1f} s/candidate): "
-            f"Kendall tau {a['kendall_tau']:.3f} [{a['kendall_low']:.2f}, {a['kendall_high']:.2f}], {a['n']} genotypes"
+            f"{e} epochs ({budget['steps']} steps, {done}, {budget['seconds_per_candidate']:.1f} s/candidate): "
+            f"Kendall tau {a['kendall_tau']:.3f} [{a['kendall_low']:.2f}, {a['kendall_high']:.2f}]"
         )
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -30,5 +30,10 @@ def test_every_genotype_is_trained_once_per_budget_and_a_rerun_resumes(tmp_path)
     short, longer = result["budgets"]["0.05"], result["budgets"]["0.1"]
     assert 0 < short["steps"] < longer["steps"]
     assert short["agreement"]["n"] == 3 and -1 <= short["agreement"]["kendall_tau"] <= 1
+    assert (short["done"], short["failed"]) == (3, 0)
     again = scratch_proxy(table, "sample:criteo", [0.05, 0.1], seed=100, out=tmp_path)
     assert (tmp_path / "scores.jsonl").read_text().splitlines() == log and again == result
+    # summarising a log that holds one budget's scores only: that budget alone, nothing trained
+    (tmp_path / "scores.jsonl").write_text("\n".join(log[:3]) + "\n")
+    partial = scratch_proxy(table, "sample:criteo", [0.05, 0.1], seed=100, out=tmp_path, train=False)
+    assert list(partial["budgets"]) == ["0.05"] and len((tmp_path / "scores.jsonl").read_text().splitlines()) == 3
