@@ -9,7 +9,7 @@ to set beside the study's proxies (docs/results/rank-*.json). Genotypes and refe
 reference table; each score is logged as it finishes (OUT/scores.jsonl), so a rerun resumes.
 
     python benchmarks/scratch_proxy.py docs/results/rank-oracle --data runs/oracle200k --epochs 0.5 1 \\
-        --out runs/scratch-proxy-oracle --json docs/results/rank-oracle-scratch-proxy.json --threads 2
+        --out runs/scratch-proxy-oracle --json docs/results/rank-oracle-scratch-proxy.json
 """
 
 from __future__ import annotations
