@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from nasrec.evaluators.base import Score
 from nasrec.evaluators.rank_study import REFERENCE, StudyScore
 from nasrec.state import read_jsonl
 
@@ -51,6 +52,11 @@ def _final(run: dict[str, Any]) -> float:
 
 def _best_until(run: dict[str, Any], step: int) -> float:
     return min(p["log_loss"] for p in run["curve"] if p["step"] <= step)
+
+
+def _reference_value(score: Score) -> float:
+    """A reference seed's score: regret where the data has it, else the log loss."""
+    return score.regret if score.regret is not None else score.value
 
 
 def _tau(x: Sequence[float], y: Sequence[float]) -> float:
@@ -88,8 +94,7 @@ def without_worst(records: list[StudyScore], drops: Sequence[int] = DROPS) -> di
     complete = [d for d in sorted(digests) if all((s, d) in ok for s in seeds)]
 
     def metric(label: str, d: str) -> float:
-        score = ok[(label, d)]
-        return score.regret if score.regret is not None else score.value
+        return _reference_value(ok[(label, d)])
 
     reference = {d: float(np.mean([metric(s, d) for s in seeds])) for d in complete}
     order = sorted(complete, key=reference.__getitem__)  # best first
@@ -116,7 +121,7 @@ def twin_agreement(records: list[StudyScore], twin: list[StudyScore]) -> dict[st
     seeds = sorted({label for label, _ in ok if label.startswith(f"{REFERENCE}/")})
 
     def reference(d: str) -> float:
-        return float(np.mean([s.regret if s.regret is not None else s.value for s in (ok[(x, d)] for x in seeds)]))
+        return float(np.mean([_reference_value(ok[(x, d)]) for x in seeds]))
 
     out = {}
     for label in dict.fromkeys(label for label, _ in other):
