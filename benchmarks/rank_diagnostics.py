@@ -46,7 +46,8 @@ from nasrec.state import read_jsonl
 DROPS = (0, 1, 2, 3, 5, 8)
 
 
-def _final(run: dict[str, Any]) -> float:
+def run_score(run: dict[str, Any]) -> float:
+    """One reference run's final score in a study's table: regret where the data has it, else the log loss."""
     return float(run["regret"] if run.get("regret") is not None else run["log_loss"])
 
 
@@ -77,7 +78,7 @@ def curve_agreement(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(ready) < 3:
             continue
         ways = [
-            _tau([_best_until(r["runs"][a], k) for r in ready], [_final(r["runs"][b]) for r in ready])
+            _tau([_best_until(r["runs"][a], k) for r in ready], [run_score(r["runs"][b]) for r in ready])
             for a, b in ((0, 1), (1, 0))
         ]
         out.append(

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict
+from rank_diagnostics import run_score
 
 from nasrec.evaluators.base import build_evaluator
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
@@ -47,7 +48,7 @@ class ProxyScore(BaseModel):
 
 def reference_of(row: dict[str, Any]) -> float:
     """The study's reference for one genotype: the mean over its seeds (regret where the data has it)."""
-    return float(np.mean([run["regret"] if run.get("regret") is not None else run["log_loss"] for run in row["runs"]]))
+    return float(np.mean([run_score(run) for run in row["runs"]]))
 
 
 def scratch_proxy(
