@@ -52,17 +52,26 @@ def reference_of(row: dict[str, Any]) -> float:
 
 
 def scratch_proxy(
-    table: list[dict[str, Any]], data: str, epochs: list[float], seed: int, out: Path, train: bool = True
+    table: list[dict[str, Any]],
+    data: str,
+    epochs: list[float],
+    seed: int,
+    out: Path,
+    train: bool = True,
+    inherit: str | None = None,
 ) -> dict[str, Any]:
     """Train every genotype of `table` for each budget in `epochs` (resuming `out`) and score the agreement;
-    `train=False` only summarises what `out` holds (a budget's agreement is then over the genotypes done)."""
+    `train=False` only summarises what `out` holds (a budget's agreement is then over the genotypes done).
+    `inherit`: a supernet checkpoint every model starts from (fine-tuning the whole subnet) instead of scratch."""
     out.mkdir(parents=True, exist_ok=True)
     stage = Stage(out / "scores.jsonl", ProxyScore, key=lambda s: (s.epochs, s.digest))
     rows = [row for row in table if len(row["runs"]) >= 2]
-    result: dict[str, Any] = {"data": data, "seed": seed, "genotypes": len(rows), "budgets": {}}
+    result: dict[str, Any] = {"data": data, "seed": seed, "inherit": inherit, "genotypes": len(rows), "budgets": {}}
     for e in epochs:
         recipe = SCRATCH_RECIPE.model_copy(update={"epochs": e, "patience": None, "eval_every": None})
-        evaluator = build_evaluator("full", {"data": data, "seed": seed, "train": recipe.model_dump()})
+        evaluator = build_evaluator(
+            "full", {"data": data, "seed": seed, "train": recipe.model_dump(), "inherit": inherit}
+        )
 
         def make(row: dict[str, Any], e: float = e, evaluator: Any = evaluator) -> ProxyScore:
             start = time.perf_counter()
@@ -119,12 +128,15 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=100, help="not one of the reference's seeds (0, 1, ...)")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--inherit", help="a supernet's checkpoint.pt: fine-tune the whole subnet from its weights")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     table = [json.loads(line) for line in Path(f"{args.study}-reference.jsonl").read_text().splitlines() if line]
-    result = scratch_proxy(table, args.data, args.epochs, args.seed, args.out, train=not args.summarize)
+    result = scratch_proxy(
+        table, args.data, args.epochs, args.seed, args.out, train=not args.summarize, inherit=args.inherit
+    )
     result["command"] = "python benchmarks/scratch_proxy.py " + " ".join(sys.argv[1:])
     for e, budget in result["budgets"].items():
         a = budget["agreement"]

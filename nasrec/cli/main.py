@@ -133,9 +133,13 @@ def evaluate(
     space: Annotated[
         str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")
     ] = None,
+    inherit: Annotated[
+        Path | None,
+        typer.Option(help="A trained supernet's checkpoint.pt: start from its weights (fine-tune the subnet)."),
+    ] = None,
     tensorboard_dir: TensorBoard = None,
 ) -> None:
-    """Train one genotype from scratch, early-stopped on validation, and score it."""
+    """Train one genotype from scratch (or from a supernet's weights), early-stopped on validation; score it."""
     from nasrec.evaluators import FullTrain
 
     g = load_checked(genotype, space)
@@ -148,6 +152,7 @@ def evaluate(
             eval_split=split,
             device=device,
             train_split="train+valid" if split == "test" else "train",
+            inherit=None if inherit is None else str(inherit),
             train=TrainConfig(
                 epochs=epochs,
                 lr=lr,

@@ -9,19 +9,24 @@ third of the learning rate and twice the warm-up floor (`calmer`); its `SeedRun.
 `train` to choose its number of epochs, then retrains on train + valid on the same learning-rate schedule and
 stops after the same number of epochs (the chosen steps scaled by the larger split's steps per epoch), unless
 `steps` fixes them. The score is the mean over seeds; every seed's run is kept in `Score.runs`.
+
+With `inherit` (a trained supernet's checkpoint), every model starts from the supernet's weights for it (its
+slices, head included) instead of a random initialisation: fine-tuning the whole subnet, a proxy that costs
+what a short scratch training costs (docs/training.md, "Fine-tuning the whole subnet").
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from nasrec.compiler import compile_standalone
+from nasrec.compiler import StandaloneModel, Supernet, compile_standalone
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Score, SeedRun, derive_seed, register_evaluator
 from nasrec.evaluators.data_ref import open_data
@@ -29,6 +34,7 @@ from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score_from_runs
+from nasrec.evaluators.supernet_training import load_supernet
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Genotype
 
@@ -61,6 +67,17 @@ class FullTrainConfig(BaseModel):
     steps: list[int] | None = Field(default=None, description="fixed steps per seed (no early stopping)")
     retries: int = Field(default=1, ge=0, description="calmer reruns of a seed the divergence guard stops")
     device: str = Field(default="cpu", description="cpu, cuda or auto")
+    inherit: str | None = Field(
+        default=None,
+        description="a trained supernet's checkpoint.pt: start every model from its weights (fine-tuning); "
+        "the supernet's table cap and LayerNorm setting then apply",
+    )
+
+    @model_validator(mode="after")
+    def _inherit_alone(self) -> FullTrainConfig:
+        if self.inherit is not None and (self.cap is not None or not self.layernorm):
+            raise ValueError("cap and layernorm are the supernet's when inherit is set: leave them at their defaults")
+        return self
 
 
 class Prediction(BaseModel):
@@ -143,13 +160,25 @@ class FullTrain:
     def device(self) -> torch.device:
         return resolve_device(self.cfg.device)
 
+    @cached_property
+    def supernet(self) -> Supernet | None:
+        """The supernet whose weights every model starts from (`inherit`), loaded once."""
+        return None if self.cfg.inherit is None else load_supernet(self.cfg.inherit, self.device)
+
+    def _model(self, genotype: Genotype) -> StandaloneModel:
+        if self.supernet is None:
+            spec = self.data.spec.with_cap(self.cfg.cap)
+            return compile_standalone(genotype, spec, layernorm=self.cfg.layernorm).to(self.device)
+        if self.supernet.features.with_cap(None) != self.data.spec.with_cap(None):
+            raise ValueError(f"the supernet {self.cfg.inherit} was trained on other features than {self.cfg.data}")
+        return compile_standalone(genotype, self.supernet.features, inherit=self.supernet).to(self.device)
+
     def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None, recipe: TrainConfig):
         """Train one seed on `split` with `recipe`: early-stopped on validation when `split` is `train` and
         `steps` is None; else the recipe's schedule stopped after `steps`."""
         cfg = self.cfg
         torch.manual_seed(seed)
-        spec = self.data.spec.with_cap(cfg.cap)
-        model = compile_standalone(genotype, spec, layernorm=cfg.layernorm).to(self.device)
+        model = self._model(genotype)
         train = self.data.split(split)
         per_epoch = train.full_batches(recipe.batch_size)
         recipe = recipe.model_copy(update={"seed": seed})
@@ -169,7 +198,7 @@ class FullTrain:
             per_epoch,
             stop_after=steps,
             validate=validate,
-            base_rate=train.positive_rate,
+            base_rate=None if self.supernet is not None else train.positive_rate,  # an inherited head is kept
         )
         model.eval()
         return model, trainer

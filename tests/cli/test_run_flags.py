@@ -202,13 +202,16 @@ def test_evaluate_passes_the_scratch_recipe_flags_to_training(monkeypatch):
 
     class Stop:
         def __init__(self, **kwargs):
-            seen.append(kwargs["train"])
+            seen.append(kwargs)
             raise pipeline.UsageError("stopped")
 
     monkeypatch.setattr(nasrec.evaluators, "FullTrain", Stop)
     code, lines, _ = errors(["evaluate", "zoo:dlrm", "--lr", "0.04", "--min-warmup-steps", "200", "--patience", "0"])
     assert (code, lines) == (1, ["error: stopped"])
-    assert (seen[0].lr, seen[0].min_warmup_steps, seen[0].patience) == (0.04, 200, None)
+    train = seen[0]["train"]
+    assert (train.lr, train.min_warmup_steps, train.patience, seen[0]["inherit"]) == (0.04, 200, None, None)
+    errors(["evaluate", "zoo:dlrm", "--inherit", "runs/s/checkpoint.pt"])
+    assert seen[1]["inherit"] == "runs/s/checkpoint.pt"
 
 
 @pytest.mark.parametrize(("protocol", "split"), [("retrain", "train+valid"), ("keep", "train")])

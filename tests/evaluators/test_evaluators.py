@@ -126,3 +126,17 @@ def test_full_training_is_seeded_by_the_genotype_and_learns():
     assert a.log_loss == b.log_loss and a.examples == 1495
     assert a.log_loss < 0.535 and a.auc > 0.6  # beats the base rate on held-out real rows
     assert a.evaluator == "full" and a.config["train"]["epochs"] == 2 and len(a.runs) == 1
+
+
+def test_full_training_from_inherited_weights_starts_at_the_supernet_view(trained_supernet):
+    """`inherit`: step 0 of the fine-tuning is the supernet's view of the genotype (its score is the
+    `supernet` proxy's, head included); training then moves it; cap and layernorm are the supernet's."""
+    ckpt, _ = trained_supernet
+    views = SupernetProxy(data="sample:criteo", supernet=ckpt).evaluate(CANDIDATES[:2])
+    start = FullTrain(data="sample:criteo", inherit=ckpt, steps=[0]).evaluate(CANDIDATES[:2])
+    for view, s in zip(views, start, strict=True):
+        assert s.log_loss == pytest.approx(view.log_loss, abs=1e-6) and s.runs[0].steps == 0
+    tuned = FullTrain(data="sample:criteo", inherit=ckpt, train=TrainConfig(epochs=1, lr=0.03)).evaluate(CANDIDATES[:2])
+    assert all(t.runs[0].steps == 23 and t.log_loss != s.log_loss for t, s in zip(tuned, start, strict=True))
+    with pytest.raises(ValueError, match="cap and layernorm are the supernet's when inherit is set"):
+        FullTrain(data="sample:criteo", inherit=ckpt, cap=5000)
