@@ -7,7 +7,9 @@ of the seed) is not scored again. The proxy is deterministic given the supernet,
 on two genotypes per seed before it relies on that. Reported: per strategy the best proxy score at the end
 (mean and spread over seeds) and the best-so-far at checkpoints; and the evaluations predictor-guided
 evolution needs to reach plain evolution's final best (issue 16's target: at most 60 % of the budget, in the
-mean over seeds). The JSON is rewritten after every strategy x seed; a rerun skips the finished ones.
+mean over seeds). The JSON is rewritten after every strategy x seed; a rerun skips the finished ones. Seeds can
+be split between processes that share `--out` and `--json` (e.g. one per core): each writes its own seeds and
+keeps the others' (the summary covers every seed in the file).
 
 The default budget, 64 evaluations per strategy and seed, is a quarter of the issue's example (256): on one
 thread of a 2-core machine shared with other jobs the fast proxy took ~6 s per candidate, and a seed needs
@@ -40,6 +42,7 @@ from nasrec.records import RunPaths
 from nasrec.search.base import build_strategy
 from nasrec.search.pipeline import EvaluatorChoice, RunConfig
 from nasrec.search.runner import run_search, search_stats
+from nasrec.state import atomic_write_text
 
 STRATEGIES = ("random", "evolution", "predictor-evolution", "optuna")
 TARGET = 0.6  # issue 16: predictor-guided evolution reaches evolution's final best within 60 % of the budget
@@ -285,22 +288,31 @@ def main(argv: list[str] | None = None) -> None:
         for name in todo:
             console.print(f"seed {seed}: {name}", highlight=False)
             result["runs"].setdefault(key, {})[name] = run_one(name, args, seed, executor, root)
-            result["summary"] = summarise(result, args.budget)
-            seconds = [r["seconds"] for runs in result["runs"].values() for r in runs.values()]
-            seconds += [s.get("supernet_seconds", 0) for s in result["seed_setup"].values()]
-            result["seconds"] = {"total": round(sum(seconds), 1)}
-            done = sum(len(result["runs"].get(str(s), {})) for s in args.seeds)
             result["wall_seconds"] = round(wall_before + time.perf_counter() - started, 1)  # over reruns
-            result["complete"] = done == len(args.seeds) * len(args.strategies)
-            _write(args.json, result)
+            result = _save(args, result)
             print_table(result, console)
     if result["runs"]:
-        _write(args.json, result)  # a rerun with nothing left to do records its command (the one that completes)
+        _save(args, result)  # a rerun with nothing left to do records its command (the one that completes)
 
 
-def _write(path: Path, result: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result, indent=1) + "\n")
+def _save(args: argparse.Namespace, result: dict[str, Any]) -> dict[str, Any]:
+    """Write `result`, merged with the seeds that another process sharing `--json` has written there since
+    (each process owns the seeds it was given), with the summary over all of them."""
+    if args.json.exists():
+        disk = json.loads(args.json.read_text())
+        for part in ("runs", "seed_setup"):
+            for seed, value in disk.get(part, {}).items():
+                if int(seed) not in args.seeds:
+                    result[part][seed] = value
+    result["summary"] = summarise(result, args.budget)
+    seconds = [r["seconds"] for runs in result["runs"].values() for r in runs.values()]
+    seconds += [s.get("supernet_seconds", 0) for s in result["seed_setup"].values()]
+    result["seconds"] = {"total": round(sum(seconds), 1)}
+    seeds = set(result["runs"]) | {str(s) for s in args.seeds}
+    result["complete"] = all(set(args.strategies) <= set(result["runs"].get(s, {})) for s in seeds)
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(args.json, json.dumps(result, indent=1) + "\n")
+    return result
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The strategies benchmark's machinery at a tiny budget: one seed, the tiny space, the formula evaluator."""
 
+import argparse
 import json
 import os
 import subprocess
@@ -43,3 +44,21 @@ def test_every_strategy_gets_the_same_budget_and_the_json_has_every_field(tmp_pa
 
     again, _ = run(tmp_path, tiny_space_file)  # resumable: finished strategy x seed pairs are skipped
     assert again["runs"] == result["runs"]
+
+
+def test_processes_that_split_the_seeds_keep_each_others_results(tmp_path, tiny_space_file):
+    """Two processes sharing --json, each owning its seeds: the second one's write keeps the first one's seed
+    even though it read the file before that seed was there (a run of seed 1 alone, then seed 0's result is
+    saved from a state that never held seed 1)."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from strategies import _save
+
+    first, _ = run(tmp_path, tiny_space_file)  # seed 0, written to tmp_path / "strategies.json"
+    args = argparse.Namespace(json=tmp_path / "strategies.json", seeds=[1], budget=12, strategies=STRATEGIES)
+    mine = {k: v for k, v in first.items() if k not in ("runs", "seed_setup")}
+    mine |= {"runs": {"1": first["runs"]["0"]}, "seed_setup": {"1": first["seed_setup"]["0"]}}
+    merged = _save(args, mine)
+    on_disk = json.loads((tmp_path / "strategies.json").read_text())
+    assert on_disk == merged and set(on_disk["runs"]) == {"0", "1"} and on_disk["complete"]
+    assert on_disk["summary"]["strategies"]["evolution"]["seeds"] == [1, 0]
+    assert on_disk["seconds"]["total"] == 2 * first["seconds"]["total"]
