@@ -27,6 +27,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nasrec.compiler import StandaloneModel, Supernet, compile_standalone
+from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Score, SeedRun, derive_seed, register_evaluator
 from nasrec.evaluators.data_ref import open_data
@@ -170,7 +171,7 @@ class FullTrain:
             spec = self.data.spec.with_cap(self.cfg.cap)
             return compile_standalone(genotype, spec, layernorm=self.cfg.layernorm).to(self.device)
         if self.supernet.features.with_cap(None) != self.data.spec.with_cap(None):
-            raise ValueError(f"the supernet {self.cfg.inherit} was trained on other features than {self.cfg.data}")
+            raise UsageError(f"supernet {self.cfg.inherit}: trained on other features than {self.cfg.data}'s")
         return compile_standalone(genotype, self.supernet.features, inherit=self.supernet).to(self.device)
 
     def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None, recipe: TrainConfig):

@@ -17,6 +17,7 @@ from nasrec.compiler import Supernet, SupernetView
 from nasrec.compiler.optim import SlicedAdagrad
 from nasrec.data.batching import DeviceRows
 from nasrec.data.prepared import DataSplit
+from nasrec.errors import UsageError
 from nasrec.evaluators.checkpoint import drop_optimizer_state, load_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
@@ -221,6 +222,9 @@ def training_report(out: str | Path) -> dict | None:
 def load_supernet(checkpoint: str | Path, device: str | torch.device = "cpu") -> Supernet:
     """Rebuild a trained supernet from `checkpoint` and the `config.json` beside it, on `device`."""
     checkpoint = Path(checkpoint)
+    for path in (checkpoint, checkpoint.parent / "config.json"):
+        if not path.is_file():
+            raise UsageError(f"supernet {checkpoint}: {path} does not exist (train one with `nasrec train-supernet`)")
     config = SupernetTrainingConfig.model_validate_json((checkpoint.parent / "config.json").read_text())
     supernet = config.build_supernet()
     supernet.load_state_dict(load_checkpoint(checkpoint)["model"])

@@ -161,6 +161,12 @@ def test_a_bad_flag_value_names_the_flag():
     one_error(nasrec("evaluate", "zoo:dlrm", "--epochs", "0"), "--epochs: Input should be greater than 0, got 0.0")
 
 
+def test_a_missing_supernet_to_inherit_from_is_named(tmp_path):
+    missing = tmp_path / "supernet" / "checkpoint.pt"
+    message = f"supernet {missing}: {missing} does not exist (train one with `nasrec train-supernet`)"
+    one_error(nasrec("evaluate", "zoo:dlrm", "--inherit", str(missing)), message)
+
+
 def test_data_smaller_than_one_batch_names_the_data_rows_and_batch(tmp_path):
     where = open_data("sample:criteo").path
     message = (

@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from nasrec.errors import UsageError
 from nasrec.evaluators import (
     FinetunedProxy,
     FullTrain,
@@ -140,3 +141,5 @@ def test_full_training_from_inherited_weights_starts_at_the_supernet_view(traine
     assert all(t.runs[0].steps == 23 and t.log_loss != s.log_loss for t, s in zip(tuned, start, strict=True))
     with pytest.raises(ValueError, match="cap and layernorm are the supernet's when inherit is set"):
         FullTrain(data="sample:criteo", inherit=ckpt, cap=5000)
+    with pytest.raises(UsageError, match="trained on other features than sample:avazu's"):
+        FullTrain(data="sample:avazu", inherit=ckpt).evaluate(CANDIDATES[:1])
