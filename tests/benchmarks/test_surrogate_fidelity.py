@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from surrogate_fidelity import fidelity
+from surrogate_fidelity import fidelity, read_log, twin_fidelity
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,6 +27,15 @@ def test_a_predictable_landscape_is_predicted_on_every_measure(tmp_path, tiny_sp
     assert r["evaluations"] == 132 and nxt["cycles"] == 16 and nxt["first_pick_is_best_by_chance"] == 1 / 8
     assert nxt["kendall_tau_mean"] > 0.4 and nxt["first_pick_is_best"] > 3 / 8  # chance: 0 and 1/8
     assert list(r["next_64"]) == ["64"] and r["next_64"]["64"] > 0.6 and r["random_split"] > 0.6
+
+    # a second supernet that repeats the proxy exactly is a perfect predictor; one that reverses it, the worst
+    genotypes, y = read_log(log)
+    same = {g.active_digest(): v for g, v in zip(genotypes, y, strict=True)}
+    exact = twin_fidelity(log, same, population=4, children=8)
+    assert exact["next_cycle"]["kendall_tau_mean"] == 1.0 and exact["next_cycle"]["first_pick_is_best"] == 1.0
+    assert exact["random_split"] == 1.0 and exact["next_64"]["64"] == 1.0
+    reversed_ = twin_fidelity(log, {k: -v for k, v in same.items()}, population=4, children=8)
+    assert reversed_["next_cycle"]["kendall_tau_mean"] == -1.0 and reversed_["random_split"] == -1.0
 
     out = tmp_path / "fidelity.json"
     script = [sys.executable, str(ROOT / "benchmarks" / "surrogate_fidelity.py"), str(tmp_path / "s.json")]
