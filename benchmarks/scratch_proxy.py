@@ -51,6 +51,10 @@ def reference_of(row: dict[str, Any]) -> float:
     return float(np.mean([run_score(run) for run in row["runs"]]))
 
 
+def _median(values: list[float | None]) -> float | None:
+    return None if any(v is None for v in values) else float(np.median(values))
+
+
 def scratch_proxy(
     table: list[dict[str, Any]],
     data: str,
@@ -113,6 +117,7 @@ def scratch_proxy(
             "failed": sum(s.log_loss is None for s in done),
             "steps": by_digest[ok[0]["digest"]].steps,
             "seconds_per_candidate": float(np.mean([by_digest[r["digest"]].seconds for r in ok])),
+            "median_regret": _median([by_digest[r["digest"]].regret for r in ok]),  # on oracle data
             "agreement": agreement(
                 [by_digest[r["digest"]].log_loss for r in ok], [reference_of(r) for r in ok]
             ).model_dump(),

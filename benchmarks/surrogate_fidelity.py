@@ -14,9 +14,9 @@ predictor's own surrogate and encoding (`nasrec.search.predictor`):
 
 With `--twin-seed N` the same measures are taken with a second predictor that learns nothing: the proxy
 scores of the same genotypes on a supernet trained with seed N (same data and recipe; trained once into
-OUT/twin-N, its scores cached there). How well the proxy repeats itself on another supernet bounds what any
-surrogate of the encoding can reach: differences the proxy does not repeat are the supernet's, not the
-architecture's.
+OUT/twin-N, its scores cached there). Differences the proxy does not repeat on another supernet are the
+supernet's, not the architecture's: a surrogate of the encoding can only learn them as that one supernet's
+quirks, which is what the screen would then be chasing.
 
     python benchmarks/surrogate_fidelity.py docs/results/strategies-256.json --out runs/strategies256 \\
         --twin-seed 100 --json docs/results/strategies-256-surrogate.json
@@ -105,7 +105,7 @@ def fidelity(
 
 def twin_fidelity(log: Path, twin: dict[str, float], population: int, children: int) -> dict[str, Any]:
     """The same measures with a second supernet's proxy scores (`twin`, by active digest) as the predictions:
-    how far the proxy itself repeats at the scale evolution works at, a ceiling for any surrogate."""
+    how far the proxy itself repeats at the scale evolution works at."""
     genotypes, y = read_log(log)
     z = np.array([twin[g.active_digest()] for g in genotypes])
     return measures(y, lambda train, test: z[test], population, children)
@@ -142,7 +142,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True, help="the strategies benchmark's --out (the search logs)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--surrogates", nargs="+", default=["gbdt", "ridge"], choices=["gbdt", "ridge"])
-    ap.add_argument("--twin-seed", type=int, help="also score every log on a supernet of this seed (the ceiling)")
+    ap.add_argument("--twin-seed", type=int, help="also score every log on a second supernet of this seed")
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
