@@ -67,6 +67,15 @@ class _Ridge:
         return ((x - self.mean) / self.scale) @ self.w + self.y0
 
 
+def _tau(pairs: list[tuple[float, float]]) -> float | None:
+    """Kendall tau of (predicted, actual) pairs, rounded; None for fewer than 3 pairs or no variation."""
+    if len(pairs) < 3:
+        return None
+    p, a = zip(*pairs, strict=True)
+    tau = kendalltau(p, a).statistic
+    return None if np.isnan(tau) else round(float(tau), 4)
+
+
 @register_strategy("predictor-evolution")
 class PredictorEvolution(RegularizedEvolution):
     Options = PredictorEvolutionOptions
@@ -129,27 +138,29 @@ class PredictorEvolution(RegularizedEvolution):
         return [self.proposer.accept(g) for g in chosen]
 
     def _commit(self) -> None:
-        cycle_children = self.pending_cycle
+        cycle_children, cycle_pairs = self.pending_cycle, []
         for g, score, _ in self.pending:
             if score is None or not np.all(np.isfinite(score)):
                 continue
             values = tuple(map(float, score)) if isinstance(score, tuple) else (float(score),)
             self.evaluated.append((self._code(g), values))
             if g.digest() in self.predicted:
-                self.pairs.append((self.predicted.pop(g.digest()), values[0]))
+                cycle_pairs.append((self.predicted.pop(g.digest()), values[0]))
+        self.pairs.extend(cycle_pairs)
         super()._commit()
         if cycle_children and len(self.pairs) >= 3:
-            p, a = zip(*self.pairs, strict=True)
-            tau = kendalltau(p, a).statistic
             self.taus.append(
                 {
                     "cycle": self.cycle,
                     "fitted_on": self._fitted_on,
                     "pairs": len(self.pairs),
-                    "kendall_tau": None if np.isnan(tau) else round(float(tau), 4),
+                    "kendall_tau": _tau(self.pairs),
+                    "cycle_kendall_tau": _tau(cycle_pairs),
                 }
             )
 
     def stats(self) -> dict[str, Any]:
-        """The surrogate's Kendall tau (predicted vs proxy score of the children it chose), after each cycle."""
+        """The surrogate's Kendall tau (predicted vs proxy score of the children it chose), after each cycle:
+        over every cycle so far (`kendall_tau`: mostly differences between cycles), and among the cycle's own
+        children (`cycle_kendall_tau`: what the screen ranks, mutants of one parent)."""
         return {"surrogate": self.options.surrogate, "kendall_tau": self.taus}

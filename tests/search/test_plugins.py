@@ -54,6 +54,10 @@ def test_the_predictor_logs_its_surrogates_kendall_tau_as_it_goes(tmp_path):
     assert [t["fitted_on"] for t in logged["kendall_tau"]] == [16, 20, 24, 28]
     assert [t["pairs"] for t in logged["kendall_tau"]] == [4, 8, 12, 16]
     assert logged["kendall_tau"][-1]["kendall_tau"] > 0.2  # the formula is learnable from the tokens
+    within = [t["cycle_kendall_tau"] for t in logged["kendall_tau"]]  # 4 children each; None if they tie
+    assert within[0] == logged["kendall_tau"][0]["kendall_tau"]  # after one cycle, the same pairs
+    pooled = [t["kendall_tau"] for t in logged["kendall_tau"]]
+    assert all(t is None or -1 <= t <= 1 for t in within) and within[1:] != pooled[1:]  # later: its own children
 
 
 @pytest.mark.parametrize("parents", [1, 8])
