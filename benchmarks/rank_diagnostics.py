@@ -56,8 +56,8 @@ def _best_until(run: dict[str, Any], step: int) -> float:
 
 
 def _reference_value(score: Score) -> float:
-    """A reference seed's score: regret where the data has it, else the log loss."""
-    return score.regret if score.regret is not None else score.value
+    """A reference seed's score, by the same rule as `run_score`."""
+    return run_score(score.model_dump())
 
 
 def _tau(x: Sequence[float], y: Sequence[float]) -> float:
