@@ -8,7 +8,8 @@ predictor's own surrogate and encoding (`nasrec.search.predictor`):
 - `next_cycle`: fitted on every evaluation before a cycle, the Kendall tau between its predictions and the
   proxy scores of that cycle's children (mutants of one parent: what the screen must rank), averaged over
   the cycles, and the share of cycles whose best child is the surrogate's first pick;
-- `next_64`: fitted on the first n evaluations, tau on the next 64 (n = 64, 128, ...);
+- `next_64`: fitted on the first n evaluations, tau on the next 64 (n = 64, 128, ...), and the standard
+  deviation of those 64 proxy scores (`next_64_score_std`: how far apart the scores to rank are);
 - `random_split`: fitted on a random 3/4 of all evaluations, tau on the rest (the same surrogate on
   interpolation rather than on evolution's moving frontier).
 
@@ -65,9 +66,10 @@ def measures(y: np.ndarray, predict: Predict, population: int, children: int, se
         pred = predict(np.arange(start), nxt)
         cycles.append(_tau(pred, y[nxt]))
         firsts.append(bool(np.argmin(pred) == np.argmin(y[nxt])))
-    ahead = {}
+    ahead, spread = {}, {}
     for n in range(64, len(y) - 63, 64):
         ahead[str(n)] = _tau(predict(np.arange(n), np.arange(n, n + 64)), y[n : n + 64])
+        spread[str(n)] = float(np.std(y[n : n + 64]))
     order = np.random.default_rng(seed).permutation(len(y))
     train, test = order[: 3 * len(y) // 4], order[3 * len(y) // 4 :]
     return {
@@ -79,6 +81,7 @@ def measures(y: np.ndarray, predict: Predict, population: int, children: int, se
             "first_pick_is_best_by_chance": 1 / children,
         },
         "next_64": ahead,
+        "next_64_score_std": spread,
         "random_split": _tau(predict(train, test), y[test]),
     }
 

@@ -27,6 +27,7 @@ def test_a_predictable_landscape_is_predicted_on_every_measure(tmp_path, tiny_sp
     assert r["evaluations"] == 132 and nxt["cycles"] == 16 and nxt["first_pick_is_best_by_chance"] == 1 / 8
     assert nxt["kendall_tau_mean"] > 0.4 and nxt["first_pick_is_best"] > 3 / 8  # chance: 0 and 1/8
     assert list(r["next_64"]) == ["64"] and r["next_64"]["64"] > 0.6 and r["random_split"] > 0.6
+    assert list(r["next_64_score_std"]) == ["64"] and r["next_64_score_std"]["64"] > 0
 
     # a second supernet that repeats the proxy exactly is a perfect predictor; one that reverses it, the worst
     genotypes, y = read_log(log)
