@@ -48,7 +48,7 @@ from rich.console import Console
 from nasrec.cli.main import rank_table
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study import RankStudyConfig, SupernetVariant, rank_study
+from nasrec.evaluators.rank_study import Finetune, RankStudyConfig, SupernetVariant, rank_study
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 
 
@@ -80,6 +80,20 @@ def dot_ablation(supernet_epochs: float, out: Path) -> dict[str, SupernetVariant
     }
 
 
+def centering_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
+    """The any-path supernet trained on raw and on batch-centred logits, with two training seeds each, every one
+    scored by inherited weights, `bias` recalibration and `fast` fine-tuning."""
+    main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
+    proxies: tuple[Finetune, ...] = ("none", "bias", "fast")
+    return {
+        f"any-path{'-centered' if center else ''}{f'-seed{seed}' if seed else ''}": SupernetVariant(
+            sampler="any-path", train=main, finetune=proxies, center_logits=center, seed=seed or None
+        )
+        for center in (True, False)
+        for seed in (0, 1)
+    }
+
+
 def reference_runs(table: Path, data: str) -> dict[str, int]:
     """What the reference's scratch runs did (its table, `reference.jsonl`): how many ran to the step cap,
     were still improving at their last validation, sat at the constant predictor's validation log loss (within
@@ -99,6 +113,12 @@ def reference_runs(table: Path, data: str) -> dict[str, int]:
     }
 
 
+ABLATIONS = {
+    "dot-balancing": lambda args: dot_ablation(args.supernet_epochs, args.out),
+    "logit-centering": lambda args: centering_ablation(args.supernet_epochs),
+}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="sample:criteo")
@@ -111,7 +131,7 @@ def main() -> None:
     ap.add_argument("--eval-every", type=int, default=None, help="steps between validations (default: epochs)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
-    ap.add_argument("--ablation", choices=["dot-balancing"], help="run this ablation instead of the main study")
+    ap.add_argument("--ablation", choices=list(ABLATIONS), help="run this ablation instead of the main study")
     ap.add_argument("--reuse", type=Path, help="a scores.jsonl whose trivial-proxy and reference records to reuse")
     ap.add_argument("--no-reference", action="store_true", help="train no reference (it comes through --reuse)")
     ap.add_argument(
@@ -120,7 +140,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     full = SCRATCH_RECIPE.model_copy(update={"epochs": args.full_epochs, "eval_every": args.eval_every})
-    supernets = dot_ablation(args.supernet_epochs, args.out) if args.ablation else variants(args.supernet_epochs)
+    supernets = ABLATIONS[args.ablation](args) if args.ablation else variants(args.supernet_epochs)
     config = RankStudyConfig(data=args.data, n=args.n, reference_seeds=args.seeds, full=full, supernets=supernets)
     start = time.perf_counter()
     result = rank_study(

@@ -50,6 +50,9 @@ def train_supernet_cmd(
         SupernetTrainingConfig, "warmup_mode"
     ),
     layernorm: bool = default(SupernetTrainingConfig, "layernorm"),
+    center_logits: Annotated[
+        bool, typer.Option(help="Train on batch-centred logits (score with --proxy bias or fast).")
+    ] = default(SupernetTrainingConfig, "center_logits"),
     lr: float = SUPERNET_RECIPE.lr,
     min_warmup_steps: Annotated[
         int, typer.Option(help="Floor on the warm-up, in steps (the paper's 10 % of the steps when longer).")
@@ -77,6 +80,7 @@ def train_supernet_cmd(
             warmup_fraction=warmup_fraction,
             warmup_mode=warmup_mode,
             layernorm=layernorm,
+            center_logits=center_logits,
             cap=cap,
             train=TrainConfig(
                 **{

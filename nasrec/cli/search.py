@@ -115,7 +115,7 @@ def search(
     proxy: Annotated[
         str | None,
         typer.Option(
-            help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast or paper."), show_default=False
+            help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast, paper or bias."), show_default=False
         ),
     ] = None,
     supernet_epochs: float = default(SupernetTrainingConfig, "train").epochs,

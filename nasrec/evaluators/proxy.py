@@ -37,11 +37,11 @@ class ProxyConfig(BaseModel):
 
 
 class FinetuneConfig(ProxyConfig):
-    recipe: Literal["paper", "fast"] = "fast"
+    recipe: Literal["paper", "fast", "bias"] = "fast"
     steps: int = Field(default=500, description="paper: head fine-tune steps")
     step_batch: int = Field(default=512, description="paper: rows per step (distinct rows)")
     lr: float = Field(default=0.04, description="paper: Adagrad learning rate")
-    train_rows: int = Field(default=8192, description="fast: training rows whose head inputs are cached")
+    train_rows: int = Field(default=8192, description="fast, bias: training rows whose head inputs are cached")
     max_iter: int = Field(default=100, description="fast: L-BFGS iterations")
     l2: float = Field(default=0.1, ge=0, description="fast: L2 penalty on the head weights (0.5 * l2 * |w|^2)")
 
@@ -120,7 +120,9 @@ class SupernetProxy(_SupernetEvaluator):
 class FinetunedProxy(_SupernetEvaluator):
     """Inherited body, re-fitted head. `paper`: Adagrad on the head for `steps` batches of distinct training
     rows (the body runs without autograd). `fast`: the head's inputs for `train_rows` training rows are
-    computed once, and the head is fitted on them to convergence (L-BFGS, from the inherited weights)."""
+    computed once, and the head is fitted on them to convergence (L-BFGS, from the inherited weights). `bias`:
+    the inherited head with only its bias re-fitted on those rows — each subnet's offset recalibrated, as
+    one-shot NAS recalibrates BatchNorm statistics per subnet (SPOS)."""
 
     name = "finetune"
     Config = FinetuneConfig
@@ -129,17 +131,33 @@ class FinetunedProxy(_SupernetEvaluator):
     @cached_property
     def train_batches(self) -> list:
         cfg = self.cfg
-        rows = cfg.train_rows if cfg.recipe == "fast" else cfg.steps * cfg.step_batch
-        batch = cfg.batch_size if cfg.recipe == "fast" else cfg.step_batch
+        cached = cfg.recipe != "paper"
+        rows = cfg.train_rows if cached else cfg.steps * cfg.step_batch
+        batch = cfg.batch_size if cached else cfg.step_batch
         return subset_batches(self.data, "train", rows, batch, cfg.seed + 1)
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
         init = [(w.detach().clone(), b.detach().clone()) for w, b in (v.head_weights() for v in views)]
-        if self.cfg.recipe == "fast":
-            feats = self._head_inputs(views, self.train_batches)
-            y = torch.cat([b.label for b in self.train_batches]).to(self.device)
-            return [self._fit(x, y, w, b) for x, (w, b) in zip(feats, init, strict=True)]
-        return self._paper(views, init)
+        if self.cfg.recipe == "paper":
+            return self._paper(views, init)
+        feats = self._head_inputs(views, self.train_batches)
+        y = torch.cat([b.label for b in self.train_batches]).to(self.device)
+        fit = self._fit if self.cfg.recipe == "fast" else self._fit_bias
+        return [fit(x, y, w, b) for x, (w, b) in zip(feats, init, strict=True)]
+
+    def _fit_bias(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        z = nn.functional.linear(x, w).squeeze(-1)  # the inherited head's logits without its bias
+        b = b.clone().requires_grad_(True)
+        opt = torch.optim.LBFGS([b], lr=1.0, max_iter=self.cfg.max_iter, line_search_fn="strong_wolfe")
+
+        def closure() -> Tensor:
+            opt.zero_grad()
+            loss = nn.functional.binary_cross_entropy_with_logits(z + b, y)
+            loss.backward()
+            return loss
+
+        opt.step(closure)
+        return w, b.detach()
 
     def _fit(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)

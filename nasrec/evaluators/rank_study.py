@@ -43,7 +43,7 @@ from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jso
 
 REFERENCE = "full"
 TRIVIAL = ("params", "flops")
-Finetune = Literal["none", "fast", "paper"]
+Finetune = Literal["none", "fast", "paper", "bias"]
 FINETUNES: tuple[Finetune, ...] = ("none", "fast", "paper")
 
 
@@ -59,6 +59,8 @@ class SupernetVariant(BaseModel):
         default_factory=dict, description="operators renamed in every genotype, e.g. dot -> dot-unbalanced"
     )
     finetune: tuple[Finetune, ...] = FINETUNES
+    center_logits: bool = Field(default=False, description="train on batch-centred logits (see the supernet config)")
+    seed: int | None = Field(default=None, description="this supernet's training seed (None: the study's seed)")
 
 
 class RankStudyConfig(BaseModel):
@@ -85,7 +87,8 @@ class RankStudyConfig(BaseModel):
             data=self.data,
             space=v.space or self.space,
             sampler=v.sampler,
-            train=v.train.model_copy(update={"seed": self.seed}),
+            center_logits=v.center_logits,
+            train=v.train.model_copy(update={"seed": self.seed if v.seed is None else v.seed}),
         )
 
     def proxies(self, label: str, checkpoint: Path) -> dict[str, tuple[str, dict[str, Any]]]:
@@ -102,6 +105,7 @@ class RankStudyConfig(BaseModel):
             "none": ("supernet", proxy),
             "fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
             "paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps}),
+            "bias": ("finetune", {**proxy, "recipe": "bias", "train_rows": self.finetune_train_rows}),
         }
         return {f"{label}/{name}": options[name] for name in v.finetune}
 

@@ -21,7 +21,7 @@ from nasrec.errors import UsageError
 from nasrec.evaluators.checkpoint import drop_optimizer_state, load_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
-from nasrec.evaluators.training import TrainConfig, Trainer, sparse_adagrad
+from nasrec.evaluators.training import TrainConfig, Trainer, logit, sparse_adagrad
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
 from nasrec.state import RunLock, atomic_write_text, pin_config
@@ -53,6 +53,11 @@ class SupernetTrainingConfig(BaseModel):
     sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of each step")
     warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")
     warmup_mode: Literal["whole", "per-block"] = "whole"
+    center_logits: bool = Field(
+        default=False,
+        description="train on each batch's logits minus their mean (plus the base rate's logit): the loss sees "
+        "how a path ranks the rows, not its offset; score such a supernet with finetune recipe `bias` or `fast`",
+    )
     train: TrainConfig = SUPERNET_RECIPE
 
     @field_validator("sampler")
@@ -103,8 +108,10 @@ class SupernetTrainer(Trainer):
     so gradients and Adagrad updates touch only the slices that view used (`SlicedAdagrad`); the embedding
     table keeps its sparse gradient and Adagrad on its rows. Same updates as plain autograd, at the subnet's cost."""
 
-    def __init__(self, supernet: Supernet, config: TrainConfig, paths: PathSampler, **kw: Any) -> None:
-        self.supernet, self.paths = supernet, paths
+    def __init__(
+        self, supernet: Supernet, config: TrainConfig, paths: PathSampler, center: float | None = None, **kw: Any
+    ) -> None:
+        self.supernet, self.paths, self.center = supernet, paths, center
         self.view: SupernetView | None = None
         super().__init__(supernet, config, forward=self._forward, label="supernet", **kw)
 
@@ -116,7 +123,10 @@ class SupernetTrainer(Trainer):
 
     def _forward(self, dense: Tensor, sparse: Tensor, step: int) -> Tensor:
         self.view = self.supernet.cached_view(self.paths(step)).set_local_grads()
-        return self.view(dense, sparse)
+        logits = self.view(dense, sparse)
+        if self.center is None:
+            return logits
+        return logits - logits.mean() + self.center  # no gradient reaches the path's offset
 
     def backward_and_step(self, loss: Tensor) -> None:
         loss.backward()
@@ -171,6 +181,7 @@ def train_supernet(
             supernet,
             config.train,
             paths,
+            center=logit(train.positive_rate) if config.center_logits else None,
             checkpoint=out / "checkpoint.pt",
             progress=progress,
             device=dev,

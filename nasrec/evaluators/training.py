@@ -123,6 +123,12 @@ def cosine_with_warmup(total: int, warmup: float, min_steps: int = 0) -> Callabl
     return factor
 
 
+def logit(rate: float) -> float:
+    """log(p / (1 - p)) of a click rate, clamped to [1e-6, 1 - 1e-6]."""
+    p = min(max(rate, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
 @torch.no_grad()
 def init_head(model: nn.Module, base_rate: float) -> None:
     """Zero the head's weights and set its bias to logit(`base_rate`): every (sub)network starts as the
@@ -130,9 +136,8 @@ def init_head(model: nn.Module, base_rate: float) -> None:
     head = getattr(model, "head", None)
     if head is None or not hasattr(head, "head_w"):
         return
-    p = min(max(base_rate, 1e-6), 1 - 1e-6)
     head.head_w.zero_()
-    head.head_b.fill_(math.log(p / (1 - p)))
+    head.head_b.fill_(logit(base_rate))
 
 
 def progress_bar(enabled: bool) -> Progress:

@@ -36,7 +36,7 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
             ["--scratch-min-warmup-steps", "-1"],
             "--scratch-min-warmup-steps: Input should be greater than or equal to 0, got -1",
         ),
-        (["--proxy", "nope"], "--proxy: Input should be 'paper' or 'fast', got 'nope'"),
+        (["--proxy", "nope"], "--proxy: Input should be 'paper', 'fast' or 'bias', got 'nope'"),
         (["--population", "8", "--tournament", "9"], "--tournament: tournament (9) cannot exceed population (8)"),
         (
             ["--strategy", "annealing"],
@@ -88,7 +88,7 @@ def test_every_bad_flag_is_one_line(tmp_path):
     code, lines, _ = errors(["search", "--population", "0", "--top-k", "-1", "--proxy", "nope", "-o", str(out)])
     assert code == 1 and lines == [
         "error: --population: Input should be greater than or equal to 1, got 0",
-        "error: --proxy: Input should be 'paper' or 'fast', got 'nope'",
+        "error: --proxy: Input should be 'paper', 'fast' or 'bias', got 'nope'",
         "error: --top-k: Input should be greater than or equal to 1, got -1",
     ]
     assert not out.exists()
@@ -228,3 +228,19 @@ def test_the_final_protocol_chooses_what_the_final_models_train_on(tmp_path, mon
     with pytest.raises(pipeline.UsageError, match="stopped"):
         pipeline.Pipeline(config, tmp_path / "run").final([])
     assert (seen[0]["train_split"], seen[0]["eval_split"], seen[0]["seeds"]) == (split, "test", 2)
+
+
+def test_train_supernet_center_logits_is_recorded_and_keeps_the_heads_bias(tmp_path, tiny_space_file):
+    import math
+
+    from nasrec.evaluators import load_supernet
+    from nasrec.evaluators.data_ref import open_data
+
+    out = tmp_path / "centred"
+    args = ["train-supernet", "--space", tiny_space_file, "--epochs", "0.2", "--center-logits", "-o", str(out)]
+    code, lines, _ = errors(args)
+    assert code == 0, lines
+    assert json.loads((out / "config.json").read_text())["center_logits"] is True
+    rate = open_data("sample:criteo").split("train").positive_rate
+    bias = load_supernet(out / "checkpoint.pt").head.head_b.item()
+    assert bias == pytest.approx(math.log(rate / (1 - rate)), abs=1e-6)

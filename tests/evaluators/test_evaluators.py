@@ -1,4 +1,5 @@
 import json
+import math
 
 import numpy as np
 import pytest
@@ -68,8 +69,9 @@ def test_path_sampler_warms_up_with_the_full_supernet_then_samples_paths():
         lambda ckpt: SupernetProxy(data="sample:criteo", supernet=ckpt),
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="fast", train_rows=2048),
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6),
+        lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="bias", train_rows=2048),
     ],
-    ids=["supernet", "finetune-fast", "finetune-paper"],
+    ids=["supernet", "finetune-fast", "finetune-paper", "finetune-bias"],
 )
 def test_scoring_several_candidates_in_one_pass_equals_one_by_one(trained_supernet, make):
     ckpt, _ = trained_supernet
@@ -87,6 +89,44 @@ def test_fine_tuning_the_head_does_not_lose_to_the_inherited_head(trained_supern
     raw = SupernetProxy(data="sample:criteo", supernet=ckpt).evaluate(CANDIDATES)
     tuned = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="fast").evaluate(CANDIDATES)
     assert np.mean([t.log_loss for t in tuned]) < np.mean([r.log_loss for r in raw])
+
+
+def test_bias_recalibration_keeps_the_inherited_weights_and_fits_the_training_click_rate(trained_supernet):
+    ckpt, _ = trained_supernet
+    proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="bias", train_rows=2048)
+    views = [proxy.supernet.view(g) for g in CANDIDATES]
+    heads = proxy._heads(views, CANDIDATES)
+    feats = proxy._head_inputs(views, proxy.train_batches)
+    y = torch.cat([b.label for b in proxy.train_batches])
+    for view, (w, b), x in zip(views, heads, feats, strict=True):
+        inherited_w, inherited_b = view.head_weights()
+        assert torch.equal(w, inherited_w) and not torch.equal(b, inherited_b)
+        p = torch.sigmoid(torch.nn.functional.linear(x, w, b).squeeze(-1))
+        assert p.mean().item() == pytest.approx(y.float().mean().item(), abs=1e-4)  # the optimum's condition
+    # the inherited offset shifted by 3: recalibration removes the shift, the inherited head pays for it
+    with torch.no_grad():
+        proxy.supernet.head.head_b.add_(3.0)
+    shifted = SupernetProxy(data="sample:criteo", supernet=ckpt)
+    shifted.__dict__["supernet"] = proxy.supernet
+    again = proxy._heads(views, CANDIDATES)
+    for (_, b), (_, b2) in zip(heads, again, strict=True):
+        assert b2.item() == pytest.approx(b.item(), abs=1e-3)
+    raw = shifted.evaluate(CANDIDATES)
+    recalibrated = proxy.evaluate(CANDIDATES)
+    assert all(r.log_loss < s.log_loss - 0.3 for r, s in zip(recalibrated, raw, strict=True))
+
+
+def test_supernet_trained_on_centred_logits_keeps_the_heads_bias_at_the_base_rate(tmp_path, tiny_space_file):
+    config = SupernetTrainingConfig(
+        data="sample:criteo", space=tiny_space_file, cap=5000, center_logits=True, train=TrainConfig(epochs=0.5)
+    )
+    untrained = config.build_supernet()
+    trained = train_supernet(config, tmp_path / "centred")
+    rate = open_data("sample:criteo").split("train").positive_rate
+    assert trained.head.head_b.item() == pytest.approx(math.log(rate / (1 - rate)), abs=1e-6)  # no gradient
+    assert not torch.equal(trained.head.head_w, untrained.head.head_w)  # everything else trains
+    plain = train_supernet(config.model_copy(update={"center_logits": False}), tmp_path / "plain")
+    assert plain.head.head_b.item() != pytest.approx(trained.head.head_b.item(), abs=1e-3)
 
 
 def test_evaluators_rebuild_from_their_recorded_config(trained_supernet):
