@@ -168,7 +168,8 @@ def rank_study(
             _import(stage, Path(reuse), {g.digest() for g in genotypes})
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
-        def variant(label: str, finetunes: tuple[str, ...] = FINETUNES) -> None:
+        def variant(label: str, finetunes: tuple[str, ...] | None = None) -> None:
+            """Train (or resume) one supernet and score its proxies: `finetunes` of them (None: all)."""
             folder = out / "supernets" / label
             start = time.perf_counter()
             train_supernet(
@@ -181,7 +182,7 @@ def rank_study(
             supernet_seconds.setdefault(label, round(time.perf_counter() - start, 2))
             atomic_write_text(out / "supernet_seconds.json", json.dumps(supernet_seconds, indent=2))
             for proxy_label, (name, cfg) in config.proxies(label, folder / "checkpoint.pt").items():
-                if proxy_label.rsplit("/", 1)[1] in finetunes:
+                if finetunes is None or proxy_label.rsplit("/", 1)[1] in finetunes:
                     _score(stage, proxy_label, name, cfg, genotypes, config.supernets[label].op_map)
 
         if run:

@@ -106,3 +106,15 @@ def test_an_unknown_variant_is_named_before_anything_is_written(tmp_path, tiny_s
     with pytest.raises(UsageError, match=r"^variants: no supernet variant 'nope' in this study \(main\)$"):
         rank_study(tiny_study(tiny_space_file), tmp_path / "study", variants=["main", "nope"])
     assert not (tmp_path / "study").exists()
+
+
+def test_a_variant_scores_every_proxy_it_names_on_its_own_supernet(tmp_path, tiny_space_file):
+    config = tiny_study(tiny_space_file)
+    quick = config.supernets["main"].model_copy(update={"finetune": ("none", "bias"), "center_logits": True})
+    config = config.model_copy(update={"supernets": {"main": config.supernets["main"], "centred": quick}})
+    assert config.supernet_config("centred").center_logits and not config.supernet_config("main").center_logits
+    rank_study(config, tmp_path / "study", reference=False)
+    records = [json.loads(line)["label"] for line in (tmp_path / "study" / "scores.jsonl").read_text().splitlines()]
+    assert records[6:] == ["main/none"] * 3 + ["centred/none"] * 3 + ["centred/bias"] * 3
+    seeded = quick.model_copy(update={"seed": 7})
+    assert config.model_copy(update={"supernets": {"s": seeded}}).supernet_config("s").train.seed == 7
