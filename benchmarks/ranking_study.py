@@ -94,6 +94,18 @@ def centering_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
     }
 
 
+def untrained_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
+    """The any-path supernet after one step (lr 0.12 / 1,000: its initial weights, head at the base rate) with two
+    seeds, scored like a trained one: what the proxies read from the architecture alone."""
+    one_step = SUPERNET_RECIPE.model_copy(update={"epochs": 1e-9})  # rounds to 1 step
+    return {
+        "any-path-1step": SupernetVariant(
+            sampler="any-path", train=one_step, finetune=("none", "bias", "fast", "paper")
+        ),
+        "any-path-1step-seed1": SupernetVariant(sampler="any-path", train=one_step, finetune=("bias", "fast"), seed=1),
+    }
+
+
 def reference_runs(table: Path, data: str) -> dict[str, int]:
     """What the reference's scratch runs did (its table, `reference.jsonl`): how many ran to the step cap,
     were still improving at their last validation, sat at the constant predictor's validation log loss (within
@@ -116,6 +128,7 @@ def reference_runs(table: Path, data: str) -> dict[str, int]:
 ABLATIONS = {
     "dot-balancing": lambda args: dot_ablation(args.supernet_epochs, args.out),
     "logit-centering": lambda args: centering_ablation(args.supernet_epochs),
+    "untrained-supernet": lambda args: untrained_ablation(args.supernet_epochs),
 }
 
 

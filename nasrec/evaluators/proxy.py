@@ -42,7 +42,7 @@ class FinetuneConfig(ProxyConfig):
     step_batch: int = Field(default=512, description="paper: rows per step (distinct rows)")
     lr: float = Field(default=0.04, description="paper: Adagrad learning rate")
     train_rows: int = Field(default=8192, description="fast, bias: training rows whose head inputs are cached")
-    max_iter: int = Field(default=100, description="fast: L-BFGS iterations")
+    max_iter: int = Field(default=100, description="fast, bias: L-BFGS iterations")
     l2: float = Field(default=0.1, ge=0, description="fast: L2 penalty on the head weights (0.5 * l2 * |w|^2)")
 
 

@@ -158,7 +158,7 @@ def train_supernet(
     global batches up to float rounding. Only rank 0 writes `out`, holding its lock (a second trainer on the
     folder raises `RunFolderBusy`). `tag`: the TensorBoard prefix of its scalars (see `scalars`). `device_data`: hold
     the train split on `device` and cut batches there (the same batches); None: on CUDA when it takes at most
-    `DEVICE_DATA_BYTES`."""
+    `DEVICE_DATA_BYTES`. With `config.center_logits` each rank centres the logits of its own rows."""
     out = Path(out)
     dev = resolve_device(device, int(os.environ.get("LOCAL_RANK", "0")))
     parallel = DataParallel.from_env(dev)

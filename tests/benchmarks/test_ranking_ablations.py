@@ -1,0 +1,31 @@
+"""The ranking study's ablations (benchmarks/ranking_study.py): which supernets each trains and how it scores them."""
+
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from ranking_study import centering_ablation, untrained_ablation
+
+from nasrec.evaluators.rank_study import RankStudyConfig
+from nasrec.evaluators.training import Trainer
+
+
+def test_centering_ablation_pairs_raw_and_centred_logits_over_two_seeds():
+    config = RankStudyConfig(supernets=centering_ablation(1.0))
+    trained = {label: config.supernet_config(label) for label in config.supernets}
+    assert {(c.center_logits, c.train.seed, c.sampler) for c in trained.values()} == {
+        (center, seed, "any-path") for center in (False, True) for seed in (0, 1)
+    }
+    assert all(v.finetune == ("none", "bias", "fast") for v in config.supernets.values())
+    assert all(c.train.epochs == 1.0 for c in trained.values())
+
+
+def test_untrained_ablation_trains_one_step_at_a_thousandth_of_the_learning_rate():
+    config = RankStudyConfig(supernets=untrained_ablation(1.0))
+    for label in config.supernets:
+        recipe = config.supernet_config(label).train
+        assert Trainer.total_steps(SimpleNamespace(config=recipe), steps_per_epoch=312) == 1  # type: ignore[arg-type]
+        assert recipe.min_warmup_steps == 1000  # the first step's lr: 0.12 / 1,000
+    assert config.supernet_config("any-path-1step-seed1").train.seed == 1
+    assert "paper" in config.supernets["any-path-1step"].finetune
