@@ -34,7 +34,12 @@ from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.ranking import RankAgreement, agreement
-from nasrec.evaluators.supernet_training import SUPERNET_RECIPE, SupernetTrainingConfig, train_supernet
+from nasrec.evaluators.supernet_training import (
+    SUPERNET_RECIPE,
+    SupernetTrainingConfig,
+    train_supernet,
+    training_report,
+)
 from nasrec.evaluators.training import TrainConfig
 from nasrec.genotype import Genotype, get_space, sample
 from nasrec.genotype.io import GenotypeJSON
@@ -137,6 +142,9 @@ class RankStudyResult(BaseModel):
     seconds_per_candidate: dict[str, float]
     supernet_seconds: dict[str, float]
     failed: dict[str, int] = Field(default_factory=dict, description="evaluations that failed (diverged), by label")
+    supernet_diverged_steps: dict[str, int] = Field(
+        default_factory=dict, description="steps the divergence guard counted while each supernet trained"
+    )
 
 
 def rank_study(
@@ -197,6 +205,9 @@ def rank_study(
             for label in order:  # finished supernets and scores are skipped
                 variant(label)
         result = summarize(config, stage.records, genotypes, supernet_seconds)
+        reports = {label: training_report(out / "supernets" / label) for label in config.supernets}
+        diverged = {label: r["divergence"]["count"] for label, r in reports.items() if r is not None}
+        result = result.model_copy(update={"supernet_diverged_steps": diverged})
         for proxy, agreement in result.agreement.items():
             for metric in ("kendall_tau", "spearman_rho", "pearson_r", "top_k_overlap"):
                 scalars.add_scalar(scalars.tag("rank", proxy, metric), getattr(agreement, metric), len(genotypes))

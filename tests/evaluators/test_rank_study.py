@@ -113,8 +113,9 @@ def test_a_variant_scores_every_proxy_it_names_on_its_own_supernet(tmp_path, tin
     quick = config.supernets["main"].model_copy(update={"finetune": ("none", "bias"), "center_logits": True})
     config = config.model_copy(update={"supernets": {"main": config.supernets["main"], "centred": quick}})
     assert config.supernet_config("centred").center_logits and not config.supernet_config("main").center_logits
-    rank_study(config, tmp_path / "study", reference=False)
+    result = rank_study(config, tmp_path / "study", reference=False)
     records = [json.loads(line)["label"] for line in (tmp_path / "study" / "scores.jsonl").read_text().splitlines()]
     assert records[6:] == ["main/none"] * 3 + ["centred/none"] * 3 + ["centred/bias"] * 3
+    assert set(result.supernet_diverged_steps) == {"main", "centred"}  # from each supernet's training.json
     seeded = quick.model_copy(update={"seed": 7})
     assert config.model_copy(update={"supernets": {"s": seeded}}).supernet_config("s").train.seed == 7
