@@ -18,6 +18,11 @@ n and seed) that OUT lacks, so the ablation trains no reference again:
     python benchmarks/ranking_study.py --ablation dot-balancing --out runs/rank-criteo-dot \\
         --reuse docs/results/rank-criteo-scores.jsonl --json docs/results/rank-criteo-dot.json
 
+`--ablation logit-centering`: any-path supernets trained on raw and on batch-centred logits (`center_logits`),
+two seeds each, scored with inherited weights, `bias` and `fast`. `--ablation untrained-supernet`: the
+any-path supernet after one step, scored like a trained one (README, "Path offsets"). Both take `--reuse`
+and `--no-reference` like the one above.
+
     python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
     nasrec data synthetic -o runs/oracle200k --rows 200000 --teacher random:nasrec-full --teacher-scale 2
     python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle --full-epochs 3 \\
