@@ -107,7 +107,9 @@ def untrained_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
         "any-path-1step": SupernetVariant(
             sampler="any-path", train=one_step, finetune=("none", "bias", "fast", "paper")
         ),
-        "any-path-1step-seed1": SupernetVariant(sampler="any-path", train=one_step, finetune=("bias", "fast"), seed=1),
+        "any-path-1step-seed1": SupernetVariant(
+            sampler="any-path", train=one_step, finetune=("bias", "fast", "paper"), seed=1
+        ),
     }
 
 
