@@ -34,19 +34,14 @@ from typing import Any
 
 import numpy as np
 import torch
-from scipy.stats import kendalltau
 
 from nasrec.evaluators.base import Score
+from nasrec.evaluators.ranking import kendall_tau
 from nasrec.genotype import Genotype, get_space
 from nasrec.genotype.encoding import reference_tokens
 from nasrec.records import Evaluation
 from nasrec.search.predictor import fit_surrogate
 from nasrec.state import read_jsonl
-
-
-def _tau(a: np.ndarray, b: np.ndarray) -> float | None:
-    tau = kendalltau(a, b).statistic
-    return None if np.isnan(tau) else float(tau)
 
 
 def _mean(values: list[float | None]) -> float | None:
@@ -64,11 +59,11 @@ def measures(y: np.ndarray, predict: Predict, population: int, children: int, se
     for start in range(population, len(y) - children + 1, children):
         nxt = np.arange(start, start + children)
         pred = predict(np.arange(start), nxt)
-        cycles.append(_tau(pred, y[nxt]))
+        cycles.append(kendall_tau(pred, y[nxt]))
         firsts.append(bool(np.argmin(pred) == np.argmin(y[nxt])))
     ahead, spread = {}, {}
     for n in range(64, len(y) - 63, 64):
-        ahead[str(n)] = _tau(predict(np.arange(n), np.arange(n, n + 64)), y[n : n + 64])
+        ahead[str(n)] = kendall_tau(predict(np.arange(n), np.arange(n, n + 64)), y[n : n + 64])
         spread[str(n)] = float(np.std(y[n : n + 64]))
     order = np.random.default_rng(seed).permutation(len(y))
     train, test = order[: 3 * len(y) // 4], order[3 * len(y) // 4 :]
@@ -82,7 +77,7 @@ def measures(y: np.ndarray, predict: Predict, population: int, children: int, se
         },
         "next_64": ahead,
         "next_64_score_std": spread,
-        "random_split": _tau(predict(train, test), y[test]),
+        "random_split": kendall_tau(predict(train, test), y[test]),
     }
 
 

@@ -31,6 +31,12 @@ def top_k_overlap(proxy: np.ndarray, reference: np.ndarray, k: int) -> float:
     return len(best_proxy & best_ref) / k
 
 
+def kendall_tau(proxy, reference) -> float | None:
+    """Kendall's tau-b of two equally long score lists; None where it is undefined (a constant list)."""
+    tau = stats.kendalltau(proxy, reference).statistic
+    return None if np.isnan(tau) else float(tau)
+
+
 def kendall_interval(
     proxy, reference, level: float = 0.95, n_resamples: int = 1000, seed: int = 0
 ) -> tuple[float, float]:

@@ -15,8 +15,8 @@ from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, model_validator
-from scipy.stats import kendalltau
 
+from nasrec.evaluators.ranking import kendall_tau
 from nasrec.genotype import Genotype, SearchSpace, mutate
 from nasrec.genotype.encoding import reference_tokens
 from nasrec.search.base import Constraint, register_strategy
@@ -72,8 +72,8 @@ def _tau(pairs: list[tuple[float, float]]) -> float | None:
     if len(pairs) < 3:
         return None
     p, a = zip(*pairs, strict=True)
-    tau = kendalltau(p, a).statistic
-    return None if np.isnan(tau) else round(float(tau), 4)
+    tau = kendall_tau(p, a)
+    return None if tau is None else round(tau, 4)
 
 
 @register_strategy("predictor-evolution")

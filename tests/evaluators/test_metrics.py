@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nasrec.evaluators.metrics import auc, log_loss, log_loss_from_logits, normalized_entropy
-from nasrec.evaluators.ranking import agreement, top_k_overlap
+from nasrec.evaluators.ranking import agreement, kendall_tau, top_k_overlap
 
 
 def brute_force_auc(labels, scores) -> float:
@@ -41,6 +41,12 @@ def test_normalized_entropy_is_one_for_the_base_rate():
     y = np.array([1, 0, 0, 0] * 25)
     base_logit = np.log(0.25 / 0.75)
     assert normalized_entropy(y, np.full(100, base_logit)) == pytest.approx(1.0)
+
+
+def test_kendall_tau_is_none_where_undefined():
+    assert kendall_tau([1, 2, 3, 4], [2, 4, 6, 8]) == 1.0 and kendall_tau([1, 2, 3, 4], [4, 3, 2, 1]) == -1.0
+    assert kendall_tau([1, 2, 3, 4], [1, 2, 4, 3]) == pytest.approx(4 / 6)  # 5 of 6 pairs agree
+    assert kendall_tau([1, 2, 3], [5, 5, 5]) is None  # a constant list: no pair is ordered
 
 
 def test_rank_agreement_figures():
