@@ -46,6 +46,12 @@ VARIANTS: dict[str, dict] = {  # label -> settings: TrainConfig fields, and `sup
     "floor 1000, 4 epochs, centred logits": {"epochs": 4, "supernet": {"center_logits": True}},
     "floor 300, centred logits": {"min_warmup_steps": 300, "supernet": {"center_logits": True}},
     "floor 100, 4 epochs, centred logits": {"min_warmup_steps": 100, "epochs": 4, "supernet": {"center_logits": True}},
+    "floor 100, centred logits": {"min_warmup_steps": 100, "supernet": {"center_logits": True}},
+    "floor 100, 10 epochs, centred logits": {
+        "min_warmup_steps": 100,
+        "epochs": 10,
+        "supernet": {"center_logits": True},
+    },
 }
 SCORERS = ("supernet", "finetune-bias", "finetune-fast")
 """Inherited weights; the head's bias re-fitted (`bias`, each subnet's offset recalibrated); the head re-fitted
