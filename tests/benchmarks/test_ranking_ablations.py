@@ -5,7 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from ranking_study import centering_ablation, untrained_ablation
+from ranking_study import centering_ablation, hot_centering_ablation, untrained_ablation
 
 from nasrec.evaluators.rank_study import RankStudyConfig
 from nasrec.evaluators.training import Trainer
@@ -29,3 +29,14 @@ def test_untrained_ablation_trains_one_step_at_a_thousandth_of_the_learning_rate
         assert recipe.min_warmup_steps == 1000  # the first step's lr: 0.12 / 1,000
     assert config.supernet_config("any-path-1step-seed1").train.seed == 1
     assert "paper" in config.supernets["any-path-1step"].finetune
+
+
+def test_hot_centering_ablation_trains_centred_supernets_at_a_warm_up_floor_of_100_for_1_and_4_epochs():
+    config = RankStudyConfig(supernets=hot_centering_ablation(1.0))
+    trained = {label: config.supernet_config(label) for label in config.supernets}
+    assert {label: (c.train.epochs, c.train.min_warmup_steps) for label, c in trained.items()} == {
+        "any-path-centered-hot": (1.0, 100),
+        "any-path-centered-hot-4ep": (4.0, 100),
+    }
+    assert all(c.center_logits and c.sampler == "any-path" and c.train.lr == 0.12 for c in trained.values())
+    assert config.supernets["any-path-centered-hot"].finetune == ("none", "bias", "fast", "paper")

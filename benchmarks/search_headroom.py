@@ -1,0 +1,179 @@
+"""How much could any search gain over random search at the search-quality benchmark's budget, and could that
+benchmark's test see it? Reads a ranking study's committed tables (reference and proxy scores); trains nothing.
+
+The ranking study's reference table holds sampled genotypes of the space, each trained from scratch with the
+pipeline's recipe for two seeds (a, b). Treating the table as the space, it simulates the pipeline's random
+baseline — `--budget` draws, the `--top-k` best by the proxy, the winner picked by one scratch run (seed a) —
+and a search that finds the table's best genotype by that same single run among *all* of them, which no
+search at this budget can beat on these genotypes. Each pick is scored by the other seed's run (b), so neither
+is flattered by the noise it was picked on (cross-fitted: both ways round, averaged). The difference between
+the two is the headroom: what a perfect search could still gain over random search.
+
+Against it, the benchmark's resolution: `--half-width` is the half-width of the pooled paired 95 % CI that
+`benchmarks/search_quality.py` reported for NASRecNet minus random search (test rows' noise), and the seeds'
+noise is the spread of one scratch run around its genotype's mean (from the table's two seeds), averaged over
+`--final-seeds` runs per model and `--search-seeds` seeds. `power` is then the chance that a search gaining the
+whole headroom shows a CI entirely below zero (normal approximation).
+
+    python benchmarks/search_headroom.py --reference docs/results/rank-criteo-reference.jsonl \\
+        --scores docs/results/rank-criteo-scores.jsonl --proxy any-connection/fast \\
+        --half-width-from docs/results/search-quality-criteo.json --json docs/results/search-headroom-criteo.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+from scipy.stats import norm
+
+
+def load(reference: Path, scores: Path, proxy: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
+    """The proxy's score [N] and the reference runs' `metric` [N, S] of every genotype with a proxy score and
+    S runs (S: the fewest runs any such genotype has, at least 2)."""
+    proxy_scores = {}
+    for line in scores.read_text().splitlines():
+        record = json.loads(line)
+        if record["label"] == proxy and record["score"] is not None and record["score"]["log_loss"] is not None:
+            proxy_scores[record["digest"]] = record["score"]["log_loss"]
+    if not proxy_scores:
+        raise SystemExit(f"{scores}: no scores labelled {proxy!r}")
+    rows = []
+    for line in reference.read_text().splitlines():
+        record = json.loads(line)
+        runs = {run["seed"]: run[metric] for run in record["runs"] if run.get(metric) is not None}
+        if len(runs) >= 2 and record["digest"] in proxy_scores:
+            rows.append((proxy_scores[record["digest"]], [runs[s] for s in sorted(runs)]))
+    if len(rows) < 10:
+        raise SystemExit(f"{reference}: only {len(rows)} genotypes have two reference runs and a {proxy!r} score")
+    seeds = min(len(r) for _, r in rows)
+    return np.asarray([p for p, _ in rows]), np.asarray([r[:seeds] for _, r in rows])
+
+
+def seed_sd(runs: np.ndarray) -> float:
+    """One scratch run's standard deviation around its genotype's mean (pooled within-genotype variance)."""
+    return float(np.sqrt(np.mean(np.var(runs, axis=1, ddof=1))))
+
+
+def true_scores(runs: np.ndarray, sd: float) -> np.ndarray:
+    """Each genotype's expected score, estimated by shrinking its mean over the runs towards the table's mean by
+    the share of the means' variance that is not the runs' noise (empirical Bayes)."""
+    mean, noise = runs.mean(axis=1), sd**2 / runs.shape[1]
+    between = max(float(np.var(mean, ddof=1)) - noise, 0.0)
+    shrink = between / (between + noise) if between + noise > 0 else 1.0
+    return mean.mean() + shrink * (mean - mean.mean())
+
+
+def shortlist(proxy: np.ndarray, budget: int, top_k: int, rng: np.random.Generator) -> np.ndarray:
+    """Random search's shortlist: `budget` draws from the table, the `top_k` distinct ones best by the proxy."""
+    drawn = np.unique(rng.integers(0, len(proxy), size=budget))
+    return drawn[np.argsort(proxy[drawn], kind="stable")[:top_k]]
+
+
+def held_out(proxy: np.ndarray, runs: np.ndarray, args: argparse.Namespace, picked_by: int) -> dict[str, float]:
+    """Model-free, from the table's own runs: random search's winner picked by the mean of `picked_by` runs and
+    scored by the mean of the others, and the same choice made among every genotype of the table (what a search
+    that trains them all with that many runs would choose)."""
+    rng = np.random.default_rng(args.seed)
+    random, exhaustive = [], []
+    for _ in range(args.draws):
+        order = rng.permutation(runs.shape[1])
+        pick, score = runs[:, order[:picked_by]].mean(axis=1), runs[:, order[picked_by:]].mean(axis=1)
+        short = shortlist(proxy, args.budget, args.top_k, rng)
+        random.append(score[short[np.argmin(pick[short])]])
+        exhaustive.append(score[np.argmin(pick)])
+    return {"random_pick": float(np.mean(random)), "exhaustive_pick": float(np.mean(exhaustive))}
+
+
+def modelled(proxy: np.ndarray, runs: np.ndarray, args: argparse.Namespace, picked_by: int) -> dict[str, float]:
+    """Under a Gaussian model (each genotype's expected score from `true_scores`, each run that plus noise of
+    `seed_sd`): the expected score of random search's winner and of the winner among the table's true `top_k`
+    (the best shortlist any search could hand to the same noisy choice), and the table's best."""
+    rng = np.random.default_rng(args.seed)
+    sd = seed_sd(runs)
+    truth = true_scores(runs, sd)
+    best_k = np.argsort(truth, kind="stable")[: args.top_k]
+
+    def choose(short: np.ndarray) -> float:
+        observed = truth[short] + rng.normal(0.0, sd / np.sqrt(picked_by), size=len(short))
+        return float(truth[short[np.argmin(observed)]])
+
+    random = [choose(shortlist(proxy, args.budget, args.top_k, rng)) for _ in range(args.draws)]
+    perfect = [choose(best_k) for _ in range(args.draws)]
+    return {
+        "random_pick": float(np.mean(random)),
+        "perfect_shortlist_pick": float(np.mean(perfect)),
+        "headroom": float(np.mean(random) - np.mean(perfect)),
+        "best": float(truth.min()),
+    }
+
+
+def power(headroom: float, half_width: float, sd: float) -> float:
+    """The chance that a true difference of `headroom` shows a 95 % interval of half-width `half_width` entirely
+    below zero, when the estimate's seed-to-seed standard deviation is `sd` (normal approximation)."""
+    if sd == 0:
+        return float(headroom > half_width)
+    return float(norm.cdf((headroom - half_width) / sd))
+
+
+def headroom(args: argparse.Namespace) -> dict:
+    proxy, runs = load(args.reference, args.scores, args.proxy, args.metric)
+    sd = seed_sd(runs)
+    # a difference of two models' means, each over final_seeds runs, averaged over search_seeds seeds
+    sd_pooled = float(np.sqrt(2 / (args.final_seeds * args.search_seeds)) * sd)
+    half_width = args.half_width
+    if args.half_width_from:
+        ci = json.loads(args.half_width_from.read_text())["pooled_vs_nasrecnet"]["random search"]["log_loss"]
+        half_width = (ci["high"] - ci["low"]) / 2
+    mean = runs.mean(axis=1)
+    result: dict = {
+        "reference": str(args.reference),
+        "proxy": args.proxy,
+        "metric": args.metric,
+        "genotypes": len(proxy),
+        "seeds": runs.shape[1],
+        "budget": args.budget,
+        "top_k": args.top_k,
+        "draws": args.draws,
+        "seed_sd": sd,
+        "table_best_mean": float(mean.min()),
+        "table_top10_range": float(np.sort(mean)[9] - mean.min()) if len(mean) >= 10 else None,
+        "held_out": {str(r): held_out(proxy, runs, args, r) for r in range(1, runs.shape[1])},
+        "modelled": {str(r): modelled(proxy, runs, args, r) for r in (1, 2, 3)},
+        "final_seeds": args.final_seeds,
+        "search_seeds": args.search_seeds,
+        "seed_sd_of_pooled_difference": sd_pooled,
+    }
+    if half_width is not None:
+        result["ci_half_width"] = float(half_width)
+        result["power"] = {r: power(m["headroom"], float(half_width), sd_pooled) for r, m in result["modelled"].items()}
+    return result
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--reference", type=Path, required=True, help="a ranking study's reference table (.jsonl)")
+    ap.add_argument("--scores", type=Path, required=True, help="the same study's scores.jsonl")
+    ap.add_argument("--proxy", default="any-connection/fast", help="the proxy the search uses (a scores label)")
+    ap.add_argument("--metric", default="log_loss", choices=["log_loss", "regret"])
+    ap.add_argument("--budget", type=int, default=64)
+    ap.add_argument("--top-k", type=int, default=4)
+    ap.add_argument("--final-seeds", type=int, default=2)
+    ap.add_argument("--search-seeds", type=int, default=3)
+    ap.add_argument("--half-width", type=float, help="the pooled CI's half-width (test rows' noise)")
+    ap.add_argument("--half-width-from", type=Path, help="a search_quality.py JSON to read the half-width from")
+    ap.add_argument("--draws", type=int, default=20000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+    result = headroom(args)
+    print(json.dumps(result, indent=2))
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,66 @@
+"""benchmarks/search_headroom.py: what a search could gain over random search, from a ranking study's tables."""
+
+import json
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+from search_headroom import held_out, load, modelled, power, seed_sd, true_scores
+
+
+def args(**kw) -> Namespace:
+    return Namespace(**{"budget": 1000, "top_k": 1, "draws": 2000, "seed": 0, **kw})
+
+
+def test_load_keeps_genotypes_with_a_proxy_score_and_the_fewest_runs_any_has(tmp_path: Path):
+    reference, scores = tmp_path / "reference.jsonl", tmp_path / "scores.jsonl"
+    ref_lines, score_lines = [], []
+    for i in range(12):
+        runs = [{"seed": s, "log_loss": 0.4 + i / 100 + s / 1000} for s in range(3 if i else 2)]
+        ref_lines.append(json.dumps({"digest": f"g{i}", "runs": runs}))
+        if i != 11:  # no proxy score: left out
+            score_lines.append(json.dumps({"label": "sn/fast", "digest": f"g{i}", "score": {"log_loss": 1 - i / 100}}))
+    score_lines.append(json.dumps({"label": "other", "digest": "g11", "score": {"log_loss": 0.1}}))
+    reference.write_text("\n".join(ref_lines))
+    scores.write_text("\n".join(score_lines))
+    proxy, runs = load(reference, scores, "sn/fast", "log_loss")
+    assert runs.shape == (11, 2)
+    np.testing.assert_allclose(proxy, [1 - i / 100 for i in range(11)])
+    np.testing.assert_allclose(runs[3], [0.43, 0.431])
+    with pytest.raises(SystemExit, match="no scores labelled 'missing'"):
+        load(reference, scores, "missing", "log_loss")
+
+
+def test_noiseless_table_a_perfect_proxy_leaves_no_headroom_and_a_reversed_one_all_of_it():
+    truth = np.linspace(0.40, 0.49, 10)
+    runs = np.stack([truth, truth], axis=1)
+    assert seed_sd(runs) == 0.0
+    np.testing.assert_allclose(true_scores(runs, 0.0), truth)  # nothing to shrink
+    perfect = modelled(truth, runs, args(), picked_by=1)
+    assert perfect["headroom"] == 0.0 and perfect["random_pick"] == pytest.approx(0.40)
+    reversed_ = modelled(-truth, runs, args(), picked_by=1)  # the proxy's best is the worst genotype
+    assert reversed_["headroom"] == pytest.approx(0.09)
+    free = held_out(-truth, runs, args(), picked_by=1)
+    assert free == pytest.approx({"random_pick": 0.49, "exhaustive_pick": 0.40})
+
+
+def test_one_run_picks_an_unstable_genotype_for_its_lucky_run():
+    """Two shortlisted genotypes: a stable one (0.45, 0.45) and an unstable worse one (0.40, 0.60). Picked by
+    one run, the unstable one wins whenever its lucky run picks (then scores 0.60 on the other): expected 0.525,
+    worse than a coin flip between them (0.475)."""
+    proxy = np.array([0.0, 0.0])
+    runs = np.array([[0.45, 0.45], [0.40, 0.60]])
+    result = held_out(proxy, runs, args(top_k=2), picked_by=1)
+    assert result["random_pick"] == pytest.approx(0.525, abs=0.01)
+    assert result["exhaustive_pick"] == pytest.approx(0.525, abs=0.01)
+
+
+def test_power_is_a_half_when_the_headroom_equals_the_half_width():
+    assert power(0.004, 0.004, 0.002) == pytest.approx(0.5)
+    assert power(0.0, 0.004, 0.002) == pytest.approx(0.02275, abs=1e-5)  # Phi(-2)
+    assert power(0.008, 0.004, 0.002) == pytest.approx(0.97725, abs=1e-5)
+    assert power(0.005, 0.004, 0.0) == 1.0 and power(0.003, 0.004, 0.0) == 0.0
