@@ -32,7 +32,7 @@ from scipy.stats import norm
 
 def load(reference: Path, scores: Path, proxy: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """The proxy's score [N] and the reference runs' `metric` [N, S] of every genotype with a proxy score and
-    S runs (S: the fewest runs any such genotype has, at least 2)."""
+    S runs (S: the run count most such genotypes have, at least 2; a failed run leaves its genotype out)."""
     proxy_scores = {}
     for line in scores.read_text().splitlines():
         record = json.loads(line)
@@ -48,8 +48,10 @@ def load(reference: Path, scores: Path, proxy: str, metric: str) -> tuple[np.nda
             rows.append((proxy_scores[record["digest"]], [runs[s] for s in sorted(runs)]))
     if len(rows) < 10:
         raise SystemExit(f"{reference}: only {len(rows)} genotypes have two reference runs and a {proxy!r} score")
-    seeds = min(len(r) for _, r in rows)
-    return np.asarray([p for p, _ in rows]), np.asarray([r[:seeds] for _, r in rows])
+    counts = [len(r) for _, r in rows]
+    seeds = max(set(counts), key=counts.count)  # most genotypes' run count; those with fewer are left out
+    kept = [(p, r[:seeds]) for p, r in rows if len(r) >= seeds]
+    return np.asarray([p for p, _ in kept]), np.asarray([r for _, r in kept])
 
 
 def seed_sd(runs: np.ndarray) -> float:
@@ -73,18 +75,21 @@ def shortlist(proxy: np.ndarray, budget: int, top_k: int, rng: np.random.Generat
 
 
 def held_out(proxy: np.ndarray, runs: np.ndarray, args: argparse.Namespace, picked_by: int) -> dict[str, float]:
-    """Model-free, from the table's own runs: random search's winner picked by the mean of `picked_by` runs and
-    scored by the mean of the others, and the same choice made among every genotype of the table (what a search
-    that trains them all with that many runs would choose)."""
+    """Model-free, from the table's own runs, each pick scored by the mean of the runs it was not picked on:
+    random search's winner among its shortlist picked by the mean of `picked_by` runs (the pipeline's rule),
+    by the proxy alone (the shortlist's first), or at random; and the pick by `picked_by` runs among every
+    genotype of the table (what a search that trained them all would choose)."""
     rng = np.random.default_rng(args.seed)
-    random, exhaustive = [], []
+    picks: dict[str, list[float]] = {"by_runs": [], "by_proxy": [], "at_random": [], "exhaustive_by_runs": []}
     for _ in range(args.draws):
         order = rng.permutation(runs.shape[1])
         pick, score = runs[:, order[:picked_by]].mean(axis=1), runs[:, order[picked_by:]].mean(axis=1)
         short = shortlist(proxy, args.budget, args.top_k, rng)
-        random.append(score[short[np.argmin(pick[short])]])
-        exhaustive.append(score[np.argmin(pick)])
-    return {"random_pick": float(np.mean(random)), "exhaustive_pick": float(np.mean(exhaustive))}
+        picks["by_runs"].append(score[short[np.argmin(pick[short])]])
+        picks["by_proxy"].append(score[short[0]])
+        picks["at_random"].append(score[rng.choice(short)])
+        picks["exhaustive_by_runs"].append(score[np.argmin(pick)])
+    return {name: float(np.mean(values)) for name, values in picks.items()}
 
 
 def modelled(proxy: np.ndarray, runs: np.ndarray, args: argparse.Namespace, picked_by: int) -> dict[str, float]:

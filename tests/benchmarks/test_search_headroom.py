@@ -16,11 +16,11 @@ def args(**kw) -> Namespace:
     return Namespace(**{"budget": 1000, "top_k": 1, "draws": 2000, "seed": 0, **kw})
 
 
-def test_load_keeps_genotypes_with_a_proxy_score_and_the_fewest_runs_any_has(tmp_path: Path):
+def test_load_keeps_genotypes_with_a_proxy_score_and_the_run_count_most_have(tmp_path: Path):
     reference, scores = tmp_path / "reference.jsonl", tmp_path / "scores.jsonl"
     ref_lines, score_lines = [], []
     for i in range(12):
-        runs = [{"seed": s, "log_loss": 0.4 + i / 100 + s / 1000} for s in range(3 if i else 2)]
+        runs = [{"seed": s, "log_loss": 0.4 + i / 100 + s / 1000} for s in range(3 if i else 2)]  # g0: 2 runs
         ref_lines.append(json.dumps({"digest": f"g{i}", "runs": runs}))
         if i != 11:  # no proxy score: left out
             score_lines.append(json.dumps({"label": "sn/fast", "digest": f"g{i}", "score": {"log_loss": 1 - i / 100}}))
@@ -28,9 +28,9 @@ def test_load_keeps_genotypes_with_a_proxy_score_and_the_fewest_runs_any_has(tmp
     reference.write_text("\n".join(ref_lines))
     scores.write_text("\n".join(score_lines))
     proxy, runs = load(reference, scores, "sn/fast", "log_loss")
-    assert runs.shape == (11, 2)
-    np.testing.assert_allclose(proxy, [1 - i / 100 for i in range(11)])
-    np.testing.assert_allclose(runs[3], [0.43, 0.431])
+    assert runs.shape == (10, 3)  # g0 (2 runs) and g11 (no proxy score) left out
+    np.testing.assert_allclose(proxy, [1 - i / 100 for i in range(1, 11)])
+    np.testing.assert_allclose(runs[2], [0.43, 0.431, 0.432])
     with pytest.raises(SystemExit, match="no scores labelled 'missing'"):
         load(reference, scores, "missing", "log_loss")
 
@@ -45,7 +45,7 @@ def test_noiseless_table_a_perfect_proxy_leaves_no_headroom_and_a_reversed_one_a
     reversed_ = modelled(-truth, runs, args(), picked_by=1)  # the proxy's best is the worst genotype
     assert reversed_["headroom"] == pytest.approx(0.09)
     free = held_out(-truth, runs, args(), picked_by=1)
-    assert free == pytest.approx({"random_pick": 0.49, "exhaustive_pick": 0.40})
+    assert free == pytest.approx({"by_runs": 0.49, "by_proxy": 0.49, "at_random": 0.49, "exhaustive_by_runs": 0.40})
 
 
 def test_one_run_picks_an_unstable_genotype_for_its_lucky_run():
@@ -55,8 +55,10 @@ def test_one_run_picks_an_unstable_genotype_for_its_lucky_run():
     proxy = np.array([0.0, 0.0])
     runs = np.array([[0.45, 0.45], [0.40, 0.60]])
     result = held_out(proxy, runs, args(top_k=2), picked_by=1)
-    assert result["random_pick"] == pytest.approx(0.525, abs=0.01)
-    assert result["exhaustive_pick"] == pytest.approx(0.525, abs=0.01)
+    assert result["by_runs"] == pytest.approx(0.525, abs=0.01)
+    assert result["exhaustive_by_runs"] == pytest.approx(0.525, abs=0.01)
+    assert result["at_random"] == pytest.approx(0.475, abs=0.01)
+    assert result["by_proxy"] == pytest.approx(0.45)  # ties keep the table's order: the stable one first
 
 
 def test_power_is_a_half_when_the_headroom_equals_the_half_width():
