@@ -1,23 +1,25 @@
 """How much could any search gain over random search at the search-quality benchmark's budget, and could that
 benchmark's test see it? Reads a ranking study's committed tables (reference and proxy scores); trains nothing.
 
-The ranking study's reference table holds sampled genotypes of the space, each trained from scratch with the
-pipeline's recipe for two seeds (a, b). Treating the table as the space, it simulates the pipeline's random
-baseline — `--budget` draws, the `--top-k` best by the proxy, the winner picked by one scratch run (seed a) —
-and a search that finds the table's best genotype by that same single run among *all* of them, which no
-search at this budget can beat on these genotypes. Each pick is scored by the other seed's run (b), so neither
-is flattered by the noise it was picked on (cross-fitted: both ways round, averaged). The difference between
-the two is the headroom: what a perfect search could still gain over random search.
+The reference table holds sampled genotypes of the space, each trained from scratch with the pipeline's
+recipe for S seeds. Treating the table as the space, it simulates the benchmark's random search — `--budget`
+draws, the proxy's `--top-k` best (the shortlist), one winner — in two ways:
+- `held_out` (model-free): the winner picked by the mean of r of a genotype's runs (the pipeline's rule: the
+  best validation score of its scratch trainings), by the proxy alone, or at random among the shortlist, and
+  by r runs among the whole table; each pick scored by the mean of the runs it was not picked on (r < S), so
+  no pick is flattered by the noise that chose it.
+- `modelled`: each genotype's expected score estimated by shrinking its mean towards the table's (empirical
+  Bayes), each run that plus Gaussian noise; the headroom is what a search whose shortlist were the table's
+  true `top_k` would gain over random search with the same noisy choice among it.
 
-Against it, the benchmark's resolution: `--half-width` is the half-width of the pooled paired 95 % CI that
-`benchmarks/search_quality.py` reported for NASRecNet minus random search (test rows' noise), and the seeds'
-noise is the spread of one scratch run around its genotype's mean (from the table's two seeds), averaged over
-`--final-seeds` runs per model and `--search-seeds` seeds. `power` is then the chance that a search gaining the
-whole headroom shows a CI entirely below zero (normal approximation).
+Against the headroom, the benchmark's resolution: the half-width of its pooled paired 95 % interval for
+NASRecNet minus random search (`--half-width`, or read from a search_quality.py JSON), and the seeds' noise of
+that pooled difference (one run's spread, averaged over `--final-seeds` runs per model and `--search-seeds`
+seeds). `power`: the chance that a search gaining the whole headroom shows an interval below zero.
 
-    python benchmarks/search_headroom.py --reference docs/results/rank-criteo-reference.jsonl \\
-        --scores docs/results/rank-criteo-scores.jsonl --proxy any-connection/fast \\
-        --half-width-from docs/results/search-quality-criteo.json --json docs/results/search-headroom-criteo.json
+    python benchmarks/search_headroom.py --reference docs/results/rank-criteo-3seeds-reference.jsonl \\
+        --scores docs/results/rank-criteo-scores.jsonl --half-width-from docs/results/search-quality-criteo.json \\
+        --json docs/results/search-headroom-criteo.json
 """
 
 from __future__ import annotations
