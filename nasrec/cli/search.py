@@ -121,10 +121,7 @@ def search(
     supernet_epochs: float = default(SupernetTrainingConfig, "train").epochs,
     top_k: Annotated[
         int,
-        typer.Option(
-            help="Candidates trained from scratch; the best on validation wins (1: the proxy's best wins; "
-            "see the README's results for when that is the better rule)."
-        ),
+        typer.Option(help="Candidates trained from scratch; the best on validation wins (1: the proxy's best wins)."),
     ] = default(RunConfig, "top_k"),
     full_epochs: Annotated[float, typer.Option(help="Most epochs of each top-k training (early-stopped).")] = default(
         RunConfig, "full_epochs"
