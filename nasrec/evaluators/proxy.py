@@ -1,6 +1,6 @@
 """Proxies that score genotypes with a trained supernet's weights: as inherited (`supernet`), or after
-re-fitting the head (`finetune`, recipes `paper` and `fast`). Candidates evaluated together share every
-batch and its embedding lookup."""
+re-fitting the head (`finetune`, recipes `paper`, `fast` and `bias`). Candidates evaluated together share
+every batch and its embedding lookup."""
 
 from __future__ import annotations
 
