@@ -31,15 +31,18 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
+from nasrec.evaluators.rank_study import StudyScore
+from nasrec.state import read_jsonl
+
 
 def load(reference: Path, scores: Path, proxy: str, metric: str) -> tuple[np.ndarray, np.ndarray]:
     """The proxy's score [N] and the reference runs' `metric` [N, S] of every genotype with a proxy score and
     S runs (S: the run count most such genotypes have, at least 2; a failed run leaves its genotype out)."""
-    proxy_scores = {}
-    for line in scores.read_text().splitlines():
-        record = json.loads(line)
-        if record["label"] == proxy and record["score"] is not None and record["score"]["log_loss"] is not None:
-            proxy_scores[record["digest"]] = record["score"]["log_loss"]
+    proxy_scores = {
+        r.digest: r.score.log_loss
+        for r in read_jsonl(scores, StudyScore)
+        if r.label == proxy and r.score is not None and r.score.log_loss is not None
+    }
     if not proxy_scores:
         raise SystemExit(f"{scores}: no scores labelled {proxy!r}")
     rows = []

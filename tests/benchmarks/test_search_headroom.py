@@ -11,6 +11,18 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from search_headroom import held_out, load, modelled, power, seed_sd, true_scores
 
+from nasrec.evaluators.base import Score
+from nasrec.evaluators.rank_study import StudyScore
+from nasrec.genotype import sample
+
+GENOTYPE = sample("nasrec-full", "single-operator-any-connection", 0).to_dict()
+
+
+def study_score(label: str, digest: str, log_loss: float) -> str:
+    """One line of a ranking study's scores.jsonl."""
+    score = Score(log_loss=log_loss, auc=0.7, examples=100, seconds=1.0, evaluator="finetune")
+    return StudyScore(label=label, digest=digest, genotype=GENOTYPE, score=score).model_dump_json()
+
 
 def args(**kw) -> Namespace:
     return Namespace(**{"budget": 1000, "top_k": 1, "draws": 2000, "seed": 0, **kw})
@@ -23,8 +35,8 @@ def test_load_keeps_genotypes_with_a_proxy_score_and_the_run_count_most_have(tmp
         runs = [{"seed": s, "log_loss": 0.4 + i / 100 + s / 1000} for s in range(3 if i else 2)]  # g0: 2 runs
         ref_lines.append(json.dumps({"digest": f"g{i}", "runs": runs}))
         if i != 11:  # no proxy score: left out
-            score_lines.append(json.dumps({"label": "sn/fast", "digest": f"g{i}", "score": {"log_loss": 1 - i / 100}}))
-    score_lines.append(json.dumps({"label": "other", "digest": "g11", "score": {"log_loss": 0.1}}))
+            score_lines.append(study_score("sn/fast", f"g{i}", 1 - i / 100))
+    score_lines.append(study_score("other", "g11", 0.1))
     reference.write_text("\n".join(ref_lines))
     scores.write_text("\n".join(score_lines))
     proxy, runs = load(reference, scores, "sn/fast", "log_loss")
