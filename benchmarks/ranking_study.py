@@ -20,8 +20,9 @@ n and seed) that OUT lacks, so the ablation trains no reference again:
 
 `--ablation logit-centering`: any-path supernets trained on raw and on batch-centred logits (`center_logits`),
 two seeds each, scored with inherited weights, `bias` and `fast`. `--ablation untrained-supernet`: the
-any-path supernet after one step, scored like a trained one (README, "Path offsets"). Both take `--reuse`
-and `--no-reference` like the one above.
+any-path supernet after one step, scored like a trained one (README, "Path offsets"). `--ablation
+hot-centering`: centred any-path supernets at the paper's peak learning rate (warm-up floor 100) for one and
+four times `--supernet-epochs`. All take `--reuse` and `--no-reference` like the one above.
 
     python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
     nasrec data synthetic -o runs/oracle200k --rows 200000 --teacher random:nasrec-full --teacher-scale 2
@@ -99,7 +100,7 @@ def centering_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
     }
 
 
-def untrained_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
+def untrained_ablation() -> dict[str, SupernetVariant]:
     """The any-path supernet after one step (lr 0.12 / 1,000: its initial weights, head at the base rate) with two
     seeds, scored like a trained one: what the proxies read from the architecture alone."""
     one_step = SUPERNET_RECIPE.model_copy(update={"epochs": 1e-9})  # rounds to 1 step
@@ -153,7 +154,7 @@ def reference_runs(table: Path, data: str) -> dict[str, int]:
 ABLATIONS = {
     "dot-balancing": lambda args: dot_ablation(args.supernet_epochs, args.out),
     "logit-centering": lambda args: centering_ablation(args.supernet_epochs),
-    "untrained-supernet": lambda args: untrained_ablation(args.supernet_epochs),
+    "untrained-supernet": lambda args: untrained_ablation(),
     "hot-centering": lambda args: hot_centering_ablation(args.supernet_epochs),
 }
 

@@ -22,7 +22,7 @@ def test_centering_ablation_pairs_raw_and_centred_logits_over_two_seeds():
 
 
 def test_untrained_ablation_trains_one_step_at_a_thousandth_of_the_learning_rate():
-    config = RankStudyConfig(supernets=untrained_ablation(1.0))
+    config = RankStudyConfig(supernets=untrained_ablation())
     for label in config.supernets:
         recipe = config.supernet_config(label).train
         assert Trainer.total_steps(SimpleNamespace(config=recipe), steps_per_epoch=312) == 1  # type: ignore[arg-type]
