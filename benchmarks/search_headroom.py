@@ -32,6 +32,7 @@ import numpy as np
 from scipy.stats import norm
 
 from nasrec.evaluators.rank_study import StudyScore
+from nasrec.evaluators.ranking import kendall_tau
 from nasrec.state import read_jsonl
 
 
@@ -62,6 +63,15 @@ def load(reference: Path, scores: Path, proxy: str, metric: str) -> tuple[np.nda
 def seed_sd(runs: np.ndarray) -> float:
     """One scratch run's standard deviation around its genotype's mean (pooled within-genotype variance)."""
     return float(np.sqrt(np.mean(np.var(runs, axis=1, ddof=1))))
+
+
+def seed_agreement(runs: np.ndarray) -> dict[str, dict[str, float | None]]:
+    """The reference's own noise as a ranking: Kendall tau between every two seeds' runs, and between each seed
+    and the mean of the others."""
+    seeds = range(runs.shape[1])
+    pairs = {f"{a}-{b}": kendall_tau(runs[:, a], runs[:, b]) for a in seeds for b in seeds if a < b}
+    rest = {str(a): kendall_tau(runs[:, a], np.delete(runs, a, axis=1).mean(axis=1)) for a in seeds}
+    return {"pairs": pairs, "each_vs_mean_of_others": rest}
 
 
 def true_scores(runs: np.ndarray, sd: float) -> np.ndarray:
@@ -148,6 +158,7 @@ def headroom(args: argparse.Namespace) -> dict:
         "top_k": args.top_k,
         "draws": args.draws,
         "seed_sd": sd,
+        "seed_kendall_tau": seed_agreement(runs),
         "table_best_mean": float(mean.min()),
         "table_top10_range": float(np.sort(mean)[9] - mean.min()) if len(mean) >= 10 else None,
         "held_out": {str(r): held_out(proxy, runs, args, r) for r in range(1, runs.shape[1])},

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from search_headroom import held_out, load, modelled, power, seed_sd, true_scores
+from search_headroom import held_out, load, modelled, power, seed_agreement, seed_sd, true_scores
 
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.rank_study import StudyScore
@@ -78,3 +78,11 @@ def test_power_is_a_half_when_the_headroom_equals_the_half_width():
     assert power(0.0, 0.004, 0.002) == pytest.approx(0.02275, abs=1e-5)  # Phi(-2)
     assert power(0.008, 0.004, 0.002) == pytest.approx(0.97725, abs=1e-5)
     assert power(0.005, 0.004, 0.0) == 1.0 and power(0.003, 0.004, 0.0) == 0.0
+
+
+def test_seed_agreement_ranks_each_seed_against_the_others():
+    runs = np.array([[1.0, 1.0, 3.0], [2.0, 2.0, 2.0], [3.0, 3.0, 1.0]])  # seed 2 reverses seeds 0 and 1
+    result = seed_agreement(runs)
+    assert result["pairs"] == {"0-1": 1.0, "0-2": -1.0, "1-2": -1.0}
+    assert result["each_vs_mean_of_others"]["2"] == -1.0
+    assert result["each_vs_mean_of_others"]["0"] is None  # the mean of seeds 1 and 2 is constant
