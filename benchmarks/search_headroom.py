@@ -148,6 +148,7 @@ def headroom(args: argparse.Namespace) -> dict:
         ci = json.loads(args.half_width_from.read_text())["pooled_vs_nasrecnet"]["random search"]["log_loss"]
         half_width = (ci["high"] - ci["low"]) / 2
     mean = runs.mean(axis=1)
+    best = int(np.argmin(proxy))
     result: dict = {
         "reference": str(args.reference),
         "proxy": args.proxy,
@@ -162,6 +163,8 @@ def headroom(args: argparse.Namespace) -> dict:
         "table_best_mean": float(mean.min()),
         "table_top10_range": float(np.sort(mean)[9] - mean.min()) if len(mean) >= 10 else None,
         "held_out": {str(r): held_out(proxy, runs, args, r) for r in range(1, runs.shape[1])},
+        # how much of the proxy's edge is its single best genotype: the same, with that genotype left out
+        "held_out_without_the_proxys_best": held_out(np.delete(proxy, best), np.delete(runs, best, axis=0), args, 1),
         "modelled": {str(r): modelled(proxy, runs, args, r) for r in (1, 2, 3)},
         "final_seeds": args.final_seeds,
         "search_seeds": args.search_seeds,
