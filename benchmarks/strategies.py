@@ -36,7 +36,7 @@ from rich.console import Console
 from rich.table import Table
 
 from nasrec.evaluators import train_supernet
-from nasrec.evaluators.base import EVALUATORS, Evaluator, build_evaluator, evaluator_config
+from nasrec.evaluators.base import EVALUATORS, Evaluator, Score, build_evaluator, evaluator_config
 from nasrec.genotype import Genotype, get_space, sample
 from nasrec.records import RunPaths
 from nasrec.search.base import build_strategy
@@ -50,38 +50,76 @@ TARGET = 0.6  # issue 16: predictor-guided evolution reaches evolution's final b
 
 class CachedExecutor:
     """Scores each active function once: a cache keyed by `active_digest()`, kept in a JSONL file so that a
-    restarted benchmark does not score again; shared by the strategies of one seed."""
+    restarted benchmark does not score again; shared by the strategies of one seed. With several evaluators
+    (one per supernet, `--supernets`) each has its own cache file and the score is their mean."""
 
-    def __init__(self, evaluator: Evaluator, path: Path) -> None:
-        self.evaluator, self.path = evaluator, path
-        self.cache: dict[str, str] = {}
+    def __init__(self, evaluators: list[Evaluator], paths: list[Path]) -> None:
+        self.evaluators, self.paths = evaluators, paths
+        self.caches: list[dict[str, str]] = [self._read(path) for path in paths]
+        self.scored = self.hits = 0
+
+    @staticmethod
+    def _read(path: Path) -> dict[str, str]:
+        cache = {}
         if path.exists():
             for line in path.read_text().splitlines():
                 if line.strip():
                     row = json.loads(line)
-                    self.cache[row["active"]] = row["score"]
-        self.scored = self.hits = 0
+                    cache[row["active"]] = row["score"]
+        return cache
+
+    def _score(self, i: int, g: Genotype, key: str) -> str:
+        cache = self.caches[i]
+        if key not in cache:
+            (score,) = self.evaluators[i].evaluate([g])
+            cache[key] = score.model_dump_json()
+            with self.paths[i].open("a") as f:
+                f.write(json.dumps({"active": key, "score": cache[key]}) + "\n")
+        return cache[key]
 
     def submit(self, genotype_json: str) -> Future[str]:
         future: Future[str] = Future()
         g = Genotype.from_json(genotype_json)
         key = g.active_digest()
         try:
-            if key in self.cache:
-                self.hits += 1
-            else:
-                (score,) = self.evaluator.evaluate([g])
-                self.cache[key] = score.model_dump_json()
-                with self.path.open("a") as f:
-                    f.write(json.dumps({"active": key, "score": self.cache[key]}) + "\n")
-                self.scored += 1
-            future.set_result(self.cache[key])
+            new = any(key not in cache for cache in self.caches)
+            scores = [self._score(i, g, key) for i in range(len(self.evaluators))]
+            self.scored += new
+            self.hits += not new
+            future.set_result(scores[0] if len(scores) == 1 else mean_score(scores))
         except Exception as exc:  # a failed evaluation, reported like the runner's executors do
             future.set_exception(exc)
         return future
 
     def close(self) -> None:
         pass
+
+
+def mean_score(scores_json: list[str]) -> str:
+    """One score whose log loss, AUC and objective are the means of `scores_json` (one genotype scored on
+    several supernets; None where any score lacks the figure); `log_loss_std` is the log losses' spread,
+    `seconds` the sum."""
+    scores = [Score.model_validate_json(s) for s in scores_json]
+
+    def mean(field: str) -> float | None:
+        values = [getattr(s, field) for s in scores]
+        return None if any(v is None for v in values) else float(np.mean(values))
+
+    losses = [s.log_loss for s in scores]
+    return (
+        scores[0]
+        .model_copy(
+            update={
+                "log_loss": mean("log_loss"),
+                "auc": mean("auc"),
+                "objective": mean("objective"),
+                "log_loss_std": None if None in losses else float(np.std(losses, ddof=1)),
+                "seconds": sum(s.seconds for s in scores),
+                "config": scores[0].config | {"supernets": len(scores)},
+            }
+        )
+        .model_dump_json()
+    )
 
 
 def strategy_options(name: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -121,19 +159,26 @@ def evaluations_to_reach(curve: list[float | None], target: float) -> int | None
     return next((i + 1 for i, v in enumerate(curve) if v is not None and v <= target), None)
 
 
-def make_evaluator(args: argparse.Namespace, seed: int, root: Path, console: Console) -> tuple[Evaluator, dict]:
-    """The seed's evaluator; with a proxy that reads a supernet, the supernet is trained first (once)."""
+def make_evaluator(
+    args: argparse.Namespace, seed: int, root: Path, console: Console, index: int = 0
+) -> tuple[Evaluator, dict]:
+    """The seed's evaluator; with a proxy that reads a supernet, the supernet is trained first (once). Supernet
+    `index` > 0 (`--supernets`) is trained with seed `seed + 100 * index` in `root/supernet-<index>`, and its proxy
+    fine-tunes with that seed too."""
     if args.evaluator not in EVALUATORS and ":" in args.evaluator:  # e.g. a test's formula evaluator
         return build_evaluator(args.evaluator, {}), {}
     start = time.perf_counter()
     supernet = {"train": {"epochs": args.supernet_epochs}}
-    config = RunConfig(data=args.data, space=args.space, seed=seed, supernet=supernet)
-    paths = RunPaths(root)
+    supernet_seed = seed + 100 * index
+    config = RunConfig(data=args.data, space=args.space, seed=supernet_seed, supernet=supernet)
+    checkpoint = RunPaths(root).supernet
+    if index:
+        checkpoint = root / f"supernet-{index}" / checkpoint.name
     choice = EvaluatorChoice(name=args.evaluator, config={"recipe": args.recipe} if args.recipe else {})
     if "supernet" in evaluator_config(args.evaluator).model_fields:
-        console.print(f"seed {seed}: supernet ({args.supernet_epochs} epoch)", highlight=False)
-        train_supernet(config.supernet, paths.supernet.parent)
-    full = choice.build_config(data=args.data, supernet=str(paths.supernet), seed=seed, device="cpu")
+        console.print(f"seed {seed}: supernet {index} ({args.supernet_epochs} epoch, seed {supernet_seed})")
+        train_supernet(config.supernet, checkpoint.parent)
+    full = choice.build_config(data=args.data, supernet=str(checkpoint), seed=supernet_seed, device="cpu")
     return build_evaluator(args.evaluator, full), {"supernet_seconds": round(time.perf_counter() - start, 1)}
 
 
@@ -252,6 +297,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--evaluator", default="finetune", help="a registered evaluator or module:Class")
     ap.add_argument("--recipe", default="fast", help="the fine-tuned proxy's recipe ('' for another evaluator)")
     ap.add_argument("--supernet-epochs", type=float, default=1.0)
+    ap.add_argument(
+        "--supernets",
+        type=int,
+        default=1,
+        help="the proxy score is the mean over this many supernets per seed (seeds seed, seed + 100, ...)",
+    )
     ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args(argv)
     if (args.budget - args.population) % args.children or args.budget < args.population:
@@ -259,6 +310,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads)
     console = Console(width=150)
     skip = ("out", "json", "seeds", "strategies", "threads", "surrogate", "parents")  # the last two: in options
+    skip += ("supernets",) if args.supernets == 1 else ()  # a config key only when used (older JSONs lack it)
     config = {k: v for k, v in vars(args).items() if k not in skip} | {
         "options": {name: strategy_options(name, args) for name in STRATEGIES}
     }
@@ -278,13 +330,19 @@ def main(argv: list[str] | None = None) -> None:
         todo = [n for n in args.strategies if n not in result["runs"].get(key, {})]
         if not todo:
             continue
-        evaluator, setup = make_evaluator(args, seed, root, console)
+        built = [make_evaluator(args, seed, root, console, i) for i in range(args.supernets)]
+        evaluators = [e for e, _ in built]
         if key not in result["seed_setup"]:
-            setup["deterministic"] = check_deterministic(evaluator, args, seed)
+            setup = built[0][1]
+            setup["supernet_seconds"] = sum(s.get("supernet_seconds", 0) for _, s in built)
+            checks = [check_deterministic(e, args, seed) for e in evaluators]
+            setup["deterministic"] = checks[0] if len(checks) == 1 else {"equal": all(c["equal"] for c in checks)}
+            setup["deterministic"] |= {"supernets": checks} if len(checks) > 1 else {}
             result["seed_setup"][key] = setup
             if not setup["deterministic"]["equal"]:
                 sys.exit(f"seed {seed}: the proxy is not deterministic ({setup['deterministic']}); no cache")
-        executor = CachedExecutor(evaluator, root / "scores.jsonl")
+        caches = [root / ("scores.jsonl" if i == 0 else f"scores-{i}.jsonl") for i in range(args.supernets)]
+        executor = CachedExecutor(evaluators, caches)
         for name in todo:
             console.print(f"seed {seed}: {name}", highlight=False)
             result["runs"].setdefault(key, {})[name] = run_one(name, args, seed, executor, root)

@@ -7,16 +7,18 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGIES = ["random", "evolution", "predictor-evolution", "optuna"]
 
 
-def run(tmp_path: Path, space: str) -> tuple[dict, subprocess.CompletedProcess]:
+def run(tmp_path: Path, space: str, *extra: str) -> tuple[dict, subprocess.CompletedProcess]:
     out, result_file = tmp_path / "runs", tmp_path / "strategies.json"
     cmd = [sys.executable, str(ROOT / "benchmarks" / "strategies.py"), "--space", space, "--out", str(out)]
     cmd += ["--json", str(result_file), "--seeds", "0", "--budget", "12", "--population", "4"]
     cmd += ["--tournament", "2", "--children", "4", "--evaluator", "tests.search.formula:FormulaEvaluator"]
-    cmd += ["--recipe", ""]
+    cmd += ["--recipe", "", *extra]
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
@@ -62,3 +64,31 @@ def test_processes_that_split_the_seeds_keep_each_others_results(tmp_path, tiny_
     assert on_disk == merged and set(on_disk["runs"]) == {"0", "1"} and on_disk["complete"]
     assert on_disk["summary"]["strategies"]["evolution"]["seeds"] == [1, 0]
     assert on_disk["seconds"]["total"] == 2 * first["seconds"]["total"]
+
+
+def test_the_mean_over_supernets_averages_each_figure():
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    from strategies import mean_score
+
+    from nasrec.evaluators.base import Score
+
+    def score(loss: float, auc: float, seconds: float) -> str:
+        return Score(log_loss=loss, auc=auc, examples=10, seconds=seconds, evaluator="finetune").model_dump_json()
+
+    mean = Score.model_validate_json(mean_score([score(0.40, 0.70, 1.5), score(0.50, 0.60, 2.0)]))
+    assert mean.log_loss == pytest.approx(0.45) and mean.auc == pytest.approx(0.65) and mean.seconds == 3.5
+    assert mean.log_loss_std == pytest.approx(0.0707107) and mean.objective is None
+    assert mean.config == {"supernets": 2} and mean.examples == 10
+
+
+def test_two_supernets_keep_a_cache_each_and_score_their_mean(tmp_path, tiny_space_file):
+    """With the deterministic formula evaluator both "supernets" score alike, so the mean is the one score
+    and every strategy follows the one-supernet run's curve; each supernet has its own cache file."""
+    one, _ = run(tmp_path / "one", tiny_space_file)
+    two, _ = run(tmp_path / "two", tiny_space_file, "--supernets", "2")
+    assert two["config"]["supernets"] == 2 and "supernets" not in one["config"]
+    for name, r in one["runs"]["0"].items():
+        assert two["runs"]["0"][name]["curve"] == r["curve"]
+    caches = [tmp_path / "two" / "runs" / "seed-0" / name for name in ("scores.jsonl", "scores-1.jsonl")]
+    lines = [c.read_text().splitlines() for c in caches]
+    assert len(lines[0]) == len(lines[1]) == sum(r["newly_scored"] for r in two["runs"]["0"].values())
