@@ -37,10 +37,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import stats
 
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.rank_study import REFERENCE, StudyScore
+from nasrec.evaluators.ranking import kendall_tau
 from nasrec.state import read_jsonl
 
 DROPS = (0, 1, 2, 3, 5, 8)
@@ -60,8 +60,9 @@ def _reference_value(score: Score) -> float:
     return run_score(score.model_dump())
 
 
-def _tau(x: Sequence[float], y: Sequence[float]) -> float:
-    return float(stats.kendalltau(x, y).statistic)
+def _mean(values: Sequence[float | None]) -> float | None:
+    """The mean of taus, None where any is undefined (a constant score list)."""
+    return None if any(v is None for v in values) else float(np.mean(values))  # type: ignore[arg-type]
 
 
 def curve_agreement(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -78,11 +79,11 @@ def curve_agreement(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if len(ready) < 3:
             continue
         ways = [
-            _tau([_best_until(r["runs"][a], k) for r in ready], [run_score(r["runs"][b]) for r in ready])
+            kendall_tau([_best_until(r["runs"][a], k) for r in ready], [run_score(r["runs"][b]) for r in ready])
             for a, b in ((0, 1), (1, 0))
         ]
         out.append(
-            {"step": k, "share_of_cap": round(k / cap, 3), "n": len(ready), "kendall_tau": ways, "mean": np.mean(ways)}
+            {"step": k, "share_of_cap": round(k / cap, 3), "n": len(ready), "kendall_tau": ways, "mean": _mean(ways)}
         )
     return out
 
@@ -105,11 +106,15 @@ def without_worst(records: list[StudyScore], drops: Sequence[int] = DROPS) -> di
         keep = order[: len(order) - d]
         if len(seeds) >= 2:
             result["reference_seeds"].append(
-                _tau([metric(seeds[0], g) for g in keep], [metric(seeds[1], g) for g in keep])
+                kendall_tau([metric(seeds[0], g) for g in keep], [metric(seeds[1], g) for g in keep])
             )
         for label in proxies:
             have = [g for g in keep if (label, g) in ok]
-            tau = _tau([ok[(label, g)].value for g in have], [reference[g] for g in have]) if len(have) >= 3 else None
+            tau = (
+                kendall_tau([ok[(label, g)].value for g in have], [reference[g] for g in have])
+                if len(have) >= 3
+                else None
+            )
             result["proxies"].setdefault(label, []).append(tau)
     return result
 
@@ -133,7 +138,11 @@ def twin_agreement(records: list[StudyScore], twin: list[StudyScore]) -> dict[st
             continue
         a, b = [ok[(label, d)].value for d in digests], [other[(label, d)].value for d in digests]
         ref = [reference(d) for d in digests]
-        out[label] = {"n": len(digests), "between": _tau(a, b), "vs_reference": [_tau(a, ref), _tau(b, ref)]}
+        out[label] = {
+            "n": len(digests),
+            "between": kendall_tau(a, b),
+            "vs_reference": [kendall_tau(a, ref), kendall_tau(b, ref)],
+        }
     return out
 
 
