@@ -70,6 +70,7 @@ def test_shards_partition_batches(arrays) -> None:
     assert np.array_equal(np.sort(np.concatenate(parts)), np.arange(1_003))
 
 
+@pytest.mark.filterwarnings("ignore:This DataLoader will create 2 worker processes:UserWarning")  # on 1 CPU
 def test_dataloader_two_workers_cover_all_rows_once() -> None:
     data = load_sample("criteo-head")
     train = data.split("train")
