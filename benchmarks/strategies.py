@@ -9,7 +9,9 @@ on two genotypes per seed before it relies on that. Reported: per strategy the b
 evolution needs to reach plain evolution's final best (issue 16's target: at most 60 % of the budget, in the
 mean over seeds). The JSON is rewritten after every strategy x seed; a rerun skips the finished ones. Seeds can
 be split between processes that share `--out` and `--json` (e.g. one per core): each writes its own seeds and
-keeps the others' (the summary covers every seed in the file).
+keeps the others' (the summary covers every seed in the file). `--supernets K` trains K supernets per seed
+(seeds seed, seed + 100, ...; each proxy fine-tunes with its supernet's seed) and the strategies search on the
+mean of the K proxy scores, a less noisy proxy at K times the cost per evaluation.
 
 The default budget, 64 evaluations per strategy and seed, is a quarter of the issue's example (256): on one
 thread of a 2-core machine shared with other jobs the fast proxy took ~6 s per candidate, and a seed needs
