@@ -62,7 +62,8 @@ def _reference_value(score: Score) -> float:
 
 def _mean(values: Sequence[float | None]) -> float | None:
     """The mean of taus, None where any is undefined (a constant score list)."""
-    return None if any(v is None for v in values) else float(np.mean(values))  # type: ignore[arg-type]
+    known = [v for v in values if v is not None]
+    return float(np.mean(known)) if len(known) == len(values) else None
 
 
 def curve_agreement(table: list[dict[str, Any]]) -> list[dict[str, Any]]:

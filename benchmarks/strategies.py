@@ -86,8 +86,10 @@ class CachedExecutor:
         try:
             new = any(key not in cache for cache in self.caches)
             scores = [self._score(i, g, key) for i in range(len(self.evaluators))]
-            self.scored += new
-            self.hits += not new
+            if new:
+                self.scored += 1
+            else:
+                self.hits += 1
             future.set_result(scores[0] if len(scores) == 1 else mean_score(scores))
         except Exception as exc:  # a failed evaluation, reported like the runner's executors do
             future.set_exception(exc)
@@ -107,7 +109,7 @@ def mean_score(scores_json: list[str]) -> str:
         values = [getattr(s, field) for s in scores]
         return None if any(v is None for v in values) else float(np.mean(values))
 
-    losses = [s.log_loss for s in scores]
+    losses = [s.log_loss for s in scores if s.log_loss is not None]
     return (
         scores[0]
         .model_copy(
@@ -115,7 +117,7 @@ def mean_score(scores_json: list[str]) -> str:
                 "log_loss": mean("log_loss"),
                 "auc": mean("auc"),
                 "objective": mean("objective"),
-                "log_loss_std": None if None in losses else float(np.std(losses, ddof=1)),
+                "log_loss_std": float(np.std(losses, ddof=1)) if len(losses) == len(scores) else None,
                 "seconds": sum(s.seconds for s in scores),
                 "config": scores[0].config | {"supernets": len(scores)},
             }
@@ -178,7 +180,8 @@ def make_evaluator(
         checkpoint = root / f"supernet-{index}" / checkpoint.name
     choice = EvaluatorChoice(name=args.evaluator, config={"recipe": args.recipe} if args.recipe else {})
     if "supernet" in evaluator_config(args.evaluator).model_fields:
-        console.print(f"seed {seed}: supernet {index} ({args.supernet_epochs} epoch, seed {supernet_seed})")
+        what = f"supernet {index} ({args.supernet_epochs} epoch, seed {supernet_seed})"
+        console.print(f"seed {seed}: {what}", highlight=False)
         train_supernet(config.supernet, checkpoint.parent)
     full = choice.build_config(data=args.data, supernet=str(checkpoint), seed=supernet_seed, device="cpu")
     return build_evaluator(args.evaluator, full), {"supernet_seconds": round(time.perf_counter() - start, 1)}
@@ -311,7 +314,9 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--budget must be --population plus a multiple of --children")
     torch.set_num_threads(args.threads)
     console = Console(width=150)
-    skip = ("out", "json", "seeds", "strategies", "threads", "surrogate", "parents")  # the last two: in options
+    # not in the config: where results go, which seeds and strategies run, threads; surrogate and parents are in
+    # the options
+    skip: tuple[str, ...] = ("out", "json", "seeds", "strategies", "threads", "surrogate", "parents")
     skip += ("supernets",) if args.supernets == 1 else ()  # a config key only when used (older JSONs lack it)
     config = {k: v for k, v in vars(args).items() if k not in skip} | {
         "options": {name: strategy_options(name, args) for name in STRATEGIES}
@@ -338,8 +343,8 @@ def main(argv: list[str] | None = None) -> None:
             setup = built[0][1]
             setup["supernet_seconds"] = sum(s.get("supernet_seconds", 0) for _, s in built)
             checks = [check_deterministic(e, args, seed) for e in evaluators]
-            setup["deterministic"] = checks[0] if len(checks) == 1 else {"equal": all(c["equal"] for c in checks)}
-            setup["deterministic"] |= {"supernets": checks} if len(checks) > 1 else {}
+            both = {"equal": all(c["equal"] for c in checks), "supernets": checks}
+            setup["deterministic"] = checks[0] if len(checks) == 1 else both
             result["seed_setup"][key] = setup
             if not setup["deterministic"]["equal"]:
                 sys.exit(f"seed {seed}: the proxy is not deterministic ({setup['deterministic']}); no cache")
