@@ -39,6 +39,7 @@ from rich.table import Table
 
 from nasrec.evaluators import train_supernet
 from nasrec.evaluators.base import EVALUATORS, Evaluator, Score, build_evaluator, evaluator_config
+from nasrec.evaluators.stats import mean_and_spread
 from nasrec.genotype import Genotype, get_space, sample
 from nasrec.records import RunPaths
 from nasrec.search.base import build_strategy
@@ -99,31 +100,27 @@ class CachedExecutor:
         pass
 
 
+AVERAGED = ("log_loss", "auc", "objective", "expected_log_loss", "regret")
+"""The figures of a Score that `mean_score` averages over supernets (the rest describe the genotype or the run)."""
+
+
 def mean_score(scores_json: list[str]) -> str:
-    """One score whose log loss, AUC and objective are the means of `scores_json` (one genotype scored on
-    several supernets; None where any score lacks the figure); `log_loss_std` is the log losses' spread,
-    `seconds` the sum."""
+    """One score whose `AVERAGED` figures are the means of `scores_json` (one genotype scored on several
+    supernets; None where any score lacks the figure); `log_loss_std` is the log losses' spread, `seconds` the
+    sum."""
     scores = [Score.model_validate_json(s) for s in scores_json]
-
-    def mean(field: str) -> float | None:
+    means: dict[str, Any] = {}
+    for field in AVERAGED:
         values = [getattr(s, field) for s in scores]
-        return None if any(v is None for v in values) else float(np.mean(values))
-
+        means[field] = None if None in values else float(np.mean(values))
     losses = [s.log_loss for s in scores if s.log_loss is not None]
-    return (
-        scores[0]
-        .model_copy(
-            update={
-                "log_loss": mean("log_loss"),
-                "auc": mean("auc"),
-                "objective": mean("objective"),
-                "log_loss_std": float(np.std(losses, ddof=1)) if len(losses) == len(scores) else None,
-                "seconds": sum(s.seconds for s in scores),
-                "config": scores[0].config | {"supernets": len(scores)},
-            }
-        )
-        .model_dump_json()
-    )
+    spread = mean_and_spread(losses)[1] if len(losses) == len(scores) else None
+    update = means | {
+        "log_loss_std": spread,
+        "seconds": sum(s.seconds for s in scores),
+        "config": scores[0].config | {"supernets": len(scores)},
+    }
+    return scores[0].model_copy(update=update).model_dump_json()
 
 
 def strategy_options(name: str, args: argparse.Namespace) -> dict[str, Any]:

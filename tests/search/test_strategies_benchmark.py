@@ -73,10 +73,13 @@ def test_the_mean_over_supernets_averages_each_figure():
     from nasrec.evaluators.base import Score
 
     def score(loss: float, auc: float, seconds: float) -> str:
-        return Score(log_loss=loss, auc=auc, examples=10, seconds=seconds, evaluator="finetune").model_dump_json()
+        oracle = {"expected_log_loss": loss - 0.01, "regret": loss - 0.35}  # oracle data: averaged too
+        score = Score(log_loss=loss, auc=auc, examples=10, seconds=seconds, evaluator="finetune", **oracle)
+        return score.model_dump_json()
 
     mean = Score.model_validate_json(mean_score([score(0.40, 0.70, 1.5), score(0.50, 0.60, 2.0)]))
     assert mean.log_loss == pytest.approx(0.45) and mean.auc == pytest.approx(0.65) and mean.seconds == 3.5
+    assert mean.expected_log_loss == pytest.approx(0.44) and mean.regret == pytest.approx(0.10)
     assert mean.log_loss_std == pytest.approx(0.0707107) and mean.objective is None
     assert mean.config == {"supernets": 2} and mean.examples == 10
 
