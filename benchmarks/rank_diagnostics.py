@@ -15,7 +15,10 @@
    same config (e.g. the same seed trained with another thread count, whose float rounding differs): per
    proxy, Kendall tau between the two supernets' scores, and each one's tau against the reference. On the
    oracle study the twin is the reference process's own supernet (2 threads; it scores the main supernet's
-   `none` and `fast` before training the reference):
+   `none` and `fast` before training the reference);
+4. **Proxies combined.** Every pair and triple of the study's proxies, their ranks averaged (a combined proxy
+   at the sum of their costs): the best combinations' Kendall tau against the reference beside the best single
+   proxy's. Proxies that err together gain nothing from being combined:
 
     grep -E '"label":"any-connection/(none|fast)"' runs/rank-oracle/scores.jsonl \\
         > docs/results/rank-oracle-twin-scores.jsonl
@@ -31,12 +34,14 @@ STUDY names a study's committed files: STUDY-reference.jsonl (the reference tabl
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.rank_study import REFERENCE, StudyScore
@@ -147,10 +152,41 @@ def twin_agreement(records: list[StudyScore], twin: list[StudyScore]) -> dict[st
     return out
 
 
+def combined(records: list[StudyScore], sizes: Sequence[int] = (2, 3), top: int = 3) -> dict[str, Any]:
+    """The best single proxy and the `top` best rank-averaged combinations of each size in `sizes`, by Kendall
+    tau against the reference mean, on the genotypes every proxy and reference seed scored."""
+    ok = {(r.label, r.digest): r.score for r in records if r.score is not None}
+    seeds = sorted({label for label, _ in ok if label.startswith(f"{REFERENCE}/")})
+    proxies = [label for label in dict.fromkeys(label for label, _ in ok) if label not in seeds]
+    digests = sorted({d for _, d in ok if all((x, d) in ok for x in [*seeds, *proxies])})
+    reference = [float(np.mean([_reference_value(ok[(s, d)]) for s in seeds])) for d in digests]
+    ranks = {label: rankdata([ok[(label, d)].value for d in digests]) for label in proxies}
+
+    def tau(labels: tuple[str, ...]) -> float | None:
+        return kendall_tau(np.sum([ranks[label] for label in labels], axis=0), reference)
+
+    def best(labels: list[tuple[str, ...]]) -> list[dict[str, Any]]:
+        scored = [(t, c) for c in labels if (t := tau(c)) is not None]
+        return [{"proxies": list(c), "kendall_tau": t} for t, c in sorted(scored, reverse=True)[:top]]
+
+    result: dict[str, Any] = {"genotypes": len(digests), "single": best([(label,) for label in proxies])[:1]}
+    result["combinations"] = {}
+    for size in sizes:
+        candidates = list(itertools.combinations(proxies, size))
+        result["combinations"][str(size)] = len(candidates)  # the best of many: read its tau as optimistic
+        result[str(size)] = best(candidates)
+    return result
+
+
 def diagnose(study: str, twin: Path | None = None) -> dict[str, Any]:
     table = [json.loads(line) for line in Path(f"{study}-reference.jsonl").read_text().splitlines() if line.strip()]
     records = list(read_jsonl(Path(f"{study}-scores.jsonl"), StudyScore))
-    result = {"study": study, "curve": curve_agreement(table), "without_worst": without_worst(records)}
+    result = {
+        "study": study,
+        "curve": curve_agreement(table),
+        "without_worst": without_worst(records),
+        "combined": combined(records),
+    }
     if twin is not None:
         result["twin"] = {"file": str(twin), "proxies": twin_agreement(records, list(read_jsonl(twin, StudyScore)))}
     return result
@@ -180,6 +216,14 @@ def main() -> None:
     for label, twin in result.get("twin", {}).get("proxies", {}).items():
         a, b = twin["vs_reference"]
         print(f"twin supernets, {label}: tau {_fmt(twin['between'])} between them; {_fmt(a)}, {_fmt(b)} vs reference")
+    both = result["combined"]
+    counts = ", ".join(f"{n} of size {k}" for k, n in both["combinations"].items())
+    print(
+        f"proxies combined (ranks averaged, {both['genotypes']} genotypes; {counts}): the best single and best of each"
+    )
+    for key in ("single", "2", "3"):
+        for c in both[key]:
+            print(f"  {_fmt(c['kendall_tau'])}  {' + '.join(c['proxies'])}")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2, default=float) + "\n")
 

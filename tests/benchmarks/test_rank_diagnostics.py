@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from rank_diagnostics import curve_agreement, twin_agreement, without_worst
+from rank_diagnostics import combined, curve_agreement, twin_agreement, without_worst
 
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.rank_study import StudyScore
@@ -67,3 +67,17 @@ def test_twin_agreement_compares_two_supernets_scores_of_the_same_genotypes():
     twin = [record("p/none", d, -v) for d, v in reference.items() if d != "a"]  # reversed; one genotype missing
     twin += [record("full/seed0", d, 0.0) for d in "abcde"]  # the twin's reference records are not read
     assert twin_agreement(records, twin) == {"p/none": {"n": 4, "between": -1.0, "vs_reference": [1.0, -1.0]}}
+
+
+def test_combined_averages_ranks_and_keeps_the_best_combinations():
+    reference = dict(zip("abcd", [1.0, 2.0, 3.0, 4.0], strict=True))
+    records = [record(f"full/seed{i}", d, v) for i in (0, 1) for d, v in reference.items()]
+    records += [record("p/one", d, v) for d, v in zip("abcd", [2.0, 1.0, 3.0, 4.0], strict=True)]  # a, b swapped
+    records += [record("p/two", d, v) for d, v in zip("abcd", [1.0, 2.0, 4.0, 3.0], strict=True)]  # c, d swapped
+    records += [record("p/bad", d, -v) for d, v in reference.items()]  # backwards
+    result = combined(records, sizes=(2, 3), top=2)
+    assert result["genotypes"] == 4 and result["combinations"] == {"2": 3, "3": 1}
+    assert result["single"] == [{"proxies": ["p/two"], "kendall_tau": pytest.approx(2 / 3)}]
+    # ranks 2,1,3,4 + 1,2,4,3 = 3,3,7,7: right apart from two ties, tau-b 0.8165
+    assert result["2"][0] == {"proxies": ["p/one", "p/two"], "kendall_tau": pytest.approx(0.8164966)}
+    assert [c["proxies"] for c in result["3"]] == [["p/one", "p/two", "p/bad"]]
