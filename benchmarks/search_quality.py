@@ -12,6 +12,13 @@ may run in separate processes (`--seeds 0`, `--seeds 1`, then all of them to wri
     python benchmarks/search_quality.py --data runs/oracle12k --out runs/search-quality-oracle \\
         --json docs/results/search-quality-oracle.json
 
+`--evaluator` sets the proxy of both searches (default: `finetune` with its defaults); scratch training as
+the proxy, at most 4 epochs early-stopped, on the oracle rows:
+
+    python benchmarks/search_quality.py --data runs/oracle12k --out runs/sq-oracle-full --evaluator full \
+        --evaluator-config '{"train": {"epochs": 4, "patience": 2}}' \
+        --json docs/results/search-quality-oracle-scratch-proxy.json
+
 (`--final-protocol retrain` reproduces the earlier results quoted in the README, from before `keep` became
 the default.)
 """
@@ -55,6 +62,7 @@ def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
         final_epochs=args.epochs,
         final_protocol=args.final_protocol,
         zoo=tuple(args.zoo),
+        evaluator={"name": args.evaluator, "config": args.evaluator_config},
     )
 
 
@@ -77,7 +85,17 @@ def pooled(runs: dict[int, tuple[Summary, Path]], labels: np.ndarray) -> dict[st
     return out
 
 
-def main() -> None:
+def json_object(text: str) -> dict:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f"a JSON object ({{...}}) of the evaluator's settings, not {text}")
+    return value
+
+
+def parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="sample:criteo")
     ap.add_argument("--space", default="nasrec-full")
@@ -101,7 +119,15 @@ def main() -> None:
     )
     ap.add_argument("--zoo", nargs="*", default=["dlrm", "deepfm", "wide_deep", "autoint"])
     ap.add_argument("--threads", type=int, default=1)
-    args = ap.parse_args()
+    ap.add_argument("--evaluator", default="finetune", help="the proxy of both searches (`full`: scratch training)")
+    ap.add_argument(
+        "--evaluator-config", type=json_object, default={}, help="its settings as a JSON object (default: its defaults)"
+    )
+    return ap
+
+
+def main() -> None:
+    args = parser().parse_args()
     torch.set_num_threads(args.threads)
     console = Console(width=170)
     runs: dict[int, tuple[Summary, Path]] = {}

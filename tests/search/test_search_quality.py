@@ -1,5 +1,6 @@
 """The search-quality benchmark's machinery at a tiny budget: one seed, the tiny space, the bundled rows."""
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -80,3 +81,33 @@ def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_bud
     assert len(times) == 2 * 5  # five stages, two calls
     seconds = json.loads(result_file.read_text())["seconds"]
     assert seconds == pytest.approx(sum(t.seconds for t in times), abs=0.1) and seconds >= result["seconds"]
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("search_quality", ROOT / "benchmarks" / "search_quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_proxy_of_both_searches_is_chosen_on_the_command_line():
+    bench = _benchmark_module()
+    args = bench.parser().parse_args(["--out", "x"])
+    assert bench.run_config(args, 0).evaluator.name == "finetune"  # the default proxy, as committed
+    args = bench.parser().parse_args(
+        ["--out", "x", "--evaluator", "full", "--evaluator-config", '{"train": {"epochs": 4, "patience": 2}}']
+    )
+    config = bench.run_config(args, 3)
+    assert config.evaluator.name == "full" and config.seed == 3
+    assert config.evaluator.config["train"]["epochs"] == 4.0 and config.evaluator.config["train"]["patience"] == 2
+    args = bench.parser().parse_args(["--out", "x", "--evaluator", "full", "--evaluator-config", '{"seed": 1}'])
+    with pytest.raises(ValueError, match="seed: set by the run, not in the evaluator's config"):
+        bench.run_config(args, 0)
+
+
+def test_the_evaluator_config_must_be_a_json_object(capsys):
+    bench = _benchmark_module()
+    for text, message in (("{epochs: 4}", "not JSON: Expecting property name"), ("[4]", "a JSON object")):
+        with pytest.raises(SystemExit):
+            bench.parser().parse_args(["--out", "x", "--evaluator-config", text])
+        assert f"argument --evaluator-config: {message}" in capsys.readouterr().err
