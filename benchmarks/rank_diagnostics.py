@@ -15,10 +15,7 @@
    same config (e.g. the same seed trained with another thread count, whose float rounding differs): per
    proxy, Kendall tau between the two supernets' scores, and each one's tau against the reference. On the
    oracle study the twin is the reference process's own supernet (2 threads; it scores the main supernet's
-   `none` and `fast` before training the reference);
-4. **Proxies combined.** Every pair and triple of the study's proxies, their ranks averaged (a combined proxy
-   at the sum of their costs): the best combinations' Kendall tau against the reference beside the best single
-   proxy's. Proxies that err together gain nothing from being combined:
+   `none` and `fast` before training the reference):
 
     grep -E '"label":"any-connection/(none|fast)"' runs/rank-oracle/scores.jsonl \\
         > docs/results/rank-oracle-twin-scores.jsonl
@@ -26,6 +23,10 @@
     python benchmarks/rank_diagnostics.py docs/results/rank-oracle --twin docs/results/rank-oracle-twin-scores.jsonl \\
         --json docs/results/rank-oracle-diagnostics.json
     python benchmarks/rank_diagnostics.py docs/results/rank-criteo --json docs/results/rank-criteo-diagnostics.json
+
+4. **Proxies combined.** Every pair and triple of the study's proxies, their ranks averaged (a combined proxy
+   at the sum of their costs): the best combinations' Kendall tau against the reference beside the best single
+   proxy's (the best of many, so optimistic). Proxies that err together gain nothing from being combined.
 
 STUDY names a study's committed files: STUDY-reference.jsonl (the reference table) and STUDY-scores.jsonl
 (every score).

@@ -15,8 +15,8 @@ may run in separate processes (`--seeds 0`, `--seeds 1`, then all of them to wri
 `--evaluator` sets the proxy of both searches (default: `finetune` with its defaults); scratch training as
 the proxy, at most 4 epochs early-stopped, on the oracle rows:
 
-    python benchmarks/search_quality.py --data runs/oracle12k --out runs/sq-oracle-full --evaluator full \
-        --evaluator-config '{"train": {"epochs": 4, "patience": 2}}' \
+    python benchmarks/search_quality.py --data runs/oracle12k --out runs/sq-oracle-full --evaluator full \\
+        --evaluator-config '{"train": {"epochs": 4, "patience": 2}}' \\
         --json docs/results/search-quality-oracle-scratch-proxy.json
 
 (`--final-protocol retrain` reproduces the earlier results quoted in the README, from before `keep` became
