@@ -37,8 +37,9 @@ from rich.table import Table
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.scoring import bayes_rate
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
-from nasrec.records import Summary
+from nasrec.records import Evaluation, RunPaths, Summary, TopKResult
 from nasrec.search.pipeline import Pipeline, RunConfig
+from nasrec.state import read_jsonl
 
 BUDGET = {"population": 16, "cycles": 6, "tournament": 8, "children": 8}  # 64 proxy evaluations
 
@@ -137,16 +138,39 @@ def main() -> None:
         _write(args, runs, console)
 
 
+def searches(root: Path) -> dict[str, dict]:
+    """Per search of a seed's run folder (evolution, random): its best proxy score and its shortlist (digest,
+    proxy score, validation log loss of the scratch training; None where it diverged)."""
+    paths = RunPaths(root)
+    out = {}
+    for name, log, topk in (
+        ("evolution", paths.evaluations, paths.topk),
+        ("random", paths.random_evaluations, paths.random_topk),
+    ):
+        if not log.exists():  # a run without the random baseline
+            continue
+        scores = [e.score.value for e in read_jsonl(log, Evaluation) if e.score is not None]
+        out[name] = {
+            "best_proxy": min(scores),
+            "topk": [
+                {"digest": r.digest, "proxy": r.proxy.value, "valid": r.full.value if r.full else None}
+                for r in read_jsonl(topk, TopKResult)
+            ],
+        }
+    return out
+
+
 def _write(args, runs, console) -> None:
     data = open_data(args.data)
     test = data.split("test")
     labels = test.label.astype(np.float64)
     bayes = bayes_rate(test.prob) if test.prob is not None else None
     per_seed, first = {}, 0
-    for seed, (summary, _) in runs.items():
+    for seed, (summary, root) in runs.items():
         rows = {
             r.name: {
                 "log_loss": r.test.log_loss,
+                "log_loss_runs": [run.log_loss for run in r.test.runs],  # one per final seed
                 "auc": r.test.auc,
                 "regret": r.test.regret,
                 "flops": r.test.flops,
@@ -160,6 +184,7 @@ def _write(args, runs, console) -> None:
             "models": rows,
             "rank_of_nasrecnet": ranked.index("NASRecNet") + 1,
             "comparisons": {k: json.loads(v.model_dump_json()) for k, v in summary.comparisons.items()},
+            "searches": searches(root),
             "stage_seconds": summary.stage_seconds,
             "seconds": round(sum(summary.stage_seconds.values()), 1),  # the run's own, whichever call ran it
         }

@@ -71,6 +71,11 @@ def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_bud
     evolution = read_jsonl(paths.evaluations, Evaluation)
     random = read_jsonl(out / "seed-0" / "random" / "evaluations.jsonl", Evaluation)
     assert len(evolution) == len(random) == 4 + 1 * 2
+    for name, log in (("evolution", evolution), ("random", random)):  # the searches' figures, from the logs
+        search = seed["searches"][name]
+        assert search["best_proxy"] == min(e.score.value for e in log if e.score is not None)
+        assert len(search["topk"]) == 2 and search["topk"][0]["proxy"] == search["best_proxy"]
+    assert all(len(row["log_loss_runs"]) == 2 for row in seed["models"].values())  # one per final seed
     assert "NASRecNet" in done.stdout and "NASRecNet minus model" in done.stdout
     # seconds are the run's own (its stages', over every call), so a second call that only resumes reports
     # the first call's time plus its own few seconds, not just its own
