@@ -72,6 +72,14 @@ def _mean(values: Sequence[float | None]) -> float | None:
     return float(np.mean(known)) if len(known) == len(values) else None
 
 
+def _grouped(records: list[StudyScore]) -> tuple[dict[tuple[str, str], Score], list[str], list[str]]:
+    """The scored records by (label, digest), the reference's seed labels, and the proxies' labels (in order)."""
+    ok = {(r.label, r.digest): r.score for r in records if r.score is not None}
+    seeds = sorted({label for label, _ in ok if label.startswith(f"{REFERENCE}/")})
+    proxies = [label for label in dict.fromkeys(label for label, _ in ok) if label not in seeds]
+    return ok, seeds, proxies
+
+
 def curve_agreement(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Per validation step: tau of each seed's best validation log loss so far against the other seed's final
     score (seed 0 -> 1, seed 1 -> 0) and their mean, on the genotypes with two runs that validated by then."""
@@ -97,8 +105,7 @@ def curve_agreement(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def without_worst(records: list[StudyScore], drops: Sequence[int] = DROPS) -> dict[str, Any]:
     """Each proxy's tau against the reference mean after dropping the `d` genotypes the reference ranks worst."""
-    ok = {(r.label, r.digest): r.score for r in records if r.score is not None}
-    seeds = sorted({label for label, _ in ok if label.startswith(f"{REFERENCE}/")})
+    ok, seeds, proxies = _grouped(records)
     digests = {d for _, d in ok}
     complete = [d for d in sorted(digests) if all((s, d) in ok for s in seeds)]
 
@@ -107,7 +114,6 @@ def without_worst(records: list[StudyScore], drops: Sequence[int] = DROPS) -> di
 
     reference = {d: float(np.mean([metric(s, d) for s in seeds])) for d in complete}
     order = sorted(complete, key=reference.__getitem__)  # best first
-    proxies = [label for label in dict.fromkeys(label for label, _ in ok) if label not in seeds]
     result: dict[str, Any] = {"drops": list(drops), "genotypes": len(order), "proxies": {}, "reference_seeds": []}
     for d in drops:
         keep = order[: len(order) - d]
@@ -129,9 +135,8 @@ def without_worst(records: list[StudyScore], drops: Sequence[int] = DROPS) -> di
 def twin_agreement(records: list[StudyScore], twin: list[StudyScore]) -> dict[str, dict[str, Any]]:
     """Per proxy label in both logs: tau between the two logs' scores, and each log's tau against the reference
     (the mean over `records`' reference seeds), on the genotypes both scored."""
-    ok = {(r.label, r.digest): r.score for r in records if r.score is not None}
-    other = {(r.label, r.digest): r.score for r in twin if r.score is not None}
-    seeds = sorted({label for label, _ in ok if label.startswith(f"{REFERENCE}/")})
+    ok, seeds, _ = _grouped(records)
+    other = _grouped(twin)[0]
 
     def reference(d: str) -> float:
         return float(np.mean([_reference_value(ok[(x, d)]) for x in seeds]))
@@ -156,9 +161,7 @@ def twin_agreement(records: list[StudyScore], twin: list[StudyScore]) -> dict[st
 def combined(records: list[StudyScore], sizes: Sequence[int] = (2, 3), top: int = 3) -> dict[str, Any]:
     """The best single proxy and the `top` best rank-averaged combinations of each size in `sizes`, by Kendall
     tau against the reference mean, on the genotypes every proxy and reference seed scored."""
-    ok = {(r.label, r.digest): r.score for r in records if r.score is not None}
-    seeds = sorted({label for label, _ in ok if label.startswith(f"{REFERENCE}/")})
-    proxies = [label for label in dict.fromkeys(label for label, _ in ok) if label not in seeds]
+    ok, seeds, proxies = _grouped(records)
     digests = sorted({d for _, d in ok if all((x, d) in ok for x in [*seeds, *proxies])})
     reference = [float(np.mean([_reference_value(ok[(s, d)]) for s in seeds])) for d in digests]
     ranks = {label: rankdata([ok[(label, d)].value for d in digests]) for label in proxies}
