@@ -171,9 +171,11 @@ def evaluate(
         for name in ("log_loss", "auc", "regret"):
             if getattr(score, name, None) is not None:
                 add_scalar(f"evaluate/{split}_{name}", getattr(score, name), 0)
-    for run in score.runs if seeds > 1 or split == "test" else []:
+    for run in score.runs if seeds > 1 or split == "test" or score.runs[0].retries else []:
+        why = f"  (calmer rerun {run.retries}: earlier tries {', '.join(run.retried_for)})" if run.retries else ""
         console.print(
-            f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps", highlight=False
+            f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps{why}",
+            highlight=False,
         )
     run = score.runs[0]
     stop = f"best at step {run.best_step} of {run.steps}" if run.best_step is not None else f"{run.steps} steps"

@@ -34,7 +34,10 @@ class SeedRun(BaseModel):
     best_step: int | None = Field(default=None, description="the step early stopping kept")
     curve: list[CurvePoint] = Field(default_factory=list, description="validation log loss during training")
     diverged_steps: int = 0
-    retries: int = Field(default=0, description="calmer reruns after the divergence guard stopped this seed")
+    retries: int = Field(default=0, description="calmer reruns before this run (FullTrain's `retries`)")
+    retried_for: list[str] = Field(
+        default_factory=list, description="why each earlier try was rerun: 'diverged' or 'learned nothing'"
+    )
 
 
 class Score(BaseModel):

@@ -3,8 +3,11 @@ more seeds, scored on a split.
 
 Protocol: on `train`, each seed trains for at most `train.epochs` epochs, is validated every epoch (or every
 `train.eval_every` steps) and stops after `train.patience` validations without a new best; the best weights are
-kept. A seed the divergence guard stops is trained again (`retries` times at most) with a calmer recipe: a
-third of the learning rate and twice the warm-up floor (`calmer`); its `SeedRun.retries` says so. On
+kept. A seed the divergence guard stops, or one that learned nothing at its full learning rate (after its
+warm-up, its best validation log loss is not `min_gain` below the constant predictor's), is trained again
+(`retries` times at most) with a calmer recipe: a third of the learning rate and twice the warm-up floor
+(`calmer`); its `SeedRun.retries` and `retried_for` say so, and of tries that all learned nothing the one that
+validated best is kept. On
 `train+valid` (a final model: nothing is left to validate on) each seed first runs that protocol on
 `train` to choose its number of epochs, then retrains on train + valid on the same learning-rate schedule and
 stops after the same number of epochs (the chosen steps scaled by the larger split's steps per epoch), unless
@@ -44,8 +47,8 @@ SCRATCH_RECIPE = TrainConfig(epochs=10.0, patience=2)
 
 
 def calmer(recipe: TrainConfig, retry: int) -> TrainConfig:
-    """The recipe of a seed's `retry`-th retry after a divergence: the learning rate divided by 3 and the warm-up
-    floor doubled, per retry (docs/training.md, "Early stopping")."""
+    """The recipe of a seed's `retry`-th retry (after a divergence, or a run that learned nothing): the learning
+    rate divided by 3 and the warm-up floor doubled, per retry (docs/training.md, "Early stopping")."""
     if retry == 0:
         return recipe
     return recipe.model_copy(
@@ -66,7 +69,16 @@ class FullTrainConfig(BaseModel):
     seed: int = 0
     seeds: int = Field(default=1, ge=1, description="training runs averaged (seeds seed, seed+1, ...)")
     steps: list[int] | None = Field(default=None, description="fixed steps per seed (no early stopping)")
-    retries: int = Field(default=1, ge=0, description="calmer reruns of a seed the divergence guard stops")
+    retries: int = Field(
+        default=2, ge=0, description="calmer reruns of a seed the divergence guard stops or that learned nothing"
+    )
+    min_gain: float = Field(
+        default=0.01,
+        ge=0,
+        lt=1,
+        description="a seed whose best validation log loss is not this fraction below the constant predictor's "
+        "learned nothing and is retried (0: never)",
+    )
     device: str = Field(default="cpu", description="cpu, cuda or auto")
     inherit: str | None = Field(
         default=None,
@@ -126,23 +138,37 @@ class FullTrain:
         return Prediction(score=score, logits=np.stack(logits))
 
     def _seed(self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None) -> tuple[SeedRun, np.ndarray]:
-        """One seed, retried with a calmer recipe while the divergence guard stops it (`retries` times)."""
-        for retry in range(self.cfg.retries):
+        """One seed, retried with a calmer recipe while the divergence guard stops it or it learns nothing
+        (`retries` times); of tries that all learned nothing, the one that validated best is kept."""
+        reasons: list[str] = []
+        idle: list[_LearnedNothing] = []
+        for retry in range(self.cfg.retries + 1):
             try:
-                return self._seed_once(genotype, seed, rows, steps, retry)
+                run, z = self._seed_once(genotype, seed, rows, steps, retry)
             except TrainingDiverged:
+                if retry == self.cfg.retries and not idle:
+                    raise  # the last try: its error stands
+                reasons.append("diverged")
                 continue
-        return self._seed_once(genotype, seed, rows, steps, self.cfg.retries)  # the last try: its error stands
+            except _LearnedNothing as nothing:
+                idle.append(nothing)
+                reasons.append("learned nothing")
+                continue
+            return run.model_copy(update={"retried_for": reasons}), z
+        best = min(idle, key=lambda t: t.best_valid)  # the first of equals: the least calmed
+        return best.run.model_copy(update={"retried_for": reasons[: best.run.retries]}), best.logits
 
     def _seed_once(
         self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None, retry: int
     ) -> tuple[SeedRun, np.ndarray]:
         cfg, recipe = self.cfg, calmer(self.cfg.train, retry)
+        chosen = None
         if cfg.train_split == "train+valid" and steps is None and recipe.patience is not None:
             chosen = self._train(genotype, seed, "train", None, recipe)[1]  # early stopping picks the epochs
             per_epoch = {s: self.data.split(s).full_batches(recipe.batch_size) for s in ("train", cfg.train_split)}
             steps = max(1, round(chosen.best_step * per_epoch[cfg.train_split] / per_epoch["train"]))
         model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe)
+        validated = chosen or trainer
         z = _predict(model, rows, self.device)
         run = SeedRun(
             seed=seed,
@@ -155,7 +181,25 @@ class FullTrain:
             retries=retry,
             **oracle_metrics(rows, z),
         )
+        if (
+            validated.curve
+            and validated.reached_peak_lr
+            and self.learned_nothing(min(p.log_loss for p in validated.curve))
+        ):
+            raise _LearnedNothing(run, z, min(p.log_loss for p in validated.curve))
         return run, z
+
+    @cached_property
+    def constant_valid_log_loss(self) -> float:
+        """The validation log loss of the constant predictor of the training rows' click rate."""
+        rate = self.data.split("train").positive_rate
+        labels = eval_rows(self.data, "valid", self.cfg.eval_batch_size).labels
+        return float(-np.mean(labels * np.log(rate) + (1 - labels) * np.log1p(-rate)))
+
+    def learned_nothing(self, best_valid: float) -> bool:
+        """Whether a run whose best validation log loss is `best_valid` fell short of `min_gain` below the
+        constant predictor's."""
+        return self.cfg.min_gain > 0 and best_valid > (1 - self.cfg.min_gain) * self.constant_valid_log_loss
 
     @property
     def device(self) -> torch.device:
@@ -203,6 +247,14 @@ class FullTrain:
         )
         model.eval()
         return model, trainer
+
+
+class _LearnedNothing(Exception):
+    """A finished try whose best validation log loss did not beat the constant predictor by `min_gain`."""
+
+    def __init__(self, run: SeedRun, logits: np.ndarray, best_valid: float) -> None:
+        super().__init__(f"best validation log loss {best_valid:.4f}")
+        self.run, self.logits, self.best_valid = run, logits, best_valid
 
 
 @torch.no_grad()

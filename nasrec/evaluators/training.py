@@ -206,6 +206,12 @@ class Trainer:
         self.best_step: int | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
         self._warm = 0
+        self.peak_step: int | None = None  # the step the learning rate peaks at (set by `fit`)
+
+    @property
+    def reached_peak_lr(self) -> bool:
+        """Whether the run trained through its warm-up to the recipe's full learning rate."""
+        return self.peak_step is not None and self.step >= self.peak_step
 
     @property
     def divergence(self):  # -> DivergenceReport
@@ -300,7 +306,8 @@ class Trainer:
         if self.step == 0 and base_rate is not None and self.config.head_init:
             init_head(self.model, base_rate)
         factor = cosine_with_warmup(total, self.config.warmup, self.config.min_warmup_steps)
-        self._warm = min(total, warmup_steps(total, self.config.warmup, self.config.min_warmup_steps))
+        self.peak_step = warmup_steps(total, self.config.warmup, self.config.min_warmup_steps)
+        self._warm = min(total, self.peak_step)
         every = self.config.eval_every or steps_per_epoch
         self.model.train()
         end = total if stop_after is None else min(total, stop_after)

@@ -162,6 +162,38 @@ def test_a_seed_the_guard_stops_is_retried_with_a_calmer_recipe(monkeypatch):
     assert calmer(recipe, 2).lr == pytest.approx(0.12 / 9) and calmer(recipe, 2).min_warmup_steps == 40
 
 
+def test_a_seed_that_learned_nothing_at_its_full_lr_is_retried_and_the_best_try_kept(monkeypatch):
+    tries = []
+    real = FullTrain._train
+
+    def train(self, genotype, seed, split, steps, recipe):
+        model, trainer = real(self, genotype, seed, split, steps, recipe)
+        tries.append((recipe.lr, min(p.log_loss for p in trainer.curve), trainer.reached_peak_lr))
+        return model, trainer
+
+    monkeypatch.setattr(FullTrain, "_train", train)
+    recipe = TrainConfig(epochs=2, min_warmup_steps=10, patience=2)  # 46 steps: the peak lr is reached
+    full = FullTrain(data="sample:criteo", cap=5000, train=recipe)
+    assert full.constant_valid_log_loss == pytest.approx(0.53859, abs=1e-5)  # the base rate on valid
+    (learned,) = full.evaluate([CANDIDATES[0]])
+    assert len(tries) == 1 and learned.runs[0].retries == 0 and learned.runs[0].retried_for == []
+    assert tries[0][1] < 0.99 * full.constant_valid_log_loss
+
+    tries.clear()  # a bar no run can clear: every try "learned nothing"; three tries, the best validation kept
+    # (CANDIDATES[3]: its second try, at lr 0.04, validates best)
+    (score,) = FullTrain(data="sample:criteo", cap=5000, train=recipe, min_gain=0.9).evaluate([CANDIDATES[3]])
+    assert [lr for lr, _, _ in tries] == pytest.approx([0.12, 0.04, 0.04 / 3])
+    best = min(range(3), key=lambda i: tries[i][1])
+    run = score.runs[0]
+    assert run.retries == best and run.retried_for == ["learned nothing"] * best
+    assert min(p.log_loss for p in run.curve) == tries[best][1]
+
+    tries.clear()  # a run that ends inside its warm-up is not retried: a calmer recipe learns even less
+    short = recipe.model_copy(update={"min_warmup_steps": 100})
+    (score,) = FullTrain(data="sample:criteo", cap=5000, train=short, min_gain=0.9).evaluate([CANDIDATES[0]])
+    assert [peak for _, _, peak in tries] == [False] and score.runs[0].retries == 0
+
+
 def test_full_training_is_seeded_by_the_genotype_and_learns():
     full = FullTrain(data="sample:criteo", cap=5000, train=TrainConfig(epochs=2, min_warmup_steps=0))
     g = CANDIDATES[0]
