@@ -4,7 +4,6 @@ seeds, each finished training kept in a resumable JSON-lines log (nasrec.state.S
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from nasrec.evaluators.guard import TrainingDiverged
+from nasrec.evaluators.rank_study import read_reference_table
 from nasrec.genotype.schema import Genotype
 from nasrec.state import Stage
 
@@ -49,8 +49,7 @@ def parse_args(doc: str | None, n: int, data: str | None) -> argparse.Namespace:
 
 def reference_genotypes(path: Path, n: int) -> list[tuple[str, Genotype]]:
     """The first `n` genotypes of a reference table, with their digests."""
-    entries = [json.loads(line) for line in path.read_text().splitlines()[:n]]
-    return [(e["digest"], Genotype.from_dict(e["genotype"])) for e in entries]
+    return [(e.digest, e.genotype) for e in read_reference_table(path)[:n]]
 
 
 def run_trials(

@@ -44,26 +44,24 @@ from typing import Any
 import numpy as np
 from scipy.stats import rankdata
 
-from nasrec.evaluators.base import Score
-from nasrec.evaluators.rank_study import REFERENCE, StudyScore
+from nasrec.evaluators.base import Score, SeedRun
+from nasrec.evaluators.rank_study import REFERENCE, ReferenceEntry, StudyScore, read_reference_table
 from nasrec.evaluators.ranking import kendall_tau
 from nasrec.state import read_jsonl
 
 DROPS = (0, 1, 2, 3, 5, 8)
 
 
-def run_score(run: dict[str, Any]) -> float:
-    """One reference run's final score in a study's table: regret where the data has it, else the log loss."""
-    return float(run["regret"] if run.get("regret") is not None else run["log_loss"])
+def run_score(run: SeedRun | Score) -> float:
+    """One reference run's (or seed's score's) final score: regret where the data has it, else the log loss."""
+    value = run.regret if run.regret is not None else run.log_loss
+    if value is None:
+        raise ValueError(f"a score of evaluator {getattr(run, 'evaluator', 'full')!r} has no log loss")
+    return float(value)
 
 
-def _best_until(run: dict[str, Any], step: int) -> float:
-    return min(p["log_loss"] for p in run["curve"] if p["step"] <= step)
-
-
-def _reference_value(score: Score) -> float:
-    """A reference seed's score, by the same rule as `run_score`."""
-    return run_score(score.model_dump())
+def _best_until(run: SeedRun, step: int) -> float:
+    return min(p.log_loss for p in run.curve if p.step <= step)
 
 
 def _mean(values: Sequence[float | None]) -> float | None:
@@ -80,21 +78,21 @@ def _grouped(records: list[StudyScore]) -> tuple[dict[tuple[str, str], Score], l
     return ok, seeds, proxies
 
 
-def curve_agreement(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def curve_agreement(table: list[ReferenceEntry]) -> list[dict[str, Any]]:
     """Per validation step: tau of each seed's best validation log loss so far against the other seed's final
     score (seed 0 -> 1, seed 1 -> 0) and their mean, on the genotypes with two runs that validated by then."""
-    rows = [row for row in table if len(row["runs"]) >= 2]
+    rows = [row for row in table if len(row.runs) >= 2]
     if len(rows) < 3:
         raise SystemExit(f"need at least 3 genotypes with two reference runs, the table has {len(rows)}")
-    cap = max(run["steps"] for row in rows for run in row["runs"])
-    steps = sorted({p["step"] for row in rows for run in row["runs"][:2] for p in run["curve"]})
+    cap = max(run.steps for row in rows for run in row.runs)
+    steps = sorted({p.step for row in rows for run in row.runs[:2] for p in run.curve})
     out = []
     for k in steps:
-        ready = [row for row in rows if all(run["curve"][0]["step"] <= k for run in row["runs"][:2])]
+        ready = [row for row in rows if all(run.curve[0].step <= k for run in row.runs[:2])]
         if len(ready) < 3:
             continue
         ways = [
-            kendall_tau([_best_until(r["runs"][a], k) for r in ready], [run_score(r["runs"][b]) for r in ready])
+            kendall_tau([_best_until(r.runs[a], k) for r in ready], [run_score(r.runs[b]) for r in ready])
             for a, b in ((0, 1), (1, 0))
         ]
         out.append(
@@ -110,7 +108,7 @@ def without_worst(records: list[StudyScore], drops: Sequence[int] = DROPS) -> di
     complete = [d for d in sorted(digests) if all((s, d) in ok for s in seeds)]
 
     def metric(label: str, d: str) -> float:
-        return _reference_value(ok[(label, d)])
+        return run_score(ok[(label, d)])
 
     reference = {d: float(np.mean([metric(s, d) for s in seeds])) for d in complete}
     order = sorted(complete, key=reference.__getitem__)  # best first
@@ -139,7 +137,7 @@ def twin_agreement(records: list[StudyScore], twin: list[StudyScore]) -> dict[st
     other = _grouped(twin)[0]
 
     def reference(d: str) -> float:
-        return float(np.mean([_reference_value(ok[(x, d)]) for x in seeds]))
+        return float(np.mean([run_score(ok[(x, d)]) for x in seeds]))
 
     out = {}
     for label in dict.fromkeys(label for label, _ in other):
@@ -163,7 +161,7 @@ def combined(records: list[StudyScore], sizes: Sequence[int] = (2, 3), top: int 
     tau against the reference mean, on the genotypes every proxy and reference seed scored."""
     ok, seeds, proxies = _grouped(records)
     digests = sorted({d for _, d in ok if all((x, d) in ok for x in [*seeds, *proxies])})
-    reference = [float(np.mean([_reference_value(ok[(s, d)]) for s in seeds])) for d in digests]
+    reference = [float(np.mean([run_score(ok[(s, d)]) for s in seeds])) for d in digests]
     ranks = {label: rankdata([ok[(label, d)].value for d in digests]) for label in proxies}
 
     def tau(labels: tuple[str, ...]) -> float | None:
@@ -183,7 +181,7 @@ def combined(records: list[StudyScore], sizes: Sequence[int] = (2, 3), top: int 
 
 
 def diagnose(study: str, twin: Path | None = None) -> dict[str, Any]:
-    table = [json.loads(line) for line in Path(f"{study}-reference.jsonl").read_text().splitlines() if line.strip()]
+    table = read_reference_table(f"{study}-reference.jsonl")
     records = list(read_jsonl(Path(f"{study}-scores.jsonl"), StudyScore))
     result = {
         "study": study,

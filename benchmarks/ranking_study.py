@@ -54,7 +54,7 @@ from rich.console import Console
 from nasrec.cli.main import rank_table
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study import Finetune, RankStudyConfig, SupernetVariant, rank_study
+from nasrec.evaluators.rank_study import Finetune, RankStudyConfig, SupernetVariant, rank_study, read_reference_table
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 
 
@@ -138,16 +138,16 @@ def reference_runs(table: Path, data: str) -> dict[str, int]:
     0.005) at their first validation, ended there, or had loss spikes counted by the divergence guard."""
     rate = float(open_data(data).split("valid").label.mean())
     constant = -(rate * math.log(rate) + (1 - rate) * math.log(1 - rate)) - 0.005
-    runs = [run for line in table.read_text().splitlines() for run in json.loads(line)["runs"]]
-    cap = max((run["steps"] for run in runs), default=0)
+    runs = [run for entry in read_reference_table(table) for run in entry.runs]
+    cap = max((run.steps for run in runs), default=0)
     return {
         "runs": len(runs),
         "step_cap": cap,
-        "at_the_cap": sum(run["steps"] == cap for run in runs),
-        "best_at_the_last_validation": sum(run["best_step"] == run["steps"] for run in runs),
-        "at_the_constant_at_the_first_validation": sum(run["curve"][0]["log_loss"] >= constant for run in runs),
-        "ended_at_the_constant": sum(run["log_loss"] >= constant for run in runs),
-        "with_guard_counted_spikes": sum(run["diverged_steps"] > 0 for run in runs),
+        "at_the_cap": sum(run.steps == cap for run in runs),
+        "best_at_the_last_validation": sum(run.best_step == run.steps for run in runs),
+        "at_the_constant_at_the_first_validation": sum(run.curve[0].log_loss >= constant for run in runs),
+        "ended_at_the_constant": sum(run.log_loss >= constant for run in runs),
+        "with_guard_counted_spikes": sum(run.diverged_steps > 0 for run in runs),
     }
 
 

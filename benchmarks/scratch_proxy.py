@@ -29,8 +29,8 @@ from rank_diagnostics import run_score
 from nasrec.evaluators.base import build_evaluator
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
+from nasrec.evaluators.rank_study import ReferenceEntry, read_reference_table
 from nasrec.evaluators.ranking import agreement
-from nasrec.genotype import Genotype
 from nasrec.state import Stage
 
 
@@ -46,9 +46,9 @@ class ProxyScore(BaseModel):
     error: str | None = None
 
 
-def reference_of(row: dict[str, Any]) -> float:
+def reference_of(row: ReferenceEntry) -> float:
     """The study's reference for one genotype: the mean over its seeds (regret where the data has it)."""
-    return float(np.mean([run_score(run) for run in row["runs"]]))
+    return float(np.mean([run_score(run) for run in row.runs]))
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -56,7 +56,7 @@ def _median(values: list[float | None]) -> float | None:
 
 
 def scratch_proxy(
-    table: list[dict[str, Any]],
+    table: list[ReferenceEntry],
     data: str,
     epochs: list[float],
     seed: int,
@@ -69,7 +69,7 @@ def scratch_proxy(
     `inherit`: a supernet checkpoint every model starts from (fine-tuning the whole subnet) instead of scratch."""
     out.mkdir(parents=True, exist_ok=True)
     stage = Stage(out / "scores.jsonl", ProxyScore, key=lambda s: (s.epochs, s.digest))
-    rows = [row for row in table if len(row["runs"]) >= 2]
+    rows = [row for row in table if len(row.runs) >= 2]
     result: dict[str, Any] = {"data": data, "seed": seed, "inherit": inherit, "genotypes": len(rows), "budgets": {}}
     for e in epochs:
         recipe = SCRATCH_RECIPE.model_copy(update={"epochs": e, "patience": None, "eval_every": None})
@@ -77,15 +77,15 @@ def scratch_proxy(
             "full", {"data": data, "seed": seed, "train": recipe.model_dump(), "inherit": inherit}
         )
 
-        def make(row: dict[str, Any], e: float = e, evaluator: Any = evaluator) -> ProxyScore:
+        def make(row: ReferenceEntry, e: float = e, evaluator: Any = evaluator) -> ProxyScore:
             start = time.perf_counter()
             try:
-                score = evaluator.evaluate([Genotype.from_dict(row["genotype"])])[0]
+                score = evaluator.evaluate([row.genotype])[0]
             except TrainingDiverged as exc:  # a finding, not the end of the benchmark
                 seconds = round(time.perf_counter() - start, 2)
                 return ProxyScore(
                     epochs=e,
-                    digest=row["digest"],
+                    digest=row.digest,
                     log_loss=None,
                     regret=None,
                     steps=None,
@@ -94,32 +94,32 @@ def scratch_proxy(
                 )
             return ProxyScore(
                 epochs=e,
-                digest=row["digest"],
+                digest=row.digest,
                 log_loss=score.log_loss,
                 regret=score.regret,
                 steps=score.runs[0].steps,
                 seconds=round(time.perf_counter() - start, 2),
             )
 
-        def key(row: dict[str, Any], e: float = e) -> tuple[float, str]:
-            return e, row["digest"]
+        def key(row: ReferenceEntry, e: float = e) -> tuple[float, str]:
+            return e, row.digest
 
         if train:
             done = stage.run(rows, key=key, make=make)
         else:
             done = [record for record in (stage.get(key(row)) for row in rows) if record is not None]
         by_digest = {s.digest: s for s in done if s.log_loss is not None}
-        ok = [row for row in rows if row["digest"] in by_digest]
+        ok = [row for row in rows if row.digest in by_digest]
         if len(ok) < 3:
             continue
         result["budgets"][str(e)] = {
             "done": len(done),
             "failed": sum(s.log_loss is None for s in done),
-            "steps": by_digest[ok[0]["digest"]].steps,
-            "seconds_per_candidate": float(np.mean([by_digest[r["digest"]].seconds for r in ok])),
-            "median_regret": _median([by_digest[r["digest"]].regret for r in ok]),  # on oracle data
+            "steps": by_digest[ok[0].digest].steps,
+            "seconds_per_candidate": float(np.mean([by_digest[r.digest].seconds for r in ok])),
+            "median_regret": _median([by_digest[r.digest].regret for r in ok]),  # on oracle data
             "agreement": agreement(
-                [by_digest[r["digest"]].log_loss for r in ok], [reference_of(r) for r in ok]
+                [by_digest[r.digest].log_loss for r in ok], [reference_of(r) for r in ok]
             ).model_dump(),
         }
     return result
@@ -138,7 +138,7 @@ def main() -> None:
     ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    table = [json.loads(line) for line in Path(f"{args.study}-reference.jsonl").read_text().splitlines() if line]
+    table = read_reference_table(f"{args.study}-reference.jsonl")
     result = scratch_proxy(
         table, args.data, args.epochs, args.seed, args.out, train=not args.summarize, inherit=args.inherit
     )

@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
-from nasrec.evaluators.rank_study import StudyScore
+from nasrec.evaluators.rank_study import StudyScore, read_reference_table
 from nasrec.evaluators.ranking import kendall_tau
 from nasrec.state import read_jsonl
 
@@ -47,11 +47,10 @@ def load(reference: Path, scores: Path, proxy: str, metric: str) -> tuple[np.nda
     if not proxy_scores:
         raise SystemExit(f"{scores}: no scores labelled {proxy!r}")
     rows = []
-    for line in reference.read_text().splitlines():
-        record = json.loads(line)
-        runs = {run["seed"]: run[metric] for run in record["runs"] if run.get(metric) is not None}
-        if len(runs) >= 2 and record["digest"] in proxy_scores:
-            rows.append((proxy_scores[record["digest"]], [runs[s] for s in sorted(runs)]))
+    for record in read_reference_table(reference):
+        runs = {run.seed: getattr(run, metric) for run in record.runs if getattr(run, metric) is not None}
+        if len(runs) >= 2 and record.digest in proxy_scores:
+            rows.append((proxy_scores[record.digest], [runs[s] for s in sorted(runs)]))
     if len(rows) < 10:
         raise SystemExit(f"{reference}: only {len(rows)} genotypes have two reference runs and a {proxy!r} score")
     counts = [len(r) for _, r in rows]

@@ -28,7 +28,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
-from nasrec.evaluators.base import Evaluator, Score, build_evaluator
+from nasrec.evaluators.base import Evaluator, Score, SeedRun, build_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
@@ -349,6 +349,28 @@ def summarize(
     )
 
 
+class ReferenceEntry(BaseModel):
+    """One genotype of a reference table (`reference.jsonl`): its scratch runs, one per seed, and their means."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    digest: str
+    genotype: GenotypeJSON
+    data: str
+    flops: int | None
+    params: int | None
+    runs: list[SeedRun]
+    log_loss: float
+    auc: float
+    regret: float | None = Field(default=None, description="oracle data: the mean regret of the runs")
+
+
+def read_reference_table(path: str | Path) -> list[ReferenceEntry]:
+    """A reference table's entries, in its order (a study's `reference.jsonl` or a committed copy)."""
+    lines = Path(path).read_text().splitlines()
+    return [ReferenceEntry.model_validate_json(line) for line in lines if line.strip()]
+
+
 def write_reference_table(
     config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype], path: Path
 ) -> None:
@@ -359,19 +381,17 @@ def write_reference_table(
         scores = [r.score for r in (done.get((s, g.digest())) for s in seeds) if r is not None and r.score is not None]
         if not scores:
             continue
-        runs = [run.model_dump() for s in scores for run in s.runs]
-        entry = {
-            "digest": g.digest(),
-            "genotype": g.to_dict(),
-            "data": config.data,
-            "flops": scores[0].flops,
-            "params": scores[0].params,
-            "runs": runs,
-            "log_loss": float(np.mean([s.log_loss for s in scores if s.log_loss is not None])),
-            "auc": float(np.mean([s.auc for s in scores if s.auc is not None])),
-        }
         regrets = [s.regret for s in scores if s.regret is not None]
-        if len(regrets) == len(scores):
-            entry["regret"] = float(np.mean(regrets))
-        lines.append(json.dumps(entry))
+        entry = ReferenceEntry(
+            digest=g.digest(),
+            genotype=g,
+            data=config.data,
+            flops=scores[0].flops,
+            params=scores[0].params,
+            runs=[run for s in scores for run in s.runs],
+            log_loss=float(np.mean([s.log_loss for s in scores if s.log_loss is not None])),
+            auc=float(np.mean([s.auc for s in scores if s.auc is not None])),
+            regret=float(np.mean(regrets)) if len(regrets) == len(scores) else None,
+        )
+        lines.append(json.dumps(entry.model_dump(exclude={"regret"} if entry.regret is None else set())))
     atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))

@@ -8,27 +8,23 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from rank_diagnostics import combined, curve_agreement, twin_agreement, without_worst
 
-from nasrec.evaluators.base import Score
+from nasrec.evaluators.base import Score, SeedRun
 from nasrec.evaluators.rank_study import StudyScore
 from nasrec.genotype import sample
+from tests.benchmarks.tables import entry, seed_run
 from tests.spaces import TINY
 
 
-def run(final: float, curve: list[tuple[int, float]]) -> dict:
-    return {
-        "log_loss": final,
-        "regret": None,
-        "steps": curve[-1][0],
-        "curve": [{"step": s, "log_loss": v} for s, v in curve],
-    }
+def run(final: float, curve: list[tuple[int, float]]) -> SeedRun:
+    return seed_run(final, curve)
 
 
 def test_the_curve_agreement_reads_one_seeds_best_so_far_against_the_other_seeds_final():
     # seed 0 ranks the genotypes backwards at step 10 and rightly at step 20; seed 1 validated at step 10 only
     table = [
-        {"runs": [run(1.0, [(10, 3.0), (20, 0.1)]), run(1.0, [(10, 1.0)])]},
-        {"runs": [run(2.0, [(10, 2.0), (20, 0.2)]), run(2.0, [(10, 2.0)])]},
-        {"runs": [run(3.0, [(10, 1.0), (20, 0.3)]), run(3.0, [(10, 3.0)])]},
+        entry(run(1.0, [(10, 3.0), (20, 0.1)]), run(1.0, [(10, 1.0)])),
+        entry(run(2.0, [(10, 2.0), (20, 0.2)]), run(2.0, [(10, 2.0)])),
+        entry(run(3.0, [(10, 1.0), (20, 0.3)]), run(3.0, [(10, 3.0)])),
     ]
     first, last = curve_agreement(table)
     assert (first["step"], first["share_of_cap"], first["n"]) == (10, 0.5, 3)
@@ -39,7 +35,7 @@ def test_the_curve_agreement_reads_one_seeds_best_so_far_against_the_other_seeds
 
 def test_the_curve_agreement_needs_three_genotypes_with_two_runs():
     with pytest.raises(SystemExit, match="need at least 3 genotypes with two reference runs, the table has 1"):
-        curve_agreement([{"runs": [run(1.0, [(10, 1.0)]), run(1.0, [(10, 1.0)])]}, {"runs": [run(1.0, [(10, 1.0)])]}])
+        curve_agreement([entry(run(1.0, [(10, 1.0)]), run(1.0, [(10, 1.0)])), entry(run(1.0, [(10, 1.0)]))])
 
 
 def record(label: str, digest: str, value: float) -> StudyScore:

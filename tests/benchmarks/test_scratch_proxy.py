@@ -9,21 +9,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from scratch_proxy import reference_of, scratch_proxy
 
 from nasrec.genotype import sample
+from tests.benchmarks.tables import entry, seed_run
 from tests.spaces import TINY
 
 
 def test_reference_of_prefers_regret():
-    assert reference_of({"runs": [{"regret": 0.1, "log_loss": 0.5}, {"regret": 0.3, "log_loss": 0.4}]}) == 0.2
-    assert reference_of({"runs": [{"regret": None, "log_loss": 0.5}, {"log_loss": 0.4}]}) == pytest.approx(0.45)
+    assert reference_of(entry(seed_run(0.5, regret=0.1), seed_run(0.4, regret=0.3))) == pytest.approx(0.2)
+    assert reference_of(entry(seed_run(0.5), seed_run(0.4))) == pytest.approx(0.45)
 
 
 def test_every_genotype_is_trained_once_per_budget_and_a_rerun_resumes(tmp_path):
     genotypes = [sample(TINY, rng=i) for i in range(3)]
-    table = [
-        {"digest": g.digest(), "genotype": g.to_dict(), "runs": [{"log_loss": 0.5 + i / 10}] * 2}
-        for i, g in enumerate(genotypes)
-    ]
-    table.append({"digest": "one-run", "genotype": genotypes[0].to_dict(), "runs": [{"log_loss": 0.5}]})  # left out
+    table = [entry(*[seed_run(0.5 + i / 10)] * 2, genotype=g) for i, g in enumerate(genotypes)]
+    table.append(entry(seed_run(0.5), genotype=genotypes[0], digest="one-run"))  # one run: left out
     result = scratch_proxy(table, "sample:criteo", [0.05, 0.1], seed=100, out=tmp_path)
     log = (tmp_path / "scores.jsonl").read_text().splitlines()
     assert len(log) == 6 and result["genotypes"] == 3

@@ -1,6 +1,5 @@
 """benchmarks/search_headroom.py: what a search could gain over random search, from a ranking study's tables."""
 
-import json
 import sys
 from argparse import Namespace
 from pathlib import Path
@@ -14,6 +13,7 @@ from search_headroom import held_out, load, modelled, power, seed_agreement, see
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.rank_study import StudyScore
 from nasrec.genotype import sample
+from tests.benchmarks.tables import entry, seed_run
 
 GENOTYPE = sample("nasrec-full", "single-operator-any-connection", 0).to_dict()
 
@@ -32,8 +32,8 @@ def test_load_keeps_genotypes_with_a_proxy_score_and_the_run_count_most_have(tmp
     reference, scores = tmp_path / "reference.jsonl", tmp_path / "scores.jsonl"
     ref_lines, score_lines = [], []
     for i in range(12):
-        runs = [{"seed": s, "log_loss": 0.4 + i / 100 + s / 1000} for s in range(3 if i else 2)]  # g0: 2 runs
-        ref_lines.append(json.dumps({"digest": f"g{i}", "runs": runs}))
+        runs = [seed_run(0.4 + i / 100 + s / 1000, seed=s) for s in range(3 if i else 2)]  # g0: 2 runs
+        ref_lines.append(entry(*runs, digest=f"g{i}").model_dump_json())
         if i != 11:  # no proxy score: left out
             score_lines.append(study_score("sn/fast", f"g{i}", 1 - i / 100))
     score_lines.append(study_score("other", "g11", 0.1))
