@@ -17,15 +17,16 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import ValidationError
 from rich.console import Console
 
 import nasrec
 from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators import FullTrain, TrainConfig, TrainingDiverged, train_supernet
-from nasrec.evaluators.base import build_evaluator, evaluator_config
+from nasrec.evaluators.base import Score, build_evaluator, evaluator_config
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
-from nasrec.evaluators.full_train import SCRATCH_RECIPE
+from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrainConfig
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
 from nasrec.genotype import Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
@@ -64,6 +65,20 @@ def _versions() -> dict[str, str]:
 
 DISPATCH = ("executor", "ray_address", "device")
 """Where and how work runs, not what it computes: a run may move to another executor (e.g. onto a cluster)."""
+
+
+def same_training(score: Score, full: FullTrain) -> bool:
+    """Whether `score` came from the training `full` would run: the search scored its candidates by scratch
+    training (`full`) with the same settings, so the top-k stage keeps the score instead of training again.
+    `train.seed` is left out: `FullTrain` seeds each run from its `seed` and the genotype's digest."""
+    if score.evaluator != full.name:
+        return False
+    try:
+        cfg = FullTrainConfig.model_validate(score.config)
+    except ValidationError:
+        return False
+    ignore = {"train": {"seed"}}
+    return cfg.model_dump(exclude=ignore) == full.cfg.model_dump(exclude=ignore)
 
 
 class Pipeline:
@@ -299,7 +314,8 @@ class Pipeline:
             rank, e = item
             assert e.score is not None
             try:
-                (score,) = full.evaluate([e.genotype])
+                # the search's own score when it is this very training (`--evaluator full`, the same recipe)
+                (score,) = [e.score] if same_training(e.score, full) else full.evaluate([e.genotype])
             except TrainingDiverged as exc:  # logged as this candidate's failure; the others go on
                 self.console.print(f"  top-{rank} {e.digest}: {exc}", highlight=False)
                 return TopKResult(
