@@ -138,8 +138,9 @@ class FullTrain:
         return Prediction(score=score, logits=np.stack(logits))
 
     def _seed(self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None) -> tuple[SeedRun, np.ndarray]:
-        """One seed, retried with a calmer recipe while the divergence guard stops it or it learns nothing
-        (`retries` times); of tries that all learned nothing, the one that validated best is kept."""
+        """One seed, retried with a calmer recipe while the divergence guard stops it or it learns nothing at its
+        full learning rate (`retries` times); when no try learned, the one that validated best is kept (a try
+        that learned nothing inside its warm-up ends the retries)."""
         reasons: list[str] = []
         idle: list[_LearnedNothing] = []
         for retry in range(self.cfg.retries + 1):
@@ -152,6 +153,8 @@ class FullTrain:
                 continue
             except _LearnedNothing as nothing:
                 idle.append(nothing)
+                if not nothing.hot:
+                    break  # it ended inside its warm-up: a calmer recipe would learn even less
                 reasons.append("learned nothing")
                 continue
             return run.model_copy(update={"retried_for": reasons}), z
@@ -181,12 +184,8 @@ class FullTrain:
             retries=retry,
             **oracle_metrics(rows, z),
         )
-        if (
-            validated.curve
-            and validated.reached_peak_lr
-            and self.learned_nothing(min(p.log_loss for p in validated.curve))
-        ):
-            raise _LearnedNothing(run, z, min(p.log_loss for p in validated.curve))
+        if validated.curve and self.learned_nothing(min(p.log_loss for p in validated.curve)):
+            raise _LearnedNothing(run, z, min(p.log_loss for p in validated.curve), validated.reached_peak_lr)
         return run, z
 
     @cached_property
@@ -250,11 +249,12 @@ class FullTrain:
 
 
 class _LearnedNothing(Exception):
-    """A finished try whose best validation log loss did not beat the constant predictor by `min_gain`."""
+    """A finished try whose best validation log loss did not beat the constant predictor by `min_gain`; `hot`:
+    whether it reached its full learning rate (only then is a calmer retry worth it)."""
 
-    def __init__(self, run: SeedRun, logits: np.ndarray, best_valid: float) -> None:
+    def __init__(self, run: SeedRun, logits: np.ndarray, best_valid: float, hot: bool) -> None:
         super().__init__(f"best validation log loss {best_valid:.4f}")
-        self.run, self.logits, self.best_valid = run, logits, best_valid
+        self.run, self.logits, self.best_valid, self.hot = run, logits, best_valid, hot
 
 
 @torch.no_grad()

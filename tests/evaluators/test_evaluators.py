@@ -188,6 +188,14 @@ def test_a_seed_that_learned_nothing_at_its_full_lr_is_retried_and_the_best_try_
     assert run.retries == best and run.retried_for == ["learned nothing"] * best
     assert min(p.log_loss for p in run.curve) == tries[best][1]
 
+    tries.clear()  # the second try (warm-up floor 60 of 46 steps) ends inside its warm-up: no third try
+    floor30 = recipe.model_copy(update={"min_warmup_steps": 30})
+    (score,) = FullTrain(data="sample:criteo", cap=5000, train=floor30, min_gain=0.9).evaluate([CANDIDATES[2]])
+    assert [(lr, peak) for lr, _, peak in tries] == [(0.12, True), (pytest.approx(0.04), False)]
+    best = min(range(2), key=lambda i: tries[i][1])
+    assert best == 0  # CANDIDATES[2] validates best at lr 0.12: kept although a later try ran
+    assert score.runs[0].retries == best and min(p.log_loss for p in score.runs[0].curve) == tries[best][1]
+
     tries.clear()  # a run that ends inside its warm-up is not retried: a calmer recipe learns even less
     short = recipe.model_copy(update={"min_warmup_steps": 100})
     (score,) = FullTrain(data="sample:criteo", cap=5000, train=short, min_gain=0.9).evaluate([CANDIDATES[0]])
