@@ -308,7 +308,7 @@ def demo(
     out: Out = Path("runs/demo"),
     seed: int = 0,
 ) -> None:
-    """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (3-5 minutes)."""
+    """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (2-5 minutes)."""
     summary = Pipeline(demo_config(seed), out, console=console).run()
     draw_run(out)
     print_results(summary, out)
