@@ -39,7 +39,7 @@ from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score_from_runs
 from nasrec.evaluators.supernet_training import load_supernet
-from nasrec.evaluators.training import TrainConfig, Trainer
+from nasrec.evaluators.training import TrainConfig, Trainer, logit
 from nasrec.genotype import Genotype
 
 SCRATCH_RECIPE = TrainConfig(epochs=10.0, patience=2)
@@ -171,7 +171,7 @@ class FullTrain:
             per_epoch = {s: self.data.split(s).full_batches(recipe.batch_size) for s in ("train", cfg.train_split)}
             steps = max(1, round(chosen.best_step * per_epoch[cfg.train_split] / per_epoch["train"]))
         model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe)
-        validated = chosen or trainer
+        validated = chosen if chosen is not None else trainer
         z = _predict(model, rows, self.device)
         run = SeedRun(
             seed=seed,
@@ -184,16 +184,16 @@ class FullTrain:
             retries=retry,
             **oracle_metrics(rows, z),
         )
-        if validated.curve and self.learned_nothing(min(p.log_loss for p in validated.curve)):
-            raise _LearnedNothing(run, z, min(p.log_loss for p in validated.curve), validated.reached_peak_lr)
+        best_valid = min((p.log_loss for p in validated.curve), default=None)
+        if best_valid is not None and self.learned_nothing(best_valid):
+            raise _LearnedNothing(run, z, best_valid, validated.reached_peak_lr)
         return run, z
 
     @cached_property
     def constant_valid_log_loss(self) -> float:
         """The validation log loss of the constant predictor of the training rows' click rate."""
-        rate = self.data.split("train").positive_rate
         labels = eval_rows(self.data, "valid", self.cfg.eval_batch_size).labels
-        return float(-np.mean(labels * np.log(rate) + (1 - labels) * np.log1p(-rate)))
+        return log_loss_from_logits(labels, np.full(len(labels), logit(self.data.split("train").positive_rate)))
 
     def learned_nothing(self, best_valid: float) -> bool:
         """Whether a run whose best validation log loss is `best_valid` fell short of `min_gain` below the
