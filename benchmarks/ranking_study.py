@@ -29,6 +29,16 @@ four times `--supernet-epochs`. All take `--reuse` and `--no-reference` like the
     python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle --full-epochs 3 \\
         --eval-every 156 --json docs/results/rank-oracle.json
 
+`--shard K/N` trains the reference of every N-th genotype from the K-th: N processes, each in its own OUT,
+split a reference (e.g. a third seed; with `--variants ''` they train no supernet); `--reuse` takes every
+shard's scores.jsonl to merge them. `--retrain LABEL:DIGEST ...` leaves those records of `--reuse` out, so
+that they are trained again (e.g. runs made before a fix), and `--reuse-proxies FILE` also copies the proxy
+scores of a study with the same supernets, to summarise them against a new reference:
+
+    python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle-3seeds --full-epochs 3 \\
+        --eval-every 156 --seeds 3 --summarize --reuse-proxies docs/results/rank-oracle-scores.jsonl \\
+        --reuse runs/rank-oracle-rule/scores.jsonl runs/rank-oracle-3s-{0,1,2}/scores.jsonl
+
 On large data two processes can share a study: one trains the reference (the command above), another the
 proxies beside it (`--no-reference`, its own OUT); when they stop, `--reuse` merges the reference into the
 proxies' OUT and `--summarize` writes the results. `--variants` picks which supernet variants a call trains and
@@ -159,6 +169,15 @@ ABLATIONS = {
 }
 
 
+def shard(text: str) -> tuple[int, int]:
+    """`K/N` -> (K, N); rank_study checks the range."""
+    try:
+        k, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise SystemExit(f"error: --shard {text!r}: expected K/N, e.g. 0/2") from None
+    return k, n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="sample:criteo")
@@ -172,10 +191,24 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
     ap.add_argument("--ablation", choices=list(ABLATIONS), help="run this ablation instead of the main study")
-    ap.add_argument("--reuse", type=Path, help="a scores.jsonl whose trivial-proxy and reference records to reuse")
+    ap.add_argument(
+        "--reuse", type=Path, nargs="+", help="scores.jsonl files whose trivial-proxy and reference records to reuse"
+    )
+    ap.add_argument(
+        "--retrain",
+        nargs="+",
+        default=[],
+        metavar="LABEL:DIGEST",
+        help="records of --reuse not copied, so trained again (e.g. full/seed1:7428dbad73b7e711)",
+    )
+    ap.add_argument("--reuse-proxies", type=Path, help="a log of this study's config whose proxy records to copy too")
+    ap.add_argument(
+        "--shard", default="0/1", help="K/N: train the reference of every N-th genotype from the K-th (default: all)"
+    )
     ap.add_argument("--no-reference", action="store_true", help="train no reference (it comes through --reuse)")
     ap.add_argument(
-        "--variants", help="comma-separated: train and score only these supernet variants, in this order (default: all)"
+        "--variants",
+        help="comma-separated: train and score only these supernet variants, in this order (default: all; '': none)",
     )
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -189,7 +222,10 @@ def main() -> None:
         run=not args.summarize,
         reference=not args.no_reference,
         reuse=args.reuse,
-        variants=args.variants.split(",") if args.variants else None,
+        variants=None if args.variants is None else [v for v in args.variants.split(",") if v],
+        shard=shard(args.shard),
+        retrain=[tuple(r.split(":", 1)) for r in args.retrain],
+        reuse_proxies=args.reuse_proxies,
     )
     Console(width=160).print(rank_table(result))
     if args.json:

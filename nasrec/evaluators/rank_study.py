@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -153,18 +153,30 @@ def rank_study(
     progress: bool = False,
     run: bool = True,
     reference: bool = True,
-    reuse: str | Path | None = None,
+    reuse: str | Path | Sequence[str | Path] | None = None,
     variants: Sequence[str] | None = None,
+    shard: tuple[int, int] = (0, 1),
+    retrain: Collection[tuple[str, str]] = (),
+    reuse_proxies: str | Path | None = None,
 ) -> RankStudyResult:
     """Run (or resume) the study in `out`; `run=False` only summarises what `out/scores.jsonl` holds so far;
-    `reference=False` trains no reference; `reuse`: another study's log (the same genotypes) whose trivial-proxy
+    `reference=False` trains no reference; `reuse`: other studies' logs (the same genotypes) whose trivial-proxy
     and reference records `out` lacks are copied first; `variants`: train and score only these supernet variants,
-    in this order (default: all, the main one first). Raises `RunFolderBusy` when another process runs on the
+    in this order (default: all, the main one first); `shard=(k, n)`: train the reference of every n-th genotype
+    from the k-th only (processes in their own folders split a reference; `reuse` merges them); `retrain`:
+    (label, digest) records of `reuse` not copied, so that they are trained again; `reuse_proxies`: a log of a
+    study with this study's supernet variants whose proxy records are copied too (e.g. to summarise the
+    committed proxies against a new reference). Raises `RunFolderBusy` when another process runs on the
     folder."""
     out = Path(out)
     get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
-    if reuse is not None and not Path(reuse).is_file():
-        raise UsageError(f"reuse: {reuse} is not a file (a rank study's scores.jsonl)")
+    sources = [] if reuse is None else [Path(reuse)] if isinstance(reuse, (str, Path)) else [Path(r) for r in reuse]
+    for source in [*sources, *([Path(reuse_proxies)] if reuse_proxies is not None else [])]:
+        if not source.is_file():
+            raise UsageError(f"reuse: {source} is not a file (a rank study's scores.jsonl)")
+    k, n = shard
+    if not 0 <= k < n:
+        raise UsageError(f"shard: {k}/{n} is not a shard (k/n with 0 <= k < n)")
     unknown = [label for label in variants or () if label not in config.supernets]
     if unknown:
         raise UsageError(f"variants: no supernet variant {unknown[0]!r} in this study ({', '.join(config.supernets)})")
@@ -172,8 +184,11 @@ def rank_study(
         pin_config(out / "config.json", config, what="rank study", ignore=("device",))
         genotypes = distinct_samples(config)
         stage = Stage(out / "scores.jsonl", StudyScore, key=lambda s: (s.label, s.digest))
-        if reuse is not None:
-            _import(stage, Path(reuse), {g.digest() for g in genotypes})
+        digests = {g.digest() for g in genotypes}
+        for source in sources:
+            _import(stage, source, digests, (*TRIVIAL, REFERENCE), set(retrain))
+        if reuse_proxies is not None:
+            _import(stage, Path(reuse_proxies), digests, tuple(config.supernets))
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
         def variant(label: str, finetunes: tuple[str, ...] | None = None) -> None:
@@ -201,7 +216,7 @@ def rank_study(
             if main in order:  # the main proxies first: a study stopped early can already be summarised
                 variant(main, ("none", "fast"))
             if reference:
-                _reference(stage, config, genotypes)
+                _reference(stage, config, genotypes[k::n])
             for label in order:  # finished supernets and scores are skipped
                 variant(label)
         result = summarize(config, stage.records, genotypes, supernet_seconds)
@@ -232,11 +247,19 @@ def _score(
     stage.run(genotypes, key=lambda g: (label, g.digest()), make=make)
 
 
-def _import(stage: Stage[tuple[str, str], StudyScore], source: Path, digests: set[str]) -> None:
-    """Append `source`'s trivial-proxy and reference records of these genotypes that `stage` lacks."""
+def _import(
+    stage: Stage[tuple[str, str], StudyScore],
+    source: Path,
+    digests: set[str],
+    kinds: tuple[str, ...],
+    skip: Collection[tuple[str, str]] = (),
+) -> None:
+    """Append `source`'s records of these genotypes and kinds (a label's part before "/") that `stage` lacks,
+    but not those in `skip`."""
     for record in read_jsonl(source, StudyScore):
-        wanted = record.label.split("/")[0] in (*TRIVIAL, REFERENCE) and record.digest in digests
-        if wanted and (record.label, record.digest) not in stage:
+        key = (record.label, record.digest)
+        wanted = record.label.split("/")[0] in kinds and record.digest in digests and key not in skip
+        if wanted and key not in stage:
             stage.add(record)
 
 

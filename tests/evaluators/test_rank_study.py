@@ -82,6 +82,39 @@ def test_a_study_split_between_two_processes_merges_to_the_whole_studys_result(w
     assert len((tmp_path / "proxies" / "scores.jsonl").read_text().splitlines()) == 6 + 3 + 6
 
 
+def test_a_reference_split_into_shards_merges_to_the_whole_studys_reference(whole, tmp_path, tiny_space_file):
+    """`shard=(k, n)`: each folder trains the reference of every n-th genotype; `reuse` of both logs merges them."""
+    log_of_whole, whole_result = whole[0] / "scores.jsonl", whole[1]
+    config = tiny_study(tiny_space_file)
+    logs = []
+    for k in (0, 1):
+        part = rank_study(config, tmp_path / f"shard{k}", shard=(k, 2), variants=[])
+        assert part.reference_n == (2 if k == 0 else 1)  # genotypes 0 and 2; genotype 1
+        logs.append(tmp_path / f"shard{k}" / "scores.jsonl")
+    merged = rank_study(config, tmp_path / "merged", run=False, reuse=logs, reuse_proxies=log_of_whole)
+    assert merged.reference_n == 3 and merged.seed_agreement == whole_result.seed_agreement
+    assert merged.agreement == whole_result.agreement
+    with pytest.raises(UsageError, match=r"^shard: 2/2 is not a shard \(k/n with 0 <= k < n\)$"):
+        rank_study(config, tmp_path / "bad", shard=(2, 2))
+    assert not (tmp_path / "bad").exists()
+
+
+def test_retrained_records_are_trained_again_and_reused_proxies_summarise_with_them(whole, tmp_path, tiny_space_file):
+    log, whole_result = whole[0] / "scores.jsonl", whole[1]
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    digest = next(r["digest"] for r in records if r["label"] == f"{REFERENCE}/seed1")
+    config = tiny_study(tiny_space_file)
+    again = tmp_path / "again"
+    rank_study(config, again, variants=[], reuse=log, retrain=[(f"{REFERENCE}/seed1", digest)])
+    assert not (again / "supernets").exists()  # no variant: the reference only
+    redone = [json.loads(line) for line in (again / "scores.jsonl").read_text().splitlines()]
+    assert (redone[-1]["label"], redone[-1]["digest"]) == (f"{REFERENCE}/seed1", digest)  # trained after the copies
+    before = next(r for r in records if (r["label"], r["digest"]) == (f"{REFERENCE}/seed1", digest))
+    assert redone[-1]["score"]["log_loss"] == before["score"]["log_loss"]  # same seed, same recipe: same run
+    summary = rank_study(config, tmp_path / "summary", run=False, reuse=[again / "scores.jsonl"], reuse_proxies=log)
+    assert summary.agreement == whole_result.agreement and summary.reference_n == 3
+
+
 def test_reuse_names_a_missing_log(tmp_path, tiny_space_file):
     with pytest.raises(UsageError, match=r"^reuse: .*nope\.jsonl is not a file \(a rank study's scores\.jsonl\)$"):
         rank_study(tiny_study(tiny_space_file), tmp_path / "study", run=False, reuse=tmp_path / "nope.jsonl")
