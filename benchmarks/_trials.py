@@ -13,7 +13,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from nasrec.evaluators.guard import TrainingDiverged
-from nasrec.evaluators.rank_study import read_reference_table
+from nasrec.evaluators.study_records import read_reference_table
 from nasrec.genotype.schema import Genotype
 from nasrec.state import Stage
 

@@ -45,8 +45,8 @@ import numpy as np
 from scipy.stats import rankdata
 
 from nasrec.evaluators.base import Score, SeedRun
-from nasrec.evaluators.rank_study import REFERENCE, ReferenceEntry, StudyScore, read_reference_table
 from nasrec.evaluators.ranking import kendall_tau
+from nasrec.evaluators.study_records import REFERENCE, ReferenceEntry, StudyScore, read_reference_table
 from nasrec.state import read_jsonl
 
 DROPS = (0, 1, 2, 3, 5, 8)

@@ -64,7 +64,8 @@ from rich.console import Console
 from nasrec.cli.main import rank_table
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study import Finetune, RankStudyConfig, SupernetVariant, rank_study, read_reference_table
+from nasrec.evaluators.rank_study import Finetune, RankStudyConfig, SupernetVariant, rank_study
+from nasrec.evaluators.study_records import read_reference_table
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 
 

@@ -29,8 +29,8 @@ from rank_diagnostics import run_score
 from nasrec.evaluators.base import build_evaluator
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
-from nasrec.evaluators.rank_study import ReferenceEntry, read_reference_table
 from nasrec.evaluators.ranking import agreement
+from nasrec.evaluators.study_records import ReferenceEntry, read_reference_table
 from nasrec.state import Stage
 
 

@@ -31,8 +31,8 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
-from nasrec.evaluators.rank_study import StudyScore, read_reference_table
 from nasrec.evaluators.ranking import kendall_tau
+from nasrec.evaluators.study_records import StudyScore, read_reference_table
 from nasrec.state import read_jsonl
 
 

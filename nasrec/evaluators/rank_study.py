@@ -4,6 +4,7 @@ genotype trained from scratch with early stopping, averaged over several seeds (
     out/supernets/LABEL/      one supernet per variant (path sampler, schedule, operator map), resumable
     out/scores.jsonl          one StudyScore per (label, genotype), appended as they finish (resumable)
     out/reference.jsonl       the reference table: genotype, per-seed scratch runs (curves), their mean
+                              (both formats: nasrec.evaluators.study_records)
     out/results.json          RankStudyResult: every proxy's agreement with the reference, the reference's own
                               seed-to-seed agreement (the ceiling any proxy can reach)
 
@@ -28,12 +29,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
-from nasrec.evaluators.base import Evaluator, Score, SeedRun, build_evaluator
+from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.ranking import RankAgreement, agreement
+from nasrec.evaluators.study_records import REFERENCE, StudyScore, write_reference_table
 from nasrec.evaluators.supernet_training import (
     SUPERNET_RECIPE,
     SupernetTrainingConfig,
@@ -42,11 +44,9 @@ from nasrec.evaluators.supernet_training import (
 )
 from nasrec.evaluators.training import TrainConfig
 from nasrec.genotype import Genotype, get_space, sample
-from nasrec.genotype.io import GenotypeJSON
 from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
 
-REFERENCE = "full"
 TRIVIAL = ("params", "flops")
 Finetune = Literal["none", "fast", "paper", "bias"]
 FINETUNES: tuple[Finetune, ...] = ("none", "fast", "paper")
@@ -121,16 +121,6 @@ class RankStudyConfig(BaseModel):
             "device": self.device,
             "train": self.full.model_dump(),
         }
-
-
-class StudyScore(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    label: str
-    digest: str
-    genotype: GenotypeJSON
-    score: Score | None
-    error: str | None = Field(default=None, description="why the evaluation failed (e.g. training diverged)")
 
 
 class RankStudyResult(BaseModel):
@@ -227,7 +217,7 @@ def rank_study(
             for metric in ("kendall_tau", "spearman_rho", "pearson_r", "top_k_overlap"):
                 scalars.add_scalar(scalars.tag("rank", proxy, metric), getattr(agreement, metric), len(genotypes))
         atomic_write_text(out / "results.json", result.model_dump_json(indent=2))
-        write_reference_table(config, stage.records, genotypes, out / "reference.jsonl")
+        write_reference_table(config.data, config.reference_seeds, stage.records, genotypes, out / "reference.jsonl")
         return result
 
 
@@ -370,51 +360,3 @@ def summarize(
         supernet_seconds=supernet_seconds,
         failed={k: v for k, v in failed.items() if v},
     )
-
-
-class ReferenceEntry(BaseModel):
-    """One genotype of a reference table (`reference.jsonl`): its scratch runs, one per seed, and their means."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    digest: str
-    genotype: GenotypeJSON
-    data: str
-    flops: int | None
-    params: int | None
-    runs: list[SeedRun]
-    log_loss: float
-    auc: float
-    regret: float | None = Field(default=None, description="oracle data: the mean regret of the runs")
-
-
-def read_reference_table(path: str | Path) -> list[ReferenceEntry]:
-    """A reference table's entries, in its order (a study's `reference.jsonl` or a committed copy)."""
-    lines = Path(path).read_text().splitlines()
-    return [ReferenceEntry.model_validate_json(line) for line in lines if line.strip()]
-
-
-def write_reference_table(
-    config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype], path: Path
-) -> None:
-    """One JSON line per genotype with its reference runs: a reusable CTR benchmark table for NAS."""
-    seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
-    lines = []
-    for g in genotypes:
-        scores = [r.score for r in (done.get((s, g.digest())) for s in seeds) if r is not None and r.score is not None]
-        if not scores:
-            continue
-        regrets = [s.regret for s in scores if s.regret is not None]
-        entry = ReferenceEntry(
-            digest=g.digest(),
-            genotype=g,
-            data=config.data,
-            flops=scores[0].flops,
-            params=scores[0].params,
-            runs=[run for s in scores for run in s.runs],
-            log_loss=float(np.mean([s.log_loss for s in scores if s.log_loss is not None])),
-            auc=float(np.mean([s.auc for s in scores if s.auc is not None])),
-            regret=float(np.mean(regrets)) if len(regrets) == len(scores) else None,
-        )
-        lines.append(json.dumps(entry.model_dump(exclude={"regret"} if entry.regret is None else set())))
-    atomic_write_text(path, "\n".join(lines) + ("\n" if lines else ""))

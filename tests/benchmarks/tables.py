@@ -1,7 +1,7 @@
 """Reference-table entries for the benchmarks' tests: typed like a ranking study's `reference.jsonl`."""
 
 from nasrec.evaluators.base import CurvePoint, SeedRun
-from nasrec.evaluators.rank_study import ReferenceEntry
+from nasrec.evaluators.study_records import ReferenceEntry
 from nasrec.genotype import Genotype, sample
 from tests.spaces import TINY
 

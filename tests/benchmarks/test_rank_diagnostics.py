@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from rank_diagnostics import combined, curve_agreement, twin_agreement, without_worst
 
 from nasrec.evaluators.base import Score, SeedRun
-from nasrec.evaluators.rank_study import StudyScore
+from nasrec.evaluators.study_records import StudyScore
 from nasrec.genotype import sample
 from tests.benchmarks.tables import entry, seed_run
 from tests.spaces import TINY

@@ -11,7 +11,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from search_headroom import held_out, load, modelled, power, seed_agreement, seed_sd, true_scores
 
 from nasrec.evaluators.base import Score
-from nasrec.evaluators.rank_study import StudyScore
+from nasrec.evaluators.study_records import StudyScore
 from nasrec.genotype import sample
 from tests.benchmarks.tables import entry, seed_run
 

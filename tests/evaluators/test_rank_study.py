@@ -9,13 +9,13 @@ import pytest
 
 from nasrec.errors import UsageError
 from nasrec.evaluators.rank_study import (
-    REFERENCE,
     TRIVIAL,
     RankStudyConfig,
     RankStudyResult,
     SupernetVariant,
     rank_study,
 )
+from nasrec.evaluators.study_records import REFERENCE
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.evaluators.training import TrainConfig
 
