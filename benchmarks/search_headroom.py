@@ -15,7 +15,9 @@ draws, the proxy's `--top-k` best (the shortlist), one winner — in two ways:
 Against the headroom, the benchmark's resolution: the half-width of its pooled paired 95 % interval for
 NASRecNet minus random search (`--half-width`, or read from a search_quality.py JSON), and the seeds' noise of
 that pooled difference (one run's spread, averaged over `--final-seeds` runs per model and `--search-seeds`
-seeds). `power`: the chance that a search gaining the whole headroom shows an interval below zero.
+seeds). `power`: the chance that a search gaining the whole headroom shows an interval below zero;
+`mean_below_zero`: the chance that its pooled mean difference is below zero at all (a target on means, such
+as the oracle benchmark's mean regret).
 
     python benchmarks/search_headroom.py --reference docs/results/rank-criteo-3seeds-reference.jsonl \\
         --scores docs/results/rank-criteo-scores.jsonl --half-width-from docs/results/search-quality-criteo.json \\
@@ -148,6 +150,7 @@ def headroom(args: argparse.Namespace) -> dict:
         half_width = (ci["high"] - ci["low"]) / 2
     mean = runs.mean(axis=1)
     best = int(np.argmin(proxy))
+    models = {str(r): modelled(proxy, runs, args, r) for r in (1, 2, 3)}
     result: dict = {
         "reference": str(args.reference),
         "proxy": args.proxy,
@@ -164,14 +167,16 @@ def headroom(args: argparse.Namespace) -> dict:
         "held_out": {str(r): held_out(proxy, runs, args, r) for r in range(1, runs.shape[1])},
         # how much of the proxy's edge is its single best genotype: the same, with that genotype left out
         "held_out_without_the_proxys_best": held_out(np.delete(proxy, best), np.delete(runs, best, axis=0), args, 1),
-        "modelled": {str(r): modelled(proxy, runs, args, r) for r in (1, 2, 3)},
+        "modelled": models,
         "final_seeds": args.final_seeds,
         "search_seeds": args.search_seeds,
         "seed_sd_of_pooled_difference": sd_pooled,
+        # the chance that the pooled mean difference alone is below zero (a target on means, e.g. mean regret)
+        "mean_below_zero": {r: power(m["headroom"], 0.0, sd_pooled) for r, m in models.items()},
     }
     if half_width is not None:
         result["ci_half_width"] = float(half_width)
-        result["power"] = {r: power(m["headroom"], float(half_width), sd_pooled) for r, m in result["modelled"].items()}
+        result["power"] = {r: power(m["headroom"], float(half_width), sd_pooled) for r, m in models.items()}
     return result
 
 
