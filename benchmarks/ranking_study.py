@@ -32,8 +32,8 @@ four times `--supernet-epochs`. All take `--reuse` and `--no-reference` like the
 `--shard K/N` trains the reference of every N-th genotype from the K-th: N processes, each in its own OUT,
 split a reference (e.g. a third seed; with `--variants ''` they train no supernet); `--reuse` takes every
 shard's scores.jsonl to merge them. `--retrain LABEL:DIGEST ...` leaves those records of `--reuse` out, so
-that they are trained again (e.g. runs made before a fix), and `--reuse-proxies FILE` also copies the proxy
-scores of a study with the same supernets, to summarise them against a new reference:
+that they are trained again (e.g. runs made before a fix), and `--reuse-proxies FILE ...` also copies the
+proxy scores of studies with the same supernets, to summarise them against a new reference:
 
     python benchmarks/ranking_study.py --data runs/oracle200k --out runs/rank-oracle-3seeds --full-epochs 3 \\
         --eval-every 156 --seeds 3 --summarize --reuse-proxies docs/results/rank-oracle-scores.jsonl \\
@@ -202,7 +202,9 @@ def main() -> None:
         metavar="LABEL:DIGEST",
         help="records of --reuse not copied, so trained again (e.g. full/seed1:7428dbad73b7e711)",
     )
-    ap.add_argument("--reuse-proxies", type=Path, help="a log of this study's config whose proxy records to copy too")
+    ap.add_argument(
+        "--reuse-proxies", type=Path, nargs="+", help="logs of this study's config whose proxy records to copy too"
+    )
     ap.add_argument(
         "--shard", default="0/1", help="K/N: train the reference of every N-th genotype from the K-th (default: all)"
     )

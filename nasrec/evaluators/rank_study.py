@@ -147,21 +147,21 @@ def rank_study(
     variants: Sequence[str] | None = None,
     shard: tuple[int, int] = (0, 1),
     retrain: Collection[tuple[str, str]] = (),
-    reuse_proxies: str | Path | None = None,
+    reuse_proxies: str | Path | Sequence[str | Path] | None = None,
 ) -> RankStudyResult:
     """Run (or resume) the study in `out`; `run=False` only summarises what `out/scores.jsonl` holds so far;
     `reference=False` trains no reference; `reuse`: other studies' logs (the same genotypes) whose trivial-proxy
     and reference records `out` lacks are copied first; `variants`: train and score only these supernet variants,
     in this order (default: all, the main one first); `shard=(k, n)`: train the reference of every n-th genotype
     from the k-th only (processes in their own folders split a reference; `reuse` merges them); `retrain`:
-    (label, digest) records of `reuse` not copied, so that they are trained again; `reuse_proxies`: a log of a
-    study with this study's supernet variants whose proxy records are copied too (e.g. to summarise the
+    (label, digest) records of `reuse` not copied, so that they are trained again; `reuse_proxies`: logs of
+    studies with this study's supernet variants whose proxy records are copied too (e.g. to summarise the
     committed proxies against a new reference). Raises `RunFolderBusy` when another process runs on the
     folder."""
     out = Path(out)
     get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
-    sources = [] if reuse is None else [Path(reuse)] if isinstance(reuse, (str, Path)) else [Path(r) for r in reuse]
-    for source in [*sources, *([Path(reuse_proxies)] if reuse_proxies is not None else [])]:
+    sources, proxy_sources = _paths(reuse), _paths(reuse_proxies)
+    for source in [*sources, *proxy_sources]:
         if not source.is_file():
             raise UsageError(f"reuse: {source} is not a file (a rank study's scores.jsonl)")
     k, n = shard
@@ -177,8 +177,8 @@ def rank_study(
         digests = {g.digest() for g in genotypes}
         for source in sources:
             _import(stage, source, digests, (*TRIVIAL, REFERENCE), set(retrain))
-        if reuse_proxies is not None:
-            _import(stage, Path(reuse_proxies), digests, tuple(config.supernets))
+        for source in proxy_sources:
+            _import(stage, source, digests, tuple(config.supernets))
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
         def variant(label: str, finetunes: tuple[str, ...] | None = None) -> None:
@@ -235,6 +235,13 @@ def _score(
         return
     make = _maker(label, build_evaluator(name, cfg), op_map)
     stage.run(genotypes, key=lambda g: (label, g.digest()), make=make)
+
+
+def _paths(logs: str | Path | Sequence[str | Path] | None) -> list[Path]:
+    """One log or several as a list of paths."""
+    if logs is None:
+        return []
+    return [Path(logs)] if isinstance(logs, (str, Path)) else [Path(log) for log in logs]
 
 
 def _import(
