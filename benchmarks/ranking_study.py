@@ -179,6 +179,14 @@ def shard(text: str) -> tuple[int, int]:
     return k, n
 
 
+def record_key(text: str) -> tuple[str, str]:
+    """`LABEL:DIGEST` -> (label, digest)."""
+    label, sep, digest = text.partition(":")
+    if not (sep and label and digest):
+        raise SystemExit(f"error: --retrain {text!r}: expected LABEL:DIGEST, e.g. full/seed1:7428dbad73b7e711")
+    return label, digest
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="sample:criteo")
@@ -227,7 +235,7 @@ def main() -> None:
         reuse=args.reuse,
         variants=None if args.variants is None else [v for v in args.variants.split(",") if v],
         shard=shard(args.shard),
-        retrain=[tuple(r.split(":", 1)) for r in args.retrain],
+        retrain=[record_key(r) for r in args.retrain],
         reuse_proxies=args.reuse_proxies,
     )
     Console(width=160).print(rank_table(result))

@@ -161,9 +161,10 @@ def rank_study(
     out = Path(out)
     get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
     sources, proxy_sources = _paths(reuse), _paths(reuse_proxies)
-    for source in [*sources, *proxy_sources]:
-        if not source.is_file():
-            raise UsageError(f"reuse: {source} is not a file (a rank study's scores.jsonl)")
+    for name, paths in (("reuse", sources), ("reuse_proxies", proxy_sources)):
+        for source in paths:
+            if not source.is_file():
+                raise UsageError(f"{name}: {source} is not a file (a rank study's scores.jsonl)")
     k, n = shard
     if not 0 <= k < n:
         raise UsageError(f"shard: {k}/{n} is not a shard (k/n with 0 <= k < n)")
