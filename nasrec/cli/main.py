@@ -174,11 +174,13 @@ def evaluate(
     for run in score.runs if seeds > 1 or split == "test" or score.runs[0].retries else []:
         why = f"  (calmer rerun {run.retries}: earlier tries {', '.join(run.retried_for)})" if run.retries else ""
         console.print(
-            f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps{why}",
+            f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps, "
+            f"{run.divergence}{why}",
             highlight=False,
         )
     run = score.runs[0]
     stop = f"best at step {run.best_step} of {run.steps}" if run.best_step is not None else f"{run.steps} steps"
+    stop += f", {run.divergence}" if len(score.runs) == 1 else ""
     spread = f" ± {score.log_loss_std:.4f}" if seeds > 1 else ""
     regret = f"  regret {score.regret:.5f}" if score.regret is not None else ""
     console.print(

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.errors import UsageError
+from nasrec.evaluators.guard import DivergenceReport
 from nasrec.genotype import Genotype
 from nasrec.registry import Registry
 
@@ -34,10 +35,19 @@ class SeedRun(BaseModel):
     best_step: int | None = Field(default=None, description="the step early stopping kept")
     curve: list[CurvePoint] = Field(default_factory=list, description="validation log loss during training")
     diverged_steps: int = 0
+    first_diverged_step: int | None = Field(default=None, description="the first step the guard counted")
+    worst_diverged_loss: float | None = Field(default=None, description="the worst finite loss of those steps")
     retries: int = Field(default=0, description="calmer reruns before this run (FullTrain's `retries`)")
     retried_for: list[str] = Field(
         default_factory=list, description="why each earlier try was rerun: 'diverged' or 'learned nothing'"
     )
+
+    @property
+    def divergence(self) -> DivergenceReport:
+        """The divergence guard's report of this run (count, first step, worst loss)."""
+        return DivergenceReport(
+            count=self.diverged_steps, first_step=self.first_diverged_step, worst_loss=self.worst_diverged_loss
+        )
 
 
 class Score(BaseModel):

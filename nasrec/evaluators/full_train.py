@@ -181,6 +181,8 @@ class FullTrain:
             best_step=trainer.best_step,
             curve=trainer.curve,
             diverged_steps=trainer.divergence.count,
+            first_diverged_step=trainer.divergence.first_step,
+            worst_diverged_loss=trainer.divergence.worst_loss,
             retries=retry,
             **oracle_metrics(rows, z),
         )

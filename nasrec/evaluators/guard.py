@@ -27,7 +27,9 @@ class DivergenceReport(BaseModel):
     def __str__(self) -> str:
         if not self.count:
             return "no diverged steps"
-        return f"{self.count} diverged steps (first at step {self.first_step}, worst loss {self.worst_loss:.4g})"
+        worst = "" if self.worst_loss is None else f", worst loss {self.worst_loss:.4g}"  # None: non-finite only
+        steps = "step" if self.count == 1 else "steps"
+        return f"{self.count} diverged {steps} (first at step {self.first_step}{worst})"
 
 
 class DivergenceGuard:
