@@ -39,6 +39,14 @@ proxy scores of studies with the same supernets, to summarise them against a new
         --eval-every 156 --seeds 3 --summarize --reuse-proxies docs/results/rank-oracle-scores.jsonl \\
         --reuse runs/rank-oracle-rule/scores.jsonl runs/rank-oracle-3s-{0,1,2}/scores.jsonl
 
+`--reuse-reference TABLE` copies a reference table's runs (a study's `reference.jsonl` or a committed copy, trained
+with this study's recipe) and trains only what it lacks: any proxy can be scored against the committed reference
+without training it again, e.g. every committed proxy of the bundled rows against their three-seed reference:
+
+    python benchmarks/ranking_study.py --out runs/rank-criteo-3seeds --seeds 3 --variants '' \
+        --reuse-reference docs/results/rank-criteo-3seeds-reference.jsonl \
+        --reuse-proxies docs/results/rank-criteo-scores.jsonl --json docs/results/rank-criteo-3seeds-complete.json
+
 On large data two processes can share a study: one trains the reference (the command above), another the
 proxies beside it (`--no-reference`, its own OUT); when they stop, `--reuse` merges the reference into the
 proxies' OUT and `--summarize` writes the results. `--variants` picks which supernet variants a call trains and
@@ -216,6 +224,9 @@ def main() -> None:
     ap.add_argument(
         "--shard", default="0/1", help="K/N: train the reference of every N-th genotype from the K-th (default: all)"
     )
+    ap.add_argument(
+        "--reuse-reference", type=Path, help="a reference table (reference.jsonl) whose runs to copy; the rest trained"
+    )
     ap.add_argument("--no-reference", action="store_true", help="train no reference (it comes through --reuse)")
     ap.add_argument(
         "--variants",
@@ -237,6 +248,7 @@ def main() -> None:
         shard=shard(args.shard),
         retrain=[record_key(r) for r in args.retrain],
         reuse_proxies=args.reuse_proxies,
+        reuse_reference=args.reuse_reference,
     )
     Console(width=160).print(rank_table(result))
     if args.json:

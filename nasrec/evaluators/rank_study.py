@@ -35,7 +35,7 @@ from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.ranking import RankAgreement, agreement
-from nasrec.evaluators.study_records import REFERENCE, StudyScore, write_reference_table
+from nasrec.evaluators.study_records import REFERENCE, StudyScore, reference_records, write_reference_table
 from nasrec.evaluators.supernet_training import (
     SUPERNET_RECIPE,
     SupernetTrainingConfig,
@@ -148,6 +148,7 @@ def rank_study(
     shard: tuple[int, int] = (0, 1),
     retrain: Collection[tuple[str, str]] = (),
     reuse_proxies: str | Path | Sequence[str | Path] | None = None,
+    reuse_reference: str | Path | None = None,
 ) -> RankStudyResult:
     """Run (or resume) the study in `out`; `run=False` only summarises what `out/scores.jsonl` holds so far;
     `reference=False` trains no reference; `reuse`: other studies' logs (the same genotypes) whose trivial-proxy
@@ -156,8 +157,10 @@ def rank_study(
     from the k-th only (processes in their own folders split a reference; `reuse` merges them); `retrain`:
     (label, digest) records of `reuse` not copied, so that they are trained again; `reuse_proxies`: logs of
     studies with this study's supernet variants whose proxy records are copied too (e.g. to summarise the
-    committed proxies against a new reference). Raises `RunFolderBusy` when another process runs on the
-    folder."""
+    committed proxies against a new reference); `reuse_reference`: a reference table (a study's
+    `reference.jsonl`, e.g. a committed one) whose runs of this study's reference seeds are copied, so that only
+    the runs it lacks are trained (its recipe is not recorded in the table: it must be this study's). Raises
+    `RunFolderBusy` when another process runs on the folder."""
     out = Path(out)
     get_space(config.space), open_data(config.data), resolve_device(config.device)  # checked before any write
     sources, proxy_sources = _paths(reuse), _paths(reuse_proxies)
@@ -165,6 +168,12 @@ def rank_study(
         for source in paths:
             if not source.is_file():
                 raise UsageError(f"{name}: {source} is not a file (a rank study's scores.jsonl)")
+    table: list[StudyScore] = []
+    if reuse_reference is not None:
+        if not Path(reuse_reference).is_file():
+            raise UsageError(f"reuse_reference: {reuse_reference} is not a file (a rank study's reference.jsonl)")
+        examples = len(open_data(config.data).split("valid").label)  # the reference scores on `valid`
+        table = reference_records(reuse_reference, config.data, config.seed, config.reference_seeds, examples)
     k, n = shard
     if not 0 <= k < n:
         raise UsageError(f"shard: {k}/{n} is not a shard (k/n with 0 <= k < n)")
@@ -180,6 +189,10 @@ def rank_study(
             _import(stage, source, digests, (*TRIVIAL, REFERENCE), set(retrain))
         for source in proxy_sources:
             _import(stage, source, digests, tuple(config.supernets))
+        for record in table:
+            key = (record.label, record.digest)
+            if record.digest in digests and key not in stage and key not in set(retrain):
+                stage.add(record)
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
         def variant(label: str, finetunes: tuple[str, ...] | None = None) -> None:
@@ -356,7 +369,11 @@ def summarize(
             )
     seconds = {}
     for label in labels:
-        values = [ok[(label, g.digest())].seconds for g in genotypes if (label, g.digest()) in ok]
+        values = [  # records copied from a reference table carry no time
+            ok[(label, g.digest())].seconds
+            for g in genotypes
+            if (label, g.digest()) in ok and "reference_table" not in ok[(label, g.digest())].config
+        ]
         seconds[label] = round(float(np.mean(values)), 3) if values else float("nan")
     return RankStudyResult(
         config=config,

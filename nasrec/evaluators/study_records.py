@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from nasrec.evaluators.base import Score, SeedRun
+from nasrec.errors import UsageError
+from nasrec.evaluators.base import Score, SeedRun, derive_seed
 from nasrec.genotype import Genotype
 from nasrec.genotype.io import GenotypeJSON
 from nasrec.state import atomic_write_text
@@ -50,6 +51,37 @@ def read_reference_table(path: str | Path) -> list[ReferenceEntry]:
     """A reference table's entries, in its order (a study's `reference.jsonl` or a committed copy)."""
     lines = Path(path).read_text().splitlines()
     return [ReferenceEntry.model_validate_json(line) for line in lines if line.strip()]
+
+
+def reference_records(path: str | Path, data: str, seed: int, seeds: int, examples: int) -> list[StudyScore]:
+    """A reference table's runs as the `full/seed<i>` records of a study on `data` whose reference seed `i` is
+    `seed + i` (i < `seeds`): each run's seed says which. They carry no time (`seconds` 0; `config` names the
+    table). Raises UsageError naming the table when it was trained on other data."""
+    records = []
+    for n, entry in enumerate(read_reference_table(path), 1):
+        if entry.data != data:
+            raise UsageError(f"reference table {path}, line {n}: trained on {entry.data!r}, not on {data!r}")
+        labels = {derive_seed(seed + i, entry.digest): f"{REFERENCE}/seed{i}" for i in range(seeds)}
+        for run in entry.runs:
+            if run.seed not in labels:
+                continue  # a seed this study does not have
+            score = Score(
+                log_loss=run.log_loss,
+                auc=run.auc,
+                examples=examples,
+                flops=entry.flops,
+                params=entry.params,
+                seconds=0.0,
+                evaluator="full",
+                config={"reference_table": str(path)},
+                expected_log_loss=run.expected_log_loss,
+                regret=run.regret,
+                runs=[run],
+            )
+            records.append(
+                StudyScore(label=labels[run.seed], digest=entry.digest, genotype=entry.genotype, score=score)
+            )
+    return records
 
 
 def write_reference_table(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -113,6 +114,35 @@ def test_retrained_records_are_trained_again_and_reused_proxies_summarise_with_t
     assert redone[-1]["score"]["log_loss"] == before["score"]["log_loss"]  # same seed, same recipe: same run
     summary = rank_study(config, tmp_path / "summary", run=False, reuse=[again / "scores.jsonl"], reuse_proxies=log)
     assert summary.agreement == whole_result.agreement and summary.reference_n == 3
+
+
+def test_a_reference_table_is_reused_and_only_the_runs_it_lacks_are_trained(whole, tmp_path, tiny_space_file):
+    """`reuse_reference`: a committed `reference.jsonl` stands for the runs it holds; a third seed is trained."""
+    table, whole_result = whole[0] / "reference.jsonl", whole[1]
+    config = tiny_study(tiny_space_file)
+    summary = rank_study(
+        config, tmp_path / "same", variants=[], reuse_reference=table, reuse_proxies=whole[0] / "scores.jsonl"
+    )
+    assert summary.agreement == whole_result.agreement and summary.seed_agreement == whole_result.seed_agreement
+    copied = [json.loads(line) for line in (tmp_path / "same" / "scores.jsonl").read_text().splitlines()]
+    reference = [r for r in copied if r["label"].startswith(f"{REFERENCE}/")]
+    assert len(reference) == 6 and {r["score"]["config"]["reference_table"] for r in reference} == {str(table)}
+    assert math.isnan(summary.seconds_per_candidate[f"{REFERENCE}/seed0"])  # copied runs carry no time
+
+    three = config.model_copy(update={"reference_seeds": 3})
+    more = rank_study(three, tmp_path / "three", variants=[], reuse_reference=table)
+    log = [json.loads(line) for line in (tmp_path / "three" / "scores.jsonl").read_text().splitlines()]
+    trained = [r["label"] for r in log if r["score"] and "reference_table" not in r["score"]["config"]]
+    assert trained.count(f"{REFERENCE}/seed2") == 3 and f"{REFERENCE}/seed0" not in trained
+    assert more.reference_n == 3
+    rows = [json.loads(line) for line in (tmp_path / "three" / "reference.jsonl").read_text().splitlines()]
+    assert [len(row["runs"]) for row in rows] == [3, 3, 3]
+
+    moved = tmp_path / "other-data.jsonl"
+    moved.write_text(table.read_text().replace('"data": "sample:criteo"', '"data": "sample:avazu"'))
+    with pytest.raises(UsageError, match=r"^reference table .*other-data\.jsonl, line 1: trained on 'sample:avazu', "):
+        rank_study(config, tmp_path / "bad", run=False, reuse_reference=moved)
+    assert not (tmp_path / "bad").exists()  # checked before anything is written
 
 
 def test_reuse_names_a_missing_log(tmp_path, tiny_space_file):
