@@ -160,6 +160,24 @@ def searches(root: Path) -> dict[str, dict]:
     return out
 
 
+def _interval(i: dict) -> str:
+    return f"{i['estimate']:+.4f} [{i['low']:+.4f}, {i['high']:+.4f}]"
+
+
+def seed_table(seed: int, entry: dict) -> Table:
+    """One seed's models, best first: test log loss, AUC, regret (oracle data) and NASRecNet minus the model
+    with its 95 % interval over this seed's test rows."""
+    models = entry["models"]
+    table = Table(title=f"seed {seed}: NASRecNet ranks {entry['rank_of_nasrecnet']} of {len(models)}")
+    for col in ("model", "test log loss", "AUC", "regret", "NASRecNet minus model [95% CI]"):
+        table.add_column(col)
+    for name in sorted(models, key=lambda n: models[n]["log_loss"]):
+        m, c = models[name], entry["comparisons"].get(name)
+        regret = "" if m["regret"] is None else f"{m['regret']:.5f}"
+        table.add_row(name, f"{m['log_loss']:.4f}", f"{m['auc']:.4f}", regret, _interval(c["log_loss"]) if c else "")
+    return table
+
+
 def _write(args, runs, console) -> None:
     data = open_data(args.data)
     test = data.split("test")
@@ -207,6 +225,8 @@ def _write(args, runs, console) -> None:
         "pooled_vs_nasrecnet": pooled(runs, labels),
         "seconds": round(sum(s["seconds"] for s in per_seed.values()), 1),
     }
+    for seed, entry in per_seed.items():
+        console.print(seed_table(seed, entry))
     table = Table(title=f"{args.data}: {len(runs)} seeds, NASRecNet first in {first}")
     for col in (
         "model",
@@ -219,17 +239,13 @@ def _write(args, runs, console) -> None:
         table.add_column(col)
     for n in sorted(names, key=lambda n: mean[n]["log_loss"]):
         c = result["pooled_vs_nasrecnet"].get(n)
-
-        def fmt(i):
-            return f"{i['estimate']:+.4f} [{i['low']:+.4f}, {i['high']:+.4f}]"
-
         table.add_row(
             n,
             f"{mean[n]['log_loss']:.4f}",
             f"{mean[n]['auc']:.4f}",
             f"{mean[n]['regret']:.5f}" if "regret" in mean[n] else "",
-            fmt(c["log_loss"]) if c else "",
-            fmt(c["auc"]) if c else "",
+            _interval(c["log_loss"]) if c else "",
+            _interval(c["auc"]) if c else "",
         )
     console.print(table)
     if args.json:

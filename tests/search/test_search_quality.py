@@ -77,6 +77,10 @@ def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_bud
         assert len(search["topk"]) == 2 and search["topk"][0]["proxy"] == search["best_proxy"]
     assert all(len(row["log_loss_runs"]) == 2 for row in seed["models"].values())  # one per final seed
     assert "NASRecNet" in done.stdout and "NASRecNet minus model" in done.stdout
+    rank = seed["rank_of_nasrecnet"]
+    assert f"seed 0: NASRecNet ranks {rank} of 3" in done.stdout  # each seed's table before the pooled one
+    ci = seed["comparisons"]["zoo:dlrm"]["log_loss"]
+    assert f"{ci['estimate']:+.4f} [{ci['low']:+.4f}, {ci['high']:+.4f}]" in done.stdout
     # seconds are the run's own (its stages', over every call), so a second call that only resumes reports
     # the first call's time plus its own few seconds, not just its own
     assert result["seconds"] == seed["seconds"] == round(sum(seed["stage_seconds"].values()), 1) > 0
