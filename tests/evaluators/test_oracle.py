@@ -86,3 +86,27 @@ def test_the_synthetic_command_draws_labels_from_a_genotype_teacher(tmp_path):
     bad = runner.invoke(main_cli.app, ["data", "synthetic", "-o", str(tmp_path / "e"), "--teacher-scale", "0"])
     assert (bad.exit_code, bad.stderr) == (1, "error: --teacher-scale must be positive, got 0.0\n")
     assert not (tmp_path / "e").exists()
+
+
+def test_a_teacher_from_a_genotype_file(tmp_path):
+    from nasrec.genotype.zoo import load_zoo
+
+    path = tmp_path / "teacher.json"
+    path.write_text(load_zoo("deepfm").to_json())
+    assert teacher_genotype(str(path)).digest() == load_zoo("deepfm").digest()
+    data = make_oracle(2000, str(path), scale=1.0, seed=0)
+    assert data.prob is not None and data.meta.options["teacher"].startswith("genotype ")
+    assert load_zoo("deepfm").digest() in data.meta.options["teacher"]
+
+
+def test_a_trained_scores_regret_and_expected_log_loss_on_oracle_data(oracle):
+    from nasrec.evaluators import FullTrain
+    from nasrec.evaluators.training import TrainConfig
+    from nasrec.genotype.zoo import load_zoo
+
+    full = FullTrain(data=str(oracle.path), seeds=2, train=TrainConfig(epochs=1, batch_size=512, lr=0.05))
+    (score,) = full.evaluate([load_zoo("dlrm")])
+    rows = eval_rows(oracle, "valid", 4096)
+    assert score.regret is not None and score.regret > 0
+    assert score.expected_log_loss == pytest.approx(bayes_rate(rows.probs) + score.regret)
+    assert score.regret == pytest.approx(np.mean([run.regret for run in score.runs]))  # the mean over seeds

@@ -65,6 +65,13 @@ def test_paired_auc_ci_covers_the_difference_and_favours_the_exact_model():
     y, za, zb = _two_models(3000)
     ci = paired_auc_diff(y, za, zb, n_resamples=300)
     assert ci.low < ci.estimate < ci.high and ci.low > 0
+    widths = []
+    for n in (1000, 4000, 16000):
+        y, za, zb = _two_models(n, seed=1)
+        ci = paired_auc_diff(y, za, zb, n_resamples=300)
+        assert ci.rows == n
+        widths.append(ci.high - ci.low)
+    assert widths[0] > 1.6 * widths[1] > 1.6**2 * widths[2]  # narrows about as 1/sqrt(n)
 
 
 def test_identical_models_give_a_zero_width_interval_and_mismatched_rows_are_refused():
