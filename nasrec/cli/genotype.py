@@ -183,6 +183,30 @@ def convert(
 
 @app.command()
 @user_errors
+def encode(
+    file: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
+    space: Space = None,
+    canonical: Annotated[
+        bool, typer.Option("--canonical/--as-written", help="Encode the canonical form (sources nothing reads: 0).")
+    ] = True,
+    out: Out = None,
+) -> None:
+    """The reference tokenizer's vector (280 numbers for NASRec-Full, 259 for NASRec-Small) as a JSON list:
+    the encoding predictor-guided evolution's surrogate reads (`--as-written`: exactly the reference's own
+    tokenizer's vector of a NasRec-ref file)."""
+    from nasrec.errors import UsageError
+    from nasrec.genotype import get_space
+    from nasrec.genotype.encoding import reference_tokens
+
+    g = load_checked(file, space)
+    name = space or g.space
+    if name is None:
+        raise UsageError(f"{file}: the encoding is over a search space's choices; name one with --space")
+    write_or_print(json.dumps(reference_tokens(g, get_space(name), canonical).tolist()), out)
+
+
+@app.command()
+@user_errors
 def schema(out: Out = None) -> None:
     """Print the JSON Schema of the genotype format."""
     from nasrec.genotype.schema import Genotype

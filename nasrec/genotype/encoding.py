@@ -36,12 +36,15 @@ def reference_token_length(space: SearchSpace) -> int:
     return 4 * n * n + n * (len(reference_operators(space)) + 6)
 
 
-def reference_tokens(genotype: Genotype, space: SearchSpace) -> np.ndarray:
-    """The reference tokenizer's vector of `genotype` (a genotype of `space`), as int64."""
+def reference_tokens(genotype: Genotype, space: SearchSpace, canonical: bool = True) -> np.ndarray:
+    """The reference tokenizer's vector of `genotype` (a genotype of `space`), as int64. `canonical`: of its
+    canonical form, so that genotypes differing only in sources no operator reads encode alike (what a
+    surrogate wants); False: of the genotype as given — a NasRec-ref file loaded as it is then encodes exactly
+    as the reference's own tokenizer encodes that file."""
     n, ops = space.num_blocks, reference_operators(space)
     connections: list[int] = []
     micro: list[int] = []
-    for block in genotype.canonical().blocks:
+    for block in (genotype.canonical() if canonical else genotype).blocks:
         ins = block.inputs
         for sources in (ins.dense or (0,), ins.sparse or (0,), (ins.left or 0,), (ins.right or 0,)):
             connections += [int(j in sources) for j in range(n)]
