@@ -89,3 +89,19 @@ def test_a_scratch_run_reports_its_diverged_steps_first_step_and_worst_loss():
     assert len(lines) == 2, stdout
     for count, first, worst in lines:
         assert int(count) >= 1 and 1 <= int(first) <= 46 and float(worst) > 3 * 0.5  # > 3x a running median
+
+
+def test_a_final_retraining_on_train_and_valid_runs_the_steps_early_stopping_chose():
+    """The `retrain` protocol: early stopping on `train` picks the best step; the train+valid run trains that
+    many epochs' worth of its larger epochs (best_step x its batches per epoch / train's), without validating."""
+    from nasrec.evaluators.data_ref import open_data
+
+    recipe = SCRATCH_RECIPE.model_copy(update={"epochs": 6})
+    chosen = FullTrain(data="sample:criteo", train=recipe).evaluate([load_zoo("dlrm")])[0].runs[0]
+    final = FullTrain(data="sample:criteo", train=recipe, train_split="train+valid", eval_split="test")
+    run = final.evaluate([load_zoo("dlrm")])[0].runs[0]
+    data = open_data("sample:criteo")
+    per_epoch = {s: data.split(s).full_batches(recipe.batch_size) for s in ("train", "train+valid")}
+    assert per_epoch["train+valid"] > per_epoch["train"] and chosen.best_step < chosen.steps
+    assert run.steps == max(1, round(chosen.best_step * per_epoch["train+valid"] / per_epoch["train"]))
+    assert run.seed == chosen.seed and run.curve == []  # same seed; nothing left to validate on
