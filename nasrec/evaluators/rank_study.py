@@ -189,9 +189,9 @@ def rank_study(
             _import(stage, source, digests, (*TRIVIAL, REFERENCE), set(retrain))
         for source in proxy_sources:
             _import(stage, source, digests, tuple(config.supernets))
-        for record in table:
+        for record in table:  # a reference table's runs, as `reuse` copies a log's
             key = (record.label, record.digest)
-            if record.digest in digests and key not in stage and key not in set(retrain):
+            if record.digest in digests and key not in stage and key not in retrain:
                 stage.add(record)
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
