@@ -55,7 +55,8 @@ def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
             "cycles": args.cycles,
             "tournament": args.tournament,
             "children": args.children,
-        },
+        }
+        | ({"mutations": args.mutations} if args.mutations > 1 else {}),
         top_k=args.top_k,
         topk_seeds=args.topk_seeds,
         final_seeds=args.final_seeds,
@@ -107,6 +108,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--cycles", type=int, default=BUDGET["cycles"])
     ap.add_argument("--tournament", type=int, default=BUDGET["tournament"])
     ap.add_argument("--children", type=int, default=BUDGET["children"])
+    ap.add_argument("--mutations", type=int, default=1, help="mutations per child in the first cycle, falling to 1")
     ap.add_argument("--supernet-epochs", type=float, default=1.0)
     ap.add_argument("--top-k", type=int, default=4)
     ap.add_argument("--topk-seeds", type=int, default=1)

@@ -131,7 +131,7 @@ def strategy_options(name: str, args: argparse.Namespace) -> dict[str, Any]:
             "tournament": args.tournament,
             "children": args.children,
             "cycles": (args.budget - args.population) // args.children,
-        }
+        } | ({"mutations": args.mutations} if args.mutations > 1 else {})
         if name != "predictor-evolution":
             return out
         return (
@@ -296,6 +296,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--screen", type=int, default=4, help="predictor: mutants screened per child evaluated")
     ap.add_argument("--surrogate", default="gbdt", choices=["gbdt", "ridge"], help="predictor: its surrogate")
     ap.add_argument("--parents", type=int, default=1, help="predictor: tournament winners mutated into the pool")
+    ap.add_argument(
+        "--mutations", type=int, default=1, help="evolutions: mutations per child in the first cycle, falling to 1"
+    )
     ap.add_argument("--evaluator", default="finetune", help="a registered evaluator or module:Class")
     ap.add_argument("--recipe", default="fast", help="the fine-tuned proxy's recipe ('' for another evaluator)")
     ap.add_argument("--supernet-epochs", type=float, default=1.0)

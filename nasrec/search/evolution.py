@@ -2,8 +2,10 @@
 
 An initial population of `population` random subnets; then `cycles` cycles: pick `tournament` members
 at random, take the best as parent, make `children` mutants of it, score them, add each to the
-population and remove the oldest member for each. Results are applied in ask order, so the run is
-reproducible whatever order evaluations finish in.
+population and remove the oldest member for each. A mutant is one mutation of its parent (the paper's);
+`mutations > 1` applies that many in the first cycle, falling linearly to one by the last (wider steps
+early; with it, a run extended to more cycles had its earlier cycles scheduled for the shorter run).
+Results are applied in ask order, so the run is reproducible whatever order evaluations finish in.
 
 With several objectives (e.g. log loss and FLOPs) the tournament picks its parent by NSGA-II's crowded
 comparison among the drawn members (lowest Pareto rank, then the largest crowding distance) instead of the
@@ -40,6 +42,9 @@ class EvolutionOptions(BaseModel):
     tournament: int = Field(default=64, ge=1, description="members drawn to pick each cycle's parent")
     children: int = Field(default=8, ge=1, description="mutants of the parent per cycle")
     sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of the initial population")
+    mutations: int = Field(
+        default=1, ge=1, description="mutations per child in the first cycle, falling linearly to 1 by the last"
+    )
 
     _sampler = field_validator("sampler")(check_sampler)
 
@@ -97,7 +102,27 @@ class RegularizedEvolution:
 
     def make_children(self, parent: Genotype) -> list[Genotype]:
         """A cycle's children: `children` new mutants of `parent`."""
-        return [self.proposer.propose(lambda: mutate(parent, self.rng, self.space)) for _ in range(self.children)]
+        return [self.proposer.propose(lambda: self.mutant(parent)) for _ in range(self.children)]
+
+    def mutation_count(self) -> int:
+        """Mutations per child this cycle: `mutations` in the first, falling linearly to 1 in the last."""
+        m = self.options.mutations
+        if m == 1 or self.cycles <= 1:
+            return m
+        return round(m - (m - 1) * self.cycle / (self.cycles - 1))
+
+    def mutant(self, parent: Genotype) -> Genotype:
+        """`parent` mutated `mutation_count()` times in a row (one mutation: the paper's child); the child's
+        lineage names `parent` and every mutation applied."""
+        k = self.mutation_count()
+        child = mutate(parent, self.rng, self.space)
+        if k == 1:
+            return child
+        kinds = [child.meta["mutation"]]
+        for _ in range(k - 1):
+            child = mutate(child, self.rng, self.space)
+            kinds.append(child.meta["mutation"])
+        return child.with_meta(parent=parent.digest(), mutation="+".join(kinds), mutated_block=None)
 
     def tell(self, genotype: Genotype, score: Told) -> None:
         digest = genotype.digest()

@@ -17,7 +17,7 @@ import numpy as np
 from pydantic import Field, model_validator
 
 from nasrec.evaluators.ranking import kendall_tau
-from nasrec.genotype import Genotype, SearchSpace, mutate
+from nasrec.genotype import Genotype, SearchSpace
 from nasrec.genotype.encoding import reference_tokens
 from nasrec.search.base import Constraint, register_strategy
 from nasrec.search.evolution import EvolutionOptions, RegularizedEvolution
@@ -113,7 +113,7 @@ class PredictorEvolution(RegularizedEvolution):
         for i in range(want * 50):
             if len(candidates) >= want:
                 break
-            g = mutate(parents[i % len(parents)], self.rng, self.space)
+            g = self.mutant(parents[i % len(parents)])
             if g.active_digest() not in candidates and self.proposer.screen(g) is None:
                 candidates[g.active_digest()] = g
         if not candidates:

@@ -62,7 +62,7 @@ def test_the_predictor_logs_its_surrogates_kendall_tau_as_it_goes(tmp_path):
 
 @pytest.mark.parametrize("parents", [1, 8])
 def test_the_predictors_pool_mutates_as_many_tournament_winners_as_asked(parents, tmp_path, monkeypatch):
-    import nasrec.search.predictor as predictor
+    import nasrec.search.evolution as evolution  # where every mutant is made (`mutant`)
 
     seen: list[str] = []  # the parent of every mutant, in order
 
@@ -70,8 +70,8 @@ def test_the_predictors_pool_mutates_as_many_tournament_winners_as_asked(parents
         seen.append(parent.digest())
         return real(parent, rng, space)
 
-    real = predictor.mutate
-    monkeypatch.setattr(predictor, "mutate", mutate)
+    real = evolution.mutate
+    monkeypatch.setattr(evolution, "mutate", mutate)
     options = {"population": 16, "cycles": 2, "tournament": 8, "children": 4, "screen": 4, "parents": parents}
 
     def run(log, budget=None):

@@ -109,3 +109,21 @@ def test_unknown_strategy_named():
         build_strategy("annealing", NASREC_FULL)
     assert str(info.value) == f"unknown search strategy 'annealing' (known: {', '.join(STRATEGIES.names())})"
     assert {"evolution", "predictor-evolution", "random"} <= set(list_strategies())
+
+
+@pytest.mark.parametrize("name", ["evolution", "predictor-evolution"])
+def test_the_mutation_schedule_falls_from_mutations_to_one(name):
+    """`mutations=3` over 5 cycles: 3, 2, 2, 2, 1 mutations per child (round half to even); each child's
+    lineage names the cycle's parent and every mutation; the default is the paper's single mutation."""
+    options = small_options(name, population=6, cycles=5, tournament=3, children=2, mutations=3)
+    strategy = build_strategy(name, NASREC_SMALL, seed=0, **options)
+    counts = []
+    while not strategy.done:
+        asked = strategy.ask(100)
+        if strategy.pending_cycle:
+            counts.append({len(g.meta["mutation"].split("+")) for g in asked})
+            assert len({g.meta["parent"] for g in asked}) == 1  # the cycle's one tournament winner
+        for g in asked:
+            strategy.tell(g, told(g))
+    assert counts == [{3}, {2}, {2}, {2}, {1}]
+    assert build_strategy(name, NASREC_SMALL, **small_options(name)).options.mutations == 1
