@@ -99,7 +99,7 @@ def test_a_teacher_from_a_genotype_file(tmp_path):
     assert load_zoo("deepfm").digest() in data.meta.options["teacher"]
 
 
-def test_a_trained_scores_regret_and_expected_log_loss_on_oracle_data(oracle):
+def test_a_trained_score_reports_regret_and_expected_log_loss_on_oracle_data(oracle):
     from nasrec.evaluators import FullTrain
     from nasrec.evaluators.training import TrainConfig
     from nasrec.genotype.zoo import load_zoo
