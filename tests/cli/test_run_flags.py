@@ -73,7 +73,7 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
         (
             ["-O", "annealing=1"],
             "--option annealing: not an option of strategy evolution "
-            "(its options: population, cycles, tournament, children, sampler)",
+            "(its options: population, cycles, tournament, children, sampler, mutations)",
         ),
     ],
 )
