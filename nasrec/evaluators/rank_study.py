@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -186,13 +186,10 @@ def rank_study(
         stage = Stage(out / "scores.jsonl", StudyScore, key=lambda s: (s.label, s.digest))
         digests = {g.digest() for g in genotypes}
         for source in sources:
-            _import(stage, source, digests, (*TRIVIAL, REFERENCE), set(retrain))
+            _import(stage, read_jsonl(source, StudyScore), digests, (*TRIVIAL, REFERENCE), set(retrain))
         for source in proxy_sources:
-            _import(stage, source, digests, tuple(config.supernets))
-        for record in table:  # a reference table's runs, as `reuse` copies a log's
-            key = (record.label, record.digest)
-            if record.digest in digests and key not in stage and key not in retrain:
-                stage.add(record)
+            _import(stage, read_jsonl(source, StudyScore), digests, tuple(config.supernets))
+        _import(stage, table, digests, (REFERENCE,), set(retrain))  # a reference table's runs, as a log's
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
         def variant(label: str, finetunes: tuple[str, ...] | None = None) -> None:
@@ -260,14 +257,14 @@ def _paths(logs: str | Path | Sequence[str | Path] | None) -> list[Path]:
 
 def _import(
     stage: Stage[tuple[str, str], StudyScore],
-    source: Path,
+    records: Iterable[StudyScore],
     digests: set[str],
     kinds: tuple[str, ...],
     skip: Collection[tuple[str, str]] = (),
 ) -> None:
-    """Append `source`'s records of these genotypes and kinds (a label's part before "/") that `stage` lacks,
-    but not those in `skip`."""
-    for record in read_jsonl(source, StudyScore):
+    """Append the `records` (another study's log, a reference table's runs) of these genotypes and kinds (a
+    label's part before "/") that `stage` lacks, but not those in `skip`."""
+    for record in records:
         key = (record.label, record.digest)
         wanted = record.label.split("/")[0] in kinds and record.digest in digests and key not in skip
         if wanted and key not in stage:

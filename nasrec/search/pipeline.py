@@ -273,14 +273,6 @@ class Pipeline:
         order = sorted(range(len(scored)), key=lambda i: (ranks[i], scored[i][1].value))
         return [scored[i][0] for i in order]
 
-    def front_size(self, evaluations: list[Evaluation]) -> int:
-        """With several objectives: how many scored candidates are on the Pareto front (0 with one objective).
-        The top-k stage trains at least these: every front member gets its scratch score."""
-        objectives = self.config.objectives
-        if len(objectives) == 1:
-            return 0
-        return len(pareto_front([objective_values(e.score, objectives) for e in evaluations if e.score is not None]))
-
     def front(self, evaluations: list[Evaluation], topk: list[TopKResult]) -> list[FrontMember]:
         """With several objectives: the Pareto front of the scored candidates, by proxy log loss."""
         objectives = self.config.objectives
@@ -336,7 +328,8 @@ class Pipeline:
             )
             return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
 
-        top = list(enumerate(scored[: max(self.config.top_k, self.front_size(scored))], start=1))
+        k = max(self.config.top_k, len(self.front(evaluations, [])))  # several objectives: the whole front
+        top = list(enumerate(scored[:k], start=1))
         done = Stage(log, TopKResult, key=lambda r: r.digest).run(top, key=lambda item: item[1].digest, make=train)
         return [r.model_copy(update={"rank": rank}) for r, (rank, _) in zip(done, top, strict=True)]  # extended
 
