@@ -1,5 +1,5 @@
 # Each target works on a fresh machine: it creates .venv, installs torch (CPU build) first,
-# then the project, and Debian's graphviz and g++ (the fused attention kernel) when missing.
+# then the project, and Debian's graphviz and g++ (the fused CPU kernels) when missing.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin
@@ -15,14 +15,14 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	@command -v dot >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 || { \
-	  echo "installing graphviz (dot) and g++ (the fused attention kernel)"; \
+	  echo "installing graphviz (dot) and g++ (the fused CPU kernels)"; \
 	  SUDO=$$(command -v sudo >/dev/null 2>&1 && [ "$$(id -u)" != 0 ] && echo sudo); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q graphviz g++; }
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
 	$(BIN)/pip install -q -e ".[dev,report,ray,parquet,tensorboard,export,optuna]"
-	@echo "building the fused attention kernel (about a minute, once per machine)"
+	@echo "building the fused CPU kernels (about a minute, once per machine)"
 	$(BIN)/python -c "from nasrec.compiler.fused import extension; extension()"
 	touch $(STAMP)
 

@@ -3,9 +3,9 @@
 For the six NasRec-ref models (tests/data/nasrec_ref, at their datasets' shapes), the zoo and sampled NASRec-Full
 subnets (Criteo shape): ms per standalone train step (forward, BCE, backward, clip, Adagrad as `Trainer` runs
 it) with the previous code path (the code before issue 18: per-tensor Adagrad, torch's sparse Adagrad for the
-embeddings, SDPA on `qkv[i]` attention inputs) and the current one (foreach Adagrad, `RowSparseAdagrad`, the
-fused CPU attention kernel of nasrec/compiler/fused.py), alternated
-step by step so machine load hits both alike, in process CPU time; GFLOP/s (3 x forward FLOPs per example,
+embeddings, SDPA on `qkv[i]` attention inputs, torch's LayerNorm; `previous_code_path`) and the current one
+(foreach Adagrad, `RowSparseAdagrad`, the fused CPU attention and LayerNorm kernels of nasrec/compiler/fused.py),
+alternated step by step so machine load hits both alike, in process CPU time; GFLOP/s (3 x forward FLOPs per example,
 fvcore) as a share of a 2048^2 fp32 matmul measured in the same run. Also the supernet-view step (local grads +
 SlicedAdagrad) and the pipeline's top-k stage (FullTrain, paper scratch recipe) on the bundled Criteo rows.
 `--compile N`: also time `torch.compile` (compile seconds, compiled ms per step) on the first N models.
@@ -21,22 +21,20 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import platform
 import statistics
 import time
 import warnings
-from contextlib import contextmanager
 from pathlib import Path
 
 import torch
 
-import nasrec.evaluators.training as training
 from nasrec.compiler import Supernet, compile_standalone, cost, fused
-from nasrec.compiler.operators import attention
 from nasrec.compiler.optim import RowSparseAdagrad, SlicedAdagrad
 from nasrec.data.spec import preset
 from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrain
-from nasrec.evaluators.training import TrainConfig, Trainer
+from nasrec.evaluators.training import TrainConfig, Trainer, previous_code_path
 from nasrec.genotype import NASREC_FULL, load, sample
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,16 +43,6 @@ ZOO = ROOT / "nasrec" / "genotype" / "zoo"
 CLOCK = time.process_time
 """Steps are timed in process CPU seconds: on a machine shared with other jobs, wall time also counts the time
 the scheduler gives to them (a step's CPU time is the same work whoever else runs)."""
-
-
-@contextmanager
-def code_path(previous: bool):
-    old = training.FAST_ADAGRAD, attention.SELECT_QKV
-    training.FAST_ADAGRAD, attention.SELECT_QKV = not previous, previous
-    try:
-        yield
-    finally:
-        training.FAST_ADAGRAD, attention.SELECT_QKV = old
 
 
 def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
@@ -77,14 +65,14 @@ def data(features, b: int, seed: int = 0):
 
 def trainer_step(model, batch, previous: bool, compiled: bool = False):
     """A closure running one `Trainer` step on `batch` under the chosen code path."""
-    with code_path(previous):
+    with previous_code_path(previous):
         tr = Trainer(model, TrainConfig(), compile=compiled)
     if compiled:
         fwd = model.compiled_forward()
         tr.forward = lambda d, s, step: fwd(d, s)
 
     def one() -> None:
-        with code_path(previous):
+        with previous_code_path(previous):
             tr._train_step(batch, 0.5)
 
     return one
@@ -143,7 +131,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(1)
     warnings.filterwarnings("ignore")
-    print(f"fused attention kernel: {'on' if fused.applies(torch.zeros(1, 1, 3, 8, 2)) else 'unavailable'}", flush=True)
+    print(f"fused CPU kernels: {'on' if fused.extension() is not None else 'unavailable'}", flush=True)
     peak = matmul_gflops()
     print(f"2048^2 fp32 matmul: {peak:.1f} GFLOP/s (1 thread)", flush=True)
     rows = []
@@ -198,7 +186,7 @@ def main() -> None:
         view = supernet.view(sample(NASREC_FULL, "single-operator-any-connection", args.seed + i)).set_local_grads()
 
         def step(previous: bool, view=view) -> None:
-            with code_path(previous):
+            with previous_code_path(previous):
                 emb_opts[previous].zero_grad(set_to_none=True)
                 torch.nn.functional.binary_cross_entropy_with_logits(view(dense, sparse), label).backward()
                 sliced.step(view)
@@ -217,7 +205,7 @@ def main() -> None:
         recipe = SCRATCH_RECIPE.model_copy(update={"epochs": 2.0})
         cands = [sample(NASREC_FULL, "single-operator-any-connection", 100 + i) for i in range(args.topk)]
         for label_, previous in (("previous", True), ("current", False)) * 2:  # the first pair warms caches up
-            with code_path(previous):
+            with previous_code_path(previous):
                 full = FullTrain(data="sample:criteo", train=recipe)
                 t = CLOCK()
                 scores = full.evaluate(cands)
@@ -226,8 +214,9 @@ def main() -> None:
 
     if args.json:
         out = {
-            "command": "OMP_NUM_THREADS=1 nice -n 10 python benchmarks/train_step.py "
+            "command": "OMP_NUM_THREADS=1 python benchmarks/train_step.py "
             + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "json" and v is not None),
+            "niceness": os.nice(0),
             "note": "CPU, 1 thread, on a 2-core machine shared with other jobs: ms are process CPU time per step "
             "(median), the matmul rate is measured the same way; ratios compare paths alternated step by step in "
             "the same process. No GPU was lent.",

@@ -23,10 +23,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nasrec.compiler import fused
 from nasrec.compiler.context import OpSpec
 
 Axis = int | tuple[int, ...]
 """A prefix length, or explicit positions in the super parameter's axis."""
+
+NATIVE_NORM = False
+"""True: `F.layer_norm` everywhere (the code path before issue 18; `previous_code_path`)."""
 
 
 @dataclass(frozen=True)
@@ -211,11 +215,15 @@ def linear(p: Mapping[str, Tensor], prefix: str, x: Tensor) -> Tensor:
 
 
 def norm(p: Mapping[str, Tensor], prefix: str, x: Tensor, eps: float = 1e-5) -> Tensor:
-    """LayerNorm over the last axis if the operator has one named `prefix`, else identity."""
+    """LayerNorm over the last axis if the operator has one named `prefix`, else identity (on CPU the fused
+    kernel for narrow rows where it applies, `nasrec.compiler.fused.layer_norm`)."""
     g = p.get(f"{prefix}_g")
     if g is None:
         return x
-    return F.layer_norm(x, (g.shape[0],), g, p[f"{prefix}_beta"], eps)
+    beta = p[f"{prefix}_beta"]
+    if not NATIVE_NORM and fused.layer_norm_applies(x, g, beta):
+        return fused.layer_norm(x, g, beta, eps)
+    return F.layer_norm(x, (g.shape[0],), g, beta, eps)
 
 
 def token_linear(p: Mapping[str, Tensor], prefix: str, x: Tensor) -> Tensor:

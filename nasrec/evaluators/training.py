@@ -9,6 +9,7 @@ import json
 import math
 import shutil
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
+from nasrec.compiler import base as compiler_base
+from nasrec.compiler.operators import attention
 from nasrec.compiler.optim import RowSparseAdagrad
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
@@ -48,6 +51,24 @@ instead of four per parameter; embeddings get `RowSparseAdagrad`: bitwise torch'
 gradient's rows only. False: the previous path (torch's per-tensor loop and sparse branch), for
 benchmarks/train_step.py. (The fused CPU kernel differs in rounding, and over 20 steps at lr 0.12 that drifted
 losses by 2e-5: not used.)"""
+
+
+@contextmanager
+def previous_code_path(previous: bool = True) -> Iterator[None]:
+    """Inside, the code path before issue 18 (`previous`; False: the current one): torch's per-tensor and sparse
+    Adagrad, SDPA on `qkv[i]`, `F.layer_norm` everywhere. For benchmarks/train_step.py and the tests that check
+    the current path computes what it did."""
+    old = FAST_ADAGRAD, attention.SELECT_QKV, compiler_base.NATIVE_NORM
+    _set_path(not previous, previous, previous)
+    try:
+        yield
+    finally:
+        _set_path(*old)
+
+
+def _set_path(fast_adagrad: bool, select_qkv: bool, native_norm: bool) -> None:
+    global FAST_ADAGRAD
+    FAST_ADAGRAD, attention.SELECT_QKV, compiler_base.NATIVE_NORM = fast_adagrad, select_qkv, native_norm
 
 
 SYNC_EVERY_CUDA = 32

@@ -13,7 +13,7 @@ from nasrec.compiler.operators import attention
 from nasrec.data.spec import FeatureSpec
 from nasrec.genotype import sample
 
-pytestmark = pytest.mark.skipif(fused.extension() is None, reason="the fused attention extension cannot be built")
+pytestmark = pytest.mark.skipif(fused.extension() is None, reason="the fused kernels cannot be built")
 
 
 def sdpa(qkv):
@@ -47,11 +47,12 @@ def test_matches_sdpa_and_a_float64_reference(s, d):
 
 def test_applies_only_where_it_should(monkeypatch):
     x = torch.randn(2, 4, 3, 8, 2)
-    assert fused.applies(x)
-    assert not fused.applies(x.double())
-    assert fused.applies(torch.randn(2, 4, 3, 8, 8)) and not fused.applies(torch.randn(2, 4, 3, 8, 9))  # width <= 8
+    assert fused.attention_applies(x)
+    assert not fused.attention_applies(x.double())
+    assert fused.attention_applies(torch.randn(2, 4, 3, 8, 8))  # heads up to 8 wide
+    assert not fused.attention_applies(torch.randn(2, 4, 3, 8, 9))
     monkeypatch.setattr(fused, "ENABLED", False)
-    assert not fused.applies(x)
+    assert not fused.attention_applies(x)
 
 
 def test_operator_through_either_path(monkeypatch):
@@ -75,10 +76,13 @@ def test_operator_through_either_path(monkeypatch):
 def test_the_build_name_differs_per_source_location_and_text(tmp_path):
     """Two installs of nasrec share torch's extension folder: each needs its own build name, else each load
     rebuilds the other's (torch's build folder records the source path); a copy's name is stable."""
-    copy = tmp_path / "a" / "attention.cpp"
-    copy.parent.mkdir()
-    copy.write_bytes(fused.SOURCE.read_bytes())
-    assert fused._machine_tag(copy) == fused._machine_tag(copy) != fused._machine_tag(fused.SOURCE)
-    before = fused._machine_tag(copy)
-    copy.write_bytes(fused.SOURCE.read_bytes() + b"\n")  # same place, edited text
-    assert fused._machine_tag(copy) != before
+    copy = tmp_path / "a" / "csrc"
+    copy.mkdir(parents=True)
+    for f in fused.CSRC.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    source = copy / fused.SOURCE.name
+    assert fused._machine_tag(source) == fused._machine_tag(source) != fused._machine_tag(fused.SOURCE)
+    before = fused._machine_tag(source)
+    header = copy / "layer_norm.h"
+    header.write_bytes(header.read_bytes() + b"\n")  # same place, an included file edited
+    assert fused._machine_tag(source) != before

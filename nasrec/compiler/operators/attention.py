@@ -18,7 +18,7 @@ from nasrec.compiler.registry import register_operator
 
 HEADS = 8
 SELECT_QKV = False
-"""True: the code path before issue 18 (SDPA on `qkv[0], qkv[1], qkv[2]`), kept for benchmarks/train_step.py."""
+"""True: the code path before issue 18 (SDPA on `qkv[0], qkv[1], qkv[2]`; `previous_code_path`)."""
 
 
 @register_operator("attention")
@@ -35,10 +35,12 @@ class Attention(Operator):
         return out
 
     def forward(self, p, x, spec):
-        h = norm(p, "tok_ln", token_linear(p, "tok", x.sparse)).transpose(1, 2)  # [B, S, E]
+        # [B, S, E], made contiguous once: else the residual sums keep the transposed layout and every LayerNorm,
+        # the qkv projection and their backward copy it again
+        h = norm(p, "tok_ln", token_linear(p, "tok", x.sparse)).transpose(1, 2).contiguous()
         b, s, e = h.shape
         qkv = linear(p, "qkv", h).view(b, s, 3, HEADS, e // HEADS)
-        if not SELECT_QKV and fused.applies(qkv):
+        if not SELECT_QKV and fused.attention_applies(qkv):
             a = fused.fused_attention(qkv).view(b, s, e)
         else:
             qkv = qkv.permute(2, 0, 3, 1, 4)

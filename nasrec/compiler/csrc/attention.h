@@ -1,4 +1,5 @@
-// Fused multi-head self-attention for narrow heads on CPU (nasrec/compiler/fused.py builds and calls it).
+#pragma once
+// Fused multi-head self-attention for narrow heads on CPU (kernels.cpp binds it; nasrec/compiler/fused.py calls it).
 //
 // qkv [B, S, 3, H, d] (the attention operator's projection, as it comes out of its Linear) -> out [B, S, H, d]
 // and the rows' log-sum-exp [B, H, S]; the backward takes grad [B, S, H, d] and returns d(qkv) in qkv's layout.
@@ -14,31 +15,14 @@
 // to the gradients of K and V). Heads up to MAX_D wide; d is a template parameter so the d accumulators stay
 // in registers.
 
-#if defined(__AVX512F__)
-#define CPU_CAPABILITY_AVX512
-#elif defined(__AVX2__)
-#define CPU_CAPABILITY_AVX2
-#endif
-
-#include <torch/extension.h>
-#include <ATen/Parallel.h>
-#include <ATen/cpu/vec/functional.h>
-#include <ATen/cpu/vec/vec.h>
+#include "common.h"
 
 #include <limits>
-#include <vector>
 
-namespace {
-
-using Vec = at::vec::Vectorized<float>;
-constexpr int64_t W = Vec::size();
+namespace nasrec::attention {
 
 constexpr int64_t MAX_D = 8;
 constexpr float INF = std::numeric_limits<float>::infinity();
-
-inline float hsum(const Vec& v) {
-  return at::vec::vec_reduce_all<float>([](Vec& a, Vec& b) { return a + b; }, v);
-}
 
 // one head's rows of part `part` (0: q, 1: k, 2: v) of qkv, transposed and zero-padded into t [d][Sp]
 inline void pack(const float* base, int64_t S, int64_t H, int64_t d, int64_t Sp, int64_t h, int part, float* t) {
@@ -148,9 +132,8 @@ void dispatch_d(int64_t d, F&& f) {
   TORCH_CHECK(false, "fused attention: heads of width ", d, " (at most ", MAX_D, ")");
 }
 
-}  // namespace
 
-std::vector<torch::Tensor> attention_forward(torch::Tensor qkv, double scale_) {
+std::vector<torch::Tensor> forward(torch::Tensor qkv, double scale_) {
   TORCH_CHECK(qkv.dim() == 5 && qkv.size(2) == 3 && qkv.scalar_type() == torch::kFloat && !qkv.is_cuda(),
               "qkv must be a float32 CPU tensor [B, S, 3, H, d]");
   qkv = qkv.contiguous();
@@ -182,7 +165,7 @@ std::vector<torch::Tensor> attention_forward(torch::Tensor qkv, double scale_) {
   return {out, lse};
 }
 
-torch::Tensor attention_backward(torch::Tensor grad, torch::Tensor qkv, torch::Tensor out, torch::Tensor lse,
+torch::Tensor backward(torch::Tensor grad, torch::Tensor qkv, torch::Tensor out, torch::Tensor lse,
                                  double scale_) {
   grad = grad.contiguous();
   qkv = qkv.contiguous();
@@ -231,9 +214,4 @@ torch::Tensor attention_backward(torch::Tensor grad, torch::Tensor qkv, torch::T
   return dqkv;
 }
 
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &attention_forward, "fused narrow-head attention, forward");
-  m.def("backward", &attention_backward, "fused narrow-head attention, backward");
-  m.attr("max_head_width") = MAX_D;
-  m.attr("lanes") = W;
-}
+}  // namespace nasrec::attention
