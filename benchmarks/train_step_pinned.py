@@ -1,0 +1,278 @@
+"""Training-step throughput against a pinned copy of the code from before issue 18 (`benchmarks/train_step.py`
+compares against the previous path kept behind flags, which leaves out every change made without one).
+
+Each version runs in its own worker process (`--worker ROOT`: `ROOT` first on `sys.path`, so `import nasrec`
+is that version), and the parent alternates them step by step: worker A steps, then worker B, and so on, each
+timing its own step in process CPU time, so machine load hits both alike. The same models as train_step.py
+(the six NasRec-ref models, `--subnets` sampled NASRec-Full subnets and the zoo; genotype files written by the
+parent, so both versions build the same networks from the same seed and batch), the supernet-view step
+(local grads + `SlicedAdagrad`, and the embeddings' Adagrad each version's supernet training uses) and the
+top-k stage (`FullTrain` on the bundled Criteo rows, 2 epochs). Make the pinned copy with
+
+    git archive <commit> nasrec | tar -x -C .before/ && git rev-parse <commit> > .before/COMMIT
+    OMP_NUM_THREADS=1 python benchmarks/train_step_pinned.py --before .before --json docs/results/train-step-pinned.json
+
+(issue 18's first commit is be8e1cb: the code before it is be8e1cb~1).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+REF = ROOT / "tests" / "data" / "nasrec_ref"
+ZOO = ROOT / "nasrec" / "genotype" / "zoo"
+
+
+# -- worker (runs with one version's package first on sys.path) ---------------------------------------------
+def worker(root: str) -> None:
+    sys.path.insert(0, root)
+    replies = os.fdopen(os.dup(1), "w")  # the protocol's channel; anything else printed goes to stderr
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
+    import warnings
+
+    import torch
+
+    from nasrec.compiler import Supernet, compile_standalone
+    from nasrec.compiler.optim import SlicedAdagrad
+    from nasrec.data.spec import preset
+    from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrain
+    from nasrec.evaluators.training import TrainConfig, Trainer
+    from nasrec.genotype import NASREC_FULL, load
+
+    try:
+        from nasrec.compiler.optim import RowSparseAdagrad as EmbeddingAdagrad
+    except ImportError:  # before issue 18: torch's sparse Adagrad
+        from torch.optim import Adagrad as EmbeddingAdagrad
+
+    torch.set_num_threads(1)
+    warnings.filterwarnings("ignore")
+    step = None
+    supernets: dict = {}
+
+    def data(features, b: int, seed: int):
+        gen = torch.Generator().manual_seed(seed)
+        dense = torch.rand(b, features.n_dense, generator=gen)
+        sparse = torch.stack([torch.randint(0, c, (b,), generator=gen) for c in features.cardinalities], 1)
+        return dense, sparse, torch.randint(0, 2, (b,), generator=gen).float()
+
+    for line in sys.stdin:
+        msg = json.loads(line)
+        op, reply = msg["op"], {}
+        if op == "step":
+            t = time.process_time()
+            step()
+            reply["s"] = time.process_time() - t
+        elif op == "standalone":
+            features = preset(msg["dataset"], cap=msg["cap"])
+            batch = data(features, msg["batch"], msg["seed"])
+            torch.manual_seed(msg["seed"])
+            trainer = Trainer(compile_standalone(load(msg["genotype"]), features), TrainConfig())
+
+            def step(trainer=trainer, batch=batch) -> None:
+                trainer._train_step(batch, 0.5)
+
+        elif op == "view":
+            key = (msg["cap"], msg["batch"], msg["seed"])
+            if key not in supernets:
+                features = preset("criteo", cap=msg["cap"])
+                torch.manual_seed(msg["seed"])
+                sn = Supernet(NASREC_FULL, features)
+                emb_opt = EmbeddingAdagrad([sn.embedding.table.weight], lr=0.01)
+                supernets[key] = (sn, data(features, msg["batch"], msg["seed"]), SlicedAdagrad(sn, lr=0.01), emb_opt)
+            sn, (dense, sparse, label), sliced, emb = supernets[key]
+            view = sn.view(load(msg["genotype"])).set_local_grads()
+
+            def step(view=view, dense=dense, sparse=sparse, label=label, sliced=sliced, emb=emb) -> None:
+                emb.zero_grad(set_to_none=True)
+                torch.nn.functional.binary_cross_entropy_with_logits(view(dense, sparse), label).backward()
+                sliced.step(view)
+                emb.step()
+
+        elif op == "profile":  # self CPU ms per step of each operator over `steps` steps
+            with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
+                for _ in range(msg["steps"]):
+                    step()
+            reply = {e.key: e.self_cpu_time_total / 1e3 / msg["steps"] for e in prof.key_averages()}
+        elif op == "topk":
+            full = FullTrain(data="sample:criteo", train=SCRATCH_RECIPE.model_copy(update={"epochs": 2.0}))
+            cands = [load(p) for p in msg["genotypes"]]
+            t = time.process_time()
+            scores = full.evaluate(cands)
+            reply = {"s": time.process_time() - t, "log_loss": [s.log_loss for s in scores]}
+        elif op == "version":
+            import nasrec
+
+            reply["path"] = str(Path(nasrec.__file__).parent)
+        print(json.dumps(reply), file=replies, flush=True)
+
+
+# -- parent ---------------------------------------------------------------------------------------------------
+class Worker:
+    def __init__(self, root: Path) -> None:
+        env = dict(os.environ, OMP_NUM_THREADS="1")
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", str(root)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
+            cwd=tempfile.gettempdir(),  # not the checkout: its `nasrec` must not shadow ROOT
+        )
+
+    def ask(self, **msg) -> dict:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(json.dumps(msg) + "\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"worker for {msg} exited (code {self.proc.wait()})")
+        return json.loads(line)
+
+    def close(self) -> None:
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            if pipe is not None:
+                pipe.close()
+        self.proc.wait()
+
+
+def paired(workers: list[Worker], steps: int) -> list[float]:
+    """Median step seconds per worker, the workers stepped in turn (one warm-up step each first)."""
+    for w in workers:
+        w.ask(op="step")
+    times: list[list[float]] = [[] for _ in workers]
+    for _ in range(steps):
+        for w, ts in zip(workers, times, strict=True):
+            ts.append(w.ask(op="step")["s"])
+    return [statistics.median(ts) for ts in times]
+
+
+def geomean(xs) -> float:
+    return math.exp(statistics.fmean(math.log(x) for x in xs))
+
+
+def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
+    import torch
+
+    torch.set_num_threads(1)
+    a, b = torch.randn(n, n), torch.randn(n, n)
+    a @ b
+    ts = []
+    for _ in range(reps):
+        t = time.process_time()
+        a @ b
+        ts.append(time.process_time() - t)
+    return 2 * n**3 / min(ts) / 1e9
+
+
+def genotype_files(folder: Path, subnets: int, seed: int) -> tuple[list[tuple[str, Path, str, str]], list[Path]]:
+    """(name, file, dataset, group) per model, and the top-k stage's candidates, written by the current code."""
+    sys.path.insert(0, str(ROOT))
+    from nasrec.genotype import NASREC_FULL, load, sample, save
+
+    models = [(p.stem.replace("_best_1shot", ""), p, p.stem.split("_")[0], "main") for p in sorted(REF.glob("*.json"))]
+    for i in range(subnets):
+        path = folder / f"subnet{seed + i}.json"
+        save(sample(NASREC_FULL, "single-operator-any-connection", seed + i), path)
+        models.append((f"nasrec-full #{seed + i}", path, "criteo", "main"))
+    models += [(f"zoo {p.stem}", p, "criteo", "zoo") for p in sorted(ZOO.glob("*.json"))]
+    for _, path, _, _ in models:
+        load(path)  # every file parses under the current schema
+    cands = []
+    for i in range(2):
+        path = folder / f"candidate{100 + i}.json"
+        save(sample(NASREC_FULL, "single-operator-any-connection", 100 + i), path)
+        cands.append(path)
+    return models, cands
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--before", type=Path, help="a pinned copy of the package (`.before/`, holding nasrec/)")
+    ap.add_argument("--subnets", type=int, default=10)
+    ap.add_argument("--steps", type=int, default=5)
+    ap.add_argument("--batch", type=int, default=512)
+    ap.add_argument("--cap", type=int, default=500_000)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--topk", type=int, default=1, help="top-k stage: candidates trained (0: skip)")
+    ap.add_argument("--json", type=Path, default=None)
+    args = ap.parse_args()
+    if args.worker:
+        return worker(args.worker)
+    if args.before is None or not (args.before / "nasrec" / "__init__.py").is_file():
+        ap.error("--before must be a folder holding a pinned copy of the package (nasrec/__init__.py)")
+    commit_file = args.before / "COMMIT"
+    commit = commit_file.read_text().strip() if commit_file.is_file() else "unknown"
+    peak = matmul_gflops()
+    print(f"pinned copy: {args.before} (commit {commit}); 2048^2 fp32 matmul: {peak:.1f} GFLOP/s (1 thread)")
+    with tempfile.TemporaryDirectory() as tmp:
+        models, cands = genotype_files(Path(tmp), args.subnets, args.seed)
+        before, after = Worker(args.before.resolve()), Worker(ROOT)
+        paths = before.ask(op="version")["path"], after.ask(op="version")["path"]
+        assert paths[0] != paths[1], f"both workers import {paths[0]}"
+        rows = []
+        for name, path, ds, group in models:
+            spec = {"genotype": str(path), "dataset": ds, "batch": args.batch, "cap": args.cap, "seed": args.seed}
+            for w in (before, after):
+                w.ask(op="standalone", **spec)
+            t_old, t_new = paired([before, after], args.steps)
+            rows.append(
+                {
+                    "model": name,
+                    "group": group,
+                    "ms_before": round(t_old * 1e3, 1),
+                    "ms_current": round(t_new * 1e3, 1),
+                    "speedup": round(t_old / t_new, 3),
+                }
+            )
+            print(json.dumps(rows[-1]), flush=True)
+        gm = geomean([r["speedup"] for r in rows if r["group"] == "main"])
+        print(f"geometric-mean standalone speedup over {sum(r['group'] == 'main' for r in rows)} models: {gm:.3f}")
+        view_rows = []
+        for name, path, _, _ in [m for m in models if m[0].startswith("nasrec-full")]:
+            for w in (before, after):
+                w.ask(op="view", genotype=str(path), batch=args.batch, cap=args.cap, seed=args.seed)
+            t_old, t_new = paired([before, after], args.steps)
+            view_rows.append({"subnet": name, "ms_before": round(t_old * 1e3, 1), "ms_current": round(t_new * 1e3, 1)})
+            print(json.dumps(view_rows[-1]), flush=True)
+        view_gm = geomean([r["ms_before"] / r["ms_current"] for r in view_rows])
+        print(f"geometric-mean supernet-view speedup: {view_gm:.3f}")
+        topk = {}
+        if args.topk:
+            for label, w in (("before", before), ("current", after)):
+                topk[label] = w.ask(op="topk", genotypes=[str(p) for p in cands[: args.topk]])
+            print(f"top-k stage ({args.topk} candidates, sample:criteo, 2 epochs): {topk}")
+        before.close()
+        after.close()
+    if args.json:
+        out = {
+            "command": "OMP_NUM_THREADS=1 python benchmarks/train_step_pinned.py "
+            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("json", "worker")),
+            "before_commit": commit,
+            "note": "CPU, 1 thread per worker process, the two versions stepped in turn; ms are process CPU time "
+            "per step (median). No GPU was lent.",
+            "machine": platform.processor() or platform.machine(),
+            "matmul_gflops": round(peak, 1),
+            "standalone": rows,
+            "standalone_geomean_speedup": round(gm, 3),
+            "supernet_view": view_rows,
+            "supernet_view_geomean_speedup": round(view_gm, 3),
+            "topk_stage": topk,
+        }
+        args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

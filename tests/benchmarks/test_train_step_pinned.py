@@ -1,0 +1,41 @@
+"""The pinned-copy throughput benchmark (benchmarks/train_step_pinned.py): each worker process imports its own
+copy of the package, and the two step in turn on the same model and batch."""
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import train_step_pinned as tp  # noqa: E402  (benchmarks/ is not a package)
+
+
+def test_each_worker_imports_its_own_copy_and_steps_the_same_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("NASREC_FUSED_KERNELS", "0")  # the copy would build its own extension (~30 s)
+    pinned = tmp_path / "before"
+    shutil.copytree(ROOT / "nasrec", pinned / "nasrec", ignore=shutil.ignore_patterns("__pycache__"))
+    workers = [tp.Worker(pinned), tp.Worker(ROOT)]
+    try:
+        paths = [w.ask(op="version")["path"] for w in workers]
+        assert paths == [str(pinned / "nasrec"), str(ROOT / "nasrec")]
+        spec = {"genotype": str(tp.ZOO / "dlrm.json"), "dataset": "criteo", "batch": 64, "cap": 1000, "seed": 0}
+        for w in workers:
+            assert w.ask(op="standalone", **spec) == {}
+        times = tp.paired(workers, 2)
+        assert len(times) == 2 and all(0 < t < 10 for t in times)
+        profile = workers[1].ask(op="profile", steps=1)
+        assert profile["aten::mm"] > 0  # self CPU ms per step, by operator
+    finally:
+        for w in workers:
+            w.close()
+
+
+def test_a_folder_without_a_package_is_named(tmp_path):
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "train_step_pinned.py"), "--before", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode == 2
+    assert "--before must be a folder holding a pinned copy of the package (nasrec/__init__.py)" in out.stderr
