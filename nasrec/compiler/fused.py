@@ -1,5 +1,5 @@
-"""Fused CPU kernels for the operators' narrow shapes, built on first use: the attention core (heads of width
-E / 8 = 2) and LayerNorm over rows of up to 64 floats.
+"""Fused CPU kernels, built on first use: for the operators' narrow shapes, the attention core (heads of width
+E / 8 = 2) and LayerNorm over rows of up to 64 floats; and Adagrad's dense update in one pass per tensor.
 
 torch's SDPA kernel and matrix products are the wrong tools for 8 heads of width 2: per (example, head) the
 work is S x S scores of 2-term dot products, and their per-block overheads dominate (docs/training.md,
@@ -9,7 +9,9 @@ over the keys with broadcast scalars (no horizontal reduction per score), reads 
 probabilities from the saved row log-sum-exp. Heads up to 8 wide (E <= 64). Same function as SDPA up to float
 rounding (tests/compiler/test_fused_attention.py). Likewise torch's LayerNorm kernel spends its time per row,
 not per float, on the operators' rows of 16-64 floats (a token, a token axis): `csrc/layer_norm.h` keeps a row
-in 1-4 vector registers (tests/compiler/test_fused_layer_norm.py).
+in 1-4 vector registers (tests/compiler/test_fused_layer_norm.py). `csrc/adagrad.h` reads a gradient, its
+accumulator and its parameter once where torch's foreach Adagrad makes four passes
+(tests/compiler/test_fused_adagrad.py).
 
 The extension (`csrc/kernels.cpp`) is compiled with `torch.utils.cpp_extension` (a C++ compiler, ~1 min once
 per machine, cached in torch's extension folder). Without one, or with `NASREC_FUSED_KERNELS=0`, or when
@@ -138,3 +140,24 @@ def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Te
     """`F.layer_norm(x, (C,), weight, bias, eps)` over the last axis (C <= 64 with AVX-512, 32 with AVX2), up to
     float rounding. Check `layer_norm_applies(x, weight, bias)` first."""
     return _FusedLayerNorm.apply(x, weight, bias, eps)
+
+
+def adagrad_applies(params: list[Tensor], sums: list[Tensor]) -> bool:
+    """Whether `adagrad_step` takes these parameters and accumulators: float32 CPU tensors of at most 2 axes,
+    the last one contiguous, each parameter strided like its accumulator (e.g. the same slice of both)."""
+    ext = _usable(params[0]) if params else None
+    return ext is not None and all(
+        p.dtype == s.dtype == torch.float32
+        and p.device.type == s.device.type == "cpu"
+        and p.dim() <= 2
+        and p.stride() == s.stride()
+        and (p.dim() == 0 or p.stride(-1) == 1)
+        for p, s in zip(params, sums, strict=True)
+    )
+
+
+def adagrad_step(params: list[Tensor], sums: list[Tensor], grads: list[Tensor], lr: float, eps: float) -> None:
+    """In place, per element: sum = fma(g, g, sum); param += (-lr * g) / (sqrt(sum) + eps) — torch's Adagrad
+    update (no weight or lr decay) in one pass per tensor, with IEEE's correctly rounded sqrt (torch's CPU sqrt
+    is a vector library's, one unit in the last place off for ~0.7 % of floats). Check `adagrad_applies` first."""
+    extension().adagrad_step(params, sums, grads, lr, eps)  # type: ignore[union-attr]  # checked by adagrad_applies

@@ -21,7 +21,13 @@ from typing import Any, cast
 import torch
 from torch import Tensor, nn
 
+from nasrec.compiler import fused
 from nasrec.compiler.flat import FlatParams, by_index
+
+FUSED_ADAGRAD = True
+"""`SlicedAdagrad` on CPU updates the slices that are views of their parameters with the fused kernel
+(`nasrec.compiler.fused.adagrad_step`: one pass; a correctly rounded sqrt, so within a unit in the last place of
+torch's update); False: four foreach calls, bitwise torch's (`previous_code_path`)."""
 
 
 class SlicedAdagrad:
@@ -49,7 +55,8 @@ class SlicedAdagrad:
         """Update the slices `view` (a local-gradient `SupernetView`) used, from its flat leaf's gradient g:
         sum += g^2, then parameter = leaf - lr * g / (sqrt(sum) + eps) (a parameter the view did not reach has
         g = 0: unchanged). On `INDEXED_DEVICES` by a few index ops over `view.flat_index`; elsewhere slice by
-        slice, those that are views of the parameters in four multi-tensor (foreach) calls."""
+        slice, in one call of the fused kernel (`FUSED_ADAGRAD`; else four foreach calls): slices that are views
+        of their parameter in place, the others (index selections) on copies written back."""
         leaf = view.flat_leaf
         if leaf is None or leaf.grad is None:
             return
@@ -66,21 +73,28 @@ class SlicedAdagrad:
         grads: list[Tensor] = []
         accs: list[Tensor] = []
         params: list[Tensor] = []
+        copies: list[tuple[int, Any, Tensor, Tensor]] = []  # slices held as copies: written back after the update
         for (_, _, p, slicer), gs, ls in zip(view.layout, view.split(g), view.split(leaf.detach()), strict=True):
             st = flat.chunk(sums, p)
-            if slicer.is_view:
-                grads.append(gs)
-                accs.append(slicer(st))
+            grads.append(gs)
+            accs.append(slicer(st))
+            if slicer.is_view:  # views of the parameter and its sums: updated in place
                 params.append(slicer(p.data))
-                continue
-            acc = slicer(st).addcmul_(gs, gs)
-            slicer.write(st, acc)
-            slicer.write(p.data, ls.addcdiv(gs, acc.sqrt().add_(self.eps), value=-self.lr))
-        if grads:
+            else:  # index_select copies; the leaf's chunk holds the slice's values (a fresh leaf each forward)
+                params.append(ls)
+                copies.append((len(params) - 1, slicer, st, p.data))
+        if not grads:
+            return
+        if FUSED_ADAGRAD and fused.adagrad_applies(params, accs):
+            fused.adagrad_step(params, accs, grads, self.lr, self.eps)
+        else:
             torch._foreach_addcmul_(accs, grads, grads)
             std = torch._foreach_sqrt(accs)
             torch._foreach_add_(std, self.eps)
             torch._foreach_addcdiv_(params, grads, std, value=-self.lr)
+        for i, slicer, st, data in copies:
+            slicer.write(st, accs[i])
+            slicer.write(data, params[i])
 
     def state_dict(self) -> dict[str, object]:
         """The accumulators per parameter name (views of one buffer; the format of per-parameter tensors)."""
@@ -133,4 +147,34 @@ class RowSparseAdagrad(torch.optim.Adagrad):
                 total.index_add_(0, rows, values.pow(2))
                 std = total.index_select(0, rows).sqrt_().add_(group["eps"])
                 p.index_add_(0, rows, values / std, alpha=-clr)
+        return loss
+
+
+class FusedAdagrad(torch.optim.Adagrad):
+    """`torch.optim.Adagrad` whose dense update runs the fused kernel (`nasrec.compiler.fused.adagrad_step`: one
+    pass per tensor instead of four, the square root IEEE's) where it applies (`FUSED_ADAGRAD`; float32 CPU
+    parameters of at most 2 axes, no weight decay, lr decay or maximize); elsewhere torch's own step. Its state
+    dict is Adagrad's."""
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        groups = [(group, [p for p in group["params"] if p.grad is not None]) for group in self.param_groups]
+        simple = all(
+            not (group["weight_decay"] or group["lr_decay"] or group["maximize"])
+            and all(not p.grad.is_sparse for p in ps)
+            and (not ps or fused.adagrad_applies(ps, [self.state[p]["sum"] for p in ps]))
+            for group, ps in groups
+        )
+        if not (FUSED_ADAGRAD and simple):
+            return super().step(closure)
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group, ps in groups:
+            if ps:
+                for p in ps:
+                    self.state[p]["step"] += 1
+                sums = [self.state[p]["sum"] for p in ps]
+                fused.adagrad_step(ps, sums, [p.grad for p in ps], group["lr"], group["eps"])
         return loss

@@ -20,8 +20,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from torch import nn
 
 from nasrec.compiler import base as compiler_base
+from nasrec.compiler import optim as compiler_optim
 from nasrec.compiler.operators import attention
-from nasrec.compiler.optim import RowSparseAdagrad
+from nasrec.compiler.optim import FusedAdagrad, RowSparseAdagrad
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import CurvePoint
@@ -46,29 +47,31 @@ models with attention run slower compiled (0.64-0.98x: the compiled graph uses S
 Compiled and eager losses agree within 1e-5 over 20 steps (tests/evaluators/test_training_speed.py, slow)."""
 
 FAST_ADAGRAD = True
-"""Dense parameters get torch's multi-tensor (foreach) Adagrad: bitwise the per-tensor loop's update, one call
-instead of four per parameter; embeddings get `RowSparseAdagrad`: bitwise torch's sparse update, on the
-gradient's rows only. False: the previous path (torch's per-tensor loop and sparse branch), for
-benchmarks/train_step.py. (The fused CPU kernel differs in rounding, and over 20 steps at lr 0.12 that drifted
-losses by 2e-5: not used.)"""
+"""Dense parameters get `FusedAdagrad`: on CPU one pass of nasrec's fused kernel per tensor (torch's update
+with IEEE's sqrt, within a unit in the last place of it; with `compiler.optim.FUSED_ADAGRAD` off or elsewhere,
+torch's multi-tensor (foreach) Adagrad, bitwise the per-tensor loop's update); embeddings get
+`RowSparseAdagrad`: bitwise torch's sparse update, on the gradient's rows only. False: the previous path
+(torch's per-tensor loop and sparse branch), for benchmarks/train_step.py. (torch's own fused CPU Adagrad
+rounds differently beyond the sqrt, and over 20 steps at lr 0.12 drifted losses by 2e-5: not used.)"""
 
 
 @contextmanager
 def previous_code_path(previous: bool = True) -> Iterator[None]:
     """Inside, the code path before issue 18 (`previous`; False: the current one): torch's per-tensor and sparse
-    Adagrad, SDPA on `qkv[i]`, `F.layer_norm` everywhere. For benchmarks/train_step.py and the tests that check
-    the current path computes what it did."""
-    old = FAST_ADAGRAD, attention.SELECT_QKV, compiler_base.NATIVE_NORM
-    _set_path(not previous, previous, previous)
+    Adagrad, SDPA on `qkv[i]`, `F.layer_norm` everywhere, `SlicedAdagrad` in foreach calls. For
+    benchmarks/train_step.py and the tests that check the current path computes what it did."""
+    old = FAST_ADAGRAD, attention.SELECT_QKV, compiler_base.NATIVE_NORM, compiler_optim.FUSED_ADAGRAD
+    _set_path(not previous, previous, previous, not previous)
     try:
         yield
     finally:
         _set_path(*old)
 
 
-def _set_path(fast_adagrad: bool, select_qkv: bool, native_norm: bool) -> None:
+def _set_path(fast_adagrad: bool, select_qkv: bool, native_norm: bool, fused_adagrad: bool) -> None:
     global FAST_ADAGRAD
     FAST_ADAGRAD, attention.SELECT_QKV, compiler_base.NATIVE_NORM = fast_adagrad, select_qkv, native_norm
+    compiler_optim.FUSED_ADAGRAD = fused_adagrad
 
 
 SYNC_EVERY_CUDA = 32
@@ -242,11 +245,12 @@ class Trainer:
 
     def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[Any]:
         """Adagrad over the dense and the sparse (embedding) parameters; overridden for supernets. The dense
-        group uses the foreach implementation (`FAST_ADAGRAD`), bitwise the same update."""
+        group uses `FusedAdagrad` (`FAST_ADAGRAD`: the fused kernel, else the foreach implementation, bitwise
+        the per-tensor loop's update)."""
         out: list[Any] = []
         if dense:
-            foreach = True if FAST_ADAGRAD else None
-            out.append(torch.optim.Adagrad(dense, lr=self.config.lr, eps=self.config.eps, foreach=foreach))
+            cls, foreach = (FusedAdagrad, True) if FAST_ADAGRAD else (torch.optim.Adagrad, None)
+            out.append(cls(dense, lr=self.config.lr, eps=self.config.eps, foreach=foreach))
         if sparse:
             out.append(sparse_adagrad(sparse, self.config))
         return out

@@ -1,6 +1,6 @@
 """The throughput changes of issue 18 compute what the previous code computed: foreach Adagrad and the
-unbind-based attention give bitwise the previous losses; the fused CPU attention and LayerNorm kernels give
-the same losses within 1e-5 over 20 steps; `torch.compile` is checked the same way (slow; seed 0 an expected
+unbind-based attention give bitwise the previous losses; the fused CPU kernels (attention, LayerNorm, Adagrad)
+give the same losses within 1e-5 over 20 steps; `torch.compile` is checked the same way (slow; seed 0 an expected
 failure, below).
 
 Some of these tiny runs (tables of 20-50 rows hit by every batch, Adagrad at eps 1e-2) amplify float rounding:
