@@ -4,9 +4,9 @@ For the six NasRec-ref models (tests/data/nasrec_ref, at their datasets' shapes)
 subnets (Criteo shape): ms per standalone train step (forward, BCE, backward, clip, Adagrad as `Trainer` runs
 it) with the previous code path (the code before issue 18: per-tensor Adagrad, torch's sparse Adagrad for the
 embeddings, SDPA on `qkv[i]` attention inputs, torch's LayerNorm; `previous_code_path`) and the current one
-(foreach Adagrad, `RowSparseAdagrad`, the fused CPU attention and LayerNorm kernels of nasrec/compiler/fused.py),
-alternated step by step so machine load hits both alike, in process CPU time; GFLOP/s (3 x forward FLOPs per example,
-fvcore) as a share of a 2048^2 fp32 matmul measured in the same run. Also the supernet-view step (local grads +
+(`RowSparseAdagrad`, the fused CPU attention, LayerNorm and Adagrad kernels of nasrec/compiler/fused.py),
+alternated step by step so machine load hits both alike, in process CPU time; GFLOP/s (3 x forward FLOPs per
+example, fvcore) as a share of a 2048^2 fp32 matmul measured in the same run. Also the supernet-view step (local grads +
 SlicedAdagrad) and the pipeline's top-k stage (FullTrain, paper scratch recipe) on the bundled Criteo rows.
 `--compile N`: also time `torch.compile` (compile seconds, compiled ms per step) on the first N models.
 Per model also the share of the current step spent in matmul kernels (torch.profiler, CPU time) and the

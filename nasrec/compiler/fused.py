@@ -103,7 +103,7 @@ def layer_norm_applies(x: Tensor, weight: Tensor, bias: Tensor | None) -> bool:
 class _FusedAttention(torch.autograd.Function):
     @staticmethod
     def forward(ctx, qkv: Tensor, scale: float) -> Tensor:
-        out, lse = extension().attention_forward(qkv, scale)  # type: ignore[union-attr]  # applies() checked it is built
+        out, lse = extension().attention_forward(qkv, scale)  # type: ignore[union-attr]  # attention_applies() checked
         ctx.save_for_backward(qkv, out, lse)
         ctx.scale = scale
         return out

@@ -25,9 +25,9 @@ from nasrec.compiler import fused
 from nasrec.compiler.flat import FlatParams, by_index
 
 FUSED_ADAGRAD = True
-"""`SlicedAdagrad` on CPU updates the slices that are views of their parameters with the fused kernel
-(`nasrec.compiler.fused.adagrad_step`: one pass; a correctly rounded sqrt, so within a unit in the last place of
-torch's update); False: four foreach calls, bitwise torch's (`previous_code_path`)."""
+"""`SlicedAdagrad` (on CPU) and `FusedAdagrad` update with the fused kernel (`nasrec.compiler.fused.adagrad_step`:
+one pass; a correctly rounded sqrt, so within a unit in the last place of torch's update); False: torch's
+foreach ops, bitwise torch's Adagrad (`previous_code_path`)."""
 
 
 class SlicedAdagrad:

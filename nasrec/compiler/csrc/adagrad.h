@@ -35,9 +35,8 @@ inline void run(float* p, float* s, const float* g, int64_t n, float neg_lr, flo
 }
 
 inline void check(const torch::Tensor& p, const torch::Tensor& s, const torch::Tensor& g) {
-  TORCH_CHECK(p.scalar_type() == torch::kFloat && s.scalar_type() == torch::kFloat && g.scalar_type() == torch::kFloat &&
-                  !p.is_cuda() && !s.is_cuda() && !g.is_cuda(),
-              "fused adagrad: float32 CPU tensors only");
+  for (const auto* t : {&p, &s, &g})
+    TORCH_CHECK(t->scalar_type() == torch::kFloat && !t->is_cuda(), "fused adagrad: float32 CPU tensors only");
   TORCH_CHECK(p.sizes() == s.sizes() && p.sizes() == g.sizes(), "fused adagrad: param, sum and grad shapes differ");
   TORCH_CHECK(p.dim() <= 2 && p.strides() == s.strides() && (p.dim() == 0 || p.stride(-1) == 1),
               "fused adagrad: param and sum must be at most 2-D, alike in strides, the last axis contiguous");

@@ -132,7 +132,6 @@ void dispatch_d(int64_t d, F&& f) {
   TORCH_CHECK(false, "fused attention: heads of width ", d, " (at most ", MAX_D, ")");
 }
 
-
 std::vector<torch::Tensor> forward(torch::Tensor qkv, double scale_) {
   TORCH_CHECK(qkv.dim() == 5 && qkv.size(2) == 3 && qkv.scalar_type() == torch::kFloat && !qkv.is_cuda(),
               "qkv must be a float32 CPU tensor [B, S, 3, H, d]");
@@ -165,8 +164,7 @@ std::vector<torch::Tensor> forward(torch::Tensor qkv, double scale_) {
   return {out, lse};
 }
 
-torch::Tensor backward(torch::Tensor grad, torch::Tensor qkv, torch::Tensor out, torch::Tensor lse,
-                                 double scale_) {
+torch::Tensor backward(torch::Tensor grad, torch::Tensor qkv, torch::Tensor out, torch::Tensor lse, double scale_) {
   grad = grad.contiguous();
   qkv = qkv.contiguous();
   const int64_t B = qkv.size(0), S = qkv.size(1), H = qkv.size(3), d = qkv.size(4);
