@@ -213,25 +213,40 @@ def main() -> None:
         print(f"top-k stage ({args.topk} candidates, sample:criteo, 2 epochs): {topk}")
 
     if args.json:
-        out = {
-            "command": "OMP_NUM_THREADS=1 python benchmarks/train_step.py "
-            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "json" and v is not None),
-            "niceness": os.nice(0),
-            "note": "CPU, 1 thread, on a 2-core machine shared with other jobs: ms are process CPU time per step "
-            "(median), the matmul rate is measured the same way; ratios compare paths alternated step by step in "
-            "the same process. No GPU was lent.",
-            "machine": platform.processor() or platform.machine(),
-            "torch": torch.__version__,
-            "batch": args.batch,
-            "matmul_gflops": round(peak, 1),
-            "standalone": rows,
-            "standalone_geomean_speedup": round(gm, 3),
-            "standalone_geomean_speedup_bound": round(bound, 3),
-            "supernet_view": view_rows,
-            "supernet_view_geomean_speedup": round(view_gm, 3),
-            "topk_stage": topk,
-        }
+        note = (
+            "CPU, 1 thread, on a 2-core machine shared with other jobs: ms are process CPU time per step (median), "
+            "the matmul rate is measured the same way; ratios compare paths alternated step by step in the same "
+            "process. No GPU was lent."
+        )
+        out = summary(
+            "train_step.py",
+            args,
+            note=note,
+            batch=args.batch,
+            matmul_gflops=round(peak, 1),
+            standalone=rows,
+            standalone_geomean_speedup=round(gm, 3),
+            standalone_geomean_speedup_bound=round(bound, 3),
+            supernet_view=view_rows,
+            supernet_view_geomean_speedup=round(view_gm, 3),
+            topk_stage=topk,
+        )
         args.json.write_text(json.dumps(out, indent=2) + "\n")
+
+
+def summary(script: str, args: argparse.Namespace, **fields) -> dict:
+    """A throughput benchmark's JSON: the command that wrote it (its options; never `--json`), the niceness and
+    machine it ran at, then `fields`."""
+    options = " ".join(
+        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("json", "worker") and v is not None
+    )
+    return {
+        "command": f"OMP_NUM_THREADS=1 python benchmarks/{script} {options}",
+        "niceness": os.nice(0),
+        "machine": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        **fields,
+    }
 
 
 if __name__ == "__main__":

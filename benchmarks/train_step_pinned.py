@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -30,7 +28,6 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-REF = ROOT / "tests" / "data" / "nasrec_ref"
 ZOO = ROOT / "nasrec" / "genotype" / "zoo"
 
 
@@ -158,43 +155,25 @@ def paired(workers: list[Worker], steps: int) -> list[float]:
     return [statistics.median(ts) for ts in times]
 
 
-def geomean(xs) -> float:
-    return math.exp(statistics.fmean(math.log(x) for x in xs))
-
-
-def matmul_gflops(n: int = 2048, reps: int = 5) -> float:
-    import torch
-
-    torch.set_num_threads(1)
-    a, b = torch.randn(n, n), torch.randn(n, n)
-    a @ b
-    ts = []
-    for _ in range(reps):
-        t = time.process_time()
-        a @ b
-        ts.append(time.process_time() - t)
-    return 2 * n**3 / min(ts) / 1e9
-
-
 def genotype_files(folder: Path, subnets: int, seed: int) -> tuple[list[tuple[str, Path, str, str]], list[Path]]:
-    """(name, file, dataset, group) per model, and the top-k stage's candidates, written by the current code."""
-    sys.path.insert(0, str(ROOT))
-    from nasrec.genotype import NASREC_FULL, load, sample, save
+    """(name, file, dataset, group) per model of train_step.py, and the top-k stage's candidates, written by the
+    current code (both versions then build the same networks)."""
+    from train_step import models
 
-    models = [(p.stem.replace("_best_1shot", ""), p, p.stem.split("_")[0], "main") for p in sorted(REF.glob("*.json"))]
-    for i in range(subnets):
-        path = folder / f"subnet{seed + i}.json"
-        save(sample(NASREC_FULL, "single-operator-any-connection", seed + i), path)
-        models.append((f"nasrec-full #{seed + i}", path, "criteo", "main"))
-    models += [(f"zoo {p.stem}", p, "criteo", "zoo") for p in sorted(ZOO.glob("*.json"))]
-    for _, path, _, _ in models:
-        load(path)  # every file parses under the current schema
+    from nasrec.genotype import NASREC_FULL, sample, save
+
+    main_models, zoo = models(subnets, seed)
+    out = []
+    for i, (name, g, ds) in enumerate(main_models + zoo):
+        path = folder / f"model{i}.json"
+        save(g, path)
+        out.append((name, path, ds, "main" if i < len(main_models) else "zoo"))
     cands = []
     for i in range(2):
         path = folder / f"candidate{100 + i}.json"
         save(sample(NASREC_FULL, "single-operator-any-connection", 100 + i), path)
         cands.append(path)
-    return models, cands
+    return out, cands
 
 
 def main() -> None:
@@ -211,6 +190,11 @@ def main() -> None:
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker)
+    sys.path.insert(0, str(ROOT / "benchmarks"))  # the parent imports the current package and train_step.py
+    import torch
+    from train_step import geomean, matmul_gflops, summary
+
+    torch.set_num_threads(1)
     if args.before is None or not (args.before / "nasrec" / "__init__.py").is_file():
         ap.error("--before must be a folder holding a pinned copy of the package (nasrec/__init__.py)")
     commit_file = args.before / "COMMIT"
@@ -257,20 +241,22 @@ def main() -> None:
         before.close()
         after.close()
     if args.json:
-        out = {
-            "command": "OMP_NUM_THREADS=1 python benchmarks/train_step_pinned.py "
-            + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("json", "worker")),
-            "before_commit": commit,
-            "note": "CPU, 1 thread per worker process, the two versions stepped in turn; ms are process CPU time "
-            "per step (median). No GPU was lent.",
-            "machine": platform.processor() or platform.machine(),
-            "matmul_gflops": round(peak, 1),
-            "standalone": rows,
-            "standalone_geomean_speedup": round(gm, 3),
-            "supernet_view": view_rows,
-            "supernet_view_geomean_speedup": round(view_gm, 3),
-            "topk_stage": topk,
-        }
+        note = (
+            "CPU, 1 thread per worker process, the two versions stepped in turn; ms are process CPU time per step "
+            "(median). No GPU was lent."
+        )
+        out = summary(
+            "train_step_pinned.py",
+            args,
+            before_commit=commit,
+            note=note,
+            matmul_gflops=round(peak, 1),
+            standalone=rows,
+            standalone_geomean_speedup=round(gm, 3),
+            supernet_view=view_rows,
+            supernet_view_geomean_speedup=round(view_gm, 3),
+            topk_stage=topk,
+        )
         args.json.write_text(json.dumps(out, indent=2) + "\n")
 
 
