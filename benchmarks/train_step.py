@@ -237,9 +237,7 @@ def main() -> None:
 def summary(script: str, args: argparse.Namespace, **fields) -> dict:
     """A throughput benchmark's JSON: the command that wrote it (its options; never `--json`), the niceness and
     machine it ran at, then `fields`."""
-    options = " ".join(
-        f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k not in ("json", "worker") and v is not None
-    )
+    options = " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "json" and v is not None)
     return {
         "command": f"OMP_NUM_THREADS=1 python benchmarks/{script} {options}",
         "niceness": os.nice(0),

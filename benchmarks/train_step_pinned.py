@@ -12,7 +12,9 @@ top-k stage (`FullTrain` on the bundled Criteo rows, 2 epochs). Make the pinned 
     git archive <commit> nasrec | tar -x -C .before/ && git rev-parse <commit> > .before/COMMIT
     OMP_NUM_THREADS=1 python benchmarks/train_step_pinned.py --before .before --json docs/results/train-step-pinned.json
 
-(issue 18's first commit is be8e1cb: the code before it is be8e1cb~1).
+(issue 18's first commit is be8e1cb: the code before it is be8e1cb~1). `--profile NAME` instead profiles one
+model's standalone step in both versions (torch.profiler, self CPU ms per step by operator) and prints the
+operators whose time differs most.
 """
 
 from __future__ import annotations
@@ -176,6 +178,23 @@ def genotype_files(folder: Path, subnets: int, seed: int) -> tuple[list[tuple[st
     return out, cands
 
 
+def profile_diff(workers: list[Worker], spec: dict, steps: int, top: int = 20) -> None:
+    """Print each operator's self CPU ms per step in both versions (three profiles of `steps` steps each,
+    alternated, averaged), the `top` largest differences first."""
+    for w in workers:
+        w.ask(op="standalone", **spec)
+    paired(workers, 3)  # warm up
+    ms: list[dict[str, float]] = [{}, {}]
+    for _ in range(3):
+        for w, acc in zip(workers, ms, strict=True):
+            for k, v in w.ask(op="profile", steps=steps).items():
+                acc[k] = acc.get(k, 0.0) + v / 3
+    print(f"self CPU ms per step, total: before {sum(ms[0].values()):.2f}, current {sum(ms[1].values()):.2f}")
+    for k in sorted(set(ms[0]) | set(ms[1]), key=lambda k: -abs(ms[1].get(k, 0) - ms[0].get(k, 0)))[:top]:
+        a, b = ms[0].get(k, 0.0), ms[1].get(k, 0.0)
+        print(f"{k[:60]:60s} before {a:7.2f}  current {b:7.2f}  {b - a:+7.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--worker", help=argparse.SUPPRESS)
@@ -187,16 +206,17 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--topk", type=int, default=1, help="top-k stage: candidates trained (0: skip)")
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--profile", metavar="NAME", help="profile this model in both versions instead (e.g. 'zoo dlrm')")
     args = ap.parse_args()
     if args.worker:
         return worker(args.worker)
+    if args.before is None or not (args.before / "nasrec" / "__init__.py").is_file():
+        ap.error("--before must be a folder holding a pinned copy of the package (nasrec/__init__.py)")
     sys.path.insert(0, str(ROOT / "benchmarks"))  # the parent imports the current package and train_step.py
     import torch
     from train_step import geomean, matmul_gflops, summary
 
     torch.set_num_threads(1)
-    if args.before is None or not (args.before / "nasrec" / "__init__.py").is_file():
-        ap.error("--before must be a folder holding a pinned copy of the package (nasrec/__init__.py)")
     commit_file = args.before / "COMMIT"
     commit = commit_file.read_text().strip() if commit_file.is_file() else "unknown"
     peak = matmul_gflops()
@@ -206,6 +226,13 @@ def main() -> None:
         before, after = Worker(args.before.resolve()), Worker(ROOT)
         paths = before.ask(op="version")["path"], after.ask(op="version")["path"]
         assert paths[0] != paths[1], f"both workers import {paths[0]}"
+        if args.profile:
+            found = [m for m in models if m[0] == args.profile]
+            if not found:
+                ap.error(f"--profile: no model named {args.profile!r} (one of: {', '.join(m[0] for m in models)})")
+            _, path, ds, _ = found[0]
+            spec = {"genotype": str(path), "dataset": ds, "batch": args.batch, "cap": args.cap, "seed": args.seed}
+            return profile_diff([before, after], spec, args.steps)
         rows = []
         for name, path, ds, group in models:
             spec = {"genotype": str(path), "dataset": ds, "batch": args.batch, "cap": args.cap, "seed": args.seed}

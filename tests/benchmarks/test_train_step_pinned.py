@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import train_step_pinned as tp  # noqa: E402  (benchmarks/ is not a package)
 
 
-def test_each_worker_imports_its_own_copy_and_steps_the_same_model(tmp_path, monkeypatch):
+def test_each_worker_imports_its_own_copy_and_steps_the_same_model(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NASREC_FUSED_KERNELS", "0")  # the copy would build its own extension (~30 s)
     pinned = tmp_path / "before"
     shutil.copytree(ROOT / "nasrec", pinned / "nasrec", ignore=shutil.ignore_patterns("__pycache__"))
@@ -26,6 +26,10 @@ def test_each_worker_imports_its_own_copy_and_steps_the_same_model(tmp_path, mon
         assert len(times) == 2 and all(0 < t < 10 for t in times)
         profile = workers[1].ask(op="profile", steps=1)
         assert profile["aten::mm"] > 0  # self CPU ms per step, by operator
+        tp.profile_diff(workers, spec, steps=1, top=3)  # --profile: both versions' operators side by side
+        lines = capsys.readouterr().out.splitlines()
+        assert lines[0].startswith("self CPU ms per step, total: before ") and len(lines) == 4
+        assert all(" before " in line and " current " in line for line in lines[1:])
     finally:
         for w in workers:
             w.close()
