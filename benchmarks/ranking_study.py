@@ -22,7 +22,9 @@ n and seed) that OUT lacks, so the ablation trains no reference again:
 two seeds each, scored with inherited weights, `bias` and `fast`. `--ablation untrained-supernet`: the
 any-path supernet after one step, scored like a trained one (README, "Path offsets"). `--ablation
 hot-centering`: centred any-path supernets at the paper's peak learning rate (warm-up floor 100) for one and
-four times `--supernet-epochs`. All take `--reuse` and `--no-reference` like the one above.
+four times `--supernet-epochs`. `--ablation scale-recalibration`: the inherited head Platt-scaled (`scale`)
+beside `bias` and `fast`, on the default and the hot centred any-path supernets. All take `--reuse` and
+`--no-reference` like the one above.
 
     python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
     nasrec data synthetic -o runs/oracle200k --rows 200000 --teacher random:nasrec-full --teacher-scale 2
@@ -151,6 +153,22 @@ def hot_centering_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]
     }
 
 
+def scale_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
+    """Platt scaling of the inherited head (`scale`: the logits' scale and bias re-fitted) beside `bias` and
+    `fast`, on the any-path supernet of the default schedule and on the centred one at the paper's peak rate."""
+    main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
+    proxies: tuple[Finetune, ...] = ("none", "bias", "scale", "fast")
+    return {
+        "any-path": SupernetVariant(sampler="any-path", train=main, finetune=proxies),
+        "any-path-centered-hot": SupernetVariant(
+            sampler="any-path",
+            train=main.model_copy(update={"min_warmup_steps": 100}),
+            finetune=proxies,
+            center_logits=True,
+        ),
+    }
+
+
 def reference_runs(table: Path, data: str) -> dict[str, int]:
     """What the reference's scratch runs did (its table, `reference.jsonl`): how many ran to the step cap,
     were still improving at their last validation, sat at the constant predictor's validation log loss (within
@@ -175,6 +193,7 @@ ABLATIONS = {
     "logit-centering": lambda args: centering_ablation(args.supernet_epochs),
     "untrained-supernet": lambda args: untrained_ablation(),
     "hot-centering": lambda args: hot_centering_ablation(args.supernet_epochs),
+    "scale-recalibration": lambda args: scale_ablation(args.supernet_epochs),
 }
 
 

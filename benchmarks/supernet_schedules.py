@@ -52,10 +52,20 @@ VARIANTS: dict[str, dict] = {  # label -> settings: TrainConfig fields, and `sup
         "epochs": 10,
         "supernet": {"center_logits": True},
     },
+    **{  # the schedule whose `scale` scores first put all 20 below the constant, with two more training seeds
+        f"floor 100, 4 epochs, centred logits, seed {seed}": {
+            "min_warmup_steps": 100,
+            "epochs": 4,
+            "seed": seed,
+            "supernet": {"center_logits": True},
+        }
+        for seed in (1, 2)
+    },
 }
-SCORERS = ("supernet", "finetune-bias", "finetune-fast")
-"""Inherited weights; the head's bias re-fitted (`bias`, each subnet's offset recalibrated); the head re-fitted
-(`fast`). A variant recorded without one of them is trained and scored again."""
+SCORERS = ("supernet", "finetune-bias", "finetune-scale", "finetune-fast")
+"""Inherited weights; the head's bias re-fitted (`bias`, each subnet's offset recalibrated); its logits' scale
+and bias re-fitted (`scale`); the head re-fitted (`fast`). A variant recorded without one of them is trained and
+scored again."""
 
 
 def constant_log_loss(data) -> float:
@@ -114,6 +124,7 @@ def main() -> None:
             scores = {
                 "supernet": SupernetProxy(data=args.data, supernet=ckpt).evaluate(genotypes),
                 "finetune-bias": FinetunedProxy(data=args.data, supernet=ckpt, recipe="bias").evaluate(genotypes),
+                "finetune-scale": FinetunedProxy(data=args.data, supernet=ckpt, recipe="scale").evaluate(genotypes),
                 "finetune-fast": FinetunedProxy(data=args.data, supernet=ckpt).evaluate(genotypes),
             }
         row = {

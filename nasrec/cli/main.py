@@ -51,7 +51,7 @@ def train_supernet_cmd(
     ),
     layernorm: bool = default(SupernetTrainingConfig, "layernorm"),
     center_logits: Annotated[
-        bool, typer.Option(help="Train on batch-centred logits (score with --proxy bias or fast).")
+        bool, typer.Option(help="Train on batch-centred logits (score with --proxy bias, scale or fast).")
     ] = default(SupernetTrainingConfig, "center_logits"),
     lr: float = SUPERNET_RECIPE.lr,
     min_warmup_steps: Annotated[

@@ -115,7 +115,8 @@ def search(
     proxy: Annotated[
         str | None,
         typer.Option(
-            help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast, paper or bias."), show_default=False
+            help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast, paper, bias or scale."),
+            show_default=False,
         ),
     ] = None,
     supernet_epochs: float = default(SupernetTrainingConfig, "train").epochs,

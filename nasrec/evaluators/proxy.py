@@ -1,5 +1,5 @@
 """Proxies that score genotypes with a trained supernet's weights: as inherited (`supernet`), or after
-re-fitting the head (`finetune`, recipes `paper`, `fast` and `bias`). Candidates evaluated together share
+re-fitting the head (`finetune`, recipes `paper`, `fast`, `bias` and `scale`). Candidates evaluated together share
 every batch and its embedding lookup."""
 
 from __future__ import annotations
@@ -37,12 +37,12 @@ class ProxyConfig(BaseModel):
 
 
 class FinetuneConfig(ProxyConfig):
-    recipe: Literal["paper", "fast", "bias"] = "fast"
+    recipe: Literal["paper", "fast", "bias", "scale"] = "fast"
     steps: int = Field(default=500, description="paper: head fine-tune steps")
     step_batch: int = Field(default=512, description="paper: rows per step (distinct rows)")
     lr: float = Field(default=0.04, description="paper: Adagrad learning rate")
-    train_rows: int = Field(default=8192, description="fast, bias: training rows whose head inputs are cached")
-    max_iter: int = Field(default=100, description="fast, bias: L-BFGS iterations")
+    train_rows: int = Field(default=8192, description="fast, bias, scale: training rows whose head inputs are cached")
+    max_iter: int = Field(default=100, description="fast, bias, scale: L-BFGS iterations")
     l2: float = Field(default=0.1, ge=0, description="fast: L2 penalty on the head weights (0.5 * l2 * |w|^2)")
 
 
@@ -122,7 +122,9 @@ class FinetunedProxy(_SupernetEvaluator):
     rows (the body runs without autograd). `fast`: the head's inputs for `train_rows` training rows are
     computed once, and the head is fitted on them to convergence (L-BFGS, from the inherited weights). `bias`:
     the inherited head with only its bias re-fitted on those rows — each subnet's offset recalibrated, as
-    one-shot NAS recalibrates BatchNorm statistics per subnet (SPOS)."""
+    one-shot NAS recalibrates BatchNorm statistics per subnet (SPOS). `scale`: the inherited head with its
+    logits' scale and bias re-fitted on those rows (Platt scaling: two numbers per subnet, which also repair
+    an over-confident path)."""
 
     name = "finetune"
     Config = FinetuneConfig
@@ -142,22 +144,27 @@ class FinetunedProxy(_SupernetEvaluator):
             return self._paper(views, init)
         feats = self._head_inputs(views, self.train_batches)
         y = torch.cat([b.label for b in self.train_batches]).to(self.device)
-        fit = self._fit if self.cfg.recipe == "fast" else self._fit_bias
-        return [fit(x, y, w, b) for x, (w, b) in zip(feats, init, strict=True)]
+        if self.cfg.recipe == "fast":
+            return [self._fit(x, y, w, b) for x, (w, b) in zip(feats, init, strict=True)]
+        scale = self.cfg.recipe == "scale"
+        return [self._calibrate(x, y, w, b, scale) for x, (w, b) in zip(feats, init, strict=True)]
 
-    def _fit_bias(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+    def _calibrate(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor, scale: bool) -> tuple[Tensor, Tensor]:
+        """The inherited head's logits `a * z + b'`: `b'` re-fitted, and `a` too when `scale` (else 1)."""
         z = nn.functional.linear(x, w).squeeze(-1)  # the inherited head's logits without its bias
+        a = torch.ones((), dtype=z.dtype, device=z.device, requires_grad=scale)
         b = b.clone().requires_grad_(True)
-        opt = torch.optim.LBFGS([b], lr=1.0, max_iter=self.cfg.max_iter, line_search_fn="strong_wolfe")
+        params = [a, b] if scale else [b]
+        opt = torch.optim.LBFGS(params, lr=1.0, max_iter=self.cfg.max_iter, line_search_fn="strong_wolfe")
 
         def closure() -> Tensor:
             opt.zero_grad()
-            loss = nn.functional.binary_cross_entropy_with_logits(z + b, y)
+            loss = nn.functional.binary_cross_entropy_with_logits(a * z + b, y)
             loss.backward()
             return loss
 
         opt.step(closure)
-        return w, b.detach()
+        return w * a.detach(), b.detach()
 
     def _fit(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)

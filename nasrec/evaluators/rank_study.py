@@ -48,7 +48,7 @@ from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
 
 TRIVIAL = ("params", "flops")
-Finetune = Literal["none", "fast", "paper", "bias"]
+Finetune = Literal["none", "fast", "paper", "bias", "scale"]
 FINETUNES: tuple[Finetune, ...] = ("none", "fast", "paper")
 
 
@@ -111,6 +111,7 @@ class RankStudyConfig(BaseModel):
             "fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
             "paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps}),
             "bias": ("finetune", {**proxy, "recipe": "bias", "train_rows": self.finetune_train_rows}),
+            "scale": ("finetune", {**proxy, "recipe": "scale", "train_rows": self.finetune_train_rows}),
         }
         return {f"{label}/{name}": options[name] for name in v.finetune}
 

@@ -5,7 +5,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from ranking_study import centering_ablation, hot_centering_ablation, untrained_ablation
+from ranking_study import centering_ablation, hot_centering_ablation, scale_ablation, untrained_ablation
 
 from nasrec.evaluators.rank_study import RankStudyConfig
 from nasrec.evaluators.training import Trainer
@@ -40,3 +40,15 @@ def test_hot_centering_ablation_trains_centred_supernets_at_a_warm_up_floor_of_1
     }
     assert all(c.center_logits and c.sampler == "any-path" and c.train.lr == 0.12 for c in trained.values())
     assert config.supernets["any-path-centered-hot"].finetune == ("none", "bias", "fast", "paper")
+
+
+def test_scale_ablation_scores_bias_scale_and_fast_on_the_default_and_the_hot_centred_supernet():
+    config = RankStudyConfig(supernets=scale_ablation(1.0))
+    trained = {label: config.supernet_config(label) for label in config.supernets}
+    assert {label: (c.center_logits, c.train.min_warmup_steps) for label, c in trained.items()} == {
+        "any-path": (False, 1000),
+        "any-path-centered-hot": (True, 100),
+    }
+    assert all(c.sampler == "any-path" and c.train.epochs == 1.0 for c in trained.values())
+    proxies = config.proxies("any-path", Path("ckpt.pt"))
+    assert proxies["any-path/scale"] == ("finetune", {**proxies["any-path/bias"][1], "recipe": "scale"})

@@ -70,8 +70,9 @@ def test_path_sampler_warms_up_with_the_full_supernet_then_samples_paths():
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="fast", train_rows=2048),
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6),
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="bias", train_rows=2048),
+        lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="scale", train_rows=2048),
     ],
-    ids=["supernet", "finetune-fast", "finetune-paper", "finetune-bias"],
+    ids=["supernet", "finetune-fast", "finetune-paper", "finetune-bias", "finetune-scale"],
 )
 def test_scoring_several_candidates_in_one_pass_equals_one_by_one(trained_supernet, make):
     ckpt, _ = trained_supernet
@@ -114,6 +115,38 @@ def test_bias_recalibration_keeps_the_inherited_weights_and_fits_the_training_cl
     raw = shifted.evaluate(CANDIDATES)
     recalibrated = proxy.evaluate(CANDIDATES)
     assert all(r.log_loss < s.log_loss - 0.3 for r, s in zip(recalibrated, raw, strict=True))
+
+
+def test_scale_recalibration_fits_the_inherited_logits_scale_and_bias(trained_supernet):
+    ckpt, _ = trained_supernet
+    proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="scale", train_rows=2048)
+    views = [proxy.supernet.view(g) for g in CANDIDATES]
+    feats = proxy._head_inputs(views, proxy.train_batches)
+    y = torch.cat([b.label for b in proxy.train_batches]).float()
+    heads = proxy._heads(views, CANDIDATES)
+    bias = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="bias", train_rows=2048)
+    for view, (w, b), (bw, bb), x in zip(views, heads, bias._heads(views, CANDIDATES), feats, strict=True):
+        inherited_w, _ = view.head_weights()
+        bce = torch.nn.functional.binary_cross_entropy_with_logits
+        fit_loss = bce(torch.nn.functional.linear(x, w, b).squeeze(-1), y).item()
+        assert fit_loss <= bce(torch.nn.functional.linear(x, bw, bb).squeeze(-1), y).item() + 1e-6  # two > one
+        a = (w / inherited_w).flatten()
+        assert torch.allclose(a, a[0].expand_as(a), rtol=1e-5)  # one scale for the whole head
+        z = torch.nn.functional.linear(x, inherited_w).squeeze(-1)
+        residual = torch.sigmoid(torch.nn.functional.linear(x, w, b).squeeze(-1)) - y
+        # the optimum's two conditions: mean residual 0 (bias) and residual uncorrelated with z (scale)
+        assert residual.mean().item() == pytest.approx(0, abs=1e-4)
+        assert (residual * z).mean().item() == pytest.approx(0, abs=1e-4 * z.abs().mean().item())
+    fitted = [proxy.evaluate(CANDIDATES), bias.evaluate(CANDIDATES)]
+    # the inherited head made 5x over-confident and shifted: `scale` undoes both, `bias` only the shift
+    with torch.no_grad():
+        for p in (proxy, bias):
+            p.supernet.head.head_w.mul_(5.0)
+            p.supernet.head.head_b.add_(2.0)
+    scaled, shifted = proxy.evaluate(CANDIDATES), bias.evaluate(CANDIDATES)
+    for before, after in zip(fitted[0], scaled, strict=True):
+        assert after.log_loss == pytest.approx(before.log_loss, abs=1e-4)
+    assert np.mean([s.log_loss for s in shifted]) > np.mean([s.log_loss for s in fitted[1]])
 
 
 def test_supernet_trained_on_centred_logits_keeps_the_heads_bias_at_the_base_rate(tmp_path, tiny_space_file):
