@@ -63,7 +63,7 @@ class OpInputs(NamedTuple):
     """A block's inputs, as the operators read them."""
 
     dense: Tensor | None = None  # [B, w] dense concat
-    sparse: Tensor | None = None  # [B, T, E] sparse concat
+    sparse: Tensor | None = None  # [B, T, E] sparse concat; may be a non-contiguous view (use reshape, not view)
     left: Tensor | None = None  # [B, w_left]
     right: Tensor | None = None  # [B, w_right]
 

@@ -170,6 +170,15 @@ def _cat(parts: list[Tensor], dim: int) -> Tensor:
     return parts[0] if len(parts) == 1 else torch.cat(parts, dim=dim)
 
 
+def _cat_tokens(parts: list[Tensor]) -> Tensor:
+    """[B, T_i, E] sparse inputs joined along the token axis into [B, T, E] stored tokens-last (the transpose
+    of a contiguous [B, E, T]): every built-in operator that reads it starts with a Linear over the token
+    axis, which then multiplies it without a copy. The same values, only the memory order differs."""
+    if len(parts) == 1:
+        return parts[0]
+    return torch.cat([p.transpose(1, 2) for p in parts], dim=2).transpose(1, 2)
+
+
 def run(net: NetPlan, dense: Tensor, sparse: Tensor, call: Call) -> Tensor:
     """Head input features [B, D_last + E * T_last] of the network described by `net`. A block output that
     nothing live reads (its branch is dead) is None."""
@@ -188,7 +197,7 @@ def run(net: NetPlan, dense: Tensor, sparse: Tensor, call: Call) -> Tensor:
     for bp in net.blocks:
         x = OpInputs(
             dense=_cat([dense_of(n) for n in bp.dense_src], 1) if bp.dense_src else None,
-            sparse=_cat([sparse_of(n) for n in bp.sparse_src], 1) if bp.sparse_src else None,
+            sparse=_cat_tokens([sparse_of(n) for n in bp.sparse_src]) if bp.sparse_src else None,
             left=dense_of(bp.left) if bp.left is not None else None,
             right=dense_of(bp.right) if bp.right is not None else None,
         )

@@ -9,6 +9,7 @@ import torch
 
 from nasrec.compiler import OpInputs, Supernet, count_flops, get_operator, list_operators
 from nasrec.compiler.context import BuildContext
+from nasrec.compiler.network import _cat_tokens
 from nasrec.compiler.operators import MERGER_OPERATORS
 from nasrec.genotype import SearchSpace, sample
 from nasrec.registry import UnknownNameError
@@ -118,3 +119,13 @@ def test_registry_rejects_duplicates_and_unknowns() -> None:
         get_operator("no-such-op")
     assert list_operators("*t*") == ["attention", "dot", "gating"]
     assert set(list_operators(branch="sparse")) >= {"efc", "attention"}
+
+
+def test_token_concat_is_the_plain_concat_stored_tokens_last():
+    """A block's sparse inputs join along the token axis with the same values as `torch.cat(parts, 1)`, laid
+    out so that the operators' Linear over the token axis reads a contiguous [B, E, T] (no copy)."""
+    parts = [torch.randn(4, 3, 5), torch.randn(4, 5, 2).transpose(1, 2), torch.randn(4, 1, 5)]  # one a view
+    joined = _cat_tokens(parts)
+    assert joined.shape == (4, 6, 5) and torch.equal(joined, torch.cat(parts, 1))
+    assert joined.transpose(1, 2).is_contiguous()
+    assert _cat_tokens(parts[:1]) is parts[0]  # one input: passed through as it is
