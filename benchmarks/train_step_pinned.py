@@ -60,7 +60,7 @@ def worker(root: str) -> None:
     step = None
     supernets: dict = {}
 
-    def data(features, b: int, seed: int):
+    def data(features, b: int, seed: int):  # train_step.data's batch; importing it would import the current nasrec
         gen = torch.Generator().manual_seed(seed)
         dense = torch.rand(b, features.n_dense, generator=gen)
         sparse = torch.stack([torch.randint(0, c, (b,), generator=gen) for c in features.cardinalities], 1)
