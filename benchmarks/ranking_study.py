@@ -74,9 +74,17 @@ from rich.console import Console
 from nasrec.cli.main import rank_table
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study import Finetune, RankStudyConfig, SupernetVariant, rank_study
-from nasrec.evaluators.study_records import read_reference_table
+from nasrec.evaluators.rank_study import (
+    Finetune,
+    RankStudyConfig,
+    SupernetVariant,
+    distinct_samples,
+    paired_difference,
+    rank_study,
+)
+from nasrec.evaluators.study_records import StudyScore, read_reference_table
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
+from nasrec.state import read_jsonl
 
 
 def variants(supernet_epochs: float) -> dict[str, SupernetVariant]:
@@ -169,6 +177,38 @@ def scale_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
     }
 
 
+def standardised_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
+    """The head re-fitted on standardised inputs (`fast-std`) beside the raw fit (`fast`), on the paper's
+    supernet (single-operator any-connection), on the any-path and warm-up-floor-300 ones, and on an untrained
+    any-path supernet (one step)."""
+    main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
+    proxies: tuple[Finetune, ...] = ("fast", "fast-std")
+    return {
+        "any-connection": SupernetVariant(train=main, finetune=proxies),
+        "any-path": SupernetVariant(sampler="any-path", train=main, finetune=proxies),
+        "any-connection-floor300": SupernetVariant(
+            train=main.model_copy(update={"min_warmup_steps": 300}), finetune=proxies
+        ),
+        "any-path-1step": SupernetVariant(
+            sampler="any-path", train=SUPERNET_RECIPE.model_copy(update={"epochs": 1e-9}), finetune=proxies
+        ),
+    }
+
+
+PAIRED = {"standardised-head": ("fast-std", "fast")}  # ablation -> (a, b): tau(a) - tau(b) per supernet
+
+
+def paired(config: RankStudyConfig, out: Path, a: str, b: str) -> dict[str, dict[str, float | int]]:
+    """Per supernet variant: proxy `a`'s Kendall tau minus `b`'s, with a paired bootstrap interval."""
+    done = {(r.label, r.digest): r for r in read_jsonl(out / "scores.jsonl", StudyScore)}
+    genotypes = distinct_samples(config)
+    return {
+        label: paired_difference(config, done, genotypes, f"{label}/{a}", f"{label}/{b}")
+        for label in config.supernets
+        if any(key[0] == f"{label}/{a}" for key in done) and any(key[0] == f"{label}/{b}" for key in done)
+    }
+
+
 def reference_runs(table: Path, data: str) -> dict[str, int]:
     """What the reference's scratch runs did (its table, `reference.jsonl`): how many ran to the step cap,
     were still improving at their last validation, sat at the constant predictor's validation log loss (within
@@ -194,6 +234,7 @@ ABLATIONS = {
     "untrained-supernet": lambda args: untrained_ablation(),
     "hot-centering": lambda args: hot_centering_ablation(args.supernet_epochs),
     "scale-recalibration": lambda args: scale_ablation(args.supernet_epochs),
+    "standardised-head": lambda args: standardised_ablation(args.supernet_epochs),
 }
 
 
@@ -270,8 +311,16 @@ def main() -> None:
         reuse_reference=args.reuse_reference,
     )
     Console(width=160).print(rank_table(result))
+    differences = {}
+    if args.ablation in PAIRED:
+        differences = paired(config, args.out, *PAIRED[args.ablation])
+        for label, d in differences.items():
+            a, b = PAIRED[args.ablation]
+            print(f"{label}: {a} minus {b}, Kendall tau {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
     if args.json:
         record = json.loads(result.model_dump_json())
+        if differences:
+            record["paired_differences"] = differences
         record["command_seconds_this_call"] = round(time.perf_counter() - start, 1)
         if not args.ablation:
             record["reference_runs"] = reference_runs(args.out / "reference.jsonl", args.data)

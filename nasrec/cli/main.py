@@ -51,7 +51,10 @@ def train_supernet_cmd(
     ),
     layernorm: bool = default(SupernetTrainingConfig, "layernorm"),
     center_logits: Annotated[
-        bool, typer.Option(help="Train on batch-centred logits (score with --proxy bias, scale or fast).")
+        bool,
+        typer.Option(
+            help="Train on batch-centred logits (score with a re-fitted head: --proxy fast-std, fast, bias or scale)."
+        ),
     ] = default(SupernetTrainingConfig, "center_logits"),
     lr: float = SUPERNET_RECIPE.lr,
     min_warmup_steps: Annotated[
@@ -297,7 +300,7 @@ def demo_config(seed: int = 0) -> RunConfig:
         supernet={"train": {"epochs": 2.0}},
         strategy={"name": "evolution", "options": {"population": 16, "cycles": 5, "tournament": 8, "children": 4}},
         top_k=2,
-        evaluator={"name": "finetune", "config": {"recipe": "fast", "train_rows": 4096}},
+        evaluator={"name": "finetune", "config": {"recipe": "fast-std", "train_rows": 4096}},
         full_epochs=6.0,
         final_epochs=6.0,
         final_seeds=1,

@@ -115,7 +115,7 @@ def search(
     proxy: Annotated[
         str | None,
         typer.Option(
-            help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast, paper, bias or scale."),
+            help=_opt(FinetuneConfig, "recipe", "finetune evaluator: recipe, fast-std, fast, paper, bias or scale."),
             show_default=False,
         ),
     ] = None,

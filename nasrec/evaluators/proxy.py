@@ -1,6 +1,6 @@
 """Proxies that score genotypes with a trained supernet's weights: as inherited (`supernet`), or after
-re-fitting the head (`finetune`, recipes `paper`, `fast`, `bias` and `scale`). Candidates evaluated together share
-every batch and its embedding lookup."""
+re-fitting the head (`finetune`, recipes `paper`, `fast`, `fast-std`, `bias` and `scale`). Candidates evaluated
+together share every batch and its embedding lookup."""
 
 from __future__ import annotations
 
@@ -37,13 +37,20 @@ class ProxyConfig(BaseModel):
 
 
 class FinetuneConfig(ProxyConfig):
-    recipe: Literal["paper", "fast", "bias", "scale"] = "fast"
+    recipe: Literal["paper", "fast", "fast-std", "bias", "scale"] = "fast-std"
     steps: int = Field(default=500, description="paper: head fine-tune steps")
     step_batch: int = Field(default=512, description="paper: rows per step (distinct rows)")
     lr: float = Field(default=0.04, description="paper: Adagrad learning rate")
-    train_rows: int = Field(default=8192, description="fast, bias, scale: training rows whose head inputs are cached")
-    max_iter: int = Field(default=100, description="fast, bias, scale: L-BFGS iterations")
-    l2: float = Field(default=0.1, ge=0, description="fast: L2 penalty on the head weights (0.5 * l2 * |w|^2)")
+    train_rows: int = Field(
+        default=8192, description="fast, fast-std, bias, scale: training rows whose head inputs are cached"
+    )
+    max_iter: int = Field(default=100, description="fast, fast-std, bias, scale: L-BFGS iterations")
+    l2: float = Field(
+        default=0.1,
+        ge=0,
+        description="fast, fast-std: L2 penalty on the head weights (0.5 * l2 * |w|^2; fast-std: "
+        "the weights of the standardised inputs)",
+    )
 
 
 class _SupernetEvaluator:
@@ -120,7 +127,10 @@ class SupernetProxy(_SupernetEvaluator):
 class FinetunedProxy(_SupernetEvaluator):
     """Inherited body, re-fitted head. `paper`: Adagrad on the head for `steps` batches of distinct training
     rows (the body runs without autograd). `fast`: the head's inputs for `train_rows` training rows are
-    computed once, and the head is fitted on them to convergence (L-BFGS, from the inherited weights). `bias`:
+    computed once, and the head is fitted on them to convergence (L-BFGS, from the inherited weights).
+    `fast-std` (the default): the same fit on the inputs standardised feature by feature (mean and standard
+    deviation over the cached rows, the per-coordinate scaling that `paper`'s Adagrad applies), folded back
+    into the head, so the L2 penalty weighs every input alike whatever its scale. `bias`:
     the inherited head with only its bias re-fitted on those rows — each subnet's offset recalibrated, as
     one-shot NAS recalibrates BatchNorm statistics per subnet (SPOS). `scale`: the inherited head with its
     logits' scale and bias re-fitted on those rows (Platt scaling: two numbers per subnet, which also repair
@@ -144,8 +154,9 @@ class FinetunedProxy(_SupernetEvaluator):
             return self._paper(views, init)
         feats = self._head_inputs(views, self.train_batches)
         y = torch.cat([b.label for b in self.train_batches]).to(self.device)
-        if self.cfg.recipe == "fast":
-            return [self._fit(x, y, w, b) for x, (w, b) in zip(feats, init, strict=True)]
+        if self.cfg.recipe in ("fast", "fast-std"):
+            fit = self._fit_standardised if self.cfg.recipe == "fast-std" else self._fit
+            return [fit(x, y, w, b) for x, (w, b) in zip(feats, init, strict=True)]
         scale = self.cfg.recipe == "scale"
         return [self._calibrate(x, y, w, b, scale) for x, (w, b) in zip(feats, init, strict=True)]
 
@@ -165,6 +176,15 @@ class FinetunedProxy(_SupernetEvaluator):
 
         opt.step(closure)
         return w * a.detach(), b.detach()
+
+    def _fit_standardised(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
+        """`_fit` on `(x - mean) / std` per input (a constant input left unscaled), from the inherited head
+        written in those coordinates; returns the head on the raw inputs."""
+        mean, std = x.mean(0), x.std(0)
+        std = torch.where(std > 1e-6, std, torch.ones_like(std))
+        ws, bs = self._fit((x - mean) / std, y, w * std, b + (w * mean).sum())
+        w = ws / std
+        return w, bs - (w * mean).sum()
 
     def _fit(self, x: Tensor, y: Tensor, w: Tensor, b: Tensor) -> tuple[Tensor, Tensor]:
         w, b = w.clone().requires_grad_(True), b.clone().requires_grad_(True)

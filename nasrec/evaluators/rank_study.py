@@ -34,7 +34,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
-from nasrec.evaluators.ranking import RankAgreement, agreement
+from nasrec.evaluators.ranking import RankAgreement, agreement, kendall_difference
 from nasrec.evaluators.study_records import REFERENCE, StudyScore, reference_records, write_reference_table
 from nasrec.evaluators.supernet_training import (
     SUPERNET_RECIPE,
@@ -48,7 +48,7 @@ from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
 
 TRIVIAL = ("params", "flops")
-Finetune = Literal["none", "fast", "paper", "bias", "scale"]
+Finetune = Literal["none", "fast", "fast-std", "paper", "bias", "scale"]
 FINETUNES: tuple[Finetune, ...] = ("none", "fast", "paper")
 
 
@@ -109,6 +109,7 @@ class RankStudyConfig(BaseModel):
         options = {
             "none": ("supernet", proxy),
             "fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
+            "fast-std": ("finetune", {**proxy, "recipe": "fast-std", "train_rows": self.finetune_train_rows}),
             "paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps}),
             "bias": ("finetune", {**proxy, "recipe": "bias", "train_rows": self.finetune_train_rows}),
             "scale": ("finetune", {**proxy, "recipe": "scale", "train_rows": self.finetune_train_rows}),
@@ -331,6 +332,29 @@ def _value(score: Score, metric: str) -> float:
     return score.value
 
 
+def _reference_means(
+    config: RankStudyConfig, ok: dict[tuple[str, str], Score], genotypes: list[Genotype]
+) -> dict[str, float]:
+    """digest -> the reference's mean over its seeds, for the genotypes whose every seed is done."""
+    metric, seeds = metric_of(config), [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
+    complete = [g.digest() for g in genotypes if all((s, g.digest()) in ok for s in seeds)]
+    return {d: float(np.mean([_value(ok[(s, d)], metric) for s in seeds])) for d in complete}
+
+
+def paired_difference(
+    config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype], a: str, b: str
+) -> dict[str, float | int]:
+    """Proxy `a`'s Kendall tau minus proxy `b`'s against the reference, on the genotypes both scored, with a
+    paired bootstrap 95 % interval over genotypes."""
+    ok = {key: r.score for key, r in done.items() if r.score is not None}
+    reference = _reference_means(config, ok, genotypes)
+    digests = [d for d in reference if (a, d) in ok and (b, d) in ok]
+    diff, low, high = kendall_difference(
+        [ok[(a, d)].value for d in digests], [ok[(b, d)].value for d in digests], [reference[d] for d in digests]
+    )
+    return {"n": len(digests), "difference": round(diff, 4), "low": round(low, 4), "high": round(high, 4)}
+
+
 def summarize(
     config: RankStudyConfig,
     done: dict[tuple[str, str], StudyScore],
@@ -342,12 +366,12 @@ def summarize(
     metric = metric_of(config)
     seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
     ok = {key: r.score for key, r in done.items() if r.score is not None}
-    complete = [g.digest() for g in genotypes if all((s, g.digest()) in ok for s in seeds)]
+    reference = _reference_means(config, ok, genotypes)
+    complete = list(reference)
     failed = {
         label: sum(1 for (lab, _), r in done.items() if lab == label and r.score is None)
         for label in dict.fromkeys(label for label, _ in done)
     }
-    reference = {d: float(np.mean([_value(ok[(s, d)], metric) for s in seeds])) for d in complete}
     seed_agreement = None
     if len(seeds) > 1 and len(complete) >= 3:
         seed_agreement = agreement(

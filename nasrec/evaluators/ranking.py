@@ -53,6 +53,26 @@ def kendall_interval(
     return float(np.quantile(taus, alpha)), float(np.quantile(taus, 1 - alpha))
 
 
+def kendall_difference(
+    a, b, reference, level: float = 0.95, n_resamples: int = 1000, seed: int = 0
+) -> tuple[float, float, float]:
+    """tau(a, reference) - tau(b, reference) for two proxies of the same candidates, with its paired percentile
+    bootstrap interval (the same resampled candidates for both): (difference, low, high)."""
+    a, b, reference = (np.asarray(x, dtype=float) for x in (a, b, reference))
+    if not a.shape == b.shape == reference.shape or a.ndim != 1 or len(a) < 3:
+        raise UsageError(f"need three equal-length score lists of at least 3 candidates, got {a.shape}, {b.shape}")
+    rng = np.random.default_rng(seed)
+    diffs = []
+    for _ in range(n_resamples):
+        idx = rng.integers(0, len(a), len(a))
+        diff = stats.kendalltau(a[idx], reference[idx]).statistic - stats.kendalltau(b[idx], reference[idx]).statistic
+        if np.isfinite(diff):
+            diffs.append(diff)
+    alpha = (1 - level) / 2
+    point = stats.kendalltau(a, reference).statistic - stats.kendalltau(b, reference).statistic
+    return float(point), float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha))
+
+
 def agreement(proxy, reference, k: int = 5) -> RankAgreement:
     proxy, reference = np.asarray(proxy, dtype=float), np.asarray(reference, dtype=float)
     if proxy.shape != reference.shape or proxy.ndim != 1 or len(proxy) < 3:

@@ -5,7 +5,13 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from ranking_study import centering_ablation, hot_centering_ablation, scale_ablation, untrained_ablation
+from ranking_study import (
+    centering_ablation,
+    hot_centering_ablation,
+    scale_ablation,
+    standardised_ablation,
+    untrained_ablation,
+)
 
 from nasrec.evaluators.rank_study import RankStudyConfig
 from nasrec.evaluators.training import Trainer
@@ -52,3 +58,18 @@ def test_scale_ablation_scores_bias_scale_and_fast_on_the_default_and_the_hot_ce
     assert all(c.sampler == "any-path" and c.train.epochs == 1.0 for c in trained.values())
     proxies = config.proxies("any-path", Path("ckpt.pt"))
     assert proxies["any-path/scale"] == ("finetune", {**proxies["any-path/bias"][1], "recipe": "scale"})
+
+
+def test_standardised_ablation_scores_the_raw_and_the_standardised_head_fit_on_four_supernets():
+    config = RankStudyConfig(supernets=standardised_ablation(1.0))
+    trained = {label: config.supernet_config(label) for label in config.supernets}
+    assert {label: (c.sampler, c.train.min_warmup_steps) for label, c in trained.items()} == {
+        "any-connection": ("single-operator-any-connection", 1000),
+        "any-path": ("any-path", 1000),
+        "any-connection-floor300": ("single-operator-any-connection", 300),
+        "any-path-1step": ("any-path", 1000),
+    }
+    assert Trainer.total_steps(SimpleNamespace(config=trained["any-path-1step"].train), steps_per_epoch=312) == 1  # type: ignore[arg-type]
+    assert all(v.finetune == ("fast", "fast-std") for v in config.supernets.values())
+    proxies = config.proxies("any-path", Path("ckpt.pt"))
+    assert proxies["any-path/fast-std"] == ("finetune", {**proxies["any-path/fast"][1], "recipe": "fast-std"})

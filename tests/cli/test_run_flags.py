@@ -36,7 +36,7 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
             ["--scratch-min-warmup-steps", "-1"],
             "--scratch-min-warmup-steps: Input should be greater than or equal to 0, got -1",
         ),
-        (["--proxy", "nope"], "--proxy: Input should be 'paper', 'fast', 'bias' or 'scale', got 'nope'"),
+        (["--proxy", "nope"], "--proxy: Input should be 'paper', 'fast', 'fast-std', 'bias' or 'scale', got 'nope'"),
         (["--population", "8", "--tournament", "9"], "--tournament: tournament (9) cannot exceed population (8)"),
         (
             ["--strategy", "annealing"],
@@ -88,7 +88,7 @@ def test_every_bad_flag_is_one_line(tmp_path):
     code, lines, _ = errors(["search", "--population", "0", "--top-k", "-1", "--proxy", "nope", "-o", str(out)])
     assert code == 1 and lines == [
         "error: --population: Input should be greater than or equal to 1, got 0",
-        "error: --proxy: Input should be 'paper', 'fast', 'bias' or 'scale', got 'nope'",
+        "error: --proxy: Input should be 'paper', 'fast', 'fast-std', 'bias' or 'scale', got 'nope'",
         "error: --top-k: Input should be greater than or equal to 1, got -1",
     ]
     assert not out.exists()

@@ -68,11 +68,12 @@ def test_path_sampler_warms_up_with_the_full_supernet_then_samples_paths():
     [
         lambda ckpt: SupernetProxy(data="sample:criteo", supernet=ckpt),
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="fast", train_rows=2048),
+        lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="fast-std", train_rows=2048),
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6),
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="bias", train_rows=2048),
         lambda ckpt: FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="scale", train_rows=2048),
     ],
-    ids=["supernet", "finetune-fast", "finetune-paper", "finetune-bias", "finetune-scale"],
+    ids=["supernet", "finetune-fast", "finetune-fast-std", "finetune-paper", "finetune-bias", "finetune-scale"],
 )
 def test_scoring_several_candidates_in_one_pass_equals_one_by_one(trained_supernet, make):
     ckpt, _ = trained_supernet
@@ -90,6 +91,34 @@ def test_fine_tuning_the_head_does_not_lose_to_the_inherited_head(trained_supern
     raw = SupernetProxy(data="sample:criteo", supernet=ckpt).evaluate(CANDIDATES)
     tuned = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="fast").evaluate(CANDIDATES)
     assert np.mean([t.log_loss for t in tuned]) < np.mean([r.log_loss for r in raw])
+
+
+def test_standardised_fit_weighs_every_input_alike_whatever_its_scale(trained_supernet):
+    ckpt, _ = trained_supernet
+    raw, std = (FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe=r) for r in ("fast", "fast-std"))
+    gen = torch.Generator().manual_seed(0)
+    # four informative inputs at scales 1, 10, 100 and 0.01, and a constant one
+    x = torch.randn(4000, 5, generator=gen) * torch.tensor([1.0, 10.0, 100.0, 0.01, 0.0]) + torch.tensor(
+        [0.0, 5.0, -3.0, 0.0, 2.0]
+    )
+    true_w = torch.tensor([1.0, 0.1, -0.01, 50.0, 0.0])
+    y = (torch.rand(4000, generator=gen) < torch.sigmoid(x @ true_w)).float()
+    w0, b0 = torch.zeros(1, 5), torch.zeros(1)
+    (w_raw, _), (w_std, b_std) = raw._fit(x, y, w0, b0), std._fit_standardised(x, y, w0, b0)
+    # the penalty on raw weights keeps the small-scale input's weight near zero; on standardised ones it doesn't
+    assert abs(w_raw[0, 3].item()) < 0.1 and w_std[0, 3].item() > 10
+    assert w_std[0, 4].item() == 0  # a constant input: no scaling, no gradient, its weight stays at its start
+    # the head is returned on the raw inputs: its logits are the standardised fit's
+    mean, sd = x.mean(0), x.std(0)
+    sd[4] = 1.0
+    ws, bs = raw._fit((x - mean) / sd, y, w0 * sd, b0 + (w0 * mean).sum())
+    assert torch.allclose(x @ w_std[0] + b_std, (x - mean) / sd @ ws[0] + bs, atol=1e-4)
+    # rescaling the inputs leaves the standardised fit's logits as they were, and moves the raw fit's
+    rescaled = x * torch.tensor([3.0, 0.1, 7.0, 100.0, 1.0])
+    (w_std2, b_std2), (w_raw2, b_raw2) = std._fit_standardised(rescaled, y, w0, b0), raw._fit(rescaled, y, w0, b0)
+    assert torch.allclose(rescaled @ w_std2[0] + b_std2, x @ w_std[0] + b_std, atol=1e-3)
+    b_raw = raw._fit(x, y, w0, b0)[1]
+    assert (rescaled @ w_raw2[0] + b_raw2 - (x @ w_raw[0] + b_raw)).abs().max() > 0.5
 
 
 def test_bias_recalibration_keeps_the_inherited_weights_and_fits_the_training_click_rate(trained_supernet):

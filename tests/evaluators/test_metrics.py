@@ -6,7 +6,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nasrec.evaluators.metrics import auc, log_loss, log_loss_from_logits, normalized_entropy
-from nasrec.evaluators.ranking import agreement, kendall_tau, top_k_overlap
+from nasrec.evaluators.ranking import agreement, kendall_difference, kendall_tau, top_k_overlap
 
 
 def brute_force_auc(labels, scores) -> float:
@@ -58,3 +58,17 @@ def test_rank_agreement_figures():
     assert top_k_overlap(np.array([1, 2, 3, 4.0]), np.array([2, 1, 4, 3.0]), 2) == 1.0
     with pytest.raises(ValueError, match="at least 3 candidates"):
         agreement([1, 2], [1, 2])
+
+
+def test_kendall_difference_is_paired_and_its_interval_excludes_zero_only_for_a_real_gap():
+    rng = np.random.default_rng(0)
+    reference = rng.normal(size=60)
+    good, noisy = reference + 0.3 * rng.normal(size=60), reference + 2.0 * rng.normal(size=60)
+    diff, low, high = kendall_difference(good, noisy, reference)
+    assert diff == pytest.approx(kendall_tau(good, reference) - kendall_tau(noisy, reference))
+    assert 0 < low < diff < high
+    assert kendall_difference(good, good, reference) == (0.0, 0.0, 0.0)  # the same proxy: every resample agrees
+    twin = good + 1e-9 * rng.normal(size=60)  # the same order, other values
+    assert kendall_difference(twin, good, reference) == (0.0, 0.0, 0.0)
+    with pytest.raises(ValueError, match="three equal-length score lists"):
+        kendall_difference([1, 2, 3], [1, 2], [1, 2, 3])

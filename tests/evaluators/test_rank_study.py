@@ -14,9 +14,11 @@ from nasrec.evaluators.rank_study import (
     RankStudyConfig,
     RankStudyResult,
     SupernetVariant,
+    distinct_samples,
+    paired_difference,
     rank_study,
 )
-from nasrec.evaluators.study_records import REFERENCE
+from nasrec.evaluators.study_records import REFERENCE, StudyScore
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.evaluators.training import TrainConfig
 
@@ -64,6 +66,19 @@ def test_the_study_scores_every_proxy_and_the_reference_genotype_by_genotype(who
     again = rank_study(tiny_study(tiny_space_file), out)  # resumed: nothing is evaluated twice
     assert (out / "scores.jsonl").read_text() == before
     assert again.agreement == result.agreement
+
+
+def test_paired_difference_of_two_proxies_is_their_taus_difference(whole, tiny_space_file):
+    out, result = whole
+    config = tiny_study(tiny_space_file)
+    done = {(r["label"], r["digest"]): r for r in map(json.loads, (out / "scores.jsonl").read_text().splitlines())}
+    records = {key: StudyScore.model_validate(r) for key, r in done.items()}
+    d = paired_difference(config, records, distinct_samples(config), "params", "main/none")
+    assert d["n"] == 3
+    expected = result.agreement["params"].kendall_tau - result.agreement["main/none"].kendall_tau
+    assert d["difference"] == pytest.approx(expected, abs=1e-4) and d["low"] <= d["difference"] <= d["high"]
+    same = paired_difference(config, records, distinct_samples(config), "params", "params")
+    assert (same["difference"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
 
 
 def test_a_study_split_between_two_processes_merges_to_the_whole_studys_result(whole, tmp_path, tiny_space_file):
