@@ -3,8 +3,9 @@ whether a longer or calmer schedule makes the inherited weights score below the 
 
 For each variant (supernet training settings) the supernet is trained on the train split, and 20 sampled
 NASRec-Full subnets are scored on the validation rows with inherited weights (`supernet`), with the head's bias
-re-fitted (`finetune`, `bias` recipe) and with the whole head re-fitted (`fast` recipe); a constant predictor
-(the training rows' click rate) is the bar. Resumable: variants already in OUT with every score are kept.
+re-fitted (`finetune`, `bias` recipe), its logits' scale and bias (`scale`) and with the whole head re-fitted
+(`fast`, and `fast-std`, the default, on standardised inputs); a constant predictor (the training rows' click
+rate) is the bar. Resumable: variants already in OUT with every score are kept.
 
     python benchmarks/supernet_schedules.py --out docs/results/supernet-schedules.json
 """
@@ -62,7 +63,7 @@ VARIANTS: dict[str, dict] = {  # label -> settings: TrainConfig fields, and `sup
         for seed in (1, 2)
     },
 }
-SCORERS = ("supernet", "finetune-bias", "finetune-scale", "finetune-fast")
+SCORERS = ("supernet", "finetune-bias", "finetune-scale", "finetune-fast", "finetune-fast-std")
 """Inherited weights; the head's bias re-fitted (`bias`, each subnet's offset recalibrated); its logits' scale
 and bias re-fitted (`scale`); the head re-fitted (`fast`). A variant recorded without one of them is trained and
 scored again."""
@@ -125,7 +126,10 @@ def main() -> None:
                 "supernet": SupernetProxy(data=args.data, supernet=ckpt).evaluate(genotypes),
                 "finetune-bias": FinetunedProxy(data=args.data, supernet=ckpt, recipe="bias").evaluate(genotypes),
                 "finetune-scale": FinetunedProxy(data=args.data, supernet=ckpt, recipe="scale").evaluate(genotypes),
-                "finetune-fast": FinetunedProxy(data=args.data, supernet=ckpt).evaluate(genotypes),
+                "finetune-fast": FinetunedProxy(data=args.data, supernet=ckpt, recipe="fast").evaluate(genotypes),
+                "finetune-fast-std": FinetunedProxy(data=args.data, supernet=ckpt, recipe="fast-std").evaluate(
+                    genotypes
+                ),
             }
         row = {
             "label": label,
