@@ -65,8 +65,8 @@ VARIANTS: dict[str, dict] = {  # label -> settings: TrainConfig fields, and `sup
 }
 SCORERS = ("supernet", "finetune-bias", "finetune-scale", "finetune-fast", "finetune-fast-std")
 """Inherited weights; the head's bias re-fitted (`bias`, each subnet's offset recalibrated); its logits' scale
-and bias re-fitted (`scale`); the head re-fitted (`fast`). A variant recorded without one of them is trained and
-scored again."""
+and bias re-fitted (`scale`); the head re-fitted (`fast`), and on standardised inputs (`fast-std`). A variant
+recorded without one of them is trained and scored again."""
 
 
 def constant_log_loss(data) -> float:

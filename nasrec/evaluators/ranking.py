@@ -1,5 +1,5 @@
 """Ranking fidelity of proxy scores against a reference (full training): Kendall (with a bootstrap interval over
-candidates), Spearman, Pearson, top-k overlap."""
+candidates, and a paired one for the difference of two proxies), Spearman, Pearson, top-k overlap."""
 
 from __future__ import annotations
 
@@ -60,7 +60,9 @@ def kendall_difference(
     bootstrap interval (the same resampled candidates for both): (difference, low, high)."""
     a, b, reference = (np.asarray(x, dtype=float) for x in (a, b, reference))
     if not a.shape == b.shape == reference.shape or a.ndim != 1 or len(a) < 3:
-        raise UsageError(f"need three equal-length score lists of at least 3 candidates, got {a.shape}, {b.shape}")
+        raise UsageError(
+            f"need three equal-length score lists of at least 3 candidates, got {a.shape}, {b.shape}, {reference.shape}"
+        )
     rng = np.random.default_rng(seed)
     diffs = []
     for _ in range(n_resamples):
