@@ -313,9 +313,9 @@ def main() -> None:
     Console(width=160).print(rank_table(result))
     differences = {}
     if args.ablation in PAIRED:
-        differences = paired(config, args.out, *PAIRED[args.ablation])
+        a, b = PAIRED[args.ablation]
+        differences = paired(config, args.out, a, b)
         for label, d in differences.items():
-            a, b = PAIRED[args.ablation]
             print(f"{label}: {a} minus {b}, Kendall tau {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
     if args.json:
         record = json.loads(result.model_dump_json())

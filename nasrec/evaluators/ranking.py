@@ -37,20 +37,29 @@ def kendall_tau(proxy, reference) -> float | None:
     return None if np.isnan(tau) else float(tau)
 
 
+def _bootstrap_interval(statistic, n: int, level: float, n_resamples: int, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of `statistic(idx)` over `n` candidates resampled with replacement
+    (resamples where it is undefined are dropped)."""
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(n_resamples):
+        value = statistic(rng.integers(0, n, n))
+        if np.isfinite(value):
+            values.append(value)
+    alpha = (1 - level) / 2
+    return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
+
+
 def kendall_interval(
     proxy, reference, level: float = 0.95, n_resamples: int = 1000, seed: int = 0
 ) -> tuple[float, float]:
     """Percentile bootstrap interval of Kendall's tau over candidates (resampled with replacement)."""
     proxy, reference = np.asarray(proxy, dtype=float), np.asarray(reference, dtype=float)
-    rng = np.random.default_rng(seed)
-    taus = []
-    for _ in range(n_resamples):
-        idx = rng.integers(0, len(proxy), len(proxy))
-        tau = stats.kendalltau(proxy[idx], reference[idx]).statistic
-        if np.isfinite(tau):
-            taus.append(tau)
-    alpha = (1 - level) / 2
-    return float(np.quantile(taus, alpha)), float(np.quantile(taus, 1 - alpha))
+
+    def tau(idx):
+        return stats.kendalltau(proxy[idx], reference[idx]).statistic
+
+    return _bootstrap_interval(tau, len(proxy), level, n_resamples, seed)
 
 
 def kendall_difference(
@@ -63,16 +72,12 @@ def kendall_difference(
         raise UsageError(
             f"need three equal-length score lists of at least 3 candidates, got {a.shape}, {b.shape}, {reference.shape}"
         )
-    rng = np.random.default_rng(seed)
-    diffs = []
-    for _ in range(n_resamples):
-        idx = rng.integers(0, len(a), len(a))
-        diff = stats.kendalltau(a[idx], reference[idx]).statistic - stats.kendalltau(b[idx], reference[idx]).statistic
-        if np.isfinite(diff):
-            diffs.append(diff)
-    alpha = (1 - level) / 2
-    point = stats.kendalltau(a, reference).statistic - stats.kendalltau(b, reference).statistic
-    return float(point), float(np.quantile(diffs, alpha)), float(np.quantile(diffs, 1 - alpha))
+
+    def difference(idx):
+        return stats.kendalltau(a[idx], reference[idx]).statistic - stats.kendalltau(b[idx], reference[idx]).statistic
+
+    low, high = _bootstrap_interval(difference, len(a), level, n_resamples, seed)
+    return float(difference(np.arange(len(a)))), low, high
 
 
 def agreement(proxy, reference, k: int = 5) -> RankAgreement:

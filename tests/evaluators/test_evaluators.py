@@ -104,10 +104,10 @@ def test_standardised_fit_weighs_every_input_alike_whatever_its_scale(trained_su
     true_w = torch.tensor([1.0, 0.1, -0.01, 50.0, 0.0])
     y = (torch.rand(4000, generator=gen) < torch.sigmoid(x @ true_w)).float()
     w0, b0 = torch.zeros(1, 5), torch.zeros(1)
-    (w_raw, _), (w_std, b_std) = raw._fit(x, y, w0, b0), std._fit_standardised(x, y, w0, b0)
+    (w_raw, b_raw), (w_std, b_std) = raw._fit(x, y, w0, b0), std._fit_standardised(x, y, w0, b0)
     # the penalty on raw weights keeps the small-scale input's weight near zero; on standardised ones it doesn't
     assert abs(w_raw[0, 3].item()) < 0.1 and w_std[0, 3].item() > 10
-    assert w_std[0, 4].item() == 0  # a constant input: no scaling, no gradient, its weight stays at its start
+    assert w_std[0, 4].item() == 0  # a constant input (std 0) is left unscaled: no NaN, its weight stays put
     # the head is returned on the raw inputs: its logits are the standardised fit's
     mean, sd = x.mean(0), x.std(0)
     sd[4] = 1.0
@@ -117,7 +117,6 @@ def test_standardised_fit_weighs_every_input_alike_whatever_its_scale(trained_su
     rescaled = x * torch.tensor([3.0, 0.1, 7.0, 100.0, 1.0])
     (w_std2, b_std2), (w_raw2, b_raw2) = std._fit_standardised(rescaled, y, w0, b0), raw._fit(rescaled, y, w0, b0)
     assert torch.allclose(rescaled @ w_std2[0] + b_std2, x @ w_std[0] + b_std, atol=1e-3)
-    b_raw = raw._fit(x, y, w0, b0)[1]
     assert (rescaled @ w_raw2[0] + b_raw2 - (x @ w_raw[0] + b_raw)).abs().max() > 0.5
 
 

@@ -21,6 +21,7 @@ from nasrec.evaluators.rank_study import (
 from nasrec.evaluators.study_records import REFERENCE, StudyScore
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.evaluators.training import TrainConfig
+from nasrec.state import read_jsonl
 
 
 def tiny_study(space: str) -> RankStudyConfig:
@@ -71,8 +72,7 @@ def test_the_study_scores_every_proxy_and_the_reference_genotype_by_genotype(who
 def test_paired_difference_of_two_proxies_is_their_taus_difference(whole, tiny_space_file):
     out, result = whole
     config = tiny_study(tiny_space_file)
-    done = {(r["label"], r["digest"]): r for r in map(json.loads, (out / "scores.jsonl").read_text().splitlines())}
-    records = {key: StudyScore.model_validate(r) for key, r in done.items()}
+    records = {(r.label, r.digest): r for r in read_jsonl(out / "scores.jsonl", StudyScore)}
     d = paired_difference(config, records, distinct_samples(config), "params", "main/none")
     assert d["n"] == 3
     expected = result.agreement["params"].kendall_tau - result.agreement["main/none"].kendall_tau
