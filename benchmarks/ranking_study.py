@@ -20,11 +20,14 @@ n and seed) that OUT lacks, so the ablation trains no reference again:
 
 `--ablation logit-centering`: any-path supernets trained on raw and on batch-centred logits (`center_logits`),
 two seeds each, scored with inherited weights, `bias` and `fast`. `--ablation untrained-supernet`: the
-any-path supernet after one step, scored like a trained one (README, "Path offsets"). `--ablation
+any-path supernet after one step, scored like a trained one (docs/ranking-ablations.md, "Path offsets"). `--ablation
 hot-centering`: centred any-path supernets at the paper's peak learning rate (warm-up floor 100) for one and
 four times `--supernet-epochs`. `--ablation scale-recalibration`: the inherited head Platt-scaled (`scale`)
-beside `bias` and `fast`, on the default and the hot centred any-path supernets. All take `--reuse` and
-`--no-reference` like the one above.
+beside `bias` and `fast`, on the default and the hot centred any-path supernets. `--ablation standardised-head`:
+`fast-std` beside `fast` on four supernets, with paired differences. `--ablation supernet-seeds`: `fast-std` on
+the paper's, the any-path and the untrained any-path supernet, each trained with three seeds (`seed_spread` in
+the JSON: the tau per seed and the seeds' scores pooled). All take `--reuse` and `--no-reference` like the one
+above (or `--reuse-reference` with a committed reference table).
 
     python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
     nasrec data synthetic -o runs/oracle200k --rows 200000 --teacher random:nasrec-full --teacher-scale 2
@@ -68,6 +71,7 @@ import math
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 from rich.console import Console
 
@@ -77,9 +81,11 @@ from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.rank_study import (
     Finetune,
     RankStudyConfig,
+    RankStudyResult,
     SupernetVariant,
     distinct_samples,
     paired_difference,
+    pooled_agreement,
     rank_study,
 )
 from nasrec.evaluators.study_records import StudyScore, read_reference_table
@@ -195,6 +201,25 @@ def standardised_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
     }
 
 
+def supernet_seeds_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
+    """`fast-std` on the paper's supernet, the any-path one and the untrained any-path one, each trained with
+    three seeds: how much of a proxy's tau is the supernet's training seed."""
+    main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
+    one_step = SUPERNET_RECIPE.model_copy(update={"epochs": 1e-9})  # rounds to 1 step
+    kinds = {
+        "any-connection": ("single-operator-any-connection", main),
+        "any-path": ("any-path", main),
+        "any-path-1step": ("any-path", one_step),
+    }
+    return {
+        f"{name}{f'-seed{seed}' if seed else ''}": SupernetVariant(
+            sampler=sampler, train=train, finetune=("fast-std",), seed=seed or None
+        )
+        for name, (sampler, train) in kinds.items()
+        for seed in (0, 1, 2)
+    }
+
+
 PAIRED = {"standardised-head": ("fast-std", "fast")}  # ablation -> (a, b): tau(a) - tau(b) per supernet
 
 
@@ -207,6 +232,31 @@ def paired(config: RankStudyConfig, out: Path, a: str, b: str) -> dict[str, dict
         for label in config.supernets
         if any(key[0] == f"{label}/{a}" for key in done) and any(key[0] == f"{label}/{b}" for key in done)
     }
+
+
+def seed_spread(config: RankStudyConfig, out: Path, result: RankStudyResult) -> dict[str, dict]:
+    """Per supernet kind of the `supernet-seeds` ablation: its proxy's Kendall tau on each training seed, their
+    mean and range, and the tau of the seeds' scores pooled (standardised and averaged per genotype)."""
+    done = {(r.label, r.digest): r for r in read_jsonl(out / "scores.jsonl", StudyScore)}
+    genotypes = distinct_samples(config)
+    kinds: dict[str, list[str]] = {}
+    for label, variant in config.supernets.items():
+        for proxy in variant.finetune:
+            kinds.setdefault(f"{label.split('-seed')[0]}/{proxy}", []).append(f"{label}/{proxy}")
+    spread = {}
+    for kind, labels in kinds.items():
+        taus = [result.agreement[label].kendall_tau for label in labels if label in result.agreement]
+        if len(taus) < len(labels):
+            continue  # not every seed scored yet
+        pooled = pooled_agreement(config, done, genotypes, labels)
+        spread[kind] = {
+            "kendall_tau": [round(t, 4) for t in taus],
+            "mean": round(float(np.mean(taus)), 4),
+            "min": round(min(taus), 4),
+            "max": round(max(taus), 4),
+            "pooled": json.loads(pooled.model_dump_json()),
+        }
+    return spread
 
 
 def reference_runs(table: Path, data: str) -> dict[str, int]:
@@ -235,6 +285,7 @@ ABLATIONS = {
     "hot-centering": lambda args: hot_centering_ablation(args.supernet_epochs),
     "scale-recalibration": lambda args: scale_ablation(args.supernet_epochs),
     "standardised-head": lambda args: standardised_ablation(args.supernet_epochs),
+    "supernet-seeds": lambda args: supernet_seeds_ablation(args.supernet_epochs),
 }
 
 
@@ -317,10 +368,17 @@ def main() -> None:
         differences = paired(config, args.out, a, b)
         for label, d in differences.items():
             print(f"{label}: {a} minus {b}, Kendall tau {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
+    spread = seed_spread(config, args.out, result) if args.ablation == "supernet-seeds" else {}
+    for kind, entry in spread.items():
+        taus = ", ".join(f"{t:.3f}" for t in entry["kendall_tau"])
+        pooled = entry["pooled"]["kendall_tau"]
+        print(f"{kind}: Kendall tau by supernet seed {taus} (mean {entry['mean']:.3f}); pooled {pooled:.3f}")
     if args.json:
         record = json.loads(result.model_dump_json())
         if differences:
             record["paired_differences"] = differences
+        if spread:
+            record["seed_spread"] = spread
         record["command_seconds_this_call"] = round(time.perf_counter() - start, 1)
         if not args.ablation:
             record["reference_runs"] = reference_runs(args.out / "reference.jsonl", args.data)

@@ -355,6 +355,22 @@ def paired_difference(
     return {"n": len(digests), "difference": round(diff, 4), "low": round(low, 4), "high": round(high, 4)}
 
 
+def pooled_agreement(
+    config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype], labels: Sequence[str]
+) -> RankAgreement:
+    """Agreement with the reference of several proxies pooled: each proxy's scores standardised over the genotypes
+    every one of them scored, then averaged (e.g. one recipe on supernets trained with different seeds)."""
+    ok = {key: r.score for key, r in done.items() if r.score is not None}
+    reference = _reference_means(config, ok, genotypes)
+    digests = [d for d in reference if all((label, d) in ok for label in labels)]
+    if len(digests) < 3:
+        raise UsageError(f"pooled agreement of {', '.join(labels)}: {len(digests)} genotypes scored by all of them")
+    scores = np.array([[ok[(label, d)].value for d in digests] for label in labels])
+    spread = scores.std(axis=1, keepdims=True)
+    pooled = ((scores - scores.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)).mean(axis=0)
+    return agreement(pooled, [reference[d] for d in digests], config.top_k)
+
+
 def summarize(
     config: RankStudyConfig,
     done: dict[tuple[str, str], StudyScore],

@@ -10,6 +10,7 @@ from ranking_study import (
     hot_centering_ablation,
     scale_ablation,
     standardised_ablation,
+    supernet_seeds_ablation,
     untrained_ablation,
 )
 
@@ -73,3 +74,22 @@ def test_standardised_ablation_scores_the_raw_and_the_standardised_head_fit_on_f
     assert all(v.finetune == ("fast", "fast-std") for v in config.supernets.values())
     proxies = config.proxies("any-path", Path("ckpt.pt"))
     assert proxies["any-path/fast-std"] == ("finetune", {**proxies["any-path/fast"][1], "recipe": "fast-std"})
+
+
+def test_supernet_seeds_ablation_trains_three_kinds_of_supernet_with_three_seeds_each():
+    config = RankStudyConfig(supernets=supernet_seeds_ablation(1.0))
+    trained = {label: config.supernet_config(label) for label in config.supernets}
+    assert {label: (c.sampler, c.train.seed) for label, c in trained.items()} == {
+        f"{kind}{f'-seed{seed}' if seed else ''}": (sampler, seed)
+        for kind, sampler in (
+            ("any-connection", "single-operator-any-connection"),
+            ("any-path", "any-path"),
+            ("any-path-1step", "any-path"),
+        )
+        for seed in (0, 1, 2)
+    }
+    steps = {
+        label: Trainer.total_steps(SimpleNamespace(config=c.train), steps_per_epoch=312) for label, c in trained.items()
+    }  # type: ignore[arg-type]
+    assert steps == {label: 1 if label.startswith("any-path-1step") else 312 for label in trained}
+    assert all(v.finetune == ("fast-std",) for v in config.supernets.values())

@@ -6,6 +6,7 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from nasrec.errors import UsageError
@@ -16,8 +17,10 @@ from nasrec.evaluators.rank_study import (
     SupernetVariant,
     distinct_samples,
     paired_difference,
+    pooled_agreement,
     rank_study,
 )
+from nasrec.evaluators.ranking import agreement
 from nasrec.evaluators.study_records import REFERENCE, StudyScore
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.evaluators.training import TrainConfig
@@ -79,6 +82,29 @@ def test_paired_difference_of_two_proxies_is_their_taus_difference(whole, tiny_s
     assert d["difference"] == pytest.approx(expected, abs=1e-4) and d["low"] <= d["difference"] <= d["high"]
     same = paired_difference(config, records, distinct_samples(config), "params", "params")
     assert (same["difference"], same["low"], same["high"]) == (0.0, 0.0, 0.0)
+
+
+def test_pooled_agreement_of_one_proxy_is_its_own_and_of_two_their_standardised_mean(whole, tiny_space_file):
+    out, result = whole
+    config = tiny_study(tiny_space_file)
+    records = {(r.label, r.digest): r for r in read_jsonl(out / "scores.jsonl", StudyScore)}
+    genotypes = distinct_samples(config)
+    assert pooled_agreement(config, records, genotypes, ["main/none"]).kendall_tau == pytest.approx(
+        result.agreement["main/none"].kendall_tau
+    )
+    # a size and a log loss, on very different scales: pooled, each weighs alike
+    pair = ["params", "main/none"]
+    z = [np.array([records[(label, g.digest())].score.value for g in genotypes]) for label in pair]
+    mean = sum((v - v.mean()) / v.std() for v in z) / 2
+    reference = [
+        np.mean([records[(f"{REFERENCE}/seed{i}", g.digest())].score.value for i in (0, 1)]) for g in genotypes
+    ]
+    expected, pooled = agreement(mean, reference, config.top_k), pooled_agreement(config, records, genotypes, pair)
+    assert (pooled.kendall_tau, pooled.pearson_r) == pytest.approx((expected.kendall_tau, expected.pearson_r))
+    raw = agreement(z[0] + z[1], reference, config.top_k).pearson_r  # unstandardised, the log loss would not count
+    assert abs(raw - pooled.pearson_r) > 1e-3
+    with pytest.raises(UsageError, match=r"^pooled agreement of params, nothing: 0 genotypes scored by all of them$"):
+        pooled_agreement(config, records, genotypes, ["params", "nothing"])
 
 
 def test_a_study_split_between_two_processes_merges_to_the_whole_studys_result(whole, tmp_path, tiny_space_file):
