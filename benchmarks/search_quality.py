@@ -2,7 +2,9 @@
 budget (same proxy evaluations, same top-k, same scratch protocol) and the zoo models (same final protocol).
 
 Per seed and pooled: every model's test log loss and AUC (regret on oracle data), the paired 95 % interval of
-NASRecNet minus each other model pooled over seeds and test rows, and in how many seeds NASRecNet is first.
+NASRecNet minus each other model pooled over seeds and test rows (it resamples the test rows: what one set of
+trainings scores), the Student-t interval of the per-seed differences (what varies from seed to seed), and in
+how many seeds NASRecNet is first.
 Each seed is one resumable run folder `OUT/seed-S`; rerunning the command finishes what is missing, and seeds
 may run in separate processes (`--seeds 0`, `--seeds 1`, then all of them to write the summary).
 
@@ -36,7 +38,7 @@ from rich.table import Table
 
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.scoring import bayes_rate
-from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
+from nasrec.evaluators.stats import mean_interval, paired_auc_diff, paired_log_loss_diff
 from nasrec.records import Evaluation, RunPaths, Summary, TopKResult
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.state import read_jsonl
@@ -84,6 +86,20 @@ def pooled(runs: dict[int, tuple[Summary, Path]], labels: np.ndarray) -> dict[st
             "log_loss": json.loads(paired_log_loss_diff(labels, za, zb).model_dump_json()),
             "auc": json.loads(paired_auc_diff(labels, za, zb, n_resamples=300).model_dump_json()),
         }
+    return out
+
+
+def over_seeds(per_seed: dict[int, dict]) -> dict[str, dict]:
+    """NASRecNet minus each model, one difference per seed (test log loss, each the mean of its final trainings):
+    the Student-t 95 % interval of their mean, which covers what varies from seed to seed (the search, the
+    trainings); needs two seeds or more."""
+    if len(per_seed) < 2:
+        return {}
+    names = [n for n in next(iter(per_seed.values()))["models"] if n != "NASRecNet"]
+    out = {}
+    for name in names:
+        diffs = [s["models"]["NASRecNet"]["log_loss"] - s["models"][name]["log_loss"] for s in per_seed.values()]
+        out[name] = json.loads(mean_interval(diffs).model_dump_json())
     return out
 
 
@@ -225,6 +241,7 @@ def _write(args, runs, console) -> None:
         "mean": mean,
         "nasrecnet_first_in": first,
         "pooled_vs_nasrecnet": pooled(runs, labels),
+        "over_seeds_vs_nasrecnet": over_seeds(per_seed),
         "seconds": round(sum(s["seconds"] for s in per_seed.values()), 1),
     }
     for seed, entry in per_seed.items():
@@ -237,10 +254,11 @@ def _write(args, runs, console) -> None:
         "regret",
         "NASRecNet minus model [95% CI]",
         "AUC diff [95% CI]",
+        "over seeds [95% t]",
     ):
         table.add_column(col)
     for n in sorted(names, key=lambda n: mean[n]["log_loss"]):
-        c = result["pooled_vs_nasrecnet"].get(n)
+        c, t = result["pooled_vs_nasrecnet"].get(n), result["over_seeds_vs_nasrecnet"].get(n)
         table.add_row(
             n,
             f"{mean[n]['log_loss']:.4f}",
@@ -248,6 +266,7 @@ def _write(args, runs, console) -> None:
             f"{mean[n]['regret']:.5f}" if "regret" in mean[n] else "",
             _interval(c["log_loss"]) if c else "",
             _interval(c["auc"]) if c else "",
+            _interval(t) if t else "",
         )
     console.print(table)
     if args.json:

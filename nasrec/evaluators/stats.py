@@ -1,5 +1,6 @@
 """Uncertainty of CTR scores measured on the same rows: the standard error of one model's log loss, and paired
-percentile-bootstrap confidence intervals for the difference between two models in log loss and in AUC.
+percentile-bootstrap confidence intervals for the difference between two models in log loss and in AUC; and
+across independent runs (e.g. a benchmark's seeds), the Student-t interval of a mean.
 
 Scores of models evaluated on the same test rows are strongly correlated (hard rows are hard for every model),
 so the difference of two log losses is much better determined than either one: resampling rows *jointly*
@@ -150,3 +151,17 @@ def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     v = np.asarray(values, dtype=np.float64)
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
+
+
+def mean_interval(values: Sequence[float], level: float = 0.95) -> Interval:
+    """Student-t `level` interval of the mean of independent values (e.g. one difference per benchmark seed: the
+    interval covers what varies between seeds, which a bootstrap over one set of test rows does not); `rows` is
+    the number of values. Needs at least two."""
+    from scipy import stats
+
+    v = np.asarray(values, dtype=np.float64)
+    if len(v) < 2:
+        raise ValueError(f"mean_interval needs at least 2 values, got {len(v)}")
+    mean, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v)))
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1)) * se
+    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level, rows=len(v))

@@ -7,6 +7,7 @@ from nasrec.evaluators.metrics import log_loss_from_logits
 from nasrec.evaluators.stats import (
     log_loss_se,
     mean_and_spread,
+    mean_interval,
     paired_auc_diff,
     paired_log_loss_diff,
     paired_row_diff,
@@ -92,3 +93,15 @@ def test_mean_and_spread():
     assert mean_and_spread([0.5]) == (0.5, 0.0)
     mean, spread = mean_and_spread([0.4, 0.5, 0.6])
     assert mean == pytest.approx(0.5) and spread == pytest.approx(0.1)
+
+
+def test_mean_interval_is_the_student_t_interval_and_covers_the_true_mean_at_its_level():
+    i = mean_interval([0.004, -0.003, -0.002, -0.012, -0.012, -0.024])
+    # mean -0.008167, sample sd 0.009928, t(0.975, 5) = 2.5706: half-width 2.5706 * 0.009928 / sqrt(6)
+    assert (i.estimate, i.low, i.high, i.rows) == pytest.approx((-0.008167, -0.018586, 0.002252, 6), abs=2e-6)
+    assert not i.excludes_zero
+    rng = np.random.default_rng(0)
+    covered = [mean_interval(rng.normal(1.0, 2.0, 6)) for _ in range(2000)]
+    assert 0.93 < np.mean([c.low <= 1.0 <= c.high for c in covered]) < 0.97
+    with pytest.raises(ValueError, match=r"^mean_interval needs at least 2 values, got 1$"):
+        mean_interval([0.5])

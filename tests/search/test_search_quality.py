@@ -58,9 +58,11 @@ def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_bud
         "mean",
         "nasrecnet_first_in",
         "pooled_vs_nasrecnet",
+        "over_seeds_vs_nasrecnet",
         "seconds",
     }
     assert result["seeds"] == [0] and result["bayes_rate"] is None
+    assert result["over_seeds_vs_nasrecnet"] == {}  # one seed: no interval over seeds
     seed = result["per_seed"]["0"]
     assert set(seed["models"]) == {"NASRecNet", "zoo:dlrm", "random search"}
     assert 1 <= seed["rank_of_nasrecnet"] <= 3 and result["nasrecnet_first_in"] in (0, 1)
@@ -120,3 +122,18 @@ def test_the_evaluator_config_must_be_a_json_object(capsys):
         with pytest.raises(SystemExit):
             bench.parser().parse_args(["--out", "x", "--evaluator-config", text])
         assert f"argument --evaluator-config: {message}" in capsys.readouterr().err
+
+
+def test_the_interval_over_seeds_is_the_t_interval_of_the_per_seed_differences():
+    bench = _benchmark_module()
+    per_seed = {
+        seed: {"models": {"NASRecNet": {"log_loss": nas}, "random search": {"log_loss": rs}}}
+        for seed, (nas, rs) in enumerate([(0.48, 0.49), (0.47, 0.50), (0.49, 0.48)])
+    }
+    interval = bench.over_seeds(per_seed)["random search"]
+    # differences -0.01, -0.03, +0.01: mean -0.01, sd 0.02, t(0.975, 2) = 4.3027
+    half = 4.302653 * 0.02 / 3**0.5
+    assert (interval["estimate"], interval["low"], interval["high"], interval["rows"]) == pytest.approx(
+        (-0.01, -0.01 - half, -0.01 + half, 3)
+    )
+    assert bench.over_seeds({0: per_seed[0]}) == {}
