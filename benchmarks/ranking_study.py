@@ -223,10 +223,14 @@ def supernet_seeds_ablation(supernet_epochs: float) -> dict[str, SupernetVariant
 PAIRED = {"standardised-head": ("fast-std", "fast")}  # ablation -> (a, b): tau(a) - tau(b) per supernet
 
 
+def _study_log(out: Path) -> dict[tuple[str, str], StudyScore]:
+    """(label, digest) -> record of the study's log."""
+    return {(r.label, r.digest): r for r in read_jsonl(out / "scores.jsonl", StudyScore)}
+
+
 def paired(config: RankStudyConfig, out: Path, a: str, b: str) -> dict[str, dict[str, float | int]]:
     """Per supernet variant: proxy `a`'s Kendall tau minus `b`'s, with a paired bootstrap interval."""
-    done = {(r.label, r.digest): r for r in read_jsonl(out / "scores.jsonl", StudyScore)}
-    genotypes = distinct_samples(config)
+    done, genotypes = _study_log(out), distinct_samples(config)
     return {
         label: paired_difference(config, done, genotypes, f"{label}/{a}", f"{label}/{b}")
         for label in config.supernets
@@ -237,8 +241,7 @@ def paired(config: RankStudyConfig, out: Path, a: str, b: str) -> dict[str, dict
 def seed_spread(config: RankStudyConfig, out: Path, result: RankStudyResult) -> dict[str, dict]:
     """Per supernet kind of the `supernet-seeds` ablation: its proxy's Kendall tau on each training seed, their
     mean and range, and the tau of the seeds' scores pooled (standardised and averaged per genotype)."""
-    done = {(r.label, r.digest): r for r in read_jsonl(out / "scores.jsonl", StudyScore)}
-    genotypes = distinct_samples(config)
+    done, genotypes = _study_log(out), distinct_samples(config)
     kinds: dict[str, list[str]] = {}
     for label, variant in config.supernets.items():
         for proxy in variant.finetune:

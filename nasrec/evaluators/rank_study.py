@@ -332,13 +332,15 @@ def _value(score: Score, metric: str) -> float:
     return score.value
 
 
-def _reference_means(
-    config: RankStudyConfig, ok: dict[tuple[str, str], Score], genotypes: list[Genotype]
-) -> dict[str, float]:
-    """digest -> the reference's mean over its seeds, for the genotypes whose every seed is done."""
+def _scored(
+    config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype]
+) -> tuple[dict[tuple[str, str], Score], dict[str, float]]:
+    """The log's scores that did not fail, and digest -> the reference's mean over its seeds for the genotypes
+    whose every seed is done."""
+    ok = {key: r.score for key, r in done.items() if r.score is not None}
     metric, seeds = metric_of(config), [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
     complete = [g.digest() for g in genotypes if all((s, g.digest()) in ok for s in seeds)]
-    return {d: float(np.mean([_value(ok[(s, d)], metric) for s in seeds])) for d in complete}
+    return ok, {d: float(np.mean([_value(ok[(s, d)], metric) for s in seeds])) for d in complete}
 
 
 def paired_difference(
@@ -346,8 +348,7 @@ def paired_difference(
 ) -> dict[str, float | int]:
     """Proxy `a`'s Kendall tau minus proxy `b`'s against the reference, on the genotypes both scored, with a
     paired bootstrap 95 % interval over genotypes."""
-    ok = {key: r.score for key, r in done.items() if r.score is not None}
-    reference = _reference_means(config, ok, genotypes)
+    ok, reference = _scored(config, done, genotypes)
     digests = [d for d in reference if (a, d) in ok and (b, d) in ok]
     diff, low, high = kendall_difference(
         [ok[(a, d)].value for d in digests], [ok[(b, d)].value for d in digests], [reference[d] for d in digests]
@@ -360,8 +361,7 @@ def pooled_agreement(
 ) -> RankAgreement:
     """Agreement with the reference of several proxies pooled: each proxy's scores standardised over the genotypes
     every one of them scored, then averaged (e.g. one recipe on supernets trained with different seeds)."""
-    ok = {key: r.score for key, r in done.items() if r.score is not None}
-    reference = _reference_means(config, ok, genotypes)
+    ok, reference = _scored(config, done, genotypes)
     digests = [d for d in reference if all((label, d) in ok for label in labels)]
     if len(digests) < 3:
         raise UsageError(f"pooled agreement of {', '.join(labels)}: {len(digests)} genotypes scored by all of them")
@@ -381,8 +381,7 @@ def summarize(
     some are left out)."""
     metric = metric_of(config)
     seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
-    ok = {key: r.score for key, r in done.items() if r.score is not None}
-    reference = _reference_means(config, ok, genotypes)
+    ok, reference = _scored(config, done, genotypes)
     complete = list(reference)
     failed = {
         label: sum(1 for (lab, _), r in done.items() if lab == label and r.score is None)

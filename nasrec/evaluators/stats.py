@@ -159,9 +159,8 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> Interval:
     the number of values. Needs at least two."""
     from scipy import stats
 
-    v = np.asarray(values, dtype=np.float64)
-    if len(v) < 2:
-        raise ValueError(f"mean_interval needs at least 2 values, got {len(v)}")
-    mean, se = float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v)))
-    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1)) * se
-    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level, rows=len(v))
+    if len(values) < 2:
+        raise ValueError(f"mean_interval needs at least 2 values, got {len(values)}")
+    mean, spread = mean_and_spread(values)
+    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * spread / np.sqrt(len(values))
+    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level, rows=len(values))
