@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats
 
 from nasrec.errors import UsageError
 
@@ -31,9 +30,15 @@ def top_k_overlap(proxy: np.ndarray, reference: np.ndarray, k: int) -> float:
     return len(best_proxy & best_ref) / k
 
 
+def _kendall(a, b) -> float:
+    from scipy import stats  # scipy.stats takes ~0.6 s to import: not on every CLI command's path
+
+    return stats.kendalltau(a, b).statistic
+
+
 def kendall_tau(proxy, reference) -> float | None:
     """Kendall's tau-b of two equally long score lists; None where it is undefined (a constant list)."""
-    tau = stats.kendalltau(proxy, reference).statistic
+    tau = _kendall(proxy, reference)
     return None if np.isnan(tau) else float(tau)
 
 
@@ -57,7 +62,7 @@ def kendall_interval(
     proxy, reference = np.asarray(proxy, dtype=float), np.asarray(reference, dtype=float)
 
     def tau(idx):
-        return stats.kendalltau(proxy[idx], reference[idx]).statistic
+        return _kendall(proxy[idx], reference[idx])
 
     return _bootstrap_interval(tau, len(proxy), level, n_resamples, seed)
 
@@ -74,7 +79,7 @@ def kendall_difference(
         )
 
     def difference(idx):
-        return stats.kendalltau(a[idx], reference[idx]).statistic - stats.kendalltau(b[idx], reference[idx]).statistic
+        return _kendall(a[idx], reference[idx]) - _kendall(b[idx], reference[idx])
 
     low, high = _bootstrap_interval(difference, len(a), level, n_resamples, seed)
     return float(difference(np.arange(len(a)))), low, high
@@ -86,9 +91,11 @@ def agreement(proxy, reference, k: int = 5) -> RankAgreement:
         raise UsageError(
             f"need two equal-length score lists of at least 3 candidates, got {proxy.shape} and {reference.shape}"
         )
+    from scipy import stats
+
     return RankAgreement(
         n=len(proxy),
-        kendall_tau=float(stats.kendalltau(proxy, reference).statistic),
+        kendall_tau=float(_kendall(proxy, reference)),
         spearman_rho=float(stats.spearmanr(proxy, reference).statistic),
         pearson_r=float(stats.pearsonr(proxy, reference).statistic),
         top_k=min(k, len(proxy)),
