@@ -23,8 +23,8 @@ import torch
 
 from nasrec.evaluators import FinetunedProxy, SupernetProxy, SupernetTrainingConfig, TrainConfig, train_supernet
 from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.schedule import cosine_with_warmup
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE, training_report
-from nasrec.evaluators.training import cosine_with_warmup
 from nasrec.genotype import sample
 
 VARIANTS: dict[str, dict] = {  # label -> settings: TrainConfig fields, and `supernet` for the others

@@ -34,7 +34,8 @@ from nasrec.compiler import Supernet, compile_standalone, cost, fused
 from nasrec.compiler.optim import RowSparseAdagrad, SlicedAdagrad
 from nasrec.data.spec import preset
 from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrain
-from nasrec.evaluators.training import TrainConfig, Trainer, previous_code_path
+from nasrec.evaluators.optimizers import previous_code_path
+from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import NASREC_FULL, load, sample
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -37,9 +37,10 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
+from nasrec.evaluators.schedule import logit
 from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score_from_runs
 from nasrec.evaluators.supernet_training import load_supernet
-from nasrec.evaluators.training import TrainConfig, Trainer, logit
+from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Genotype
 
 SCRATCH_RECIPE = TrainConfig(epochs=10.0, patience=2)

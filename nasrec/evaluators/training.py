@@ -6,10 +6,8 @@ with the best weights restored, evaluation metrics, atomic resumable checkpoints
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -19,10 +17,6 @@ from pydantic import BaseModel, ConfigDict, Field
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
-from nasrec.compiler import base as compiler_base
-from nasrec.compiler import optim as compiler_optim
-from nasrec.compiler.operators import attention
-from nasrec.compiler.optim import FusedAdagrad, RowSparseAdagrad
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import CurvePoint
@@ -30,13 +24,12 @@ from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
 from nasrec.evaluators.distributed import DataParallel
 from nasrec.evaluators.guard import DivergenceGuard
 from nasrec.evaluators.metrics import auc, log_loss_from_logits, normalized_entropy
+from nasrec.evaluators.optimizers import dense_adagrad, sparse_adagrad, split_parameters
+from nasrec.evaluators.schedule import WARMUP_FLOOR, cosine_with_warmup, init_head, warmup_steps
 
 Forward = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 """(dense, sparse, step) -> logits [B]; the step lets supernet training draw a path per step."""
 
-
-WARMUP_FLOOR = 100
-"""Default `min_warmup_steps`: see docs/training.md for the measurements behind it."""
 
 COMPILE_MIN_STEPS: int | None = 5000
 """`Trainer(compile=None)` trains a standalone model without attention through `torch.compile` when the run has
@@ -45,34 +38,6 @@ at least this many steps left (and a C++ compiler is at hand); None: never. Meas
 takes 47-65 s and saves 10-30 ms of their 140-224 ms steps (1.07-1.16x), so it pays after 2,200-4,800 steps;
 models with attention run slower compiled (0.64-0.98x: the compiled graph uses SDPA, not the fused kernel).
 Compiled and eager losses agree within 1e-5 over 20 steps (tests/evaluators/test_training_speed.py, slow)."""
-
-FAST_ADAGRAD = True
-"""Dense parameters get `FusedAdagrad`: on CPU one pass of nasrec's fused kernel per tensor (torch's update
-with IEEE's sqrt, within a unit in the last place of it; with `compiler.optim.FUSED_ADAGRAD` off or elsewhere,
-torch's multi-tensor (foreach) Adagrad, bitwise the per-tensor loop's update); embeddings get
-`RowSparseAdagrad`: bitwise torch's sparse update, on the gradient's rows only. False: the previous path
-(torch's per-tensor loop and sparse branch), for benchmarks/train_step.py. (torch's own fused CPU Adagrad
-rounds differently beyond the sqrt, and over 20 steps at lr 0.12 drifted losses by 2e-5: not used.)"""
-
-
-@contextmanager
-def previous_code_path(previous: bool = True) -> Iterator[None]:
-    """Inside, the code path before issue 18 (`previous`; False: the current one): torch's per-tensor and sparse
-    Adagrad, SDPA on `qkv[i]`, `F.layer_norm` everywhere, `SlicedAdagrad` in foreach calls. For
-    benchmarks/train_step.py and the tests that check the current path computes what it did."""
-    old = FAST_ADAGRAD, attention.SELECT_QKV, compiler_base.NATIVE_NORM, compiler_optim.FUSED_ADAGRAD
-    _set_path(not previous, previous, previous, not previous)
-    try:
-        yield
-    finally:
-        _set_path(*old)
-
-
-def _set_path(fast_adagrad: bool, select_qkv: bool, native_norm: bool, fused_adagrad: bool) -> None:
-    global FAST_ADAGRAD
-    FAST_ADAGRAD, attention.SELECT_QKV, compiler_base.NATIVE_NORM = fast_adagrad, select_qkv, native_norm
-    compiler_optim.FUSED_ADAGRAD = fused_adagrad
-
 
 SYNC_EVERY_CUDA = 32
 """`Trainer(sync_every=None)` on CUDA reads the step losses back once per this many steps (one host-device sync
@@ -110,60 +75,6 @@ class Metrics(BaseModel):
     auc: float
     ne: float
     examples: int
-
-
-def sparse_adagrad(params: list[nn.Parameter], config: TrainConfig) -> torch.optim.Adagrad:
-    """Adagrad for the embeddings' sparse gradients: `RowSparseAdagrad` (`FAST_ADAGRAD`), else torch's."""
-    cls = RowSparseAdagrad if FAST_ADAGRAD else torch.optim.Adagrad
-    return cls(params, lr=config.lr, eps=config.eps)
-
-
-def split_parameters(model: nn.Module) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
-    """(dense, sparse) trainable parameters; sparse = those of embeddings with sparse gradients."""
-    sparse_ids = {
-        id(p)
-        for m in model.modules()
-        if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and m.sparse
-        for p in m.parameters()
-    }
-    params = [p for p in model.parameters() if p.requires_grad]
-    return [p for p in params if id(p) not in sparse_ids], [p for p in params if id(p) in sparse_ids]
-
-
-def warmup_steps(total: int, warmup: float, min_steps: int = 0) -> int:
-    """Steps of linear warm-up: `warmup` of the run, at least `min_steps`."""
-    return max(int(total * warmup), min_steps)
-
-
-def cosine_with_warmup(total: int, warmup: float, min_steps: int = 0) -> Callable[[int], float]:
-    """lr factor per step: linear warm-up over max(`warmup` * total, `min_steps`) steps, then a cosine to 0.
-    A warm-up longer than the run leaves the run in warm-up: its peak is total / warm-up steps."""
-    warm = warmup_steps(total, warmup, min_steps)
-
-    def factor(step: int) -> float:
-        if step < warm:
-            return (step + 1) / warm
-        progress = (step - warm) / max(1, total - warm)
-        return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-    return factor
-
-
-def logit(rate: float) -> float:
-    """log(p / (1 - p)) of a click rate, clamped to [1e-6, 1 - 1e-6]."""
-    p = min(max(rate, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
-
-
-@torch.no_grad()
-def init_head(model: nn.Module, base_rate: float) -> None:
-    """Zero the head's weights and set its bias to logit(`base_rate`): every (sub)network starts as the
-    constant predictor of the training rows instead of a random miscalibration."""
-    head = getattr(model, "head", None)
-    if head is None or not hasattr(head, "head_w"):
-        return
-    head.head_w.zero_()
-    head.head_b.fill_(logit(base_rate))
 
 
 def progress_bar(enabled: bool) -> Progress:
@@ -245,12 +156,10 @@ class Trainer:
 
     def make_optimizers(self, dense: list[nn.Parameter], sparse: list[nn.Parameter]) -> list[Any]:
         """Adagrad over the dense and the sparse (embedding) parameters; overridden for supernets. The dense
-        group uses `FusedAdagrad` (`FAST_ADAGRAD`: the fused kernel, else the foreach implementation, bitwise
-        the per-tensor loop's update)."""
+        group: `optimizers.dense_adagrad`; the sparse one: `optimizers.sparse_adagrad`."""
         out: list[Any] = []
         if dense:
-            cls, foreach = (FusedAdagrad, True) if FAST_ADAGRAD else (torch.optim.Adagrad, None)
-            out.append(cls(dense, lr=self.config.lr, eps=self.config.eps, foreach=foreach))
+            out.append(dense_adagrad(dense, self.config))
         if sparse:
             out.append(sparse_adagrad(sparse, self.config))
         return out

@@ -8,7 +8,8 @@ from torch import nn
 
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
 from nasrec.evaluators.guard import DivergenceGuard, TrainingDiverged
-from nasrec.evaluators.training import TrainConfig, Trainer, cosine_with_warmup, evaluate, init_head
+from nasrec.evaluators.schedule import cosine_with_warmup, init_head
+from nasrec.evaluators.training import TrainConfig, Trainer, evaluate
 
 
 class Tiny(nn.Module):

@@ -19,7 +19,8 @@ import torch
 import nasrec.evaluators.training as training
 from nasrec.compiler import compile_standalone, fused
 from nasrec.data.spec import FeatureSpec
-from nasrec.evaluators.training import TrainConfig, Trainer, previous_code_path
+from nasrec.evaluators.optimizers import previous_code_path
+from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import sample
 
 FEATURES = FeatureSpec.synthetic(3, [50, 40, 30, 20])
