@@ -78,16 +78,9 @@ from rich.console import Console
 from nasrec.cli.main import rank_table
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study import (
-    Finetune,
-    RankStudyConfig,
-    RankStudyResult,
-    SupernetVariant,
-    distinct_samples,
-    paired_difference,
-    pooled_agreement,
-    rank_study,
-)
+from nasrec.evaluators.rank_study import distinct_samples, rank_study
+from nasrec.evaluators.rank_study_config import Finetune, RankStudyConfig, SupernetVariant
+from nasrec.evaluators.rank_summary import RankStudyResult, paired_difference, pooled_agreement
 from nasrec.evaluators.study_records import StudyScore, read_reference_table
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.state import read_jsonl

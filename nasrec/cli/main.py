@@ -14,7 +14,7 @@ from nasrec.cli.common import TensorBoard, console, default, flag_values, load_c
 from nasrec.cli.search import Data, Device, Out, draw_run, print_results, search
 from nasrec.evaluators import FullTrainConfig, SupernetTrainingConfig, TrainConfig
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study import RankStudyConfig
+from nasrec.evaluators.rank_study_config import RankStudyConfig, SupernetVariant
 from nasrec.evaluators.scalars import add_scalar, tensorboard
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.search.pipeline import Pipeline, RunConfig
@@ -215,7 +215,7 @@ def rank_study_cmd(
 ) -> None:
     """How well each proxy ranks sampled genotypes against early-stopped training from scratch averaged over
     seeds (on oracle data: regret); also the reference's own seed-to-seed agreement (resumable)."""
-    from nasrec.evaluators.rank_study import SupernetVariant, rank_study
+    from nasrec.evaluators.rank_study import rank_study
 
     with flag_values():
         main = SupernetVariant(train=TrainConfig(**{**SUPERNET_RECIPE.model_dump(), "epochs": supernet_epochs}))

@@ -22,121 +22,25 @@ import json
 import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
-from nasrec.evaluators.base import Evaluator, Score, build_evaluator
+from nasrec.evaluators.base import Evaluator, build_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
-from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
-from nasrec.evaluators.ranking import RankAgreement, agreement, kendall_difference
+from nasrec.evaluators.rank_study_config import TRIVIAL, RankStudyConfig
+from nasrec.evaluators.rank_summary import RankStudyResult, summarize
 from nasrec.evaluators.study_records import REFERENCE, StudyScore, reference_records, write_reference_table
 from nasrec.evaluators.supernet_training import (
-    SUPERNET_RECIPE,
-    SupernetTrainingConfig,
     train_supernet,
     training_report,
 )
-from nasrec.evaluators.training import TrainConfig
 from nasrec.genotype import Genotype, get_space, sample
-from nasrec.genotype.sampling import DEFAULT_SAMPLER
 from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
-
-TRIVIAL = ("params", "flops")
-Finetune = Literal["none", "fast", "fast-std", "paper", "bias", "scale"]
-FINETUNES: tuple[Finetune, ...] = ("none", "fast", "paper")
-
-
-class SupernetVariant(BaseModel):
-    """One supernet of the study and the proxies scored on it (`none`: inherited weights)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    sampler: str = "single-operator-any-connection"
-    train: TrainConfig = SUPERNET_RECIPE
-    space: str | None = Field(default=None, description="a space for this variant (None: the study's)")
-    op_map: dict[str, str] = Field(
-        default_factory=dict, description="operators renamed in every genotype, e.g. dot -> dot-unbalanced"
-    )
-    finetune: tuple[Finetune, ...] = FINETUNES
-    center_logits: bool = Field(default=False, description="train on batch-centred logits (see the supernet config)")
-    seed: int | None = Field(default=None, description="this supernet's training seed (None: the study's seed)")
-
-
-class RankStudyConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    data: str = "sample:criteo"
-    space: str = "nasrec-full"
-    n: int = Field(default=50, ge=3, description="genotypes sampled")
-    sampler: str = DEFAULT_SAMPLER
-    seed: int = 0
-    supernets: dict[str, SupernetVariant] = Field(default_factory=lambda: {"main": SupernetVariant()})
-    reference_seeds: int = Field(default=2, ge=1, description="scratch trainings averaged per genotype")
-    full: TrainConfig = SCRATCH_RECIPE
-    reference_metric: Literal["auto", "log_loss", "regret"] = "auto"
-    finetune_train_rows: int = 8192
-    paper_steps: int = 500
-    valid_rows: int | None = None
-    top_k: int = 5
-    device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernets and models train")
-
-    def supernet_config(self, label: str) -> SupernetTrainingConfig:
-        v = self.supernets[label]
-        return SupernetTrainingConfig(
-            data=self.data,
-            space=v.space or self.space,
-            sampler=v.sampler,
-            center_logits=v.center_logits,
-            train=v.train.model_copy(update={"seed": self.seed if v.seed is None else v.seed}),
-        )
-
-    def proxies(self, label: str, checkpoint: Path) -> dict[str, tuple[str, dict[str, Any]]]:
-        """study label -> (evaluator name, config) of one supernet variant's proxies."""
-        v = self.supernets[label]
-        proxy = {
-            "data": self.data,
-            "supernet": str(checkpoint),
-            "valid_rows": self.valid_rows,
-            "seed": self.seed,
-            "device": self.device,
-        }
-        options = {
-            "none": ("supernet", proxy),
-            "fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
-            "fast-std": ("finetune", {**proxy, "recipe": "fast-std", "train_rows": self.finetune_train_rows}),
-            "paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps}),
-            "bias": ("finetune", {**proxy, "recipe": "bias", "train_rows": self.finetune_train_rows}),
-            "scale": ("finetune", {**proxy, "recipe": "scale", "train_rows": self.finetune_train_rows}),
-        }
-        return {f"{label}/{name}": options[name] for name in v.finetune}
-
-    def reference(self, i: int) -> tuple[str, dict[str, Any]]:
-        return "full", {
-            "data": self.data,
-            "seed": self.seed + i,
-            "device": self.device,
-            "train": self.full.model_dump(),
-        }
-
-
-class RankStudyResult(BaseModel):
-    config: RankStudyConfig
-    reference_metric: str
-    reference_n: int = Field(description="genotypes with every reference seed done")
-    seed_agreement: RankAgreement | None = Field(description="reference seed 0 vs seed 1: the ceiling")
-    agreement: dict[str, RankAgreement]
-    seconds_per_candidate: dict[str, float]
-    supernet_seconds: dict[str, float]
-    failed: dict[str, int] = Field(default_factory=dict, description="evaluations that failed (diverged), by label")
-    supernet_diverged_steps: dict[str, int] = Field(
-        default_factory=dict, description="steps the divergence guard counted while each supernet trained"
-    )
 
 
 def rank_study(
@@ -318,107 +222,3 @@ def distinct_samples(config: RankStudyConfig) -> list[Genotype]:
         out.setdefault(g.digest(), g)
         seed += 1
     return list(out.values())
-
-
-def metric_of(config: RankStudyConfig) -> str:
-    if config.reference_metric != "auto":
-        return config.reference_metric
-    return "regret" if open_data(config.data).prob is not None else "log_loss"
-
-
-def _value(score: Score, metric: str) -> float:
-    if metric == "regret" and score.regret is not None:
-        return score.regret
-    return score.value
-
-
-def _scored(
-    config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype]
-) -> tuple[dict[tuple[str, str], Score], dict[str, float]]:
-    """The log's scores that did not fail, and digest -> the reference's mean over its seeds for the genotypes
-    whose every seed is done."""
-    ok = {key: r.score for key, r in done.items() if r.score is not None}
-    metric, seeds = metric_of(config), [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
-    complete = [g.digest() for g in genotypes if all((s, g.digest()) in ok for s in seeds)]
-    return ok, {d: float(np.mean([_value(ok[(s, d)], metric) for s in seeds])) for d in complete}
-
-
-def paired_difference(
-    config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype], a: str, b: str
-) -> dict[str, float | int]:
-    """Proxy `a`'s Kendall tau minus proxy `b`'s against the reference, on the genotypes both scored, with a
-    paired bootstrap 95 % interval over genotypes."""
-    ok, reference = _scored(config, done, genotypes)
-    digests = [d for d in reference if (a, d) in ok and (b, d) in ok]
-    diff, low, high = kendall_difference(
-        [ok[(a, d)].value for d in digests], [ok[(b, d)].value for d in digests], [reference[d] for d in digests]
-    )
-    return {"n": len(digests), "difference": round(diff, 4), "low": round(low, 4), "high": round(high, 4)}
-
-
-def pooled_agreement(
-    config: RankStudyConfig, done: dict[tuple[str, str], StudyScore], genotypes: list[Genotype], labels: Sequence[str]
-) -> RankAgreement:
-    """Agreement with the reference of several proxies pooled: each proxy's scores standardised over the genotypes
-    every one of them scored, then averaged (e.g. one recipe on supernets trained with different seeds)."""
-    ok, reference = _scored(config, done, genotypes)
-    digests = [d for d in reference if all((label, d) in ok for label in labels)]
-    if len(digests) < 3:
-        raise UsageError(f"pooled agreement of {', '.join(labels)}: {len(digests)} genotypes scored by all of them")
-    scores = np.array([[ok[(label, d)].value for d in digests] for label in labels])
-    spread = scores.std(axis=1, keepdims=True)
-    pooled = ((scores - scores.mean(axis=1, keepdims=True)) / np.where(spread > 0, spread, 1.0)).mean(axis=0)
-    return agreement(pooled, [reference[d] for d in digests], config.top_k)
-
-
-def summarize(
-    config: RankStudyConfig,
-    done: dict[tuple[str, str], StudyScore],
-    genotypes: list[Genotype],
-    supernet_seconds: dict[str, float],
-) -> RankStudyResult:
-    """Agreements on the genotypes whose every reference seed is done and did not diverge (proxies missing
-    some are left out)."""
-    metric = metric_of(config)
-    seeds = [f"{REFERENCE}/seed{i}" for i in range(config.reference_seeds)]
-    ok, reference = _scored(config, done, genotypes)
-    complete = list(reference)
-    failed = {
-        label: sum(1 for (lab, _), r in done.items() if lab == label and r.score is None)
-        for label in dict.fromkeys(label for label, _ in done)
-    }
-    seed_agreement = None
-    if len(seeds) > 1 and len(complete) >= 3:
-        seed_agreement = agreement(
-            [_value(ok[(seeds[0], d)], metric) for d in complete],
-            [_value(ok[(seeds[1], d)], metric) for d in complete],
-            config.top_k,
-        )
-    labels = list(dict.fromkeys(label for label, _ in done))
-    agreements: dict[str, RankAgreement] = {}
-    for label in labels:
-        if label.startswith(f"{REFERENCE}/"):
-            continue
-        digests = [d for d in complete if (label, d) in ok]
-        if len(digests) >= 3:
-            agreements[label] = agreement(
-                [ok[(label, d)].value for d in digests], [reference[d] for d in digests], config.top_k
-            )
-    seconds = {}
-    for label in labels:
-        values = [  # records copied from a reference table carry no time
-            ok[(label, g.digest())].seconds
-            for g in genotypes
-            if (label, g.digest()) in ok and "reference_table" not in ok[(label, g.digest())].config
-        ]
-        seconds[label] = round(float(np.mean(values)), 3) if values else float("nan")
-    return RankStudyResult(
-        config=config,
-        reference_metric=metric,
-        reference_n=len(complete),
-        seed_agreement=seed_agreement,
-        agreement=agreements,
-        seconds_per_candidate=seconds,
-        supernet_seconds=supernet_seconds,
-        failed={k: v for k, v in failed.items() if v},
-    )

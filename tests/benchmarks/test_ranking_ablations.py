@@ -14,7 +14,7 @@ from ranking_study import (
     untrained_ablation,
 )
 
-from nasrec.evaluators.rank_study import RankStudyConfig
+from nasrec.evaluators.rank_study_config import RankStudyConfig
 from nasrec.evaluators.training import Trainer
 
 

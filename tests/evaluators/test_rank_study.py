@@ -10,16 +10,9 @@ import numpy as np
 import pytest
 
 from nasrec.errors import UsageError
-from nasrec.evaluators.rank_study import (
-    TRIVIAL,
-    RankStudyConfig,
-    RankStudyResult,
-    SupernetVariant,
-    distinct_samples,
-    paired_difference,
-    pooled_agreement,
-    rank_study,
-)
+from nasrec.evaluators.rank_study import distinct_samples, rank_study
+from nasrec.evaluators.rank_study_config import TRIVIAL, RankStudyConfig, SupernetVariant
+from nasrec.evaluators.rank_summary import RankStudyResult, paired_difference, pooled_agreement
 from nasrec.evaluators.ranking import agreement
 from nasrec.evaluators.study_records import REFERENCE, StudyScore
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
