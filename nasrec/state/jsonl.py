@@ -1,8 +1,9 @@
 """Append-only JSON Lines logs that survive crashes.
 
 `append_jsonl` writes one record per line and fsyncs it. A process killed mid-append leaves a torn last
-line: `read_jsonl` skips it and never changes the file; `repair_jsonl` (the explicit step a resuming writer
-takes before appending) cuts it off with a warning. A bad line anywhere else is an error naming it.
+line, without its newline: `read_jsonl` skips it and never changes the file; `repair_jsonl` (the explicit step a
+resuming writer takes before appending) cuts it off with a warning. A bad line anywhere else — a complete last
+line included, e.g. a record of a newer version — is an error naming it.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def scan_jsonl(raw: bytes, model: type[M]) -> Scan[M]:
             try:
                 scan.records.append(model.model_validate_json(line))
             except ValidationError as exc:
-                if i == last:
+                if i == last and i == len(lines) - 1:  # an append killed midway never wrote its newline
                     scan.torn_at = offset
                 else:
                     scan.bad_lines.append(i + 1)

@@ -63,3 +63,11 @@ def test_a_stage_does_only_what_its_log_lacks(tmp_path):
     assert [r.key for r in read_jsonl(path, Rec)] == ["k0", "k1", "k2", "k4", "k3"]
     again = Stage(path, Rec, key=lambda r: r.key)
     assert len(again) == 5 and again.run([3], key=lambda i: f"k{i}", make=make)[0].value == 30 and made == [4, 3]
+
+
+def test_a_complete_last_line_that_is_not_a_record_is_an_error_and_nothing_is_cut(tmp_path):
+    path = _log(tmp_path, b'{"key": "k3"}\n')  # written whole (its newline is there), e.g. by another version
+    before = path.read_bytes()
+    with pytest.raises(ValueError, match=r"log.jsonl, line 4: not a valid Rec record: Field required"):
+        Stage(path, Rec, key=lambda r: r.key)
+    assert path.read_bytes() == before
