@@ -1,14 +1,22 @@
 """Executors run evaluations. Workers receive genotype JSON and the evaluator's name and JSON config, never
-pickled models; they return `Score` JSON. In-process (default) and process-pool implementations."""
+pickled models; they return `Score` JSON. In-process (default) and process-pool implementations.
+
+An exception the evaluation raises is that genotype's result (the runner logs it and goes on). Losing the
+workers is not: a process pool whose worker dies (killed by the system, e.g. out of memory) fails every
+evaluation in flight, so it is started again and those evaluations resubmitted, up to `max_restarts` times;
+after that the futures raise `WorkersLost`, which stops the search unlogged (a rerun resumes it)."""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
+import threading
 from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor as _Pool
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
+from nasrec.errors import UsageError
 from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.genotype import Genotype
 
@@ -59,27 +67,90 @@ def _evaluate_in_worker(genotype_json: str) -> str:
     return _score_json(_worker_evaluator, genotype_json)
 
 
+class WorkersLost(UsageError):
+    """The executor's workers died more often than it restarts them: the evaluations in flight are not the
+    genotypes' failures, so the search stops without logging them."""
+
+
 class ProcessPoolExecutor:
     """`workers` processes (spawned, so no state leaks from the parent), each rebuilding the evaluator
-    from `name` and `config` once."""
+    from `name` and `config` once. A pool whose worker dies is started again and the evaluations in flight
+    resubmitted, at most `max_restarts` times per executor (module docstring)."""
 
-    def __init__(self, name: str, config: dict[str, Any], workers: int = 2, threads_per_worker: int = 1) -> None:
-        self.pool = _Pool(
+    def __init__(
+        self,
+        name: str,
+        config: dict[str, Any],
+        workers: int = 2,
+        threads_per_worker: int = 1,
+        max_restarts: int = 2,
+    ) -> None:
+        self._args = (workers, (name, json.dumps(config), threads_per_worker))
+        self.max_restarts, self.restarts = max_restarts, 0
+        self._lock = threading.Lock()
+        self.pool = self._new_pool()
+
+    def _new_pool(self) -> _Pool:
+        workers, initargs = self._args
+        return _Pool(
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=(name, json.dumps(config), threads_per_worker),
+            initargs=initargs,
         )
 
     def submit(self, genotype_json: str) -> Future[str]:
-        return self.pool.submit(_evaluate_in_worker, genotype_json)
+        out: Future[str] = Future()
+        self._launch(genotype_json, out)
+        return out
+
+    def _launch(self, genotype_json: str, out: Future[str]) -> None:
+        pool = self.pool
+        try:
+            inner = pool.submit(_evaluate_in_worker, genotype_json)
+        except BrokenProcessPool:
+            self._restart(pool, genotype_json, out)
+            return
+        inner.add_done_callback(lambda done: self._finish(done, pool, genotype_json, out))
+
+    def _finish(self, inner: Future[str], pool: _Pool, genotype_json: str, out: Future[str]) -> None:
+        if inner.cancelled():
+            out.cancel()
+        elif isinstance(inner.exception(), BrokenProcessPool):
+            self._restart(pool, genotype_json, out)
+        elif inner.exception() is not None:
+            out.set_exception(inner.exception())
+        else:
+            out.set_result(inner.result())
+
+    def _restart(self, broken: _Pool, genotype_json: str, out: Future[str]) -> None:
+        """Resubmit on a fresh pool (started once per broken pool), or fail `out` with `WorkersLost`."""
+        with self._lock:
+            if self.pool is broken and self.restarts < self.max_restarts:
+                self.restarts += 1
+                self.pool = self._new_pool()  # the broken one has already stopped its workers
+            lost = self.pool is broken
+        if lost:
+            digest = Genotype.from_json(genotype_json).digest()
+            out.set_exception(
+                WorkersLost(
+                    f"an evaluation's worker process died {self.restarts + 1} times (killed by the system? e.g. "
+                    f"out of memory; genotype {digest} was among those in flight): the log keeps every finished "
+                    "evaluation; rerun the same command to resume, with fewer workers or threads if memory is short"
+                )
+            )
+        else:
+            self._launch(genotype_json, out)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
 
 
 def score_from_future(future: Future[str]) -> tuple[Score | None, str | None]:
+    """(score, None), or (None, the error) when the evaluation raised; `WorkersLost` is raised, not logged."""
     try:
         return Score.model_validate_json(future.result()), None
+    except WorkersLost:
+        raise
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import math
+import os
+import signal
 import time
+from pathlib import Path
 
 from nasrec.evaluators.base import Score
 from nasrec.genotype import Genotype
@@ -14,18 +17,29 @@ class FormulaEvaluator:
 
     name = "tests.search.formula:FormulaEvaluator"
 
-    def __init__(self, sleep: float = 0.0, fail_digits: str = "") -> None:
-        self.sleep, self.fail_digits = sleep, fail_digits
+    def __init__(self, sleep: float = 0.0, fail_digits: str = "", kill_file: str = "", kill_once: bool = True) -> None:
+        """`kill_file`: while that file exists, an evaluation SIGKILLs its own process (the system killing a
+        worker), removing the file first when `kill_once`."""
+        self.sleep, self.fail_digits, self.kill_file, self.kill_once = sleep, fail_digits, kill_file, kill_once
 
     @property
     def config(self) -> dict:
-        return {"sleep": self.sleep, "fail_digits": self.fail_digits}
+        return {
+            "sleep": self.sleep,
+            "fail_digits": self.fail_digits,
+            "kill_file": self.kill_file,
+            "kill_once": self.kill_once,
+        }
 
     def evaluate(self, genotypes: list[Genotype]) -> list[Score]:
         out = []
         for g in genotypes:
             if self.sleep:
                 time.sleep(self.sleep)
+            if self.kill_file and Path(self.kill_file).exists():
+                if self.kill_once:
+                    Path(self.kill_file).unlink(missing_ok=True)
+                os.kill(os.getpid(), signal.SIGKILL)
             if g.digest()[-1] in self.fail_digits:
                 raise RuntimeError(f"planned failure for {g.digest()}")
             loss = 0.44 + sum(

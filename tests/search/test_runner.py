@@ -11,7 +11,7 @@ import pytest
 from nasrec.genotype import NASREC_FULL, NASREC_SMALL
 from nasrec.records import Evaluation
 from nasrec.search.evolution import RegularizedEvolution
-from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
+from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor, WorkersLost
 from nasrec.search.random import RandomSearch
 from nasrec.search.runner import run_search
 from nasrec.state import read_jsonl
@@ -118,3 +118,35 @@ def test_process_pool_gives_the_same_scores_as_in_process(tmp_path):
     finally:
         pool.close()
     assert {r.digest: r.score.log_loss for r in local} == {r.digest: r.score.log_loss for r in remote}
+
+
+def test_a_worker_killed_by_the_system_is_replaced_and_no_genotype_is_logged_as_failed(tmp_path):
+    (tmp_path / "kill").touch()
+    evaluator = FormulaEvaluator(sleep=0.2, kill_file=str(tmp_path / "kill"))
+    pool = ProcessPoolExecutor(evaluator.name, evaluator.config, workers=2)
+    try:
+        records = run_search(RandomSearch(NASREC_SMALL, seed=4, budget=6), pool, tmp_path / "a.jsonl", parallel=2)
+    finally:
+        pool.close()
+    assert pool.restarts == 1 and not (tmp_path / "kill").exists()
+    assert len(records) == 6 and all(r.score is not None for r in records)
+    clean = run_search(
+        RandomSearch(NASREC_SMALL, seed=4, budget=6), InProcessExecutor(FormulaEvaluator()), tmp_path / "b.jsonl"
+    )
+    assert {r.digest: r.score.log_loss for r in records} == {r.digest: r.score.log_loss for r in clean}
+
+
+def test_workers_that_keep_dying_stop_the_search_unlogged_and_a_rerun_resumes_it(tmp_path):
+    (tmp_path / "kill").touch()
+    evaluator = FormulaEvaluator(kill_file=str(tmp_path / "kill"), kill_once=False)
+    pool = ProcessPoolExecutor(evaluator.name, evaluator.config, workers=2, max_restarts=1)
+    with pytest.raises(WorkersLost, match=r"worker process died 2 times .* rerun the same command to resume"):
+        try:
+            run_search(RandomSearch(NASREC_SMALL, seed=4, budget=6), pool, tmp_path / "log.jsonl", parallel=2)
+        finally:
+            pool.close()
+    assert read_jsonl(tmp_path / "log.jsonl", Evaluation) == []  # nothing logged as the genotypes' failure
+    resumed = run_search(
+        RandomSearch(NASREC_SMALL, seed=4, budget=6), InProcessExecutor(FormulaEvaluator()), tmp_path / "log.jsonl"
+    )
+    assert len(resumed) == 6 and all(r.score is not None for r in resumed)
