@@ -306,6 +306,13 @@ class Pipeline:
         """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds); with several
         objectives the Pareto front first, all of it even when it has more than k members."""
         scored = self.ranked(evaluations)
+        if not scored:
+            failed = [e for e in evaluations if e.error]
+            first = f" (the first error: {failed[0].error})" if failed else ""
+            raise UsageError(
+                f"{self.paths.evaluations}: none of the {len(evaluations)} evaluations has a score{first}; "
+                "the top-k stage needs one: fix the cause, then delete the log to evaluate them again"
+            )
         c = self.config
         full = FullTrain(
             data=c.data, seed=c.seed, seeds=c.topk_seeds, device=c.device, train=self.scratch_recipe(c.full_epochs)

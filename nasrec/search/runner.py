@@ -16,6 +16,7 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
 
+from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Score, derive_seed
 from nasrec.evaluators.training import progress_bar
@@ -38,6 +39,16 @@ def search_stats(strategy: Strategy) -> dict[str, Any]:
     if callable(stats):
         out.update(stats())
     return out
+
+
+def _failures(stage: Stage[str, Evaluation]) -> str:
+    failed = [e for e in stage.records.values() if e.score is None]
+    if not failed:
+        return "no evaluation failed"
+    return (
+        f"{len(failed)} of {len(stage)} evaluations failed (the first: {failed[0].error}); they stay in the log "
+        "as failures: fix the cause, then delete the log (or the run folder) to evaluate them again"
+    )
 
 
 def told_value(score: Score | None, objectives: Sequence[str] = ("logloss",)) -> Told:
@@ -88,9 +99,7 @@ def run_search(
                     in_flight[executor.submit(g.to_json(indent=None))] = (g, time.perf_counter())
             if not in_flight:
                 if not asked and not strategy.done:
-                    raise RuntimeError(
-                        "the strategy asked for nothing while no evaluation is running (every evaluation failed?)"
-                    )
+                    raise UsageError(f"{log}: the strategy has nothing to ask, nothing is running; {_failures(stage)}")
                 continue
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)
             for future in [f for f in in_flight if f in finished]:  # submission order

@@ -120,3 +120,18 @@ def test_process_pool_gives_the_same_scores_as_in_process_with_a_real_evaluator(
     finally:
         pool.close()
     assert {r.digest: r.score.log_loss for r in local} == pytest.approx({r.digest: r.score.log_loss for r in remote})
+
+
+def test_a_search_whose_every_evaluation_failed_stops_with_one_message(run, tmp_path):
+    config, root, _ = run
+    failed = [
+        e.model_copy(update={"score": None, "error": "RuntimeError: out of luck"})
+        for e in read_jsonl(root / "search" / "evaluations.jsonl", Evaluation)
+    ]
+    pipeline = Pipeline(config, tmp_path / "out", console=Console(quiet=True), progress=False)
+    with pytest.raises(
+        ValueError,
+        match=r"evaluations.jsonl: none of the 8 evaluations has a score "
+        r"\(the first error: RuntimeError: out of luck\); the top-k stage needs one",
+    ):
+        pipeline.train_top_k(failed, tmp_path / "topk.jsonl")

@@ -150,3 +150,15 @@ def test_workers_that_keep_dying_stop_the_search_unlogged_and_a_rerun_resumes_it
         RandomSearch(NASREC_SMALL, seed=4, budget=6), InProcessExecutor(FormulaEvaluator()), tmp_path / "log.jsonl"
     )
     assert len(resumed) == 6 and all(r.score is not None for r in resumed)
+
+
+def test_evolution_whose_every_evaluation_fails_stops_with_a_message_naming_the_first_error(tmp_path):
+    strategy = RegularizedEvolution(NASREC_SMALL, seed=2, population=4, cycles=4, tournament=2, children=2)
+    with pytest.raises(
+        ValueError,
+        match=r"log.jsonl: the strategy has nothing to ask, nothing is running; 4 of 4 evaluations failed "
+        r"\(the first: RuntimeError: planned failure for \w+\); they stay in the log",
+    ):
+        run_search(
+            strategy, InProcessExecutor(FormulaEvaluator(fail_digits="0123456789abcdef")), tmp_path / "log.jsonl"
+        )
