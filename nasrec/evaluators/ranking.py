@@ -3,19 +3,26 @@ candidates, and a paired one for the difference of two proxies), Spearman, Pears
 
 from __future__ import annotations
 
+import warnings
+from typing import Annotated
+
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, BeforeValidator
 
 from nasrec.errors import UsageError
 
+Correlation = Annotated[float, BeforeValidator(lambda v: float("nan") if v is None else v)]
+"""A correlation; NaN where it is undefined (a constant score list), written to JSON as null and read back."""
+
 
 class RankAgreement(BaseModel):
-    """How well `proxy` orders candidates like `reference` (lower is better for both, e.g. log loss)."""
+    """How well `proxy` orders candidates like `reference` (lower is better for both, e.g. log loss). A
+    proxy that gives every candidate the same score has no order: NaN correlations, no interval."""
 
     n: int
-    kendall_tau: float
-    spearman_rho: float
-    pearson_r: float
+    kendall_tau: Correlation
+    spearman_rho: Correlation
+    pearson_r: Correlation
     top_k: int
     top_k_overlap: float
     kendall_low: float | None = None
@@ -44,13 +51,15 @@ def kendall_tau(proxy, reference) -> float | None:
 
 def _bootstrap_interval(statistic, n: int, level: float, n_resamples: int, seed: int) -> tuple[float, float]:
     """Percentile bootstrap interval of `statistic(idx)` over `n` candidates resampled with replacement
-    (resamples where it is undefined are dropped)."""
+    (resamples where it is undefined are dropped; NaN, NaN when it is undefined in every one)."""
     rng = np.random.default_rng(seed)
     values = []
     for _ in range(n_resamples):
         value = statistic(rng.integers(0, n, n))
         if np.isfinite(value):
             values.append(value)
+    if not values:
+        return float("nan"), float("nan")
     alpha = (1 - level) / 2
     return float(np.quantile(values, alpha)), float(np.quantile(values, 1 - alpha))
 
@@ -93,12 +102,18 @@ def agreement(proxy, reference, k: int = 5) -> RankAgreement:
         )
     from scipy import stats
 
+    with warnings.catch_warnings():  # a constant list: NaN, said by the result itself
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        rho, r = stats.spearmanr(proxy, reference).statistic, stats.pearsonr(proxy, reference).statistic
     return RankAgreement(
         n=len(proxy),
         kendall_tau=float(_kendall(proxy, reference)),
-        spearman_rho=float(stats.spearmanr(proxy, reference).statistic),
-        pearson_r=float(stats.pearsonr(proxy, reference).statistic),
+        spearman_rho=float(rho),
+        pearson_r=float(r),
         top_k=min(k, len(proxy)),
         top_k_overlap=top_k_overlap(proxy, reference, k),
-        **dict(zip(("kendall_low", "kendall_high"), kendall_interval(proxy, reference), strict=True)),
+        **{
+            key: value if np.isfinite(value) else None
+            for key, value in zip(("kendall_low", "kendall_high"), kendall_interval(proxy, reference), strict=True)
+        },
     )

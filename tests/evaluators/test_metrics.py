@@ -72,3 +72,13 @@ def test_kendall_difference_is_paired_and_its_interval_excludes_zero_only_for_a_
     assert kendall_difference(twin, good, reference) == (0.0, 0.0, 0.0)
     with pytest.raises(ValueError, match="three equal-length score lists"):
         kendall_difference([1, 2, 3], [1, 2], [1, 2, 3])
+
+
+def test_a_proxy_with_one_score_for_every_candidate_has_no_order_and_its_agreement_round_trips():
+    out = agreement([0.5] * 4, [0.40, 0.41, 0.42, 0.43], k=2)
+    assert np.isnan(out.kendall_tau) and np.isnan(out.spearman_rho) and np.isnan(out.pearson_r)
+    assert out.kendall_low is None and out.kendall_high is None and out.n == 4
+    text = out.model_dump_json()
+    assert '"kendall_tau":null' in text
+    back = type(out).model_validate_json(text)
+    assert np.isnan(back.kendall_tau) and back.top_k_overlap == out.top_k_overlap
