@@ -205,20 +205,22 @@ def train_supernet(
             stop_after=stop_after,
             base_rate=train.positive_rate,
         )
-        if parallel.is_main and trainer.losses:
-            atomic_write_text(
+        previous = training_report(out) or {}
+        if parallel.is_main and trainer.step and (trainer.losses or previous.get("steps") != trainer.step):
+            first = previous.get("first_losses", []) if trainer.step > len(trainer.losses) else []
+            atomic_write_text(  # the run's first and last losses, over every call that trained it
                 out / "training.json",
                 json.dumps(
                     {
                         "steps": trainer.step,
                         "divergence": trainer.divergence.model_dump(),
-                        "first_losses": trainer.losses[:5],
-                        "last_losses": trainer.losses[-5:],
+                        "first_losses": (first + trainer.losses)[:5],
+                        "last_losses": (previous.get("last_losses", []) + trainer.losses)[-5:],
                     },
                     indent=2,
                 ),
             )
-        if parallel.is_main and trainer.losses and trainer.step >= total:
+        if parallel.is_main and trainer.step >= total:
             drop_optimizer_state(out / "checkpoint.pt")  # finished: a resume needs only the weights and the step
         if not parallel.all_equal(supernet):
             raise RuntimeError("supernet parameters differ between ranks after training (gradients out of sync)")

@@ -142,6 +142,7 @@ class Trainer:
         self.curve: list[CurvePoint] = []
         self.best_step: int | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
+        self.stopped = False  # early stopping ended the run
         self._warm = 0
         self.peak_step: int | None = None  # the step the learning rate peaks at (set by `fit`)
 
@@ -184,6 +185,9 @@ class Trainer:
             "step": self.step,
             "config": self.config.model_dump_json(),
             "divergence": self.guard.report.model_dump_json(),
+            "guard_recent": list(self.guard.recent),  # the running median's window and the streak go on
+            "guard_in_a_row": self.guard.in_a_row,
+            "stopped": self.stopped,  # early stopping ended the run: a resume trains no further
         }
         if self.curve:
             state |= {
@@ -215,6 +219,9 @@ class Trainer:
         self.step = int(state["step"])
         if "divergence" in state:
             self.guard.report = self.guard.report.model_validate_json(state["divergence"])
+        self.guard.recent.extend(float(v) for v in state.get("guard_recent", []))
+        self.guard.in_a_row = int(state.get("guard_in_a_row", 0))
+        self.stopped = bool(state.get("stopped", False))
         if "curve" in state:
             self.curve = [CurvePoint(step=int(s), log_loss=float(v)) for s, v in state["curve"]]
             self.best_step, self._best_state = state["best_step"], state["best_model"]
@@ -251,10 +258,9 @@ class Trainer:
         if not self.compiled and self.use_compile(end - self.step):
             fwd = self.model.compiled_forward()  # type: ignore[operator]  # checked by use_compile
             self.forward, self.compiled = (lambda d, s, step: fwd(d, s)), True
-        stopped = False
         with progress_bar(self.progress) as bar:
             task = bar.add_task(self.label, total=total, completed=self.step, info="")
-            while self.step < end and not stopped:
+            while self.step < end and not self.stopped:
                 epoch, offset = divmod(self.step, steps_per_epoch)
                 ran = 0
                 for batch in _skip(epoch_batches(epoch), offset):
@@ -264,10 +270,10 @@ class Trainer:
                     ran += 1
                     bar.update(task, advance=1, info=f"loss {self.losses[-1]:.4f}" if self.losses else "")
                     if validate is not None and (self.step % every == 0 or self.step == end):
-                        stopped = self._validate(validate)
-                    if self.step % self.config.checkpoint_every == 0 or stopped:
+                        self.stopped = self._validate(validate)
+                    if self.step % self.config.checkpoint_every == 0 or self.stopped:
                         self._save()
-                    if stopped:
+                    if self.stopped:
                         break
                 if ran == 0:
                     raise RuntimeError(
@@ -276,7 +282,7 @@ class Trainer:
                         "DataSplit.full_batches"
                     )
         self._read_losses()
-        if self.losses and self.step % self.config.checkpoint_every and not stopped:
+        if self.losses and self.step % self.config.checkpoint_every and not self.stopped:
             self._save()  # the final state, unless just saved
         if self._best_state is not None and self.config.patience is not None:
             self.model.load_state_dict(self._best_state)

@@ -1,9 +1,11 @@
 """What a supernet checkpoint holds: the optimizers' state while a run can still resume, only weights after."""
 
+import pytest
 import torch
 
-from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_supernet
+from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, supernet_training, train_supernet
 from nasrec.evaluators.checkpoint import load_checkpoint
+from nasrec.evaluators.supernet_training import training_report
 
 
 def test_a_finished_supernet_checkpoint_holds_only_what_resume_needs(tmp_path, tiny_space_file):
@@ -16,10 +18,45 @@ def test_a_finished_supernet_checkpoint_holds_only_what_resume_needs(tmp_path, t
     assert state["step"] == 4 and len(state["optimizers"]) == 2  # unfinished: Adagrad's sums, for an exact resume
     done = train_supernet(config, tmp_path)
     state = load_checkpoint(ckpt)
-    assert sorted(state) == ["config", "divergence", "model", "optimizers", "step"]
+    assert sorted(state) == [
+        "config",
+        "divergence",
+        "guard_in_a_row",
+        "guard_recent",
+        "model",
+        "optimizers",
+        "step",
+        "stopped",
+    ]
     assert state["optimizers"] == [] and state["step"] == round(0.25 * (11_960 // 512))  # 6 steps
     weights = sum(t.numel() * t.element_size() for t in state["model"].values())
     assert weights < ckpt.stat().st_size < weights + 64 * 1024
     again = train_supernet(config, tmp_path)  # a rerun resumes the finished run: nothing left to train
     for (name, a), b in zip(done.state_dict().items(), again.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_a_resumed_supernet_reports_the_runs_first_losses_and_a_kill_before_the_cleanup_is_mended(
+    tmp_path, tiny_space_file, monkeypatch
+):
+    config = SupernetTrainingConfig(
+        data="sample:criteo", space=tiny_space_file, cap=5000, train=TrainConfig(epochs=0.25, checkpoint_every=3)
+    )
+    train_supernet(config, tmp_path / "whole")
+    train_supernet(config, tmp_path / "parts", stop_after=3)
+    train_supernet(config, tmp_path / "parts")
+    whole, parts = training_report(tmp_path / "whole"), training_report(tmp_path / "parts")
+    assert parts == whole and parts["steps"] == 6 and len(parts["first_losses"]) == 5
+
+    # killed after the last checkpoint, before the report and the optimizer state's removal
+    def killed(*args, **kwargs):
+        raise SystemExit("killed")
+
+    monkeypatch.setattr(supernet_training, "atomic_write_text", killed)
+    with pytest.raises(SystemExit):
+        train_supernet(config, tmp_path / "killed")
+    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["optimizers"] != []
+    monkeypatch.undo()
+    train_supernet(config, tmp_path / "killed")
+    assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["optimizers"] == []
+    assert training_report(tmp_path / "killed")["steps"] == 6

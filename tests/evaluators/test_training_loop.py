@@ -223,3 +223,47 @@ def test_losses_read_every_few_steps_equal_every_step_and_the_guard_still_stops(
         c.fit(lambda epoch: iter(batches), steps_per_epoch=8)
     assert c.divergence.count == 1 and c.divergence.first_step == 5 and len(c.losses) == 5
     assert load_checkpoint(ckpt)["step"] == 4  # the checkpoint after step 6 was never written
+
+
+def test_a_resumed_run_keeps_the_guards_window_and_reports_what_an_uninterrupted_one_does(tmp_path):
+    """A spike at step 5 (logits x 50), a checkpoint every 4 steps: killed at step 8 and resumed, the
+    guard's report and the weights equal the uninterrupted run's."""
+
+    def run(checkpoint, steps=None):
+        torch.manual_seed(0)
+        model = Tiny()
+        trainer = Trainer(
+            model,
+            TrainConfig(epochs=2, lr=0.05, min_warmup_steps=0, checkpoint_every=4),
+            forward=lambda d, s, step: model(d, s) * (50.0 if step in (5, 9) else 1.0),
+            checkpoint=checkpoint,
+        )
+        trainer.fit(lambda epoch: iter(make_batches()), steps_per_epoch=8, stop_after=steps)
+        return model, trainer
+
+    full, uninterrupted = run(None)
+    assert str(uninterrupted.divergence).startswith("2 diverged steps (first at step 5")
+    run(tmp_path / "ckpt.pt", steps=8)
+    resumed_model, resumed = run(tmp_path / "ckpt.pt")
+    assert resumed.divergence == uninterrupted.divergence
+    assert list(resumed.guard.recent) == list(uninterrupted.guard.recent)
+    for (name, a), b in zip(full.state_dict().items(), resumed_model.state_dict().values(), strict=True):
+        assert torch.allclose(a, b, atol=1e-6), name
+
+
+def test_a_run_that_stopped_early_trains_no_further_when_fit_again_on_its_checkpoint(tmp_path):
+    values = iter([0.60, 0.55, 0.50, 0.52, 0.58, 0.40, 0.30])  # would improve again after the stop
+
+    def run():
+        torch.manual_seed(0)
+        trainer = Trainer(Tiny(), TrainConfig(epochs=10, patience=2, min_warmup_steps=0), checkpoint=tmp_path / "c.pt")
+        trainer.fit(lambda epoch: iter(make_batches()), steps_per_epoch=8, validate=lambda: next(values))
+        return trainer
+
+    first = run()
+    assert first.stopped and first.step == 40 and first.best_step == 24
+    again = run()
+    assert again.stopped and again.step == 40 and again.best_step == 24 and again.losses == []
+    assert [p.log_loss for p in again.curve] == [0.60, 0.55, 0.50, 0.52, 0.58]
+    for name, value in first.model.state_dict().items():
+        assert torch.equal(value, again.model.state_dict()[name]), name
