@@ -122,6 +122,7 @@ class Pipeline:
         if self.uses_supernet():
             self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
+        self.check_scored(evaluations)
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
         best = min(topk, key=lambda r: r.valid_value)
         save(
@@ -228,8 +229,11 @@ class Pipeline:
             return ProcessPoolExecutor(name, config, workers=self.config.workers)
         return InProcessExecutor(build_evaluator(name, config))
 
-    def search(self, log: Path, strategy: StrategyChoice | None = None) -> list[Evaluation]:
-        """Run (or resume) `strategy` (default: the run's) with the run's evaluator, logging to `log`."""
+    def search(
+        self, log: Path, strategy: StrategyChoice | None = None, reuse: list[Evaluation] | None = None
+    ) -> list[Evaluation]:
+        """Run (or resume) `strategy` (default: the run's) with the run's evaluator, logging to `log`; genotypes
+        that `reuse` holds are logged with its scores, not evaluated again."""
         c, choice = self.config, strategy or self.config.strategy
         objectives = c.objectives if strategy is None else ("logloss",)
         s = build_strategy(
@@ -252,6 +256,7 @@ class Pipeline:
                 progress=self.progress,
                 objectives=objectives,
                 stats=stats,
+                reuse=None if reuse is None else {e.digest: e for e in reuse},
             )
         finally:
             executor.close()
@@ -261,6 +266,18 @@ class Pipeline:
         if rejected:
             self.console.print(f"  {rejected} proposals over the budgets ({c.limits}): never scored", highlight=False)
         return out
+
+    def check_scored(self, evaluations: list[Evaluation], log: Path | None = None) -> None:
+        """Raise a `UsageError` naming the log (default: the search's) and the first error when no evaluation
+        has a score."""
+        if any(e.score is not None for e in evaluations):
+            return
+        failed = [e for e in evaluations if e.error]
+        first = f" (the first error: {failed[0].error})" if failed else ""
+        raise UsageError(
+            f"{log or self.paths.evaluations}: none of the {len(evaluations)} evaluations has a score{first}; "
+            "the top-k stage needs one: fix the cause, then delete the log to evaluate them again"
+        )
 
     def ranked(self, evaluations: list[Evaluation]) -> list[Evaluation]:
         """Scored evaluations best first: by proxy score, or with several objectives by Pareto rank (the front
@@ -306,13 +323,6 @@ class Pipeline:
         """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds); with several
         objectives the Pareto front first, all of it even when it has more than k members."""
         scored = self.ranked(evaluations)
-        if not scored:
-            failed = [e for e in evaluations if e.error]
-            first = f" (the first error: {failed[0].error})" if failed else ""
-            raise UsageError(
-                f"{self.paths.evaluations}: none of the {len(evaluations)} evaluations has a score{first}; "
-                "the top-k stage needs one: fix the cause, then delete the log to evaluate them again"
-            )
         c = self.config
         full = FullTrain(
             data=c.data, seed=c.seed, seeds=c.topk_seeds, device=c.device, train=self.scratch_recipe(c.full_epochs)
@@ -341,10 +351,14 @@ class Pipeline:
         return [r.model_copy(update={"rank": rank}) for r, (rank, _) in zip(done, top, strict=True)]  # extended
 
     def random_baseline(self) -> Genotype:
-        """Random search with the evolution's number of proxy evaluations; its top-k trained from scratch;
-        the best on validation."""
-        n = len(read_jsonl(self.paths.evaluations, Evaluation))
-        evaluations = self.search(self.paths.random_evaluations, StrategyChoice(name="random", options={"budget": n}))
+        """Random search with the search's number of proxy evaluations; its top-k trained from scratch; the best
+        on validation. Its draws start as the search's (the same seed; evolution's initial population is random),
+        so the two are compared on shared draws, and what the search already scored is not scored again."""
+        searched = read_jsonl(self.paths.evaluations, Evaluation)
+        evaluations = self.search(
+            self.paths.random_evaluations, StrategyChoice(name="random", options={"budget": len(searched)}), searched
+        )
+        self.check_scored(evaluations, self.paths.random_evaluations)
         topk = self.train_top_k(evaluations, self.paths.random_topk)
         return min(topk, key=lambda r: r.valid_value).genotype
 

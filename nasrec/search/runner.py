@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
 from pathlib import Path
 from typing import Any
@@ -69,9 +69,12 @@ def run_search(
     progress: bool = False,
     objectives: Sequence[str] = ("logloss",),
     stats: str | Path | None = None,
+    reuse: Mapping[str, Evaluation] | None = None,
 ) -> list[Evaluation]:
     """Drive `strategy` to completion (or until `budget` evaluations are logged in all). Returns every
-    logged evaluation in order."""
+    logged evaluation in order. `reuse`: evaluations by the same evaluator logged elsewhere, by digest (e.g.
+    the run's search, for its random baseline): a genotype found there is logged with its score (0 seconds)
+    instead of being evaluated again."""
     stage = Stage(log, Evaluation, key=lambda e: e.digest)
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
     total = getattr(strategy, "budget", None)
@@ -95,6 +98,11 @@ def run_search(
                 known = stage.get(g.digest())
                 if known is not None:  # replayed from the log, or a duplicate: never evaluated twice
                     strategy.tell(g, told_value(known.score, objectives))
+                elif reuse is not None and g.digest() in reuse:
+                    done = reuse[g.digest()]
+                    stage.add(done.model_copy(update={"index": len(stage), "seconds": 0.0}))
+                    strategy.tell(g, told_value(done.score, objectives))
+                    bar.update(task, advance=1)
                 else:
                     in_flight[executor.submit(g.to_json(indent=None))] = (g, time.perf_counter())
             if not in_flight:

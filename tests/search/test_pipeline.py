@@ -134,4 +134,4 @@ def test_a_search_whose_every_evaluation_failed_stops_with_one_message(run, tmp_
         match=r"evaluations.jsonl: none of the 8 evaluations has a score "
         r"\(the first error: RuntimeError: out of luck\); the top-k stage needs one",
     ):
-        pipeline.train_top_k(failed, tmp_path / "topk.jsonl")
+        pipeline.check_scored(failed)

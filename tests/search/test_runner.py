@@ -162,3 +162,16 @@ def test_evolution_whose_every_evaluation_fails_stops_with_a_message_naming_the_
         run_search(
             strategy, InProcessExecutor(FormulaEvaluator(fail_digits="0123456789abcdef")), tmp_path / "log.jsonl"
         )
+
+
+def test_genotypes_scored_in_another_log_are_logged_with_those_scores_and_not_evaluated_again(tmp_path):
+    first = run_search(
+        RandomSearch(NASREC_SMALL, seed=4, budget=6), InProcessExecutor(FormulaEvaluator()), tmp_path / "a.jsonl"
+    )
+    broken = InProcessExecutor(FormulaEvaluator(fail_digits="0123456789abcdef"))  # anything evaluated fails
+    records = run_search(
+        RandomSearch(NASREC_SMALL, seed=4, budget=10), broken, tmp_path / "b.jsonl", reuse={e.digest: e for e in first}
+    )
+    assert [r.digest for r in records[:6]] == [e.digest for e in first]
+    assert [r.score for r in records[:6]] == [e.score for e in first] and {r.seconds for r in records[:6]} == {0.0}
+    assert [r.index for r in records] == list(range(10)) and all(r.score is None for r in records[6:])
