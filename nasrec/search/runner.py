@@ -77,6 +77,7 @@ def run_search(
     instead of being evaluated again."""
     stage = Stage(log, Evaluation, key=lambda e: e.digest)
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
+    queue: list[Genotype] = []  # asked, not yet submitted
     total = getattr(strategy, "budget", None)
     best = min((e.score.value for e in stage.records.values() if e.score), default=float("nan"))
     written = [""]
@@ -93,12 +94,19 @@ def run_search(
             room = parallel - len(in_flight)
             if budget is not None:
                 room = min(room, budget - len(stage) - len(in_flight))
-            asked = strategy.ask(max(0, room)) if room > 0 else []
-            for g in asked:
+            asked = strategy.ask(room) if room > 0 and not queue else []
+            queue += asked  # a strategy may return more than asked (a cycle's children): the rest waits its turn
+            while queue:
+                g = queue[0]
                 known = stage.get(g.digest())
                 if known is not None:  # replayed from the log, or a duplicate: never evaluated twice
-                    strategy.tell(g, told_value(known.score, objectives))
-                elif reuse is not None and g.digest() in reuse:
+                    strategy.tell(queue.pop(0), told_value(known.score, objectives))
+                    continue
+                if room <= 0:
+                    break
+                room -= 1
+                queue.pop(0)
+                if reuse is not None and g.digest() in reuse:
                     done = reuse[g.digest()]
                     stage.add(done.model_copy(update={"index": len(stage), "seconds": 0.0}))
                     strategy.tell(g, told_value(done.score, objectives))
@@ -106,7 +114,7 @@ def run_search(
                 else:
                     in_flight[executor.submit(g.to_json(indent=None))] = (g, time.perf_counter())
             if not in_flight:
-                if not asked and not strategy.done:
+                if not asked and not queue and not strategy.done:
                     raise UsageError(f"{log}: the strategy has nothing to ask, nothing is running; {_failures(stage)}")
                 continue
             finished, _ = wait(list(in_flight), return_when=FIRST_COMPLETED)

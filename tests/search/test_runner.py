@@ -175,3 +175,14 @@ def test_genotypes_scored_in_another_log_are_logged_with_those_scores_and_not_ev
     assert [r.digest for r in records[:6]] == [e.digest for e in first]
     assert [r.score for r in records[:6]] == [e.score for e in first] and {r.seconds for r in records[:6]} == {0.0}
     assert [r.index for r in records] == list(range(10)) and all(r.score is None for r in records[6:])
+
+
+def test_a_budget_is_never_overshot_by_a_strategy_that_asks_a_whole_cycle_and_a_larger_one_extends_the_log(tmp_path):
+    def evolution():  # each cycle asks 8 children at once, whatever the room
+        return RegularizedEvolution(NASREC_SMALL, seed=2, population=4, cycles=5, tournament=2, children=8)
+
+    evaluator = InProcessExecutor(FormulaEvaluator())
+    assert len(run_search(evolution(), evaluator, tmp_path / "a.jsonl", budget=10)) == 10
+    extended = run_search(evolution(), evaluator, tmp_path / "a.jsonl", budget=15)
+    whole = run_search(evolution(), evaluator, tmp_path / "b.jsonl", budget=15)
+    assert len(extended) == 15 and [r.digest for r in extended] == [r.digest for r in whole]
