@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import io
 import json
+import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -99,18 +101,32 @@ def write_arrays(
     folds: np.ndarray | None = None,
     prob: np.ndarray | None = None,
 ) -> None:
-    """Write a complete prepared folder (used for in-memory data, e.g. synthetic)."""
-    path.mkdir(parents=True, exist_ok=True)
-    if prob is not None:
-        np.save(path / "prob.npy", np.ascontiguousarray(prob, dtype=np.float64))
-    if folds is None:
-        folds = stratified_folds(label, meta.n_folds, meta.split_seed)
-    np.save(path / "dense.npy", np.ascontiguousarray(dense, dtype=np.float32))
-    np.save(path / "sparse.npy", np.ascontiguousarray(sparse, dtype=sparse_dtype(max(spec.cardinalities))))
-    np.save(path / "label.npy", np.ascontiguousarray(label, dtype=np.float32))
-    np.save(path / "folds.npy", folds.astype(np.uint8))
-    spec.save(path / "spec.json")
-    (path / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
+    """Write a complete prepared folder (used for in-memory data, e.g. synthetic): built under a temporary name
+    beside `path` and renamed into place, so `path` is whole or absent. An existing non-empty folder is
+    refused, never overwritten."""
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise DataError(f"{path} already exists; prepared data is never overwritten: choose a new folder")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
+    try:
+        if prob is not None:
+            np.save(tmp / "prob.npy", np.ascontiguousarray(prob, dtype=np.float64))
+        if folds is None:
+            folds = stratified_folds(label, meta.n_folds, meta.split_seed)
+        np.save(tmp / "dense.npy", np.ascontiguousarray(dense, dtype=np.float32))
+        np.save(tmp / "sparse.npy", np.ascontiguousarray(sparse, dtype=sparse_dtype(max(spec.cardinalities))))
+        np.save(tmp / "label.npy", np.ascontiguousarray(label, dtype=np.float32))
+        np.save(tmp / "folds.npy", folds.astype(np.uint8))
+        spec.save(tmp / "spec.json")
+        (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
+        if path.exists():
+            path.rmdir()  # empty
+        os.rename(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 class DataSplit:

@@ -84,3 +84,17 @@ def test_folds_equal_sklearn(n: int, seed: int, k: int) -> None:
 def test_too_few_rows() -> None:
     with pytest.raises(DataError, match="cannot be split"):
         stratified_folds(np.zeros(5))
+
+
+def test_saving_over_prepared_data_is_refused_and_leaves_it_as_it_was(tmp_path) -> None:
+    from nasrec.evaluators.oracle import make_oracle
+
+    oracle = make_oracle(200, seed=0).save(tmp_path / "data")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "data").iterdir()}
+    assert "prob.npy" in before
+    with pytest.raises(DataError, match=r"data already exists; prepared data is never overwritten"):
+        make_synthetic(300, seed=1).save(tmp_path / "data")
+    assert {p.name: p.read_bytes() for p in (tmp_path / "data").iterdir()} == before
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # no temporary folder left
+    (tmp_path / "empty").mkdir()
+    assert len(make_synthetic(300, seed=1).save(tmp_path / "empty")) == 300 and oracle.prob is not None
