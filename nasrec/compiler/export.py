@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -65,8 +66,9 @@ def export_program(model: nn.Module, features: FeatureSpec) -> torch.export.Expo
         return torch.export.export(model, example_inputs(features, 8), dynamic_shapes=_dynamic_batch())
 
 
-def export_onnx(model: nn.Module, features: FeatureSpec, path: str | Path) -> None:
-    """Write `model` as ONNX (dynamo exporter; inputs `dense`, `sparse`, output `logits`, batch dynamic)."""
+def export_onnx(model: nn.Module, features: FeatureSpec, path: str | Path, external_data: bool | None = None) -> None:
+    """Write `model` as ONNX (dynamo exporter; inputs `dense`, `sparse`, output `logits`, batch dynamic). The
+    weights go to `PATH.data` beside it when `external_data`, or (None) when the model is over ONNX's 2 GB."""
     try:
         import onnx  # noqa: F401 (only to fail early when the extra is missing)
         import onnxscript  # noqa: F401 (only to fail early when the extra is missing)
@@ -84,7 +86,7 @@ def export_onnx(model: nn.Module, features: FeatureSpec, path: str | Path) -> No
             verbose=False,
         )
         assert program is not None  # dynamo=True always returns a program
-        program.save(str(path))
+        program.save(str(path), external_data=external_data)
 
 
 def onnx_session(path: str | Path, threads: int | None = None) -> Any:
@@ -118,17 +120,24 @@ class ExportCheck:
         return f"{self.path}: {runner} gives the PyTorch logits within {self.max_abs_diff:.1e} (batches {sizes})"
 
 
-def export_file(model: nn.Module, features: FeatureSpec, path: str | Path, format: str) -> ExportCheck:
-    """Write `model` to `path` in `format` (through a temporary file and a rename), load it back, and compare
-    its logits with the eager model's; a difference above `TOLERANCE` raises `RuntimeError` (a bug)."""
+def export_file(
+    model: nn.Module, features: FeatureSpec, path: str | Path, format: str, external_data: bool | None = None
+) -> ExportCheck:
+    """Write `model` to `path` in `format`, load it back, and compare its logits with the eager model's; a
+    difference above `TOLERANCE` raises `RuntimeError` (a bug). Written in a temporary folder beside `path`
+    under its final name, then moved into place, so an ONNX model's external weights (`PATH.data`, see
+    `export_onnx`) keep the name the model refers to."""
     if format not in FORMATS:
         raise UsageError(f"unknown export format {format!r} (known: {', '.join(FORMATS)})")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.stem}.tmp-{os.getpid()}{path.suffix}")  # torch.export.save wants .pt2
+    work = path.parent / f".{path.name}.tmp-{os.getpid()}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    tmp = work / path.name
     try:
         if format == "onnx":
-            export_onnx(model, features, tmp)
+            export_onnx(model, features, tmp, external_data)
             session = onnx_session(tmp)
             run = lambda d, s: run_onnx(session, d, s)  # noqa: E731 (a one-line closure)
         else:
@@ -145,7 +154,10 @@ def export_file(model: nn.Module, features: FeatureSpec, path: str | Path, forma
             worst = max(worst, float(np.abs(run(dense, sparse) - want).max()))
         if not worst <= TOLERANCE:
             raise RuntimeError(f"exported {format} model differs from PyTorch by {worst:.2e} > {TOLERANCE:g}")
+        for extra in work.iterdir():  # the external weights first, the model last
+            if extra != tmp:
+                os.replace(extra, path.parent / extra.name)
         os.replace(tmp, path)
     finally:
-        tmp.unlink(missing_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
     return ExportCheck(path=path, format=format, max_abs_diff=worst, batches=CHECK_BATCHES)

@@ -86,3 +86,18 @@ def test_weights_of_another_model_are_one_line_error(tmp_path):
     assert result.exit_code == 1 and len(result.stderr.strip().splitlines()) == 1
     assert result.stderr.startswith(f"error: --weights {ckpt}: not this genotype's standalone weights (")
     assert not (tmp_path / "m").exists()
+
+
+def test_an_onnx_model_with_external_weights_keeps_working_when_moved(tmp_path):
+    """Over 2 GB (forced here) the weights go beside the model; the model must name them by their final name."""
+    features = preset("criteo", cap=500)
+    torch.manual_seed(0)
+    model = compile_standalone(load_zoo("dlrm"), features)
+    export_file(model, features, tmp_path / "out" / "m.onnx", "onnx", external_data=True)
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["m.onnx", "m.onnx.data"]
+    (tmp_path / "out").rename(tmp_path / "moved")
+    dense, sparse = example_inputs(features, 16, seed=3)
+    with torch.no_grad():
+        want = model.eval()(dense, sparse).numpy()
+    got = run_onnx(onnx_session(tmp_path / "moved" / "m.onnx", threads=1), dense, sparse)
+    assert np.abs(got - want).max() <= TOLERANCE
