@@ -36,6 +36,12 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def check_seed(seed: int) -> None:
+    """numpy's generators take seeds of 0 or more: say so for `--seed` instead of numpy's traceback."""
+    if seed < 0:
+        fail(f"--seed: Input should be greater than or equal to 0, got {seed}")  # the config models' words
+
+
 def user_errors(fn: F) -> F:
     """Turn the project's own errors (`GenotypeError`, `DataError`, `UsageError`) into one-line messages;
     anything else is a bug and keeps its traceback."""
@@ -61,7 +67,7 @@ def flag_errors(exc: ValidationError, flags: dict[str, str] | None = None) -> li
         msg, value = str(e["msg"]).removeprefix("Value error, "), e.get("input")
         got = "" if isinstance(value, dict) or repr(value) in msg else f", got {value!r}"  # said, or a whole model
         lines.append(f"{flag + ': ' if flag else ''}{msg}{got}")
-    return lines
+    return list(dict.fromkeys(lines))  # one flag can reach several fields (e.g. --seed)
 
 
 @contextlib.contextmanager

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from nasrec.cli.common import table
+from nasrec.cli.common import check_seed, table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
 from nasrec.data.samples import SAMPLES
 
@@ -172,6 +172,7 @@ def synthetic_cmd(
         _fail(f"{out} already exists; choose a new folder")
     if rows < 10:
         _fail(f"--rows must be at least 10 (one row per fold), got {rows}")
+    check_seed(seed)
     if teacher_scale <= 0:
         _fail(f"--teacher-scale must be positive, got {teacher_scale}")
     from nasrec.evaluators.oracle import make_oracle

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from nasrec.cli.common import console, load_checked, load_genotype, table, user_errors, write_or_print
+from nasrec.cli.common import check_seed, console, load_checked, load_genotype, table, user_errors, write_or_print
 from nasrec.genotype.sampling import DEFAULT_SAMPLER
 
 app = typer.Typer(
@@ -119,6 +119,7 @@ def sample(
     """Draw a genotype from a search space with a path sampler."""
     from nasrec.genotype.sampling import sample as draw
 
+    check_seed(seed)
     write_or_print(draw(space, sampler, seed).to_json(), out)
 
 
@@ -139,6 +140,7 @@ def mutate(
     """Apply one of the paper's six mutations; the child records its parent's digest."""
     from nasrec.genotype.mutation import mutate as do_mutate
 
+    check_seed(seed)
     write_or_print(do_mutate(load_genotype(file), seed, space, kind).to_json(), out)
 
 

@@ -67,7 +67,7 @@ class FullTrainConfig(BaseModel):
     train_split: str = Field(default="train", description="`train`, or `train+valid` for a final model")
     eval_split: str = Field(default="valid", description="`valid` or `test`")
     eval_batch_size: int = 4096
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     seeds: int = Field(default=1, ge=1, description="training runs averaged (seeds seed, seed+1, ...)")
     steps: list[int] | None = Field(default=None, description="fixed steps per seed (no early stopping)")
     retries: int = Field(

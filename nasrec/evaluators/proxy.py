@@ -32,7 +32,7 @@ class ProxyConfig(BaseModel):
     valid_rows: int | None = Field(default=None, description="validation rows scored (None: the whole split)")
     batch_size: int = 4096
     group: int = Field(default=8, gt=0, description="candidates scored together in one pass")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     device: str = Field(default="cpu", description="cpu, cuda or auto")
 
 

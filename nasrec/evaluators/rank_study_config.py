@@ -31,7 +31,7 @@ class SupernetVariant(BaseModel):
     )
     finetune: tuple[Finetune, ...] = FINETUNES
     center_logits: bool = Field(default=False, description="train on batch-centred logits (see the supernet config)")
-    seed: int | None = Field(default=None, description="this supernet's training seed (None: the study's seed)")
+    seed: int | None = Field(default=None, ge=0, description="this supernet's training seed (None: the study's seed)")
 
 
 class RankStudyConfig(BaseModel):
@@ -41,7 +41,7 @@ class RankStudyConfig(BaseModel):
     space: str = "nasrec-full"
     n: int = Field(default=50, ge=3, description="genotypes sampled")
     sampler: str = DEFAULT_SAMPLER
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     supernets: dict[str, SupernetVariant] = Field(default_factory=lambda: {"main": SupernetVariant()})
     reference_seeds: int = Field(default=2, ge=1, description="scratch trainings averaged per genotype")
     full: TrainConfig = SCRATCH_RECIPE

@@ -33,6 +33,8 @@ def tensorboard(logdir: str | Path | None) -> Iterator[None]:
         from torch.utils.tensorboard import SummaryWriter
     except ImportError:
         raise UsageError("--tensorboard needs the tensorboard package: pip install 'nasrec[tensorboard]'") from None
+    if Path(logdir).exists() and not Path(logdir).is_dir():
+        raise UsageError(f"--tensorboard {logdir} is a file, not a folder; choose another path")
     previous, _writer = _writer, SummaryWriter(str(logdir))
     try:
         yield

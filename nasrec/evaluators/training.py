@@ -57,7 +57,7 @@ class TrainConfig(BaseModel):
     warmup: float = Field(default=0.1, ge=0, lt=1, description="fraction of steps with linear warm-up")
     min_warmup_steps: int = Field(default=WARMUP_FLOOR, ge=0, description="floor on the warm-up, in steps")
     clip: float | None = Field(default=5.0, gt=0)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     checkpoint_every: int = Field(default=200, gt=0)
     guard_factor: float = Field(default=3.0, gt=1, description="a loss above this x the running median diverged")
     guard_patience: int = Field(default=20, gt=0, description="diverged steps in a row that stop the run")

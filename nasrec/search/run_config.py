@@ -96,7 +96,7 @@ class RunConfig(BaseModel):
 
     data: str = Field(default="sample:criteo", description="`sample:NAME` or a prepared data folder")
     space: str = Field(default="nasrec-full", description="search space preset or JSON file")
-    seed: int = 0
+    seed: int = Field(default=0, ge=0)
     supernet: SupernetTrainingConfig = Field(description="supernet training (data, space and seed: the run's)")
     strategy: StrategyChoice = Field(default_factory=StrategyChoice)
     objectives: tuple[Objective, ...] = Field(

@@ -41,6 +41,8 @@ class RunLock:
             return "unknown"
 
     def acquire(self) -> RunLock:
+        if self.folder.exists() and not self.folder.is_dir():
+            raise UsageError(f"{self.what} {self.folder} is a file, not a folder; choose another path")
         self.folder.mkdir(parents=True, exist_ok=True)
         try:
             self._lock.acquire()

@@ -215,3 +215,37 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback():
     assert result.exit_code == 1 and result.exception is bug and result.stderr == ""
     for error in (ValueError("a bug"), OSError("a bug")):
         assert runner.invoke(_app(error)).exception is error
+
+
+# -- seeds and output paths ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "command",
+    [
+        ("genotype", "sample", "--space", "nasrec-small", "--seed", "-1"),
+        ("genotype", "mutate", "zoo:dlrm", "--seed", "-1"),
+        ("nasrec", "evaluate", "zoo:dlrm", "--seed", "-1"),
+        ("nasrec", "search", "--seed", "-1", "--out", "OUT"),
+        ("nasrec", "train-supernet", "--seed", "-1", "-o", "OUT"),
+    ],
+    ids=lambda c: f"{c[0]}-{c[1]}",
+)
+def test_a_negative_seed_is_one_error(command, tmp_path):
+    args = [str(tmp_path / "out") if a == "OUT" else a for a in command[1:]]
+    result = genotype(*args) if command[0] == "genotype" else nasrec(*args)
+    one_error(result, "--seed: Input should be greater than or equal to 0, got -1")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_output_folder_that_is_a_file_is_one_error_and_the_file_is_kept(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("mine")
+    one_error(nasrec("search", "--out", str(path)), f"run folder {path} is a file, not a folder; choose another path")
+    one_error(
+        nasrec("train-supernet", "-o", str(path)),
+        f"supernet folder {path} is a file, not a folder; choose another path",
+    )
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--epochs", "0.01", "--tensorboard", str(path)),
+        f"--tensorboard {path} is a file, not a folder; choose another path",
+    )
+    assert path.read_text() == "mine"
