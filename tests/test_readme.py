@@ -35,6 +35,17 @@ def test_readme_console_examples_run_in_order(tmp_path):
         assert "Traceback" not in result.stderr, command
 
 
+def test_the_readme_genotype_example_passes_genotype_validate(tmp_path):
+    from typer.testing import CliRunner
+
+    from nasrec.cli.genotype import app
+
+    (example,) = re.findall(r"```json\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    (tmp_path / "example.json").write_text(example)
+    result = CliRunner().invoke(app, ["validate", str(tmp_path / "example.json")])
+    assert result.exit_code == 0 and result.stdout.startswith(f"ok  {tmp_path / 'example.json'}"), result.output
+
+
 def test_every_relative_link_in_the_readme_and_docs_exists():
     pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
     missing = []
