@@ -210,6 +210,13 @@ def rank_study_cmd(
     ),
     paper_steps: int = default(RankStudyConfig, "paper_steps"),
     finetune_rows: int = default(RankStudyConfig, "finetune_train_rows"),
+    finetune: Annotated[
+        str,
+        typer.Option(
+            help="Proxies scored on the supernet, comma-separated: none (inherited weights), fast, fast-std "
+            "(the search's default), paper, bias, scale; params and flops are always scored."
+        ),
+    ] = "none,fast-std,paper",
     device: Device = default(RankStudyConfig, "device"),
     tensorboard_dir: TensorBoard = None,
 ) -> None:
@@ -218,7 +225,10 @@ def rank_study_cmd(
     from nasrec.evaluators.rank_study import rank_study
 
     with flag_values():
-        main = SupernetVariant(train=TrainConfig(**{**SUPERNET_RECIPE.model_dump(), "epochs": supernet_epochs}))
+        main = SupernetVariant(
+            train=TrainConfig(**{**SUPERNET_RECIPE.model_dump(), "epochs": supernet_epochs}),
+            finetune=tuple(name.strip() for name in finetune.split(",") if name.strip()),
+        )
         config = RankStudyConfig(
             data=data,
             space=space,
@@ -259,7 +269,7 @@ def rank_table(result):  # RankStudyResult -> rich Table
             f"{a.spearman_rho:.3f}",
             f"{a.pearson_r:.3f}",
             f"{a.top_k_overlap:.2f}",
-            f"{result.seconds_per_candidate.get(label, float('nan')):.2f}",
+            f"{result.seconds_per_candidate[label]:.2f}" if label in result.seconds_per_candidate else "",
         )
     return out
 

@@ -8,6 +8,7 @@ from typer.testing import CliRunner
 
 from nasrec.cli import main
 from nasrec.cli import search as search_cli
+from nasrec.errors import UsageError
 from nasrec.search import pipeline
 from nasrec.search.base import STRATEGIES
 from nasrec.search.pipeline import RunConfig
@@ -244,3 +245,19 @@ def test_train_supernet_center_logits_is_recorded_and_keeps_the_heads_bias(tmp_p
     rate = open_data("sample:criteo").split("train").positive_rate
     bias = load_supernet(out / "checkpoint.pt").head.head_b.item()
     assert bias == pytest.approx(math.log(rate / (1 - rate)), abs=1e-6)
+
+
+def test_rank_study_scores_the_default_proxy_and_takes_the_proxies_to_score(tmp_path, monkeypatch):
+    seen = []
+
+    def capture(config, out, progress):
+        seen.append(config.supernets["main"].finetune)
+        raise UsageError("captured")
+
+    monkeypatch.setattr("nasrec.evaluators.rank_study.rank_study", capture)
+    for args in ([], ["--finetune", "fast, scale"]):
+        result = runner.invoke(main.app, ["rank-study", "-o", str(tmp_path / "a"), *args])
+        assert result.exit_code == 1 and result.stderr == "error: captured\n"
+    assert seen == [("none", "fast-std", "paper"), ("fast", "scale")]
+    bad = runner.invoke(main.app, ["rank-study", "-o", str(tmp_path / "c"), "--finetune", "fastt"])
+    assert bad.exit_code == 1 and bad.stderr.startswith("error: --finetune: Input should be 'none', 'fast'")
