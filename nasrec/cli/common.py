@@ -36,6 +36,12 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def data_path(value: str) -> str:
+    """A `--data` value as configs store it: an existing path made absolute (a run folder then means the same
+    data from any directory); anything else (`sample:criteo`, a name) as typed."""
+    return str(Path(value).expanduser().resolve()) if Path(value).expanduser().exists() else value
+
+
 def check_seed(seed: int) -> None:
     """numpy's generators take seeds of 0 or more: say so for `--seed` instead of numpy's traceback."""
     if seed < 0:

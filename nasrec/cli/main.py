@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from nasrec.cli import data, export
-from nasrec.cli.common import TensorBoard, console, default, flag_values, load_checked, table, user_errors
+from nasrec.cli.common import TensorBoard, console, data_path, default, flag_values, load_checked, table, user_errors
 from nasrec.cli.search import Data, Device, Out, draw_run, print_results, search
 from nasrec.evaluators import FullTrainConfig, SupernetTrainingConfig, TrainConfig
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
@@ -77,7 +77,7 @@ def train_supernet_cmd(
 
     with flag_values():
         config = SupernetTrainingConfig(
-            data=data,
+            data=data_path(data),
             space=space,
             sampler=sampler,
             warmup_fraction=warmup_fraction,
@@ -152,7 +152,7 @@ def evaluate(
     g = load_checked(genotype, space)
     with flag_values():
         full = FullTrain(
-            data=data,
+            data=data_path(data),
             seed=seed,
             seeds=seeds,
             layernorm=layernorm,
@@ -230,7 +230,7 @@ def rank_study_cmd(
             finetune=tuple(name.strip() for name in finetune.split(",") if name.strip()),
         )
         config = RankStudyConfig(
-            data=data,
+            data=data_path(data),
             space=space,
             n=n,
             seed=seed,

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
-from nasrec.cli.common import TensorBoard, console, default, flag_errors, table, user_errors
+from nasrec.cli.common import TensorBoard, console, data_path, default, flag_errors, table, user_errors
 from nasrec.errors import UsageError
 from nasrec.evaluators import EVALUATORS, FinetuneConfig, SupernetTrainingConfig
 from nasrec.evaluators.scalars import tensorboard
@@ -188,7 +188,7 @@ def search(
         options = {k: v for k, v in options.items() if k in fields}
     try:
         config = RunConfig(
-            data=data,
+            data=data_path(data),
             space=space,
             seed=seed,
             supernet={"train": {"epochs": supernet_epochs}},

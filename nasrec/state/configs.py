@@ -23,13 +23,17 @@ def pin_config(
     extra: dict[str, Any] | None = None,
     ignore: Iterable[str] = (),
     grow: Iterable[str] = (),
+    paths: Iterable[str] = ("data",),
 ) -> dict[str, tuple[Any, Any]]:
     """Write `config` to `path` (under `key`, beside `extra`, when given) if there is none; else check that
     the saved one, read through the same model, equals `config` but for the fields in `ignore` (where and
     how work runs, not what it computes). A different one raises `UsageError` naming the fields.
 
     `grow`: dotted paths of budgets (`strategy.options.cycles`) that `config` may raise: a run extended. The
-    file is then rewritten with `config`; returns {path: (old, new)} of what grew ({} otherwise)."""
+    file is then rewritten with `config`; returns {path: (old, new)} of what grew ({} otherwise).
+
+    `paths`: fields that name a file or folder, equal when they point at the same place (the CLI writes
+    absolute paths; a folder written with a relative one, as nasrec did before, resumes from where it resolves)."""
     path, ignore = Path(path), set(ignore)
     body = config.model_dump(mode="json")
     if not path.exists():
@@ -48,7 +52,8 @@ def pin_config(
         if isinstance(was, int | float) and isinstance(now, int | float) and now > was:
             grown[dotted] = (was, now)
             _set(old, dotted, now)
-    differ = [k for k in new if k not in ignore and new[k] != old.get(k)]
+    paths = set(paths)
+    differ = [k for k in new if k not in ignore and new[k] != old.get(k) and not (k in paths and _same(new[k], old[k]))]
     if differ:
         raise UsageError(
             f"{path} holds another {what}'s config (different {', '.join(differ)}); "
@@ -57,6 +62,11 @@ def pin_config(
     if grown:
         atomic_write_text(path, json.dumps({key: body, **(extra or {})} if key else body, indent=2) + "\n")
     return grown
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Two path strings that point at the same existing file or folder."""
+    return isinstance(a, str) and isinstance(b, str) and Path(a).exists() and Path(a).resolve() == Path(b).resolve()
 
 
 def _at(tree: Any, dotted: str) -> Any:

@@ -41,3 +41,36 @@ def test_an_unreadable_saved_config_is_named(tmp_path):
         r"valid integer",
     ):
         pin_config(path, Cfg(), what="supernet")
+
+
+class WithData(BaseModel):
+    data: str = "sample:criteo"
+
+
+def test_a_data_path_is_the_same_data_wherever_it_was_written_from(tmp_path, monkeypatch):
+    (tmp_path / "data" / "clicks").mkdir(parents=True)
+    (tmp_path / "other" / "data" / "clicks").mkdir(parents=True)
+    path = tmp_path / "config.json"
+    monkeypatch.chdir(tmp_path)
+    pin_config(path, WithData(data="data/clicks"), what="run")  # as nasrec wrote it before: relative
+    pin_config(path, WithData(data=str(tmp_path / "data" / "clicks")), what="run")  # the CLI now: absolute
+    with pytest.raises(ValueError, match=r"holds another run's config \(different data\)"):
+        pin_config(path, WithData(data=str(tmp_path / "other" / "data" / "clicks")), what="run")
+    monkeypatch.chdir(tmp_path / "other")  # the relative path now points at other data
+    with pytest.raises(ValueError, match=r"holds another run's config \(different data\)"):
+        pin_config(path, WithData(data=str(tmp_path / "data" / "clicks")), what="run")
+
+
+def test_the_cli_stores_a_data_folder_by_its_absolute_path(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nasrec.cli import main
+    from nasrec.data import make_synthetic
+
+    make_synthetic(1_000, seed=0).save(tmp_path / "data")
+    monkeypatch.chdir(tmp_path)
+    args = ["train-supernet", "--data", "data", "-o", "sup", "--epochs", "0.25", "--space", "nasrec-small"]
+    assert CliRunner().invoke(main.app, args).exit_code == 0
+    assert json.loads((tmp_path / "sup" / "config.json").read_text())["data"] == str(tmp_path / "data")
+    monkeypatch.chdir(tmp_path / "sup")  # elsewhere, the run folder still means the same data
+    assert CliRunner().invoke(main.app, [*args[:2], str(tmp_path / "data"), "-o", ".", *args[5:]]).exit_code == 0
