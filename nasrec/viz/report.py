@@ -306,9 +306,11 @@ class _Report:
         rows = [("nasrec" if f.kind == "nasrec" else "", cells) for f, cells in final_rows(run)]
         seeds = run.summary.seeds if run.summary is not None else []
         note = (
-            f"Sorted by test log loss; NASRecNet highlighted. Every model trained with seeds "
-            f"{', '.join(map(str, seeds)) or 'n/a'}; intervals are paired bootstrap 95 % intervals over the test "
-            "rows, pooled over seeds (a negative log-loss difference: NASRecNet is better)."
+            f"Sorted by test log loss; NASRecNet highlighted. Every model trained with the final seeds "
+            f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
+            "summary.json); intervals are paired bootstrap 95 % intervals over the test rows, pooled over seeds. "
+            "Differences are NASRecNet minus the model: a negative log-loss or a positive AUC difference means "
+            "NASRecNet is better."
         )
         return (
             _table("final-table", head, rows, text_cols={0, 1, 6, 7}, digest_cols={2})

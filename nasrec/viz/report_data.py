@@ -226,7 +226,8 @@ def final_rows(run: RunData) -> list[tuple[FinalResult, list[str]]]:
     for f in sorted(run.final, key=lambda f: (_sort_key(f.test.log_loss), f.name)):
         c = comparisons.get(f.name)
         std = f.test.log_loss_std
-        cells = [f.name, f.kind, f.digest, _f(f.test.log_loss, 5), _f(std, 4) if std is not None else ""]
+        spread = _f(std, 4) if std is not None and len(f.test.runs) != 1 else ""  # one seed: no spread to show
+        cells = [f.name, f.kind, f.digest, _f(f.test.log_loss, 5), spread]
         cells += [_f(f.test.auc, 4), str(c.log_loss) if c else "", str(c.auc) if c else ""]
         rows.append((f, [*cells, _si(f.test.flops), _si(f.test.params)]))
     return rows

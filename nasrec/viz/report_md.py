@@ -253,9 +253,11 @@ class _Markdown:
             rows.append(_bold(cells) if f.kind == "nasrec" else cells)
         seeds = run.summary.seeds if run.summary is not None else []
         note = (
-            f"Sorted by test log loss; NASRecNet in bold. Every model trained with seeds "
-            f"{', '.join(map(str, seeds)) or 'n/a'}; intervals are paired bootstrap 95 % intervals over the test "
-            "rows, pooled over seeds (a negative log-loss difference: NASRecNet is better)."
+            f"Sorted by test log loss; NASRecNet in bold. Every model trained with the final seeds "
+            f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
+            "summary.json); intervals are paired bootstrap 95 % intervals over the test rows, pooled over seeds. "
+            "Differences are NASRecNet minus the model: a negative log-loss or a positive AUC difference means "
+            "NASRecNet is better."
         )
         return _md_table(head, rows, left={0, 1, 2, 6, 7}) + "\n\n" + note
 

@@ -90,7 +90,8 @@ def test_final_table_with_differences_and_intervals(full_md: str) -> None:
     assert list(by_name) == ["NASRecNet", "DLRM", "random"]  # sorted by test log loss
     assert by_name["DLRM"][6:8] == ["-0.0026 [-0.0041, -0.0011]", "+0.0042 [+0.0019, +0.0065]"]
     assert by_name["NASRecNet"][0] == "**NASRecNet**" and by_name["random"][6] == ""
-    assert "trained with seeds 0, 1;" in full_md
+    assert "trained with the final seeds 0, 1 (each model" in full_md
+    assert "a negative log-loss or a positive AUC difference means NASRecNet is better" in full_md
 
 
 def test_summary_and_config(full_run: tuple[Path, dict[str, Any]], full_md: str) -> None:
