@@ -55,6 +55,7 @@ from nasrec.state import (
     read_jsonl,
     repair_jsonl,
 )
+from nasrec.state.lock import LOCK_NAME
 
 __all__ = ["EvaluatorChoice", "Pipeline", "RunConfig", "StrategyChoice"]
 
@@ -103,7 +104,12 @@ class Pipeline:
         """What the config names must exist here, before any stage: the space, the data, the device, Ray.
         Every problem found is one line of the `UsageError` raised."""
         c, problems = self.config, []
-        checks = [lambda: get_space(c.space), lambda: open_data(c.data), lambda: resolve_device(c.device)]
+        checks = [
+            self._check_folder,
+            lambda: get_space(c.space),
+            lambda: open_data(c.data),
+            lambda: resolve_device(c.device),
+        ]
         if c.executor == "ray":
             from nasrec.search.ray_executor import _import_ray
 
@@ -115,6 +121,17 @@ class Pipeline:
                 problems.append(str(exc))
         if problems:
             raise UsageError("\n".join(problems))
+
+    def _check_folder(self) -> None:
+        """A folder that holds no run yet may hold only what a run finds there (a supernet trained into
+        RUN/supernet): a run is never written among unrelated files."""
+        root = self.paths.root
+        if not root.is_dir() or self.paths.is_run():
+            return
+        foreign = sorted(p.name for p in root.iterdir() if p.name not in (LOCK_NAME, "supernet"))
+        if foreign:
+            shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+            raise UsageError(f"{root} holds {shown} and no run of nasrec search; choose a new or empty folder")
 
     def _run(self) -> Summary:
         self._write_config()

@@ -135,3 +135,13 @@ def test_a_search_whose_every_evaluation_failed_stops_with_one_message(run, tmp_
         r"\(the first error: RuntimeError: out of luck\); the top-k stage needs one",
     ):
         pipeline.check_scored(failed)
+
+
+def test_a_run_is_never_written_among_unrelated_files(tmp_path):
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match=r"mine holds notes.txt and no run of nasrec search; choose a new or empty"):
+        Pipeline(RunConfig(), tmp_path / "mine", console=Console(quiet=True), progress=False).check()
+    assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
+    (tmp_path / "pre" / "supernet").mkdir(parents=True)  # a supernet trained into RUN/supernet first is welcome
+    Pipeline(RunConfig(), tmp_path / "pre", console=Console(quiet=True), progress=False).check()
