@@ -12,6 +12,7 @@ import typer
 from nasrec.cli import data, export
 from nasrec.cli.common import TensorBoard, console, data_path, default, flag_values, load_checked, table, user_errors
 from nasrec.cli.search import Data, Device, Out, draw_run, print_results, search
+from nasrec.errors import UsageError
 from nasrec.evaluators import FullTrainConfig, SupernetTrainingConfig, TrainConfig
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.rank_study_config import RankStudyConfig, SupernetVariant
@@ -129,12 +130,14 @@ def evaluate(
     min_warmup_steps: Annotated[int, typer.Option(help="Warm-up floor in steps.")] = SCRATCH_RECIPE.min_warmup_steps,
     batch_size: int = SCRATCH_RECIPE.batch_size,
     layernorm: bool = default(FullTrainConfig, "layernorm"),
-    split: Annotated[
+    split: Annotated[str, typer.Option(help="Score on valid or test.")] = "valid",
+    final_protocol: Annotated[
         str,
         typer.Option(
-            help="Score on valid or test (test trains on train+valid for the epochs early stopping chose on valid)."
+            help="With --split test: keep (the model early-stopped on valid, as the search's final table) or "
+            "retrain (on train+valid for the epochs early stopping chose)."
         ),
-    ] = "valid",
+    ] = default(RunConfig, "final_protocol"),
     seed: int = 0,
     device: Device = "cpu",
     space: Annotated[
@@ -150,6 +153,8 @@ def evaluate(
     from nasrec.evaluators import FullTrain
 
     g = load_checked(genotype, space)
+    if final_protocol not in ("keep", "retrain"):
+        raise UsageError(f"--final-protocol: keep or retrain, got {final_protocol!r}")
     with flag_values():
         full = FullTrain(
             data=data_path(data),
@@ -158,7 +163,7 @@ def evaluate(
             layernorm=layernorm,
             eval_split=split,
             device=device,
-            train_split="train+valid" if split == "test" else "train",
+            train_split="train+valid" if split == "test" and final_protocol == "retrain" else "train",
             inherit=None if inherit is None else str(inherit),
             train=TrainConfig(
                 epochs=epochs,

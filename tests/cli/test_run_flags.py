@@ -213,6 +213,12 @@ def test_evaluate_passes_the_scratch_recipe_flags_to_training(monkeypatch):
     assert (train.lr, train.min_warmup_steps, train.patience, seen[0]["inherit"]) == (0.04, 200, None, None)
     errors(["evaluate", "zoo:dlrm", "--inherit", "runs/s/checkpoint.pt"])
     assert seen[1]["inherit"] == "runs/s/checkpoint.pt"
+    errors(["evaluate", "zoo:dlrm", "--split", "test"])  # as the search's final table: early-stopped on valid
+    errors(["evaluate", "zoo:dlrm", "--split", "test", "--final-protocol", "retrain"])
+    assert [(k["train_split"], k["eval_split"]) for k in seen[2:]] == [("train", "test"), ("train+valid", "test")]
+    assert errors(["evaluate", "zoo:dlrm", "--final-protocol", "again"])[1] == [
+        "error: --final-protocol: keep or retrain, got 'again'"
+    ]
 
 
 @pytest.mark.parametrize(("protocol", "split"), [("retrain", "train+valid"), ("keep", "train")])
