@@ -47,6 +47,11 @@ class SearchSpace(BaseModel):
                     raise GenotypeError(f"{op!r} is a {sig.branch} operator", f"{branch}_ops[{i}]")
                 if op in ops[:i]:
                     raise GenotypeError(f"{op!r} is listed twice", f"{branch}_ops[{i}]")
+        for field in ("dense_dims", "sparse_dims", "mergers"):  # a duplicate would bias sampling and the count
+            values = getattr(self, field)
+            for i, value in enumerate(values):
+                if value in values[:i]:
+                    raise GenotypeError(f"{value!r} is listed twice", f"{field}[{i}]")
         return self
 
     # -- loading ---------------------------------------------------------------------------------
@@ -83,7 +88,7 @@ class SearchSpace(BaseModel):
             block, at = raw.canonical(), f"blocks[{k - 1}]"
             for branch in ("dense", "sparse"):
                 choice, allowed = getattr(block, branch), getattr(self, f"{branch}_ops")
-                for i, op in enumerate(choice.ops):
+                for i, op in enumerate(getattr(raw, branch).ops):  # the document's order: the path it names
                     if op not in allowed:
                         raise GenotypeError(
                             f"{op!r} is not in space {self.name!r} ({', '.join(allowed)})", f"{at}.{branch}.ops[{i}]"

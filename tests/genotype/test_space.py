@@ -163,3 +163,21 @@ def _all_genotypes(space: SearchSpace, multi_op: bool):
 def test_cardinality_equals_brute_force_enumeration(space, multi_op):
     digests = {g.digest() for g in _all_genotypes(space, multi_op)}
     assert space.cardinality(multi_op=multi_op) == len(digests)
+
+
+def test_an_operator_outside_the_space_is_named_at_its_place_in_the_document():
+    g = sample(NASREC_SMALL, rng=3)
+    blocks = list(g.blocks)
+    blocks[0] = blocks[0].model_copy(update={"dense": blocks[0].dense.model_copy(update={"ops": ("dot", "fc")})})
+    fc_only = NASREC_SMALL.model_copy(update={"dense_ops": ("fc",)})
+    with pytest.raises(GenotypeError, match=r"^blocks\[0\]\.dense\.ops\[0\]: 'dot' is not in space 'nasrec-small'"):
+        fc_only.check(g.model_copy(update={"blocks": tuple(blocks)}))
+
+
+@pytest.mark.parametrize(
+    ("field", "values", "path"),
+    [("dense_dims", [16, 32, 16], r"dense_dims\[2\]: 16"), ("mergers", ["dense_to_sparse"] * 2, r"mergers\[1\]")],
+)
+def test_a_space_that_lists_a_choice_twice_is_refused(field, values, path):
+    with pytest.raises(GenotypeError, match=rf"{path}.* is listed twice"):
+        SearchSpace.from_dict({**NASREC_SMALL.model_dump(), field: values})
