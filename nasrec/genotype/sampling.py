@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from nasrec.genotype.schema import Block, BranchChoice, Genotype, Inputs
-from nasrec.genotype.space import SearchSpace, get_space
+from nasrec.genotype.space import PRESETS, SearchSpace, get_space
 from nasrec.registry import Registry
 
 BlockSampler = Callable[[SearchSpace, int, np.random.Generator], Block]
@@ -38,12 +38,14 @@ def sample(
     sampler: str = DEFAULT_SAMPLER,
     rng: int | np.random.Generator | None = None,
 ) -> Genotype:
-    """Draw one genotype of `space` with the named path sampler."""
+    """Draw one genotype of `space` with the named path sampler. Drawn from a space file, the genotype names
+    the file as given (not the space's own name), so later commands find the space it belongs to."""
+    named = space if isinstance(space, str) and space not in PRESETS else None
     space = get_space(space)
     block_sampler = SAMPLERS.get(sampler)
     gen = as_rng(rng)
     blocks = tuple(block_sampler(space, k, gen) for k in range(1, space.num_blocks + 1))
-    return Genotype(space=space.name, blocks=blocks).canonical()
+    return Genotype(space=named or space.name, blocks=blocks).canonical()
 
 
 # -- pieces shared by the samplers and the mutations --------------------------------------------------

@@ -181,3 +181,19 @@ def test_an_operator_outside_the_space_is_named_at_its_place_in_the_document():
 def test_a_space_that_lists_a_choice_twice_is_refused(field, values, path):
     with pytest.raises(GenotypeError, match=rf"{path}.* is listed twice"):
         SearchSpace.from_dict({**NASREC_SMALL.model_dump(), field: values})
+
+
+def test_a_genotype_drawn_from_a_space_file_names_the_file_and_later_commands_find_it(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from nasrec.cli.genotype import app
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "myspace.json").write_text(NASREC_SMALL.model_copy(update={"name": "tiny"}).model_dump_json())
+    g = sample("myspace.json", rng=0)
+    assert g.space == "myspace.json" and sample("nasrec-small", rng=0).space == "nasrec-small"
+    runner = CliRunner()
+    assert runner.invoke(app, ["sample", "--space", "myspace.json", "-o", "a.json"]).exit_code == 0
+    for command in (["validate", "a.json"], ["mutate", "a.json", "-o", "b.json"], ["validate", "b.json"]):
+        result = runner.invoke(app, command)
+        assert result.exit_code == 0, (command, result.output)
