@@ -134,7 +134,7 @@ class FullTrain:
             runs.append(run)
             logits.append(z)
         score = score_from_runs(
-            genotype, self.data.spec, runs, rows, time.perf_counter() - start, self.name, self.config
+            genotype, self.data.spec, runs, rows, time.perf_counter() - start, self.name, self.config, cfg.layernorm
         )
         return Prediction(score=score, logits=np.stack(logits))
 

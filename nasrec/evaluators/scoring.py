@@ -89,16 +89,17 @@ def oracle_metrics(rows: EvalRows, logits: np.ndarray) -> dict[str, float]:
     return {"expected_log_loss": expected, "regret": expected - bayes_rate(rows.probs)}
 
 
-_COSTS: dict[tuple[str, int, int, int], tuple[int, int]] = {}
+_COSTS: dict[tuple[str, int, int, int, bool], tuple[int, int]] = {}
 
 
-def flops_and_params(genotype: Genotype, spec: FeatureSpec) -> tuple[int, int]:
-    """Multiply-adds per example and dense parameters of `genotype`'s standalone model (LayerNorm on),
-    cached by the architecture's digest (labels such as `meta` or `space` do not change the cost)."""
-    key = (genotype.digest(), spec.n_dense, spec.n_sparse, spec.embedding_dim)
+def flops_and_params(genotype: Genotype, spec: FeatureSpec, layernorm: bool = True) -> tuple[int, int]:
+    """Multiply-adds per example and dense parameters of `genotype`'s standalone model (with or without its
+    LayerNorms, as built), cached by the architecture's digest (labels such as `meta` or `space` do not change
+    the cost)."""
+    key = (genotype.digest(), spec.n_dense, spec.n_sparse, spec.embedding_dim, layernorm)
     if key not in _COSTS:
         shape = FeatureSpec.synthetic(spec.n_dense, [2] * spec.n_sparse, embedding_dim=spec.embedding_dim)
-        c = cost(genotype, shape)  # FLOPs and dense params do not depend on table sizes
+        c = cost(genotype, shape, layernorm=layernorm)  # FLOPs and dense params do not depend on table sizes
         _COSTS[key] = c.flops, c.dense_params
     return _COSTS[key]
 
@@ -135,9 +136,11 @@ def score_from_runs(
     seconds: float,
     evaluator: str,
     config: dict,
+    layernorm: bool = True,
 ) -> Score:
-    """A Score averaging several seeds' runs (mean log loss, AUC, regret; spread of the log loss)."""
-    flops, params = flops_and_params(genotype, spec)
+    """A Score averaging several seeds' runs (mean log loss, AUC, regret; spread of the log loss) of the model
+    built with or without its LayerNorms (`layernorm`)."""
+    flops, params = flops_and_params(genotype, spec, layernorm)
     loss, spread = mean_and_spread([r.log_loss for r in runs])
     extra = {}
     if rows.probs is not None:

@@ -286,3 +286,16 @@ def test_full_training_from_inherited_weights_starts_at_the_supernet_view(traine
         FullTrain(data="sample:criteo", inherit=ckpt, cap=5000)
     with pytest.raises(UsageError, match="trained on other features than sample:avazu's"):
         FullTrain(data="sample:avazu", inherit=ckpt).evaluate(CANDIDATES[:1])
+
+
+def test_a_score_counts_the_parameters_of_the_model_it_trained_with_or_without_layernorm():
+    from nasrec.compiler.cost import cost
+    from nasrec.data import load_sample
+    from nasrec.evaluators import FullTrain, TrainConfig
+    from nasrec.genotype.zoo import load_zoo
+
+    g, spec = load_zoo("dlrm"), load_sample("criteo").spec
+    recipe = TrainConfig(epochs=0.05, min_warmup_steps=0)
+    with_ln, without = (FullTrain(data="sample:criteo", layernorm=ln, train=recipe).evaluate([g])[0] for ln in (1, 0))
+    assert with_ln.params == cost(g, spec).dense_params
+    assert without.params == cost(g, spec, layernorm=False).dense_params < with_ln.params
