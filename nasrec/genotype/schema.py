@@ -143,6 +143,13 @@ class Genotype(_Model):
     blocks: Annotated[tuple[Block, ...], Field(min_length=1, max_length=MAX_BLOCKS)]
     meta: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("schema_version", mode="before")
+    @classmethod
+    def _an_integer(cls, version: Any) -> Any:
+        if type(version) is not int:  # Literal[1] alone takes true and 1.0
+            raise GenotypeError(f"must be the integer {SCHEMA_VERSION}, got {json.dumps(version)}")
+        return version
+
     @field_validator("meta")
     @classmethod
     def _meta_is_json(cls, meta: dict[str, Any]) -> dict[str, Any]:

@@ -129,3 +129,16 @@ def test_token_concat_is_the_plain_concat_stored_tokens_last():
     assert joined.shape == (4, 6, 5) and torch.equal(joined, torch.cat(parts, 1))
     assert joined.transpose(1, 2).is_contiguous()
     assert _cat_tokens(parts[:1]) is parts[0]  # one input: passed through as it is
+
+
+def test_attention_on_embeddings_its_heads_do_not_divide_is_refused_when_built():
+    from nasrec.compiler import compile_standalone
+    from nasrec.data.spec import FeatureSpec
+
+    spec = FeatureSpec.synthetic(13, [10] * 26, embedding_dim=12)
+    with pytest.raises(
+        ValueError, match=r"^attention splits tokens into 8 heads: the embedding dim must be a multiple"
+    ):
+        compile_standalone(sample(space_for("attention"), "all-operators", 0), spec)
+    with pytest.raises(ValueError, match=r"multiple of 8, got 12"):
+        Supernet(space_for("attention"), spec)

@@ -128,6 +128,8 @@ def _broken(edit):
             "blocks[3].dense.ops: Tuple should have at least 1 item after validation, not 0",
         ),
         (lambda d: d.update(schema_version=2), "schema_version: Input should be 1"),
+        (lambda d: d.update(schema_version=True), "schema_version: must be the integer 1, got true"),
+        (lambda d: d.update(schema_version=1.0), "schema_version: must be the integer 1, got 1.0"),
         (lambda d: d.update(blocks=[]), "blocks: Tuple should have at least 1 item after validation, not 0"),
         (
             lambda d: d.update(meta={"loss": float("inf")}),

@@ -15,6 +15,7 @@ from nasrec.compiler import fused
 from nasrec.compiler.base import Operator, linear, linear_params, norm, norm_params, token_linear
 from nasrec.compiler.operators.efc import token_projection_params
 from nasrec.compiler.registry import register_operator
+from nasrec.errors import UsageError
 
 HEADS = 8
 SELECT_QKV = False
@@ -25,6 +26,10 @@ SELECT_QKV = False
 class Attention(Operator):
     def params(self, spec):
         e = spec.emb_dim
+        if e % HEADS:
+            raise UsageError(
+                f"attention splits tokens into {HEADS} heads: the embedding dim must be a multiple of {HEADS}, got {e}"
+            )
         out = token_projection_params(spec)
         out |= linear_params("qkv", 3 * e, e, bias=True)
         out |= linear_params("attn_out", e, e, bias=True)
