@@ -66,6 +66,11 @@ def save(genotype: Genotype, path: str | Path, fmt: str = "nasrec") -> Path:
 
 
 # -- NasRec-ref ----------------------------------------------------------------------------------
+_REF_STRUCTURE = ("micro", "macro", "config", "num_blocks")
+NASREC_META = "nasrec_meta"
+"""The key under which a NasRec-ref file written by nasrec keeps the genotype's `meta` (name, scores, lineage)."""
+
+
 def from_nasrec_ref(data: Any) -> Genotype:
     """Convert a NasRec-ref model file (already parsed JSON) into a genotype (not canonicalised, so
     it converts back to the same file)."""
@@ -84,9 +89,16 @@ def from_nasrec_ref(data: Any) -> Genotype:
         raise GenotypeError(f"says {data['num_blocks']} blocks but micro has {len(micro)}", "num_blocks")
     ops = REF_OPERATORS[config]
     blocks = [_ref_block(i, m, c, ops) for i, (m, c) in enumerate(zip(micro, macro, strict=True))]
-    extra = {k: v for k, v in data.items() if k not in ("micro", "macro", "config", "num_blocks")}
+    extra = {k: v for k, v in data.items() if k not in (*_REF_STRUCTURE, NASREC_META)}
+    saved = data.get(NASREC_META)
+    meta: dict[str, Any] = saved if isinstance(saved, dict) else {}
     return Genotype.from_dict(
-        {"schema_version": SCHEMA_VERSION, "space": REF_SPACE[config], "blocks": blocks, "meta": {"nasrec_ref": extra}}
+        {
+            "schema_version": SCHEMA_VERSION,
+            "space": REF_SPACE[config],
+            "blocks": blocks,
+            "meta": {**meta, "nasrec_ref": extra},
+        }
     )
 
 
@@ -165,11 +177,13 @@ def to_nasrec_ref(genotype: Genotype) -> dict[str, Any]:
             }
         )
     extra = genotype.meta.get("nasrec_ref", {}) if isinstance(genotype.meta.get("nasrec_ref"), dict) else {}
+    meta = {k: v for k, v in genotype.meta.items() if k != "nasrec_ref"}
     return {
         "micro": micro,
         "macro": macro,
         "num_blocks": genotype.num_blocks,
         "use_layernorm": extra.get("use_layernorm", 1),
         "config": config,
-        **{k: v for k, v in extra.items() if k != "use_layernorm"},
+        **{k: v for k, v in extra.items() if k not in ("use_layernorm", *_REF_STRUCTURE, NASREC_META)},
+        **({NASREC_META: meta} if meta else {}),
     }

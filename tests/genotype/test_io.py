@@ -130,3 +130,12 @@ def test_search_spaces_obey_the_structural_limits():
     with pytest.raises(GenotypeError) as e:
         SearchSpace.from_dict({**base, "sparse_dims": [16, 5000]})
     assert str(e.value) == "sparse_dims[1]: Input should be less than or equal to 4096"
+
+
+def test_a_genotypes_meta_survives_a_round_trip_through_nasrec_ref_and_cannot_overwrite_its_structure():
+    g = sample("nasrec-full", rng=2).with_meta(name="my-net", parent="abc", nasrec_ref={"config": "autoctr", "x": 1})
+    ref = to_nasrec_ref(g)
+    assert ref["config"] == "xlarge" and ref["x"] == 1 and ref["nasrec_meta"] == {"name": "my-net", "parent": "abc"}
+    back = from_nasrec_ref(json.loads(json.dumps(ref)))
+    assert back.digest() == g.digest()
+    assert back.meta == {"name": "my-net", "parent": "abc", "nasrec_ref": {"use_layernorm": 1, "x": 1}}
