@@ -207,15 +207,15 @@ def train_supernet(
         )
         previous = training_report(out) or {}
         if parallel.is_main and trainer.step and (trainer.losses or previous.get("steps") != trainer.step):
-            first = previous.get("first_losses", []) if trainer.step > len(trainer.losses) else []
+            earlier = previous if trainer.step > len(trainer.losses) else {}  # this call resumed a run
             atomic_write_text(  # the run's first and last losses, over every call that trained it
                 out / "training.json",
                 json.dumps(
                     {
                         "steps": trainer.step,
                         "divergence": trainer.divergence.model_dump(),
-                        "first_losses": (first + trainer.losses)[:5],
-                        "last_losses": (previous.get("last_losses", []) + trainer.losses)[-5:],
+                        "first_losses": (earlier.get("first_losses", []) + trainer.losses)[:5],
+                        "last_losses": (earlier.get("last_losses", []) + trainer.losses)[-5:],
                     },
                     indent=2,
                 ),
