@@ -4,7 +4,7 @@ An initial population of `population` random subnets; then `cycles` cycles: pick
 at random, take the best as parent, make `children` mutants of it, score them, add each to the
 population and remove the oldest member for each. A mutant is one mutation of its parent (the paper's);
 `mutations > 1` applies that many in the first cycle, falling linearly to one by the last (wider steps
-early; with it, a run extended to more cycles had its earlier cycles scheduled for the shorter run).
+early; the schedule spans the cycles, so such a run cannot be extended to more cycles: the pipeline refuses).
 Results are applied in ask order, so the run is reproducible whatever order evaluations finish in.
 
 With several objectives (e.g. log loss and FLOPs) the tournament picks its parent by NSGA-II's crowded

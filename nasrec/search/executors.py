@@ -9,6 +9,7 @@ after that the futures raise `WorkersLost`, which stops the search unlogged (a r
 from __future__ import annotations
 
 import json
+import math
 import multiprocessing
 import threading
 from concurrent.futures import Future
@@ -147,10 +148,15 @@ class ProcessPoolExecutor:
 
 
 def score_from_future(future: Future[str]) -> tuple[Score | None, str | None]:
-    """(score, None), or (None, the error) when the evaluation raised; `WorkersLost` is raised, not logged."""
+    """(score, None), or (None, the error) when the evaluation raised or its score is not finite (JSON writes
+    NaN as null: e.g. a subnet whose logits diverged); `WorkersLost` is raised, not logged."""
     try:
-        return Score.model_validate_json(future.result()), None
+        score = Score.model_validate_json(future.result())
     except WorkersLost:
         raise
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"
+    value = score.objective if score.objective is not None else score.log_loss
+    if value is None or not math.isfinite(value):
+        return None, "no finite score: the evaluation's predictions were not finite"
+    return score, None

@@ -39,12 +39,13 @@ class Limits(BaseModel):
                 return f"{name} {value:,} over the budget of {limit:,}"
         return None
 
-    def constraints(self, features: FeatureSpec) -> list[Constraint]:
-        """The constraint that rejects genotypes over these budgets for `features` ([] without limits)."""
+    def constraints(self, features: FeatureSpec, layernorm: bool = True) -> list[Constraint]:
+        """The constraint that rejects genotypes over these budgets for `features` ([] without limits), counted
+        on the model as the final one is built (with or without its LayerNorms)."""
         if not self.active:
             return []
 
         def within(g: Genotype) -> str | None:
-            return self.violation(*flops_and_params(g, features))
+            return self.violation(*flops_and_params(g, features, layernorm))
 
         return [within]

@@ -203,6 +203,8 @@ class Pipeline:
     def _write_config(self) -> None:
         """Pin the run's config; a rerun may raise the strategy's budget (`GROWABLE`): the run is extended."""
         grow = [f"strategy.options.{name}" for name in growable_options(self.config.strategy.name)]
+        if self.config.strategy.options.get("mutations", 1) > 1:  # the mutation schedule spans the cycles
+            grow = [path for path in grow if not path.endswith(".cycles")]
         grown = pin_config(
             self.paths.config,
             self.config,
@@ -221,7 +223,8 @@ class Pipeline:
 
     def constraints(self) -> list[Constraint]:
         """The run's budgets (`limits`) as constraints on its data's features."""
-        return self.config.limits.constraints(open_data(self.config.data).spec) if self.config.limits.active else []
+        c = self.config
+        return c.limits.constraints(open_data(c.data).spec, c.layernorm_final) if c.limits.active else []
 
     def train_supernet(self) -> None:
         train_supernet(

@@ -17,10 +17,18 @@ class FormulaEvaluator:
 
     name = "tests.search.formula:FormulaEvaluator"
 
-    def __init__(self, sleep: float = 0.0, fail_digits: str = "", kill_file: str = "", kill_once: bool = True) -> None:
+    def __init__(
+        self,
+        sleep: float = 0.0,
+        fail_digits: str = "",
+        kill_file: str = "",
+        kill_once: bool = True,
+        nan_digits: str = "",
+    ) -> None:
         """`kill_file`: while that file exists, an evaluation SIGKILLs its own process (the system killing a
-        worker), removing the file first when `kill_once`."""
+        worker), removing the file first when `kill_once`. `nan_digits`: digests ending so score NaN."""
         self.sleep, self.fail_digits, self.kill_file, self.kill_once = sleep, fail_digits, kill_file, kill_once
+        self.nan_digits = nan_digits
 
     @property
     def config(self) -> dict:
@@ -29,6 +37,7 @@ class FormulaEvaluator:
             "fail_digits": self.fail_digits,
             "kill_file": self.kill_file,
             "kill_once": self.kill_once,
+            "nan_digits": self.nan_digits,
         }
 
     def evaluate(self, genotypes: list[Genotype]) -> list[Score]:
@@ -48,6 +57,8 @@ class FormulaEvaluator:
                 + 0.003 * ("gating" in b.dense.ops)
                 for b in g.blocks
             )
+            if g.digest()[-1] in self.nan_digits:
+                loss = float("nan")  # e.g. a subnet whose logits diverged
             out.append(
                 Score(log_loss=loss, auc=1 - loss, examples=1, seconds=0.0, evaluator=self.name, config=self.config)
             )

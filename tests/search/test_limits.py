@@ -64,3 +64,16 @@ def test_an_extended_run_equals_one_long_run_with_the_same_seed(name, tmp_path):
     assert len(first) < len(extended) == len(whole)
     assert [r.digest for r in extended] == [r.digest for r in whole]  # the same genotypes, in the same order
     assert [r.index for r in read_jsonl(tmp_path / "extended.jsonl", Evaluation)] == list(range(len(whole)))
+
+
+def test_the_budgets_count_the_model_as_the_final_one_is_built_layernorm_off_included():
+    from nasrec.data import load_sample
+    from nasrec.evaluators.scoring import flops_and_params
+    from nasrec.genotype.zoo import load_zoo
+    from nasrec.search.limits import Limits
+
+    g, spec = load_zoo("dlrm"), load_sample("criteo").spec
+    (_, with_ln), (_, without) = flops_and_params(g, spec), flops_and_params(g, spec, layernorm=False)
+    (fits,) = Limits(max_params=without).constraints(spec, layernorm=False)
+    (counts_ln,) = Limits(max_params=without).constraints(spec)
+    assert without < with_ln and fits(g) is None and counts_ln(g).startswith("dense params")

@@ -145,3 +145,16 @@ def test_a_run_is_never_written_among_unrelated_files(tmp_path):
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
     (tmp_path / "pre" / "supernet").mkdir(parents=True)  # a supernet trained into RUN/supernet first is welcome
     Pipeline(RunConfig(), tmp_path / "pre", console=Console(quiet=True), progress=False).check()
+
+
+def test_a_run_with_a_mutation_schedule_cannot_be_extended_to_more_cycles(tmp_path):
+    def pipeline(folder, cycles, mutations):
+        options = {"population": 4, "cycles": cycles, "tournament": 2, "children": 2, "mutations": mutations}
+        config = RunConfig(strategy={"name": "evolution", "options": options})
+        return Pipeline(config, tmp_path / folder, console=Console(quiet=True), progress=False)
+
+    pipeline("one", 2, 1)._write_config()
+    pipeline("one", 3, 1)._write_config()  # one mutation per child: extended, as one long run
+    pipeline("three", 2, 3)._write_config()
+    with pytest.raises(ValueError, match=r"holds another run's config \(different strategy\)"):
+        pipeline("three", 3, 3)._write_config()  # the schedule spans the cycles: a longer run is another run

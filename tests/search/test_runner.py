@@ -186,3 +186,15 @@ def test_a_budget_is_never_overshot_by_a_strategy_that_asks_a_whole_cycle_and_a_
     extended = run_search(evolution(), evaluator, tmp_path / "a.jsonl", budget=15)
     whole = run_search(evolution(), evaluator, tmp_path / "b.jsonl", budget=15)
     assert len(extended) == 15 and [r.digest for r in extended] == [r.digest for r in whole]
+
+
+def test_an_evaluation_that_scores_nan_is_logged_as_a_failure_and_the_search_and_its_resume_go_on(tmp_path):
+    def evolution():
+        return RegularizedEvolution(NASREC_SMALL, seed=2, population=8, cycles=4, tournament=4, children=2)
+
+    nan = InProcessExecutor(FormulaEvaluator(nan_digits="01"))
+    records = run_search(evolution(), nan, tmp_path / "log.jsonl")
+    failed = [r for r in records if r.score is None]
+    assert failed and len(records) == 16 and {r.digest[-1] for r in failed} <= {"0", "1"}
+    assert all(r.error == "no finite score: the evaluation's predictions were not finite" for r in failed)
+    assert [r.digest for r in run_search(evolution(), nan, tmp_path / "log.jsonl")] == [r.digest for r in records]
