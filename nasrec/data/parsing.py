@@ -219,7 +219,8 @@ def parse_chunk(buf: bytes, first_line: int, layout: Layout) -> Parsed:
         j = np.arange(n_fields)[None, :]
         ends = seps[off + np.minimum(j, nfg - 1)]
         ends = np.where(j >= nfg - 1, line_end[rows][:, None], ends)
-        starts = np.where(j == 0, line_start[rows][:, None], seps[off + np.maximum(j - 1, 0)] + 1)
+        # clipped to the row's own separators: a short last row of the buffer would index past them
+        starts = np.where(j == 0, line_start[rows][:, None], seps[off + np.clip(j - 1, 0, nfg - 1)] + 1)
         starts = np.where(j >= nfg, ends, starts)
 
     row_bad = np.zeros(len(rows), dtype=bool)

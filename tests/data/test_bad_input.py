@@ -168,3 +168,13 @@ def test_a_split_smaller_than_one_batch_is_a_data_error() -> None:
         "arrays data in memory: the train split has 160 rows, fewer than one batch of 512 (use a "
         "smaller batch size or more data)"
     )
+
+
+def test_a_short_row_last_in_the_file_is_padded_like_any_other(tmp_path: Path) -> None:
+    lines = _lines(21)
+    lines[20] = b"\t".join(lines[20].split(b"\t")[:14])  # the last line: label, 13 dense, no sparse field
+    whole = _lines(21)
+    data = prepare(_write(tmp_path / "short.tsv", lines), "criteo", out=tmp_path / "p", progress=False)
+    full = prepare(_write(tmp_path / "full.tsv", whole), "criteo", out=tmp_path / "q", progress=False)
+    assert len(data) == 21 and data.meta.bad_rows.total == 0
+    assert (data.sparse[20] == 0).all() and (data.dense == full.dense).all()  # missing fields: id 0
