@@ -119,13 +119,33 @@ def parse_hex(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.n
     return val.reshape(starts.shape), ok.reshape(starts.shape)
 
 
+_HASH_CAP = 1 << 20  # bytes of a cell that are hashed
+_WIDE = 64  # cells longer than this are hashed one by one: one in the matrix would make it [cells, its length]
+
+
 def fnv1a(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """64-bit FNV-1a hash of each cell's bytes (stable across runs and machines)."""
-    mat, active, _ = _windows(b, starts, ends, 1 << 20)
-    h = np.full(len(mat), FNV_OFFSET, dtype=np.uint64)
+    """64-bit FNV-1a hash of each cell's bytes (its first MiB; stable across runs and machines). Cells up to
+    `_WIDE` bytes are hashed together, a byte column at a time; longer ones (rare: URLs, user agents) alone,
+    so the cost follows the bytes, not the longest cell times the number of cells."""
+    flat_s, flat_e = starts.ravel(), ends.ravel()
+    h = np.empty(len(flat_s), dtype=np.uint64)
+    wide = (flat_e - flat_s) > _WIDE
+    narrow = np.flatnonzero(~wide)
+    mat, active, _ = _windows(b, flat_s[narrow], flat_e[narrow], _WIDE)
+    hn = np.full(len(mat), FNV_OFFSET, dtype=np.uint64)
     for p in range(mat.shape[1]):
-        h = np.where(active[:, p], (h ^ mat[:, p].astype(np.uint64)) * FNV_PRIME, h)
+        hn = np.where(active[:, p], (hn ^ mat[:, p].astype(np.uint64)) * FNV_PRIME, hn)
+    h[narrow] = hn
+    for i in np.flatnonzero(wide).tolist():
+        h[i] = _fnv1a_bytes(b[flat_s[i] : min(flat_e[i], flat_s[i] + _HASH_CAP)].tobytes())
     return h.reshape(starts.shape)
+
+
+def _fnv1a_bytes(data: bytes) -> np.uint64:
+    h, prime = int(FNV_OFFSET), int(FNV_PRIME)
+    for byte in data:
+        h = ((h ^ byte) * prime) & 0xFFFFFFFFFFFFFFFF
+    return np.uint64(h)
 
 
 def _cell(buf: bytes, s: int, e: int) -> str:
