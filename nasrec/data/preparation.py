@@ -152,6 +152,10 @@ def prepare(
         raise DataError(f"encoding must be vocab or hash, got {encoding!r}", rule="options")
     if min_count < 1:
         raise DataError(f"min_count must be >= 1, got {min_count}", rule="options")
+    if cap is not None and cap < 2:  # checked before the work: the spec written at the end would refuse it
+        raise DataError(f"cap must be at least 2 (rows per table), got {cap}", rule="options")
+    if embedding_dim < 1:
+        raise DataError(f"embedding_dim must be at least 1, got {embedding_dim}", rule="options")
     if not sources or (len(sources) > 1 and format != "parquet"):
         raise DataError(f"{format} takes one file, got {len(sources)}", rule="options")
     for path in sources:
@@ -200,6 +204,10 @@ def prepare(
     key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name) + (f"+{len(sources) - 1}" if len(sources) > 1 else "")
     target = Path(out) if out is not None else cache_root() / "prepared" / f"{format}-{stem}-{key[:16]}"
+    for path in (target, *target.parents):
+        if path.exists() and not path.is_dir():
+            what = "" if path == target else f"{path} "
+            raise DataError(f"{what}is a file, not a folder; choose another --out", file=str(target), rule="out")
 
     if (target / "meta.json").is_file():
         found = PreparedData.open(target, cache_hit=True)

@@ -178,3 +178,14 @@ def test_a_short_row_last_in_the_file_is_padded_like_any_other(tmp_path: Path) -
     full = prepare(_write(tmp_path / "full.tsv", whole), "criteo", out=tmp_path / "q", progress=False)
     assert len(data) == 21 and data.meta.bad_rows.total == 0
     assert (data.sparse[20] == 0).all() and (data.dense == full.dense).all()  # missing fields: id 0
+
+
+def test_a_bad_cap_or_an_out_path_that_is_a_file_is_one_error_before_any_work(tmp_path: Path) -> None:
+    source = _write(tmp_path / "rows.tsv", _lines(20))
+    with pytest.raises(DataError, match=r"^cap must be at least 2 \(rows per table\), got 1$"):
+        prepare(source, "criteo", out=tmp_path / "p", cap=1, progress=False)
+    (tmp_path / "afile").write_text("mine")
+    for out, message in ((tmp_path / "afile", "is a file"), (tmp_path / "afile" / "sub", f"{tmp_path / 'afile'} is")):
+        with pytest.raises(DataError, match=rf"^{out}: {message}.* not a folder; choose another --out$"):
+            prepare(source, "criteo", out=out, progress=False)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "rows.tsv"]
