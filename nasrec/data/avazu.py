@@ -23,7 +23,7 @@ def avazu_layout(path: str | Path) -> Layout:
     header, _ = read_first_line(path)
     if not header:
         raise DataError("empty file (expected the Avazu header)", file=str(path), line=1, rule="header")
-    names = header.decode("utf-8", "replace").split(",")
+    names = header.decode("utf-8", "replace").removeprefix("\ufeff").split(",")
     absent = [c for c in COLUMNS if c not in names]
     if absent:
         raise DataError(

@@ -62,20 +62,25 @@ def load_profile(path: str | Path) -> ProfileJoin:
     users, gender, age = [], [], []
     for first, buf in iter_chunks(path):
         lines = buf.split(b"\n")[:-1]
-        parts = [ln.rstrip(b"\r").split(b"\t") for ln in lines]
-        for i, p in enumerate(parts):
+        numbered = [(first + i, ln.rstrip(b"\r")) for i, ln in enumerate(lines)]
+        numbered = [(n, ln) for n, ln in numbered if ln.strip()]  # blank lines are skipped, as in training.txt
+        parts = [ln.split(b"\t") for _, ln in numbered]
+        for (line, _), p in zip(numbered, parts, strict=True):
             if len(p) != 3:
                 raise DataError(
                     f"{len(p)} fields, expected 3 (UserID, Gender, Age)",
                     file=str(path),
-                    line=first + i,
+                    line=line,
                     rule="field count",
                 )
         flat = np.array([int(x) if x.isdigit() else -1 for p in parts for x in p], dtype=np.int64).reshape(-1, 3)
         bad = np.flatnonzero((flat < 0).any(axis=1))
         if len(bad):
             raise DataError(
-                "profile values must be non-negative integers", file=str(path), line=first + int(bad[0]), rule="profile"
+                "profile values must be non-negative integers",
+                file=str(path),
+                line=numbered[int(bad[0])][0],
+                rule="profile",
             )
         users.append(flat[:, 0])
         gender.append(flat[:, 1])

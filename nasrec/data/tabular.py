@@ -28,7 +28,7 @@ def csv_layout(
     header, _ = read_first_line(path)
     if not header:
         raise DataError("empty file (expected a header line)", file=str(path), line=1, rule="header")
-    names = [n.strip() for n in header.decode("utf-8", "replace").split(delimiter)]
+    names = [n.strip() for n in header.decode("utf-8", "replace").removeprefix("\ufeff").split(delimiter)]
     wanted = [label, *dense, *sparse]
     absent = [c for c in wanted if c not in names]
     if absent:

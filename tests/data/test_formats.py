@@ -109,3 +109,21 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "not a prepared data folder" in r.output
     r = runner.invoke(app, ["prepare"])
     assert r.exit_code == 1 and "exactly one of" in r.output
+
+
+def test_a_blank_line_in_the_kdd_profile_is_skipped_and_a_bad_one_still_named(tmp_path: Path) -> None:
+    train, profile = _kdd(tmp_path)
+    plain = prepare(train, "kdd", kdd_profile=profile, min_count=1, out=tmp_path / "a", progress=False)
+    profile.write_text("1\t1\t3\n\n2\t2\t5\n3\t1\t1\n\n")
+    blank = prepare(train, "kdd", kdd_profile=profile, min_count=1, out=tmp_path / "b", progress=False)
+    assert (np.asarray(blank.sparse) == np.asarray(plain.sparse)).all()
+    profile.write_text("1\t1\t3\n\n2\t2\n")
+    with pytest.raises(DataError, match=r"userid_profile.txt, line 3: 2 fields, expected 3"):
+        prepare(train, "kdd", kdd_profile=profile, out=tmp_path / "c", progress=False)
+
+
+def test_a_csv_header_with_a_byte_order_mark_reads_its_first_column(tmp_path: Path) -> None:
+    f = tmp_path / "bom.csv"
+    f.write_bytes("\ufeffclick,a,c\n".encode() + b"".join(f"{i % 2},{i},x{i % 3}\n".encode() for i in range(30)))
+    data = prepare(f, "csv", label="click", dense=["a"], sparse=["c"], progress=False)
+    assert len(data) == 30 and data.spec.label_name == "click" and data.meta.positives == 15
