@@ -51,13 +51,24 @@ def parquet_layout(
     dupes = sorted({c for c in wanted if wanted.count(c) > 1})
     if dupes:
         raise DataError(f"column(s) named more than once: {', '.join(dupes)}", file=str(files[0]), rule="columns")
+    pa, _, _ = _pyarrow()
     for path in files:
-        names = _open(path).schema_arrow.names
-        absent = [c for c in wanted if c not in names]
+        schema = _open(path).schema_arrow
+        absent = [c for c in wanted if c not in schema.names]
         if absent:
             raise DataError(
-                f"lacks column(s) {', '.join(absent)} (has: {', '.join(names)})", file=str(path), rule="missing column"
+                f"lacks column(s) {', '.join(absent)} (has: {', '.join(schema.names)})",
+                file=str(path),
+                rule="missing column",
             )
+        for c in wanted:
+            kind = schema.field(c).type
+            if pa.types.is_nested(kind):
+                raise DataError(
+                    f"column {c} holds {kind} values; one value per row is needed (numbers, text or bytes)",
+                    file=str(path),
+                    rule="columns",
+                )
     n_dense = len(dense)
     return Layout(
         name="parquet",
@@ -134,8 +145,11 @@ def _decoded(pa, col):
 
 
 def _as_text(pa, pc, col) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """A column's string form as (utf-8 bytes, starts, ends, missing); null and "" are missing."""
-    col = pc.cast(_decoded(pa, col), pa.large_string())
+    """A column's string form as (utf-8 bytes, starts, ends, missing); null and "" are missing. Binary
+    columns are keyed by their raw bytes (valid UTF-8 or not)."""
+    col = _decoded(pa, col)
+    raw = pa.types.is_binary(col.type) or pa.types.is_large_binary(col.type) or pa.types.is_fixed_size_binary(col.type)
+    col = pc.cast(col, pa.large_binary() if raw else pa.large_string())
     null = col.is_null().to_numpy(zero_copy_only=False)
     _, offsets_buf, data_buf = col.buffers()
     offsets = np.frombuffer(offsets_buf, dtype=np.int64)[col.offset : col.offset + len(col) + 1]

@@ -127,3 +127,21 @@ def test_missing_column_and_non_parquet_files_are_one_line_errors(tmp_path) -> N
     r = CliRunner().invoke(app, ["prepare", "--parquet", str(txt), "--label", "click", "--sparse", "a"])
     assert r.exit_code == 1 and r.stderr.startswith(f"error: {txt}: not a Parquet file (")
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_binary_columns_are_keyed_by_their_bytes_and_nested_ones_refused(tmp_path: Path) -> None:
+    labels = pa.array(np.arange(40) % 2)
+    text = [f"u{k % 5}" for k in range(40)]
+    pq.write_table(pa.table({"y": labels, "s": pa.array(text)}), tmp_path / "text.parquet")
+    pq.write_table(pa.table({"y": labels, "s": pa.array([t.encode() for t in text])}), tmp_path / "bytes.parquet")
+    raw = [bytes([0xFF, k % 5]) for k in range(40)]  # not UTF-8
+    pq.write_table(pa.table({"y": labels, "s": pa.array(raw, type=pa.binary())}), tmp_path / "raw.parquet")
+    as_text, as_bytes, not_utf8 = (
+        prepare(tmp_path / f"{name}.parquet", "parquet", label="y", sparse=["s"], out=tmp_path / name, progress=False)
+        for name in ("text", "bytes", "raw")
+    )
+    assert (np.asarray(as_text.sparse) == np.asarray(as_bytes.sparse)).all()
+    assert len(not_utf8) == 40 and not_utf8.spec.cardinalities == as_text.spec.cardinalities  # 5 values each
+    pq.write_table(pa.table({"y": labels, "s": pa.array([[k] for k in range(40)])}), tmp_path / "list.parquet")
+    with pytest.raises(DataError, match=r"list.parquet: column s holds list<element: int64> values; one value"):
+        prepare(tmp_path / "list.parquet", "parquet", label="y", sparse=["s"], out=tmp_path / "l", progress=False)
