@@ -175,6 +175,8 @@ def synthetic_cmd(
     check_seed(seed)
     if teacher_scale <= 0:
         _fail(f"--teacher-scale must be positive, got {teacher_scale}")
+    if not 0 < positive_rate < 1:
+        _fail(f"--positive-rate must be between 0 and 1, got {positive_rate}")
     from nasrec.evaluators.oracle import make_oracle
 
     try:
@@ -182,7 +184,7 @@ def synthetic_cmd(
             rows, None if teacher == "planted" else teacher, scale=teacher_scale, seed=seed, positive_rate=positive_rate
         ).save(out)
     except (ValueError, FileNotFoundError) as exc:
-        _fail(f"--teacher {teacher}: {exc}")
+        _fail(str(exc) if teacher == "planted" else f"--teacher {teacher}: {exc}")  # planted: not the teacher's
     _report(data)
 
 

@@ -109,6 +109,11 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "not a prepared data folder" in r.output
     r = runner.invoke(app, ["prepare"])
     assert r.exit_code == 1 and "exactly one of" in r.output
+    r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--positive-rate", "1.5"])
+    assert (r.exit_code, r.output) == (1, "error: --positive-rate must be between 0 and 1, got 1.5\n")
+    r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--rows", "10"])
+    assert (r.exit_code, r.output) == (1, "error: no label value has 10 rows; cannot stratify\n")  # not the teacher's
+    assert not (tmp_path / "s").exists()
 
 
 def test_a_blank_line_in_the_kdd_profile_is_skipped_and_a_bad_one_still_named(tmp_path: Path) -> None:
