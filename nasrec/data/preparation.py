@@ -229,7 +229,8 @@ def prepare(
         name = ", ".join(p.name for p in sources)
         if format == "parquet":
             chunks = _parquet_chunks(sources, label or "", layout, progress)
-            meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, name, unit="row")
+            unit = "row" if len(sources) == 1 else "row across files"
+            meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, name, unit=unit)
         else:
             chunks = _text_chunks(source, layout, progress)
             meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, str(source))
@@ -353,8 +354,9 @@ def _build(
 
 
 def _bad(detail: str, source: Path | None, line: int, rule: str, unit: str) -> DataError:
-    """A bad row as an error: `file, line N: ...` (text) or `file: row N: ...` (Parquet, rows counted across
-    the files)."""
+    """A bad row as an error: `file, line N: ...` (text) or `file: row N: ...` (Parquet; with several files the
+    rows are counted across them, in order, and the message says so)."""
     if unit == "line":
         return DataError(detail, file=str(source), line=line, rule=rule)
-    return DataError(f"row {line}: {detail}", file=str(source), rule=rule)
+    across = " (counted across the files, in order)" if unit == "row across files" else ""
+    return DataError(f"row {line}{across}: {detail}", file=str(source), rule=rule)

@@ -98,7 +98,7 @@ def test_bad_rows_are_skipped_counted_and_numbered_across_files(tmp_path) -> Non
     assert data.dense[18][1] == 0.0  # row 22 (NaN age; 18 rows of a kept before it): missing -> 0
     with pytest.raises(DataError) as exc:
         prepare([a, b], "parquet", out=tmp_path / "q", **COLS, on_bad_rows="error", progress=False)
-    assert str(exc.value) == f"{a}: row 3: label is null"
+    assert str(exc.value) == f"{a}: row 3 (counted across the files, in order): label is null"
 
 
 def test_cli_takes_several_files_after_one_flag(tmp_path) -> None:
