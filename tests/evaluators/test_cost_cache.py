@@ -8,7 +8,9 @@ from nasrec.genotype import sample
 def test_the_cost_of_one_architecture_is_counted_once(monkeypatch):
     calls = []
     real = scoring.cost
-    monkeypatch.setattr(scoring, "cost", lambda g, spec: calls.append(g.digest()) or real(g, spec))
+    monkeypatch.setattr(
+        scoring, "cost", lambda g, spec, layernorm: calls.append(g.digest()) or real(g, spec, layernorm=layernorm)
+    )
     monkeypatch.setattr(scoring, "_COSTS", {})
     spec = FeatureSpec.synthetic(13, [100] * 26, embedding_dim=16)
     g, other = sample("nasrec-full", rng=11), sample("nasrec-full", rng=12)
@@ -17,3 +19,5 @@ def test_the_cost_of_one_architecture_is_counted_once(monkeypatch):
     assert scoring.flops_and_params(g.model_copy(update={"space": None}), spec) == first
     assert scoring.flops_and_params(other, spec) != first
     assert calls == [g.digest(), other.digest()] and first[0] > 0 and first[1] > 0
+    assert scoring.flops_and_params(g, spec, layernorm=False)[1] < first[1]  # another model: counted again
+    assert calls == [g.digest(), other.digest(), g.digest()]
