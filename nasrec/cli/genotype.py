@@ -171,6 +171,8 @@ def convert(
 
     if to is Format.auto:
         raise UsageError("--to takes nasrec or nasrec-ref")
+    if out is not None and Path(out).exists() and Path(out).resolve() == Path(file).resolve():
+        raise UsageError(f"-o {out} is the input file; write the converted genotype to another file")
     if file.startswith("zoo:"):
         g, source = load_genotype(file), "nasrec"
     else:

@@ -249,3 +249,12 @@ def test_an_output_folder_that_is_a_file_is_one_error_and_the_file_is_kept(tmp_p
         f"--tensorboard {path} is a file, not a folder; choose another path",
     )
     assert path.read_text() == "mine"
+
+
+def test_convert_never_writes_over_its_input(tmp_path, doc):
+    f = write(tmp_path / "g.json", doc)
+    before = (tmp_path / "g.json").read_bytes()
+    one_error(
+        genotype("convert", f, "-o", f), f"-o {f} is the input file; write the converted genotype to another file"
+    )
+    assert (tmp_path / "g.json").read_bytes() == before
