@@ -126,7 +126,11 @@ def load_checked(ref: str, space: str | None = None, fmt: str = "auto"):
         try:
             get_space(name).check(g)
         except GenotypeError as exc:
-            raise GenotypeError(f"{ref}: {exc}") from None
+            from nasrec.genotype.io import load_with_format, ref_path
+
+            is_ref = not ref.startswith("zoo:") and load_with_format(ref, fmt)[1] == "nasrec-ref"
+            where = ref_path(exc.path) if is_ref else exc.path  # a NasRec-ref file's own keys
+            raise GenotypeError(f"{ref}: {where}: {exc.rule}" if where else f"{ref}: {exc}") from None
     return g
 
 

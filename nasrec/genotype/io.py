@@ -9,6 +9,7 @@ NASRec-Full, `autoctr` = NASRec-Small) and `use_layernorm`.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -92,14 +93,39 @@ def from_nasrec_ref(data: Any) -> Genotype:
     extra = {k: v for k, v in data.items() if k not in (*_REF_STRUCTURE, NASREC_META)}
     saved = data.get(NASREC_META)
     meta: dict[str, Any] = saved if isinstance(saved, dict) else {}
-    return Genotype.from_dict(
-        {
-            "schema_version": SCHEMA_VERSION,
-            "space": REF_SPACE[config],
-            "blocks": blocks,
-            "meta": {**meta, "nasrec_ref": extra},
-        }
-    )
+    document = {"schema_version": SCHEMA_VERSION, "space": REF_SPACE[config], "blocks": blocks}
+    try:
+        return Genotype.from_dict({**document, "meta": {**meta, "nasrec_ref": extra}})
+    except GenotypeError as exc:  # name the file's own keys, not the converted document's
+        raise GenotypeError(exc.rule, ref_path(exc.path)) from None
+
+
+_REF_PATHS = {
+    "dense.ops": "micro[{i}].active_nodes",
+    "sparse.ops": "micro[{i}].active_nodes",
+    "dense.dim": "micro[{i}].dense_in_dims",
+    "sparse.dim": "micro[{i}].sparse_in_dims",
+    "dense_to_sparse": "micro[{i}].dense_sparse_interact",
+    "sparse_to_dense": "micro[{i}].deep_fm",
+    "inputs.dense": "macro[{i}].dense_idx",
+    "inputs.sparse": "macro[{i}].sparse_idx",
+    "inputs.left": "macro[{i}].dense_left_idx",
+    "inputs.right": "macro[{i}].dense_right_idx",
+}
+
+
+def ref_path(path: str) -> str:
+    """A JSON path of a converted genotype (`blocks[2].inputs.sparse[1]`) as the NasRec-ref file's
+    (`macro[2].sparse_idx[1]`); paths with no counterpart are kept."""
+    match = re.fullmatch(r"blocks\[(\d+)\]\.([a-z_]+(?:\.[a-z_]+)?)(.*)", path)
+    if match is None:
+        return path
+    block, key, rest = match.groups()
+    if key not in _REF_PATHS:
+        return path
+    if key.endswith(".ops"):  # active_nodes lists both branches' operators: an index into it would mislead
+        rest = ""
+    return _REF_PATHS[key].format(i=block) + rest
 
 
 def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str, Any]:
@@ -134,7 +160,10 @@ def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str
             "sparse_to_dense": _flag(micro, "deep_fm", f"micro[{i}]"),
         }
     except KeyError as exc:
-        raise GenotypeError("required key is missing", f"block {i}: {exc.args[0]}") from None
+        key = exc.args[0]
+        raise GenotypeError(
+            "required key is missing", f"{'macro' if key.endswith('_idx') else 'micro'}[{i}].{key}"
+        ) from None
 
 
 def _flag(entry: dict[str, Any], key: str, at: str) -> bool:

@@ -142,6 +142,17 @@ def test_convert_detects_nasrec_ref_files(tmp_path, nasrec_ref_files):
     assert json.loads(back.read_text())["micro"] == json.loads(ref.read_text())["micro"]
 
 
+def test_a_nasrec_ref_file_outside_its_space_is_named_by_its_own_keys(tmp_path, nasrec_ref_files):
+    ref = next(p for p in nasrec_ref_files if "criteo_ea_criteo_kaggle_xlarge" in p.name)
+    doc = json.loads(ref.read_text())
+    doc["micro"][2]["dense_in_dims"] = 100
+    f = write(tmp_path / "ref.json", doc)
+    one_error(
+        genotype("validate", f),
+        f"{f}: micro[2].dense_in_dims: 100 is not a dense dim of space 'nasrec-full' {FULL_DIMS}",
+    )
+
+
 # -- options and output ------------------------------------------------------------------------------
 def test_a_path_that_cannot_be_written_is_one_error(tmp_path):
     blocker = tmp_path / "a-file"

@@ -57,7 +57,13 @@ def test_ref_operator_lists_follow_the_reference_order():
         (lambda d: d["macro"].pop(), "micro: micro and macro must be lists of the same length (one entry per block)"),
         (
             lambda d: d["macro"][3].update(sparse_idx=[5]),
-            "blocks[3].inputs.sparse[0]: node 5 is not earlier than block 4 (block 4 may read nodes 0..3)",
+            "macro[3].sparse_idx[0]: node 5 is not earlier than block 4 (block 4 may read nodes 0..3)",
+        ),
+        (lambda d: d["micro"][2].pop("dense_in_dims"), "micro[2].dense_in_dims: required key is missing"),
+        (lambda d: d["macro"][2].pop("dense_idx"), "macro[2].dense_idx: required key is missing"),
+        (
+            lambda d: d["micro"][2].update(active_nodes=[0]),  # no sparse operator left
+            "micro[2].active_nodes: Tuple should have at least 1 item after validation, not 0",
         ),
     ],
 )
