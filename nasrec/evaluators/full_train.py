@@ -134,7 +134,14 @@ class FullTrain:
             runs.append(run)
             logits.append(z)
         score = score_from_runs(
-            genotype, self.data.spec, runs, rows, time.perf_counter() - start, self.name, self.config, cfg.layernorm
+            genotype,
+            self.data.spec,
+            runs,
+            rows,
+            time.perf_counter() - start,
+            self.name,
+            self.config,
+            cfg.layernorm if self.supernet is None else self.supernet.layernorm,  # as the model was built
         )
         return Prediction(score=score, logits=np.stack(logits))
 

@@ -110,7 +110,7 @@ class _SupernetEvaluator:
                 nn.functional.linear(x, w, b).squeeze(-1).cpu().numpy() for x, (w, b) in zip(feats, heads, strict=True)
             ]
         return [
-            make_score(g, self.data.spec, self.valid_rows, z, seconds, self.name, self.config)
+            make_score(g, self.data.spec, self.valid_rows, z, seconds, self.name, self.config, self.supernet.layernorm)
             for g, z in zip(genotypes, logits, strict=True)
         ]
 

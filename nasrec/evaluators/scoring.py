@@ -112,9 +112,10 @@ def make_score(
     seconds: float,
     evaluator: str,
     config: dict,
+    layernorm: bool = True,
 ) -> Score:
-    """A Score of one prediction of `rows`."""
-    flops, params = flops_and_params(genotype, spec)
+    """A Score of one prediction of `rows` by the model built with or without its LayerNorms (`layernorm`)."""
+    flops, params = flops_and_params(genotype, spec, layernorm)
     return Score(
         log_loss=log_loss_from_logits(rows.labels, logits),
         auc=auc(rows.labels, logits),

@@ -299,3 +299,20 @@ def test_a_score_counts_the_parameters_of_the_model_it_trained_with_or_without_l
     with_ln, without = (FullTrain(data="sample:criteo", layernorm=ln, train=recipe).evaluate([g])[0] for ln in (1, 0))
     assert with_ln.params == cost(g, spec).dense_params
     assert without.params == cost(g, spec, layernorm=False).dense_params < with_ln.params
+
+
+def test_proxy_and_inherited_scores_count_the_model_as_the_supernet_builds_it(tmp_path, tiny_space_file):
+    from nasrec.compiler.cost import cost
+    from nasrec.evaluators import FullTrain, SupernetTrainingConfig, TrainConfig, build_evaluator, train_supernet
+    from nasrec.genotype import sample
+
+    config = SupernetTrainingConfig(
+        data="sample:criteo", space=tiny_space_file, layernorm=False, train=TrainConfig(epochs=0.05)
+    )
+    train_supernet(config, tmp_path)
+    g, ckpt = sample(tiny_space_file, rng=1), str(tmp_path / "checkpoint.pt")
+    spec = build_evaluator("finetune", {"data": "sample:criteo", "supernet": ckpt}).data.spec
+    proxy = build_evaluator("finetune", {"data": "sample:criteo", "supernet": ckpt}).evaluate([g])[0]
+    inherited = FullTrain(data="sample:criteo", inherit=ckpt, train=TrainConfig(epochs=0.05)).evaluate([g])[0]
+    assert proxy.params == inherited.params == cost(g, spec, layernorm=False).dense_params
+    assert proxy.params < cost(g, spec).dense_params
