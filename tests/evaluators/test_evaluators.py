@@ -316,3 +316,11 @@ def test_proxy_and_inherited_scores_count_the_model_as_the_supernet_builds_it(tm
     inherited = FullTrain(data="sample:criteo", inherit=ckpt, train=TrainConfig(epochs=0.05)).evaluate([g])[0]
     assert proxy.params == inherited.params == cost(g, spec, layernorm=False).dense_params
     assert proxy.params < cost(g, spec).dense_params
+
+
+def test_the_paper_recipe_makes_at_most_one_pass_over_the_training_rows(trained_supernet):
+    ckpt, _ = trained_supernet
+    proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper")  # 500 steps asked
+    sizes = [len(batch.label) for batch in proxy.train_batches]
+    assert len(sizes) == 24 and sum(sizes) == len(proxy.data.split("train")) == 11_960 and sizes[-1] == 184
+    assert len(FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6).train_batches) == 6
