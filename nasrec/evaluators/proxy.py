@@ -129,8 +129,9 @@ class SupernetProxy(_SupernetEvaluator):
 class FinetunedProxy(_SupernetEvaluator):
     """Inherited body, re-fitted head. `paper`: Adagrad on the head for `steps` batches of distinct training
     rows (the body runs without autograd): at most one pass over the training split, so fewer steps on small
-    data (24 on the bundled Criteo rows, 313 on 160,000 training rows). `fast`: the head's inputs for `train_rows` training rows are
-    computed once, and the head is fitted on them to convergence (L-BFGS, from the inherited weights).
+    data (24 on the bundled Criteo rows, 313 on 160,000 training rows). `fast`: the head's inputs for
+    `train_rows` training rows are computed once, and the head is fitted on them to convergence (L-BFGS, from
+    the inherited weights).
     `fast-std` (the default): the same fit on the inputs standardised feature by feature (mean and standard
     deviation over the cached rows, the per-coordinate scaling that `paper`'s Adagrad applies), folded back
     into the head, so the L2 penalty weighs every input alike whatever its scale. `bias`:
