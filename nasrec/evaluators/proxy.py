@@ -38,9 +38,7 @@ class ProxyConfig(BaseModel):
 
 class FinetuneConfig(ProxyConfig):
     recipe: Literal["paper", "fast", "fast-std", "bias", "scale"] = "fast-std"
-    steps: int = Field(
-        default=500, description="paper: head fine-tune steps, at most one pass over the training split"
-    )
+    steps: int = Field(default=500, description="paper: head fine-tune steps, at most one pass over the training split")
     step_batch: int = Field(default=512, description="paper: rows per step (distinct rows)")
     lr: float = Field(default=0.04, description="paper: Adagrad learning rate")
     train_rows: int = Field(
