@@ -101,15 +101,20 @@ def table(*columns: str, **options: Any) -> Table:
 
 def load_genotype(ref: str, fmt: str = "auto"):
     """A genotype from a file path (our JSON or a NasRec-ref file) or `zoo:<name>`; errors name the file."""
+    return load_with_format(ref, fmt)[0]
+
+
+def load_with_format(ref: str, fmt: str = "auto"):  # -> (Genotype, "nasrec" | "nasrec-ref")
+    """`load_genotype`, also returning the format the genotype was read in (`zoo:` models: `nasrec`)."""
     from nasrec.genotype import io
     from nasrec.genotype.errors import GenotypeError
 
     if ref.startswith("zoo:"):
         from nasrec.genotype.zoo import load_zoo
 
-        return load_zoo(ref[4:])
+        return load_zoo(ref[4:]), "nasrec"
     try:
-        return io.load(ref, fmt)
+        return io.load_with_format(ref, fmt)
     except GenotypeError as exc:
         raise GenotypeError(f"{ref}: {exc}") from None
 
@@ -120,16 +125,15 @@ def load_checked(ref: str, space: str | None = None, fmt: str = "auto"):
     from nasrec.genotype.errors import GenotypeError
     from nasrec.genotype.space import get_space
 
-    g = load_genotype(ref, fmt)
+    g, source = load_with_format(ref, fmt)
     name = space or g.space
     if name is not None:
         try:
             get_space(name).check(g)
         except GenotypeError as exc:
-            from nasrec.genotype.io import load_with_format, ref_path
+            from nasrec.genotype.io import ref_path
 
-            is_ref = not ref.startswith("zoo:") and load_with_format(ref, fmt)[1] == "nasrec-ref"
-            where = ref_path(exc.path) if is_ref else exc.path  # a NasRec-ref file's own keys
+            where = ref_path(exc.path) if source == "nasrec-ref" else exc.path  # a NasRec-ref file's own keys
             raise GenotypeError(f"{ref}: {where}: {exc.rule}" if where else f"{ref}: {exc}") from None
     return g
 

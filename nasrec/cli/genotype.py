@@ -9,7 +9,16 @@ from typing import Annotated
 
 import typer
 
-from nasrec.cli.common import check_seed, console, load_checked, load_genotype, table, user_errors, write_or_print
+from nasrec.cli.common import (
+    check_seed,
+    console,
+    load_checked,
+    load_genotype,
+    load_with_format,
+    table,
+    user_errors,
+    write_or_print,
+)
 from nasrec.genotype.sampling import DEFAULT_SAMPLER
 
 app = typer.Typer(
@@ -166,20 +175,13 @@ def convert(
 ) -> None:
     """Convert between our format and NasRec-ref files (`micro`/`macro`)."""
     from nasrec.errors import UsageError
-    from nasrec.genotype.errors import GenotypeError
-    from nasrec.genotype.io import load_with_format, to_nasrec_ref
+    from nasrec.genotype.io import to_nasrec_ref
 
     if to is Format.auto:
         raise UsageError("--to takes nasrec or nasrec-ref")
     if out is not None and Path(out).exists() and Path(out).resolve() == Path(file).resolve():
         raise UsageError(f"-o {out} is the input file; write the converted genotype to another file")
-    if file.startswith("zoo:"):
-        g, source = load_genotype(file), "nasrec"
-    else:
-        try:
-            g, source = load_with_format(file, from_.value)
-        except GenotypeError as exc:
-            raise GenotypeError(f"{file}: {exc}") from None
+    g, source = load_with_format(file, from_.value)
     target = to.value if to is not None else ("nasrec" if source == "nasrec-ref" else "nasrec-ref")
     data = to_nasrec_ref(g) if target == "nasrec-ref" else g.to_dict()
     write_or_print(json.dumps(data, indent=2), out)
