@@ -158,3 +158,13 @@ def test_a_run_with_a_mutation_schedule_cannot_be_extended_to_more_cycles(tmp_pa
     pipeline("three", 2, 3)._write_config()
     with pytest.raises(ValueError, match=r"holds another run's config \(different strategy\)"):
         pipeline("three", 3, 3)._write_config()  # the schedule spans the cycles: a longer run is another run
+
+
+def test_the_random_baseline_reuses_the_scores_of_evolutions_initial_population(run):
+    config, root, _ = run
+    searched = read_jsonl(root / "search" / "evaluations.jsonl", Evaluation)
+    baseline = read_jsonl(root / "random" / "evaluations.jsonl", Evaluation)
+    population = config.strategy.options["population"]
+    assert [e.digest for e in baseline[:population]] == [e.digest for e in searched[:population]]
+    assert [e.score for e in baseline[:population]] == [e.score for e in searched[:population]]
+    assert {e.seconds for e in baseline[:population]} == {0.0} and len(baseline) == len(searched)
