@@ -26,7 +26,10 @@ four times `--supernet-epochs`. `--ablation scale-recalibration`: the inherited 
 beside `bias` and `fast`, on the default and the hot centred any-path supernets. `--ablation standardised-head`:
 `fast-std` beside `fast` on four supernets, with paired differences. `--ablation supernet-seeds`: `fast-std` on
 the paper's, the any-path and the untrained any-path supernet, each trained with three seeds (`seed_spread` in
-the JSON: the tau per seed and the seeds' scores pooled). All take `--reuse` and `--no-reference` like the one
+the JSON: the tau per seed and the seeds' scores pooled). `--ablation paper-steps`: `paper` with all its 500
+steps (`paper` rows committed before 2026-12-07 made one pass over the training rows; `--paper-max-passes 1`
+reproduces them) beside `fast-std` on the Table-2 samplers' supernets and the untrained any-path one, with paired
+differences. All take `--reuse` and `--no-reference` like the one
 above (or `--reuse-reference` with a committed reference table).
 
     python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
@@ -213,7 +216,24 @@ def supernet_seeds_ablation(supernet_epochs: float) -> dict[str, SupernetVariant
     }
 
 
-PAIRED = {"standardised-head": ("fast-std", "fast")}  # ablation -> (a, b): tau(a) - tau(b) per supernet
+def paper_steps_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
+    """The paper's fine-tuning with all its 500 steps (studies before 2026-12-07 made one pass over the training
+    rows: 24 steps on the bundled rows, 313 on the oracle data) beside `fast-std`, on the Table-2 samplers'
+    supernets and the untrained any-path one."""
+    main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
+    proxies: tuple[Finetune, ...] = ("fast-std", "paper")
+    return {
+        "any-connection": SupernetVariant(train=main, finetune=proxies),
+        "single-path": SupernetVariant(sampler="single-path", train=main, finetune=proxies),
+        "any-path": SupernetVariant(sampler="any-path", train=main, finetune=proxies),
+        "any-path-1step": SupernetVariant(
+            sampler="any-path", train=SUPERNET_RECIPE.model_copy(update={"epochs": 1e-9}), finetune=proxies
+        ),
+    }
+
+
+# ablation -> (a, b): tau(a) - tau(b) per supernet
+PAIRED = {"standardised-head": ("fast-std", "fast"), "paper-steps": ("paper", "fast-std")}
 
 
 def _study_log(out: Path) -> dict[tuple[str, str], StudyScore]:
@@ -282,6 +302,7 @@ ABLATIONS = {
     "scale-recalibration": lambda args: scale_ablation(args.supernet_epochs),
     "standardised-head": lambda args: standardised_ablation(args.supernet_epochs),
     "supernet-seeds": lambda args: supernet_seeds_ablation(args.supernet_epochs),
+    "paper-steps": lambda args: paper_steps_ablation(args.supernet_epochs),
 }
 
 
@@ -313,6 +334,12 @@ def main() -> None:
     ap.add_argument("--full-epochs", type=float, default=SCRATCH_RECIPE.epochs)
     ap.add_argument("--eval-every", type=int, default=None, help="steps between validations (default: epochs)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument(
+        "--paper-max-passes",
+        type=int,
+        help="`paper`: passes over the training rows at most (1 reproduces the `paper` rows committed before "
+        "2026-12-07; default: as many as its 500 steps need)",
+    )
     ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
     ap.add_argument("--ablation", choices=list(ABLATIONS), help="run this ablation instead of the main study")
     ap.add_argument(
@@ -343,7 +370,14 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     full = SCRATCH_RECIPE.model_copy(update={"epochs": args.full_epochs, "eval_every": args.eval_every})
     supernets = ABLATIONS[args.ablation](args) if args.ablation else variants(args.supernet_epochs)
-    config = RankStudyConfig(data=args.data, n=args.n, reference_seeds=args.seeds, full=full, supernets=supernets)
+    config = RankStudyConfig(
+        data=args.data,
+        n=args.n,
+        reference_seeds=args.seeds,
+        full=full,
+        supernets=supernets,
+        paper_max_passes=args.paper_max_passes,
+    )
     start = time.perf_counter()
     result = rank_study(
         config,

@@ -48,6 +48,11 @@ class RankStudyConfig(BaseModel):
     reference_metric: Literal["auto", "log_loss", "regret"] = "auto"
     finetune_train_rows: int = 8192
     paper_steps: int = 500
+    paper_max_passes: int | None = Field(
+        default=None,
+        ge=1,
+        description="`paper`: passes over the training rows at most (1: the studies before 2026-12-07)",
+    )
     valid_rows: int | None = None
     top_k: int = 5
     device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernets and models train")
@@ -76,7 +81,10 @@ class RankStudyConfig(BaseModel):
             "none": ("supernet", proxy),
             "fast": ("finetune", {**proxy, "recipe": "fast", "train_rows": self.finetune_train_rows}),
             "fast-std": ("finetune", {**proxy, "recipe": "fast-std", "train_rows": self.finetune_train_rows}),
-            "paper": ("finetune", {**proxy, "recipe": "paper", "steps": self.paper_steps}),
+            "paper": (
+                "finetune",
+                {**proxy, "recipe": "paper", "steps": self.paper_steps, "max_passes": self.paper_max_passes},
+            ),
             "bias": ("finetune", {**proxy, "recipe": "bias", "train_rows": self.finetune_train_rows}),
             "scale": ("finetune", {**proxy, "recipe": "scale", "train_rows": self.finetune_train_rows}),
         }

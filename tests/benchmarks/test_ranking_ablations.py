@@ -8,6 +8,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from ranking_study import (
     centering_ablation,
     hot_centering_ablation,
+    paper_steps_ablation,
     scale_ablation,
     standardised_ablation,
     supernet_seeds_ablation,
@@ -92,3 +93,20 @@ def test_supernet_seeds_ablation_trains_three_kinds_of_supernet_with_three_seeds
         steps = Trainer.total_steps(SimpleNamespace(config=c.train), steps_per_epoch=312)  # type: ignore[arg-type]
         assert steps == (1 if label.startswith("any-path-1step") else 312), label
     assert all(v.finetune == ("fast-std",) for v in config.supernets.values())
+
+
+def test_paper_steps_ablation_scores_the_paper_recipe_with_all_its_steps_beside_fast_std():
+    config = RankStudyConfig(supernets=paper_steps_ablation(1.0))
+    trained = {label: config.supernet_config(label) for label in config.supernets}
+    assert {label: c.sampler for label, c in trained.items()} == {
+        "any-connection": "single-operator-any-connection",
+        "single-path": "single-path",
+        "any-path": "any-path",
+        "any-path-1step": "any-path",
+    }
+    assert trained["any-path-1step"].train.epochs == 1e-9 and trained["any-path"].train.epochs == 1.0
+    assert all(v.finetune == ("fast-std", "paper") for v in config.supernets.values())
+    paper = config.proxies("any-path", Path("ckpt.pt"))["any-path/paper"][1]
+    assert (paper["recipe"], paper["steps"], paper["max_passes"]) == ("paper", 500, None)
+    one_pass = RankStudyConfig(supernets=paper_steps_ablation(1.0), paper_max_passes=1)
+    assert one_pass.proxies("any-path", Path("ckpt.pt"))["any-path/paper"][1]["max_passes"] == 1

@@ -318,9 +318,16 @@ def test_proxy_and_inherited_scores_count_the_model_as_the_supernet_builds_it(tm
     assert proxy.params < cost(g, spec).dense_params
 
 
-def test_the_paper_recipe_makes_at_most_one_pass_over_the_training_rows(trained_supernet):
+def test_the_paper_recipe_runs_its_steps_over_as_many_passes_as_they_need(trained_supernet):
     ckpt, _ = trained_supernet
-    proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper")  # 500 steps asked
-    sizes = [len(batch.label) for batch in proxy.train_batches]
-    assert len(sizes) == 24 and sum(sizes) == len(proxy.data.split("train")) == 11_960 and sizes[-1] == 184
+    proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper")  # 500 steps of 512 rows
+    batches = proxy.train_batches
+    sizes = [len(batch.label) for batch in batches]
+    assert len(sizes) == 500 and sizes[23] == 184 and sizes[47] == 184  # 11,960 training rows a pass: 24 batches
+    one_pass = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", max_passes=1).train_batches
+    assert len(one_pass) == 24 and sum(len(b.label) for b in one_pass) == len(proxy.data.split("train")) == 11_960
+    assert all(torch.equal(a.sparse, b.sparse) for a, b in zip(batches[:24], one_pass, strict=True))
+    first, second = (torch.cat([b.sparse for b in batches[i : i + 24]]) for i in (0, 24))
+    assert first.shape == second.shape and not torch.equal(first, second)  # the second pass: a new order
+    assert torch.equal(first.sort(0).values, second.sort(0).values)  # of the same rows
     assert len(FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6).train_batches) == 6
