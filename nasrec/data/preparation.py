@@ -10,8 +10,6 @@ import contextlib
 import hashlib
 import os
 import re
-import secrets
-import shutil
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -28,6 +26,7 @@ from nasrec.data.rawio import file_digest, iter_chunks
 from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, stratified_folds
 from nasrec.data.tabular import csv_layout
+from nasrec.state import atomic_folder
 
 FORMATS = ("criteo", "avazu", "kdd", "csv", "parquet")
 Encoding = Literal["vocab", "hash"]
@@ -92,26 +91,6 @@ def _progress(total: int, label: str, show: bool | None) -> Iterator:
     ) as bar:
         task = bar.add_task(label, total=total)
         yield lambda done: bar.update(task, completed=done)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def clean_stale(target: Path) -> None:
-    """Remove temporaries `.<name>.tmp-<pid>-*` left by processes that no longer run."""
-    if not target.parent.is_dir():
-        return
-    for tmp in target.parent.glob(f".{target.name}.tmp-*"):
-        m = re.match(rf"\.{re.escape(target.name)}\.tmp-(\d+)-", tmp.name)
-        if m and (int(m.group(1)) == os.getpid() or not _pid_alive(int(m.group(1)))):
-            shutil.rmtree(tmp, ignore_errors=True)
 
 
 def prepare(
@@ -221,42 +200,33 @@ def prepare(
         raise DataError(
             "folder exists and is not prepared data; remove it or choose another --out", file=str(target), rule="out"
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
-    clean_stale(target)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
-    tmp.mkdir()
+    built = False
     try:
-        name = ", ".join(p.name for p in sources)
-        if format == "parquet":
-            chunks = _parquet_chunks(sources, label or "", layout, progress)
-            unit = "row" if len(sources) == 1 else "row across files"
-            meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, name, unit=unit)
-        else:
-            chunks = _text_chunks(source, layout, progress)
-            meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, str(source))
-        spec = spec.model_copy(
-            update={
-                "cap": cap,
-                "embedding_dim": embedding_dim,
-                "label_name": label or ("click" if format == "avazu" else "label"),
-            }
-        )
-        meta = meta.model_copy(
-            update={"source": name, "source_digest": digest, "key": key, "options": options, "format": format}
-        )
-        spec.save(tmp / "spec.json")
-        (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
-        try:
-            if target.exists() and not any(target.iterdir()):
-                target.rmdir()  # an empty folder
-            os.rename(tmp, target)
-        except OSError:  # another process (e.g. another torchrun rank) finished the same preparation first
-            if not (target / "meta.json").is_file():
-                raise
-            shutil.rmtree(tmp, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        with atomic_folder(target) as tmp:
+            name = ", ".join(p.name for p in sources)
+            if format == "parquet":
+                chunks = _parquet_chunks(sources, label or "", layout, progress)
+                unit = "row" if len(sources) == 1 else "row across files"
+                meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, name, unit=unit)
+            else:
+                chunks = _text_chunks(source, layout, progress)
+                meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, str(source))
+            spec = spec.model_copy(
+                update={
+                    "cap": cap,
+                    "embedding_dim": embedding_dim,
+                    "label_name": label or ("click" if format == "avazu" else "label"),
+                }
+            )
+            meta = meta.model_copy(
+                update={"source": name, "source_digest": digest, "key": key, "options": options, "format": format}
+            )
+            spec.save(tmp / "spec.json")
+            (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
+            built = True
+    except OSError:  # the rename lost: another process (e.g. another torchrun rank) finished the same preparation
+        if not (built and (target / "meta.json").is_file()):
+            raise
     return PreparedData.open(target)
 
 

@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +25,7 @@ from nasrec.data.batching import Batch, BatchDataset, DeviceRows, iter_batches
 from nasrec.data.errors import BadRowReport, DataError
 from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, split_indices, stratified_folds
+from nasrec.state import atomic_folder
 
 FORMAT_VERSION = 1
 ARRAYS = ("dense", "sparse", "label", "folds")
@@ -106,11 +105,7 @@ def write_arrays(
     refused, never overwritten."""
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise DataError(f"{path} already exists; prepared data is never overwritten: choose a new folder")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
+    with atomic_folder(path) as tmp:
         if prob is not None:
             np.save(tmp / "prob.npy", np.ascontiguousarray(prob, dtype=np.float64))
         if folds is None:
@@ -121,12 +116,6 @@ def write_arrays(
         np.save(tmp / "folds.npy", folds.astype(np.uint8))
         spec.save(tmp / "spec.json")
         (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
-        if path.exists():
-            path.rmdir()  # empty
-        os.rename(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
 
 
 class DataSplit:
