@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Literal
 
+import numpy as np
 import torch
 from pydantic import BaseModel, ConfigDict, Field
 from torch import Tensor, nn
@@ -19,7 +20,7 @@ from nasrec.data.batching import Batch
 from nasrec.evaluators.base import Score, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
-from nasrec.evaluators.scoring import EvalRows, eval_rows, make_score, shuffled_batches, subset_batches
+from nasrec.evaluators.scoring import EvalRows, eval_rows, make_score, subset_batches
 from nasrec.evaluators.supernet_training import load_supernet
 from nasrec.genotype import Genotype
 
@@ -133,7 +134,8 @@ class SupernetProxy(_SupernetEvaluator):
 class FinetunedProxy(_SupernetEvaluator):
     """Inherited body, re-fitted head. `paper`: Adagrad on the head for `steps` batches of `step_batch`
     training rows (the body runs without autograd), passing over the training split again, in a new order, as
-    often as the steps need (21 passes on the bundled Criteo rows; `max_passes` caps it). `fast`: the head's inputs for
+    often as the steps need (21 passes on the bundled Criteo rows, whose head inputs are then computed once;
+    `max_passes` caps it). `fast`: the head's inputs for
     `train_rows` training rows are computed once, and the head is fitted on them to convergence (L-BFGS, from
     the inherited weights).
     `fast-std` (the default): the same fit on the inputs standardised feature by feature (mean and standard
@@ -150,18 +152,26 @@ class FinetunedProxy(_SupernetEvaluator):
 
     @cached_property
     def train_batches(self) -> list:
-        """`paper`: its `steps` batches — the rows a single pass draws, then, while steps remain, the whole split
-        again in a new order each pass (seed + 1 + k); the other recipes: the `train_rows` rows whose head
-        inputs they cache."""
+        """The training rows: `paper`'s first pass (`steps` batches of `step_batch` rows, fewer on small data);
+        the other recipes' `train_rows` rows, whose head inputs they cache."""
         cfg = self.cfg
-        if cfg.recipe != "paper":
-            return subset_batches(self.data, "train", cfg.train_rows, cfg.batch_size, cfg.seed + 1)
-        batches = subset_batches(self.data, "train", cfg.steps * cfg.step_batch, cfg.step_batch, cfg.seed + 1)
-        for k in range(1, cfg.max_passes or cfg.steps):  # a pass has at least one batch
-            if len(batches) >= cfg.steps:
+        rows, batch = (
+            (cfg.steps * cfg.step_batch, cfg.step_batch) if cfg.recipe == "paper" else (cfg.train_rows, cfg.batch_size)
+        )
+        return subset_batches(self.data, "train", rows, batch, cfg.seed + 1)
+
+    @cached_property
+    def paper_schedule(self) -> list[Tensor]:
+        """`paper`'s steps, each as positions into its first pass's rows (`train_batches` in order): that pass
+        batch by batch, then, while steps remain, the same rows in a new order each pass (seed + 1 + k)."""
+        cfg = self.cfg
+        n = sum(len(b.label) for b in self.train_batches)
+        steps = list(torch.arange(n).split(cfg.step_batch))
+        for k in range(1, cfg.max_passes or cfg.steps):  # a pass has at least one step
+            if len(steps) >= cfg.steps:
                 break
-            batches += shuffled_batches(self.data, "train", cfg.step_batch, cfg.seed + 1 + k)
-        return batches[: cfg.steps]
+            steps += torch.from_numpy(np.random.default_rng(cfg.seed + 1 + k).permutation(n)).split(cfg.step_batch)
+        return steps[: cfg.steps]
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
         init = [(w.detach().clone(), b.detach().clone()) for w, b in (v.head_weights() for v in views)]
@@ -225,14 +235,28 @@ class FinetunedProxy(_SupernetEvaluator):
     def _paper(self, views: list[SupernetView], init: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
         params = [(w.requires_grad_(True), b.requires_grad_(True)) for w, b in init]
         opts = [torch.optim.Adagrad([w, b], lr=self.cfg.lr) for w, b in params]
-        for batch in self.train_batches:
-            with torch.no_grad():
-                emb = self._embed(batch)
-                feats = [v.head_inputs(emb) for v in views]
-                label = batch.label.to(self.device)
-            for x, (w, b), opt in zip(feats, params, opts, strict=True):
-                opt.zero_grad()
-                logits = nn.functional.linear(x, w, b).squeeze(-1)
-                nn.functional.binary_cross_entropy_with_logits(logits, label).backward()
-                opt.step()
+        schedule = self.paper_schedule
+        if len(schedule) <= len(self.train_batches):  # one pass: the rows stream through every body
+            for batch in self.train_batches[: len(schedule)]:
+                with torch.no_grad():
+                    emb = self._embed(batch)
+                    feats = [v.head_inputs(emb) for v in views]
+                    label = batch.label.to(self.device)
+                for x, head, opt in zip(feats, params, opts, strict=True):
+                    _adagrad_step(x, label, head, opt)
+        else:  # several passes: a candidate's head inputs computed once, every pass run on them
+            y = torch.cat([b.label for b in self.train_batches]).to(self.device)
+            for view, head, opt in zip(views, params, opts, strict=True):
+                x = self._head_inputs([view], self.train_batches)[0]
+                for rows in schedule:
+                    rows = rows.to(self.device)
+                    _adagrad_step(x[rows], y[rows], head, opt)
         return [(w.detach(), b.detach()) for w, b in params]
+
+
+def _adagrad_step(x: Tensor, label: Tensor, head: tuple[Tensor, Tensor], opt: torch.optim.Optimizer) -> None:
+    """One step of the head's logistic loss on features `x`."""
+    w, b = head
+    opt.zero_grad()
+    nn.functional.binary_cross_entropy_with_logits(nn.functional.linear(x, w, b).squeeze(-1), label).backward()
+    opt.step()

@@ -48,11 +48,6 @@ def subset_batches(data: PreparedData, split: str, rows: int | None, batch_size:
     return _batches(data, _subset(data, split, rows, seed), batch_size)
 
 
-def shuffled_batches(data: PreparedData, split: str, batch_size: int, seed: int) -> list[Batch]:
-    """Every row of a split, in a seeded random order, batched: one more pass over it."""
-    return _batches(data, np.random.default_rng(seed).permutation(data.split(split).indices), batch_size)
-
-
 def _batches(data: PreparedData, idx: np.ndarray, batch_size: int) -> list[Batch]:
     dense, sparse, label = (
         np.asarray(data.dense[idx]),

@@ -321,13 +321,35 @@ def test_proxy_and_inherited_scores_count_the_model_as_the_supernet_builds_it(tm
 def test_the_paper_recipe_runs_its_steps_over_as_many_passes_as_they_need(trained_supernet):
     ckpt, _ = trained_supernet
     proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper")  # 500 steps of 512 rows
-    batches = proxy.train_batches
-    sizes = [len(batch.label) for batch in batches]
-    assert len(sizes) == 500 and sizes[23] == 184 and sizes[47] == 184  # 11,960 training rows a pass: 24 batches
-    one_pass = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", max_passes=1).train_batches
-    assert len(one_pass) == 24 and sum(len(b.label) for b in one_pass) == len(proxy.data.split("train")) == 11_960
-    assert all(torch.equal(a.sparse, b.sparse) for a, b in zip(batches[:24], one_pass, strict=True))
-    first, second = (torch.cat([b.sparse for b in batches[i : i + 24]]) for i in (0, 24))
-    assert first.shape == second.shape and not torch.equal(first, second)  # the second pass: a new order
-    assert torch.equal(first.sort(0).values, second.sort(0).values)  # of the same rows
-    assert len(FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6).train_batches) == 6
+    sizes = [len(batch.label) for batch in proxy.train_batches]  # the first pass: 11,960 training rows
+    assert len(sizes) == 24 and sum(sizes) == len(proxy.data.split("train")) == 11_960 and sizes[-1] == 184
+    schedule = proxy.paper_schedule
+    assert len(schedule) == 500 and [len(rows) for rows in schedule[:48]] == sizes + sizes
+    assert torch.equal(torch.cat(schedule[:24]), torch.arange(11_960))  # the first pass in order
+    second = torch.cat(schedule[24:48])
+    assert not torch.equal(second, torch.arange(11_960)) and torch.equal(second.sort().values, torch.arange(11_960))
+    one_pass = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", max_passes=1).paper_schedule
+    assert len(one_pass) == 24
+    assert len(FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6).paper_schedule) == 6
+
+
+def test_the_paper_recipe_on_cached_head_inputs_equals_its_steps_run_through_the_body(trained_supernet):
+    ckpt, _ = trained_supernet
+    proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=30)  # 24 + 6 steps
+    views = [proxy.supernet.view(g) for g in CANDIDATES[:2]]
+    init = [(w.detach().clone(), b.detach().clone()) for w, b in (v.head_weights() for v in views)]
+    got = proxy._paper(views, init)
+    rows = torch.cat([b.label for b in proxy.train_batches])
+    dense, sparse = (torch.cat([getattr(b, f) for b in proxy.train_batches]) for f in ("dense", "sparse"))
+    for view, (w, b), (gw, gb) in zip(views, (v.head_weights() for v in views), got, strict=True):
+        w, b = w.detach().clone().requires_grad_(True), b.detach().clone().requires_grad_(True)
+        opt = torch.optim.Adagrad([w, b], lr=proxy.cfg.lr)
+        for step in proxy.paper_schedule:  # every step's rows through the body, as a single pass runs them
+            with torch.no_grad():
+                x = view.head_inputs(proxy.supernet.embed(dense[step], sparse[step]))
+            opt.zero_grad()
+            logits = torch.nn.functional.linear(x, w, b).squeeze(-1)
+            torch.nn.functional.binary_cross_entropy_with_logits(logits, rows[step]).backward()
+            opt.step()
+        assert torch.allclose(gw, w.detach(), atol=1e-5) and torch.allclose(gb, b.detach(), atol=1e-5)
+        assert not torch.allclose(gw, view.head_weights()[0], atol=1e-3)  # the head did move
