@@ -24,12 +24,12 @@ any-path supernet after one step, scored like a trained one (docs/ranking-ablati
 hot-centering`: centred any-path supernets at the paper's peak learning rate (warm-up floor 100) for one and
 four times `--supernet-epochs`. `--ablation scale-recalibration`: the inherited head Platt-scaled (`scale`)
 beside `bias` and `fast`, on the default and the hot centred any-path supernets. `--ablation standardised-head`:
-`fast-std` beside `fast` on four supernets, with paired differences. `--ablation supernet-seeds`: `fast-std` on
-the paper's, the any-path and the untrained any-path supernet, each trained with three seeds (`seed_spread` in
-the JSON: the tau per seed and the seeds' scores pooled). `--ablation paper-steps`: `paper` with all its 500
-steps (`paper` rows committed before 2026-12-07 made one pass over the training rows; `--paper-max-passes 1`
-reproduces them) beside `fast-std` on the Table-2 samplers' supernets and the untrained any-path one, with paired
-differences. All take `--reuse` and `--no-reference` like the one
+`fast-std` beside `fast` on four supernets, with paired differences. `--ablation supernet-seeds`: `fast-std`
+and `paper` on the paper's, the any-path and the untrained any-path supernet, each trained with three seeds
+(`seed_spread` in the JSON: the tau per seed and the seeds' scores pooled). `--ablation paper-steps`: `paper`
+with all its 500 steps (`paper` rows committed before 2026-12-07 made one pass over the training rows;
+`--paper-max-passes 1` reproduces them) beside `fast-std` on the Table-2 samplers' supernets and the untrained
+any-path one, with paired differences. All take `--reuse` and `--no-reference` like the one
 above (or `--reuse-reference` with a committed reference table).
 
     python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
@@ -198,8 +198,9 @@ def standardised_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
 
 
 def supernet_seeds_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
-    """`fast-std` on the paper's supernet, the any-path one and the untrained any-path one, each trained with
-    three seeds: how much of a proxy's tau is the supernet's training seed."""
+    """`fast-std` and `paper` on the paper's supernet, the any-path one and the untrained any-path one, each
+    trained with three seeds: how much of a proxy's tau is the supernet's training seed (`paper` added
+    2026-12-07, with all its steps: the first runs scored `fast-std` alone)."""
     main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
     one_step = SUPERNET_RECIPE.model_copy(update={"epochs": 1e-9})  # rounds to 1 step
     kinds = {
@@ -209,7 +210,7 @@ def supernet_seeds_ablation(supernet_epochs: float) -> dict[str, SupernetVariant
     }
     return {
         f"{name}{f'-seed{seed}' if seed else ''}": SupernetVariant(
-            sampler=sampler, train=train, finetune=("fast-std",), seed=seed or None
+            sampler=sampler, train=train, finetune=("fast-std", "paper"), seed=seed or None
         )
         for name, (sampler, train) in kinds.items()
         for seed in (0, 1, 2)
