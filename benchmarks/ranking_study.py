@@ -25,11 +25,12 @@ hot-centering`: centred any-path supernets at the paper's peak learning rate (wa
 four times `--supernet-epochs`. `--ablation scale-recalibration`: the inherited head Platt-scaled (`scale`)
 beside `bias` and `fast`, on the default and the hot centred any-path supernets. `--ablation standardised-head`:
 `fast-std` beside `fast` on four supernets, with paired differences. `--ablation supernet-seeds`: `fast-std`
-and `paper` on the paper's, the any-path and the untrained any-path supernet, each trained with three seeds
-(`seed_spread` in the JSON: the tau per seed and the seeds' scores pooled). `--ablation paper-steps`: `paper`
-with all its 500 steps (`paper` rows committed before 2026-12-07 made one pass over the training rows;
-`--paper-max-passes 1` reproduces them) beside `fast-std` on the Table-2 samplers' supernets and the untrained
-any-path one, with paired differences. All take `--reuse` and `--no-reference` like the one
+on the paper's, the any-path and the untrained any-path supernet, each trained with three seeds (`seed_spread`
+in the JSON: the tau per seed and the seeds' scores pooled); `--ablation paper-seeds`: the same with `paper`
+too. `--ablation paper-steps`: `paper` with all its 500 steps (`paper` rows committed before 2026-12-07 made
+one pass over the training rows; `--paper-max-passes 1` reproduces them) beside `fast-std` on the Table-2
+samplers' supernets and the untrained any-path one, with paired differences. All take `--reuse` and
+`--no-reference` like the one
 above (or `--reuse-reference` with a committed reference table).
 
     python benchmarks/ranking_study.py --data sample:criteo --out runs/rank-criteo --json docs/results/rank-criteo.json
@@ -197,10 +198,11 @@ def standardised_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
     }
 
 
-def supernet_seeds_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
-    """`fast-std` and `paper` on the paper's supernet, the any-path one and the untrained any-path one, each
-    trained with three seeds: how much of a proxy's tau is the supernet's training seed (`paper` added
-    2026-12-07, with all its steps: the first runs scored `fast-std` alone)."""
+def supernet_seeds_ablation(
+    supernet_epochs: float, proxies: tuple[Finetune, ...] = ("fast-std",)
+) -> dict[str, SupernetVariant]:
+    """`fast-std` (and `proxies`) on the paper's supernet, the any-path one and the untrained any-path one, each
+    trained with three seeds: how much of a proxy's tau is the supernet's training seed."""
     main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
     one_step = SUPERNET_RECIPE.model_copy(update={"epochs": 1e-9})  # rounds to 1 step
     kinds = {
@@ -210,7 +212,7 @@ def supernet_seeds_ablation(supernet_epochs: float) -> dict[str, SupernetVariant
     }
     return {
         f"{name}{f'-seed{seed}' if seed else ''}": SupernetVariant(
-            sampler=sampler, train=train, finetune=("fast-std", "paper"), seed=seed or None
+            sampler=sampler, train=train, finetune=proxies, seed=seed or None
         )
         for name, (sampler, train) in kinds.items()
         for seed in (0, 1, 2)
@@ -303,6 +305,7 @@ ABLATIONS = {
     "scale-recalibration": lambda args: scale_ablation(args.supernet_epochs),
     "standardised-head": lambda args: standardised_ablation(args.supernet_epochs),
     "supernet-seeds": lambda args: supernet_seeds_ablation(args.supernet_epochs),
+    "paper-seeds": lambda args: supernet_seeds_ablation(args.supernet_epochs, ("fast-std", "paper")),
     "paper-steps": lambda args: paper_steps_ablation(args.supernet_epochs),
 }
 
@@ -399,7 +402,7 @@ def main() -> None:
         differences = paired(config, args.out, a, b)
         for label, d in differences.items():
             print(f"{label}: {a} minus {b}, Kendall tau {d['difference']:+.3f} [{d['low']:+.3f}, {d['high']:+.3f}]")
-    spread = seed_spread(config, args.out, result) if args.ablation == "supernet-seeds" else {}
+    spread = seed_spread(config, args.out, result) if args.ablation in ("supernet-seeds", "paper-seeds") else {}
     for kind, entry in spread.items():
         taus = ", ".join(f"{t:.3f}" for t in entry["kendall_tau"])
         pooled = entry["pooled"]["kendall_tau"]

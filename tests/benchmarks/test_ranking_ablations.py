@@ -92,7 +92,10 @@ def test_supernet_seeds_ablation_trains_three_kinds_of_supernet_with_three_seeds
     for label, c in trained.items():
         steps = Trainer.total_steps(SimpleNamespace(config=c.train), steps_per_epoch=312)  # type: ignore[arg-type]
         assert steps == (1 if label.startswith("any-path-1step") else 312), label
-    assert all(v.finetune == ("fast-std", "paper") for v in config.supernets.values())
+    assert all(v.finetune == ("fast-std",) for v in config.supernets.values())
+    with_paper = RankStudyConfig(supernets=supernet_seeds_ablation(1.0, ("fast-std", "paper")))
+    assert with_paper.supernets.keys() == config.supernets.keys()
+    assert all(v.finetune == ("fast-std", "paper") for v in with_paper.supernets.values())
 
 
 def test_paper_steps_ablation_scores_the_paper_recipe_with_all_its_steps_beside_fast_std():
