@@ -227,6 +227,12 @@ def prepare(
     except OSError:  # the rename lost: another process (e.g. another torchrun rank) finished the same preparation
         if not (built and (target / "meta.json").is_file()):
             raise
+        if PreparedData.open(target).meta.key != key:
+            raise DataError(
+                "another process wrote other prepared data here meanwhile; choose another --out",
+                file=str(target),
+                rule="out",
+            ) from None
     return PreparedData.open(target)
 
 

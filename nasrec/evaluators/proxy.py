@@ -1,6 +1,7 @@
 """Proxies that score genotypes with a trained supernet's weights: as inherited (`supernet`), or after
 re-fitting the head (`finetune`, recipes `paper`, `fast`, `fast-std`, `bias` and `scale`). Candidates evaluated
-together share every batch and its embedding lookup."""
+together share every validation batch and its embedding lookup (and the training rows' where the head inputs
+are computed for all candidates at once)."""
 
 from __future__ import annotations
 
@@ -24,6 +25,10 @@ from nasrec.evaluators.scoring import EvalRows, eval_rows, make_score, subset_ba
 from nasrec.evaluators.supernet_training import load_supernet
 from nasrec.genotype import Genotype
 
+PAPER_CACHE_BYTES = 1 << 30
+"""`paper` over several passes caches a candidate's head inputs up to this size (1 GiB); larger, each step's rows
+run through the body again."""
+
 
 class ProxyConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -46,7 +51,7 @@ class FinetuneConfig(ProxyConfig):
         description="paper: passes over the training split at most (None: as many as `steps` needs; 1: the "
         "one-pass recipe of the studies committed before 2026-12-07, 24 steps on the bundled Criteo rows)",
     )
-    step_batch: int = Field(default=512, description="paper: rows per step (distinct rows)")
+    step_batch: int = Field(default=512, gt=0, description="paper: rows per step")
     lr: float = Field(default=0.04, description="paper: Adagrad learning rate")
     train_rows: int = Field(
         default=8192, description="fast, fast-std, bias, scale: training rows whose head inputs are cached"
@@ -161,17 +166,25 @@ class FinetunedProxy(_SupernetEvaluator):
         return subset_batches(self.data, "train", rows, batch, cfg.seed + 1)
 
     @cached_property
-    def paper_schedule(self) -> list[Tensor]:
-        """`paper`'s steps, each as positions into its first pass's rows (`train_batches` in order): that pass
-        batch by batch, then, while steps remain, the same rows in a new order each pass (seed + 1 + k)."""
+    def paper_passes(self) -> int:
+        """`paper`: passes over its training rows (`train_batches`) that its steps need, at most `max_passes`."""
         cfg = self.cfg
         n = sum(len(b.label) for b in self.train_batches)
-        steps = list(torch.arange(n).split(cfg.step_batch))
-        for k in range(1, cfg.max_passes or cfg.steps):  # a pass has at least one step
-            if len(steps) >= cfg.steps:
-                break
-            steps += torch.from_numpy(np.random.default_rng(cfg.seed + 1 + k).permutation(n)).split(cfg.step_batch)
-        return steps[: cfg.steps]
+        need = -(-cfg.steps * cfg.step_batch // n)
+        return min(need, cfg.max_passes or need)
+
+    @cached_property
+    def paper_schedule(self) -> list[Tensor]:
+        """`paper`'s steps, each as positions into `train_batches`' rows in order. One pass: those batches as
+        they are (the last may be short). Several: each pass in a new order (rng (seed + 1, k)), the passes one
+        stream cut into steps of `step_batch` rows."""
+        cfg = self.cfg
+        n = sum(len(b.label) for b in self.train_batches)
+        if self.paper_passes == 1:
+            return list(torch.arange(n).split(cfg.step_batch))[: cfg.steps]
+        rng = [np.random.default_rng((cfg.seed + 1, k)) for k in range(self.paper_passes)]
+        stream = torch.from_numpy(np.concatenate([r.permutation(n) for r in rng]))
+        return list(stream.split(cfg.step_batch))[: cfg.steps]
 
     def _heads(self, views: list[SupernetView], genotypes: list[Genotype]) -> list[tuple[Tensor, Tensor]]:
         init = [(w.detach().clone(), b.detach().clone()) for w, b in (v.head_weights() for v in views)]
@@ -235,23 +248,49 @@ class FinetunedProxy(_SupernetEvaluator):
     def _paper(self, views: list[SupernetView], init: list[tuple[Tensor, Tensor]]) -> list[tuple[Tensor, Tensor]]:
         params = [(w.requires_grad_(True), b.requires_grad_(True)) for w, b in init]
         opts = [torch.optim.Adagrad([w, b], lr=self.cfg.lr) for w, b in params]
-        schedule = self.paper_schedule
-        if len(schedule) <= len(self.train_batches):  # one pass: the rows stream through every body
-            for batch in self.train_batches[: len(schedule)]:
+        if self.paper_passes == 1:  # the rows stream through every body, one lookup per batch for all candidates
+            for batch in self.train_batches[: len(self.paper_schedule)]:
                 with torch.no_grad():
                     emb = self._embed(batch)
                     feats = [v.head_inputs(emb) for v in views]
                     label = batch.label.to(self.device)
                 for x, head, opt in zip(feats, params, opts, strict=True):
                     _adagrad_step(x, label, head, opt)
-        else:  # several passes: a candidate's head inputs computed once, every pass run on them
-            y = torch.cat([b.label for b in self.train_batches]).to(self.device)
-            for view, head, opt in zip(views, params, opts, strict=True):
-                x = self._head_inputs([view], self.train_batches)[0]
-                for rows in schedule:
-                    rows = rows.to(self.device)
-                    _adagrad_step(x[rows], y[rows], head, opt)
+            return [(w.detach(), b.detach()) for w, b in params]
+        # several passes: a candidate's head inputs computed once where they fit PAPER_CACHE_BYTES, every pass
+        # run on them; else each step's rows through the body
+        dense, sparse, y = (
+            torch.cat([getattr(b, f) for b in self.train_batches]) for f in ("dense", "sparse", "label")
+        )
+        y, schedule = y.to(self.device), [rows.to(self.device) for rows in self.paper_schedule]
+        for view, head, opt in zip(views, params, opts, strict=True):
+            cached = self._cached_inputs(view)
+            for rows in schedule:
+                if cached is None:
+                    with torch.no_grad():
+                        x = view.head_inputs(
+                            self.supernet.embed(dense[rows].to(self.device), sparse[rows].to(self.device))
+                        )
+                else:
+                    x = cached[rows]
+                _adagrad_step(x, y[rows], head, opt)
         return [(w.detach(), b.detach()) for w, b in params]
+
+    @torch.no_grad()
+    def _cached_inputs(self, view: SupernetView) -> Tensor | None:
+        """`view`'s head inputs for every row of `train_batches`, or None where they exceed PAPER_CACHE_BYTES."""
+        n = sum(len(b.label) for b in self.train_batches)
+        out: Tensor | None = None
+        at = 0
+        for batch in self.train_batches:
+            x = view.head_inputs(self._embed(batch))
+            if out is None:
+                if n * x.shape[1] * x.element_size() > PAPER_CACHE_BYTES:
+                    return None
+                out = x.new_empty((n, x.shape[1]))
+            out[at : at + len(x)] = x
+            at += len(x)
+        return out
 
 
 def _adagrad_step(x: Tensor, label: Tensor, head: tuple[Tensor, Tensor], opt: torch.optim.Optimizer) -> None:

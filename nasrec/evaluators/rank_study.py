@@ -87,14 +87,16 @@ def rank_study(
     if unknown:
         raise UsageError(f"variants: no supernet variant {unknown[0]!r} in this study ({', '.join(config.supernets)})")
     with RunLock(out, "rank-study folder"):
-        pin_config(out / "config.json", config, what="rank study", ignore=("device",))
+        # studies before 2026-12-07 ran `paper` for one pass over the training rows
+        pin_config(out / "config.json", config, what="rank study", ignore=("device",), absent={"paper_max_passes": 1})
         genotypes = distinct_samples(config)
         stage = Stage(out / "scores.jsonl", StudyScore, key=lambda s: (s.label, s.digest))
         digests = {g.digest() for g in genotypes}
         for source in sources:
             _import(stage, read_jsonl(source, StudyScore), digests, (*TRIVIAL, REFERENCE), set(retrain))
         for source in proxy_sources:
-            _import(stage, read_jsonl(source, StudyScore), digests, tuple(config.supernets))
+            records = (r for r in read_jsonl(source, StudyScore) if _same_paper(r, config.paper_max_passes))
+            _import(stage, records, digests, tuple(config.supernets))
         _import(stage, table, digests, (REFERENCE,), set(retrain))  # a reference table's runs, as a log's
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
@@ -175,6 +177,13 @@ def _import(
         wanted = record.label.split("/")[0] in kinds and record.digest in digests and key not in skip
         if wanted and key not in stage:
             stage.add(record)
+
+
+def _same_paper(record: StudyScore, max_passes: int | None) -> bool:
+    """False for a `paper` record whose passes differ from the study's (one pass before the field existed)."""
+    if not record.label.endswith("/paper"):
+        return True
+    return record.score is not None and record.score.config.get("max_passes", 1) == max_passes
 
 
 def _reference(stage: Stage[tuple[str, str], StudyScore], config: RankStudyConfig, genotypes: list[Genotype]) -> None:

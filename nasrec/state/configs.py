@@ -24,6 +24,7 @@ def pin_config(
     ignore: Iterable[str] = (),
     grow: Iterable[str] = (),
     paths: Iterable[str] = ("data",),
+    absent: dict[str, Any] | None = None,
 ) -> dict[str, tuple[Any, Any]]:
     """Write `config` to `path` (under `key`, beside `extra`, when given) if there is none; else check that
     the saved one, read through the same model, equals `config` but for the fields in `ignore` (where and
@@ -33,7 +34,10 @@ def pin_config(
     file is then rewritten with `config`; returns {path: (old, new)} of what grew ({} otherwise).
 
     `paths`: fields that name a file or folder, equal when they point at the same place (the CLI writes
-    absolute paths; a folder written with a relative one, as nasrec did before, resumes from where it resolves)."""
+    absolute paths; a folder written with a relative one, as nasrec did before, resumes from where it resolves).
+
+    `absent`: top-level fields a saved config may lack, with the value that folder's runs used (what nasrec did
+    before the field existed), so a folder is not resumed with a field's new default."""
     path, ignore = Path(path), set(ignore)
     body = config.model_dump(mode="json")
     if not path.exists():
@@ -41,7 +45,8 @@ def pin_config(
         return {}
     try:
         raw = json.loads(path.read_text())
-        saved = type(config).model_validate(raw[key] if key else raw)
+        raw = raw[key] if key else raw
+        saved = type(config).model_validate({**(absent or {}), **raw} if isinstance(raw, dict) else raw)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
         raise UsageError(f"{path} is not a readable {what} config ({reason}); use a new folder") from None

@@ -23,12 +23,13 @@ def _pid_alive(pid: int) -> bool:
 
 
 def clean_stale(target: Path) -> None:
-    """Remove temporaries `.<name>.tmp-<pid>-*` of `target` left by processes that no longer run (or by this one)."""
+    """Remove temporaries `.<name>.tmp-<pid>-*` of `target` left by processes that no longer run (this process's
+    own are its live ones: `atomic_folder` removes them itself)."""
     if not target.parent.is_dir():
         return
     for tmp in target.parent.glob(f".{target.name}.tmp-*"):
         m = re.match(rf"\.{re.escape(target.name)}\.tmp-(\d+)-", tmp.name)
-        if m and (int(m.group(1)) == os.getpid() or not _pid_alive(int(m.group(1)))):
+        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
             shutil.rmtree(tmp, ignore_errors=True)
 
 

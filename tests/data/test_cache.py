@@ -98,3 +98,25 @@ def test_concurrent_preparations_of_one_file_both_succeed(monkeypatch: pytest.Mo
     mine = prepare(sample_file(CRITEO_HEAD), "criteo", progress=False)
     assert mine.path == other[0] and len(mine) == 10_000
     assert [p.name for p in mine.path.parent.iterdir()] == [mine.path.name]  # no temporary left behind
+
+
+def test_a_preparation_that_loses_the_race_to_other_data_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Another process writes *other* prepared data (other options) to the same --out meanwhile: an error, not
+    the other data returned as if it were this preparation's."""
+    out, build = tmp_path / "data", prep._build
+    code = (
+        "from nasrec.data import prepare; from nasrec.data.samples import CRITEO_HEAD, sample_file; "
+        f"prepare(sample_file(CRITEO_HEAD), 'criteo', out={str(out)!r}, min_count=3, progress=False)"
+    )
+
+    def build_while_another_writes_other_data(*a, **k):
+        done = build(*a, **k)
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        return done
+
+    monkeypatch.setattr(prep, "_build", build_while_another_writes_other_data)
+    with pytest.raises(DataError, match="another process wrote other prepared data here meanwhile"):
+        prepare(sample_file(CRITEO_HEAD), "criteo", out=out, progress=False)
+    assert [p.name for p in tmp_path.iterdir()] == ["data"]  # the other's folder, no temporary of ours

@@ -321,22 +321,36 @@ def test_proxy_and_inherited_scores_count_the_model_as_the_supernet_builds_it(tm
 def test_the_paper_recipe_runs_its_steps_over_as_many_passes_as_they_need(trained_supernet):
     ckpt, _ = trained_supernet
     proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper")  # 500 steps of 512 rows
-    sizes = [len(batch.label) for batch in proxy.train_batches]  # the first pass: 11,960 training rows
+    sizes = [len(batch.label) for batch in proxy.train_batches]  # every training row: 11,960
     assert len(sizes) == 24 and sum(sizes) == len(proxy.data.split("train")) == 11_960 and sizes[-1] == 184
     schedule = proxy.paper_schedule
-    assert len(schedule) == 500 and [len(rows) for rows in schedule[:48]] == sizes + sizes
-    assert torch.equal(torch.cat(schedule[:24]), torch.arange(11_960))  # the first pass in order
-    second = torch.cat(schedule[24:48])
-    assert not torch.equal(second, torch.arange(11_960)) and torch.equal(second.sort().values, torch.arange(11_960))
-    one_pass = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", max_passes=1).paper_schedule
-    assert len(one_pass) == 24
+    assert proxy.paper_passes == 22 and len(schedule) == 500 and {len(rows) for rows in schedule} == {512}
+    stream = torch.cat(schedule)
+    passes = [stream[k * 11_960 : (k + 1) * 11_960] for k in range(21)]
+    assert all(torch.equal(p.sort().values, torch.arange(11_960)) for p in passes)  # each pass: every row once
+    assert len({tuple(p[:8].tolist()) for p in passes}) == 21  # each in its own order
+    other_seed = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", seed=1).paper_schedule
+    assert not any(torch.equal(torch.cat(other_seed)[:11_960], p) for p in passes)  # no order shared across seeds
+    one_pass = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", max_passes=1)
+    assert one_pass.paper_passes == 1 and [len(rows) for rows in one_pass.paper_schedule] == sizes
+    assert torch.equal(torch.cat(one_pass.paper_schedule), torch.arange(11_960))  # the batches as they are
+    two = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", max_passes=2).paper_schedule
+    assert len(two) == 47 and len(two[-1]) == 2 * 11_960 - 46 * 512  # two passes: 46 steps and a short one
     assert len(FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=6).paper_schedule) == 6
 
 
-def test_the_paper_recipe_on_cached_head_inputs_equals_its_steps_run_through_the_body(trained_supernet):
+@pytest.mark.parametrize("cache", [True, False], ids=["cached-head-inputs", "through-the-body"])
+def test_the_paper_recipe_over_several_passes_runs_its_steps_on_the_rows_of_its_schedule(
+    trained_supernet, monkeypatch, cache
+):
+    from nasrec.evaluators import proxy as proxy_module
+
+    if not cache:  # over the budget: each step's rows through the body again
+        monkeypatch.setattr(proxy_module, "PAPER_CACHE_BYTES", 0)
     ckpt, _ = trained_supernet
     proxy = FinetunedProxy(data="sample:criteo", supernet=ckpt, recipe="paper", steps=30)  # 24 + 6 steps
     views = [proxy.supernet.view(g) for g in CANDIDATES[:2]]
+    assert proxy.paper_passes == 2 and (proxy._cached_inputs(views[0]) is not None) == cache
     init = [(w.detach().clone(), b.detach().clone()) for w, b in (v.head_weights() for v in views)]
     got = proxy._paper(views, init)
     rows = torch.cat([b.label for b in proxy.train_batches])
@@ -353,3 +367,8 @@ def test_the_paper_recipe_on_cached_head_inputs_equals_its_steps_run_through_the
             opt.step()
         assert torch.allclose(gw, w.detach(), atol=1e-5) and torch.allclose(gb, b.detach(), atol=1e-5)
         assert not torch.allclose(gw, view.head_weights()[0], atol=1e-3)  # the head did move
+
+
+def test_the_paper_recipe_refuses_an_empty_step():
+    with pytest.raises(ValueError, match="step_batch\n  Input should be greater than 0"):
+        FinetunedProxy.Config(data="sample:criteo", supernet="x.pt", recipe="paper", step_batch=0)

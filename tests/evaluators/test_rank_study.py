@@ -216,3 +216,34 @@ def test_a_variant_scores_every_proxy_it_names_on_its_own_supernet(tmp_path, tin
     assert set(result.supernet_diverged_steps) == {"main", "centred"}  # from each supernet's training.json
     seeded = quick.model_copy(update={"seed": 7})
     assert config.model_copy(update={"supernets": {"s": seeded}}).supernet_config("s").train.seed == 7
+
+
+def test_paper_scores_of_one_pass_never_mix_with_scores_of_all_steps(whole, tmp_path, tiny_space_file):
+    """Studies before `paper_max_passes` ran `paper` for one pass: their folders resume only with
+    `paper_max_passes=1`, and their `paper` records are copied only into a study that asks for one pass."""
+    config = tiny_study(tiny_space_file)
+    records = [json.loads(line) for line in (whole[0] / "scores.jsonl").read_text().splitlines()]
+    inherited = [r for r in records if r["label"] == "main/none"]
+    log = tmp_path / "proxies.jsonl"
+    with log.open("w") as fh:
+        for r, passes in zip(inherited, ({}, {"max_passes": None}, {"max_passes": 1}), strict=True):
+            r["score"]["config"] = {"recipe": "paper", **passes}  # {}: a record from before the field
+            fh.write(json.dumps({**r, "label": "main/paper"}) + "\n")
+
+    def copied(config: RankStudyConfig, out: Path) -> list[dict]:
+        rank_study(config, out, run=False, reuse=whole[0] / "scores.jsonl", reuse_proxies=log)
+        lines = (out / "scores.jsonl").read_text().splitlines()
+        return [json.loads(line)["score"]["config"] for line in lines if '"main/paper"' in line]
+
+    assert copied(config, tmp_path / "all-steps") == [{"recipe": "paper", "max_passes": None}]
+    one_pass = config.model_copy(update={"paper_max_passes": 1})
+    assert copied(one_pass, tmp_path / "one-pass") == [{"recipe": "paper"}, {"recipe": "paper", "max_passes": 1}]
+
+    old = tmp_path / "old"  # a folder written before the field existed
+    old.mkdir()
+    saved = json.loads((whole[0] / "config.json").read_text())
+    del saved["paper_max_passes"]
+    (old / "config.json").write_text(json.dumps(saved))
+    with pytest.raises(UsageError, match=r"holds another rank study's config \(different paper_max_passes\)"):
+        rank_study(config, old, run=False)
+    rank_study(one_pass, old, run=False)  # resumed as what it ran
