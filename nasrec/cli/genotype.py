@@ -225,7 +225,10 @@ def schema(out: Out = None) -> None:
 def render(
     file: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
     out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Output path (default: FILE with the format's suffix).")
+        Path | None,
+        typer.Option(
+            "-o", "--out", help="Output path (default: FILE with the format's suffix; zoo:NAME: NAME.svg here)."
+        ),
     ] = None,
     format: Annotated[
         str | None, typer.Option("--format", help="svg, png, pdf or dot (default: from the -o suffix, else svg).")
@@ -241,7 +244,10 @@ def render(
     from nasrec.viz.render import render as do_render
     from nasrec.viz.render import render_format
 
-    target = out or Path(Path(file.removeprefix("zoo:")).stem + f".{render_format('x', format)}")
+    suffix = f".{render_format('x', format)}"
+    target = out or (
+        Path(file.removeprefix("zoo:") + suffix) if file.startswith("zoo:") else Path(file).with_suffix(suffix)
+    )
     g = load_checked(file, space, from_.value)
     try:
         written = do_render(g, target, format=format, hide_unused=hide_unused)

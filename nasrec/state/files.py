@@ -1,6 +1,7 @@
 """Atomic file writes: a temporary file in the same folder, fsync, rename. Readers never see half a file,
 and the file gets the mode a plain `open(path, "w")` would give it (an existing file keeps its mode, a new
-one 0666 less the umask), not the 0600 of `tempfile.mkstemp`."""
+one 0666 less the umask), not the 0600 of `tempfile.mkstemp`. A symbolic link is written through (its target
+replaced, the link kept), and a device or pipe (`/dev/stdout`) written directly."""
 
 from __future__ import annotations
 
@@ -19,6 +20,12 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
     path = Path(path)
+    if path.is_symlink():  # write the file it points at; the link stays
+        path = path.resolve()
+    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a pipe (e.g. /dev/stdout)
+        with open(path, mode) as fh:
+            yield fh
+        return
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
     fh = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), mode)  # the umask applies

@@ -342,7 +342,7 @@ def _run_dot(source: str, fmt: str) -> bytes:
     if exe is None:
         raise UsageError(
             "graphviz's `dot` executable was not found on PATH: install graphviz "
-            "(e.g. `apt-get install graphviz`), or render with format='dot'"
+            "(e.g. `apt-get install graphviz`), or ask for the DOT source (`--format dot`; format='dot' in Python)"
         )
     args = [exe, f"-T{fmt}"] + ([f"-Gdpi={PNG_DPI}"] if fmt == "png" else [])
     try:

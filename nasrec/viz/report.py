@@ -23,18 +23,16 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import graphviz
-
 import nasrec
 from nasrec.errors import UsageError
+from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.schema import Genotype
 from nasrec.records import RunPaths
 from nasrec.state import atomic_write_text
-from nasrec.viz.render import to_dot
+from nasrec.viz.render import drawing, to_dot
 from nasrec.viz.report_data import (
     FINAL_HEAD,
     RunData,
@@ -43,6 +41,7 @@ from nasrec.viz.report_data import (
     open_run,
     overview_facts,
     proxy_loss,
+    trained_note,
     trained_topk,
 )
 from nasrec.viz.report_front import budgets_and_front
@@ -134,7 +133,11 @@ class _Report:
             "architecture": self.architecture(),
             "search-curve": self.search_curve(),
             "proxy-vs-full": self.proxy_vs_full(),
-            "front": budgets_and_front(self.run, self.plot),
+            "front": (
+                budgets_and_front(self.run, self.plot)
+                if self.run.summary is not None
+                else self.unavailable("front", "the run has no summary.json")
+            ),
             "topk": self.topk(),
             "final": self.final(),
             "timings": self.timings(),
@@ -206,11 +209,9 @@ class _Report:
             svg = _inline_svg(raw.decode("utf-8", errors="replace")) if raw is not None else None
         if svg is None:
             try:
-                svg = _inline_svg(graphviz.pipe("dot", "svg", to_dot(g).encode(), quiet=True).decode())
-            except graphviz.ExecutableNotFound:
-                note = "the diagram needs graphviz's `dot` (e.g. apt-get install graphviz); its DOT source:"
-            except (subprocess.CalledProcessError, OSError) as exc:
-                note = f"graphviz's `dot` failed ({exc}); the diagram's DOT source:"
+                svg = _inline_svg(drawing(g, "svg").decode())
+            except (UsageError, RuntimeError, GenotypeError) as exc:
+                note = f"No drawing ({exc}); the diagram's DOT source:"
         if svg is not None:
             return f'<div class="diagram">\n{svg}\n</div>'
         return f'<p class="unavailable">{_e(note)}</p>\n<pre>{_e(to_dot(g))}</pre>'
@@ -249,9 +250,8 @@ class _Report:
         trained = trained_topk(run.topk)
         agree = _agreement([p for _, p, _ in trained], [f for _, _, f in trained])
         if agree is None:
-            stats = (
-                f'<p class="unavailable">Rank agreement needs at least 3 top-k candidates (have {len(run.topk)}).</p>'
-            )
+            note = f"Rank agreement needs at least 3 trained top-k candidates ({trained_note(run.topk)})."
+            stats = f'<p class="unavailable">{_e(note)}</p>'
             title = f"Proxy versus full training (n = {len(run.topk)})"
         else:
             stats = _facts(

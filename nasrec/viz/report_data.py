@@ -61,6 +61,21 @@ def trained_topk(topk: list[TopKResult]) -> list[tuple[TopKResult, float, float]
     return [(r, _nan(r.proxy.log_loss), _nan(r.full.log_loss)) for r in topk if r.full is not None]
 
 
+def strategy_name(config: Any) -> str:
+    """The run config's search strategy (`evolution`, `random`, a plug-in's name), or "search" if unreadable."""
+    try:
+        return str(config["config"]["strategy"]["name"])
+    except (KeyError, TypeError):
+        return "search"
+
+
+def trained_note(topk: list[TopKResult]) -> str:
+    """How many top-k candidates trained, and how many diverged (no full score), for a note."""
+    trained = sum(r.full is not None for r in topk)
+    diverged = len(topk) - trained
+    return f"have {trained}" + (f"; {diverged} of {len(topk)} diverged" if diverged else "")
+
+
 class RunData:
     """Everything the report shows, read leniently: missing files give empty values, broken ones a problem."""
 

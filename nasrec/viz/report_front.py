@@ -13,9 +13,9 @@ from nasrec.viz.report_plots import draw_front
 
 
 def budgets_and_front(run: RunData, plot: Callable[[Callable[[Any], None], str], str]) -> str:
+    """The section's HTML; the caller reports a run without summary.json as unavailable."""
     summary = run.summary
-    if summary is None:
-        return '<p class="unavailable">Not available yet: the run has no summary.json.</p>'
+    assert summary is not None
     limits = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in summary.limits.items()) or "none"
     out = [
         f"<p>Budgets: {_e(limits)}; {summary.rejected} proposals over the budgets (never scored, never trained).</p>"

@@ -32,6 +32,7 @@ from nasrec.viz.report_data import (
     overview_facts,
     proxy_loss,
     score_of,
+    trained_note,
     trained_topk,
 )
 from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _running_min, _si
@@ -46,6 +47,8 @@ def write_markdown_report(run_dir: str | Path, out: str | Path | None = None) ->
     `report_files/` beside it, and return its path. `UsageError` as `nasrec.viz.report.write_report`."""
     paths = open_run(run_dir)
     path = Path(out) if out is not None else paths.root / "report.md"
+    if path.is_dir():  # before any image is written beside it
+        raise UsageError(f"cannot write {str(path)!r}: Is a directory")
     report = _Markdown(RunData(paths), path.parent)
     text = report.text()
     try:
@@ -176,7 +179,7 @@ class _Markdown:
         trained = trained_topk(run.topk)
         agree = _agreement([p for _, p, _ in trained], [f for _, _, f in trained])
         if agree is None:
-            stats = f"_Rank agreement needs at least 3 top-k candidates (have {len(run.topk)})._"
+            stats = f"_Rank agreement needs at least 3 trained top-k candidates ({trained_note(run.topk)})._"
             title = f"Proxy versus full training (n = {len(run.topk)})"
         else:
             stats = _facts(
@@ -198,7 +201,7 @@ class _Markdown:
     def front(self) -> str:
         run, summary = self.run, self.run.summary
         if summary is None:
-            return "_Not available yet: the run has no summary.json._"
+            return self.unavailable("front", "the run has no summary.json")
         limits = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in summary.limits.items()) or "none"
         text = f"Budgets: {limits}; {summary.rejected} proposals over the budgets (never scored, never trained)."
         if len(summary.objectives) < 2:

@@ -7,7 +7,7 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from nasrec.viz.report_data import RunData, proxy_label, proxy_loss, score_of, trained_topk
+from nasrec.viz.report_data import RunData, proxy_label, proxy_loss, score_of, strategy_name, trained_topk
 from nasrec.viz.report_html import _running_min
 
 PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
@@ -33,7 +33,14 @@ def draw_search_curve(fig: Any, run: RunData) -> None:
     rand = [e for e in run.random_evaluations if e.score is not None]
     ax = fig.add_subplot()
     ax.scatter(xs, ys, s=10, alpha=0.3, color="#1f5fbf", label="proxy log loss of each candidate")
-    ax.step(xs, _running_min(ys), where="post", color="#c0262d", linewidth=2, label="evolution: best so far")
+    ax.step(
+        xs,
+        _running_min(ys),
+        where="post",
+        color="#c0262d",
+        linewidth=2,
+        label=f"{strategy_name(run.config)}: best so far",
+    )
     if rand:
         rx, ry = [e.index for e in rand], [proxy_loss(e) for e in rand]
         ax.scatter(rx, ry, s=10, alpha=0.25, color="#7a7a7a", marker="x", label="random search candidates")

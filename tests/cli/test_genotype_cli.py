@@ -1,4 +1,5 @@
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -94,3 +95,25 @@ def test_schema_and_unknown_space():
     assert result.stderr.strip() == (
         "error: unknown search space 'nasrec-huge' (presets: nasrec-small, nasrec-full, or a JSON file)"
     )
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="needs graphviz's dot")
+def test_render_writes_beside_the_file_and_a_zoo_model_here(tmp_path, genotype_file, monkeypatch):
+    elsewhere = tmp_path / "cwd"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = run("render", str(genotype_file))
+    assert result.exit_code == 0, result.output
+    assert genotype_file.with_suffix(".svg").read_bytes().startswith(b"<?xml")
+    assert list(elsewhere.iterdir()) == []  # nothing written where it was run from
+    assert run("render", "zoo:dlrm", "--format", "dot").exit_code == 0
+    assert [p.name for p in elsewhere.iterdir()] == ["dlrm.dot"]
+
+
+def test_render_to_a_link_writes_through_it_and_keeps_the_link(tmp_path, genotype_file):
+    target = tmp_path / "drawing.dot"
+    target.write_text("old")
+    link = tmp_path / "link.dot"
+    link.symlink_to(target)
+    assert run("render", str(genotype_file), "-o", str(link)).exit_code == 0
+    assert link.is_symlink() and target.read_text().startswith("digraph nasrec")

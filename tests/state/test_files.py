@@ -60,3 +60,14 @@ def test_a_failed_write_leaves_the_old_file_and_no_temporary(tmp_path):
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["f.txt"]
     with pytest.raises(ValueError, match=r"mode 'w' or 'wb', got 'a'"), atomic_open(path, "a"):
         pass
+
+
+def test_a_device_is_written_directly_and_a_link_through_to_its_target(tmp_path):
+    atomic_write_text("/dev/null", "discarded")  # no temporary beside it, no rename over it
+    assert stat.S_ISCHR(os.stat("/dev/null").st_mode)
+    target, link = tmp_path / "target.txt", tmp_path / "link.txt"
+    target.write_text("old")
+    link.symlink_to(target)
+    atomic_write_text(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "target.txt"]

@@ -288,9 +288,15 @@ def test_partial_run_says_what_is_missing(tmp_path: Path) -> None:
     page = Page(write_report(tmp_path).read_text())
     assert list(page.sections) == list(SECTIONS)
     missing = page.ids["missing"]
-    for title in ("Proxy versus full training", "Top-k candidates", "Final results (test)", "Stage timings"):
+    for title in (
+        "Proxy versus full training",
+        "Top-k candidates",
+        "Final results (test)",
+        "Stage timings",
+        "Budgets and Pareto front",
+    ):
         assert title in missing
-    for sid in ("proxy-vs-full", "topk", "final", "timings"):
+    for sid in ("proxy-vs-full", "topk", "final", "timings", "front"):
         assert "Not available yet" in page.sections[sid]
     for sid in ("search-curve", "config", "architecture"):
         assert "Not available yet" not in page.sections[sid]
@@ -325,6 +331,13 @@ def test_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert not RunPaths(tmp_path).report.exists()
 
 
+def test_the_search_curve_is_labelled_with_the_runs_strategy() -> None:
+    from nasrec.viz.report_data import strategy_name
+
+    assert strategy_name({"config": {"strategy": {"name": "random", "options": {}}}}) == "random"
+    assert strategy_name({"config": {}}) == strategy_name(None) == "search"
+
+
 def test_matplotlib_is_imported_lazily() -> None:
     code = "import sys, nasrec.viz.report; assert 'matplotlib' not in sys.modules, 'imported eagerly'"
     subprocess.run([sys.executable, "-c", code], check=True)
@@ -335,7 +348,18 @@ def test_without_dot_shows_dot_source(tmp_path: Path, monkeypatch: pytest.Monkey
     RunPaths(tmp_path).best_diagram.unlink(missing_ok=True)
     monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
     text = build_report(tmp_path)
-    assert "<svg" not in text and "needs graphviz" in text and "digraph nasrec" in text
+    assert "<svg" not in text and "`dot` executable was not found on PATH" in text and "digraph nasrec" in text
+
+
+def test_a_best_genotype_too_deep_to_lay_out_is_shown_as_dot_source(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    paths = RunPaths(tmp_path)
+    paths.best_diagram.unlink(missing_ok=True)
+    doc = json.loads(paths.best_genotype.read_text())
+    del doc["space"]
+    paths.best_genotype.write_text(json.dumps({**doc, "blocks": [doc["blocks"][0]] * 17}))
+    section = Page(build_report(tmp_path)).sections["architecture"]
+    assert "17 blocks; render draws at most 16" in section and "digraph nasrec" in section and "<svg" not in section
 
 
 @needs_dot
@@ -353,7 +377,11 @@ def test_fewer_than_three_topk_and_bad_inputs(tmp_path: Path) -> None:
     topk = RunPaths(tmp_path).topk
     topk.write_text("".join(r.model_dump_json() + "\n" for r in written["topk"][:2]))
     page = Page(build_report(tmp_path))
-    assert "at least 3" in page.sections["proxy-vs-full"] and "kendall-tau" not in page.ids
+    assert "at least 3 trained top-k candidates (have 2)" in page.sections["proxy-vs-full"]
+    assert "kendall-tau" not in page.ids
+    diverged = written["topk"][2].model_copy(update={"full": None})
+    topk.write_text("".join(r.model_dump_json() + "\n" for r in [*written["topk"][:2], diverged]))
+    assert "(have 2; 1 of 3 diverged)" in Page(build_report(tmp_path)).sections["proxy-vs-full"]
     assert len(page.tables["topk-table"]) == 2
     with pytest.raises(UsageError, match=r"run folder '.*/nope' does not exist or is not a folder"):
         write_report(tmp_path / "nope")

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nasrec.cli.main import app
+from nasrec.errors import UsageError
 from nasrec.evaluators.stats import Interval
 from nasrec.records import Comparison, RunPaths, Summary
 from nasrec.viz import report_md
@@ -111,7 +112,13 @@ def test_partial_run_says_what_is_missing(tmp_path: Path) -> None:
     _run_folder(tmp_path, topk=False, final=False, summary=False, best=False)
     md = write_markdown_report(tmp_path).read_text()
     assert "- **best architecture**: " in md and "best proxy score so far" in md
-    for section in ("Proxy versus full training", "Top-k candidates", "Final results (test)", "Stage timings"):
+    for section in (
+        "Proxy versus full training",
+        "Top-k candidates",
+        "Final results (test)",
+        "Stage timings",
+        "Budgets and Pareto front",
+    ):
         assert re.search(rf"^> - {re.escape(section)}: ", md, re.M), section
     assert "_Not available yet: no top-k results (topk/evaluations.jsonl)._" in md
 
@@ -146,3 +153,12 @@ def test_cli_md_on_a_folder_that_is_no_run(tmp_path: Path) -> None:
         f"error: '{tmp_path}' is not a run folder of `nasrec search` (no run config.json); nothing to report\n"
     )
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_report_path_that_is_a_folder_is_refused_before_anything_is_written(tmp_path: Path) -> None:
+    run = tmp_path / "run"
+    _run_folder(run)
+    (tmp_path / "adir").mkdir()
+    with pytest.raises(UsageError, match=r"^cannot write '.*adir': Is a directory$"):
+        write_markdown_report(run, tmp_path / "adir")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "run"] and not any((tmp_path / "adir").iterdir())
