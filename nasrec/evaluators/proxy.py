@@ -157,8 +157,9 @@ class FinetunedProxy(_SupernetEvaluator):
 
     @cached_property
     def train_batches(self) -> list:
-        """The training rows: `paper`'s first pass (`steps` batches of `step_batch` rows, fewer on small data);
-        the other recipes' `train_rows` rows, whose head inputs they cache."""
+        """The training rows: `paper`'s (`steps` batches of `step_batch` rows, or the whole split where it has
+        fewer, its passes then drawn by `paper_schedule`); the other recipes' `train_rows`, whose head inputs
+        they cache."""
         cfg = self.cfg
         rows, batch = (
             (cfg.steps * cfg.step_batch, cfg.step_batch) if cfg.recipe == "paper" else (cfg.train_rows, cfg.batch_size)
@@ -262,18 +263,18 @@ class FinetunedProxy(_SupernetEvaluator):
         dense, sparse, y = (
             torch.cat([getattr(b, f) for b in self.train_batches]) for f in ("dense", "sparse", "label")
         )
-        y, schedule = y.to(self.device), [rows.to(self.device) for rows in self.paper_schedule]
+        y, schedule = y.to(self.device), [(rows, rows.to(self.device)) for rows in self.paper_schedule]
         for view, head, opt in zip(views, params, opts, strict=True):
             cached = self._cached_inputs(view)
-            for rows in schedule:
+            for rows, on_device in schedule:
                 if cached is None:
                     with torch.no_grad():
                         x = view.head_inputs(
                             self.supernet.embed(dense[rows].to(self.device), sparse[rows].to(self.device))
                         )
                 else:
-                    x = cached[rows]
-                _adagrad_step(x, y[rows], head, opt)
+                    x = cached[on_device]
+                _adagrad_step(x, y[on_device], head, opt)
         return [(w.detach(), b.detach()) for w, b in params]
 
     @torch.no_grad()
