@@ -33,17 +33,29 @@ def clean_stale(target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
+def _fsync_tree(root: Path) -> None:
+    """fsync every file and folder under `root`, and `root`: deepest first, so a name follows its contents."""
+    for path in [*sorted(root.rglob("*"), key=lambda p: -len(p.parts)), root]:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextmanager
 def atomic_folder(target: Path) -> Iterator[Path]:
-    """Yield a new empty temporary folder beside `target`; on a clean exit it is renamed to `target` (an empty
-    folder there is replaced), on an error removed. A `target` filled meanwhile raises the rename's `OSError`
-    (with the temporary removed): the caller decides, e.g. keep another process's identical result."""
+    """Yield a new empty temporary folder beside `target`; on a clean exit its files are fsynced and it is
+    renamed to `target` (an empty folder there is replaced), on an error removed. A `target` filled meanwhile
+    raises the rename's `OSError` (the temporary removed): the caller decides, e.g. keep another process's
+    identical result."""
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(target)
     tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
     tmp.mkdir()
     try:
         yield tmp
+        _fsync_tree(tmp)  # the folder's contents on disk before its name is
         if target.is_dir() and not any(target.iterdir()):
             target.rmdir()
         os.rename(tmp, target)
