@@ -84,7 +84,9 @@ MATMUL_KERNELS = ("aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm")
 
 def matmul_fraction(step, steps: int) -> float:
     """The share of `steps` calls of `step` (CPU time, torch.profiler) spent in matmul kernels, each with what
-    it calls (addmm's bias broadcast)."""
+    it calls (addmm's bias broadcast); one call first, unprofiled (first-call allocations, a new optimizer's
+    state)."""
+    step()
     with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU]) as prof:
         for _ in range(steps):
             step()
