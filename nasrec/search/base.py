@@ -63,9 +63,13 @@ def strategy_options(name: str) -> type[BaseModel]:
     return options
 
 
-def growable_options(name: str) -> tuple[str, ...]:
-    """The options of strategy `name` that a rerun of a finished run may raise to extend it (`GROWABLE`)."""
-    return tuple(getattr(STRATEGIES.get(name), "GROWABLE", ()))
+def growable_options(name: str, options: dict[str, Any] | None = None) -> tuple[str, ...]:
+    """The options of strategy `name` that a rerun of a finished run may raise to extend it: its `GROWABLE`,
+    narrowed by its `growable(options)` where the run's options decide (e.g. a schedule spanning the budget)."""
+    factory = STRATEGIES.get(name)
+    growable = tuple(getattr(factory, "GROWABLE", ()))
+    narrow = getattr(factory, "growable", None)
+    return tuple(narrow(options or {})) if callable(narrow) else growable
 
 
 def check_multi_objective(name: str, objectives: tuple[str, ...]) -> None:

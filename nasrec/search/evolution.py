@@ -61,6 +61,12 @@ class RegularizedEvolution:
     GROWABLE = ("cycles",)
     multi_objective = True
 
+    @classmethod
+    def growable(cls, options: dict[str, Any]) -> tuple[str, ...]:
+        """`cycles`, unless `mutations > 1`: that schedule spans the cycles, so a longer run would not extend
+        the shorter one."""
+        return () if options.get("mutations", 1) > 1 else cls.GROWABLE
+
     def __init__(
         self,
         space: SearchSpace,

@@ -202,9 +202,8 @@ class Pipeline:
 
     def _write_config(self) -> None:
         """Pin the run's config; a rerun may raise the strategy's budget (`GROWABLE`): the run is extended."""
-        grow = [f"strategy.options.{name}" for name in growable_options(self.config.strategy.name)]
-        if self.config.strategy.options.get("mutations", 1) > 1:  # the mutation schedule spans the cycles
-            grow = [path for path in grow if not path.endswith(".cycles")]
+        strategy = self.config.strategy
+        grow = [f"strategy.options.{name}" for name in growable_options(strategy.name, strategy.options)]
         grown = pin_config(
             self.paths.config,
             self.config,
