@@ -167,11 +167,15 @@ class FinetunedProxy(_SupernetEvaluator):
         return subset_batches(self.data, "train", rows, batch, cfg.seed + 1)
 
     @cached_property
+    def train_row_count(self) -> int:
+        """How many rows `train_batches` holds."""
+        return sum(len(b.label) for b in self.train_batches)
+
+    @cached_property
     def paper_passes(self) -> int:
         """`paper`: passes over its training rows (`train_batches`) that its steps need, at most `max_passes`."""
         cfg = self.cfg
-        n = sum(len(b.label) for b in self.train_batches)
-        need = -(-cfg.steps * cfg.step_batch // n)
+        need = -(-cfg.steps * cfg.step_batch // self.train_row_count)
         return min(need, cfg.max_passes or need)
 
     @cached_property
@@ -179,8 +183,7 @@ class FinetunedProxy(_SupernetEvaluator):
         """`paper`'s steps, each as positions into `train_batches`' rows in order. One pass: those batches as
         they are (the last may be short). Several: each pass in a new order (rng (seed + 1, k)), the passes one
         stream cut into steps of `step_batch` rows."""
-        cfg = self.cfg
-        n = sum(len(b.label) for b in self.train_batches)
+        cfg, n = self.cfg, self.train_row_count
         if self.paper_passes == 1:
             return list(torch.arange(n).split(cfg.step_batch))[: cfg.steps]
         rng = [np.random.default_rng((cfg.seed + 1, k)) for k in range(self.paper_passes)]
@@ -280,7 +283,7 @@ class FinetunedProxy(_SupernetEvaluator):
     @torch.no_grad()
     def _cached_inputs(self, view: SupernetView) -> Tensor | None:
         """`view`'s head inputs for every row of `train_batches`, or None where they exceed PAPER_CACHE_BYTES."""
-        n = sum(len(b.label) for b in self.train_batches)
+        n = self.train_row_count
         out: Tensor | None = None
         at = 0
         for batch in self.train_batches:
