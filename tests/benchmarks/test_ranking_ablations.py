@@ -1,11 +1,12 @@
-"""The ranking study's ablations (benchmarks/ranking_study.py): which supernets each trains and how it scores them."""
+"""The ranking study's ablations (benchmarks/rank_ablations.py): which supernets each trains and how it scores them."""
 
 import sys
 from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-from ranking_study import (
+from rank_ablations import (
+    ABLATIONS,
     centering_ablation,
     hot_centering_ablation,
     paper_steps_ablation,
@@ -96,6 +97,16 @@ def test_supernet_seeds_ablation_trains_three_kinds_of_supernet_with_three_seeds
     with_paper = RankStudyConfig(supernets=supernet_seeds_ablation(1.0, ("fast-std", "paper")))
     assert with_paper.supernets.keys() == config.supernets.keys()
     assert all(v.finetune == ("fast-std", "paper") for v in with_paper.supernets.values())
+
+
+def test_untrained_seeds_ablation_extends_the_supernet_seeds_untrained_kind_to_six_seeds():
+    config = RankStudyConfig(supernets=ABLATIONS["untrained-seeds"](SimpleNamespace(supernet_epochs=1.0)))
+    assert list(config.supernets) == ["any-path-1step"] + [f"any-path-1step-seed{s}" for s in range(1, 6)]
+    three = RankStudyConfig(supernets=supernet_seeds_ablation(1.0))
+    for label in ("any-path-1step", "any-path-1step-seed1", "any-path-1step-seed2"):  # the same supernets
+        assert config.supernet_config(label) == three.supernet_config(label)
+    assert [config.supernet_config(label).train.seed for label in config.supernets] == [0, 1, 2, 3, 4, 5]
+    assert all(v.finetune == ("fast-std",) for v in config.supernets.values())
 
 
 def test_paper_steps_ablation_scores_the_paper_recipe_with_all_its_steps_beside_fast_std():
