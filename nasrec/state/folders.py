@@ -1,12 +1,16 @@
 """Whole folders written atomically: built under a temporary name beside the target and renamed into place, so
-the target is whole or absent; temporaries left by processes that no longer run are cleaned up."""
+the target is whole or absent; temporaries left by processes that no longer run are cleaned up. A temporary's
+name carries its machine (host name and process-id namespace) and process id: only this machine's can be known
+dead, so another machine's sharing the folder (NFS, a shared volume) is never removed."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import secrets
 import shutil
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,14 +26,31 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def machine_tag() -> str:
+    """8 hex digits naming this machine's process ids: its host name and, where the OS shows it, its process-id
+    namespace (containers on one host with one host name have separate ones)."""
+    try:
+        namespace = os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        namespace = 0
+    return hashlib.sha256(f"{socket.gethostname()}/{namespace}".encode()).hexdigest()[:8]
+
+
+def temporary_name(target: Path) -> str:
+    """`.<name>.tmp-<machine>-<pid>-<random>`: a new temporary's name for `target`."""
+    return f".{target.name}.tmp-{machine_tag()}-{os.getpid()}-{secrets.token_hex(4)}"
+
+
 def clean_stale(target: Path) -> None:
-    """Remove temporaries `.<name>.tmp-<pid>-*` of `target` left by processes that no longer run (this process's
-    own are its live ones: `atomic_folder` removes them itself)."""
+    """Remove this machine's temporaries of `target` whose process no longer runs (this process's own are its
+    live ones: `atomic_folder` removes them itself). Another machine's are left alone: their processes cannot be
+    seen from here."""
     if not target.parent.is_dir():
         return
+    here = machine_tag()
     for tmp in target.parent.glob(f".{target.name}.tmp-*"):
-        m = re.match(rf"\.{re.escape(target.name)}\.tmp-(\d+)-", tmp.name)
-        if m and int(m.group(1)) != os.getpid() and not _pid_alive(int(m.group(1))):
+        m = re.fullmatch(rf"\.{re.escape(target.name)}\.tmp-([0-9a-f]{{8}})-(\d+)-[0-9a-f]+", tmp.name)
+        if m and m.group(1) == here and int(m.group(2)) != os.getpid() and not _pid_alive(int(m.group(2))):
             shutil.rmtree(tmp, ignore_errors=True)
 
 
@@ -51,7 +72,7 @@ def atomic_folder(target: Path) -> Iterator[Path]:
     identical result."""
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(target)
-    tmp = target.parent / f".{target.name}.tmp-{os.getpid()}-{secrets.token_hex(4)}"
+    tmp = target.parent / temporary_name(target)
     tmp.mkdir()
     try:
         yield tmp

@@ -12,6 +12,7 @@ import pytest
 import nasrec.data.preparation as prep
 from nasrec.data import DataError, PreparedData, prepare
 from nasrec.data.samples import CRITEO_HEAD, sample_file
+from nasrec.state.folders import machine_tag
 
 
 def test_second_prepare_is_a_hit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -33,7 +34,7 @@ def test_second_prepare_is_a_hit(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 
 def test_leftover_temp_folder_is_ignored_and_cleaned(tmp_path: Path) -> None:
     out = tmp_path / "data"
-    dead = tmp_path / ".data.tmp-999999999-deadbeef"  # an interrupted run's folder (no such pid)
+    dead = tmp_path / f".data.tmp-{machine_tag()}-999999999-deadbeef"  # an interrupted run's folder (no such pid)
     dead.mkdir()
     (dead / "dense.npy").write_bytes(b"half written")
     data = prepare(sample_file(CRITEO_HEAD), "criteo", out=out, progress=False)

@@ -1,10 +1,12 @@
 """Whole folders written atomically (`atomic_folder`) and stale temporaries cleaned (`clean_stale`)."""
 
+import os
+import re
 from pathlib import Path
 
 import pytest
 
-from nasrec.state import atomic_folder, clean_stale
+from nasrec.state.folders import atomic_folder, clean_stale, machine_tag, temporary_name
 
 
 def test_a_folder_appears_whole_on_a_clean_exit_and_not_at_all_on_an_error(tmp_path: Path) -> None:
@@ -34,12 +36,22 @@ def test_an_empty_folder_is_replaced_and_a_filled_one_raises_with_the_temporary_
     ]
 
 
-def test_clean_stale_removes_the_temporaries_of_dead_processes_only(tmp_path: Path) -> None:
-    target = tmp_path / "out"
-    dead = tmp_path / ".out.tmp-999999999-deadbeef"  # no such pid
-    alive = tmp_path / ".out.tmp-1-cafecafe"  # pid 1 runs
-    unrelated = tmp_path / ".other.tmp-999999999-deadbeef"
-    for folder in (dead, alive, unrelated):
+def test_clean_stale_removes_this_machines_temporaries_of_dead_processes_only(tmp_path: Path) -> None:
+    target, here = tmp_path / "out", machine_tag()
+    dead = tmp_path / f".out.tmp-{here}-999999999-deadbeef"  # no such pid
+    alive = tmp_path / f".out.tmp-{here}-1-cafecafe"  # pid 1 runs
+    elsewhere = tmp_path / f".out.tmp-{'0' * 8 if here != '0' * 8 else '1' * 8}-999999999-deadbeef"
+    legacy = tmp_path / ".out.tmp-999999999-deadbeef"  # no machine named: whose it is cannot be known
+    unrelated = tmp_path / f".other.tmp-{here}-999999999-deadbeef"
+    for folder in (dead, alive, elsewhere, legacy, unrelated):
         folder.mkdir()
     clean_stale(target)
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([alive.name, unrelated.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
+        [alive.name, elsewhere.name, legacy.name, unrelated.name]
+    )
+
+
+def test_a_temporary_names_its_machine_and_process(tmp_path: Path) -> None:
+    name = temporary_name(tmp_path / "out")
+    assert re.fullmatch(rf"\.out\.tmp-{machine_tag()}-{os.getpid()}-[0-9a-f]{{8}}", name)
+    assert re.fullmatch("[0-9a-f]{8}", machine_tag()) and machine_tag() == machine_tag()
