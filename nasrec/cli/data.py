@@ -21,6 +21,13 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _os_error(exc: OSError) -> str:
+    """An operating system's refusal (no permission, disk full, a read-only folder) as one line naming the
+    path."""
+    where = f"{exc.filename}: " if exc.filename else ""
+    return f"{where}{exc.strerror or exc}"
+
+
 def _names(text: str) -> list[str]:
     return [n.strip() for n in text.split(",") if n.strip()]
 
@@ -102,6 +109,8 @@ def prepare_cmd(
         )
     except (DataError, ValueError) as e:
         _fail(str(e))
+    except OSError as e:
+        _fail(_os_error(e))
     _report(data)
 
 
@@ -112,6 +121,8 @@ def info_cmd(folder: Path = typer.Argument(..., help="a prepared data folder")) 
         data = PreparedData.open(folder)
     except DataError as e:
         _fail(str(e))
+    except OSError as e:
+        _fail(_os_error(e))
     spec, meta = data.spec, data.meta
     head = table("field", "value", title=f"{folder}", show_header=False)
     for k, v in [
@@ -149,6 +160,8 @@ def sample_cmd(name: str = typer.Argument("criteo", help=f"one of: {', '.join(SA
         data = load_sample(name)
     except DataError as e:
         _fail(str(e))
+    except OSError as e:
+        _fail(_os_error(e))
     _report(data)
 
 
@@ -183,7 +196,10 @@ def synthetic_cmd(
         data = make_oracle(
             rows, None if teacher == "planted" else teacher, scale=teacher_scale, seed=seed, positive_rate=positive_rate
         ).save(out)
-    except (ValueError, FileNotFoundError) as exc:
+    except OSError as exc:
+        writing = exc.filename is not None and str(out) in str(exc.filename)  # --out: no permission, disk full
+        _fail(_os_error(exc) if writing or teacher == "planted" else f"--teacher {teacher}: {exc}")
+    except ValueError as exc:
         _fail(str(exc) if teacher == "planted" else f"--teacher {teacher}: {exc}")  # planted: not the teacher's
     _report(data)
 

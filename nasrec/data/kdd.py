@@ -94,8 +94,22 @@ def _no_profile(keys: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.n
     return np.zeros((len(keys), 2), dtype=np.uint64), np.ones((len(keys), 2), dtype=bool)
 
 
+class LazyProfileJoin:
+    """`load_profile(path)`'s join, read at its first use: a cache hit, which never parses a row, does not read
+    the profile either (23.7M lines for the real KDD Cup 2012 one)."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = path
+        self._join: ProfileJoin | None = None
+
+    def __call__(self, keys: np.ndarray, missing: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._join is None:
+            self._join = load_profile(self.path)
+        return self._join(keys, missing)
+
+
 def kdd_layout(profile: str | Path | None = None) -> Layout:
-    join = load_profile(profile) if profile is not None else _no_profile
+    join = LazyProfileJoin(profile) if profile is not None else _no_profile
     return Layout(
         name="kdd",
         delimiter=b"\t",

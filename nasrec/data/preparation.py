@@ -135,6 +135,16 @@ def prepare(
         raise DataError(f"cap must be at least 2 (rows per table), got {cap}", rule="options")
     if embedding_dim < 1:
         raise DataError(f"embedding_dim must be at least 1, got {embedding_dim}", rule="options")
+    if format in ("criteo", "avazu", "kdd") and (label is not None or dense or sparse):
+        raise DataError(
+            f"{format} files have fixed columns; label, dense and sparse column names (--label, --dense, --sparse) "
+            "are for csv and parquet",
+            rule="options",
+        )
+    if kdd_profile is not None and format != "kdd":
+        raise DataError(f"a KDD user profile (--kdd-profile) goes with format kdd, not {format}", rule="options")
+    if hash_sizes is not None and encoding != "hash":
+        raise DataError("hash sizes (--hash-size) need encoding hash (--encoding hash)", rule="options")
     if not sources or (len(sources) > 1 and format != "parquet"):
         raise DataError(f"{format} takes one file, got {len(sources)}", rule="options")
     for path in sources:
@@ -144,6 +154,8 @@ def prepare(
             raise DataError("empty file", file=str(path), line=1, rule="empty")
     source = sources[0]
     profile = Path(kdd_profile) if kdd_profile is not None else None
+    if profile is not None and not profile.is_file():
+        raise DataError("no such file (the KDD user profile)", file=str(profile), rule="file")
     if format == "parquet":
         if label is None:
             raise DataError(
@@ -224,7 +236,9 @@ def prepare(
             spec.save(tmp / "spec.json")
             (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
             built = True
-    except OSError:  # the rename lost: another process (e.g. another torchrun rank) finished the same preparation
+    except OSError as exc:  # the rename lost: another process (e.g. another torchrun rank) finished the same one
+        if not built and exc.filename == str(target):
+            raise DataError(f"cannot write here: {exc.strerror or exc}", file=str(target), rule="out") from exc
         if not (built and (target / "meta.json").is_file()):
             raise
         if PreparedData.open(target).meta.key != key:

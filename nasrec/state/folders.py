@@ -73,7 +73,10 @@ def atomic_folder(target: Path) -> Iterator[Path]:
     target.parent.mkdir(parents=True, exist_ok=True)
     clean_stale(target)
     tmp = target.parent / temporary_name(target)
-    tmp.mkdir()
+    try:
+        tmp.mkdir()
+    except OSError as exc:  # name the folder asked for, not its temporary
+        raise OSError(exc.errno, exc.strerror, str(target)) from exc
     try:
         yield tmp
         _fsync_tree(tmp)  # the folder's contents on disk before its name is

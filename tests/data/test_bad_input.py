@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import re
 from pathlib import Path
 
 import pytest
@@ -189,3 +190,23 @@ def test_a_bad_cap_or_an_out_path_that_is_a_file_is_one_error_before_any_work(tm
         with pytest.raises(DataError, match=rf"^{out}: {message}.* not a folder; choose another --out$"):
             prepare(source, "criteo", out=out, progress=False)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["afile", "rows.tsv"]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (
+            {"label": "click"},
+            "criteo files have fixed columns; label, dense and sparse column names (--label, --dense, --sparse) "
+            "are for csv and parquet",
+        ),
+        ({"sparse": ["C1"]}, "criteo files have fixed columns;"),
+        ({"kdd_profile": "userid_profile.txt"}, "a KDD user profile (--kdd-profile) goes with format kdd, not criteo"),
+        ({"hash_sizes": 1000}, "hash sizes (--hash-size) need encoding hash (--encoding hash)"),
+    ],
+)
+def test_an_option_the_format_or_encoding_would_ignore_is_an_error(tmp_path: Path, options: dict, message: str) -> None:
+    source = _write(tmp_path / "rows.tsv", _lines(20))
+    with pytest.raises(DataError, match=f"^{re.escape(message)}"):
+        prepare(source, "criteo", out=tmp_path / "p", progress=False, **options)
+    assert not (tmp_path / "p").exists()

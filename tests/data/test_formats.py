@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nasrec.cli.data import app
-from nasrec.data import DataError, prepare
+from nasrec.data import DataError, kdd, prepare
 
 
 def _kdd(tmp_path: Path, n: int = 40) -> tuple[Path, Path]:
@@ -55,6 +55,18 @@ def test_kdd_with_profile(tmp_path: Path) -> None:
     known = (user >= 1) & (user <= 3)
     gender = np.asarray(data.sparse)[:, 8]
     assert ((gender == 0) == ~known).all()
+
+
+def test_a_kdd_cache_hit_does_not_read_the_profile(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    train, profile = _kdd(tmp_path)
+    reads: list[Path] = []
+    real = kdd.load_profile
+    monkeypatch.setattr(kdd, "load_profile", lambda path: reads.append(Path(path)) or real(path))
+    first = prepare(train, "kdd", kdd_profile=profile, min_count=1, out=tmp_path / "k", progress=False)
+    again = prepare(train, "kdd", kdd_profile=profile, min_count=1, out=tmp_path / "k", progress=False)
+    assert not first.cache_hit and again.cache_hit and reads == [profile]
+    with pytest.raises(DataError, match=r"^nothere.txt: no such file \(the KDD user profile\)$"):
+        prepare(train, "kdd", kdd_profile="nothere.txt", out=tmp_path / "m", progress=False)
 
 
 def test_kdd_without_profile(tmp_path: Path) -> None:
@@ -132,3 +144,15 @@ def test_a_csv_header_with_a_byte_order_mark_reads_its_first_column(tmp_path: Pa
     f.write_bytes("\ufeffclick,a,c\n".encode() + b"".join(f"{i % 2},{i},x{i % 3}\n".encode() for i in range(30)))
     data = prepare(f, "csv", label="click", dense=["a"], sparse=["c"], progress=False)
     assert len(data) == 30 and data.spec.label_name == "click" and data.meta.positives == 15
+
+
+def test_cli_prepare_into_a_folder_it_cannot_write_is_one_line_naming_the_path(tmp_path: Path) -> None:
+    f = tmp_path / "t.csv"
+    f.write_text("a,c,y\n" + "".join(f"{i},v{i % 4},{i % 2}\n" for i in range(40)))
+    r = runner.invoke(
+        app, ["prepare", "--csv", str(f), "--label", "y", "--sparse", "c", "--out", "/proc/nasrec-data"], color=False
+    )
+    assert r.exit_code == 1, r.output
+    assert r.output == "error: /proc/nasrec-data: cannot write here: No such file or directory\n"
+    r = runner.invoke(app, ["synthetic", "--rows", "100", "--out", "/proc/nasrec-oracle"], color=False)
+    assert r.exit_code == 1 and r.output.startswith("error: /proc/nasrec-oracle") and "Traceback" not in r.output
