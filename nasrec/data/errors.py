@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from pydantic import BaseModel, Field
 
 from nasrec.errors import NasrecError
@@ -60,3 +62,10 @@ class BadRowReport(BaseModel):
         lines = ", ".join(str(e.line) for e in self.examples[:10])
         more = ", ..." if self.total > 10 else ""
         return f"{file}: skipped {self.total} bad rows ({rules}); {unit} {lines}{more}"
+
+
+def listed_names(names: Sequence[str], most: int = 30) -> str:
+    """`names` comma-separated for a message, cut after `most` (a "header" that is a whole file without line
+    feeds would otherwise be the message)."""
+    shown = ", ".join(n[:80] for n in names[:most])
+    return shown if len(names) <= most else f"{shown}, ... ({len(names):,} in all)"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nasrec.data.errors import BAD_DENSE, BAD_LABEL, DataError
+from nasrec.data.errors import BAD_DENSE, BAD_LABEL, DataError, listed_names
 from nasrec.data.parsing import Layout, Parsed, fnv1a
 
 BATCH_ROWS = 1 << 16
@@ -57,7 +57,7 @@ def parquet_layout(
         absent = [c for c in wanted if c not in schema.names]
         if absent:
             raise DataError(
-                f"lacks column(s) {', '.join(absent)} (has: {', '.join(schema.names)})",
+                f"lacks column(s) {', '.join(absent)} (has: {listed_names(schema.names)})",
                 file=str(path),
                 rule="missing column",
             )
@@ -179,7 +179,9 @@ def _dense(pa, pc, col) -> tuple[np.ndarray, np.ndarray]:
     """(float64 values, missing -> 0; bad) of a dense column."""
     col = _decoded(pa, col)
     t = col.type
-    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
+    if pa.types.is_null(t):  # every value missing
+        return np.zeros(len(col)), np.zeros(len(col), dtype=bool)
+    if pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_decimal(t):
         v = pc.cast(col, pa.float64()).fill_null(float("nan")).to_numpy(zero_copy_only=False).astype(np.float64)
         bad = np.isinf(v)
         return np.where(np.isnan(v) | bad, 0.0, v), bad

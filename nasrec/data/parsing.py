@@ -1,7 +1,8 @@
 """Vectorised parsing of delimited text: a chunk of whole lines -> dense, categorical keys and labels.
 
 No per-row Python work on the fast path: field boundaries, integers, hex values and string hashes are
-computed with numpy over the chunk's bytes. Cells that are not plain integers (e.g. `2.5`, `1e3`) fall back
+computed with numpy over the chunk's bytes (text cells over 4 KiB, and a chunk's few long cells of one length
+class, are hashed byte by byte in Python). Cells that are not plain integers (e.g. `2.5`, `1e3`) fall back
 to a bulk numpy float conversion.
 """
 
@@ -120,23 +121,40 @@ def parse_hex(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.n
 
 
 _HASH_CAP = 1 << 20  # bytes of a cell that are hashed
-_WIDE = 64  # cells longer than this are hashed one by one: one in the matrix would make it [cells, its length]
+_WIDE = 64  # cells up to this long share one matrix; longer ones are grouped by length (below)
+_LONGEST_GROUPED = 4096  # longer cells are hashed one by one (a matrix column per byte would cost more)
+_GROUP_MIN = 16  # fewer cells of a length class than this are hashed one by one too
+
+
+def _fnv1a_matrix(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, cap: int) -> np.ndarray:
+    """FNV-1a of cells of at most `cap` bytes, hashed together a byte column at a time."""
+    mat, active, _ = _windows(b, starts, ends, cap)
+    h = np.full(len(mat), FNV_OFFSET, dtype=np.uint64)
+    for p in range(mat.shape[1]):
+        h = np.where(active[:, p], (h ^ mat[:, p].astype(np.uint64)) * FNV_PRIME, h)
+    return h
 
 
 def fnv1a(b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
     """64-bit FNV-1a hash of each cell's bytes (its first MiB; stable across runs and machines). Cells up to
-    `_WIDE` bytes are hashed together, a byte column at a time; longer ones (rare: URLs, user agents) alone,
-    so the cost follows the bytes, not the longest cell times the number of cells."""
+    `_WIDE` bytes are hashed together, a byte column at a time; longer ones in groups of lengths within a
+    factor of two (a column of URLs or user agents), and the rare very long or lonely ones alone, so the cost
+    follows the bytes, not the longest cell times the number of cells."""
     flat_s, flat_e = starts.ravel(), ends.ravel()
+    lens = flat_e - flat_s
     h = np.empty(len(flat_s), dtype=np.uint64)
-    wide = (flat_e - flat_s) > _WIDE
-    narrow = np.flatnonzero(~wide)
-    mat, active, _ = _windows(b, flat_s[narrow], flat_e[narrow], _WIDE)
-    hn = np.full(len(mat), FNV_OFFSET, dtype=np.uint64)
-    for p in range(mat.shape[1]):
-        hn = np.where(active[:, p], (hn ^ mat[:, p].astype(np.uint64)) * FNV_PRIME, hn)
-    h[narrow] = hn
-    for i in np.flatnonzero(wide).tolist():
+    narrow = np.flatnonzero(lens <= _WIDE)
+    h[narrow] = _fnv1a_matrix(b, flat_s[narrow], flat_e[narrow], _WIDE)
+    alone: list[int] = np.flatnonzero(lens > _LONGEST_GROUPED).tolist()
+    width = _WIDE
+    while width < _LONGEST_GROUPED:
+        group = np.flatnonzero((lens > width) & (lens <= 2 * width))
+        if len(group) >= _GROUP_MIN:
+            h[group] = _fnv1a_matrix(b, flat_s[group], flat_e[group], 2 * width)
+        else:
+            alone.extend(group.tolist())
+        width *= 2
+    for i in alone:
         h[i] = _fnv1a_bytes(b[flat_s[i] : min(flat_e[i], flat_s[i] + _HASH_CAP)].tobytes())
     return h.reshape(starts.shape)
 

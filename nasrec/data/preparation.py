@@ -118,8 +118,8 @@ def prepare(
     names; parquet takes one file or a list of files with those columns, prepared as one table).
     encoding: `vocab` (ids by first appearance for values seen >= min_count times, else 1 = other) or
     `hash` (key mod (C - 1) + 1, C from `hash_sizes` or the paper's table sizes).
-    on_bad_rows: `skip` (count them; `data.meta.bad_rows` and meta.json keep the rules and line numbers, and
-    `nasrec data prepare` prints their summary) or `error` (stop at the first).
+    on_bad_rows: `skip` (count them; `data.meta.bad_rows` and meta.json keep the count per rule and the first 20
+    with their line numbers, and `nasrec data prepare` prints their summary) or `error` (stop at the first).
     `out`: the folder to write; default `cache_root()/prepared/<format>-<file>-<key>`.
     """
     sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
@@ -219,7 +219,9 @@ def prepare(
             if format == "parquet":
                 chunks = _parquet_chunks(sources, label or "", layout, progress)
                 unit = "row" if len(sources) == 1 else "row across files"
-                meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, name, unit=unit)
+                counts = [parquet.total_rows([p]) for p in sources]
+                starts = {p: sum(counts[:i]) for i, p in enumerate(sources)}
+                meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, name, unit=unit, starts=starts)
             else:
                 chunks = _text_chunks(source, layout, progress)
                 meta, spec = _build(chunks, layout, tmp, sizes, min_count, on_bad_rows, str(source))
@@ -279,8 +281,10 @@ def _build(
     on_bad_rows: str,
     name: str,
     unit: str = "line",
+    starts: dict[Path, int] | None = None,
 ) -> tuple[PrepMeta, FeatureSpec]:
-    """Encode and write `chunks`; `name` names the input in messages, `unit` is how bad rows are numbered."""
+    """Encode and write `chunks`; `name` names the input in messages, `unit` is how bad rows are numbered
+    (`starts`: several Parquet files' rows counted before each)."""
     names = layout.all_sparse_names
     encoder: HashEncoder | VocabEncoder = HashEncoder(sizes) if sizes else VocabEncoder(len(names))
     dense_names = layout.all_dense_names
@@ -294,7 +298,7 @@ def _build(
         for source, parsed in chunks:
             for line, rule, detail in parsed.bad:
                 if on_bad_rows == "error":
-                    raise _bad(detail, source, line, rule, unit)
+                    raise _bad(detail, source, line, rule, unit, starts)
                 report.add(line, rule, detail)
                 first_bad = first_bad or source
             if len(parsed.label):
@@ -317,6 +321,7 @@ def _build(
                 e.line,
                 e.rule,
                 unit,
+                starts,
             )
         raise DataError("no data rows", file=str(source or name), line=1 if unit == "line" else None, rule="empty")
     if isinstance(encoder, VocabEncoder):
@@ -343,10 +348,16 @@ def _build(
     return PrepMeta(format=layout.name, rows=rows, positives=positives, bad_rows=report), spec
 
 
-def _bad(detail: str, source: Path | None, line: int, rule: str, unit: str) -> DataError:
-    """A bad row as an error: `file, line N: ...` (text) or `file: row N: ...` (Parquet; with several files the
-    rows are counted across them, in order, and the message says so)."""
+def _bad(
+    detail: str, source: Path | None, line: int, rule: str, unit: str, starts: dict[Path, int] | None = None
+) -> DataError:
+    """A bad row as an error: `file, line N: ...` (text) or `file: row N: ...` (Parquet; with several files N
+    counts the file's own rows and the message also gives the count across the files, the report's numbering)."""
     if unit == "line":
         return DataError(detail, file=str(source), line=line, rule=rule)
-    across = " (counted across the files, in order)" if unit == "row across files" else ""
-    return DataError(f"row {line}{across}: {detail}", file=str(source), rule=rule)
+    if unit == "row across files" and starts is not None and source in starts:
+        own = line - starts[source]
+        return DataError(
+            f"row {own} (row {line} counted across the files, in order): {detail}", file=str(source), rule=rule
+        )
+    return DataError(f"row {line}: {detail}", file=str(source), rule=rule)

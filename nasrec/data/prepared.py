@@ -1,6 +1,7 @@
 """The prepared form: .npy arrays (memory-mapped on load) + spec.json + meta.json in one folder.
 
-dense.npy   float32 [rows, n_dense]   log(max(x, 0) + 1) already applied
+dense.npy   float32 [rows, n_dense]   log(max(x, 0) + 1) already applied (as given where prepared with
+            log_dense=False)
 sparse.npy  uint8/int16/int32/int64 [rows, n_sparse]   0 = missing, index < cardinality
 label.npy   float32 [rows]
 folds.npy   uint8 [rows]   0-based stratified fold (0-7 train, 8 valid, 9 test)

@@ -41,6 +41,20 @@ def file_digest(path: str | Path) -> str:
     return h.hexdigest()
 
 
+MAX_LINE_BYTES = 64 << 20
+"""A line longer than this (64 MiB) stops the reading: a file with no line feeds would be held whole."""
+
+
+def _too_long(path: Path, line: int, head: bytes) -> DataError:
+    hint = " (its lines end in CR alone: convert them to LF or CRLF)" if b"\r" in head else ""
+    return DataError(
+        f"a line longer than {MAX_LINE_BYTES:,} bytes: not a line-oriented text file{hint}",
+        file=str(path),
+        line=line,
+        rule="line length",
+    )
+
+
 def iter_chunks(
     path: str | Path, *, chunk_bytes: int = CHUNK_BYTES, on_progress: Callable[[int], None] | None = None
 ) -> Iterator[tuple[int, bytes]]:
@@ -66,6 +80,8 @@ def iter_chunks(
             block = tail + block
             cut = block.rfind(b"\n") + 1
             tail = block[cut:]
+            if len(tail) > MAX_LINE_BYTES:
+                raise _too_long(path, line_no + block.count(b"\n", 0, cut), tail)
             if cut:
                 body = block[:cut]
                 yield line_no, body
@@ -83,13 +99,15 @@ def read_first_line(path: str | Path) -> tuple[bytes, int]:
     stream, raw = open_raw(path)
     try:
         try:
-            line = stream.readline()
+            line = stream.readline(MAX_LINE_BYTES + 1)
         except (EOFError, zlib.error, gzip.BadGzipFile, OSError) as e:
             raise _damaged(path, e) from None
     finally:
         stream.close()
         if raw is not stream:
             raw.close()
+    if len(line) > MAX_LINE_BYTES:
+        raise _too_long(Path(path), 1, line)
     return line.rstrip(b"\r\n"), len(line)
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from nasrec.data.errors import DataError
+from nasrec.data.errors import DataError, listed_names
 from nasrec.data.parsing import Layout
 from nasrec.data.rawio import read_first_line
 
@@ -28,12 +28,19 @@ def csv_layout(
     header, _ = read_first_line(path)
     if not header:
         raise DataError("empty file (expected a header line)", file=str(path), line=1, rule="header")
+    if b"\r" in header:
+        raise DataError(
+            "the header line holds a carriage return: the file's lines end in CR alone; convert them to LF or CRLF",
+            file=str(path),
+            line=1,
+            rule="header",
+        )
     names = [n.strip() for n in header.decode("utf-8", "replace").removeprefix("\ufeff").split(delimiter)]
     wanted = [label, *dense, *sparse]
     absent = [c for c in wanted if c not in names]
     if absent:
         raise DataError(
-            f"header lacks column(s) {', '.join(absent)} (has: {', '.join(names)})",
+            f"header lacks column(s) {', '.join(absent)} (has: {listed_names(names)})",
             file=str(path),
             line=1,
             rule="missing column",

@@ -210,3 +210,31 @@ def test_an_option_the_format_or_encoding_would_ignore_is_an_error(tmp_path: Pat
     with pytest.raises(DataError, match=f"^{re.escape(message)}"):
         prepare(source, "criteo", out=tmp_path / "p", progress=False, **options)
     assert not (tmp_path / "p").exists()
+
+
+def test_a_file_without_line_feeds_is_refused_after_a_bounded_read(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr("nasrec.data.rawio.MAX_LINE_BYTES", 1 << 16)
+    rows = b"\r".join(_lines(2000)) + b"\r"  # CR line endings: one "line" of ~540 KB
+    source = tmp_path / "cr.tsv"
+    source.write_bytes(rows)
+    with pytest.raises(DataError) as exc:
+        prepare(source, "criteo", out=tmp_path / "p", progress=False)
+    assert str(exc.value) == (
+        f"{source}, line 1: a line longer than 65,536 bytes: not a line-oriented text file (its lines end in CR "
+        "alone: convert them to LF or CRLF)"
+    )
+    header = tmp_path / "cr.csv"
+    header.write_bytes(b"label,a0\r" + b"\r".join(b"%d,x%d" % (i % 2, i) for i in range(40)))
+    with pytest.raises(DataError) as exc:
+        prepare(header, "csv", label="label", sparse=["a"], progress=False)
+    assert str(exc.value) == (
+        f"{header}, line 1: the header line holds a carriage return: the file's lines end in CR alone; convert "
+        "them to LF or CRLF"
+    )
+    wide = tmp_path / "wide.csv"
+    wide.write_text(",".join(["label", *(f"c{i}" for i in range(99))]) + "\n" + ",".join(["1"] * 100) + "\n")
+    with pytest.raises(DataError) as exc:
+        prepare(wide, "csv", label="label", sparse=["a"], progress=False)
+    assert str(exc.value).endswith(
+        f"header lacks column(s) a (has: label, {', '.join(f'c{i}' for i in range(29))}, ... (100 in all))"
+    )

@@ -1,5 +1,5 @@
 """Categorical values are keyed by the 64-bit FNV-1a hash of their bytes: the textbook function, whatever the
-mix of cell lengths in a chunk (long cells are hashed one by one)."""
+mix of cell lengths in a chunk (long cells are hashed in groups of similar length, or one by one)."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def test_every_cell_hashes_as_the_textbook_fnv1a(cells):
     ends = starts + np.array([len(c) for c in cells]).reshape(-1, 1)
     got = fnv1a(np.frombuffer(buf, dtype=np.uint8), starts, ends)
     assert got.shape == (len(cells), 1) and [int(h) for h in got.ravel()] == [reference(c) for c in cells]
+
+
+def test_long_cells_grouped_by_length_hash_as_the_textbook_fnv1a():
+    rng = np.random.default_rng(0)
+    lengths = [100] * 20 + [128] * 3 + [129] * 17 + [300] * 16 + [1000] * 3 + [4096] * 16 + [5000] * 2 + [7] * 5
+    cells = [rng.integers(0, 256, n, dtype=np.uint8).tobytes() for n in rng.permutation(lengths)]
+    buf = b",".join(cells)
+    starts = np.cumsum([0] + [len(c) + 1 for c in cells[:-1]]).reshape(-1, 1)
+    ends = starts + np.array([len(c) for c in cells]).reshape(-1, 1)
+    got = fnv1a(np.frombuffer(buf, dtype=np.uint8), starts, ends)
+    assert [int(h) for h in got.ravel()] == [reference(c) for c in cells]

@@ -98,7 +98,36 @@ def test_bad_rows_are_skipped_counted_and_numbered_across_files(tmp_path) -> Non
     assert data.dense[18][1] == 0.0  # row 22 (NaN age; 18 rows of a kept before it): missing -> 0
     with pytest.raises(DataError) as exc:
         prepare([a, b], "parquet", out=tmp_path / "q", **COLS, on_bad_rows="error", progress=False)
-    assert str(exc.value) == f"{a}: row 3 (counted across the files, in order): label is null"
+    assert str(exc.value) == f"{a}: row 3 (row 3 counted across the files, in order): label is null"
+    clean = tmp_path / "clean.parquet"
+    pq.write_table(_table(40, 57), clean)
+    with pytest.raises(DataError) as exc:  # in the second file: its own row number, and the report's
+        prepare([clean, a], "parquet", out=tmp_path / "q", **COLS, on_bad_rows="error", progress=False)
+    assert str(exc.value) == f"{a}: row 3 (row 20 counted across the files, in order): label is null"
+    with pytest.raises(DataError) as exc:  # one file: its rows
+        prepare([a], "parquet", out=tmp_path / "q", **COLS, on_bad_rows="error", progress=False)
+    assert str(exc.value) == f"{a}: row 3: label is null"
+
+
+def test_decimal_and_all_null_dense_columns_are_numbers_and_missing_values(tmp_path: Path) -> None:
+    from decimal import Decimal
+
+    n = 40
+    table = pa.table(
+        {
+            "click": pa.array(np.arange(n) % 2),
+            "price": pa.array([Decimal(f"{k % 5}.50") for k in range(n)], pa.decimal128(10, 2)),
+            "none": pa.nulls(n),
+            "item": pa.array([f"i{k % 3}" for k in range(n)]),
+        }
+    )
+    pq.write_table(table, tmp_path / "d.parquet")
+    data = prepare(
+        tmp_path / "d.parquet", "parquet", label="click", dense=["price", "none"], sparse=["item"], progress=False
+    )
+    assert len(data) == n and data.meta.bad_rows.total == 0
+    np.testing.assert_allclose(data.dense[:5, 0], np.log1p([0.5, 1.5, 2.5, 3.5, 4.5]).astype(np.float32))
+    assert (np.asarray(data.dense)[:, 1] == 0).all()
 
 
 def test_cli_takes_several_files_after_one_flag(tmp_path) -> None:
