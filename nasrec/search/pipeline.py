@@ -64,8 +64,12 @@ def _versions() -> dict[str, str]:
     return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
-DISPATCH = ("executor", "ray_address", "device")
-"""Where and how work runs, not what it computes: a run may move to another executor (e.g. onto a cluster)."""
+DISPATCH = ("executor", "ray_address", "workers", "device")
+"""Where and how work runs, not what it computes: a run may resume on another executor (e.g. onto a cluster),
+with more or fewer workers (no strategy's proposals depend on how many evaluations run at once: tested), or on
+another device (whose float rounding then shows in the later scores: CPU and GPU differ by up to ~1e-3 of a
+proxy's log loss; where the search scored by scratch training, its scores carry their device in their config,
+and the top-k stage trains again those scored on another)."""
 
 
 def same_training(score: Score, full: FullTrain) -> bool:

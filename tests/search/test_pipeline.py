@@ -147,6 +147,18 @@ def test_a_run_is_never_written_among_unrelated_files(tmp_path):
     Pipeline(RunConfig(), tmp_path / "pre", console=Console(quiet=True), progress=False).check()
 
 
+def test_a_run_resumes_with_fewer_workers_as_its_out_of_memory_message_advises(tmp_path):
+    def pipeline(workers: int, executor: str = "auto") -> Pipeline:
+        config = RunConfig(workers=workers, executor=executor)
+        return Pipeline(config, tmp_path / "run", console=Console(quiet=True), progress=False)
+
+    pipeline(4)._write_config()
+    pipeline(2)._write_config()
+    pipeline(1, "process")._write_config()
+    with pytest.raises(ValueError, match=r"holds another run's config \(different seed"):  # what it computes
+        Pipeline(RunConfig(workers=2, seed=1), tmp_path / "run", console=Console(quiet=True))._write_config()
+
+
 def test_a_run_with_a_mutation_schedule_cannot_be_extended_to_more_cycles(tmp_path):
     def pipeline(folder, cycles, mutations):
         options = {"population": 4, "cycles": cycles, "tournament": 2, "children": 2, "mutations": mutations}

@@ -55,6 +55,28 @@ def test_every_registered_strategy_asks_valid_unique_genotypes_and_finishes(name
     assert len(seen) == len(set(seen)) == 22
 
 
+@pytest.mark.parametrize("name", list_strategies())
+def test_every_registered_strategy_proposes_the_same_genotypes_whatever_the_number_of_workers(name):
+    """A run may resume with more or fewer workers (`workers` is dispatch, not pinned): what a strategy asks
+    must not depend on how many it is asked for at once, nor on the order in which results come back."""
+
+    def proposals(room: int) -> list[str]:
+        strategy = build_strategy(name, NASREC_SMALL, seed=2, **small_options(name))
+        asked_all, outstanding = [], []
+        while not strategy.done:
+            asked = strategy.ask(room - len(outstanding)) if len(outstanding) < room else []
+            asked_all += [g.digest() for g in asked]
+            outstanding += asked
+            if not outstanding:
+                break
+            done = outstanding.pop()  # the latest asked comes back first
+            strategy.tell(done, told(done))
+        return asked_all
+
+    one = proposals(1)
+    assert len(one) == 22 and proposals(3) == one and proposals(8) == one
+
+
 # TPE on this space (210 distinct active genotypes) once settled on genotypes already scored and ran out of
 # new ones after 8 evaluations; duplicate streaks now end in a random draw.
 SETTLED = SearchSpace(
