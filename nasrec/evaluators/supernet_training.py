@@ -174,7 +174,7 @@ def train_supernet(
     rows: DataSplit | DeviceRows = train.on_device(dev) if device_data else train
     with RunLock(out, "supernet folder") if parallel.is_main else nullcontext():  # rank 0 writes, and locks
         if parallel.is_main:
-            pin_config(out / "config.json", config, what="supernet")
+            pin_config(out / "config.json", config, what="supernet", paths=("data", "space"))
         supernet = config.build_supernet().to(dev)
         parallel.broadcast_(supernet)
         total = max(1, round(config.train.epochs * steps_per_epoch))

@@ -28,7 +28,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrainConfig
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
-from nasrec.genotype import Genotype, get_space, save
+from nasrec.genotype import SAMPLERS, Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
 from nasrec.records import (
     Comparison,
@@ -72,6 +72,10 @@ proxy's log loss; where the search scored by scratch training, its scores carry 
 and the top-k stage trains again those scored on another)."""
 
 
+PATHS = ("data", "space", "supernet.data", "supernet.space")
+"""A run config's fields that may name a file or folder (RunConfig copies `data` and `space` into `supernet`)."""
+
+
 def same_training(score: Score, full: FullTrain) -> bool:
     """Whether `score` came from the training `full` would run: the search scored its candidates by scratch
     training (`full`) with the same settings, so the top-k stage keeps the score instead of training again.
@@ -84,6 +88,17 @@ def same_training(score: Score, full: FullTrain) -> bool:
         return False
     ignore = {"train": {"seed"}}
     return cfg.model_dump(exclude=ignore) == full.cfg.model_dump(exclude=ignore)
+
+
+def baseline_choice(strategy: StrategyChoice, budget: int) -> StrategyChoice:
+    """The random baseline of a search by `strategy`: `budget` draws with the search's path sampler where it
+    names one (evolution's `sampler`; Optuna's `sampler` is its own algorithm), so the two sample the space
+    alike and the baseline's first draws are evolution's initial population."""
+    options: dict[str, Any] = {"budget": budget}
+    sampler = strategy.options.get("sampler")
+    if isinstance(sampler, str) and sampler in SAMPLERS.names():
+        options["sampler"] = sampler
+    return StrategyChoice(name="random", options=options)
 
 
 class Pipeline:
@@ -216,6 +231,7 @@ class Pipeline:
             extra={"versions": _versions()},
             ignore=DISPATCH,
             grow=grow,
+            paths=PATHS,
         )
         for path, (old, new) in grown.items():
             self.console.print(f"extending the search: {path.rsplit('.', 1)[-1]} {old} -> {new}", highlight=False)
@@ -378,9 +394,8 @@ class Pipeline:
         on validation. Its draws start as the search's (the same seed; evolution's initial population is random),
         so the two are compared on shared draws, and what the search already scored is not scored again."""
         searched = read_jsonl(self.paths.evaluations, Evaluation)
-        evaluations = self.search(
-            self.paths.random_evaluations, StrategyChoice(name="random", options={"budget": len(searched)}), searched
-        )
+        baseline = baseline_choice(self.config.strategy, len(searched))
+        evaluations = self.search(self.paths.random_evaluations, baseline, searched)
         self.check_scored(evaluations, self.paths.random_evaluations)
         topk = self.train_top_k(evaluations, self.paths.random_topk)
         return min(topk, key=lambda r: r.valid_value).genotype

@@ -33,8 +33,9 @@ def pin_config(
     `grow`: dotted paths of budgets (`strategy.options.cycles`) that `config` may raise: a run extended. The
     file is then rewritten with `config`; returns {path: (old, new)} of what grew ({} otherwise).
 
-    `paths`: fields that name a file or folder, equal when they point at the same place (the CLI writes
-    absolute paths; a folder written with a relative one, as nasrec did before, resumes from where it resolves).
+    `paths`: fields (dotted for nested ones: `supernet.data`) that name a file or folder, equal when they point
+    at the same place (the CLI writes absolute paths; a folder written with a relative one, as nasrec did before,
+    resumes from where it resolves).
 
     `absent`: top-level fields a saved config may lack, with the value that folder's runs used (what nasrec did
     before the field existed), so a folder is not resumed with a field's new default."""
@@ -57,8 +58,11 @@ def pin_config(
         if isinstance(was, int | float) and isinstance(now, int | float) and now > was:
             grown[dotted] = (was, now)
             _set(old, dotted, now)
-    paths = set(paths)
-    differ = [k for k in new if k not in ignore and new[k] != old.get(k) and not (k in paths and _same(new[k], old[k]))]
+    for dotted in paths:
+        was, now = _at(old, dotted), _at(new, dotted)
+        if was != now and _same(now, was):
+            _set(old, dotted, now)
+    differ = [k for k in new if k not in ignore and new[k] != old.get(k)]
     if differ:
         raise UsageError(
             f"{path} holds another {what}'s config (different {', '.join(differ)}); "

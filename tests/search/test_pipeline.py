@@ -10,10 +10,11 @@ from rich.console import Console
 
 from nasrec.cli.main import draw_run
 from nasrec.evaluators import SupernetProxy
-from nasrec.genotype import load
+from nasrec.genotype import NASREC_FULL, load
 from nasrec.records import Evaluation, FinalResult, RunPaths, StageTime, Summary, TopKResult
+from nasrec.search.base import build_strategy
 from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor
-from nasrec.search.pipeline import Pipeline, RunConfig
+from nasrec.search.pipeline import Pipeline, RunConfig, StrategyChoice, baseline_choice
 from nasrec.search.random import RandomSearch
 from nasrec.search.runner import run_search
 from nasrec.state import read_jsonl
@@ -170,6 +171,18 @@ def test_a_run_with_a_mutation_schedule_cannot_be_extended_to_more_cycles(tmp_pa
     pipeline("three", 2, 3)._write_config()
     with pytest.raises(ValueError, match=r"holds another run's config \(different strategy\)"):
         pipeline("three", 3, 3)._write_config()  # the schedule spans the cycles: a longer run is another run
+
+
+@pytest.mark.parametrize("sampler", ["single-path", "any-path"])
+def test_the_random_baseline_samples_with_the_searchs_path_sampler(sampler):
+    evolution = StrategyChoice(name="evolution", options={"population": 6, "tournament": 3, "sampler": sampler})
+    baseline = baseline_choice(evolution, 30)
+    assert baseline == StrategyChoice(name="random", options={"budget": 30, "sampler": sampler})
+    drawn = build_strategy("random", NASREC_FULL, seed=3, **baseline.options).ask(6)
+    initial = build_strategy("evolution", NASREC_FULL, seed=3, **evolution.options).ask(6)
+    assert [g.digest() for g in drawn] == [g.digest() for g in initial]
+    optuna = StrategyChoice(name="optuna", options={"sampler": "tpe"})  # Optuna's algorithm, not a path sampler
+    assert baseline_choice(optuna, 30) == StrategyChoice(name="random", options={"budget": 30})
 
 
 def test_the_random_baseline_reuses_the_scores_of_evolutions_initial_population(run):

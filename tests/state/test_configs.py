@@ -74,3 +74,20 @@ def test_the_cli_stores_a_data_folder_by_its_absolute_path(tmp_path, monkeypatch
     assert json.loads((tmp_path / "sup" / "config.json").read_text())["data"] == str(tmp_path / "data")
     monkeypatch.chdir(tmp_path / "sup")  # elsewhere, the run folder still means the same data
     assert CliRunner().invoke(main.app, [*args[:2], str(tmp_path / "data"), "-o", ".", *args[5:]]).exit_code == 0
+
+
+def test_a_run_folder_written_with_relative_data_and_space_paths_resumes_from_where_they_resolve(tmp_path, monkeypatch):
+    from nasrec.genotype import NASREC_SMALL
+    from nasrec.search.pipeline import Pipeline, RunConfig
+
+    (tmp_path / "d").mkdir()
+    (tmp_path / "space.json").write_text(NASREC_SMALL.model_dump_json())
+    monkeypatch.chdir(tmp_path)
+
+    def pin(data: str, space: str, **more) -> None:
+        Pipeline(RunConfig(data=data, space=space, supernet={}, **more), tmp_path / "run")._write_config()
+
+    pin("d", "space.json")  # as nasrec wrote it before: relative, also in its copy under `supernet`
+    pin(str(tmp_path / "d"), str(tmp_path / "space.json"))  # the CLI now: absolute
+    with pytest.raises(ValueError, match=r"holds another run's config \(different seed, supernet\)"):
+        pin(str(tmp_path / "d"), str(tmp_path / "space.json"), seed=1)
