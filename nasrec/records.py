@@ -70,7 +70,8 @@ class TopKResult(BaseModel):
 
 
 class FinalResult(BaseModel):
-    """A model retrained on train + validation and scored on test (a line of `final/results.jsonl`)."""
+    """A model of the final comparison trained by the run's `final_protocol` and scored on test (a line of
+    `final/results.jsonl`)."""
 
     model_config = ConfigDict(extra="forbid")
 

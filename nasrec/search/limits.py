@@ -14,7 +14,7 @@ from nasrec.search.base import Constraint
 
 class Limits(BaseModel):
     """Budgets a candidate must fit; None: no limit. The counts are those every score carries (the standalone
-    model with LayerNorm, for the run's features)."""
+    model for the run's features, with LayerNorm as the run's final models have it: `layernorm_final`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -1,9 +1,11 @@
 """The end-to-end NASRec pipeline on one run folder; each stage is skipped when its output exists.
 
 data -> supernet training -> evolution scored by the fine-tuned proxy -> the top-k trained from scratch ->
-the best on validation (NASRecNet) retrained on train + validation and scored on test beside the zoo models
-and a random-search baseline of the same budget -> best genotype and summary. One process at a time runs on
-a folder (`RunLock`); every stage appends its records as they finish (`Stage`), so a killed run resumes.
+the best on validation (NASRecNet) trained again (`final_protocol`: "keep", the default, on train early-stopped
+on validation; "retrain", on train + validation for the steps early stopping chose) and scored on test beside
+the zoo models and a random-search baseline of the same budget -> best genotype and summary. One process at a
+time runs on a folder (`RunLock`); every stage appends its records as they finish (`Stage`), so a killed run
+resumes.
 The diagram and the HTML report are drawn from the folder afterwards (`nasrec.viz`, by the CLI).
 """
 
@@ -160,7 +162,7 @@ class Pipeline:
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
         self.check_scored(evaluations)
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
-        best = min(topk, key=lambda r: r.valid_value)
+        best = self.best_trained(topk, self.paths.topk)
         save(
             best.genotype.with_meta(
                 name="NASRecNet",
@@ -358,6 +360,19 @@ class Pipeline:
             }
         )
 
+    @staticmethod
+    def best_trained(topk: list[TopKResult], log: Path) -> TopKResult:
+        """The top-k candidate with the best validation score; a `UsageError` naming `log` when every one
+        diverged (no candidate was trained: picking by proxy rank would hand the final stage an untested one)."""
+        trained = [r for r in topk if r.full is not None]
+        if not trained:
+            first = topk[0].error if topk else "no candidate"
+            raise UsageError(
+                f"{log}: all {len(topk)} top-k candidates diverged when trained from scratch (the first: {first}); "
+                "run again in a new folder with a lower --scratch-lr or a larger --top-k"
+            )
+        return min(trained, key=lambda r: r.valid_value)
+
     def train_top_k(self, evaluations: list[Evaluation], log: Path) -> list[TopKResult]:
         """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds); with several
         objectives the Pareto front first, all of it even when it has more than k members."""
@@ -398,7 +413,7 @@ class Pipeline:
         evaluations = self.search(self.paths.random_evaluations, baseline, searched)
         self.check_scored(evaluations, self.paths.random_evaluations)
         topk = self.train_top_k(evaluations, self.paths.random_topk)
-        return min(topk, key=lambda r: r.valid_value).genotype
+        return self.best_trained(topk, self.paths.random_topk).genotype
 
     def final_seeds(self) -> list[int]:
         return [self.config.seed + i for i in range(self.config.final_seeds)]

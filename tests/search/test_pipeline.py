@@ -10,6 +10,7 @@ from rich.console import Console
 
 from nasrec.cli.main import draw_run
 from nasrec.evaluators import SupernetProxy
+from nasrec.evaluators.base import Score
 from nasrec.genotype import NASREC_FULL, load
 from nasrec.records import Evaluation, FinalResult, RunPaths, StageTime, Summary, TopKResult
 from nasrec.search.base import build_strategy
@@ -183,6 +184,27 @@ def test_the_random_baseline_samples_with_the_searchs_path_sampler(sampler):
     assert [g.digest() for g in drawn] == [g.digest() for g in initial]
     optuna = StrategyChoice(name="optuna", options={"sampler": "tpe"})  # Optuna's algorithm, not a path sampler
     assert baseline_choice(optuna, 30) == StrategyChoice(name="random", options={"budget": 30})
+
+
+def test_the_best_of_the_top_k_is_a_trained_one_and_none_trained_is_an_error(tmp_path):
+    genotypes = RandomSearch(TINY, seed=0, budget=3).ask(3)
+    proxy = Score(log_loss=0.45, auc=0.7, examples=10, seconds=0.0, evaluator="finetune")
+
+    def result(rank, full, error=None):
+        g = genotypes[rank - 1]
+        return TopKResult(rank=rank, digest=g.digest(), genotype=g, proxy=proxy, full=full, error=error)
+
+    trained = proxy.model_copy(update={"evaluator": "full", "log_loss": 0.47})
+    better = trained.model_copy(update={"log_loss": 0.46})
+    diverged = "train x: loss 9 at step 20 is more than 3x the running median"
+    topk = [result(1, None, diverged), result(2, trained), result(3, better)]
+    assert Pipeline.best_trained(topk, tmp_path / "topk.jsonl").rank == 3
+    with pytest.raises(ValueError) as exc:
+        Pipeline.best_trained([result(1, None, diverged), result(2, None, "nan")], tmp_path / "topk.jsonl")
+    assert str(exc.value) == (
+        f"{tmp_path / 'topk.jsonl'}: all 2 top-k candidates diverged when trained from scratch (the first: "
+        f"{diverged}); run again in a new folder with a lower --scratch-lr or a larger --top-k"
+    )
 
 
 def test_the_random_baseline_reuses_the_scores_of_evolutions_initial_population(run):
