@@ -26,7 +26,7 @@ Device = Annotated[str, typer.Option(help="cpu, cuda or auto (CUDA when availabl
 
 SEARCH_FLAGS = {
     "strategy.name": "--strategy",
-    "strategy.options": "--tournament",
+    "strategy.options": "--strategy",  # what a strategy's options need as a whole (e.g. its extra installed)
     "evaluator.name": "--evaluator",
     "evaluator.config.recipe": "--proxy",
     "evaluator.config": "--proxy",
@@ -176,6 +176,11 @@ def search(
     }
     options, problems = parse_options(option or [])
     flags = dict(SEARCH_FLAGS, **{f"strategy.options.{k}": f"--option {k}" for k in options})
+    problems += [
+        f"--{k}: given twice, as {v} and as --option {k}={json.dumps(options[k])}; give it once"
+        for k, v in given.items()
+        if v is not None and k in options
+    ]
     options.update({k: v for k, v in given.items() if v is not None})
     if strategy in STRATEGIES.names():  # flags of another strategy are an error, not silently ignored
         fields = strategy_options(strategy).model_fields

@@ -18,7 +18,7 @@ from collections import deque
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
@@ -48,11 +48,13 @@ class EvolutionOptions(BaseModel):
 
     _sampler = field_validator("sampler")(check_sampler)
 
-    @model_validator(mode="after")
-    def _tournament_fits(self) -> EvolutionOptions:
-        if self.tournament > self.population:
-            raise ValueError(f"tournament ({self.tournament}) cannot exceed population ({self.population})")
-        return self
+    @field_validator("tournament")
+    @classmethod
+    def _tournament_fits(cls, tournament: int, info: ValidationInfo) -> int:
+        population = info.data.get("population")  # absent when it was rejected itself
+        if population is not None and tournament > population:
+            raise ValueError(f"tournament ({tournament}) cannot exceed population ({population})")
+        return tournament
 
 
 @register_strategy("evolution")

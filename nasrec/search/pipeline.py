@@ -11,7 +11,9 @@ The diagram and the HTML report are drawn from the folder afterwards (`nasrec.vi
 
 from __future__ import annotations
 
+import inspect
 import io
+import json
 import platform
 import time
 from pathlib import Path
@@ -42,7 +44,7 @@ from nasrec.records import (
     Summary,
     TopKResult,
 )
-from nasrec.search.base import Constraint, build_strategy, growable_options
+from nasrec.search.base import STRATEGIES, Constraint, build_strategy, growable_options
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.objectives import objective_values, pareto_front, pareto_ranks
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
@@ -225,18 +227,45 @@ class Pipeline:
         """Pin the run's config; a rerun may raise the strategy's budget (`GROWABLE`): the run is extended."""
         strategy = self.config.strategy
         grow = [f"strategy.options.{name}" for name in growable_options(strategy.name, strategy.options)]
-        grown = pin_config(
-            self.paths.config,
-            self.config,
-            what="run",
-            key="config",
-            extra={"versions": _versions()},
-            ignore=DISPATCH,
-            grow=grow,
-            paths=PATHS,
-        )
+        try:
+            grown = pin_config(
+                self.paths.config,
+                self.config,
+                what="run",
+                key="config",
+                extra={"versions": _versions()},
+                ignore=DISPATCH,
+                grow=grow,
+                paths=PATHS,
+            )
+        except UsageError:
+            self._refuse_blocked_growth()
+            raise
         for path, (old, new) in grown.items():
             self.console.print(f"extending the search: {path.rsplit('.', 1)[-1]} {old} -> {new}", highlight=False)
+
+    def _refuse_blocked_growth(self) -> None:
+        """Say why, where the only difference from the folder's run is a budget its strategy may raise in general
+        (`GROWABLE`) but not with these options (`growable(options)`, e.g. evolution's mutation schedule)."""
+        strategy = self.config.strategy
+        factory = STRATEGIES.get(strategy.name)
+        blocked = set(getattr(factory, "GROWABLE", ())) - set(growable_options(strategy.name, strategy.options))
+        try:
+            saved = RunConfig.model_validate(json.loads(self.paths.config.read_text())["config"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return
+        old, new = saved.strategy.options, strategy.options
+        changed = {k for k in new if new[k] != old.get(k)}
+        same_else = saved.model_copy(update={"strategy": strategy}).model_dump(exclude=set(DISPATCH)) == (
+            self.config.model_dump(exclude=set(DISPATCH))
+        )
+        if same_else and saved.strategy.name == strategy.name and changed and changed <= blocked:
+            raised = ", ".join(f"{k} {old.get(k)} -> {new[k]}" for k in sorted(changed))
+            why = " ".join((inspect.getdoc(factory.growable) or "").split())
+            raise UsageError(
+                f"{self.paths.config}: this run cannot be extended ({raised}) with its {strategy.name} options: "
+                f"{why} Use a new folder or the same settings."
+            )
 
     def uses_supernet(self) -> bool:
         """Whether the search's evaluator reads a supernet (the `params` and `flops` baselines do not)."""

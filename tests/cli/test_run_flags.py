@@ -71,6 +71,7 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
             "--option surrogate: Input should be 'gbdt' or 'ridge', got 'forest'",
         ),
         (["-O", "cycles"], "--option: expected KEY=VALUE, got 'cycles'"),
+        (["--cycles", "5", "-O", "cycles=7"], "--cycles: given twice, as 5 and as --option cycles=7; give it once"),
         (
             ["-O", "annealing=1"],
             "--option annealing: not an option of strategy evolution "
@@ -82,6 +83,22 @@ def test_a_bad_search_flag_fails_before_anything_is_written(tmp_path, flags, mes
     out = tmp_path / "run"
     assert errors(["search", *flags, "-o", str(out)]) == (1, [f"error: {message}"], "")
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "missing", "message"),
+    [
+        ("optuna", "optuna", 'strategy optuna needs Optuna: pip install "nasrec[optuna]"'),
+        ("predictor-evolution", "sklearn", "the gbdt surrogate needs scikit-learn: pip install scikit-learn (or "),
+    ],
+)
+def test_a_strategy_without_its_extra_is_blamed_on_the_strategy(tmp_path, monkeypatch, strategy, missing, message):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == missing else real(name, *a))
+    code, lines, _ = errors(["search", "--strategy", strategy, "-o", str(tmp_path / "run")])
+    assert code == 1 and len(lines) == 1 and lines[0].startswith(f"error: --strategy: {message}"), lines
 
 
 def test_every_bad_flag_is_one_line(tmp_path):

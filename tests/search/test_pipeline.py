@@ -170,8 +170,15 @@ def test_a_run_with_a_mutation_schedule_cannot_be_extended_to_more_cycles(tmp_pa
     pipeline("one", 2, 1)._write_config()
     pipeline("one", 3, 1)._write_config()  # one mutation per child: extended, as one long run
     pipeline("three", 2, 3)._write_config()
+    with pytest.raises(ValueError) as exc:  # the schedule spans the cycles: a longer run is another run
+        pipeline("three", 3, 3)._write_config()
+    assert str(exc.value) == (
+        f"{tmp_path / 'three' / 'config.json'}: this run cannot be extended (cycles 2 -> 3) with its evolution "
+        "options: `cycles`, unless `mutations > 1`: that schedule spans the cycles, so a longer run would not "
+        "extend the shorter one. Use a new folder or the same settings."
+    )
     with pytest.raises(ValueError, match=r"holds another run's config \(different strategy\)"):
-        pipeline("three", 3, 3)._write_config()  # the schedule spans the cycles: a longer run is another run
+        pipeline("three", 3, 2)._write_config()  # another schedule too: not only a budget
 
 
 @pytest.mark.parametrize("sampler", ["single-path", "any-path"])
