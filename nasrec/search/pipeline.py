@@ -261,7 +261,7 @@ class Pipeline:
         )
         if same_else and saved.strategy.name == strategy.name and changed and changed <= blocked:
             raised = ", ".join(f"{k} {old.get(k)} -> {new[k]}" for k in sorted(changed))
-            why = " ".join((inspect.getdoc(factory.growable) or "").split())
+            why = " ".join((inspect.getdoc(getattr(factory, "growable", None)) or "").split())
             raise UsageError(
                 f"{self.paths.config}: this run cannot be extended ({raised}) with its {strategy.name} options: "
                 f"{why} Use a new folder or the same settings."
