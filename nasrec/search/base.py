@@ -109,7 +109,8 @@ class Proposer:
         self.constraints = list(constraints or [])
         self.seen: set[str] = set()
         self.rejections: dict[str, str] = {}  # digest -> why a constraint rejected it (each genotype once)
-        self.last_reason = "all duplicates"
+        self.duplicates = self.over_budget = 0  # screened since the last accepted genotype
+        self.last_reason: str | None = None
 
     @property
     def rejected(self) -> int:
@@ -121,18 +122,19 @@ class Proposer:
         against the space (a `GenotypeError` when it is not in it) but does not mark it as seen."""
         self.space.check(g)
         if g.active_digest() in self.seen:
+            self.duplicates += 1
             return "duplicate"
         digest = g.digest()
-        if digest in self.rejections:
-            return self.rejections[digest]
-        reason = next((r for r in (c(g) for c in self.constraints) if r), None)
+        reason = self.rejections.get(digest) or next((r for r in (c(g) for c in self.constraints) if r), None)
         if reason:
             self.rejections[digest] = self.last_reason = reason
+            self.over_budget += 1
         return reason
 
     def accept(self, g: Genotype) -> Genotype:
         """Mark `g` as proposed: it will not be proposed again."""
         self.seen.add(g.active_digest())
+        self.duplicates = self.over_budget = 0
         return g
 
     def propose(self, make: Callable[[], Genotype]) -> Genotype:
@@ -144,7 +146,14 @@ class Proposer:
         raise self.exhausted()
 
     def exhausted(self) -> UsageError:
+        """The error of a strategy that found no new genotype: what its tries since the last one were."""
+        last = f" (the last: {self.last_reason})" if self.over_budget else ""
+        fix = (
+            "the space has few new genotypes left for this budget: lower the budget or enlarge the space"
+            if self.duplicates >= self.over_budget
+            else "loosen the budgets (--max-flops, --max-params) or enlarge the space"
+        )
         return UsageError(
-            f"no acceptable new genotype in {_MAX_TRIES} tries (last rejection: {self.last_reason}); "
-            "loosen the constraints or enlarge the space"
+            f"no acceptable new genotype in {self.duplicates + self.over_budget} tries: {self.duplicates} already "
+            f"proposed, {self.over_budget} over the budgets{last}; {fix}"
         )

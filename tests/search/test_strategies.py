@@ -1,4 +1,5 @@
 import importlib.util
+import re
 
 import pytest
 from hypothesis import example, given, settings
@@ -100,6 +101,32 @@ def test_strategies_only_ask_valid_genotypes_of_their_space(name, space, seed, t
     except UsageError as exc:  # tiny spaces run out of new genotypes: said clearly
         assert "no acceptable new genotype" in str(exc)
         assert space.cardinality(multi_op=True) < 200
+
+
+def test_a_strategy_out_of_new_genotypes_says_whether_duplicates_or_budgets_stopped_it():
+    def over(g):
+        return "FLOPs 999 over the budget of 10" if g.digest()[-1] in "01" else None
+
+    one_block = SETTLED.model_copy(update={"num_blocks": 1})  # 16 genotypes
+    strategy = build_strategy("random", one_block, seed=0, constraints=[over], budget=1000)
+    with pytest.raises(UsageError) as exc:
+        drive(strategy, batch=4)
+    message = str(exc.value)
+    assert re.fullmatch(
+        r"no acceptable new genotype in 200 tries: (\d+) already proposed, (\d+) over the budgets \(the last: FLOPs "
+        r"999 over the budget of 10\); the space has few new genotypes left for this budget: lower the budget or "
+        r"enlarge the space",
+        message,
+    ), message
+    duplicates, over_budget = map(int, re.findall(r"\d+", message)[1:3])
+    assert duplicates + over_budget == 200 and duplicates > over_budget
+    everything_over = build_strategy("random", SETTLED, seed=0, constraints=[lambda g: "params 5 over 1"], budget=9)
+    with pytest.raises(UsageError) as exc:
+        everything_over.ask(1)
+    assert str(exc.value) == (
+        "no acceptable new genotype in 200 tries: 0 already proposed, 200 over the budgets (the last: params 5 over "
+        "1); loosen the budgets (--max-flops, --max-params) or enlarge the space"
+    )
 
 
 def test_evolution_uses_the_papers_defaults_and_budget():
