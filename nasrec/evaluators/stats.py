@@ -56,6 +56,18 @@ def _check(labels: np.ndarray, *arrays: np.ndarray) -> None:
         )
 
 
+def _check_shapes(n: int, a: tuple[int, ...], b: tuple[int, ...]) -> None:
+    """Two models' predictions must pair up: the same rows and, as [seeds, rows], the same number of seeds."""
+    if a[-1] != b[-1]:
+        raise ValueError(
+            f"paired statistics need the same rows for every model (got {n} labels and {[a[-1], b[-1]]} predictions)"
+        )
+    if a != b:
+        raise ValueError(
+            f"paired statistics need the same seeds for both models (got predictions of shapes {a} and {b})"
+        )
+
+
 def paired_log_loss_diff(
     labels: np.ndarray,
     logits_a: np.ndarray,
@@ -69,11 +81,7 @@ def paired_log_loss_diff(
     Negative: a is better. Logits may be [rows] or [seeds, rows] (seed i of a paired with seed i of b; each
     row's difference is averaged over seeds, so the interval is pooled over seeds and rows)."""
     za, zb = np.atleast_2d(logits_a), np.atleast_2d(logits_b)
-    if za.shape != zb.shape:
-        raise ValueError(
-            f"paired statistics need the same rows for every model (got {len(labels)} labels and "
-            f"{[za.shape[-1], zb.shape[-1]]} predictions)"
-        )
+    _check_shapes(len(labels), za.shape, zb.shape)
     _check(labels, za[0], zb[0])
     losses_a = row_log_loss(labels[None, :], za).mean(axis=0)
     losses_b = row_log_loss(labels[None, :], zb).mean(axis=0)
@@ -124,11 +132,7 @@ def paired_auc_diff(
         np.atleast_2d(np.asarray(scores_a, dtype=np.float64)),
         np.atleast_2d(np.asarray(scores_b, dtype=np.float64)),
     )
-    if sa.shape != sb.shape:
-        raise ValueError(
-            f"paired statistics need the same rows for every model (got {len(y)} labels and "
-            f"{[sa.shape[-1], sb.shape[-1]]} predictions)"
-        )
+    _check_shapes(len(y), sa.shape, sb.shape)
     _check(y, sa[0], sb[0])
 
     def stat(idx: np.ndarray) -> float:

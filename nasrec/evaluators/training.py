@@ -6,6 +6,7 @@ with the best weights restored, evaluation metrics, atomic resumable checkpoints
 from __future__ import annotations
 
 import json
+import math
 import shutil
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -269,7 +270,7 @@ class Trainer:
                     self._train_step(batch, factor(self.step))
                     ran += 1
                     bar.update(task, advance=1, info=f"loss {self.losses[-1]:.4f}" if self.losses else "")
-                    if validate is not None and (self.step % every == 0 or self.step == end):
+                    if validate is not None and (self.step % every == 0 or self.step == total):
                         self.stopped = self._validate(validate)
                     if self.step % self.config.checkpoint_every == 0 or self.stopped:
                         self._save()
@@ -284,7 +285,8 @@ class Trainer:
         self._read_losses()
         if self.losses and self.step % self.config.checkpoint_every and not self.stopped:
             self._save()  # the final state, unless just saved
-        if self._best_state is not None and self.config.patience is not None:
+        finished = self.stopped or self.step >= total  # a call cut short by `stop_after` goes on from here later
+        if finished and self._best_state is not None and self.config.patience is not None:
             self.model.load_state_dict(self._best_state)
         return self.losses
 
@@ -297,7 +299,8 @@ class Trainer:
         self.curve.append(CurvePoint(step=self.step, log_loss=value))
         if self.parallel.is_main:
             scalars.add_scalar(f"{self.tag}/valid_log_loss", value, self.step)
-        if self.best_step is None or value < min(p.log_loss for p in self.curve[:-1]):
+        finite = [p.log_loss for p in self.curve[:-1] if math.isfinite(p.log_loss)]  # a NaN point is never best
+        if self.best_step is None or (math.isfinite(value) and (not finite or value < min(finite))):
             self.best_step = self.step
             self._best_state = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
         since = sum(1 for p in self.curve if p.step > self.best_step)

@@ -11,20 +11,15 @@ The diagram and the HTML report are drawn from the folder afterwards (`nasrec.vi
 
 from __future__ import annotations
 
-import inspect
 import io
-import json
-import platform
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 from pydantic import ValidationError
 from rich.console import Console
 
-import nasrec
 from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators import FullTrain, TrainConfig, TrainingDiverged, train_supernet
 from nasrec.evaluators.base import Score, build_evaluator, evaluator_config
@@ -44,10 +39,11 @@ from nasrec.records import (
     Summary,
     TopKResult,
 )
-from nasrec.search.base import STRATEGIES, Constraint, build_strategy, growable_options
+from nasrec.search.base import Constraint, build_strategy
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.objectives import objective_values, pareto_front, pareto_ranks
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
+from nasrec.search.run_folder import pin_run_config
 from nasrec.search.runner import run_search, search_stats
 from nasrec.state import (
     RunLock,
@@ -55,7 +51,6 @@ from nasrec.state import (
     append_jsonl,
     atomic_write_bytes,
     atomic_write_text,
-    pin_config,
     read_jsonl,
     repair_jsonl,
 )
@@ -64,20 +59,9 @@ from nasrec.state.lock import LOCK_NAME
 __all__ = ["EvaluatorChoice", "Pipeline", "RunConfig", "StrategyChoice"]
 
 
-def _versions() -> dict[str, str]:
-    return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
-
-
-DISPATCH = ("executor", "ray_address", "workers", "device")
-"""Where and how work runs, not what it computes: a run may resume on another executor (e.g. onto a cluster),
-with more or fewer workers (no strategy's proposals depend on how many evaluations run at once: tested), or on
-another device (whose float rounding then shows in the later scores: CPU and GPU differ by up to ~1e-3 of a
-proxy's log loss; where the search scored by scratch training, its scores carry their device in their config,
-and the top-k stage trains again those scored on another)."""
-
-
-PATHS = ("data", "space", "supernet.data", "supernet.space")
-"""A run config's fields that may name a file or folder (RunConfig copies `data` and `space` into `supernet`)."""
+FINAL_SEED_OFFSET = 10_000
+"""The final stage's seeds start here above the run's seed (the top-k stage's start at it): a winner selected by
+its top-k run's validation score is trained again, not scored on test by that very run."""
 
 
 def same_training(score: Score, full: FullTrain) -> bool:
@@ -224,48 +208,9 @@ class Pipeline:
         return totals
 
     def _write_config(self) -> None:
-        """Pin the run's config; a rerun may raise the strategy's budget (`GROWABLE`): the run is extended."""
-        strategy = self.config.strategy
-        grow = [f"strategy.options.{name}" for name in growable_options(strategy.name, strategy.options)]
-        try:
-            grown = pin_config(
-                self.paths.config,
-                self.config,
-                what="run",
-                key="config",
-                extra={"versions": _versions()},
-                ignore=DISPATCH,
-                grow=grow,
-                paths=PATHS,
-            )
-        except UsageError:
-            self._refuse_blocked_growth()
-            raise
-        for path, (old, new) in grown.items():
+        """Pin the run's config (`pin_run_config`); say what a rerun extended."""
+        for path, (old, new) in pin_run_config(self.paths.config, self.config).items():
             self.console.print(f"extending the search: {path.rsplit('.', 1)[-1]} {old} -> {new}", highlight=False)
-
-    def _refuse_blocked_growth(self) -> None:
-        """Say why, where the only difference from the folder's run is a budget its strategy may raise in general
-        (`GROWABLE`) but not with these options (`growable(options)`, e.g. evolution's mutation schedule)."""
-        strategy = self.config.strategy
-        factory = STRATEGIES.get(strategy.name)
-        blocked = set(getattr(factory, "GROWABLE", ())) - set(growable_options(strategy.name, strategy.options))
-        try:
-            saved = RunConfig.model_validate(json.loads(self.paths.config.read_text())["config"])
-        except (OSError, ValueError, KeyError, TypeError):
-            return
-        old, new = saved.strategy.options, strategy.options
-        changed = {k for k in new if new[k] != old.get(k)}
-        same_else = saved.model_copy(update={"strategy": strategy}).model_dump(exclude=set(DISPATCH)) == (
-            self.config.model_dump(exclude=set(DISPATCH))
-        )
-        if same_else and saved.strategy.name == strategy.name and changed and changed <= blocked:
-            raised = ", ".join(f"{k} {old.get(k)} -> {new[k]}" for k in sorted(changed))
-            why = " ".join((inspect.getdoc(getattr(factory, "growable", None)) or "").split())
-            raise UsageError(
-                f"{self.paths.config}: this run cannot be extended ({raised}) with its {strategy.name} options: "
-                f"{why} Use a new folder or the same settings."
-            )
 
     def uses_supernet(self) -> bool:
         """Whether the search's evaluator reads a supernet (the `params` and `flops` baselines do not)."""
@@ -444,8 +389,12 @@ class Pipeline:
         topk = self.train_top_k(evaluations, self.paths.random_topk)
         return self.best_trained(topk, self.paths.random_topk).genotype
 
+    def final_seed(self) -> int:
+        """The final stage's base seed: apart from the top-k stage's (`final_fresh_seeds`)."""
+        return self.config.seed + (FINAL_SEED_OFFSET if self.config.final_fresh_seeds else 0)
+
     def final_seeds(self) -> list[int]:
-        return [self.config.seed + i for i in range(self.config.final_seeds)]
+        return [self.final_seed() + i for i in range(self.config.final_seeds)]
 
     def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
         """Every candidate trained on train, early-stopped on validation (per seed) and, with `final_protocol`
@@ -454,7 +403,7 @@ class Pipeline:
         c = self.config
         full = FullTrain(
             data=c.data,
-            seed=c.seed,
+            seed=self.final_seed(),
             seeds=c.final_seeds,
             train_split="train+valid" if c.final_protocol == "retrain" else "train",
             eval_split="test",

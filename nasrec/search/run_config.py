@@ -127,6 +127,12 @@ class RunConfig(BaseModel):
     )
     topk_seeds: int = Field(default=1, ge=1, description="seeds averaged per top-k candidate")
     final_seeds: int = Field(default=3, ge=1, description="seeds of every final model (NASRecNet, zoo, random)")
+    final_fresh_seeds: bool = Field(
+        default=True,
+        description="the final trainings use seeds the top-k trainings did not, so a winner is not scored on test "
+        "by the very run whose validation score selected it (False: seed 0 repeated that run, as nasrec did before "
+        "2026-12-07)",
+    )
     zoo: tuple[str, ...] = ("dlrm", "deepfm", "wide_deep", "autoint")
     random_baseline: bool = True
     layernorm_final: bool = True

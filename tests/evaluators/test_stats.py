@@ -87,6 +87,15 @@ def test_identical_models_give_a_zero_width_interval_and_mismatched_rows_are_ref
         paired_log_loss_diff(y, za, za[:99])
     with pytest.raises(ValueError, match="same rows"):
         paired_row_diff(np.ones(5), np.ones(4))
+    two, three = np.stack([za, za]), np.stack([za, za, za])
+    message = (
+        r"^paired statistics need the same seeds for both models \(got predictions of shapes \(2, 100\) and "
+        r"\(3, 100\)\)$"
+    )
+    with pytest.raises(ValueError, match=message):
+        paired_log_loss_diff(y, two, three)
+    with pytest.raises(ValueError, match=message):
+        paired_auc_diff(y, two, three)
 
 
 def test_mean_and_spread():

@@ -267,3 +267,37 @@ def test_a_run_that_stopped_early_trains_no_further_when_fit_again_on_its_checkp
     assert [p.log_loss for p in again.curve] == [0.60, 0.55, 0.50, 0.52, 0.58]
     for name, value in first.model.state_dict().items():
         assert torch.equal(value, again.model.state_dict()[name]), name
+
+
+def test_a_run_cut_short_by_stop_after_validates_and_stops_as_an_uninterrupted_one(tmp_path):
+    config = TrainConfig(epochs=3, checkpoint_every=5, patience=1, min_warmup_steps=0)
+
+    def run(checkpoint=None, stop_after=None):
+        torch.manual_seed(0)
+        trainer = Trainer(Tiny(), config, checkpoint=checkpoint)
+        batches = make_batches()
+
+        def validate():  # a deterministic function of the weights
+            with torch.no_grad():
+                return float(sum(p.double().sum() for p in trainer.model.parameters()))
+
+        trainer.fit(lambda e: iter(batches), steps_per_epoch=8, stop_after=stop_after, validate=validate)
+        return trainer
+
+    whole = run()
+    cut = run(tmp_path / "c.pt", stop_after=5)
+    assert cut.curve == [] and cut.step == 5  # no validation at the cut: it is not the end of the run
+    resumed = run(tmp_path / "c.pt")
+    assert [(p.step, p.log_loss) for p in resumed.curve] == [(p.step, p.log_loss) for p in whole.curve]
+    assert (resumed.best_step, resumed.step, resumed.stopped) == (whole.best_step, whole.step, whole.stopped)
+    for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
+        assert torch.equal(a, b)
+
+
+def test_a_nan_validation_is_never_the_best_step():
+    torch.manual_seed(0)
+    values = iter([float("nan"), 0.5, 0.4, 0.3, 0.2, 0.1])
+    trainer = Trainer(Tiny(), TrainConfig(epochs=6, patience=2, min_warmup_steps=0))
+    trainer.fit(lambda e: iter(make_batches()), steps_per_epoch=8, validate=lambda: next(values))
+    assert [p.step for p in trainer.curve] == [8, 16, 24, 32, 40, 48]
+    assert trainer.best_step == 48 and not trainer.stopped

@@ -63,7 +63,7 @@ def test_the_run_folder_holds_every_stage(run):
 
 def test_final_models_train_several_seeds_and_are_compared_with_paired_intervals(run):
     _, root, summary = run
-    assert summary.seeds == [0, 1]
+    assert summary.seeds == [10_000, 10_001]  # apart from the top-k stage's seeds
     for r in summary.results:
         assert len(r.test.runs) == 2 and r.test.log_loss == pytest.approx(np.mean([x.log_loss for x in r.test.runs]))
         assert all(x.best_step is not None and x.curve for x in r.test.runs)  # early-stopped on valid, kept
@@ -212,6 +212,27 @@ def test_the_best_of_the_top_k_is_a_trained_one_and_none_trained_is_an_error(tmp
         f"{tmp_path / 'topk.jsonl'}: all 2 top-k candidates diverged when trained from scratch (the first: "
         f"{diverged}); run again in a new folder with a lower --scratch-lr or a larger --top-k"
     )
+
+
+def test_the_final_stage_trains_the_winners_with_seeds_their_selection_did_not_use(run, tmp_path):
+    config, root, summary = run
+    topk = {r.digest: r for r in read_jsonl(root / "topk" / "evaluations.jsonl", TopKResult)}
+    final = {r.name: r for r in read_jsonl(root / "final" / "results.jsonl", FinalResult)}
+    winner = final["NASRecNet"]
+    selected = {run.seed for run in topk[winner.digest].full.runs}
+    assert len(winner.test.runs) == config.final_seeds == 2
+    assert selected and selected.isdisjoint(run.seed for run in winner.test.runs)
+    assert summary.seeds == [config.seed + 10_000, config.seed + 10_001]
+    old = tmp_path / "old"  # a folder from before the field: its final stage resumes as it ran, on the top-k seeds
+    old.mkdir()
+    saved = json.loads((root / "config.json").read_text())
+    del saved["config"]["final_fresh_seeds"]
+    (old / "config.json").write_text(json.dumps(saved))
+    before = Pipeline(config.model_copy(update={"final_fresh_seeds": False}), old, console=Console(quiet=True))
+    before._write_config()
+    assert before.final_seeds() == [config.seed, config.seed + 1]
+    with pytest.raises(ValueError, match=r"holds another run's config \(different final_fresh_seeds\)"):
+        Pipeline(config, old, console=Console(quiet=True))._write_config()
 
 
 def test_the_random_baseline_reuses_the_scores_of_evolutions_initial_population(run):

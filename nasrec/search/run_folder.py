@@ -1,0 +1,83 @@
+"""A run folder's config, pinned: what a resumed or extended run must bring, and what it may change (where
+and how work runs; a budget its strategy can raise)."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import platform
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import nasrec
+from nasrec.errors import UsageError
+from nasrec.search.base import STRATEGIES, growable_options
+from nasrec.search.run_config import RunConfig
+from nasrec.state import pin_config
+
+DISPATCH = ("executor", "ray_address", "workers", "device")
+"""Where and how work runs, not what it computes: a run may resume on another executor (e.g. onto a cluster),
+with more or fewer workers (no strategy's proposals depend on how many evaluations run at once: tested), or on
+another device (whose float rounding then shows in the later scores: CPU and GPU differ by up to ~1e-3 of a
+proxy's log loss; where the search scored by scratch training, its scores carry their device in their config,
+and the top-k stage trains again those scored on another)."""
+
+PATHS = ("data", "space", "supernet.data", "supernet.space")
+"""A run config's fields that may name a file or folder (RunConfig copies `data` and `space` into `supernet`)."""
+
+
+ABSENT = {"final_fresh_seeds": False}
+"""Fields a folder's config may lack, with what that folder's runs did (see `pin_config`)."""
+
+
+def versions() -> dict[str, str]:
+    return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
+
+
+def pin_run_config(path: Path, config: RunConfig) -> dict[str, tuple[Any, Any]]:
+    """Pin `config` to the run folder's `path` (config.json); a rerun may raise the strategy's budget
+    (`GROWABLE`, as its options allow): the run is extended. Returns {dotted option: (old, new)} of what grew."""
+    strategy = config.strategy
+    grow = [f"strategy.options.{name}" for name in growable_options(strategy.name, strategy.options)]
+    try:
+        return pin_config(
+            path,
+            config,
+            what="run",
+            key="config",
+            extra={"versions": versions()},
+            ignore=DISPATCH,
+            grow=grow,
+            paths=PATHS,
+            absent=ABSENT,
+        )
+    except UsageError:
+        _refuse_blocked_growth(path, config)
+        raise
+
+
+def _refuse_blocked_growth(path: Path, config: RunConfig) -> None:
+    """Say why, where the only difference from the folder's run is a budget raised that its strategy may raise in
+    general (`GROWABLE`) but not with these options (`growable(options)`, e.g. evolution's mutation schedule)."""
+    strategy = config.strategy
+    factory = STRATEGIES.get(strategy.name)
+    blocked = set(getattr(factory, "GROWABLE", ())) - set(growable_options(strategy.name, strategy.options))
+    try:
+        saved = RunConfig.model_validate(json.loads(path.read_text())["config"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return
+    old, new = saved.strategy.options, strategy.options
+    changed = {k for k in new if new[k] != old.get(k)}
+    same_else = saved.model_copy(update={"strategy": strategy}).model_dump(exclude=set(DISPATCH)) == (
+        config.model_dump(exclude=set(DISPATCH))
+    )
+    raised = changed and changed <= blocked and all(new[k] > old[k] for k in changed)
+    if same_else and saved.strategy.name == strategy.name and raised:
+        what = ", ".join(f"{k} {old[k]} -> {new[k]}" for k in sorted(changed))
+        why = " ".join((inspect.getdoc(getattr(factory, "growable", None)) or "").split())
+        raise UsageError(
+            f"{path}: this run cannot be extended ({what}) with its {strategy.name} options: {why} Use a new "
+            "folder or the same settings."
+        )
