@@ -119,12 +119,13 @@ def count_flops(model: torch.nn.Module, inputs: tuple[torch.Tensor, ...], conven
     return int(sum(by_op.values()))
 
 
-def cost(genotype: Genotype, features: FeatureSpec, layernorm: bool = True) -> Cost:
-    """Parameters, FLOPs and embedding lookups per example of `genotype`'s standalone model for `features`."""
+def cost(genotype: Genotype, features: FeatureSpec, layernorm: bool = True, norm_raw_fm: bool = False) -> Cost:
+    """Parameters, FLOPs and embedding lookups per example of `genotype`'s standalone model for `features`
+    (with or without its LayerNorms, and the raw FM term's where a `norm_raw_fm` supernet builds it)."""
     from nasrec.compiler.context import BuildContext
     from nasrec.compiler.standalone import StandaloneModel
 
-    ctx = BuildContext.from_genotype(genotype, features, layernorm)
+    ctx = BuildContext.from_genotype(genotype, features, layernorm, norm_raw_fm)
     model = StandaloneModel(genotype, features, ctx, init=False).eval()  # weights do not change the count
     dense = torch.zeros(1, features.n_dense)
     sparse = torch.zeros(1, features.n_sparse, dtype=torch.long)

@@ -98,7 +98,9 @@ class Supernet(nn.Module):
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         out = super().load_state_dict(state_dict, strict, assign)
-        if assign:  # new parameter objects
+        if assign:  # new parameter objects: the views and slicers cached hold the old ones
+            self._views.clear()
+            self._slicers.clear()
             self._flatten()
         return out
 

@@ -142,6 +142,7 @@ class FullTrain:
             self.name,
             self.config,
             cfg.layernorm if self.supernet is None else self.supernet.layernorm,  # as the model was built
+            self.supernet is not None and self.supernet.norm_raw_fm,
         )
         return Prediction(score=score, logits=np.stack(logits))
 

@@ -122,7 +122,17 @@ class _SupernetEvaluator:
                 nn.functional.linear(x, w, b).squeeze(-1).cpu().numpy() for x, (w, b) in zip(feats, heads, strict=True)
             ]
         return [
-            make_score(g, self.data.spec, self.valid_rows, z, seconds, self.name, self.config, self.supernet.layernorm)
+            make_score(
+                g,
+                self.data.spec,
+                self.valid_rows,
+                z,
+                seconds,
+                self.name,
+                self.config,
+                self.supernet.layernorm,
+                self.supernet.norm_raw_fm,
+            )
             for g, z in zip(genotypes, logits, strict=True)
         ]
 

@@ -89,17 +89,19 @@ def oracle_metrics(rows: EvalRows, logits: np.ndarray) -> dict[str, float]:
     return {"expected_log_loss": expected, "regret": expected - bayes_rate(rows.probs)}
 
 
-_COSTS: dict[tuple[str, int, int, int, bool], tuple[int, int]] = {}
+_COSTS: dict[tuple[str, int, int, int, bool, bool], tuple[int, int]] = {}
 
 
-def flops_and_params(genotype: Genotype, spec: FeatureSpec, layernorm: bool = True) -> tuple[int, int]:
+def flops_and_params(
+    genotype: Genotype, spec: FeatureSpec, layernorm: bool = True, norm_raw_fm: bool = False
+) -> tuple[int, int]:
     """Multiply-adds per example and dense parameters of `genotype`'s standalone model (with or without its
-    LayerNorms, as built), cached by the architecture's digest (labels such as `meta` or `space` do not change
-    the cost)."""
-    key = (genotype.digest(), spec.n_dense, spec.n_sparse, spec.embedding_dim, layernorm)
+    LayerNorms and the raw FM term's, as built), cached by the architecture's digest (labels such as `meta` or
+    `space` do not change the cost)."""
+    key = (genotype.digest(), spec.n_dense, spec.n_sparse, spec.embedding_dim, layernorm, norm_raw_fm)
     if key not in _COSTS:
         shape = FeatureSpec.synthetic(spec.n_dense, [2] * spec.n_sparse, embedding_dim=spec.embedding_dim)
-        c = cost(genotype, shape, layernorm=layernorm)  # FLOPs and dense params do not depend on table sizes
+        c = cost(genotype, shape, layernorm, norm_raw_fm)  # FLOPs and dense params do not depend on table sizes
         _COSTS[key] = c.flops, c.dense_params
     return _COSTS[key]
 
@@ -113,9 +115,11 @@ def make_score(
     evaluator: str,
     config: dict,
     layernorm: bool = True,
+    norm_raw_fm: bool = False,
 ) -> Score:
-    """A Score of one prediction of `rows` by the model built with or without its LayerNorms (`layernorm`)."""
-    flops, params = flops_and_params(genotype, spec, layernorm)
+    """A Score of one prediction of `rows` by the model built with or without its LayerNorms (`layernorm`,
+    `norm_raw_fm`)."""
+    flops, params = flops_and_params(genotype, spec, layernorm, norm_raw_fm)
     return Score(
         log_loss=log_loss_from_logits(rows.labels, logits),
         auc=auc(rows.labels, logits),
@@ -138,10 +142,11 @@ def score_from_runs(
     evaluator: str,
     config: dict,
     layernorm: bool = True,
+    norm_raw_fm: bool = False,
 ) -> Score:
     """A Score averaging several seeds' runs (mean log loss, AUC, regret; spread of the log loss) of the model
-    built with or without its LayerNorms (`layernorm`)."""
-    flops, params = flops_and_params(genotype, spec, layernorm)
+    built with or without its LayerNorms (`layernorm`, `norm_raw_fm`)."""
+    flops, params = flops_and_params(genotype, spec, layernorm, norm_raw_fm)
     loss, spread = mean_and_spread([r.log_loss for r in runs])
     extra = {}
     if rows.probs is not None:

@@ -61,6 +61,8 @@ def load_with_format(path: str | Path, fmt: str = "auto") -> tuple[Genotype, str
 
 def save(genotype: Genotype, path: str | Path, fmt: str = "nasrec") -> Path:
     """Write atomically as our JSON (`nasrec`) or as a NasRec-ref file (`nasrec-ref`)."""
+    if fmt not in ("nasrec", "nasrec-ref"):
+        raise GenotypeError(f"unknown genotype format {fmt!r} (nasrec, nasrec-ref)")
     data = to_nasrec_ref(genotype) if fmt == "nasrec-ref" else genotype.to_dict()
     atomic_write_text(path, json.dumps(data, indent=2) + "\n")
     return Path(path)

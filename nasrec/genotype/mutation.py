@@ -13,7 +13,7 @@ from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.operators import get_signature
 from nasrec.genotype.sampling import any_connection, any_subset, as_rng, pick, random_pair
 from nasrec.genotype.schema import Block, Genotype
-from nasrec.genotype.space import MERGERS, SearchSpace, space_of
+from nasrec.genotype.space import MERGERS, PRESETS, SearchSpace, space_of
 from nasrec.registry import Registry
 
 BlockMutation = Callable[[Block, SearchSpace, int, np.random.Generator], Block]
@@ -29,9 +29,14 @@ def mutate(
     kind: str | None = None,
 ) -> Genotype:
     """Apply one mutation (`kind`, or one drawn at random) to one random block where it can change
-    something. Raises `GenotypeError` when no mutation of that kind can change the genotype."""
+    something. The child names the space it was mutated in (`space`, as `sample` names it; else the parent's)
+    and carries only its lineage in `meta` (the parent's name, notes and scores describe the parent). Raises
+    `GenotypeError` when no mutation of that kind can change the genotype."""
     gen = as_rng(rng)
+    named = space if isinstance(space, str) and space not in PRESETS else None  # a space file, as given
+    child_space = genotype.space if space is None else None
     space = space_of(genotype, space)
+    child_space = child_space or named or space.name
     parent = space.check(genotype).canonical()
     kinds = [kind] if kind is not None else list(MUTATIONS)
     for k in kinds:
@@ -44,7 +49,7 @@ def mutate(
             new = MUTATIONS[name](old, space, b + 1, gen).canonical()
             if new != old:
                 blocks = (*parent.blocks[:b], new, *parent.blocks[b + 1 :])
-                child = parent.model_copy(update={"blocks": blocks})
+                child = parent.model_copy(update={"blocks": blocks, "space": child_space, "meta": {}})
                 return child.with_meta(parent=parent.digest(), mutation=name, mutated_block=b + 1)
     raise GenotypeError(
         f"no mutation {'of kind ' + repr(kind) + ' ' if kind else ''}can change this genotype "

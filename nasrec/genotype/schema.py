@@ -256,6 +256,8 @@ def parse_json(text: str | bytes) -> Any:
         return json.loads(text)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise GenotypeError(f"not valid JSON ({exc})") from None
+    except ValueError as exc:  # e.g. an integer of more digits than Python converts
+        raise GenotypeError(f"not valid JSON here ({exc})") from None
     except RecursionError:
         raise GenotypeError("not valid JSON (nested deeper than the parser allows)") from None
 

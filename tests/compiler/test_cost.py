@@ -106,3 +106,19 @@ def test_embedding_lookups_are_a_separate_figure() -> None:
 def test_unknown_convention_is_named() -> None:
     with pytest.raises(ValueError, match=r"^unknown FLOP convention 'fvcore' \(all, reference\)$"):
         count_flops(torch.nn.Linear(2, 2), (torch.zeros(1, 2),), convention="fvcore")
+
+
+def test_the_count_of_a_model_built_by_a_norm_raw_fm_supernet_includes_its_raw_fm_norms():
+    from nasrec.compiler import Supernet
+    from nasrec.data.spec import FeatureSpec
+    from nasrec.genotype import NASREC_FULL, sample
+
+    features = FeatureSpec.synthetic(3, [50] * 4)
+    net = Supernet(NASREC_FULL, features, norm_raw_fm=True)
+    differ = 0
+    for seed in range(6):
+        g = sample(NASREC_FULL, rng=seed)
+        built = compile_standalone(g, features, inherit=net).num_dense_params()
+        assert cost(g, features, norm_raw_fm=True).dense_params == built
+        differ += cost(g, features).dense_params != built
+    assert differ  # the raw FM term's LayerNorm is in some of them: without it the count is short

@@ -129,3 +129,15 @@ def test_a_checkpoint_of_separate_tensors_loads() -> None:
     assert isinstance(sums, dict) and set(sums) == set(before["model"]) - {"embedding.table.weight"}
     for n, t in sums.items():
         assert torch.equal(t, torch.full_like(t, 2.0 if n in touched else 0.0)), n
+
+
+def test_views_after_an_assigning_load_compute_with_the_loaded_weights() -> None:
+    a, b = Supernet(SPACE, SMALL), Supernet(SPACE, SMALL)
+    randomise(a, seed=1)
+    randomise(b, seed=2)
+    g = sample(SPACE, "any-path", 0)
+    dense, sparse = batch(SMALL)[:2]
+    before = a.view(g)(dense, sparse)  # caches the view and its slicers
+    a.load_state_dict(b.state_dict(), assign=True)
+    torch.testing.assert_close(a.view(g)(dense, sparse), b.view(g)(dense, sparse), rtol=0, atol=0)
+    assert not torch.equal(before, b.view(g)(dense, sparse))

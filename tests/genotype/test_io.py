@@ -94,6 +94,17 @@ def test_load_errors_name_the_rule(tmp_path):
         load(bad)
 
 
+def test_an_integer_too_long_to_convert_is_a_genotype_error_and_an_unknown_save_format_refused(tmp_path):
+    from nasrec.genotype import Genotype
+
+    huge = '{"schema_version": 1, "blocks": [], "x": 1' + "0" * 5000 + "}"
+    with pytest.raises(GenotypeError, match=r"^not valid JSON here \(Exceeds the limit \(4300 digits\)"):
+        Genotype.from_json(huge)
+    with pytest.raises(GenotypeError, match=r"^unknown genotype format 'nasrec_ref' \(nasrec, nasrec-ref\)$"):
+        save(load_zoo("dlrm"), tmp_path / "g.json", fmt="nasrec_ref")
+    assert not (tmp_path / "g.json").exists()
+
+
 def test_zoo_models_are_valid_full_space_genotypes_with_notes():
     assert list_zoo() == ["autoint", "deepfm", "dlrm", "wide_deep"]
     for name in list_zoo():

@@ -63,3 +63,20 @@ def test_mutation_that_cannot_change_anything_says_so():
 def test_mutate_requires_a_genotype_of_the_space():
     with pytest.raises(GenotypeError, match=r"is not in space 'nasrec-small'"):
         mutate(sample(NASREC_FULL, "all-operators", 0), 0, NASREC_SMALL)
+
+
+def test_a_child_names_the_space_it_was_mutated_in_and_only_its_own_lineage(tmp_path):
+    from nasrec.genotype import get_space
+    from nasrec.genotype.zoo import load_zoo
+
+    small = sample(NASREC_SMALL, rng=3)
+    for seed in range(6):  # a child of a nasrec-small genotype mutated in nasrec-full may leave nasrec-small
+        child = mutate(small, seed, "nasrec-full")
+        assert child.space == "nasrec-full" and get_space(child.space).contains(child)
+    assert mutate(small, 0).space == "nasrec-small"  # no space given: the parent's
+    space_file = tmp_path / "full.json"
+    space_file.write_text(NASREC_FULL.model_dump_json())
+    assert mutate(small, 0, str(space_file)).space == str(space_file)  # a space file: as given, as `sample` does
+    dlrm = load_zoo("dlrm")
+    child = mutate(dlrm, 0, "nasrec-full")
+    assert set(child.meta) == {"parent", "mutation", "mutated_block"}  # not "DLRM-like", nor its notes
