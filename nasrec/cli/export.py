@@ -23,9 +23,10 @@ def features_of(ref: str, cap: int | None):  # -> FeatureSpec
     return spec if cap is None else spec.with_cap(cap)
 
 
-def model_for(genotype, weights: Path | None, data: str | None, cap: int | None, layernorm: bool):
-    """The standalone model: weights sliced from a supernet checkpoint (its folder's config.json says which),
-    loaded from a standalone state dict, or fresh (seed 0) without `weights`."""
+def model_for(genotype, weights: Path | None, data: str | None, cap: int | None, layernorm: bool | None):
+    """The standalone model: weights sliced from a supernet checkpoint (its folder's config.json says which;
+    `layernorm`, when given, must be the supernet's), loaded from a standalone state dict, or fresh (seed 0)
+    without `weights` (`layernorm` None: with LayerNorm)."""
     import torch
 
     from nasrec.compiler import compile_standalone
@@ -38,11 +39,14 @@ def model_for(genotype, weights: Path | None, data: str | None, cap: int | None,
         wanted = None if data is None else features_of(data, supernet.features.cap if cap is None else cap)
         if wanted is not None and wanted != supernet.features:
             raise UsageError(f"--data {data}: not the features the supernet {weights} was trained on")
+        if layernorm is not None and layernorm != supernet.layernorm:
+            flag, has = ("--layernorm", "without") if layernorm else ("--no-layernorm", "with")
+            raise UsageError(f"{flag}: the supernet {weights} builds its models {has} LayerNorm; leave the flag out")
         return compile_standalone(genotype, supernet.features, inherit=supernet)
     if data is None:
         raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
     torch.manual_seed(0)
-    model = compile_standalone(genotype, features_of(data, cap), layernorm=layernorm)
+    model = compile_standalone(genotype, features_of(data, cap), layernorm=layernorm is not False)
     if weights is not None:
         state = load_checkpoint(weights)
         state = state.get("model", state)
@@ -52,6 +56,20 @@ def model_for(genotype, weights: Path | None, data: str | None, cap: int | None,
             first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
             raise UsageError(f"--weights {weights}: not this genotype's standalone weights ({first})") from None
     return model
+
+
+SUFFIXES = {".onnx": "onnx", ".pt2": "torch-export"}
+
+
+def format_for(out: Path, format: str | None) -> str:
+    """The export format: `format`, else the one `out`'s suffix names (ONNX for any other). A suffix that names
+    the other format is an error rather than a file whose name misleads."""
+    by_suffix = SUFFIXES.get(out.suffix.lower())
+    if format is None:
+        return by_suffix or "onnx"
+    if by_suffix is not None and by_suffix != format:
+        raise UsageError(f"-o {out}: a {out.suffix} file holds {by_suffix}, not --format {format}; rename one of them")
+    return format
 
 
 @user_errors
@@ -66,15 +84,21 @@ def export_cmd(
         Path | None,
         typer.Option(help="A supernet checkpoint (weights inherited) or a standalone state dict; default: fresh."),
     ] = None,
-    format: Annotated[str, typer.Option("--format", help="onnx or torch-export.")] = "onnx",
+    format: Annotated[
+        str | None,
+        typer.Option("--format", help="onnx or torch-export (default: by the file's suffix, .pt2 or .onnx)."),
+    ] = None,
     cap: Annotated[int | None, typer.Option(help="Embedding rows per table (default: the data's).")] = None,
-    layernorm: Annotated[bool, typer.Option(help="LayerNorm in every operator (without a supernet).")] = True,
+    layernorm: Annotated[
+        bool | None, typer.Option(help="LayerNorm in every operator (default: on; with a supernet, the supernet's).")
+    ] = None,
     space: Annotated[str | None, typer.Option(help="Check against this space (default: the file's).")] = None,
 ) -> None:
     """Export a genotype's model for serving (batch dimension dynamic), then load the file back and check
     that it gives PyTorch's logits within 1e-5 (onnxruntime for ONNX)."""
     from nasrec.compiler.export import FORMATS, export_file
 
+    format = format_for(out, format)
     if format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     g = load_checked(genotype, space)

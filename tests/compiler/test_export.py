@@ -67,6 +67,12 @@ def test_cli_exports_a_genotype_with_weights_inherited_from_a_supernet(tmp_path,
         want = supernet.view(g)(batch.dense, batch.sparse).reshape(-1).numpy()  # the supernet's own view
     got = run_onnx(onnx_session(out), batch.dense, batch.sparse)
     assert np.abs(got - want).max() <= TOLERANCE
+    ckpt = str(sup / "checkpoint.pt")  # a LayerNorm supernet: --no-layernorm cannot be honoured, so it is an error
+    refused = runner.invoke(app, [*args, "--no-layernorm", "-o", str(tmp_path / "n.onnx")], env={"COLUMNS": "300"})
+    assert refused.exit_code == 1 and refused.stderr == (
+        f"error: --no-layernorm: the supernet {ckpt} builds its models with LayerNorm; leave the flag out\n"
+    )
+    assert not (tmp_path / "n.onnx").exists()
 
     bad = runner.invoke(app, [*args, "--data", "avazu", "-o", str(tmp_path / "x.onnx")])
     assert bad.exit_code == 1
@@ -101,3 +107,18 @@ def test_an_onnx_model_with_external_weights_keeps_working_when_moved(tmp_path):
         want = model.eval()(dense, sparse).numpy()
     got = run_onnx(onnx_session(tmp_path / "moved" / "m.onnx", threads=1), dense, sparse)
     assert np.abs(got - want).max() <= TOLERANCE
+
+
+def test_the_export_format_follows_the_files_suffix_and_a_contradicting_one_is_refused(tmp_path):
+    from nasrec.cli.export import format_for
+    from nasrec.errors import UsageError
+
+    assert format_for(tmp_path / "m.pt2", None) == "torch-export" and format_for(tmp_path / "m.ONNX", None) == "onnx"
+    assert format_for(tmp_path / "m", None) == "onnx" and format_for(tmp_path / "m", "torch-export") == "torch-export"
+    with pytest.raises(UsageError, match=r"a \.pt2 file holds torch-export, not --format onnx; rename one of them$"):
+        format_for(tmp_path / "m.pt2", "onnx")
+    result = CliRunner().invoke(
+        app, ["export", "zoo:dlrm", "--data", "criteo", "--cap", "100", "-o", str(tmp_path / "m.pt2")]
+    )
+    assert result.exit_code == 0, result.output
+    assert torch.export.load(str(tmp_path / "m.pt2")).module() is not None  # a torch.export program, as named
