@@ -142,6 +142,11 @@ class SupernetTrainer(Trainer):
         self.optimizers[1].step()
 
 
+GUARD = ("train.guard_factor", "train.guard_patience")
+"""A supernet folder's settings a resume may change: the divergence guard's thresholds say when a run stops, not
+what it computes (the checkpoint's recipe leaves them out too)."""
+
+
 def train_supernet(
     config: SupernetTrainingConfig,
     out: str | Path,
@@ -174,7 +179,7 @@ def train_supernet(
     rows: DataSplit | DeviceRows = train.on_device(dev) if device_data else train
     with RunLock(out, "supernet folder") if parallel.is_main else nullcontext():  # rank 0 writes, and locks
         if parallel.is_main:
-            pin_config(out / "config.json", config, what="supernet", paths=("data", "space"))
+            pin_config(out / "config.json", config, what="supernet", paths=("data", "space"), ignore=GUARD)
         supernet = config.build_supernet().to(dev)
         parallel.broadcast_(supernet)
         total = max(1, round(config.train.epochs * steps_per_epoch))
@@ -207,19 +212,14 @@ def train_supernet(
         )
         previous = training_report(out) or {}
         if parallel.is_main and trainer.step and (trainer.losses or previous.get("steps") != trainer.step):
-            earlier = previous if trainer.step > len(trainer.losses) else {}  # this call resumed a run
-            atomic_write_text(  # the run's first and last losses, over every call that trained it
-                out / "training.json",
-                json.dumps(
-                    {
-                        "steps": trainer.step,
-                        "divergence": trainer.divergence.model_dump(),
-                        "first_losses": (earlier.get("first_losses", []) + trainer.losses)[:5],
-                        "last_losses": (earlier.get("last_losses", []) + trainer.losses)[-5:],
-                    },
-                    indent=2,
-                ),
-            )
+            first, last = trainer.first_losses, list(trainer.last_losses)  # over every call that trained the run
+            if not trainer.loss_history:  # resumed from a checkpoint that kept neither: the last report's
+                earlier = previous if trainer.step > len(trainer.losses) else {}
+                first = (earlier.get("first_losses", []) + trainer.losses)[:5]
+                last = (earlier.get("last_losses", []) + trainer.losses)[-5:]
+            report = {"steps": trainer.step, "divergence": trainer.divergence.model_dump()}
+            report |= {"first_losses": first, "last_losses": last}
+            atomic_write_text(out / "training.json", json.dumps(report, indent=2))
         if parallel.is_main and trainer.step >= total:
             drop_optimizer_state(out / "checkpoint.pt")  # finished: a resume needs only the weights and the step
         if not parallel.all_equal(supernet):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import math
 import shutil
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
@@ -40,6 +41,9 @@ takes 47-65 s and saves 10-30 ms of their 140-224 ms steps (1.07-1.16x), so it p
 models with attention run slower compiled (0.64-0.98x: the compiled graph uses SDPA, not the fused kernel).
 Compiled and eager losses agree within 1e-5 over 20 steps (tests/evaluators/test_training_speed.py, slow)."""
 
+FIRST_LOSSES = 5
+"""Step losses a run keeps from its start and its end, over every call that trained it (`Trainer.first_losses`,
+`Trainer.last_losses`)."""
 SYNC_EVERY_CUDA = 32
 """`Trainer(sync_every=None)` on CUDA reads the step losses back once per this many steps (one host-device sync
 for all of them) instead of every step; elsewhere every step (a read costs nothing there). The guard sees every
@@ -139,7 +143,10 @@ class Trainer:
         self.optimizers = self.make_optimizers(dense, sparse)
         self.guard = DivergenceGuard(label, config.guard_factor, config.guard_patience, hint=config.hint())
         self.step = 0
-        self.losses: list[float] = []
+        self.losses: list[float] = []  # this call's
+        self.first_losses: list[float] = []  # the run's first FIRST_LOSSES, over every call that trained it
+        self.last_losses: deque[float] = deque(maxlen=FIRST_LOSSES)  # and its latest
+        self.loss_history = True  # False: resumed from a checkpoint older than these two (they start here)
         self.curve: list[CurvePoint] = []
         self.best_step: int | None = None
         self._best_state: dict[str, torch.Tensor] | None = None
@@ -190,6 +197,8 @@ class Trainer:
             "guard_in_a_row": self.guard.in_a_row,
             "stopped": self.stopped,  # early stopping ended the run: a resume trains no further
         }
+        if self.loss_history:  # a report after a kill and a resume still starts at step 1
+            state |= {"first_losses": self.first_losses, "last_losses": list(self.last_losses)}
         if self.curve:
             state |= {
                 "curve": [[p.step, p.log_loss] for p in self.curve],
@@ -223,6 +232,9 @@ class Trainer:
         self.guard.recent.extend(float(v) for v in state.get("guard_recent", []))
         self.guard.in_a_row = int(state.get("guard_in_a_row", 0))
         self.stopped = bool(state.get("stopped", False))
+        self.first_losses = [float(v) for v in state.get("first_losses", [])]
+        self.loss_history = "first_losses" in state or self.step == 0
+        self.last_losses.extend(float(v) for v in state.get("last_losses", []))
         if "curve" in state:
             self.curve = [CurvePoint(step=int(s), log_loss=float(v)) for s, v in state["curve"]]
             self.best_step, self._best_state = state["best_step"], state["best_model"]
@@ -335,6 +347,9 @@ class Trainer:
         for (step, _, lr), mean in zip(pending, values, strict=True):
             self.guard.check(step, mean, where)  # raises on a non-finite loss or a run that keeps diverging
             self.losses.append(mean)
+            if len(self.first_losses) < FIRST_LOSSES:
+                self.first_losses.append(mean)
+            self.last_losses.append(mean)
             if self.parallel.is_main:
                 scalars.add_scalar(f"{self.tag}/loss", mean, step + 1)
                 scalars.add_scalar(f"{self.tag}/lr", lr, step + 1)

@@ -43,7 +43,7 @@ from nasrec.search.base import Constraint, build_strategy
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.objectives import objective_values, pareto_front, pareto_ranks
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
-from nasrec.search.run_folder import pin_run_config
+from nasrec.search.run_folder import as_folder_ran, pin_run_config
 from nasrec.search.runner import run_search, search_stats
 from nasrec.state import (
     RunLock,
@@ -93,7 +93,8 @@ class Pipeline:
     def __init__(
         self, config: RunConfig, root: str | Path, console: Console | None = None, progress: bool = True
     ) -> None:
-        self.config, self.paths = config, RunPaths(root)
+        self.paths = RunPaths(root)
+        self.config = as_folder_ran(self.paths.config, config)
         self.console = console or Console()
         self.progress = progress
         self.stage_seconds: dict[str, float] = {}

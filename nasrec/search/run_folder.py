@@ -36,6 +36,21 @@ def versions() -> dict[str, str]:
     return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
 
 
+def as_folder_ran(path: Path, config: RunConfig) -> RunConfig:
+    """`config` as the run folder at `path` (its config.json) ran: a field of `ABSENT` that the folder's config
+    lacks and `config` leaves at its default takes the value that folder's runs used, so a run begun by an
+    earlier nasrec resumes as it began (a value given explicitly is kept, and pinning then names it)."""
+    try:
+        saved = json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return config  # no folder yet, or one pin_config will refuse with its own message
+    if not isinstance(saved, dict):
+        return config
+    defaults = {k: RunConfig.model_fields[k].default for k in ABSENT}
+    update = {k: v for k, v in ABSENT.items() if k not in saved and getattr(config, k) == defaults[k]}
+    return config.model_copy(update=update) if update else config
+
+
 def pin_run_config(path: Path, config: RunConfig) -> dict[str, tuple[Any, Any]]:
     """Pin `config` to the run folder's `path` (config.json); a rerun may raise the strategy's budget
     (`GROWABLE`, as its options allow): the run is extended. Returns {dotted option: (old, new)} of what grew."""

@@ -33,6 +33,8 @@ def pin_config(
     `grow`: dotted paths of budgets (`strategy.options.cycles`) that `config` may raise: a run extended. The
     file is then rewritten with `config`; returns {path: (old, new)} of what grew ({} otherwise).
 
+    `ignore` may name nested fields too (`train.guard_patience`). A difference is named by its dotted path.
+
     `paths`: fields (dotted for nested ones: `supernet.data`) that name a file or folder, equal when they point
     at the same place (the CLI writes absolute paths; a folder written with a relative one, as nasrec did before,
     resumes from where it resolves).
@@ -62,15 +64,29 @@ def pin_config(
         was, now = _at(old, dotted), _at(new, dotted)
         if was != now and _same(now, was):
             _set(old, dotted, now)
-    differ = [k for k in new if k not in ignore and new[k] != old.get(k)]
+    for dotted in ignore:  # where and how work runs: taken as the new config says
+        if "." in dotted and _at(new, dotted) is not None:
+            _set(old, dotted, _at(new, dotted))
+    differ = [d for d in _differences(new, old) if d.split(".")[0] not in ignore]
     if differ:
+        shown = ", ".join(differ[:MAX_SHOWN]) + (f", ... ({len(differ)} in all)" if len(differ) > MAX_SHOWN else "")
         raise UsageError(
-            f"{path} holds another {what}'s config (different {', '.join(differ)}); "
-            "use a new folder or the same settings"
+            f"{path} holds another {what}'s config (different {shown}); use a new folder or the same settings"
         )
     if grown:
         atomic_write_text(path, json.dumps({key: body, **(extra or {})} if key else body, indent=2) + "\n")
     return grown
+
+
+MAX_SHOWN = 6
+
+
+def _differences(new: Any, old: Any, prefix: str = "") -> list[str]:
+    """Dotted paths of the leaves where `new` and `old` differ (a field named once: `strategy.options.cycles`)."""
+    if isinstance(new, dict) and isinstance(old, dict):
+        keys = [*new, *(k for k in old if k not in new)]
+        return [p for k in keys for p in _differences(new.get(k), old.get(k), f"{prefix}{k}.")]
+    return [] if new == old else [prefix.rstrip(".")]
 
 
 def _same(a: Any, b: Any) -> bool:

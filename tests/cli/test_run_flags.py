@@ -209,7 +209,9 @@ def test_a_run_folder_of_nasrec_0_1_resumes_with_its_config_unchanged(tmp_path):
     same = pipeline.RunConfig.model_validate(legacy)
     pipeline.Pipeline(same, tmp_path)._write_config()  # the same run: accepted
     assert path.read_bytes() == before
-    with pytest.raises(pipeline.UsageError, match=r"holds another run's config \(different seed, supernet\)"):
+    with pytest.raises(
+        pipeline.UsageError, match=r"holds another run's config \(different seed, supernet.train.seed\)"
+    ):
         pipeline.Pipeline(pipeline.RunConfig.model_validate({**legacy, "seed": 4}), tmp_path)._write_config()
 
 

@@ -21,8 +21,10 @@ def test_a_finished_supernet_checkpoint_holds_only_what_resume_needs(tmp_path, t
     assert sorted(state) == [
         "config",
         "divergence",
+        "first_losses",
         "guard_in_a_row",
         "guard_recent",
+        "last_losses",
         "model",
         "optimizers",
         "step",
@@ -60,3 +62,31 @@ def test_a_resumed_supernet_reports_the_runs_first_losses_and_a_kill_before_the_
     train_supernet(config, tmp_path / "killed")
     assert load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["optimizers"] == []
     assert training_report(tmp_path / "killed")["steps"] == 6
+
+
+def test_a_supernet_killed_mid_training_and_resumed_reports_the_runs_first_losses(
+    tmp_path, tiny_space_file, monkeypatch
+):
+    from nasrec.evaluators.training import Trainer
+
+    config = SupernetTrainingConfig(
+        data="sample:criteo", space=tiny_space_file, cap=5000, train=TrainConfig(epochs=0.25, checkpoint_every=3)
+    )
+    train_supernet(config, tmp_path / "whole")
+    real = Trainer._train_step
+
+    def killed_at_step_4(self, batch, factor):
+        if self.step == 4:
+            raise SystemExit("killed")  # the system killing the process: no report written
+        real(self, batch, factor)
+
+    monkeypatch.setattr(Trainer, "_train_step", killed_at_step_4)
+    with pytest.raises(SystemExit):
+        train_supernet(config, tmp_path / "killed")
+    assert (
+        training_report(tmp_path / "killed") is None
+        and load_checkpoint(tmp_path / "killed" / "checkpoint.pt")["step"] == 3
+    )
+    monkeypatch.undo()
+    train_supernet(config, tmp_path / "killed")
+    assert training_report(tmp_path / "killed") == training_report(tmp_path / "whole")

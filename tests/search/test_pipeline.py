@@ -177,7 +177,7 @@ def test_a_run_with_a_mutation_schedule_cannot_be_extended_to_more_cycles(tmp_pa
         "options: `cycles`, unless `mutations > 1`: that schedule spans the cycles, so a longer run would not "
         "extend the shorter one. Use a new folder or the same settings."
     )
-    with pytest.raises(ValueError, match=r"holds another run's config \(different strategy\)"):
+    with pytest.raises(ValueError, match=r"holds another run's config \(different strategy.options.cycles, "):
         pipeline("three", 3, 2)._write_config()  # another schedule too: not only a budget
 
 
@@ -228,11 +228,11 @@ def test_the_final_stage_trains_the_winners_with_seeds_their_selection_did_not_u
     saved = json.loads((root / "config.json").read_text())
     del saved["config"]["final_fresh_seeds"]
     (old / "config.json").write_text(json.dumps(saved))
-    before = Pipeline(config.model_copy(update={"final_fresh_seeds": False}), old, console=Console(quiet=True))
-    before._write_config()
-    assert before.final_seeds() == [config.seed, config.seed + 1]
-    with pytest.raises(ValueError, match=r"holds another run's config \(different final_fresh_seeds\)"):
-        Pipeline(config, old, console=Console(quiet=True))._write_config()
+    resumed = Pipeline(config, old, console=Console(quiet=True))  # the same settings, as the CLI gives them
+    resumed._write_config()
+    assert not resumed.config.final_fresh_seeds and resumed.final_seeds() == [config.seed, config.seed + 1]
+    fresh = Pipeline(config, tmp_path / "new", console=Console(quiet=True))
+    assert fresh.config.final_fresh_seeds and fresh.final_seeds() == [config.seed + 10_000, config.seed + 10_001]
 
 
 def test_the_random_baseline_reuses_the_scores_of_evolutions_initial_population(run):

@@ -77,5 +77,5 @@ def test_a_larger_cycles_extends_the_finished_run(run):
     evaluations = read_jsonl(RunPaths(root).evaluations, Evaluation)
     assert len(evaluations) == 4 + 3 * 2 == again.evaluations and len({e.digest for e in evaluations}) == 10
     assert json.loads(RunPaths(root).config.read_text())["config"]["strategy"]["options"]["cycles"] == 3
-    with pytest.raises(ValueError, match=r"holds another run's config \(different strategy\)"):
+    with pytest.raises(ValueError, match=r"holds another run's config \(different strategy.options.cycles\)"):
         Pipeline(config(space, 2), root, console=Console(quiet=True), progress=False).run()  # shrinking is refused

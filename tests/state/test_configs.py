@@ -89,5 +89,30 @@ def test_a_run_folder_written_with_relative_data_and_space_paths_resumes_from_wh
 
     pin("d", "space.json")  # as nasrec wrote it before: relative, also in its copy under `supernet`
     pin(str(tmp_path / "d"), str(tmp_path / "space.json"))  # the CLI now: absolute
-    with pytest.raises(ValueError, match=r"holds another run's config \(different seed, supernet\)"):
+    with pytest.raises(ValueError, match=r"holds another run's config \(different seed, supernet.train.seed\)"):
         pin(str(tmp_path / "d"), str(tmp_path / "space.json"), seed=1)
+
+
+class Train(BaseModel):
+    lr: float = 0.1
+    guard_patience: int = 20
+
+
+class Nested(BaseModel):
+    seed: int = 0
+    train: Train = Train()
+
+
+def test_a_nested_difference_is_named_by_its_path_and_a_nested_field_may_be_ignored(tmp_path):
+    path = tmp_path / "config.json"
+    pin_config(path, Nested(), what="supernet")
+    pin_config(path, Nested(train=Train(guard_patience=40)), what="supernet", ignore=("train.guard_patience",))
+    with pytest.raises(ValueError, match=r"holds another supernet's config \(different train.guard_patience\); "):
+        pin_config(path, Nested(train=Train(guard_patience=40)), what="supernet")
+    with pytest.raises(ValueError, match=r"\(different seed, train.lr\); "):
+        pin_config(
+            path,
+            Nested(seed=1, train=Train(lr=0.2, guard_patience=40)),
+            what="supernet",
+            ignore=("train.guard_patience",),
+        )
