@@ -169,7 +169,7 @@ def convert(
     file: Annotated[str, typer.Argument(help="Input file.")],
     from_: Annotated[Format, typer.Option("--from", help="Input format (auto: told apart by the keys).")] = Format.auto,
     to: Annotated[
-        Format | None, typer.Option(help="Output format, nasrec or nasrec-ref (default: the other one).")
+        str | None, typer.Option(help="Output format, nasrec or nasrec-ref (default: the other one).")
     ] = None,
     out: Out = None,
 ) -> None:
@@ -177,12 +177,12 @@ def convert(
     from nasrec.errors import UsageError
     from nasrec.genotype.io import to_nasrec_ref
 
-    if to is Format.auto:
-        raise UsageError("--to takes nasrec or nasrec-ref")
+    if to is not None and to not in ("nasrec", "nasrec-ref"):
+        raise UsageError(f"--to takes nasrec or nasrec-ref, got {to!r}")
     if out is not None and Path(out).exists() and Path(out).resolve() == Path(file).resolve():
         raise UsageError(f"-o {out} is the input file; write the converted genotype to another file")
     g, source = load_with_format(file, from_.value)
-    target = to.value if to is not None else ("nasrec" if source == "nasrec-ref" else "nasrec-ref")
+    target = to if to is not None else ("nasrec" if source == "nasrec-ref" else "nasrec-ref")
     data = to_nasrec_ref(g) if target == "nasrec-ref" else g.to_dict()
     write_or_print(json.dumps(data, indent=2), out)
 
@@ -240,6 +240,7 @@ def render(
     ] = False,
 ) -> None:
     """Draw the architecture like the paper's figures (graphviz)."""
+    from nasrec.errors import UsageError
     from nasrec.genotype.errors import GenotypeError
     from nasrec.viz.render import render as do_render
     from nasrec.viz.render import render_format
@@ -248,6 +249,8 @@ def render(
     target = out or (
         Path(file.removeprefix("zoo:") + suffix) if file.startswith("zoo:") else Path(file).with_suffix(suffix)
     )
+    if not file.startswith("zoo:") and target.resolve() == Path(file).resolve():
+        raise UsageError(f"-o {target}: that is the genotype file itself; choose another name")
     g = load_checked(file, space, from_.value)
     try:
         written = do_render(g, target, format=format, hide_unused=hide_unused)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -42,7 +41,15 @@ def _root() -> None:
 def train_supernet_cmd(
     data: Data = "sample:criteo",
     space: str = default(SupernetTrainingConfig, "space"),
-    out: Out = Path("runs/supernet"),
+    out: Annotated[
+        Path,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Supernet folder: OUT/checkpoint.pt (resumable). A search finds it in RUN/supernet: train into "
+            "that folder to have `nasrec search --out RUN` use it.",
+        ),
+    ] = Path("runs/supernet"),
     epochs: float = SUPERNET_RECIPE.epochs,
     seed: int = SUPERNET_RECIPE.seed,
     sampler: Annotated[str, typer.Option(help="Path sampler.")] = default(SupernetTrainingConfig, "sampler"),
@@ -279,9 +286,26 @@ def rank_table(result):  # RankStudyResult -> rich Table
     return out
 
 
-class ReportFormat(StrEnum):
-    html = "html"
-    md = "md"
+REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "md"}
+
+
+def report_format(out: Path | None, format: str | None) -> str:
+    """html or md: `format`, else `out`'s suffix, else html; a suffix naming the other format is an error."""
+    if format is not None and format not in ("html", "md"):
+        raise UsageError(f"--format must be html or md, got {format!r}")
+    by_suffix = REPORT_FORMATS.get(out.suffix.lower()) if out is not None else None
+    if format is not None and by_suffix is not None and by_suffix != format:
+        raise UsageError(f"-o {out}: the suffix says {by_suffix}, --format says {format}; rename one of them")
+    return format or by_suffix or "html"
+
+
+def check_report_path(run: Path, out: Path | None) -> None:
+    """A report written into the run folder may replace an earlier report, never one of the run's own files."""
+    if out is None or not out.exists() or not run.is_dir():
+        return
+    inside = out.resolve().is_relative_to(run.resolve())
+    if inside and not (out.is_file() and out.name.startswith("report") and out.suffix in REPORT_FORMATS):
+        raise UsageError(f"-o {out}: a file of the run folder {run}; write the report elsewhere or to a new name")
 
 
 @app.command()
@@ -292,11 +316,16 @@ def report(
         Path | None, typer.Option("-o", "--out", help="Report file (default RUN/report.html or RUN/report.md).")
     ] = None,
     format: Annotated[
-        ReportFormat, typer.Option("--format", help="html: one self-contained page; md: Markdown + report_files/.")
-    ] = ReportFormat.html,
+        str | None,
+        typer.Option(
+            "--format",
+            help="html: one self-contained page; md: Markdown + report_files/ (default: by -o's suffix, else html).",
+        ),
+    ] = None,
 ) -> None:
     """Write the run's report: a self-contained HTML page, or Markdown with its images beside it."""
-    if format is ReportFormat.md:
+    check_report_path(run, out)
+    if report_format(out, format) == "md":
         from nasrec.viz.report_md import write_markdown_report
 
         console.print(f"wrote {write_markdown_report(run, out)}", highlight=False)

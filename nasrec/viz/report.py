@@ -252,7 +252,7 @@ class _Report:
         if agree is None:
             note = f"Rank agreement needs at least 3 trained top-k candidates ({trained_note(run.topk)})."
             stats = f'<p class="unavailable">{_e(note)}</p>'
-            title = f"Proxy versus full training (n = {len(run.topk)})"
+            title = f"Proxy versus full training (n = {len(trained)})"
         else:
             stats = _facts(
                 [

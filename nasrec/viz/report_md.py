@@ -143,7 +143,8 @@ class _Markdown:
         run = self.run
         assert run.best is not None
         if run.best_from_file and run.paths.best_diagram.exists():  # the pipeline's drawing of that file
-            return f"![best architecture]({Path(os.path.relpath(run.paths.best_diagram, self.folder)).as_posix()})"
+            link = Path(os.path.relpath(run.paths.best_diagram, self.folder)).as_posix()
+            return f"![best architecture](<{link}>)"  # <...>: a path with spaces stays one link (CommonMark)
         rel = f"{FILES}/best_genotype.svg"
         try:
             self.files[rel] = drawing(run.best, "svg")
@@ -180,7 +181,7 @@ class _Markdown:
         agree = _agreement([p for _, p, _ in trained], [f for _, _, f in trained])
         if agree is None:
             stats = f"_Rank agreement needs at least 3 trained top-k candidates ({trained_note(run.topk)})._"
-            title = f"Proxy versus full training (n = {len(run.topk)})"
+            title = f"Proxy versus full training (n = {len(trained)})"
         else:
             stats = _facts(
                 [

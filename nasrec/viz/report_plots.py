@@ -78,7 +78,7 @@ def draw_proxy_vs_full(fig: Any, run: RunData, title: str) -> None:
             linewidths=2,
             label="best architecture",
         )
-        ax.legend(loc="upper left")
+        ax.legend(loc="best")  # where it covers the fewest points
     ax.set_xlabel(f"{proxy_label(run.topk[0].proxy)} log loss")
     ax.set_ylabel("full-training log loss (validation)")
     ax.set_title(title)

@@ -269,3 +269,16 @@ def test_convert_never_writes_over_its_input(tmp_path, doc):
         genotype("convert", f, "-o", f), f"-o {f} is the input file; write the converted genotype to another file"
     )
     assert (tmp_path / "g.json").read_bytes() == before
+
+
+def test_render_never_writes_over_its_own_genotype_and_convert_names_a_bad_target(tmp_path):
+    g = tmp_path / "a.json"
+    g.write_text(sample("nasrec-small", rng=0).to_json())
+    before = g.read_bytes()
+    one_error(
+        genotype("render", str(g), "-o", str(g), "--format", "svg"),
+        f"-o {g}: that is the genotype file itself; choose another name",
+    )
+    assert g.read_bytes() == before
+    one_error(genotype("convert", str(g), "--to", "foo"), "--to takes nasrec or nasrec-ref, got 'foo'")
+    one_error(genotype("convert", str(g), "--to", "auto"), "--to takes nasrec or nasrec-ref, got 'auto'")

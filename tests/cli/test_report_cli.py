@@ -20,3 +20,31 @@ def test_report_on_a_missing_folder(tmp_path):
     assert result.exit_code == 1
     assert result.output == f"error: run folder '{tmp_path / 'nope'}' does not exist or is not a folder\n"
     assert not (tmp_path / "nope").exists()
+
+
+def test_the_report_format_follows_the_suffix_and_never_replaces_a_file_of_the_run(tmp_path):
+    from tests.viz.test_report import _run_folder
+
+    run = tmp_path / "run"
+    _run_folder(run, topk=False, final=False)
+    config = (run / "config.json").read_bytes()
+    runner = CliRunner()
+    result = runner.invoke(app, ["report", str(run), "-o", str(run / "config.json")])
+    assert result.exit_code == 1 and result.output == (
+        f"error: -o {run / 'config.json'}: a file of the run folder {run}; write the report elsewhere or to a new "
+        "name\n"
+    )
+    assert (run / "config.json").read_bytes() == config
+    assert runner.invoke(app, ["report", str(run), "-o", str(tmp_path / "r.md")]).exit_code == 0
+    assert (tmp_path / "r.md").read_text().startswith("# ")  # Markdown, as the suffix says
+    assert runner.invoke(app, ["report", str(run), "-o", str(run / "report.html")]).exit_code == 0
+    assert runner.invoke(app, ["report", str(run), "-o", str(run / "report.html")]).exit_code == 0  # again: fine
+    for args, message in (
+        (["--format", "pdf"], "--format must be html or md, got 'pdf'"),
+        (
+            ["--format", "md", "-o", str(tmp_path / "r.html")],
+            f"-o {tmp_path / 'r.html'}: the suffix says html, --format says md; rename one of them",
+        ),
+    ):
+        result = runner.invoke(app, ["report", str(run), *args])
+        assert result.exit_code == 1 and result.output == f"error: {message}\n", result.output

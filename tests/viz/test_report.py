@@ -388,3 +388,18 @@ def test_fewer_than_three_topk_and_bad_inputs(tmp_path: Path) -> None:
     assert report_module._running_min([3.0, 2.0, 2.5, 1.0]) == [3.0, 2.0, 2.0, 1.0]
     nan_first = report_module._running_min([float("nan"), 2.0, float("inf"), 1.0])
     assert np.isnan(nan_first[0]) and nan_first[1:] == [2.0, 2.0, 1.0]
+
+
+def test_the_proxy_plot_counts_the_points_it_draws_not_the_diverged_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run_folder(tmp_path)
+    paths = RunPaths(tmp_path)
+    topk = [TopKResult.model_validate_json(line) for line in paths.topk.read_text().splitlines()]
+    kept = topk[:3]
+    kept[0] = kept[0].model_copy(update={"full": None, "error": "diverged"})
+    paths.topk.write_text("".join(r.model_dump_json() + "\n" for r in kept))
+    titles: list[str] = []
+    monkeypatch.setattr(report_module, "draw_proxy_vs_full", lambda fig, run, title: titles.append(title))
+    write_report(tmp_path)
+    assert titles == ["Proxy versus full training (n = 2)"]

@@ -135,7 +135,7 @@ def test_the_runs_own_diagram_is_linked(tmp_path: Path) -> None:
     _run_folder(tmp_path)
     RunPaths(tmp_path).best_diagram.write_text("<svg>drawn by the pipeline</svg>")
     md = write_markdown_report(tmp_path, tmp_path / "docs" / "run.md").read_text()
-    assert "![best architecture](../best_genotype.svg)" in md
+    assert "![best architecture](<../best_genotype.svg>)" in md
 
 
 def test_cli_format_md(tmp_path: Path) -> None:
