@@ -53,7 +53,7 @@ proxy scores of studies with the same supernets, to summarise them against a new
 with this study's recipe) and trains only what it lacks: any proxy can be scored against the committed reference
 without training it again, e.g. every committed proxy of the bundled rows against their three-seed reference:
 
-    python benchmarks/ranking_study.py --out runs/rank-criteo-3seeds --seeds 3 --variants '' \
+    python benchmarks/ranking_study.py --paper-max-passes 1 --out runs/rank-criteo-3seeds --seeds 3 --variants '' \
         --reuse-reference docs/results/rank-criteo-3seeds-reference.jsonl \
         --reuse-proxies docs/results/rank-criteo-scores.jsonl --json docs/results/rank-criteo-3seeds-complete.json
 

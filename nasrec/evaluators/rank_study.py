@@ -74,6 +74,8 @@ def rank_study(
         for source in paths:
             if not source.is_file():
                 raise UsageError(f"{name}: {source} is not a file (a rank study's scores.jsonl)")
+    reused = [_check_data(source, read_jsonl(source, StudyScore), config.data) for source in sources]
+    reused_proxies = [_check_data(source, read_jsonl(source, StudyScore), config.data) for source in proxy_sources]
     table: list[StudyScore] = []
     if reuse_reference is not None:
         if not Path(reuse_reference).is_file():
@@ -92,11 +94,11 @@ def rank_study(
         genotypes = distinct_samples(config)
         stage = Stage(out / "scores.jsonl", StudyScore, key=lambda s: (s.label, s.digest))
         digests = {g.digest() for g in genotypes}
-        for source in sources:
-            _import(stage, read_jsonl(source, StudyScore), digests, (*TRIVIAL, REFERENCE), set(retrain))
-        for source in proxy_sources:
-            records = (r for r in read_jsonl(source, StudyScore) if _same_paper(r, config.paper_max_passes))
-            _import(stage, records, digests, tuple(config.supernets))
+        for records in reused:
+            _import(stage, records, digests, (*TRIVIAL, REFERENCE), set(retrain))
+        for records in reused_proxies:
+            same = [r for r in records if _same_paper(r, config.paper_max_passes)]
+            _import(stage, same, digests, tuple(config.supernets))
         _import(stage, table, digests, (REFERENCE,), set(retrain))  # a reference table's runs, as a log's
         supernet_seconds: dict[str, float] = _load_seconds(out)
 
@@ -177,6 +179,22 @@ def _import(
         wanted = record.label.split("/")[0] in kinds and record.digest in digests and key not in skip
         if wanted and key not in stage:
             stage.add(record)
+
+
+def _check_data(source: Path, records: Iterable[StudyScore], data: str) -> list[StudyScore]:
+    """`records` as a list; a `UsageError` when one was scored on other data than the study's (digests do not
+    depend on the data: the bundled rows' and the oracle study's genotypes are the same fifty)."""
+    out = list(records)
+    for record in out:
+        theirs = record.score.config.get("data") if record.score is not None else None
+        if theirs is not None and not _same_place(theirs, data):
+            raise UsageError(f"{source}: {record.label} was scored on data {theirs!r}, this study's is {data!r}")
+    return out
+
+
+def _same_place(a: str, b: str) -> bool:
+    """Two data references (`sample:criteo`, a folder) that name the same data."""
+    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
 
 
 def _same_paper(record: StudyScore, max_passes: int | None) -> bool:

@@ -247,3 +247,19 @@ def test_paper_scores_of_one_pass_never_mix_with_scores_of_all_steps(whole, tmp_
     with pytest.raises(UsageError, match=r"holds another rank study's config \(different paper_max_passes\)"):
         rank_study(config, old, run=False)
     rank_study(one_pass, old, run=False)  # resumed as what it ran
+
+
+def test_records_scored_on_other_data_are_refused_before_anything_is_written(whole, tmp_path, tiny_space_file):
+    out, _ = whole
+    other = tmp_path / "other.jsonl"
+    lines = []
+    for record in read_jsonl(out / "scores.jsonl", StudyScore):
+        if record.score is not None:
+            config = {**record.score.config, "data": "runs/oracle200k"}
+            record = record.model_copy(update={"score": record.score.model_copy(update={"config": config})})
+        lines.append(record.model_dump_json() + "\n")
+    other.write_text("".join(lines))
+    for kind in ("reuse", "reuse_proxies"):
+        with pytest.raises(UsageError, match=rf"^{other}: .* was scored on data 'runs/oracle200k', this study's is "):
+            rank_study(tiny_study(tiny_space_file), tmp_path / "study", run=False, **{kind: other})
+    assert not (tmp_path / "study").exists()
