@@ -31,7 +31,18 @@ from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.ranking import agreement
 from nasrec.evaluators.study_records import ReferenceEntry, read_reference_table
-from nasrec.state import Stage
+from nasrec.state import Stage, pin_config
+
+
+class ScratchProxyConfig(BaseModel):
+    """What OUT's scores depend on besides the budget (its records are keyed by budget and genotype): pinned, so
+    a rerun into the same OUT with another seed, data or supernet is refused, not mixed in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    data: str
+    seed: int
+    inherit: str | None
 
 
 class ProxyScore(BaseModel):
@@ -68,6 +79,7 @@ def scratch_proxy(
     `train=False` only summarises what `out` holds (a budget's agreement is then over the genotypes done).
     `inherit`: a supernet checkpoint every model starts from (fine-tuning the whole subnet) instead of scratch."""
     out.mkdir(parents=True, exist_ok=True)
+    pin_config(out / "config.json", ScratchProxyConfig(data=data, seed=seed, inherit=inherit), what="scratch-proxy")
     stage = Stage(out / "scores.jsonl", ProxyScore, key=lambda s: (s.epochs, s.digest))
     rows = [row for row in table if len(row.runs) >= 2]
     result: dict[str, Any] = {"data": data, "seed": seed, "inherit": inherit, "genotypes": len(rows), "budgets": {}}

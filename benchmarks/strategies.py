@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 
@@ -45,7 +46,7 @@ from nasrec.records import RunPaths
 from nasrec.search.base import build_strategy
 from nasrec.search.pipeline import EvaluatorChoice, RunConfig
 from nasrec.search.runner import run_search, search_stats
-from nasrec.state import atomic_write_text
+from nasrec.state import atomic_write_text, pin_config
 
 STRATEGIES = ("random", "evolution", "predictor-evolution", "optuna")
 TARGET = 0.6  # issue 16: predictor-guided evolution reaches evolution's final best within 60 % of the budget
@@ -281,6 +282,21 @@ def print_table(result: dict[str, Any], console: Console) -> None:
         )
 
 
+class ScoreCacheConfig(BaseModel):
+    """What the score caches of `--out` depend on (they are keyed by genotype): the data, space and proxy."""
+
+    data: str
+    space: str
+    evaluator: str
+    recipe: str
+    supernet_epochs: float
+    supernets: int
+
+    @classmethod
+    def of(cls, args: argparse.Namespace) -> ScoreCacheConfig:
+        return cls(**{k: getattr(args, k) for k in cls.model_fields})
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", default="sample:criteo")
@@ -322,6 +338,8 @@ def main(argv: list[str] | None = None) -> None:
         "options": {name: strategy_options(name, args) for name in STRATEGIES}
     }
     result: dict[str, Any] = {"config": config, "runs": {}, "seed_setup": {}, "seconds": {}}
+    # the score caches under OUT are keyed by genotype: a rerun into OUT must score as they were scored
+    pin_config(args.out / "config.json", ScoreCacheConfig.of(args), what="strategies score cache")
     if args.json.exists():
         old = json.loads(args.json.read_text())
         if old.get("config") != config:

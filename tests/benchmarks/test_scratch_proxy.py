@@ -8,6 +8,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 from scratch_proxy import reference_of, scratch_proxy
 
+from nasrec.errors import UsageError
 from nasrec.genotype import sample
 from tests.benchmarks.tables import entry, seed_run
 from tests.spaces import TINY
@@ -35,3 +36,5 @@ def test_every_genotype_is_trained_once_per_budget_and_a_rerun_resumes(tmp_path)
     (tmp_path / "scores.jsonl").write_text("\n".join(log[:3]) + "\n")
     partial = scratch_proxy(table, "sample:criteo", [0.05, 0.1], seed=100, out=tmp_path, train=False)
     assert list(partial["budgets"]) == ["0.05"] and len((tmp_path / "scores.jsonl").read_text().splitlines()) == 3
+    with pytest.raises(UsageError, match=r"holds another scratch-proxy's config \(different seed\)"):
+        scratch_proxy(table, "sample:criteo", [0.05, 0.1], seed=7, out=tmp_path, train=False)  # not mixed in

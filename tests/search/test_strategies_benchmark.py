@@ -38,6 +38,27 @@ def test_every_strategy_gets_the_same_budget_and_the_json_has_every_field(tmp_pa
     assert sum(r["newly_scored"] for r in runs.values()) < 48
     assert sum(r["newly_scored"] + r["cache_hits"] for r in runs.values()) == 48
     assert runs["predictor-evolution"]["stats"]["surrogate"] == "gbdt"
+    other = subprocess.run(  # another proxy into the same --out would read these scores from its cache: refused
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "strategies.py"),
+            "--space",
+            tiny_space_file,
+            "--out",
+            str(tmp_path / "runs"),
+            "--json",
+            str(tmp_path / "other.json"),
+            "--recipe",
+            "fast-std",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert (
+        other.returncode != 0 and "holds another strategies score cache's config (different evaluator, " in other.stderr
+    )
     summary = result["summary"]
     assert summary["checkpoints"] == [3, 6, 9, 12] and set(summary["strategies"]) == set(STRATEGIES)
     reach = summary["predictor_reaches_evolution_best"]
