@@ -40,7 +40,9 @@ from nasrec.viz.report_data import (
     final_rows,
     open_run,
     overview_facts,
+    proxy_figure,
     proxy_loss,
+    score_of,
     trained_note,
     trained_topk,
 )
@@ -229,8 +231,9 @@ class _Report:
         running = _running_min([proxy_loss(e) for e in run.scored])
         n_failed = len(run.evaluations) - len(run.scored)
         ry = [proxy_loss(e) for e in run.random_evaluations if e.score is not None]
+        figure = proxy_figure(score_of(run.scored[0]))
         text = (
-            f"<p>Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; "
+            f"<p>Best proxy {figure} {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; "
             f"{n_failed} failed.</p>"
         )
         if ry:

@@ -50,15 +50,28 @@ def _nan(x: float | None) -> float:
     return math.nan if x is None else x
 
 
+def proxy_value(score: Score) -> float:
+    """A proxy score's figure: its log loss, or for an evaluator that reports none (`params`, `flops`) the value
+    the search minimised (`Score.value`: minus the size); nan if neither."""
+    if score.log_loss is not None:
+        return score.log_loss
+    return score.objective if score.objective is not None else math.nan
+
+
 def proxy_loss(e: Evaluation) -> float:
-    """A scored evaluation's proxy log loss (nan for evaluators that report none, e.g. `params`)."""
-    return _nan(score_of(e).log_loss)
+    """A scored evaluation's proxy figure (`proxy_value`)."""
+    return proxy_value(score_of(e))
+
+
+def proxy_figure(score: Score) -> str:
+    """What `proxy_value` of `score` is, for labels: "log loss", or "score" (an evaluator without one)."""
+    return "log loss" if score.log_loss is not None else "score"
 
 
 def trained_topk(topk: list[TopKResult]) -> list[tuple[TopKResult, float, float]]:
     """(record, proxy log loss, full-training log loss) of the top-k candidates that trained (a diverged one has
     no full score); nan where a score has no log loss."""
-    return [(r, _nan(r.proxy.log_loss), _nan(r.full.log_loss)) for r in topk if r.full is not None]
+    return [(r, proxy_value(r.proxy), _nan(r.full.log_loss)) for r in topk if r.full is not None]
 
 
 def strategy_name(config: Any) -> str:
@@ -164,7 +177,7 @@ class RunData:
                 if rec.digest == self.summary.best_digest:
                     return rec.genotype, "NASRecNet, the run's pick (summary.json)"
         if self.scored:
-            best = min(self.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
+            best = min(self.scored, key=lambda e: (_sort_key(proxy_loss(e)), e.index))
             return best.genotype, "best proxy score so far: the run has not picked its final architecture yet"
         return None, ""
 
@@ -173,7 +186,7 @@ class RunData:
         out: dict[str, Score] = {}
         proxy = [score_of(e) for e in self.scored if e.digest == digest]
         if proxy:
-            out["proxy"] = min(proxy, key=lambda s: _sort_key(s.log_loss))
+            out["proxy"] = min(proxy, key=lambda s: _sort_key(proxy_value(s)))
         for r in self.topk:
             if r.digest == digest:
                 if r.full is not None:
@@ -193,9 +206,9 @@ def overview_facts(run: RunData, code: Callable[[str], str] = str) -> list[tuple
     failed = len(run.evaluations) - len(run.scored)
     facts = [("evaluations", f"{len(run.evaluations)} ({len(run.scored)} scored, {failed} failed)")]
     if run.scored:
-        best = min(run.scored, key=lambda e: (_sort_key(score_of(e).log_loss), e.index))
+        best = min(run.scored, key=lambda e: (_sort_key(proxy_loss(e)), e.index))
         where = f"evaluation {best.index}, digest {code(best.digest)}"
-        facts.append(("best proxy log loss", f"{_f(score_of(best).log_loss, 5)} ({where})"))
+        facts.append((f"best proxy {proxy_figure(score_of(best))}", f"{_f(proxy_loss(best), 5)} ({where})"))
     if run.best_digest:
         facts.append(("best architecture", f"{code(run.best_digest)}: {run.best_note}"))
     if run.topk:

@@ -30,6 +30,7 @@ from nasrec.viz.report_data import (
     final_rows,
     open_run,
     overview_facts,
+    proxy_figure,
     proxy_loss,
     score_of,
     trained_note,
@@ -161,7 +162,8 @@ class _Markdown:
             return self.unavailable("search-curve", f"all {len(run.evaluations)} evaluations failed")
         running = _running_min([proxy_loss(e) for e in run.scored])
         failed = len(run.evaluations) - len(run.scored)
-        text = f"Best proxy log loss {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; {failed} failed."
+        figure = proxy_figure(score_of(run.scored[0]))
+        text = f"Best proxy {figure} {_f(running[-1], 5)} after {len(run.evaluations)} evaluations; {failed} failed."
         ry = [proxy_loss(e) for e in run.random_evaluations if e.score is not None]
         if ry:
             text += (

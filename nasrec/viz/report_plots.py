@@ -7,7 +7,15 @@ import io
 from collections.abc import Callable
 from typing import Any
 
-from nasrec.viz.report_data import RunData, proxy_label, proxy_loss, score_of, strategy_name, trained_topk
+from nasrec.viz.report_data import (
+    RunData,
+    proxy_figure,
+    proxy_label,
+    proxy_loss,
+    score_of,
+    strategy_name,
+    trained_topk,
+)
 from nasrec.viz.report_html import _running_min
 
 PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
@@ -31,8 +39,9 @@ def draw_search_curve(fig: Any, run: RunData) -> None:
     ys = [proxy_loss(e) for e in run.scored]
     n_failed = len(run.evaluations) - len(run.scored)
     rand = [e for e in run.random_evaluations if e.score is not None]
+    figure = proxy_figure(score_of(run.scored[0]))  # "log loss", or "score" for `params`/`flops` (minus the size)
     ax = fig.add_subplot()
-    ax.scatter(xs, ys, s=10, alpha=0.3, color="#1f5fbf", label="proxy log loss of each candidate")
+    ax.scatter(xs, ys, s=10, alpha=0.3, color="#1f5fbf", label=f"proxy {figure} of each candidate")
     ax.step(
         xs,
         _running_min(ys),
@@ -54,7 +63,7 @@ def draw_search_curve(fig: Any, run: RunData) -> None:
             label="random search: best so far",
         )
     ax.set_xlabel("evaluation (order of completion)")
-    ax.set_ylabel("proxy log loss (lower is better)")
+    ax.set_ylabel(f"proxy {figure} (lower is better)")
     ax.set_title(f"Search curve: {len(xs)} scored evaluations" + (f", {n_failed} failed" if n_failed else ""))
     ax.grid(alpha=0.3)
     ax.legend(loc="upper right")
@@ -79,7 +88,7 @@ def draw_proxy_vs_full(fig: Any, run: RunData, title: str) -> None:
             label="best architecture",
         )
         ax.legend(loc="best")  # where it covers the fewest points
-    ax.set_xlabel(f"{proxy_label(run.topk[0].proxy)} log loss")
+    ax.set_xlabel(f"{proxy_label(run.topk[0].proxy)} {proxy_figure(run.topk[0].proxy)}")
     ax.set_ylabel("full-training log loss (validation)")
     ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -403,3 +403,22 @@ def test_the_proxy_plot_counts_the_points_it_draws_not_the_diverged_ones(
     monkeypatch.setattr(report_module, "draw_proxy_vs_full", lambda fig, run, title: titles.append(title))
     write_report(tmp_path)
     assert titles == ["Proxy versus full training (n = 2)"]
+
+
+def test_a_run_scored_by_the_params_proxy_reports_the_searchs_best_by_its_objective(tmp_path: Path) -> None:
+    _run_folder(tmp_path, topk=False, final=False, summary=False, best=False)
+    paths = RunPaths(tmp_path)
+    evaluations = [Evaluation.model_validate_json(line) for line in paths.evaluations.read_text().splitlines()]
+    as_params = []
+    for i, e in enumerate(evaluations):  # how the `params` evaluator scores: no log loss, minus the size
+        if e.score is None:  # a failed evaluation stays failed
+            as_params.append(e)
+            continue
+        score = e.score.model_copy(update={"log_loss": None, "auc": None, "objective": -float(1000 + 37 * i % 11)})
+        as_params.append(e.model_copy(update={"score": score}))
+    paths.evaluations.write_text("".join(e.model_dump_json() + "\n" for e in as_params))
+    best = min((e for e in as_params if e.score is not None), key=lambda e: e.score.value)  # type: ignore[union-attr]
+    page = Page(write_report(tmp_path).read_text())
+    overview = page.sections["overview"]
+    assert "best proxy score" in overview and best.digest in overview
+    assert f"Best proxy score {best.score.value:.5f}" in page.sections["search-curve"]  # type: ignore[union-attr]
