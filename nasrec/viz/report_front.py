@@ -23,18 +23,20 @@ def budgets_and_front(run: RunData, plot: Callable[[Callable[[Any], None], str],
     if len(summary.objectives) < 2:
         out.append(f"<p>One objective ({_e(summary.objectives[0])}): no Pareto front.</p>")
         return "\n".join(out)
-    second = summary.objectives[1]
+    second, others = summary.objectives[1], summary.objectives[1:]
     front = {m.digest for m in summary.front}
     scored = [e for e in run.scored if getattr(score_of(e), second) is not None]
     out.append(plot(lambda fig: draw_front(fig, run), f"proxy score against {second} with the Pareto front"))
     rows = "".join(
         f'<tr><td class="digest">{_e(m.digest)}</td><td>{_f(m.values["logloss"], 5)}</td>'
-        f"<td>{m.values[second]:,.0f}</td><td>{_f(m.full_log_loss, 5)}</td></tr>"
+        + "".join(f"<td>{m.values[o]:,.0f}</td>" for o in others)
+        + f"<td>{_f(m.full_log_loss, 5)}</td></tr>"
         for m in summary.front
     )
+    heads = "".join(f"<th>{_e(o)}</th>" for o in others)
     out.append(
         f"<p>Pareto front of {len(scored)} scored candidates ({len(front)} members); top-k draws from it first.</p>"
-        f'<table><tr><th class="text">digest</th><th>proxy</th><th>{_e(second)}</th>'
+        f'<table><tr><th class="text">digest</th><th>proxy</th>{heads}'
         f"<th>from scratch (valid log loss)</th></tr>{rows}</table>"
     )
     return "\n".join(out)

@@ -209,10 +209,15 @@ class _Markdown:
         text = f"Budgets: {limits}; {summary.rejected} proposals over the budgets (never scored, never trained)."
         if len(summary.objectives) < 2:
             return text + f"\n\nOne objective ({summary.objectives[0]}): no Pareto front."
-        second = summary.objectives[1]
+        second, others = summary.objectives[1], summary.objectives[1:]
         scored = [e for e in run.scored if getattr(score_of(e), second) is not None]
         rows = [
-            [f"`{m.digest}`", _f(m.values["logloss"], 5), f"{m.values[second]:,.0f}", _f(m.full_log_loss, 5)]
+            [
+                f"`{m.digest}`",
+                _f(m.values["logloss"], 5),
+                *(f"{m.values[o]:,.0f}" for o in others),
+                _f(m.full_log_loss, 5),
+            ]
             for m in summary.front
         ]
         return "\n\n".join(
@@ -221,7 +226,7 @@ class _Markdown:
                 self.image("front", lambda fig: draw_front(fig, run), f"proxy score against {second}"),
                 f"Pareto front of {len(scored)} scored candidates ({len(summary.front)} members); top-k draws "
                 "from it first.",
-                _md_table(["digest", "proxy", second, "from scratch (valid log loss)"], rows, left={0}),
+                _md_table(["digest", "proxy", *others, "from scratch (valid log loss)"], rows, left={0}),
             ]
         )
 

@@ -103,14 +103,12 @@ def draw_front(fig: Any, run: RunData) -> None:
     ax = fig.add_subplot()
     ax.scatter([getattr(score_of(e), second) for e in scored], [score_of(e).value for e in scored], s=10, alpha=0.3)
     members = sorted(summary.front, key=lambda m: m.values[second])
-    ax.step(
-        [m.values[second] for m in members],
-        [m.values["logloss"] for m in members],
-        where="post",
-        color="#c0262d",
-        marker="o",
-        label=f"Pareto front ({len(members)})",
-    )
+    xs, ys = [m.values[second] for m in members], [m.values["logloss"] for m in members]
+    if len(summary.objectives) == 2:  # a front of two objectives is a staircase in their plane
+        ax.step(xs, ys, where="post", color="#c0262d", marker="o", label=f"Pareto front ({len(members)})")
+    else:  # of more: its members, seen against two of them (a member may look dominated here)
+        rest = ", ".join(summary.objectives[2:])
+        ax.scatter(xs, ys, color="#c0262d", marker="o", label=f"Pareto front ({len(members)}; also by {rest})")
     ax.set_xlabel(second)
     ax.set_ylabel("proxy score (lower is better)")
     ax.grid(alpha=0.3)

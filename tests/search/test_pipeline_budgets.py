@@ -79,3 +79,16 @@ def test_a_larger_cycles_extends_the_finished_run(run):
     assert json.loads(RunPaths(root).config.read_text())["config"]["strategy"]["options"]["cycles"] == 3
     with pytest.raises(ValueError, match=r"holds another run's config \(different strategy.options.cycles\)"):
         Pipeline(config(space, 2), root, console=Console(quiet=True), progress=False).run()  # shrinking is refused
+
+
+def test_a_front_of_three_objectives_is_tabled_with_every_objective(run, tmp_path):
+    import shutil
+
+    root, summary, _ = run
+    copy = tmp_path / "run"
+    shutil.copytree(root, copy)
+    members = [m.model_copy(update={"values": {**m.values, "params": 1000.0 + i}}) for i, m in enumerate(summary.front)]
+    three = summary.model_copy(update={"objectives": ["logloss", "flops", "params"], "front": members})
+    RunPaths(copy).summary.write_text(three.model_dump_json())
+    html = budgets_and_front(RunData(RunPaths(copy)), lambda draw, alt: f"<img alt='{alt}'>")
+    assert "<th>flops</th><th>params</th>" in html and "<td>1,000</td>" in html
