@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -26,6 +30,20 @@ def _os_error(exc: OSError) -> str:
     path."""
     where = f"{exc.filename}: " if exc.filename else ""
     return f"{where}{exc.strerror or exc}"
+
+
+@contextlib.contextmanager
+def _warnings_as_lines() -> Iterator[None]:
+    """Warnings raised meanwhile (e.g. a vocabulary grown too large) printed as they come, one `warning:` line
+    each on stderr, instead of Python's file-and-line form."""
+
+    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        err_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = show
+        yield
 
 
 def _names(text: str) -> list[str]:
@@ -91,22 +109,23 @@ def prepare_cmd(
     if kdd_profile is not None and fmt != "kdd":
         _fail("--kdd-profile goes with --kdd")
     try:
-        data = prepare(
-            sources if fmt == "parquet" else source,
-            fmt,
-            out=out,
-            label=label,
-            dense=_names(dense),
-            sparse=_names(sparse),
-            delimiter=delimiter,
-            kdd_profile=kdd_profile,
-            encoding=encoding,  # type: ignore[arg-type]  # a str from the CLI; prepare() checks it is vocab or hash
-            min_count=min_count,
-            hash_sizes=hash_size,
-            cap=cap,
-            on_bad_rows=on_bad_rows,
-            progress=None,
-        )
+        with _warnings_as_lines():
+            data = prepare(
+                sources if fmt == "parquet" else source,
+                fmt,
+                out=out,
+                label=label,
+                dense=_names(dense),
+                sparse=_names(sparse),
+                delimiter=delimiter,
+                kdd_profile=kdd_profile,
+                encoding=encoding,  # type: ignore[arg-type]  # a str from the CLI; prepare() checks vocab or hash
+                min_count=min_count,
+                hash_sizes=hash_size,
+                cap=cap,
+                on_bad_rows=on_bad_rows,
+                progress=None,
+            )
     except (DataError, ValueError) as e:
         _fail(str(e))
     except OSError as e:

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -25,10 +26,16 @@ class HashEncoder:
         return idx
 
 
+VOCAB_WARN = 20_000_000
+"""Distinct values (all fields) past which the vocab encoder warns, once: its dictionaries hold ~100 bytes a value
+and each chunk's counting grows with them; hash encoding keeps no state."""
+
+
 class VocabEncoder:
     def __init__(self, n_fields: int) -> None:
         self.maps: list[dict[int, int]] = [{} for _ in range(n_fields)]
         self.counts = [np.zeros(1, dtype=np.int64) for _ in range(n_fields)]
+        self.warned = False
 
     def encode(self, keys: np.ndarray, missing: np.ndarray) -> np.ndarray:
         """Raw ids (1-based by first appearance; 0 = missing) as uint32."""
@@ -48,6 +55,15 @@ class VocabEncoder:
             counts = np.bincount(raw, minlength=len(vocab) + 1)
             counts[: len(self.counts[f])] += self.counts[f]
             self.counts[f] = counts
+        distinct = sum(len(vocab) for vocab in self.maps)
+        if distinct > VOCAB_WARN and not self.warned:
+            self.warned = True
+            warnings.warn(
+                f"vocab encoding holds {distinct:,} distinct values so far (about {distinct * 100 / 2**30:.0f} GiB of "
+                "memory, growing): for data this large prefer --encoding hash (prepare(..., encoding='hash'))",
+                UserWarning,
+                stacklevel=2,
+            )
         return out
 
     def finish(self, min_count: int) -> tuple[list[np.ndarray], tuple[int, ...]]:

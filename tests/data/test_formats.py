@@ -156,3 +156,20 @@ def test_cli_prepare_into_a_folder_it_cannot_write_is_one_line_naming_the_path(t
     assert r.output == "error: /proc/nasrec-data: cannot write here: No such file or directory\n"
     r = runner.invoke(app, ["synthetic", "--rows", "100", "--out", "/proc/nasrec-oracle"], color=False)
     assert r.exit_code == 1 and r.output.startswith("error: /proc/nasrec-oracle") and "Traceback" not in r.output
+
+
+def test_a_vocabulary_grown_past_the_threshold_warns_once_in_one_line(tmp_path: Path, monkeypatch) -> None:
+    from nasrec.data import encoding
+
+    monkeypatch.setattr(encoding, "VOCAB_WARN", 50)
+    f = tmp_path / "t.csv"
+    f.write_text("a,c,y\n" + "".join(f"{i},v{i},{i % 2}\n" for i in range(200)))
+    r = runner.invoke(app, ["prepare", "--csv", str(f), "--label", "y", "--sparse", "c", "--out", str(tmp_path / "p")])
+    assert r.exit_code == 0, r.output
+    warned = [line for line in r.stderr.splitlines() if line.startswith("warning:")]
+    assert warned == [
+        "warning: vocab encoding holds 200 distinct values so far (about 0 GiB of memory, growing): for data this "
+        "large prefer --encoding hash (prepare(..., encoding='hash'))"
+    ]
+    with pytest.warns(UserWarning, match="vocab encoding holds 200 distinct values"):
+        prepare(f, "csv", label="y", sparse=["c"], out=tmp_path / "q", progress=False)
