@@ -9,7 +9,9 @@ def test_the_cost_of_one_architecture_is_counted_once(monkeypatch):
     calls = []
     real = scoring.cost
     monkeypatch.setattr(
-        scoring, "cost", lambda g, spec, layernorm: calls.append(g.digest()) or real(g, spec, layernorm=layernorm)
+        scoring,
+        "cost",
+        lambda g, spec, layernorm, norm_raw_fm: calls.append(g.digest()) or real(g, spec, layernorm, norm_raw_fm),
     )
     monkeypatch.setattr(scoring, "_COSTS", {})
     spec = FeatureSpec.synthetic(13, [100] * 26, embedding_dim=16)
@@ -21,3 +23,5 @@ def test_the_cost_of_one_architecture_is_counted_once(monkeypatch):
     assert calls == [g.digest(), other.digest()] and first[0] > 0 and first[1] > 0
     assert scoring.flops_and_params(g, spec, layernorm=False)[1] < first[1]  # another model: counted again
     assert calls == [g.digest(), other.digest(), g.digest()]
+    scoring.flops_and_params(g, spec, norm_raw_fm=True)  # a norm_raw_fm supernet's build: another model too
+    assert calls == [g.digest(), other.digest(), g.digest(), g.digest()]
