@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -32,10 +31,16 @@ Out = Annotated[Path | None, typer.Option("-o", "--out", help="Write here instea
 Space = Annotated[str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")]
 
 
-class Format(StrEnum):
-    auto = "auto"
-    nasrec = "nasrec"
-    nasrec_ref = "nasrec-ref"
+FORMATS = ("auto", "nasrec", "nasrec-ref")
+
+
+def input_format(value: str) -> str:
+    """`--from`'s value, checked (a one-line error, like every other bad option, not click's usage box)."""
+    from nasrec.errors import UsageError
+
+    if value not in FORMATS:
+        raise UsageError(f"--from takes {', '.join(FORMATS)}, got {value!r}")
+    return value
 
 
 @app.command()
@@ -167,7 +172,9 @@ def diff(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()
 @user_errors
 def convert(
     file: Annotated[str, typer.Argument(help="Input file.")],
-    from_: Annotated[Format, typer.Option("--from", help="Input format (auto: told apart by the keys).")] = Format.auto,
+    from_: Annotated[
+        str, typer.Option("--from", help="Input format: auto (told apart by the keys), nasrec or nasrec-ref.")
+    ] = "auto",
     to: Annotated[
         str | None, typer.Option(help="Output format, nasrec or nasrec-ref (default: the other one).")
     ] = None,
@@ -181,7 +188,7 @@ def convert(
         raise UsageError(f"--to takes nasrec or nasrec-ref, got {to!r}")
     if out is not None and Path(out).exists() and Path(out).resolve() == Path(file).resolve():
         raise UsageError(f"-o {out} is the input file; write the converted genotype to another file")
-    g, source = load_with_format(file, from_.value)
+    g, source = load_with_format(file, input_format(from_))
     target = to if to is not None else ("nasrec" if source == "nasrec-ref" else "nasrec-ref")
     data = to_nasrec_ref(g) if target == "nasrec-ref" else g.to_dict()
     write_or_print(json.dumps(data, indent=2), out)
@@ -233,7 +240,7 @@ def render(
     format: Annotated[
         str | None, typer.Option("--format", help="svg, png, pdf or dot (default: from the -o suffix, else svg).")
     ] = None,
-    from_: Annotated[Format, typer.Option("--from", help="Input format.")] = Format.auto,
+    from_: Annotated[str, typer.Option("--from", help="Input format: auto, nasrec or nasrec-ref.")] = "auto",
     space: Space = None,
     hide_unused: Annotated[
         bool, typer.Option("--hide-unused", help="Leave out the operators and blocks that reach nothing.")
@@ -251,7 +258,7 @@ def render(
     )
     if not file.startswith("zoo:") and target.resolve() == Path(file).resolve():
         raise UsageError(f"-o {target}: that is the genotype file itself; choose another name")
-    g = load_checked(file, space, from_.value)
+    g = load_checked(file, space, input_format(from_))
     try:
         written = do_render(g, target, format=format, hide_unused=hide_unused)
     except GenotypeError as exc:

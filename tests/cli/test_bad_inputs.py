@@ -282,3 +282,5 @@ def test_render_never_writes_over_its_own_genotype_and_convert_names_a_bad_targe
     assert g.read_bytes() == before
     one_error(genotype("convert", str(g), "--to", "foo"), "--to takes nasrec or nasrec-ref, got 'foo'")
     one_error(genotype("convert", str(g), "--to", "auto"), "--to takes nasrec or nasrec-ref, got 'auto'")
+    for command in ("convert", "render"):  # a bad choice is one line and exit 1, like every other bad option
+        one_error(genotype(command, str(g), "--from", "foo"), "--from takes auto, nasrec, nasrec-ref, got 'foo'")
