@@ -40,7 +40,7 @@ from nasrec.evaluators.supernet_training import (
     training_report,
 )
 from nasrec.genotype import Genotype, get_space, sample
-from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl
+from nasrec.state import RunLock, Stage, atomic_write_text, pin_config, read_jsonl, same_place
 
 
 def rank_study(
@@ -187,14 +187,9 @@ def _check_data(source: Path, records: Iterable[StudyScore], data: str) -> list[
     out = list(records)
     for record in out:
         theirs = record.score.config.get("data") if record.score is not None else None
-        if theirs is not None and not _same_place(theirs, data):
+        if theirs is not None and not same_place(theirs, data):
             raise UsageError(f"{source}: {record.label} was scored on data {theirs!r}, this study's is {data!r}")
     return out
-
-
-def _same_place(a: str, b: str) -> bool:
-    """Two data references (`sample:criteo`, a folder) that name the same data."""
-    return a == b or (Path(a).exists() and Path(b).exists() and Path(a).resolve() == Path(b).resolve())
 
 
 def _same_paper(record: StudyScore, max_passes: int | None) -> bool:

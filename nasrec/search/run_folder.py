@@ -15,7 +15,7 @@ import nasrec
 from nasrec.errors import UsageError
 from nasrec.search.base import STRATEGIES, growable_options
 from nasrec.search.run_config import RunConfig
-from nasrec.state import pin_config
+from nasrec.state import ConfigDiffers, pin_config
 
 DISPATCH = ("executor", "ray_address", "workers", "device")
 """Where and how work runs, not what it computes: a run may resume on another executor (e.g. onto a cluster),
@@ -68,29 +68,23 @@ def pin_run_config(path: Path, config: RunConfig) -> dict[str, tuple[Any, Any]]:
             paths=PATHS,
             absent=ABSENT,
         )
-    except UsageError:
-        _refuse_blocked_growth(path, config)
+    except ConfigDiffers as exc:
+        _refuse_blocked_growth(path, config, exc.differences)
         raise
 
 
-def _refuse_blocked_growth(path: Path, config: RunConfig) -> None:
-    """Say why, where the only difference from the folder's run is a budget raised that its strategy may raise in
-    general (`GROWABLE`) but not with these options (`growable(options)`, e.g. evolution's mutation schedule)."""
+def _refuse_blocked_growth(path: Path, config: RunConfig, differences: dict[str, tuple[Any, Any]]) -> None:
+    """Say why, where the only differences from the folder's run are budgets raised that its strategy may raise
+    in general (`GROWABLE`) but not with these options (`growable(options)`, e.g. evolution's mutation schedule)."""
     strategy = config.strategy
     factory = STRATEGIES.get(strategy.name)
     blocked = set(getattr(factory, "GROWABLE", ())) - set(growable_options(strategy.name, strategy.options))
-    try:
-        saved = RunConfig.model_validate(json.loads(path.read_text())["config"])
-    except (OSError, ValueError, KeyError, TypeError):
+    prefix = "strategy.options."
+    raised = {d.removeprefix(prefix): v for d, v in differences.items() if d.startswith(prefix)}
+    if not raised or len(raised) < len(differences) or not set(raised) <= blocked:
         return
-    old, new = saved.strategy.options, strategy.options
-    changed = {k for k in new if new[k] != old.get(k)}
-    same_else = saved.model_copy(update={"strategy": strategy}).model_dump(exclude=set(DISPATCH)) == (
-        config.model_dump(exclude=set(DISPATCH))
-    )
-    raised = changed and changed <= blocked and all(new[k] > old[k] for k in changed)
-    if same_else and saved.strategy.name == strategy.name and raised:
-        what = ", ".join(f"{k} {old[k]} -> {new[k]}" for k in sorted(changed))
+    if all(isinstance(old, int | float) and isinstance(new, int | float) and new > old for old, new in raised.values()):
+        what = ", ".join(f"{k} {old} -> {new}" for k, (old, new) in sorted(raised.items()))
         why = " ".join((inspect.getdoc(getattr(factory, "growable", None)) or "").split())
         raise UsageError(
             f"{path}: this run cannot be extended ({what}) with its {strategy.name} options: {why} Use a new "

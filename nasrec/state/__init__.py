@@ -6,7 +6,7 @@ resumable stages over those logs (`Stage`), a folder's config pinned by its firs
 one-process-per-folder lock (`RunLock`). Imports nothing else of nasrec but its error types (`nasrec.errors`).
 """
 
-from nasrec.state.configs import pin_config
+from nasrec.state.configs import ConfigDiffers, pin_config, same_place
 from nasrec.state.files import atomic_open, atomic_write_bytes, atomic_write_text
 from nasrec.state.folders import atomic_folder, clean_stale
 from nasrec.state.jsonl import Scan, append_jsonl, read_jsonl, repair_jsonl, scan_jsonl
@@ -14,6 +14,7 @@ from nasrec.state.lock import RunFolderBusy, RunLock
 from nasrec.state.stages import Stage
 
 __all__ = [
+    "ConfigDiffers",
     "RunFolderBusy",
     "RunLock",
     "Scan",
@@ -27,5 +28,6 @@ __all__ = [
     "pin_config",
     "read_jsonl",
     "repair_jsonl",
+    "same_place",
     "scan_jsonl",
 ]

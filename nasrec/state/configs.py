@@ -14,6 +14,15 @@ from nasrec.errors import UsageError
 from nasrec.state.files import atomic_write_text
 
 
+class ConfigDiffers(UsageError):
+    """A folder's pinned config differs from the one brought: `differences` maps each differing field's dotted
+    path to its (saved, new) values, for a caller that can say more about why."""
+
+    def __init__(self, message: str, differences: dict[str, tuple[Any, Any]]) -> None:
+        super().__init__(message)
+        self.differences = differences
+
+
 def pin_config(
     path: str | Path,
     config: BaseModel,
@@ -62,7 +71,7 @@ def pin_config(
             _set(old, dotted, now)
     for dotted in paths:
         was, now = _at(old, dotted), _at(new, dotted)
-        if was != now and _same(now, was):
+        if was != now and same_place(now, was):
             _set(old, dotted, now)
     for dotted in ignore:  # where and how work runs: taken as the new config says
         if "." in dotted and _at(new, dotted) is not None:
@@ -70,8 +79,9 @@ def pin_config(
     differ = [d for d in _differences(new, old) if d.split(".")[0] not in ignore]
     if differ:
         shown = ", ".join(differ[:MAX_SHOWN]) + (f", ... ({len(differ)} in all)" if len(differ) > MAX_SHOWN else "")
-        raise UsageError(
-            f"{path} holds another {what}'s config (different {shown}); use a new folder or the same settings"
+        raise ConfigDiffers(
+            f"{path} holds another {what}'s config (different {shown}); use a new folder or the same settings",
+            {d: (_at(old, d), _at(new, d)) for d in differ},
         )
     if grown:
         atomic_write_text(path, json.dumps({key: body, **(extra or {})} if key else body, indent=2) + "\n")
@@ -89,8 +99,11 @@ def _differences(new: Any, old: Any, prefix: str = "") -> list[str]:
     return [] if new == old else [prefix.rstrip(".")]
 
 
-def _same(a: Any, b: Any) -> bool:
-    """Two path strings that point at the same existing file or folder."""
+def same_place(a: Any, b: Any) -> bool:
+    """Two references to the same data or file: equal, or path strings that resolve to the same existing place
+    (the CLI writes absolute paths; older folders and logs hold relative ones)."""
+    if a == b:
+        return True
     return isinstance(a, str) and isinstance(b, str) and Path(a).exists() and Path(a).resolve() == Path(b).resolve()
 
 
