@@ -23,7 +23,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.optimizers import sparse_adagrad
 from nasrec.evaluators.schedule import logit
-from nasrec.evaluators.training import TrainConfig, Trainer
+from nasrec.evaluators.training import RESUME_MAY_CHANGE, TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
 from nasrec.state import RunLock, atomic_write_text, pin_config
@@ -142,9 +142,8 @@ class SupernetTrainer(Trainer):
         self.optimizers[1].step()
 
 
-GUARD = ("train.guard_factor", "train.guard_patience")
-"""A supernet folder's settings a resume may change: the divergence guard's thresholds say when a run stops, not
-what it computes (the checkpoint's recipe leaves them out too)."""
+GUARD = tuple(f"train.{name}" for name in RESUME_MAY_CHANGE)
+"""A supernet folder's settings a resume may change: the training recipe's (the divergence guard's thresholds)."""
 
 
 def train_supernet(

@@ -365,12 +365,15 @@ class Trainer:
             opt.step()
 
 
+RESUME_MAY_CHANGE = ("guard_factor", "guard_patience")
+"""Recipe fields a resume may change: the guard's thresholds say when a run stops, not what it computes."""
+
+
 def _recipe(config_json: str | None) -> dict[str, Any] | None:
-    """A saved recipe as compared on resume: the guard's thresholds change when a run stops, not what it
-    computes, so they may differ."""
+    """A saved recipe as compared on resume (`RESUME_MAY_CHANGE` left out)."""
     if config_json is None:
         return None
-    return {k: v for k, v in json.loads(config_json).items() if k not in ("guard_factor", "guard_patience")}
+    return {k: v for k, v in json.loads(config_json).items() if k not in RESUME_MAY_CHANGE}
 
 
 def _skip(batches: Iterable[Any], n: int) -> Iterator[Any]:
