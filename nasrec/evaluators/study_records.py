@@ -15,7 +15,7 @@ from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score, SeedRun, derive_seed
 from nasrec.genotype import Genotype
 from nasrec.genotype.io import GenotypeJSON
-from nasrec.state import atomic_write_text
+from nasrec.state import atomic_write_text, same_place
 
 REFERENCE = "full"
 """Label prefix of the reference's records: `full/seed0`, `full/seed1`, ..."""
@@ -56,10 +56,11 @@ def read_reference_table(path: str | Path) -> list[ReferenceEntry]:
 def reference_records(path: str | Path, data: str, seed: int, seeds: int, examples: int) -> list[StudyScore]:
     """A reference table's runs as the `full/seed<i>` records of a study on `data` whose reference seed `i` is
     `seed + i` (i < `seeds`): each run's seed says which. They carry no time (`seconds` 0; `config` names the
-    table). Raises UsageError naming the table when it was trained on other data."""
+    table). Raises UsageError naming the table when it was trained on other data (a path is the same data when
+    it resolves to the same place: the study's `--data runs/x` and the table's absolute path agree)."""
     records = []
     for n, entry in enumerate(read_reference_table(path), 1):
-        if entry.data != data:
+        if not same_place(entry.data, data):
             raise UsageError(f"reference table {path}, line {n}: trained on {entry.data!r}, not on {data!r}")
         labels = {derive_seed(seed + i, entry.digest): f"{REFERENCE}/seed{i}" for i in range(seeds)}
         for run in entry.runs:

@@ -14,7 +14,7 @@ from nasrec.evaluators.rank_study import distinct_samples, rank_study
 from nasrec.evaluators.rank_study_config import TRIVIAL, RankStudyConfig, SupernetVariant
 from nasrec.evaluators.rank_summary import RankStudyResult, paired_difference, pooled_agreement
 from nasrec.evaluators.ranking import agreement
-from nasrec.evaluators.study_records import REFERENCE, StudyScore
+from nasrec.evaluators.study_records import REFERENCE, StudyScore, reference_records
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.evaluators.training import TrainConfig
 from nasrec.state import read_jsonl
@@ -177,6 +177,18 @@ def test_a_reference_table_is_reused_and_only_the_runs_it_lacks_are_trained(whol
     with pytest.raises(UsageError, match=r"^reference table .*other-data\.jsonl, line 1: trained on 'sample:avazu', "):
         rank_study(config, tmp_path / "bad", run=False, reuse_reference=moved)
     assert not (tmp_path / "bad").exists()  # checked before anything is written
+
+
+def test_a_reference_table_on_a_relative_path_serves_the_same_data_given_absolute(whole, tmp_path, monkeypatch):
+    """The table names its data as the study was given it; the same folder named another way is the same data."""
+    (tmp_path / "rows").mkdir()
+    table = tmp_path / "relative.jsonl"
+    table.write_text((whole[0] / "reference.jsonl").read_text().replace('"data": "sample:criteo"', '"data": "rows"'))
+    monkeypatch.chdir(tmp_path)
+    records = reference_records(table, str(tmp_path / "rows"), seed=0, seeds=2, examples=10)
+    assert len(records) == 6 and {r.label for r in records} == {f"{REFERENCE}/seed0", f"{REFERENCE}/seed1"}
+    with pytest.raises(UsageError, match=r"line 1: trained on 'rows', not on '.*elsewhere'"):
+        reference_records(table, str(tmp_path / "elsewhere"), seed=0, seeds=2, examples=10)
 
 
 def test_reuse_names_a_missing_log(tmp_path, tiny_space_file):
