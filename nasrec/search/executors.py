@@ -1,10 +1,12 @@
 """Executors run evaluations. Workers receive genotype JSON and the evaluator's name and JSON config, never
 pickled models; they return `Score` JSON. In-process (default) and process-pool implementations.
 
-An exception the evaluation raises is that genotype's result (the runner logs it and goes on). Losing the
-workers is not: a process pool whose worker dies (killed by the system, e.g. out of memory) fails every
-evaluation in flight, so it is started again and those evaluations resubmitted, up to `max_restarts` times;
-after that the futures raise `WorkersLost`, which stops the search unlogged (a rerun resumes it)."""
+An exception the evaluation raises is that genotype's result (the runner logs it and goes on). Two kinds are
+not, and stop the search unlogged (a rerun resumes it): a `UsageError` or `DataError` (the setup: a supernet
+or data file missing or unreadable where the evaluation runs, a device not there; every genotype would fail
+alike), and losing the workers: a process pool whose worker dies (killed by the system, e.g. out of memory)
+fails every evaluation in flight, so it is started again and those evaluations resubmitted, up to
+`max_restarts` times; after that the futures raise `WorkersLost`."""
 
 from __future__ import annotations
 
@@ -17,6 +19,7 @@ from concurrent.futures import ProcessPoolExecutor as _Pool
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
+from nasrec.data.errors import DataError
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.genotype import Genotype
@@ -149,10 +152,11 @@ class ProcessPoolExecutor:
 
 def score_from_future(future: Future[str]) -> tuple[Score | None, str | None]:
     """(score, None), or (None, the error) when the evaluation raised or its score is not finite (JSON writes
-    NaN as null: e.g. a subnet whose logits diverged); `WorkersLost` is raised, not logged."""
+    NaN as null: e.g. a subnet whose logits diverged); a setup error (`UsageError`, `DataError`, `WorkersLost`)
+    is raised, not logged as the genotype's failure."""
     try:
         score = Score.model_validate_json(future.result())
-    except WorkersLost:
+    except (UsageError, DataError):
         raise
     except Exception as exc:
         return None, f"{type(exc).__name__}: {exc}"

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from nasrec.errors import UsageError
+from nasrec.evaluators.base import build_evaluator
 from nasrec.genotype import NASREC_FULL, NASREC_SMALL
 from nasrec.records import Evaluation
 from nasrec.search.evolution import RegularizedEvolution
@@ -150,6 +152,24 @@ def test_workers_that_keep_dying_stop_the_search_unlogged_and_a_rerun_resumes_it
         RandomSearch(NASREC_SMALL, seed=4, budget=6), InProcessExecutor(FormulaEvaluator()), tmp_path / "log.jsonl"
     )
     assert len(resumed) == 6 and all(r.score is not None for r in resumed)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_setup_error_stops_the_search_unlogged_instead_of_failing_every_genotype(tmp_path, workers):
+    """A supernet missing where the evaluations run fails every genotype alike: the search stops with its message
+    and logs nothing, so a rerun (once it is there) scores them all."""
+    config = {"data": "sample:criteo", "supernet": str(tmp_path / "nope" / "checkpoint.pt")}
+    executor = (
+        InProcessExecutor(build_evaluator("supernet", config))
+        if workers == 1
+        else ProcessPoolExecutor("supernet", config, workers=workers)
+    )
+    with pytest.raises(UsageError, match=r"^supernet .*nope/checkpoint\.pt: .* does not exist \(train one with"):
+        try:
+            run_search(RandomSearch(NASREC_SMALL, seed=4, budget=6), executor, tmp_path / "log.jsonl", parallel=workers)
+        finally:
+            executor.close()
+    assert read_jsonl(tmp_path / "log.jsonl", Evaluation) == []
 
 
 def test_evolution_whose_every_evaluation_fails_stops_with_a_message_naming_the_first_error(tmp_path):
