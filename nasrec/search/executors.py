@@ -13,7 +13,9 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing
+import os
 import threading
+import time
 from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor as _Pool
 from concurrent.futures.process import BrokenProcessPool
@@ -58,12 +60,26 @@ class InProcessExecutor:
 _worker_evaluator: Evaluator | None = None
 
 
-def _init_worker(name: str, config_json: str, threads: int) -> None:
+def _init_worker(name: str, config_json: str, threads: int, parent: int) -> None:
     global _worker_evaluator
     import torch
 
+    _exit_with_parent(parent)
     torch.set_num_threads(threads)
     _worker_evaluator = build_evaluator(name, json.loads(config_json))
+
+
+def _exit_with_parent(parent: int, every: float = 1.0) -> None:
+    """Exit this worker once its parent is gone (re-parented: `getppid` changes), checked every `every` seconds
+    by a daemon thread: a driver killed by SIGKILL cannot stop its pool, whose workers would otherwise live on,
+    holding the evaluator's memory, beside the workers of the rerun that resumes the search."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="nasrec-parent-watch", daemon=True).start()
 
 
 def _evaluate_in_worker(genotype_json: str) -> str:
@@ -100,7 +116,7 @@ class ProcessPoolExecutor:
             max_workers=workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_init_worker,
-            initargs=initargs,
+            initargs=(*initargs, os.getpid()),
         )
 
     def submit(self, genotype_json: str) -> Future[str]:

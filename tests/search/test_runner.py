@@ -138,6 +138,41 @@ def test_a_worker_killed_by_the_system_is_replaced_and_no_genotype_is_logged_as_
     assert {r.digest: r.score.log_loss for r in records} == {r.digest: r.score.log_loss for r in clean}
 
 
+def test_pool_workers_exit_when_their_driver_is_killed(tmp_path):
+    """A SIGKILLed driver cannot stop its pool: the workers notice they were re-parented and exit."""
+    driver = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "from tests.search.formula import FormulaEvaluator\n"
+            "from nasrec.search.executors import ProcessPoolExecutor\n"
+            "from nasrec.genotype import NASREC_SMALL, sample\n"
+            "e = FormulaEvaluator(sleep=60)\n"
+            "pool = ProcessPoolExecutor(e.name, e.config, workers=2)\n"
+            "fs = [pool.submit(sample(NASREC_SMALL, rng=i).to_json()) for i in range(2)]\n"
+            "print(*pool.pool._processes, flush=True)\n"
+            "import time; time.sleep(120)\n",
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert driver.stdout is not None
+    workers = [int(pid) for pid in driver.stdout.readline().split()]
+    driver.stdout.close()
+    assert len(workers) == 2
+    time.sleep(3)  # the workers are up and evaluating
+    driver.kill()
+    driver.wait()
+    deadline = time.time() + 30
+    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+        time.sleep(0.2)
+    left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
 def test_workers_that_keep_dying_stop_the_search_unlogged_and_a_rerun_resumes_it(tmp_path):
     (tmp_path / "kill").touch()
     evaluator = FormulaEvaluator(kill_file=str(tmp_path / "kill"), kill_once=False)
