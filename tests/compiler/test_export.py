@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -11,9 +13,11 @@ from nasrec.cli.main import app
 from nasrec.compiler import compile_standalone
 from nasrec.compiler.export import TOLERANCE, example_inputs, export_file, onnx_session, run_onnx
 from nasrec.data.spec import preset
-from nasrec.genotype import sample
+from nasrec.genotype import load, sample
 from nasrec.genotype.zoo import load_zoo
 from tests.spaces import TINY
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxscript")
@@ -35,6 +39,17 @@ def test_every_operator_exports_to_onnx_and_onnxruntime_agrees(tmp_path):
     got = run_onnx(session, dense, sparse)
     assert got.shape == (4096,) and np.abs(got - want).max() <= TOLERANCE
     assert [p.name for p in tmp_path.iterdir()] == ["m.onnx"]  # no temporary left beside it
+
+
+def test_large_logits_are_checked_relative_to_their_size(tmp_path):
+    """The paper's Criteo model without LayerNorm (as the reference trains its final models) has logits near 8,
+    which float32 rounds to ~1e-6 of themselves and the two runtimes round differently: the check scales the
+    tolerance by the logit above 1 (an absolute 1e-5 refused this model, 1.4e-5 apart at a logit of 7.6)."""
+    features = preset("criteo", cap=1000)
+    torch.manual_seed(0)
+    g = load(ROOT / "tests/data/nasrec_ref/criteo_ea_criteo_kaggle_xlarge_best_1shot.json")
+    check = export_file(compile_standalone(g, features, layernorm=False), features, tmp_path / "m.onnx", "onnx")
+    assert check.max_scaled_diff <= TOLERANCE and check.max_scaled_diff <= check.max_abs_diff
 
 
 def test_torch_export_program_with_a_dynamic_batch(tmp_path):
