@@ -121,12 +121,14 @@ class Supernet(nn.Module):
         self.space.check(genotype)
         return SupernetView(self, genotype)
 
-    def cached_view(self, genotype: Genotype) -> SupernetView:
-        """`view`, memoised by genotype digest (LRU of `view_cache` entries)."""
-        key = genotype.digest()
+    def cached_view(self, genotype: Genotype, local_grads: bool = False) -> SupernetView:
+        """`view`, memoised by genotype digest and gradient mode (LRU of `view_cache` entries); `local_grads`:
+        in local-gradient mode (`SupernetView.set_local_grads`). Each mode has its own view, so training in
+        local-gradient mode leaves `supernet(dense, sparse, genotype)` on plain autograd."""
+        key = f"{genotype.digest()}/{'local' if local_grads else 'plain'}"
         v = self._views.get(key)
         if v is None:
-            v = self._views[key] = self.view(genotype)
+            v = self._views[key] = self.view(genotype).set_local_grads(local_grads)
             if len(self._views) > self._view_cache:
                 self._views.popitem(last=False)
         else:
@@ -276,8 +278,12 @@ class SupernetView(nn.Module):
         return run(self.plan, emb.dense, emb.sparse, self._call)
 
     def head_weights(self) -> tuple[Tensor, Tensor]:
-        """The head's (weight [1, F], bias [1]) for this view, sliced from the supernet."""
-        w = self.leaves[(0, "head")] if self.local_grads else {name: s(p) for name, p, s in self._head}
+        """The head's (weight [1, F], bias [1]) for this view, sliced from the supernet (in local-gradient mode,
+        once a forward has made them: the leaf's)."""
+        if self.local_grads and (0, "head") in self.leaves:  # this forward's leaf
+            w = self.leaves[(0, "head")]
+        else:
+            w = {name: s(p) for name, p, s in self._head}
         return w["head_w"], w["head_b"]
 
     def head_logits(self, features: Tensor) -> Tensor:

@@ -124,7 +124,7 @@ class SupernetTrainer(Trainer):
         return [self.dense_opt, sparse_adagrad(sparse, self.config)]
 
     def _forward(self, dense: Tensor, sparse: Tensor, step: int) -> Tensor:
-        self.view = self.supernet.cached_view(self.paths(step)).set_local_grads()
+        self.view = self.supernet.cached_view(self.paths(step), local_grads=True)
         logits = self.view(dense, sparse)
         if self.center is None:
             return logits

@@ -141,3 +141,23 @@ def test_views_after_an_assigning_load_compute_with_the_loaded_weights() -> None
     a.load_state_dict(b.state_dict(), assign=True)
     torch.testing.assert_close(a.view(g)(dense, sparse), b.view(g)(dense, sparse), rtol=0, atol=0)
     assert not torch.equal(before, b.view(g)(dense, sparse))
+
+
+def test_a_cached_local_gradient_view_leaves_the_plain_call_on_autograd() -> None:
+    """Supernet training caches local-gradient views: `supernet(dense, sparse, genotype)` still gets its own plain
+    view, whose backward reaches the supernet's parameters (it reused the training's view, whose gradient went
+    to a throwaway leaf), and a local-gradient view's head weights are the sliced ones before any forward."""
+    net = Supernet(SPACE, SMALL)
+    g = sample(SPACE, "any-path", 1)
+    dense, sparse = batch(SMALL)[:2]
+    local = net.cached_view(g, local_grads=True)
+    assert local is net.cached_view(g, local_grads=True) and local.local_grads
+    local(dense, sparse).sum().backward()
+    assert all(p.grad is None for n, p in net.named_parameters() if not n.startswith("embedding."))
+    net.zero_grad(set_to_none=True)
+    net(dense, sparse, g).sum().backward()
+    grads = [p.grad for n, p in net.named_parameters() if not n.startswith("embedding.")]
+    assert sum(t is not None for t in grads) > 0
+    plain = net.view(g)
+    fresh = net.view(g).set_local_grads()
+    assert all(torch.equal(a, b) for a, b in zip(fresh.head_weights(), plain.head_weights(), strict=True))
