@@ -57,6 +57,11 @@ class SlicedAdagrad:
         g = 0: unchanged). On `INDEXED_DEVICES` by a few index ops over `view.flat_index`; elsewhere slice by
         slice, in one call of the fused kernel (`FUSED_ADAGRAD`; else four foreach calls): slices that are views
         of their parameter in place, the others (index selections) on copies written back."""
+        if not view.local_grads:
+            raise ValueError(
+                "SlicedAdagrad.step(view) needs a view in local-gradient mode (view.set_local_grads()): a plain "
+                "view's backward writes its gradients into the supernet's parameters, which this step never reads"
+            )
         leaf = view.flat_leaf
         if leaf is None or leaf.grad is None:
             return
@@ -116,13 +121,13 @@ class RowSparseAdagrad(torch.optim.Adagrad):
 
     The same arithmetic as torch's sparse branch (coalesce; accumulate the squares; sqrt + eps; the scaled
     step) through `index_add_`/`index_select` on the rows, where torch's sparse-dense adds and `sparse_mask`
-    cost a pass over the whole table on CPU (~1 ms per add for a 3M-row table). Dense gradients, weight decay
-    and complex parameters take torch's own step. Its state dict is Adagrad's."""
+    cost a pass over the whole table on CPU (~1 ms per add for a 3M-row table). Dense gradients, weight decay,
+    `maximize` and complex parameters take torch's own step. Its state dict is Adagrad's."""
 
     def _torch_step(self) -> bool:
-        """Whether any group needs torch's own step (dense gradient, weight decay, complex parameter)."""
+        """Whether any group needs torch's own step (dense gradient, weight decay, maximize, complex parameter)."""
         return any(
-            group["weight_decay"] or not p.grad.is_sparse or p.is_complex()
+            group["weight_decay"] or group["maximize"] or not p.grad.is_sparse or p.is_complex()
             for group in self.param_groups
             for p in group["params"]
             if p.grad is not None

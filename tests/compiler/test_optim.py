@@ -140,3 +140,24 @@ def test_row_sparse_adagrad_steps_each_group_once_when_one_group_is_dense():
         opt.step()
     assert torch.equal(emb_a.weight, emb_b.weight) and torch.equal(dense_a, dense_b)
     assert int(opts[1].state[emb_b.weight]["step"]) == 1
+
+
+def test_row_sparse_adagrad_with_maximize_ascends_as_torch_does():
+    emb_a, emb_b = (torch.nn.Embedding(10, 2, sparse=True) for _ in range(2))
+    emb_b.weight.data.copy_(emb_a.weight.data)
+    for cls, emb in ((torch.optim.Adagrad, emb_a), (RowSparseAdagrad, emb_b)):
+        opt = cls([emb.weight], lr=0.1, maximize=True)
+        emb(torch.tensor([1, 3])).sum().backward()
+        with torch.sparse.check_sparse_tensor_invariants(enable=False):
+            opt.step()
+    assert torch.equal(emb_a.weight, emb_b.weight)
+
+
+def test_sliced_adagrad_refuses_a_plain_view() -> None:
+    """A plain view's gradients land on the supernet's parameters, which the sliced step never reads: training
+    would silently not train."""
+    net = Supernet(SPACE, SMALL)
+    view = net.view(sample(SPACE, "any-path", 0))
+    view(*batch(SMALL)[:2]).sum().backward()
+    with pytest.raises(ValueError, match=r"^SlicedAdagrad\.step\(view\) needs a view in local-gradient mode"):
+        SlicedAdagrad(net, lr=0.1).step(view)
