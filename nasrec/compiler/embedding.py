@@ -46,12 +46,14 @@ class FeatureEmbedding(nn.Module):
         return self.table.num_embeddings
 
     def fold(self, sparse: Tensor) -> Tensor:
-        """The reference's index rule per field, vectorised. The divisor is clamped to >= 1: identical for
-        every table of >= 2 rows, and it keeps inductor's vectorised loop (whose masked tail lanes read 0 rows)
-        from raising ZeroDivisionError under `torch.compile`; a 1-row table maps every index to its row 0."""
+        """The reference's index rule per field, vectorised: an index past the field's rows folds to
+        (i - 1) mod (rows - 1) + 1; a negative one folds the same way (into the field's rows 1..rows-1, never a
+        neighbouring field's). The divisor is clamped to >= 1: identical for every table of >= 2 rows, and it
+        keeps inductor's vectorised loop (whose masked tail lanes read 0 rows) from raising ZeroDivisionError
+        under `torch.compile`; a 1-row table maps every index to its row 0."""
         rows = self.rows
         folded = (sparse - 1).remainder((rows - 1).clamp_min(1)) + 1
-        return torch.where(sparse >= rows, folded.minimum(rows - 1), sparse)
+        return torch.where((sparse >= rows) | (sparse < 0), folded.minimum(rows - 1), sparse)
 
     def forward(self, sparse: Tensor) -> Tensor:
         return self.table(self.fold(sparse) + self.offsets)
@@ -69,5 +71,5 @@ class PerFieldEmbedding(nn.Module):
 
     def forward(self, sparse: Tensor) -> Tensor:
         rows = self.rows
-        idx = torch.where(sparse >= rows, (sparse - 1).remainder(rows - 1) + 1, sparse)
+        idx = torch.where((sparse >= rows) | (sparse < 0), (sparse - 1).remainder(rows - 1) + 1, sparse)
         return torch.stack([t(idx[:, i]) for i, t in enumerate(self.tables)], dim=1)

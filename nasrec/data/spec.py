@@ -90,8 +90,9 @@ class FeatureSpec(BaseModel):
 
 def fold_index(index: int, rows: int) -> int:
     """The reference's index rule applied to a table of `rows` rows: 0 stays 0 (missing), any other
-    index i maps to (i - 1) mod (rows - 1) + 1. Identity for indices already below `rows`."""
-    if index < rows:
+    index i maps to (i - 1) mod (rows - 1) + 1. Identity for indices already in 0..rows-1; a negative index
+    (never in prepared data) folds like one past the table, into rows 1..rows-1."""
+    if 0 <= index < rows:
         return index
     return (index - 1) % (rows - 1) + 1
 

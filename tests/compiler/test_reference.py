@@ -115,11 +115,12 @@ def test_embedding_index_rule_and_sparse_grads() -> None:
     from nasrec.compiler.embedding import PerFieldEmbedding
 
     emb = FeatureEmbedding(SMALL)
-    idx = torch.tensor([[0, 1, 49, 50], [51, 99, 100, 12345]])
+    idx = torch.tensor([[0, 1, 49, 50], [51, 99, 100, 12345], [-1, -49, -50, -12345]])
     folded = emb.fold(idx)
     assert folded.tolist() == [[fold_index(int(i), 50) for i in row] for row in idx]
+    assert folded[2].tolist() == [48, 49, 48, 3]  # negative ids stay in their field (rows 1..49)
     out = emb(idx)
-    assert out.shape == (2, 4, 16)
+    assert out.shape == (3, 4, 16)
     out.sum().backward()
     assert emb.table.weight.grad.is_sparse
     per_field = PerFieldEmbedding(SMALL)
