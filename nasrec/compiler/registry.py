@@ -20,7 +20,7 @@ from nasrec.genotype.operators import (
     get_signature,
     register_signature,
 )
-from nasrec.registry import Registry
+from nasrec.registry import Registry, UnknownNameError
 
 IMPLEMENTATIONS: Registry[Operator] = Registry("operator implementation", ENTRY_POINT_GROUP)
 
@@ -37,7 +37,8 @@ def register_operator(
 
     Without `branch`/`reads` the name must already have a signature; with them the signature (and its
     `label`, `description`) is added, or checked against the one registered. Registering a taken name
-    raises unless `overwrite=True`, which warns and replaces it.
+    raises unless `overwrite=True`, which warns and replaces the implementation, and the signature when
+    `branch`/`reads` are given.
     """
 
     def deco(cls: type[Operator]) -> type[Operator]:
@@ -45,9 +46,14 @@ def register_operator(
             if branch is None or reads is None:
                 raise ValueError(f"operator {name!r}: give both branch= and reads=, or neither")
             declared = OperatorSignature(name, branch, frozenset(reads), description, label)  # type: ignore[arg-type]  # OperatorSignature checks branch and reads
-            sig = register_signature(declared)
+            sig = register_signature(declared, overwrite=overwrite)
         else:
-            sig = get_signature(name)
+            try:
+                sig = get_signature(name)
+            except UnknownNameError:
+                raise ValueError(
+                    f"operator {name!r} has no signature yet: give branch= and reads= to declare a new operator"
+                ) from None
         cls.name = name
         cls.branch = sig.branch
         cls.reads = frozenset(sig.reads)

@@ -46,14 +46,17 @@ class OperatorSignature:
 OPERATORS: Registry[OperatorSignature] = Registry("operator", ENTRY_POINT_GROUP)
 
 
-def register_signature(sig: OperatorSignature) -> OperatorSignature:
+def register_signature(sig: OperatorSignature, overwrite: bool = False) -> OperatorSignature:
     """Add a signature. Registering the same signature again is a no-op; a different one under a taken name
-    fails."""
+    fails, unless `overwrite` (which warns and replaces it, label and description included)."""
     known = OPERATORS.get(sig.name) if sig.name in OPERATORS else None
-    if known is None:
-        return OPERATORS.register(sig.name, sig)
+    if known is None or (overwrite and known != sig):
+        return OPERATORS.register(sig.name, sig, overwrite=overwrite)
     if (known.branch, known.reads) != (sig.branch, sig.reads):
-        raise ValueError(f"operator {sig.name!r} is already registered with a different signature: {known}")
+        raise ValueError(
+            f"operator {sig.name!r} is already registered with a different signature: {known} "
+            "(overwrite=True replaces it)"
+        )
     return known
 
 

@@ -68,3 +68,24 @@ def _inputs():
 
     dense, sparse, _ = batch(SMALL, n=3)
     return dense, sparse
+
+
+def test_registering_an_operator_names_what_is_missing_or_taken() -> None:
+    """A new name without branch=/reads= says so; a taken signature is refused unless overwrite=True, which
+    replaces it, label and description included."""
+    from nasrec.compiler import Operator, register_operator
+    from nasrec.genotype.operators import get_signature
+
+    with pytest.raises(ValueError, match=r"^operator 'toy_new' has no signature yet: give branch= and reads= to "):
+        register_operator("toy_new")(type("ToyNew", (Operator,), {}))
+    try:
+        register_operator("toy_sig", branch="dense", reads={"dense"}, label="A")(type("A", (Operator,), {}))
+        with pytest.raises(ValueError, match=r"^operator 'toy_sig' is already registered with a different .*True"):
+            register_operator("toy_sig", branch="dense", reads={"pair"}, label="B")(type("B", (Operator,), {}))
+        with pytest.warns(UserWarning, match="overwritten"):
+            register_operator("toy_sig", branch="dense", reads={"pair"}, label="B", overwrite=True)(
+                type("B", (Operator,), {})
+            )
+        assert (get_signature("toy_sig").label, get_signature("toy_sig").reads) == ("B", frozenset({"pair"}))
+    finally:
+        unregister_operator("toy_sig")
