@@ -12,15 +12,17 @@ from nasrec.errors import UsageError
 
 
 def features_of(ref: str, cap: int | None):  # -> FeatureSpec
-    """A FeatureSpec from `criteo` / `avazu` / `kdd` (the paper's shapes), `sample:NAME` or a prepared folder."""
+    """A FeatureSpec from `criteo` / `avazu` / `kdd` (the paper's shapes), `sample:NAME` or a prepared folder,
+    with `cap` rows per table: 0 uncapped; None the default, a preset's 500,000 (as `train-supernet --cap` and
+    `genotype info --features`) or the prepared data's own."""
     from nasrec.data.spec import PRESETS, preset
 
     if ref in PRESETS:
-        return preset(ref, cap=cap)
+        return preset(ref) if cap is None else preset(ref, cap=cap or None)
     from nasrec.evaluators.data_ref import open_data
 
     spec = open_data(ref).spec
-    return spec if cap is None else spec.with_cap(cap)
+    return spec if cap is None else spec.with_cap(cap or None)
 
 
 def model_for(genotype, weights: Path | None, data: str | None, cap: int | None, layernorm: bool | None):
@@ -36,7 +38,7 @@ def model_for(genotype, weights: Path | None, data: str | None, cap: int | None,
         from nasrec.evaluators.supernet_training import load_supernet
 
         supernet = load_supernet(weights)
-        wanted = None if data is None else features_of(data, supernet.features.cap if cap is None else cap)
+        wanted = None if data is None else features_of(data, (supernet.features.cap or 0) if cap is None else cap)
         if wanted is not None and wanted != supernet.features:
             raise UsageError(f"--data {data}: not the features the supernet {weights} was trained on")
         if layernorm is not None and layernorm != supernet.layernorm:
@@ -88,7 +90,13 @@ def export_cmd(
         str | None,
         typer.Option("--format", help="onnx or torch-export (default: by the file's suffix, .pt2 or .onnx)."),
     ] = None,
-    cap: Annotated[int | None, typer.Option(help="Embedding rows per table (default: the data's).")] = None,
+    cap: Annotated[
+        int | None,
+        typer.Option(
+            help="Embedding rows per table, 0: uncapped (default: 500,000 for criteo, avazu, kdd, as in training; "
+            "a prepared folder's own; with a supernet, the supernet's)."
+        ),
+    ] = None,
     layernorm: Annotated[
         bool | None, typer.Option(help="LayerNorm in every operator (default: on; with a supernet, the supernet's).")
     ] = None,
@@ -98,6 +106,8 @@ def export_cmd(
     that it gives PyTorch's logits within 1e-5 (onnxruntime for ONNX)."""
     from nasrec.compiler.export import FORMATS, export_file
 
+    if cap is not None and cap != 0 and cap < 2:
+        raise UsageError(f"--cap: at least 2 rows per table, or 0 for uncapped tables, got {cap}")
     format = format_for(out, format)
     if format not in FORMATS:
         raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")

@@ -137,3 +137,37 @@ def test_the_export_format_follows_the_files_suffix_and_a_contradicting_one_is_r
     )
     assert result.exit_code == 0, result.output
     assert torch.export.load(str(tmp_path / "m.pt2")).module() is not None  # a torch.export program, as named
+
+
+def test_export_caps_a_presets_tables_at_500000_rows_like_training_unless_cap_says(tmp_path, monkeypatch):
+    """`--data criteo` alone gave the paper's uncapped tables (an ONNX file over 2 GB), unlike `train-supernet`."""
+    import nasrec.compiler
+    import nasrec.compiler.export
+
+    built = []
+
+    class Model:
+        def __init__(self, genotype, features, **options):
+            self.features = features
+            built.append(features)
+
+    monkeypatch.setattr(nasrec.compiler, "compile_standalone", Model)
+    monkeypatch.setattr(nasrec.compiler.export, "export_file", lambda model, features, out, format: str(out))
+    runner = CliRunner()
+    for cap in ([], ["--cap", "100"], ["--cap", "0"]):
+        result = runner.invoke(app, ["export", "zoo:dlrm", "--data", "criteo", *cap, "-o", str(tmp_path / "m.onnx")])
+        assert result.exit_code == 0, result.output
+    assert built == [preset("criteo"), preset("criteo", cap=100), preset("criteo", cap=None)]
+    assert built[0].cap == 500_000 and sum(built[0].table_rows) == 3_069_317
+    bad = runner.invoke(app, ["export", "zoo:dlrm", "--data", "criteo", "--cap", "1", "-o", str(tmp_path / "m.onnx")])
+    assert bad.exit_code == 1
+    assert bad.stderr == "error: --cap: at least 2 rows per table, or 0 for uncapped tables, got 1\n"
+
+
+def test_export_features_cap_0_is_uncapped_and_none_the_default():
+    from nasrec.cli.export import features_of
+    from nasrec.evaluators.data_ref import open_data
+
+    assert features_of("sample:criteo", None) == open_data("sample:criteo").spec  # a prepared folder's own
+    assert features_of("sample:criteo", 0).cap is None and features_of("sample:criteo", 64).cap == 64
+    assert features_of("kdd", None) == preset("kdd") and features_of("kdd", 0) == preset("kdd", cap=None)
