@@ -143,7 +143,7 @@ def supernet_seeds_ablation(
 
 
 def paper_steps_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
-    """The paper's fine-tuning with all its 500 steps (studies before 2026-12-07 made one pass over the training
+    """The paper's fine-tuning with all its 500 steps (studies before commit ec9e3ea made one pass over the training
     rows: 24 steps on the bundled rows, 313 on the oracle data) beside `fast-std`, on the Table-2 samplers'
     supernets and the untrained any-path one."""
     main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})

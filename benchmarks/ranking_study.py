@@ -29,7 +29,7 @@ on the paper's, the any-path and the untrained any-path supernet, each trained w
 in the JSON: the tau per seed and the seeds' scores pooled); `--ablation paper-seeds`: the same with `paper`
 too; `--ablation untrained-seeds`: `fast-std` on the untrained any-path supernet with six seeds (the first
 three are `supernet-seeds`' own). `--ablation paper-steps`: `paper` with all its 500 steps (`paper` rows
-committed before 2026-12-07 made one pass over the training rows; `--paper-max-passes 1` reproduces them) beside
+committed before commit ec9e3ea made one pass over the training rows; `--paper-max-passes 1` reproduces them) beside
 `fast-std` on the Table-2 samplers' supernets and the untrained any-path one, with paired differences. All take
 `--reuse` and `--no-reference` like the one above (or `--reuse-reference` with a committed reference table).
 The variants themselves are in benchmarks/rank_ablations.py.
@@ -181,7 +181,7 @@ def main() -> None:
         "--paper-max-passes",
         type=int,
         help="`paper`: passes over the training rows at most (1 reproduces the `paper` rows committed before "
-        "2026-12-07; default: as many as its 500 steps need)",
+        "commit ec9e3ea; default: as many as its 500 steps need)",
     )
     ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
     ap.add_argument("--ablation", choices=list(ABLATIONS), help="run this ablation instead of the main study")

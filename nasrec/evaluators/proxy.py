@@ -49,7 +49,7 @@ class FinetuneConfig(ProxyConfig):
         default=None,
         ge=1,
         description="paper: passes over the training split at most (None: as many as `steps` needs; 1: the "
-        "one-pass recipe of the studies committed before 2026-12-07, 24 steps on the bundled Criteo rows)",
+        "one-pass recipe of the studies committed before commit ec9e3ea, 24 steps on the bundled Criteo rows)",
     )
     step_batch: int = Field(default=512, gt=0, description="paper: rows per step")
     lr: float = Field(default=0.04, description="paper: Adagrad learning rate")

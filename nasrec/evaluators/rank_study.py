@@ -89,7 +89,7 @@ def rank_study(
     if unknown:
         raise UsageError(f"variants: no supernet variant {unknown[0]!r} in this study ({', '.join(config.supernets)})")
     with RunLock(out, "rank-study folder"):
-        # studies before 2026-12-07 ran `paper` for one pass over the training rows
+        # studies before commit ec9e3ea ran `paper` for one pass over the training rows
         pin_config(out / "config.json", config, what="rank study", ignore=("device",), absent={"paper_max_passes": 1})
         genotypes = distinct_samples(config)
         stage = Stage(out / "scores.jsonl", StudyScore, key=lambda s: (s.label, s.digest))

@@ -51,7 +51,7 @@ class RankStudyConfig(BaseModel):
     paper_max_passes: int | None = Field(
         default=None,
         ge=1,
-        description="`paper`: passes over the training rows at most (1: the studies before 2026-12-07)",
+        description="`paper`: passes over the training rows at most (1: the studies before commit ec9e3ea)",
     )
     valid_rows: int | None = None
     top_k: int = 5
