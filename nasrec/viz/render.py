@@ -307,8 +307,8 @@ def render_format(path: str | Path, format: str | None = None) -> str:
 
 
 def render(genotype: Genotype, path: str | Path, format: str | None = None, hide_unused: bool = False) -> Path:
-    """Draw `genotype` to `path` as svg, png, pdf or dot (see `render_format`; `hide_unused`: see `to_dot`);
-    nothing is written on error.
+    """Draw `genotype` to `path` (as named: no suffix is added) as svg, png, pdf or dot (see `render_format`;
+    `hide_unused`: see `to_dot`); nothing is written on error.
 
     Raises `UsageError` for a bad format (see `render_format`), a missing `dot` or a path that cannot be
     written, `GenotypeError` for more than `MAX_BLOCKS` blocks, `RuntimeError` when `dot` fails.
