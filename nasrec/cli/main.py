@@ -160,6 +160,8 @@ def evaluate(
     from nasrec.evaluators import FullTrain
 
     g = load_checked(genotype, space)
+    if split not in ("valid", "test"):
+        raise UsageError(f"--split: valid or test, got {split!r}")
     if final_protocol not in ("keep", "retrain"):
         raise UsageError(f"--final-protocol: keep or retrain, got {final_protocol!r}")
     with flag_values():

@@ -238,6 +238,11 @@ def test_evaluate_passes_the_scratch_recipe_flags_to_training(monkeypatch):
     assert errors(["evaluate", "zoo:dlrm", "--final-protocol", "again"])[1] == [
         "error: --final-protocol: keep or retrain, got 'again'"
     ]
+    assert errors(["evaluate", "zoo:dlrm", "--split", "train"])[:2] == (
+        1,
+        ["error: --split: valid or test, got 'train'"],
+    )
+    assert len(seen) == 4  # refused before any training
 
 
 @pytest.mark.parametrize(("protocol", "split"), [("retrain", "train+valid"), ("keep", "train")])
