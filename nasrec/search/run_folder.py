@@ -13,6 +13,7 @@ import torch
 
 import nasrec
 from nasrec.errors import UsageError
+from nasrec.evaluators.base import evaluator_config
 from nasrec.search.base import STRATEGIES, growable_options
 from nasrec.search.run_config import RunConfig
 from nasrec.state import ConfigDiffers, pin_config
@@ -31,6 +32,18 @@ PATHS = ("data", "space", "supernet.data", "supernet.space")
 ABSENT = {"final_fresh_seeds": False}
 """Fields a folder's config may lack, with what that folder's runs did (see `pin_config`)."""
 
+ABSENT_EVALUATOR = {"finetune": {"max_passes": 1}}
+"""Per evaluator, its settings a folder's config may lack, with what that folder's runs did: `finetune`'s
+`paper` recipe made one pass over its rows before `max_passes` existed."""
+
+
+def absent_fields(saved: Any) -> dict[str, Any]:
+    """`ABSENT`, and `ABSENT_EVALUATOR`'s fields of the evaluator `saved` (a folder's config JSON) names, dotted."""
+    evaluator = saved.get("evaluator") if isinstance(saved, dict) else None
+    name = evaluator.get("name", "finetune") if isinstance(evaluator, dict) else None
+    nested = {f"evaluator.config.{k}": v for k, v in ABSENT_EVALUATOR.get(str(name), {}).items()}
+    return {**ABSENT, **nested}
+
 
 def versions() -> dict[str, str]:
     return {"nasrec": nasrec.__version__, "torch": torch.__version__, "python": platform.python_version()}
@@ -40,15 +53,34 @@ def as_folder_ran(path: Path, config: RunConfig) -> RunConfig:
     """`config` as the run folder at `path` (its config.json) ran: a field of `ABSENT` that the folder's config
     lacks and `config` leaves at its default takes the value that folder's runs used, so a run begun by an
     earlier nasrec resumes as it began (a value given explicitly is kept, and pinning then names it)."""
-    try:
-        saved = json.loads(path.read_text())["config"]
-    except (OSError, ValueError, KeyError, TypeError):
-        return config  # no folder yet, or one pin_config will refuse with its own message
+    saved = _saved(path)
     if not isinstance(saved, dict):
-        return config
+        return config  # no folder yet, or one pin_config will refuse with its own message
     defaults = {k: RunConfig.model_fields[k].default for k in ABSENT}
-    update = {k: v for k, v in ABSENT.items() if k not in saved and getattr(config, k) == defaults[k]}
+    update: dict[str, Any] = {k: v for k, v in ABSENT.items() if k not in saved and getattr(config, k) == defaults[k]}
+    ev, theirs = config.evaluator, saved.get("evaluator")
+    if (
+        isinstance(theirs, dict)
+        and theirs.get("name", "finetune") == ev.name
+        and isinstance(theirs.get("config"), dict)
+    ):
+        model = evaluator_config(ev.name).model_fields
+        lacks = {
+            k: v
+            for k, v in ABSENT_EVALUATOR.get(ev.name, {}).items()
+            if k not in theirs["config"] and ev.config.get(k) == model[k].default
+        }
+        if lacks:
+            update["evaluator"] = ev.model_copy(update={"config": {**ev.config, **lacks}})
     return config.model_copy(update=update) if update else config
+
+
+def _saved(path: Path) -> Any:
+    """The run config a folder's config.json holds, as JSON (None where there is none or it is unreadable)."""
+    try:
+        return json.loads(path.read_text())["config"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
 
 
 def pin_run_config(path: Path, config: RunConfig) -> dict[str, tuple[Any, Any]]:
@@ -66,7 +98,7 @@ def pin_run_config(path: Path, config: RunConfig) -> dict[str, tuple[Any, Any]]:
             ignore=DISPATCH,
             grow=grow,
             paths=PATHS,
-            absent=ABSENT,
+            absent=absent_fields(_saved(path)),
         )
     except ConfigDiffers as exc:
         _refuse_blocked_growth(path, config, exc.differences)

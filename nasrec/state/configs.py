@@ -48,8 +48,9 @@ def pin_config(
     at the same place (the CLI writes absolute paths; a folder written with a relative one, as nasrec did before,
     resumes from where it resolves).
 
-    `absent`: top-level fields a saved config may lack, with the value that folder's runs used (what nasrec did
-    before the field existed), so a folder is not resumed with a field's new default."""
+    `absent`: fields a saved config may lack, with the value that folder's runs used (what nasrec did before the
+    field existed), so a folder is not resumed with a field's new default; a dotted one (`evaluator.config.x`)
+    is filled in where its parent is there."""
     path, ignore = Path(path), set(ignore)
     body = config.model_dump(mode="json")
     if not path.exists():
@@ -58,7 +59,7 @@ def pin_config(
     try:
         raw = json.loads(path.read_text())
         raw = raw[key] if key else raw
-        saved = type(config).model_validate({**(absent or {}), **raw} if isinstance(raw, dict) else raw)
+        saved = type(config).model_validate(with_absent(raw, absent or {}))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         reason = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
         raise UsageError(f"{path} is not a readable {what} config ({reason}); use a new folder") from None
@@ -97,6 +98,22 @@ def _differences(new: Any, old: Any, prefix: str = "") -> list[str]:
         keys = [*new, *(k for k in old if k not in new)]
         return [p for k in keys for p in _differences(new.get(k), old.get(k), f"{prefix}{k}.")]
     return [] if new == old else [prefix.rstrip(".")]
+
+
+def with_absent(raw: Any, absent: dict[str, Any]) -> Any:
+    """`raw` (a saved config's JSON) with each field of `absent` it lacks set to the given value; a dotted field
+    only where its parent is a dict in `raw` (a copy: `raw` is not changed)."""
+    if not isinstance(raw, dict):
+        return raw
+    out = json.loads(json.dumps(raw))
+    for dotted, value in absent.items():
+        *parents, leaf = dotted.split(".")
+        tree = out
+        for part in parents:
+            tree = tree.get(part) if isinstance(tree, dict) else None
+        if isinstance(tree, dict) and leaf not in tree:
+            tree[leaf] = value
+    return out
 
 
 def same_place(a: Any, b: Any) -> bool:

@@ -1,0 +1,42 @@
+"""A run folder begun by an earlier nasrec resumes as it ran: settings it lacks take the value its runs used."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from nasrec.errors import UsageError
+from nasrec.search.run_config import EvaluatorChoice, RunConfig
+from nasrec.search.run_folder import as_folder_ran, pin_run_config
+
+
+def _folder_without_max_passes(tmp_path, evaluator: EvaluatorChoice):
+    path = tmp_path / "config.json"
+    pin_run_config(path, RunConfig(evaluator=evaluator))
+    raw = json.loads(path.read_text())
+    raw["config"]["evaluator"]["config"].pop("max_passes", None)  # as written before the setting existed
+    path.write_text(json.dumps(raw))
+    return path
+
+
+def test_a_finetune_folder_from_before_max_passes_resumes_with_one_pass(tmp_path):
+    paper = EvaluatorChoice(name="finetune", config={"recipe": "paper"})
+    assert RunConfig(evaluator=paper).evaluator.config["max_passes"] is None  # today's default: as many as needed
+    path = _folder_without_max_passes(tmp_path, paper)
+    resumed = as_folder_ran(path, RunConfig(evaluator=paper))
+    assert resumed.evaluator.config["max_passes"] == 1
+    assert pin_run_config(path, resumed) == {}  # accepted, and the rest of the search makes one pass as before
+    given = EvaluatorChoice(name="finetune", config={"recipe": "paper", "max_passes": 3})
+    with pytest.raises(UsageError, match=r"different evaluator\.config\.max_passes\)"):
+        pin_run_config(path, as_folder_ran(path, RunConfig(evaluator=given)))  # an explicit value is named
+
+
+def test_other_evaluators_and_new_folders_keep_their_settings(tmp_path):
+    supernet = EvaluatorChoice(name="supernet")
+    (tmp_path / "a").mkdir()
+    path = _folder_without_max_passes(tmp_path / "a", supernet)
+    assert as_folder_ran(path, RunConfig(evaluator=supernet)).evaluator == RunConfig(evaluator=supernet).evaluator
+    assert pin_run_config(path, RunConfig(evaluator=supernet)) == {}
+    fresh = RunConfig(evaluator=EvaluatorChoice(name="finetune"))
+    assert as_folder_ran(tmp_path / "none.json", fresh) is fresh
