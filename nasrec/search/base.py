@@ -10,6 +10,9 @@ With several objectives (`build_strategy(..., objectives=("logloss", "flops"))`,
 `multi_objective` is true) a score is a tuple, one value per objective, all minimised. A strategy whose
 budget may grow when a finished run is rerun with a larger one names those options in `GROWABLE`: the
 extended run must equal one long run with the same seed (nothing else may depend on them).
+
+A strategy built on a space file gets the space named by the file's path as given (`space_as_given`), so
+the genotypes it draws with `sample` and `mutate` name the file, and later commands find the space.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from nasrec.errors import UsageError
-from nasrec.genotype import Genotype, SearchSpace
+from nasrec.genotype import PRESETS, Genotype, SearchSpace, get_space
 from nasrec.registry import Registry
 
 Constraint = Callable[[Genotype], str | None]
@@ -78,23 +81,33 @@ def check_multi_objective(name: str, objectives: tuple[str, ...]) -> None:
         raise UsageError(f"search strategy {name} optimises one objective; got {','.join(objectives)}")
 
 
+def space_as_given(space: SearchSpace | str) -> SearchSpace:
+    """`space` loaded (`get_space`); a space file's space is named by the path as given, not the name inside
+    it, so what `sample` and `mutate` draw from it names the file, as `sample(path)` does."""
+    loaded = get_space(space)
+    if isinstance(space, str) and space not in PRESETS:
+        return loaded.model_copy(update={"name": space})
+    return loaded
+
+
 def build_strategy(
     name: str,
-    space: SearchSpace,
+    space: SearchSpace | str,
     seed: int = 0,
     constraints: list[Constraint] | None = None,
     objectives: tuple[str, ...] = ("logloss",),
     **options: Any,
 ) -> Strategy:
-    """The strategy registered as `name` on `space`; `options` are checked by its `Options` first (a bad
-    one raises pydantic's ValidationError naming it). With several `objectives` the strategy is told tuples."""
+    """The strategy registered as `name` on `space` (a space, a preset's name or a space file: see
+    `space_as_given`); `options` are checked by its `Options` first (a bad one raises pydantic's
+    ValidationError naming it). With several `objectives` the strategy is told tuples."""
     settings = dict(strategy_options(name).model_validate(options))
     if constraints:
         settings["constraints"] = constraints
     check_multi_objective(name, tuple(objectives))
     if len(objectives) > 1:
         settings["objectives"] = tuple(objectives)
-    return STRATEGIES.get(name)(space=space, seed=seed, **settings)
+    return STRATEGIES.get(name)(space=space_as_given(space), seed=seed, **settings)
 
 
 class Proposer:

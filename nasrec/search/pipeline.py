@@ -254,7 +254,7 @@ class Pipeline:
         objectives = c.objectives if strategy is None else ("logloss",)
         s = build_strategy(
             choice.name,
-            get_space(c.space),
+            c.space,  # a space file by its path as given: the proposals name it
             seed=c.seed,
             constraints=self.constraints(),
             objectives=objectives,

@@ -46,10 +46,12 @@ def run(tmp_path_factory, tiny_space_file):
 
 
 def test_the_run_folder_holds_every_stage(run):
-    _, root, summary = run
+    config, root, summary = run
     paths = RunPaths(root)
     evaluations = read_jsonl(paths.evaluations, Evaluation)
     assert len(evaluations) == 4 + 2 * 2 and all(e.score for e in evaluations)
+    assert {e.genotype.space for e in evaluations} == {config.space}  # the space file, not the name inside it
+    assert load(paths.best_genotype).space == config.space
     topk = read_jsonl(paths.topk, TopKResult)
     assert [t.rank for t in topk] == [1, 2, 3]
     best = min(topk, key=lambda t: t.valid_value)

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from nasrec.errors import UsageError
 from nasrec.genotype import NASREC_FULL, NASREC_SMALL, Genotype, SearchSpace
+from nasrec.genotype.space import MERGERS
 from nasrec.search.base import STRATEGIES, build_strategy, list_strategies
 from nasrec.search.evolution import RegularizedEvolution
 from tests.genotype.strategies import small_spaces
@@ -78,11 +79,22 @@ def test_every_registered_strategy_proposes_the_same_genotypes_whatever_the_numb
     assert len(one) == 22 and proposals(3) == one and proposals(8) == one
 
 
-# TPE on this space (210 distinct active genotypes) once settled on genotypes already scored and ran out of
-# new ones after 8 evaluations; duplicate streaks now end in a random draw.
+# TPE on this space (324 genotypes, 210 distinct active ones) once settled on genotypes already scored and ran
+# out of new ones after 8 evaluations; duplicate streaks now end in a random draw.
 SETTLED = SearchSpace(
-    name="custom", num_blocks=2, dense_ops=("dot",), sparse_ops=("attention",), dense_dims=(1, 2), sparse_dims=(1, 2, 3)
+    name="custom",
+    num_blocks=2,
+    dense_ops=("dot",),
+    sparse_ops=("attention",),
+    dense_dims=(1, 2),
+    sparse_dims=(1, 2, 3),
+    mergers=(),
 )
+
+
+def test_the_settled_example_is_the_small_space_it_regresses_on():
+    """The `@example(space=SETTLED)` below fails without the random draw only while the space is this small."""
+    assert SETTLED.cardinality() == SETTLED.cardinality(multi_op=True) == 324
 
 
 @pytest.mark.parametrize("name", list_strategies())
@@ -107,7 +119,8 @@ def test_a_strategy_out_of_new_genotypes_says_whether_duplicates_or_budgets_stop
     def over(g):
         return "FLOPs 999 over the budget of 10" if g.digest()[-1] in "01" else None
 
-    one_block = SETTLED.model_copy(update={"num_blocks": 1})  # 16 genotypes
+    one_block = SETTLED.model_copy(update={"num_blocks": 1, "mergers": MERGERS})
+    assert one_block.cardinality() == 24  # 6 dims x 4 merger settings
     strategy = build_strategy("random", one_block, seed=0, constraints=[over], budget=1000)
     with pytest.raises(UsageError) as exc:
         drive(strategy, batch=4)
@@ -176,3 +189,24 @@ def test_the_mutation_schedule_falls_from_mutations_to_one(name):
             strategy.tell(g, told(g))
     assert counts == [{3}, {2}, {2}, {2}, {1}]
     assert build_strategy(name, NASREC_SMALL, **small_options(name)).options.mutations == 1
+
+
+@pytest.mark.parametrize("name", list_strategies())
+def test_a_search_on_a_space_file_proposes_genotypes_that_name_the_file(name, tmp_path, monkeypatch):
+    """Every proposal (samples and mutants alike) names the space file as given, so later commands check it
+    against that file; this file keeps a preset's name but not its dims, so the name inside would mislead."""
+    from nasrec.cli.common import load_checked
+    from nasrec.genotype import save
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "wide.json").write_text(NASREC_SMALL.model_copy(update={"dense_dims": (8, 24)}).model_dump_json())
+    strategy = build_strategy(name, "wide.json", seed=0, **small_options(name))
+    labels = set()
+    while not strategy.done:
+        for g in strategy.ask(4):
+            labels.add(g.space)
+            save(g, "proposed.json")
+            assert load_checked("proposed.json").digest() == g.digest()
+            strategy.tell(g, told(g))
+    assert labels == {"wide.json"} and strategy.space.dense_dims == (8, 24)
+    assert build_strategy(name, "nasrec-small", **small_options(name)).ask(1)[0].space == "nasrec-small"
