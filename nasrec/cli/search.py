@@ -191,6 +191,9 @@ def search(
             if k not in fields
         ]
         options = {k: v for k, v in options.items() if k in fields}
+    if proxy is not None and evaluator in EVALUATORS.names() and evaluator != "finetune":
+        problems.append(f"--proxy: applies only to --evaluator finetune, not {evaluator}")
+        proxy = None
     try:
         config = RunConfig(
             data=data_path(data),

@@ -51,7 +51,8 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
             ["--strategy", "random", "--population", "8"],
             "--population: not an option of strategy random (its options: budget, sampler)",
         ),
-        (["--evaluator", "supernet", "--proxy", "paper"], "--proxy: Extra inputs are not permitted, got 'paper'"),
+        (["--evaluator", "supernet", "--proxy", "fast"], "--proxy: applies only to --evaluator finetune, not supernet"),
+        (["--evaluator", "params", "--proxy", "paper"], "--proxy: applies only to --evaluator finetune, not params"),
         (["--max-flops", "0"], "--max-flops: Input should be greater than 0"),
         (["--max-params", "-5"], "--max-params: Input should be greater than 0, got -5"),
         (
