@@ -1,16 +1,19 @@
 """Atomic file writes: a temporary file in the same folder, fsync, rename. Readers never see half a file,
 and the file gets the mode a plain `open(path, "w")` would give it (an existing file keeps its mode, a new
 one 0666 less the umask), not the 0600 of `tempfile.mkstemp`. A symbolic link is written through (its target
-replaced, the link kept), and a device or pipe (`/dev/stdout`) written directly."""
+replaced, the link kept), and a device or pipe (`/dev/stdout`) written directly. A temporary is named like
+`atomic_folder`'s (machine and process id), and one that a killed process left behind is removed by the next
+write of the same file on that machine."""
 
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
+
+from nasrec.state.folders import clean_stale, temporary_name
 
 
 @contextmanager
@@ -27,7 +30,8 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
             yield fh
         return
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+    clean_stale(path)
+    tmp = path.with_name(temporary_name(path))
     fh = os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), mode)  # the umask applies
     try:
         with fh:

@@ -42,16 +42,19 @@ def temporary_name(target: Path) -> str:
 
 
 def clean_stale(target: Path) -> None:
-    """Remove this machine's temporaries of `target` whose process no longer runs (this process's own are its
-    live ones: `atomic_folder` removes them itself). Another machine's are left alone: their processes cannot be
-    seen from here."""
+    """Remove this machine's temporaries of `target` (folders or files) whose process no longer runs (this
+    process's own are its live ones: `atomic_folder` and `atomic_open` remove them themselves). Another
+    machine's are left alone: their processes cannot be seen from here."""
     if not target.parent.is_dir():
         return
     here = machine_tag()
     for tmp in target.parent.glob(f".{target.name}.tmp-*"):
         m = re.fullmatch(rf"\.{re.escape(target.name)}\.tmp-([0-9a-f]{{8}})-(\d+)-[0-9a-f]+", tmp.name)
         if m and m.group(1) == here and int(m.group(2)) != os.getpid() and not _pid_alive(int(m.group(2))):
-            shutil.rmtree(tmp, ignore_errors=True)
+            if tmp.is_dir() and not tmp.is_symlink():
+                shutil.rmtree(tmp, ignore_errors=True)
+            else:
+                tmp.unlink(missing_ok=True)
 
 
 def _fsync_tree(root: Path) -> None:

@@ -8,7 +8,8 @@ import torch
 
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
 from nasrec.genotype import load, sample, save
-from nasrec.state import atomic_open, atomic_write_text
+from nasrec.state import atomic_open, atomic_write_bytes, atomic_write_text
+from nasrec.state.folders import machine_tag
 from nasrec.viz.render import render
 
 
@@ -71,3 +72,16 @@ def test_a_device_is_written_directly_and_a_link_through_to_its_target(tmp_path)
     atomic_write_text(link, "new")
     assert link.is_symlink() and target.read_text() == "new"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["link.txt", "target.txt"]
+
+
+def test_a_temporary_left_by_a_killed_write_is_removed_by_the_next_write(tmp_path):
+    """A write killed before its rename leaves its temporary (a checkpoint's can be gigabytes): named with its
+    machine and process, it is removed by the next write of that file here; a live process's is kept."""
+    here = machine_tag()
+    dead = tmp_path / f".checkpoint.pt.tmp-{here}-999999999-deadbeef"  # no such pid
+    alive = tmp_path / f".checkpoint.pt.tmp-{here}-1-cafecafe"  # pid 1 runs
+    for t in (dead, alive):
+        t.write_bytes(b"half a checkpoint")
+    atomic_write_bytes(tmp_path / "checkpoint.pt", b"whole")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "checkpoint.pt"]
+    assert (tmp_path / "checkpoint.pt").read_bytes() == b"whole"
