@@ -108,6 +108,7 @@ class ProcessPoolExecutor:
         self._args = (workers, (name, json.dumps(config), threads_per_worker))
         self.max_restarts, self.restarts = max_restarts, 0
         self._lock = threading.Lock()
+        self._closed = False
         self.pool = self._new_pool()
 
     def _new_pool(self) -> _Pool:
@@ -145,6 +146,9 @@ class ProcessPoolExecutor:
 
     def _restart(self, broken: _Pool, genotype_json: str, out: Future[str]) -> None:
         """Resubmit on a fresh pool (started once per broken pool), or fail `out` with `WorkersLost`."""
+        if self._closed:  # stopped by `close`, not lost: nothing is started again
+            out.cancel()
+            return
         with self._lock:
             if self.pool is broken and self.restarts < self.max_restarts:
                 self.restarts += 1
@@ -163,7 +167,16 @@ class ProcessPoolExecutor:
             self._launch(genotype_json, out)
 
     def close(self) -> None:
-        self.pool.shutdown(wait=True, cancel_futures=True)
+        """Stop the pool. Evaluations still running (a search interrupted, e.g. by Ctrl-C) are not waited for:
+        nothing would log their results, and a full training can take hours, so their workers are terminated."""
+        self._closed = True
+        processes = list((getattr(self.pool, "_processes", None) or {}).values())
+        self.pool.shutdown(wait=False, cancel_futures=True)
+        for proc in processes:
+            if proc.is_alive():
+                proc.terminate()
+        for proc in processes:
+            proc.join(timeout=10)
 
 
 def score_from_future(future: Future[str]) -> tuple[Score | None, str | None]:

@@ -4,13 +4,14 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import wait
 from pathlib import Path
 
 import pytest
 
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import build_evaluator
-from nasrec.genotype import NASREC_FULL, NASREC_SMALL
+from nasrec.genotype import NASREC_FULL, NASREC_SMALL, sample
 from nasrec.records import Evaluation
 from nasrec.search.evolution import RegularizedEvolution
 from nasrec.search.executors import InProcessExecutor, ProcessPoolExecutor, WorkersLost
@@ -171,6 +172,20 @@ def test_pool_workers_exit_when_their_driver_is_killed(tmp_path):
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []
+
+
+def test_closing_a_pool_with_evaluations_in_flight_does_not_wait_for_them(tmp_path):
+    """An interrupted search (Ctrl-C) closes its executor at once: the running evaluations' workers are
+    terminated (nothing would log their results) instead of being waited for, and nothing is restarted."""
+    evaluator = FormulaEvaluator(sleep=60)
+    pool = ProcessPoolExecutor(evaluator.name, evaluator.config, workers=2)
+    futures = [pool.submit(g.to_json()) for g in (sample(NASREC_SMALL, rng=i) for i in range(3))]
+    time.sleep(3)  # the first two are running, the third waits
+    workers = list(pool.pool._processes.values())
+    start = time.perf_counter()
+    pool.close()
+    assert time.perf_counter() - start < 15 and not any(w.is_alive() for w in workers)
+    assert not wait(futures, timeout=10).not_done and pool.restarts == 0  # cancelled, none resubmitted
 
 
 def test_workers_that_keep_dying_stop_the_search_unlogged_and_a_rerun_resumes_it(tmp_path):
