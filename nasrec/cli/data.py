@@ -77,7 +77,9 @@ def _report(data: PreparedData) -> None:
 
 @app.command("prepare")
 def prepare_cmd(
-    more: list[Path] | None = typer.Argument(None, hidden=True, help="further Parquet files after --parquet FILE"),
+    more: list[Path] | None = typer.Argument(
+        None, metavar="FILE", help="more Parquet files, after --parquet FILE (prepared as one table)"
+    ),
     criteo: Path | None = typer.Option(None, "--criteo", help="Criteo train.txt or day_N (plain or .gz)"),
     avazu: Path | None = typer.Option(None, "--avazu", help="Avazu train.csv (plain or .gz)"),
     kdd: Path | None = typer.Option(None, "--kdd", help="KDD Cup 2012 track 2 training.txt"),

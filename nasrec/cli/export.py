@@ -77,7 +77,10 @@ def format_for(out: Path, format: str | None) -> str:
 @user_errors
 def export_cmd(
     genotype: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
-    out: Annotated[Path, typer.Option("-o", "--out", help="File to write (.onnx or .pt2).")],
+    out: Annotated[
+        Path,
+        typer.Option("-o", "--out", help="File to write: .pt2 a torch.export program, any other name ONNX (.onnx)."),
+    ],
     data: Annotated[
         str | None,
         typer.Option(help="Features: criteo, avazu, kdd (the paper's shapes), sample:NAME or a prepared folder."),

@@ -60,7 +60,7 @@ def validate(
 @app.command()
 @user_errors
 def info(
-    file: Annotated[str, typer.Argument(help="Genotype file or zoo:<name>.")],
+    file: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
     features: Annotated[str | None, typer.Option(help="Dataset shape for cost: criteo, avazu or kdd.")] = None,
     layernorm: Annotated[bool, typer.Option(help="Count LayerNorm parameters in the cost.")] = True,
     space: Space = None,
@@ -140,7 +140,7 @@ def sample(
 @app.command()
 @user_errors
 def mutate(
-    file: Annotated[str, typer.Argument(help="Genotype file or zoo:<name>.")],
+    file: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     space: Annotated[str | None, typer.Option(help="Search space (default: the file's).")] = None,
     kind: Annotated[
@@ -160,7 +160,10 @@ def mutate(
 
 @app.command()
 @user_errors
-def diff(a: Annotated[str, typer.Argument()], b: Annotated[str, typer.Argument()]) -> None:
+def diff(
+    a: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
+    b: Annotated[str, typer.Argument(help="The other genotype, the same ways.")],
+) -> None:
     """Per-block, per-field differences between two genotypes (exit 0 either way)."""
     from nasrec.genotype.diff import diff as do_diff
 

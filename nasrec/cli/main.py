@@ -40,7 +40,9 @@ def _root() -> None:
 @user_errors
 def train_supernet_cmd(
     data: Data = "sample:criteo",
-    space: str = default(SupernetTrainingConfig, "space"),
+    space: Annotated[str, typer.Option(help="Search space: preset or JSON file.")] = default(
+        SupernetTrainingConfig, "space"
+    ),
     out: Annotated[
         Path,
         typer.Option(
@@ -50,21 +52,35 @@ def train_supernet_cmd(
             "that folder to have `nasrec search --out RUN` use it.",
         ),
     ] = Path("runs/supernet"),
-    epochs: float = SUPERNET_RECIPE.epochs,
-    seed: int = SUPERNET_RECIPE.seed,
-    sampler: Annotated[str, typer.Option(help="Path sampler.")] = default(SupernetTrainingConfig, "sampler"),
-    warmup_fraction: float = default(SupernetTrainingConfig, "warmup_fraction"),
-    warmup_mode: Annotated[str, typer.Option(help="whole or per-block.")] = default(
-        SupernetTrainingConfig, "warmup_mode"
+    epochs: Annotated[float, typer.Option(help="Epochs over the training split (fractions allowed).")] = (
+        SUPERNET_RECIPE.epochs
     ),
-    layernorm: bool = default(SupernetTrainingConfig, "layernorm"),
+    seed: Annotated[int, typer.Option(help="Seed of the initialisation, the data order and the sampled paths.")] = (
+        SUPERNET_RECIPE.seed
+    ),
+    sampler: Annotated[str, typer.Option(help="Path sampler.")] = default(SupernetTrainingConfig, "sampler"),
+    warmup_fraction: Annotated[
+        float,
+        typer.Option(
+            help="Share of the steps in the supernet warm-up: the full supernet trained instead of a sampled path "
+            "with a probability falling from 1 to 0 (not the learning-rate warm-up)."
+        ),
+    ] = default(SupernetTrainingConfig, "warmup_fraction"),
+    warmup_mode: Annotated[
+        str, typer.Option(help="Supernet warm-up: whole (one draw per step) or per-block.")
+    ] = default(SupernetTrainingConfig, "warmup_mode"),
+    layernorm: Annotated[bool, typer.Option(help="LayerNorm in every operator.")] = default(
+        SupernetTrainingConfig, "layernorm"
+    ),
     center_logits: Annotated[
         bool,
         typer.Option(
             help="Train on batch-centred logits (score with a re-fitted head: --proxy fast-std, fast, bias or scale)."
         ),
     ] = default(SupernetTrainingConfig, "center_logits"),
-    lr: float = SUPERNET_RECIPE.lr,
+    lr: Annotated[float, typer.Option(help="Adagrad learning rate (peak of the cosine schedule).")] = (
+        SUPERNET_RECIPE.lr
+    ),
     min_warmup_steps: Annotated[
         int, typer.Option(help="Floor on the warm-up, in steps (the paper's 10 % of the steps when longer).")
     ] = SUPERNET_RECIPE.min_warmup_steps,
@@ -133,10 +149,14 @@ def evaluate(
     seeds: Annotated[int, typer.Option(help="Training runs averaged (per-seed scores are printed).")] = default(
         FullTrainConfig, "seeds"
     ),
-    lr: float = SCRATCH_RECIPE.lr,
+    lr: Annotated[float, typer.Option(help="Adagrad learning rate (peak of the cosine schedule).")] = (
+        SCRATCH_RECIPE.lr
+    ),
     min_warmup_steps: Annotated[int, typer.Option(help="Warm-up floor in steps.")] = SCRATCH_RECIPE.min_warmup_steps,
-    batch_size: int = SCRATCH_RECIPE.batch_size,
-    layernorm: bool = default(FullTrainConfig, "layernorm"),
+    batch_size: Annotated[int, typer.Option(help="Rows per training step.")] = SCRATCH_RECIPE.batch_size,
+    layernorm: Annotated[bool, typer.Option(help="LayerNorm in every operator.")] = default(
+        FullTrainConfig, "layernorm"
+    ),
     split: Annotated[str, typer.Option(help="Score on valid or test.")] = "valid",
     final_protocol: Annotated[
         str,
@@ -145,7 +165,9 @@ def evaluate(
             "retrain (on train+valid for the epochs early stopping chose)."
         ),
     ] = default(RunConfig, "final_protocol"),
-    seed: int = 0,
+    seed: Annotated[
+        int, typer.Option(help="First seed (--seeds N: seed, seed+1, ..., each mixed with the genotype's digest).")
+    ] = 0,
     device: Device = "cpu",
     space: Annotated[
         str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")
@@ -211,19 +233,25 @@ def evaluate(
 @user_errors
 def rank_study_cmd(
     data: Data = default(RankStudyConfig, "data"),
-    space: str = default(RankStudyConfig, "space"),
+    space: Annotated[str, typer.Option(help="Search space: preset or JSON file.")] = default(RankStudyConfig, "space"),
     n: Annotated[int, typer.Option(help="Genotypes sampled.")] = default(RankStudyConfig, "n"),
     out: Out = Path("runs/rank-study"),
-    seed: int = default(RankStudyConfig, "seed"),
-    supernet_epochs: float = SUPERNET_RECIPE.epochs,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the sampled genotypes, the supernet and the first reference run.")
+    ] = default(RankStudyConfig, "seed"),
+    supernet_epochs: Annotated[float, typer.Option(help="Epochs of supernet training.")] = SUPERNET_RECIPE.epochs,
     full_epochs: Annotated[float, typer.Option(help="Most epochs of each scratch training (early-stopped).")] = (
         SCRATCH_RECIPE.epochs
     ),
     seeds: Annotated[int, typer.Option(help="Scratch trainings averaged per genotype (the reference).")] = default(
         RankStudyConfig, "reference_seeds"
     ),
-    paper_steps: int = default(RankStudyConfig, "paper_steps"),
-    finetune_rows: int = default(RankStudyConfig, "finetune_train_rows"),
+    paper_steps: Annotated[int, typer.Option(help="paper proxy: Adagrad steps fine-tuning the head.")] = default(
+        RankStudyConfig, "paper_steps"
+    ),
+    finetune_rows: Annotated[
+        int, typer.Option(help="fast, fast-std, bias, scale proxies: training rows the head is re-fitted on.")
+    ] = default(RankStudyConfig, "finetune_train_rows"),
     finetune: Annotated[
         str,
         typer.Option(
@@ -357,7 +385,7 @@ def demo_config(seed: int = 0) -> RunConfig:
 @user_errors
 def demo(
     out: Out = Path("runs/demo"),
-    seed: int = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the whole run.")] = 0,
 ) -> None:
     """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (2-5 minutes)."""
     summary = Pipeline(demo_config(seed), out, console=console).run()

@@ -63,7 +63,9 @@ def search(
     data: Data = default(RunConfig, "data"),
     space: Annotated[str, typer.Option(help="Search space preset or JSON file.")] = default(RunConfig, "space"),
     out: Out = Path("runs/search"),
-    seed: int = default(RunConfig, "seed"),
+    seed: Annotated[int, typer.Option(help="Seed of the whole run (supernet, search, trainings).")] = default(
+        RunConfig, "seed"
+    ),
     strategy: Annotated[str, typer.Option(help=f"Search strategy: {', '.join(list_strategies())}.")] = default(
         StrategyChoice, "name"
     ),
@@ -119,7 +121,9 @@ def search(
             show_default=False,
         ),
     ] = None,
-    supernet_epochs: float = default(SupernetTrainingConfig, "train").epochs,
+    supernet_epochs: Annotated[float, typer.Option(help="Epochs of supernet training.")] = default(
+        SupernetTrainingConfig, "train"
+    ).epochs,
     top_k: Annotated[
         int,
         typer.Option(help="Candidates trained from scratch; the best on validation wins (1: the proxy's best wins)."),
