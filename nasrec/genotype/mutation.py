@@ -27,11 +27,16 @@ def mutate(
     rng: int | np.random.Generator | None = None,
     space: SearchSpace | str | None = None,
     kind: str | None = None,
+    multi_op: bool = False,
 ) -> Genotype:
     """Apply one mutation (`kind`, or one drawn at random) to one random block where it can change
     something. The child names the space it was mutated in (`space`, as `sample` names it; else the parent's)
     and carries only its lineage in `meta` (the parent's name, notes and scores describe the parent). Raises
-    `GenotypeError` when no mutation of that kind can change the genotype."""
+    `GenotypeError` when no mutation of that kind can change the genotype.
+
+    An operator mutation gives a one-operator branch another single operator (the paper's) and a branch of
+    several any other non-empty subset; with `multi_op` (a search over several operators per branch) a
+    one-operator branch may get any other non-empty subset too, so the search can grow it back."""
     gen = as_rng(rng)
     named = space if isinstance(space, str) and space not in PRESETS else None  # a space file, as given
     child_space = genotype.space if space is None else None
@@ -46,7 +51,8 @@ def mutate(
         name, b = candidates[int(i)]
         old = parent.blocks[b]
         for _ in range(_TRIES):
-            new = MUTATIONS[name](old, space, b + 1, gen).canonical()
+            mutation = _MULTI_OP_MUTATIONS.get(name, MUTATIONS[name]) if multi_op else MUTATIONS[name]
+            new = mutation(old, space, b + 1, gen).canonical()
             if new != old:
                 blocks = (*parent.blocks[:b], new, *parent.blocks[b + 1 :])
                 child = parent.model_copy(update={"blocks": blocks, "space": child_space, "meta": {}})
@@ -89,8 +95,12 @@ def _with_ops(
     return Block.model_validate(data)
 
 
-def _new_ops(current: tuple[str, ...], options: tuple[str, ...], rng: np.random.Generator) -> tuple[str, ...]:
-    if len(current) == 1:
+def _new_ops(
+    current: tuple[str, ...], options: tuple[str, ...], rng: np.random.Generator, multi_op: bool = False
+) -> tuple[str, ...]:
+    """Another single operator for a single one (unless `multi_op`), else a subset drawn as `any-path` draws
+    it (`mutate` draws again while it equals `current`)."""
+    if len(current) == 1 and not multi_op:
         return (str(_other(rng, options, current[0])),)
     return any_subset(rng, options)
 
@@ -105,14 +115,19 @@ def _sparse_dim(block: Block, space: SearchSpace, k: int, rng: np.random.Generat
     return _replace(block, sparse__dim=_other(rng, space.sparse_dims, block.sparse.dim))
 
 
-@register_mutation("dense_op")
-def _dense_op(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
-    return _with_ops(block, "dense", _new_ops(block.dense.ops, space.dense_ops, rng), space, k, rng)
+def _op_mutation(branch: str, multi_op: bool) -> BlockMutation:
+    def mutation(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
+        ops = _new_ops(getattr(block, branch).ops, getattr(space, f"{branch}_ops"), rng, multi_op)
+        return _with_ops(block, branch, ops, space, k, rng)
+
+    return mutation
 
 
-@register_mutation("sparse_op")
-def _sparse_op(block: Block, space: SearchSpace, k: int, rng: np.random.Generator) -> Block:
-    return _with_ops(block, "sparse", _new_ops(block.sparse.ops, space.sparse_ops, rng), space, k, rng)
+register_mutation("dense_op", _op_mutation("dense", multi_op=False))
+register_mutation("sparse_op", _op_mutation("sparse", multi_op=False))
+_MULTI_OP_MUTATIONS = {
+    name: _op_mutation(name.removesuffix("_op"), multi_op=True) for name in ("dense_op", "sparse_op")
+}
 
 
 @register_mutation("connections")

@@ -6,6 +6,7 @@
 - `any-path`: any non-empty subsets of operators and of sources.
 - `all-operators`: every operator, every source (up to `max_inputs`), the largest dims, every merger on
   (the supernet warm-up's net); the binary operators' left/right sources are still drawn at random.
+The last two draw several operators per branch (`MULTI_OPERATOR_SAMPLERS`).
 All samplers return canonical genotypes of the space; same seed, same genotype.
 """
 
@@ -23,6 +24,9 @@ BlockSampler = Callable[[SearchSpace, int, np.random.Generator], Block]
 SAMPLERS: Registry[BlockSampler] = Registry("sampler")
 register_sampler = SAMPLERS.register
 DEFAULT_SAMPLER = "single-operator-any-connection"
+MULTI_OPERATOR_SAMPLERS: set[str] = {"any-path", "all-operators"}
+"""Samplers that may give a branch several operators (a plug-in sampler that does adds its name): evolution
+started from one lets its operator mutations do so too (`mutate(..., multi_op=True)`)."""
 
 
 def list_samplers() -> list[str]:

@@ -5,6 +5,8 @@ at random, take the best as parent, make `children` mutants of it, score them, a
 population and remove the oldest member for each. A mutant is one mutation of its parent (the paper's);
 `mutations > 1` applies that many in the first cycle, falling linearly to one by the last (wider steps
 early; the schedule spans the cycles, so such a run cannot be extended to more cycles: the pipeline refuses).
+Started from a sampler of several operators per branch (`-O sampler=any-path`), an operator mutation may
+give a branch any other non-empty set of operators (else one-operator branches would never grow again).
 Results are applied in ask order, so the run is reproducible whatever order evaluations finish in.
 
 With several objectives (e.g. log loss and FLOPs) the tournament picks its parent by NSGA-II's crowded
@@ -21,7 +23,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
-from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
+from nasrec.genotype.sampling import DEFAULT_SAMPLER, MULTI_OPERATOR_SAMPLERS, SAMPLERS
 from nasrec.search.base import Constraint, Proposer, Told, register_strategy
 from nasrec.search.objectives import selection_order
 
@@ -82,6 +84,7 @@ class RegularizedEvolution:
         self.options, self.objectives = o, tuple(objectives)
         self.space, self.population_size, self.cycles = space, o.population, o.cycles
         self.tournament, self.children, self.sampler = o.tournament, o.children, o.sampler
+        self.multi_op = o.sampler in MULTI_OPERATOR_SAMPLERS  # mutations keep several operators reachable
         self.rng = np.random.default_rng(seed)
         self.proposer = Proposer(space, constraints)
         self.population: deque[tuple[dict[str, Any], Any]] = deque()  # (genotype dict, score), oldest first
@@ -123,12 +126,12 @@ class RegularizedEvolution:
         """`parent` mutated `mutation_count()` times in a row (one mutation: the paper's child); the child's
         lineage names `parent` and every mutation applied."""
         k = self.mutation_count()
-        child = mutate(parent, self.rng, self.space)
+        child = mutate(parent, self.rng, self.space, multi_op=self.multi_op)
         if k == 1:
             return child
         kinds = [child.meta["mutation"]]
         for _ in range(k - 1):
-            child = mutate(child, self.rng, self.space)
+            child = mutate(child, self.rng, self.space, multi_op=self.multi_op)
             kinds.append(child.meta["mutation"])
         return child.with_meta(parent=parent.digest(), mutation="+".join(kinds), mutated_block=None)
 

@@ -1,3 +1,5 @@
+import itertools
+
 import numpy as np
 import pytest
 
@@ -80,3 +82,21 @@ def test_a_child_names_the_space_it_was_mutated_in_and_only_its_own_lineage(tmp_
     dlrm = load_zoo("dlrm")
     child = mutate(dlrm, 0, "nasrec-full")
     assert set(child.meta) == {"parent", "mutation", "mutated_block"}  # not "DLRM-like", nor its notes
+
+
+def test_an_operator_mutation_reaches_every_other_operator_set_only_over_several_operators_per_branch():
+    """The paper's operator mutation swaps a single operator; with `multi_op` (evolution from `any-path`) a
+    one-operator branch may become any other non-empty subset, so a search can grow it back."""
+    one = NASREC_FULL.model_copy(update={"name": "one", "num_blocks": 1})
+    parent = sample(one, rng=0)
+    dense, sparse = parent.blocks[0].dense.ops, parent.blocks[0].sparse.ops
+    assert (dense, sparse) == (("dot",), ("attention",))
+
+    def reached(kind, branch, **options):
+        return {getattr(mutate(parent, s, one, kind, **options).blocks[0], branch).ops for s in range(400)}
+
+    assert reached("dense_op", "dense") == {("fc",), ("gating",), ("sum",)}
+    assert reached("sparse_op", "sparse") == {("efc",)}
+    every_dense = {c for r in range(1, 5) for c in itertools.combinations(sorted(one.dense_ops), r)}
+    assert reached("dense_op", "dense", multi_op=True) == every_dense - {dense}
+    assert reached("sparse_op", "sparse", multi_op=True) == {("efc",), ("attention", "efc")}

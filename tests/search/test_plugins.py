@@ -66,9 +66,9 @@ def test_the_predictors_pool_mutates_as_many_tournament_winners_as_asked(parents
 
     seen: list[str] = []  # the parent of every mutant, in order
 
-    def mutate(parent, rng, space):
+    def mutate(parent, rng, space, **options):
         seen.append(parent.digest())
-        return real(parent, rng, space)
+        return real(parent, rng, space, **options)
 
     real = evolution.mutate
     monkeypatch.setattr(evolution, "mutate", mutate)

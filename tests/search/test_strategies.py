@@ -210,3 +210,16 @@ def test_a_search_on_a_space_file_proposes_genotypes_that_name_the_file(name, tm
             strategy.tell(g, told(g))
     assert labels == {"wide.json"} and strategy.space.dense_dims == (8, 24)
     assert build_strategy(name, "nasrec-small", **small_options(name)).ask(1)[0].space == "nasrec-small"
+
+
+def test_evolution_from_several_operators_per_branch_can_grow_a_one_operator_branch_back():
+    """Its mutations could only shrink a branch's operators, so such a search drifted into one operator each."""
+    from nasrec.genotype import sample
+
+    single = sample(NASREC_FULL, rng=0)  # one operator per branch
+
+    def sizes(evolution):
+        return {len(b.dense.ops) for _ in range(200) for b in evolution.mutant(single).blocks}
+
+    assert sizes(RegularizedEvolution(NASREC_FULL, seed=0, sampler="any-path")) == {1, 2, 3, 4}
+    assert sizes(RegularizedEvolution(NASREC_FULL, seed=0)) == {1}  # the paper's: one operator stays one
