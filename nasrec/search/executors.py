@@ -87,6 +87,13 @@ def _evaluate_in_worker(genotype_json: str) -> str:
     return _score_json(_worker_evaluator, genotype_json)
 
 
+def _cancel(future: Future[str]) -> None:
+    """Cancel `future` and wake whoever waits on it (`concurrent.futures.wait` counts a cancelled future as done
+    only once notified)."""
+    if future.cancel():
+        future.set_running_or_notify_cancel()
+
+
 class WorkersLost(UsageError):
     """The executor's workers died more often than it restarts them: the evaluations in flight are not the
     genotypes' failures, so the search stops without logging them."""
@@ -136,7 +143,7 @@ class ProcessPoolExecutor:
 
     def _finish(self, inner: Future[str], pool: _Pool, genotype_json: str, out: Future[str]) -> None:
         if inner.cancelled():
-            out.cancel()
+            _cancel(out)
         elif isinstance(inner.exception(), BrokenProcessPool):
             self._restart(pool, genotype_json, out)
         elif inner.exception() is not None:
@@ -147,7 +154,7 @@ class ProcessPoolExecutor:
     def _restart(self, broken: _Pool, genotype_json: str, out: Future[str]) -> None:
         """Resubmit on a fresh pool (started once per broken pool), or fail `out` with `WorkersLost`."""
         if self._closed:  # stopped by `close`, not lost: nothing is started again
-            out.cancel()
+            _cancel(out)
             return
         with self._lock:
             if self.pool is broken and self.restarts < self.max_restarts:
