@@ -6,6 +6,7 @@ import pytest
 from nasrec.genotype import MUTATIONS, NASREC_FULL, NASREC_SMALL, GenotypeError, list_samplers, mutate, sample
 from nasrec.genotype.mutation import MUTATION_FIELDS
 from nasrec.genotype.space import SearchSpace
+from tests.genotype.test_properties import BLOCK_FIELDS
 
 
 @pytest.mark.parametrize("sampler", list_samplers())
@@ -34,14 +35,20 @@ def test_unknown_sampler_is_named():
         sample(NASREC_FULL, "greedy", 0)
 
 
+OWN_FIELDS = {**MUTATION_FIELDS, "dense_op": {"dense.ops"}, "sparse_op": {"sparse.ops"}}
+"""What each mutation must change (an operator mutation may also add the inputs its new operators read)."""
+
+
+@pytest.mark.parametrize("seed", range(5))
 @pytest.mark.parametrize("kind", list(MUTATIONS))
-def test_each_mutation_kind_changes_its_field(kind):
+def test_each_mutation_kind_changes_its_field_and_nothing_else(kind, seed):
     parent = sample(NASREC_FULL, rng=3)
-    child = mutate(parent, 0, kind=kind)
+    child = mutate(parent, seed, kind=kind)
     assert child.meta["mutation"] == kind and child.meta["parent"] == parent.digest()
     b = child.meta["mutated_block"] - 1
-    changed = {f for f in MUTATION_FIELDS[kind] if _get(parent.blocks[b], f) != _get(child.blocks[b], f)}
-    assert changed and changed <= MUTATION_FIELDS[kind]
+    assert [i for i, (x, y) in enumerate(zip(parent.blocks, child.blocks, strict=True)) if x != y] == [b]
+    changed = {f for f in BLOCK_FIELDS if _get(parent.blocks[b], f) != _get(child.blocks[b], f)}
+    assert changed & OWN_FIELDS[kind] and changed <= MUTATION_FIELDS[kind]
 
 
 def _get(block, field):
