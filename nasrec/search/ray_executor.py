@@ -76,7 +76,11 @@ class RayExecutor:
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             local = {"num_cpus": local_cpus, "include_dashboard": False} if address == "local" else {}
-            ray.init(address=address, **local)
+            try:
+                ray.init(address=address, **local)
+            except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or a malformed address
+                reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+                raise UsageError(f"--ray-address {address}: cannot start or join Ray there ({reason})") from None
         self._task = ray.remote(_evaluate_task).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries, retry_exceptions=False
         )

@@ -3,6 +3,7 @@ tasks lost on every attempt logged as failures, and the pipeline / CLI options."
 
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
@@ -215,3 +216,19 @@ def test_without_ray_the_error_names_the_fix(monkeypatch):
     with pytest.raises(UsageError, match=r"^the ray executor needs Ray: pip install 'nasrec\[ray\]'$"):
         RayExecutor("supernet", {})
     assert MISSING_RAY == "the ray executor needs Ray: pip install 'nasrec[ray]'"
+
+
+def test_an_address_with_no_cluster_is_one_error_naming_the_option(tmp_path):
+    """In a process of its own: this module's tests share a running local Ray, which an executor would use."""
+    code = (
+        "from nasrec.search.ray_executor import RayExecutor\n"
+        "try:\n"
+        "    RayExecutor('params', {'data': 'sample:criteo'}, address='auto')\n"
+        "except Exception as e:\n"
+        "    print(type(e).__name__, e)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
+    assert out.stdout.startswith("UsageError --ray-address auto: cannot start or join Ray there (Could not find any ")
