@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from torch import Tensor, nn
 
 from nasrec.compiler import Supernet, SupernetView
@@ -239,8 +239,28 @@ def load_supernet(checkpoint: str | Path, device: str | torch.device = "cpu") ->
     for path in (checkpoint, checkpoint.parent / "config.json"):
         if not path.is_file():
             raise UsageError(f"supernet {checkpoint}: {path} does not exist (train one with `nasrec train-supernet`)")
-    config = SupernetTrainingConfig.model_validate_json((checkpoint.parent / "config.json").read_text())
+    try:
+        config = SupernetTrainingConfig.model_validate_json((checkpoint.parent / "config.json").read_text())
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        where = ".".join(map(str, err["loc"]))
+        raise UsageError(
+            f"supernet {checkpoint}: {checkpoint.parent / 'config.json'} is not a train-supernet config "
+            f"({where + ': ' if where else ''}{err['msg']}); give the checkpoint.pt of a `nasrec train-supernet` folder"
+        ) from None
     supernet = config.build_supernet()
-    supernet.load_state_dict(load_checkpoint(checkpoint)["model"])
+    state = load_checkpoint(checkpoint)
+    try:
+        supernet.load_state_dict(state["model"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        reason = (
+            "it holds no model weights"
+            if isinstance(exc, KeyError | TypeError)
+            else "its weights do not fit: other parameters or shapes"
+        )
+        raise UsageError(
+            f"supernet {checkpoint}: not the checkpoint of the supernet its config.json describes ({reason}); "
+            "give the checkpoint.pt of a `nasrec train-supernet` folder"
+        ) from None
     supernet.to(device).eval()
     return supernet

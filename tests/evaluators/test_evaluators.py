@@ -1,5 +1,7 @@
 import json
 import math
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -38,6 +40,24 @@ def test_supernet_training_lowers_validation_loss_on_real_rows(trained_supernet)
     after = np.mean([evaluate(trained.view(g), valid).log_loss for g in CANDIDATES])
     assert before > 0.65  # untrained: logits near 0, log loss near ln 2
     assert after < 0.6 and after < before - 0.08, (before, after)
+
+
+def test_a_folder_that_is_no_supernet_folder_is_one_error_naming_the_file(trained_supernet, tmp_path):
+    ckpt, _ = trained_supernet
+    run = tmp_path / "run"  # a search's config.json beside a checkpoint
+    run.mkdir()
+    (run / "config.json").write_text(json.dumps({"config": {"data": "sample:criteo"}}))
+    shutil.copy(ckpt, run / "checkpoint.pt")
+    with pytest.raises(
+        UsageError, match=r"^supernet .*run/checkpoint\.pt: .*run/config\.json is not a train-supernet "
+    ):
+        load_supernet(run / "checkpoint.pt")
+    weights = tmp_path / "weights"  # a supernet's config.json beside a checkpoint without its model
+    weights.mkdir()
+    shutil.copy(Path(ckpt).parent / "config.json", weights / "config.json")
+    torch.save({"step": 3}, weights / "checkpoint.pt")
+    with pytest.raises(UsageError, match=r"^supernet .*: not the checkpoint of the supernet .* \(it holds no model"):
+        load_supernet(weights / "checkpoint.pt")
 
 
 def test_killed_and_resumed_supernet_training_ends_with_the_same_weights(tmp_path, tiny_space_file):
