@@ -25,6 +25,7 @@ from pydantic import BaseModel
 from nasrec.errors import UsageError
 from nasrec.genotype import PRESETS, Genotype, SearchSpace, get_space
 from nasrec.registry import Registry
+from nasrec.search.objectives import check_objectives
 
 Constraint = Callable[[Genotype], str | None]
 """Returns why a genotype is rejected before evaluation (e.g. too many FLOPs), or None to accept it."""
@@ -100,11 +101,13 @@ def build_strategy(
 ) -> Strategy:
     """The strategy registered as `name` on `space` (a space, a preset's name or a space file: see
     `space_as_given`); `options` are checked by its `Options` first (a bad one raises pydantic's
-    ValidationError naming it). With several `objectives` the strategy is told tuples."""
+    ValidationError naming it). `objectives` are checked (`check_objectives`); with several the strategy is
+    told tuples."""
+    objectives = check_objectives(objectives)
     settings = dict(strategy_options(name).model_validate(options))
     if constraints:
         settings["constraints"] = constraints
-    check_multi_objective(name, tuple(objectives))
+    check_multi_objective(name, objectives)
     if len(objectives) > 1:
         settings["objectives"] = tuple(objectives)
     return STRATEGIES.get(name)(space=space_as_given(space), seed=seed, **settings)

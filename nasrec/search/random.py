@@ -43,16 +43,22 @@ class RandomSearch:
         self.rng = np.random.default_rng(seed)
         self.proposer = Proposer(space, constraints)
         self.asked = 0
+        self.outstanding: set[str] = set()  # digests asked and not yet told
         self.told: list[tuple[str, Told]] = []
 
     def ask(self, n: int = 1) -> list[Genotype]:
         n = min(n, self.budget - self.asked)
         out = [self.proposer.propose(lambda: sample(self.space, self.sampler, self.rng)) for _ in range(max(0, n))]
         self.asked += len(out)
+        self.outstanding.update(g.digest() for g in out)
         return out
 
     def tell(self, genotype: Genotype, score: Told) -> None:
-        self.told.append((genotype.digest(), score))
+        digest = genotype.digest()
+        if digest not in self.outstanding:
+            raise ValueError(f"genotype {digest} was not asked (or was already told)")
+        self.outstanding.remove(digest)
+        self.told.append((digest, score))
 
     @property
     def done(self) -> bool:

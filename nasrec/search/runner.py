@@ -24,7 +24,7 @@ from nasrec.genotype import Genotype
 from nasrec.records import Evaluation
 from nasrec.search.base import Strategy, Told
 from nasrec.search.executors import Executor, score_from_future
-from nasrec.search.objectives import objective_values
+from nasrec.search.objectives import check_objectives, objective_values
 from nasrec.state import Stage, atomic_write_text
 
 
@@ -75,6 +75,7 @@ def run_search(
     logged evaluation in order. `reuse`: evaluations by the same evaluator logged elsewhere, by digest (e.g.
     the run's search, for its random baseline): a genotype found there is logged with its score (0 seconds)
     instead of being evaluated again."""
+    objectives = check_objectives(objectives)  # before anything is logged
     stage = Stage(log, Evaluation, key=lambda e: e.digest)
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
     queue: list[Genotype] = []  # asked, not yet submitted

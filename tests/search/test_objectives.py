@@ -66,6 +66,22 @@ def test_objectives_are_parsed_and_checked():
         parse_objectives("flops")
 
 
+@pytest.mark.parametrize("name", list_strategies())
+def test_a_strategy_and_a_search_refuse_bad_objectives_before_anything_is_logged(name, tmp_path):
+    """`("logloss", "flop")` failed after the first evaluation was logged; `("flops",)` optimised log loss."""
+    with pytest.raises(UsageError) as exc:
+        build_strategy(name, LINE, objectives=("logloss", "flop"), **small_options(name))
+    assert str(exc.value) == "unknown objective 'flop' (known: logloss, flops, params)"
+    with pytest.raises(UsageError) as exc:
+        build_strategy(name, LINE, objectives=("flops",), **small_options(name))
+    assert str(exc.value) == "objectives must be logloss, then any of flops, params, each once; got flops"
+    strategy = build_strategy(name, LINE, **small_options(name))
+    with pytest.raises(UsageError) as exc:
+        run_search(strategy, InProcessExecutor(TradeOff()), tmp_path / "log.jsonl", objectives=("logloss", "flop"))
+    assert str(exc.value) == "unknown objective 'flop' (known: logloss, flops, params)"
+    assert not (tmp_path / "log.jsonl").exists()
+
+
 LINE = SearchSpace(
     name="line",
     num_blocks=1,

@@ -223,3 +223,19 @@ def test_evolution_from_several_operators_per_branch_can_grow_a_one_operator_bra
 
     assert sizes(RegularizedEvolution(NASREC_FULL, seed=0, sampler="any-path")) == {1, 2, 3, 4}
     assert sizes(RegularizedEvolution(NASREC_FULL, seed=0)) == {1}  # the paper's: one operator stays one
+
+
+@pytest.mark.parametrize("name", list_strategies())
+def test_every_strategy_refuses_a_score_for_a_genotype_it_did_not_ask_or_was_told_already(name):
+    from nasrec.genotype import sample
+
+    strategy = build_strategy(name, NASREC_SMALL, seed=0, **small_options(name))
+    first = strategy.ask(1)[0]
+    stranger = sample(NASREC_SMALL, rng=99)
+    with pytest.raises(ValueError) as exc:
+        strategy.tell(stranger, 0.5)
+    assert str(exc.value) == f"genotype {stranger.digest()} was not asked (or was already told)"
+    strategy.tell(first, 0.5)
+    with pytest.raises(ValueError) as exc:
+        strategy.tell(first, 0.5)
+    assert str(exc.value) == f"genotype {first.digest()} was not asked (or was already told)"
