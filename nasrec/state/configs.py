@@ -12,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 
 from nasrec.errors import UsageError
 from nasrec.state.files import atomic_write_text
+from nasrec.state.jsonl import validation_reason
 
 
 class ConfigDiffers(UsageError):
@@ -61,7 +62,7 @@ def pin_config(
         raw = raw[key] if key else raw
         saved = type(config).model_validate(with_absent(raw, absent or {}))
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        reason = exc.errors(include_url=False)[0]["msg"] if isinstance(exc, ValidationError) else exc
+        reason = validation_reason(exc) if isinstance(exc, ValidationError) else exc
         raise UsageError(f"{path} is not a readable {what} config ({reason}); use a new folder") from None
     new, old = body, saved.model_dump(mode="json")
     grown = {}

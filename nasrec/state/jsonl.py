@@ -1,9 +1,10 @@
 """Append-only JSON Lines logs that survive crashes.
 
 `append_jsonl` writes one record per line and fsyncs it. A process killed mid-append leaves a torn last
-line, without its newline: `read_jsonl` skips it and never changes the file; `repair_jsonl` (the explicit step a
-resuming writer takes before appending) cuts it off with a warning. A bad line anywhere else — a complete last
-line included, e.g. a record of a newer version — is an error naming it.
+line, without its newline and not JSON: `read_jsonl` skips it and never changes the file; `repair_jsonl` (the
+explicit step a resuming writer takes before appending) cuts it off with a warning. A bad line anywhere else —
+a complete last line included, with or without its newline, e.g. a record of a newer version — is an error
+naming it.
 """
 
 from __future__ import annotations
@@ -45,6 +46,21 @@ class Scan(Generic[M]):
     missing_newline: bool = False
 
 
+def validation_reason(exc: ValidationError) -> str:
+    """The first error of a pydantic validation, with the field it is about: `top_k: Input should be ...`."""
+    err = exc.errors(include_url=False)[0]
+    where = ".".join(map(str, err["loc"]))
+    return f"{where}: {err['msg']}" if where else str(err["msg"])
+
+
+def _is_json(line: bytes) -> bool:
+    try:
+        json.loads(line)
+    except ValueError:  # JSONDecodeError, or bytes that are not UTF-8
+        return False
+    return True
+
+
 def scan_jsonl(raw: bytes, model: type[M]) -> Scan[M]:
     """Parse log bytes without judging them: every line that is a valid `model` record, and the rest."""
     scan: Scan[M] = Scan()
@@ -56,11 +72,11 @@ def scan_jsonl(raw: bytes, model: type[M]) -> Scan[M]:
             try:
                 scan.records.append(model.model_validate_json(line))
             except ValidationError as exc:
-                if i == last and i == len(lines) - 1:  # an append killed midway never wrote its newline
-                    scan.torn_at = offset
+                if i == last and i == len(lines) - 1 and not _is_json(line):  # an append killed midway
+                    scan.torn_at = offset  # never wrote its closing brace and newline
                 else:
                     scan.bad_lines.append(i + 1)
-                    scan.first_error = scan.first_error or exc.errors(include_url=False)[0]["msg"]
+                    scan.first_error = scan.first_error or validation_reason(exc)
         offset += len(line) + 1
     scan.missing_newline = scan.torn_at is None and bool(raw) and not raw.endswith(b"\n")
     return scan
@@ -86,6 +102,8 @@ def repair_jsonl(path: str | Path, model: type[M]) -> bool:
         return False
     raw = path.read_bytes()
     scan = scan_jsonl(raw, model)
+    if scan.bad_lines:  # not the log of an interrupted write: left as it is, for `read_jsonl` to name
+        return False
     if scan.torn_at is not None:
         line = raw[: scan.torn_at].count(b"\n") + 1
         warnings.warn(

@@ -37,7 +37,7 @@ def test_an_unreadable_saved_config_is_named(tmp_path):
     path.write_text('{"seed": "x"}')
     with pytest.raises(
         ValueError,
-        match=r"config.json is not a readable supernet config \(Input should be a "
+        match=r"config.json is not a readable supernet config \(seed: Input should be a "
         r"valid integer",
     ):
         pin_config(path, Cfg(), what="supernet")
