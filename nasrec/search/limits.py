@@ -13,8 +13,10 @@ from nasrec.search.base import Constraint
 
 
 class Limits(BaseModel):
-    """Budgets a candidate must fit; None: no limit. The counts are those every score carries (the standalone
-    model for the run's features, with LayerNorm as the run's final models have it: `layernorm_final`)."""
+    """Budgets a candidate must fit; None: no limit. The counts are the final model's: the standalone model for
+    the run's features, with LayerNorm as the run's final models have it (`layernorm_final`), as the final
+    stage's scores carry them. A proxy's score counts the subnet as its supernet builds it (its `layernorm`,
+    `norm_raw_fm`) and the top-k stage's with LayerNorm: they may differ by the LayerNorms' few parameters."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
