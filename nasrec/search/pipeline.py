@@ -54,6 +54,7 @@ from nasrec.state import (
     read_jsonl,
     repair_jsonl,
 )
+from nasrec.state.folders import is_temporary
 from nasrec.state.lock import LOCK_NAME
 
 __all__ = ["EvaluatorChoice", "Pipeline", "RunConfig", "StrategyChoice"]
@@ -132,11 +133,13 @@ class Pipeline:
 
     def _check_folder(self) -> None:
         """A folder that holds no run yet may hold only what a run finds there (a supernet trained into
-        RUN/supernet): a run is never written among unrelated files."""
+        RUN/supernet, a temporary of a first run killed while writing its config): a run is never written among
+        unrelated files."""
         root = self.paths.root
         if not root.is_dir() or self.paths.is_run():
             return
-        foreign = sorted(p.name for p in root.iterdir() if p.name not in (LOCK_NAME, "supernet"))
+        ours = (LOCK_NAME, "supernet")
+        foreign = sorted(p.name for p in root.iterdir() if p.name not in ours and not is_temporary(p.name))
         if foreign:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise UsageError(f"{root} holds {shown} and no run of nasrec search; choose a new or empty folder")

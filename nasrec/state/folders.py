@@ -41,6 +41,11 @@ def temporary_name(target: Path) -> str:
     return f".{target.name}.tmp-{machine_tag()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
+def is_temporary(name: str) -> bool:
+    """Whether `name` is a temporary of `atomic_folder` or `atomic_open` (`temporary_name`)."""
+    return re.fullmatch(r"\..+\.tmp-[0-9a-f]{8}-\d+-[0-9a-f]+", name) is not None
+
+
 def clean_stale(target: Path) -> None:
     """Remove this machine's temporaries of `target` (folders or files) whose process no longer runs (this
     process's own are its live ones: `atomic_folder` and `atomic_open` remove them themselves). Another

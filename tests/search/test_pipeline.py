@@ -19,6 +19,7 @@ from nasrec.search.pipeline import Pipeline, RunConfig, StrategyChoice, baseline
 from nasrec.search.random import RandomSearch
 from nasrec.search.runner import run_search
 from nasrec.state import read_jsonl
+from nasrec.state.folders import machine_tag
 from nasrec.viz.report import write_report
 from tests.spaces import TINY
 
@@ -149,6 +150,10 @@ def test_a_run_is_never_written_among_unrelated_files(tmp_path):
     assert [p.name for p in (tmp_path / "mine").iterdir()] == ["notes.txt"]
     (tmp_path / "pre" / "supernet").mkdir(parents=True)  # a supernet trained into RUN/supernet first is welcome
     Pipeline(RunConfig(), tmp_path / "pre", console=Console(quiet=True), progress=False).check()
+    killed = tmp_path / "killed"  # a first run killed while writing its config.json left its temporary
+    killed.mkdir()
+    (killed / f".config.json.tmp-{machine_tag()}-999999999-deadbeef").write_text('{"config": {')
+    Pipeline(RunConfig(), killed, console=Console(quiet=True), progress=False).check()
 
 
 def test_a_run_resumes_with_fewer_workers_as_its_out_of_memory_message_advises(tmp_path):
