@@ -131,7 +131,7 @@ class RunConfig(BaseModel):
         default=True,
         description="the final trainings use seeds the top-k trainings did not, so a winner is not scored on test "
         "by the very run whose validation score selected it (False: seed 0 repeated that run, as nasrec did before "
-        "2026-12-07)",
+        "commit 00e0f5a)",
     )
     zoo: tuple[str, ...] = ("dlrm", "deepfm", "wide_deep", "autoint")
     random_baseline: bool = True
