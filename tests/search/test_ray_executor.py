@@ -218,12 +218,13 @@ def test_without_ray_the_error_names_the_fix(monkeypatch):
     assert MISSING_RAY == "the ray executor needs Ray: pip install 'nasrec[ray]'"
 
 
-def test_an_address_with_no_cluster_is_one_error_naming_the_option(tmp_path):
-    """In a process of its own: this module's tests share a running local Ray, which an executor would use."""
+def test_an_address_ray_cannot_use_is_one_error_naming_the_option(tmp_path):
+    """In a process of its own: this module's tests share a running local Ray, which an executor would use (and
+    which `auto` would join: the address is malformed instead)."""
     code = (
         "from nasrec.search.ray_executor import RayExecutor\n"
         "try:\n"
-        "    RayExecutor('params', {'data': 'sample:criteo'}, address='auto')\n"
+        "    RayExecutor('params', {'data': 'sample:criteo'}, address='nonsense')\n"
         "except Exception as e:\n"
         "    print(type(e).__name__, e)\n"
     )
@@ -231,4 +232,7 @@ def test_an_address_with_no_cluster_is_one_error_naming_the_option(tmp_path):
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
     )
-    assert out.stdout.startswith("UsageError --ray-address auto: cannot start or join Ray there (Could not find any ")
+    assert (
+        out.stdout
+        == "UsageError --ray-address nonsense: cannot start or join Ray there (Invalid address format: nonsense)\n"
+    )
