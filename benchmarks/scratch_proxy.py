@@ -6,7 +6,9 @@ reference's, its learning-rate schedule planned for that short run (the scratch 
 early stopping), and scored by its validation log loss: what a search could see. Reported per budget: the
 agreement with the reference (the mean over its seeds, regret on oracle data) and the seconds per candidate,
 to set beside the study's proxies (docs/results/rank-*.json). Genotypes and reference come from the study's
-reference table; each score is logged as it finishes (OUT/scores.jsonl), so a rerun resumes.
+reference table; each score is logged as it finishes (OUT/scores.jsonl), so a rerun resumes. `--paired OTHER`
+adds each budget's tau minus the same budget's in another OUT (e.g. scratch against `--inherit`), with a paired
+bootstrap interval over genotypes.
 
     python benchmarks/scratch_proxy.py docs/results/rank-oracle --data runs/oracle200k --epochs 0.5 1 \\
         --out runs/scratch-proxy-oracle --json docs/results/rank-oracle-scratch-proxy.json
@@ -29,9 +31,9 @@ from rank_diagnostics import run_score
 from nasrec.evaluators.base import build_evaluator
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.guard import TrainingDiverged
-from nasrec.evaluators.ranking import agreement
+from nasrec.evaluators.ranking import agreement, kendall_difference
 from nasrec.evaluators.study_records import ReferenceEntry, read_reference_table
-from nasrec.state import Stage, pin_config
+from nasrec.state import Stage, pin_config, read_jsonl
 
 
 class ScratchProxyConfig(BaseModel):
@@ -137,6 +139,25 @@ def scratch_proxy(
     return result
 
 
+def paired_with(result: dict[str, Any], table: list[ReferenceEntry], out: Path, other: Path) -> None:
+    """Add to each budget of `result` (the log at `out`) its Kendall tau minus that of the same budget in the log
+    at `other` (e.g. scratch against fine-tuning the whole subnet), on the genotypes both scored, with a paired
+    bootstrap 95 % interval over genotypes (`paired_with` in the JSON)."""
+    reference = {row.digest: reference_of(row) for row in table if len(row.runs) >= 2}
+    logs = [{(s.epochs, s.digest): s for s in read_jsonl(o / "scores.jsonl", ProxyScore)} for o in (out, other)]
+    for e, budget in result["budgets"].items():
+        both = [
+            d
+            for d in reference
+            if all(log.get((float(e), d)) is not None and log[(float(e), d)].log_loss is not None for log in logs)
+        ]
+        if len(both) < 3:
+            continue
+        a, b = ([log[(float(e), d)].log_loss for d in both] for log in logs)
+        diff, low, high = kendall_difference(a, b, [reference[d] for d in both])
+        budget["paired_with"] = {"out": str(other), "n": len(both), "difference": diff, "low": low, "high": high}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("study", help="the committed files' common prefix, e.g. docs/results/rank-oracle")
@@ -148,12 +169,15 @@ def main() -> None:
     ap.add_argument("--inherit", help="a supernet's checkpoint.pt: fine-tune the whole subnet from its weights")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--summarize", action="store_true", help="only summarise what OUT holds so far")
+    ap.add_argument("--paired", type=Path, help="another OUT of this script: each budget's tau minus its tau there")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     table = read_reference_table(f"{args.study}-reference.jsonl")
     result = scratch_proxy(
         table, args.data, args.epochs, args.seed, args.out, train=not args.summarize, inherit=args.inherit
     )
+    if args.paired is not None:
+        paired_with(result, table, args.out, args.paired)
     result["command"] = "python benchmarks/scratch_proxy.py " + " ".join(sys.argv[1:])
     for e, budget in result["budgets"].items():
         a = budget["agreement"]
@@ -162,6 +186,9 @@ def main() -> None:
             f"{e} epochs ({budget['steps']} steps, {done}, {budget['seconds_per_candidate']:.1f} s/candidate): "
             f"Kendall tau {a['kendall_tau']:.3f} [{a['kendall_low']:.2f}, {a['kendall_high']:.2f}]"
         )
+        if "paired_with" in budget:
+            p = budget["paired_with"]
+            print(f"  minus {p['out']}'s: {p['difference']:+.3f} [{p['low']:+.2f}, {p['high']:+.2f}] (n {p['n']})")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2) + "\n")
 
