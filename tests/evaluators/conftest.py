@@ -25,3 +25,31 @@ def trained_supernet(tmp_path_factory, tiny_space_file):
     )
     train_supernet(config, out)
     return str(out / "checkpoint.pt"), config
+
+
+class StepCounter:
+    """Counts the training steps run (`Trainer._train_step` calls, supernets' included)."""
+
+    def __init__(self) -> None:
+        self.n = 0
+
+    def take(self) -> int:
+        """The steps run since the last `take` (or since the counter was installed)."""
+        n, self.n = self.n, 0
+        return n
+
+
+@pytest.fixture
+def train_steps(monkeypatch) -> StepCounter:
+    """A `StepCounter` installed on `Trainer._train_step`: tells a resumed call (the steps left) from a restart
+    (every step again), whose final weights are the same."""
+    from nasrec.evaluators.training import Trainer
+
+    counter, real = StepCounter(), Trainer._train_step
+
+    def counted(self, batch, lr_factor):
+        counter.n += 1
+        return real(self, batch, lr_factor)
+
+    monkeypatch.setattr(Trainer, "_train_step", counted)
+    return counter

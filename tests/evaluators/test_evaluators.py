@@ -60,13 +60,16 @@ def test_a_folder_that_is_no_supernet_folder_is_one_error_naming_the_file(traine
         load_supernet(weights / "checkpoint.pt")
 
 
-def test_killed_and_resumed_supernet_training_ends_with_the_same_weights(tmp_path, tiny_space_file):
+def test_killed_and_resumed_supernet_training_ends_with_the_same_weights(tmp_path, tiny_space_file, train_steps):
     config = SupernetTrainingConfig(
         data="sample:criteo", space=tiny_space_file, cap=5000, train=TrainConfig(epochs=0.5, checkpoint_every=3)
     )
     whole = train_supernet(config, tmp_path / "whole")
+    assert train_steps.take() == round(0.5 * (11_960 // 512))  # 12 steps
     train_supernet(config, tmp_path / "cut", stop_after=7)  # the checkpoint a killed run leaves (atomic)
+    assert train_steps.take() == 7
     resumed = train_supernet(config, tmp_path / "cut")
+    assert train_steps.take() == 5  # resumed at step 7, not trained again from step 0
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.allclose(a, b, atol=1e-6), name
 

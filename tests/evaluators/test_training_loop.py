@@ -245,6 +245,7 @@ def test_a_resumed_run_keeps_the_guards_window_and_reports_what_an_uninterrupted
     assert str(uninterrupted.divergence).startswith("2 diverged steps (first at step 5")
     run(tmp_path / "ckpt.pt", steps=8)
     resumed_model, resumed = run(tmp_path / "ckpt.pt")
+    assert len(resumed.losses) == 8  # resumed at step 8, not trained again from step 0
     assert resumed.divergence == uninterrupted.divergence
     assert list(resumed.guard.recent) == list(uninterrupted.guard.recent)
     for (name, a), b in zip(full.state_dict().items(), resumed_model.state_dict().values(), strict=True):
@@ -288,6 +289,7 @@ def test_a_run_cut_short_by_stop_after_validates_and_stops_as_an_uninterrupted_o
     cut = run(tmp_path / "c.pt", stop_after=5)
     assert cut.curve == [] and cut.step == 5  # no validation at the cut: it is not the end of the run
     resumed = run(tmp_path / "c.pt")
+    assert len(resumed.losses) == whole.step - 5  # resumed at step 5, not trained again from step 0
     assert [(p.step, p.log_loss) for p in resumed.curve] == [(p.step, p.log_loss) for p in whole.curve]
     assert (resumed.best_step, resumed.step, resumed.stopped) == (whole.best_step, whole.step, whole.stopped)
     for a, b in zip(whole.model.state_dict().values(), resumed.model.state_dict().values(), strict=True):
