@@ -63,6 +63,8 @@ def test_torchrun_resumes_to_the_uninterrupted_result(tmp_path, tiny_space_file)
     _torchrun(tmp_path, tiny_space_file, out, tmp_path / "part", "15")
     assert load_checkpoint(out / "checkpoint.pt")["step"] == 15
     _torchrun(tmp_path, tiny_space_file, out, tmp_path / "resumed")
+    trained = [int((tmp_path / "resumed" / f"steps{r}.txt").read_text()) for r in (0, 1)]
+    assert trained == [46 - 15] * 2  # both ranks resumed at step 15, not trained again from step 0
     _torchrun(tmp_path, tiny_space_file, tmp_path / "straight", tmp_path / "straight-ranks")
     a = torch.load(tmp_path / "resumed" / "rank1.pt", weights_only=True)
     b = torch.load(tmp_path / "straight-ranks" / "rank1.pt", weights_only=True)
