@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nasrec.data import DataError, make_synthetic, prepare, stratified_folds, write_criteo_tsv
+from nasrec.data import DataError, PreparedData, make_synthetic, prepare, stratified_folds, write_criteo_tsv
 
 
 def test_synthetic_shape_rate_determinism() -> None:
@@ -44,8 +44,15 @@ def test_planted_signal_is_learnable() -> None:
 
 
 def test_saved_synthetic_round_trips(tmp_path) -> None:
-    d = make_synthetic(3_000, seed=2).save(tmp_path / "syn")
+    mem = make_synthetic(3_000, seed=2)
+    d = mem.save(tmp_path / "syn")
     assert d.path == tmp_path / "syn" and len(d) == 3_000 and len(d.split("test")) == 300
+    for reopened in (d, PreparedData.open(tmp_path / "syn")):
+        for name in ("dense", "sparse", "label", "folds", "prob"):
+            saved, kept = np.asarray(getattr(reopened, name)), np.asarray(getattr(mem, name))
+            assert saved.dtype == kept.dtype, name
+            np.testing.assert_array_equal(saved, kept, err_msg=name)
+        assert reopened.spec == mem.spec
 
 
 def test_criteo_tsv_writer_reads_back(tmp_path) -> None:
