@@ -18,6 +18,7 @@ from nasrec.evaluators import (
     load_supernet,
     train_supernet,
 )
+from nasrec.evaluators.base import derive_seed
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import calmer
 from nasrec.evaluators.guard import TrainingDiverged
@@ -293,6 +294,10 @@ def test_full_training_is_seeded_by_the_genotype_and_learns():
     assert a.log_loss == b.log_loss and a.examples == 1495
     assert a.log_loss < 0.535 and a.auc > 0.6  # beats the base rate on held-out real rows
     assert a.evaluator == "full" and a.config["train"]["epochs"] == 2 and len(a.runs) == 1
+    assert a.runs[0].seed == derive_seed(0, g.digest())  # the recipe's seed and the genotype's digest
+    other = CANDIDATES[1]  # another genotype trains with another seed (0 steps: only the seed is looked at)
+    (o,) = FullTrain(data="sample:criteo", cap=5000, steps=[0]).evaluate([other])
+    assert o.runs[0].seed == derive_seed(0, other.digest()) != a.runs[0].seed
 
 
 def test_full_training_from_inherited_weights_starts_at_the_supernet_view(trained_supernet):
