@@ -331,11 +331,27 @@ def test_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert not RunPaths(tmp_path).report.exists()
 
 
-def test_the_search_curve_is_labelled_with_the_runs_strategy() -> None:
+def test_the_search_curve_is_labelled_with_the_runs_strategy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from nasrec.viz.report_data import strategy_name
 
     assert strategy_name({"config": {"strategy": {"name": "random", "options": {}}}}) == "random"
     assert strategy_name({"config": {}}) == strategy_name(None) == "search"
+    pytest.importorskip("matplotlib")
+    _run_folder(tmp_path)
+    paths = RunPaths(tmp_path)
+    config = json.loads(paths.config.read_text())
+    config["config"]["strategy"] = {"name": "random", "options": {}}
+    paths.config.write_text(json.dumps(config))
+    labels: list[str] = []
+    real = report_module.draw_search_curve
+
+    def draw(fig: Any, run: Any) -> None:  # the real drawing; then the legend it made
+        real(fig, run)
+        labels.extend(fig.axes[0].get_legend_handles_labels()[1])
+
+    monkeypatch.setattr(report_module, "draw_search_curve", draw)
+    write_report(tmp_path)
+    assert labels == ["proxy log loss of each candidate", "random: best so far"]
 
 
 def test_matplotlib_is_imported_lazily() -> None:
