@@ -81,7 +81,15 @@ def test_path_sampler_warms_up_with_the_full_supernet_then_samples_paths():
     assert all(len(b.dense.ops) == 4 for b in s(0).blocks)  # p = 1 at step 0: the full supernet
     later = [s(step) for step in range(20, 60)]
     assert all(len(b.dense.ops) == 1 for g in later for b in g.blocks)
-    assert s(33) == s(33)  # a function of the step only: resumable
+    # a function of (seed, step) only: a new sampler (a resumed run's) draws the same paths; another seed others
+    again = PathSampler(
+        TINY, "single-operator-any-connection", total_steps=100, warmup_fraction=0.2, mode="whole", seed=0
+    )
+    other = PathSampler(
+        TINY, "single-operator-any-connection", total_steps=100, warmup_fraction=0.2, mode="whole", seed=1
+    )
+    assert [again(step) for step in range(20, 60)] == later and s(33) == s(33)
+    assert sum(other(step) != g for step, g in zip(range(20, 60), later, strict=True)) > 20
     per_block = PathSampler(TINY, "single-operator-any-connection", 100, 0.2, "per-block", 0)
     mixed = [len({len(b.dense.ops) for b in per_block(step).blocks}) for step in range(5, 15)]
     assert max(mixed) == 2  # some steps mix full and sampled blocks
