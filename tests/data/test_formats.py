@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -108,7 +109,9 @@ def test_cli_prepare_info_sample(tmp_path: Path) -> None:
     assert r.exit_code == 0, r.output
     assert "40 rows" in r.output
     r = runner.invoke(app, ["info", str(tmp_path / "p")])
-    assert r.exit_code == 0 and "train" in r.output and "0.5000" in r.output
+    assert r.exit_code == 0
+    rows = {m[1]: (int(m[2]), m[3]) for m in re.finditer(r"\b(train|valid|test)\W+(\d+)\W+(\d\.\d{4})", r.output)}
+    assert rows == {"train": (32, "0.5000"), "valid": (4, "0.5000"), "test": (4, "0.5000")}  # folds 0-7, 8, 9
     r = runner.invoke(app, ["sample", "criteo-scattered"])
     assert r.exit_code == 0 and "4,370 rows" in r.output
 
