@@ -19,6 +19,9 @@ def test_an_evaluation_holds_a_genotype_and_writes_its_json():
     back = Evaluation.model_validate_json(line)
     assert back == e and back.genotype.digest() == g.digest()
     assert Evaluation.model_validate({**json.loads(line), "genotype": g.to_dict()}) == e
+    from_object = Evaluation.model_validate({**json.loads(line), "genotype": g})  # an object, not its JSON
+    assert from_object == e and from_object.genotype.meta == {"name": "x"}
+    assert from_object.model_dump()["genotype"] == g.to_dict()  # dumped as the genotype's JSON in python mode too
 
 
 def test_a_run_folder_is_recognised_by_its_config(tmp_path):
