@@ -47,6 +47,11 @@ class EvolutionOptions(BaseModel):
     mutations: int = Field(
         default=1, ge=1, description="mutations per child in the first cycle, falling linearly to 1 by the last"
     )
+    grow_ops: bool = Field(
+        default=True,
+        description="with a sampler of several operators per branch (any-path, all-operators): an operator "
+        "mutation may give a one-operator branch several again (False: one, as before commit d11edd5)",
+    )
 
     _sampler = field_validator("sampler")(check_sampler)
 
@@ -84,7 +89,7 @@ class RegularizedEvolution:
         self.options, self.objectives = o, tuple(objectives)
         self.space, self.population_size, self.cycles = space, o.population, o.cycles
         self.tournament, self.children, self.sampler = o.tournament, o.children, o.sampler
-        self.multi_op = o.sampler in MULTI_OPERATOR_SAMPLERS  # mutations keep several operators reachable
+        self.multi_op = o.grow_ops and o.sampler in MULTI_OPERATOR_SAMPLERS  # several operators stay reachable
         self.rng = np.random.default_rng(seed)
         self.proposer = Proposer(space, constraints)
         self.population: deque[tuple[dict[str, Any], Any]] = deque()  # (genotype dict, score), oldest first

@@ -14,7 +14,7 @@ import torch
 import nasrec
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import evaluator_config
-from nasrec.search.base import STRATEGIES, growable_options
+from nasrec.search.base import STRATEGIES, growable_options, strategy_options
 from nasrec.search.run_config import RunConfig
 from nasrec.state import ConfigDiffers, pin_config
 
@@ -32,17 +32,26 @@ PATHS = ("data", "space", "supernet.data", "supernet.space")
 ABSENT = {"final_fresh_seeds": False}
 """Fields a folder's config may lack, with what that folder's runs did (see `pin_config`)."""
 
-ABSENT_EVALUATOR = {"finetune": {"max_passes": 1}}
-"""Per evaluator, its settings a folder's config may lack, with what that folder's runs did: `finetune`'s
-`paper` recipe made one pass over its rows before `max_passes` existed."""
+ABSENT_NESTED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("evaluator", "config"): {"finetune": {"max_passes": 1}},
+    ("strategy", "options"): {"evolution": {"grow_ops": False}, "predictor-evolution": {"grow_ops": False}},
+}
+"""Per evaluator and per strategy (by name), settings a folder's config may lack, with what that folder's runs
+did: `finetune`'s `paper` recipe made one pass over its rows before `max_passes` existed; evolution's operator
+mutations never grew a one-operator branch before `grow_ops` existed."""
+
+_DEFAULT_NAMES = {"evaluator": "finetune", "strategy": "evolution"}
 
 
 def absent_fields(saved: Any) -> dict[str, Any]:
-    """`ABSENT`, and `ABSENT_EVALUATOR`'s fields of the evaluator `saved` (a folder's config JSON) names, dotted."""
-    evaluator = saved.get("evaluator") if isinstance(saved, dict) else None
-    name = evaluator.get("name", "finetune") if isinstance(evaluator, dict) else None
-    nested = {f"evaluator.config.{k}": v for k, v in ABSENT_EVALUATOR.get(str(name), {}).items()}
-    return {**ABSENT, **nested}
+    """`ABSENT`, and the `ABSENT_NESTED` fields of the evaluator and strategy `saved` (a folder's config JSON)
+    names, dotted (`evaluator.config.max_passes`)."""
+    fields: dict[str, Any] = dict(ABSENT)
+    for (part, settings), by_name in ABSENT_NESTED.items():
+        choice = saved.get(part) if isinstance(saved, dict) else None
+        name = choice.get("name", _DEFAULT_NAMES[part]) if isinstance(choice, dict) else None
+        fields |= {f"{part}.{settings}.{k}": v for k, v in by_name.get(str(name), {}).items()}
+    return fields
 
 
 def versions() -> dict[str, str]:
@@ -50,28 +59,30 @@ def versions() -> dict[str, str]:
 
 
 def as_folder_ran(path: Path, config: RunConfig) -> RunConfig:
-    """`config` as the run folder at `path` (its config.json) ran: a field of `ABSENT` that the folder's config
-    lacks and `config` leaves at its default takes the value that folder's runs used, so a run begun by an
-    earlier nasrec resumes as it began (a value given explicitly is kept, and pinning then names it)."""
+    """`config` as the run folder at `path` (its config.json) ran: a field of `ABSENT` or `ABSENT_NESTED` that
+    the folder's config lacks and `config` leaves at its default takes the value that folder's runs used, so a
+    run begun by an earlier nasrec resumes as it began (a value given explicitly is kept, and pinning then
+    names it)."""
     saved = _saved(path)
     if not isinstance(saved, dict):
         return config  # no folder yet, or one pin_config will refuse with its own message
     defaults = {k: RunConfig.model_fields[k].default for k in ABSENT}
     update: dict[str, Any] = {k: v for k, v in ABSENT.items() if k not in saved and getattr(config, k) == defaults[k]}
-    ev, theirs = config.evaluator, saved.get("evaluator")
-    if (
-        isinstance(theirs, dict)
-        and theirs.get("name", "finetune") == ev.name
-        and isinstance(theirs.get("config"), dict)
-    ):
-        model = evaluator_config(ev.name).model_fields
+    for (part, settings), by_name in ABSENT_NESTED.items():
+        ours, theirs = getattr(config, part), saved.get(part)
+        if not isinstance(theirs, dict) or theirs.get("name", _DEFAULT_NAMES[part]) != ours.name:
+            continue
+        if not isinstance(theirs.get(settings), dict):
+            continue
+        model = (evaluator_config if part == "evaluator" else strategy_options)(ours.name).model_fields
+        mine = getattr(ours, settings)
         lacks = {
             k: v
-            for k, v in ABSENT_EVALUATOR.get(ev.name, {}).items()
-            if k not in theirs["config"] and ev.config.get(k) == model[k].default
+            for k, v in by_name.get(ours.name, {}).items()
+            if k not in theirs[settings] and mine.get(k) == model[k].default
         }
         if lacks:
-            update["evaluator"] = ev.model_copy(update={"config": {**ev.config, **lacks}})
+            update[part] = ours.model_copy(update={settings: {**mine, **lacks}})
     return config.model_copy(update=update) if update else config
 
 

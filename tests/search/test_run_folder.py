@@ -7,7 +7,8 @@ import json
 import pytest
 
 from nasrec.errors import UsageError
-from nasrec.search.run_config import EvaluatorChoice, RunConfig
+from nasrec.search.base import build_strategy
+from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.search.run_folder import as_folder_ran, pin_run_config
 
 
@@ -40,3 +41,19 @@ def test_other_evaluators_and_new_folders_keep_their_settings(tmp_path):
     assert pin_run_config(path, RunConfig(evaluator=supernet)) == {}
     fresh = RunConfig(evaluator=EvaluatorChoice(name="finetune"))
     assert as_folder_ran(tmp_path / "none.json", fresh) is fresh
+
+
+def test_an_evolution_folder_from_before_grow_ops_resumes_without_growing_operators(tmp_path):
+    """Begun with a multi-operator sampler before commit d11edd5, evolution never gave a one-operator branch
+    several operators: its folder resumes that way, so the rest of the run proposes what the first part would."""
+    anypath = StrategyChoice(name="evolution", options={"sampler": "any-path"})
+    assert RunConfig(strategy=anypath).strategy.options["grow_ops"] is True
+    path = tmp_path / "config.json"
+    pin_run_config(path, RunConfig(strategy=anypath))
+    raw = json.loads(path.read_text())
+    del raw["config"]["strategy"]["options"]["grow_ops"]
+    path.write_text(json.dumps(raw))
+    resumed = as_folder_ran(path, RunConfig(strategy=anypath))
+    assert resumed.strategy.options["grow_ops"] is False and pin_run_config(path, resumed) == {}
+    assert build_strategy("evolution", "nasrec-small", **resumed.strategy.options).multi_op is False
+    assert build_strategy("evolution", "nasrec-small", **anypath.options).multi_op is True
