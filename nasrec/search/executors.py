@@ -22,7 +22,7 @@ from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from nasrec.data.errors import DataError
-from nasrec.errors import UsageError
+from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators.base import Evaluator, Score, build_evaluator
 from nasrec.genotype import Genotype
 
@@ -58,15 +58,19 @@ class InProcessExecutor:
 
 
 _worker_evaluator: Evaluator | None = None
+_worker_setup_error: NasrecError | None = None  # raised by every evaluation: an initializer's error breaks the pool
 
 
 def _init_worker(name: str, config_json: str, threads: int, parent: int) -> None:
-    global _worker_evaluator
+    global _worker_evaluator, _worker_setup_error
     import torch
 
     _exit_with_parent(parent)
     torch.set_num_threads(threads)
-    _worker_evaluator = build_evaluator(name, json.loads(config_json))
+    try:
+        _worker_evaluator = build_evaluator(name, json.loads(config_json))
+    except NasrecError as exc:  # a setup error (missing data): reported by the evaluations, not as a dead pool
+        _worker_setup_error = exc
 
 
 def _exit_with_parent(parent: int, every: float = 1.0) -> None:
@@ -83,6 +87,8 @@ def _exit_with_parent(parent: int, every: float = 1.0) -> None:
 
 
 def _evaluate_in_worker(genotype_json: str) -> str:
+    if _worker_setup_error is not None:
+        raise _worker_setup_error
     assert _worker_evaluator is not None
     return _score_json(_worker_evaluator, genotype_json)
 

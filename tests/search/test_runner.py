@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from nasrec.data.errors import DataError
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import build_evaluator
 from nasrec.genotype import NASREC_FULL, NASREC_SMALL, sample
@@ -220,6 +221,18 @@ def test_a_setup_error_stops_the_search_unlogged_instead_of_failing_every_genoty
         finally:
             executor.close()
     assert read_jsonl(tmp_path / "log.jsonl", Evaluation) == []
+
+
+def test_a_setup_error_while_a_pool_worker_builds_its_evaluator_is_that_error(tmp_path):
+    """The full evaluator opens its data when built (the pool's initializer): a missing folder is its own
+    one-line error, not a pool restarted until it reports lost workers."""
+    pool = ProcessPoolExecutor("full", {"data": str(tmp_path / "no-such-data")}, workers=2)
+    with pytest.raises(DataError, match=r"no-such-data: not a prepared data folder"):
+        try:
+            run_search(RandomSearch(NASREC_SMALL, seed=4, budget=4), pool, tmp_path / "log.jsonl", parallel=2)
+        finally:
+            pool.close()
+    assert pool.restarts == 0 and read_jsonl(tmp_path / "log.jsonl", Evaluation) == []
 
 
 def test_evolution_whose_every_evaluation_fails_stops_with_a_message_naming_the_first_error(tmp_path):
