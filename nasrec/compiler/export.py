@@ -121,7 +121,10 @@ class ExportCheck:
     def __str__(self) -> str:
         sizes = ", ".join(map(str, self.batches))
         runner = "onnxruntime" if self.format == "onnx" else "torch.export"
-        return f"{self.path}: {runner} gives the PyTorch logits within {self.max_abs_diff:.1e} (batches {sizes})"
+        return (
+            f"{self.path}: {runner} gives the PyTorch logits within {self.max_abs_diff:.1e} "
+            f"({self.max_scaled_diff:.1e} relative above 1; batches {sizes})"
+        )
 
 
 def export_file(
