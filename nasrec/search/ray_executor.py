@@ -14,13 +14,14 @@ retried: the future raises it as it was raised in the worker.
 from __future__ import annotations
 
 import json
+import socket
 from concurrent.futures import Future
 from typing import Any
 
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import Evaluator, build_evaluator
 from nasrec.genotype import Genotype
-from nasrec.search.executors import _score_json
+from nasrec.search.executors import _cancel, _score_json
 
 MISSING_RAY = "the ray executor needs Ray: pip install 'nasrec[ray]'"
 
@@ -37,6 +38,18 @@ def _import_ray():
     except ImportError:
         raise UsageError(MISSING_RAY) from None
     return ray
+
+
+def _reachable(address: str, timeout: float = 5.0) -> None:
+    """A HOST:PORT address must accept a connection within `timeout` seconds (Ray itself retries for minutes);
+    `local`, `auto` and `ray://` addresses are left to Ray."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not host or "://" in address or not port.isdigit():
+        return
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise UsageError(f"--ray-address {address}: no Ray cluster answers there ({exc.strerror or exc})") from None
 
 
 def _evaluate_task(name: str, config_json: str, genotype_json: str, threads: int) -> str:
@@ -76,6 +89,7 @@ class RayExecutor:
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             local = {"num_cpus": local_cpus, "include_dashboard": False} if address == "local" else {}
+            _reachable(address)
             try:
                 ray.init(address=address, **local)
             except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or a malformed address
@@ -95,7 +109,7 @@ class RayExecutor:
         def done(inner: Future[str]) -> None:
             self._pending.discard(ref)
             if inner.cancelled():
-                out.cancel()
+                _cancel(out)
                 return
             exc = inner.exception()
             if exc is None:

@@ -219,8 +219,8 @@ def test_without_ray_the_error_names_the_fix(monkeypatch):
 
 
 def test_an_address_ray_cannot_use_is_one_error_naming_the_option(tmp_path):
-    """In a process of its own: this module's tests share a running local Ray, which an executor would use (and
-    which `auto` would join: the address is malformed instead)."""
+    """A malformed address, and a HOST:PORT where nothing answers. In a process of its own: this module's tests
+    share a running local Ray, which an executor would use (and which `auto` would join)."""
     code = (
         "from nasrec.search.ray_executor import RayExecutor\n"
         "try:\n"
@@ -236,3 +236,12 @@ def test_an_address_ray_cannot_use_is_one_error_naming_the_option(tmp_path):
         out.stdout
         == "UsageError --ray-address nonsense: cannot start or join Ray there (Invalid address format: nonsense)\n"
     )
+    refused = subprocess.run(  # Ray itself would retry a HOST:PORT that refuses connections for minutes
+        [sys.executable, "-c", code.replace("'nonsense'", "'127.0.0.1:1'")],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=60,
+    )
+    assert refused.stdout == "UsageError --ray-address 127.0.0.1:1: no Ray cluster answers there (Connection refused)\n"
