@@ -145,6 +145,9 @@ class ProcessPoolExecutor:
         except BrokenProcessPool:
             self._restart(pool, genotype_json, out)
             return
+        except RuntimeError:  # shut down by `close` meanwhile
+            _cancel(out)
+            return
         inner.add_done_callback(lambda done: self._finish(done, pool, genotype_json, out))
 
     def _finish(self, inner: Future[str], pool: _Pool, genotype_json: str, out: Future[str]) -> None:
@@ -159,10 +162,10 @@ class ProcessPoolExecutor:
 
     def _restart(self, broken: _Pool, genotype_json: str, out: Future[str]) -> None:
         """Resubmit on a fresh pool (started once per broken pool), or fail `out` with `WorkersLost`."""
-        if self._closed:  # stopped by `close`, not lost: nothing is started again
-            _cancel(out)
-            return
         with self._lock:
+            if self._closed:  # stopped by `close`, not lost: nothing is started again
+                _cancel(out)
+                return
             if self.pool is broken and self.restarts < self.max_restarts:
                 self.restarts += 1
                 self.pool = self._new_pool()  # the broken one has already stopped its workers
@@ -182,7 +185,8 @@ class ProcessPoolExecutor:
     def close(self) -> None:
         """Stop the pool. Evaluations still running (a search interrupted, e.g. by Ctrl-C) are not waited for:
         nothing would log their results, and a full training can take hours, so their workers are terminated."""
-        self._closed = True
+        with self._lock:  # no restart installs a new pool after this
+            self._closed = True
         processes = list((getattr(self.pool, "_processes", None) or {}).values())
         self.pool.shutdown(wait=False, cancel_futures=True)
         for proc in processes:
@@ -190,6 +194,9 @@ class ProcessPoolExecutor:
                 proc.terminate()
         for proc in processes:
             proc.join(timeout=10)
+            if proc.is_alive():  # it ignored SIGTERM
+                proc.kill()
+                proc.join(timeout=10)
 
 
 def score_from_future(future: Future[str]) -> tuple[Score | None, str | None]:
