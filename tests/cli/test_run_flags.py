@@ -51,8 +51,14 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
             ["--strategy", "random", "--population", "8"],
             "--population: not an option of strategy random (its options: budget, sampler)",
         ),
-        (["--evaluator", "supernet", "--proxy", "fast"], "--proxy: applies only to --evaluator finetune, not supernet"),
-        (["--evaluator", "params", "--proxy", "paper"], "--proxy: applies only to --evaluator finetune, not params"),
+        (
+            ["--evaluator", "supernet", "--proxy", "fast"],
+            "--proxy: applies only to an evaluator with a recipe (finetune), not supernet",
+        ),
+        (
+            ["--evaluator", "params", "--proxy", "paper"],
+            "--proxy: applies only to an evaluator with a recipe (finetune), not params",
+        ),
         (["--max-flops", "0"], "--max-flops: Input should be greater than 0"),
         (["--max-params", "-5"], "--max-params: Input should be greater than 0, got -5"),
         (
@@ -76,7 +82,7 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
         (
             ["-O", "annealing=1"],
             "--option annealing: not an option of strategy evolution "
-            "(its options: population, cycles, tournament, children, sampler, mutations)",
+            "(its options: population, cycles, tournament, children, sampler, mutations, grow_ops)",
         ),
     ],
 )
