@@ -1,5 +1,6 @@
-# Each target works on a fresh machine: it creates .venv, installs torch (CPU build) first,
-# then the project, and Debian's graphviz and g++ (the fused CPU kernels) when missing.
+# Each target works on a fresh machine: it creates .venv, installs torch==2.13.0 first (from pip's configured
+# index: the CPU build where that index serves it, see README), then the project, and Debian's graphviz and g++
+# (the fused CPU kernels) when missing.
 PY      ?= python3
 VENV    := .venv
 BIN     := $(VENV)/bin

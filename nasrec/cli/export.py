@@ -38,7 +38,10 @@ def model_for(genotype, weights: Path | None, data: str | None, cap: int | None,
         from nasrec.evaluators.supernet_training import load_supernet
 
         supernet = load_supernet(weights)
-        wanted = None if data is None else features_of(data, (supernet.features.cap or 0) if cap is None else cap)
+        if cap is not None and (cap or None) != supernet.features.cap:
+            theirs = f"{supernet.features.cap:,} rows" if supernet.features.cap else "uncapped tables"
+            raise UsageError(f"--cap {cap}: the supernet {weights} was trained with {theirs}; leave --cap out")
+        wanted = None if data is None else features_of(data, supernet.features.cap or 0)
         if wanted is not None and wanted != supernet.features:
             raise UsageError(f"--data {data}: not the features the supernet {weights} was trained on")
         if layernorm is not None and layernorm != supernet.layernorm:

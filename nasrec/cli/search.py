@@ -12,6 +12,7 @@ from pydantic import ValidationError
 from nasrec.cli.common import TensorBoard, console, data_path, default, flag_errors, table, user_errors
 from nasrec.errors import UsageError
 from nasrec.evaluators import EVALUATORS, FinetuneConfig, SupernetTrainingConfig
+from nasrec.evaluators.base import evaluator_config
 from nasrec.evaluators.scalars import tensorboard
 from nasrec.search.base import STRATEGIES, list_strategies, strategy_options
 from nasrec.search.evolution import EvolutionOptions
@@ -195,8 +196,12 @@ def search(
             if k not in fields
         ]
         options = {k: v for k, v in options.items() if k in fields}
-    if proxy is not None and evaluator in EVALUATORS.names() and evaluator != "finetune":
-        problems.append(f"--proxy: applies only to --evaluator finetune, not {evaluator}")
+    if (
+        proxy is not None
+        and evaluator in EVALUATORS.names()
+        and "recipe" not in evaluator_config(evaluator).model_fields
+    ):
+        problems.append(f"--proxy: applies only to an evaluator with a recipe (finetune), not {evaluator}")
         proxy = None
     try:
         config = RunConfig(

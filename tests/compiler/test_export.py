@@ -89,6 +89,11 @@ def test_cli_exports_a_genotype_with_weights_inherited_from_a_supernet(tmp_path,
     )
     assert not (tmp_path / "n.onnx").exists()
 
+    capped = runner.invoke(app, [*args, "--cap", "1000", "-o", str(tmp_path / "c.onnx")], env={"COLUMNS": "300"})
+    theirs = f"{supernet.features.cap:,} rows" if supernet.features.cap else "uncapped tables"
+    assert capped.exit_code == 1 and capped.stderr == (
+        f"error: --cap 1000: the supernet {ckpt} was trained with {theirs}; leave --cap out\n"
+    )
     bad = runner.invoke(app, [*args, "--data", "avazu", "-o", str(tmp_path / "x.onnx")])
     assert bad.exit_code == 1
     assert (
