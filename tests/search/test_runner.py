@@ -176,9 +176,9 @@ def test_pool_workers_exit_when_their_driver_is_killed(tmp_path):
     driver.kill()
     driver.wait()
     deadline = time.time() + 30
-    while time.time() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+    while time.time() < deadline and any(_running(pid) for pid in workers):
         time.sleep(0.2)
-    left = [pid for pid in workers if Path(f"/proc/{pid}").exists()]
+    left = [pid for pid in workers if _running(pid)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []
