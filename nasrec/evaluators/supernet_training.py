@@ -26,7 +26,7 @@ from nasrec.evaluators.schedule import logit
 from nasrec.evaluators.training import RESUME_MAY_CHANGE, TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
-from nasrec.state import RunLock, atomic_write_text, pin_config
+from nasrec.state import RunLock, atomic_write_text, pin_config, validation_reason
 
 SUPERNET_RECIPE = TrainConfig(min_warmup_steps=1000)
 """The paper's supernet recipe (1 epoch, Adagrad lr 0.12, cosine, 10 % warm-up) with a warm-up of at least
@@ -242,11 +242,9 @@ def load_supernet(checkpoint: str | Path, device: str | torch.device = "cpu") ->
     try:
         config = SupernetTrainingConfig.model_validate_json((checkpoint.parent / "config.json").read_text())
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        where = ".".join(map(str, err["loc"]))
         raise UsageError(
             f"supernet {checkpoint}: {checkpoint.parent / 'config.json'} is not a train-supernet config "
-            f"({where + ': ' if where else ''}{err['msg']}); give the checkpoint.pt of a `nasrec train-supernet` folder"
+            f"({validation_reason(exc)}); give the checkpoint.pt of a `nasrec train-supernet` folder"
         ) from None
     supernet = config.build_supernet()
     state = load_checkpoint(checkpoint)

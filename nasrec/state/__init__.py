@@ -9,7 +9,7 @@ one-process-per-folder lock (`RunLock`). Imports nothing else of nasrec but its 
 from nasrec.state.configs import ConfigDiffers, pin_config, same_place
 from nasrec.state.files import atomic_open, atomic_write_bytes, atomic_write_text
 from nasrec.state.folders import atomic_folder, clean_stale
-from nasrec.state.jsonl import Scan, append_jsonl, read_jsonl, repair_jsonl, scan_jsonl
+from nasrec.state.jsonl import Scan, append_jsonl, read_jsonl, repair_jsonl, scan_jsonl, validation_reason
 from nasrec.state.lock import RunFolderBusy, RunLock
 from nasrec.state.stages import Stage
 
@@ -30,4 +30,5 @@ __all__ = [
     "repair_jsonl",
     "same_place",
     "scan_jsonl",
+    "validation_reason",
 ]

@@ -3,6 +3,7 @@ bring the same one, so a resume never mixes the results of two settings."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterable
 from pathlib import Path
@@ -106,10 +107,10 @@ def with_absent(raw: Any, absent: dict[str, Any]) -> Any:
     only where its parent is a dict in `raw` (a copy: `raw` is not changed)."""
     if not isinstance(raw, dict):
         return raw
-    out = json.loads(json.dumps(raw))
+    out = copy.deepcopy(raw)
     for dotted, value in absent.items():
         *parents, leaf = dotted.split(".")
-        tree = out
+        tree: Any = out
         for part in parents:
             tree = tree.get(part) if isinstance(tree, dict) else None
         if isinstance(tree, dict) and leaf not in tree:
