@@ -13,9 +13,8 @@ import torch
 
 import nasrec
 from nasrec.errors import UsageError
-from nasrec.evaluators.base import evaluator_config
-from nasrec.search.base import STRATEGIES, growable_options, strategy_options
-from nasrec.search.run_config import RunConfig
+from nasrec.search.base import STRATEGIES, growable_options
+from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.state import ConfigDiffers, pin_config
 
 DISPATCH = ("executor", "ray_address", "workers", "device")
@@ -66,24 +65,43 @@ def as_folder_ran(path: Path, config: RunConfig) -> RunConfig:
     saved = _saved(path)
     if not isinstance(saved, dict):
         return config  # no folder yet, or one pin_config will refuse with its own message
-    defaults = {k: RunConfig.model_fields[k].default for k in ABSENT}
-    update: dict[str, Any] = {k: v for k, v in ABSENT.items() if k not in saved and getattr(config, k) == defaults[k]}
-    for (part, settings), by_name in ABSENT_NESTED.items():
-        ours, theirs = getattr(config, part), saved.get(part)
-        if not isinstance(theirs, dict) or theirs.get("name", _DEFAULT_NAMES[part]) != ours.name:
-            continue
-        if not isinstance(theirs.get(settings), dict):
-            continue
-        model = (evaluator_config if part == "evaluator" else strategy_options)(ours.name).model_fields
-        mine = getattr(ours, settings)
-        lacks = {
-            k: v
-            for k, v in by_name.get(ours.name, {}).items()
-            if k not in theirs[settings] and mine.get(k) == model[k].default
-        }
-        if lacks:
-            update[part] = ours.model_copy(update={settings: {**mine, **lacks}})
-    return config.model_copy(update=update) if update else config
+    body = config.model_dump(mode="json")
+    names = {
+        "evaluator": EvaluatorChoice(name=config.evaluator.name),
+        "strategy": StrategyChoice(name=config.strategy.name),
+    }
+    defaults = RunConfig(**names).model_dump(mode="json")  # this config's evaluator and strategy, at their defaults
+    lacks = {
+        dotted: value
+        for dotted, value in absent_fields(saved).items()
+        if _get(saved, dotted) is _MISSING
+        and _get(body, dotted) is not _MISSING
+        and _get(body, dotted) == _get(defaults, dotted)
+    }
+    return _with(body, lacks) if lacks else config
+
+
+_MISSING = object()
+
+
+def _get(tree: Any, dotted: str) -> Any:
+    """The value at a dotted path of JSON, or `_MISSING`."""
+    for part in dotted.split("."):
+        if not isinstance(tree, dict) or part not in tree:
+            return _MISSING
+        tree = tree[part]
+    return tree
+
+
+def _with(body: dict[str, Any], values: dict[str, Any]) -> RunConfig:
+    """The run config `body` (JSON) with each dotted field of `values` set."""
+    for dotted, value in values.items():
+        *parents, leaf = dotted.split(".")
+        tree = body
+        for part in parents:
+            tree = tree[part]
+        tree[leaf] = value
+    return RunConfig.model_validate(body)
 
 
 def _saved(path: Path) -> Any:
