@@ -6,12 +6,12 @@ from __future__ import annotations
 import warnings
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from nasrec.compiler import compile_standalone
 from nasrec.compiler.registry import IMPLEMENTATIONS
 from nasrec.errors import UsageError
-from nasrec.evaluators import EVALUATORS
+from nasrec.evaluators import EVALUATORS, Evaluator, build_evaluator
 from nasrec.genotype import Genotype, mutate, sample
 from nasrec.genotype.mutation import MUTATIONS
 from nasrec.genotype.operators import OPERATORS
@@ -70,6 +70,16 @@ def _strategy(name: str, factory) -> None:
 def _evaluator(name: str, factory) -> None:
     assert factory.name == name  # scores record this name; build_evaluator(name) must rebuild the same kind
     assert issubclass(factory.Config, BaseModel)
+    config = {"data": "sample:criteo"}  # building loads nothing: a missing supernet is an error of evaluate()
+    if "supernet" in factory.Config.model_fields:
+        config["supernet"] = "missing/checkpoint.pt"
+    evaluator = build_evaluator(name, config)
+    assert isinstance(evaluator, Evaluator) and evaluator.name == name
+    # the config a score records is whole (every setting, defaults included) and rebuilds the same evaluator
+    assert set(evaluator.config) == set(factory.Config.model_fields) and evaluator.config["data"] == "sample:criteo"
+    assert build_evaluator(name, evaluator.config).config == evaluator.config
+    with pytest.raises(ValidationError, match="no_such_setting"):
+        build_evaluator(name, {**config, "no_such_setting": 1})
 
 
 CHECKS = {
