@@ -149,13 +149,21 @@ def mutate(
             help="Mutation: dense_dim, sparse_dim, dense_op, sparse_op, connections, mergers (default: random)."
         ),
     ] = None,
+    multi_op: Annotated[
+        bool,
+        typer.Option(
+            "--multi-op",
+            help="An operator mutation may give a one-operator branch several operators (a search over several"
+            " operators per branch; default: one operator stays one, as in the paper).",
+        ),
+    ] = False,
     out: Out = None,
 ) -> None:
     """Apply one of the paper's six mutations; the child records its parent's digest."""
     from nasrec.genotype.mutation import mutate as do_mutate
 
     check_seed(seed)
-    write_or_print(do_mutate(load_genotype(file), seed, space, kind).to_json(), out)
+    write_or_print(do_mutate(load_genotype(file), seed, space, kind, multi_op=multi_op).to_json(), out)
 
 
 @app.command()

@@ -78,6 +78,20 @@ def test_mutate_records_lineage_and_diff_describes_it(tmp_path, genotype_file):
     assert run("diff", str(genotype_file), str(genotype_file)).stdout.strip() == "same architecture"
 
 
+def test_mutate_multi_op_may_grow_a_one_operator_branch(genotype_file):
+    def ops(*extra: str) -> list[int]:  # operators in the mutated dense branch of each seed's child
+        sizes = []
+        for seed in range(12):
+            result = run("mutate", str(genotype_file), "--seed", str(seed), "--kind", "dense_op", *extra)
+            assert result.exit_code == 0, result.output
+            child = Genotype.from_json(result.stdout)
+            sizes.append(len(child.blocks[child.meta["mutated_block"] - 1].dense.ops))
+        return sizes
+
+    assert set(ops()) == {1}  # the paper's mutation: a one-operator branch keeps one operator
+    assert max(ops("--multi-op")) > 1
+
+
 def test_convert_both_ways(tmp_path, nasrec_ref_files):
     ref = next(p for p in nasrec_ref_files if "criteo_ea_criteo_kaggle_xlarge" in p.name)
     ours, back = tmp_path / "ours.json", tmp_path / "back.json"
