@@ -24,8 +24,9 @@ TensorBoard = Annotated[
         help="Write TensorBoard scalars (loss, lr, validation, best score) to this folder (extra `tensorboard`).",
     ),
 ]
-console = Console(soft_wrap=True)
-err_console = Console(stderr=True, soft_wrap=True)
+# markup off: file names, genotype names and paths are printed as written (`[red]x.svg` is a file name)
+console = Console(soft_wrap=True, markup=False)
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
 F = TypeVar("F", bound=Callable[..., Any])
 
 

@@ -16,8 +16,8 @@ from nasrec.data import DataError, PreparedData, load_sample, prepare
 from nasrec.data.samples import SAMPLES
 
 app = typer.Typer(help="Prepare and inspect CTR data.", no_args_is_help=True, add_completion=False)
-out_console = Console()
-err_console = Console(stderr=True, soft_wrap=True)
+out_console = Console(markup=False)  # file names and values printed as written
+err_console = Console(stderr=True, soft_wrap=True, markup=False)
 
 
 def _fail(message: str) -> None:

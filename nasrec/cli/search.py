@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich.text import Text
 
 from nasrec.cli.common import TensorBoard, console, data_path, default, flag_errors, table, user_errors
 from nasrec.errors import UsageError
@@ -248,7 +249,7 @@ def draw_run(out: Path) -> None:
     try:
         render(load(paths.best_genotype), paths.best_diagram, format="svg")
     except (RuntimeError, ValueError) as exc:  # graphviz missing: the run is complete without its drawing
-        console.print(f"[yellow]diagram skipped:[/] {exc}", highlight=False)
+        console.print(Text.assemble(("diagram skipped:", "yellow"), f" {exc}"), highlight=False)
     write_report(out)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
 
 from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators import FullTrain, TrainConfig, TrainingDiverged, train_supernet
@@ -96,7 +97,7 @@ class Pipeline:
     ) -> None:
         self.paths = RunPaths(root)
         self.config = as_folder_ran(self.paths.config, config)
-        self.console = console or Console()
+        self.console = console or Console(markup=False)  # paths and names printed as written
         self.progress = progress
         self.stage_seconds: dict[str, float] = {}
         self.rejected = 0  # proposals of the search over a budget (never scored)
@@ -185,7 +186,7 @@ class Pipeline:
     def _stage(self, name: str, fn):
         """Run one stage and log its time; `stage_seconds` sums every call's, so a resumed run keeps the
         time its earlier calls spent (a call killed inside a stage logs nothing for it)."""
-        self.console.print(f"[bold]stage[/] {name}", highlight=False)
+        self.console.print(Text.assemble(("stage", "bold"), f" {name}"), highlight=False)
         start = time.perf_counter()
         out = fn()
         spent = StageTime(stage=name, seconds=round(time.perf_counter() - start, 2))

@@ -131,3 +131,13 @@ def test_render_to_a_link_writes_through_it_and_keeps_the_link(tmp_path, genotyp
     link.symlink_to(target)
     assert run("render", str(genotype_file), "-o", str(link)).exit_code == 0
     assert link.is_symlink() and target.read_text().startswith("digraph nasrec")
+
+
+def test_user_text_is_printed_as_written_not_as_markup(tmp_path):
+    g = sample("nasrec-small", rng=1)
+    named = save(Genotype.from_dict({**g.to_dict(), "meta": {"name": "[/]odd [bold]name[/bold]"}}), tmp_path / "m.json")
+    result = run("info", str(named))
+    assert result.exit_code == 0, result.output  # rich read "[/]" as a closing tag and raised MarkupError
+    assert 'meta: {"name": "[/]odd [bold]name[/bold]"}' in result.stdout
+    result = run("validate", str(named), "--space", "nasrec-small")
+    assert result.exit_code == 0 and str(named) in result.stdout
