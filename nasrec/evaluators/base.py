@@ -4,21 +4,25 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Sequence
-from typing import Any, ClassVar, Protocol, runtime_checkable
+from typing import Annotated, Any, ClassVar, Protocol, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from nasrec.errors import UsageError
 from nasrec.evaluators.guard import DivergenceReport
 from nasrec.genotype import Genotype
 from nasrec.registry import Registry
 
+NanFloat = Annotated[float, BeforeValidator(lambda v: float("nan") if v is None else v)]
+"""A float that may be NaN (a NaN validation loss, the AUC of one class), written to JSON as null and read back
+as NaN."""
+
 
 class CurvePoint(BaseModel):
     """One validation during training: the step it followed and the validation log loss."""
 
     step: int
-    log_loss: float
+    log_loss: NanFloat
 
 
 class SeedRun(BaseModel):
@@ -28,7 +32,7 @@ class SeedRun(BaseModel):
 
     seed: int
     log_loss: float
-    auc: float
+    auc: NanFloat
     expected_log_loss: float | None = None
     regret: float | None = None
     steps: int = Field(description="steps trained")
