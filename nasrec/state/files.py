@@ -1,19 +1,24 @@
 """Atomic file writes: a temporary file in the same folder, fsync, rename. Readers never see half a file,
 and the file gets the mode a plain `open(path, "w")` would give it (an existing file keeps its mode, a new
 one 0666 less the umask), not the 0600 of `tempfile.mkstemp`. A symbolic link is written through (its target
-replaced, the link kept), and a device or pipe (`/dev/stdout`) written directly. A temporary is named like
+replaced, the link kept), a device or pipe written directly, and `/dev/stdout` (`/dev/fd/N`, `/proc/self/fd/N`)
+appended to: it is whatever the shell opened, a pipe or a file of its `>>`. A temporary is named like
 `atomic_folder`'s (machine and process id), and one that a killed process left behind is removed by the next
 write of the same file on that machine."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from nasrec.state.folders import clean_stale, temporary_name
+
+STREAM = re.compile(r"/(dev/(stdout|stderr|fd/\d+)|proc/(self|\d+)/fd/\d+)")
+"""Paths naming an open file descriptor rather than a file: written in place, never replaced."""
 
 
 @contextmanager
@@ -23,9 +28,13 @@ def atomic_open(path: str | Path, mode: str = "w") -> Iterator[IO[Any]]:
     if mode not in ("w", "wb"):
         raise ValueError(f"atomic_open writes whole files: mode 'w' or 'wb', got {mode!r}")
     path = Path(path)
+    if STREAM.fullmatch(str(path.absolute())):  # a stream this process holds open (a pipe, a shell's `>` or `>>`)
+        with open(path, "a" if mode == "w" else "ab") as fh:  # appended: reopening with "w" would truncate it
+            yield fh
+        return
     if path.is_symlink():  # write the file it points at; the link stays
         path = path.resolve()
-    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a pipe (e.g. /dev/stdout)
+    if path.exists() and not path.is_file() and not path.is_dir():  # a device or a named pipe (e.g. /dev/null)
         with open(path, mode) as fh:
             yield fh
         return

@@ -2,6 +2,8 @@
 
 import os
 import stat
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -85,3 +87,16 @@ def test_a_temporary_left_by_a_killed_write_is_removed_by_the_next_write(tmp_pat
     atomic_write_bytes(tmp_path / "checkpoint.pt", b"whole")
     assert sorted(p.name for p in tmp_path.iterdir()) == [alive.name, "checkpoint.pt"]
     assert (tmp_path / "checkpoint.pt").read_bytes() == b"whole"
+
+
+@pytest.mark.parametrize("redirect", [">", ">>"])
+def test_dev_stdout_is_the_stream_the_shell_opened(tmp_path, redirect):
+    # `-o /dev/stdout` into a pipe failed ("No such file or directory": the link resolved to 'pipe:[N]'), and
+    # into a file the shell appends to it replaced that file: what the file held before was lost
+    write = "from nasrec.state import atomic_write_text as w; w('/dev/stdout', 'written\\n')"
+    piped = subprocess.run(f'{sys.executable} -c "{write}" | cat', shell=True, capture_output=True, text=True)
+    assert (piped.returncode, piped.stdout, piped.stderr) == (0, "written\n", "")
+    out = tmp_path / "out.txt"
+    out.write_text("kept\n")
+    subprocess.run(f'{sys.executable} -c "{write}" {redirect} {out}', shell=True, check=True)
+    assert out.read_text() == ("written\n" if redirect == ">" else "kept\nwritten\n")
