@@ -27,6 +27,7 @@ from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, stratified_folds
 from nasrec.data.tabular import csv_layout
 from nasrec.state import atomic_folder
+from nasrec.state.folders import clean_stale_in
 
 FORMATS = ("criteo", "avazu", "kdd", "csv", "parquet")
 Encoding = Literal["vocab", "hash"]
@@ -194,6 +195,8 @@ def prepare(
         keyed["constant_dense"] = layout.constant_dense
     key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name) + (f"+{len(sources) - 1}" if len(sources) > 1 else "")
+    if out is None:  # a killed run's temporary of another key (other options, a changed file) goes too
+        clean_stale_in(cache_root() / "prepared")
     target = Path(out) if out is not None else cache_root() / "prepared" / f"{format}-{stem}-{key[:16]}"
     for path in (target, *target.parents):
         if path.exists() and not path.is_dir():

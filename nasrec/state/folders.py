@@ -41,25 +41,44 @@ def temporary_name(target: Path) -> str:
     return f".{target.name}.tmp-{machine_tag()}-{os.getpid()}-{secrets.token_hex(4)}"
 
 
+_TEMPORARY = re.compile(r"\..+\.tmp-([0-9a-f]{8})-(\d+)-[0-9a-f]+")  # (machine, pid)
+
+
 def is_temporary(name: str) -> bool:
     """Whether `name` is a temporary of `atomic_folder` or `atomic_open` (`temporary_name`)."""
-    return re.fullmatch(r"\..+\.tmp-[0-9a-f]{8}-\d+-[0-9a-f]+", name) is not None
+    return _TEMPORARY.fullmatch(name) is not None
+
+
+def _remove_if_dead(tmp: Path, machine: str, pid: int) -> None:
+    """Remove temporary `tmp` (folder or file) if it is this machine's and its process no longer runs (this
+    process's own are its live ones: `atomic_folder` and `atomic_open` remove them themselves)."""
+    if machine == machine_tag() and pid != os.getpid() and not _pid_alive(pid):
+        if tmp.is_dir() and not tmp.is_symlink():
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            tmp.unlink(missing_ok=True)
 
 
 def clean_stale(target: Path) -> None:
-    """Remove this machine's temporaries of `target` (folders or files) whose process no longer runs (this
-    process's own are its live ones: `atomic_folder` and `atomic_open` remove them themselves). Another
+    """Remove this machine's temporaries of `target` (folders or files) whose process no longer runs. Another
     machine's are left alone: their processes cannot be seen from here."""
     if not target.parent.is_dir():
         return
-    here = machine_tag()
     for tmp in target.parent.glob(f".{target.name}.tmp-*"):
         m = re.fullmatch(rf"\.{re.escape(target.name)}\.tmp-([0-9a-f]{{8}})-(\d+)-[0-9a-f]+", tmp.name)
-        if m and m.group(1) == here and int(m.group(2)) != os.getpid() and not _pid_alive(int(m.group(2))):
-            if tmp.is_dir() and not tmp.is_symlink():
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                tmp.unlink(missing_ok=True)
+        if m:
+            _remove_if_dead(tmp, m.group(1), int(m.group(2)))
+
+
+def clean_stale_in(folder: Path) -> None:
+    """Remove this machine's dead temporaries of every target in `folder` (`clean_stale` for each), e.g. a
+    cache's run killed while building an entry no later run asks for again."""
+    if not folder.is_dir():
+        return
+    for tmp in folder.glob(".*.tmp-*"):
+        m = _TEMPORARY.fullmatch(tmp.name)
+        if m:
+            _remove_if_dead(tmp, m.group(1), int(m.group(2)))
 
 
 def _fsync_tree(root: Path) -> None:

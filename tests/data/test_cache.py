@@ -49,6 +49,25 @@ def test_leftover_temp_folder_is_ignored_and_cleaned(tmp_path: Path) -> None:
     ]
 
 
+def test_a_cached_prepare_removes_a_killed_runs_temporary_of_another_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """A run killed mid-way with other options (another key, so another folder name) leaves a temporary no
+    later run would ask for: the next preparation into the cache removes it, but not a live process's."""
+    prepared = tmp_path / "cache" / "prepared"
+    monkeypatch.setenv("NASREC_CACHE", str(tmp_path / "cache"))
+    prepared.mkdir(parents=True)
+    here = machine_tag()
+    killed = prepared / f".criteo-big.tsv-0123456789abcdef.tmp-{here}-999999999-0c761f6e"
+    live = prepared / f".criteo-big.tsv-fedcba9876543210.tmp-{here}-1-0c761f6e"  # pid 1 runs
+    for folder in (killed, live):
+        folder.mkdir()
+        (folder / "dense.npy").write_bytes(b"half written")
+    data = prepare(sample_file(CRITEO_HEAD), "criteo", encoding="hash", progress=False)
+    assert data.path is not None
+    assert sorted(p.name for p in prepared.iterdir()) == sorted([live.name, data.path.name])
+
+
 def test_interrupted_run_leaves_nothing(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     def interrupted(*a, **k):
         raise KeyboardInterrupt

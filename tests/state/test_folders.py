@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from nasrec.state.folders import atomic_folder, clean_stale, machine_tag, temporary_name
+from nasrec.state.folders import atomic_folder, clean_stale, clean_stale_in, machine_tag, temporary_name
 
 
 def test_a_folder_appears_whole_on_a_clean_exit_and_not_at_all_on_an_error(tmp_path: Path) -> None:
@@ -55,3 +55,23 @@ def test_a_temporary_names_its_machine_and_process(tmp_path: Path) -> None:
     name = temporary_name(tmp_path / "out")
     assert re.fullmatch(rf"\.out\.tmp-{machine_tag()}-{os.getpid()}-[0-9a-f]{{8}}", name)
     assert re.fullmatch("[0-9a-f]{8}", machine_tag()) and machine_tag() == machine_tag()
+
+
+def test_clean_stale_in_removes_this_machines_dead_temporaries_of_any_target(tmp_path: Path) -> None:
+    here = machine_tag()
+    other_machine = "0" * 8 if here != "0" * 8 else "1" * 8
+    dead = [tmp_path / f".a-1.tmp-{here}-999999999-deadbeef", tmp_path / f".b.csv-2.tmp-{here}-999999998-00"]
+    kept = [
+        tmp_path / f".c.tmp-{here}-1-cafecafe",  # pid 1 runs
+        tmp_path / f".d.tmp-{here}-{os.getpid()}-cafecafe",  # this process's own
+        tmp_path / f".e.tmp-{other_machine}-999999999-deadbeef",  # another machine's
+        tmp_path / ".f.tmp-999999999-deadbeef",  # no machine named
+        tmp_path / "g",
+    ]
+    for folder in (*dead, *kept):
+        folder.mkdir()
+    (dead[0] / "dense.npy").write_bytes(b"half")
+    (tmp_path / f".h.tmp-{here}-999999997-00").write_bytes(b"a file")  # atomic_open's temporaries are files
+    clean_stale_in(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(p.name for p in kept)
+    clean_stale_in(tmp_path / "absent")  # no folder: nothing to do
