@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import numpy as np
 import torch
@@ -64,12 +64,16 @@ class FullTrainConfig(BaseModel):
     train: TrainConfig = SCRATCH_RECIPE
     layernorm: bool = True
     cap: int | None = Field(default=None, description="embedding rows per table (None: full tables)")
-    train_split: str = Field(default="train", description="`train`, or `train+valid` for a final model")
+    train_split: Literal["train", "train+valid"] = Field(
+        default="train", description="`train`, or `train+valid` for a final model"
+    )
     eval_split: str = Field(default="valid", description="`valid` or `test`")
-    eval_batch_size: int = 4096
+    eval_batch_size: int = Field(default=4096, gt=0)
     seed: int = Field(default=0, ge=0)
     seeds: int = Field(default=1, ge=1, description="training runs averaged (seeds seed, seed+1, ...)")
-    steps: list[int] | None = Field(default=None, description="fixed steps per seed (no early stopping)")
+    steps: list[Annotated[int, Field(gt=0)]] | None = Field(
+        default=None, description="fixed steps per seed (no early stopping)"
+    )
     retries: int = Field(
         default=2, ge=0, description="calmer reruns of a seed the divergence guard stops or that learned nothing"
     )

@@ -35,8 +35,8 @@ class ProxyConfig(BaseModel):
 
     data: str = Field(description="`sample:criteo` or a prepared data folder")
     supernet: str = Field(description="path of the trained supernet's checkpoint.pt")
-    valid_rows: int | None = Field(default=None, description="validation rows scored (None: the whole split)")
-    batch_size: int = 4096
+    valid_rows: int | None = Field(default=None, gt=0, description="validation rows scored (None: the whole split)")
+    batch_size: int = Field(default=4096, gt=0)
     group: int = Field(default=8, gt=0, description="candidates scored together in one pass")
     seed: int = Field(default=0, ge=0)
     device: str = Field(default="cpu", description="cpu, cuda or auto")
@@ -52,11 +52,11 @@ class FinetuneConfig(ProxyConfig):
         "one-pass recipe of the studies committed before commit ec9e3ea, 24 steps on the bundled Criteo rows)",
     )
     step_batch: int = Field(default=512, gt=0, description="paper: rows per step")
-    lr: float = Field(default=0.04, description="paper: Adagrad learning rate")
+    lr: float = Field(default=0.04, gt=0, description="paper: Adagrad learning rate")
     train_rows: int = Field(
-        default=8192, description="fast, fast-std, bias, scale: training rows whose head inputs are cached"
+        default=8192, gt=0, description="fast, fast-std, bias, scale: training rows whose head inputs are cached"
     )
-    max_iter: int = Field(default=100, description="fast, fast-std, bias, scale: L-BFGS iterations")
+    max_iter: int = Field(default=100, gt=0, description="fast, fast-std, bias, scale: L-BFGS iterations")
     l2: float = Field(
         default=0.1,
         ge=0,

@@ -1,0 +1,55 @@
+"""Settings that would run silently wrong are refused by the evaluators' config models, naming the field."""
+
+import pytest
+from pydantic import ValidationError
+
+from nasrec.evaluators.full_train import FullTrainConfig
+from nasrec.evaluators.proxy import FinetuneConfig
+
+PROXY = {"data": "sample:criteo", "supernet": "ckpt.pt"}
+
+
+def refusal(model, **config) -> list[tuple[tuple, str]]:
+    with pytest.raises(ValidationError) as info:
+        model(**config)
+    return [(e["loc"], e["msg"]) for e in info.value.errors()]
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("train_rows", -5),
+        ("train_rows", 0),
+        ("valid_rows", -5),
+        ("valid_rows", 0),
+        ("max_iter", 0),
+        ("batch_size", 0),
+        ("lr", 0.0),
+    ],
+)
+def test_the_finetune_proxy_refuses_a_non_positive_setting(field, value):
+    assert refusal(FinetuneConfig, **PROXY, **{field: value}) == [((field,), "Input should be greater than 0")]
+
+
+def test_the_finetune_proxy_still_takes_valid_rows_none_for_the_whole_split():
+    assert FinetuneConfig(**PROXY, valid_rows=None).valid_rows is None
+
+
+@pytest.mark.parametrize("steps", [[0], [-3], [5, 0]])
+def test_full_training_refuses_a_fixed_step_count_below_one(steps):
+    assert refusal(FullTrainConfig, data="sample:criteo", seeds=len(steps), steps=steps) == [
+        (("steps", len(steps) - 1), "Input should be greater than 0")
+    ]
+
+
+def test_full_training_refuses_a_train_split_it_cannot_train_on():
+    assert refusal(FullTrainConfig, data="sample:criteo", train_split="valid") == [
+        (("train_split",), "Input should be 'train' or 'train+valid'")
+    ]
+    assert FullTrainConfig(data="sample:criteo", train_split="train+valid").train_split == "train+valid"
+
+
+def test_full_training_refuses_an_eval_batch_size_of_zero():
+    assert refusal(FullTrainConfig, data="sample:criteo", eval_batch_size=0) == [
+        (("eval_batch_size",), "Input should be greater than 0")
+    ]
