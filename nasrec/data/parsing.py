@@ -237,9 +237,12 @@ def parse_chunk(buf: bytes, first_line: int, layout: Layout) -> Parsed:
     expected = str(n_fields) if lo == n_fields else f"{lo} to {n_fields}"
     for i in np.flatnonzero(nonempty & ~good).tolist():
         bad.append((first_line + i, BAD_FIELD_COUNT, f"{int(nf[i])} fields, expected {expected}"))
-    if layout.reject_quotes and b'"' in buf:
+    if layout.reject_quotes and b'"' in buf:  # only a field that starts with a quote can hide a delimiter
+        q = np.flatnonzero(b == 34)
+        before = b[np.maximum(q - 1, 0)]
+        q = q[(q == 0) | (before == d) | (before == 10)]
         quoted = np.zeros(len(nl), dtype=bool)
-        quoted[np.unique(np.searchsorted(nl, np.flatnonzero(b == 34)))] = True
+        quoted[np.searchsorted(nl, q)] = True
         for i in np.flatnonzero(quoted & good).tolist():
             bad.append((first_line + i, BAD_QUOTE, "quoted CSV fields are not supported"))
         good &= ~quoted

@@ -97,6 +97,20 @@ def test_csv_quoted_fields_are_rejected(tmp_path: Path) -> None:
     assert data.meta.bad_rows.by_rule == {"quoted field": 1} and data.meta.bad_rows.examples[0].line == 32
 
 
+def test_csv_a_quote_inside_a_field_is_text_and_only_a_field_starting_with_one_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "q.csv"
+    rows = [f"{i % 2},v{i % 3},Mozilla/5.0 {i}" for i in range(30)]
+    rows[3] = '1,v0,Mozilla/5.0 "quoted" agent'  # line 5: a quote mid-field, in a column not read
+    rows[4] = '0,say "hi",x'  # line 6: a quote mid-field, in a column read
+    rows[5] = '"1",v1,x'  # line 7: the first field quoted
+    rows[6] = '0,"v2",x'  # line 8: a quoted field after a delimiter
+    f.write_text("y,c,agent\n" + "\n".join(rows) + "\n")
+    data = prepare(f, "csv", label="y", sparse=["c"], min_count=1, progress=False)
+    assert data.meta.bad_rows.by_rule == {"quoted field": 2}
+    assert [e.line for e in data.meta.bad_rows.examples] == [7, 8]
+    assert len(data) == 28 and data.meta.positives == 14 and data.spec.cardinalities == (6,)  # 4 values: 'say "hi"'
+
+
 runner = CliRunner()
 
 
