@@ -39,7 +39,7 @@ class SeedRun(BaseModel):
     best_step: int | None = Field(default=None, description="the step early stopping kept")
     curve: list[CurvePoint] = Field(default_factory=list, description="validation log loss during training")
     diverged_steps: int = 0
-    first_diverged_step: int | None = Field(default=None, description="the first step the guard counted")
+    first_diverged_step: int | None = Field(default=None, description="the first step the guard counted (from 1)")
     worst_diverged_loss: float | None = Field(default=None, description="the worst finite loss of those steps")
     retries: int = Field(default=0, description="calmer reruns before this run (FullTrain's `retries`)")
     retried_for: list[str] = Field(

@@ -8,7 +8,7 @@ import math
 from collections import deque
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from nasrec.errors import NasrecError
 
@@ -21,7 +21,7 @@ class DivergenceReport(BaseModel):
     """Steps the guard flagged in one run: how many, the first, and the worst loss seen."""
 
     count: int = 0
-    first_step: int | None = None
+    first_step: int | None = Field(default=None, description="counted from 1 (steps done)")
     worst_loss: float | None = None
 
     def __str__(self) -> str:
@@ -44,7 +44,8 @@ class DivergenceGuard:
         self.in_a_row = 0
 
     def check(self, step: int, loss: float, where: str = "") -> bool:
-        """Record `loss` at `step`; True when the step diverged. Raises `TrainingDiverged` to stop the run."""
+        """Record `loss` at `step` (counted from 1: the steps done with this one, as curves and `best_step` count);
+        True when the step diverged. Raises `TrainingDiverged` to stop the run."""
         finite = math.isfinite(loss)
         median = float(np.median(self.recent)) if self.recent else None
         diverged = not finite or (median is not None and loss > self.factor * median)

@@ -134,7 +134,7 @@ class Trainer:
         self.compiled = False
         self.device, self.parallel = torch.device(device), parallel or DataParallel()
         self.sync_every = sync_every or (SYNC_EVERY_CUDA if self.device.type == "cuda" else 1)
-        self._pending: list[tuple[int, torch.Tensor, float]] = []  # (step, loss on the device, lr): not read yet
+        self._pending: list[tuple[int, torch.Tensor, float]] = []  # (steps done, loss on the device, lr): unread
         self.progress, self.label = progress and self.parallel.is_main, label
         dense, sparse = split_parameters(model)
         if sparse:  # Adagrad builds sparse tensors each step; opt out of invariant checks explicitly (the default)
@@ -329,7 +329,7 @@ class Trainer:
                 opt.lr = self.config.lr * lr_factor
         logits = self.forward(dense, sparse, self.step).reshape(-1)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, label)
-        self._pending.append((self.step, self.parallel.mean_loss(loss), self.config.lr * lr_factor))
+        self._pending.append((self.step + 1, self.parallel.mean_loss(loss), self.config.lr * lr_factor))
         if self.sync_every == 1:
             self._read_losses()  # raises on a non-finite loss or a run that keeps diverging, before the update
         self.backward_and_step(loss)
@@ -351,8 +351,8 @@ class Trainer:
                 self.first_losses.append(mean)
             self.last_losses.append(mean)
             if self.parallel.is_main:
-                scalars.add_scalar(f"{self.tag}/loss", mean, step + 1)
-                scalars.add_scalar(f"{self.tag}/lr", lr, step + 1)
+                scalars.add_scalar(f"{self.tag}/loss", mean, step)
+                scalars.add_scalar(f"{self.tag}/lr", lr, step)
 
     def backward_and_step(self, loss: torch.Tensor) -> None:
         """Backward, average over ranks, clip the dense gradients' norm, step every optimizer (overridden for

@@ -87,7 +87,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     with pytest.raises(TrainingDiverged) as info:
         trained(TrainConfig(epochs=1, checkpoint_every=2), checkpoint=ckpt, batches=batches)
     assert str(info.value) == (
-        f"train: loss is nan at step 5; training stopped (last good checkpoint: {ckpt}); "
+        f"train: loss is nan at step 6; training stopped (last good checkpoint: {ckpt}); "
         "lower lr (now 0.12) or raise min_warmup_steps (now 100)"
     )
     state = load_checkpoint(ckpt)
@@ -122,20 +122,20 @@ def test_warmup_floor_counts_steps_and_reduces_to_the_fraction_on_long_runs():
 def test_guard_counts_spikes_and_reports_the_first_and_the_worst():
     guard = DivergenceGuard("train", factor=3.0, patience=5)
     losses = [0.7, 0.6, 0.55, 2.5, 0.5, 0.5, 9.0, 0.5]
-    flagged = [guard.check(step, loss) for step, loss in enumerate(losses)]
+    flagged = [guard.check(step, loss) for step, loss in enumerate(losses, start=1)]
     assert flagged == [False, False, False, True, False, False, True, False]
-    assert (guard.report.count, guard.report.first_step, guard.report.worst_loss) == (2, 3, 9.0)
-    assert str(guard.report) == "2 diverged steps (first at step 3, worst loss 9)"
+    assert (guard.report.count, guard.report.first_step, guard.report.worst_loss) == (2, 4, 9.0)
+    assert str(guard.report) == "2 diverged steps (first at step 4, worst loss 9)"
 
 
 def test_guard_stops_a_run_that_keeps_diverging_naming_the_step_and_the_setting():
     guard = DivergenceGuard("supernet", factor=3.0, patience=3, hint="lower lr (now 10)")
-    for step, loss in enumerate([0.6, 0.6, 5.0, 6.0]):
+    for step, loss in enumerate([0.6, 0.6, 5.0, 6.0], start=1):
         guard.check(step, loss)
     with pytest.raises(TrainingDiverged) as info:
-        guard.check(4, 7.0)
+        guard.check(5, 7.0)
     assert str(info.value) == (
-        "supernet: loss 7 at step 4 is more than 3x the running median (0.6) for 3 steps "
+        "supernet: loss 7 at step 5 is more than 3x the running median (0.6) for 3 steps "
         "in a row; training stopped; lower lr (now 10)"
     )
 
@@ -219,15 +219,15 @@ def test_losses_read_every_few_steps_equal_every_step_and_the_guard_still_stops(
     ckpt = tmp_path / "ckpt.pt"
     torch.manual_seed(0)
     c = Trainer(Tiny(), TrainConfig(epochs=1, checkpoint_every=2), checkpoint=ckpt, sync_every=3)
-    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 5; training stopped \(last good checkpoint"):
+    with pytest.raises(TrainingDiverged, match=r"loss is nan at step 6; training stopped \(last good checkpoint"):
         c.fit(lambda epoch: iter(batches), steps_per_epoch=8)
-    assert c.divergence.count == 1 and c.divergence.first_step == 5 and len(c.losses) == 5
+    assert c.divergence.count == 1 and c.divergence.first_step == 6 and len(c.losses) == 5
     assert load_checkpoint(ckpt)["step"] == 4  # the checkpoint after step 6 was never written
 
 
 def test_a_resumed_run_keeps_the_guards_window_and_reports_what_an_uninterrupted_one_does(tmp_path):
-    """A spike at step 5 (logits x 50), a checkpoint every 4 steps: killed at step 8 and resumed, the
-    guard's report and the weights equal the uninterrupted run's."""
+    """A spike in the 6th and 10th steps (logits x 50), a checkpoint every 4 steps: killed at step 8 and resumed,
+    the guard's report and the weights equal the uninterrupted run's."""
 
     def run(checkpoint, steps=None):
         torch.manual_seed(0)
@@ -242,7 +242,7 @@ def test_a_resumed_run_keeps_the_guards_window_and_reports_what_an_uninterrupted
         return model, trainer
 
     full, uninterrupted = run(None)
-    assert str(uninterrupted.divergence).startswith("2 diverged steps (first at step 5")
+    assert str(uninterrupted.divergence).startswith("2 diverged steps (first at step 6")  # counted from 1
     run(tmp_path / "ckpt.pt", steps=8)
     resumed_model, resumed = run(tmp_path / "ckpt.pt")
     assert len(resumed.losses) == 8  # resumed at step 8, not trained again from step 0
