@@ -3,8 +3,8 @@
 `write_report(run_dir)` reads whatever the folder holds so far and writes `RUN/report.html`:
 
 - overview: evaluations, the best candidate, the missing parts;
-- the best architecture: its diagram as inline SVG (`best_genotype.svg`, else drawn with graphviz's `dot`),
-  FLOPs, params and its scores;
+- the best architecture: its diagram as inline SVG (`best_genotype.svg` if it drew the best genotype, else
+  drawn with graphviz's `dot`), FLOPs, params and its scores;
 - the search curve: running best proxy log loss against evaluations, each score a faint dot;
 - proxy versus full training for the top-k, with Kendall tau, Spearman rho, Pearson r (`agreement`);
 - the top-k table and the final results table (NASRecNet highlighted);
@@ -206,9 +206,8 @@ class _Report:
         run = self.run
         svg: str | None = None
         note = ""
-        if run.best_from_file and run.paths.best_diagram.exists():  # the pipeline's drawing of that file
-            raw = run._read(run.paths.best_diagram)
-            svg = _inline_svg(raw.decode("utf-8", errors="replace")) if raw is not None else None
+        if run.best_svg is not None:  # the pipeline's drawing of the best genotype
+            svg = _inline_svg(run.best_svg.decode("utf-8", errors="replace"))
         if svg is None:
             try:
                 svg = _inline_svg(drawing(g, "svg").decode())

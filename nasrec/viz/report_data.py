@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,8 @@ from nasrec.state import scan_jsonl
 from nasrec.viz.report_html import _duration, _f, _si, _sort_key
 
 M = TypeVar("M", bound=BaseModel)
+DIAGRAM_DIGEST = re.compile(r">space [^<]*? digest ([0-9a-f]+)</text>")
+"""The digest in the title of a diagram `nasrec.viz.render` drew as SVG (`space S · digest D`)."""
 
 
 def open_run(run_dir: str | Path) -> RunPaths:
@@ -104,9 +107,9 @@ class RunData:
         if not self.final and self.summary is not None:
             self.final = list(self.summary.results)
         self.scored = [e for e in self.evaluations if e.score is not None]
-        self.best_from_file = False
         self.best, self.best_note = self._best()
         self.best_digest = self.best.digest() if self.best is not None else None
+        self.best_svg = self._best_svg()
 
     def rel(self, path: Path) -> str:
         try:
@@ -167,7 +170,6 @@ class RunData:
         if path.exists():
             try:
                 genotype = load(path)
-                self.best_from_file = True
                 return genotype, f"NASRecNet, the run's pick ({self.rel(path)})"
             except GenotypeError as exc:
                 self.problems.append(f"{self.rel(path)}: not a valid genotype ({exc})")
@@ -180,6 +182,24 @@ class RunData:
             best = min(self.scored, key=lambda e: (_sort_key(proxy_loss(e)), e.index))
             return best.genotype, "best proxy score so far: the run has not picked its final architecture yet"
         return None, ""
+
+    def _best_svg(self) -> bytes | None:
+        """The run's `best_genotype.svg` if it drew the best genotype (the digest in its title), else None; a
+        drawing of another genotype (say, left from another run) is listed as a problem and not used."""
+        if self.best_digest is None:
+            return None
+        raw = self._read(self.paths.best_diagram)
+        if raw is None:
+            return None
+        m = DIAGRAM_DIGEST.search(raw.decode("utf-8", errors="replace"))
+        if m is not None and m[1] == self.best_digest:
+            return raw
+        drew = f"digest {m[1]}" if m is not None else "no digest in its title"
+        self.problems.append(
+            f"{self.rel(self.paths.best_diagram)}: not a diagram of the best genotype ({drew}, the best is "
+            f"{self.best_digest}); not used"
+        )
+        return None
 
     def scores_of(self, digest: str) -> dict[str, Score]:
         """The best candidate's scores by stage: proxy (best of its evaluations), full (top-k), test (final)."""

@@ -2,7 +2,7 @@
 
 `write_markdown_report(run_dir)` writes `RUN/report.md` and, beside it in `RUN/report_files/`, the images it
 links to: `search_curve.png`, `proxy_vs_full.png`, `front.png` (matplotlib) and `best_genotype.svg` (graphviz;
-the run's own `best_genotype.svg` is linked instead when it drew the same file). Sections (see
+the run's own `best_genotype.svg` is linked instead when it drew the best genotype). Sections (see
 `nasrec.viz.report.SECTIONS`): overview, best architecture, search curve, proxy versus full training,
 budgets and Pareto front, top-k table, final results with NASRecNet's paired differences and their 95 %
 intervals, stage timings, run config. A run may be partial: a missing section says so. Same folder, same
@@ -143,7 +143,7 @@ class _Markdown:
     def diagram(self) -> str:
         run = self.run
         assert run.best is not None
-        if run.best_from_file and run.paths.best_diagram.exists():  # the pipeline's drawing of that file
+        if run.best_svg is not None:  # the pipeline's drawing of the best genotype
             link = Path(os.path.relpath(run.paths.best_diagram, self.folder)).as_posix()
             return f"![best architecture](<{link}>)"  # <...>: a path with spaces stays one link (CommonMark)
         rel = f"{FILES}/best_genotype.svg"

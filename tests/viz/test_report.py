@@ -18,10 +18,11 @@ import pytest
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.ranking import agreement
-from nasrec.genotype import sample, save
+from nasrec.genotype import load, sample, save
 from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.state import append_jsonl
 from nasrec.viz import report as report_module
+from nasrec.viz.render import render
 from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report, write_report
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
@@ -378,14 +379,41 @@ def test_a_best_genotype_too_deep_to_lay_out_is_shown_as_dot_source(tmp_path: Pa
     assert "17 blocks; render draws at most 16" in section and "digraph nasrec" in section and "<svg" not in section
 
 
-@needs_dot
+def _svg_of(digest: str) -> str:
+    """An SVG like `render`'s: its title names the space and the digest of the genotype it drew."""
+    title = f'<text x="1">space nasrec&#45;full · digest {digest}</text>'
+    return f'<?xml version="1.0"?>\n<!DOCTYPE svg>\n<!-- x -->\n<svg id="from-file"><g>{title}</g></svg>\n'
+
+
 def test_existing_diagram_file_is_embedded(tmp_path: Path) -> None:
-    _run_folder(tmp_path)
-    RunPaths(tmp_path).best_diagram.write_text(
-        '<?xml version="1.0"?>\n<!DOCTYPE svg>\n<!-- x -->\n<svg id="from-file"><g/></svg>\n'
-    )
+    chosen = _run_folder(tmp_path)["chosen"]
+    RunPaths(tmp_path).best_diagram.write_text(_svg_of(chosen.digest))
     text = build_report(tmp_path)
-    assert '<svg id="from-file"><g/></svg>' in text and "<?xml" not in text
+    assert f'<svg id="from-file"><g><text x="1">space nasrec&#45;full · digest {chosen.digest}</text>' in text
+    assert "<?xml" not in text and Page(text).svgs == 1
+
+
+@needs_dot
+def test_the_pipelines_drawing_of_the_best_genotype_is_embedded(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    paths = RunPaths(tmp_path)
+    render(load(paths.best_genotype).with_meta(name="drawn by the pipeline"), paths.best_diagram)
+    text = build_report(tmp_path)
+    assert "drawn by the pipeline" in text and "problems" not in Page(text).ids
+
+
+@needs_dot
+def test_a_diagram_of_another_genotype_is_not_embedded(tmp_path: Path) -> None:
+    chosen = _run_folder(tmp_path)["chosen"]
+    RunPaths(tmp_path).best_diagram.write_text(_svg_of("0123456789abcdef"))  # left from another run
+    text = build_report(tmp_path)
+    page = Page(text)
+    assert 'id="from-file"' not in text and page.svgs == 1
+    assert f"digest {chosen.digest}" in page.sections["architecture"]
+    assert page.ids["problems"] == (
+        "Problems reading the run folder:best_genotype.svg: not a diagram of the best genotype (digest "
+        f"0123456789abcdef, the best is {chosen.digest}); not used"
+    )
 
 
 def test_fewer_than_three_topk_and_bad_inputs(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from nasrec.records import Comparison, RunPaths, Summary
 from nasrec.viz import report_md
 from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS
 from nasrec.viz.report_md import FILES, write_markdown_report
-from tests.viz.test_report import N_TOPK, PNG_MAGIC, _run_folder
+from tests.viz.test_report import N_TOPK, PNG_MAGIC, _run_folder, _svg_of
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 LL = Interval(estimate=-0.0026, low=-0.0041, high=-0.0011, level=0.95, rows=2000)
@@ -132,10 +132,23 @@ def test_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 
 
 def test_the_runs_own_diagram_is_linked(tmp_path: Path) -> None:
-    _run_folder(tmp_path)
-    RunPaths(tmp_path).best_diagram.write_text("<svg>drawn by the pipeline</svg>")
+    chosen = _run_folder(tmp_path)["chosen"]
+    RunPaths(tmp_path).best_diagram.write_text(_svg_of(chosen.digest))
     md = write_markdown_report(tmp_path, tmp_path / "docs" / "run.md").read_text()
     assert "![best architecture](<../best_genotype.svg>)" in md
+
+
+@needs_dot
+def test_a_diagram_of_another_genotype_is_drawn_afresh(tmp_path: Path) -> None:
+    chosen = _run_folder(tmp_path)["chosen"]
+    RunPaths(tmp_path).best_diagram.write_text(_svg_of("0123456789abcdef"))  # left from another run
+    md = write_markdown_report(tmp_path).read_text()
+    assert f"![best architecture]({FILES}/best_genotype.svg)" in md and "<../best_genotype.svg>" not in md
+    assert f"digest {chosen.digest}</text>" in (tmp_path / FILES / "best_genotype.svg").read_text()
+    assert (
+        f"> - best_genotype.svg: not a diagram of the best genotype (digest 0123456789abcdef, the best is "
+        f"{chosen.digest}); not used"
+    ) in md
 
 
 def test_cli_format_md(tmp_path: Path) -> None:
