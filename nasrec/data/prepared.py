@@ -301,16 +301,20 @@ class PreparedData:
         prob: np.ndarray | None = None,
         options: dict[str, Any] | None = None,
     ) -> PreparedData:
-        """In-memory data (e.g. synthetic, with true probabilities `prob`); `save(path)` writes it."""
+        """In-memory data (e.g. synthetic, with true probabilities `prob`); `save(path)` writes it. Shapes, row
+        counts and every sparse id (0 <= id < its column's cardinality) are checked: a `DataError` names the
+        first that is wrong."""
         label = np.asarray(label, dtype=np.float32)
+        dense, sparse = np.asarray(dense, dtype=np.float32), np.asarray(sparse)
+        _check_arrays(dense, sparse, label, prob, spec)
         meta = PrepMeta(
             format=format, rows=len(label), positives=int(label.sum()), split_seed=seed, options=options or {}
         )
         return cls(
             spec,
             meta,
-            np.asarray(dense, dtype=np.float32),
-            np.asarray(sparse),
+            dense,
+            sparse,
             label,
             stratified_folds(label, N_FOLDS, seed),
             prob=None if prob is None else np.asarray(prob),
@@ -356,6 +360,39 @@ class PreparedData:
             s = self.split(name)
             out[name] = {"rows": len(s), "positive_rate": s.positive_rate}
         return out
+
+
+def _check_arrays(
+    dense: np.ndarray, sparse: np.ndarray, label: np.ndarray, prob: np.ndarray | None, spec: FeatureSpec
+) -> None:
+    """`PreparedData.from_arrays`'s arrays against `spec` and each other: a `DataError` for the first fault."""
+
+    def fail(message: str) -> DataError:
+        return DataError(f"PreparedData.from_arrays: {message}", rule="arrays")
+
+    for name, a, width in (("dense", dense, spec.n_dense), ("sparse", sparse, spec.n_sparse)):
+        if a.ndim != 2 or a.shape[1] != width:
+            raise fail(f"{name} has shape {list(a.shape)}, expected [rows, {width}] (the spec's {name} features)")
+    if label.ndim != 1:
+        raise fail(f"label has shape {list(label.shape)}, expected [rows]")
+    rows = {"dense": len(dense), "sparse": len(sparse), "label": len(label)}
+    if prob is not None:
+        rows["prob"] = len(np.asarray(prob).reshape(-1))
+    if len(set(rows.values())) > 1:
+        raise fail("arrays of different row counts: " + ", ".join(f"{k} {v:,}" for k, v in rows.items()))
+    if sparse.dtype.kind not in "iu":
+        raise fail(f"sparse ids must be integers, got {sparse.dtype}")
+    if not len(sparse):
+        return
+    cards = np.asarray(spec.cardinalities)
+    outside = (sparse.min(axis=0) < 0) | (sparse.max(axis=0) >= cards)
+    if outside.any():
+        col = int(np.argmax(outside))
+        row = int(np.argmax((sparse[:, col] < 0) | (sparse[:, col] >= cards[col])))
+        raise fail(
+            f"sparse[{row}, {col}] (column {spec.sparse_names[col]}) is {int(sparse[row, col])}, outside "
+            f"0..{int(cards[col]) - 1} (its cardinality is {int(cards[col])})"
+        )
 
 
 def dumps(obj: Any) -> str:

@@ -238,3 +238,43 @@ def test_a_file_without_line_feeds_is_refused_after_a_bounded_read(tmp_path: Pat
     assert str(exc.value).endswith(
         f"header lacks column(s) a (has: label, {', '.join(f'c{i}' for i in range(29))}, ... (100 in all))"
     )
+
+
+def test_from_arrays_refuses_ids_outside_their_cardinality_and_mismatched_arrays(tmp_path: Path) -> None:
+    """An id >= its cardinality was wrapped on save (300 with cardinality 200 saved as uint8 44); arrays of
+    different row counts were accepted."""
+    import numpy as np
+
+    from nasrec.data import FeatureSpec, PreparedData
+
+    spec = FeatureSpec.synthetic(2, (5, 200))
+    dense, label = np.zeros((40, 2), dtype=np.float32), np.arange(40) % 2
+    sparse = np.ones((40, 2), dtype=np.int64)
+    sparse[7, 1] = 300
+    with pytest.raises(DataError) as e:
+        PreparedData.from_arrays(dense, sparse, label, spec)
+    assert str(e.value) == (
+        "PreparedData.from_arrays: sparse[7, 1] (column C2) is 300, outside 0..199 (its cardinality is 200)"
+    )
+    sparse[7, 1], sparse[9, 0] = 1, -1
+    with pytest.raises(DataError) as e:
+        PreparedData.from_arrays(dense, sparse, label, spec)
+    assert str(e.value) == (
+        "PreparedData.from_arrays: sparse[9, 0] (column C1) is -1, outside 0..4 (its cardinality is 5)"
+    )
+    sparse[9, 0] = 4
+    with pytest.raises(DataError) as e:
+        PreparedData.from_arrays(dense, sparse[:39], label, spec, prob=np.full(40, 0.5))
+    assert str(e.value) == (
+        "PreparedData.from_arrays: arrays of different row counts: dense 40, sparse 39, label 40, prob 40"
+    )
+    with pytest.raises(DataError) as e:
+        PreparedData.from_arrays(dense[:, :1], sparse, label, spec)
+    assert str(e.value) == (
+        "PreparedData.from_arrays: dense has shape [40, 1], expected [rows, 2] (the spec's dense features)"
+    )
+    with pytest.raises(DataError) as e:
+        PreparedData.from_arrays(dense, sparse.astype(np.float64), label, spec)
+    assert str(e.value) == "PreparedData.from_arrays: sparse ids must be integers, got float64"
+    saved = PreparedData.from_arrays(dense, sparse, label, spec).save(tmp_path / "ok")  # the edges are valid
+    assert np.asarray(saved.sparse).max(axis=0).tolist() == [4, 1]
