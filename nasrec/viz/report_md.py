@@ -1,8 +1,8 @@
 """The Markdown run report: the HTML report's sections as GitHub-flavoured Markdown, for a README or a PR.
 
 `write_markdown_report(run_dir)` writes `RUN/report.md` and, beside it in `RUN/report_files/`, the images it
-links to: `search_curve.png`, `proxy_vs_full.png`, `front.png` (matplotlib) and `best_genotype.svg` (graphviz;
-the run's own `best_genotype.svg` is linked instead when it drew the best genotype). Sections (see
+links to: `search_curve.png`, `proxy_vs_full.png`, `front.png` (matplotlib) and `best_genotype.svg` (a copy
+of the run's own when it drew the best genotype, else drawn with graphviz). Sections (see
 `nasrec.viz.report.SECTIONS`): overview, best architecture, search curve, proxy versus full training,
 budgets and Pareto front, top-k table, final results with NASRecNet's paired differences and their 95 %
 intervals, stage timings, run config. A run may be partial: a missing section says so. Same folder, same
@@ -12,7 +12,6 @@ text (the PNG bytes aside).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -50,7 +49,7 @@ def write_markdown_report(run_dir: str | Path, out: str | Path | None = None) ->
     path = Path(out) if out is not None else paths.root / "report.md"
     if path.is_dir():  # before any image is written beside it
         raise UsageError(f"cannot write {str(path)!r}: Is a directory")
-    report = _Markdown(RunData(paths), path.parent)
+    report = _Markdown(RunData(paths))
     text = report.text()
     try:
         for rel, data in report.files.items():
@@ -82,9 +81,8 @@ def _bold(cells: list[str]) -> list[str]:
 
 
 class _Markdown:
-    def __init__(self, run: RunData, folder: Path) -> None:
+    def __init__(self, run: RunData) -> None:
         self.run = run
-        self.folder = folder  # where the Markdown file goes: links are relative to it
         self.files: dict[str, bytes] = {}  # relative path -> bytes, written beside the text
         self.missing: list[str] = []
         self.mpl = _matplotlib()
@@ -143,12 +141,9 @@ class _Markdown:
     def diagram(self) -> str:
         run = self.run
         assert run.best is not None
-        if run.best_svg is not None:  # the pipeline's drawing of the best genotype
-            link = Path(os.path.relpath(run.paths.best_diagram, self.folder)).as_posix()
-            return f"![best architecture](<{link}>)"  # <...>: a path with spaces stays one link (CommonMark)
         rel = f"{FILES}/best_genotype.svg"
-        try:
-            self.files[rel] = drawing(run.best, "svg")
+        try:  # the pipeline's drawing of the best genotype, copied: the report's files travel with it
+            self.files[rel] = run.best_svg if run.best_svg is not None else drawing(run.best, "svg")
         except (UsageError, RuntimeError, GenotypeError) as exc:
             return f"_No drawing ({exc}); the diagram's DOT source:_\n\n```dot\n{to_dot(run.best)}```"
         return f"![best architecture]({rel})"

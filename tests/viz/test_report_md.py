@@ -131,11 +131,13 @@ def test_without_matplotlib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert list((tmp_path / FILES).glob("*.png")) == []
 
 
-def test_the_runs_own_diagram_is_linked(tmp_path: Path) -> None:
-    chosen = _run_folder(tmp_path)["chosen"]
-    RunPaths(tmp_path).best_diagram.write_text(_svg_of(chosen.digest))
-    md = write_markdown_report(tmp_path, tmp_path / "docs" / "run.md").read_text()
-    assert "![best architecture](<../best_genotype.svg>)" in md
+def test_the_runs_own_diagram_is_copied_beside_the_report(tmp_path: Path) -> None:
+    run, elsewhere = tmp_path / "run", tmp_path / "elsewhere" / "run.md"
+    chosen = _run_folder(run)["chosen"]
+    RunPaths(run).best_diagram.write_text(_svg_of(chosen.digest))
+    md = write_markdown_report(run, elsewhere).read_text()
+    assert f"![best architecture]({FILES}/best_genotype.svg)" in md and "../" not in md
+    assert (elsewhere.parent / FILES / "best_genotype.svg").read_text() == _svg_of(chosen.digest)
 
 
 @needs_dot
@@ -143,7 +145,7 @@ def test_a_diagram_of_another_genotype_is_drawn_afresh(tmp_path: Path) -> None:
     chosen = _run_folder(tmp_path)["chosen"]
     RunPaths(tmp_path).best_diagram.write_text(_svg_of("0123456789abcdef"))  # left from another run
     md = write_markdown_report(tmp_path).read_text()
-    assert f"![best architecture]({FILES}/best_genotype.svg)" in md and "<../best_genotype.svg>" not in md
+    assert f"![best architecture]({FILES}/best_genotype.svg)" in md
     assert f"digest {chosen.digest}</text>" in (tmp_path / FILES / "best_genotype.svg").read_text()
     assert (
         f"> - best_genotype.svg: not a diagram of the best genotype (digest 0123456789abcdef, the best is "
