@@ -159,9 +159,9 @@ class FullTrain:
         for retry in range(self.cfg.retries + 1):
             try:
                 run, z = self._seed_once(genotype, seed, rows, steps, retry)
-            except TrainingDiverged:
+            except TrainingDiverged as exc:
                 if retry == self.cfg.retries and not idle:
-                    raise  # the last try: its error stands
+                    raise self._diverged(genotype, seed, exc) from exc  # every try diverged
                 reasons.append("diverged")
                 continue
             except _LearnedNothing as nothing:
@@ -173,6 +173,24 @@ class FullTrain:
             return run.model_copy(update={"retried_for": reasons}), z
         best = min(idle, key=lambda t: t.best_valid)  # the first of equals: the least calmed
         return best.run.model_copy(update={"retried_for": reasons[: best.run.retries]}), best.logits
+
+    def _diverged(self, genotype: Genotype, seed: int, last: TrainingDiverged) -> TrainingDiverged:
+        """The error of a seed whose every try diverged: the genotype, the seed, the tries and the user's own recipe
+        (not the last try's calmed one), with the last try's step and loss."""
+        tries, own, calmest = self.cfg.retries + 1, self.cfg.train, calmer(self.cfg.train, self.cfg.retries)
+        recipe = f"lr {own.lr:g}, min_warmup_steps {own.min_warmup_steps}"
+        how = (
+            f"at {recipe} (retries 0): {last.detail}"
+            if tries == 1
+            else f"in all {tries} tries ({recipe}, then calmer reruns down to lr {calmest.lr:g}, "
+            f"min_warmup_steps {calmest.min_warmup_steps}); the last: {last.detail}"
+        )
+        return TrainingDiverged(
+            f"genotype {genotype.digest()}, seed {seed}: training diverged {how}; {own.hint()}",
+            step=last.step,
+            loss=last.loss,
+            detail=last.detail,
+        )
 
     def _seed_once(
         self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None, retry: int

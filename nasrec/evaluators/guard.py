@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
+from typing import NoReturn
 
 import numpy as np
 from pydantic import BaseModel, Field
@@ -14,7 +15,15 @@ from nasrec.errors import NasrecError
 
 
 class TrainingDiverged(NasrecError, RuntimeError):
-    """The loss became non-finite, or spiked for too many steps in a row; the last good checkpoint is kept."""
+    """The loss became non-finite, or spiked for too many steps in a row; the last good checkpoint is kept.
+    From the guard: `step` and `loss` where it stopped, and `detail`, its message without label and hint."""
+
+    def __init__(self, message: str, step: int | None = None, loss: float | None = None, detail: str = "") -> None:
+        super().__init__(message)
+        self.step, self.loss, self.detail = step, loss, detail or message
+
+    def __reduce__(self) -> tuple[type[TrainingDiverged], tuple[str, int | None, float | None, str]]:
+        return type(self), (str(self), self.step, self.loss, self.detail)  # kept across processes
 
 
 class DivergenceReport(BaseModel):
@@ -60,15 +69,20 @@ class DivergenceGuard:
             r.worst_loss = loss if r.worst_loss is None else max(r.worst_loss, loss)
         self.in_a_row += 1
         if not finite:
-            raise TrainingDiverged(
-                f"{self.label}: loss is {loss} at step {step}; training stopped{where}{self._hint()}"
-            )
+            self._stop(step, loss, f"loss is {loss} at step {step}", where)
         if self.in_a_row >= self.patience:
-            raise TrainingDiverged(
-                f"{self.label}: loss {loss:.4g} at step {step} is more than {self.factor:g}x the running median "
-                f"({median:.4g}) for {self.in_a_row} steps in a row; training stopped{where}{self._hint()}"
+            self._stop(
+                step,
+                loss,
+                f"loss {loss:.4g} at step {step} is more than {self.factor:g}x the running median ({median:.4g}) "
+                f"for {self.in_a_row} steps in a row",
+                where,
             )
         return True
+
+    def _stop(self, step: int, loss: float, detail: str, where: str) -> NoReturn:
+        message = f"{self.label}: {detail}; training stopped{where}{self._hint()}"
+        raise TrainingDiverged(message, step=step, loss=loss, detail=detail)
 
     def _hint(self) -> str:
         return f"; {self.hint}" if self.hint else ""

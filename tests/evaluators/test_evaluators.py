@@ -255,6 +255,38 @@ def test_a_seed_the_guard_stops_is_retried_with_a_calmer_recipe(monkeypatch):
     assert calmer(recipe, 2).lr == pytest.approx(0.12 / 9) and calmer(recipe, 2).min_warmup_steps == 40
 
 
+def test_a_seed_whose_every_try_diverged_names_the_genotype_seed_tries_and_the_users_recipe(monkeypatch):
+    from nasrec.evaluators.guard import DivergenceGuard
+
+    recipes = []
+
+    def train(self, genotype, seed, split, steps, recipe):  # every try: the guard stops it at its 4th step
+        recipes.append(recipe.lr)
+        guard = DivergenceGuard(f"train {genotype.digest()}", factor=3.0, patience=2, hint=recipe.hint())
+        for step, loss in enumerate([0.6, 0.6, 5.0, 6.0], start=1):
+            guard.check(step, loss)
+
+    monkeypatch.setattr(FullTrain, "_train", train)
+    g, recipe = CANDIDATES[0], TrainConfig(epochs=1, min_warmup_steps=10)
+    seed = derive_seed(0, g.digest())
+    with pytest.raises(TrainingDiverged) as info:
+        FullTrain(data="sample:criteo", cap=5000, train=recipe).evaluate([g])
+    assert recipes == pytest.approx([0.12, 0.04, 0.12 / 9])
+    assert str(info.value) == (
+        f"genotype {g.digest()}, seed {seed}: training diverged in all 3 tries (lr 0.12, min_warmup_steps 10, "
+        "then calmer reruns down to lr 0.0133333, min_warmup_steps 40); the last: loss 6 at step 4 is more than 3x "
+        "the running median (0.6) for 2 steps in a row; lower lr (now 0.12) or raise min_warmup_steps (now 10)"
+    )
+    assert (info.value.step, info.value.loss) == (4, 6.0)
+    with pytest.raises(TrainingDiverged) as info:
+        FullTrain(data="sample:criteo", cap=5000, train=recipe, retries=0).evaluate([g])
+    assert str(info.value) == (
+        f"genotype {g.digest()}, seed {seed}: training diverged at lr 0.12, min_warmup_steps 10 (retries 0): "
+        "loss 6 at step 4 is more than 3x the running median (0.6) for 2 steps in a row; "
+        "lower lr (now 0.12) or raise min_warmup_steps (now 10)"
+    )
+
+
 def test_a_seed_that_learned_nothing_at_its_full_lr_is_retried_and_the_best_try_kept(monkeypatch):
     tries = []
     real = FullTrain._train

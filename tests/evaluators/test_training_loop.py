@@ -303,3 +303,15 @@ def test_a_nan_validation_is_never_the_best_step():
     trainer.fit(lambda e: iter(make_batches()), steps_per_epoch=8, validate=lambda: next(values))
     assert [p.step for p in trainer.curve] == [8, 16, 24, 32, 40, 48]
     assert trainer.best_step == 48 and not trainer.stopped
+
+
+def test_the_guards_error_keeps_its_step_loss_and_detail_across_processes():
+    import pickle
+
+    guard = DivergenceGuard("train", factor=3.0, patience=5, hint="lower lr (now 1)")
+    guard.check(1, 0.6)
+    with pytest.raises(TrainingDiverged) as info:
+        guard.check(2, float("inf"))
+    back = pickle.loads(pickle.dumps(info.value))
+    assert str(back) == "train: loss is inf at step 2; training stopped; lower lr (now 1)"
+    assert (back.step, back.loss, back.detail) == (2, float("inf"), "loss is inf at step 2")
