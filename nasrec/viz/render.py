@@ -42,7 +42,8 @@ from nasrec.state import atomic_write_bytes
 FORMATS = ("svg", "png", "pdf", "dot")
 PNG_DPI = 110
 MAX_BLOCKS = 16
-"""`render` draws at most this many blocks: graphviz's layout of more takes minutes (of 16, about a second)."""
+"""`render` lays out at most this many blocks (svg, png, pdf): graphviz's layout of more takes minutes (of 16,
+about a second). The DOT source needs no layout and has no such limit."""
 
 BLUE, BLUE_FILL = "#1f5fbf", "#dbe8fb"
 RED, RED_FILL = "#c0262d", "#fbdcdc"
@@ -311,7 +312,8 @@ def render(genotype: Genotype, path: str | Path, format: str | None = None, hide
     `hide_unused`: see `to_dot`); nothing is written on error.
 
     Raises `UsageError` for a bad format (see `render_format`), a missing `dot` or a path that cannot be
-    written, `GenotypeError` for more than `MAX_BLOCKS` blocks, `RuntimeError` when `dot` fails.
+    written, `GenotypeError` for more than `MAX_BLOCKS` blocks in svg, png or pdf, `RuntimeError` when `dot`
+    fails.
     """
     path = Path(path)
     fmt = render_format(path, format)
@@ -327,7 +329,7 @@ def drawing(genotype: Genotype, format: str = "svg", hide_unused: bool = False) 
     """The diagram's bytes in `format` (svg, png, pdf or dot); errors as `render`'s."""
     if format not in FORMATS:
         raise UsageError(f"unknown render format {format!r} (known: {', '.join(FORMATS)})")
-    if genotype.num_blocks > MAX_BLOCKS:
+    if format != "dot" and genotype.num_blocks > MAX_BLOCKS:  # DOT text needs no layout
         raise GenotypeError(
             f"{genotype.num_blocks} blocks; render draws at most {MAX_BLOCKS} (graphviz's layout "
             f"of more takes minutes)",

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 from nasrec.cli.genotype import app
 from nasrec.errors import UsageError
-from nasrec.genotype import load
+from nasrec.genotype import Genotype, load
+from nasrec.genotype.errors import GenotypeError
 from nasrec.viz.render import render, to_dot
 from tests.viz.drawing import known as _known
 
@@ -37,6 +38,16 @@ def test_render_dot_needs_no_graphviz(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.setattr(render_module.shutil, "which", lambda name: None)
     assert render(_known(), tmp_path / "g.dot").read_text() == to_dot(_known())
     assert render(_known(), tmp_path / "g.gv", format="dot").read_text() == to_dot(_known())
+
+
+def test_dot_text_of_more_blocks_than_graphviz_lays_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    doc = _known().to_dict()
+    deep = Genotype.from_dict({**doc, "space": None, "blocks": [doc["blocks"][0]] * 17})
+    monkeypatch.setattr(render_module.shutil, "which", lambda name: None)  # DOT text needs no graphviz
+    assert render(deep, tmp_path / "deep.dot").read_text() == to_dot(deep)
+    with pytest.raises(GenotypeError, match=r"^blocks: 17 blocks; render draws at most 16 \(graphviz's layout"):
+        render(deep, tmp_path / "deep.svg")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["deep.dot"]
 
 
 def test_suffixless_path_defaults_to_svg(tmp_path: Path) -> None:
