@@ -134,13 +134,20 @@ def paired_auc_diff(
     )
     _check_shapes(len(y), sa.shape, sb.shape)
     _check(y, sa[0], sb[0])
+    positives = int(np.count_nonzero(y))
+    if positives in (0, len(y)):
+        raise ValueError(
+            f"paired_auc_diff needs both classes in the labels (got {positives} positives in {len(y)} rows)"
+        )
 
     def stat(idx: np.ndarray) -> float:
         return float(np.mean([auc(y[idx], a[idx]) - auc(y[idx], b[idx]) for a, b in zip(sa, sb, strict=True)]))
 
     rng = np.random.default_rng(seed)
     diffs = np.asarray([stat(rng.integers(0, len(y), len(y))) for _ in range(n_resamples)])
-    diffs = diffs[np.isfinite(diffs)]
+    diffs = diffs[np.isfinite(diffs)]  # a resample of one class has no AUC
+    if not len(diffs):
+        raise ValueError(f"paired_auc_diff: every one of {n_resamples} resamples of {len(y)} rows drew one class")
     alpha = (1 - level) / 2
     return Interval(
         estimate=stat(np.arange(len(y))),

@@ -98,6 +98,20 @@ def test_identical_models_give_a_zero_width_interval_and_mismatched_rows_are_ref
         paired_auc_diff(y, two, three)
 
 
+def test_paired_auc_diff_refuses_labels_of_one_class():
+    scores = np.arange(10.0)
+    for labels, positives in ((np.zeros(10), 0), (np.ones(10), 10)):
+        with pytest.raises(ValueError) as info:
+            paired_auc_diff(labels, scores, scores[::-1])
+        assert (
+            str(info.value)
+            == f"paired_auc_diff needs both classes in the labels (got {positives} positives in 10 rows)"
+        )
+    with pytest.raises(ValueError) as info:  # seed 4 draws row 1 twice in both resamples
+        paired_auc_diff(np.array([0.0, 1.0]), np.array([0.1, 0.9]), np.array([0.9, 0.1]), n_resamples=2, seed=4)
+    assert str(info.value) == "paired_auc_diff: every one of 2 resamples of 2 rows drew one class"
+
+
 def test_mean_and_spread():
     assert mean_and_spread([0.5]) == (0.5, 0.0)
     mean, spread = mean_and_spread([0.4, 0.5, 0.6])
