@@ -2,10 +2,11 @@
 `Parsed` chunks the text readers produce, so encoding, bad-row rules and the cache are shared.
 
 Rules, as for a CSV: the label must be 0 or 1 (integers, booleans, floats 0.0/1.0 or the strings "0"/"1";
-null is a bad row); dense values numbers (null, NaN and "" are missing -> 0; +-inf or text that is not a
-number is a bad row); sparse values anything, keyed by the FNV-1a hash of their text (so a Parquet file and
-the same table as CSV prepare to the same arrays); null and "" are missing. Rows are numbered from 1 across
-the files in the order given.
+null is a bad row); dense values numbers (null, NaN, "" and blank text are missing -> 0; +-inf or text that
+is not a number is a bad row); sparse values anything, keyed by the FNV-1a hash of their text (so a Parquet
+file and a CSV of the same texts prepare to the same arrays; typed labels and NaN or boolean dense values are
+what a CSV's text cannot say); null and "" are missing. Rows are numbered from 1 across the files in the order
+given.
 """
 
 from __future__ import annotations

@@ -48,6 +48,8 @@ class Layout:
     header: bool = False
     log_dense: bool = True
     reject_quotes: bool = False
+    blank_missing: bool = False
+    """A blank dense cell (spaces, tabs) is missing, as in Parquet's text columns, not a bad row."""
     extra_sparse: ExtraSparse | None = field(default=None, compare=False)
     """(keys, missing) of the parsed sparse columns -> extra (keys, missing) columns (e.g. a profile join)."""
     extra_names: tuple[str, ...] = ()
@@ -186,8 +188,11 @@ def cell_keys(b: np.ndarray, starts: np.ndarray, ends: np.ndarray, kind: str) ->
     return keys
 
 
-def _dense_values(buf: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """float64 values (missing -> 0) and a per-cell 'not a number' flag."""
+def _dense_values(
+    buf: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarray, blank_missing: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
+    """float64 values (missing -> 0: empty cells, and blank ones with `blank_missing`) and a per-cell 'not a
+    number' flag."""
     vals, ok = parse_ints(b, starts, ends)
     out = vals.astype(np.float64)
     empty = ends == starts
@@ -209,7 +214,7 @@ def _dense_values(buf: bytes, b: np.ndarray, starts: np.ndarray, ends: np.ndarra
                     conv[k] = float(t)
                     finite[k] = np.isfinite(conv[k])
                 except ValueError:
-                    pass
+                    finite[k] = blank_missing and not t.strip()
         flat_out, flat_bad = out.ravel(), bad.ravel()
         flat_out[idx] = np.where(finite, conv, 0.0)
         flat_bad[idx] = ~finite
@@ -288,7 +293,7 @@ def parse_chunk(buf: bytes, first_line: int, layout: Layout) -> Parsed:
     else:
         cols = list(layout.dense_cols)
         ds, de = starts[:, cols], ends[:, cols]
-        values, dbad = _dense_values(buf, b, ds, de)
+        values, dbad = _dense_values(buf, b, ds, de, layout.blank_missing)
         for r, c in zip(*np.nonzero(dbad), strict=True):
             if r not in reason:
                 reason[int(r)] = (

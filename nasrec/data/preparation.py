@@ -193,8 +193,8 @@ def prepare(
     }
     if layout.constant_dense is not None:  # 0.0 since the constant followed the reference (was 1.0)
         keyed["constant_dense"] = layout.constant_dense
-    if format == "csv":  # only a field starting with '"' makes a bad row (any '"' did): CSVs prepare again
-        keyed["quotes"] = "field start"
+    if format == "csv":  # rules revised (a quote only at a field's start is bad, a blank dense cell is missing)
+        keyed["csv_rules"] = 2
     key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name) + (f"+{len(sources) - 1}" if len(sources) > 1 else "")
     if out is None:  # a killed run's temporary of another key (other options, a changed file) goes too

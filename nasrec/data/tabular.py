@@ -1,6 +1,6 @@
 """Generic delimited text with a header: the caller names the label, dense and sparse columns.
 
-Label values must be 0 or 1; dense values numbers (empty = missing -> 0; log(max(x, 0) + 1) unless
+Label values must be 0 or 1; dense values numbers (empty or blank = missing -> 0; log(max(x, 0) + 1) unless
 `log_dense=False`); sparse values any text (empty = missing). Quoted fields are not supported: a row with a
 field that starts with `"` is a bad row (it may hide a delimiter); a `"` inside a field is text.
 """
@@ -64,5 +64,6 @@ def csv_layout(
         header=True,
         log_dense=log_dense,
         reject_quotes=True,
+        blank_missing=True,
         constant_dense=0.0 if not dense else None,
     )

@@ -174,3 +174,29 @@ def test_binary_columns_are_keyed_by_their_bytes_and_nested_ones_refused(tmp_pat
     pq.write_table(pa.table({"y": labels, "s": pa.array([[k] for k in range(40)])}), tmp_path / "list.parquet")
     with pytest.raises(DataError, match=r"list.parquet: column s holds list<element: int64> values; one value"):
         prepare(tmp_path / "list.parquet", "parquet", label="y", sparse=["s"], out=tmp_path / "l", progress=False)
+
+
+def test_blank_dense_text_is_missing_in_both_and_typed_labels_are_parquets_only_extra(tmp_path: Path) -> None:
+    """A blank dense cell is missing in a CSV as in Parquet (a CSV made it a bad row); booleans and 1.0 are
+    labels only in Parquet, whose typed values allow them (a CSV's label is the text 0 or 1)."""
+    n = 30
+    age = [" " if k % 5 == 2 else f"{k}" for k in range(n)]
+    table = pa.table(
+        {"click": pa.array(np.arange(n) % 3 == 0), "age": pa.array(age), "user": [f"u{k % 4}" for k in range(n)]}
+    )
+    pq.write_table(table, tmp_path / "t.parquet")
+    csv = tmp_path / "t.csv"
+    csv.write_text("click,age,user\n" + "".join(f"{int(k % 3 == 0)},{age[k]},u{k % 4}\n" for k in range(n)))
+    opts = dict(label="click", dense=["age"], sparse=["user"], min_count=1, progress=False)
+    got = prepare(tmp_path / "t.parquet", "parquet", out=tmp_path / "pq", **opts)
+    want = prepare(csv, "csv", out=tmp_path / "csv", **opts)
+    assert len(got) == len(want) == n and got.meta.bad_rows.total == want.meta.bad_rows.total == 0
+    for name in ("dense", "sparse", "label", "folds"):
+        np.testing.assert_array_equal(np.asarray(getattr(got, name)), np.asarray(getattr(want, name)))
+    assert float(got.dense[2, 0]) == 0.0 and got.meta.positives == 10
+    pq.write_table(table.set_column(0, "click", pa.array((np.arange(n) % 3 == 0) * 1.0)), tmp_path / "f.parquet")
+    assert prepare(tmp_path / "f.parquet", "parquet", out=tmp_path / "f", **opts).meta.positives == 10
+    csv.write_text("click,age,user\n" + "".join(f"{'true' if k % 3 == 0 else '0'},{k},u{k % 4}\n" for k in range(n)))
+    with pytest.raises(DataError) as exc:
+        prepare(csv, "csv", out=tmp_path / "c2", **opts, on_bad_rows="error")
+    assert str(exc.value) == f"{csv}, line 2: label 'true' is not 0 or 1"
