@@ -245,7 +245,9 @@ def render(
     out: Annotated[
         Path | None,
         typer.Option(
-            "-o", "--out", help="Output path (default: FILE with the format's suffix; zoo:NAME: NAME.svg here)."
+            "-o",
+            "--out",
+            help="Output path (default: FILE with the format's suffix; zoo:NAME: NAME.<format> here).",
         ),
     ] = None,
     format: Annotated[
@@ -268,6 +270,11 @@ def render(
         Path(file.removeprefix("zoo:") + suffix) if file.startswith("zoo:") else Path(file).with_suffix(suffix)
     )
     if not file.startswith("zoo:") and target.resolve() == Path(file).resolve():
+        if out is None:
+            raise UsageError(
+                f"{file}: the default output (FILE with the {suffix} suffix) is the genotype file itself; "
+                "name the drawing with -o"
+            )
         raise UsageError(f"-o {target}: that is the genotype file itself; choose another name")
     g = load_checked(file, space, input_format(from_))
     try:

@@ -141,3 +141,20 @@ def test_user_text_is_printed_as_written_not_as_markup(tmp_path):
     assert 'meta: {"name": "[/]odd [bold]name[/bold]"}' in result.stdout
     result = run("validate", str(named), "--space", "nasrec-small")
     assert result.exit_code == 0 and str(named) in result.stdout
+
+
+def test_render_of_a_file_named_like_its_drawing_asks_for_o(tmp_path):
+    named_svg = save(sample("nasrec-small", rng=1), tmp_path / "m.svg")
+    before = named_svg.read_bytes()
+    result = run("render", str(named_svg))
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: {named_svg}: the default output (FILE with the .svg suffix) is the genotype file itself; "
+        "name the drawing with -o\n"
+    )
+    assert named_svg.read_bytes() == before
+
+
+def test_render_help_names_the_zoo_default_by_format():
+    result = run("render", "--help")
+    assert "zoo:NAME: NAME.<format> here" in " ".join(result.stdout.replace("│", " ").split())
