@@ -148,11 +148,17 @@ def prepare(
         raise DataError("hash sizes (--hash-size) need encoding hash (--encoding hash)", rule="options")
     if not sources or (len(sources) > 1 and format != "parquet"):
         raise DataError(f"{format} takes one file, got {len(sources)}", rule="options")
+    seen: dict[tuple[int, int], Path] = {}
     for path in sources:
         if not path.is_file():
             raise DataError("no such file", file=str(path), rule="file")
-        if path.stat().st_size == 0:
+        stat = path.stat()
+        if stat.st_size == 0:
             raise DataError("empty file", file=str(path), line=1, rule="empty")
+        first = seen.setdefault((stat.st_dev, stat.st_ino), path)
+        if first is not path:
+            again = "" if str(first) == str(path) else f" (as {first})"
+            raise DataError(f"given more than once{again}; give each file once", file=str(path), rule="options")
     source = sources[0]
     profile = Path(kdd_profile) if kdd_profile is not None else None
     if profile is not None and not profile.is_file():

@@ -109,6 +109,21 @@ def test_bad_rows_are_skipped_counted_and_numbered_across_files(tmp_path) -> Non
     assert str(exc.value) == f"{a}: row 3: label is null"
 
 
+def test_a_file_given_twice_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its rows' numbers in messages were keyed by path: the second copy's came out negative (row -25)."""
+    a, b, _ = _bad_files(tmp_path)
+    with pytest.raises(DataError) as exc:
+        prepare([a, b, a], "parquet", out=tmp_path / "p", **COLS, progress=False)
+    assert str(exc.value) == f"{a}: given more than once; give each file once"
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as exc:
+        prepare([a, b, Path("b.parquet")], "parquet", out=tmp_path / "p", **COLS, progress=False)
+    assert str(exc.value) == f"b.parquet: given more than once (as {b}); give each file once"
+    r = CliRunner().invoke(app, ["prepare", "--parquet", str(a), str(a), "--label", "click", "--sparse", "user"])
+    assert (r.exit_code, r.stderr) == (1, f"error: {a}: given more than once; give each file once\n")
+    assert not (tmp_path / "p").exists()
+
+
 def test_decimal_and_all_null_dense_columns_are_numbers_and_missing_values(tmp_path: Path) -> None:
     from decimal import Decimal
 
