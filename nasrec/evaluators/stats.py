@@ -31,7 +31,14 @@ class Interval(BaseModel):
         return self.high < 0 or self.low > 0
 
     def __str__(self) -> str:
-        return f"{self.estimate:+.4f} [{self.low:+.4f}, {self.high:+.4f}]"
+        return f"{_signed(self.estimate)} [{_signed(self.low)}, {_signed(self.high)}]"
+
+
+def _signed(value: float) -> str:
+    """`value` with a sign and 4 decimals; one that would print as 0.0000 but is not zero with 3 significant digits
+    (a bound of -3.36e-05 excludes zero; -0.0000 reads as touching it)."""
+    text = f"{value:+.4f}"
+    return f"{value:+.3g}" if value != 0 and float(text) == 0 else text
 
 
 def row_log_loss(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ import pytest
 
 from nasrec.evaluators.metrics import log_loss_from_logits
 from nasrec.evaluators.stats import (
+    Interval,
     log_loss_se,
     mean_and_spread,
     mean_interval,
@@ -110,6 +111,16 @@ def test_paired_auc_diff_refuses_labels_of_one_class():
     with pytest.raises(ValueError) as info:  # seed 4 draws row 1 twice in both resamples
         paired_auc_diff(np.array([0.0, 1.0]), np.array([0.1, 0.9]), np.array([0.9, 0.1]), n_resamples=2, seed=4)
     assert str(info.value) == "paired_auc_diff: every one of 2 resamples of 2 rows drew one class"
+
+
+def test_an_interval_prints_a_bound_near_zero_so_that_it_does_not_read_as_zero():
+    """The report's zoo:dlrm row (runs/demo-s0): the interval excludes zero, its high bound printed -0.0000."""
+    ci = Interval(
+        estimate=-0.013288799871452565, low=-0.025878252722751433, high=-3.3583640752478806e-05, level=0.95, rows=1494
+    )
+    assert ci.excludes_zero and str(ci) == "-0.0133 [-0.0259, -3.36e-05]"
+    assert str(Interval(estimate=0.0, low=0.0, high=4e-6, level=0.95, rows=3)) == "+0.0000 [+0.0000, +4e-06]"
+    assert str(Interval(estimate=0.0042, low=0.00005, high=0.0065, level=0.95, rows=3)) == "+0.0042 [+0.0001, +0.0065]"
 
 
 def test_mean_and_spread():
