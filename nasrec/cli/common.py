@@ -106,11 +106,14 @@ def load_genotype(ref: str, fmt: str = "auto"):
 
 
 def load_with_format(ref: str, fmt: str = "auto"):  # -> (Genotype, "nasrec" | "nasrec-ref")
-    """`load_genotype`, also returning the format the genotype was read in (`zoo:` models: `nasrec`)."""
+    """`load_genotype`, also returning the format the genotype was read in (`zoo:` models: `nasrec`; `fmt`
+    nasrec-ref, from `--from`, is refused for them)."""
     from nasrec.genotype import io
     from nasrec.genotype.errors import GenotypeError
 
     if ref.startswith("zoo:"):
+        if fmt == "nasrec-ref":
+            raise UsageError(f"{ref}: --from nasrec-ref reads NasRec-ref files; a zoo model is a nasrec genotype")
         from nasrec.genotype.zoo import load_zoo
 
         return load_zoo(ref[4:]), "nasrec"

@@ -158,3 +158,14 @@ def test_render_of_a_file_named_like_its_drawing_asks_for_o(tmp_path):
 def test_render_help_names_the_zoo_default_by_format():
     result = run("render", "--help")
     assert "zoo:NAME: NAME.<format> here" in " ".join(result.stdout.replace("│", " ").split())
+
+
+def test_from_nasrec_ref_is_refused_for_a_zoo_model(tmp_path):
+    for command in ("render", "convert"):
+        result = run(command, "zoo:dlrm", "--from", "nasrec-ref", "-o", str(tmp_path / "out.dot"))
+        assert result.exit_code == 1
+        assert result.stderr == (
+            "error: zoo:dlrm: --from nasrec-ref reads NasRec-ref files; a zoo model is a nasrec genotype\n"
+        )
+    assert list(tmp_path.iterdir()) == []
+    assert run("render", "zoo:dlrm", "--from", "nasrec", "-o", str(tmp_path / "out.dot")).exit_code == 0
