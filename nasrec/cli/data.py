@@ -10,6 +10,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperCommand
 
 from nasrec.cli.common import check_seed, table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
@@ -75,8 +76,43 @@ def _report(data: PreparedData) -> None:
         )
 
 
-@app.command("prepare")
+class _KeepsArgs(TyperCommand):
+    """A command that keeps its raw arguments (`ctx.meta["argv"]`): where they stand relative to each other."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        ctx.meta["argv"] = list(args)
+        return super().parse_args(ctx, args)
+
+
+def _files_before_option(ctx: typer.Context, option: str, n_positional: int) -> int:
+    """How many of the `n_positional` positional arguments come before `option`'s value on the command line
+    (0 where the raw arguments do not tell)."""
+    argv: list[str] = ctx.meta.get("argv", [])
+    takes_value = {
+        name
+        for p in ctx.command.params
+        if p.param_type_name == "option" and not getattr(p, "is_flag", False)
+        for name in p.opts
+    }
+    before, positional, i = None, 0, 0
+    while i < len(argv):
+        token = argv[i]
+        if token == "--":
+            positional += len(argv) - i - 1
+            break
+        if token.startswith("-") and len(token) > 1:
+            name = token.split("=", 1)[0]
+            before = positional if name == option else before
+            i += name in takes_value and "=" not in token
+        else:
+            positional += 1
+        i += 1
+    return before if before is not None and positional == n_positional else 0
+
+
+@app.command("prepare", cls=_KeepsArgs)
 def prepare_cmd(
+    ctx: typer.Context,
     more: list[Path] | None = typer.Argument(
         None, metavar="FILE", help="more Parquet files, after --parquet FILE (prepared as one table)"
     ),
@@ -107,7 +143,9 @@ def prepare_cmd(
     fmt, source = next(iter(given.items()))
     if more and fmt != "parquet":
         _fail(f"unexpected argument(s) {' '.join(map(str, more))} (only --parquet takes several files)")
-    sources = [source, *(more or [])]
+    more = more or []
+    k = _files_before_option(ctx, "--parquet", len(more)) if fmt == "parquet" else 0
+    sources = [*more[:k], source, *more[k:]]  # the command line's order: it orders the rows
     if kdd_profile is not None and fmt != "kdd":
         _fail("--kdd-profile goes with --kdd")
     try:

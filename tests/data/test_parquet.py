@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nasrec.cli.data import app
-from nasrec.data import DataError, parquet, prepare
+from nasrec.data import DataError, PreparedData, parquet, prepare
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -159,6 +159,30 @@ def test_cli_takes_several_files_after_one_flag(tmp_path) -> None:
         r.exit_code == 1
         and r.stderr.strip() == f"error: unexpected argument(s) {b} (only --parquet takes several files)"
     )
+
+
+def test_cli_keeps_the_command_lines_order_of_files_given_before_parquet(tmp_path: Path) -> None:
+    """Files given positionally before --parquet were moved after its file, reordering the rows."""
+    files = []
+    for k, (lo, hi) in enumerate([(0, 25), (25, 40), (40, N)]):
+        files.append(tmp_path / f"part-{k}.parquet")
+        pq.write_table(_table(lo, hi), files[-1])
+    a, b, c = map(str, files)
+    for k, argv in enumerate(
+        [
+            [b, "--label", "click", "--parquet", a, "--dense=price,age", c, "--sparse", "user,item"],
+            ["--parquet", b, a, "--label", "click", "--dense", "price,age", "--sparse", "user,item", "--", c],
+            [b, a, "--label", "click", "--dense", "price,age", "--sparse", "user,item", "--parquet", c],
+        ]
+    ):
+        r = CliRunner().invoke(app, ["prepare", "--out", str(tmp_path / f"p{k}"), *argv])
+        assert r.exit_code == 0, r.output
+    got = [PreparedData.open(tmp_path / f"p{k}").meta.source for k in range(3)]
+    assert got == [
+        "part-1.parquet, part-0.parquet, part-2.parquet",
+        "part-1.parquet, part-0.parquet, part-2.parquet",
+        "part-1.parquet, part-0.parquet, part-2.parquet",
+    ]
 
 
 def test_missing_column_and_non_parquet_files_are_one_line_errors(tmp_path) -> None:
