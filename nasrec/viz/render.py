@@ -91,7 +91,7 @@ def to_dot(genotype: Genotype, hide_unused: bool = False) -> str:
         labelloc="t",
         fontsize="12",
     )
-    g.attr(label=_title(genotype))
+    g.attr(label=_title(genotype, hide_unused))
 
     with g.subgraph(name="cluster_inputs") as c:
         c.attr(label="Raw inputs", labelloc="b", style="rounded", color=GREY, fontcolor=GREY, fontsize="11")
@@ -132,12 +132,13 @@ def _reads_from(block: Block, branch: str, kind: str) -> list[int]:
     return out
 
 
-def _title(genotype: Genotype) -> str:
-    """Graph label: name (meta.name, if any), space and digest, then the colour key."""
+def _title(genotype: Genotype, hide_unused: bool = False) -> str:
+    """Graph label: name (meta.name, if any), space and digest, then the colour key (no "striped: unused" when
+    unused parts are hidden)."""
     name = genotype.meta.get("name")
     lines = [str(name)] if name else []
     lines.append(f"space {genotype.space or '(none)'} · digest {genotype.digest()}")
-    lines.append("blue: dense · red, dashed: sparse · striped: unused")
+    lines.append("blue: dense · red, dashed: sparse" + ("" if hide_unused else " · striped: unused"))
     lines.append("L / R: inputs of Sigmoid-Gating, Sum · bold L=R: same source")
     return _lines(lines)
 

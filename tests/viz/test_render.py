@@ -196,6 +196,14 @@ def test_hide_unused_leaves_dead_parts_out(dot: Dot) -> None:
     assert small.clusters["cluster_b3"]["nodes"] == ["b3_rail_dense", "b3_rail_sparse", "b3_dense"]
 
 
+def test_the_key_names_stripes_only_when_unused_parts_are_drawn() -> None:
+    g = known()
+    head = f'\tlabel="hand-made\\nspace nasrec-full · digest {g.digest()}\\nblue: dense · red, dashed: sparse'
+    tail = '\\nL / R: inputs of Sigmoid-Gating, Sum · bold L=R: same source"'
+    assert head + " · striped: unused" + tail in to_dot(g).splitlines()
+    assert head + tail in to_dot(g, hide_unused=True).splitlines()
+
+
 @pytest.mark.parametrize(("name", "g"), REAL, ids=[n for n, _ in REAL])
 def test_raw_inputs_reach_blocks_only_through_their_rail(name: str, g: Genotype) -> None:
     """No edge from a raw input loops around the picture: each runs up its rail to a tap in the reader's row."""
