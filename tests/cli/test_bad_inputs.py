@@ -103,10 +103,10 @@ def test_render_refuses_more_blocks_than_graphviz_lays_out_quickly(tmp_path, doc
     del doc["space"]
     f = write(tmp_path / "deep.json", {**doc, "blocks": [doc["blocks"][0]] * 17})
     one_error(
-        genotype("render", f, "-o", str(tmp_path / "deep.dot")),
+        genotype("render", f, "-o", str(tmp_path / "deep.svg")),
         f"{f}: blocks: 17 blocks; render draws at most 16 (graphviz's layout of more takes minutes)",
     )
-    assert not (tmp_path / "deep.dot").exists()
+    assert not (tmp_path / "deep.svg").exists()
 
 
 # -- render and convert ------------------------------------------------------------------------------
