@@ -206,6 +206,11 @@ def prepare(
     if out is None:  # a killed run's temporary of another key (other options, a changed file) goes too
         clean_stale_in(cache_root() / "prepared")
     target = Path(out) if out is not None else cache_root() / "prepared" / f"{format}-{stem}-{key[:16]}"
+    if out is not None:  # the folder is built beside its target and renamed into place: never these
+        where = target.resolve()
+        if where == Path.cwd().resolve() or not where.name:
+            what = "the working directory" if where.name else "a file system root"
+            raise DataError(f"is {what}; choose a new folder for the prepared data", file=str(out), rule="out")
     for path in (target, *target.parents):
         if path.exists() and not path.is_dir():
             what = "" if path == target else f"{path} "

@@ -140,3 +140,21 @@ def test_a_preparation_that_loses_the_race_to_other_data_says_so(
     with pytest.raises(DataError, match="another process wrote other prepared data here meanwhile"):
         prepare(sample_file(CRITEO_HEAD), "criteo", out=out, progress=False)
     assert [p.name for p in tmp_path.iterdir()] == ["data"]  # the other's folder, no temporary of ours
+
+
+def test_out_naming_the_working_directory_or_a_root_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`--out .` in an empty folder failed on an internal temporary's name ("..tmp-...: Device or resource
+    busy")."""
+    work = tmp_path / "work"
+    (work / "sub").mkdir(parents=True)
+    monkeypatch.chdir(work / "sub")
+    for out, what in ((".", "the working directory"), ("../sub", "the working directory"), ("/", "a file system root")):
+        with pytest.raises(DataError) as e:
+            prepare(sample_file(CRITEO_HEAD), "criteo", out=out, progress=False)
+        assert str(e.value) == f"{out}: is {what}; choose a new folder for the prepared data"
+    assert [p.name for p in tmp_path.iterdir()] == ["work"] and [p.name for p in work.iterdir()] == ["sub"]
+    assert not any((work / "sub").iterdir())
+    monkeypatch.chdir(work)
+    with pytest.raises(DataError) as e:  # not the working directory: a folder like any other
+        prepare(sample_file(CRITEO_HEAD), "criteo", out="sub/../..", progress=False)
+    assert str(e.value) == "sub/../..: folder exists and is not prepared data; remove it or choose another --out"
