@@ -278,7 +278,14 @@ class PreparedData:
                 np.load(path / "prob.npy", mmap_mode="r", allow_pickle=False) if (path / "prob.npy").is_file() else None
             )
         except (OSError, ValueError) as e:
-            raise DataError(f"damaged prepared data ({e})", file=str(path), rule="prepared") from None
+            why = (
+                f"{Path(e.filename).name}: {e.strerror}" if isinstance(e, OSError) and e.filename and e.strerror else e
+            )
+            raise DataError(
+                f"damaged prepared data ({why}); remove this folder and prepare the data again",
+                file=str(path),
+                rule="prepared",
+            ) from None
         if meta.format_version != FORMAT_VERSION:
             raise DataError(
                 f"prepared with format version {meta.format_version}, this nasrec reads "
