@@ -71,8 +71,8 @@ class FullTrainConfig(BaseModel):
     eval_batch_size: int = Field(default=4096, gt=0)
     seed: int = Field(default=0, ge=0)
     seeds: int = Field(default=1, ge=1, description="training runs averaged (seeds seed, seed+1, ...)")
-    steps: list[Annotated[int, Field(gt=0)]] | None = Field(
-        default=None, description="fixed steps per seed (no early stopping)"
+    steps: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, description="fixed steps per seed (no early stopping; 0 only with inherit: its weights as is)"
     )
     retries: int = Field(
         default=2, ge=0, description="calmer reruns of a seed the divergence guard stops or that learned nothing"
@@ -95,6 +95,10 @@ class FullTrainConfig(BaseModel):
     def _inherit_alone(self) -> FullTrainConfig:
         if self.inherit is not None and (self.cap is not None or not self.layernorm):
             raise ValueError("cap and layernorm are the supernet's when inherit is set: leave them at their defaults")
+        if self.inherit is None and self.steps is not None and 0 in self.steps:
+            raise ValueError(
+                f"steps {self.steps}: 0 steps trains nothing and scores the untrained model (allowed only with inherit)"
+            )
         return self
 
 

@@ -35,11 +35,22 @@ def test_the_finetune_proxy_still_takes_valid_rows_none_for_the_whole_split():
     assert FinetuneConfig(**PROXY, valid_rows=None).valid_rows is None
 
 
-@pytest.mark.parametrize("steps", [[0], [-3], [5, 0]])
-def test_full_training_refuses_a_fixed_step_count_below_one(steps):
+@pytest.mark.parametrize("steps", [[-3], [5, -1]])
+def test_full_training_refuses_a_negative_step_count(steps):
     assert refusal(FullTrainConfig, data="sample:criteo", seeds=len(steps), steps=steps) == [
-        (("steps", len(steps) - 1), "Input should be greater than 0")
+        (("steps", len(steps) - 1), "Input should be greater than or equal to 0")
     ]
+
+
+def test_full_training_takes_zero_steps_only_from_inherited_weights():
+    assert refusal(FullTrainConfig, data="sample:criteo", seeds=2, steps=[5, 0]) == [
+        (
+            (),
+            "Value error, steps [5, 0]: 0 steps trains nothing and scores the untrained model "
+            "(allowed only with inherit)",
+        )
+    ]
+    assert FullTrainConfig(data="sample:criteo", inherit="ckpt.pt", steps=[0]).steps == [0]  # the supernet's view
 
 
 def test_full_training_refuses_a_train_split_it_cannot_train_on():

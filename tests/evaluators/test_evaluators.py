@@ -335,8 +335,8 @@ def test_full_training_is_seeded_by_the_genotype_and_learns():
     assert a.log_loss < 0.535 and a.auc > 0.6  # beats the base rate on held-out real rows
     assert a.evaluator == "full" and a.config["train"]["epochs"] == 2 and len(a.runs) == 1
     assert a.runs[0].seed == derive_seed(0, g.digest())  # the recipe's seed and the genotype's digest
-    other = CANDIDATES[1]  # another genotype trains with another seed (0 steps: only the seed is looked at)
-    (o,) = FullTrain(data="sample:criteo", cap=5000, steps=[0]).evaluate([other])
+    other = CANDIDATES[1]  # another genotype trains with another seed (1 step: only the seed is looked at)
+    (o,) = FullTrain(data="sample:criteo", cap=5000, steps=[1]).evaluate([other])
     assert o.runs[0].seed == derive_seed(0, other.digest()) != a.runs[0].seed
 
 
