@@ -87,7 +87,9 @@ def train_supernet_cmd(
     batch_size: Annotated[int, typer.Option(help="Global batch (split over torchrun's processes).")] = (
         SUPERNET_RECIPE.batch_size
     ),
-    cap: Annotated[int, typer.Option(help="Embedding rows per table.")] = default(SupernetTrainingConfig, "cap"),
+    cap: Annotated[
+        int, typer.Option(help="Embedding rows per table (data prepared with a smaller --cap keeps its own).")
+    ] = default(SupernetTrainingConfig, "cap"),
     device: Device = "cpu",
     tensorboard_dir: TensorBoard = None,
 ) -> None:

@@ -66,6 +66,12 @@ class FeatureSpec(BaseModel):
     def with_cap(self, cap: int | None) -> FeatureSpec:
         return self.model_copy(update={"cap": cap})
 
+    def capped(self, cap: int | None) -> FeatureSpec:
+        """This spec with `cap` applied on top of its own (data prepared with `--cap` records one): the smaller
+        of the two; None adds no cap."""
+        caps = [c for c in (self.cap, cap) if c is not None]
+        return self.with_cap(min(caps) if caps else None)
+
     def save(self, path: str | Path) -> None:
         """Write as JSON (prepared data keeps it as `spec.json` beside the arrays)."""
         Path(path).write_text(self.model_dump_json(indent=2) + "\n")

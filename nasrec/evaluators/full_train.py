@@ -63,7 +63,9 @@ class FullTrainConfig(BaseModel):
     data: str = Field(description="`sample:criteo` or a prepared data folder")
     train: TrainConfig = SCRATCH_RECIPE
     layernorm: bool = True
-    cap: int | None = Field(default=None, description="embedding rows per table (None: full tables)")
+    cap: int | None = Field(
+        default=None, ge=1, description="embedding rows per table (None: no cap but the data's own, if it has one)"
+    )
     train_split: Literal["train", "train+valid"] = Field(
         default="train", description="`train`, or `train+valid` for a final model"
     )
@@ -169,7 +171,7 @@ class FullTrain:
                 reasons.append("diverged")
                 continue
             except _LearnedNothing as nothing:
-                idle.append(nothing)
+                idle.append(nothing.with_traceback(None))  # its frames hold that try's model and optimizer
                 if not nothing.hot:
                     break  # it ended inside its warm-up: a calmer recipe would learn even less
                 reasons.append("learned nothing")
@@ -248,7 +250,7 @@ class FullTrain:
 
     def _model(self, genotype: Genotype) -> StandaloneModel:
         if self.supernet is None:
-            spec = self.data.spec.with_cap(self.cfg.cap)
+            spec = self.data.spec.capped(self.cfg.cap)
             return compile_standalone(genotype, spec, layernorm=self.cfg.layernorm).to(self.device)
         if self.supernet.features.with_cap(None) != self.data.spec.with_cap(None):
             raise UsageError(f"supernet {self.cfg.inherit}: trained on other features than {self.cfg.data}'s")

@@ -51,7 +51,9 @@ class SupernetTrainingConfig(BaseModel):
         description="LayerNorm also the raw FM term of D == 16 mergers "
         "(the reference skips it; docs/compiler.md has the measurements)",
     )
-    cap: int | None = Field(default=500_000, ge=1, description="embedding rows per table (None: full tables)")
+    cap: int | None = Field(
+        default=500_000, ge=1, description="embedding rows per table (None: no cap but the data's own, if it has one)"
+    )
     sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of each step")
     warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")
     warmup_mode: Literal["whole", "per-block"] = "whole"
@@ -72,7 +74,7 @@ class SupernetTrainingConfig(BaseModel):
         data = open_data(self.data)
         torch.manual_seed(self.train.seed)
         return Supernet(
-            self.space, data.spec.with_cap(self.cap), layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm
+            self.space, data.spec.capped(self.cap), layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm
         )
 
 

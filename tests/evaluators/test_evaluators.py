@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import torch
 
+from nasrec.data import PreparedData
+from nasrec.data.synthetic import make_synthetic
 from nasrec.errors import UsageError
 from nasrec.evaluators import (
     FinetunedProxy,
@@ -440,3 +442,43 @@ def test_the_paper_recipe_over_several_passes_runs_its_steps_on_the_rows_of_its_
 def test_the_paper_recipe_refuses_an_empty_step():
     with pytest.raises(ValueError, match="step_batch\n  Input should be greater than 0"):
         FinetunedProxy.Config(data="sample:criteo", supernet="x.pt", recipe="paper", step_batch=0)
+
+
+def test_earlier_tries_models_are_freed_before_the_next_try(monkeypatch):
+    # a try that learned nothing was kept as its exception, whose traceback held that try's model and
+    # optimizer: three tries of a large model held three models at once
+    import gc
+    import weakref
+
+    alive_at_start = []
+    models: list[weakref.ref] = []
+    real = FullTrain._model
+
+    def model(self, genotype):
+        gc.collect()
+        alive_at_start.append(sum(r() is not None for r in models))
+        m = real(self, genotype)
+        models.append(weakref.ref(m))
+        return m
+
+    monkeypatch.setattr(FullTrain, "_model", model)
+    recipe = TrainConfig(epochs=2, min_warmup_steps=10, patience=2)
+    FullTrain(data="sample:criteo", cap=5000, train=recipe, min_gain=0.9).evaluate([CANDIDATES[3]])
+    assert alive_at_start == [0, 0, 0]  # three tries, each started with no earlier model alive
+
+
+def test_the_datas_own_cap_bounds_every_table(tmp_path, tiny_space_file):
+    # data prepared with --cap records it; scratch training (cap None) used full tables, and the supernet's
+    # default cap of 500,000 replaced a smaller one
+    data = make_synthetic(600, cardinalities=[40, 3000, 9], seed=0)
+    folder = PreparedData.from_arrays(data.dense, data.sparse, data.label, data.spec.with_cap(100)).save(tmp_path / "d")
+    assert folder.spec.cap == 100
+    g = sample(TINY, rng=0)
+    capped, smaller = (
+        FullTrain(data=str(tmp_path / "d"))._model(g),
+        FullTrain(data=str(tmp_path / "d"), cap=20)._model(g),
+    )
+    assert capped.embedding.table.num_embeddings == 40 + 100 + 9  # one table of the fields' rows (uncapped: 3,049)
+    assert smaller.embedding.table.num_embeddings == 20 + 20 + 9  # the smaller cap wins
+    supernet = SupernetTrainingConfig(data=str(tmp_path / "d"), space=tiny_space_file).build_supernet()
+    assert supernet.features.cap == 100 and supernet.features.table_rows == (40, 100, 9)
