@@ -73,9 +73,7 @@ class SupernetTrainingConfig(BaseModel):
     def build_supernet(self) -> Supernet:
         data = open_data(self.data)
         torch.manual_seed(self.train.seed)
-        return Supernet(
-            self.space, data.spec.capped(self.cap), layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm
-        )
+        return Supernet(self.space, data.spec.capped(self.cap), layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm)
 
 
 class PathSampler:
