@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from functools import cached_property
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
 import torch
@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from nasrec.compiler import StandaloneModel, Supernet, compile_standalone
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
-from nasrec.evaluators.base import Score, SeedRun, derive_seed, register_evaluator
+from nasrec.evaluators.base import CurvePoint, Score, SeedRun, derive_seed, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.guard import TrainingDiverged
@@ -204,11 +204,13 @@ class FullTrain:
         cfg, recipe = self.cfg, calmer(self.cfg.train, retry)
         chosen = None
         if cfg.train_split == "train+valid" and steps is None and recipe.patience is not None:
-            chosen = self._train(genotype, seed, "train", None, recipe)[1]  # early stopping picks the epochs
+            picked = self._train(genotype, seed, "train", None, recipe)[1]  # early stopping picks the epochs
+            chosen = _Validated(picked.curve, picked.reached_peak_lr)  # not the trainer: it holds that model
             per_epoch = {s: self.data.split(s).full_batches(recipe.batch_size) for s in ("train", cfg.train_split)}
-            steps = max(1, round(chosen.best_step * per_epoch[cfg.train_split] / per_epoch["train"]))
+            steps = max(1, round(picked.best_step * per_epoch[cfg.train_split] / per_epoch["train"]))
+            del picked
         model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe)
-        validated = chosen if chosen is not None else trainer
+        validated = chosen or _Validated(trainer.curve, trainer.reached_peak_lr)
         z = _predict(model, rows, self.device)
         run = SeedRun(
             seed=seed,
@@ -285,6 +287,13 @@ class FullTrain:
         )
         model.eval()
         return model, trainer
+
+
+class _Validated(NamedTuple):
+    """What a try's validations said: its curve, and whether it reached its full learning rate."""
+
+    curve: list[CurvePoint]
+    reached_peak_lr: bool
 
 
 class _LearnedNothing(Exception):

@@ -465,6 +465,9 @@ def test_earlier_tries_models_are_freed_before_the_next_try(monkeypatch):
     recipe = TrainConfig(epochs=2, min_warmup_steps=10, patience=2)
     FullTrain(data="sample:criteo", cap=5000, train=recipe, min_gain=0.9).evaluate([CANDIDATES[3]])
     assert alive_at_start == [0, 0, 0]  # three tries, each started with no earlier model alive
+    alive_at_start.clear()  # a final model: the early-stopped run that picks its steps is freed before it trains
+    FullTrain(data="sample:criteo", cap=5000, train=recipe, train_split="train+valid").evaluate([CANDIDATES[0]])
+    assert alive_at_start == [0, 0]
 
 
 def test_the_datas_own_cap_bounds_every_table(tmp_path, tiny_space_file):
