@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,6 +42,26 @@ def data_path(value: str) -> str:
     """A `--data` value as configs store it: an existing path made absolute (a run folder then means the same
     data from any directory); anything else (`sample:criteo`, a name) as typed."""
     return str(Path(value).expanduser().resolve()) if Path(value).expanduser().exists() else value
+
+
+def space_path(value: str) -> str:
+    """A `--space` value as genotypes and configs record it: a preset name as typed; an existing file made
+    absolute, like `data_path` (a genotype, supernet or run folder then names the same space from any directory)."""
+    from nasrec.genotype.space import PRESETS
+
+    return value if value in PRESETS else data_path(value)
+
+
+def folder_space(config: Path, value: str) -> str:
+    """`value` (from `space_path`), or the space the folder's `config` JSON records where that names the same
+    file: a folder begun with a relative path (as nasrec wrote before) is resumed from where it resolves."""
+    from nasrec.state import same_place
+
+    try:
+        stored = json.loads(config.read_text()).get("space")
+    except (OSError, ValueError, AttributeError):
+        return value
+    return stored if isinstance(stored, str) and stored != value and same_place(value, stored) else value
 
 
 def check_seed(seed: int) -> None:

@@ -14,6 +14,7 @@ from nasrec.cli.common import (
     load_checked,
     load_genotype,
     load_with_format,
+    space_path,
     table,
     user_errors,
     write_or_print,
@@ -134,7 +135,7 @@ def sample(
     from nasrec.genotype.sampling import sample as draw
 
     check_seed(seed)
-    write_or_print(draw(space, sampler, seed).to_json(), out)
+    write_or_print(draw(space_path(space), sampler, seed).to_json(), out)
 
 
 @app.command()
@@ -163,7 +164,10 @@ def mutate(
     from nasrec.genotype.mutation import mutate as do_mutate
 
     check_seed(seed)
-    write_or_print(do_mutate(load_genotype(file), seed, space, kind, multi_op=multi_op).to_json(), out)
+    g = load_genotype(file)
+    write_or_print(
+        do_mutate(g, seed, None if space is None else space_path(space), kind, multi_op=multi_op).to_json(), out
+    )
 
 
 @app.command()

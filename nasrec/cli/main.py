@@ -9,7 +9,18 @@ from typing import Annotated
 import typer
 
 from nasrec.cli import data, export
-from nasrec.cli.common import TensorBoard, console, data_path, default, flag_values, load_checked, table, user_errors
+from nasrec.cli.common import (
+    TensorBoard,
+    console,
+    data_path,
+    default,
+    flag_values,
+    folder_space,
+    load_checked,
+    space_path,
+    table,
+    user_errors,
+)
 from nasrec.cli.search import Data, Device, Out, draw_run, print_results, search
 from nasrec.errors import UsageError
 from nasrec.evaluators import FullTrainConfig, SupernetTrainingConfig, TrainConfig
@@ -104,7 +115,7 @@ def train_supernet_cmd(
     with flag_values():
         config = SupernetTrainingConfig(
             data=data_path(data),
-            space=space,
+            space=space_path(space),
             sampler=sampler,
             warmup_fraction=warmup_fraction,
             warmup_mode=warmup_mode,
@@ -275,7 +286,7 @@ def rank_study_cmd(
         )
         config = RankStudyConfig(
             data=data_path(data),
-            space=space,
+            space=folder_space(out / "config.json", space_path(space)),
             n=n,
             seed=seed,
             supernets={"main": main},

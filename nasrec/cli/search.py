@@ -10,7 +10,7 @@ import typer
 from pydantic import ValidationError
 from rich.text import Text
 
-from nasrec.cli.common import TensorBoard, console, data_path, default, flag_errors, table, user_errors
+from nasrec.cli.common import TensorBoard, console, data_path, default, flag_errors, space_path, table, user_errors
 from nasrec.errors import UsageError
 from nasrec.evaluators import EVALUATORS, FinetuneConfig, SupernetTrainingConfig
 from nasrec.evaluators.base import evaluator_config
@@ -207,7 +207,7 @@ def search(
     try:
         config = RunConfig(
             data=data_path(data),
-            space=space,
+            space=space_path(space),
             seed=seed,
             supernet={"train": {"epochs": supernet_epochs}},
             strategy={"name": strategy, "options": options},
