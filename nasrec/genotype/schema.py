@@ -200,7 +200,12 @@ class Genotype(_Model):
 
     @classmethod
     def json_schema(cls) -> dict[str, Any]:
-        return cls.model_json_schema()
+        """The JSON Schema of genotype documents, `schema_version` required (as `from_dict` holds it; the model's
+        default of 1 is for genotypes built in code, not for documents)."""
+        schema = cls.model_json_schema()
+        schema["properties"]["schema_version"].pop("default", None)
+        schema["required"] = ["schema_version", *(k for k in schema.get("required", ()) if k != "schema_version")]
+        return schema
 
     # -- identity ------------------------------------------------------------------------------
     def canonical(self) -> Genotype:

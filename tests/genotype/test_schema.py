@@ -80,6 +80,17 @@ def test_json_round_trip_and_schema_export():
     assert schema["additionalProperties"] is False
 
 
+def test_the_json_schema_requires_schema_version_as_the_loader_does():
+    schema = Genotype.json_schema()
+    assert schema["required"] == ["schema_version", "blocks"]
+    assert schema["properties"]["schema_version"] == {"const": 1, "title": "Schema Version", "type": "integer"}
+    jsonschema = pytest.importorskip("jsonschema")
+    without = {k: v for k, v in EXAMPLE.items() if k != "schema_version"}
+    with pytest.raises(jsonschema.ValidationError, match="'schema_version' is a required property"):
+        jsonschema.validate(without, schema)
+    jsonschema.validate(EXAMPLE, schema)
+
+
 def _broken(edit):
     doc = copy.deepcopy(EXAMPLE)
     edit(doc)
