@@ -161,13 +161,22 @@ def mutate(
     out: Out = None,
 ) -> None:
     """Apply one of the paper's six mutations; the child records its parent's digest."""
+    from nasrec.errors import UsageError
+    from nasrec.genotype.errors import GenotypeError
+    from nasrec.genotype.mutation import MUTATIONS
     from nasrec.genotype.mutation import mutate as do_mutate
 
     check_seed(seed)
-    g = load_genotype(file)
-    write_or_print(
-        do_mutate(g, seed, None if space is None else space_path(space), kind, multi_op=multi_op).to_json(), out
-    )
+    if kind is not None and kind not in MUTATIONS.names():
+        raise UsageError(f"--kind: unknown mutation {kind!r} (known: {', '.join(MUTATIONS.names())})")
+    g = load_checked(file, space)  # outside the space: the file and the JSON path are named
+    if space is None and g.space is None:
+        raise UsageError(f"{file}: the genotype names no space; name one with --space")
+    try:
+        child = do_mutate(g, seed, None if space is None else space_path(space), kind, multi_op=multi_op)
+    except GenotypeError as exc:
+        raise GenotypeError(f"{file}: {exc}") from None
+    write_or_print(child.to_json(), out)
 
 
 @app.command()

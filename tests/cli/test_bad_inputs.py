@@ -284,3 +284,36 @@ def test_render_never_writes_over_its_own_genotype_and_convert_names_a_bad_targe
     one_error(genotype("convert", str(g), "--to", "auto"), "--to takes nasrec or nasrec-ref, got 'auto'")
     for command in ("convert", "render"):  # a bad choice is one line and exit 1, like every other bad option
         one_error(genotype(command, str(g), "--from", "foo"), "--from takes auto, nasrec, nasrec-ref, got 'foo'")
+
+
+# -- mutate ----------------------------------------------------------------------------------------------
+def test_mutate_names_the_file_and_the_space_option(tmp_path, doc):
+    f = write(tmp_path / "g.json", doc)
+    one_error(
+        genotype("mutate", f, "--space", "nasrec-small"),
+        f"{f}: blocks[0].dense.ops[0]: 'sum' is not in space 'nasrec-small' (fc, dot)",
+    )
+    bare = write(tmp_path / "bare.json", {k: v for k, v in doc.items() if k != "space"})
+    one_error(genotype("mutate", bare), f"{bare}: the genotype names no space; name one with --space")
+    one_error(
+        genotype("mutate", f, "--kind", "nope"),
+        "--kind: unknown mutation 'nope' (known: dense_dim, sparse_dim, dense_op, sparse_op, connections, mergers)",
+    )
+    tiny = write(
+        tmp_path / "tiny.json",
+        {
+            "name": "tiny",
+            "num_blocks": 1,
+            "dense_ops": ["fc"],
+            "sparse_ops": ["efc"],
+            "dense_dims": [8],
+            "sparse_dims": [4],
+            "mergers": [],
+        },
+    )
+    one = tmp_path / "one.json"
+    assert genotype("sample", "--space", tiny, "-o", str(one)).exit_code == 0
+    one_error(
+        genotype("mutate", str(one), "--kind", "dense_dim"),
+        f"{one}: no mutation of kind 'dense_dim' can change this genotype within space 'tiny'",
+    )
