@@ -46,15 +46,15 @@ class RankStudyConfig(BaseModel):
     reference_seeds: int = Field(default=2, ge=1, description="scratch trainings averaged per genotype")
     full: TrainConfig = SCRATCH_RECIPE
     reference_metric: Literal["auto", "log_loss", "regret"] = "auto"
-    finetune_train_rows: int = 8192
-    paper_steps: int = 500
+    finetune_train_rows: int = Field(default=8192, gt=0, description="fast, fast-std, bias, scale: training rows")
+    paper_steps: int = Field(default=500, gt=0, description="paper: head fine-tune steps")
     paper_max_passes: int | None = Field(
         default=None,
         ge=1,
         description="`paper`: passes over the training rows at most (1: the studies before commit ec9e3ea)",
     )
-    valid_rows: int | None = None
-    top_k: int = 5
+    valid_rows: int | None = Field(default=None, gt=0, description="validation rows scored (None: the whole split)")
+    top_k: int = Field(default=5, gt=0, description="the top-k overlap's k")
     device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernets and models train")
 
     def supernet_config(self, label: str) -> SupernetTrainingConfig:

@@ -275,3 +275,16 @@ def test_records_scored_on_other_data_are_refused_before_anything_is_written(who
         with pytest.raises(UsageError, match=rf"^{other}: .* was scored on data 'runs/oracle200k', this study's is "):
             rank_study(tiny_study(tiny_space_file), tmp_path / "study", run=False, **{kind: other})
     assert not (tmp_path / "study").exists()
+
+
+@pytest.mark.parametrize("field", ["finetune_train_rows", "paper_steps", "valid_rows", "top_k"])
+def test_the_study_config_refuses_a_count_of_zero_before_anything_runs(field):
+    # the proxies' configs need these above 0: a study accepting 0 pinned it to its folder, trained every
+    # reference, then failed building the first proxy
+    from pydantic import ValidationError
+
+    from nasrec.state.jsonl import validation_reason
+
+    with pytest.raises(ValidationError) as caught:
+        RankStudyConfig(**{field: 0})
+    assert validation_reason(caught.value) == f"{field}: Input should be greater than 0"
