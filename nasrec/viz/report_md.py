@@ -1,12 +1,13 @@
 """The Markdown run report: the HTML report's sections as GitHub-flavoured Markdown, for a README or a PR.
 
-`write_markdown_report(run_dir)` writes `RUN/report.md` and, beside it in `RUN/report_files/`, the images it
-links to: `search_curve.png`, `proxy_vs_full.png`, `front.png` (matplotlib) and `best_genotype.svg` (a copy
+`write_markdown_report(run_dir)` writes `RUN/report.md` and, beside it in `RUN/report_files/` (a report
+`NAME.md`: `NAME_files/`, as browsers save a page, so reports in one folder keep their own), the images it links
+to: `search_curve.png`, `proxy_vs_full.png`, `front.png` (matplotlib) and `best_genotype.svg` (a copy
 of the run's own when it drew the best genotype, else drawn with graphviz). Sections (see
 `nasrec.viz.report.SECTIONS`): overview, best architecture, search curve, proxy versus full training,
 budgets and Pareto front, top-k table, final results with NASRecNet's paired differences and their 95 %
-intervals, stage timings, run config. A run may be partial: a missing section says so. Same folder, same
-text (the PNG bytes aside).
+intervals, stage timings, run config. A run may be partial: a missing section says so. Same run folder and
+report name, same text (the PNG bytes aside).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import nasrec
 from nasrec.errors import UsageError
@@ -38,18 +40,22 @@ from nasrec.viz.report_data import (
 from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _running_min, _si
 from nasrec.viz.report_plots import PLOTS_NEED_MATPLOTLIB, draw_front, draw_proxy_vs_full, draw_search_curve, png
 
-FILES = "report_files"
-"""The folder beside the Markdown file that holds its images."""
+
+def files_folder(path: str | Path) -> str:
+    """The folder beside the Markdown file `path` that holds its images: `<stem>_files` (`report.md`:
+    `report_files`), so two reports written into one folder do not share, and overwrite, each other's images."""
+    return f"{Path(path).stem}_files"  # links quote it: a name with spaces or parentheses stays one link
 
 
 def write_markdown_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the Markdown report of `run_dir` to `out` (default `RUN/report.md`), its images to
-    `report_files/` beside it, and return its path. `UsageError` as `nasrec.viz.report.write_report`."""
+    `<stem>_files/` beside it (`files_folder`), and return its path. `UsageError` as
+    `nasrec.viz.report.write_report`."""
     paths = open_run(run_dir)
     path = Path(out) if out is not None else paths.root / "report.md"
     if path.is_dir():  # before any image is written beside it
         raise UsageError(f"cannot write {str(path)!r}: Is a directory")
-    report = _Markdown(RunData(paths))
+    report = _Markdown(RunData(paths), files_folder(path))
     text = report.text()
     try:
         for rel, data in report.files.items():
@@ -81,8 +87,9 @@ def _bold(cells: list[str]) -> list[str]:
 
 
 class _Markdown:
-    def __init__(self, run: RunData) -> None:
+    def __init__(self, run: RunData, folder: str) -> None:
         self.run = run
+        self.folder = folder  # the images' folder beside the text, as the links name it
         self.files: dict[str, bytes] = {}  # relative path -> bytes, written beside the text
         self.missing: list[str] = []
         self.mpl = _matplotlib()
@@ -111,12 +118,12 @@ class _Markdown:
         return f"_Not available yet: {reason}._"
 
     def image(self, name: str, draw: Callable[[Any], None], alt: str) -> str:
-        """A link to `report_files/<name>.png`, drawn by `draw(fig)`, or the matplotlib hint."""
+        """A link to `<folder>/<name>.png`, drawn by `draw(fig)`, or the matplotlib hint."""
         if self.mpl is None:
             return f"_{PLOTS_NEED_MATPLOTLIB}_"
-        rel = f"{FILES}/{name}.png"
+        rel = f"{self.folder}/{name}.png"
         self.files[rel] = png(self.mpl, draw)
-        return f"![{alt}]({rel})"
+        return f"![{alt}]({quote(rel)})"
 
     # -- sections ----------------------------------------------------------------------------------
     def overview(self) -> str:
@@ -141,12 +148,12 @@ class _Markdown:
     def diagram(self) -> str:
         run = self.run
         assert run.best is not None
-        rel = f"{FILES}/best_genotype.svg"
+        rel = f"{self.folder}/best_genotype.svg"
         try:  # the pipeline's drawing of the best genotype, copied: the report's files travel with it
             self.files[rel] = run.best_svg if run.best_svg is not None else drawing(run.best, "svg")
         except (UsageError, RuntimeError, GenotypeError) as exc:
             return f"_No drawing ({exc}); the diagram's DOT source:_\n\n```dot\n{to_dot(run.best)}```"
-        return f"![best architecture]({rel})"
+        return f"![best architecture]({quote(rel)})"
 
     def search_curve(self) -> str:
         run = self.run

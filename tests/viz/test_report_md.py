@@ -16,9 +16,10 @@ from nasrec.evaluators.stats import Interval
 from nasrec.records import Comparison, RunPaths, Summary
 from nasrec.viz import report_md
 from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS
-from nasrec.viz.report_md import FILES, write_markdown_report
+from nasrec.viz.report_md import files_folder, write_markdown_report
 from tests.viz.test_report import N_TOPK, PNG_MAGIC, _run_folder, _svg_of
 
+FILES = "report_files"  # beside the default RUN/report.md
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 LL = Interval(estimate=-0.0026, low=-0.0041, high=-0.0011, level=0.95, rows=2000)
 AUC = Interval(estimate=0.0042, low=0.0019, high=0.0065, level=0.95, rows=2000)
@@ -103,7 +104,7 @@ def test_summary_and_config(full_run: tuple[Path, dict[str, Any]], full_md: str)
 
 
 def test_same_folder_same_text(full_run: tuple[Path, dict[str, Any]], full_md: str, tmp_path: Path) -> None:
-    again = write_markdown_report(full_run[0], tmp_path / "again.md").read_text()
+    again = write_markdown_report(full_run[0], tmp_path / "report.md").read_text()
     assert again == full_md
     assert (tmp_path / FILES / "search_curve.png").read_bytes().startswith(PNG_MAGIC)
 
@@ -136,8 +137,8 @@ def test_the_runs_own_diagram_is_copied_beside_the_report(tmp_path: Path) -> Non
     chosen = _run_folder(run)["chosen"]
     RunPaths(run).best_diagram.write_text(_svg_of(chosen.digest))
     md = write_markdown_report(run, elsewhere).read_text()
-    assert f"![best architecture]({FILES}/best_genotype.svg)" in md and "../" not in md
-    assert (elsewhere.parent / FILES / "best_genotype.svg").read_text() == _svg_of(chosen.digest)
+    assert "![best architecture](run_files/best_genotype.svg)" in md and "../" not in md
+    assert (elsewhere.parent / "run_files" / "best_genotype.svg").read_text() == _svg_of(chosen.digest)
 
 
 @needs_dot
@@ -177,3 +178,28 @@ def test_a_report_path_that_is_a_folder_is_refused_before_anything_is_written(tm
     with pytest.raises(UsageError, match=r"^cannot write '.*adir': Is a directory$"):
         write_markdown_report(run, tmp_path / "adir")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["adir", "run"] and not any((tmp_path / "adir").iterdir())
+
+
+def test_reports_written_into_one_folder_keep_their_own_images(tmp_path: Path) -> None:
+    # every report's images went to one report_files/: the second report's plots replaced the first's
+    first, second, out = tmp_path / "s1", tmp_path / "s4", tmp_path / "reports"
+    _run_folder(first)
+    _run_folder(second, topk=False, final=False, summary=False)
+    evaluations = RunPaths(second).evaluations  # a shorter search: another search curve
+    evaluations.write_text("".join(evaluations.read_text().splitlines(keepends=True)[:10]))
+    md1 = write_markdown_report(first, out / "s1.md").read_text()
+    written = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.*")}
+    md4 = write_markdown_report(second, out / "s4.md").read_text()
+    assert files_folder(out / "s1.md") == "s1_files" and files_folder("report.md") == FILES
+    assert "](s1_files/search_curve.png)" in md1 and "](s1_files/proxy_vs_full.png)" in md1
+    assert "](s4_files/search_curve.png)" in md4 and "proxy_vs_full" not in md4
+    for rel, data in written.items():  # the first report's files are as it wrote them
+        assert (out / rel).read_bytes() == data, rel
+    assert (out / "s4_files" / "search_curve.png").read_bytes() != written["s1_files/search_curve.png"]
+
+
+def test_a_report_name_with_spaces_links_its_images_quoted(tmp_path: Path) -> None:
+    _run_folder(tmp_path, topk=False, final=False, summary=False)
+    md = write_markdown_report(tmp_path, tmp_path / "my run (v2).md").read_text()
+    assert "](my%20run%20%28v2%29_files/search_curve.png)" in md
+    assert (tmp_path / "my run (v2)_files" / "search_curve.png").read_bytes().startswith(PNG_MAGIC)
