@@ -101,6 +101,7 @@ class Pipeline:
         self.progress = progress
         self.stage_seconds: dict[str, float] = {}
         self.rejected = 0  # proposals of the search over a budget (never scored)
+        self._extended: bytes | None = None  # an extended config.json, written once the extension can go on
 
     # -- stages ------------------------------------------------------------------------------------
     def run(self) -> Summary:
@@ -213,9 +214,24 @@ class Pipeline:
         return totals
 
     def _write_config(self) -> None:
-        """Pin the run's config (`pin_run_config`); say what a rerun extended."""
-        for path, (old, new) in pin_run_config(self.paths.config, self.config).items():
-            self.console.print(f"extending the search: {path.rsplit('.', 1)[-1]} {old} -> {new}", highlight=False)
+        """Pin the run's config (`pin_run_config`); say what a rerun extended. An extended config is kept back
+        (the folder's config.json stays as it was) until the extension can go on, its search's executor up
+        (`_extension_goes_on`): a rerun that fails before (a Ray cluster that does not answer) leaves the folder
+        as the last run left it, so that run's command still resumes it."""
+        path = self.paths.config
+        before = path.read_bytes() if path.is_file() else None
+        grown = pin_run_config(path, self.config)
+        if grown and before is not None:
+            self._extended = path.read_bytes()
+            atomic_write_bytes(path, before)
+        for dotted, (old, new) in grown.items():
+            self.console.print(f"extending the search: {dotted.rsplit('.', 1)[-1]} {old} -> {new}", highlight=False)
+
+    def _extension_goes_on(self) -> None:
+        """Write the extended config `_write_config` kept back, if any: the extension's work begins."""
+        if self._extended is not None:
+            atomic_write_bytes(self.paths.config, self._extended)
+            self._extended = None
 
     def uses_supernet(self) -> bool:
         """Whether the search's evaluator reads a supernet (the `params` and `flops` baselines do not)."""
@@ -265,6 +281,7 @@ class Pipeline:
             **choice.options,
         )
         executor = self._executor()
+        self._extension_goes_on()
         stats = log.parent / "stats.json"
         try:
             out = run_search(

@@ -81,6 +81,29 @@ def test_a_larger_cycles_extends_the_finished_run(run):
         Pipeline(config(space, 2), root, console=Console(quiet=True), progress=False).run()  # shrinking is refused
 
 
+def test_an_extension_that_fails_before_its_executor_is_up_leaves_the_config_as_it_was(run, tmp_path, monkeypatch):
+    import shutil
+
+    from nasrec.errors import UsageError
+
+    root, _, space = run
+    copy = tmp_path / "run"
+    shutil.copytree(root, copy)
+    before = RunPaths(copy).config.read_bytes()
+
+    def refused(self):  # as RayExecutor refuses an address where no cluster answers
+        raise UsageError("--ray-address 127.0.0.1:1: no Ray cluster answers there (Connection refused)")
+
+    monkeypatch.setattr(Pipeline, "_executor", refused)
+    extended = config(space, 5).model_copy(update={"executor": "process", "workers": 2})
+    console = Console(record=True, width=200)
+    with pytest.raises(UsageError, match="no Ray cluster answers there"):
+        Pipeline(extended, copy, console=console, progress=False).run()
+    assert "extending the search: cycles" in console.export_text()
+    assert RunPaths(copy).config.read_bytes() == before  # neither cycles 5 nor the process executor
+    Pipeline(config(space, json.loads(before)["config"]["strategy"]["options"]["cycles"]), copy)._write_config()
+
+
 def test_a_front_of_three_objectives_is_tabled_with_every_objective(run, tmp_path):
     import shutil
 
