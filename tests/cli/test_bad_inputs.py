@@ -172,6 +172,13 @@ def test_a_bad_flag_value_names_the_flag():
     one_error(nasrec("evaluate", "zoo:dlrm", "--epochs", "0"), "--epochs: Input should be greater than 0, got 0.0")
 
 
+def test_a_negative_patience_says_0_is_taken():
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--patience", "-1"),
+        "--patience: Input should be greater than or equal to 0, got -1",
+    )
+
+
 def test_a_missing_supernet_to_inherit_from_is_named(tmp_path):
     missing = tmp_path / "supernet" / "checkpoint.pt"
     message = f"supernet {missing}: {missing} does not exist (train one with `nasrec train-supernet`)"
