@@ -68,7 +68,11 @@ SUFFIXES = {".onnx": "onnx", ".pt2": "torch-export"}
 
 def format_for(out: Path, format: str | None) -> str:
     """The export format: `format`, else the one `out`'s suffix names (ONNX for any other). A suffix that names
-    the other format is an error rather than a file whose name misleads."""
+    the other format is an error rather than a file whose name misleads; an unknown format is named first."""
+    from nasrec.compiler.export import FORMATS
+
+    if format is not None and format not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     by_suffix = SUFFIXES.get(out.suffix.lower())
     if format is None:
         return by_suffix or "onnx"
@@ -110,13 +114,11 @@ def export_cmd(
 ) -> None:
     """Export a genotype's model for serving (batch dimension dynamic), then load the file back and check
     that it gives PyTorch's logits within 1e-5, relative above 1 (onnxruntime for ONNX)."""
-    from nasrec.compiler.export import FORMATS, export_file
+    from nasrec.compiler.export import export_file
 
     if cap is not None and cap != 0 and cap < 2:
         raise UsageError(f"--cap: at least 2 rows per table, or 0 for uncapped tables, got {cap}")
     format = format_for(out, format)
-    if format not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
     g = load_checked(genotype, space)
     model = model_for(g, weights, data, cap, layernorm)
     check = export_file(model, model.features, out, format)

@@ -179,6 +179,16 @@ def test_a_negative_patience_says_0_is_taken():
     )
 
 
+def test_an_unknown_export_format_is_named_before_the_suffix_is_compared(tmp_path):
+    for name in ("a.onnx", "a.pt2", "a.tflite"):
+        out = tmp_path / name
+        one_error(
+            nasrec("export", "zoo:dlrm", "-o", str(out), "--format", "tflite"),
+            "--format must be one of onnx, torch-export, got 'tflite'",
+        )
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_missing_supernet_to_inherit_from_is_named(tmp_path):
     missing = tmp_path / "supernet" / "checkpoint.pt"
     message = f"supernet {missing}: {missing} does not exist (train one with `nasrec train-supernet`)"
