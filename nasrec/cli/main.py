@@ -335,9 +335,15 @@ REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "md"}
 
 
 def report_format(out: Path | None, format: str | None) -> str:
-    """html or md: `format`, else `out`'s suffix, else html; a suffix naming the other format is an error."""
+    """html or md: `format`, else `out`'s suffix, else html; a suffix naming the other format, or neither (a
+    .pdf holding HTML would mislead), is an error."""
     if format is not None and format not in ("html", "md"):
         raise UsageError(f"--format must be html or md, got {format!r}")
+    if out is not None and out.suffix and out.suffix.lower() not in REPORT_FORMATS:
+        raise UsageError(
+            f"-o {out}: a report is written as HTML (.html, .htm) or Markdown (.md), not {out.suffix}; "
+            "name the file with one of those suffixes"
+        )
     by_suffix = REPORT_FORMATS.get(out.suffix.lower()) if out is not None else None
     if format is not None and by_suffix is not None and by_suffix != format:
         raise UsageError(f"-o {out}: the suffix says {by_suffix}, --format says {format}; rename one of them")

@@ -45,6 +45,17 @@ def test_the_report_format_follows_the_suffix_and_never_replaces_a_file_of_the_r
             ["--format", "md", "-o", str(tmp_path / "r.html")],
             f"-o {tmp_path / 'r.html'}: the suffix says html, --format says md; rename one of them",
         ),
+        (
+            ["-o", str(tmp_path / "rep.pdf")],
+            f"-o {tmp_path / 'rep.pdf'}: a report is written as HTML (.html, .htm) or Markdown (.md), not .pdf; "
+            "name the file with one of those suffixes",
+        ),
+        (
+            ["--format", "md", "-o", str(tmp_path / "rep.txt")],
+            f"-o {tmp_path / 'rep.txt'}: a report is written as HTML (.html, .htm) or Markdown (.md), not .txt; "
+            "name the file with one of those suffixes",
+        ),
     ):
         result = runner.invoke(app, ["report", str(run), *args])
         assert result.exit_code == 1 and result.output == f"error: {message}\n", result.output
+    assert not (tmp_path / "rep.pdf").exists() and not (tmp_path / "rep.txt").exists()
