@@ -233,6 +233,27 @@ def training_report(out: str | Path) -> dict | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _misfit(weights: dict[str, torch.Tensor], expected: dict[str, torch.Tensor]) -> str | None:
+    """Why a checkpoint's model weights do not fit a supernet (parameters missing or unknown, another shape,
+    integers for floats), in a few words; None where they fit."""
+    missing = [name for name in expected if name not in weights]
+    unknown = [name for name in weights if name not in expected]
+    if missing or unknown:
+        parts = [
+            f"{len(names)} {what}{'s' if len(names) > 1 else ''}{where} (first {names[0]!r})"
+            for names, what, where in ((missing, "parameter", " missing"), (unknown, "unknown parameter", ""))
+            if names
+        ]
+        return "its weights do not fit: " + ", ".join(parts)
+    for name, want in expected.items():
+        got = weights[name]
+        if got.shape != want.shape:
+            return f"its weights do not fit: {name!r} is {list(got.shape)} where the supernet has {list(want.shape)}"
+        if got.dtype.is_floating_point != want.dtype.is_floating_point or got.is_complex() != want.is_complex():
+            return f"its weights do not fit: {name!r} is {got.dtype} where the supernet has {want.dtype}"
+    return None
+
+
 def load_supernet(checkpoint: str | Path, device: str | torch.device = "cpu") -> Supernet:
     """Rebuild a trained supernet from `checkpoint` and the `config.json` beside it, on `device`."""
     checkpoint = Path(checkpoint)
@@ -247,15 +268,15 @@ def load_supernet(checkpoint: str | Path, device: str | torch.device = "cpu") ->
             f"({validation_reason(exc)}); give the checkpoint.pt of a `nasrec train-supernet` folder"
         ) from None
     supernet = config.build_supernet()
-    state = load_checkpoint(checkpoint)
-    try:
-        supernet.load_state_dict(state["model"])
-    except (KeyError, TypeError, RuntimeError) as exc:
-        reason = (
-            "it holds no model weights"
-            if isinstance(exc, KeyError | TypeError)
-            else "its weights do not fit: other parameters or shapes"
-        )
+    state = load_checkpoint(checkpoint)  # a dict; its "model", where there is one, a dict of tensors
+    reason = "it holds no model weights" if "model" not in state else _misfit(state["model"], supernet.state_dict())
+    if reason is None:
+        try:
+            supernet.load_state_dict(state["model"])
+        except RuntimeError as exc:  # what _misfit does not foresee: torch's first specific line
+            lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+            reason = f"its weights do not fit: {lines[min(1, len(lines) - 1)] if lines else type(exc).__name__}"
+    if reason is not None:
         raise UsageError(
             f"supernet {checkpoint}: not the checkpoint of the supernet its config.json describes ({reason}); "
             "give the checkpoint.pt of a `nasrec train-supernet` folder"
