@@ -386,7 +386,10 @@ def report(
     console.print(f"wrote {write_report(run, out)}", highlight=False)
 
 
-def demo_config(seed: int = 0) -> RunConfig:
+DEMO_SEED = 0
+
+
+def demo_config(seed: int = DEMO_SEED) -> RunConfig:
     """The demo's run: the paper's pipeline with a budget for a 2-core laptop."""
     return RunConfig(
         data="sample:criteo",
@@ -402,13 +405,29 @@ def demo_config(seed: int = 0) -> RunConfig:
     )
 
 
+def demo_folder(seed: int) -> Path:
+    """The demo's default run folder: runs/demo for the default seed, runs/demo-s<seed> for another (a folder
+    holds one run: `nasrec demo --seed 6` after `make demo` is another run, not a refused resume)."""
+    return Path("runs/demo") if seed == DEMO_SEED else Path(f"runs/demo-s{seed}")
+
+
 @app.command()
 @user_errors
 def demo(
-    out: Out = Path("runs/demo"),
-    seed: Annotated[int, typer.Option(help="Seed of the whole run.")] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "-o",
+            "--out",
+            help="Run folder (resumable: finished stages are skipped; default runs/demo, with another --seed "
+            "runs/demo-s<SEED>).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the whole run.")] = DEMO_SEED,
 ) -> None:
     """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (2-5 minutes)."""
+    out = out if out is not None else demo_folder(seed)
     summary = Pipeline(demo_config(seed), out, console=console).run()
     draw_run(out)
     print_results(summary, out)

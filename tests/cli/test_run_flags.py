@@ -298,3 +298,18 @@ def test_rank_study_scores_the_default_proxy_and_takes_the_proxies_to_score(tmp_
     assert seen == [("none", "fast-std", "paper"), ("fast", "scale")]
     bad = runner.invoke(main.app, ["rank-study", "-o", str(tmp_path / "c"), "--finetune", "fastt"])
     assert bad.exit_code == 1 and bad.stderr.startswith("error: --finetune: Input should be 'none', 'fast'")
+
+
+def test_demo_runs_each_seed_in_its_own_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    seen = []
+
+    class Stop(pipeline.Pipeline):
+        def run(self):
+            seen.append((self.paths.root, self.config.seed))
+            raise UsageError("stopped")
+
+    monkeypatch.setattr(main, "Pipeline", Stop)
+    for args in ([], ["--seed", "6"], ["--seed", "6", "--out", "mine"]):
+        assert errors(["demo", *args])[:2] == (1, ["error: stopped"])
+    assert [(str(root), seed) for root, seed in seen] == [("runs/demo", 0), ("runs/demo-s6", 6), ("mine", 6)]
