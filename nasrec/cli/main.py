@@ -11,6 +11,7 @@ import typer
 from nasrec.cli import data, export
 from nasrec.cli.common import (
     TensorBoard,
+    check_seed,
     console,
     data_path,
     default,
@@ -427,6 +428,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Seed of the whole run.")] = DEMO_SEED,
 ) -> None:
     """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (2-5 minutes)."""
+    check_seed(seed)
     out = out if out is not None else demo_folder(seed)
     summary = Pipeline(demo_config(seed), out, console=console).run()
     draw_run(out)

@@ -254,6 +254,7 @@ def test_user_errors_are_one_line_and_bugs_keep_their_traceback():
         ("nasrec", "evaluate", "zoo:dlrm", "--seed", "-1"),
         ("nasrec", "search", "--seed", "-1", "--out", "OUT"),
         ("nasrec", "train-supernet", "--seed", "-1", "-o", "OUT"),
+        ("nasrec", "demo", "--seed", "-1", "-o", "OUT"),
     ],
     ids=lambda c: f"{c[0]}-{c[1]}",
 )
