@@ -127,6 +127,28 @@ class ExportCheck:
         )
 
 
+def check_output(path: str | Path) -> None:
+    """Refuse an output path that cannot be a file (a folder, or below a file) with a `UsageError`, before
+    anything is exported."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"cannot write {path}: Is a directory")
+    for parent in path.parents:
+        if parent.exists():
+            if not parent.is_dir():
+                raise UsageError(f"cannot write {path}: {parent} is a file, not a folder")
+            break
+
+
+@contextlib.contextmanager
+def _writing(path: Path) -> Iterator[None]:
+    """An `OSError` writing `path` (its folder, the move into place) as a one-line `UsageError`."""
+    try:
+        yield
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+
 def export_file(
     model: nn.Module, features: FeatureSpec, path: str | Path, format: str, external_data: bool | None = None
 ) -> ExportCheck:
@@ -137,10 +159,12 @@ def export_file(
     if format not in FORMATS:
         raise UsageError(f"unknown export format {format!r} (known: {', '.join(FORMATS)})")
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_output(path)
     work = path.parent / f".{path.name}.tmp-{os.getpid()}"
-    shutil.rmtree(work, ignore_errors=True)
-    work.mkdir()
+    with _writing(path):  # a folder that cannot be written to: said before the export, not after
+        path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(work, ignore_errors=True)
+        work.mkdir()
     tmp = work / path.name
     try:
         if format == "onnx":
@@ -166,10 +190,11 @@ def export_file(
                 f"exported {format} model differs from PyTorch by {worst:.2e} "
                 f"({worst_scaled:.2e} relative to logits above 1) > {TOLERANCE:g}"
             )
-        for extra in work.iterdir():  # the external weights first, the model last
-            if extra != tmp:
-                os.replace(extra, path.parent / extra.name)
-        os.replace(tmp, path)
+        with _writing(path):
+            for extra in work.iterdir():  # the external weights first, the model last
+                if extra != tmp:
+                    os.replace(extra, path.parent / extra.name)
+            os.replace(tmp, path)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return ExportCheck(
