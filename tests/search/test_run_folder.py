@@ -57,3 +57,32 @@ def test_an_evolution_folder_from_before_grow_ops_resumes_without_growing_operat
     assert resumed.strategy.options["grow_ops"] is False and pin_run_config(path, resumed) == {}
     assert build_strategy("evolution", "nasrec-small", **resumed.strategy.options).multi_op is False
     assert build_strategy("evolution", "nasrec-small", **anypath.options).multi_op is True
+
+
+def test_a_refused_config_shows_each_difference_with_the_stored_and_given_values(tmp_path):
+    path = tmp_path / "config.json"
+    pin_run_config(path, RunConfig())
+    given = RunConfig(
+        space="nasrec-small",
+        seed=2,
+        top_k=1,
+        full_epochs=2.0,
+        final_seeds=1,
+        zoo=["dlrm"],
+        random_baseline=False,
+        objectives=("logloss", "flops"),
+    )
+    with pytest.raises(UsageError) as exc:
+        pin_run_config(path, given)
+    assert str(exc.value) == (
+        f"{path} holds another run's config (different space, seed, supernet.space, supernet.train.seed, "
+        "objectives, top_k, full_epochs, final_seeds, zoo, random_baseline): space nasrec-full -> nasrec-small, "
+        'seed 0 -> 2, objectives ["logloss"] -> ["logloss", "flops"], top_k 15 -> 1, full_epochs 10.0 -> 2.0, '
+        "final_seeds 3 -> 1, ... (2 more) (stored -> given); use a new folder or the same settings"
+    )
+    with pytest.raises(UsageError) as exc:
+        pin_run_config(path, RunConfig(seed=1))
+    assert str(exc.value) == (
+        f"{path} holds another run's config (different seed, supernet.train.seed): seed 0 -> 1 (stored -> given); "
+        "use a new folder or the same settings"
+    )
