@@ -174,10 +174,14 @@ def prepare_cmd(
 
 
 @app.command("info")
-def info_cmd(folder: Path = typer.Argument(..., help="a prepared data folder")) -> None:
+def info_cmd(
+    folder: str = typer.Argument(..., help=f"a prepared data folder or sample:NAME ({', '.join(SAMPLES)})"),
+) -> None:
     """Print the FeatureSpec, row count, positive rate and split sizes."""
-    try:
-        data = PreparedData.open(folder)
+    try:  # `sample:NAME` as everywhere else `--data` is taken (prepared on first use)
+        data = (
+            load_sample(folder.removeprefix("sample:")) if folder.startswith("sample:") else PreparedData.open(folder)
+        )
     except DataError as e:
         _fail(str(e))
     except OSError as e:
