@@ -14,6 +14,7 @@ from typer.core import TyperCommand
 
 from nasrec.cli.common import check_seed, table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
+from nasrec.data.errors import ON_BAD_ROWS
 from nasrec.data.samples import SAMPLES
 
 app = typer.Typer(help="Prepare and inspect CTR data.", no_args_is_help=True, add_completion=False)
@@ -148,6 +149,15 @@ def prepare_cmd(
     sources = [*more[:k], source, *more[k:]]  # the command line's order: it orders the rows
     if kdd_profile is not None and fmt != "kdd":
         _fail("--kdd-profile goes with --kdd")
+    # checked here, naming the flags (prepare() names its parameters: on_bad_rows, min_count)
+    if on_bad_rows not in ON_BAD_ROWS:
+        _fail(f"--on-bad-rows must be {' or '.join(ON_BAD_ROWS)}, got {on_bad_rows!r}")
+    if encoding not in ("vocab", "hash"):
+        _fail(f"--encoding must be vocab or hash, got {encoding!r}")
+    if min_count < 1:
+        _fail(f"--min-count must be at least 1, got {min_count}")
+    if cap is not None and cap < 2:
+        _fail(f"--cap must be at least 2 (rows per table), got {cap}")
     try:
         with _warnings_as_lines():
             data = prepare(

@@ -23,3 +23,18 @@ def test_info_takes_a_sample_name_as_data_does():
         "error: unknown sample 'nope'; known: criteo, criteo-head, criteo-scattered, avazu\n",
         "",
     )
+
+
+def test_prepare_names_the_flags_of_bad_options(tmp_path):
+    f = tmp_path / "t.csv"
+    f.write_text("a,c,y\n" + "".join(f"{i},v{i % 4},{i % 2}\n" for i in range(40)))
+    base = ["prepare", "--csv", str(f), "--label", "y", "--sparse", "c", "--out", str(tmp_path / "p")]
+    for flags, message in (
+        (["--on-bad-rows", "nope"], "--on-bad-rows must be skip or error, got 'nope'"),
+        (["--encoding", "nope"], "--encoding must be vocab or hash, got 'nope'"),
+        (["--min-count", "0"], "--min-count must be at least 1, got 0"),
+        (["--cap", "1"], "--cap must be at least 2 (rows per table), got 1"),
+    ):
+        result = data(*base, *flags)
+        assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output
+    assert not (tmp_path / "p").exists()
