@@ -33,11 +33,17 @@ def model_for(genotype, weights: Path | None, data: str | None, cap: int | None,
 
     from nasrec.compiler import compile_standalone
     from nasrec.evaluators.checkpoint import load_checkpoint
+    from nasrec.genotype.errors import GenotypeError
 
     if weights is not None and (weights.parent / "config.json").is_file():
         from nasrec.evaluators.supernet_training import load_supernet
 
-        supernet = load_supernet(weights)
+        try:
+            supernet = load_supernet(weights)
+        except GenotypeError as exc:  # its space: e.g. a file named relative to where it was trained
+            raise UsageError(
+                f"--weights {weights}: the supernet's space ({weights.parent / 'config.json'}): {exc}"
+            ) from None
         if cap is not None and (cap or None) != supernet.features.cap:
             theirs = f"{supernet.features.cap:,} rows" if supernet.features.cap else "uncapped tables"
             raise UsageError(f"--cap {cap}: the supernet {weights} was trained with {theirs}; leave --cap out")

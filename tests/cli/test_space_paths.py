@@ -98,3 +98,22 @@ def test_a_run_folder_begun_with_a_relative_space_path_resumes_with_the_absolute
     assert pin_run_config(path, RunConfig(space=str(here / "tiny.json"))) == {}
     with pytest.raises(UsageError, match=r"different space"):
         pin_run_config(path, RunConfig(space="nasrec-small"))
+
+
+def test_export_names_the_supernet_whose_relative_space_file_is_not_found_from_here(here, monkeypatch):
+    from nasrec.evaluators import SupernetTrainingConfig
+
+    assert genotype("sample", "--space", "tiny.json", "-o", "g.json").exit_code == 0
+    (here / "sn").mkdir()
+    (here / "sn" / "checkpoint.pt").write_bytes(b"")
+    (here / "sn" / "config.json").write_text(
+        SupernetTrainingConfig(data="sample:criteo", space="tiny.json").model_dump_json()
+    )  # as before
+    monkeypatch.chdir(here / "sub")
+    weights = "../sn/checkpoint.pt"
+    result = nasrec("export", "../g.json", "-o", "a.onnx", "--weights", weights, "--space", "../tiny.json")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"error: --weights {weights}: the supernet's space (../sn/config.json): cannot read search space file "
+        "tiny.json: No such file or directory\n",
+    )
