@@ -57,16 +57,48 @@ def model_for(genotype, weights: Path | None, data: str | None, cap: int | None,
     if data is None:
         raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
     torch.manual_seed(0)
-    model = compile_standalone(genotype, features_of(data, cap), layernorm=layernorm is not False)
+    features = features_of(data, cap)
+    model = compile_standalone(genotype, features, layernorm=layernorm is not False)
     if weights is not None:
         state = load_checkpoint(weights)
         state = state.get("model", state)
         try:
             model.load_state_dict(state)
         except RuntimeError as exc:
-            first = str(exc).splitlines()[1].strip() if len(str(exc).splitlines()) > 1 else str(exc)
-            raise UsageError(f"--weights {weights}: not this genotype's standalone weights ({first})") from None
+            reason = _misfit(genotype, features, model, state, layernorm is not False)
+            if reason is None:
+                lines = str(exc).splitlines()
+                first = (lines[1] if len(lines) > 1 else lines[0]).strip()
+                reason = f"not this genotype's standalone weights ({first})"
+            raise UsageError(f"--weights {weights}: {reason}") from None
     return model
+
+
+def _shapes(state) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in state.items() if hasattr(v, "shape")}
+
+
+def _misfit(genotype, features, model, state, layernorm: bool) -> str | None:
+    """Why a standalone state dict that does not load into `model` is still this genotype's, where it can be
+    told: built with the other LayerNorm setting (its keys and shapes are those of that model), or over other
+    embedding tables (only `embedding.table.weight` has another number of rows). None: neither."""
+    from nasrec.compiler import compile_standalone
+
+    table = "embedding.table.weight"
+    given, ours = _shapes(state), _shapes(model.state_dict())
+    if given.keys() != ours.keys():
+        other = _shapes(compile_standalone(genotype, features.with_cap(2), layernorm=not layernorm).state_dict())
+        if other.keys() == given.keys() and all(other[k] == given[k] for k in other if k != table):  # 2-row tables
+            has, flag = ("without", "--no-layernorm") if layernorm else ("with", "--layernorm")
+            return f"this genotype's standalone weights {has} LayerNorm; try {flag}"
+        return None
+    differ = [k for k in ours if ours[k] != given[k]]
+    if differ == [table] and ours[table][1:] == given[table][1:]:
+        return (
+            f"its embedding tables have {given[table][0]:,} rows in all, these features' {ours[table][0]:,}; "
+            "the tables differ: check --cap and --data"
+        )
+    return None
 
 
 SUFFIXES = {".onnx": "onnx", ".pt2": "torch-export"}

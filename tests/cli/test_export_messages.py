@@ -1,0 +1,64 @@
+"""`nasrec export --weights`: a state dict that does not fit says why where it can be told (LayerNorm, the
+tables, the supernet's space); an output that is the weights file, or cannot be written, is refused first."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nasrec.cli import main as main_cli
+from nasrec.cli.export import features_of
+from nasrec.compiler import compile_standalone
+from nasrec.genotype import load, sample
+
+runner = CliRunner()
+
+
+def nasrec(*args: str):
+    return runner.invoke(main_cli.app, list(args), env={"COLUMNS": "200"})
+
+
+def one_error(result, message: str) -> None:
+    assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output
+
+
+@pytest.fixture()
+def genotype_file(tmp_path, tiny_space_file) -> str:
+    path = tmp_path / "g.json"
+    path.write_text(sample(tiny_space_file, rng=0).to_json())
+    return str(path)
+
+
+def weights(path, cap: int, layernorm: bool) -> str:
+    """A standalone state dict of the genotype in `path`'s folder (g.json) over sample:criteo capped at `cap`."""
+    g = load(path.parent / "g.json")
+    torch.save(compile_standalone(g, features_of("sample:criteo", cap), layernorm=layernorm).state_dict(), path)
+    return str(path)
+
+
+def test_weights_built_with_the_other_layernorm_setting_name_the_flag(tmp_path, genotype_file):
+    without = weights(tmp_path / "without.pt", 100, layernorm=False)
+    with_ln = weights(tmp_path / "with.pt", 100, layernorm=True)
+    common = (genotype_file, "--data", "sample:criteo", "--cap", "100", "-o", str(tmp_path / "a.onnx"))
+    one_error(
+        nasrec("export", *common, "--weights", without),
+        f"--weights {without}: this genotype's standalone weights without LayerNorm; try --no-layernorm",
+    )
+    one_error(
+        nasrec("export", *common, "--weights", with_ln, "--no-layernorm"),
+        f"--weights {with_ln}: this genotype's standalone weights with LayerNorm; try --layernorm",
+    )
+    assert not (tmp_path / "a.onnx").exists()
+
+
+def test_weights_over_other_tables_say_the_tables_differ(tmp_path, genotype_file):
+    w = weights(tmp_path / "w.pt", 100, layernorm=True)
+    rows = {cap: features_of("sample:criteo", cap).table_rows for cap in (100, 50)}
+    out = str(tmp_path / "a.onnx")
+    result = nasrec("export", genotype_file, "--data", "sample:criteo", "--cap", "50", "--weights", w, "-o", out)
+    one_error(
+        result,
+        f"--weights {w}: its embedding tables have {sum(rows[100]):,} rows in all, these features' "
+        f"{sum(rows[50]):,}; the tables differ: check --cap and --data",
+    )
