@@ -152,10 +152,13 @@ def export_cmd(
 ) -> None:
     """Export a genotype's model for serving (batch dimension dynamic), then load the file back and check
     that it gives PyTorch's logits within 1e-5, relative above 1 (onnxruntime for ONNX)."""
-    from nasrec.compiler.export import export_file
+    from nasrec.compiler.export import check_output, export_file
 
     if cap is not None and cap != 0 and cap < 2:
         raise UsageError(f"--cap: at least 2 rows per table, or 0 for uncapped tables, got {cap}")
+    check_output(out)
+    if weights is not None and out.resolve() == weights.resolve():
+        raise UsageError(f"-o {out}: that is the --weights file; write the export to another file")
     format = format_for(out, format)
     g = load_checked(genotype, space)
     model = model_for(g, weights, data, cap, layernorm)

@@ -62,3 +62,21 @@ def test_weights_over_other_tables_say_the_tables_differ(tmp_path, genotype_file
         f"--weights {w}: its embedding tables have {sum(rows[100]):,} rows in all, these features' "
         f"{sum(rows[50]):,}; the tables differ: check --cap and --data",
     )
+
+
+def test_an_output_that_is_the_weights_file_is_refused_and_the_weights_kept(tmp_path, genotype_file, monkeypatch):
+    w = weights(tmp_path / "w.pt", 100, layernorm=True)
+    before = (tmp_path / "w.pt").read_bytes()
+    (tmp_path / "sub").mkdir()
+    monkeypatch.chdir(tmp_path / "sub")
+    result = nasrec("export", genotype_file, "--data", "sample:criteo", "--cap", "100", "--weights", w, "-o", "../w.pt")
+    one_error(result, "-o ../w.pt: that is the --weights file; write the export to another file")
+    assert (tmp_path / "w.pt").read_bytes() == before
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_the_weights_are_read(tmp_path, genotype_file):
+    (tmp_path / "bad.pt").write_bytes(b"not a checkpoint")
+    result = nasrec(
+        "export", genotype_file, "--data", "sample:criteo", "--weights", str(tmp_path / "bad.pt"), "-o", str(tmp_path)
+    )
+    one_error(result, f"cannot write {tmp_path}: Is a directory")
