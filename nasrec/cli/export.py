@@ -25,10 +25,12 @@ def features_of(ref: str, cap: int | None):  # -> FeatureSpec
     return spec if cap is None else spec.with_cap(cap or None)
 
 
-def model_for(genotype, weights: Path | None, data: str | None, cap: int | None, layernorm: bool | None):
+def model_for(
+    genotype, weights: Path | None, data: str | None, cap: int | None, layernorm: bool | None, name: str = "genotype"
+):
     """The standalone model: weights sliced from a supernet checkpoint (its folder's config.json says which;
     `layernorm`, when given, must be the supernet's), loaded from a standalone state dict, or fresh (seed 0)
-    without `weights` (`layernorm` None: with LayerNorm)."""
+    without `weights` (`layernorm` None: with LayerNorm). `name`: the genotype as the user gave it, in messages."""
     import torch
 
     from nasrec.compiler import compile_standalone
@@ -53,6 +55,10 @@ def model_for(genotype, weights: Path | None, data: str | None, cap: int | None,
         if layernorm is not None and layernorm != supernet.layernorm:
             flag, has = ("--layernorm", "without") if layernorm else ("--no-layernorm", "with")
             raise UsageError(f"{flag}: the supernet {weights} builds its models {has} LayerNorm; leave the flag out")
+        try:
+            supernet.space.check(genotype)
+        except GenotypeError as exc:
+            raise UsageError(f"{name}: not in the space of supernet {weights}: {exc}") from None
         return compile_standalone(genotype, supernet.features, inherit=supernet)
     if data is None:
         raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
@@ -161,6 +167,6 @@ def export_cmd(
         raise UsageError(f"-o {out}: that is the --weights file; write the export to another file")
     format = format_for(out, format)
     g = load_checked(genotype, space)
-    model = model_for(g, weights, data, cap, layernorm)
+    model = model_for(g, weights, data, cap, layernorm, name=genotype)
     check = export_file(model, model.features, out, format)
     console.print(f"wrote {check}", highlight=False)

@@ -80,3 +80,17 @@ def test_an_output_that_cannot_be_written_is_refused_before_the_weights_are_read
         "export", genotype_file, "--data", "sample:criteo", "--weights", str(tmp_path / "bad.pt"), "-o", str(tmp_path)
     )
     one_error(result, f"cannot write {tmp_path}: Is a directory")
+
+
+def test_a_genotype_outside_the_supernets_space_names_the_genotype_and_the_supernet(tmp_path):
+    from nasrec.evaluators import SupernetTrainingConfig
+
+    config = SupernetTrainingConfig(data="sample:criteo", space="nasrec-small", cap=100)
+    torch.save({"model": config.build_supernet().state_dict()}, tmp_path / "checkpoint.pt")
+    (tmp_path / "config.json").write_text(config.model_dump_json())
+    ckpt = str(tmp_path / "checkpoint.pt")
+    one_error(
+        nasrec("export", "zoo:autoint", "--weights", ckpt, "-o", str(tmp_path / "a.onnx")),
+        f"zoo:autoint: not in the space of supernet {ckpt}: "
+        "blocks[0].sparse.ops[0]: 'attention' is not in space 'nasrec-small' (efc)",
+    )
