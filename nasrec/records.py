@@ -15,6 +15,7 @@ RUN/
   random/evaluations.jsonl    the random-search baseline's Evaluations (same budget)
   random/topk.jsonl           its top-k TopKResults
   final/results.jsonl         one FinalResult per model scored on test (NASRecNet, zoo, random baseline)
+  final/logits-NAME-D.npy     test logits [seeds, rows] of the model NAME (genotype digest D), for the intervals
   best_genotype.json          NASRecNet
   best_genotype.svg           its diagram
   summary.json                Summary
@@ -25,6 +26,7 @@ RUN/
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -146,6 +148,28 @@ class RunPaths:
         self.summary = self.root / "summary.json"
         self.stage_times = self.root / "stage_times.jsonl"
         self.report = self.root / "report.html"
+
+    def logits(self, name: str, digest: str) -> Path:
+        """Where the final stage keeps the test logits of the model `name` (genotype digest `digest`): by name as
+        well, since two models may share a genotype (random search often finds NASRecNet's)."""
+        slug = re.sub(r"[^A-Za-z0-9_.]+", "-", name).strip("-")
+        return self.final.parent / f"logits-{slug}-{digest}.npy"
+
+    def logits_of(self, result: FinalResult, results: list[FinalResult]) -> Path:
+        """The test logits of `result`, one of the final stage's `results`: its own file, or in a folder from
+        before files were named by model too, `logits-D.npy` when no other result of that genotype lacks its own
+        file (else that file may be another model's, and a `ValueError` says so)."""
+        path = self.logits(result.name, result.digest)
+        if path.exists():
+            return path
+        legacy = self.final.parent / f"logits-{result.digest}.npy"
+        sharing = [r.name for r in results if r.digest == result.digest and not self.logits(r.name, r.digest).exists()]
+        if len(sharing) > 1 and legacy.exists():
+            raise ValueError(
+                f"{legacy}: the test logits of {' and '.join(sharing)} (the same genotype) were kept in one file by "
+                f"an older nasrec and cannot be told apart; delete {self.final.parent} to train the final models again"
+            )
+        return legacy
 
     def is_run(self) -> bool:
         """Whether the folder holds a run of `nasrec search` (its `config.json`, written before any stage)."""

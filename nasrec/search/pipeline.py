@@ -440,7 +440,7 @@ class Pipeline:
             score = prediction.score
             buffer = io.BytesIO()
             np.save(buffer, prediction.logits, allow_pickle=False)
-            atomic_write_bytes(self._logits_path(g.digest()), buffer.getvalue())  # before the record: resumable
+            atomic_write_bytes(self.paths.logits(name, g.digest()), buffer.getvalue())  # before the record: resumable
             spread = f" ± {score.log_loss_std:.4f}" if c.final_seeds > 1 else ""
             self.console.print(
                 f"  {name}: test log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}", highlight=False
@@ -451,20 +451,24 @@ class Pipeline:
             candidates, key=lambda c: (c[0], c[2].digest()), make=train
         )
 
-    def _logits_path(self, digest: str) -> Path:
-        return self.paths.final.parent / f"logits-{digest}.npy"
+    def _logits(self, result: FinalResult, results: list[FinalResult]) -> np.ndarray:
+        try:
+            path = self.paths.logits_of(result, results)
+        except ValueError as exc:  # an older folder's file shared by two models
+            raise UsageError(str(exc)) from None
+        return np.load(path, allow_pickle=False)
 
     def compare(self, results: list[FinalResult]) -> dict[str, Comparison]:
         """NASRecNet minus every other model on the same test rows: log loss and AUC with paired 95 % intervals,
         pooled over seeds and rows."""
         labels = open_data(self.config.data).split("test").label.astype(np.float64)
         best = next(r for r in results if r.kind == "nasrec")
-        zb = np.load(self._logits_path(best.digest), allow_pickle=False)
+        zb = self._logits(best, results)
         out = {}
         for r in results:
             if r is best:
                 continue
-            z = np.load(self._logits_path(r.digest), allow_pickle=False)
+            z = self._logits(r, results)
             out[r.name] = Comparison(
                 log_loss=paired_log_loss_diff(labels, zb, z), auc=paired_auc_diff(labels, zb, z, n_resamples=500)
             )

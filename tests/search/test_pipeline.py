@@ -70,7 +70,7 @@ def test_final_models_train_several_seeds_and_are_compared_with_paired_intervals
     for r in summary.results:
         assert len(r.test.runs) == 2 and r.test.log_loss == pytest.approx(np.mean([x.log_loss for x in r.test.runs]))
         assert all(x.best_step is not None and x.curve for x in r.test.runs)  # early-stopped on valid, kept
-        logits = np.load(RunPaths(root).final.parent / f"logits-{r.digest}.npy")
+        logits = np.load(RunPaths(root).logits(r.name, r.digest))
         assert logits.shape == (2, 1494)
     assert sorted(summary.comparisons) == ["random search", "zoo:dlrm"]
     by_name = {r.name: r for r in summary.results}

@@ -1,0 +1,102 @@
+"""The final stage and what the run writes after it, on a run whose training is faked (cheap and exact): logits
+kept per model, the best genotype's meta, the comparisons."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from nasrec.evaluators import FullTrain
+from nasrec.evaluators.base import Score
+from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.full_train import Prediction
+from nasrec.evaluators.metrics import auc, log_loss_from_logits
+from nasrec.evaluators.stats import paired_log_loss_diff
+from nasrec.records import FinalResult, RunPaths
+from nasrec.search.pipeline import Pipeline, RunConfig
+from nasrec.state import read_jsonl
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    """`FullTrain.predict` without training: logits drawn from the genotype's digest, and on test shifted by the
+    number of earlier test predictions (so two trainings of one genotype differ, as across thread counts)."""
+    calls = {"test": 0}
+
+    def predict(self, genotype):
+        labels = self.data.split(self.cfg.eval_split).label.astype(np.float64)
+        seed = int(hashlib.sha256(genotype.digest().encode()).hexdigest()[:8], 16)
+        z = np.random.default_rng(seed).normal(-1.0, 1.0, size=(self.cfg.seeds, len(labels)))
+        if self.cfg.eval_split == "test":
+            z = z + 0.1 * calls["test"]
+            calls["test"] += 1
+        losses = [log_loss_from_logits(labels, row) for row in z]
+        score = Score(
+            log_loss=float(np.mean(losses)),
+            log_loss_std=float(np.std(losses, ddof=1)) if len(losses) > 1 else None,
+            auc=auc(labels, z.mean(axis=0)),
+            examples=len(labels),
+            seconds=0.0,
+            evaluator="full",
+        )
+        return Prediction(score=score, logits=z)
+
+    monkeypatch.setattr(FullTrain, "predict", predict)
+    return calls
+
+
+def config(space: str, budget: int = 6) -> RunConfig:
+    return RunConfig(
+        data="sample:criteo",
+        space=space,
+        strategy={"name": "random", "options": {"budget": budget}},
+        evaluator={"name": "params"},
+        top_k=2,
+        full_epochs=0.1,
+        final_epochs=0.1,
+        final_seeds=2,
+        zoo=(),
+    )
+
+
+def run(root, space: str, budget: int = 6):
+    return Pipeline(config(space, budget), root, console=Console(quiet=True), progress=False).run()
+
+
+def test_a_random_search_that_finds_nasrecnet_is_compared_with_its_own_logits(tmp_path, tiny_space_file, fake_training):
+    summary = run(tmp_path / "run", tiny_space_file)
+    paths = RunPaths(tmp_path / "run")
+    nas, rnd = summary.results
+    assert (nas.name, rnd.name) == ("NASRecNet", "random search") and nas.digest == rnd.digest  # the same draws
+    assert nas.test.log_loss != rnd.test.log_loss  # trained twice, differently (faked)
+    c = summary.comparisons["random search"]
+    assert c.log_loss.estimate == pytest.approx(nas.test.log_loss - rnd.test.log_loss)  # was 0: rnd against itself
+    assert c.log_loss.estimate != 0
+    zn, zr = np.load(paths.logits("NASRecNet", nas.digest)), np.load(paths.logits("random search", rnd.digest))
+    assert paths.logits("random search", rnd.digest).name == f"logits-random-search-{rnd.digest}.npy"
+    labels = open_data("sample:criteo").split("test").label.astype(np.float64)
+    assert c.log_loss == paired_log_loss_diff(labels, zn, zr)
+
+
+def test_an_older_folders_logits_are_read_where_they_belong_to_one_model(tmp_path, tiny_space_file, fake_training):
+    root = tmp_path / "run"
+    summary = run(root, tiny_space_file)
+    paths = RunPaths(root)
+    results = read_jsonl(paths.final, FinalResult)
+    nas, rnd = results
+    # as an older nasrec left it: one file per genotype, the last training's
+    paths.logits("random search", rnd.digest).rename(paths.final.parent / f"logits-{rnd.digest}.npy")
+    assert paths.logits_of(rnd, results) == paths.final.parent / f"logits-{rnd.digest}.npy"  # only rnd lacks its own
+    paths.logits("NASRecNet", nas.digest).unlink()
+    paths.summary.unlink()
+    with pytest.raises(ValueError) as exc:
+        run(root, tiny_space_file)
+    legacy = paths.final.parent / f"logits-{nas.digest}.npy"
+    assert str(exc.value) == (
+        f"{legacy}: the test logits of NASRecNet and random search (the same genotype) were kept in one file by an "
+        f"older nasrec and cannot be told apart; delete {paths.final.parent} to train the final models again"
+    )
+    assert summary.best_digest == nas.digest
