@@ -42,6 +42,7 @@ from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score
 from nasrec.evaluators.supernet_training import load_supernet
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Genotype
+from nasrec.genotype.errors import GenotypeError
 
 SCRATCH_RECIPE = TrainConfig(epochs=10.0, patience=2)
 """Default recipe of scratch training: at most 10 epochs, early stopping after 2 validations without progress."""
@@ -256,6 +257,12 @@ class FullTrain:
             return compile_standalone(genotype, spec, layernorm=self.cfg.layernorm).to(self.device)
         if self.supernet.features.with_cap(None) != self.data.spec.with_cap(None):
             raise UsageError(f"supernet {self.cfg.inherit}: trained on other features than {self.cfg.data}'s")
+        try:
+            self.supernet.space.check(genotype)
+        except GenotypeError as exc:
+            name, digest = genotype.meta.get("name"), genotype.digest()
+            label = f"{name} ({digest})" if isinstance(name, str) and name else f"genotype {digest}"
+            raise UsageError(f"{label}: not in the space of supernet {self.cfg.inherit}: {exc}") from None
         return compile_standalone(genotype, self.supernet.features, inherit=self.supernet).to(self.device)
 
     def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None, recipe: TrainConfig):

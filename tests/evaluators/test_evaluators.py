@@ -485,3 +485,18 @@ def test_the_datas_own_cap_bounds_every_table(tmp_path, tiny_space_file):
     assert smaller.embedding.table.num_embeddings == 20 + 20 + 9  # the smaller cap wins
     supernet = SupernetTrainingConfig(data=str(tmp_path / "d"), space=tiny_space_file).build_supernet()
     assert supernet.features.cap == 100 and supernet.features.table_rows == (40, 100, 9)
+
+
+def test_inheriting_for_a_genotype_outside_the_supernets_space_names_the_genotype_and_the_supernet(tmp_path):
+    from nasrec.genotype.zoo import load_zoo
+
+    config = SupernetTrainingConfig(data="sample:criteo", space="nasrec-small", cap=100)
+    torch.save({"model": config.build_supernet().state_dict()}, tmp_path / "checkpoint.pt")
+    (tmp_path / "config.json").write_text(config.model_dump_json())
+    ckpt, autoint = str(tmp_path / "checkpoint.pt"), load_zoo("autoint")
+    nameless = autoint.model_copy(update={"meta": {}})
+    space_error = "blocks[0].sparse.ops[0]: 'attention' is not in space 'nasrec-small' (efc)"
+    for g, label in ((autoint, f"AutoInt-like ({autoint.digest()})"), (nameless, f"genotype {autoint.digest()}")):
+        with pytest.raises(UsageError) as caught:
+            FullTrain(data="sample:criteo", inherit=ckpt, steps=[0]).evaluate([g])
+        assert str(caught.value) == f"{label}: not in the space of supernet {ckpt}: {space_error}"
