@@ -127,6 +127,9 @@ class Summary(BaseModel):
     limits: dict[str, int] = Field(default_factory=dict, description="budgets (max_flops, max_params) applied")
     rejected: int = Field(default=0, description="proposals over a budget: never scored, never trained")
     front: list[FrontMember] = Field(default_factory=list, description="several objectives: the Pareto front")
+    topk: list[str] = Field(
+        default_factory=list, description="digests of this run's top-k candidates, by rank (the log may hold more)"
+    )
 
 
 class RunPaths:

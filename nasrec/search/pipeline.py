@@ -180,6 +180,7 @@ class Pipeline:
             limits=self.config.limits.model_dump(exclude_none=True),
             rejected=self.rejected,
             front=self.front(evaluations, topk),
+            topk=[r.digest for r in topk],
         )
         atomic_write_text(self.paths.summary, summary.model_dump_json(indent=2))
         return summary

@@ -104,12 +104,27 @@ class RunData:
         self.topk = sorted(self._records(paths.topk, TopKResult), key=lambda r: r.rank)
         self.final = self._records(paths.final, FinalResult)
         self.summary = self._summary()
-        if not self.final and self.summary is not None:
-            self.final = list(self.summary.results)
+        if self.summary is not None:
+            self._this_run(self.summary)
         self.scored = [e for e in self.evaluations if e.score is not None]
         self.best, self.best_note = self._best()
         self.best_digest = self.best.digest() if self.best is not None else None
         self.best_svg = self._best_svg()
+
+    def _this_run(self, summary: Summary) -> None:
+        """Keep the records of the run `summary` is of: a run extended (a larger budget on the same folder) leaves
+        the earlier run's top-k candidates and final models in the logs. The top-k by the summary's list, ranked as
+        it ranks them (a summary from before that list keeps every record); the final models by its results."""
+        if summary.topk:
+            by_digest = {r.digest: r for r in self.topk}
+            self.topk = [
+                by_digest[d].model_copy(update={"rank": rank})
+                for rank, d in enumerate(summary.topk, start=1)
+                if d in by_digest
+            ]
+        current = {(r.name, r.digest) for r in summary.results}
+        logged = [r for r in self.final if (r.name, r.digest) in current]
+        self.final = logged if len(logged) == len(current) else list(summary.results)
 
     def rel(self, path: Path) -> str:
         try:

@@ -15,9 +15,10 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import Prediction
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.stats import paired_log_loss_diff
-from nasrec.records import FinalResult, RunPaths
+from nasrec.records import FinalResult, RunPaths, TopKResult
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.state import read_jsonl
+from nasrec.viz.report_data import RunData
 
 
 @pytest.fixture
@@ -100,3 +101,20 @@ def test_an_older_folders_logits_are_read_where_they_belong_to_one_model(tmp_pat
         f"older nasrec and cannot be told apart; delete {paths.final.parent} to train the final models again"
     )
     assert summary.best_digest == nas.digest
+
+
+def test_the_report_of_an_extended_run_shows_only_that_runs_top_k_and_final_models(
+    tmp_path, tiny_space_file, fake_training
+):
+    root = tmp_path / "run"
+    first = run(root, tiny_space_file, budget=6)
+    extended = run(root, tiny_space_file, budget=40)
+    paths = RunPaths(root)
+    logged = read_jsonl(paths.topk, TopKResult)
+    assert len(logged) > 2 and len(read_jsonl(paths.final, FinalResult)) > 2  # the earlier run's rows remain
+    assert first.best_digest != extended.best_digest
+    report = RunData(paths)
+    assert [(r.rank, r.digest) for r in report.topk] == list(enumerate(extended.topk, start=1))
+    assert len(extended.topk) == 2
+    assert report.final == extended.results
+    assert [r.name for r in report.final] == ["NASRecNet", "random search"]
