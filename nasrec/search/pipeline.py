@@ -158,7 +158,8 @@ class Pipeline:
         save(
             best.genotype.with_meta(
                 name="NASRecNet",
-                proxy_log_loss=best.proxy.value,
+                proxy_log_loss=best.proxy.log_loss,  # None for an evaluator without one (params, flops)
+                proxy_objective=best.proxy.objective,  # what such an evaluator minimised (minus the size)
                 valid_log_loss=best.full.log_loss if best.full else None,
             ),
             self.paths.best_genotype,

@@ -15,6 +15,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import Prediction
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.stats import paired_log_loss_diff
+from nasrec.genotype import load
 from nasrec.records import FinalResult, RunPaths, TopKResult
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.state import read_jsonl
@@ -118,3 +119,16 @@ def test_the_report_of_an_extended_run_shows_only_that_runs_top_k_and_final_mode
     assert len(extended.topk) == 2
     assert report.final == extended.results
     assert [r.name for r in report.final] == ["NASRecNet", "random search"]
+
+
+def test_the_best_genotypes_meta_holds_the_proxys_log_loss_and_its_objective_apart(
+    tmp_path, tiny_space_file, fake_training
+):
+    summary = run(tmp_path / "run", tiny_space_file)
+    paths = RunPaths(tmp_path / "run")
+    best = next(r for r in read_jsonl(paths.topk, TopKResult) if r.digest == summary.best_digest)
+    meta = load(paths.best_genotype).meta
+    assert best.proxy.evaluator == "params" and best.proxy.params > 0
+    assert meta["proxy_log_loss"] is None  # the params evaluator has no log loss
+    assert meta["proxy_objective"] == -best.proxy.params
+    assert meta["valid_log_loss"] == best.full.log_loss
