@@ -60,8 +60,9 @@ def train_supernet_cmd(
         typer.Option(
             "-o",
             "--out",
-            help="Supernet folder: OUT/checkpoint.pt (resumable). A search finds it in RUN/supernet: train into "
-            "that folder to have `nasrec search --out RUN` use it.",
+            help="Supernet folder: OUT/checkpoint.pt (resumable). `nasrec search --out RUN` reuses RUN/supernet "
+            "only if trained with the settings that search would use: its --data, --space and --seed, --epochs as "
+            "its --supernet-epochs, every other option at its default; else search refuses it before writing anything.",
         ),
     ] = Path("runs/supernet"),
     epochs: Annotated[float, typer.Option(help="Epochs over the training split (fractions allowed).")] = (

@@ -28,6 +28,7 @@ from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrainConfig
 from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
+from nasrec.evaluators.supernet_training import GUARD as SUPERNET_GUARD
 from nasrec.genotype import SAMPLERS, Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
 from nasrec.records import (
@@ -55,6 +56,7 @@ from nasrec.state import (
     read_jsonl,
     repair_jsonl,
 )
+from nasrec.state.configs import pin_config
 from nasrec.state.folders import is_temporary
 from nasrec.state.lock import LOCK_NAME
 
@@ -117,6 +119,7 @@ class Pipeline:
         c, problems = self.config, []
         checks = [
             self._check_folder,
+            self._check_supernet,
             lambda: get_space(c.space),
             lambda: open_data(c.data),
             lambda: resolve_device(c.device),
@@ -145,6 +148,13 @@ class Pipeline:
         if foreign:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise UsageError(f"{root} holds {shown} and no run of nasrec search; choose a new or empty folder")
+
+    def _check_supernet(self) -> None:
+        """A supernet already in RUN/supernet (trained there by `nasrec train-supernet`, or by an earlier call) must
+        have the run's supernet settings: compared here, before the run writes anything, not when its stage starts."""
+        path = self.paths.supernet.parent / "config.json"
+        if self.uses_supernet() and path.is_file():  # with the same file the stage pins (nothing is written)
+            pin_config(path, self.config.supernet, what="supernet", paths=("data", "space"), ignore=SUPERNET_GUARD)
 
     def _run(self) -> Summary:
         self._write_config()

@@ -4,6 +4,7 @@ exit code 1, and nothing written (so the rerun with the flag fixed is not refuse
 import json
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from nasrec.cli import main
@@ -12,6 +13,7 @@ from nasrec.errors import UsageError
 from nasrec.search import pipeline
 from nasrec.search.base import STRATEGIES
 from nasrec.search.pipeline import RunConfig
+from nasrec.state import pin_config
 
 runner = CliRunner()
 
@@ -313,3 +315,24 @@ def test_demo_runs_each_seed_in_its_own_folder(tmp_path, monkeypatch):
     for args in ([], ["--seed", "6"], ["--seed", "6", "--out", "mine"]):
         assert errors(["demo", *args])[:2] == (1, ["error: stopped"])
     assert [(str(root), seed) for root, seed in seen] == [("runs/demo", 0), ("runs/demo-s6", 6), ("mine", 6)]
+
+
+def test_a_supernet_trained_into_run_supernet_with_other_settings_is_refused_before_search_writes(tmp_path):
+    out = tmp_path / "run"
+    stored = RunConfig().supernet  # what `nasrec search -o RUN` would train, but for the learning rate
+    stored = stored.model_copy(update={"train": stored.train.model_copy(update={"lr": 0.5})})
+    pin_config(out / "supernet" / "config.json", stored, what="supernet", paths=("data", "space"))
+    assert errors(["search", "-o", str(out)])[:2] == (
+        1,
+        [
+            f"error: {out / 'supernet' / 'config.json'} holds another supernet's config (different train.lr); "
+            "use a new folder or the same settings"
+        ],
+    )
+    assert sorted(p.name for p in out.iterdir()) == ["supernet"]  # no RUN/config.json, no lock
+    help = typer.main.get_command(main.app).commands["train-supernet"].params  # type: ignore[attr-defined]
+    assert next(p.help for p in help if p.name == "out") == (
+        "Supernet folder: OUT/checkpoint.pt (resumable). `nasrec search --out RUN` reuses RUN/supernet only if "
+        "trained with the settings that search would use: its --data, --space and --seed, --epochs as its "
+        "--supernet-epochs, every other option at its default; else search refuses it before writing anything."
+    )

@@ -18,7 +18,7 @@ from nasrec.evaluators.stats import paired_log_loss_diff
 from nasrec.genotype import load
 from nasrec.records import FinalResult, RunPaths, TopKResult
 from nasrec.search.pipeline import Pipeline, RunConfig
-from nasrec.state import read_jsonl
+from nasrec.state import pin_config, read_jsonl
 from nasrec.viz.report_data import RunData
 
 
@@ -132,3 +132,21 @@ def test_the_best_genotypes_meta_holds_the_proxys_log_loss_and_its_objective_apa
     assert meta["proxy_log_loss"] is None  # the params evaluator has no log loss
     assert meta["proxy_objective"] == -best.proxy.params
     assert meta["valid_log_loss"] == best.full.log_loss
+
+
+def test_a_supernet_trained_into_the_run_folder_with_other_settings_is_refused_before_anything_is_written(tmp_path):
+    root = tmp_path / "run"
+    config = RunConfig(supernet={"train": {"epochs": 0.5}})
+    other = config.supernet.model_copy(update={"train": config.supernet.train.model_copy(update={"lr": 0.5})})
+    pin_config(root / "supernet" / "config.json", other, what="supernet", paths=("data", "space"))
+    pipeline = Pipeline(config, root, console=Console(quiet=True), progress=False)
+    with pytest.raises(ValueError) as exc:
+        pipeline.run()
+    assert str(exc.value) == (
+        f"{root / 'supernet' / 'config.json'} holds another supernet's config (different train.lr); use a new "
+        "folder or the same settings"
+    )
+    assert sorted(p.name for p in root.iterdir()) == ["supernet"]  # no RUN/config.json
+    same = tmp_path / "same"  # trained with the settings the run would use: taken
+    pin_config(same / "supernet" / "config.json", config.supernet, what="supernet", paths=("data", "space"))
+    Pipeline(config, same, console=Console(quiet=True), progress=False).check()
