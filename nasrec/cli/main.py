@@ -26,7 +26,7 @@ from nasrec.cli.search import Data, Device, Out, draw_run, print_results, search
 from nasrec.errors import UsageError
 from nasrec.evaluators import FullTrainConfig, SupernetTrainingConfig, TrainConfig
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study_config import RankStudyConfig, SupernetVariant
+from nasrec.evaluators.rank_study_config import RankStudyConfig
 from nasrec.evaluators.scalars import add_scalar, tensorboard
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.search.pipeline import Pipeline, RunConfig
@@ -246,6 +246,18 @@ def evaluate(
     )
 
 
+RANK_STUDY_FLAGS = {
+    "supernets.main.train.epochs": "--supernet-epochs",
+    "supernets.main.train": "--supernet-epochs",
+    "supernets.main.finetune": "--finetune",
+    "full.epochs": "--full-epochs",
+    "full": "--full-epochs",
+    "reference_seeds": "--seeds",
+    "finetune_train_rows": "--finetune-rows",
+}
+"""RankStudyConfig fields whose `nasrec rank-study` flag is not the field's own name (see `flag_errors`)."""
+
+
 @app.command("rank-study")
 @user_errors
 def rank_study_cmd(
@@ -283,19 +295,19 @@ def rank_study_cmd(
     seeds (on oracle data: regret); also the reference's own seed-to-seed agreement (resumable)."""
     from nasrec.evaluators.rank_study import rank_study
 
-    with flag_values():
-        main = SupernetVariant(
-            train=TrainConfig(**{**SUPERNET_RECIPE.model_dump(), "epochs": supernet_epochs}),
-            finetune=tuple(name.strip() for name in finetune.split(",") if name.strip()),
-        )
+    with flag_values(RANK_STUDY_FLAGS):  # one model validated, so every bad flag is one line of one error
+        main = {
+            "train": {**SUPERNET_RECIPE.model_dump(), "epochs": supernet_epochs},
+            "finetune": tuple(name.strip() for name in finetune.split(",") if name.strip()),
+        }
         config = RankStudyConfig(
             data=data_path(data),
             space=folder_space(out / "config.json", space_path(space)),
             n=n,
             seed=seed,
-            supernets={"main": main},
+            supernets={"main": main},  # validated as a SupernetVariant
             reference_seeds=seeds,
-            full=TrainConfig(**{**SCRATCH_RECIPE.model_dump(), "epochs": full_epochs}),
+            full={**SCRATCH_RECIPE.model_dump(), "epochs": full_epochs},  # validated as a TrainConfig
             paper_steps=paper_steps,
             finetune_train_rows=finetune_rows,
             device=device,

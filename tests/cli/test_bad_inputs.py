@@ -335,3 +335,28 @@ def test_mutate_names_the_file_and_the_space_option(tmp_path, doc):
         genotype("mutate", str(one), "--kind", "dense_dim"),
         f"{one}: no mutation of kind 'dense_dim' can change this genotype within space 'tiny'",
     )
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--supernet-epochs", "0"], "--supernet-epochs: Input should be greater than 0, got 0.0"),
+        (["--full-epochs", "-1"], "--full-epochs: Input should be greater than 0, got -1.0"),
+        (["--seeds", "0"], "--seeds: Input should be greater than or equal to 1, got 0"),
+        (["--finetune-rows", "0"], "--finetune-rows: Input should be greater than 0"),
+    ],
+)
+def test_rank_study_errors_name_its_own_flags(tmp_path, flags, message):
+    out = tmp_path / "study"
+    one_error(nasrec("rank-study", "-o", str(out), *flags), message)
+    assert not out.exists()
+
+
+def test_rank_study_names_every_bad_flag_at_once(tmp_path):
+    flags = ["--supernet-epochs", "0", "--full-epochs", "0", "--seeds", "0"]
+    result = nasrec("rank-study", "-o", str(tmp_path / "s"), *flags)
+    assert result.exit_code == 1 and result.stderr.splitlines() == [
+        "error: --supernet-epochs: Input should be greater than 0, got 0.0",
+        "error: --seeds: Input should be greater than or equal to 1, got 0",
+        "error: --full-epochs: Input should be greater than 0, got 0.0",
+    ]
