@@ -384,7 +384,8 @@ def report(
         str | None,
         typer.Option(
             "--format",
-            help="html: one self-contained page; md: Markdown + report_files/ (default: by -o's suffix, else html).",
+            help="html: one self-contained page; md: Markdown with its images in NAME_files/ beside the report "
+            "NAME.md (report_files/ for RUN/report.md). Default: by -o's suffix, else html.",
         ),
     ] = None,
 ) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from nasrec.cli.main import app
@@ -203,3 +204,12 @@ def test_a_report_name_with_spaces_links_its_images_quoted(tmp_path: Path) -> No
     md = write_markdown_report(tmp_path, tmp_path / "my run (v2).md").read_text()
     assert "](my%20run%20%28v2%29_files/search_curve.png)" in md
     assert (tmp_path / "my run (v2)_files" / "search_curve.png").read_bytes().startswith(PNG_MAGIC)
+
+
+def test_the_format_help_names_the_images_folder_the_report_writes() -> None:
+    params = typer.main.get_command(app).commands["report"].params  # type: ignore[attr-defined]
+    assert next(p.help for p in params if p.name == "format") == (
+        "html: one self-contained page; md: Markdown with its images in NAME_files/ beside the report NAME.md "
+        f"({files_folder('report.md')}/ for RUN/report.md). Default: by -o's suffix, else html."
+    )
+    assert files_folder("NAME.md") == "NAME_files"
