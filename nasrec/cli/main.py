@@ -201,6 +201,8 @@ def evaluate(
         raise UsageError(f"--split: valid or test, got {split!r}")
     if final_protocol not in ("keep", "retrain"):
         raise UsageError(f"--final-protocol: keep or retrain, got {final_protocol!r}")
+    if final_protocol == "retrain" and split != "test":  # it retrains on train+valid: nothing left to score on
+        raise UsageError(f"--final-protocol retrain needs --split test (got --split {split})")
     if patience is not None and patience < 0:  # 0 is taken (no early stopping): the model's "> 0" would mislead
         raise UsageError(f"--patience: Input should be greater than or equal to 0, got {patience}")
     with flag_values():

@@ -360,3 +360,10 @@ def test_rank_study_names_every_bad_flag_at_once(tmp_path):
         "error: --seeds: Input should be greater than or equal to 1, got 0",
         "error: --full-epochs: Input should be greater than 0, got 0.0",
     ]
+
+
+def test_evaluate_retrain_without_the_test_split_is_refused():
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--final-protocol", "retrain"),
+        "--final-protocol retrain needs --split test (got --split valid)",
+    )
