@@ -147,6 +147,20 @@ def train_supernet_cmd(
         console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
 
 
+def check_inherited_layernorm(checkpoint: Path, layernorm: bool) -> None:
+    """`--layernorm` / `--no-layernorm` with `--inherit`: only the supernet's own setting (its weights decide).
+    A config.json that cannot be read is left to `load_supernet`, which names the problem."""
+    try:
+        theirs = SupernetTrainingConfig.model_validate_json((checkpoint.parent / "config.json").read_text()).layernorm
+    except (OSError, ValueError):
+        return
+    if theirs != layernorm:
+        flag, has = ("--layernorm", "without") if layernorm else ("--no-layernorm", "with")
+        raise UsageError(
+            f"{flag}: the supernet {checkpoint} was trained {has} LayerNorm; its weights decide: leave the flag out"
+        )
+
+
 @app.command()
 @user_errors
 def evaluate(
@@ -169,9 +183,9 @@ def evaluate(
     ),
     min_warmup_steps: Annotated[int, typer.Option(help="Warm-up floor in steps.")] = SCRATCH_RECIPE.min_warmup_steps,
     batch_size: Annotated[int, typer.Option(help="Rows per training step.")] = SCRATCH_RECIPE.batch_size,
-    layernorm: Annotated[bool, typer.Option(help="LayerNorm in every operator.")] = default(
-        FullTrainConfig, "layernorm"
-    ),
+    layernorm: Annotated[
+        bool | None, typer.Option(help="LayerNorm in every operator (default: on; with --inherit, the supernet's).")
+    ] = None,
     split: Annotated[str, typer.Option(help="Score on valid or test.")] = "valid",
     final_protocol: Annotated[
         str,
@@ -203,6 +217,8 @@ def evaluate(
         raise UsageError(f"--final-protocol: keep or retrain, got {final_protocol!r}")
     if final_protocol == "retrain" and split != "test":  # it retrains on train+valid: nothing left to score on
         raise UsageError(f"--final-protocol retrain needs --split test (got --split {split})")
+    if inherit is not None and layernorm is not None:
+        check_inherited_layernorm(inherit, layernorm)
     if patience is not None and patience < 0:  # 0 is taken (no early stopping): the model's "> 0" would mislead
         raise UsageError(f"--patience: Input should be greater than or equal to 0, got {patience}")
     with flag_values():
@@ -210,7 +226,7 @@ def evaluate(
             data=data_path(data),
             seed=seed,
             seeds=seeds,
-            layernorm=layernorm,
+            layernorm=default(FullTrainConfig, "layernorm") if layernorm is None or inherit else layernorm,
             eval_split=split,
             device=device,
             train_split="train+valid" if split == "test" and final_protocol == "retrain" else "train",

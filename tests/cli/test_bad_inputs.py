@@ -367,3 +367,29 @@ def test_evaluate_retrain_without_the_test_split_is_refused():
         nasrec("evaluate", "zoo:dlrm", "--final-protocol", "retrain"),
         "--final-protocol retrain needs --split test (got --split valid)",
     )
+
+
+@pytest.mark.parametrize(
+    ("trained_with", "flag", "message"),
+    [
+        (True, "--no-layernorm", "--no-layernorm: the supernet {} was trained with LayerNorm"),
+        (False, "--layernorm", "--layernorm: the supernet {} was trained without LayerNorm"),
+    ],
+)
+def test_evaluate_names_a_layernorm_flag_the_inherited_supernet_contradicts(tmp_path, trained_with, flag, message):
+    from nasrec.evaluators import SupernetTrainingConfig
+
+    checkpoint = tmp_path / "supernet" / "checkpoint.pt"
+    checkpoint.parent.mkdir()
+    checkpoint.write_bytes(b"")  # never read: the flags are checked first
+    config = SupernetTrainingConfig(data="sample:criteo", layernorm=trained_with)
+    (checkpoint.parent / "config.json").write_text(config.model_dump_json())
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--inherit", str(checkpoint), flag),
+        message.format(checkpoint) + "; its weights decide: leave the flag out",
+    )
+    same = "--layernorm" if trained_with else "--no-layernorm"  # the supernet's own setting: taken, on to its weights
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--inherit", str(checkpoint), same),
+        f"checkpoint {checkpoint} cannot be read as weights: the file is empty",
+    )
