@@ -16,6 +16,7 @@ RUN/
   random/topk.jsonl           its top-k TopKResults
   final/results.jsonl         one FinalResult per model scored on test (NASRecNet, zoo, random baseline)
   final/logits-NAME-D.npy     test logits [seeds, rows] of the model NAME (genotype digest D), for the intervals
+  final/comparisons.json      NASRecNet minus each model with paired intervals (Comparisons), computed once
   best_genotype.json          NASRecNet
   best_genotype.svg           its diagram
   summary.json                Summary
@@ -36,7 +37,7 @@ from nasrec.evaluators.base import Score
 from nasrec.evaluators.stats import Interval
 from nasrec.genotype.io import GenotypeJSON
 
-__all__ = ["Evaluation", "FinalResult", "FrontMember", "RunPaths", "Summary", "TopKResult"]
+__all__ = ["Comparison", "Comparisons", "Evaluation", "FinalResult", "FrontMember", "RunPaths", "Summary", "TopKResult"]
 
 
 class Evaluation(BaseModel):
@@ -90,6 +91,16 @@ class Comparison(BaseModel):
 
     log_loss: Interval
     auc: Interval
+
+
+class Comparisons(BaseModel):
+    """`final/comparisons.json`: the paired intervals of the final models `of`, (name, digest, test log loss) each,
+    kept so a rerun of a finished run reuses them (the bootstrap is slow on a large test split)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    of: list[tuple[str, str, float | None]]
+    comparisons: dict[str, Comparison]
 
 
 class FrontMember(BaseModel):
@@ -146,6 +157,7 @@ class RunPaths:
         self.random_evaluations = self.root / "random" / "evaluations.jsonl"
         self.random_topk = self.root / "random" / "topk.jsonl"
         self.final = self.root / "final" / "results.jsonl"
+        self.comparisons = self.root / "final" / "comparisons.json"
         self.best_genotype = self.root / "best_genotype.json"
         self.best_diagram = self.root / "best_genotype.svg"
         self.summary = self.root / "summary.json"

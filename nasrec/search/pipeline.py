@@ -33,6 +33,7 @@ from nasrec.genotype import SAMPLERS, Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
 from nasrec.records import (
     Comparison,
+    Comparisons,
     Evaluation,
     FinalResult,
     FrontMember,
@@ -185,7 +186,7 @@ class Pipeline:
             results=results,
             stage_seconds=self.stage_seconds,
             evaluations=len(evaluations),
-            comparisons=self.compare(results),
+            comparisons=self._stage("compare", lambda: self.comparisons(results)),
             seeds=self.final_seeds(),
             objectives=list(self.config.objectives),
             limits=self.config.limits.model_dump(exclude_none=True),
@@ -470,6 +471,22 @@ class Pipeline:
             raise UsageError(str(exc)) from None
         return np.load(path, allow_pickle=False)
 
+    def comparisons(self, results: list[FinalResult]) -> dict[str, Comparison]:
+        """`compare(results)`, kept in final/comparisons.json: a rerun of a finished run reuses it while the final
+        models are the same (by name, digest and test log loss)."""
+        of = [(r.name, r.digest, r.test.log_loss) for r in results]
+        path = self.paths.comparisons
+        if path.is_file():
+            try:
+                kept = Comparisons.model_validate_json(path.read_bytes())
+            except ValueError:  # torn or from another version: computed again
+                kept = None
+            if kept is not None and kept.of == of:
+                return kept.comparisons
+        out = self.compare(results)
+        atomic_write_text(path, Comparisons(of=of, comparisons=out).model_dump_json(indent=2))
+        return out
+
     def compare(self, results: list[FinalResult]) -> dict[str, Comparison]:
         """NASRecNet minus every other model on the same test rows: log loss and AUC with paired 95 % intervals,
         pooled over seeds and rows."""
@@ -481,6 +498,7 @@ class Pipeline:
             if r is best:
                 continue
             z = self._logits(r, results)
+            self.console.print(f"  NASRecNet - {r.name}: paired bootstrap over {len(labels):,} rows", highlight=False)
             out[r.name] = Comparison(
                 log_loss=paired_log_loss_diff(labels, zb, z), auc=paired_auc_diff(labels, zb, z, n_resamples=500)
             )

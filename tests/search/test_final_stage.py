@@ -16,7 +16,7 @@ from nasrec.evaluators.full_train import Prediction
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.stats import paired_log_loss_diff
 from nasrec.genotype import load
-from nasrec.records import FinalResult, RunPaths, TopKResult
+from nasrec.records import Comparisons, FinalResult, RunPaths, StageTime, TopKResult
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.state import pin_config, read_jsonl
 from nasrec.viz.report_data import RunData
@@ -93,7 +93,7 @@ def test_an_older_folders_logits_are_read_where_they_belong_to_one_model(tmp_pat
     paths.logits("random search", rnd.digest).rename(paths.final.parent / f"logits-{rnd.digest}.npy")
     assert paths.logits_of(rnd, results) == paths.final.parent / f"logits-{rnd.digest}.npy"  # only rnd lacks its own
     paths.logits("NASRecNet", nas.digest).unlink()
-    paths.summary.unlink()
+    paths.comparisons.unlink()  # computed again
     with pytest.raises(ValueError) as exc:
         run(root, tiny_space_file)
     legacy = paths.final.parent / f"logits-{nas.digest}.npy"
@@ -150,3 +150,23 @@ def test_a_supernet_trained_into_the_run_folder_with_other_settings_is_refused_b
     same = tmp_path / "same"  # trained with the settings the run would use: taken
     pin_config(same / "supernet" / "config.json", config.supernet, what="supernet", paths=("data", "space"))
     Pipeline(config, same, console=Console(quiet=True), progress=False).check()
+
+
+def test_the_intervals_are_computed_once_in_a_timed_stage_and_reused_by_a_rerun(
+    tmp_path, tiny_space_file, fake_training, monkeypatch
+):
+    root = tmp_path / "run"
+    first = run(root, tiny_space_file)
+    paths = RunPaths(root)
+    kept = Comparisons.model_validate_json(paths.comparisons.read_text())
+    assert kept.comparisons == first.comparisons and [name for name, _, _ in kept.of] == ["NASRecNet", "random search"]
+    assert list(first.stage_seconds) == ["search", "top-k", "random baseline", "final", "compare"]
+    calls = []
+    monkeypatch.setattr(Pipeline, "compare", lambda self, results: calls.append(results) or {})
+    again = run(root, tiny_space_file)
+    assert calls == [] and again.comparisons == first.comparisons  # reused, not bootstrapped again
+    times = [t.stage for t in read_jsonl(paths.stage_times, StageTime)]
+    assert times.count("compare") == 2
+    kept.of[1] = ("random search", kept.of[1][1], 0.5)  # other final models than the kept intervals': computed again
+    paths.comparisons.write_text(kept.model_dump_json())
+    assert run(root, tiny_space_file).comparisons == {} and len(calls) == 1

@@ -23,7 +23,7 @@ from nasrec.state.folders import machine_tag
 from nasrec.viz.report import write_report
 from tests.spaces import TINY
 
-STAGES = ("supernet", "search", "top-k", "random baseline", "final")
+STAGES = ("supernet", "search", "top-k", "random baseline", "final", "compare")
 
 
 @pytest.fixture(scope="module")
