@@ -79,8 +79,9 @@ def pooled(runs: dict[int, tuple[Summary, Path]], labels: np.ndarray) -> dict[st
         for summary, root in runs.values():
             by_name = {r.name: r for r in summary.results}
             nas = next(r for r in summary.results if r.kind == "nasrec")
-            best.append(np.load(root / "final" / f"logits-{nas.digest}.npy"))
-            other.append(np.load(root / "final" / f"logits-{by_name[name].digest}.npy"))
+            paths = RunPaths(root)  # each model's own test logits (older folders: one file per genotype)
+            best.append(np.load(paths.logits_of(nas, summary.results)))
+            other.append(np.load(paths.logits_of(by_name[name], summary.results)))
         za, zb = np.concatenate(best), np.concatenate(other)  # [seeds x final seeds, rows]
         out[name] = {
             "log_loss": json.loads(paired_log_loss_diff(labels, za, zb).model_dump_json()),

@@ -89,7 +89,7 @@ def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_bud
     again = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert again.returncode == 0, again.stderr[-2000:]
     times = read_jsonl(out / "seed-0" / "stage_times.jsonl", StageTime)
-    assert len(times) == 2 * 5  # five stages, two calls
+    assert len(times) == 2 * 6  # six stages (supernet, search, random baseline, top-k, final, compare), two calls
     seconds = json.loads(result_file.read_text())["seconds"]
     assert seconds == pytest.approx(sum(t.seconds for t in times), abs=0.1) and seconds >= result["seconds"]
 
