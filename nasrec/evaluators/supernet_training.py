@@ -52,7 +52,7 @@ class SupernetTrainingConfig(BaseModel):
         "(the reference skips it; docs/compiler.md has the measurements)",
     )
     cap: int | None = Field(
-        default=500_000, ge=1, description="embedding rows per table (None: no cap but the data's own, if it has one)"
+        default=500_000, ge=1, description="embedding rows per table, replacing the data's own cap (None: full tables)"
     )
     sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of each step")
     warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")
@@ -73,7 +73,8 @@ class SupernetTrainingConfig(BaseModel):
     def build_supernet(self) -> Supernet:
         data = open_data(self.data)
         torch.manual_seed(self.train.seed)
-        return Supernet(self.space, data.spec.capped(self.cap), layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm)
+        features = data.spec.with_cap(self.cap)
+        return Supernet(self.space, features, layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm)
 
 
 class PathSampler:

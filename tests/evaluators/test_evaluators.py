@@ -471,8 +471,7 @@ def test_earlier_tries_models_are_freed_before_the_next_try(monkeypatch):
 
 
 def test_the_datas_own_cap_bounds_every_table(tmp_path, tiny_space_file):
-    # data prepared with --cap records it; scratch training (cap None) used full tables, and the supernet's
-    # default cap of 500,000 replaced a smaller one
+    # data prepared with --cap records it; scratch training (cap None) used full tables
     data = make_synthetic(600, cardinalities=[40, 3000, 9], seed=0)
     folder = PreparedData.from_arrays(data.dense, data.sparse, data.label, data.spec.with_cap(100)).save(tmp_path / "d")
     assert folder.spec.cap == 100
@@ -483,8 +482,9 @@ def test_the_datas_own_cap_bounds_every_table(tmp_path, tiny_space_file):
     )
     assert capped.embedding.table.num_embeddings == 40 + 100 + 9  # one table of the fields' rows (uncapped: 3,049)
     assert smaller.embedding.table.num_embeddings == 20 + 20 + 9  # the smaller cap wins
-    supernet = SupernetTrainingConfig(data=str(tmp_path / "d"), space=tiny_space_file).build_supernet()
-    assert supernet.features.cap == 100 and supernet.features.table_rows == (40, 100, 9)
+    # a supernet's cap replaces the data's, as it always did: its checkpoints are built with that cap
+    supernet = SupernetTrainingConfig(data=str(tmp_path / "d"), space=tiny_space_file, cap=20).build_supernet()
+    assert supernet.features.cap == 20 and supernet.features.table_rows == (20, 20, 9)
 
 
 def test_inheriting_for_a_genotype_outside_the_supernets_space_names_the_genotype_and_the_supernet(tmp_path):
