@@ -172,16 +172,18 @@ class RunPaths:
 
     def logits_of(self, result: FinalResult, results: list[FinalResult]) -> Path:
         """The test logits of `result`, one of the final stage's `results`: its own file, or in a folder from
-        before files were named by model too, `logits-D.npy` when no other result of that genotype lacks its own
-        file (else that file may be another model's, and a `ValueError` says so)."""
+        before files were named by model too, `logits-D.npy` when every result of that genotype that lacks its own
+        file scored the same (the same trainings; else that file may be another model's, and a `ValueError` says so)."""
         path = self.logits(result.name, result.digest)
         if path.exists():
             return path
         legacy = self.final.parent / f"logits-{result.digest}.npy"
-        sharing = [r.name for r in results if r.digest == result.digest and not self.logits(r.name, r.digest).exists()]
-        if len(sharing) > 1 and legacy.exists():
+        sharing = [r for r in results if r.digest == result.digest and not self.logits(r.name, r.digest).exists()]
+        same = {(r.test.log_loss, r.test.auc, tuple(run.log_loss for run in r.test.runs)) for r in sharing}
+        if len(same) > 1 and legacy.exists():  # equal scores: the same trainings (CPU runs are deterministic)
             raise ValueError(
-                f"{legacy}: the test logits of {' and '.join(sharing)} (the same genotype) were kept in one file by "
+                f"{legacy}: the test logits of {' and '.join(r.name for r in sharing)} (the same genotype, scored "
+                "apart) were kept in one file by "
                 f"an older nasrec and cannot be told apart; delete {self.final.parent} to train the final models again"
             )
         return legacy

@@ -98,10 +98,17 @@ def test_an_older_folders_logits_are_read_where_they_belong_to_one_model(tmp_pat
         run(root, tiny_space_file)
     legacy = paths.final.parent / f"logits-{nas.digest}.npy"
     assert str(exc.value) == (
-        f"{legacy}: the test logits of NASRecNet and random search (the same genotype) were kept in one file by an "
-        f"older nasrec and cannot be told apart; delete {paths.final.parent} to train the final models again"
+        f"{legacy}: the test logits of NASRecNet and random search (the same genotype, scored apart) were kept in one "
+        f"file by an older nasrec and cannot be told apart; delete {paths.final.parent} to train the final models again"
     )
     assert summary.best_digest == nas.digest
+    # scored the same, the two are the same trainings (CPU training is deterministic): the one file is both's
+    paths.final.write_text(
+        "".join(r.model_dump_json() + "\n" for r in (nas, rnd.model_copy(update={"test": nas.test})))
+    )
+    assert paths.logits_of(nas, read_jsonl(paths.final, FinalResult)) == legacy
+    again = run(root, tiny_space_file)
+    assert again.comparisons["random search"].log_loss.estimate == 0.0
 
 
 def test_the_report_of_an_extended_run_shows_only_that_runs_top_k_and_final_models(
