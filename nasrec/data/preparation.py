@@ -30,6 +30,9 @@ from nasrec.state import atomic_folder
 from nasrec.state.folders import clean_stale_in
 
 FORMATS = ("criteo", "avazu", "kdd", "csv", "parquet")
+CSV_RULES = 2
+"""The CSV rules' revision, part of a CSV's cache key: 2 since a quote only at a field's start makes a bad row and a
+blank dense cell is missing (1: any quote, and a blank cell, made a bad row)."""
 Encoding = Literal["vocab", "hash"]
 _DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES, "kdd": kdd.HASH_CARDINALITIES}
 
@@ -199,8 +202,8 @@ def prepare(
     }
     if layout.constant_dense is not None:  # 0.0 since the constant followed the reference (was 1.0)
         keyed["constant_dense"] = layout.constant_dense
-    if format == "csv":  # rules revised (a quote only at a field's start is bad, a blank dense cell is missing)
-        keyed["csv_rules"] = 2
+    if format == "csv" and CSV_RULES > 1:
+        keyed["csv_rules"] = CSV_RULES
     key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name) + (f"+{len(sources) - 1}" if len(sources) > 1 else "")
     if out is None:  # a killed run's temporary of another key (other options, a changed file) goes too
@@ -221,6 +224,14 @@ def prepare(
         if found.meta.key == key:
             return found
         if out is not None:
+            earlier = dumps({k: v for k, v in keyed.items() if k != "csv_rules"})
+            if format == "csv" and found.meta.key == hashlib.blake2b(earlier.encode(), digest_size=16).hexdigest():
+                raise DataError(
+                    "folder holds this file prepared under nasrec's earlier CSV rules (a quote inside a field or a "
+                    "blank dense cell made a bad row); remove it to prepare the file again",
+                    file=str(target),
+                    rule="out",
+                )
             raise DataError(
                 "folder holds other prepared data; remove it or choose another --out", file=str(target), rule="out"
             )

@@ -175,3 +175,19 @@ def test_a_damaged_cached_folder_names_the_folder_to_remove(monkeypatch: pytest.
         "the data again"
     )
     assert (folder / "meta.json").is_file()  # never removed unasked: the fault may be passing (permissions, NFS)
+
+
+def test_a_folder_prepared_under_the_earlier_csv_rules_says_so(tmp_path, monkeypatch):
+    from nasrec.data import preparation
+
+    src = tmp_path / "c.csv"
+    src.write_text("click,user\n" + "".join(f"{i % 2},u{i % 7}\n" for i in range(40)))
+    monkeypatch.setattr(preparation, "CSV_RULES", 1)  # as nasrec prepared CSVs before c7511f2
+    prepare(src, "csv", out=tmp_path / "d", label="click", sparse=["user"])
+    monkeypatch.setattr(preparation, "CSV_RULES", 2)
+    with pytest.raises(DataError) as exc:
+        prepare(src, "csv", out=tmp_path / "d", label="click", sparse=["user"])
+    assert str(exc.value) == (
+        f"{tmp_path / 'd'}: folder holds this file prepared under nasrec's earlier CSV rules (a quote inside a field "
+        "or a blank dense cell made a bad row); remove it to prepare the file again"
+    )
