@@ -101,7 +101,7 @@ def train_supernet_cmd(
         SUPERNET_RECIPE.batch_size
     ),
     cap: Annotated[
-        int, typer.Option(help="Embedding rows per table (data prepared with a smaller --cap keeps its own).")
+        int, typer.Option(help="Embedding rows per table (replaces a cap the data was prepared with).")
     ] = default(SupernetTrainingConfig, "cap"),
     device: Device = "cpu",
     tensorboard_dir: TensorBoard = None,
@@ -367,11 +367,11 @@ REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "md"}
 
 
 def report_format(out: Path | None, format: str | None) -> str:
-    """html or md: `format`, else `out`'s suffix, else html; a suffix naming the other format, or neither (a
-    .pdf holding HTML would mislead), is an error."""
+    """html or md: `format`, else `out`'s suffix, else html; a suffix naming the other format is an error, and
+    without `format` one naming neither (a .pdf holding HTML would mislead)."""
     if format is not None and format not in ("html", "md"):
         raise UsageError(f"--format must be html or md, got {format!r}")
-    if out is not None and out.suffix and out.suffix.lower() not in REPORT_FORMATS:
+    if format is None and out is not None and out.suffix and out.suffix.lower() not in REPORT_FORMATS:
         raise UsageError(
             f"-o {out}: a report is written as HTML (.html, .htm) or Markdown (.md), not {out.suffix}; "
             "name the file with one of those suffixes"

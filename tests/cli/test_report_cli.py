@@ -50,12 +50,28 @@ def test_the_report_format_follows_the_suffix_and_never_replaces_a_file_of_the_r
             f"-o {tmp_path / 'rep.pdf'}: a report is written as HTML (.html, .htm) or Markdown (.md), not .pdf; "
             "name the file with one of those suffixes",
         ),
-        (
-            ["--format", "md", "-o", str(tmp_path / "rep.txt")],
-            f"-o {tmp_path / 'rep.txt'}: a report is written as HTML (.html, .htm) or Markdown (.md), not .txt; "
-            "name the file with one of those suffixes",
-        ),
     ):
         result = runner.invoke(app, ["report", str(run), *args])
         assert result.exit_code == 1 and result.output == f"error: {message}\n", result.output
-    assert not (tmp_path / "rep.pdf").exists() and not (tmp_path / "rep.txt").exists()
+    assert not (tmp_path / "rep.pdf").exists()
+    assert (
+        runner.invoke(app, ["report", str(run), "--format", "md", "-o", str(tmp_path / "notes.markdown")]).exit_code
+        == 0
+    )
+    assert (tmp_path / "notes.markdown").read_text().startswith("# ")  # the format said, any suffix
+
+
+def test_an_explicit_format_takes_any_suffix_and_none_only_html_or_md():
+    from pathlib import Path
+
+    import pytest
+
+    from nasrec.cli.main import report_format
+    from nasrec.errors import UsageError
+
+    assert report_format(Path("notes.markdown"), "md") == "md" and report_format(Path("r.xhtml"), "html") == "html"
+    assert report_format(Path("r.MD"), None) == "md" and report_format(None, None) == "html"
+    with pytest.raises(UsageError, match=r"^-o rep\.pdf: a report is written as HTML"):
+        report_format(Path("rep.pdf"), None)
+    with pytest.raises(UsageError):
+        report_format(Path("r.md"), "html")  # a suffix naming the other format
