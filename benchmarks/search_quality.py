@@ -38,7 +38,7 @@ from rich.table import Table
 
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.scoring import bayes_rate
-from nasrec.evaluators.stats import mean_interval, paired_auc_diff, paired_log_loss_diff
+from nasrec.evaluators.stats import Interval, mean_interval, paired_auc_diff, paired_log_loss_diff
 from nasrec.records import Evaluation, RunPaths, Summary, TopKResult
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.state import read_jsonl
@@ -180,7 +180,7 @@ def searches(root: Path) -> dict[str, dict]:
 
 
 def _interval(i: dict) -> str:
-    return f"{i['estimate']:+.4f} [{i['low']:+.4f}, {i['high']:+.4f}]"
+    return str(Interval.model_validate(i))  # a bound near zero keeps its sign and digits
 
 
 def seed_table(seed: int, entry: dict) -> Table:

@@ -115,7 +115,9 @@ def _files_before_option(ctx: typer.Context, option: str, n_positional: int) -> 
 def prepare_cmd(
     ctx: typer.Context,
     more: list[Path] | None = typer.Argument(
-        None, metavar="FILE", help="more Parquet files, after --parquet FILE (prepared as one table)"
+        None,
+        metavar="FILE",
+        help="more Parquet files, with --parquet FILE (one table, rows in the command line's order)",
     ),
     criteo: Path | None = typer.Option(None, "--criteo", help="Criteo train.txt or day_N (plain or .gz)"),
     avazu: Path | None = typer.Option(None, "--avazu", help="Avazu train.csv (plain or .gz)"),

@@ -42,4 +42,4 @@ def test_help_says_what_the_easily_confused_options_mean():
 def test_data_prepare_names_its_positional_parquet_files():
     result = CliRunner().invoke(app, ["data", "prepare", "--help"], env={"COLUMNS": "200"})
     assert "data prepare [OPTIONS] [FILE]...  " in result.stdout  # padded to the width
-    assert "more Parquet files, after --parquet FILE (prepared as one table)" in result.stdout
+    assert "more Parquet files, with --parquet FILE (one table, rows in the command line's order)" in result.stdout
