@@ -84,6 +84,23 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature, which typer reads
 
 
+def resumable(fn: F) -> F:
+    """A command whose run folder a rerun goes on from: Ctrl-C says so and exits with 130, not a bare traceback
+    or "Aborted"."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except KeyboardInterrupt:
+            out = kwargs.get("out")
+            where = f" in {out}" if out is not None else ""
+            err_console.print(f"interrupted: finished work is kept{where}; run the same command again to go on")
+            raise typer.Exit(130) from None
+
+    return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature, which typer reads
+
+
 def flag_errors(exc: ValidationError, flags: dict[str, str] | None = None) -> list[str]:
     """One line per problem a config model found, naming the CLI flag: the field's name as a flag
     (`--top-k`), or `flags[dotted field path]` where the flag is named otherwise (`supernet.train.epochs`

@@ -18,6 +18,7 @@ from nasrec.cli.common import (
     flag_values,
     folder_space,
     load_checked,
+    resumable,
     space_path,
     table,
     user_errors,
@@ -50,6 +51,7 @@ def _root() -> None:
 
 @app.command("train-supernet")
 @user_errors
+@resumable
 def train_supernet_cmd(
     data: Data = "sample:criteo",
     space: Annotated[str, typer.Option(help="Search space: preset or JSON file.")] = default(
@@ -278,6 +280,7 @@ RANK_STUDY_FLAGS = {
 
 @app.command("rank-study")
 @user_errors
+@resumable
 def rank_study_cmd(
     data: Data = default(RankStudyConfig, "data"),
     space: Annotated[str, typer.Option(help="Search space: preset or JSON file.")] = default(RankStudyConfig, "space"),
@@ -446,6 +449,7 @@ def demo_folder(seed: int) -> Path:
 
 @app.command()
 @user_errors
+@resumable
 def demo(
     out: Annotated[
         Path | None,

@@ -10,7 +10,17 @@ import typer
 from pydantic import ValidationError
 from rich.text import Text
 
-from nasrec.cli.common import TensorBoard, console, data_path, default, flag_errors, space_path, table, user_errors
+from nasrec.cli.common import (
+    TensorBoard,
+    console,
+    data_path,
+    default,
+    flag_errors,
+    resumable,
+    space_path,
+    table,
+    user_errors,
+)
 from nasrec.errors import UsageError
 from nasrec.evaluators import EVALUATORS, FinetuneConfig, SupernetTrainingConfig
 from nasrec.evaluators.base import evaluator_config
@@ -61,6 +71,7 @@ def _opt(model: type, field: str, what: str) -> str:
 
 
 @user_errors
+@resumable
 def search(
     data: Data = default(RunConfig, "data"),
     space: Annotated[str, typer.Option(help="Search space preset or JSON file.")] = default(RunConfig, "space"),

@@ -336,3 +336,20 @@ def test_a_supernet_trained_into_run_supernet_with_other_settings_is_refused_bef
         "trained with the settings that search would use: its --data, --space and --seed, --epochs as its "
         "--supernet-epochs, every other option at its default; else search refuses it before writing anything."
     )
+
+
+def test_ctrl_c_says_the_run_folder_keeps_its_work_and_exits_130(tmp_path, monkeypatch):
+    class Interrupted:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def run(self):
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(main, "Pipeline", Interrupted)
+    result = runner.invoke(main.app, ["demo", "-o", str(tmp_path / "d")], env={"COLUMNS": "200"})
+    assert result.exit_code == 130
+    assert (
+        result.stderr
+        == f"interrupted: finished work is kept in {tmp_path / 'd'}; run the same command again to go on\n"
+    )
