@@ -165,10 +165,14 @@ def mutate(
     from nasrec.genotype.errors import GenotypeError
     from nasrec.genotype.mutation import MUTATIONS
     from nasrec.genotype.mutation import mutate as do_mutate
+    from nasrec.registry import UnknownNameError
 
     check_seed(seed)
-    if kind is not None and kind not in MUTATIONS.names():
-        raise UsageError(f"--kind: unknown mutation {kind!r} (known: {', '.join(MUTATIONS.names())})")
+    if kind is not None:
+        try:
+            MUTATIONS.get(kind)
+        except UnknownNameError as exc:  # the registry's words, naming the option
+            raise UsageError(f"--kind: {exc}") from None
     g = load_checked(file, space)  # outside the space: the file and the JSON path are named
     if space is None and g.space is None:
         raise UsageError(f"{file}: the genotype names no space; name one with --space")
