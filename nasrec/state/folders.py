@@ -65,7 +65,7 @@ def clean_stale(target: Path) -> None:
     if not target.parent.is_dir():
         return
     for tmp in target.parent.glob(f".{target.name}.tmp-*"):
-        m = re.fullmatch(rf"\.{re.escape(target.name)}\.tmp-([0-9a-f]{{8}})-(\d+)-[0-9a-f]+", tmp.name)
+        m = _TEMPORARY.fullmatch(tmp.name)
         if m:
             _remove_if_dead(tmp, m.group(1), int(m.group(2)))
 
