@@ -26,6 +26,7 @@ same genotype, same text, byte for byte. Node ids: `in_dense`, `in_sparse`, `b<k
 from __future__ import annotations
 
 import itertools
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -130,6 +131,13 @@ def _reads_from(block: Block, branch: str, kind: str) -> list[int]:
     if kind == "dense" and "pair" in reads:
         out += [ins.left, ins.right]
     return out
+
+
+def drawn_digest(svg: str) -> str | None:
+    """The genotype digest in the title of a diagram this module drew as SVG (`_title`'s `space S · digest D`
+    line), or None."""
+    m = re.search(r">space [^<]*? digest ([0-9a-f]+)</text>", svg)
+    return m[1] if m is not None else None
 
 
 def _title(genotype: Genotype, hide_unused: bool = False) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,11 +18,10 @@ from nasrec.genotype.io import load
 from nasrec.genotype.schema import Genotype
 from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
 from nasrec.state import scan_jsonl
+from nasrec.viz.render import drawn_digest
 from nasrec.viz.report_html import _duration, _f, _si, _sort_key
 
 M = TypeVar("M", bound=BaseModel)
-DIAGRAM_DIGEST = re.compile(r">space [^<]*? digest ([0-9a-f]+)</text>")
-"""The digest in the title of a diagram `nasrec.viz.render` drew as SVG (`space S · digest D`)."""
 
 
 def open_run(run_dir: str | Path) -> RunPaths:
@@ -206,10 +204,10 @@ class RunData:
         raw = self._read(self.paths.best_diagram)
         if raw is None:
             return None
-        m = DIAGRAM_DIGEST.search(raw.decode("utf-8", errors="replace"))
-        if m is not None and m[1] == self.best_digest:
+        digest = drawn_digest(raw.decode("utf-8", errors="replace"))
+        if digest == self.best_digest:
             return raw
-        drew = f"digest {m[1]}" if m is not None else "no digest in its title"
+        drew = f"digest {digest}" if digest is not None else "no digest in its title"
         self.problems.append(
             f"{self.rel(self.paths.best_diagram)}: not a diagram of the best genotype ({drew}, the best is "
             f"{self.best_digest}); not used"
