@@ -1,6 +1,7 @@
 """Uncertainty of CTR scores measured on the same rows: the standard error of one model's log loss, and paired
-percentile-bootstrap confidence intervals for the difference between two models in log loss and in AUC; and
-across independent runs (e.g. a benchmark's seeds), the Student-t interval of a mean.
+confidence intervals for the difference between two models in log loss and in AUC (a percentile bootstrap up
+to `BOOTSTRAP_MAX_ROWS` test rows, analytic above: normal for log loss, DeLong for AUC); and across independent
+runs (e.g. a benchmark's seeds), the Student-t interval of a mean.
 
 Scores of models evaluated on the same test rows are strongly correlated (hard rows are hard for every model),
 so the difference of two log losses is much better determined than either one: resampling rows *jointly*
@@ -16,15 +17,26 @@ from pydantic import BaseModel
 
 from nasrec.evaluators.metrics import auc
 
+# "auto" bootstraps up to this many test rows and is analytic above. CPU seconds per model pair at the final
+# stage's defaults (3 seeds; 2000 log-loss and 500 AUC resamples; benchmarks/paired_intervals.py, one thread): the
+# AUC bootstrap takes 23 s at 50,000 rows, 47 s at 100,000 and ~57 min at Criteo's 4.6M (the stage compares 5
+# pairs: hours), the log-loss one ~2.5 min at 4.6M; normal and DeLong take 0.6 s and 7 s there, and agree with
+# the bootstrap. Up to 40,000 rows (the committed runs have at most 20,000 test rows) the bootstrap stays under
+# ~20 s a pair and draws the very resamples it drew before its chunks were bounded (200 a chunk up to 41,943).
+BOOTSTRAP_MAX_ROWS = 40_000
+_CHUNK_INDICES = 2**23  # int64 indices drawn at once by the log-loss bootstrap: 64 MB
+
 
 class Interval(BaseModel):
-    """`estimate` with a `level` confidence interval [`low`, `high`] over `rows` rows."""
+    """`estimate` with a `level` confidence interval [`low`, `high`] over `rows` rows, computed by `method`
+    ("bootstrap", "normal", "delong", "t"; files written before the field existed used the bootstrap)."""
 
     estimate: float
     low: float
     high: float
     level: float
     rows: int
+    method: str = "bootstrap"
 
     @property
     def excludes_zero(self) -> bool:
@@ -63,6 +75,22 @@ def _check(labels: np.ndarray, *arrays: np.ndarray) -> None:
         )
 
 
+def _method(method: str, rows: int, analytic: str) -> str:
+    """The method `method` names for `rows` test rows: "auto" is the bootstrap up to `BOOTSTRAP_MAX_ROWS`."""
+    allowed = ("auto", "bootstrap", analytic)
+    if method not in allowed:
+        raise ValueError(f"method must be one of {', '.join(map(repr, allowed))} (got {method!r})")
+    if method == "auto":
+        return "bootstrap" if rows <= BOOTSTRAP_MAX_ROWS else analytic
+    return method
+
+
+def _z(level: float) -> float:
+    from scipy.stats import norm  # scipy.stats takes ~0.6 s to import: only when asked for
+
+    return float(norm.ppf(0.5 + level / 2))
+
+
 def _check_shapes(n: int, a: tuple[int, ...], b: tuple[int, ...]) -> None:
     """Two models' predictions must pair up: the same rows and, as [seeds, rows], the same number of seeds."""
     if a[-1] != b[-1]:
@@ -83,8 +111,9 @@ def paired_log_loss_diff(
     level: float = 0.95,
     n_resamples: int = 2000,
     seed: int = 0,
+    method: str = "auto",
 ) -> Interval:
-    """Log loss of model a minus model b on the same rows, with a paired percentile bootstrap CI over rows.
+    """Log loss of model a minus model b on the same rows, with a paired CI over rows (`paired_row_diff`).
     Negative: a is better. Logits may be [rows] or [seeds, rows] (seed i of a paired with seed i of b; each
     row's difference is averaged over seeds, so the interval is pooled over seeds and rows)."""
     za, zb = np.atleast_2d(logits_a), np.atleast_2d(logits_b)
@@ -92,34 +121,41 @@ def paired_log_loss_diff(
     _check(labels, za[0], zb[0])
     losses_a = row_log_loss(labels[None, :], za).mean(axis=0)
     losses_b = row_log_loss(labels[None, :], zb).mean(axis=0)
-    return paired_row_diff(losses_a, losses_b, level=level, n_resamples=n_resamples, seed=seed)
+    return paired_row_diff(losses_a, losses_b, level=level, n_resamples=n_resamples, seed=seed, method=method)
 
 
 def paired_row_diff(
-    losses_a: np.ndarray, losses_b: np.ndarray, *, level: float = 0.95, n_resamples: int = 2000, seed: int = 0
+    losses_a: np.ndarray,
+    losses_b: np.ndarray,
+    *,
+    level: float = 0.95,
+    n_resamples: int = 2000,
+    seed: int = 0,
+    method: str = "auto",
 ) -> Interval:
-    """Mean of `losses_a - losses_b` (per-row losses of two models on the same rows) with a bootstrap CI over
-    rows. Rows may be pooled over several runs (seeds) as long as a and b are aligned."""
+    """Mean of `losses_a - losses_b` (per-row losses of two models on the same rows) with a CI over rows:
+    `method` "bootstrap" (percentile), "normal" (mean +- z * sd / sqrt(rows)) or "auto" (the bootstrap up to
+    `BOOTSTRAP_MAX_ROWS` rows). Rows may be pooled over several runs (seeds) as long as a and b are aligned."""
     a, b = np.asarray(losses_a, dtype=np.float64), np.asarray(losses_b, dtype=np.float64)
     _check(a, b)
-    d = a - b
-    if np.all(d == d[0]):  # identical differences: the bootstrap distribution is degenerate
-        return Interval(estimate=float(d[0]), low=float(d[0]), high=float(d[0]), level=level, rows=len(d))
+    d, n = a - b, len(a)
+    how = _method(method, n, "normal")
+    if np.all(d == d[0]):  # identical differences: the interval is degenerate
+        return Interval(estimate=float(d[0]), low=float(d[0]), high=float(d[0]), level=level, rows=n, method=how)
+    mean = float(d.mean())
+    if how == "normal":
+        half = _z(level) * float(d.std(ddof=1)) / np.sqrt(n)
+        return Interval(estimate=mean, low=mean - half, high=mean + half, level=level, rows=n, method=how)
     rng = np.random.default_rng(seed)
+    # 200 resamples at a time (fewer on many rows: at most _CHUNK_INDICES indices) bounds memory; up to
+    # _CHUNK_INDICES / 200 rows this is the stream the bootstrap always drew
+    chunk = max(1, min(200, _CHUNK_INDICES // n))
     means = np.concatenate(
-        [
-            d[rng.integers(0, len(d), (min(200, n_resamples - i), len(d)))].mean(axis=1)
-            for i in range(0, n_resamples, 200)
-        ]
-    )  # 200 resamples at a time bounds memory
-    alpha = (1 - level) / 2
-    return Interval(
-        estimate=float(d.mean()),
-        low=float(np.quantile(means, alpha)),
-        high=float(np.quantile(means, 1 - alpha)),
-        level=level,
-        rows=len(d),
+        [d[rng.integers(0, n, (min(chunk, n_resamples - i), n))].mean(axis=1) for i in range(0, n_resamples, chunk)]
     )
+    alpha = (1 - level) / 2
+    low, high = float(np.quantile(means, alpha)), float(np.quantile(means, 1 - alpha))
+    return Interval(estimate=mean, low=low, high=high, level=level, rows=n, method=how)
 
 
 def paired_auc_diff(
@@ -130,10 +166,12 @@ def paired_auc_diff(
     level: float = 0.95,
     n_resamples: int = 1000,
     seed: int = 0,
+    method: str = "auto",
 ) -> Interval:
-    """AUC of model a minus model b on the same rows, with a paired (percentile) bootstrap CI: rows are
-    resampled jointly with their label and both scores. Positive: a ranks better. Scores may be [seeds, rows]:
-    the statistic is then the mean over seeds of the AUC differences, on the same resampled rows."""
+    """AUC of model a minus model b on the same rows, with a paired CI. Positive: a ranks better. `method`
+    "bootstrap": percentile bootstrap, rows resampled jointly with their label and both scores; "delong": DeLong's
+    variance of the paired difference; "auto": the bootstrap up to `BOOTSTRAP_MAX_ROWS` rows. Scores may be
+    [seeds, rows]: the statistic is then the mean over seeds of the AUC differences (on the same resampled rows)."""
     y = np.asarray(labels)
     sa, sb = (
         np.atleast_2d(np.asarray(scores_a, dtype=np.float64)),
@@ -141,11 +179,14 @@ def paired_auc_diff(
     )
     _check_shapes(len(y), sa.shape, sb.shape)
     _check(y, sa[0], sb[0])
+    how = _method(method, len(y), "delong")
     positives = int(np.count_nonzero(y))
     if positives in (0, len(y)):
         raise ValueError(
             f"paired_auc_diff needs both classes in the labels (got {positives} positives in {len(y)} rows)"
         )
+    if how == "delong":
+        return _delong(y.astype(bool), sa, sb, level)
 
     def stat(idx: np.ndarray) -> float:
         return float(np.mean([auc(y[idx], a[idx]) - auc(y[idx], b[idx]) for a, b in zip(sa, sb, strict=True)]))
@@ -162,6 +203,50 @@ def paired_auc_diff(
         high=float(np.quantile(diffs, 1 - alpha)),
         level=level,
         rows=len(y),
+        method=how,
+    )
+
+
+def _placements(pos: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+    """AUC of scores `s` (from midranks, summed as metrics.auc sums them) and its placements: for each positive
+    the share of negatives scored below it, for each negative the share of positives above it (ties half). One
+    sort: in Sun & Xu's terms a positive's placement is (midrank among all - midrank among positives) / n,
+    counted here per tie group."""
+    m = int(np.count_nonzero(pos))
+    n = len(pos) - m
+    order = np.argsort(s)
+    ordered, positive = s[order], pos[order].astype(np.int64)
+    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # each tie group's first sorted position
+    size = np.diff(np.r_[first, len(s)])
+    pos_before = np.r_[0, np.cumsum(positive)][first]
+    pos_in = np.add.reduceat(positive, first)
+    group = np.empty(len(s), dtype=np.int64)
+    group[order] = np.repeat(np.arange(len(first)), size)  # each row's tie group
+    ranks = (first + (size + 1) / 2)[group]  # midranks: exact halves, the values scipy's rankdata gives
+    g_pos, g_neg = group[pos], group[~pos]
+    below = (first[g_pos] - pos_before[g_pos] + (size[g_pos] - pos_in[g_pos]) / 2) / n
+    above = (m - pos_before[g_neg] - pos_in[g_neg] / 2) / m
+    return float((ranks[pos].sum() - m * (m + 1) / 2) / (m * n)), below, above
+
+
+def _delong(pos: np.ndarray, sa: np.ndarray, sb: np.ndarray, level: float) -> Interval:
+    """DeLong et al. (1988): each AUC is the mean of its positives' placements and of its negatives'; the
+    covariance of the AUCs is that of the placements over the m positives / m plus over the n negatives / n.
+    The statistic is the mean over seeds of AUC_a - AUC_b, a contrast c of the 2 * seeds AUCs: c' S c is the
+    variance of the same contrast of the placements, summed here as it goes. O(rows log rows) per score vector."""
+    m, n, seeds = int(pos.sum()), int((~pos).sum()), len(sa)
+    if min(m, n) < 2:
+        raise ValueError(f"paired_auc_diff (delong) needs 2 rows of each class (got {m} positives in {m + n} rows)")
+    place_pos, place_neg, aucs = np.zeros(m), np.zeros(n), []
+    for sign, s in [(1, a) for a in sa] + [(-1, b) for b in sb]:
+        area, below, above = _placements(pos, s)
+        aucs.append(area)
+        place_pos += sign / seeds * below
+        place_neg += sign / seeds * above
+    estimate = float(np.mean([a - b for a, b in zip(aucs[:seeds], aucs[seeds:], strict=True)]))
+    half = _z(level) * float(np.sqrt(place_pos.var(ddof=1) / m + place_neg.var(ddof=1) / n))
+    return Interval(
+        estimate=estimate, low=estimate - half, high=estimate + half, level=level, rows=m + n, method="delong"
     )
 
 
@@ -181,4 +266,4 @@ def mean_interval(values: Sequence[float], level: float = 0.95) -> Interval:
         raise ValueError(f"mean_interval needs at least 2 values, got {len(values)}")
     mean, spread = mean_and_spread(values)
     half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * spread / np.sqrt(len(values))
-    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level, rows=len(values))
+    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level, rows=len(values), method="t")

@@ -27,7 +27,7 @@ from nasrec.evaluators.base import Score, build_evaluator, evaluator_config
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrainConfig
-from nasrec.evaluators.stats import paired_auc_diff, paired_log_loss_diff
+from nasrec.evaluators.stats import BOOTSTRAP_MAX_ROWS, paired_auc_diff, paired_log_loss_diff
 from nasrec.evaluators.supernet_training import GUARD as SUPERNET_GUARD
 from nasrec.genotype import SAMPLERS, Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
@@ -498,7 +498,8 @@ class Pipeline:
             if r is best:
                 continue
             z = self._logits(r, results)
-            self.console.print(f"  NASRecNet - {r.name}: paired bootstrap over {len(labels):,} rows", highlight=False)
+            how = "bootstrap" if len(labels) <= BOOTSTRAP_MAX_ROWS else "normal / DeLong"
+            self.console.print(f"  NASRecNet - {r.name}: paired {how} over {len(labels):,} rows", highlight=False)
             out[r.name] = Comparison(
                 log_loss=paired_log_loss_diff(labels, zb, z), auc=paired_auc_diff(labels, zb, z, n_resamples=500)
             )

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from nasrec.evaluators.metrics import log_loss_from_logits
+from nasrec.evaluators import stats
+from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.stats import (
     Interval,
     log_loss_se,
@@ -14,6 +15,7 @@ from nasrec.evaluators.stats import (
     paired_row_diff,
     row_log_loss,
 )
+from nasrec.records import Comparison
 
 
 def _two_models(n, seed=0):
@@ -102,12 +104,16 @@ def test_identical_models_give_a_zero_width_interval_and_mismatched_rows_are_ref
 def test_paired_auc_diff_refuses_labels_of_one_class():
     scores = np.arange(10.0)
     for labels, positives in ((np.zeros(10), 0), (np.ones(10), 10)):
-        with pytest.raises(ValueError) as info:
-            paired_auc_diff(labels, scores, scores[::-1])
-        assert (
-            str(info.value)
-            == f"paired_auc_diff needs both classes in the labels (got {positives} positives in 10 rows)"
-        )
+        for method in ("bootstrap", "delong"):
+            with pytest.raises(ValueError) as info:
+                paired_auc_diff(labels, scores, scores[::-1], method=method)
+            assert (
+                str(info.value)
+                == f"paired_auc_diff needs both classes in the labels (got {positives} positives in 10 rows)"
+            )
+    with pytest.raises(ValueError) as info:
+        paired_auc_diff(np.array([0.0, 1.0, 1.0]), scores[:3], scores[:3], method="delong")
+    assert str(info.value) == "paired_auc_diff (delong) needs 2 rows of each class (got 2 positives in 3 rows)"
     with pytest.raises(ValueError) as info:  # seed 4 draws row 1 twice in both resamples
         paired_auc_diff(np.array([0.0, 1.0]), np.array([0.1, 0.9]), np.array([0.9, 0.1]), n_resamples=2, seed=4)
     assert str(info.value) == "paired_auc_diff: every one of 2 resamples of 2 rows drew one class"
@@ -133,9 +139,116 @@ def test_mean_interval_is_the_student_t_interval_and_covers_the_true_mean_at_its
     i = mean_interval([0.004, -0.003, -0.002, -0.012, -0.012, -0.024])
     # mean -0.008167, sample sd 0.009928, t(0.975, 5) = 2.5706: half-width 2.5706 * 0.009928 / sqrt(6)
     assert (i.estimate, i.low, i.high, i.rows) == pytest.approx((-0.008167, -0.018586, 0.002252, 6), abs=2e-6)
-    assert not i.excludes_zero
+    assert not i.excludes_zero and i.method == "t"
     rng = np.random.default_rng(0)
     covered = [mean_interval(rng.normal(1.0, 2.0, 6)) for _ in range(2000)]
     assert 0.93 < np.mean([c.low <= 1.0 <= c.high for c in covered]) < 0.97
     with pytest.raises(ValueError, match=r"^mean_interval needs at least 2 values, got 1$"):
         mean_interval([0.5])
+
+
+def _correlated(n, seed=0):
+    """Two models sharing a latent logit (hard rows are hard for both): b's noise is larger, so a is better in
+    log loss and in AUC."""
+    rng = np.random.default_rng(seed)
+    latent = rng.normal(-1.0, 1.0, n)
+    y = (rng.random(n) < 1 / (1 + np.exp(-latent))).astype(float)
+    return y, latent + rng.normal(0, 0.5, n), latent + rng.normal(0, 0.8, n)
+
+
+def _bootstrap_sd(statistic, n, resamples, seed=0):
+    rng = np.random.default_rng(seed)
+    return float(np.std([statistic(rng.integers(0, n, n)) for _ in range(resamples)], ddof=1))
+
+
+def test_the_analytic_standard_errors_agree_with_the_bootstrap():
+    y, za, zb = _correlated(10_000)
+    delong = paired_auc_diff(y, za, zb, method="delong")
+    assert delong.method == "delong" and delong.rows == 10_000
+    se = (delong.high - delong.low) / 2 / 1.959964
+    sd = _bootstrap_sd(lambda i: auc(y[i], za[i]) - auc(y[i], zb[i]), len(y), 300)
+    assert se == pytest.approx(sd, rel=0.1)  # 0.00491 and 0.00494
+    normal = paired_log_loss_diff(y, za, zb, method="normal")
+    bootstrap = paired_log_loss_diff(y, za, zb, method="bootstrap")
+    assert (normal.method, bootstrap.method, normal.estimate) == ("normal", "bootstrap", bootstrap.estimate)
+    assert normal.high - normal.low == pytest.approx(bootstrap.high - bootstrap.low, rel=0.05)
+    d = row_log_loss(y, za) - row_log_loss(y, zb)
+    assert (normal.high - normal.low) / 2 == pytest.approx(1.959964 * d.std(ddof=1) / 100, rel=1e-6)
+
+
+def test_the_analytic_intervals_cover_the_true_differences():
+    y, za, zb = _correlated(1_000_000, seed=99)  # the true differences, on a very large sample
+    true_auc = auc(y, za) - auc(y, zb)
+    true_log_loss = row_log_loss(y, za).mean() - row_log_loss(y, zb).mean()
+    covered_auc = covered_log_loss = 0
+    for seed in range(100):
+        y, za, zb = _correlated(2000, seed=seed)
+        ci = paired_auc_diff(y, za, zb, method="delong")
+        covered_auc += ci.low <= true_auc <= ci.high
+        ci = paired_log_loss_diff(y, za, zb, method="normal")
+        covered_log_loss += ci.low <= true_log_loss <= ci.high
+    assert covered_auc >= 85 and covered_log_loss >= 85  # 95 nominal; 94 and 95
+
+
+def test_delong_handles_ties_and_seeds_as_the_definition_does():
+    """Scores of one decimal tie; against DeLong's covariance from the pairwise kernel (O(rows^2))."""
+    y, za, zb = _correlated(600, seed=3)
+    rng = np.random.default_rng(4)
+    sa = np.round(np.stack([za, za + rng.normal(0, 0.3, 600), za + rng.normal(0, 0.3, 600)]), 1)
+    sb = np.round(np.stack([zb, zb + rng.normal(0, 0.3, 600), zb + rng.normal(0, 0.3, 600)]), 1)
+    ci = paired_auc_diff(y, sa, sb, method="delong")
+    assert ci.estimate == paired_auc_diff(y, sa, sb, method="bootstrap", n_resamples=1).estimate
+    assert ci.estimate == np.mean([auc(y, a) - auc(y, b) for a, b in zip(sa, sb, strict=True)])
+    pos = y == 1
+    kernel = [(s[pos, None] > s[None, ~pos]) + 0.5 * (s[pos, None] == s[None, ~pos]) for s in [*sa, *sb]]
+    placements_pos = np.stack([k.mean(axis=1) for k in kernel])  # each positive against every negative
+    placements_neg = np.stack([k.mean(axis=0) for k in kernel])
+    covariance = np.cov(placements_pos) / pos.sum() + np.cov(placements_neg) / (~pos).sum()
+    contrast = np.repeat([1 / 3, -1 / 3], 3)
+    assert (ci.high - ci.low) / 2 == pytest.approx(1.959964 * np.sqrt(contrast @ covariance @ contrast), rel=1e-6)
+    one = paired_auc_diff(y, sa[0], sb[0], method="delong")
+    assert one.estimate == auc(y, sa[0]) - auc(y, sb[0]) and one.high - one.low > ci.high - ci.low
+
+
+def test_auto_bootstraps_up_to_the_threshold_and_is_analytic_above(monkeypatch):
+    monkeypatch.setattr(stats, "BOOTSTRAP_MAX_ROWS", 100)
+    for n, log_loss, auc_method in ((100, "bootstrap", "bootstrap"), (101, "normal", "delong")):
+        y, za, zb = _correlated(n)
+        assert paired_log_loss_diff(y, za, zb, n_resamples=10).method == log_loss
+        assert paired_row_diff(row_log_loss(y, za), row_log_loss(y, zb), n_resamples=10).method == log_loss
+        assert paired_auc_diff(y, za, zb, n_resamples=10).method == auc_method
+        assert paired_log_loss_diff(y, za, za).method == log_loss  # a degenerate interval records it too
+    for call, analytic in ((paired_log_loss_diff, "normal"), (paired_auc_diff, "delong")):
+        with pytest.raises(ValueError) as info:
+            call(y, za, zb, method="exact")
+        assert str(info.value) == f"method must be one of 'auto', 'bootstrap', '{analytic}' (got 'exact')"
+
+
+def test_the_bootstrap_draws_the_stream_it_always_drew_and_bounds_its_chunks(monkeypatch):
+    def old(d, seed=0, n_resamples=2000, chunk=200):  # the bootstrap before its chunks were bounded by rows
+        rng = np.random.default_rng(seed)
+        means = np.concatenate(
+            [
+                d[rng.integers(0, len(d), (min(chunk, n_resamples - i), len(d)))].mean(axis=1)
+                for i in range(0, n_resamples, chunk)
+            ]
+        )
+        return d.mean(), np.quantile(means, 0.025), np.quantile(means, 0.975)
+
+    y, za, zb = _correlated(5000)
+    d = row_log_loss(y, za) - row_log_loss(y, zb)
+    ci = paired_log_loss_diff(y, za, zb, seed=7)
+    assert (ci.method, (ci.estimate, ci.low, ci.high)) == ("bootstrap", old(d, seed=7))
+    monkeypatch.setattr(stats, "_CHUNK_INDICES", 5000 * 7)  # 7 resamples of 5,000 rows a chunk
+    ci = paired_row_diff(row_log_loss(y, za), row_log_loss(y, zb), n_resamples=30)
+    assert (ci.estimate, ci.low, ci.high) == old(d, n_resamples=30, chunk=7)
+
+
+def test_an_interval_records_its_method_and_one_written_without_it_was_a_bootstrap():
+    old = '{"estimate": -0.0026, "low": -0.0041, "high": -0.0011, "level": 0.95, "rows": 2000}'
+    c = Comparison.model_validate_json(f'{{"log_loss": {old}, "auc": {old}}}')
+    assert c.log_loss.method == c.auc.method == "bootstrap"
+    delong = c.auc.model_copy(update={"method": "delong"})
+    assert Interval.model_validate_json(delong.model_dump_json()) == delong and '"method":"delong"' in (
+        delong.model_dump_json()
+    )
