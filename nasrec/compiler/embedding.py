@@ -14,6 +14,21 @@ from torch import Tensor, nn
 from nasrec.data.spec import FeatureSpec
 
 
+def check_inputs(features: FeatureSpec, dense: Tensor, sparse: Tensor) -> None:
+    """Refuse a batch whose widths are not the model's: a wider dense input would be cut and a narrower one
+    zero-padded by the operators, and a [B, 1] sparse input would broadcast one index to every field."""
+    if dense.dim() != 2 or dense.shape[1] != features.n_dense:
+        raise ValueError(
+            f"dense input must be [batch, {features.n_dense}] (the model's {features.n_dense} dense features), "
+            f"got {list(dense.shape)}"
+        )
+    if sparse.dim() != 2 or sparse.shape[1] != features.n_sparse or sparse.shape[0] != dense.shape[0]:
+        raise ValueError(
+            f"sparse input must be [{dense.shape[0]}, {features.n_sparse}] (one index per sparse field, as many "
+            f"rows as the dense input), got {list(sparse.shape)}"
+        )
+
+
 class FeatureEmbedding(nn.Module):
     """[B, n_sparse] int64 indices -> [B, n_sparse, embedding_dim] float32."""
 

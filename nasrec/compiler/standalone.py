@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from nasrec.compiler.base import OpInputs, OpModule
 from nasrec.compiler.context import BuildContext
-from nasrec.compiler.embedding import FeatureEmbedding
+from nasrec.compiler.embedding import FeatureEmbedding, check_inputs
 from nasrec.compiler.network import BlockPlan, NetPlan, OpRef, plan, run
 from nasrec.compiler.supernet import Embedded
 from nasrec.data.spec import FeatureSpec
@@ -48,6 +48,7 @@ class StandaloneModel(nn.Module):
         return mod(x)  # a module call, so fvcore attributes its FLOPs to `blocks.b<k>.<key>`
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
+        check_inputs(self.features, dense, sparse)
         return Embedded(dense, self.embedding(sparse))
 
     def head_inputs(self, emb: Embedded) -> Tensor:
@@ -58,7 +59,8 @@ class StandaloneModel(nn.Module):
         return self.head_logits(self.head_inputs(emb))
 
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
-        """Logits [B] from dense [B, n_dense] float32 and sparse [B, n_sparse] int64."""
+        """Logits [B] from dense [B, n_dense] float32 and sparse [B, n_sparse] int64 (other widths: ValueError)."""
+        check_inputs(self.features, dense, sparse)
         return self.head_logits(run(self.plan, dense, self.embedding(sparse), self._call))
 
     def _dense_logits(self, dense: Tensor, emb: Tensor) -> Tensor:
@@ -75,6 +77,7 @@ class StandaloneModel(nn.Module):
         compiled = fn
 
         def forward(dense: Tensor, sparse: Tensor) -> Tensor:
+            check_inputs(self.features, dense, sparse)
             return compiled(dense, self.embedding(sparse))
 
         return forward

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from nasrec.compiler.base import OpInputs, OpModule, Slicer
 from nasrec.compiler.context import BuildContext, OpSpec
-from nasrec.compiler.embedding import FeatureEmbedding
+from nasrec.compiler.embedding import FeatureEmbedding, check_inputs
 from nasrec.compiler.flat import FlatParams, by_index, padded_sizes
 from nasrec.compiler.network import HEAD, BlockPlan, NetPlan, OpRef, op_key, plan, run
 from nasrec.compiler.operators.mergers import MERGER_OPERATORS
@@ -114,6 +114,7 @@ class Supernet(nn.Module):
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
         """The embedding lookup, to share between several views on one batch."""
+        check_inputs(self.features, dense, sparse)
         return Embedded(dense, self.embedding(sparse))
 
     def view(self, genotype: Genotype) -> SupernetView:

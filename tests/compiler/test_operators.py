@@ -11,7 +11,7 @@ from nasrec.compiler import OpInputs, Supernet, count_flops, get_operator, list_
 from nasrec.compiler.context import BuildContext
 from nasrec.compiler.network import _cat_tokens
 from nasrec.compiler.operators import MERGER_OPERATORS
-from nasrec.genotype import SearchSpace, sample
+from nasrec.genotype import NASREC_SMALL, SearchSpace, sample
 from nasrec.registry import UnknownNameError
 from tests.compiler.helpers import SMALL, assert_equivalent, randomise
 
@@ -142,3 +142,37 @@ def test_attention_on_embeddings_its_heads_do_not_divide_is_refused_when_built()
         compile_standalone(sample(space_for("attention"), "all-operators", 0), spec)
     with pytest.raises(ValueError, match=r"multiple of 8, got 12"):
         Supernet(space_for("attention"), spec)
+
+
+@pytest.mark.parametrize(
+    ("dense_width", "sparse_shape", "message"),
+    [
+        (5, (2, 4), "dense input must be [batch, 3] (the model's 3 dense features), got [2, 5]"),
+        (2, (2, 4), "dense input must be [batch, 3] (the model's 3 dense features), got [2, 2]"),
+        (
+            3,
+            (2, 1),
+            "sparse input must be [2, 4] (one index per sparse field, as many rows as the dense input), got [2, 1]",
+        ),
+        (
+            3,
+            (3, 4),
+            "sparse input must be [2, 4] (one index per sparse field, as many rows as the dense input), got [3, 4]",
+        ),
+    ],
+)
+def test_a_batch_of_the_wrong_width_is_refused_by_the_model_and_the_supernet(dense_width, sparse_shape, message):
+    """The operators would zero-pad a narrow dense input and cut a wide one, and a [B, 1] sparse input would
+    broadcast one index to every field: each is refused, naming the shape expected."""
+    from nasrec.compiler import compile_standalone
+
+    genotype = sample(NASREC_SMALL, rng=0)
+    dense, sparse = torch.rand(2, dense_width), torch.zeros(sparse_shape, dtype=torch.long)
+    supernet = Supernet(NASREC_SMALL, SMALL)
+    models = [compile_standalone(genotype, SMALL), supernet.view(genotype)]
+    for run_model in (*models, models[0].compiled_forward()):
+        with pytest.raises(ValueError) as err:
+            run_model(dense, sparse)
+        assert str(err.value) == message
+    ok = torch.rand(2, 3), torch.zeros(2, 4, dtype=torch.long)
+    assert models[0](*ok).shape == models[1](*ok).shape == (2,)
