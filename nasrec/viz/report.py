@@ -76,6 +76,27 @@ SECTIONS = {
 }
 """Section ids (HTML anchors) and titles, in page order."""
 
+METHOD_NAMES = {"bootstrap": "bootstrap", "normal": "normal", "delong": "DeLong", "t": "t"}
+"""How the final table's note names each `Interval.method`."""
+
+
+def interval_note(run: RunData) -> str:
+    """What the final table's intervals are, as their `method` fields say: "paired bootstrap 95 % intervals ..."
+    where every interval is one kind, else each metric's methods ("normal (log loss) and DeLong (AUC)": the
+    analytic intervals above `BOOTSTRAP_MAX_ROWS` test rows)."""
+    comparisons = list(run.summary.comparisons.values()) if run.summary is not None else []
+    ll, auc = ([getattr(c, metric).method for c in comparisons] for metric in ("log_loss", "auc"))
+
+    def named(methods: list[str]) -> str:
+        return " / ".join(METHOD_NAMES.get(m, m) for m in dict.fromkeys(methods))
+
+    rows = "95 % intervals over the test rows, pooled over seeds"
+    if not comparisons:
+        return f"intervals are paired {rows}"
+    if len(set(ll + auc)) == 1:
+        return f"intervals are paired {named(ll)} {rows}"
+    return f"intervals are paired {rows}: {named(ll)} (log loss) and {named(auc)} (AUC)"
+
 
 def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
     """Write the HTML report of `run_dir` to `out` (default `RUN/report.html`) and return its path.
@@ -310,7 +331,7 @@ class _Report:
         note = (
             f"Sorted by test log loss; NASRecNet highlighted. Every model trained with the final seeds "
             f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
-            "summary.json); intervals are paired bootstrap 95 % intervals over the test rows, pooled over seeds. "
+            f"summary.json); {interval_note(run)}. "
             "Differences are NASRecNet minus the model: a negative log-loss or a positive AUC difference means "
             "NASRecNet is better."
         )

@@ -23,7 +23,7 @@ from nasrec.errors import UsageError
 from nasrec.genotype.errors import GenotypeError
 from nasrec.state import atomic_write_bytes, atomic_write_text
 from nasrec.viz.render import drawing, to_dot
-from nasrec.viz.report import SECTIONS
+from nasrec.viz.report import SECTIONS, interval_note
 from nasrec.viz.report_data import (
     FINAL_HEAD,
     RunData,
@@ -268,7 +268,7 @@ class _Markdown:
         note = (
             f"Sorted by test log loss; NASRecNet in bold. Every model trained with the final seeds "
             f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
-            "summary.json); intervals are paired bootstrap 95 % intervals over the test rows, pooled over seeds. "
+            f"summary.json); {interval_note(run)}. "
             "Differences are NASRecNet minus the model: a negative log-loss or a positive AUC difference means "
             "NASRecNet is better."
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from nasrec.errors import UsageError
 from nasrec.evaluators.stats import Interval
 from nasrec.records import Comparison, RunPaths, Summary
 from nasrec.viz import report_md
-from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS
+from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report
 from nasrec.viz.report_md import files_folder, write_markdown_report
 from tests.viz.test_report import N_TOPK, PNG_MAGIC, _run_folder, _svg_of
 
@@ -95,6 +96,32 @@ def test_final_table_with_differences_and_intervals(full_md: str) -> None:
     assert by_name["NASRecNet"][0] == "**NASRecNet**" and by_name["random"][6] == ""
     assert "trained with the final seeds 0, 1 (each model" in full_md
     assert "a negative log-loss or a positive AUC difference means NASRecNet is better" in full_md
+    assert "intervals are paired bootstrap 95 % intervals over the test rows, pooled over seeds." in full_md
+
+
+def test_the_final_note_names_the_methods_the_intervals_were_computed_by(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Above 40,000 test rows the paired intervals are analytic (`Interval.method`): both reports say which,
+    not "bootstrap"."""
+    _run_folder(tmp_path)
+    paths = RunPaths(tmp_path)
+    summary = Summary.model_validate_json(paths.summary.read_text())
+    summary.comparisons = {
+        "DLRM": Comparison(
+            log_loss=LL.model_copy(update={"method": "normal", "rows": 50_000}),
+            auc=AUC.model_copy(update={"method": "delong", "rows": 50_000}),
+        )
+    }
+    paths.summary.write_text(summary.model_dump_json(indent=2))
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends", "matplotlib.backends.backend_agg"):
+        monkeypatch.setitem(sys.modules, name, None)  # no plots: only the text is looked at
+    said = (
+        "intervals are paired 95 % intervals over the test rows, pooled over seeds: normal (log loss) and DeLong (AUC)."
+    )
+    for text in (write_markdown_report(tmp_path).read_text(), build_report(tmp_path)):
+        assert said in text
+        assert "bootstrap" not in text
 
 
 def test_summary_and_config(full_run: tuple[Path, dict[str, Any]], full_md: str) -> None:
