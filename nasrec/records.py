@@ -86,8 +86,8 @@ class FinalResult(BaseModel):
 
 
 class Comparison(BaseModel):
-    """NASRecNet's test log loss and AUC minus this model's, with paired 95 % intervals (pooled over seeds):
-    a negative log-loss difference means NASRecNet is better."""
+    """NASRecNet's test log loss and AUC minus this model's, with paired 95 % intervals (pooled over seeds; each
+    interval's `method` says how it was computed): a negative log-loss difference means NASRecNet is better."""
 
     log_loss: Interval
     auc: Interval
@@ -95,7 +95,9 @@ class Comparison(BaseModel):
 
 class Comparisons(BaseModel):
     """`final/comparisons.json`: the paired intervals of the final models `of`, (name, digest, test log loss) each,
-    kept so a rerun of a finished run reuses them (the bootstrap is slow on a large test split)."""
+    kept so a rerun of a finished run reuses them instead of computing them again from every model's test logits
+    (the bootstrap, used up to 40,000 test rows, `stats.BOOTSTRAP_MAX_ROWS`, takes a while; above that the
+    intervals are the quicker normal and DeLong ones)."""
 
     model_config = ConfigDict(extra="forbid")
 

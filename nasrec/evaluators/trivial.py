@@ -68,6 +68,8 @@ class ParamsProxy(_Size):
 
 @register_evaluator("flops")
 class FlopsProxy(_Size):
-    """Multiply-adds per example of the standalone model: more ranks better."""
+    """FLOPs per example of the standalone model (`Cost.flops`: the multiply-adds of its matrix products and
+    attention core, and its element-wise products, sums and differences; nasrec/compiler/cost.py): more ranks
+    better."""
 
     name = "flops"
