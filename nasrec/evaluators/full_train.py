@@ -124,6 +124,7 @@ class FullTrain:
     def __init__(self, **config: Any) -> None:
         self.cfg = FullTrainConfig(**config)
         self.data = open_data(self.cfg.data)
+        self._rows: dict[str, EvalRows] = {}
         if self.cfg.steps is not None and len(self.cfg.steps) != self.cfg.seeds:
             raise ValueError(f"steps gives {len(self.cfg.steps)} step counts for {self.cfg.seeds} seeds")
 
@@ -137,7 +138,7 @@ class FullTrain:
     def predict(self, genotype: Genotype) -> Prediction:
         """Train every seed, score each on `eval_split`; the Score and the logits [seeds, rows]."""
         cfg, start = self.cfg, time.perf_counter()
-        rows = eval_rows(self.data, cfg.eval_split, cfg.eval_batch_size)
+        rows = self.rows(cfg.eval_split)
         runs, logits = [], []
         for i in range(cfg.seeds):
             seed = derive_seed(cfg.seed + i, genotype.digest())
@@ -234,8 +235,15 @@ class FullTrain:
     @cached_property
     def constant_valid_log_loss(self) -> float:
         """The validation log loss of the constant predictor of the training rows' click rate."""
-        labels = eval_rows(self.data, "valid", self.cfg.eval_batch_size).labels
+        labels = self.rows("valid").labels
         return log_loss_from_logits(labels, np.full(len(labels), logit(self.data.split("train").positive_rate)))
+
+    def rows(self, split: str) -> EvalRows:
+        """The rows of `split` that models are validated (`valid`) or scored on, read once per evaluator: one copy
+        however many genotypes, seeds and tries use them (the validation rows of full Criteo take 0.75 GB)."""
+        if split not in self._rows:
+            self._rows[split] = eval_rows(self.data, split, self.cfg.eval_batch_size)
+        return self._rows[split]
 
     def learned_nothing(self, best_valid: float) -> bool:
         """Whether a run whose best validation log loss is `best_valid` fell short of `min_gain` below the
@@ -268,7 +276,6 @@ class FullTrain:
     def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None, recipe: TrainConfig):
         """Train one seed on `split` with `recipe`: early-stopped on validation when `split` is `train` and
         `steps` is None; else the recipe's schedule stopped after `steps`."""
-        cfg = self.cfg
         torch.manual_seed(seed)
         model = self._model(genotype)
         train = self.data.split(split)
@@ -283,7 +290,7 @@ class FullTrain:
         )
         validate = None
         if steps is None and split == "train" and recipe.patience is not None:
-            valid = eval_rows(self.data, "valid", cfg.eval_batch_size)
+            valid = self.rows("valid")
             validate = lambda: log_loss_from_logits(valid.labels, _predict(model, valid, self.device))  # noqa: E731 (a one-line closure)
         trainer.fit(
             lambda epoch: train.batches(recipe.batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True),
@@ -316,6 +323,10 @@ class _LearnedNothing(Exception):
 def _predict(model: torch.nn.Module, rows: EvalRows, device: torch.device) -> np.ndarray:
     was_training = model.training
     model.eval()
-    z = torch.cat([model(b.dense.to(device), b.sparse.to(device)).reshape(-1) for b in rows.batches]).cpu().numpy()
+    z = (
+        torch.cat([model(b.dense.to(device), b.sparse.to(device)).reshape(-1) for b in rows.iter_batches()])
+        .cpu()
+        .numpy()
+    )
     model.train(was_training)
     return z.astype(np.float64)

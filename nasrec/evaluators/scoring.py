@@ -3,7 +3,9 @@ data), cost of a genotype, building a Score."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import torch
@@ -18,14 +20,28 @@ from nasrec.evaluators.stats import mean_and_spread
 from nasrec.genotype import Genotype
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class EvalRows:
-    """Rows a score is measured on, held in memory: batches, their labels, and (oracle data) the true click
-    probabilities."""
+    """Rows a score is measured on, held in memory: their features (the sparse ids in the data's stored dtype, often
+    int16 or int32: a quarter or half of int64), their labels, and (oracle data) the true click probabilities.
+    `iter_batches` cuts batches of `batch_size` rows, widening each batch's ids to int64 as it is made."""
 
-    batches: list[Batch]
+    dense: np.ndarray
+    sparse: np.ndarray
     labels: np.ndarray
     probs: np.ndarray | None
+    batch_size: int
+
+    def iter_batches(self) -> Iterator[Batch]:
+        """The rows in batches, in order; only the batch being used holds int64 ids."""
+        for i in range(0, len(self.labels), self.batch_size):
+            yield _batch(self.dense, self.sparse, self.labels, slice(i, i + self.batch_size))
+
+    @cached_property
+    def batches(self) -> list[Batch]:
+        """Every batch, held (int64 ids for all rows, kept): for a caller that goes over the rows many times and
+        would rather not widen them again; `iter_batches` holds one batch at a time."""
+        return list(self.iter_batches())
 
 
 def _subset(data: PreparedData, split: str, rows: int | None, seed: int) -> np.ndarray:
@@ -40,28 +56,22 @@ def eval_rows(data: PreparedData, split: str, batch_size: int, rows: int | None 
     candidate is scored on exactly the same rows."""
     idx = _subset(data, split, rows, seed)
     probs = None if data.prob is None else np.asarray(data.prob[idx], dtype=np.float64)
-    return EvalRows(_batches(data, idx, batch_size), np.asarray(data.label[idx], dtype=np.float64), probs)
+    labels = np.asarray(data.label[idx], dtype=np.float64)
+    return EvalRows(np.asarray(data.dense[idx]), np.asarray(data.sparse[idx]), labels, probs, batch_size)
 
 
 def subset_batches(data: PreparedData, split: str, rows: int | None, batch_size: int, seed: int = 0) -> list[Batch]:
     """The batches of `eval_rows` (labels included), held in memory."""
-    return _batches(data, _subset(data, split, rows, seed), batch_size)
+    return eval_rows(data, split, batch_size, rows, seed).batches
 
 
-def _batches(data: PreparedData, idx: np.ndarray, batch_size: int) -> list[Batch]:
-    dense, sparse, label = (
-        np.asarray(data.dense[idx]),
-        np.asarray(data.sparse[idx], dtype=np.int64),
-        np.asarray(data.label[idx], dtype=np.float32),
+def _batch(dense: np.ndarray, sparse: np.ndarray, labels: np.ndarray, rows: slice) -> Batch:
+    """One batch: float32 features and labels, int64 ids (the labels' float32 values are the data's: 0/1)."""
+    return Batch(
+        torch.from_numpy(dense[rows]),
+        torch.from_numpy(sparse[rows].astype(np.int64)),
+        torch.from_numpy(labels[rows].astype(np.float32)),
     )
-    return [
-        Batch(
-            torch.from_numpy(dense[i : i + batch_size]),
-            torch.from_numpy(sparse[i : i + batch_size]),
-            torch.from_numpy(label[i : i + batch_size]),
-        )
-        for i in range(0, len(idx), batch_size)
-    ]
 
 
 def _entropy(p: np.ndarray) -> np.ndarray:
@@ -95,9 +105,10 @@ _COSTS: dict[tuple[str, int, int, int, bool, bool], tuple[int, int]] = {}
 def flops_and_params(
     genotype: Genotype, spec: FeatureSpec, layernorm: bool = True, norm_raw_fm: bool = False
 ) -> tuple[int, int]:
-    """Multiply-adds per example and dense parameters of `genotype`'s standalone model (with or without its
-    LayerNorms and the raw FM term's, as built), cached by the architecture's digest (labels such as `meta` or
-    `space` do not change the cost)."""
+    """FLOPs per example and dense parameters of `genotype`'s standalone model (with or without its LayerNorms
+    and the raw FM term's, as built), cached by the architecture's digest (labels such as `meta` or `space` do not
+    change the cost). The FLOPs are `Cost.flops`: one per multiply-add of the matrix products and the attention
+    core, plus one per element of the element-wise products, sums and differences (not only multiply-adds)."""
     key = (genotype.digest(), spec.n_dense, spec.n_sparse, spec.embedding_dim, layernorm, norm_raw_fm)
     if key not in _COSTS:
         shape = FeatureSpec.synthetic(spec.n_dense, [2] * spec.n_sparse, embedding_dim=spec.embedding_dim)

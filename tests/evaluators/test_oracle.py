@@ -48,7 +48,8 @@ def test_expected_log_loss_is_the_mean_log_loss_over_label_draws():
 
 
 def test_rows_without_probabilities_report_no_oracle_metrics():
-    assert oracle_metrics(EvalRows([], np.zeros(3), None), np.zeros(3)) == {}
+    rows = EvalRows(np.zeros((3, 13), np.float32), np.zeros((3, 26), np.int16), np.zeros(3), None, 4096)
+    assert oracle_metrics(rows, np.zeros(3)) == {}
 
 
 def test_teacher_references():
