@@ -22,8 +22,9 @@ from nasrec.evaluators.checkpoint import drop_optimizer_state, load_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.optimizers import sparse_adagrad
+from nasrec.evaluators.recipe import RESUME_MAY_CHANGE
 from nasrec.evaluators.schedule import logit
-from nasrec.evaluators.training import RESUME_MAY_CHANGE, TrainConfig, Trainer
+from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
 from nasrec.state import RunLock, atomic_write_text, pin_config, validation_reason

@@ -5,9 +5,9 @@ with the best weights restored, evaluation metrics, atomic resumable checkpoints
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
@@ -27,7 +27,8 @@ from nasrec.evaluators.distributed import DataParallel
 from nasrec.evaluators.guard import DivergenceGuard
 from nasrec.evaluators.metrics import auc, log_loss_from_logits, normalized_entropy
 from nasrec.evaluators.optimizers import dense_adagrad, sparse_adagrad, split_parameters
-from nasrec.evaluators.schedule import WARMUP_FLOOR, cosine_with_warmup, init_head, warmup_steps
+from nasrec.evaluators.recipe import TrainConfig, compared_recipe
+from nasrec.evaluators.schedule import cosine_with_warmup, init_head, warmup_steps
 
 Forward = Callable[[torch.Tensor, torch.Tensor, int], torch.Tensor]
 """(dense, sparse, step) -> logits [B]; the step lets supernet training draw a path per step."""
@@ -48,31 +49,6 @@ SYNC_EVERY_CUDA = 32
 """`Trainer(sync_every=None)` on CUDA reads the step losses back once per this many steps (one host-device sync
 for all of them) instead of every step; elsewhere every step (a read costs nothing there). The guard sees every
 loss, in order, a few steps late; checkpoints are written only after the losses before them are checked."""
-
-
-class TrainConfig(BaseModel):
-    """The recipe; defaults are the paper's supernet recipe, made safe for short runs (`min_warmup_steps`)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    epochs: float = Field(default=1.0, gt=0, description="epochs (the maximum, with early stopping)")
-    batch_size: int = Field(default=512, gt=0)
-    lr: float = Field(default=0.12, gt=0)
-    eps: float = Field(default=1e-2, gt=0)
-    warmup: float = Field(default=0.1, ge=0, lt=1, description="fraction of steps with linear warm-up")
-    min_warmup_steps: int = Field(default=WARMUP_FLOOR, ge=0, description="floor on the warm-up, in steps")
-    clip: float | None = Field(default=5.0, gt=0)
-    seed: int = Field(default=0, ge=0)
-    checkpoint_every: int = Field(default=200, gt=0)
-    guard_factor: float = Field(default=3.0, gt=1, description="a loss above this x the running median diverged")
-    guard_patience: int = Field(default=20, gt=0, description="diverged steps in a row that stop the run")
-    patience: int | None = Field(default=None, gt=0, description="early stopping: validations without a new best")
-    eval_every: int | None = Field(default=None, gt=0, description="steps between validations (None: every epoch)")
-
-    head_init: bool = Field(default=True, description="start the head at the base rate: bias logit(p), weights 0")
-
-    def hint(self) -> str:
-        return f"lower lr (now {self.lr:g}) or raise min_warmup_steps (now {self.min_warmup_steps})"
 
 
 class Metrics(BaseModel):
@@ -101,16 +77,17 @@ Validate = Callable[[], float]
 class Trainer:
     """Trains `model` through `forward` on batches from `epoch_batches(epoch)`.
 
-    `steps_per_epoch` batches make an epoch; `config.epochs` may be fractional (with early stopping it is
-    the maximum). With `checkpoint`, state is saved atomically every `checkpoint_every` steps and at the
-    end, and a run restarted on the same path continues from the saved step (same batches, same result as
-    an uninterrupted run). Every step's loss goes through a `DivergenceGuard` (`divergence` reports it).
-    Batches are moved to `device` (the model must already be there). With `parallel` (torchrun), each rank
-    trains on its share of every global batch, gradients are averaged over the ranks, and only rank 0 writes
-    the checkpoint and shows progress. With a TensorBoard writer installed (`scalars.tensorboard`), the main
-    process logs `<tag>/loss` and `<tag>/lr` every step and `<tag>/valid_log_loss` every validation (`tag`
-    defaults to the label). `sync_every`: steps between reads of the losses (see `SYNC_EVERY_CUDA`); with 1, a
-    step's loss is checked before its update, so a non-finite loss never reaches the weights in memory.
+    `steps_per_epoch` batches make an epoch; `config.epochs` may be fractional (with early stopping it is the
+    maximum). With `checkpoint`, state is saved atomically at multiples of `checkpoint_every` steps at least
+    `checkpoint_seconds` apart, at an early stop and at the end, and a run restarted on the same path continues from
+    the saved step (same batches, same result as an uninterrupted run). Every step's loss goes through a
+    `DivergenceGuard` (`divergence` reports it). Batches are moved to `device` (the model must already be there).
+    With `parallel` (torchrun), each rank trains on its share of every global batch, gradients are averaged over the
+    ranks, and only rank 0 writes the checkpoint and shows progress. With a TensorBoard writer installed
+    (`scalars.tensorboard`), the main process logs `<tag>/loss` and `<tag>/lr` every step and `<tag>/valid_log_loss`
+    every validation (`tag` defaults to the label). `sync_every`: steps between reads of the losses (see
+    `SYNC_EVERY_CUDA`); with 1, a step's loss is checked before its update, so a non-finite loss never reaches the
+    weights in memory.
     """
 
     def __init__(
@@ -153,6 +130,7 @@ class Trainer:
         self.stopped = False  # early stopping ended the run
         self._warm = 0
         self.peak_step: int | None = None  # the step the learning rate peaks at (set by `fit`)
+        self._saved_step, self._saved_at = 0, time.monotonic()  # the last save's step and time (`fit` sets them)
 
     @property
     def reached_peak_lr(self) -> bool:
@@ -207,16 +185,23 @@ class Trainer:
             }
         return state
 
+    def _checkpoint_due(self) -> bool:
+        """Whether to save now: at a multiple of `checkpoint_every` steps, `checkpoint_seconds` after the last save
+        (or the start of this call)."""
+        every, seconds = self.config.checkpoint_every, self.config.checkpoint_seconds
+        return self.step % every == 0 and time.monotonic() - self._saved_at >= seconds
+
     def _save(self) -> None:
         self._read_losses()  # the guard has seen every step the checkpoint holds
         if self.checkpoint and self.parallel.is_main:
             save_checkpoint(self._state(), self.checkpoint)
+        self._saved_step, self._saved_at = self.step, time.monotonic()
 
     def _resume(self) -> None:
         if self.checkpoint is None or not self.checkpoint.exists():
             return
         state = load_checkpoint(self.checkpoint)
-        if _recipe(state.get("config")) != _recipe(self.config.model_dump_json()):
+        if compared_recipe(state.get("config")) != compared_recipe(self.config.model_dump_json()):
             raise UsageError(
                 f"checkpoint {self.checkpoint} was written with another recipe "
                 f"({state.get('config')}); use a new folder or the same settings"
@@ -260,6 +245,7 @@ class Trainer:
         recipe's `head_init` is on."""
         total = self.total_steps(steps_per_epoch)
         self._resume()
+        self._saved_step, self._saved_at = self.step, time.monotonic()
         if self.step == 0 and base_rate is not None and self.config.head_init:
             init_head(self.model, base_rate)
         factor = cosine_with_warmup(total, self.config.warmup, self.config.min_warmup_steps)
@@ -284,7 +270,7 @@ class Trainer:
                     bar.update(task, advance=1, info=f"loss {self.losses[-1]:.4f}" if self.losses else "")
                     if validate is not None and (self.step % every == 0 or self.step == total):
                         self.stopped = self._validate(validate)
-                    if self.step % self.config.checkpoint_every == 0 or self.stopped:
+                    if self.stopped or self._checkpoint_due():
                         self._save()
                     if self.stopped:
                         break
@@ -295,7 +281,7 @@ class Trainer:
                         "DataSplit.full_batches"
                     )
         self._read_losses()
-        if self.losses and self.step % self.config.checkpoint_every and not self.stopped:
+        if self.losses and self._saved_step != self.step:
             self._save()  # the final state, unless just saved
         finished = self.stopped or self.step >= total  # a call cut short by `stop_after` goes on from here later
         if finished and self._best_state is not None and self.config.patience is not None:
@@ -363,17 +349,6 @@ class Trainer:
             nn.utils.clip_grad_norm_(self.dense_params, self.config.clip)
         for opt in self.optimizers:
             opt.step()
-
-
-RESUME_MAY_CHANGE = ("guard_factor", "guard_patience")
-"""Recipe fields a resume may change: the guard's thresholds say when a run stops, not what it computes."""
-
-
-def _recipe(config_json: str | None) -> dict[str, Any] | None:
-    """A saved recipe as compared on resume (`RESUME_MAY_CHANGE` left out)."""
-    if config_json is None:
-        return None
-    return {k: v for k, v in json.loads(config_json).items() if k not in RESUME_MAY_CHANGE}
 
 
 def _skip(batches: Iterable[Any], n: int) -> Iterator[Any]:

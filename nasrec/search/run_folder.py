@@ -28,8 +28,9 @@ PATHS = ("data", "space", "supernet.data", "supernet.space")
 """A run config's fields that may name a file or folder (RunConfig copies `data` and `space` into `supernet`)."""
 
 
-ABSENT = {"final_fresh_seeds": False}
-"""Fields a folder's config may lack, with what that folder's runs did (see `pin_config`)."""
+ABSENT = {"final_fresh_seeds": False, "supernet.train.checkpoint_seconds": 0}
+"""Fields a folder's config may lack, with what that folder's runs did (see `pin_config`): its supernet was saved
+every `checkpoint_every` steps, whatever the time between."""
 
 ABSENT_NESTED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("evaluator", "config"): {"finetune": {"max_passes": 1}},

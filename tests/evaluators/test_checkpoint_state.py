@@ -75,9 +75,8 @@ def test_a_supernet_killed_mid_training_and_resumed_reports_the_runs_first_losse
 ):
     from nasrec.evaluators.training import Trainer
 
-    config = SupernetTrainingConfig(
-        data="sample:criteo", space=tiny_space_file, cap=5000, train=TrainConfig(epochs=0.25, checkpoint_every=3)
-    )
+    recipe = TrainConfig(epochs=0.25, checkpoint_every=3, checkpoint_seconds=0)  # a checkpoint every 3 steps
+    config = SupernetTrainingConfig(data="sample:criteo", space=tiny_space_file, cap=5000, train=recipe)
     train_supernet(config, tmp_path / "whole")
     train_steps.take()
     real = Trainer._train_step  # counted

@@ -85,7 +85,7 @@ def test_nan_loss_stops_naming_the_step_and_keeps_the_last_good_checkpoint(tmp_p
     batches[5] = (torch.full_like(batches[5][0], float("nan")), batches[5][1], batches[5][2])
     ckpt = tmp_path / "ckpt.pt"
     with pytest.raises(TrainingDiverged) as info:
-        trained(TrainConfig(epochs=1, checkpoint_every=2), checkpoint=ckpt, batches=batches)
+        trained(TrainConfig(epochs=1, checkpoint_every=2, checkpoint_seconds=0), checkpoint=ckpt, batches=batches)
     assert str(info.value) == (
         f"train: loss is nan at step 6; training stopped (last good checkpoint: {ckpt}); "
         "lower lr (now 0.12) or raise min_warmup_steps (now 100)"
@@ -218,7 +218,7 @@ def test_losses_read_every_few_steps_equal_every_step_and_the_guard_still_stops(
     batches[5] = (torch.full_like(batches[5][0], float("nan")), batches[5][1], batches[5][2])
     ckpt = tmp_path / "ckpt.pt"
     torch.manual_seed(0)
-    c = Trainer(Tiny(), TrainConfig(epochs=1, checkpoint_every=2), checkpoint=ckpt, sync_every=3)
+    c = Trainer(Tiny(), TrainConfig(epochs=1, checkpoint_every=2, checkpoint_seconds=0), checkpoint=ckpt, sync_every=3)
     with pytest.raises(TrainingDiverged, match=r"loss is nan at step 6; training stopped \(last good checkpoint"):
         c.fit(lambda epoch: iter(batches), steps_per_epoch=8)
     assert c.divergence.count == 1 and c.divergence.first_step == 6 and len(c.losses) == 5

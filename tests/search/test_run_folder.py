@@ -59,6 +59,22 @@ def test_an_evolution_folder_from_before_grow_ops_resumes_without_growing_operat
     assert build_strategy("evolution", "nasrec-small", **anypath.options).multi_op is True
 
 
+def test_a_folder_from_before_checkpoint_seconds_resumes_saving_its_supernet_every_checkpoint_every_steps(tmp_path):
+    """Begun before `checkpoint_seconds` existed, a folder's supernet was saved every `checkpoint_every` steps: it
+    resumes so (0), its config accepted; a new folder gets the time bound."""
+    path = tmp_path / "config.json"
+    pin_run_config(path, RunConfig())
+    raw = json.loads(path.read_text())
+    assert raw["config"]["supernet"]["train"].pop("checkpoint_seconds") == 300  # as written before the setting
+    path.write_text(json.dumps(raw))
+    resumed = as_folder_ran(path, RunConfig())
+    assert resumed.supernet.train.checkpoint_seconds == 0 and pin_run_config(path, resumed) == {}
+    assert resumed.model_dump(exclude={"supernet": {"train": {"checkpoint_seconds"}}}) == RunConfig().model_dump(
+        exclude={"supernet": {"train": {"checkpoint_seconds"}}}
+    )
+    assert as_folder_ran(tmp_path / "none.json", RunConfig()).supernet.train.checkpoint_seconds == 300
+
+
 def test_a_refused_config_shows_each_difference_with_the_stored_and_given_values(tmp_path):
     path = tmp_path / "config.json"
     pin_run_config(path, RunConfig())
