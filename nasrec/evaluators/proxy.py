@@ -104,6 +104,8 @@ class _SupernetEvaluator:
 
     @torch.no_grad()
     def _head_inputs(self, views: list[SupernetView], batches: list) -> list[Tensor]:
+        """Each view's head inputs for every row of `batches`, concatenated (the training rows a head is fitted
+        on: `train_rows` of them, never the validation split)."""
         feats: list[list[Tensor]] = [[] for _ in views]
         for batch in batches:
             emb = self._embed(batch)  # one lookup for every candidate
@@ -111,16 +113,23 @@ class _SupernetEvaluator:
                 acc.append(view.head_inputs(emb))
         return [torch.cat(f) for f in feats]
 
+    @torch.no_grad()
+    def _logits(self, views: list[SupernetView], heads: list[tuple[Tensor, Tensor]], batches: list) -> list[np.ndarray]:
+        """Each view's logits on `batches` under its head, batch by batch: one embedding lookup per batch for
+        every candidate, and only the logits kept (memory O(batch x width), whatever the number of rows)."""
+        logits: list[list[Tensor]] = [[] for _ in views]
+        for batch in batches:
+            emb = self._embed(batch)
+            for acc, view, (w, b) in zip(logits, views, heads, strict=True):
+                acc.append(nn.functional.linear(view.head_inputs(emb), w, b).squeeze(-1))
+        return [torch.cat(z).cpu().numpy() for z in logits]  # to the host once: no sync per batch
+
     def _evaluate_group(self, genotypes: list[Genotype]) -> list[Score]:
         start = time.perf_counter()
         views = [self.supernet.view(g) for g in genotypes]
-        feats = self._head_inputs(views, self.valid)
-        heads = self._heads(views, genotypes)
+        heads = self._heads(views, genotypes)  # from the training rows (or inherited): no validation row needed
+        logits = self._logits(views, heads, self.valid)
         seconds = (time.perf_counter() - start) / len(genotypes)
-        with torch.no_grad():
-            logits = [
-                nn.functional.linear(x, w, b).squeeze(-1).cpu().numpy() for x, (w, b) in zip(feats, heads, strict=True)
-            ]
         return [
             make_score(
                 g,
