@@ -20,9 +20,13 @@ what a short scratch training costs (docs/training.md, "Fine-tuning the whole su
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import json
 import time
 from collections.abc import Sequence
 from functools import cached_property
+from pathlib import Path
 from typing import Annotated, Any, Literal, NamedTuple
 
 import numpy as np
@@ -33,16 +37,19 @@ from nasrec.compiler import StandaloneModel, Supernet, compile_standalone
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import CurvePoint, Score, SeedRun, derive_seed, register_evaluator
+from nasrec.evaluators.checkpoint import drop_optimizer_state
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.guard import TrainingDiverged
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
+from nasrec.evaluators.recipe import RESUME_MAY_CHANGE
 from nasrec.evaluators.schedule import logit
 from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score_from_runs
 from nasrec.evaluators.supernet_training import load_supernet
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Genotype
 from nasrec.genotype.errors import GenotypeError
+from nasrec.state.folders import clean_stale
 
 SCRATCH_RECIPE = TrainConfig(epochs=10.0, patience=2)
 """Default recipe of scratch training: at most 10 epochs, early stopping after 2 validations without progress."""
@@ -121,8 +128,12 @@ class FullTrain:
     name = "full"
     Config = FullTrainConfig
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, *, checkpoints: str | Path | None = None, **config: Any) -> None:
+        """`checkpoints`: a folder (in a run folder) where each training keeps its checkpoint while it runs, so a
+        killed run's training resumes where it was saved (the same result); a genotype's are deleted once its
+        prediction is made. None: nothing is saved (a killed training starts again)."""
         self.cfg = FullTrainConfig(**config)
+        self.checkpoints = None if checkpoints is None else Path(checkpoints)
         self.data = open_data(self.cfg.data)
         self._rows: dict[str, EvalRows] = {}
         if self.cfg.steps is not None and len(self.cfg.steps) != self.cfg.seeds:
@@ -140,11 +151,16 @@ class FullTrain:
         cfg, start = self.cfg, time.perf_counter()
         rows = self.rows(cfg.eval_split)
         runs, logits = [], []
-        for i in range(cfg.seeds):
-            seed = derive_seed(cfg.seed + i, genotype.digest())
-            run, z = self._seed(genotype, seed, rows, None if cfg.steps is None else cfg.steps[i])
-            runs.append(run)
-            logits.append(z)
+        try:
+            for i in range(cfg.seeds):
+                seed = derive_seed(cfg.seed + i, genotype.digest())
+                run, z = self._seed(genotype, seed, rows, None if cfg.steps is None else cfg.steps[i])
+                runs.append(run)
+                logits.append(z)
+        except TrainingDiverged:
+            self._forget(genotype)  # a failure, recorded as such: it is not trained again
+            raise
+        self._forget(genotype)
         score = score_from_runs(
             genotype,
             self.data.spec,
@@ -206,12 +222,12 @@ class FullTrain:
         cfg, recipe = self.cfg, calmer(self.cfg.train, retry)
         chosen = None
         if cfg.train_split == "train+valid" and steps is None and recipe.patience is not None:
-            picked = self._train(genotype, seed, "train", None, recipe)[1]  # early stopping picks the epochs
+            picked = self._train(genotype, seed, "train", None, recipe, retry)[1]  # early stopping picks the epochs
             chosen = _Validated(picked.curve, picked.reached_peak_lr)  # not the trainer: it holds that model
             per_epoch = {s: self.data.split(s).full_batches(recipe.batch_size) for s in ("train", cfg.train_split)}
             steps = max(1, round(picked.best_step * per_epoch[cfg.train_split] / per_epoch["train"]))
             del picked
-        model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe)
+        model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe, retry)
         validated = chosen or _Validated(trainer.curve, trainer.reached_peak_lr)
         z = _predict(model, rows, self.device)
         run = SeedRun(
@@ -273,9 +289,11 @@ class FullTrain:
             raise UsageError(f"{label}: not in the space of supernet {self.cfg.inherit}: {exc}") from None
         return compile_standalone(genotype, self.supernet.features, inherit=self.supernet).to(self.device)
 
-    def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None, recipe: TrainConfig):
-        """Train one seed on `split` with `recipe`: early-stopped on validation when `split` is `train` and
-        `steps` is None; else the recipe's schedule stopped after `steps`."""
+    def _train(self, genotype: Genotype, seed: int, split: str, steps: int | None, recipe: TrainConfig, retry: int = 0):
+        """Train one seed on `split` with `recipe` (its `retry`-th try): early-stopped on validation when `split` is
+        `train` and `steps` is None; else the recipe's schedule stopped after `steps`. With `checkpoints`, resumed
+        from and saved to the checkpoint of this training (`checkpoint`); a finished one keeps no optimizer state."""
+        checkpoint = self.checkpoint(genotype, seed, split, retry)
         torch.manual_seed(seed)
         model = self._model(genotype)
         train = self.data.split(split)
@@ -287,6 +305,7 @@ class FullTrain:
             label=f"train {genotype.digest()}",
             device=self.device,
             tag=scalars.tag("full", genotype.digest(), split, f"seed{seed}"),
+            checkpoint=checkpoint,
         )
         validate = None
         if steps is None and split == "train" and recipe.patience is not None:
@@ -299,8 +318,35 @@ class FullTrain:
             validate=validate,
             base_rate=None if self.supernet is not None else train.positive_rate,  # an inherited head is kept
         )
+        if checkpoint is not None and checkpoint.exists():
+            drop_optimizer_state(checkpoint)  # kept till the prediction is made: a resume reads the result
         model.eval()
         return model, trainer
+
+    def checkpoint(self, genotype: Genotype, seed: int, split: str, retry: int) -> Path | None:
+        """The checkpoint of one training in `checkpoints`: by genotype, the settings that shape the training
+        (`_settings`), seed, try and split."""
+        if self.checkpoints is None:
+            return None
+        return self.checkpoints / f"{genotype.digest()}-{self._settings}-seed{seed}-try{retry}-{split}.pt"
+
+    @cached_property
+    def _settings(self) -> str:
+        """A digest of the config but where the work runs and what a resume may change (the guard's thresholds,
+        how often it saves): two evaluators that train alike share checkpoints, others never do."""
+        config = self.cfg.model_dump(mode="json", exclude={"device": True, "train": set(RESUME_MAY_CHANGE)})
+        return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
+
+    def _forget(self, genotype: Genotype) -> None:
+        """Delete the checkpoints of `genotype`'s trainings (and temporaries a killed save left), and the folder
+        when nothing else is left in it."""
+        if self.checkpoints is None:
+            return
+        for path in self.checkpoints.glob(f"{genotype.digest()}-{self._settings}-*.pt"):
+            clean_stale(path)
+            path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # not empty (another genotype's), or never made
+            self.checkpoints.rmdir()
 
 
 class _Validated(NamedTuple):

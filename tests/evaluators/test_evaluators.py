@@ -239,11 +239,11 @@ def test_a_seed_the_guard_stops_is_retried_with_a_calmer_recipe(monkeypatch):
     recipes = []
     real = FullTrain._train
 
-    def train(self, genotype, seed, split, steps, recipe):
+    def train(self, genotype, seed, split, steps, recipe, retry=0):
         recipes.append((recipe.lr, recipe.min_warmup_steps))
         if recipe.lr == 0.12:  # the first attempt: as if the guard had stopped it
             raise TrainingDiverged("train x: loss 9 at step 20 is more than 3x the running median")
-        return real(self, genotype, seed, split, steps, recipe)
+        return real(self, genotype, seed, split, steps, recipe, retry)
 
     monkeypatch.setattr(FullTrain, "_train", train)
     recipe = TrainConfig(epochs=1, min_warmup_steps=10)
@@ -262,7 +262,7 @@ def test_a_seed_whose_every_try_diverged_names_the_genotype_seed_tries_and_the_u
 
     recipes = []
 
-    def train(self, genotype, seed, split, steps, recipe):  # every try: the guard stops it at its 4th step
+    def train(self, genotype, seed, split, steps, recipe, retry=0):  # every try: the guard stops it at its 4th step
         recipes.append(recipe.lr)
         guard = DivergenceGuard(f"train {genotype.digest()}", factor=3.0, patience=2, hint=recipe.hint())
         for step, loss in enumerate([0.6, 0.6, 5.0, 6.0], start=1):
@@ -293,8 +293,8 @@ def test_a_seed_that_learned_nothing_at_its_full_lr_is_retried_and_the_best_try_
     tries = []
     real = FullTrain._train
 
-    def train(self, genotype, seed, split, steps, recipe):
-        model, trainer = real(self, genotype, seed, split, steps, recipe)
+    def train(self, genotype, seed, split, steps, recipe, retry=0):
+        model, trainer = real(self, genotype, seed, split, steps, recipe, retry)
         tries.append((recipe.lr, min(p.log_loss for p in trainer.curve), trainer.reached_peak_lr))
         return model, trainer
 
