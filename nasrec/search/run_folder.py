@@ -16,6 +16,7 @@ from nasrec.errors import UsageError
 from nasrec.search.base import STRATEGIES, growable_options
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.state import ConfigDiffers, pin_config
+from nasrec.state.configs import with_absent
 
 DISPATCH = ("executor", "ray_address", "workers", "device")
 """Where and how work runs, not what it computes: a run may resume on another executor (e.g. onto a cluster),
@@ -28,9 +29,10 @@ PATHS = ("data", "space", "supernet.data", "supernet.space")
 """A run config's fields that may name a file or folder (RunConfig copies `data` and `space` into `supernet`)."""
 
 
-ABSENT = {"final_fresh_seeds": False, "supernet.train.checkpoint_seconds": 0}
-"""Fields a folder's config may lack, with what that folder's runs did (see `pin_config`): its supernet was saved
-every `checkpoint_every` steps, whatever the time between."""
+ABSENT = {"final_fresh_seeds": False, "final_protocol": "retrain", "supernet.train.checkpoint_seconds": 0}
+"""Fields a folder's config may lack, with what that folder's runs did (see `pin_config`): its final stage trained
+on the top-k stage's seeds and retrained every model on train + valid; its supernet was saved every
+`checkpoint_every` steps, whatever the time between."""
 
 ABSENT_NESTED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
     ("evaluator", "config"): {"finetune": {"max_passes": 1}},
@@ -40,14 +42,26 @@ ABSENT_NESTED: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
 did: `finetune`'s `paper` recipe made one pass over its rows before `max_passes` existed; evolution's operator
 mutations never grew a one-operator branch before `grow_ops` existed."""
 
+FORMER_DEFAULTS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
+    ("evaluator", "config"): {"finetune": {"valid_rows": None}, "supernet": {"valid_rows": None}},
+}
+"""Per evaluator and per strategy (by name), settings whose default changed, with the former default: a folder's
+config that holds it, resumed by a config at today's default, keeps it. The proxies scored the whole validation
+split (`valid_rows` None) before their default became 500,000 rows."""
+
 _DEFAULT_NAMES = {"evaluator": "finetune", "strategy": "evolution"}
 
 
 def absent_fields(saved: Any) -> dict[str, Any]:
     """`ABSENT`, and the `ABSENT_NESTED` fields of the evaluator and strategy `saved` (a folder's config JSON)
     names, dotted (`evaluator.config.max_passes`)."""
-    fields: dict[str, Any] = dict(ABSENT)
-    for (part, settings), by_name in ABSENT_NESTED.items():
+    return dict(ABSENT) | _nested(saved, ABSENT_NESTED)
+
+
+def _nested(saved: Any, table: dict[tuple[str, str], dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    """The settings `table` holds for the evaluator and strategy `saved` (a folder's config JSON) names, dotted."""
+    fields: dict[str, Any] = {}
+    for (part, settings), by_name in table.items():
         choice = saved.get(part) if isinstance(saved, dict) else None
         name = choice.get("name", _DEFAULT_NAMES[part]) if isinstance(choice, dict) else None
         fields |= {f"{part}.{settings}.{k}": v for k, v in by_name.get(str(name), {}).items()}
@@ -72,11 +86,21 @@ def as_folder_ran(path: Path, config: RunConfig) -> RunConfig:
         "strategy": StrategyChoice(name=config.strategy.name),
     }
     defaults = RunConfig(**names).model_dump(mode="json")  # this config's evaluator and strategy, at their defaults
+    absent = absent_fields(saved)
+    filled = with_absent(saved, absent)  # as pinning reads the folder: a dotted field only under a parent it has
     lacks = {
         dotted: value
-        for dotted, value in absent_fields(saved).items()
+        for dotted, value in absent.items()
         if _get(saved, dotted) is _MISSING
+        and _get(filled, dotted) is not _MISSING
         and _get(body, dotted) is not _MISSING
+        and _get(body, dotted) == _get(defaults, dotted)
+    }
+    lacks |= {
+        dotted: value
+        for dotted, value in _nested(saved, FORMER_DEFAULTS).items()
+        if _get(saved, dotted) == value
+        and _get(body, dotted) not in (_MISSING, value)
         and _get(body, dotted) == _get(defaults, dotted)
     }
     return _with(body, lacks) if lacks else config

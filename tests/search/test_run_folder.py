@@ -75,6 +75,20 @@ def test_a_folder_from_before_checkpoint_seconds_resumes_saving_its_supernet_eve
     assert as_folder_ran(tmp_path / "none.json", RunConfig()).supernet.train.checkpoint_seconds == 300
 
 
+def test_a_folder_from_before_final_protocol_resumes_retraining_its_final_models(tmp_path):
+    """Begun before commit 1b6d36e, a folder's final stage retrained every model on train + valid: it resumes so
+    (today's default keeps the early-stopped models), with or without `--final-protocol retrain`."""
+    assert RunConfig().final_protocol == "keep"
+    path = tmp_path / "config.json"
+    pin_run_config(path, RunConfig())
+    raw = json.loads(path.read_text())
+    del raw["config"]["final_protocol"]
+    path.write_text(json.dumps(raw))
+    resumed = as_folder_ran(path, RunConfig())
+    assert resumed.final_protocol == "retrain" and pin_run_config(path, resumed) == {}
+    assert pin_run_config(path, as_folder_ran(path, RunConfig(final_protocol="retrain"))) == {}
+
+
 def test_a_refused_config_shows_each_difference_with_the_stored_and_given_values(tmp_path):
     path = tmp_path / "config.json"
     pin_run_config(path, RunConfig())
@@ -102,3 +116,26 @@ def test_a_refused_config_shows_each_difference_with_the_stored_and_given_values
         f"{path} holds another run's config (different seed, supernet.train.seed): seed 0 -> 1 (stored -> given); "
         "use a new folder or the same settings"
     )
+
+
+@pytest.mark.parametrize("name", ["finetune", "supernet"])
+def test_a_proxy_folder_from_before_the_validation_cap_resumes_on_the_whole_split(tmp_path, name):
+    """Begun when the proxies scored the whole validation split (`valid_rows` null, then the default), a folder
+    resumes with it at today's defaults (500,000 rows) instead of being refused; a value given is named."""
+    choice = EvaluatorChoice(name=name)
+    assert RunConfig(evaluator=choice).evaluator.config["valid_rows"] == 500_000
+    path = tmp_path / "config.json"
+    pin_run_config(path, RunConfig(evaluator=choice))
+    raw = json.loads(path.read_text())
+    raw["config"]["evaluator"]["config"]["valid_rows"] = None  # as written before the cap
+    path.write_text(json.dumps(raw))
+    resumed = as_folder_ran(path, RunConfig(evaluator=choice))
+    assert resumed.evaluator.config["valid_rows"] is None and pin_run_config(path, resumed) == {}
+    assert json.loads(path.read_text())["config"]["evaluator"]["config"]["valid_rows"] is None
+    given = EvaluatorChoice(name=name, config={"valid_rows": 1000})
+    with pytest.raises(UsageError, match=r"different evaluator\.config\.valid_rows\)"):
+        pin_run_config(path, as_folder_ran(path, RunConfig(evaluator=given)))
+    (tmp_path / "new").mkdir()
+    fresh = tmp_path / "new" / "config.json"
+    pin_run_config(fresh, RunConfig(evaluator=choice))  # a folder begun now keeps the cap
+    assert as_folder_ran(fresh, RunConfig(evaluator=choice)).evaluator.config["valid_rows"] == 500_000
