@@ -72,14 +72,15 @@ its top-k run's validation score is trained again, not scored on test by that ve
 def same_training(score: Score, full: FullTrain) -> bool:
     """Whether `score` came from the training `full` would run: the search scored its candidates by scratch
     training (`full`) with the same settings, so the top-k stage keeps the score instead of training again.
-    `train.seed` is left out: `FullTrain` seeds each run from its `seed` and the genotype's digest."""
+    `train.seed` is left out (`FullTrain` seeds each run from its `seed` and the genotype's digest), and so is how
+    often a training checkpoints (a resumed training ends as an uninterrupted one)."""
     if score.evaluator != full.name:
         return False
     try:
         cfg = FullTrainConfig.model_validate(score.config)
     except ValidationError:
         return False
-    ignore = {"train": {"seed"}}
+    ignore = {"train": {"seed", "checkpoint_every", "checkpoint_seconds"}}
     return cfg.model_dump(exclude=ignore) == full.cfg.model_dump(exclude=ignore)
 
 
@@ -388,7 +389,12 @@ class Pipeline:
         scored = self.ranked(evaluations)
         c = self.config
         full = FullTrain(
-            data=c.data, seed=c.seed, seeds=c.topk_seeds, device=c.device, train=self.scratch_recipe(c.full_epochs)
+            checkpoints=log.parent / "checkpoints",  # a killed run resumes a training where it was saved
+            data=c.data,
+            seed=c.seed,
+            seeds=c.topk_seeds,
+            device=c.device,
+            train=self.scratch_recipe(c.full_epochs),
         )
 
         def train(item: tuple[int, Evaluation]) -> TopKResult:
@@ -437,6 +443,7 @@ class Pipeline:
         test logits kept in final/ for the paired intervals."""
         c = self.config
         full = FullTrain(
+            checkpoints=self.paths.final.parent / "checkpoints",
             data=c.data,
             seed=self.final_seed(),
             seeds=c.final_seeds,

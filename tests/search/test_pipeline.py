@@ -59,6 +59,7 @@ def test_the_run_folder_holds_every_stage(run):
     assert summary.best_digest == best.digest == load(paths.best_genotype).digest()
     assert [r.name for r in read_jsonl(paths.final, FinalResult)] == ["NASRecNet", "zoo:dlrm", "random search"]
     assert all(r.test.examples == 1494 for r in summary.results)  # the real test split
+    assert not any((root / stage / "checkpoints").exists() for stage in ("topk", "random", "final"))  # all scored
     assert Summary.model_validate_json(paths.summary.read_text()) == summary
     assert paths.best_diagram.read_text().lstrip().startswith(("<?xml", "<svg", "<!--"))
     assert json.loads(paths.config.read_text())["versions"]["nasrec"]

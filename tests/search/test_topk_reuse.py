@@ -1,5 +1,7 @@
 """The top-k stage keeps a search's own scratch-training score instead of training the candidate again."""
 
+import contextlib
+
 from rich.console import Console
 
 from nasrec.evaluators import FullTrain
@@ -26,6 +28,8 @@ def test_a_search_scored_by_the_top_k_recipe_is_recognised_and_other_settings_ar
     proxy = p.evaluator_config()  # `nasrec search --evaluator full`: the evaluator's defaults, the run's seed
     assert proxy["seed"] == 3 and proxy["train"]["seed"] == 0  # train.seed differs, and is not used
     assert same_training(score(proxy), topk)
+    unsaved = {**proxy["train"], "checkpoint_every": 10**6, "checkpoint_seconds": 0}
+    assert same_training(score({**proxy, "train": unsaved}), topk)  # how often it saved: the same training
     assert not same_training(score({**proxy, "seeds": 2}), topk)
     assert not same_training(score({**proxy, "train": {**proxy["train"], "epochs": 4.0}}), topk)
     assert not same_training(score(proxy, evaluator="finetune"), topk)
@@ -38,6 +42,7 @@ def test_the_top_k_stage_trains_only_the_candidates_the_search_did_not_train(tmp
     trained = []
 
     def evaluate(self, genotypes):
+        assert self.checkpoints == tmp_path / "checkpoints"  # beside the stage's log: a killed run resumes there
         trained.extend(g.digest() for g in genotypes)
         return [score(self.config, value=0.5) for _ in genotypes]
 
@@ -52,3 +57,19 @@ def test_the_top_k_stage_trains_only_the_candidates_the_search_did_not_train(tmp
     assert trained == [b.digest()]  # a's proxy score is its top-k training
     assert [(r.digest, r.full.log_loss) for r in top] == [(a.digest(), 0.46), (b.digest(), 0.5)]
     assert top[0].full == top[0].proxy
+
+
+def test_the_final_stage_checkpoints_its_trainings_in_the_run_folder(tmp_path, monkeypatch):
+    p = pipeline(tmp_path)
+    seen = []
+
+    def predict(self, genotype):
+        seen.append(self.checkpoints)
+        raise KeyboardInterrupt  # stop before anything is recorded
+
+    monkeypatch.setattr(FullTrain, "predict", predict)
+    p.paths.root.mkdir(parents=True)
+    g = sample(TINY, rng=1)
+    with contextlib.suppress(KeyboardInterrupt):
+        p.final([("NASRecNet", "searched", g)])
+    assert seen == [tmp_path / "run" / "final" / "checkpoints"]
