@@ -22,6 +22,33 @@ settings.load_profile("fast")
 if (workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) > 1:  # `make test` runs one per core
     torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
 
+# The longest tests (seconds on one worker's thread, `pytest --durations`), run first: with two workers the
+# run ends when the last test started ends, so a 100-s test collected last (the tutorials are) kept one
+# worker busy alone for its length. Only tests without module-scoped fixtures (moving one would set its
+# module's fixture up twice). A scheduling hint: an entry that matches nothing changes nothing.
+HEAVY = {
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-dataset]": 100,
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-strategy]": 45,
+    "tests/test_readme.py::test_readme_console_examples_run_in_order": 25,
+    "tests/search/test_search_quality.py::": 22,
+    "tests/evaluators/test_distributed.py::test_torchrun_": 20,
+    "tests/search/test_strategies_benchmark.py::": 15,
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-operator]": 14,
+    "tests/search/test_runner.py::test_sigkill_mid_search_then_resume_equals_an_uninterrupted_run": 11,
+    "tests/evaluators/test_defaults.py::": 10,
+    "tests/search/test_objectives.py::": 8,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The HEAVY tests first, longest first; the others keep their order (a stable sort)."""
+
+    def seconds(item: pytest.Item) -> int:
+        return max((s for prefix, s in HEAVY.items() if item.nodeid.startswith(prefix)), default=0)
+
+    items.sort(key=lambda item: -seconds(item))
+
+
 TEST_DATA = Path(__file__).parent / "data"
 NASREC_REF_FILES = sorted((TEST_DATA / "nasrec_ref").glob("*.json"))
 
