@@ -152,7 +152,7 @@ class Trainer:
         return out
 
     def use_compile(self, steps: int) -> bool:
-        """Whether a run of `steps` more steps trains through `model.compiled_forward()`: `compile` when given;
+        """Whether a run of `steps` steps trains through `model.compiled_forward()`: `compile` when given;
         by default (None) for a standalone model without attention and at least `COMPILE_MIN_STEPS` steps, when
         a C++ compiler is at hand (inductor needs one on CPU)."""
         if not hasattr(self.model, "compiled_forward") or self.compile is False:
@@ -254,7 +254,7 @@ class Trainer:
         every = self.config.eval_every or steps_per_epoch
         self.model.train()
         end = total if stop_after is None else min(total, stop_after)
-        if not self.compiled and self.use_compile(end - self.step):
+        if not self.compiled and self.use_compile(end):  # the run's length, not what is left: a resume decides alike
             fwd = self.model.compiled_forward()  # type: ignore[operator]  # checked by use_compile
             self.forward, self.compiled = (lambda d, s, step: fwd(d, s)), True
         with progress_bar(self.progress) as bar:

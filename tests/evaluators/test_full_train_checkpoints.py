@@ -87,3 +87,40 @@ def test_a_final_model_killed_in_its_retraining_reads_its_early_stopped_run_back
     assert train_steps.take() == retrained - 4  # the early-stopped run read back, the retraining resumed at step 4
     assert again.score.runs == whole.score.runs and np.array_equal(again.logits, whole.logits)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_training_resumed_near_its_end_trains_compiled_as_it_began(tmp_path, monkeypatch):
+    """Compiling is decided by the run's length: a long run killed in its last `COMPILE_MIN_STEPS` steps used to
+    resume eagerly (compiled and eager agree within 1e-5, not exactly). torch.compile itself is stood in for."""
+    from nasrec.compiler import StandaloneModel
+    from nasrec.evaluators import training
+
+    compiled = []
+
+    def fake_compiled(self):
+        compiled.append(True)
+        return lambda dense, sparse: self(dense, sparse)
+
+    monkeypatch.setattr(training, "COMPILE_MIN_STEPS", 10)
+    monkeypatch.setattr(training.shutil, "which", lambda name: "/usr/bin/c++")
+    monkeypatch.setattr(StandaloneModel, "compiled_forward", fake_compiled)
+    g = next(
+        g
+        for g in (sample(TINY, "single-operator-any-connection", s) for s in range(50))
+        if all("attention" not in b.sparse.ops for b in g.blocks)
+    )
+    settings = {**SETTINGS, "seeds": 1, "train": RECIPE.model_copy(update={"patience": None})}
+    real = Trainer._train_step
+
+    def killed(self, batch, factor):
+        if self.step == 17:
+            raise SystemExit("killed")  # 17 of the run's 23 steps done (saved at 16): 7 left, fewer than 10
+        real(self, batch, factor)
+
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "_train_step", killed)
+        with pytest.raises(SystemExit):
+            FullTrain(checkpoints=tmp_path, **settings).predict(g)
+    assert compiled == [True]
+    FullTrain(checkpoints=tmp_path, **settings).predict(g)
+    assert compiled == [True, True]  # the resumed part trains compiled too
