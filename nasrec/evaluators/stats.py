@@ -185,6 +185,11 @@ def paired_auc_diff(
         raise ValueError(
             f"paired_auc_diff needs both classes in the labels (got {positives} positives in {len(y)} rows)"
         )
+    for model, scores in (("a", sa), ("b", sb)):
+        if (nan := int(np.count_nonzero(np.isnan(scores)))) > 0:
+            raise ValueError(f"paired_auc_diff: model {model}'s scores hold {nan} NaN values (no AUC ranks them)")
+    if method == "auto" and min(positives, len(y) - positives) < 2:
+        how = "bootstrap"  # DeLong needs two rows of each class; the bootstrap skips the resamples lacking one
     if how == "delong":
         return _delong(y.astype(bool), sa, sb, level)
 

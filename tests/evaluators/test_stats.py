@@ -252,3 +252,19 @@ def test_an_interval_records_its_method_and_one_written_without_it_was_a_bootstr
     assert Interval.model_validate_json(delong.model_dump_json()) == delong and '"method":"delong"' in (
         delong.model_dump_json()
     )
+
+
+def test_nan_scores_are_refused_by_both_methods_and_one_lone_positive_falls_back_to_the_bootstrap(monkeypatch):
+    """DeLong's sort put a NaN score above every other, giving a finite interval where no AUC exists; with one
+    row of a class above the threshold, "auto" stopped on DeLong's two-rows rule where the bootstrap answers."""
+    monkeypatch.setattr(stats, "BOOTSTRAP_MAX_ROWS", 4)
+    y = np.array([1, 0, 1, 0, 0, 1, 0, 0])
+    a = np.array([0.9, 0.1, np.nan, 0.2, 0.3, 0.8, 0.4, 0.5])
+    b = np.array([0.5, 0.4, 0.6, 0.2, 0.1, 0.3, 0.7, 0.8])
+    for method in ("bootstrap", "delong", "auto"):
+        with pytest.raises(ValueError) as err:
+            paired_auc_diff(y, a, b, method=method)
+        assert str(err.value) == "paired_auc_diff: model a's scores hold 1 NaN values (no AUC ranks them)"
+    lone = np.array([1, 0, 0, 0, 0, 0, 0, 0])
+    out = paired_auc_diff(lone, np.arange(8.0)[::-1], np.arange(8.0), n_resamples=200)
+    assert out.method == "bootstrap" and out.estimate == 1.0
