@@ -74,9 +74,10 @@ def versions() -> dict[str, str]:
 
 def as_folder_ran(path: Path, config: RunConfig) -> RunConfig:
     """`config` as the run folder at `path` (its config.json) ran: a field of `ABSENT` or `ABSENT_NESTED` that
-    the folder's config lacks and `config` leaves at its default takes the value that folder's runs used, so a
-    run begun by an earlier nasrec resumes as it began (a value given explicitly is kept, and pinning then
-    names it)."""
+    the folder's config lacks, or one of `FORMER_DEFAULTS` it holds at its former default, takes the value that
+    folder's runs used where `config` has today's default, so a run begun by an earlier nasrec resumes as it
+    began. A value other than today's default is kept, and pinning then names it; today's default given
+    explicitly cannot be told from one left alone, and is read as the folder ran."""
     saved = _saved(path)
     if not isinstance(saved, dict):
         return config  # no folder yet, or one pin_config will refuse with its own message
