@@ -9,6 +9,7 @@ import typer
 
 from nasrec.cli.common import console, load_checked, user_errors
 from nasrec.errors import UsageError
+from nasrec.genotype.io import ref_layernorm
 
 
 def features_of(ref: str, cap: int | None):  # -> FeatureSpec
@@ -64,6 +65,8 @@ def model_for(
         raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
     torch.manual_seed(0)
     features = features_of(data, cap)
+    if layernorm is None:
+        layernorm = ref_layernorm(genotype)  # a NasRec-ref file's use_layernorm, else None: on
     model = compile_standalone(genotype, features, layernorm=layernorm is not False)
     if weights is not None:
         state = load_checkpoint(weights)

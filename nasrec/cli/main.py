@@ -30,6 +30,8 @@ from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.rank_study_config import RankStudyConfig
 from nasrec.evaluators.scalars import add_scalar, tensorboard
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
+from nasrec.genotype import Genotype
+from nasrec.genotype.io import ref_layernorm
 from nasrec.search.pipeline import Pipeline, RunConfig
 
 app = typer.Typer(
@@ -149,6 +151,14 @@ def train_supernet_cmd(
         console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
 
 
+def evaluate_layernorm(genotype: Genotype, layernorm: bool | None, inherit: Path | None) -> bool:
+    """`nasrec evaluate`'s LayerNorm setting: the flag; else a NasRec-ref file's `use_layernorm`; else on. With
+    `inherit` the supernet's weights decide (the flag was checked against it), and the config keeps the default."""
+    if inherit is not None or (layernorm is None and ref_layernorm(genotype) is None):
+        return default(FullTrainConfig, "layernorm")
+    return ref_layernorm(genotype) if layernorm is None else layernorm  # type: ignore[return-value]
+
+
 def check_inherited_layernorm(checkpoint: Path, layernorm: bool) -> None:
     """`--layernorm` / `--no-layernorm` with `--inherit`: only the supernet's own setting (its weights decide).
     A config.json that cannot be read is left to `load_supernet`, which names the problem."""
@@ -186,7 +196,11 @@ def evaluate(
     min_warmup_steps: Annotated[int, typer.Option(help="Warm-up floor in steps.")] = SCRATCH_RECIPE.min_warmup_steps,
     batch_size: Annotated[int, typer.Option(help="Rows per training step.")] = SCRATCH_RECIPE.batch_size,
     layernorm: Annotated[
-        bool | None, typer.Option(help="LayerNorm in every operator (default: on; with --inherit, the supernet's).")
+        bool | None,
+        typer.Option(
+            help="LayerNorm in every operator (default: on, or a NasRec-ref file's use_layernorm; with --inherit, "
+            "the supernet's)."
+        ),
     ] = None,
     split: Annotated[str, typer.Option(help="Score on valid or test.")] = "valid",
     final_protocol: Annotated[
@@ -228,7 +242,7 @@ def evaluate(
             data=data_path(data),
             seed=seed,
             seeds=seeds,
-            layernorm=default(FullTrainConfig, "layernorm") if layernorm is None or inherit else layernorm,
+            layernorm=evaluate_layernorm(g, layernorm, inherit),
             eval_split=split,
             device=device,
             train_split="train+valid" if split == "test" and final_protocol == "retrain" else "train",

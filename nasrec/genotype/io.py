@@ -175,6 +175,14 @@ def _flag(entry: dict[str, Any], key: str, at: str) -> bool:
     return bool(value)
 
 
+def ref_layernorm(genotype: Genotype) -> bool | None:
+    """Whether the NasRec-ref file `genotype` was read from builds its model with LayerNorm (its `use_layernorm`,
+    kept in `meta` on import); None for a genotype that does not say."""
+    ref = genotype.meta.get("nasrec_ref")
+    flag = ref.get("use_layernorm") if isinstance(ref, dict) else None
+    return bool(flag) if flag in (0, 1) and not isinstance(flag, float) else None
+
+
 def to_nasrec_ref(genotype: Genotype) -> dict[str, Any]:
     """Convert to a NasRec-ref model file. Inputs no operator reads (dropped by the canonical form)
     are written as node 0, which NasRec-ref ignores for those operators too."""

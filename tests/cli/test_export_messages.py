@@ -94,3 +94,32 @@ def test_a_genotype_outside_the_supernets_space_names_the_genotype_and_the_super
         f"zoo:autoint: not in the space of supernet {ckpt}: "
         "blocks[0].sparse.ops[0]: 'attention' is not in space 'nasrec-small' (efc)",
     )
+
+
+def test_a_nasrec_ref_file_without_layernorm_builds_its_model_without_it_unless_a_flag_says(tmp_path, nasrec_ref_files):
+    """NasRec-ref files carry `use_layernorm`; it was kept on import but never read, so a file saying 0 was built
+    with LayerNorm. Export and evaluate follow it when no flag is given; the flag wins."""
+    import json
+
+    from nasrec.cli.export import model_for
+    from nasrec.cli.main import evaluate_layernorm
+    from nasrec.genotype.io import ref_layernorm
+
+    raw = json.loads(nasrec_ref_files[0].read_text())
+    raw["use_layernorm"] = 0
+    path = tmp_path / "ref0.json"
+    path.write_text(json.dumps(raw))
+    g0, g1, plain = load(path), load(nasrec_ref_files[0]), sample("nasrec-full", rng=0)
+    assert (ref_layernorm(g0), ref_layernorm(g1), ref_layernorm(plain)) == (False, True, None)
+
+    def norms(model) -> int:
+        return sum(name.endswith("ln_g") for name, _ in model.named_parameters())  # the fused LayerNorms' gains
+
+    assert norms(model_for(g0, None, "sample:criteo", 100, None)) == 0
+    assert (
+        norms(model_for(g0, None, "sample:criteo", 100, True)) > 0
+        and norms(model_for(g1, None, "sample:criteo", 100, None)) > 0
+    )
+    assert [evaluate_layernorm(g0, flag, None) for flag in (None, True, False)] == [False, True, False]
+    assert [evaluate_layernorm(g, None, None) for g in (g1, plain)] == [True, True]
+    assert evaluate_layernorm(g0, None, tmp_path / "checkpoint.pt") is True  # inherited: the supernet decides
