@@ -19,34 +19,59 @@ settings.register_profile("fast", max_examples=60, deadline=None, suppress_healt
 settings.register_profile("thorough", max_examples=10_000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile("fast")
 
-if (workers := int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))) > 1:  # `make test` runs one per core
-    torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if WORKERS > 1:  # `make test` runs one per core
+    THREADS = max(1, (os.cpu_count() or 1) // WORKERS)
+    torch.set_num_threads(THREADS)
+    # and so do the commands a test runs (the tutorials, the README): with every core's threads each, their
+    # OpenMP threads waited on a core the other worker held (the custom-dataset tutorial: 57 s alone, 188 s here)
+    os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 
-# The longest tests (seconds on one worker's thread, `pytest --durations`), run first: with two workers the
-# run ends when the last test started ends, so a 100-s test collected last (the tutorials are) kept one
-# worker busy alone for its length. Only tests without module-scoped fixtures (moving one would set its
-# module's fixture up twice). A scheduling hint: an entry that matches nothing changes nothing.
+# The longest tests (seconds in `make test` on 2 cores, `pytest --durations`). pytest-xdist's worksteal scheduler
+# hands each worker one contiguous share of the collection and lets an idle worker steal the *end* of another's
+# queue, so the run ends when the last long test started ends: collected last (the tutorials are), one kept a
+# worker busy alone at the end; all at the front of the first share, they ran one after another on one worker.
+# Each share starts with its part of them instead (longest first, each to the lightest share). Only tests
+# without module-scoped fixtures (moving one would set its module's fixture up twice). A scheduling hint: an
+# entry that matches nothing changes nothing.
 HEAVY = {
-    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-dataset]": 100,
-    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-strategy]": 45,
-    "tests/test_readme.py::test_readme_console_examples_run_in_order": 25,
-    "tests/search/test_search_quality.py::": 22,
-    "tests/evaluators/test_distributed.py::test_torchrun_": 20,
-    "tests/search/test_strategies_benchmark.py::": 15,
-    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-operator]": 14,
-    "tests/search/test_runner.py::test_sigkill_mid_search_then_resume_equals_an_uninterrupted_run": 11,
-    "tests/evaluators/test_defaults.py::": 10,
-    "tests/search/test_objectives.py::": 8,
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-dataset]": 82,
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-operator]": 32,
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-strategy]": 26,
+    "tests/evaluators/test_distributed.py::test_torchrun_resumes_to_the_uninterrupted_result": 25,
+    "tests/search/test_search_quality.py::test_the_benchmark_writes_every_field": 17,
+    "tests/test_readme.py::test_readme_console_examples_run_in_order": 15,
+    "tests/search/test_objectives.py::test_a_guided_search_finds_the_known_front": 15,
+    "tests/evaluators/test_defaults.py::test_a_final_retraining_on_train_and_valid": 15,
+    "tests/evaluators/test_distributed.py::test_torchrun_two_ranks_match_each_other": 13,
+    "tests/search/test_strategies_benchmark.py::test_every_strategy_gets_the_same_budget": 11,
+    "tests/search/test_strategies_benchmark.py::test_two_supernets_keep_a_cache_each": 11,
+    "tests/search/test_runner.py::test_sigkill_mid_search_then_resume": 10,
+    "tests/evaluators/test_distributed.py::test_the_documented_torchrun_command": 8,
+    "tests/search/test_runner.py::test_workers_that_keep_dying": 7,
+    "tests/search/test_strategies_benchmark.py::test_processes_that_split_the_seeds": 7,
 }
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The HEAVY tests first, longest first; the others keep their order (a stable sort)."""
+    """Reorder for `WORKERS` xdist workers: share i (in xdist's split) starts with its HEAVY tests; the others
+    keep their order."""
 
     def seconds(item: pytest.Item) -> int:
         return max((s for prefix, s in HEAVY.items() if item.nodeid.startswith(prefix)), default=0)
 
-    items.sort(key=lambda item: -seconds(item))
+    heavy = sorted((item for item in items if seconds(item)), key=seconds, reverse=True)
+    rest = [item for item in items if not seconds(item)]
+    groups: list[list[pytest.Item]] = [[] for _ in range(WORKERS)]
+    for item in heavy:  # longest first, each to the share with the least so far
+        min(groups, key=lambda g: sum(map(seconds, g))).append(item)
+    out: list[pytest.Item] = []
+    for i, group in enumerate(groups):
+        size = (len(items) - len(out)) // (WORKERS - i)  # as xdist splits what is left among the workers left
+        take = max(0, size - len(group))
+        out += group + rest[:take]
+        rest = rest[take:]
+    items[:] = out + rest
 
 
 TEST_DATA = Path(__file__).parent / "data"
