@@ -154,9 +154,10 @@ def train_supernet_cmd(
 def evaluate_layernorm(genotype: Genotype, layernorm: bool | None, inherit: Path | None) -> bool:
     """`nasrec evaluate`'s LayerNorm setting: the flag; else a NasRec-ref file's `use_layernorm`; else on. With
     `inherit` the supernet's weights decide (the flag was checked against it), and the config keeps the default."""
-    if inherit is not None or (layernorm is None and ref_layernorm(genotype) is None):
+    ref = ref_layernorm(genotype)
+    if inherit is not None or (layernorm is None and ref is None):
         return default(FullTrainConfig, "layernorm")
-    return ref_layernorm(genotype) if layernorm is None else layernorm  # type: ignore[return-value]
+    return layernorm if layernorm is not None else bool(ref)
 
 
 def check_inherited_layernorm(checkpoint: Path, layernorm: bool) -> None:
