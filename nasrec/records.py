@@ -166,6 +166,11 @@ class RunPaths:
         self.stage_times = self.root / "stage_times.jsonl"
         self.report = self.root / "report.html"
 
+    def checkpoints(self, log: Path) -> Path:
+        """Where the trainings of the stage logging to `log` (top-k, random baseline's top-k, final) keep their
+        checkpoints while they run: `checkpoints/` beside it."""
+        return log.parent / "checkpoints"
+
     def logits(self, name: str, digest: str) -> Path:
         """Where the final stage keeps the test logits of the model `name` (genotype digest `digest`): by name as
         well, since two models may share a genotype (random search often finds NASRecNet's)."""

@@ -389,7 +389,7 @@ class Pipeline:
         scored = self.ranked(evaluations)
         c = self.config
         full = FullTrain(
-            checkpoints=log.parent / "checkpoints",  # a killed run resumes a training where it was saved
+            checkpoints=self.paths.checkpoints(log),  # a killed run resumes a training where it was saved
             data=c.data,
             seed=c.seed,
             seeds=c.topk_seeds,
@@ -443,7 +443,7 @@ class Pipeline:
         test logits kept in final/ for the paired intervals."""
         c = self.config
         full = FullTrain(
-            checkpoints=self.paths.final.parent / "checkpoints",
+            checkpoints=self.paths.checkpoints(self.paths.final),
             data=c.data,
             seed=self.final_seed(),
             seeds=c.final_seeds,
