@@ -383,9 +383,13 @@ class Pipeline:
             )
         return min(trained, key=lambda r: r.valid_value)
 
-    def train_top_k(self, evaluations: list[Evaluation], log: Path) -> list[TopKResult]:
+    def train_top_k(
+        self, evaluations: list[Evaluation], log: Path, trained: list[TopKResult] | None = None
+    ) -> list[TopKResult]:
         """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds); with several
-        objectives the Pareto front first, all of it even when it has more than k members."""
+        objectives the Pareto front first, all of it even when it has more than k members. A candidate that
+        `trained` (another top-k stage of this run: the same recipe and seeds) holds is copied, not trained again."""
+        earlier = {r.digest: r for r in trained or ()}
         scored = self.ranked(evaluations)
         c = self.config
         full = FullTrain(
@@ -400,6 +404,9 @@ class Pipeline:
         def train(item: tuple[int, Evaluation]) -> TopKResult:
             rank, e = item
             assert e.score is not None
+            if e.digest in earlier:  # the random baseline's draws start as the search's: its top-k may share some
+                self.console.print(f"  top-{rank} {e.digest}: trained by the search's top-k stage", highlight=False)
+                return earlier[e.digest].model_copy(update={"rank": rank, "proxy": e.score})
             try:
                 # the search's own score when it is this very training (`--evaluator full`, the same recipe)
                 (score,) = [e.score] if same_training(e.score, full) else full.evaluate([e.genotype])
@@ -422,12 +429,12 @@ class Pipeline:
     def random_baseline(self) -> Genotype:
         """Random search with the search's number of proxy evaluations; its top-k trained from scratch; the best
         on validation. Its draws start as the search's (the same seed; evolution's initial population is random),
-        so the two are compared on shared draws, and what the search already scored is not scored again."""
+        so the two are compared on shared draws, and what the search already scored or trained is not again."""
         searched = read_jsonl(self.paths.evaluations, Evaluation)
         baseline = baseline_choice(self.config.strategy, len(searched))
         evaluations = self.search(self.paths.random_evaluations, baseline, searched)
         self.check_scored(evaluations, self.paths.random_evaluations)
-        topk = self.train_top_k(evaluations, self.paths.random_topk)
+        topk = self.train_top_k(evaluations, self.paths.random_topk, read_jsonl(self.paths.topk, TopKResult))
         return self.best_trained(topk, self.paths.random_topk).genotype
 
     def final_seed(self) -> int:
@@ -440,7 +447,8 @@ class Pipeline:
     def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
         """Every candidate trained on train, early-stopped on validation (per seed) and, with `final_protocol`
         "retrain", retrained on train + valid for the epochs early stopping chose; scored on test, its per-seed
-        test logits kept in final/ for the paired intervals."""
+        test logits kept in final/ for the paired intervals; a genotype that an earlier candidate has (random search
+        often finds NASRecNet's) is not trained again: that candidate's scores and logits are copied."""
         c = self.config
         full = FullTrain(
             checkpoints=self.paths.checkpoints(self.paths.final),
@@ -453,13 +461,20 @@ class Pipeline:
             layernorm=c.layernorm_final,
             train=self.scratch_recipe(c.final_epochs),
         )
+        stage = Stage(self.paths.final, FinalResult, key=lambda r: (r.name, r.digest))
 
         def train(candidate: tuple[str, str, Genotype]) -> FinalResult:
             name, kind, g = candidate
-            prediction = full.predict(g)
-            score = prediction.score
+            done = list(stage.records.values())
+            twin = next((r for r in done if r.digest == g.digest()), None)  # random search found NASRecNet's
+            if twin is not None:  # the same trainings: copied, so the two compare equal rather than by noise
+                logits, score = self._logits(twin, done), twin.test
+                self.console.print(f"  {name}: {twin.name}'s genotype, its trainings copied", highlight=False)
+            else:
+                prediction = full.predict(g)
+                logits, score = prediction.logits, prediction.score
             buffer = io.BytesIO()
-            np.save(buffer, prediction.logits, allow_pickle=False)
+            np.save(buffer, logits, allow_pickle=False)
             atomic_write_bytes(self.paths.logits(name, g.digest()), buffer.getvalue())  # before the record: resumable
             spread = f" ± {score.log_loss_std:.4f}" if c.final_seeds > 1 else ""
             self.console.print(
@@ -467,9 +482,7 @@ class Pipeline:
             )
             return FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g, test=score)
 
-        return Stage(self.paths.final, FinalResult, key=lambda r: (r.name, r.digest)).run(
-            candidates, key=lambda c: (c[0], c[2].digest()), make=train
-        )
+        return stage.run(candidates, key=lambda c: (c[0], c[2].digest()), make=train)
 
     def _logits(self, result: FinalResult, results: list[FinalResult]) -> np.ndarray:
         try:

@@ -68,18 +68,27 @@ def run(root, space: str, budget: int = 6):
     return Pipeline(config(space, budget), root, console=Console(quiet=True), progress=False).run()
 
 
-def test_a_random_search_that_finds_nasrecnet_is_compared_with_its_own_logits(tmp_path, tiny_space_file, fake_training):
+def test_a_random_search_that_finds_nasrecnet_copies_its_trainings_and_is_compared_with_its_own_logits(
+    tmp_path, tiny_space_file, fake_training
+):
     summary = run(tmp_path / "run", tiny_space_file)
     paths = RunPaths(tmp_path / "run")
     nas, rnd = summary.results
     assert (nas.name, rnd.name) == ("NASRecNet", "random search") and nas.digest == rnd.digest  # the same draws
-    assert nas.test.log_loss != rnd.test.log_loss  # trained twice, differently (faked)
-    c = summary.comparisons["random search"]
-    assert c.log_loss.estimate == pytest.approx(nas.test.log_loss - rnd.test.log_loss)  # was 0: rnd against itself
-    assert c.log_loss.estimate != 0
-    zn, zr = np.load(paths.logits("NASRecNet", nas.digest)), np.load(paths.logits("random search", rnd.digest))
+    assert fake_training["test"] == 1 and rnd.test == nas.test  # trained once, for both
     assert paths.logits("random search", rnd.digest).name == f"logits-random-search-{rnd.digest}.npy"
+    zn, zr = np.load(paths.logits("NASRecNet", nas.digest)), np.load(paths.logits("random search", rnd.digest))
+    assert np.array_equal(zn, zr) and summary.comparisons["random search"].log_loss.estimate == 0.0
+    # a folder whose random search was trained apart (an older nasrec did; the faked trainings differ, as across
+    # thread counts): it is compared by its own logits, not NASRecNet's
+    zr = zr + 0.3
+    np.save(paths.logits("random search", rnd.digest), zr)
     labels = open_data("sample:criteo").split("test").label.astype(np.float64)
+    apart = rnd.test.model_copy(update={"log_loss": float(np.mean([log_loss_from_logits(labels, z) for z in zr]))})
+    paths.final.write_text("".join(r.model_dump_json() + "\n" for r in (nas, rnd.model_copy(update={"test": apart}))))
+    c = run(tmp_path / "run", tiny_space_file).comparisons["random search"]
+    assert c.log_loss.estimate == pytest.approx(nas.test.log_loss - apart.log_loss)  # was 0: rnd against itself
+    assert c.log_loss.estimate != 0
     assert c.log_loss == paired_log_loss_diff(labels, zn, zr)
 
 
@@ -87,9 +96,11 @@ def test_an_older_folders_logits_are_read_where_they_belong_to_one_model(tmp_pat
     root = tmp_path / "run"
     summary = run(root, tiny_space_file)
     paths = RunPaths(root)
-    results = read_jsonl(paths.final, FinalResult)
-    nas, rnd = results
-    # as an older nasrec left it: one file per genotype, the last training's
+    nas, rnd = read_jsonl(paths.final, FinalResult)
+    # as an older nasrec left it: the same genotype trained twice, scored apart, one file per genotype (the last's)
+    rnd = rnd.model_copy(update={"test": rnd.test.model_copy(update={"log_loss": nas.test.log_loss + 0.01})})
+    results = [nas, rnd]
+    paths.final.write_text("".join(r.model_dump_json() + "\n" for r in results))
     paths.logits("random search", rnd.digest).rename(paths.final.parent / f"logits-{rnd.digest}.npy")
     assert paths.logits_of(rnd, results) == paths.final.parent / f"logits-{rnd.digest}.npy"  # only rnd lacks its own
     paths.logits("NASRecNet", nas.digest).unlink()

@@ -1,4 +1,5 @@
-"""The top-k stage keeps a search's own scratch-training score instead of training the candidate again."""
+"""The top-k stage keeps a search's own scratch-training score, and the random baseline's top-k stage the search's
+top-k trainings, instead of training a candidate again."""
 
 import contextlib
 
@@ -57,6 +58,32 @@ def test_the_top_k_stage_trains_only_the_candidates_the_search_did_not_train(tmp
     assert trained == [b.digest()]  # a's proxy score is its top-k training
     assert [(r.digest, r.full.log_loss) for r in top] == [(a.digest(), 0.46), (b.digest(), 0.5)]
     assert top[0].full == top[0].proxy
+
+
+def test_the_random_baselines_top_k_copies_what_the_searchs_top_k_trained(tmp_path, monkeypatch):
+    p = pipeline(tmp_path)
+    trained = []
+
+    def evaluate(self, genotypes):
+        trained.extend(g.digest() for g in genotypes)
+        return [score(self.config, value=0.5 + len(trained) / 100) for _ in genotypes]
+
+    monkeypatch.setattr(FullTrain, "evaluate", evaluate)
+    a, b, c = (sample(TINY, rng=i) for i in (1, 2, 3))
+
+    def evaluations(*scored):
+        return [
+            Evaluation(index=i, digest=g.digest(), genotype=g, score=score({}, "params", v), seed=3, seconds=1.0)
+            for i, (g, v) in enumerate(scored)
+        ]
+
+    p.paths.root.mkdir(parents=True)
+    searched = p.train_top_k(evaluations((a, 0.40), (b, 0.41), (c, 0.50)), p.paths.topk)
+    assert trained == [a.digest(), b.digest()]
+    baseline = p.train_top_k(evaluations((c, 0.39), (b, 0.41)), p.paths.random_topk, trained=searched)
+    assert trained == [a.digest(), b.digest(), c.digest()]  # b is not trained again
+    assert [(r.rank, r.digest, r.full.log_loss) for r in baseline] == [(1, c.digest(), 0.53), (2, b.digest(), 0.52)]
+    assert baseline[1].full == searched[1].full and baseline[1].proxy.log_loss == 0.41
 
 
 def test_the_final_stage_checkpoints_its_trainings_in_the_run_folder(tmp_path, monkeypatch):
