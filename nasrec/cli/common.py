@@ -38,6 +38,18 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def note_cpu_on_cuda(device: str) -> None:
+    """A note on stderr when a command is to train on the CPU of a machine with CUDA (`--device` defaults to cpu,
+    which a user with a GPU easily forgets); once per job under torchrun."""
+    import os
+
+    import torch
+
+    if device == "cpu" and torch.cuda.is_available() and os.environ.get("RANK", "0") == "0":
+        note = " training on the CPU; this machine has CUDA: --device cuda (or auto)"
+        err_console.print(Text.assemble(("note:", "bold yellow"), note), highlight=False)
+
+
 def data_path(value: str) -> str:
     """A `--data` value as configs store it: an existing path made absolute (a run folder then means the same
     data from any directory); anything else (`sample:criteo`, a name) as typed."""

@@ -18,6 +18,7 @@ from nasrec.cli.common import (
     flag_values,
     folder_space,
     load_checked,
+    note_cpu_on_cuda,
     resumable,
     space_path,
     table,
@@ -135,6 +136,7 @@ def train_supernet_cmd(
                 }
             ),
         )
+    note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
         train_supernet(config, out, progress=True, device=device)
     if torch.distributed.is_initialized():  # under torchrun: leave the process group cleanly
@@ -257,6 +259,7 @@ def evaluate(
                 patience=patience or None,
             ),
         )
+    note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
         (score,) = full.evaluate([g])
         for name in ("log_loss", "auc", "regret"):
@@ -348,6 +351,7 @@ def rank_study_cmd(
             finetune_train_rows=finetune_rows,
             device=device,
         )
+    note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
         result = rank_study(config, out, progress=True)
     console.print(rank_table(result))

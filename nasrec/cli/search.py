@@ -16,6 +16,7 @@ from nasrec.cli.common import (
     data_path,
     default,
     flag_errors,
+    note_cpu_on_cuda,
     resumable,
     space_path,
     table,
@@ -243,6 +244,7 @@ def search(
         problems += flag_errors(exc, flags)
     if problems:
         raise UsageError("\n".join(problems))
+    note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
         summary = Pipeline(config, out, console=console).run()
     draw_run(out)

@@ -44,3 +44,26 @@ def test_pipeline_passes_the_device_to_every_stage(tmp_path, monkeypatch):
     p.final([])
     assert seen == {"supernet": "auto", "full": ["auto", "auto"]}
     assert p.evaluator_config()["device"] == "auto"
+
+
+class Stop(Exception):
+    """Raised where the command's work would start."""
+
+
+@pytest.mark.parametrize("command", [["train-supernet"], ["evaluate", "zoo:dlrm"], ["rank-study"], ["search"]])
+def test_training_on_the_cpu_of_a_machine_with_cuda_is_noted_once(command, tmp_path, monkeypatch):
+    from nasrec.cli import main, search
+
+    def stop(folder):
+        raise Stop
+
+    for module in (main, search):
+        monkeypatch.setattr(module, "tensorboard", stop)  # entered just after the note
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    out = [] if command[0] == "evaluate" else ["-o", str(tmp_path / "out")]
+    note = "note: training on the CPU; this machine has CUDA: --device cuda (or auto)\n"
+    for device, env, expected in (("cpu", {}, note), ("auto", {}, ""), ("cpu", {"RANK": "1"}, "")):
+        result = CliRunner().invoke(app, [*command, *out, "--device", device], env=env)
+        assert isinstance(result.exception, Stop) and result.stderr == expected
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert CliRunner().invoke(app, [*command, *out]).stderr == ""  # cpu, the default, on a machine without CUDA
