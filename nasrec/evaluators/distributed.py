@@ -109,6 +109,14 @@ class DataParallel:
             dist.all_gather(vals, val)
             p.grad = torch.sparse_coo_tensor(torch.cat(idxs, 1), torch.cat(vals) / self.world_size, g.shape)
 
+    def any(self, flag: bool, device: torch.device) -> bool:
+        """Whether `flag` holds on any rank: every rank gets the same answer (one all-reduce on `device`)."""
+        if not self.enabled:
+            return flag
+        t = torch.tensor([float(flag)], device=device)
+        dist.all_reduce(t, dist.ReduceOp.MAX)
+        return bool(t.item())
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

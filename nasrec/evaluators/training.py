@@ -187,9 +187,13 @@ class Trainer:
 
     def _checkpoint_due(self) -> bool:
         """Whether to save now: at a multiple of `checkpoint_every` steps, `checkpoint_seconds` after the last save
-        (or the start of this call)."""
+        (or the start of this call). Under torchrun every rank decides alike (a save reads the pending losses, and
+        a rank whose guard stopped at a save its peers skipped would leave them waiting in the next all-reduce)."""
         every, seconds = self.config.checkpoint_every, self.config.checkpoint_seconds
-        return self.step % every == 0 and time.monotonic() - self._saved_at >= seconds
+        if self.step % every:
+            return False
+        due = time.monotonic() - self._saved_at >= seconds
+        return self.parallel.any(due, self.device) if seconds else due  # by steps alone, every rank agrees
 
     def _save(self) -> None:
         self._read_losses()  # the guard has seen every step the checkpoint holds

@@ -1,13 +1,18 @@
 """Checkpoints are bounded by steps and by time: a save at a multiple of `checkpoint_every` steps at least
-`checkpoint_seconds` after the last one, and always at the end; a checkpoint or folder written before the setting
-existed resumes."""
+`checkpoint_seconds` after the last one, and always at the end, at the same steps on every rank of a torchrun job;
+a checkpoint or folder written before the setting existed resumes."""
 
 import json
+from pathlib import Path
 
+import pytest
 import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
 
 from nasrec.evaluators import SupernetTrainingConfig, TrainConfig, train_supernet, training
 from nasrec.evaluators.checkpoint import load_checkpoint, save_checkpoint
+from nasrec.evaluators.distributed import DataParallel
 from tests.evaluators.test_training_loop import Tiny, make_batches
 
 
@@ -62,3 +67,42 @@ def test_a_supernet_folder_and_checkpoint_from_before_checkpoint_seconds_resume(
     assert train_steps.take() == 3  # resumed at step 3
     for (name, a), b in zip(whole.state_dict().items(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+class PeerClock(DataParallel):
+    """Rank 0 of a two-rank job, stood in for: `any` answers as the all-reduce would, with the other rank wanting
+    a save at `peer_steps` (its clock reads otherwise); nothing else is collective."""
+
+    def __init__(self, step, peer_steps: set[int]) -> None:
+        super().__init__()
+        self.step, self.peer_steps, self.asked = step, peer_steps, []
+
+    def any(self, flag: bool, device: torch.device) -> bool:
+        self.asked.append(self.step())
+        return flag or self.step() in self.peer_steps
+
+
+@pytest.mark.parametrize(
+    "seconds, saves, asked", [(5, [4, 10, 16], list(range(2, 17, 2))), (0, list(range(2, 17, 2)), [])]
+)
+def test_every_rank_saves_when_any_ranks_clock_says_so(seconds, saves, asked, monkeypatch, tmp_path):
+    config = TrainConfig(epochs=2, checkpoint_every=2, checkpoint_seconds=seconds)
+    peer = PeerClock(lambda: int(training.time.monotonic()), peer_steps={4})  # the clock reads the step
+    monkeypatch.setattr(training, "DataParallel", lambda: peer)
+    # alone, this rank's clock would save at [6, 12, 16] (the first test): the ranks agree on the peer's 4
+    assert saved_steps(monkeypatch, config, tmp_path) == saves
+    assert peer.asked == asked  # one all-reduce every checkpoint_every steps, none when saves go by steps alone
+
+
+def agree(rank: int, store: str, out: str) -> None:
+    dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
+    parallel = DataParallel(rank=rank, world_size=2)
+    answers = [parallel.any(rank == 0, torch.device("cpu")), parallel.any(rank == 1, torch.device("cpu"))]
+    answers.append(parallel.any(False, torch.device("cpu")))
+    Path(out, f"rank{rank}.json").write_text(json.dumps(answers))
+    dist.destroy_process_group()
+
+
+def test_any_rank_is_one_answer_on_every_rank(tmp_path):
+    mp.spawn(agree, args=(str(tmp_path / "store"), str(tmp_path)), nprocs=2)
+    assert [json.loads((tmp_path / f"rank{r}.json").read_text()) for r in (0, 1)] == [[True, True, False]] * 2
