@@ -45,6 +45,7 @@ from nasrec.records import (
 from nasrec.search.base import Constraint, build_strategy
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.objectives import objective_values, pareto_front, pareto_ranks
+from nasrec.search.plan import plan
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.search.run_folder import as_folder_ran, pin_run_config
 from nasrec.search.runner import run_search, search_stats
@@ -160,6 +161,9 @@ class Pipeline:
 
     def _run(self) -> Summary:
         self._write_config()
+        self.console.print(Text.assemble(("plan", "bold"), " (at most: early stopping ends trainings sooner)"))
+        for stage, what in self.plan():
+            self.console.print(f"  {stage}: {what}", highlight=False)
         self.stage_seconds = self._load_stage_times()
         if self.uses_supernet():
             self._stage("supernet", self.train_supernet)
@@ -246,6 +250,15 @@ class Pipeline:
         if self._extended is not None:
             atomic_write_bytes(self.paths.config, self._extended)
             self._extended = None
+
+    def plan(self) -> list[tuple[str, str]]:
+        """Each stage's work at most, counted from the config and the data (`nasrec.search.plan`)."""
+        c = self.config
+        strategy = build_strategy(
+            c.strategy.name, c.space, seed=c.seed, constraints=[], objectives=c.objectives, **c.strategy.options
+        )
+        rows = len(open_data(c.data).split("train"))
+        return plan(c, rows, getattr(strategy, "budget", None), self.uses_supernet())
 
     def uses_supernet(self) -> bool:
         """Whether the search's evaluator reads a supernet (the `params` and `flops` baselines do not)."""
