@@ -5,7 +5,7 @@ import torch
 from typer.testing import CliRunner
 
 from nasrec.cli.main import app
-from nasrec.search import pipeline
+from nasrec.search import pipeline, scratch_stages
 from nasrec.search.pipeline import Pipeline, RunConfig
 
 
@@ -37,7 +37,7 @@ def test_pipeline_passes_the_device_to_every_stage(tmp_path, monkeypatch):
         def __init__(self, **config):
             seen.setdefault("full", []).append(config["device"])
 
-    monkeypatch.setattr(pipeline, "FullTrain", Full)
+    monkeypatch.setattr(scratch_stages, "FullTrain", Full)
     p = Pipeline(RunConfig(device="auto"), tmp_path, progress=False)
     p.train_supernet()
     p.train_top_k([], tmp_path / "topk.jsonl")

@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from nasrec.cli import main
 from nasrec.cli import search as search_cli
 from nasrec.errors import UsageError
-from nasrec.search import pipeline
+from nasrec.search import pipeline, scratch_stages
 from nasrec.search.base import STRATEGIES
 from nasrec.search.pipeline import RunConfig
 from nasrec.state import pin_config
@@ -261,11 +261,11 @@ def test_the_final_protocol_chooses_what_the_final_models_train_on(tmp_path, mon
     class Stop:
         def __init__(self, **kwargs):
             seen.append(kwargs)
-            raise pipeline.UsageError("stopped")
+            raise UsageError("stopped")
 
-    monkeypatch.setattr(pipeline, "FullTrain", Stop)
+    monkeypatch.setattr(scratch_stages, "FullTrain", Stop)
     config = RunConfig.model_validate({"final_protocol": protocol, "final_seeds": 2})
-    with pytest.raises(pipeline.UsageError, match="stopped"):
+    with pytest.raises(UsageError, match="stopped"):
         pipeline.Pipeline(config, tmp_path / "run").final([])
     assert (seen[0]["train_split"], seen[0]["eval_split"], seen[0]["seeds"]) == (split, "test", 2)
 

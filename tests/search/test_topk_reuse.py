@@ -9,7 +9,8 @@ from nasrec.evaluators import FullTrain
 from nasrec.evaluators.base import Score
 from nasrec.genotype import sample
 from nasrec.records import Evaluation
-from nasrec.search.pipeline import Pipeline, RunConfig, same_training
+from nasrec.search.pipeline import Pipeline, RunConfig
+from nasrec.search.scratch_stages import same_training
 from tests.spaces import TINY
 
 

@@ -1,0 +1,235 @@
+"""The pipeline's stages that train from scratch: the top-k candidates by proxy, early-stopped on validation (the
+best of them is NASRecNet), and the final models scored on test with paired intervals against NASRecNet. A mixin
+of `Pipeline`, whose run config, folder paths and console it uses."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+from rich.console import Console
+
+from nasrec.errors import UsageError
+from nasrec.evaluators import FullTrain, TrainConfig, TrainingDiverged
+from nasrec.evaluators.base import Score
+from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrainConfig
+from nasrec.evaluators.stats import BOOTSTRAP_MAX_ROWS, paired_auc_diff, paired_log_loss_diff
+from nasrec.genotype import Genotype
+from nasrec.records import Comparison, Comparisons, Evaluation, FinalResult, FrontMember, RunPaths, TopKResult
+from nasrec.search.objectives import objective_values, pareto_front, pareto_ranks
+from nasrec.search.run_config import RunConfig
+from nasrec.state import Stage, atomic_write_bytes, atomic_write_text
+
+FINAL_SEED_OFFSET = 10_000
+"""The final stage's seeds start here above the run's seed (the top-k stage's start at it): a winner selected by
+its top-k run's validation score is trained again, not scored on test by that very run."""
+
+
+def same_training(score: Score, full: FullTrain) -> bool:
+    """Whether `score` came from the training `full` would run: the search scored its candidates by scratch
+    training (`full`) with the same settings, so the top-k stage keeps the score instead of training again.
+    `train.seed` is left out (`FullTrain` seeds each run from its `seed` and the genotype's digest), and so is how
+    often a training checkpoints (a resumed training ends as an uninterrupted one)."""
+    if score.evaluator != full.name:
+        return False
+    try:
+        cfg = FullTrainConfig.model_validate(score.config)
+    except ValidationError:
+        return False
+    ignore = {"train": {"seed", "checkpoint_every", "checkpoint_seconds"}}
+    return cfg.model_dump(exclude=ignore) == full.cfg.model_dump(exclude=ignore)
+
+
+class ScratchStages:
+    """The top-k and final stages of a `Pipeline` (which sets these three attributes)."""
+
+    config: RunConfig
+    paths: RunPaths
+    console: Console
+
+    def ranked(self, evaluations: list[Evaluation]) -> list[Evaluation]:
+        """Scored evaluations best first: by proxy score, or with several objectives by Pareto rank (the front
+        first), then proxy score."""
+        scored = [(e, e.score) for e in evaluations if e.score is not None]
+        objectives = self.config.objectives
+        if len(objectives) == 1:
+            return [e for e, _ in sorted(scored, key=lambda pair: pair[1].value)]
+        ranks = pareto_ranks([objective_values(s, objectives) for _, s in scored])
+        order = sorted(range(len(scored)), key=lambda i: (ranks[i], scored[i][1].value))
+        return [scored[i][0] for i in order]
+
+    def front(self, evaluations: list[Evaluation], topk: list[TopKResult]) -> list[FrontMember]:
+        """With several objectives: the Pareto front of the scored candidates, by proxy log loss."""
+        objectives = self.config.objectives
+        if len(objectives) == 1:
+            return []
+        scored = [(e, e.score) for e in evaluations if e.score is not None]
+        points = [objective_values(s, objectives) for _, s in scored]
+        full = {r.digest: r.full.log_loss for r in topk if r.full is not None}
+        members = [
+            FrontMember(
+                digest=scored[i][0].digest,
+                values=dict(zip(objectives, points[i], strict=True)),
+                full_log_loss=full.get(scored[i][0].digest),
+            )
+            for i in pareto_front(points)
+        ]
+        return sorted(members, key=lambda m: m.values["logloss"])
+
+    def scratch_recipe(self, epochs: float) -> TrainConfig:
+        return SCRATCH_RECIPE.model_copy(
+            update={
+                "epochs": epochs,
+                "patience": self.config.patience,
+                "seed": self.config.seed,
+                "lr": self.config.scratch_lr,
+                "min_warmup_steps": self.config.scratch_min_warmup_steps,
+            }
+        )
+
+    @staticmethod
+    def best_trained(topk: list[TopKResult], log: Path) -> TopKResult:
+        """The top-k candidate with the best validation score; a `UsageError` naming `log` when every one
+        diverged (no candidate was trained: picking by proxy rank would hand the final stage an untested one)."""
+        trained = [r for r in topk if r.full is not None]
+        if not trained:
+            first = topk[0].error if topk else "no candidate"
+            raise UsageError(
+                f"{log}: all {len(topk)} top-k candidates diverged when trained from scratch (the first: {first}); "
+                "run again in a new folder with a lower --scratch-lr or a larger --top-k"
+            )
+        return min(trained, key=lambda r: r.valid_value)
+
+    def train_top_k(
+        self, evaluations: list[Evaluation], log: Path, trained: list[TopKResult] | None = None
+    ) -> list[TopKResult]:
+        """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds); with several
+        objectives the Pareto front first, all of it even when it has more than k members. A candidate that
+        `trained` (another top-k stage of this run: the same recipe and seeds) holds is copied, not trained again."""
+        earlier = {r.digest: r for r in trained or ()}
+        scored = self.ranked(evaluations)
+        c = self.config
+        full = FullTrain(
+            checkpoints=self.paths.checkpoints(log),  # a killed run resumes a training where it was saved
+            data=c.data,
+            seed=c.seed,
+            seeds=c.topk_seeds,
+            device=c.device,
+            train=self.scratch_recipe(c.full_epochs),
+        )
+
+        def train(item: tuple[int, Evaluation]) -> TopKResult:
+            rank, e = item
+            assert e.score is not None
+            if e.digest in earlier:  # the random baseline's draws start as the search's: its top-k may share some
+                self.console.print(f"  top-{rank} {e.digest}: trained by the search's top-k stage", highlight=False)
+                return earlier[e.digest].model_copy(update={"rank": rank, "proxy": e.score})
+            try:
+                # the search's own score when it is this very training (`--evaluator full`, the same recipe)
+                (score,) = [e.score] if same_training(e.score, full) else full.evaluate([e.genotype])
+            except TrainingDiverged as exc:  # logged as this candidate's failure; the others go on
+                self.console.print(f"  top-{rank} {e.digest}: {exc}", highlight=False)
+                return TopKResult(
+                    rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=None, error=str(exc)
+                )
+            self.console.print(
+                f"  top-{rank} {e.digest}: proxy {e.score.value:.4f}  from scratch {score.log_loss:.4f}",
+                highlight=False,
+            )
+            return TopKResult(rank=rank, digest=e.digest, genotype=e.genotype, proxy=e.score, full=score)
+
+        k = max(self.config.top_k, len(self.front(evaluations, [])))  # several objectives: the whole front
+        top = list(enumerate(scored[:k], start=1))
+        done = Stage(log, TopKResult, key=lambda r: r.digest).run(top, key=lambda item: item[1].digest, make=train)
+        return [r.model_copy(update={"rank": rank}) for r, (rank, _) in zip(done, top, strict=True)]  # extended
+
+    def final_seed(self) -> int:
+        """The final stage's base seed: apart from the top-k stage's (`final_fresh_seeds`)."""
+        return self.config.seed + (FINAL_SEED_OFFSET if self.config.final_fresh_seeds else 0)
+
+    def final_seeds(self) -> list[int]:
+        return [self.final_seed() + i for i in range(self.config.final_seeds)]
+
+    def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
+        """Every candidate trained on train, early-stopped on validation (per seed) and, with `final_protocol`
+        "retrain", retrained on train + valid for the epochs early stopping chose; scored on test, its per-seed
+        test logits kept in final/ for the paired intervals; a genotype that an earlier candidate has (random search
+        often finds NASRecNet's) is not trained again: that candidate's scores and logits are copied."""
+        c = self.config
+        full = FullTrain(
+            checkpoints=self.paths.checkpoints(self.paths.final),
+            data=c.data,
+            seed=self.final_seed(),
+            seeds=c.final_seeds,
+            train_split="train+valid" if c.final_protocol == "retrain" else "train",
+            eval_split="test",
+            device=c.device,
+            layernorm=c.layernorm_final,
+            train=self.scratch_recipe(c.final_epochs),
+        )
+        stage = Stage(self.paths.final, FinalResult, key=lambda r: (r.name, r.digest))
+
+        def train(candidate: tuple[str, str, Genotype]) -> FinalResult:
+            name, kind, g = candidate
+            done = list(stage.records.values())
+            twin = next((r for r in done if r.digest == g.digest()), None)  # random search found NASRecNet's
+            if twin is not None:  # the same trainings: copied, so the two compare equal rather than by noise
+                logits, score = self._logits(twin, done), twin.test
+                self.console.print(f"  {name}: {twin.name}'s genotype, its trainings copied", highlight=False)
+            else:
+                prediction = full.predict(g)
+                logits, score = prediction.logits, prediction.score
+            buffer = io.BytesIO()
+            np.save(buffer, logits, allow_pickle=False)
+            atomic_write_bytes(self.paths.logits(name, g.digest()), buffer.getvalue())  # before the record: resumable
+            spread = f" ± {score.log_loss_std:.4f}" if c.final_seeds > 1 else ""
+            self.console.print(
+                f"  {name}: test log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}", highlight=False
+            )
+            return FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g, test=score)
+
+        return stage.run(candidates, key=lambda c: (c[0], c[2].digest()), make=train)
+
+    def _logits(self, result: FinalResult, results: list[FinalResult]) -> np.ndarray:
+        try:
+            path = self.paths.logits_of(result, results)
+        except ValueError as exc:  # an older folder's file shared by two models
+            raise UsageError(str(exc)) from None
+        return np.load(path, allow_pickle=False)
+
+    def comparisons(self, results: list[FinalResult]) -> dict[str, Comparison]:
+        """`compare(results)`, kept in final/comparisons.json: a rerun of a finished run reuses it while the final
+        models are the same (by name, digest and test log loss)."""
+        of = [(r.name, r.digest, r.test.log_loss) for r in results]
+        path = self.paths.comparisons
+        if path.is_file():
+            try:
+                kept = Comparisons.model_validate_json(path.read_bytes())
+            except ValueError:  # torn or from another version: computed again
+                kept = None
+            if kept is not None and kept.of == of:
+                return kept.comparisons
+        out = self.compare(results)
+        atomic_write_text(path, Comparisons(of=of, comparisons=out).model_dump_json(indent=2))
+        return out
+
+    def compare(self, results: list[FinalResult]) -> dict[str, Comparison]:
+        """NASRecNet minus every other model on the same test rows: log loss and AUC with paired 95 % intervals,
+        pooled over seeds and rows."""
+        labels = open_data(self.config.data).split("test").label.astype(np.float64)
+        best = next(r for r in results if r.kind == "nasrec")
+        zb = self._logits(best, results)
+        out = {}
+        for r in results:
+            if r is best:
+                continue
+            z = self._logits(r, results)
+            how = "bootstrap" if len(labels) <= BOOTSTRAP_MAX_ROWS else "normal / DeLong"
+            self.console.print(f"  NASRecNet - {r.name}: paired {how} over {len(labels):,} rows", highlight=False)
+            out[r.name] = Comparison(
+                log_loss=paired_log_loss_diff(labels, zb, z), auc=paired_auc_diff(labels, zb, z, n_resamples=500)
+            )
+        return out
