@@ -158,9 +158,9 @@ class FullTrain:
                 runs.append(run)
                 logits.append(z)
         except TrainingDiverged:
-            self._forget(genotype)  # a failure, recorded as such: it is not trained again
+            self.forget(genotype)  # a failure, recorded as such: it is not trained again
             raise
-        self._forget(genotype)
+        self.forget(genotype)
         score = score_from_runs(
             genotype,
             self.data.spec,
@@ -337,7 +337,7 @@ class FullTrain:
         config = self.cfg.model_dump(mode="json", exclude={"device": True, "train": set(RESUME_MAY_CHANGE)})
         return hashlib.sha256(json.dumps(config, sort_keys=True).encode()).hexdigest()[:8]
 
-    def _forget(self, genotype: Genotype) -> None:
+    def forget(self, genotype: Genotype) -> None:
         """Delete the checkpoints of `genotype`'s trainings (and temporaries a killed save left), and the folder
         when nothing else is left in it."""
         if self.checkpoints is None:

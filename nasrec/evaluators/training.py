@@ -274,6 +274,7 @@ class Trainer:
                     bar.update(task, advance=1, info=f"loss {self.losses[-1]:.4f}" if self.losses else "")
                     if validate is not None and (self.step % every == 0 or self.step == total):
                         self.stopped = self._validate(validate)
+                    # an early stop skips the ranks' agreement below: under torchrun, validation must decide alike
                     if self.stopped or self._checkpoint_due():
                         self._save()
                     if self.stopped:

@@ -2,7 +2,7 @@
 
 data -> supernet training -> evolution scored by the fine-tuned proxy -> the top-k trained from scratch ->
 the best on validation (NASRecNet) trained again (`final_protocol`: "keep", the default, on train early-stopped
-on validation; "retrain", on train + validation for the steps early stopping chose) and scored on test beside
+on validation; "retrain", on train + validation for the epochs early stopping chose) and scored on test beside
 the zoo models and a random-search baseline of the same budget -> best genotype and summary. One process at a
 time runs on a folder (`RunLock`); every stage appends its records as they finish (`Stage`), so a killed run
 resumes.
@@ -120,7 +120,8 @@ class Pipeline(ScratchStages):
 
     def _run(self) -> Summary:
         self._write_config()
-        self.console.print(Text.assemble(("plan", "bold"), " (at most: early stopping ends trainings sooner)"))
+        at_most = " (at most: early stopping ends trainings sooner; a diverged training is retried, calmer)"
+        self.console.print(Text.assemble(("plan", "bold"), at_most))
         for stage, what in self.plan():
             self.console.print(f"  {stage}: {what}", highlight=False)
         self.stage_seconds = self._load_stage_times()

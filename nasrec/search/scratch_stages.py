@@ -108,7 +108,8 @@ class ScratchStages:
     ) -> list[TopKResult]:
         """The k best by proxy trained from scratch (early-stopped on validation, `topk_seeds` seeds); with several
         objectives the Pareto front first, all of it even when it has more than k members. A candidate that
-        `trained` (another top-k stage of this run: the same recipe and seeds) holds is copied, not trained again."""
+        `trained` (another top-k stage of this run) holds, trained as this stage trains (`same_training`: recipe,
+        seeds, device), is copied, not trained again."""
         earlier = {r.digest: r for r in trained or ()}
         scored = self.ranked(evaluations)
         c = self.config
@@ -124,9 +125,11 @@ class ScratchStages:
         def train(item: tuple[int, Evaluation]) -> TopKResult:
             rank, e = item
             assert e.score is not None
-            if e.digest in earlier:  # the random baseline's draws start as the search's: its top-k may share some
+            done = earlier.get(e.digest)  # the random baseline's draws start as the search's: its top-k shares some
+            if done is not None and done.full is not None and same_training(done.full, full):  # the device too
                 self.console.print(f"  top-{rank} {e.digest}: trained by the search's top-k stage", highlight=False)
-                return earlier[e.digest].model_copy(update={"rank": rank, "proxy": e.score})
+                full.forget(e.genotype)  # a checkpoint an older nasrec left here, killed while training it
+                return done.model_copy(update={"rank": rank, "proxy": e.score})
             try:
                 # the search's own score when it is this very training (`--evaluator full`, the same recipe)
                 (score,) = [e.score] if same_training(e.score, full) else full.evaluate([e.genotype])
@@ -157,7 +160,8 @@ class ScratchStages:
         """Every candidate trained on train, early-stopped on validation (per seed) and, with `final_protocol`
         "retrain", retrained on train + valid for the epochs early stopping chose; scored on test, its per-seed
         test logits kept in final/ for the paired intervals; a genotype that an earlier candidate has (random search
-        often finds NASRecNet's) is not trained again: that candidate's scores and logits are copied."""
+        often finds NASRecNet's), trained as this stage trains, is not trained again: its scores and logits are
+        copied."""
         c = self.config
         full = FullTrain(
             checkpoints=self.paths.checkpoints(self.paths.final),
@@ -175,8 +179,10 @@ class ScratchStages:
         def train(candidate: tuple[str, str, Genotype]) -> FinalResult:
             name, kind, g = candidate
             done = list(stage.records.values())
-            twin = next((r for r in done if r.digest == g.digest()), None)  # random search found NASRecNet's
-            if twin is not None:  # the same trainings: copied, so the two compare equal rather than by noise
+            # random search found NASRecNet's genotype: the same trainings (on the same device: a resumed run may
+            # have moved), copied, so that the two compare equal rather than by noise
+            twin = next((r for r in done if r.digest == g.digest() and same_training(r.test, full)), None)
+            if twin is not None:
                 logits, score = self._logits(twin, done), twin.test
                 self.console.print(f"  {name}: {twin.name}'s genotype, its trainings copied", highlight=False)
             else:

@@ -26,7 +26,7 @@ from nasrec.viz.report_data import RunData
 def fake_training(monkeypatch):
     """`FullTrain.predict` without training: logits drawn from the genotype's digest, and on test shifted by the
     number of earlier test predictions (so two trainings of one genotype differ, as across thread counts)."""
-    calls = {"test": 0}
+    calls = {"test": 0, "predictions": 0}
 
     def predict(self, genotype):
         labels = self.data.split(self.cfg.eval_split).label.astype(np.float64)
@@ -43,7 +43,9 @@ def fake_training(monkeypatch):
             examples=len(labels),
             seconds=0.0,
             evaluator="full",
+            config=self.config,
         )
+        calls["predictions"] += 1
         return Prediction(score=score, logits=z)
 
     monkeypatch.setattr(FullTrain, "predict", predict)
@@ -76,6 +78,8 @@ def test_a_random_search_that_finds_nasrecnet_copies_its_trainings_and_is_compar
     nas, rnd = summary.results
     assert (nas.name, rnd.name) == ("NASRecNet", "random search") and nas.digest == rnd.digest  # the same draws
     assert fake_training["test"] == 1 and rnd.test == nas.test  # trained once, for both
+    # the same draws, so the same top-2: the random baseline's top-k stage trained none of them again
+    assert fake_training["predictions"] == 2 + 1
     assert paths.logits("random search", rnd.digest).name == f"logits-random-search-{rnd.digest}.npy"
     zn, zr = np.load(paths.logits("NASRecNet", nas.digest)), np.load(paths.logits("random search", rnd.digest))
     assert np.array_equal(zn, zr) and summary.comparisons["random search"].log_loss.estimate == 0.0

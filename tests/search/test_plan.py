@@ -13,7 +13,7 @@ def test_the_plan_counts_each_stages_work_from_the_config_and_the_data():
         ("supernet", "1 epoch of 36,672,493 rows: 71,625 steps of 512"),
         ("search", "2,048 proxy evaluations (evolution, finetune)"),
         ("top-k", "15 candidates x 1 seed, each at most 10 epochs: 716,250 steps of 512"),
-        ("random baseline", "as many proxy evaluations and its top-15 (what the search did, reused)"),
+        ("random baseline", "as many proxy evaluations and its top-15 (what it shares with the search, reused)"),
         ("final", "6 models x 3 seeds, each at most 10 epochs: 716,250 steps of 512"),
     ]
     other = RunConfig(
@@ -33,20 +33,21 @@ def test_the_plan_counts_each_stages_work_from_the_config_and_the_data():
         (
             "final",
             "2 models x 1 seed, each at most 2.5 epochs: 58 steps of 512, then again on train + valid for the "
-            "steps early stopping chose",
+            "epochs early stopping chose",
         ),
     ]
     assert [stage for stage, _ in plan(other, 11_960, 40, supernet=False)] == ["search", "top-k", "final"]
+    assert plan(other, 2048, 40, supernet=True)[0] == ("supernet", "0.5 epochs of 2,048 rows: 1 step of 1,024")
 
 
 def test_a_run_prints_its_plan_before_its_first_stage(tmp_path, tiny_space_file, fake_training):  # noqa: F811
     console = Console(record=True, width=200)
     Pipeline(config(tiny_space_file), tmp_path / "run", console=console, progress=False).run()
     assert console.export_text().startswith(
-        "plan (at most: early stopping ends trainings sooner)\n"
+        "plan (at most: early stopping ends trainings sooner; a diverged training is retried, calmer)\n"
         "  search: 6 proxy evaluations (random, params)\n"
         "  top-k: 2 candidates x 1 seed, each at most 0.1 epochs: 2 steps of 512\n"
-        "  random baseline: as many proxy evaluations and its top-2 (what the search did, reused)\n"
+        "  random baseline: as many proxy evaluations and its top-2 (what it shares with the search, reused)\n"
         "  final: 2 models x 2 seeds, each at most 0.1 epochs: 2 steps of 512\n"
         "stage search\n"
     )
