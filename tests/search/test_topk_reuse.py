@@ -85,6 +85,12 @@ def test_the_random_baselines_top_k_copies_what_the_searchs_top_k_trained(tmp_pa
     assert trained == [a.digest(), b.digest(), c.digest()]  # b is not trained again
     assert [(r.rank, r.digest, r.full.log_loss) for r in baseline] == [(1, c.digest(), 0.53), (2, b.digest(), 0.52)]
     assert baseline[1].full == searched[1].full and baseline[1].proxy.log_loss == 0.41
+    on_gpu = [
+        r.model_copy(update={"full": r.full.model_copy(update={"config": {**r.full.config, "device": "cuda"}})})
+        for r in searched
+    ]  # a run resumed on another device than its search's top-k stage ran on
+    p.train_top_k(evaluations((b, 0.41)), tmp_path / "moved.jsonl", trained=on_gpu)
+    assert trained == [a.digest(), b.digest(), c.digest(), b.digest()]  # trained again, here
 
 
 def test_the_final_stage_checkpoints_its_trainings_in_the_run_folder(tmp_path, monkeypatch):
