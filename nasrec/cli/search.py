@@ -244,9 +244,11 @@ def search(
         problems += flag_errors(exc, flags)
     if problems:
         raise UsageError("\n".join(problems))
+    pipeline = Pipeline(config, out, console=console)
+    pipeline.check()  # what the config names exists here: an error, if any, comes alone
     note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
-        summary = Pipeline(config, out, console=console).run()
+        summary = pipeline.run()
     draw_run(out)
     print_results(summary, out)
 

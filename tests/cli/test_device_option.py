@@ -60,10 +60,14 @@ def test_training_on_the_cpu_of_a_machine_with_cuda_is_noted_once(command, tmp_p
     for module in (main, search):
         monkeypatch.setattr(module, "tensorboard", stop)  # entered just after the note
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
     out = [] if command[0] == "evaluate" else ["-o", str(tmp_path / "out")]
     note = "note: training on the CPU; this machine has CUDA: --device cuda (or auto)\n"
     for device, env, expected in (("cpu", {}, note), ("auto", {}, ""), ("cpu", {"RANK": "1"}, "")):
         result = CliRunner().invoke(app, [*command, *out, "--device", device], env=env)
         assert isinstance(result.exception, Stop) and result.stderr == expected
+    if command == ["search"]:  # a run checks what its config names first: an error comes alone
+        missing = CliRunner().invoke(app, [*command, *out, "--data", str(tmp_path / "none")])
+        assert missing.exit_code == 1 and missing.stderr.startswith("error: ") and "note:" not in missing.stderr
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     assert CliRunner().invoke(app, [*command, *out]).stderr == ""  # cpu, the default, on a machine without CUDA
