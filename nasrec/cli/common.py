@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -41,8 +42,6 @@ def fail(message: str, code: int = 1) -> None:
 def note_cpu_on_cuda(device: str) -> None:
     """A note on stderr when a command is to train on the CPU of a machine with CUDA (`--device` defaults to cpu,
     which a user with a GPU easily forgets); once per job under torchrun."""
-    import os
-
     import torch
 
     if device == "cpu" and torch.cuda.is_available() and os.environ.get("RANK", "0") == "0":

@@ -24,7 +24,7 @@ from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.optimizers import sparse_adagrad
 from nasrec.evaluators.recipe import RESUME_MAY_CHANGE
 from nasrec.evaluators.schedule import logit
-from nasrec.evaluators.training import TrainConfig, Trainer
+from nasrec.evaluators.training import TrainConfig, Trainer, total_steps
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
 from nasrec.state import RunLock, atomic_write_text, pin_config, validation_reason
@@ -183,7 +183,7 @@ def train_supernet(
             pin_config(out / "config.json", config, what="supernet", paths=("data", "space"), ignore=GUARD)
         supernet = config.build_supernet().to(dev)
         parallel.broadcast_(supernet)
-        total = max(1, round(config.train.epochs * steps_per_epoch))
+        total = total_steps(config.train.epochs, steps_per_epoch)
         paths = PathSampler(space, config.sampler, total, config.warmup_fraction, config.warmup_mode, config.train.seed)
         trainer = SupernetTrainer(
             supernet,

@@ -58,6 +58,11 @@ class Metrics(BaseModel):
     examples: int
 
 
+def total_steps(epochs: float, steps_per_epoch: int) -> int:
+    """The steps a recipe of `epochs` (fractional allowed) trains: at least one."""
+    return max(1, round(epochs * steps_per_epoch))
+
+
 def progress_bar(enabled: bool) -> Progress:
     return Progress(
         TextColumn("{task.description}"),
@@ -229,7 +234,7 @@ class Trainer:
             self.best_step, self._best_state = state["best_step"], state["best_model"]
 
     def total_steps(self, steps_per_epoch: int) -> int:
-        return max(1, round(self.config.epochs * steps_per_epoch))
+        return total_steps(self.config.epochs, steps_per_epoch)
 
     def fit(
         self,

@@ -4,12 +4,13 @@ ends scratch trainings sooner), so that a user sees what the paper's budget mean
 from __future__ import annotations
 
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
+from nasrec.evaluators.training import total_steps
 from nasrec.search.run_config import RunConfig
 
 
 def steps(rows: int, batch_size: int, epochs: float) -> int:
     """Training steps of `epochs` over `rows` in whole batches (as the training loop counts them)."""
-    return max(1, round(epochs * (rows // batch_size)))
+    return total_steps(epochs, rows // batch_size)
 
 
 def epochs(n: float) -> str:
