@@ -128,12 +128,17 @@ class FullTrain:
     name = "full"
     Config = FullTrainConfig
 
-    def __init__(self, *, checkpoints: str | Path | None = None, **config: Any) -> None:
+    def __init__(
+        self, *, checkpoints: str | Path | None = None, keep_checkpoints: bool = False, **config: Any
+    ) -> None:
         """`checkpoints`: a folder (in a run folder) where each training keeps its checkpoint while it runs, so a
         killed run's training resumes where it was saved (the same result); a genotype's are deleted once its
-        prediction is made. None: nothing is saved (a killed training starts again)."""
+        prediction is made or it failed — or, with `keep_checkpoints`, when the caller calls `forget` (after
+        recording the outcome: a kill between the two then reads the trainings back instead of training again).
+        None: nothing is saved (a killed training starts again)."""
         self.cfg = FullTrainConfig(**config)
         self.checkpoints = None if checkpoints is None else Path(checkpoints)
+        self.keep_checkpoints = keep_checkpoints
         self.data = open_data(self.cfg.data)
         self._rows: dict[str, EvalRows] = {}
         if self.cfg.steps is not None and len(self.cfg.steps) != self.cfg.seeds:
@@ -158,9 +163,11 @@ class FullTrain:
                 runs.append(run)
                 logits.append(z)
         except TrainingDiverged:
-            self.forget(genotype)  # a failure, recorded as such: it is not trained again
+            if not self.keep_checkpoints:
+                self.forget(genotype)  # a failure, recorded as such: it is not trained again
             raise
-        self.forget(genotype)
+        if not self.keep_checkpoints:
+            self.forget(genotype)
         score = score_from_runs(
             genotype,
             self.data.spec,

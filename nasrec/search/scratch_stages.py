@@ -115,6 +115,7 @@ class ScratchStages:
         c = self.config
         full = FullTrain(
             checkpoints=self.paths.checkpoints(log),  # a killed run resumes a training where it was saved
+            keep_checkpoints=True,  # till the candidate's record is written
             data=c.data,
             seed=c.seed,
             seeds=c.topk_seeds,
@@ -128,7 +129,6 @@ class ScratchStages:
             done = earlier.get(e.digest)  # the random baseline's draws start as the search's: its top-k shares some
             if done is not None and done.full is not None and same_training(done.full, full):  # the device too
                 self.console.print(f"  top-{rank} {e.digest}: trained by the search's top-k stage", highlight=False)
-                full.forget(e.genotype)  # a checkpoint an older nasrec left here, killed while training it
                 return done.model_copy(update={"rank": rank, "proxy": e.score})
             try:
                 # the search's own score when it is this very training (`--evaluator full`, the same recipe)
@@ -146,7 +146,9 @@ class ScratchStages:
 
         k = max(self.config.top_k, len(self.front(evaluations, [])))  # several objectives: the whole front
         top = list(enumerate(scored[:k], start=1))
-        done = Stage(log, TopKResult, key=lambda r: r.digest).run(top, key=lambda item: item[1].digest, make=train)
+        done = Stage(log, TopKResult, key=lambda r: r.digest).run(
+            top, key=lambda item: item[1].digest, make=train, kept=lambda item: full.forget(item[1].genotype)
+        )
         return [r.model_copy(update={"rank": rank}) for r, (rank, _) in zip(done, top, strict=True)]  # extended
 
     def final_seed(self) -> int:
@@ -165,6 +167,7 @@ class ScratchStages:
         c = self.config
         full = FullTrain(
             checkpoints=self.paths.checkpoints(self.paths.final),
+            keep_checkpoints=True,  # till the candidate's record is written
             data=c.data,
             seed=self.final_seed(),
             seeds=c.final_seeds,
@@ -186,7 +189,11 @@ class ScratchStages:
                 logits, score = self._logits(twin, done), twin.test
                 self.console.print(f"  {name}: {twin.name}'s genotype, its trainings copied", highlight=False)
             else:
-                prediction = full.predict(g)
+                try:
+                    prediction = full.predict(g)
+                except TrainingDiverged:
+                    full.forget(g)  # the run stops with its message; nothing to resume
+                    raise
                 logits, score = prediction.logits, prediction.score
             buffer = io.BytesIO()
             np.save(buffer, logits, allow_pickle=False)
@@ -197,7 +204,7 @@ class ScratchStages:
             )
             return FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g, test=score)
 
-        return stage.run(candidates, key=lambda c: (c[0], c[2].digest()), make=train)
+        return stage.run(candidates, key=lambda c: (c[0], c[2].digest()), make=train, kept=lambda c: full.forget(c[2]))
 
     def _logits(self, result: FinalResult, results: list[FinalResult]) -> np.ndarray:
         try:

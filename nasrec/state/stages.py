@@ -43,11 +43,22 @@ class Stage(Generic[K, M]):
         self.records[self.key(record)] = record
         return record
 
-    def run(self, items: Iterable[T], key: Callable[[T], K], make: Callable[[T], M]) -> list[M]:
+    def run(
+        self,
+        items: Iterable[T],
+        key: Callable[[T], K],
+        make: Callable[[T], M],
+        kept: Callable[[T], None] | None = None,
+    ) -> list[M]:
         """The record of every item, in item order: from the log when there, else `make(item)`, appended
-        at once (so a killed stage loses at most the item in progress)."""
+        at once (so a killed stage loses at most the item in progress); then `kept(item)`, e.g. to delete what
+        `make` kept so that a kill before the append could read its work back."""
         out = []
         for item in items:
             done = self.records.get(key(item))
-            out.append(done if done is not None else self.add(make(item)))
+            if done is None:
+                done = self.add(make(item))
+                if kept is not None:
+                    kept(item)
+            out.append(done)
         return out
