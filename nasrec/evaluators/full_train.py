@@ -128,9 +128,7 @@ class FullTrain:
     name = "full"
     Config = FullTrainConfig
 
-    def __init__(
-        self, *, checkpoints: str | Path | None = None, keep_checkpoints: bool = False, **config: Any
-    ) -> None:
+    def __init__(self, *, checkpoints: str | Path | None = None, keep_checkpoints: bool = False, **config: Any) -> None:
         """`checkpoints`: a folder (in a run folder) where each training keeps its checkpoint while it runs, so a
         killed run's training resumes where it was saved (the same result); a genotype's are deleted once its
         prediction is made or it failed — or, with `keep_checkpoints`, when the caller calls `forget` (after
