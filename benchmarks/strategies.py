@@ -40,6 +40,7 @@ from rich.table import Table
 
 from nasrec.evaluators import train_supernet
 from nasrec.evaluators.base import EVALUATORS, Evaluator, Score, build_evaluator, evaluator_config
+from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.stats import mean_and_spread
 from nasrec.genotype import Genotype, get_space, sample
 from nasrec.records import RunPaths
@@ -283,7 +284,8 @@ def print_table(result: dict[str, Any], console: Console) -> None:
 
 
 class ScoreCacheConfig(BaseModel):
-    """What the score caches of `--out` depend on (they are keyed by genotype): the data, space and proxy."""
+    """What the score caches of `--out` depend on (they are keyed by genotype): the data, space and proxy, and the
+    validation rows each score is computed on (`scored_rows`)."""
 
     data: str
     space: str
@@ -291,10 +293,34 @@ class ScoreCacheConfig(BaseModel):
     recipe: str
     supernet_epochs: float
     supernets: int
+    valid_examples: int
 
     @classmethod
     def of(cls, args: argparse.Namespace) -> ScoreCacheConfig:
-        return cls(**{k: getattr(args, k) for k in cls.model_fields})
+        fields = {k: getattr(args, k) for k in cls.model_fields if k != "valid_examples"}
+        return cls(**fields, valid_examples=scored_rows(args))
+
+
+def valid_split_rows(data: str) -> int:
+    return len(open_data(data).split("valid").label)
+
+
+def scored_rows(args: argparse.Namespace) -> int:
+    """The validation rows a score is computed on: an evaluator's `valid_rows` cap (the proxies') where the split
+    is larger, else the whole split."""
+    rows = valid_split_rows(args.data)
+    if args.evaluator in EVALUATORS:
+        cap = evaluator_config(args.evaluator).model_fields.get("valid_rows")
+        if cap is not None and isinstance(cap.default, int):
+            return min(cap.default, rows)
+    return rows
+
+
+def pin_score_caches(args: argparse.Namespace) -> None:
+    """Pin what `--out`'s score caches were scored with; a folder from before the proxies' validation cap scored
+    the whole split, so it resumes only where that is what they score now."""
+    absent = {"valid_examples": valid_split_rows(args.data)}
+    pin_config(args.out / "config.json", ScoreCacheConfig.of(args), what="strategies score cache", absent=absent)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -339,7 +365,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     result: dict[str, Any] = {"config": config, "runs": {}, "seed_setup": {}, "seconds": {}}
     # the score caches under OUT are keyed by genotype: a rerun into OUT must score as they were scored
-    pin_config(args.out / "config.json", ScoreCacheConfig.of(args), what="strategies score cache")
+    pin_score_caches(args)
     if args.json.exists():
         old = json.loads(args.json.read_text())
         if old.get("config") != config:

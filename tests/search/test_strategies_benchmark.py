@@ -1,6 +1,7 @@
 """The strategies benchmark's machinery at a tiny budget: one seed, the tiny space, the formula evaluator."""
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -8,6 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+from nasrec.errors import UsageError
 
 ROOT = Path(__file__).resolve().parents[2]
 STRATEGIES = ["random", "evolution", "predictor-evolution", "optuna"]
@@ -116,3 +119,32 @@ def test_two_supernets_keep_a_cache_each_and_score_their_mean(tmp_path, tiny_spa
     caches = [tmp_path / "two" / "runs" / "seed-0" / name for name in ("scores.jsonl", "scores-1.jsonl")]
     lines = [c.read_text().splitlines() for c in caches]
     assert len(lines[0]) == len(lines[1]) == sum(r["newly_scored"] for r in two["runs"]["0"].values())
+
+
+def _benchmark_module():
+    spec = importlib.util.spec_from_file_location("strategies_benchmark", ROOT / "benchmarks" / "strategies.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_score_caches_are_pinned_to_the_validation_rows_their_scores_were_computed_on(tmp_path, monkeypatch):
+    """A folder from before the proxies' validation cap (its config has no `valid_examples`) scored the whole split:
+    it resumes where the cap takes every row (the bundled 1,495) and is refused where the cap now takes fewer."""
+    from nasrec.evaluators.proxy import VALID_ROWS
+
+    bench = _benchmark_module()
+    args = argparse.Namespace(
+        data="sample:criteo", space="nasrec-full", evaluator="finetune", recipe="fast", supernet_epochs=1.0,
+        supernets=1, out=tmp_path,
+    )  # fmt: skip
+    assert bench.scored_rows(args) == 1495
+    assert bench.scored_rows(argparse.Namespace(**{**vars(args), "evaluator": "full"})) == 1495  # no cap: every row
+    old = {k: v for k, v in bench.ScoreCacheConfig.of(args).model_dump().items() if k != "valid_examples"}
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    bench.pin_score_caches(args)  # the whole split then, every row now: the same scores
+    assert "valid_examples" not in json.loads((tmp_path / "config.json").read_text())  # left as it was
+    monkeypatch.setattr(bench, "valid_split_rows", lambda data: VALID_ROWS + 1)  # a split larger than the cap
+    assert bench.scored_rows(args) == VALID_ROWS
+    with pytest.raises(UsageError, match=r"holds another strategies score cache's config \(different valid_examples\)"):
+        bench.pin_score_caches(args)
