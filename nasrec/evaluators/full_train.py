@@ -324,7 +324,7 @@ class FullTrain:
             base_rate=None if self.supernet is not None else train.positive_rate,  # an inherited head is kept
         )
         if checkpoint is not None and checkpoint.exists():
-            drop_optimizer_state(checkpoint)  # kept till the prediction is made: a resume reads the result
+            drop_optimizer_state(checkpoint)  # kept till `forget`: a resume reads the result
         model.eval()
         return model, trainer
 

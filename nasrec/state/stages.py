@@ -51,14 +51,20 @@ class Stage(Generic[K, M]):
         kept: Callable[[T], None] | None = None,
     ) -> list[M]:
         """The record of every item, in item order: from the log when there, else `make(item)`, appended
-        at once (so a killed stage loses at most the item in progress); then `kept(item)`, e.g. to delete what
-        `make` kept so that a kill before the append could read its work back."""
-        out = []
+        at once (so a killed stage loses at most the item in progress). `kept(item)`, e.g. deleting what `make`
+        kept so that a kill before the append could read its work back, runs once the item is logged; for an item
+        found logged, after the last item (a kill between an append and `kept` leaves nothing behind for good)."""
+        out, logged = [], []
         for item in items:
             done = self.records.get(key(item))
             if done is None:
                 done = self.add(make(item))
                 if kept is not None:
                     kept(item)
+            else:
+                logged.append(item)
             out.append(done)
+        if kept is not None:
+            for item in logged:
+                kept(item)
         return out

@@ -1,9 +1,11 @@
 """A run killed after a top-k or final training finished but before its record was written reads the training
-back from its checkpoints on the rerun instead of training it again; once recorded, the checkpoints are gone."""
+back from its checkpoints on the rerun instead of training it again; once recorded, the checkpoints are gone, also
+where the kill came between the record and their deletion."""
 
 import pytest
 from rich.console import Console
 
+from nasrec.evaluators import FullTrain
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.training import Trainer
 from nasrec.genotype import sample
@@ -71,3 +73,30 @@ def test_a_run_killed_before_a_trainings_record_reads_it_back_and_then_deletes_i
     assert steps[0] == trained  # read back: not one step trained again
     assert score is not None and score.runs[0].steps > 0
     assert not folder.exists()  # recorded: its checkpoints deleted, and the folder they left empty
+
+
+@pytest.mark.parametrize("stage", ["topk", "final"])
+def test_a_run_killed_between_a_record_and_deleting_its_checkpoints_deletes_them_when_run_again(
+    tmp_path, monkeypatch, steps, stage
+):
+    p = pipeline(tmp_path)
+    if stage == "topk":
+        log = tmp_path / "run" / "topk.jsonl"
+        run = lambda: p.train_top_k([proxy_evaluation()], log)[0].full  # noqa: E731
+        folder = p.paths.checkpoints(log)
+    else:
+        run = lambda: p.final([("NASRecNet", "nasrec", G)])[0].test  # noqa: E731
+        folder = p.paths.checkpoints(p.paths.final)
+
+    def killed(self, genotype):
+        raise SystemExit("killed")
+
+    with monkeypatch.context() as m:
+        m.setattr(FullTrain, "forget", killed)
+        with pytest.raises(SystemExit):
+            run()
+    trained = steps[0]
+    assert list(folder.glob(f"{G.digest()}-*.pt"))  # recorded, its checkpoints still there
+    first = run()
+    assert steps[0] == trained and first is not None  # the record read back
+    assert not folder.exists()
