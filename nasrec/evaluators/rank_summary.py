@@ -12,7 +12,7 @@ from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.rank_study_config import RankStudyConfig
-from nasrec.evaluators.ranking import RankAgreement, agreement, kendall_difference
+from nasrec.evaluators.ranking import RankAgreement, agreement, kendall_difference, kendall_tau
 from nasrec.evaluators.study_records import REFERENCE, StudyScore
 from nasrec.genotype import Genotype
 
@@ -22,6 +22,12 @@ class RankStudyResult(BaseModel):
     reference_metric: str
     reference_n: int = Field(description="genotypes with every reference seed done")
     seed_agreement: RankAgreement | None = Field(description="reference seed 0 vs seed 1: the ceiling")
+    seed_taus: dict[str, float] = Field(
+        default_factory=dict,
+        description="with 3+ reference seeds, Kendall tau of every two ('0-2') and of each seed against the mean of "
+        "the others ('0-rest'): proxies are scored against the mean of all the seeds, steadier than any one, so "
+        "these bracket the ceiling rather than set it",
+    )
     agreement: dict[str, RankAgreement]
     seconds_per_candidate: dict[str, float]
     supernet_seconds: dict[str, float]
@@ -105,6 +111,7 @@ def summarize(
             [_value(ok[(seeds[1], d)], metric) for d in complete],
             config.top_k,
         )
+    seed_taus = _seed_taus(np.array([[_value(ok[(s, d)], metric) for s in seeds] for d in complete]))
     labels = list(dict.fromkeys(label for label, _ in done))
     agreements: dict[str, RankAgreement] = {}
     for label in labels:
@@ -128,8 +135,22 @@ def summarize(
         reference_metric=metric,
         reference_n=len(complete),
         seed_agreement=seed_agreement,
+        seed_taus=seed_taus,
         agreement=agreements,
         seconds_per_candidate=seconds,
         supernet_seconds=supernet_seconds,
         failed={k: v for k, v in failed.items() if v},
     )
+
+
+def _seed_taus(runs: np.ndarray) -> dict[str, float]:
+    """`RankStudyResult.seed_taus` of `runs` [genotypes, seeds] ({} with fewer than 3 seeds or genotypes)."""
+    if runs.ndim != 2 or runs.shape[1] < 3 or runs.shape[0] < 3:
+        return {}
+    n, out = runs.shape[1], {}
+    for a in range(n):
+        for b in range(a + 1, n):
+            out[f"{a}-{b}"] = kendall_tau(runs[:, a], runs[:, b])
+    for a in range(n):
+        out[f"{a}-rest"] = kendall_tau(runs[:, a], np.delete(runs, a, axis=1).mean(axis=1))
+    return {k: round(float(v), 4) for k, v in out.items() if v is not None}

@@ -12,7 +12,7 @@ import pytest
 from nasrec.errors import UsageError
 from nasrec.evaluators.rank_study import distinct_samples, rank_study
 from nasrec.evaluators.rank_study_config import TRIVIAL, RankStudyConfig, SupernetVariant
-from nasrec.evaluators.rank_summary import RankStudyResult, paired_difference, pooled_agreement
+from nasrec.evaluators.rank_summary import RankStudyResult, _seed_taus, paired_difference, pooled_agreement
 from nasrec.evaluators.ranking import agreement
 from nasrec.evaluators.study_records import REFERENCE, StudyScore, reference_records
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
@@ -55,6 +55,7 @@ def test_the_study_scores_every_proxy_and_the_reference_genotype_by_genotype(who
     digests = list(dict.fromkeys(d for _, d in reference))
     assert reference == [(f"{REFERENCE}/seed{i}", d) for d in digests for i in (0, 1)]
     assert len(digests) == 3 and result.reference_n == 3 and result.seed_agreement is not None
+    assert result.seed_taus == {}  # two seeds: their one agreement is `seed_agreement`
     assert set(result.agreement) == {*TRIVIAL, "main/none"}
     table = [json.loads(line) for line in (out / "reference.jsonl").read_text().splitlines()]
     assert [len(row["runs"]) for row in table] == [2, 2, 2]
@@ -63,6 +64,18 @@ def test_the_study_scores_every_proxy_and_the_reference_genotype_by_genotype(who
     again = rank_study(tiny_study(tiny_space_file), out)  # resumed: nothing is evaluated twice
     assert (out / "scores.jsonl").read_text() == before
     assert again.agreement == result.agreement
+
+
+def test_seed_taus_pair_every_two_seeds_and_each_seed_with_the_mean_of_the_others():
+    first = np.array([1.0, 2.0, 3.0, 4.0, 5.0])
+    runs = np.stack([first, first, first[::-1]], axis=1)  # seed 1 repeats seed 0, seed 2 reverses it
+    taus = _seed_taus(runs)
+    assert taus == {"0-1": 1.0, "0-2": -1.0, "1-2": -1.0, "2-rest": -1.0}  # 0's and 1's rest is constant: no tau
+    assert _seed_taus(runs[:, :2]) == {} and _seed_taus(runs[:2]) == {}
+    noisy = runs + np.random.default_rng(0).normal(0, 0.01, runs.shape)
+    assert _seed_taus(noisy)["0-rest"] == pytest.approx(
+        agreement(noisy[:, 0], noisy[:, 1:].mean(axis=1)).kendall_tau, abs=1e-4
+    )
 
 
 def test_paired_difference_of_two_proxies_is_their_taus_difference(whole, tiny_space_file):
