@@ -359,7 +359,12 @@ def rank_study_cmd(
 
 
 def rank_table(result):  # RankStudyResult -> rich Table
-    """The study's agreements as a table, the reference's seed-to-seed agreement first."""
+    """The study's agreements as a table, the reference's seed-to-seed agreement first (with 3+ seeds, every
+    pair's and each seed's against the mean of the others in the caption: `seed_taus`)."""
+    taus = result.seed_taus
+    pairs = ", ".join(f"{k} {v:.3f}" for k, v in taus.items() if not k.endswith("-rest"))
+    rest = ", ".join(f"{k.removesuffix('-rest')} {v:.3f}" for k, v in taus.items() if k.endswith("-rest"))
+    caption = f"seeds pairwise: {pairs}; each vs the others' mean: {rest}" if taus else None
     out = table(
         "proxy",
         "Kendall tau [95% CI]",
@@ -369,6 +374,7 @@ def rank_table(result):  # RankStudyResult -> rich Table
         "s/candidate",
         title=f"{result.reference_n} genotypes: proxy vs scratch training "
         f"({result.reference_metric}, {result.config.reference_seeds} seeds)",
+        caption=caption,
     )
     rows = [("reference seed 0 vs 1", result.seed_agreement)] if result.seed_agreement else []
     rows += list(result.agreement.items())

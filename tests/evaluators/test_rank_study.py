@@ -301,3 +301,20 @@ def test_the_study_config_refuses_a_count_of_zero_before_anything_runs(field):
     with pytest.raises(ValidationError) as caught:
         RankStudyConfig(**{field: 0})
     assert validation_reason(caught.value) == f"{field}: Input should be greater than 0"
+
+
+def test_the_table_captions_every_seed_pair_when_there_are_three_seeds(whole):
+    from rich.console import Console
+
+    from nasrec.cli.main import rank_table
+
+    _, result = whole
+    console = Console(width=200, record=True)
+    console.print(rank_table(result))
+    assert "seeds pairwise" not in console.export_text()  # two seeds: the table's first row says it all
+    taus = {"0-1": 0.4177, "0-2": 0.5266, "1-2": 0.4256, "0-rest": 0.5539, "1-rest": 0.4595, "2-rest": 0.5395}
+    console.print(rank_table(result.model_copy(update={"seed_taus": taus})))
+    assert (
+        "seeds pairwise: 0-1 0.418, 0-2 0.527, 1-2 0.426; each vs the others' mean: 0 0.554, 1 0.460, 2 0.539"
+        in console.export_text()
+    )
