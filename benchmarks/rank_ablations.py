@@ -159,7 +159,11 @@ def paper_steps_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
 
 
 # ablation -> (a, b): tau(a) - tau(b) per supernet
-PAIRED = {"standardised-head": ("fast-std", "fast"), "paper-steps": ("paper", "fast-std")}
+PAIRED = {
+    "standardised-head": ("fast-std", "fast"),
+    "paper-steps": ("paper", "fast-std"),
+    "paper-seeds": ("paper", "fast-std"),
+}
 
 
 ABLATIONS = {  # name -> variants, from the command line's arguments
