@@ -2,6 +2,9 @@
 back from its checkpoints on the rerun instead of training it again; once recorded, the checkpoints are gone, also
 where the kill came between the record and their deletion."""
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 from rich.console import Console
 
@@ -51,18 +54,19 @@ def proxy_evaluation() -> Evaluation:
     return Evaluation(index=0, digest=G.digest(), genotype=G, score=score, seed=3, seconds=1.0)
 
 
+def stage_of(p: Pipeline, stage: str, tmp_path) -> tuple[Callable[[], Score | None], Path]:
+    """A call that runs the top-k or final stage on `G` and returns its score, and the stage's checkpoint folder."""
+    if stage == "topk":
+        log = tmp_path / "run" / "topk.jsonl"
+        return lambda: p.train_top_k([proxy_evaluation()], log)[0].full, p.paths.checkpoints(log)
+    return lambda: p.final([("NASRecNet", "nasrec", G)])[0].test, p.paths.checkpoints(p.paths.final)
+
+
 @pytest.mark.parametrize("stage", ["topk", "final"])
 def test_a_run_killed_before_a_trainings_record_reads_it_back_and_then_deletes_its_checkpoints(
     tmp_path, monkeypatch, steps, stage
 ):
-    p = pipeline(tmp_path)
-    if stage == "topk":
-        log = tmp_path / "run" / "topk.jsonl"
-        run = lambda: p.train_top_k([proxy_evaluation()], log)[0].full  # noqa: E731
-        folder = p.paths.checkpoints(log)
-    else:
-        run = lambda: p.final([("NASRecNet", "nasrec", G)])[0].test  # noqa: E731
-        folder = p.paths.checkpoints(p.paths.final)
+    run, folder = stage_of(pipeline(tmp_path), stage, tmp_path)
     with monkeypatch.context() as m:
         killed_at_the_record(m)
         with pytest.raises(SystemExit):
@@ -79,14 +83,7 @@ def test_a_run_killed_before_a_trainings_record_reads_it_back_and_then_deletes_i
 def test_a_run_killed_between_a_record_and_deleting_its_checkpoints_deletes_them_when_run_again(
     tmp_path, monkeypatch, steps, stage
 ):
-    p = pipeline(tmp_path)
-    if stage == "topk":
-        log = tmp_path / "run" / "topk.jsonl"
-        run = lambda: p.train_top_k([proxy_evaluation()], log)[0].full  # noqa: E731
-        folder = p.paths.checkpoints(log)
-    else:
-        run = lambda: p.final([("NASRecNet", "nasrec", G)])[0].test  # noqa: E731
-        folder = p.paths.checkpoints(p.paths.final)
+    run, folder = stage_of(pipeline(tmp_path), stage, tmp_path)
 
     def killed(self, genotype):
         raise SystemExit("killed")
