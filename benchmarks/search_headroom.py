@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import norm
 
-from nasrec.evaluators.ranking import kendall_tau
+from nasrec.evaluators.ranking import seed_taus
 from nasrec.evaluators.study_records import StudyScore, read_reference_table
 from nasrec.state import read_jsonl
 
@@ -69,9 +69,9 @@ def seed_sd(runs: np.ndarray) -> float:
 def seed_agreement(runs: np.ndarray) -> dict[str, dict[str, float | None]]:
     """The reference's own noise as a ranking: Kendall tau between every two seeds' runs, and between each seed
     and the mean of the others."""
-    seeds = range(runs.shape[1])
-    pairs = {f"{a}-{b}": kendall_tau(runs[:, a], runs[:, b]) for a in seeds for b in seeds if a < b}
-    rest = {str(a): kendall_tau(runs[:, a], np.delete(runs, a, axis=1).mean(axis=1)) for a in seeds}
+    taus = seed_taus(runs)
+    pairs = {k: v for k, v in taus.items() if not k.endswith("-rest")}
+    rest = {k.removesuffix("-rest"): v for k, v in taus.items() if k.endswith("-rest")}
     return {"pairs": pairs, "each_vs_mean_of_others": rest}
 
 

@@ -12,7 +12,7 @@ from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.rank_study_config import RankStudyConfig
-from nasrec.evaluators.ranking import RankAgreement, agreement, kendall_difference, kendall_tau
+from nasrec.evaluators.ranking import RankAgreement, agreement, kendall_difference, seed_taus
 from nasrec.evaluators.study_records import REFERENCE, StudyScore
 from nasrec.genotype import Genotype
 
@@ -147,10 +147,4 @@ def _seed_taus(runs: np.ndarray) -> dict[str, float]:
     """`RankStudyResult.seed_taus` of `runs` [genotypes, seeds] ({} with fewer than 3 seeds or genotypes)."""
     if runs.ndim != 2 or runs.shape[1] < 3 or runs.shape[0] < 3:
         return {}
-    n, out = runs.shape[1], {}
-    for a in range(n):
-        for b in range(a + 1, n):
-            out[f"{a}-{b}"] = kendall_tau(runs[:, a], runs[:, b])
-    for a in range(n):
-        out[f"{a}-rest"] = kendall_tau(runs[:, a], np.delete(runs, a, axis=1).mean(axis=1))
-    return {k: round(float(v), 4) for k, v in out.items() if v is not None}
+    return {k: round(v, 4) for k, v in seed_taus(runs).items() if v is not None}

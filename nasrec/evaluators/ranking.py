@@ -49,6 +49,14 @@ def kendall_tau(proxy, reference) -> float | None:
     return None if np.isnan(tau) else float(tau)
 
 
+def seed_taus(runs: np.ndarray) -> dict[str, float | None]:
+    """A reference's own noise as a ranking, from `runs` [candidates, seeds]: Kendall tau of every two seeds
+    ('0-1') and of each seed against the mean of the others ('0-rest'); None where undefined."""
+    seeds = range(runs.shape[1])
+    out = {f"{a}-{b}": kendall_tau(runs[:, a], runs[:, b]) for a in seeds for b in seeds if a < b}
+    return out | {f"{a}-rest": kendall_tau(runs[:, a], np.delete(runs, a, axis=1).mean(axis=1)) for a in seeds}
+
+
 def _bootstrap_interval(statistic, n: int, level: float, n_resamples: int, seed: int) -> tuple[float, float]:
     """Percentile bootstrap interval of `statistic(idx)` over `n` candidates resampled with replacement
     (resamples where it is undefined are dropped; NaN, NaN when it is undefined in every one)."""
