@@ -121,6 +121,8 @@ def flag_errors(exc: ValidationError, flags: dict[str, str] | None = None) -> li
         names = [part for part in e["loc"] if isinstance(part, str)]
         flag = (flags or {}).get(".".join(names)) or (f"--{names[-1].replace('_', '-')}" if names else "")
         msg, value = str(e["msg"]).removeprefix("Value error, "), e.get("input")
+        if isinstance(value, tuple) and all(isinstance(v, str) for v in value):
+            value = ",".join(value)  # a comma-separated flag (--zoo, --objectives), shown as typed
         got = "" if isinstance(value, dict) or repr(value) in msg else f", got {value!r}"  # said, or a whole model
         lines.append(f"{flag + ': ' if flag else ''}{msg}{got}")
     return list(dict.fromkeys(lines))  # one flag can reach several fields (e.g. --seed)

@@ -44,6 +44,7 @@ SEARCH_FLAGS = {
     "evaluator.config.recipe": "--proxy",
     "evaluator.config": "--proxy",
     "supernet.train.epochs": "--supernet-epochs",
+    "zoo": "--zoo",
 }
 """RunConfig fields whose CLI flag is not the field's own name (see `flag_errors`)."""
 STRATEGY_FLAGS = ("population", "cycles", "tournament", "children", "budget")
@@ -177,6 +178,10 @@ def search(
             help="With --executor ray: local (start Ray here), auto (the cluster joined with `ray start`) or HOST:PORT."
         ),
     ] = default(RunConfig, "ray_address"),
+    zoo: Annotated[
+        str,
+        typer.Option(help="Zoo models trained beside NASRecNet in the final stage, comma-separated ('' for none)."),
+    ] = ",".join(default(RunConfig, "zoo")),
     random_baseline: Annotated[bool, typer.Option(help="Also run random search with the same budget.")] = default(
         RunConfig, "random_baseline"
     ),
@@ -233,6 +238,7 @@ def search(
             topk_seeds=topk_seeds,
             final_seeds=final_seeds,
             final_protocol=final_protocol,
+            zoo=tuple(name.strip() for name in zoo.split(",") if name.strip()),
             scratch_lr=scratch_lr,
             scratch_min_warmup_steps=scratch_min_warmup_steps,
             random_baseline=random_baseline,

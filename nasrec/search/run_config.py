@@ -194,4 +194,7 @@ class RunConfig(BaseModel):
         unknown = [name for name in zoo if name not in known]
         if unknown:
             raise ValueError(f"unknown zoo model {unknown[0]!r} (known: {', '.join(known)})")
+        twice = [name for i, name in enumerate(zoo) if name in zoo[:i]]
+        if twice:
+            raise ValueError(f"zoo model {twice[0]!r} named twice")
         return zoo

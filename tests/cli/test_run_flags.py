@@ -69,8 +69,13 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
         ),
         (
             ["--objectives", "flops"],
-            "--objectives: objectives must be logloss, then any of flops, params, each once, got ('flops',)",
+            "--objectives: objectives must be logloss, then any of flops, params, each once, got 'flops'",
         ),
+        (
+            ["--zoo", "dlrm,dcn"],
+            "--zoo: unknown zoo model 'dcn' (known: autoint, deepfm, dlrm, wide_deep), got 'dlrm,dcn'",
+        ),
+        (["--zoo", "dlrm, deepfm,dlrm"], "--zoo: zoo model 'dlrm' named twice, got 'dlrm,deepfm,dlrm'"),
         (
             ["--strategy", "predictor-evolution", "-O", "screen=0"],
             "--option screen: Input should be greater than or equal to 1, got 0",
@@ -156,12 +161,15 @@ def test_the_flags_reach_the_strategy_and_evaluator_registries(tmp_path, monkeyp
             "0.04",
             "--scratch-min-warmup-steps",
             "200",
+            "--zoo",
+            "autoint, dlrm",
             "-o",
             str(tmp_path / "run"),
         ]
     )
     assert (code, lines) == (1, ["error: stopped"])
     c = seen[0]
+    assert c.zoo == ("autoint", "dlrm")
     assert (c.strategy.name, c.strategy.options) == (
         "random",
         {"budget": 7, "sampler": "single-operator-any-connection"},
@@ -172,6 +180,8 @@ def test_the_flags_reach_the_strategy_and_evaluator_registries(tmp_path, monkeyp
     assert (recipe.lr, recipe.min_warmup_steps, recipe.epochs, recipe.patience) == (0.04, 200, 3.0, 2)
     errors(["search", "-o", str(tmp_path / "run")])
     assert seen[1] == RunConfig()  # the CLI's defaults are the config models' own
+    errors(["search", "--zoo", "", "-o", str(tmp_path / "run")])
+    assert seen[2].zoo == ()  # no zoo models: NASRecNet (and random search) alone in the final stage
 
 
 def test_train_supernet_cap_0_is_one_line_not_a_traceback(tmp_path):
