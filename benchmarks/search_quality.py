@@ -14,7 +14,8 @@ may run in separate processes (`--seeds 0`, `--seeds 1`, then all of them to wri
     python benchmarks/search_quality.py --data runs/oracle12k --out runs/search-quality-oracle \\
         --json docs/results/search-quality-oracle.json
 
-`--evaluator` sets the proxy of both searches (default: `finetune` with its defaults); scratch training as
+`--against OTHER.json` adds this run minus another run of the benchmark, seed by seed (e.g. two proxies on the
+same seeds). `--evaluator` sets the proxy of both searches (default: `finetune` with its defaults); scratch training as
 the proxy, at most 4 epochs early-stopped, on the oracle rows:
 
     python benchmarks/search_quality.py --data runs/oracle12k --out runs/sq-oracle-full --evaluator full \\
@@ -104,6 +105,27 @@ def over_seeds(per_seed: dict[int, dict]) -> dict[str, dict]:
     return out
 
 
+def against(per_seed: dict[int, dict], other: dict) -> dict[str, dict]:
+    """This run minus another run of this benchmark (`other`: its JSON, e.g. the same seeds with another proxy),
+    model by model, on the seeds both ran: the per-seed differences of test log loss and their Student-t 95 %
+    interval (two shared seeds or more). A zoo model trained alike in both differs by 0: a check that the two
+    runs are comparable."""
+    theirs = {int(seed): entry for seed, entry in other["per_seed"].items()}
+    seeds = [seed for seed in per_seed if seed in theirs]
+    if len(seeds) < 2:
+        return {}
+    names = [n for n in per_seed[seeds[0]]["models"] if all(n in theirs[s]["models"] for s in seeds)]
+    out = {}
+    for name in names:
+        diffs = [per_seed[s]["models"][name]["log_loss"] - theirs[s]["models"][name]["log_loss"] for s in seeds]
+        out[name] = {
+            "seeds": seeds,
+            "diffs": diffs,
+            "interval": json.loads(mean_interval(diffs).model_dump_json()),
+        }
+    return out
+
+
 def json_object(text: str) -> dict:
     try:
         value = json.loads(text)
@@ -138,6 +160,11 @@ def parser() -> argparse.ArgumentParser:
         help="final models: early-stopped (keep) or retrained on train+valid (retrain; the committed results')",
     )
     ap.add_argument("--zoo", nargs="*", default=["dlrm", "deepfm", "wide_deep", "autoint"])
+    ap.add_argument(
+        "--against",
+        type=Path,
+        help="another run's JSON (e.g. the same seeds with another proxy): this run minus it, seed by seed",
+    )
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--evaluator", default="finetune", help="the proxy of both searches (`full`: scratch training)")
     ap.add_argument(
@@ -197,6 +224,17 @@ def seed_table(seed: int, entry: dict) -> Table:
     return table
 
 
+def against_table(entry: dict) -> Table:
+    """`against`'s differences: one row per model, the per-seed differences and their interval."""
+    table = Table(title=f"this run minus {entry['file']}, seed by seed (test log loss)")
+    for col in ("model", "per seed", "mean [95% t]"):
+        table.add_column(col)
+    for name, d in entry.items():
+        if name != "file":
+            table.add_row(name, " ".join(f"{x:+.4f}" for x in d["diffs"]), _interval(d["interval"]))
+    return table
+
+
 def _write(args, runs, console) -> None:
     data = open_data(args.data)
     test = data.split("test")
@@ -245,6 +283,8 @@ def _write(args, runs, console) -> None:
         "over_seeds_vs_nasrecnet": over_seeds(per_seed),
         "seconds": round(sum(s["seconds"] for s in per_seed.values()), 1),
     }
+    if args.against:
+        result["against"] = {"file": str(args.against), **against(per_seed, json.loads(args.against.read_text()))}
     for seed, entry in per_seed.items():
         console.print(seed_table(seed, entry))
     table = Table(title=f"{args.data}: {len(runs)} seeds, NASRecNet first in {first}")
@@ -270,6 +310,8 @@ def _write(args, runs, console) -> None:
             _interval(t) if t else "",
         )
     console.print(table)
+    if args.against:
+        console.print(against_table(result["against"]))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

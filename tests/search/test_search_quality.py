@@ -138,3 +138,25 @@ def test_the_interval_over_seeds_is_the_t_interval_of_the_per_seed_differences()
         (-0.01, -0.01 - half, -0.01 + half, 3)
     )
     assert bench.over_seeds({0: per_seed[0]}) == {}
+
+
+def test_against_another_run_differences_the_seeds_and_models_both_have():
+    bench = _benchmark_module()
+
+    def run(losses):  # seed -> (NASRecNet, zoo:dlrm)
+        return {
+            seed: {"models": {"NASRecNet": {"log_loss": nas}, "zoo:dlrm": {"log_loss": dlrm}}}
+            for seed, (nas, dlrm) in losses.items()
+        }
+
+    mine = run({0: (0.48, 0.50), 1: (0.47, 0.51), 2: (0.49, 0.52), 5: (0.40, 0.50)})
+    other = {"per_seed": {str(s): e for s, e in run({0: (0.49, 0.50), 1: (0.50, 0.51), 2: (0.48, 0.52)}).items()}}
+    other["per_seed"]["2"]["models"]["zoo:dcn"] = {"log_loss": 0.5}  # a model of one run only: left out
+    result = bench.against(mine, other)
+    assert set(result) == {"NASRecNet", "zoo:dlrm"}
+    nas = result["NASRecNet"]
+    assert nas["seeds"] == [0, 1, 2] and nas["diffs"] == pytest.approx([-0.01, -0.03, 0.01])
+    half = 4.302653 * 0.02 / 3**0.5  # the t interval of -0.01, -0.03, +0.01
+    assert (nas["interval"]["low"], nas["interval"]["high"]) == pytest.approx((-0.01 - half, -0.01 + half))
+    assert result["zoo:dlrm"]["diffs"] == [0.0, 0.0, 0.0]  # trained alike in both runs
+    assert bench.against(mine, {"per_seed": {"0": other["per_seed"]["0"]}}) == {}  # one shared seed: no interval
