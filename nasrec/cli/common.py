@@ -39,6 +39,21 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def print_version(value: bool) -> None:
+    """`--version`'s callback: print `nasrec X.Y.Z` and exit (eager: before any command runs or checks)."""
+    if value:
+        from nasrec import __version__
+
+        console.print(f"nasrec {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+Version = Annotated[
+    bool,
+    typer.Option("--version", callback=print_version, is_eager=True, help="Print nasrec's version and exit."),
+]
+
+
 def note_cpu_on_cuda(device: str) -> None:
     """A note on stderr when a command is to train on the CPU of a machine with CUDA (`--device` defaults to cpu,
     which a user with a GPU easily forgets); once per job under torchrun."""

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nasrec.cli.common import (
+    Version,
     check_seed,
     console,
     load_checked,
@@ -27,6 +28,12 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+@app.callback()
+def _root(version: Version = False) -> None:
+    """`genotype`'s own options (--version); its commands do the work."""
+
 
 Out = Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")]
 Space = Annotated[str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")]

@@ -11,6 +11,7 @@ import typer
 from nasrec.cli import data, export
 from nasrec.cli.common import (
     TensorBoard,
+    Version,
     check_seed,
     console,
     data_path,
@@ -48,7 +49,7 @@ __all__ = ["app", "draw_run", "main", "print_results", "rank_table"]
 
 
 @app.callback()
-def _root() -> None:
+def _root(version: Version = False) -> None:
     """Neural architecture search for CTR models: data, supernet, search, evaluation."""
 
 
