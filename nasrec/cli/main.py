@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from nasrec.cli import data, export
+from nasrec.cli import data, export, rank_study, report
 from nasrec.cli.common import (
     TensorBoard,
     Version,
@@ -17,19 +17,18 @@ from nasrec.cli.common import (
     data_path,
     default,
     flag_values,
-    folder_space,
     load_checked,
     note_cpu_on_cuda,
     resumable,
     space_path,
-    table,
     user_errors,
 )
-from nasrec.cli.search import Data, Device, Out, draw_run, print_results, search
+from nasrec.cli.rank_study import rank_table
+from nasrec.cli.report import report_format
+from nasrec.cli.search import Data, Device, draw_run, print_results, search
 from nasrec.errors import UsageError
 from nasrec.evaluators import FullTrainConfig, SupernetTrainingConfig, TrainConfig
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.rank_study_config import RankStudyConfig
 from nasrec.evaluators.scalars import add_scalar, tensorboard
 from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
 from nasrec.genotype import Genotype
@@ -45,7 +44,7 @@ app = typer.Typer(
 app.add_typer(data.app, name="data", help="Prepare datasets and inspect prepared ones.")
 app.command("export")(export.export_cmd)
 app.command()(search)
-__all__ = ["app", "draw_run", "main", "print_results", "rank_table"]
+__all__ = ["app", "draw_run", "main", "print_results", "rank_table", "report_format"]  # the last two: moved, kept here
 
 
 @app.callback()
@@ -285,168 +284,8 @@ def evaluate(
     )
 
 
-RANK_STUDY_FLAGS = {
-    "supernets.main.train.epochs": "--supernet-epochs",
-    "supernets.main.train": "--supernet-epochs",
-    "supernets.main.finetune": "--finetune",
-    "full.epochs": "--full-epochs",
-    "full": "--full-epochs",
-    "reference_seeds": "--seeds",
-    "finetune_train_rows": "--finetune-rows",
-}
-"""RankStudyConfig fields whose `nasrec rank-study` flag is not the field's own name (see `flag_errors`)."""
-
-
-@app.command("rank-study")
-@user_errors
-@resumable
-def rank_study_cmd(
-    data: Data = default(RankStudyConfig, "data"),
-    space: Annotated[str, typer.Option(help="Search space: preset or JSON file.")] = default(RankStudyConfig, "space"),
-    n: Annotated[int, typer.Option(help="Genotypes sampled.")] = default(RankStudyConfig, "n"),
-    out: Out = Path("runs/rank-study"),
-    seed: Annotated[
-        int, typer.Option(help="Seed of the sampled genotypes, the supernet and the first reference run.")
-    ] = default(RankStudyConfig, "seed"),
-    supernet_epochs: Annotated[float, typer.Option(help="Epochs of supernet training.")] = SUPERNET_RECIPE.epochs,
-    full_epochs: Annotated[float, typer.Option(help="Most epochs of each scratch training (early-stopped).")] = (
-        SCRATCH_RECIPE.epochs
-    ),
-    seeds: Annotated[int, typer.Option(help="Scratch trainings averaged per genotype (the reference).")] = default(
-        RankStudyConfig, "reference_seeds"
-    ),
-    paper_steps: Annotated[int, typer.Option(help="paper proxy: Adagrad steps fine-tuning the head.")] = default(
-        RankStudyConfig, "paper_steps"
-    ),
-    finetune_rows: Annotated[
-        int, typer.Option(help="fast, fast-std, bias, scale proxies: training rows the head is re-fitted on.")
-    ] = default(RankStudyConfig, "finetune_train_rows"),
-    finetune: Annotated[
-        str,
-        typer.Option(
-            help="Proxies scored on the supernet, comma-separated: none (inherited weights), fast, fast-std "
-            "(the search's default), paper, bias, scale; params and flops are always scored."
-        ),
-    ] = "none,fast-std,paper",
-    device: Device = default(RankStudyConfig, "device"),
-    tensorboard_dir: TensorBoard = None,
-) -> None:
-    """How well each proxy ranks sampled genotypes against early-stopped training from scratch averaged over
-    seeds (on oracle data: regret); also the reference's own seed-to-seed agreement (resumable)."""
-    from nasrec.evaluators.rank_study import rank_study
-
-    with flag_values(RANK_STUDY_FLAGS):  # one model validated, so every bad flag is one line of one error
-        main = {
-            "train": {**SUPERNET_RECIPE.model_dump(), "epochs": supernet_epochs},
-            "finetune": tuple(name.strip() for name in finetune.split(",") if name.strip()),
-        }
-        config = RankStudyConfig(
-            data=data_path(data),
-            space=folder_space(out / "config.json", space_path(space)),
-            n=n,
-            seed=seed,
-            supernets={"main": main},  # validated as a SupernetVariant
-            reference_seeds=seeds,
-            full={**SCRATCH_RECIPE.model_dump(), "epochs": full_epochs},  # validated as a TrainConfig
-            paper_steps=paper_steps,
-            finetune_train_rows=finetune_rows,
-            device=device,
-        )
-    note_cpu_on_cuda(device)
-    with tensorboard(tensorboard_dir):
-        result = rank_study(config, out, progress=True)
-    console.print(rank_table(result))
-    console.print(f"results: {out / 'results.json'}", highlight=False)
-
-
-def rank_table(result):  # RankStudyResult -> rich Table
-    """The study's agreements as a table, the reference's seed-to-seed agreement first (with 3+ seeds, every
-    pair's and each seed's against the mean of the others in the caption: `seed_taus`)."""
-    taus = result.seed_taus
-    pairs = ", ".join(f"{k} {v:.3f}" for k, v in taus.items() if not k.endswith("-rest"))
-    rest = ", ".join(f"{k.removesuffix('-rest')} {v:.3f}" for k, v in taus.items() if k.endswith("-rest"))
-    caption = f"seeds pairwise: {pairs}; each vs the others' mean: {rest}" if taus else None
-    out = table(
-        "proxy",
-        "Kendall tau [95% CI]",
-        "Spearman rho",
-        "Pearson r",
-        f"top-{result.config.top_k} overlap",
-        "s/candidate",
-        title=f"{result.reference_n} genotypes: proxy vs scratch training "
-        f"({result.reference_metric}, {result.config.reference_seeds} seeds)",
-        caption=caption,
-    )
-    rows = [("reference seed 0 vs 1", result.seed_agreement)] if result.seed_agreement else []
-    rows += list(result.agreement.items())
-    for label, a in rows:
-        ci = f" [{a.kendall_low:.2f}, {a.kendall_high:.2f}]" if a.kendall_low is not None else ""
-        out.add_row(
-            label,
-            f"{a.kendall_tau:.3f}{ci}",
-            f"{a.spearman_rho:.3f}",
-            f"{a.pearson_r:.3f}",
-            f"{a.top_k_overlap:.2f}",
-            f"{result.seconds_per_candidate[label]:.2f}" if label in result.seconds_per_candidate else "",
-        )
-    return out
-
-
-REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "md"}
-
-
-def report_format(out: Path | None, format: str | None) -> str:
-    """html or md: `format`, else `out`'s suffix, else html; a suffix naming the other format is an error, and
-    without `format` one naming neither (a .pdf holding HTML would mislead)."""
-    if format is not None and format not in ("html", "md"):
-        raise UsageError(f"--format must be html or md, got {format!r}")
-    if format is None and out is not None and out.suffix and out.suffix.lower() not in REPORT_FORMATS:
-        raise UsageError(
-            f"-o {out}: a report is written as HTML (.html, .htm) or Markdown (.md), not {out.suffix}; "
-            "name the file with one of those suffixes"
-        )
-    by_suffix = REPORT_FORMATS.get(out.suffix.lower()) if out is not None else None
-    if format is not None and by_suffix is not None and by_suffix != format:
-        raise UsageError(f"-o {out}: the suffix says {by_suffix}, --format says {format}; rename one of them")
-    return format or by_suffix or "html"
-
-
-def check_report_path(run: Path, out: Path | None) -> None:
-    """A report written into the run folder may replace an earlier report, never one of the run's own files."""
-    if out is None or not out.exists() or not run.is_dir():
-        return
-    inside = out.resolve().is_relative_to(run.resolve())
-    if inside and not (out.is_file() and out.name.startswith("report") and out.suffix in REPORT_FORMATS):
-        raise UsageError(f"-o {out}: a file of the run folder {run}; write the report elsewhere or to a new name")
-
-
-@app.command()
-@user_errors
-def report(
-    run: Annotated[Path, typer.Argument(help="A run folder of `nasrec search`.")],
-    out: Annotated[
-        Path | None, typer.Option("-o", "--out", help="Report file (default RUN/report.html or RUN/report.md).")
-    ] = None,
-    format: Annotated[
-        str | None,
-        typer.Option(
-            "--format",
-            help="html: one self-contained page; md: Markdown with its images in NAME_files/ beside the report "
-            "NAME.md (report_files/ for RUN/report.md). Default: by -o's suffix, else html.",
-        ),
-    ] = None,
-) -> None:
-    """Write the run's report: a self-contained HTML page, or Markdown with its images beside it."""
-    check_report_path(run, out)
-    if report_format(out, format) == "md":
-        from nasrec.viz.report_md import write_markdown_report
-
-        console.print(f"wrote {write_markdown_report(run, out)}", highlight=False)
-        return
-    from nasrec.viz.report import write_report
-
-    console.print(f"wrote {write_report(run, out)}", highlight=False)
-
+app.command("rank-study")(rank_study.rank_study_cmd)
+app.command()(report.report)
 
 DEMO_SEED = 0
 
