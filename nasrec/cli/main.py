@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -334,7 +333,12 @@ def demo(
     summary = Pipeline(demo_config(seed), out, console=console).run()
     draw_run(out)
     print_results(summary, out)
-    console.print(json.dumps(summary.stage_seconds), highlight=False)
+    console.print(stage_times(summary.stage_seconds), highlight=False)
+
+
+def stage_times(seconds: dict[str, float]) -> str:
+    """The demo's last line: each stage's seconds, in run order (`stage times: supernet 4.9 s, search 5.7 s, ...`)."""
+    return "stage times: " + ", ".join(f"{stage} {spent:.1f} s" for stage, spent in seconds.items())
 
 
 def main() -> None:
