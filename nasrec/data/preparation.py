@@ -20,8 +20,9 @@ import numpy as np
 from nasrec.data import avazu, criteo, kdd, parquet
 from nasrec.data.encoding import HashEncoder, VocabEncoder
 from nasrec.data.errors import ON_BAD_ROWS, BadRowReport, DataError
+from nasrec.data.npy import NpyAppender
 from nasrec.data.parsing import Layout, Parsed, parse_chunk
-from nasrec.data.prepared import FORMAT_VERSION, NpyAppender, PreparedData, PrepMeta, dumps, sparse_dtype
+from nasrec.data.prepared import FORMAT_VERSION, PreparedData, PrepMeta, dumps, sparse_dtype
 from nasrec.data.rawio import file_digest, iter_chunks
 from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, stratified_folds

@@ -12,7 +12,6 @@ meta.json   PrepMeta (written last: a folder without it is not prepared data)
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,12 +23,12 @@ from pydantic import BaseModel, Field
 
 from nasrec.data.batching import Batch, BatchDataset, DeviceRows, iter_batches
 from nasrec.data.errors import BadRowReport, DataError
+from nasrec.data.npy import load_checked
 from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, split_indices, stratified_folds
 from nasrec.state import atomic_folder
 
 FORMAT_VERSION = 1
-ARRAYS = ("dense", "sparse", "label", "folds")
 
 
 class PrepMeta(BaseModel):
@@ -54,41 +53,6 @@ def sparse_dtype(max_cardinality: int) -> np.dtype:
         if max_cardinality - 1 <= np.iinfo(dt).max:
             return np.dtype(dt)
     return np.dtype(np.int64)
-
-
-class NpyAppender:
-    """Write a .npy file row-block by row-block without knowing the row count in advance."""
-
-    def __init__(self, path: Path, dtype: np.dtype | type, row_shape: tuple[int, ...] = ()) -> None:
-        self.path, self.dtype, self.row_shape, self.rows = path, np.dtype(dtype), row_shape, 0
-        self.file = open(path, "wb")  # noqa: SIM115 (the appender owns the file; close() ends it)
-        self.header_len = len(self._header(10**15))
-        self.file.write(self._header(10**15))
-
-    def _header(self, rows: int) -> bytes:
-        buf = io.BytesIO()
-        np.lib.format.write_array_header_1_0(
-            buf,
-            {
-                "descr": np.lib.format.dtype_to_descr(self.dtype),
-                "fortran_order": False,
-                "shape": (rows, *self.row_shape),
-            },
-        )
-        return buf.getvalue()
-
-    def append(self, block: np.ndarray) -> None:
-        block = np.ascontiguousarray(block, dtype=self.dtype)
-        self.file.write(block.tobytes())
-        self.rows += len(block)
-
-    def close(self) -> None:
-        header = self._header(self.rows)
-        if len(header) != self.header_len:  # numpy pads headers for growth; this should not happen
-            raise RuntimeError("npy header changed length")
-        self.file.seek(0)
-        self.file.write(header)
-        self.file.close()
 
 
 def write_arrays(
@@ -265,18 +229,20 @@ class PreparedData:
 
     @classmethod
     def open(cls, path: str | Path, cache_hit: bool = False) -> PreparedData:
+        """A prepared folder, memory-mapped. One that is not prepared data, is damaged (an array missing, cut short
+        or of a shape its meta.json and spec.json disagree with) or of another format version is a `DataError`."""
         path = Path(path)
         if not (path / "meta.json").is_file():
             raise DataError("not a prepared data folder (no meta.json)", file=str(path), rule="prepared")
         try:
             meta = PrepMeta.model_validate_json((path / "meta.json").read_text())
             spec = FeatureSpec.load(path / "spec.json")
-            dense, sparse, label, folds = (
-                np.load(path / f"{n}.npy", mmap_mode="r", allow_pickle=False) for n in ARRAYS
-            )
-            prob = (
-                np.load(path / "prob.npy", mmap_mode="r", allow_pickle=False) if (path / "prob.npy").is_file() else None
-            )
+            if meta.format_version == FORMAT_VERSION:  # shapes from the headers alone: no data is read
+                rows = meta.rows
+                dense = load_checked(path / "dense.npy", (rows, spec.n_dense))
+                sparse = load_checked(path / "sparse.npy", (rows, spec.n_sparse))
+                label, folds = (load_checked(path / f"{n}.npy", (rows,)) for n in ("label", "folds"))
+                prob = load_checked(path / "prob.npy", (rows,)) if (path / "prob.npy").is_file() else None
         except (OSError, ValueError) as e:
             why = (
                 f"{Path(e.filename).name}: {e.strerror}" if isinstance(e, OSError) and e.filename and e.strerror else e
