@@ -343,8 +343,9 @@ def _build(
     if rows == 0:
         if report.examples:
             e = report.examples[0]
+            hint = f" (is this a {layout.name} file?)" if unit == "line" else ""  # Parquet read as Parquet: it is one
             raise _bad(
-                f"no valid rows; the first bad row: {e.detail} (is this a {layout.name} file?)",
+                f"no valid rows; the first bad row: {e.detail}{hint}",
                 first_bad,
                 e.line,
                 e.rule,

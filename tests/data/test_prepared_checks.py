@@ -1,6 +1,7 @@
 """`PreparedData.open` checks its arrays' shapes against meta.json's row count and spec.json's features (from the
 headers: no data read): a cut-short or replaced array is an error naming the folder, the file and both lengths,
-where it was trained on or failed deep inside."""
+where it was trained on or failed deep inside. And a Parquet file whose every row is bad is not asked whether it
+is one."""
 
 from __future__ import annotations
 
@@ -86,3 +87,18 @@ def test_whole_folders_open_as_before(tmp_path: Path) -> None:
     data = PreparedData.open(_folder(tmp_path))
     assert (len(data), data.dense.shape, data.sparse.shape, data.folds.shape) == (ROWS, (ROWS, 1), (ROWS, 1), (ROWS,))
     assert isinstance(data.label, np.memmap)  # memory-mapped, not read
+
+
+def test_a_parquet_file_of_bad_rows_is_not_asked_whether_it_is_parquet(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    pq = pytest.importorskip("pyarrow.parquet")
+    f = tmp_path / "bad.parquet"
+    pq.write_table(pa.table({"click": pa.array([2, 3, 4]), "user": pa.array(["a", "b", "c"])}), f)
+    with pytest.raises(DataError) as e:
+        prepare(f, "parquet", out=tmp_path / "p", label="click", sparse=["user"], progress=False)
+    assert str(e.value) == f"{f}: row 1: no valid rows; the first bad row: label 2 is not 0 or 1"
+    text = tmp_path / "bad.csv"  # a text file still is: its rows may all be bad for being another format
+    text.write_text("click,user\n2,a\n3,b\n")
+    with pytest.raises(DataError) as e:
+        prepare(text, "csv", out=tmp_path / "c", label="click", sparse=["user"], progress=False)
+    assert str(e.value).endswith("(is this a csv file?)")
