@@ -15,11 +15,21 @@ from typer.core import TyperCommand
 from nasrec.cli.common import check_seed, table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
 from nasrec.data.errors import ON_BAD_ROWS
+from nasrec.data.preparation import DELIMITER, MIN_COUNT
 from nasrec.data.samples import SAMPLES
 
 app = typer.Typer(help="Prepare and inspect CTR data.", no_args_is_help=True, add_completion=False)
 out_console = Console(markup=False)  # file names and values printed as written
 err_console = Console(stderr=True, soft_wrap=True, markup=False)
+
+
+_FIXED_SEPARATORS = {
+    "criteo": "Criteo files are tab-separated",
+    "avazu": "Avazu files are comma-separated",
+    "kdd": "KDD files are tab-separated",
+    "parquet": "Parquet files have no delimiter",
+}
+"""Why `--delimiter` means nothing for each input other than `--csv`."""
 
 
 def _fail(message: str) -> None:
@@ -130,10 +140,12 @@ def prepare_cmd(
     label: str | None = typer.Option(None, "--label", help="CSV/Parquet: label column (0/1)"),
     dense: str = typer.Option("", "--dense", help="CSV/Parquet: dense columns, comma-separated"),
     sparse: str = typer.Option("", "--sparse", help="CSV/Parquet: sparse columns, comma-separated"),
-    delimiter: str = typer.Option(",", "--delimiter", help="CSV: field delimiter"),
+    delimiter: str | None = typer.Option(None, "--delimiter", help=f"CSV: field delimiter (default: {DELIMITER})"),
     out: Path | None = typer.Option(None, "--out", help="output folder (default: the cache)"),
     encoding: str = typer.Option("vocab", "--encoding", help="vocab or hash"),
-    min_count: int = typer.Option(2, "--min-count", help="vocab: rarer values share index 1"),
+    min_count: int | None = typer.Option(
+        None, "--min-count", help=f"vocab: values seen fewer times share index 1 (default: {MIN_COUNT})"
+    ),
     hash_size: int | None = typer.Option(None, "--hash-size", help="hash: rows per table (default: paper's)"),
     cap: int | None = typer.Option(None, "--cap", help="cap every embedding table at this many rows"),
     on_bad_rows: str = typer.Option("skip", "--on-bad-rows", help="skip (report) or error"),
@@ -156,7 +168,12 @@ def prepare_cmd(
         _fail(f"--on-bad-rows must be {' or '.join(ON_BAD_ROWS)}, got {on_bad_rows!r}")
     if encoding not in ("vocab", "hash"):
         _fail(f"--encoding must be vocab or hash, got {encoding!r}")
-    if min_count < 1:
+    # given (None: left out) but meaningless with the other flags: refused, not silently ignored
+    if min_count is not None and encoding == "hash":
+        _fail("--min-count: applies only to vocab encoding (--encoding hash hashes every value)")
+    if delimiter is not None and fmt != "csv":
+        _fail(f"--delimiter: applies only to --csv ({_FIXED_SEPARATORS[fmt]})")
+    if min_count is not None and min_count < 1:
         _fail(f"--min-count must be at least 1, got {min_count}")
     if cap is not None and cap < 2:
         _fail(f"--cap must be at least 2 (rows per table), got {cap}")
@@ -169,10 +186,10 @@ def prepare_cmd(
                 label=label,
                 dense=_names(dense),
                 sparse=_names(sparse),
-                delimiter=delimiter,
+                delimiter=DELIMITER if delimiter is None else delimiter,
                 kdd_profile=kdd_profile,
                 encoding=encoding,  # type: ignore[arg-type]  # a str from the CLI; prepare() checks vocab or hash
-                min_count=min_count,
+                min_count=MIN_COUNT if min_count is None else min_count,
                 hash_sizes=hash_size,
                 cap=cap,
                 on_bad_rows=on_bad_rows,

@@ -35,6 +35,8 @@ CSV_RULES = 2
 """The CSV rules' revision, part of a CSV's cache key: 2 since a quote only at a field's start makes a bad row and a
 blank dense cell is missing (1: any quote, and a blank cell, made a bad row)."""
 Encoding = Literal["vocab", "hash"]
+MIN_COUNT, DELIMITER = 2, ","
+"""`prepare`'s defaults: a vocabulary keeps values seen at least twice; a CSV's fields are comma-separated."""
 _DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES, "kdd": kdd.HASH_CARDINALITIES}
 
 
@@ -106,10 +108,10 @@ def prepare(
     label: str | None = None,
     dense: Sequence[str] = (),
     sparse: Sequence[str] = (),
-    delimiter: str = ",",
+    delimiter: str = DELIMITER,
     kdd_profile: str | Path | None = None,
     encoding: Encoding = "vocab",
-    min_count: int = 2,
+    min_count: int = MIN_COUNT,
     hash_sizes: int | Sequence[int] | None = None,
     cap: int | None = None,
     embedding_dim: int = 16,
