@@ -78,6 +78,6 @@ def _rows_held(path: Path) -> int | None:
                 return None
             start = f.tell()
         row = dtype.itemsize * math.prod(shape[1:])
-        return (path.stat().st_size - start) // row if shape and row else None
+        return (path.stat().st_size - start) // row if shape and row and not dtype.hasobject else None
     except (OSError, ValueError):
         return None
