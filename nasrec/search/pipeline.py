@@ -66,6 +66,7 @@ class Pipeline(ScratchStages):
         self.stage_seconds: dict[str, float] = {}
         self.rejected = 0  # proposals of the search over a budget (never scored)
         self._extended: bytes | None = None  # an extended config.json, written once the extension can go on
+        self._done: set[str] = set()  # stages an earlier call finished (`_finished_stages`)
 
     # -- stages ------------------------------------------------------------------------------------
     def run(self) -> Summary:
@@ -125,6 +126,7 @@ class Pipeline(ScratchStages):
         for stage, what in self.plan():
             self.console.print(f"  {stage}: {what}", highlight=False)
         self.stage_seconds = self._load_stage_times()
+        self._done = self._finished_stages()
         if self.uses_supernet():
             self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
@@ -165,13 +167,33 @@ class Pipeline(ScratchStages):
     def _stage(self, name: str, fn):
         """Run one stage and log its time; `stage_seconds` sums every call's, so a resumed run keeps the
         time its earlier calls spent (a call killed inside a stage logs nothing for it)."""
-        self.console.print(Text.assemble(("stage", "bold"), f" {name}"), highlight=False)
+        done = " (done: skipped)" if name in self._done else ""
+        self.console.print(Text.assemble(("stage", "bold"), f" {name}{done}"), highlight=False)
         start = time.perf_counter()
         out = fn()
         spent = StageTime(stage=name, seconds=round(time.perf_counter() - start, 2))
         append_jsonl(self.paths.stage_times, spent)
         self.stage_seconds[name] = round(self.stage_seconds.get(name, 0.0) + spent.seconds, 2)
         return out
+
+    def _finished_stages(self) -> set[str]:
+        """The stages an earlier call finished (logged in `stage_times.jsonl`) whose output is still there: this
+        call reads them back, doing no work. A call that extends the search redoes every stage after the supernet."""
+        p = self.paths
+        outputs = {
+            "supernet": (p.supernet,),
+            "search": (p.evaluations,),
+            "top-k": (p.topk,),
+            "random baseline": (p.random_evaluations, p.random_topk),
+            "final": (p.final,),
+            "compare": (p.comparisons,),
+        }
+        extended = self._extended is not None  # set by `_write_config` until the search goes on
+        return {
+            stage
+            for stage in self.stage_seconds
+            if all(path.exists() for path in outputs.get(stage, ())) and not (extended and stage != "supernet")
+        }
 
     def _load_stage_times(self) -> dict[str, float]:
         """Seconds per stage of the earlier calls, from `stage_times.jsonl` (a torn last line of a killed call
