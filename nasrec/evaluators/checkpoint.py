@@ -25,10 +25,11 @@ ZIP_MAGIC = b"PK\x03\x04"
 """How `torch.save` files begin (a zip archive); the legacy format is a pickle (`\\x80`)."""
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
+def load_checkpoint(path: str | Path, mmap: bool = False) -> dict[str, Any]:
     """Load with `weights_only=True` (no pickle); a file that is missing, not a `torch.save` file, truncated,
     or not a dict (of which a `model` entry, where there is one, is a dict of tensors) is a `UsageError`
-    naming it and giving one short reason."""
+    naming it and giving one short reason. `mmap`: map the tensors rather than read them (a look at a large
+    file's entries; the legacy format is read)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(len(ZIP_MAGIC))
@@ -45,7 +46,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         with warnings.catch_warnings():  # a pickle of another protocol: refused below, without torch's advice
             warnings.filterwarnings("ignore", "Detected pickle protocol")
-            state = torch.load(path, map_location="cpu", weights_only=True)
+            state = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and head == ZIP_MAGIC)
     except Exception as exc:  # torch raises several types for corrupt or non-weights files
         _unreadable(path, _reason(exc))
     if not isinstance(state, dict):
