@@ -3,6 +3,7 @@
     model = compile_standalone(genotype, features, layernorm=True)            # from scratch
     model = compile_standalone(genotype, features, inherit=supernet)         # weights sliced from it
     ep = torch.export.export(model, (dense, sparse))
+    save_weights(model, "model.pt")                                           # with its genotype's active digest
 
 The model follows the reference's layer rules (docs/semantics.md): exact widths, skipped projections where
 widths match (with their LayerNorms, docs/semantics.md says which), bias iff LayerNorm off for Linears followed by a
@@ -13,7 +14,8 @@ not built. It computes the same function as `supernet.view(genotype)` when it in
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from pathlib import Path
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
@@ -25,6 +27,11 @@ from nasrec.compiler.network import BlockPlan, NetPlan, OpRef, plan, run
 from nasrec.compiler.supernet import Embedded
 from nasrec.data.spec import FeatureSpec
 from nasrec.genotype.schema import Genotype
+from nasrec.state import atomic_open
+
+DIGEST_ENTRY = "active_digest"
+"""The entry of a standalone weights file (beside `model`, the state dict) naming the architecture the weights
+are for: the genotype's `active_digest` (genotypes that differ only in dead parts build the same model)."""
 
 
 class StandaloneModel(nn.Module):
@@ -131,3 +138,22 @@ def inherit_weights(model: StandaloneModel, view: nn.Module) -> None:
     for name, p in model.named_parameters():
         src, slicer = slices[name]
         p.copy_(slicer(src))
+
+
+def weights_state(model: StandaloneModel) -> dict[str, Any]:
+    """What `save_weights` writes: `{"model": state dict, DIGEST_ENTRY: the genotype's active digest}`, plain
+    tensors and a string (`torch.load(weights_only=True)` reads it; `state.get("model", state)` the weights)."""
+    return {"model": model.state_dict(), DIGEST_ENTRY: model.genotype.active_digest()}
+
+
+def save_weights(model: StandaloneModel, path: str | Path) -> Path:
+    """Write `model`'s weights and its architecture's digest (`weights_state`) atomically to `path`."""
+    with atomic_open(path, "wb") as fh:
+        torch.save(weights_state(model), fh)
+    return Path(path)
+
+
+def recorded_digest(state: dict[str, Any]) -> str | None:
+    """The active digest a loaded weights file records (`save_weights`); None for a file without one."""
+    value = state.get(DIGEST_ENTRY)
+    return None if value is None else str(value)
