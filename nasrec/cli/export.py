@@ -29,39 +29,25 @@ def features_of(ref: str, cap: int | None):  # -> FeatureSpec
 def model_for(
     genotype, weights: Path | None, data: str | None, cap: int | None, layernorm: bool | None, name: str = "genotype"
 ):
-    """The standalone model: weights sliced from a supernet checkpoint (its folder's config.json says which;
-    `layernorm`, when given, must be the supernet's), loaded from a standalone state dict, or fresh (seed 0)
-    without `weights` (`layernorm` None: with LayerNorm). `name`: the genotype as the user gave it, in messages."""
+    """The standalone model: weights sliced from a supernet checkpoint (`is_supernet`; `layernorm`, when given,
+    must be the supernet's), loaded from standalone weights (`save_weights`' file or a state dict; one that
+    records another architecture is refused), or fresh (seed 0) without `weights` (`layernorm` None: with
+    LayerNorm). `name`: the genotype as the user gave it, in messages."""
     import torch
 
     from nasrec.compiler import compile_standalone
+    from nasrec.compiler.standalone import recorded_digest
     from nasrec.evaluators.checkpoint import load_checkpoint
-    from nasrec.genotype.errors import GenotypeError
 
-    if weights is not None and (weights.parent / "config.json").is_file():
-        from nasrec.evaluators.supernet_training import load_supernet
-
-        try:
-            supernet = load_supernet(weights)
-        except GenotypeError as exc:  # its space: e.g. a file named relative to where it was trained
-            raise UsageError(
-                f"--weights {weights}: the supernet's space ({weights.parent / 'config.json'}): {exc}"
-            ) from None
-        if cap is not None and (cap or None) != supernet.features.cap:
-            theirs = f"{supernet.features.cap:,} rows" if supernet.features.cap else "uncapped tables"
-            raise UsageError(f"--cap {cap}: the supernet {weights} was trained with {theirs}; leave --cap out")
-        wanted = None if data is None else features_of(data, supernet.features.cap or 0)
-        if wanted is not None and wanted != supernet.features:
-            raise UsageError(f"--data {data}: not the features the supernet {weights} was trained on")
-        if layernorm is not None and layernorm != supernet.layernorm:
-            flag, has = ("--layernorm", "without") if layernorm else ("--no-layernorm", "with")
-            raise UsageError(f"{flag}: the supernet {weights} builds its models {has} LayerNorm; leave the flag out")
-        try:
-            supernet.space.check(genotype)
-        except GenotypeError as exc:
-            raise UsageError(f"{name}: not in the space of supernet {weights}: {exc}") from None
-        return compile_standalone(genotype, supernet.features, inherit=supernet)
+    state = None if weights is None else peek(weights)
+    if weights is not None and is_supernet(weights, state):
+        return _inherited(genotype, weights, state or {}, data, cap, layernorm, name)
     if data is None:
+        if state is not None:  # read because a config.json lies beside it
+            raise UsageError(
+                f"--data is needed (the features): --weights {weights} holds a standalone model's weights, "
+                "not a supernet checkpoint"
+            )
         raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
     torch.manual_seed(0)
     features = features_of(data, cap)
@@ -69,7 +55,13 @@ def model_for(
         layernorm = ref_layernorm(genotype)  # a NasRec-ref file's use_layernorm, else None: on
     model = compile_standalone(genotype, features, layernorm=layernorm is not False)
     if weights is not None:
-        state = load_checkpoint(weights)
+        state = state if state is not None else load_checkpoint(weights, mmap=True)
+        theirs, ours = recorded_digest(state), genotype.active_digest()
+        if theirs is not None and theirs != ours:
+            raise UsageError(
+                f"--weights {weights}: weights of another architecture (active digest {theirs}) than {name}'s "
+                f"({ours}); export them with the genotype they were saved for, or give {name}'s own weights"
+            )
         state = state.get("model", state)
         try:
             model.load_state_dict(state)
@@ -81,6 +73,95 @@ def model_for(
                 reason = f"not this genotype's standalone weights ({first})"
             raise UsageError(f"--weights {weights}: {reason}") from None
     return model
+
+
+def peek(weights: Path) -> dict | None:
+    """The entries of `weights` (tensors mapped, not read) where a `config.json` lies beside it, so that its
+    content can say what it is; None without one, or where it cannot be read (`load_supernet` names why)."""
+    from nasrec.evaluators.checkpoint import load_checkpoint
+
+    if not (weights.parent / "config.json").is_file():
+        return None
+    try:
+        return load_checkpoint(weights, mmap=True)
+    except UsageError:
+        return None
+
+
+def is_supernet(weights: Path, state: dict | None) -> bool:
+    """Whether `weights` is a supernet checkpoint: a training checkpoint (weights under `model`) with the
+    supernet's `config.json` beside it. Standalone weights (a state dict, or a file recording its
+    architecture's digest) are standalone wherever they lie; an unreadable file beside a config.json is taken
+    for a supernet's (its error names the file)."""
+    from nasrec.compiler.standalone import DIGEST_ENTRY
+
+    if not (weights.parent / "config.json").is_file():
+        return False
+    return state is None or ("model" in state and DIGEST_ENTRY not in state)
+
+
+def _inherited(
+    genotype, weights: Path, state: dict, data: str | None, cap: int | None, layernorm: bool | None, name: str
+):
+    """`genotype`'s model with its weights sliced from the supernet checkpoint `weights` (peeked: `state`);
+    a note on stderr when its training is unfinished."""
+    from nasrec.compiler import compile_standalone
+    from nasrec.evaluators.supernet_training import load_supernet
+    from nasrec.genotype.errors import GenotypeError
+
+    try:
+        supernet = load_supernet(weights)
+    except GenotypeError as exc:  # its space: e.g. a file named relative to where it was trained
+        raise UsageError(
+            f"--weights {weights}: the supernet's space ({weights.parent / 'config.json'}): {exc}"
+        ) from None
+    if cap is not None and (cap or None) != supernet.features.cap:
+        theirs = f"{supernet.features.cap:,} rows" if supernet.features.cap else "uncapped tables"
+        raise UsageError(f"--cap {cap}: the supernet {weights} was trained with {theirs}; leave --cap out")
+    wanted = None if data is None else features_of(data, supernet.features.cap or 0)
+    if wanted is not None and wanted != supernet.features:
+        raise UsageError(f"--data {data}: not the features the supernet {weights} was trained on")
+    if layernorm is not None and layernorm != supernet.layernorm:
+        flag, has = ("--layernorm", "without") if layernorm else ("--no-layernorm", "with")
+        raise UsageError(f"{flag}: the supernet {weights} builds its models {has} LayerNorm; leave the flag out")
+    try:
+        supernet.space.check(genotype)
+    except GenotypeError as exc:
+        raise UsageError(f"{name}: not in the space of supernet {weights}: {exc}") from None
+    progress = unfinished(weights, state)
+    if progress is not None:
+        note(
+            f"{weights} is an unfinished supernet (step {progress[0]:,} of {progress[1]:,}); its weights are "
+            "exported as they are"
+        )
+    return compile_standalone(genotype, supernet.features, inherit=supernet)
+
+
+def unfinished(weights: Path, state: dict) -> tuple[int, int] | None:
+    """(step, total) of a supernet checkpoint whose training stopped before its last step: the step it
+    records, the total its `config.json`'s recipe plans over its data's train split. None when finished or
+    when the checkpoint records no step."""
+    from nasrec.evaluators.data_ref import open_data
+    from nasrec.evaluators.supernet_training import SupernetTrainingConfig
+    from nasrec.evaluators.training import total_steps
+
+    step = state.get("step")
+    if not isinstance(step, int):
+        return None
+    config = SupernetTrainingConfig.model_validate_json((weights.parent / "config.json").read_text())
+    total = total_steps(
+        config.train.epochs, open_data(config.data).split("train").full_batches(config.train.batch_size)
+    )
+    return (step, total) if step < total else None
+
+
+def note(text: str) -> None:
+    """`note: TEXT` on stderr: something the user should know, not an error."""
+    from rich.text import Text
+
+    from nasrec.cli.common import err_console
+
+    err_console.print(Text.assemble(("note:", "bold yellow"), " ", text), highlight=False)
 
 
 def _shapes(state) -> dict[str, tuple[int, ...]]:

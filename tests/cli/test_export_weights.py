@@ -1,0 +1,128 @@
+"""`nasrec export --weights`: what the file holds decides (a supernet checkpoint, or standalone weights, whatever
+lies beside it); standalone weights record their architecture, and another's are refused; an unfinished
+supernet is exported with a note."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from nasrec.cli import main as main_cli
+from nasrec.cli.export import features_of, model_for
+from nasrec.compiler import compile_standalone
+from nasrec.compiler.standalone import DIGEST_ENTRY, save_weights
+from nasrec.evaluators import SupernetTrainingConfig, train_supernet
+from nasrec.evaluators.checkpoint import load_checkpoint
+from nasrec.genotype import Genotype, sample
+from tests.spaces import TINY
+
+runner = CliRunner()
+
+
+def nasrec(*args: str):
+    return runner.invoke(main_cli.app, list(args), env={"COLUMNS": "200"})
+
+
+def one_error(result, message: str) -> None:
+    assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output
+
+
+@pytest.fixture()
+def pair(tmp_path) -> tuple[Genotype, Genotype, str, str]:
+    """Two genotypes whose standalone models have the same parameters and shapes but compute different things
+    (block 3's `left` input: block 0's output or block 2's), and their files."""
+    g = sample(TINY, rng=0)
+    raw = json.loads(g.to_json())
+    raw["blocks"][2]["inputs"]["left"] = 2
+    other = Genotype.from_dict(raw)
+    assert other.active_digest() != g.active_digest()
+    (tmp_path / "g.json").write_text(g.to_json())
+    (tmp_path / "other.json").write_text(other.to_json())
+    return g, other, str(tmp_path / "g.json"), str(tmp_path / "other.json")
+
+
+def model(g: Genotype):
+    torch.manual_seed(1)
+    return compile_standalone(g, features_of("sample:criteo", 100))
+
+
+def shapes(m) -> dict[str, tuple[int, ...]]:
+    return {k: tuple(v.shape) for k, v in m.state_dict().items()}
+
+
+def same_weights(a, b) -> bool:
+    return all(torch.equal(x, y) for x, y in zip(a.state_dict().values(), b.state_dict().values(), strict=True))
+
+
+def test_saved_weights_record_the_active_digest_and_load_without_pickle(tmp_path, pair):
+    g, *_ = pair
+    path = save_weights(model(g), tmp_path / "w.pt")
+    state = torch.load(path, weights_only=True)
+    assert state[DIGEST_ENTRY] == g.active_digest() and state["model"].keys() == model(g).state_dict().keys()
+    assert same_weights(model_for(g, path, "sample:criteo", 100, None), model(g))
+
+
+def test_weights_of_another_architecture_with_the_same_shapes_are_refused(tmp_path, pair, tiny_space_file):
+    g, other, _, other_file = pair
+    assert shapes(model(g)) == shapes(model(other))  # a plain state dict of one loads into the other
+    w = str(save_weights(model(g), tmp_path / "w.pt"))
+    common = ("--space", tiny_space_file, "--data", "sample:criteo", "--cap", "100", "-o", str(tmp_path / "m.onnx"))
+    result = nasrec("export", other_file, "--weights", w, *common)
+    one_error(
+        result,
+        f"--weights {w}: weights of another architecture (active digest {g.active_digest()}) than {other_file}'s "
+        f"({other.active_digest()}); export them with the genotype they were saved for, or give {other_file}'s "
+        "own weights",
+    )
+
+
+def test_weights_written_before_the_digest_still_load(tmp_path, pair):
+    g, *_ = pair
+    torch.save(model(g).state_dict(), tmp_path / "flat.pt")
+    torch.save({"model": model(g).state_dict(), "step": 5}, tmp_path / "trained.pt")  # a training's checkpoint
+    for name in ("flat.pt", "trained.pt"):
+        assert same_weights(model_for(g, tmp_path / name, "sample:criteo", 100, None), model(g)), name
+
+
+def supernet_folder(path, space: str) -> SupernetTrainingConfig:
+    config = SupernetTrainingConfig(data="sample:criteo", space=space, cap=100)
+    path.mkdir(exist_ok=True)
+    (path / "config.json").write_text(config.model_dump_json())
+    return config
+
+
+def test_standalone_weights_beside_a_supernets_config_are_standalone(tmp_path, pair, tiny_space_file):
+    g, _, g_file, _ = pair
+    config = supernet_folder(tmp_path / "sn", tiny_space_file)
+    saved = save_weights(model(g), tmp_path / "sn" / "model.pt")
+    torch.save(model(g).state_dict(), tmp_path / "sn" / "flat.pt")
+    for path in (saved, tmp_path / "sn" / "flat.pt"):
+        assert same_weights(model_for(g, path, "sample:criteo", 100, None), model(g)), path
+    w = str(saved)
+    one_error(
+        nasrec("export", g_file, "--space", tiny_space_file, "--weights", w, "-o", str(tmp_path / "m.onnx")),
+        f"--data is needed (the features): --weights {w} holds a standalone model's weights, not a supernet checkpoint",
+    )
+    torch.save({"model": config.build_supernet().state_dict()}, tmp_path / "sn" / "checkpoint.pt")
+    inherited = model_for(g, tmp_path / "sn" / "checkpoint.pt", None, None, None)  # a checkpoint: the supernet's
+    assert shapes(inherited) == shapes(model(g)) and not same_weights(inherited, model(g))
+
+
+def test_an_unfinished_supernet_is_exported_with_a_note(tmp_path, pair, tiny_space_file):
+    g_file = pair[2]
+    config = supernet_folder(tmp_path / "sn", tiny_space_file)
+    train_supernet(config, tmp_path / "sn", stop_after=12)  # 23 steps in all: killed after 12
+    ckpt = str(tmp_path / "sn" / "checkpoint.pt")
+    assert load_checkpoint(ckpt)["step"] == 12
+    result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", ckpt, "-o", str(tmp_path / "m.pt2"))
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"note: {ckpt} is an unfinished supernet (step 12 of 23); its weights are exported as they are\n",
+    ), result.output
+    assert result.stdout.startswith(f"wrote {tmp_path / 'm.pt2'}: ")
+    train_supernet(config, tmp_path / "sn")  # resumed to its end
+    result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", ckpt, "-o", str(tmp_path / "m.pt2"))
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
