@@ -41,6 +41,7 @@ from nasrec.evaluators.checkpoint import drop_optimizer_state
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.guard import TrainingDiverged
+from nasrec.evaluators.kept_weights import KeptWeights
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.recipe import RESUME_MAY_CHANGE
 from nasrec.evaluators.schedule import logit
@@ -128,13 +129,22 @@ class FullTrain:
     name = "full"
     Config = FullTrainConfig
 
-    def __init__(self, *, checkpoints: str | Path | None = None, keep_checkpoints: bool = False, **config: Any) -> None:
+    def __init__(
+        self,
+        *,
+        checkpoints: str | Path | None = None,
+        keep_checkpoints: bool = False,
+        save_weights: str | Path | None = None,
+        **config: Any,
+    ) -> None:
         """`checkpoints`: a folder (in a run folder) where each training keeps its checkpoint while it runs, so a
         killed run's training resumes where it was saved (the same result); a genotype's are deleted once its
         prediction is made or it failed — or, with `keep_checkpoints`, when the caller calls `forget` (after
         recording the outcome: a kill between the two then reads the trainings back instead of training again).
-        None: nothing is saved (a killed training starts again)."""
+        None: nothing is saved (a killed training starts again). `save_weights`: a file that receives the trained
+        model's weights (of the seed that validated best; `KeptWeights`), for one genotype at a time."""
         self.cfg = FullTrainConfig(**config)
+        self.weights = None if save_weights is None else KeptWeights(save_weights)
         self.checkpoints = None if checkpoints is None else Path(checkpoints)
         self.keep_checkpoints = keep_checkpoints
         self.data = open_data(self.cfg.data)
@@ -163,9 +173,14 @@ class FullTrain:
         except TrainingDiverged:
             if not self.keep_checkpoints:
                 self.forget(genotype)  # a failure, recorded as such: it is not trained again
+            if self.weights is not None:
+                seeds = [derive_seed(cfg.seed + i, genotype.digest()) for i in range(cfg.seeds)]
+                self.weights.discard(seeds, cfg.retries + 1)
             raise
         if not self.keep_checkpoints:
             self.forget(genotype)
+        if self.weights is not None:
+            self.weights.finish(runs)
         score = score_from_runs(
             genotype,
             self.data.spec,
@@ -199,8 +214,12 @@ class FullTrain:
                     break  # it ended inside its warm-up: a calmer recipe would learn even less
                 reasons.append("learned nothing")
                 continue
+            if self.weights is not None:
+                self.weights.keep_try(seed, retry, retry + 1)
             return run.model_copy(update={"retried_for": reasons}), z
         best = min(idle, key=lambda t: t.best_valid)  # the first of equals: the least calmed
+        if self.weights is not None:
+            self.weights.keep_try(seed, best.run.retries, self.cfg.retries + 1)
         return best.run.model_copy(update={"retried_for": reasons[: best.run.retries]}), best.logits
 
     def _diverged(self, genotype: Genotype, seed: int, last: TrainingDiverged) -> TrainingDiverged:
@@ -235,6 +254,8 @@ class FullTrain:
         model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe, retry)
         validated = chosen or _Validated(trainer.curve, trainer.reached_peak_lr)
         z = _predict(model, rows, self.device)
+        if self.weights is not None:
+            self.weights.save_try(model, seed, retry)
         run = SeedRun(
             seed=seed,
             log_loss=log_loss_from_logits(rows.labels, z),
