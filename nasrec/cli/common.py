@@ -64,6 +64,16 @@ def note_cpu_on_cuda(device: str) -> None:
         err_console.print(Text.assemble(("note:", "bold yellow"), note), highlight=False)
 
 
+def check_inputs(space: str, data: str) -> None:
+    """Open the search space and the data a training command names, as its training first does (the data is
+    cached, not read twice): an error there comes alone, before `note_cpu_on_cuda`'s note."""
+    from nasrec.evaluators.data_ref import open_data
+    from nasrec.genotype.space import get_space
+
+    get_space(space)
+    open_data(data)
+
+
 def data_path(value: str) -> str:
     """A `--data` value as configs store it: an existing path made absolute (a run folder then means the same
     data from any directory); anything else (`sample:criteo`, a name) as typed."""

@@ -11,6 +11,7 @@ from nasrec.cli import data, export, rank_study, report
 from nasrec.cli.common import (
     TensorBoard,
     Version,
+    check_inputs,
     check_seed,
     console,
     data_path,
@@ -135,6 +136,7 @@ def train_supernet_cmd(
                 }
             ),
         )
+    check_inputs(config.space, config.data)
     note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
         train_supernet(config, out, progress=True, device=device)
@@ -258,6 +260,7 @@ def evaluate(
                 patience=patience or None,
             ),
         )
+    full.supernet  # noqa: B018  (a cached property: --inherit's supernet loaded, and checked, before the note)
     note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
         (score,) = full.evaluate([g])

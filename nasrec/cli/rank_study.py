@@ -9,6 +9,7 @@ import typer
 
 from nasrec.cli.common import (
     TensorBoard,
+    check_inputs,
     console,
     data_path,
     default,
@@ -92,6 +93,7 @@ def rank_study_cmd(
             finetune_train_rows=finetune_rows,
             device=device,
         )
+    check_inputs(config.space, config.data)
     note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
         result = rank_study(config, out, progress=True)
