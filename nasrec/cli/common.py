@@ -54,14 +54,18 @@ Version = Annotated[
 ]
 
 
+def note(text: str) -> None:
+    """`note: TEXT` on stderr: something the user should know, not an error."""
+    err_console.print(Text.assemble(("note:", "bold yellow"), " ", text), highlight=False)
+
+
 def note_cpu_on_cuda(device: str) -> None:
     """A note on stderr when a command is to train on the CPU of a machine with CUDA (`--device` defaults to cpu,
     which a user with a GPU easily forgets); once per job under torchrun."""
     import torch
 
     if device == "cpu" and torch.cuda.is_available() and os.environ.get("RANK", "0") == "0":
-        note = " training on the CPU; this machine has CUDA: --device cuda (or auto)"
-        err_console.print(Text.assemble(("note:", "bold yellow"), note), highlight=False)
+        note("training on the CPU; this machine has CUDA: --device cuda (or auto)")
 
 
 def check_inputs(space: str, data: str) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nasrec.cli.common import console, load_checked, user_errors
+from nasrec.cli.common import console, load_checked, note, user_errors
 from nasrec.errors import UsageError
 from nasrec.genotype.io import ref_layernorm
 
@@ -153,15 +153,6 @@ def unfinished(weights: Path, state: dict) -> tuple[int, int] | None:
         config.train.epochs, open_data(config.data).split("train").full_batches(config.train.batch_size)
     )
     return (step, total) if step < total else None
-
-
-def note(text: str) -> None:
-    """`note: TEXT` on stderr: something the user should know, not an error."""
-    from rich.text import Text
-
-    from nasrec.cli.common import err_console
-
-    err_console.print(Text.assemble(("note:", "bold yellow"), " ", text), highlight=False)
 
 
 def _shapes(state) -> dict[str, tuple[int, ...]]:

@@ -18,6 +18,7 @@ from nasrec.cli.common import (
     default,
     flag_values,
     load_checked,
+    note,
     note_cpu_on_cuda,
     resumable,
     space_path,
@@ -225,6 +226,13 @@ def evaluate(
         Path | None,
         typer.Option(help="A trained supernet's checkpoint.pt: start from its weights (fine-tune the subnet)."),
     ] = None,
+    save_weights: Annotated[
+        Path | None,
+        typer.Option(
+            help="Write the trained model's weights to this new file (the seed that validated best), for "
+            "`nasrec export --weights`."
+        ),
+    ] = None,
     tensorboard_dir: TensorBoard = None,
 ) -> None:
     """Train one genotype from scratch (or from a supernet's weights), early-stopped on validation; score it."""
@@ -241,8 +249,11 @@ def evaluate(
         check_inherited_layernorm(inherit, layernorm)
     if patience is not None and patience < 0:  # 0 is taken (no early stopping): the model's "> 0" would mislead
         raise UsageError(f"--patience: Input should be greater than or equal to 0, got {patience}")
+    if save_weights is not None and save_weights.exists():
+        raise UsageError(f"--save-weights {save_weights}: the file exists; remove it or name another")
     with flag_values():
         full = FullTrain(
+            save_weights=save_weights,
             data=data_path(data),
             seed=seed,
             seeds=seeds,
@@ -284,6 +295,13 @@ def evaluate(
         f"{regret}  ({stop})  FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s",
         highlight=False,
     )
+    if split == "valid" and score.log_loss is not None and score.log_loss >= full.constant_valid_log_loss:
+        note(
+            f"no better than a constant guess of the training rows' click rate ({full.constant_valid_log_loss:.4f} "
+            "on valid): more --epochs, or a calmer --lr, may help"
+        )
+    if save_weights is not None:
+        console.print(f"weights: {save_weights}", highlight=False)
 
 
 app.command("rank-study")(rank_study.rank_study_cmd)
