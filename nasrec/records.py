@@ -160,6 +160,7 @@ class RunPaths:
         self.random_topk = self.root / "random" / "topk.jsonl"
         self.final = self.root / "final" / "results.jsonl"
         self.comparisons = self.root / "final" / "comparisons.json"
+        self.best_weights = self.root / "final" / "nasrecnet.pt"  # NASRecNet's final model (`save_weights`)
         self.best_genotype = self.root / "best_genotype.json"
         self.best_diagram = self.root / "best_genotype.svg"
         self.summary = self.root / "summary.json"

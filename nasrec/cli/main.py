@@ -253,7 +253,6 @@ def evaluate(
         raise UsageError(f"--save-weights {save_weights}: the file exists; remove it or name another")
     with flag_values():
         full = FullTrain(
-            save_weights=save_weights,
             data=data_path(data),
             seed=seed,
             seeds=seeds,
@@ -274,7 +273,7 @@ def evaluate(
     full.supernet  # noqa: B018  (a cached property: --inherit's supernet loaded, and checked, before the note)
     note_cpu_on_cuda(device)
     with tensorboard(tensorboard_dir):
-        (score,) = full.evaluate([g])
+        score = full.predict(g, save_weights=save_weights).score
         for name in ("log_loss", "auc", "regret"):
             if getattr(score, name, None) is not None:
                 add_scalar(f"evaluate/{split}_{name}", getattr(score, name), 0)

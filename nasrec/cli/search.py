@@ -275,6 +275,8 @@ def draw_run(out: Path) -> None:
 
 
 def print_results(summary, out: Path) -> None:
+    from nasrec.records import RunPaths
+
     seeds = len(summary.seeds) or 1
     rows = table(
         "model",
@@ -299,7 +301,10 @@ def print_results(summary, out: Path) -> None:
             f"{r.test.params:,}",
         )
     console.print(rows)
+    weights = RunPaths(out).best_weights  # absent in a folder begun before nasrec kept it
     console.print(
-        f"best genotype: {out / summary.best_genotype}\nsummary: {out / 'summary.json'}\nreport: {out / 'report.html'}",
+        f"best genotype: {out / summary.best_genotype}"
+        + (f"\nits trained weights: {weights}" if weights.exists() else "")
+        + f"\nsummary: {out / 'summary.json'}\nreport: {out / 'report.html'}",
         highlight=False,
     )

@@ -129,22 +129,13 @@ class FullTrain:
     name = "full"
     Config = FullTrainConfig
 
-    def __init__(
-        self,
-        *,
-        checkpoints: str | Path | None = None,
-        keep_checkpoints: bool = False,
-        save_weights: str | Path | None = None,
-        **config: Any,
-    ) -> None:
+    def __init__(self, *, checkpoints: str | Path | None = None, keep_checkpoints: bool = False, **config: Any) -> None:
         """`checkpoints`: a folder (in a run folder) where each training keeps its checkpoint while it runs, so a
         killed run's training resumes where it was saved (the same result); a genotype's are deleted once its
         prediction is made or it failed — or, with `keep_checkpoints`, when the caller calls `forget` (after
         recording the outcome: a kill between the two then reads the trainings back instead of training again).
-        None: nothing is saved (a killed training starts again). `save_weights`: a file that receives the trained
-        model's weights (of the seed that validated best; `KeptWeights`), for one genotype at a time."""
+        None: nothing is saved (a killed training starts again)."""
         self.cfg = FullTrainConfig(**config)
-        self.weights = None if save_weights is None else KeptWeights(save_weights)
         self.checkpoints = None if checkpoints is None else Path(checkpoints)
         self.keep_checkpoints = keep_checkpoints
         self.data = open_data(self.cfg.data)
@@ -159,28 +150,29 @@ class FullTrain:
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]:
         return [self.predict(g).score for g in genotypes]
 
-    def predict(self, genotype: Genotype) -> Prediction:
-        """Train every seed, score each on `eval_split`; the Score and the logits [seeds, rows]."""
+    def predict(self, genotype: Genotype, save_weights: str | Path | None = None) -> Prediction:
+        """Train every seed, score each on `eval_split`; the Score and the logits [seeds, rows]. `save_weights`: a
+        file that receives the trained model's weights, of the seed that validated best (`KeptWeights`)."""
         cfg, start = self.cfg, time.perf_counter()
         rows = self.rows(cfg.eval_split)
         runs, logits = [], []
+        weights = None if save_weights is None else KeptWeights(save_weights)
         try:
             for i in range(cfg.seeds):
                 seed = derive_seed(cfg.seed + i, genotype.digest())
-                run, z = self._seed(genotype, seed, rows, None if cfg.steps is None else cfg.steps[i])
+                run, z = self._seed(genotype, seed, rows, None if cfg.steps is None else cfg.steps[i], weights)
                 runs.append(run)
                 logits.append(z)
         except TrainingDiverged:
             if not self.keep_checkpoints:
                 self.forget(genotype)  # a failure, recorded as such: it is not trained again
-            if self.weights is not None:
-                seeds = [derive_seed(cfg.seed + i, genotype.digest()) for i in range(cfg.seeds)]
-                self.weights.discard(seeds, cfg.retries + 1)
+            if weights is not None:
+                weights.discard()
             raise
         if not self.keep_checkpoints:
             self.forget(genotype)
-        if self.weights is not None:
-            self.weights.finish(runs)
+        if weights is not None:
+            weights.finish(runs)
         score = score_from_runs(
             genotype,
             self.data.spec,
@@ -194,7 +186,9 @@ class FullTrain:
         )
         return Prediction(score=score, logits=np.stack(logits))
 
-    def _seed(self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None) -> tuple[SeedRun, np.ndarray]:
+    def _seed(
+        self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None, weights: KeptWeights | None = None
+    ) -> tuple[SeedRun, np.ndarray]:
         """One seed, retried with a calmer recipe while the divergence guard stops it or it learns nothing at its
         full learning rate (`retries` times); when no try learned, the one that validated best is kept (a try
         that learned nothing inside its warm-up ends the retries)."""
@@ -202,7 +196,7 @@ class FullTrain:
         idle: list[_LearnedNothing] = []
         for retry in range(self.cfg.retries + 1):
             try:
-                run, z = self._seed_once(genotype, seed, rows, steps, retry)
+                run, z = self._seed_once(genotype, seed, rows, steps, retry, weights)
             except TrainingDiverged as exc:
                 if retry == self.cfg.retries and not idle:
                     raise self._diverged(genotype, seed, exc) from exc  # every try diverged
@@ -214,12 +208,12 @@ class FullTrain:
                     break  # it ended inside its warm-up: a calmer recipe would learn even less
                 reasons.append("learned nothing")
                 continue
-            if self.weights is not None:
-                self.weights.keep_try(seed, retry, retry + 1)
+            if weights is not None:
+                weights.keep_try(seed, retry, retry + 1)
             return run.model_copy(update={"retried_for": reasons}), z
         best = min(idle, key=lambda t: t.best_valid)  # the first of equals: the least calmed
-        if self.weights is not None:
-            self.weights.keep_try(seed, best.run.retries, self.cfg.retries + 1)
+        if weights is not None:
+            weights.keep_try(seed, best.run.retries, self.cfg.retries + 1)
         return best.run.model_copy(update={"retried_for": reasons[: best.run.retries]}), best.logits
 
     def _diverged(self, genotype: Genotype, seed: int, last: TrainingDiverged) -> TrainingDiverged:
@@ -241,7 +235,7 @@ class FullTrain:
         )
 
     def _seed_once(
-        self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None, retry: int
+        self, genotype: Genotype, seed: int, rows: EvalRows, steps: int | None, retry: int, weights: KeptWeights | None
     ) -> tuple[SeedRun, np.ndarray]:
         cfg, recipe = self.cfg, calmer(self.cfg.train, retry)
         chosen = None
@@ -254,8 +248,8 @@ class FullTrain:
         model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe, retry)
         validated = chosen or _Validated(trainer.curve, trainer.reached_peak_lr)
         z = _predict(model, rows, self.device)
-        if self.weights is not None:
-            self.weights.save_try(model, seed, retry)
+        if weights is not None:
+            weights.save_try(model, seed, retry)
         run = SeedRun(
             seed=seed,
             log_loss=log_loss_from_logits(rows.labels, z),

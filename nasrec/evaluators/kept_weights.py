@@ -4,6 +4,7 @@ target and the others are deleted, so a run that fails or is killed never leaves
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -52,9 +53,7 @@ class KeptWeights:
                 path.unlink(missing_ok=True)
         return kept
 
-    def discard(self, seeds: Sequence[int], tries: int) -> None:
-        """A failed genotype: every partial file of its seeds and tries."""
-        for seed in seeds:
-            self._partial(seed).unlink(missing_ok=True)
-            for retry in range(tries):
-                self._partial(seed, retry).unlink(missing_ok=True)
+    def discard(self) -> None:
+        """A failed genotype: every partial file beside `target` (its seeds' and tries')."""
+        for path in self.target.parent.glob(f"{glob.escape(self.target.name)}.seed*.partial"):
+            path.unlink(missing_ok=True)

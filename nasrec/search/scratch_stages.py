@@ -161,7 +161,8 @@ class ScratchStages:
     def final(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalResult]:
         """Every candidate trained on train, early-stopped on validation (per seed) and, with `final_protocol`
         "retrain", retrained on train + valid for the epochs early stopping chose; scored on test, its per-seed
-        test logits kept in final/ for the paired intervals; a genotype that an earlier candidate has (random search
+        test logits kept in final/ for the paired intervals, and NASRecNet's model (the seed that validated best)
+        in `final/nasrecnet.pt`; a genotype that an earlier candidate has (random search
         often finds NASRecNet's), trained as this stage trains, is not trained again: its scores and logits are
         copied."""
         c = self.config
@@ -189,8 +190,8 @@ class ScratchStages:
                 logits, score = self._logits(twin, done), twin.test
                 self.console.print(f"  {name}: {twin.name}'s genotype, its trainings copied", highlight=False)
             else:
-                try:
-                    prediction = full.predict(g)
+                try:  # NASRecNet's model is kept for `nasrec export --weights`
+                    prediction = full.predict(g, save_weights=self.paths.best_weights if kind == "nasrec" else None)
                 except TrainingDiverged:
                     full.forget(g)  # the run stops with its message; nothing to resume
                     raise

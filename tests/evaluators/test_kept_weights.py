@@ -1,5 +1,5 @@
-"""`FullTrain(save_weights=FILE)`: the trained model's weights, of the seed that validated best and of the try
-its score comes from, with the architecture's digest; nothing else is left beside the file."""
+"""`FullTrain.predict(genotype, save_weights=FILE)`: the trained model's weights, of the seed that validated
+best and of the try its score comes from, with the architecture's digest; nothing else is left beside the file."""
 
 import numpy as np
 import pytest
@@ -33,8 +33,8 @@ def reloaded_log_loss(full: FullTrain, path) -> float:
 
 def test_the_seed_that_validated_best_is_saved_and_scores_as_it_did(tmp_path):
     target = tmp_path / "model.pt"
-    full = FullTrain(data="sample:criteo", cap=5000, train=RECIPE, seeds=2, save_weights=target)
-    (score,) = full.evaluate([GENOTYPE])
+    full = FullTrain(data="sample:criteo", cap=5000, train=RECIPE, seeds=2)
+    score = full.predict(GENOTYPE, save_weights=target).score
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
     best = min(score.runs, key=lambda r: min(p.log_loss for p in r.curve))
     assert best.log_loss != max(r.log_loss for r in score.runs)  # the two seeds differ: the choice is real
@@ -43,15 +43,15 @@ def test_the_seed_that_validated_best_is_saved_and_scores_as_it_did(tmp_path):
 
 def test_of_retried_tries_the_one_the_score_comes_from_is_saved(tmp_path):
     target = tmp_path / "model.pt"  # a bar no run clears: three tries, the best validation kept
-    full = FullTrain(data="sample:criteo", cap=5000, train=RECIPE, min_gain=0.9, save_weights=target)
-    (score,) = full.evaluate([GENOTYPE])
+    full = FullTrain(data="sample:criteo", cap=5000, train=RECIPE, min_gain=0.9)
+    score = full.predict(GENOTYPE, save_weights=target).score
     assert score.runs[0].retries > 0 and sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]
     assert reloaded_log_loss(full, target) == pytest.approx(score.runs[0].log_loss, abs=1e-9)
 
 
 def test_a_training_that_diverges_leaves_no_file(tmp_path):
     hot = RECIPE.model_copy(update={"lr": 1e6, "min_warmup_steps": 1})
-    full = FullTrain(data="sample:criteo", cap=5000, train=hot, retries=1, save_weights=tmp_path / "model.pt")
+    full = FullTrain(data="sample:criteo", cap=5000, train=hot, retries=1)
     with pytest.raises(TrainingDiverged):
-        full.evaluate([GENOTYPE])
+        full.predict(GENOTYPE, save_weights=tmp_path / "model.pt")
     assert list(tmp_path.iterdir()) == []

@@ -28,7 +28,7 @@ def fake_training(monkeypatch):
     number of earlier test predictions (so two trainings of one genotype differ, as across thread counts)."""
     calls = {"test": 0, "predictions": 0}
 
-    def predict(self, genotype):
+    def predict(self, genotype, save_weights=None):
         labels = self.data.split(self.cfg.eval_split).label.astype(np.float64)
         seed = int(hashlib.sha256(genotype.digest().encode()).hexdigest()[:8], 16)
         z = np.random.default_rng(seed).normal(-1.0, 1.0, size=(self.cfg.seeds, len(labels)))

@@ -65,6 +65,32 @@ def test_the_run_folder_holds_every_stage(run):
     assert json.loads(paths.config.read_text())["versions"]["nasrec"]
 
 
+def test_nasrecnets_trained_weights_are_kept_and_give_its_test_logits(run):
+    """final/nasrecnet.pt: the model of the seed that validated best, the very one scored on test."""
+    import torch
+
+    from nasrec.compiler import compile_standalone
+    from nasrec.compiler.standalone import recorded_digest
+    from nasrec.evaluators.data_ref import open_data
+
+    config, root, summary = run
+    paths = RunPaths(root)
+    assert sorted(p.name for p in paths.best_weights.parent.glob("*.pt*")) == ["nasrecnet.pt"]  # no partial left
+    nas = next(r for r in summary.results if r.kind == "nasrec")
+    state = torch.load(paths.best_weights, weights_only=True)
+    assert recorded_digest(state) == nas.genotype.active_digest()
+    kept = min(range(2), key=lambda i: min(p.log_loss for p in nas.test.runs[i].curve))
+    data = open_data(config.data)
+    model = compile_standalone(nas.genotype, data.spec, layernorm=config.layernorm_final)
+    model.load_state_dict(state["model"])
+    model.eval()
+    test = data.split("test")
+    with torch.no_grad():
+        z = model(torch.as_tensor(test.dense), torch.as_tensor(test.sparse)).reshape(-1).numpy()
+    logits = np.load(paths.logits(nas.name, nas.digest))
+    assert np.abs(z - logits[kept]).max() < 1e-5
+
+
 def test_final_models_train_several_seeds_and_are_compared_with_paired_intervals(run):
     _, root, summary = run
     assert summary.seeds == [10_000, 10_001]  # apart from the top-k stage's seeds

@@ -97,7 +97,7 @@ def test_the_final_stage_checkpoints_its_trainings_in_the_run_folder(tmp_path, m
     p = pipeline(tmp_path)
     seen = []
 
-    def predict(self, genotype):
+    def predict(self, genotype, save_weights=None):
         seen.append(self.checkpoints)
         raise KeyboardInterrupt  # stop before anything is recorded
 
