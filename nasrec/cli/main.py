@@ -277,21 +277,22 @@ def evaluate(
         for name in ("log_loss", "auc", "regret"):
             if getattr(score, name, None) is not None:
                 add_scalar(f"evaluate/{split}_{name}", getattr(score, name), 0)
+
+    def stop(run) -> str:  # SeedRun -> where early stopping kept its weights
+        steps = f"best at step {run.best_step} of {run.steps}" if run.best_step is not None else f"{run.steps} steps"
+        return f"{steps}, {run.divergence}"
+
     for run in score.runs if seeds > 1 or split == "test" or score.runs[0].retries else []:
         why = f"  (calmer rerun {run.retries}: earlier tries {', '.join(run.retried_for)})" if run.retries else ""
         console.print(
-            f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {run.steps} steps, "
-            f"{run.divergence}{why}",
-            highlight=False,
+            f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {stop(run)}{why}", highlight=False
         )
-    run = score.runs[0]
-    stop = f"best at step {run.best_step} of {run.steps}" if run.best_step is not None else f"{run.steps} steps"
-    stop += f", {run.divergence}" if len(score.runs) == 1 else ""
     spread = f" ± {score.log_loss_std:.4f}" if seeds > 1 else ""
     regret = f"  regret {score.regret:.5f}" if score.regret is not None else ""
+    each = f"  ({stop(score.runs[0])})" if len(score.runs) == 1 else ""  # several seeds: each on its line above
     console.print(
         f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}"
-        f"{regret}  ({stop})  FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s",
+        f"{regret}{each}  FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s",
         highlight=False,
     )
     if split == "valid" and score.log_loss is not None and score.log_loss >= full.constant_valid_log_loss:

@@ -1,12 +1,10 @@
-"""`nasrec evaluate --save-weights FILE` keeps the trained model for `nasrec export --weights`; a score no better
-than a constant guess comes with a note."""
+"""`nasrec evaluate --save-weights FILE` keeps the trained model for `nasrec export --weights`."""
 
 import torch
 from typer.testing import CliRunner
 
 from nasrec.cli import main
 from nasrec.compiler.standalone import recorded_digest
-from nasrec.evaluators import FullTrain
 from nasrec.genotype.zoo import load_zoo
 
 
@@ -29,15 +27,3 @@ def test_the_saved_weights_export_and_an_existing_file_is_refused(tmp_path):
         1,
         f"error: --save-weights {weights}: the file exists; remove it or name another\n",
     )
-
-
-def test_a_score_no_better_than_a_constant_guess_is_noted(monkeypatch):
-    monkeypatch.setattr(FullTrain, "constant_valid_log_loss", 0.25)  # a bar the one-step run cannot clear
-    result = invoke(["evaluate", "zoo:dlrm", "--epochs", "0.05"])
-    assert result.exit_code == 0, result.output
-    assert result.stderr == (
-        "note: no better than a constant guess of the training rows' click rate (0.2500 on valid): more --epochs, "
-        "or a calmer --lr, may help\n"
-    )
-    monkeypatch.setattr(FullTrain, "constant_valid_log_loss", 0.9)
-    assert invoke(["evaluate", "zoo:dlrm", "--epochs", "0.05"]).stderr == ""
