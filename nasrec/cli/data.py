@@ -165,18 +165,18 @@ def prepare_cmd(
         _fail("--kdd-profile goes with --kdd")
     # checked here, naming the flags (prepare() names its parameters: on_bad_rows, min_count)
     if on_bad_rows not in ON_BAD_ROWS:
-        _fail(f"--on-bad-rows must be {' or '.join(ON_BAD_ROWS)}, got {on_bad_rows!r}")
+        _fail(f"--on-bad-rows: {' or '.join(ON_BAD_ROWS)}, got {on_bad_rows!r}")
     if encoding not in ("vocab", "hash"):
-        _fail(f"--encoding must be vocab or hash, got {encoding!r}")
+        _fail(f"--encoding: vocab or hash, got {encoding!r}")
     # given (None: left out) but meaningless with the other flags: refused, not silently ignored
     if min_count is not None and encoding == "hash":
         _fail("--min-count: applies only to vocab encoding (--encoding hash hashes every value)")
     if delimiter is not None and fmt != "csv":
         _fail(f"--delimiter: applies only to --csv ({_FIXED_SEPARATORS[fmt]})")
     if min_count is not None and min_count < 1:
-        _fail(f"--min-count must be at least 1, got {min_count}")
+        _fail(f"--min-count: at least 1, got {min_count}")
     if cap is not None and cap < 2:
-        _fail(f"--cap must be at least 2 (rows per table), got {cap}")
+        _fail(f"--cap: at least 2 (rows per table), got {cap}")
     try:
         with _warnings_as_lines():
             data = prepare(
@@ -276,12 +276,12 @@ def synthetic_cmd(
     if out.exists():
         _fail(f"{out} already exists; choose a new folder")
     if rows < 10:
-        _fail(f"--rows must be at least 10 (one row per fold), got {rows}")
+        _fail(f"--rows: at least 10 (one row per fold), got {rows}")
     check_seed(seed)
     if teacher_scale <= 0:
-        _fail(f"--teacher-scale must be positive, got {teacher_scale}")
+        _fail(f"--teacher-scale: positive, got {teacher_scale}")
     if not 0 < positive_rate < 1:
-        _fail(f"--positive-rate must be between 0 and 1, got {positive_rate}")
+        _fail(f"--positive-rate: between 0 and 1, got {positive_rate}")
     from nasrec.evaluators.oracle import make_oracle
 
     try:

@@ -191,7 +191,7 @@ def format_for(out: Path, format: str | None) -> str:
     from nasrec.compiler.export import FORMATS
 
     if format is not None and format not in FORMATS:
-        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, got {format!r}")
+        raise UsageError(f"--format: one of {', '.join(FORMATS)}, got {format!r}")
     by_suffix = SUFFIXES.get(out.suffix.lower())
     if format is None:
         return by_suffix or "onnx"

@@ -47,7 +47,7 @@ def input_format(value: str) -> str:
     from nasrec.errors import UsageError
 
     if value not in FORMATS:
-        raise UsageError(f"--from takes {', '.join(FORMATS)}, got {value!r}")
+        raise UsageError(f"--from: {', '.join(FORMATS)}, got {value!r}")
     return value
 
 
@@ -220,7 +220,7 @@ def convert(
     from nasrec.genotype.io import to_nasrec_ref
 
     if to is not None and to not in ("nasrec", "nasrec-ref"):
-        raise UsageError(f"--to takes nasrec or nasrec-ref, got {to!r}")
+        raise UsageError(f"--to: nasrec or nasrec-ref, got {to!r}")
     if out is not None and Path(out).exists() and Path(out).resolve() == Path(file).resolve():
         raise UsageError(f"-o {out} is the input file; write the converted genotype to another file")
     g, source = load_with_format(file, input_format(from_))

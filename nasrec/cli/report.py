@@ -17,7 +17,7 @@ def report_format(out: Path | None, format: str | None) -> str:
     """html or md: `format`, else `out`'s suffix, else html; a suffix naming the other format is an error, and
     without `format` one naming neither (a .pdf holding HTML would mislead)."""
     if format is not None and format not in ("html", "md"):
-        raise UsageError(f"--format must be html or md, got {format!r}")
+        raise UsageError(f"--format: html or md, got {format!r}")
     if format is None and out is not None and out.suffix and out.suffix.lower() not in REPORT_FORMATS:
         raise UsageError(
             f"-o {out}: a report is written as HTML (.html, .htm) or Markdown (.md), not {out.suffix}; "

@@ -184,7 +184,7 @@ def test_an_unknown_export_format_is_named_before_the_suffix_is_compared(tmp_pat
         out = tmp_path / name
         one_error(
             nasrec("export", "zoo:dlrm", "-o", str(out), "--format", "tflite"),
-            "--format must be one of onnx, torch-export, got 'tflite'",
+            "--format: one of onnx, torch-export, got 'tflite'",
         )
     assert list(tmp_path.iterdir()) == []
 
@@ -298,10 +298,10 @@ def test_render_never_writes_over_its_own_genotype_and_convert_names_a_bad_targe
         f"-o {g}: that is the genotype file itself; choose another name",
     )
     assert g.read_bytes() == before
-    one_error(genotype("convert", str(g), "--to", "foo"), "--to takes nasrec or nasrec-ref, got 'foo'")
-    one_error(genotype("convert", str(g), "--to", "auto"), "--to takes nasrec or nasrec-ref, got 'auto'")
+    one_error(genotype("convert", str(g), "--to", "foo"), "--to: nasrec or nasrec-ref, got 'foo'")
+    one_error(genotype("convert", str(g), "--to", "auto"), "--to: nasrec or nasrec-ref, got 'auto'")
     for command in ("convert", "render"):  # a bad choice is one line and exit 1, like every other bad option
-        one_error(genotype(command, str(g), "--from", "foo"), "--from takes auto, nasrec, nasrec-ref, got 'foo'")
+        one_error(genotype(command, str(g), "--from", "foo"), "--from: auto, nasrec, nasrec-ref, got 'foo'")
 
 
 # -- mutate ----------------------------------------------------------------------------------------------

@@ -30,10 +30,10 @@ def test_prepare_names_the_flags_of_bad_options(tmp_path):
     f.write_text("a,c,y\n" + "".join(f"{i},v{i % 4},{i % 2}\n" for i in range(40)))
     base = ["prepare", "--csv", str(f), "--label", "y", "--sparse", "c", "--out", str(tmp_path / "p")]
     for flags, message in (
-        (["--on-bad-rows", "nope"], "--on-bad-rows must be skip or error, got 'nope'"),
-        (["--encoding", "nope"], "--encoding must be vocab or hash, got 'nope'"),
-        (["--min-count", "0"], "--min-count must be at least 1, got 0"),
-        (["--cap", "1"], "--cap must be at least 2 (rows per table), got 1"),
+        (["--on-bad-rows", "nope"], "--on-bad-rows: skip or error, got 'nope'"),
+        (["--encoding", "nope"], "--encoding: vocab or hash, got 'nope'"),
+        (["--min-count", "0"], "--min-count: at least 1, got 0"),
+        (["--cap", "1"], "--cap: at least 2 (rows per table), got 1"),
     ):
         result = data(*base, *flags)
         assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output

@@ -40,7 +40,7 @@ def test_the_report_format_follows_the_suffix_and_never_replaces_a_file_of_the_r
     assert runner.invoke(app, ["report", str(run), "-o", str(run / "report.html")]).exit_code == 0
     assert runner.invoke(app, ["report", str(run), "-o", str(run / "report.html")]).exit_code == 0  # again: fine
     for args, message in (
-        (["--format", "pdf"], "--format must be html or md, got 'pdf'"),
+        (["--format", "pdf"], "--format: html or md, got 'pdf'"),
         (
             ["--format", "md", "-o", str(tmp_path / "r.html")],
             f"-o {tmp_path / 'r.html'}: the suffix says html, --format says md; rename one of them",

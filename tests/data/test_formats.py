@@ -139,7 +139,7 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     r = runner.invoke(app, ["prepare"])
     assert r.exit_code == 1 and "exactly one of" in r.output
     r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--positive-rate", "1.5"])
-    assert (r.exit_code, r.output) == (1, "error: --positive-rate must be between 0 and 1, got 1.5\n")
+    assert (r.exit_code, r.output) == (1, "error: --positive-rate: between 0 and 1, got 1.5\n")
     r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--rows", "10"])
     assert (r.exit_code, r.output) == (1, "error: no label value has 10 rows; cannot stratify\n")  # not the teacher's
     assert not (tmp_path / "s").exists()

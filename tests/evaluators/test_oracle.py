@@ -85,7 +85,7 @@ def test_the_synthetic_command_draws_labels_from_a_genotype_teacher(tmp_path):
     data = PreparedData.open(tmp_path / "d")
     assert data.prob is not None and len(data) == 3000
     bad = runner.invoke(main_cli.app, ["data", "synthetic", "-o", str(tmp_path / "e"), "--teacher-scale", "0"])
-    assert (bad.exit_code, bad.stderr) == (1, "error: --teacher-scale must be positive, got 0.0\n")
+    assert (bad.exit_code, bad.stderr) == (1, "error: --teacher-scale: positive, got 0.0\n")
     assert not (tmp_path / "e").exists()
 
 
