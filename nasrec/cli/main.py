@@ -107,7 +107,8 @@ def train_supernet_cmd(
         SUPERNET_RECIPE.batch_size
     ),
     cap: Annotated[
-        int, typer.Option(help="Embedding rows per table (replaces a cap the data was prepared with).")
+        int,
+        typer.Option(help="Embedding rows per table (replaces a cap the data was prepared with; 0: the full tables)."),
     ] = default(SupernetTrainingConfig, "cap"),
     device: Device = "cpu",
     tensorboard_dir: TensorBoard = None,
@@ -120,6 +121,8 @@ def train_supernet_cmd(
 
     from nasrec.evaluators import train_supernet
 
+    if cap < 0:
+        raise UsageError(f"--cap: at least 1 row per table, or 0 for the full tables, got {cap}")
     with flag_values():
         config = SupernetTrainingConfig(
             data=data_path(data),
@@ -129,7 +132,7 @@ def train_supernet_cmd(
             warmup_mode=warmup_mode,
             layernorm=layernorm,
             center_logits=center_logits,
-            cap=cap,
+            cap=cap or None,
             train=TrainConfig(
                 **{
                     **SUPERNET_RECIPE.model_dump(),

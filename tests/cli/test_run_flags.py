@@ -184,13 +184,22 @@ def test_the_flags_reach_the_strategy_and_evaluator_registries(tmp_path, monkeyp
     assert seen[2].zoo == ()  # no zoo models: NASRecNet (and random search) alone in the final stage
 
 
-def test_train_supernet_cap_0_is_one_line_not_a_traceback(tmp_path):
+def test_train_supernet_cap_0_means_the_full_tables_and_a_negative_cap_is_one_line(tmp_path, monkeypatch):
     out = tmp_path / "supernet"
-    assert errors(["train-supernet", "--cap", "0", "-o", str(out)]) == (
+    assert errors(["train-supernet", "--cap", "-1", "-o", str(out)]) == (
         1,
-        ["error: --cap: Input should be greater than or equal to 1, got 0"],
+        ["error: --cap: at least 1 row per table, or 0 for the full tables, got -1"],
         "",
     )
+    seen = []
+
+    def train(config, *args, **kwargs):
+        seen.append(config)
+        raise UsageError("stopped")
+
+    monkeypatch.setattr("nasrec.evaluators.train_supernet", train)
+    assert errors(["train-supernet", "--cap", "0", "-o", str(out)])[:2] == (1, ["error: stopped"])
+    assert seen[0].cap is None  # the full tables, however large
     assert errors(["train-supernet", "--sampler", "nope", "--space", "nasrec-huge", "-o", str(out)])[1] == [
         "error: --sampler: unknown sampler 'nope' (known: single-operator-any-connection, single-path, "
         "any-path, all-operators)"
