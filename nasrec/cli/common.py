@@ -54,6 +54,22 @@ Version = Annotated[
 ]
 
 
+def features_of(ref: str, cap: int | None, flag: str = "--data"):  # -> FeatureSpec
+    """A FeatureSpec from `criteo` / `avazu` / `kdd` (the paper's shapes), `sample:NAME` or a prepared folder,
+    with `cap` rows per table: 0 uncapped; None the default, a preset's 500,000 (as `train-supernet --cap` and
+    `genotype info --features`) or the prepared data's own. Anything else is an error naming `flag`."""
+    from nasrec.data.spec import PRESETS, preset
+
+    if ref in PRESETS:
+        return preset(ref) if cap is None else preset(ref, cap=cap or None)
+    if not ref.startswith("sample:") and not Path(ref).expanduser().is_dir():
+        raise UsageError(f"{flag} {ref}: {', '.join(PRESETS)}, sample:NAME or a prepared data folder")
+    from nasrec.evaluators.data_ref import open_data
+
+    spec = open_data(ref).spec
+    return spec if cap is None else spec.with_cap(cap or None)
+
+
 def note(text: str) -> None:
     """`note: TEXT` on stderr: something the user should know, not an error."""
     err_console.print(Text.assemble(("note:", "bold yellow"), " ", text), highlight=False)

@@ -7,23 +7,9 @@ from typing import Annotated
 
 import typer
 
-from nasrec.cli.common import console, load_checked, note, user_errors
+from nasrec.cli.common import console, features_of, load_checked, note, user_errors
 from nasrec.errors import UsageError
 from nasrec.genotype.io import ref_layernorm
-
-
-def features_of(ref: str, cap: int | None):  # -> FeatureSpec
-    """A FeatureSpec from `criteo` / `avazu` / `kdd` (the paper's shapes), `sample:NAME` or a prepared folder,
-    with `cap` rows per table: 0 uncapped; None the default, a preset's 500,000 (as `train-supernet --cap` and
-    `genotype info --features`) or the prepared data's own."""
-    from nasrec.data.spec import PRESETS, preset
-
-    if ref in PRESETS:
-        return preset(ref) if cap is None else preset(ref, cap=cap or None)
-    from nasrec.evaluators.data_ref import open_data
-
-    spec = open_data(ref).spec
-    return spec if cap is None else spec.with_cap(cap or None)
 
 
 def model_for(

@@ -12,6 +12,7 @@ from nasrec.cli.common import (
     Version,
     check_seed,
     console,
+    features_of,
     load_checked,
     load_genotype,
     load_with_format,
@@ -69,16 +70,20 @@ def validate(
 @user_errors
 def info(
     file: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
-    features: Annotated[str | None, typer.Option(help="Dataset shape for cost: criteo, avazu or kdd.")] = None,
+    features: Annotated[
+        str | None,
+        typer.Option(
+            help="Features for the cost: criteo, avazu or kdd (the paper's shapes, 500,000 rows a table), sample:NAME "
+            "or a prepared data folder."
+        ),
+    ] = None,
     layernorm: Annotated[bool, typer.Option(help="Count LayerNorm parameters in the cost.")] = True,
     space: Space = None,
 ) -> None:
     """Blocks, active blocks, dead parts, digest, space (and parameters and FLOPs with --features)."""
     g = load_checked(file, space)
     if features is not None:
-        from nasrec.data.spec import preset
-
-        shape = preset(features)  # a bad name fails before anything is printed
+        shape = features_of(features, None, "--features")  # a bad name fails before anything is printed
     active = set(g.active_blocks())
     rows = table(
         "block",

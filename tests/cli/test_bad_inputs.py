@@ -164,7 +164,7 @@ def test_an_unknown_feature_preset_prints_nothing_else(tmp_path, doc):
     f = write(tmp_path / "g.json", doc)
     one_error(
         genotype("info", f, "--features", "criteo-huge"),
-        "unknown feature preset 'criteo-huge'; known: criteo, avazu, kdd",
+        "--features criteo-huge: criteo, avazu, kdd, sample:NAME or a prepared data folder",
     )
 
 

@@ -8,7 +8,7 @@ import torch
 from typer.testing import CliRunner
 
 from nasrec.cli import main as main_cli
-from nasrec.cli.export import features_of
+from nasrec.cli.common import features_of
 from nasrec.compiler import compile_standalone
 from nasrec.genotype import load, sample
 

@@ -11,7 +11,8 @@ import torch
 from typer.testing import CliRunner
 
 from nasrec.cli import main as main_cli
-from nasrec.cli.export import features_of, model_for
+from nasrec.cli.common import features_of
+from nasrec.cli.export import model_for
 from nasrec.compiler import compile_standalone
 from nasrec.compiler.standalone import DIGEST_ENTRY, save_weights
 from nasrec.evaluators import SupernetTrainingConfig, train_supernet

@@ -169,3 +169,15 @@ def test_from_nasrec_ref_is_refused_for_a_zoo_model(tmp_path):
         )
     assert list(tmp_path.iterdir()) == []
     assert run("render", "zoo:dlrm", "--from", "nasrec", "-o", str(tmp_path / "out.dot")).exit_code == 0
+
+
+def test_info_costs_a_genotype_on_a_sample_or_a_prepared_folder_as_on_a_preset():
+    from nasrec.evaluators.data_ref import open_data
+
+    folder = open_data("sample:criteo").path  # the prepared folder behind the sample
+    lines = [run("info", "zoo:dlrm", "--features", ref).stdout.splitlines()[-1] for ref in ("sample:criteo", folder)]
+    assert lines[0] == (
+        "cost on sample:criteo: dense params 846,225  embedding params 280,624  FLOPs/example 877,856 (reference "
+        "convention 877,856)  embedding lookups/example 26"
+    )
+    assert lines[1] == lines[0].replace("sample:criteo", str(folder))
