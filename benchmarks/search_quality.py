@@ -175,6 +175,7 @@ def parser() -> argparse.ArgumentParser:
 
 def main() -> None:
     args = parser().parse_args()
+    args.other = json.loads(args.against.read_text()) if args.against else None  # read before hours of runs
     torch.set_num_threads(args.threads)
     console = Console(width=170)
     runs: dict[int, tuple[Summary, Path]] = {}
@@ -284,7 +285,7 @@ def _write(args, runs, console) -> None:
         "seconds": round(sum(s["seconds"] for s in per_seed.values()), 1),
     }
     if args.against:
-        result["against"] = {"file": str(args.against), **against(per_seed, json.loads(args.against.read_text()))}
+        result["against"] = {"file": str(args.against), **against(per_seed, args.other)}
     for seed, entry in per_seed.items():
         console.print(seed_table(seed, entry))
     table = Table(title=f"{args.data}: {len(runs)} seeds, NASRecNet first in {first}")
@@ -310,8 +311,10 @@ def _write(args, runs, console) -> None:
             _interval(t) if t else "",
         )
     console.print(table)
-    if args.against:
+    if args.against and len(result["against"]) > 1:
         console.print(against_table(result["against"]))
+    elif args.against:
+        console.print(f"--against {args.against}: fewer than 2 seeds in common with this run, no differences")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -275,6 +275,7 @@ def draw_run(out: Path) -> None:
 
 
 def print_results(summary, out: Path) -> None:
+    from nasrec.evaluators.kept_weights import kept_digest
     from nasrec.records import RunPaths
 
     seeds = len(summary.seeds) or 1
@@ -302,9 +303,10 @@ def print_results(summary, out: Path) -> None:
         )
     console.print(rows)
     weights = RunPaths(out).best_weights  # absent in a folder begun before nasrec kept it
+    nas = next((r for r in summary.results if r.kind == "nasrec"), None)
     console.print(
         f"best genotype: {out / summary.best_genotype}"
-        + (f"\nits trained weights: {weights}" if weights.exists() else "")
+        + (f"\nits trained weights: {weights}" if nas and kept_digest(weights) == nas.genotype.active_digest() else "")
         + f"\nsummary: {out / 'summary.json'}\nreport: {out / 'report.html'}",
         highlight=False,
     )

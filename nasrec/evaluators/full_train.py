@@ -157,14 +157,16 @@ class FullTrain:
         rows = self.rows(cfg.eval_split)
         runs, logits = [], []
         weights = None if save_weights is None else KeptWeights(save_weights)
+        if weights is not None:
+            weights.discard()  # what a killed run left
         try:
             for i in range(cfg.seeds):
                 seed = derive_seed(cfg.seed + i, genotype.digest())
                 run, z = self._seed(genotype, seed, rows, None if cfg.steps is None else cfg.steps[i], weights)
                 runs.append(run)
                 logits.append(z)
-        except TrainingDiverged:
-            if not self.keep_checkpoints:
+        except BaseException as exc:
+            if isinstance(exc, TrainingDiverged) and not self.keep_checkpoints:
                 self.forget(genotype)  # a failure, recorded as such: it is not trained again
             if weights is not None:
                 weights.discard()
@@ -208,12 +210,8 @@ class FullTrain:
                     break  # it ended inside its warm-up: a calmer recipe would learn even less
                 reasons.append("learned nothing")
                 continue
-            if weights is not None:
-                weights.keep_try(seed, retry, retry + 1)
             return run.model_copy(update={"retried_for": reasons}), z
         best = min(idle, key=lambda t: t.best_valid)  # the first of equals: the least calmed
-        if weights is not None:
-            weights.keep_try(seed, best.run.retries, self.cfg.retries + 1)
         return best.run.model_copy(update={"retried_for": reasons[: best.run.retries]}), best.logits
 
     def _diverged(self, genotype: Genotype, seed: int, last: TrainingDiverged) -> TrainingDiverged:
@@ -248,8 +246,6 @@ class FullTrain:
         model, trainer = self._train(genotype, seed, cfg.train_split, steps, recipe, retry)
         validated = chosen or _Validated(trainer.curve, trainer.reached_peak_lr)
         z = _predict(model, rows, self.device)
-        if weights is not None:
-            weights.save_try(model, seed, retry)
         run = SeedRun(
             seed=seed,
             log_loss=log_loss_from_logits(rows.labels, z),
@@ -264,7 +260,11 @@ class FullTrain:
             **oracle_metrics(rows, z),
         )
         best_valid = min((p.log_loss for p in validated.curve), default=None)
-        if best_valid is not None and self.learned_nothing(best_valid):
+        nothing = best_valid is not None and self.learned_nothing(best_valid)
+        if weights is not None:
+            weights.offer(model, seed, best_valid, kept=not nothing)
+        if nothing:
+            assert best_valid is not None
             raise _LearnedNothing(run, z, best_valid, validated.reached_peak_lr)
         return run, z
 

@@ -1,16 +1,29 @@
-"""The weights a scratch training keeps for the user (`nasrec evaluate --save-weights`): every try of every seed
-is written beside the target as a partial file, and once the seeds are done the kept seed's file becomes the
-target and the others are deleted, so a run that fails or is killed never leaves a half-chosen target."""
+"""The weights a scratch training keeps for the user (`nasrec evaluate --save-weights`, the search's
+`final/nasrecnet.pt`): each seed's candidate is written beside the target as a partial file, and once every
+seed is done the seed that validated best becomes the target and the others are deleted, so a run that fails
+or is killed never leaves a half-chosen target."""
 
 from __future__ import annotations
 
 import glob
+import math
 from collections.abc import Sequence
 from pathlib import Path
 
 from nasrec.compiler import StandaloneModel
-from nasrec.compiler.standalone import save_weights
+from nasrec.compiler.standalone import recorded_digest, save_weights
+from nasrec.errors import UsageError
 from nasrec.evaluators.base import SeedRun
+from nasrec.evaluators.checkpoint import load_checkpoint
+
+
+def kept_digest(path: str | Path) -> str | None:
+    """The active digest of the architecture whose weights `path` holds (`save_weights`); None where the file is
+    absent, unreadable or records none (its tensors are mapped, not read)."""
+    try:
+        return recorded_digest(load_checkpoint(path, mmap=True))
+    except UsageError:
+        return None
 
 
 class KeptWeights:
@@ -19,41 +32,35 @@ class KeptWeights:
 
     def __init__(self, target: str | Path) -> None:
         self.target = Path(target)
+        self.valid: dict[int, float] = {}  # seed -> the best validation log loss of its saved try
 
-    def _partial(self, seed: int, retry: int | None = None) -> Path:
-        tail = "" if retry is None else f"-try{retry}"
-        return self.target.with_name(f"{self.target.name}.seed{seed}{tail}.partial")
+    def _partial(self, seed: int) -> Path:
+        return self.target.with_name(f"{self.target.name}.seed{seed}.partial")
 
-    def save_try(self, model: StandaloneModel, seed: int, retry: int) -> None:
-        """The weights of one try (its best weights, as scored)."""
-        save_weights(model, self._partial(seed, retry))
+    def offer(self, model: StandaloneModel, seed: int, best_valid: float | None, kept: bool) -> None:
+        """A finished try of `seed` (its best weights, as scored) whose best validation log loss is `best_valid`
+        (None: it never validated). Saved when `kept` (the try the seed's score comes from: one that learned) or
+        when it validated better than the seed's try saved so far (of tries that all learned nothing, the best is
+        kept; the first of equals, as `FullTrain` keeps it). One file per seed at a time."""
+        value = best_valid if best_valid is not None and math.isfinite(best_valid) else math.inf
+        if kept or seed not in self.valid or value < self.valid[seed]:
+            save_weights(model, self._partial(seed))
+            self.valid[seed] = value
 
-    def keep_try(self, seed: int, kept: int, tries: int) -> None:
-        """Of a seed's `tries` tries, `kept` is the one its score comes from; the others' files go."""
-        for retry in range(tries):
-            path = self._partial(seed, retry)
-            if retry == kept:
-                path.replace(self._partial(seed))
-            else:
-                path.unlink(missing_ok=True)
-
-    def finish(self, runs: Sequence[SeedRun]) -> SeedRun:
-        """The seed whose best validation log loss is lowest (the first where no seed validated: a model trained
-        on train + valid) becomes `target`; the other seeds' files go. Returns the kept seed's run."""
-
-        def best_valid(run: SeedRun) -> float:
-            return min((p.log_loss for p in run.curve), default=float("inf"))
-
-        kept = min(runs, key=best_valid)  # the first of equals
+    def finish(self, runs: Sequence[SeedRun]) -> int:
+        """The seed whose saved try validated best (the first where none validated: e.g. a model retrained on
+        train + valid is judged by the validation of the run that chose its epochs) becomes `target`; the other
+        seeds' files go. Returns the kept seed."""
+        kept = min((run.seed for run in runs), key=lambda seed: self.valid.get(seed, math.inf))
         for run in runs:
-            path = self._partial(run.seed)
-            if run is kept:
-                path.replace(self.target)
+            if run.seed == kept:
+                self._partial(run.seed).replace(self.target)
             else:
-                path.unlink(missing_ok=True)
+                self._partial(run.seed).unlink(missing_ok=True)
         return kept
 
     def discard(self) -> None:
-        """A failed genotype: every partial file beside `target` (its seeds' and tries')."""
+        """Every partial file beside `target` (a failed or interrupted training's, or one an earlier killed run
+        left)."""
         for path in self.target.parent.glob(f"{glob.escape(self.target.name)}.seed*.partial"):
             path.unlink(missing_ok=True)

@@ -192,3 +192,24 @@ def test_the_intervals_are_computed_once_in_a_timed_stage_and_reused_by_a_rerun(
     kept.of[1] = ("random search", kept.of[1][1], 0.5)  # other final models than the kept intervals': computed again
     paths.comparisons.write_text(kept.model_dump_json())
     assert run(root, tiny_space_file).comparisons == {} and len(calls) == 1
+
+
+def test_an_extended_runs_nasrecnet_that_random_search_had_logged_is_trained_for_its_weights(
+    tmp_path, tiny_space_file, fake_training
+):
+    from nasrec.compiler import compile_standalone
+    from nasrec.compiler.standalone import save_weights
+    from nasrec.genotype import sample
+
+    g = sample(tiny_space_file, rng=3)
+    p = Pipeline(config(tiny_space_file), tmp_path / "run", console=Console(quiet=True), progress=False)
+    p.paths.final.parent.mkdir(parents=True)
+    p.final([("random search", "random", g)])  # an earlier run's random search found it
+    assert fake_training["test"] == 1
+    (nas, rnd) = p.final([("NASRecNet", "nasrec", g), ("random search", "random", g)])
+    assert fake_training["test"] == 2  # trained, not copied: the twin's trainings kept no weights
+    # with NASRecNet's weights already kept (its own earlier training), the twin's trainings are copied
+    save_weights(compile_standalone(g, open_data("sample:criteo").spec), p.paths.best_weights)
+    p.paths.final.write_text(rnd.model_dump_json() + "\n")
+    p.final([("NASRecNet", "nasrec", g), ("random search", "random", g)])
+    assert fake_training["test"] == 2
