@@ -41,6 +41,11 @@ from nasrec.state.lock import LOCK_NAME
 
 __all__ = ["FINAL_SEED_OFFSET", "EvaluatorChoice", "Pipeline", "RunConfig", "StrategyChoice", "same_training"]
 
+EXTENSION = "(extension)"
+"""A line of `stage_times.jsonl` (0 s, left out of the stage times): the search was extended here, so only the
+supernet stage of the lines before it is still done. Written before the extended config.json: a kill between
+the two leaves the old config, whose rerun extends (and writes the line) again."""
+
 
 def baseline_choice(strategy: StrategyChoice, budget: int) -> StrategyChoice:
     """The random baseline of a search by `strategy`: `budget` draws with the search's path sampler where it
@@ -189,9 +194,12 @@ class Pipeline(ScratchStages):
             "compare": (p.comparisons,),
         }
         extended = self._extended is not None  # set by `_write_config` until the search goes on
+        logged: set[str] = set()  # stages logged since the search was last extended
+        for record in read_jsonl(p.stage_times, StageTime) if p.stage_times.exists() else ():
+            logged = {"supernet"} & logged if record.stage == EXTENSION else logged | {record.stage}
         return {
             stage
-            for stage in self.stage_seconds
+            for stage in logged
             if all(path.exists() for path in outputs.get(stage, ())) and not (extended and stage != "supernet")
         }
 
@@ -210,7 +218,8 @@ class Pipeline(ScratchStages):
         repair_jsonl(log, StageTime)
         totals: dict[str, float] = {}
         for record in read_jsonl(log, StageTime):
-            totals[record.stage] = round(totals.get(record.stage, 0.0) + record.seconds, 2)
+            if record.stage != EXTENSION:
+                totals[record.stage] = round(totals.get(record.stage, 0.0) + record.seconds, 2)
         return totals
 
     def _write_config(self) -> None:
@@ -230,6 +239,7 @@ class Pipeline(ScratchStages):
     def _extension_goes_on(self) -> None:
         """Write the extended config `_write_config` kept back, if any: the extension's work begins."""
         if self._extended is not None:
+            append_jsonl(self.paths.stage_times, StageTime(stage=EXTENSION, seconds=0.0))  # first: see EXTENSION
             atomic_write_bytes(self.paths.config, self._extended)
             self._extended = None
 

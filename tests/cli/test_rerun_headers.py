@@ -4,6 +4,7 @@ work a rerun redoes (its output deleted, or the search extended) keeps the bare 
 import io
 import shutil
 
+import pytest
 from rich.console import Console
 
 from nasrec.records import RunPaths
@@ -18,7 +19,7 @@ def headers(config: RunConfig, root) -> list[str]:
     return [line for line in out.getvalue().splitlines() if line.startswith("stage ")]
 
 
-def test_a_rerun_names_the_stages_it_skips(tmp_path, tiny_space_file):
+def test_a_rerun_names_the_stages_it_skips(tmp_path, tiny_space_file, monkeypatch):
     config = RunConfig(
         data="sample:criteo",
         space=tiny_space_file,
@@ -43,3 +44,14 @@ def test_a_rerun_names_the_stages_it_skips(tmp_path, tiny_space_file):
     ]
     extended = config.model_copy(update={"strategy": StrategyChoice(name="random", options={"budget": 3})})
     assert headers(extended, root) == ["stage supernet (done: skipped)", *(f"stage {s}" for s in STAGES[1:])]
+    further = config.model_copy(update={"strategy": StrategyChoice(name="random", options={"budget": 4})})
+
+    def killed(*args, **kwargs):  # the extension went on (config.json extended), then the run was killed
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("nasrec.search.pipeline.run_search", killed)
+    with pytest.raises(KeyboardInterrupt):
+        headers(further, root)
+    monkeypatch.undo()
+    assert headers(further, root) == ["stage supernet (done: skipped)", *(f"stage {s}" for s in STAGES[1:])]
+    assert "(extension)" not in Pipeline(further, root, progress=False).run().stage_seconds
