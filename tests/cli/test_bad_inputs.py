@@ -8,29 +8,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from nasrec.cli import genotype as genotype_cli
-from nasrec.cli import main as main_cli
 from nasrec.cli.common import user_errors
 from nasrec.errors import UsageError
 from nasrec.evaluators.data_ref import open_data
 from nasrec.genotype import load, sample
+from tests.cli.invoke import genotype, nasrec, one_error
 
 runner = CliRunner()
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 FULL_DIMS = "[16, 32, 64, 128, 256, 512, 768, 1024]"
-
-
-def genotype(*args: str, columns: int = 200):
-    return runner.invoke(genotype_cli.app, list(args), env={"COLUMNS": str(columns)})
-
-
-def nasrec(*args: str):
-    return runner.invoke(main_cli.app, list(args), env={"COLUMNS": "200"})
-
-
-def one_error(result, message: str) -> None:
-    """The command printed exactly `error: message` and nothing else, and exited with 1."""
-    assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output
 
 
 def write(path, doc) -> str:

@@ -5,22 +5,11 @@ from __future__ import annotations
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from nasrec.cli import main as main_cli
 from nasrec.cli.common import features_of
 from nasrec.compiler import compile_standalone
 from nasrec.genotype import load, sample
-
-runner = CliRunner()
-
-
-def nasrec(*args: str):
-    return runner.invoke(main_cli.app, list(args), env={"COLUMNS": "200"})
-
-
-def one_error(result, message: str) -> None:
-    assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output
+from tests.cli.invoke import nasrec, one_error
 
 
 @pytest.fixture()

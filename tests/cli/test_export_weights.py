@@ -8,9 +8,7 @@ import json
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
-from nasrec.cli import main as main_cli
 from nasrec.cli.common import features_of
 from nasrec.cli.export import model_for
 from nasrec.compiler import compile_standalone
@@ -18,17 +16,8 @@ from nasrec.compiler.standalone import DIGEST_ENTRY, save_weights
 from nasrec.evaluators import SupernetTrainingConfig, train_supernet
 from nasrec.evaluators.checkpoint import load_checkpoint
 from nasrec.genotype import Genotype, sample
+from tests.cli.invoke import nasrec, one_error
 from tests.spaces import TINY
-
-runner = CliRunner()
-
-
-def nasrec(*args: str):
-    return runner.invoke(main_cli.app, list(args), env={"COLUMNS": "200"})
-
-
-def one_error(result, message: str) -> None:
-    assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output
 
 
 @pytest.fixture()

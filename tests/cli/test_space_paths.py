@@ -9,25 +9,13 @@ import shutil
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from nasrec.cli import genotype as genotype_cli
-from nasrec.cli import main
 from nasrec.cli import search as search_cli
 from nasrec.errors import UsageError
 from nasrec.search import pipeline
 from nasrec.search.run_config import RunConfig
 from nasrec.search.run_folder import pin_run_config
-
-runner = CliRunner()
-
-
-def genotype(*args: str):
-    return runner.invoke(genotype_cli.app, list(args), env={"COLUMNS": "200"})
-
-
-def nasrec(*args: str):
-    return runner.invoke(main.app, list(args), env={"COLUMNS": "200"})
+from tests.cli.invoke import genotype, nasrec
 
 
 @pytest.fixture()
