@@ -206,7 +206,7 @@ def test_an_extended_runs_nasrecnet_that_random_search_had_logged_is_trained_for
     p.paths.final.parent.mkdir(parents=True)
     p.final([("random search", "random", g)])  # an earlier run's random search found it
     assert fake_training["test"] == 1
-    (nas, rnd) = p.final([("NASRecNet", "nasrec", g), ("random search", "random", g)])
+    (_, rnd) = p.final([("NASRecNet", "nasrec", g), ("random search", "random", g)])
     assert fake_training["test"] == 2  # trained, not copied: the twin's trainings kept no weights
     # with NASRecNet's weights already kept (its own earlier training), the twin's trainings are copied
     save_weights(compile_standalone(g, open_data("sample:criteo").spec), p.paths.best_weights)
