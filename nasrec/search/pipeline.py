@@ -130,8 +130,8 @@ class Pipeline(ScratchStages):
         self.console.print(Text.assemble(("plan", "bold"), at_most))
         for stage, what in self.plan():
             self.console.print(f"  {stage}: {what}", highlight=False)
-        self.stage_seconds = self._load_stage_times()
-        self._done = self._finished_stages()
+        self.stage_seconds, logged = self._load_stage_times()
+        self._done = self._finished_stages(logged)
         if self.uses_supernet():
             self._stage("supernet", self.train_supernet)
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
@@ -181,9 +181,10 @@ class Pipeline(ScratchStages):
         self.stage_seconds[name] = round(self.stage_seconds.get(name, 0.0) + spent.seconds, 2)
         return out
 
-    def _finished_stages(self) -> set[str]:
-        """The stages an earlier call finished (logged in `stage_times.jsonl`) whose output is still there: this
-        call reads them back, doing no work. A call that extends the search redoes every stage after the supernet."""
+    def _finished_stages(self, logged: set[str]) -> set[str]:
+        """Of the stages an earlier call finished (`logged` since the search was last extended), those whose output
+        is still there: this call reads them back, doing no work. A call that extends the search redoes every stage
+        after the supernet."""
         p = self.paths
         outputs = {
             "supernet": (p.supernet,),
@@ -194,19 +195,17 @@ class Pipeline(ScratchStages):
             "compare": (p.comparisons,),
         }
         extended = self._extended is not None  # set by `_write_config` until the search goes on
-        logged: set[str] = set()  # stages logged since the search was last extended
-        for record in read_jsonl(p.stage_times, StageTime) if p.stage_times.exists() else ():
-            logged = {"supernet"} & logged if record.stage == EXTENSION else logged | {record.stage}
         return {
             stage
             for stage in logged
             if all(path.exists() for path in outputs.get(stage, ())) and not (extended and stage != "supernet")
         }
 
-    def _load_stage_times(self) -> dict[str, float]:
+    def _load_stage_times(self) -> tuple[dict[str, float], set[str]]:
         """Seconds per stage of the earlier calls, from `stage_times.jsonl` (a torn last line of a killed call
-        is cut first). A run folder from before that log: its summary's stage times become the log's first
-        lines, so resuming it adds to them instead of replacing them."""
+        is cut first), and the stages logged since the search was last extended (`EXTENSION`). A run folder from
+        before that log: its summary's stage times become the log's first lines, so resuming it adds to them
+        instead of replacing them."""
         log = self.paths.stage_times
         if not log.exists() and self.paths.summary.exists():
             try:
@@ -217,10 +216,14 @@ class Pipeline(ScratchStages):
                 append_jsonl(log, StageTime(stage=stage, seconds=seconds))
         repair_jsonl(log, StageTime)
         totals: dict[str, float] = {}
+        logged: set[str] = set()
         for record in read_jsonl(log, StageTime):
-            if record.stage != EXTENSION:
+            if record.stage == EXTENSION:
+                logged &= {"supernet"}
+            else:
                 totals[record.stage] = round(totals.get(record.stage, 0.0) + record.seconds, 2)
-        return totals
+                logged.add(record.stage)
+        return totals, logged
 
     def _write_config(self) -> None:
         """Pin the run's config (`pin_run_config`); say what a rerun extended. An extended config is kept back
