@@ -16,49 +16,80 @@ def model_for(
     genotype, weights: Path | None, data: str | None, cap: int | None, layernorm: bool | None, name: str = "genotype"
 ):
     """The standalone model: weights sliced from a supernet checkpoint (`is_supernet`; `layernorm`, when given,
-    must be the supernet's), loaded from standalone weights (`save_weights`' file or a state dict; one that
-    records another architecture is refused), or fresh (seed 0) without `weights` (`layernorm` None: with
-    LayerNorm). `name`: the genotype as the user gave it, in messages."""
-    import torch
-
-    from nasrec.compiler import compile_standalone
-    from nasrec.compiler.standalone import recorded_digest
+    must be the supernet's), loaded from standalone weights (`save_weights`' file, which records its
+    architecture and build: one of another architecture is refused, and `data`, `cap` and `layernorm` are
+    optional and must match it; or a state dict, which needs `data`), or fresh (seed 0) without `weights`
+    (`layernorm` None: with LayerNorm). `name`: the genotype as the user gave it, in messages."""
     from nasrec.evaluators.checkpoint import load_checkpoint
 
     state = None if weights is None else peek(weights)
     if weights is not None and is_supernet(weights, state):
         return _inherited(genotype, weights, state or {}, data, cap, layernorm, name)
-    if data is None:
-        if state is not None:  # read because a config.json lies beside it
-            raise UsageError(
-                f"--data is needed (the features): --weights {weights} holds a standalone model's weights, "
-                "not a supernet checkpoint"
-            )
-        raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
+    if weights is None:
+        if data is None:
+            raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
+        return _fresh(genotype, features_of(data, cap), layernorm)
+    state = state if state is not None else load_checkpoint(weights, mmap=True)
+    return _loaded(genotype, weights, state, data, cap, layernorm, name)
+
+
+def _fresh(genotype, features, layernorm: bool | None, norm_raw_fm: bool = False):
+    import torch
+
+    from nasrec.compiler import compile_standalone
+
     torch.manual_seed(0)
-    features = features_of(data, cap)
     if layernorm is None:
         layernorm = ref_layernorm(genotype)  # a NasRec-ref file's use_layernorm, else None: on
-    model = compile_standalone(genotype, features, layernorm=layernorm is not False)
-    if weights is not None:
-        state = state if state is not None else load_checkpoint(weights, mmap=True)
-        theirs, ours = recorded_digest(state), genotype.active_digest()
-        if theirs is not None and theirs != ours:
+    return compile_standalone(genotype, features, layernorm=layernorm is not False, norm_raw_fm=norm_raw_fm)
+
+
+def _loaded(genotype, weights: Path, state: dict, data: str | None, cap: int | None, layernorm: bool | None, name):
+    """`genotype`'s model with the standalone weights `weights` (loaded: `state`), built as the file records or,
+    for a file that records no build, for `data`'s features."""
+    from nasrec.compiler.standalone import recorded_build, recorded_digest
+
+    theirs, ours = recorded_digest(state), genotype.active_digest()
+    if theirs is not None and theirs != ours:
+        raise UsageError(
+            f"--weights {weights}: weights of another architecture (active digest {theirs}) than {name}'s "
+            f"({ours}); export them with the genotype they were saved for, or give {name}'s own weights"
+        )
+    build = recorded_build(state)
+    if build is None:
+        if data is None:
             raise UsageError(
-                f"--weights {weights}: weights of another architecture (active digest {theirs}) than {name}'s "
-                f"({ours}); export them with the genotype they were saved for, or give {name}'s own weights"
+                f"--data is needed (the features): --weights {weights} holds a standalone model's weights that "
+                "record no features"
             )
-        state = state.get("model", state)
-        try:
-            model.load_state_dict(state)
-        except RuntimeError as exc:
-            reason = _misfit(genotype, features, model, state, layernorm is not False)
-            if reason is None:
-                lines = str(exc).splitlines()
-                first = (lines[1] if len(lines) > 1 else lines[0]).strip()
-                reason = f"not this genotype's standalone weights ({first})"
-            raise UsageError(f"--weights {weights}: {reason}") from None
+        model = _fresh(genotype, features_of(data, cap), layernorm)
+    else:
+        _check_build(weights, build, data, cap, layernorm)
+        model = _fresh(genotype, build.features, build.layernorm, build.norm_raw_fm)
+    state = state.get("model", state)
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        reason = _misfit(genotype, model.features, model, state, model.ctx.layernorm)
+        if reason is None:
+            lines = str(exc).splitlines()
+            first = (lines[1] if len(lines) > 1 else lines[0]).strip()
+            reason = f"not this genotype's standalone weights ({first})"
+        raise UsageError(f"--weights {weights}: {reason}") from None
     return model
+
+
+def _check_build(weights: Path, build, data: str | None, cap: int | None, layernorm: bool | None) -> None:
+    """Flags that contradict the build a standalone weights file records are refused, as for a supernet."""
+    recorded = build.features.cap or 0
+    if cap is not None and cap != recorded:
+        theirs = f"{recorded:,} rows" if recorded else "uncapped tables"
+        raise UsageError(f"--cap {cap}: the weights {weights} were trained with {theirs}; leave --cap out")
+    if data is not None and features_of(data, recorded) != build.features:
+        raise UsageError(f"--data {data}: not the features the weights {weights} were trained on; leave --data out")
+    if layernorm is not None and layernorm != build.layernorm:
+        flag, has = ("--layernorm", "without") if layernorm else ("--no-layernorm", "with")
+        raise UsageError(f"{flag}: the weights {weights} are of a model {has} LayerNorm; leave the flag out")
 
 
 def peek(weights: Path) -> dict | None:
@@ -195,11 +226,17 @@ def export_cmd(
     ],
     data: Annotated[
         str | None,
-        typer.Option(help="Features: criteo, avazu, kdd (the paper's shapes), sample:NAME or a prepared folder."),
+        typer.Option(
+            help="Features: criteo, avazu, kdd (the paper's shapes), sample:NAME or a prepared folder (default: "
+            "those the --weights file records, a supernet's or save_weights')."
+        ),
     ] = None,
     weights: Annotated[
         Path | None,
-        typer.Option(help="A supernet checkpoint (weights inherited) or a standalone state dict; default: fresh."),
+        typer.Option(
+            help="A supernet checkpoint (weights inherited) or standalone weights (a search's final/nasrecnet.pt, "
+            "evaluate --save-weights' file, a state dict); default: fresh."
+        ),
     ] = None,
     format: Annotated[
         str | None,
@@ -209,11 +246,11 @@ def export_cmd(
         int | None,
         typer.Option(
             help="Embedding rows per table, 0: uncapped (default: 500,000 for criteo, avazu, kdd, as in training; "
-            "a prepared folder's own; with a supernet, the supernet's)."
+            "a prepared folder's own; a supernet's, or what a --weights file records)."
         ),
     ] = None,
     layernorm: Annotated[
-        bool | None, typer.Option(help="LayerNorm in every operator (default: on; with a supernet, the supernet's).")
+        bool | None, typer.Option(help="LayerNorm in every operator (default: on; as --weights records it).")
     ] = None,
     space: Annotated[str | None, typer.Option(help="Check against this space (default: the file's).")] = None,
 ) -> None:

@@ -3,7 +3,7 @@
     model = compile_standalone(genotype, features, layernorm=True)            # from scratch
     model = compile_standalone(genotype, features, inherit=supernet)         # weights sliced from it
     ep = torch.export.export(model, (dense, sparse))
-    save_weights(model, "model.pt")                                           # with its genotype's active digest
+    save_weights(model, "model.pt")                  # with its architecture's digest and its build (features)
 
 The model follows the reference's layer rules (docs/semantics.md): exact widths, skipped projections where
 widths match (with their LayerNorms, docs/semantics.md says which), bias iff LayerNorm off for Linears followed by a
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, NamedTuple, cast
 
 import torch
 from torch import Tensor, nn
@@ -33,13 +33,17 @@ DIGEST_ENTRY = "active_digest"
 """The entry of a standalone weights file (beside `model`, the state dict) naming the architecture the weights
 are for: the genotype's `active_digest` (genotypes that differ only in dead parts build the same model)."""
 
+BUILD_ENTRY = "build"
+"""The entry of a standalone weights file recording how its model was built: `features` (the FeatureSpec as
+JSON types), `layernorm` and `norm_raw_fm`; with it, the file alone rebuilds the model (`recorded_build`)."""
+
 
 class StandaloneModel(nn.Module):
     """A plain nn.Module: embedding tables, the live operators and mergers of the live blocks, the head."""
 
     def __init__(self, genotype: Genotype, features: FeatureSpec, ctx: BuildContext, init: bool = True) -> None:
         super().__init__()
-        self.genotype, self.features = genotype, features
+        self.genotype, self.features, self.ctx = genotype, features, ctx
         self.plan: NetPlan = plan(genotype, ctx)
         self.embedding = FeatureEmbedding(features, init=init)
         self.blocks = nn.ModuleDict(
@@ -141,13 +145,19 @@ def inherit_weights(model: StandaloneModel, view: nn.Module) -> None:
 
 
 def weights_state(model: StandaloneModel) -> dict[str, Any]:
-    """What `save_weights` writes: `{"model": state dict, DIGEST_ENTRY: the genotype's active digest}`, plain
-    tensors and a string (`torch.load(weights_only=True)` reads it; `state.get("model", state)` the weights)."""
-    return {"model": model.state_dict(), DIGEST_ENTRY: model.genotype.active_digest()}
+    """What `save_weights` writes: `{"model": state dict, DIGEST_ENTRY: the genotype's active digest,
+    BUILD_ENTRY: its build}`, plain tensors, strings, numbers and lists (`torch.load(weights_only=True)` reads it;
+    `state.get("model", state)` the weights)."""
+    build = {
+        "features": model.features.model_dump(mode="json"),
+        "layernorm": model.ctx.layernorm,
+        "norm_raw_fm": model.ctx.norm_raw_fm,
+    }
+    return {"model": model.state_dict(), DIGEST_ENTRY: model.genotype.active_digest(), BUILD_ENTRY: build}
 
 
 def save_weights(model: StandaloneModel, path: str | Path) -> Path:
-    """Write `model`'s weights and its architecture's digest (`weights_state`) atomically to `path`."""
+    """Write `model`'s weights, its architecture's digest and its build (`weights_state`) atomically to `path`."""
     with atomic_open(path, "wb") as fh:
         torch.save(weights_state(model), fh)
     return Path(path)
@@ -157,3 +167,20 @@ def recorded_digest(state: dict[str, Any]) -> str | None:
     """The active digest a loaded weights file records (`save_weights`); None for a file without one."""
     value = state.get(DIGEST_ENTRY)
     return None if value is None else str(value)
+
+
+class Build(NamedTuple):
+    """How a standalone model was built: `compile_standalone(genotype, features, layernorm, norm_raw_fm=...)`."""
+
+    features: FeatureSpec
+    layernorm: bool
+    norm_raw_fm: bool
+
+
+def recorded_build(state: dict[str, Any]) -> Build | None:
+    """The build a loaded weights file records (`save_weights`); None for a file without one (written before
+    the build was recorded, or a plain state dict)."""
+    build = state.get(BUILD_ENTRY)
+    if not isinstance(build, dict):
+        return None
+    return Build(FeatureSpec.model_validate(build["features"]), bool(build["layernorm"]), bool(build["norm_raw_fm"]))

@@ -1,4 +1,5 @@
-"""`nasrec evaluate --save-weights FILE` keeps the trained model for `nasrec export --weights`."""
+"""`nasrec evaluate --save-weights FILE` keeps the trained model for `nasrec export --weights` (which needs no
+`--data`: the file records its features)."""
 
 import torch
 from typer.testing import CliRunner
@@ -19,7 +20,7 @@ def test_the_saved_weights_export_and_an_existing_file_is_refused(tmp_path):
     assert result.stdout.splitlines()[-1] == f"weights: {weights}"
     assert recorded_digest(torch.load(weights, weights_only=True)) == load_zoo("dlrm").active_digest()
     onnx = tmp_path / "dlrm.onnx"
-    exported = invoke(["export", "zoo:dlrm", "--weights", str(weights), "--data", "sample:criteo", "-o", str(onnx)])
+    exported = invoke(["export", "zoo:dlrm", "--weights", str(weights), "-o", str(onnx)])  # its features recorded
     assert exported.exit_code == 0 and onnx.exists(), exported.output
 
     again = invoke(["evaluate", "zoo:dlrm", "--epochs", "0.2", "--save-weights", str(weights)])

@@ -12,7 +12,7 @@ import torch
 from nasrec.cli.common import features_of
 from nasrec.cli.export import model_for
 from nasrec.compiler import compile_standalone
-from nasrec.compiler.standalone import DIGEST_ENTRY, save_weights
+from nasrec.compiler.standalone import BUILD_ENTRY, DIGEST_ENTRY, recorded_build, save_weights
 from nasrec.evaluators import SupernetTrainingConfig, train_supernet
 from nasrec.evaluators.checkpoint import load_checkpoint
 from nasrec.genotype import Genotype, sample
@@ -55,6 +55,41 @@ def test_saved_weights_record_the_active_digest_and_load_without_pickle(tmp_path
     assert same_weights(model_for(g, path, "sample:criteo", 100, None), model(g))
 
 
+def test_saved_weights_record_their_build_so_export_needs_no_data(tmp_path, pair, tiny_space_file):
+    g, _, g_file, _ = pair
+    torch.manual_seed(1)
+    trained = compile_standalone(g, features_of("sample:criteo", 100), layernorm=False)
+    path = save_weights(trained, tmp_path / "w.pt")
+    assert torch.load(path, weights_only=True)[BUILD_ENTRY] == {
+        "features": json.loads(trained.features.model_dump_json()),
+        "layernorm": False,
+        "norm_raw_fm": False,
+    }
+    build = recorded_build(torch.load(path, weights_only=True))
+    assert build is not None and (build.features, build.layernorm) == (features_of("sample:criteo", 100), False)
+    exported = model_for(g, path, None, None, None)
+    assert same_weights(exported, trained) and not exported.ctx.layernorm
+    batch = (torch.randn(5, 13), torch.randint(0, 50, (5, 26)))
+    assert torch.equal(exported.eval()(*batch), trained.eval()(*batch))
+    assert same_weights(model_for(g, path, "sample:criteo", 100, False), trained)  # flags that agree are fine
+    out = str(tmp_path / "m.pt2")
+    result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", str(path), "-o", out)
+    assert (result.exit_code, result.stderr) == (0, ""), result.output
+    w, common = str(path), (g_file, "--space", tiny_space_file, "--weights", str(path), "-o", out)
+    one_error(
+        nasrec("export", *common, "--cap", "0"),
+        f"--cap 0: the weights {w} were trained with 100 rows; leave --cap out",
+    )
+    one_error(
+        nasrec("export", *common, "--data", "sample:avazu"),
+        f"--data sample:avazu: not the features the weights {w} were trained on; leave --data out",
+    )
+    one_error(
+        nasrec("export", *common, "--layernorm"),
+        f"--layernorm: the weights {w} are of a model without LayerNorm; leave the flag out",
+    )
+
+
 def test_weights_of_another_architecture_with_the_same_shapes_are_refused(tmp_path, pair, tiny_space_file):
     g, other, _, other_file = pair
     assert shapes(model(g)) == shapes(model(other))  # a plain state dict of one loads into the other
@@ -91,10 +126,10 @@ def test_standalone_weights_beside_a_supernets_config_are_standalone(tmp_path, p
     torch.save(model(g).state_dict(), tmp_path / "sn" / "flat.pt")
     for path in (saved, tmp_path / "sn" / "flat.pt"):
         assert same_weights(model_for(g, path, "sample:criteo", 100, None), model(g)), path
-    w = str(saved)
+    flat = str(tmp_path / "sn" / "flat.pt")
     one_error(
-        nasrec("export", g_file, "--space", tiny_space_file, "--weights", w, "-o", str(tmp_path / "m.onnx")),
-        f"--data is needed (the features): --weights {w} holds a standalone model's weights, not a supernet checkpoint",
+        nasrec("export", g_file, "--space", tiny_space_file, "--weights", flat, "-o", str(tmp_path / "m.onnx")),
+        f"--data is needed (the features): --weights {flat} holds a standalone model's weights that record no features",
     )
     torch.save({"model": config.build_supernet().state_dict()}, tmp_path / "sn" / "checkpoint.pt")
     inherited = model_for(g, tmp_path / "sn" / "checkpoint.pt", None, None, None)  # a checkpoint: the supernet's
