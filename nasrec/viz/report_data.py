@@ -13,6 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
+from nasrec.evaluators.kept_weights import kept_digest
 from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.io import load
 from nasrec.genotype.schema import Genotype
@@ -254,7 +255,8 @@ def overview_facts(run: RunData, code: Callable[[str], str] = str) -> list[tuple
 
 
 def best_facts(run: RunData, digest: str) -> list[tuple[str, str]]:
-    """The best architecture's facts (after its digest): source, space, blocks, cost, and its score per stage."""
+    """The best architecture's facts (after its digest): source, space, blocks, cost, its score per stage, and
+    its trained weights where the final stage kept them."""
     g = run.best
     assert g is not None
     scores = run.scores_of(digest)
@@ -273,6 +275,8 @@ def best_facts(run: RunData, digest: str) -> list[tuple[str, str]]:
             s = scores[stage]
             label = proxy_label(s) if stage == "proxy" else labels[stage]
             facts.append((label, f"log loss {_f(s.log_loss, 5)} · AUC {_f(s.auc, 4)}"))
+    if kept_digest(run.paths.best_weights) == g.active_digest():  # the final stage kept its trained model
+        facts.append(("trained weights", f"{run.rel(run.paths.best_weights)} (nasrec export --weights)"))
     return facts
 
 

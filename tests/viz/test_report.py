@@ -14,7 +14,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 
+from nasrec.compiler.standalone import DIGEST_ENTRY
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.ranking import agreement
@@ -282,6 +284,16 @@ def test_config_summary_and_best_architecture(
     assert "proxy (finetune, fast recipe)" in arch and "supernet" not in arch  # the proxy that scored it
     assert "40 (38 scored, 2 failed)" in page.sections["overview"]
     assert f"{chosen.digest}: NASRecNet, the run's pick (best_genotype.json)" in page.sections["overview"]
+
+
+def test_the_kept_weights_of_the_best_architecture_are_named(tmp_path: Path) -> None:
+    chosen = _run_folder(tmp_path)["chosen"]
+    weights = RunPaths(tmp_path).best_weights
+    weights.parent.mkdir(exist_ok=True)
+    fact = "trained weightsfinal/nasrecnet.pt (nasrec export --weights)"
+    for digest, named in (("0123456789abcdef", False), (chosen.genotype.active_digest(), True)):
+        torch.save({"model": {}, DIGEST_ENTRY: digest}, weights)  # kept for another architecture, then the best's
+        assert (fact in Page(build_report(tmp_path)).sections["architecture"]) is named, digest
 
 
 def test_partial_run_says_what_is_missing(tmp_path: Path) -> None:
