@@ -15,21 +15,12 @@ from typer.core import TyperCommand
 from nasrec.cli.common import check_seed, table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
 from nasrec.data.errors import ON_BAD_ROWS
-from nasrec.data.preparation import DELIMITER, MIN_COUNT
+from nasrec.data.preparation import DELIMITER, FIXED_SEPARATORS, MIN_COUNT
 from nasrec.data.samples import SAMPLES
 
 app = typer.Typer(help="Prepare and inspect CTR data.", no_args_is_help=True, add_completion=False)
 out_console = Console(markup=False)  # file names and values printed as written
 err_console = Console(stderr=True, soft_wrap=True, markup=False)
-
-
-_FIXED_SEPARATORS = {
-    "criteo": "Criteo files are tab-separated",
-    "avazu": "Avazu files are comma-separated",
-    "kdd": "KDD files are tab-separated",
-    "parquet": "Parquet files have no delimiter",
-}
-"""Why `--delimiter` means nothing for each input other than `--csv`."""
 
 
 def _fail(message: str) -> None:
@@ -172,7 +163,7 @@ def prepare_cmd(
     if min_count is not None and encoding == "hash":
         _fail("--min-count: applies only to vocab encoding (--encoding hash hashes every value)")
     if delimiter is not None and fmt != "csv":
-        _fail(f"--delimiter: applies only to --csv ({_FIXED_SEPARATORS[fmt]})")
+        _fail(f"--delimiter: applies only to --csv ({FIXED_SEPARATORS[fmt]})")
     if min_count is not None and min_count < 1:
         _fail(f"--min-count: at least 1, got {min_count}")
     if cap is not None and cap < 2:
@@ -186,10 +177,10 @@ def prepare_cmd(
                 label=label,
                 dense=_names(dense),
                 sparse=_names(sparse),
-                delimiter=DELIMITER if delimiter is None else delimiter,
+                delimiter=delimiter,
                 kdd_profile=kdd_profile,
                 encoding=encoding,  # type: ignore[arg-type]  # a str from the CLI; prepare() checks vocab or hash
-                min_count=MIN_COUNT if min_count is None else min_count,
+                min_count=min_count,
                 hash_sizes=hash_size,
                 cap=cap,
                 on_bad_rows=on_bad_rows,

@@ -37,6 +37,13 @@ blank dense cell is missing (1: any quote, and a blank cell, made a bad row)."""
 Encoding = Literal["vocab", "hash"]
 MIN_COUNT, DELIMITER = 2, ","
 """`prepare`'s defaults: a vocabulary keeps values seen at least twice; a CSV's fields are comma-separated."""
+FIXED_SEPARATORS = {
+    "criteo": "Criteo files are tab-separated",
+    "avazu": "Avazu files are comma-separated",
+    "kdd": "KDD files are tab-separated",
+    "parquet": "Parquet files have no delimiter",
+}
+"""Why a delimiter means nothing for each format other than csv."""
 _DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES, "kdd": kdd.HASH_CARDINALITIES}
 
 
@@ -108,10 +115,10 @@ def prepare(
     label: str | None = None,
     dense: Sequence[str] = (),
     sparse: Sequence[str] = (),
-    delimiter: str = DELIMITER,
+    delimiter: str | None = None,
     kdd_profile: str | Path | None = None,
     encoding: Encoding = "vocab",
-    min_count: int = MIN_COUNT,
+    min_count: int | None = None,
     hash_sizes: int | Sequence[int] | None = None,
     cap: int | None = None,
     embedding_dim: int = 16,
@@ -123,8 +130,9 @@ def prepare(
 
     format: criteo | avazu | kdd | csv | parquet (csv and parquet need `label`, `dense`, `sparse` column
     names; parquet takes one file or a list of files with those columns, prepared as one table).
-    encoding: `vocab` (ids by first appearance for values seen >= min_count times, else 1 = other) or
-    `hash` (key mod (C - 1) + 1, C from `hash_sizes` or the paper's table sizes).
+    delimiter: csv only (default `DELIMITER`). encoding: `vocab` (ids by first appearance for values seen >=
+    min_count times, default `MIN_COUNT`, else 1 = other) or `hash` (key mod (C - 1) + 1, C from `hash_sizes` or
+    the paper's table sizes). An option given where it means nothing (delimiter, min_count, hash_sizes) is an error.
     on_bad_rows: `skip` (count them; `data.meta.bad_rows` and meta.json keep the count per rule and the first 20
     with their line numbers, and `nasrec data prepare` prints their summary) or `error` (stop at the first).
     `out`: the folder to write; default `cache_root()/prepared/<format>-<file>-<key>`.
@@ -136,6 +144,11 @@ def prepare(
         raise DataError(f"on_bad_rows must be skip or error, got {on_bad_rows!r}", rule="options")
     if encoding not in ("vocab", "hash"):
         raise DataError(f"encoding must be vocab or hash, got {encoding!r}", rule="options")
+    if min_count is not None and encoding == "hash":
+        raise DataError("min_count applies only to vocab encoding (hash encoding hashes every value)", rule="options")
+    if delimiter is not None and format in FIXED_SEPARATORS:
+        raise DataError(f"delimiter applies only to csv ({FIXED_SEPARATORS[format]})", rule="options")
+    min_count, delimiter = MIN_COUNT if min_count is None else min_count, DELIMITER if delimiter is None else delimiter
     if min_count < 1:
         raise DataError(f"min_count must be >= 1, got {min_count}", rule="options")
     if cap is not None and cap < 2:  # checked before the work: the spec written at the end would refuse it

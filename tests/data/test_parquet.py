@@ -52,7 +52,8 @@ def test_parquet_files_prepare_as_the_same_table_in_csv(tmp_path, monkeypatch, e
         files.append(tmp_path / f"part-{k}.parquet")
         pq.write_table(_table(lo, hi), files[-1], row_group_size=10)
     assert [pq.ParquetFile(f).num_row_groups for f in files] == [3, 2, 2]
-    opts = dict(COLS, encoding=encoding, min_count=1, hash_sizes=97 if encoding == "hash" else None, progress=False)
+    by_encoding = {"hash_sizes": 97} if encoding == "hash" else {"min_count": 1}
+    opts = dict(COLS, encoding=encoding, **by_encoding, progress=False)
     got = prepare(files, "parquet", out=tmp_path / "pq", **opts)
     want = prepare(_csv(tmp_path / "all.csv", _table(0, N)), "csv", out=tmp_path / "csv", **opts)
     assert len(got) == N and got.meta.positives == 20 and got.meta.bad_rows.total == 0

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nasrec.cli.data import app
-from nasrec.data import prepare
+from nasrec.data import DataError, prepare
 
 runner = CliRunner()
 
@@ -69,3 +69,19 @@ def test_flags_left_out_are_the_defaults_and_a_csv_takes_its_delimiter(tmp_path:
     semi = _prepare("--csv", str(_csv(tmp_path, ";")), "--label", "y", "--sparse", "c", "--delimiter", ";")
     assert semi.exit_code == 0, semi.output
     assert "(40 rows, positive rate 0.5000)" in semi.stdout
+
+
+def test_prepare_refuses_the_same_options_from_python(tmp_path: Path) -> None:
+    csv = _csv(tmp_path)
+    with pytest.raises(DataError) as hashed:
+        prepare(csv, "csv", label="y", sparse=["c"], encoding="hash", hash_sizes=97, min_count=2, progress=False)
+    assert str(hashed.value) == "min_count applies only to vocab encoding (hash encoding hashes every value)"
+    with pytest.raises(DataError) as tabbed:
+        prepare(csv, "criteo", delimiter="\t", progress=False)
+    assert str(tabbed.value) == "delimiter applies only to csv (Criteo files are tab-separated)"
+    assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]  # nothing written
+    default = prepare(csv, "csv", label="y", sparse=["c"], out=tmp_path / "d", progress=False)
+    explicit = prepare(
+        csv, "csv", label="y", sparse=["c"], delimiter=",", min_count=2, out=tmp_path / "e", progress=False
+    )
+    assert default.spec == explicit.spec and default.meta.key == explicit.meta.key  # left out: the defaults
