@@ -16,7 +16,7 @@ from nasrec.errors import UsageError
 from nasrec.search.base import STRATEGIES, growable_options
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.state import ConfigDiffers, pin_config
-from nasrec.state.configs import with_absent
+from nasrec.state.configs import refusal, with_absent
 
 DISPATCH = ("executor", "ray_address", "workers", "device")
 """Where and how work runs, not what it computes: a run may resume on another executor (e.g. onto a cluster),
@@ -157,34 +157,11 @@ def pin_run_config(path: Path, config: RunConfig) -> dict[str, tuple[Any, Any]]:
         )
     except ConfigDiffers as exc:
         _refuse_blocked_growth(path, config, exc.differences)
-        raise ConfigDiffers(refusal(path, exc.differences), exc.differences) from None
+        raise ConfigDiffers(refusal(path, "run", exc.differences, MIRRORS), exc.differences) from None
 
 
 MIRRORS = {"supernet.data": "data", "supernet.space": "space", "supernet.train.seed": "seed"}
 """The run's own fields RunConfig copies into its supernet's config: a difference there is the run's, shown once."""
-NAMED, VALUED, WIDTH = 20, 6, 60
-"""A refusal names at most `NAMED` differing fields and shows the values of the first `VALUED`, each cut to `WIDTH`
-characters."""
-
-
-def refusal(path: Path, differences: dict[str, tuple[Any, Any]]) -> str:
-    """Why a rerun's config is refused: the differing fields, and for the first few the value the folder holds and
-    the one given (`space nasrec-full -> nasrec-small`), so the user sees what to change."""
-    names = list(differences)
-    shown = ", ".join(names[:NAMED]) + (f", ... ({len(names)} in all)" if len(names) > NAMED else "")
-    valued = [d for d in names if d not in MIRRORS or differences[d] != differences.get(MIRRORS[d])]
-    values = ", ".join(f"{d} {_value(differences[d][0])} -> {_value(differences[d][1])}" for d in valued[:VALUED])
-    more = f", ... ({len(valued) - VALUED} more)" if len(valued) > VALUED else ""
-    return (
-        f"{path} holds another run's config (different {shown}): {values}{more} (stored -> given); "
-        "use a new folder or the same settings"
-    )
-
-
-def _value(value: Any) -> str:
-    """A config value as a refusal shows it: text as written, anything else as JSON; cut to `WIDTH` characters."""
-    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
-    return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
 
 
 def _refuse_blocked_growth(path: Path, config: RunConfig, differences: dict[str, tuple[Any, Any]]) -> None:

@@ -39,7 +39,8 @@ def pin_config(
 ) -> dict[str, tuple[Any, Any]]:
     """Write `config` to `path` (under `key`, beside `extra`, when given) if there is none; else check that
     the saved one, read through the same model, equals `config` but for the fields in `ignore` (where and
-    how work runs, not what it computes). A different one raises `UsageError` naming the fields.
+    how work runs, not what it computes). A different one raises `ConfigDiffers` naming the fields and their
+    values (`refusal`).
 
     `grow`: dotted paths of budgets (`strategy.options.cycles`) that `config` may raise: a run extended. The
     file is then rewritten with `config`; returns {path: (old, new)} of what grew ({} otherwise).
@@ -81,17 +82,40 @@ def pin_config(
             _set(old, dotted, _at(new, dotted))
     differ = [d for d in _differences(new, old) if d.split(".")[0] not in ignore]
     if differ:
-        shown = ", ".join(differ[:MAX_SHOWN]) + (f", ... ({len(differ)} in all)" if len(differ) > MAX_SHOWN else "")
-        raise ConfigDiffers(
-            f"{path} holds another {what}'s config (different {shown}); use a new folder or the same settings",
-            {d: (_at(old, d), _at(new, d)) for d in differ},
-        )
+        differences = {d: (_at(old, d), _at(new, d)) for d in differ}
+        raise ConfigDiffers(refusal(path, what, differences), differences)
     if grown:
         atomic_write_text(path, json.dumps({key: body, **(extra or {})} if key else body, indent=2) + "\n")
     return grown
 
 
-MAX_SHOWN = 6
+NAMED, VALUED, WIDTH = 20, 6, 60
+"""A refusal names at most `NAMED` differing fields and shows the values of the first `VALUED`, each cut to `WIDTH`
+characters."""
+
+
+def refusal(
+    path: Path, what: str, differences: dict[str, tuple[Any, Any]], mirrors: dict[str, str] | None = None
+) -> str:
+    """Why a config is refused: the differing fields, and for the first few the value the folder holds and the one
+    given (`space nasrec-full -> nasrec-small`), so the user sees what to change. `mirrors` maps a field that copies
+    another (`supernet.seed` -> `seed`) to it: its values are shown once, under the other's name."""
+    mirrors = mirrors or {}
+    names = list(differences)
+    shown = ", ".join(names[:NAMED]) + (f", ... ({len(names)} in all)" if len(names) > NAMED else "")
+    valued = [d for d in names if d not in mirrors or differences[d] != differences.get(mirrors[d])]
+    values = ", ".join(f"{d} {_value(differences[d][0])} -> {_value(differences[d][1])}" for d in valued[:VALUED])
+    more = f", ... ({len(valued) - VALUED} more)" if len(valued) > VALUED else ""
+    return (
+        f"{path} holds another {what}'s config (different {shown}): {values}{more} (stored -> given); "
+        "use a new folder or the same settings"
+    )
+
+
+def _value(value: Any) -> str:
+    """A config value as a refusal shows it: text as written, anything else as JSON; cut to `WIDTH` characters."""
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    return text if len(text) <= WIDTH else text[: WIDTH - 1] + "…"
 
 
 def _differences(new: Any, old: Any, prefix: str = "") -> list[str]:

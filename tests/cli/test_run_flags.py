@@ -344,8 +344,8 @@ def test_a_supernet_trained_into_run_supernet_with_other_settings_is_refused_bef
     assert errors(["search", "-o", str(out)])[:2] == (
         1,
         [
-            f"error: {out / 'supernet' / 'config.json'} holds another supernet's config (different train.lr); "
-            "use a new folder or the same settings"
+            f"error: {out / 'supernet' / 'config.json'} holds another supernet's config (different train.lr): "
+            "train.lr 0.5 -> 0.12 (stored -> given); use a new folder or the same settings"
         ],
     )
     assert sorted(p.name for p in out.iterdir()) == ["supernet"]  # no RUN/config.json, no lock

@@ -165,8 +165,8 @@ def test_a_supernet_trained_into_the_run_folder_with_other_settings_is_refused_b
     with pytest.raises(ValueError) as exc:
         pipeline.run()
     assert str(exc.value) == (
-        f"{root / 'supernet' / 'config.json'} holds another supernet's config (different train.lr); use a new "
-        "folder or the same settings"
+        f"{root / 'supernet' / 'config.json'} holds another supernet's config (different train.lr): train.lr 0.5 -> "
+        "0.12 (stored -> given); use a new folder or the same settings"
     )
     assert sorted(p.name for p in root.iterdir()) == ["supernet"]  # no RUN/config.json
     same = tmp_path / "same"  # trained with the settings the run would use: taken

@@ -25,8 +25,8 @@ def test_first_run_writes_later_runs_must_match(tmp_path):
     pin_config(path, Cfg(device="cuda"), what="run", key="config", ignore=("device",))
     with pytest.raises(
         ValueError,
-        match=r"config.json holds another run's config \(different seed, epochs\); "
-        r"use a new folder or the same settings",
+        match=r"config.json holds another run's config \(different seed, epochs\): seed 0 -> 1, epochs 1.0 -> 2.0 "
+        r"\(stored -> given\); use a new folder or the same settings",
     ):
         pin_config(path, Cfg(seed=1, epochs=2), what="run", key="config")
     assert path.read_bytes() == before
@@ -107,9 +107,9 @@ def test_a_nested_difference_is_named_by_its_path_and_a_nested_field_may_be_igno
     path = tmp_path / "config.json"
     pin_config(path, Nested(), what="supernet")
     pin_config(path, Nested(train=Train(guard_patience=40)), what="supernet", ignore=("train.guard_patience",))
-    with pytest.raises(ValueError, match=r"holds another supernet's config \(different train.guard_patience\); "):
+    with pytest.raises(ValueError, match=r"holds another supernet's config \(different train.guard_patience\): "):
         pin_config(path, Nested(train=Train(guard_patience=40)), what="supernet")
-    with pytest.raises(ValueError, match=r"\(different seed, train.lr\); "):
+    with pytest.raises(ValueError, match=r"\(different seed, train.lr\): "):
         pin_config(
             path,
             Nested(seed=1, train=Train(lr=0.2, guard_patience=40)),
