@@ -22,16 +22,26 @@ def log_loss_from_logits(labels: np.ndarray, logits: np.ndarray) -> float:
 
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve = P(score of a random positive > score of a random negative), ties
-    counted half (Mann-Whitney U with average ranks). NaN when only one class is present."""
+    counted half (Mann-Whitney U with average ranks). NaN when only one class is present or a score is NaN."""
     y = np.asarray(labels).astype(bool)
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
-    if n_pos == 0 or n_neg == 0:
+    x = np.asarray(scores, dtype=np.float64)
+    if n_pos == 0 or n_neg == 0 or np.isnan(x).any():
         return float("nan")
-    from scipy.stats import rankdata  # scipy.stats takes ~0.6 s to import: only when an AUC is asked for
-
-    ranks = rankdata(np.asarray(scores, dtype=np.float64))
+    ranks = average_ranks(x)
     return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def average_ranks(x: np.ndarray) -> np.ndarray:
+    """1-based ranks of `x` (no NaN), tied values sharing their mean rank: scipy.stats.rankdata's default, in
+    numpy alone (importing scipy.stats costs every training process ~0.6 s)."""
+    order = np.argsort(x, kind="stable")
+    ordered = x[order]
+    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1], [True])))  # tie groups, and the end
+    ranks = np.empty(len(x), dtype=np.float64)
+    ranks[order] = np.repeat((starts[:-1] + 1 + starts[1:]) / 2, np.diff(starts))  # a group of ranks a+1..b: mean
+    return ranks
 
 
 def normalized_entropy(labels: np.ndarray, logits: np.ndarray) -> float:

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nasrec.evaluators.metrics import auc, log_loss, log_loss_from_logits, normalized_entropy
+from nasrec.evaluators.metrics import auc, average_ranks, log_loss, log_loss_from_logits, normalized_entropy
 from nasrec.evaluators.ranking import agreement, kendall_difference, kendall_tau, top_k_overlap
 
 
@@ -82,3 +82,15 @@ def test_a_proxy_with_one_score_for_every_candidate_has_no_order_and_its_agreeme
     assert '"kendall_tau":null' in text
     back = type(out).model_validate_json(text)
     assert np.isnan(back.kendall_tau) and back.top_k_overlap == out.top_k_overlap
+
+
+@given(st.lists(st.integers(-3, 3) | st.floats(-1e6, 1e6, allow_nan=False), max_size=60))
+def test_average_ranks_are_scipys_rankdata(values):
+    from scipy.stats import rankdata
+
+    x = np.array(values, dtype=np.float64)
+    assert np.array_equal(average_ranks(x), rankdata(x))
+
+
+def test_auc_of_a_nan_score_is_nan():
+    assert np.isnan(auc(np.array([0, 1, 1]), np.array([0.1, np.nan, 0.8])))
