@@ -27,7 +27,9 @@ if WORKERS > 1:  # `make test` runs one per core
     # OpenMP threads waited on a core the other worker held (the custom-dataset tutorial: 57 s alone, 188 s here)
     os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 
-# The longest tests (seconds in `make test` on 2 cores, `pytest --durations`). pytest-xdist's worksteal scheduler
+# The longest tests (CPU seconds, one thread: `OMP_NUM_THREADS=1 pytest -p no:xdist --durations=150`, measured
+# on 2026-12-07 beside one other job; each xdist worker of `make test` on 2 cores has one thread too).
+# pytest-xdist's worksteal scheduler
 # hands each worker one contiguous share of the collection and lets an idle worker steal the *end* of another's
 # queue, so the run ends when the last long test started ends: collected last (the tutorials are), one kept a
 # worker busy alone at the end; all at the front of the first share, they ran one after another on one worker.
@@ -35,21 +37,27 @@ if WORKERS > 1:  # `make test` runs one per core
 # without module-scoped fixtures (moving one would set its module's fixture up twice). A scheduling hint: an
 # entry that matches nothing changes nothing.
 HEAVY = {
-    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-dataset]": 82,
-    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-operator]": 32,
-    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-strategy]": 26,
-    "tests/evaluators/test_distributed.py::test_torchrun_resumes_to_the_uninterrupted_result": 25,
-    "tests/search/test_search_quality.py::test_the_benchmark_writes_every_field": 17,
-    "tests/test_readme.py::test_readme_console_examples_run_in_order": 15,
-    "tests/search/test_objectives.py::test_a_guided_search_finds_the_known_front": 15,
-    "tests/evaluators/test_defaults.py::test_a_final_retraining_on_train_and_valid": 15,
-    "tests/evaluators/test_distributed.py::test_torchrun_two_ranks_match_each_other": 13,
-    "tests/search/test_strategies_benchmark.py::test_every_strategy_gets_the_same_budget": 11,
-    "tests/search/test_strategies_benchmark.py::test_two_supernets_keep_a_cache_each": 11,
-    "tests/search/test_runner.py::test_sigkill_mid_search_then_resume": 10,
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-dataset]": 72,
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-operator]": 50,
+    "tests/test_tutorials.py::test_tutorial_runs_end_to_end[custom-strategy]": 39,
+    "tests/evaluators/test_distributed.py::test_torchrun_resumes_to_the_uninterrupted_result": 29,
+    "tests/search/test_search_quality.py::test_the_benchmark_writes_every_field": 28,
+    "tests/evaluators/test_defaults.py::test_a_final_retraining_on_train_and_valid": 23,
+    "tests/test_readme.py::test_readme_console_examples_run_in_order": 22,
+    "tests/search/test_objectives.py::test_a_guided_search_finds_the_known_front_with_fewer_evaluations_than_the_"
+    "space_holds[predictor-evolution]": 18,
+    "tests/evaluators/test_distributed.py::test_torchrun_two_ranks_match_each_other": 14,
+    "tests/compiler/test_equivalence.py::test_view_equals_standalone": 13,
+    "tests/evaluators/test_defaults.py::test_scratch_training_at_the_cli_defaults": 12,
+    "tests/search/test_strategies_benchmark.py::test_two_supernets_keep_a_cache_each": 9,
+    "tests/search/test_strategies_benchmark.py::test_every_strategy_gets_the_same_budget": 8,
     "tests/evaluators/test_distributed.py::test_the_documented_torchrun_command": 8,
-    "tests/search/test_runner.py::test_workers_that_keep_dying": 7,
-    "tests/search/test_strategies_benchmark.py::test_processes_that_split_the_seeds": 7,
+    "tests/search/test_runner.py::test_sigkill_mid_search_then_resume": 8,
+    "tests/benchmarks/test_train_step_pinned.py::test_each_worker_imports_its_own_copy": 7,
+    "tests/evaluators/test_defaults.py::test_ten_epochs_at_the_cli_defaults": 7,
+    "tests/search/test_runner.py::test_a_worker_killed_by_the_system_is_replaced": 6,
+    "tests/search/test_runner.py::test_workers_that_keep_dying": 4,
+    "tests/search/test_strategies_benchmark.py::test_processes_that_split_the_seeds": 4,
 }
 
 
