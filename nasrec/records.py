@@ -8,18 +8,22 @@ RUN/
   config.json                 the run's config (RunConfig), seed and versions
   supernet/config.json        the supernet's training config (SupernetTrainingConfig)
   supernet/checkpoint.pt      supernet weights (atomic; loaded with weights_only=True)
-  supernet/train_log.jsonl    supernet training losses
+  supernet/training.json      what the supernet's training reported (diverged steps, ...)
   search/evaluations.jsonl    one Evaluation per scored candidate, appended with fsync
   search/stats.json           what the strategy counted: rejections by the budgets, a surrogate's Kendall tau
   topk/evaluations.jsonl      one TopKResult per top-k candidate trained from scratch
   random/evaluations.jsonl    the random-search baseline's Evaluations (same budget)
   random/topk.jsonl           its top-k TopKResults
+  random/stats.json           its strategy's counts, as search/stats.json
+  */checkpoints/              the top-k, random and final stages' scratch trainings, as they go (resumable)
   final/results.jsonl         one FinalResult per model scored on test (NASRecNet, zoo, random baseline)
   final/logits-NAME-D.npy     test logits [seeds, rows] of the model NAME (genotype digest D), for the intervals
   final/comparisons.json      NASRecNet minus each model with paired intervals (Comparisons), computed once
+  final/nasrecnet.pt          NASRecNet's trained model, the final seed that validated best (`save_weights`)
   best_genotype.json          NASRecNet
   best_genotype.svg           its diagram
   summary.json                Summary
+  stage_times.jsonl           each stage's seconds, per call (a rerun appends)
   report.html                 the HTML report
 ```
 """
@@ -152,7 +156,6 @@ class RunPaths:
         self.root = Path(root)
         self.config = self.root / "config.json"
         self.supernet = self.root / "supernet" / "checkpoint.pt"
-        self.supernet_log = self.root / "supernet" / "train_log.jsonl"
         self.evaluations = self.root / "search" / "evaluations.jsonl"
         self.search_stats = self.root / "search" / "stats.json"
         self.topk = self.root / "topk" / "evaluations.jsonl"
