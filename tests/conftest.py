@@ -27,11 +27,10 @@ if WORKERS > 1:  # `make test` runs one per core
     # OpenMP threads waited on a core the other worker held (the custom-dataset tutorial: 57 s alone, 188 s here)
     os.environ.setdefault("OMP_NUM_THREADS", str(THREADS))
 
-# The longest tests (CPU seconds, one thread: `OMP_NUM_THREADS=1 pytest -p no:xdist --durations=150`, measured
-# on 2026-12-07 beside one other job; each xdist worker of `make test` on 2 cores has one thread too).
-# pytest-xdist's worksteal scheduler
-# hands each worker one contiguous share of the collection and lets an idle worker steal the *end* of another's
-# queue, so the run ends when the last long test started ends: collected last (the tutorials are), one kept a
+# The longest tests (seconds, one thread: `OMP_NUM_THREADS=1 pytest -p no:xdist --durations=150` on 2026-12-07,
+# beside one other job; each xdist worker of `make test` on 2 cores has one thread too). pytest-xdist's worksteal
+# scheduler hands each worker one contiguous share of the collection and lets an idle worker steal the *end* of
+# another's queue, so the run ends when the last long test started ends: collected last (the tutorials are), one kept a
 # worker busy alone at the end; all at the front of the first share, they ran one after another on one worker.
 # Each share starts with its part of them instead (longest first, each to the lightest share). Only tests
 # without module-scoped fixtures (moving one would set its module's fixture up twice). A scheduling hint: an

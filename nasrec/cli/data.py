@@ -15,7 +15,7 @@ from typer.core import TyperCommand
 from nasrec.cli.common import check_seed, table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
 from nasrec.data.errors import ON_BAD_ROWS
-from nasrec.data.preparation import DELIMITER, FIXED_SEPARATORS, MIN_COUNT
+from nasrec.data.options import DELIMITER, FIXED_SEPARATORS, MIN_COUNT
 from nasrec.data.samples import SAMPLES
 
 app = typer.Typer(help="Prepare and inspect CTR data.", no_args_is_help=True, add_completion=False)

@@ -55,7 +55,10 @@ def _loaded(genotype, weights: Path, state: dict, data: str | None, cap: int | N
             f"--weights {weights}: weights of another architecture (active digest {theirs}) than {name}'s "
             f"({ours}); export them with the genotype they were saved for, or give {name}'s own weights"
         )
-    build = recorded_build(state)
+    try:
+        build = recorded_build(state)
+    except ValueError as exc:
+        raise UsageError(f"--weights {weights}: {exc}; was it written by another nasrec version?") from None
     if build is None:
         if data is None:
             raise UsageError(
@@ -70,11 +73,13 @@ def _loaded(genotype, weights: Path, state: dict, data: str | None, cap: int | N
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:
-        reason = _misfit(genotype, model.features, model, state, model.ctx.layernorm)
-        if reason is None:
-            lines = str(exc).splitlines()
-            first = (lines[1] if len(lines) > 1 else lines[0]).strip()
-            reason = f"not this genotype's standalone weights ({first})"
+        lines = str(exc).splitlines()
+        first = (lines[1] if len(lines) > 1 else lines[0]).strip()
+        if build is not None:  # no flag can help: the file says how it was built
+            reason = f"its weights do not fit the build it records ({first})"
+        else:
+            misfit = _misfit(genotype, model.features, model, state, model.ctx.layernorm)
+            reason = misfit or f"not this genotype's standalone weights ({first})"
         raise UsageError(f"--weights {weights}: {reason}") from None
     return model
 

@@ -179,8 +179,14 @@ class Build(NamedTuple):
 
 def recorded_build(state: dict[str, Any]) -> Build | None:
     """The build a loaded weights file records (`save_weights`); None for a file without one (written before
-    the build was recorded, or a plain state dict)."""
+    the build was recorded, or a plain state dict). ValueError where the entry cannot be read (damaged, or
+    written by a nasrec whose FeatureSpec has other fields)."""
     build = state.get(BUILD_ENTRY)
-    if not isinstance(build, dict):
+    if build is None:
         return None
-    return Build(FeatureSpec.model_validate(build["features"]), bool(build["layernorm"]), bool(build["norm_raw_fm"]))
+    try:
+        features = FeatureSpec.model_validate(build["features"])
+        return Build(features, bool(build["layernorm"]), bool(build["norm_raw_fm"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        reason = f"no {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())[:200]
+        raise ValueError(f"its recorded build cannot be read ({reason})") from None

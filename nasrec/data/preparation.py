@@ -19,8 +19,9 @@ import numpy as np
 
 from nasrec.data import avazu, criteo, kdd, parquet
 from nasrec.data.encoding import HashEncoder, VocabEncoder
-from nasrec.data.errors import ON_BAD_ROWS, BadRowReport, DataError
+from nasrec.data.errors import BadRowReport, DataError
 from nasrec.data.npy import NpyAppender
+from nasrec.data.options import DELIMITER, MIN_COUNT, check_options, check_sources
 from nasrec.data.parsing import Layout, Parsed, parse_chunk
 from nasrec.data.prepared import FORMAT_VERSION, PreparedData, PrepMeta, dumps, sparse_dtype
 from nasrec.data.rawio import file_digest, iter_chunks
@@ -30,20 +31,10 @@ from nasrec.data.tabular import csv_layout
 from nasrec.state import atomic_folder
 from nasrec.state.folders import clean_stale_in
 
-FORMATS = ("criteo", "avazu", "kdd", "csv", "parquet")
 CSV_RULES = 2
 """The CSV rules' revision, part of a CSV's cache key: 2 since a quote only at a field's start makes a bad row and a
 blank dense cell is missing (1: any quote, and a blank cell, made a bad row)."""
 Encoding = Literal["vocab", "hash"]
-MIN_COUNT, DELIMITER = 2, ","
-"""`prepare`'s defaults: a vocabulary keeps values seen at least twice; a CSV's fields are comma-separated."""
-FIXED_SEPARATORS = {
-    "criteo": "Criteo files are tab-separated",
-    "avazu": "Avazu files are comma-separated",
-    "kdd": "KDD files are tab-separated",
-    "parquet": "Parquet files have no delimiter",
-}
-"""Why a delimiter means nothing for each format other than csv."""
 _DEFAULT_HASH = {"criteo": criteo.HASH_CARDINALITIES, "avazu": avazu.HASH_CARDINALITIES, "kdd": kdd.HASH_CARDINALITIES}
 
 
@@ -138,46 +129,22 @@ def prepare(
     `out`: the folder to write; default `cache_root()/prepared/<format>-<file>-<key>`.
     """
     sources = [Path(source)] if isinstance(source, (str, Path)) else [Path(s) for s in source]
-    if format not in FORMATS:
-        raise DataError(f"unknown format {format!r}; known: {', '.join(FORMATS)}", rule="options")
-    if on_bad_rows not in ON_BAD_ROWS:
-        raise DataError(f"on_bad_rows must be skip or error, got {on_bad_rows!r}", rule="options")
-    if encoding not in ("vocab", "hash"):
-        raise DataError(f"encoding must be vocab or hash, got {encoding!r}", rule="options")
-    if min_count is not None and encoding == "hash":
-        raise DataError("min_count applies only to vocab encoding (hash encoding hashes every value)", rule="options")
-    if delimiter is not None and format in FIXED_SEPARATORS:
-        raise DataError(f"delimiter applies only to csv ({FIXED_SEPARATORS[format]})", rule="options")
+    check_options(
+        format,
+        label=label,
+        dense=dense,
+        sparse=sparse,
+        delimiter=delimiter,
+        kdd_profile=kdd_profile,
+        encoding=encoding,
+        min_count=min_count,
+        hash_sizes=hash_sizes,
+        cap=cap,
+        embedding_dim=embedding_dim,
+        on_bad_rows=on_bad_rows,
+    )
+    check_sources(format, sources)
     min_count, delimiter = MIN_COUNT if min_count is None else min_count, DELIMITER if delimiter is None else delimiter
-    if min_count < 1:
-        raise DataError(f"min_count must be >= 1, got {min_count}", rule="options")
-    if cap is not None and cap < 2:  # checked before the work: the spec written at the end would refuse it
-        raise DataError(f"cap must be at least 2 (rows per table), got {cap}", rule="options")
-    if embedding_dim < 1:
-        raise DataError(f"embedding_dim must be at least 1, got {embedding_dim}", rule="options")
-    if format in ("criteo", "avazu", "kdd") and (label is not None or dense or sparse):
-        raise DataError(
-            f"{format} files have fixed columns; label, dense and sparse column names (--label, --dense, --sparse) "
-            "are for csv and parquet",
-            rule="options",
-        )
-    if kdd_profile is not None and format != "kdd":
-        raise DataError(f"a KDD user profile (--kdd-profile) goes with format kdd, not {format}", rule="options")
-    if hash_sizes is not None and encoding != "hash":
-        raise DataError("hash sizes (--hash-size) need encoding hash (--encoding hash)", rule="options")
-    if not sources or (len(sources) > 1 and format != "parquet"):
-        raise DataError(f"{format} takes one file, got {len(sources)}", rule="options")
-    seen: dict[tuple[int, int], Path] = {}
-    for path in sources:
-        if not path.is_file():
-            raise DataError("no such file", file=str(path), rule="file")
-        stat = path.stat()
-        if stat.st_size == 0:
-            raise DataError("empty file", file=str(path), line=1, rule="empty")
-        first = seen.setdefault((stat.st_dev, stat.st_ino), path)
-        if first is not path:
-            again = "" if str(first) == str(path) else f" (as {first})"
-            raise DataError(f"given more than once{again}; give each file once", file=str(path), rule="options")
     source = sources[0]
     profile = Path(kdd_profile) if kdd_profile is not None else None
     if profile is not None and not profile.is_file():

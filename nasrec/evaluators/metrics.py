@@ -23,10 +23,10 @@ def log_loss_from_logits(labels: np.ndarray, logits: np.ndarray) -> float:
 def auc(labels: np.ndarray, scores: np.ndarray) -> float:
     """Area under the ROC curve = P(score of a random positive > score of a random negative), ties
     counted half (Mann-Whitney U with average ranks). NaN when only one class is present or a score is NaN."""
-    y = np.asarray(labels).astype(bool)
+    y = np.asarray(labels).astype(bool).ravel()
     n_pos = int(y.sum())
     n_neg = y.size - n_pos
-    x = np.asarray(scores, dtype=np.float64)
+    x = np.asarray(scores, dtype=np.float64).ravel()  # [N] or [N, 1], as scipy's rankdata took them
     if n_pos == 0 or n_neg == 0 or np.isnan(x).any():
         return float("nan")
     ranks = average_ranks(x)

@@ -90,6 +90,33 @@ def test_saved_weights_record_their_build_so_export_needs_no_data(tmp_path, pair
     )
 
 
+def test_a_build_that_cannot_be_read_or_does_not_fit_is_one_error(tmp_path, pair, tiny_space_file):
+    g, _, g_file, _ = pair
+    state = torch.load(save_weights(model(g), tmp_path / "w.pt"), weights_only=True)
+    common = (g_file, "--space", tiny_space_file, "-o", str(tmp_path / "m.pt2"))
+    damaged = str(tmp_path / "damaged.pt")
+    torch.save({**state, BUILD_ENTRY: {"layernorm": True, "norm_raw_fm": False}}, damaged)  # no features
+    one_error(
+        nasrec("export", *common, "--weights", damaged),
+        f"--weights {damaged}: its recorded build cannot be read (no 'features'); was it written by another nasrec "
+        "version?",
+    )
+    misfit = str(tmp_path / "misfit.pt")  # a build with LayerNorm, weights without: no flag can mend it
+    torch.save({**state, "model": compile_standalone(g, model(g).features, layernorm=False).state_dict()}, misfit)
+    result = nasrec("export", *common, "--weights", misfit)
+    assert result.exit_code == 1 and result.stderr.startswith(
+        f"error: --weights {misfit}: its weights do not fit the build it records ("
+    ), result.output
+    older = str(tmp_path / "older.pt")  # what nasrec wrote before it recorded the build: the digest alone
+    torch.save({"model": state["model"], DIGEST_ENTRY: state[DIGEST_ENTRY]}, older)
+    one_error(
+        nasrec("export", *common, "--weights", older),
+        f"--data is needed (the features): --weights {older} holds a standalone model's weights that record no "
+        "features",
+    )
+    assert same_weights(model_for(g, tmp_path / "older.pt", "sample:criteo", 100, None), model(g))
+
+
 def test_weights_of_another_architecture_with_the_same_shapes_are_refused(tmp_path, pair, tiny_space_file):
     g, other, _, other_file = pair
     assert shapes(model(g)) == shapes(model(other))  # a plain state dict of one loads into the other

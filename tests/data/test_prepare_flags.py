@@ -74,11 +74,13 @@ def test_flags_left_out_are_the_defaults_and_a_csv_takes_its_delimiter(tmp_path:
 def test_prepare_refuses_the_same_options_from_python(tmp_path: Path) -> None:
     csv = _csv(tmp_path)
     with pytest.raises(DataError) as hashed:
-        prepare(csv, "csv", label="y", sparse=["c"], encoding="hash", hash_sizes=97, min_count=2, progress=False)
-    assert str(hashed.value) == "min_count applies only to vocab encoding (hash encoding hashes every value)"
+        prepare(csv, "csv", label="y", sparse=["c"], encoding="hash", hash_sizes=97, min_count=2, out=tmp_path / "h")
+    assert (
+        str(hashed.value) == "min_count (--min-count) applies only to vocab encoding (hash encoding hashes every value)"
+    )
     with pytest.raises(DataError) as tabbed:
-        prepare(csv, "criteo", delimiter="\t", progress=False)
-    assert str(tabbed.value) == "delimiter applies only to csv (Criteo files are tab-separated)"
+        prepare(csv, "criteo", delimiter="\t", out=tmp_path / "t")
+    assert str(tabbed.value) == "delimiter (--delimiter) applies only to csv (Criteo files are tab-separated)"
     assert [p.name for p in tmp_path.iterdir()] == ["t.csv"]  # nothing written
     default = prepare(csv, "csv", label="y", sparse=["c"], out=tmp_path / "d", progress=False)
     explicit = prepare(

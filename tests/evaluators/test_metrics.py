@@ -84,7 +84,7 @@ def test_a_proxy_with_one_score_for_every_candidate_has_no_order_and_its_agreeme
     assert np.isnan(back.kendall_tau) and back.top_k_overlap == out.top_k_overlap
 
 
-@given(st.lists(st.integers(-3, 3) | st.floats(-1e6, 1e6, allow_nan=False), max_size=60))
+@given(st.lists(st.integers(-3, 3) | st.floats(allow_nan=False), max_size=60))
 def test_average_ranks_are_scipys_rankdata(values):
     from scipy.stats import rankdata
 
@@ -92,5 +92,6 @@ def test_average_ranks_are_scipys_rankdata(values):
     assert np.array_equal(average_ranks(x), rankdata(x))
 
 
-def test_auc_of_a_nan_score_is_nan():
+def test_auc_of_a_nan_score_is_nan_and_a_column_of_scores_is_a_vector():
     assert np.isnan(auc(np.array([0, 1, 1]), np.array([0.1, np.nan, 0.8])))
+    assert auc(np.array([0, 0, 1, 1]), np.array([[0.1], [0.4], [0.35], [0.8]])) == pytest.approx(0.75)
