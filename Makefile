@@ -10,7 +10,7 @@ PYTEST_ARGS ?=
 # `make test TEST_WORKERS=0` runs them in one process.
 TEST_WORKERS ?= auto
 
-.PHONY: test lint demo setup clean
+.PHONY: test test-e2e lint demo setup clean
 
 setup: $(STAMP)
 
@@ -27,8 +27,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -c "from nasrec.compiler.fused import extension; extension()"
 	touch $(STAMP)
 
+# `make test`: every test but the end-to-end runs (marker e2e: the tutorials, torchrun, a benchmark script: whole
+# commands in subprocesses, each paying torch's start-up), within ~6 minutes on 2 cores; `make test-e2e` runs
+# those. CI runs both.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "not slow and not e2e" $(PYTEST_ARGS)
+
+test-e2e: $(STAMP)
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist worksteal -m "e2e and not slow" $(PYTEST_ARGS)
 
 # The lint gate CI runs before the tests: ruff (lint and format) and mypy (config in pyproject.toml).
 lint: $(STAMP)

@@ -42,6 +42,7 @@ def _run(args: list[str], work: Path, env: dict[str, str]) -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("page", TUTORIALS, ids=[p.stem for p in TUTORIALS])
 def test_tutorial_runs_end_to_end(page, tmp_path):
     work, site = tmp_path / "work", tmp_path / "site"

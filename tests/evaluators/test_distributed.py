@@ -33,6 +33,7 @@ def _single(tmp_path: Path, space: str, out: Path, ranks: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
+@pytest.mark.e2e
 def test_torchrun_two_ranks_match_each_other_and_one_process(tmp_path, tiny_space_file):
     _torchrun(tmp_path, tiny_space_file, tmp_path / "ddp", tmp_path / "ddp-ranks")
     _single(tmp_path, tiny_space_file, tmp_path / "one", tmp_path / "one-ranks")
@@ -58,6 +59,7 @@ def test_torchrun_two_ranks_match_each_other_and_one_process(tmp_path, tiny_spac
     assert all(torch.equal(saved["model"][n], r0[n]) for n in saved["model"])
 
 
+@pytest.mark.e2e
 def test_torchrun_resumes_to_the_uninterrupted_result(tmp_path, tiny_space_file):
     out = tmp_path / "ddp"
     _torchrun(tmp_path, tiny_space_file, out, tmp_path / "part", "15")
@@ -89,6 +91,7 @@ def test_single_process_is_not_distributed(monkeypatch):
         DataParallel(rank=0, world_size=2).check_batch(511)
 
 
+@pytest.mark.e2e
 def test_the_documented_torchrun_command(tmp_path, tiny_space_file):
     """`torchrun --standalone --nproc_per_node=2 -m nasrec train-supernet ...`, as the README shows it."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "NASREC_CACHE": str(tmp_path / "cache"), "COLUMNS": "200"}

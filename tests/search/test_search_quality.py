@@ -15,6 +15,7 @@ from nasrec.state import read_jsonl
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.e2e
 def test_the_benchmark_writes_every_field_and_gives_both_strategies_the_same_budget(tmp_path, tiny_space_file):
     out, result_file = tmp_path / "sq", tmp_path / "sq.json"
     cmd = [
