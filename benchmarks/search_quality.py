@@ -4,7 +4,8 @@ budget (same proxy evaluations, same top-k, same scratch protocol) and the zoo m
 Per seed and pooled: every model's test log loss and AUC (regret on oracle data), the paired 95 % interval of
 NASRecNet minus each other model pooled over seeds and test rows (it resamples the test rows: what one set of
 trainings scores), the Student-t interval of the per-seed differences (what varies from seed to seed), and in
-how many seeds NASRecNet is first.
+how many seeds NASRecNet is first. A model a seed's run left out (every training try diverged: `left_out` in the
+seed's entry) is in that seed's table only by its absence, and in no mean or interval.
 Each seed is one resumable run folder `OUT/seed-S`; rerunning the command finishes what is missing, and seeds
 may run in separate processes (`--seeds 0`, `--seeds 1`, then all of them to write the summary).
 
@@ -71,9 +72,15 @@ def run_config(args: argparse.Namespace, seed: int) -> RunConfig:
     )
 
 
+def in_every_seed(runs: dict[int, tuple[Summary, Path]]) -> list[str]:
+    """The final models every seed's run scored (a model a run left out, every try diverged, is compared in none)."""
+    names = [r.name for r in next(iter(runs.values()))[0].results]
+    return [n for n in names if all(any(r.name == n for r in summary.results) for summary, _ in runs.values())]
+
+
 def pooled(runs: dict[int, tuple[Summary, Path]], labels: np.ndarray) -> dict[str, dict]:
     """NASRecNet minus each model: per-row log-loss differences pooled over seeds; AUC differences averaged."""
-    names = [r.name for r in next(iter(runs.values()))[0].results if r.kind != "nasrec"]
+    names = [n for n in in_every_seed(runs) if n != "NASRecNet"]
     out = {}
     for name in names:
         best, other = [], []
@@ -97,7 +104,8 @@ def over_seeds(per_seed: dict[int, dict]) -> dict[str, dict]:
     trainings); needs two seeds or more."""
     if len(per_seed) < 2:
         return {}
-    names = [n for n in next(iter(per_seed.values()))["models"] if n != "NASRecNet"]
+    first, *others = per_seed.values()
+    names = [n for n in first["models"] if n != "NASRecNet" and all(n in s["models"] for s in others)]
     out = {}
     for name in names:
         diffs = [s["models"]["NASRecNet"]["log_loss"] - s["models"][name]["log_loss"] for s in per_seed.values()]
@@ -261,10 +269,11 @@ def _write(args, runs, console) -> None:
             "rank_of_nasrecnet": ranked.index("NASRecNet") + 1,
             "comparisons": {k: json.loads(v.model_dump_json()) for k, v in summary.comparisons.items()},
             "searches": searches(root),
+            "left_out": {d.name: d.error for d in summary.diverged},  # every training try diverged
             "stage_seconds": summary.stage_seconds,
             "seconds": round(sum(summary.stage_seconds.values()), 1),  # the run's own, whichever call ran it
         }
-    names = list(next(iter(per_seed.values()))["models"])
+    names = in_every_seed(runs)
     mean = {
         n: {
             m: float(np.mean([s["models"][n][m] for s in per_seed.values()]))

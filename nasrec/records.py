@@ -20,6 +20,7 @@ RUN/
   final/logits-NAME-D.npy     test logits [seeds, rows] of the model NAME (genotype digest D), for the intervals
   final/comparisons.json      NASRecNet minus each model with paired intervals (Comparisons), computed once
   final/nasrecnet.pt          NASRecNet's trained model, the final seed that validated best (`save_weights`)
+  final/diverged.jsonl        one FinalDiverged per other final model whose every try diverged (left out)
   best_genotype.json          NASRecNet
   best_genotype.svg           its diagram
   summary.json                Summary
@@ -41,7 +42,17 @@ from nasrec.evaluators.base import Score
 from nasrec.evaluators.stats import Interval
 from nasrec.genotype.io import GenotypeJSON
 
-__all__ = ["Comparison", "Comparisons", "Evaluation", "FinalResult", "FrontMember", "RunPaths", "Summary", "TopKResult"]
+__all__ = [
+    "Comparison",
+    "Comparisons",
+    "Evaluation",
+    "FinalDiverged",
+    "FinalResult",
+    "FrontMember",
+    "RunPaths",
+    "Summary",
+    "TopKResult",
+]
 
 
 class Evaluation(BaseModel):
@@ -87,6 +98,20 @@ class FinalResult(BaseModel):
     digest: str
     genotype: GenotypeJSON
     test: Score
+
+
+class FinalDiverged(BaseModel):
+    """A model of the final comparison (not NASRecNet: its divergence stops the run) whose every training try
+    diverged on one of its seeds: left out of the comparison, and not trained again by a rerun (a line of
+    `final/diverged.jsonl`)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    kind: Literal["zoo", "random"]
+    digest: str
+    genotype: GenotypeJSON
+    error: str = Field(description="the training's error: the seed, the tries, the last one's step and loss")
 
 
 class Comparison(BaseModel):
@@ -147,6 +172,9 @@ class Summary(BaseModel):
     topk: list[str] = Field(
         default_factory=list, description="digests of this run's top-k candidates, by rank (the log may hold more)"
     )
+    diverged: list[FinalDiverged] = Field(
+        default_factory=list, description="final models whose every training try diverged: left out of results"
+    )
 
 
 class RunPaths:
@@ -163,6 +191,7 @@ class RunPaths:
         self.random_topk = self.root / "random" / "topk.jsonl"
         self.final = self.root / "final" / "results.jsonl"
         self.comparisons = self.root / "final" / "comparisons.json"
+        self.final_diverged = self.root / "final" / "diverged.jsonl"
         self.best_weights = self.root / "final" / "nasrecnet.pt"  # NASRecNet's final model (`save_weights`)
         self.best_genotype = self.root / "best_genotype.json"
         self.best_diagram = self.root / "best_genotype.svg"

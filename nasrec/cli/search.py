@@ -302,6 +302,9 @@ def print_results(summary, out: Path) -> None:
             f"{r.test.params:,}",
         )
     console.print(rows)
+    if summary.diverged:  # the final models left out
+        names = ", ".join(d.name for d in summary.diverged)
+        console.print(f"left out (every training try diverged): {names}; why: {out / 'summary.json'}", highlight=False)
     weights = RunPaths(out).best_weights  # absent in a folder begun before nasrec kept it
     nas = next((r for r in summary.results if r.kind == "nasrec"), None)
     console.print(

@@ -165,6 +165,7 @@ class Pipeline(ScratchStages):
             rejected=self.rejected,
             front=self.front(evaluations, topk),
             topk=[r.digest for r in topk],
+            diverged=self.final_diverged(candidates),
         )
         atomic_write_text(self.paths.summary, summary.model_dump_json(indent=2))
         return summary

@@ -19,10 +19,19 @@ from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrainConfig
 from nasrec.evaluators.kept_weights import kept_digest
 from nasrec.evaluators.stats import BOOTSTRAP_MAX_ROWS, paired_auc_diff, paired_log_loss_diff
 from nasrec.genotype import Genotype
-from nasrec.records import Comparison, Comparisons, Evaluation, FinalResult, FrontMember, RunPaths, TopKResult
+from nasrec.records import (
+    Comparison,
+    Comparisons,
+    Evaluation,
+    FinalDiverged,
+    FinalResult,
+    FrontMember,
+    RunPaths,
+    TopKResult,
+)
 from nasrec.search.objectives import objective_values, pareto_front, pareto_ranks
 from nasrec.search.run_config import RunConfig
-from nasrec.state import Stage, atomic_write_bytes, atomic_write_text
+from nasrec.state import Stage, atomic_write_bytes, atomic_write_text, read_jsonl
 
 FINAL_SEED_OFFSET = 10_000
 """The final stage's seeds start here above the run's seed (the top-k stage's start at it): a winner selected by
@@ -165,7 +174,8 @@ class ScratchStages:
         test logits kept in final/ for the paired intervals, and NASRecNet's model (the seed that validated best)
         in `final/nasrecnet.pt`; a genotype that an earlier candidate has (random search
         often finds NASRecNet's), trained as this stage trains, is not trained again: its scores and logits are
-        copied."""
+        copied. A model other than NASRecNet whose every try diverges on a seed is left out (`final_diverged`: the
+        comparison goes on without it, and a rerun does not train it again); NASRecNet's stops the run."""
         c = self.config
         full = FullTrain(
             checkpoints=self.paths.checkpoints(self.paths.final),
@@ -196,7 +206,7 @@ class ScratchStages:
                 try:  # NASRecNet's model is kept for `nasrec export --weights`
                     prediction = full.predict(g, save_weights=self.paths.best_weights if kind == "nasrec" else None)
                 except TrainingDiverged:
-                    full.forget(g)  # the run stops with its message; nothing to resume
+                    full.forget(g)  # nothing to resume: NASRecNet's stops the run, another model is left out
                     raise
                 logits, score = prediction.logits, prediction.score
             buffer = io.BytesIO()
@@ -208,7 +218,28 @@ class ScratchStages:
             )
             return FinalResult(name=name, kind=kind, digest=g.digest(), genotype=g, test=score)
 
-        return stage.run(candidates, key=lambda c: (c[0], c[2].digest()), make=train, kept=lambda c: full.forget(c[2]))
+        left = Stage(self.paths.final_diverged, FinalDiverged, key=lambda r: (r.name, r.digest))
+        results: list[FinalResult] = []
+        for candidate in candidates:
+            name, kind, g = candidate
+            if (name, g.digest()) in left:
+                self.console.print(f"  {name}: every try diverged (an earlier call); left out", highlight=False)
+                continue
+            try:
+                results += stage.run(
+                    [candidate], key=lambda c: (c[0], c[2].digest()), make=train, kept=lambda c: full.forget(c[2])
+                )
+            except TrainingDiverged as exc:
+                if kind == "nasrec":
+                    raise
+                left.add(FinalDiverged(name=name, kind=kind, digest=g.digest(), genotype=g, error=str(exc)))
+                self.console.print(f"  {name}: every try diverged; left out of the comparison ({exc})", highlight=False)
+        return results
+
+    def final_diverged(self, candidates: list[tuple[str, str, Genotype]]) -> list[FinalDiverged]:
+        """The final models of `candidates` that `final` left out: every try diverged."""
+        left = {(r.name, r.digest): r for r in read_jsonl(self.paths.final_diverged, FinalDiverged)}
+        return [left[name, g.digest()] for name, _, g in candidates if (name, g.digest()) in left]
 
     def _logits(self, result: FinalResult, results: list[FinalResult]) -> np.ndarray:
         try:

@@ -37,6 +37,7 @@ from nasrec.viz.report_data import (
     FINAL_HEAD,
     RunData,
     best_facts,
+    diverged_note,
     final_rows,
     open_run,
     overview_facts,
@@ -333,7 +334,7 @@ class _Report:
             f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
             f"summary.json); {interval_note(run)}. "
             "Differences are NASRecNet minus the model: a negative log-loss or a positive AUC difference means "
-            "NASRecNet is better."
+            "NASRecNet is better." + diverged_note(run)
         )
         return (
             _table("final-table", head, rows, text_cols={0, 1, 6, 7}, digest_cols={2})

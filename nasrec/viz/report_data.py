@@ -280,6 +280,12 @@ def best_facts(run: RunData, digest: str) -> list[tuple[str, str]]:
     return facts
 
 
+def diverged_note(run: RunData) -> str:
+    """The final table's note on the models the run left out (every training try diverged), "" for none."""
+    left = run.summary.diverged if run.summary is not None else []
+    return f" Left out, every training try diverged: {', '.join(d.name for d in left)}." if left else ""
+
+
 FINAL_HEAD = ["name", "kind", "digest", "test log loss", "± (seeds)", "test AUC"]
 FINAL_HEAD += ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "params"]
 

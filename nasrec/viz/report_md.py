@@ -28,6 +28,7 @@ from nasrec.viz.report_data import (
     FINAL_HEAD,
     RunData,
     best_facts,
+    diverged_note,
     final_rows,
     open_run,
     overview_facts,
@@ -270,7 +271,7 @@ class _Markdown:
             f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
             f"summary.json); {interval_note(run)}. "
             "Differences are NASRecNet minus the model: a negative log-loss or a positive AUC difference means "
-            "NASRecNet is better."
+            "NASRecNet is better." + diverged_note(run)
         )
         return _md_table(head, rows, left={0, 1, 2, 6, 7}) + "\n\n" + note
 

@@ -4,22 +4,26 @@ kept per model, the best genotype's meta, the comparisons."""
 from __future__ import annotations
 
 import hashlib
+import io
 
 import numpy as np
 import pytest
 from rich.console import Console
 
-from nasrec.evaluators import FullTrain
+from nasrec.evaluators import FullTrain, TrainingDiverged
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import Prediction
 from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.stats import paired_log_loss_diff
 from nasrec.genotype import load
+from nasrec.genotype.zoo import load_zoo
 from nasrec.records import Comparisons, FinalResult, RunPaths, StageTime, TopKResult
 from nasrec.search.pipeline import Pipeline, RunConfig
 from nasrec.state import pin_config, read_jsonl
+from nasrec.viz.report import build_report
 from nasrec.viz.report_data import RunData
+from nasrec.viz.report_md import write_markdown_report
 
 
 @pytest.fixture
@@ -213,3 +217,40 @@ def test_an_extended_runs_nasrecnet_that_random_search_had_logged_is_trained_for
     p.paths.final.write_text(rnd.model_dump_json() + "\n")
     p.final([("NASRecNet", "nasrec", g), ("random search", "random", g)])
     assert fake_training["test"] == 2
+
+
+def test_a_final_model_whose_every_try_diverges_is_left_out_and_a_rerun_does_not_train_it_again(
+    tmp_path, tiny_space_file, fake_training, monkeypatch
+):
+    faked, dlrm, tries = FullTrain.predict, load_zoo("dlrm").digest(), []
+    message = "genotype x, seed 10000: training diverged in all 3 tries; the last: loss 99 at step 3"
+
+    def predict(self, genotype, save_weights=None):
+        if genotype.digest() == dlrm and self.cfg.eval_split == "test":
+            tries.append(genotype.digest())
+            raise TrainingDiverged(message, step=3, loss=99.0)
+        return faked(self, genotype, save_weights)
+
+    monkeypatch.setattr(FullTrain, "predict", predict)
+    cfg = config(tiny_space_file).model_copy(update={"zoo": ("dlrm", "deepfm")})
+    root = tmp_path / "run"
+    for call in (1, 2):
+        out = io.StringIO()
+        summary = Pipeline(cfg, root, console=Console(file=out, width=300), progress=False).run()
+        assert [r.name for r in summary.results] == ["NASRecNet", "zoo:deepfm", "random search"]
+        assert [(d.name, d.kind, d.digest, d.error) for d in summary.diverged] == [("zoo:dlrm", "zoo", dlrm, message)]
+        assert set(summary.comparisons) == {"zoo:deepfm", "random search"} and len(tries) == 1  # not tried again
+        said = "every try diverged; left out of the comparison" if call == 1 else "every try diverged (an earlier call)"
+        assert f"  zoo:dlrm: {said}" in out.getvalue()
+    note = "Left out, every training try diverged: zoo:dlrm."
+    assert note in build_report(root) and note in write_markdown_report(root, tmp_path / "r.md").read_text()
+
+    def no_final_trains(self, genotype, save_weights=None):
+        if self.cfg.eval_split == "test":
+            raise TrainingDiverged(message, step=3, loss=99.0)
+        return faked(self, genotype, save_weights)
+
+    monkeypatch.setattr(FullTrain, "predict", no_final_trains)
+    with pytest.raises(TrainingDiverged, match="training diverged in all 3 tries"):  # NASRecNet's stops the run
+        Pipeline(cfg, tmp_path / "other", console=Console(quiet=True), progress=False).run()
+    assert not RunPaths(tmp_path / "other").final_diverged.exists()

@@ -161,3 +161,18 @@ def test_against_another_run_differences_the_seeds_and_models_both_have():
     assert (nas["interval"]["low"], nas["interval"]["high"]) == pytest.approx((-0.01 - half, -0.01 + half))
     assert result["zoo:dlrm"]["diffs"] == [0.0, 0.0, 0.0]  # trained alike in both runs
     assert bench.against(mine, {"per_seed": {"0": other["per_seed"]["0"]}}) == {}  # one shared seed: no interval
+
+
+def test_a_model_a_seed_left_out_is_in_no_interval_over_seeds():
+    bench = _benchmark_module()
+    per_seed = {
+        0: {
+            "models": {
+                "NASRecNet": {"log_loss": 0.48},
+                "zoo:dlrm": {"log_loss": 0.50},
+                "random search": {"log_loss": 0.49},
+            }
+        },
+        1: {"models": {"NASRecNet": {"log_loss": 0.47}, "random search": {"log_loss": 0.50}}},  # dlrm diverged
+    }
+    assert set(bench.over_seeds(per_seed)) == {"random search"}
