@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import BaseModel
 
-from nasrec.evaluators.metrics import auc
+from nasrec.evaluators.metrics import auc, tie_groups
 
 # "auto" bootstraps up to this many test rows and is analytic above. CPU seconds per model pair at the final
 # stage's defaults (3 seeds; 2000 log-loss and 500 AUC resamples; benchmarks/paired_intervals.py, one thread): the
@@ -219,10 +219,8 @@ def _placements(pos: np.ndarray, s: np.ndarray) -> tuple[float, np.ndarray, np.n
     counted here per tie group."""
     m = int(np.count_nonzero(pos))
     n = len(pos) - m
-    order = np.argsort(s)
-    ordered, positive = s[order], pos[order].astype(np.int64)
-    first = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # each tie group's first sorted position
-    size = np.diff(np.r_[first, len(s)])
+    order, first, size = tie_groups(s)  # each tie group's first sorted position and size
+    positive = pos[order].astype(np.int64)
     pos_before = np.r_[0, np.cumsum(positive)][first]
     pos_in = np.add.reduceat(positive, first)
     group = np.empty(len(s), dtype=np.int64)
