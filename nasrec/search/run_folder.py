@@ -16,7 +16,7 @@ from nasrec.errors import UsageError
 from nasrec.search.base import STRATEGIES, growable_options
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.state import ConfigDiffers, pin_config
-from nasrec.state.configs import refusal, with_absent
+from nasrec.state.configs import with_absent
 
 DISPATCH = ("executor", "ray_address", "workers", "device")
 """Where and how work runs, not what it computes: a run may resume on another executor (e.g. onto a cluster),
@@ -154,10 +154,11 @@ def pin_run_config(path: Path, config: RunConfig) -> dict[str, tuple[Any, Any]]:
             grow=grow,
             paths=PATHS,
             absent=absent_fields(_saved(path)),
+            mirrors=MIRRORS,
         )
     except ConfigDiffers as exc:
-        _refuse_blocked_growth(path, config, exc.differences)
-        raise ConfigDiffers(refusal(path, "run", exc.differences, MIRRORS), exc.differences) from None
+        _refuse_blocked_growth(path, config, exc.differences)  # a clearer refusal where it applies
+        raise
 
 
 MIRRORS = {"supernet.data": "data", "supernet.space": "space", "supernet.train.seed": "seed"}

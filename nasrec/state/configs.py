@@ -36,6 +36,7 @@ def pin_config(
     grow: Iterable[str] = (),
     paths: Iterable[str] = ("data",),
     absent: dict[str, Any] | None = None,
+    mirrors: dict[str, str] | None = None,
 ) -> dict[str, tuple[Any, Any]]:
     """Write `config` to `path` (under `key`, beside `extra`, when given) if there is none; else check that
     the saved one, read through the same model, equals `config` but for the fields in `ignore` (where and
@@ -53,7 +54,9 @@ def pin_config(
 
     `absent`: fields a saved config may lack, with the value that folder's runs used (what nasrec did before the
     field existed), so a folder is not resumed with a field's new default; a dotted one (`evaluator.config.x`)
-    is filled in where its parent is there."""
+    is filled in where its parent is there.
+
+    `mirrors`: fields that copy another (`refusal`), whose values a refusal shows once."""
     path, ignore = Path(path), set(ignore)
     body = config.model_dump(mode="json")
     if not path.exists():
@@ -83,7 +86,7 @@ def pin_config(
     differ = [d for d in _differences(new, old) if d.split(".")[0] not in ignore]
     if differ:
         differences = {d: (_at(old, d), _at(new, d)) for d in differ}
-        raise ConfigDiffers(refusal(path, what, differences), differences)
+        raise ConfigDiffers(refusal(path, what, differences, mirrors), differences)
     if grown:
         atomic_write_text(path, json.dumps({key: body, **(extra or {})} if key else body, indent=2) + "\n")
     return grown
