@@ -275,7 +275,7 @@ def draw_run(out: Path) -> None:
 
 
 def print_results(summary, out: Path) -> None:
-    from nasrec.evaluators.kept_weights import kept_digest
+    from nasrec.evaluators.kept_weights import holds_weights_of
     from nasrec.records import RunPaths
 
     seeds = len(summary.seeds) or 1
@@ -309,7 +309,7 @@ def print_results(summary, out: Path) -> None:
     nas = next((r for r in summary.results if r.kind == "nasrec"), None)
     console.print(
         f"best genotype: {out / summary.best_genotype}"
-        + (f"\nits trained weights: {weights}" if nas and kept_digest(weights) == nas.genotype.active_digest() else "")
+        + (f"\nits trained weights: {weights}" if nas and holds_weights_of(weights, nas.genotype) else "")
         + f"\nsummary: {out / 'summary.json'}\nreport: {out / 'report.html'}",
         highlight=False,
     )

@@ -15,15 +15,16 @@ from nasrec.compiler.standalone import recorded_digest, save_weights
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import SeedRun
 from nasrec.evaluators.checkpoint import load_checkpoint
+from nasrec.genotype.schema import Genotype
 
 
-def kept_digest(path: str | Path) -> str | None:
-    """The active digest of the architecture whose weights `path` holds (`save_weights`); None where the file is
-    absent, unreadable or records none (its tensors are mapped, not read)."""
+def holds_weights_of(path: str | Path, genotype: Genotype) -> bool:
+    """Whether `path` holds weights `save_weights` wrote for `genotype`'s architecture (its active digest); False
+    where the file is absent, unreadable or records none (its tensors are mapped, not read)."""
     try:
-        return recorded_digest(load_checkpoint(path, mmap=True))
+        return recorded_digest(load_checkpoint(path, mmap=True)) == genotype.active_digest()
     except UsageError:
-        return None
+        return False
 
 
 class KeptWeights:

@@ -16,7 +16,7 @@ from nasrec.evaluators import FullTrain, TrainConfig, TrainingDiverged
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrainConfig
-from nasrec.evaluators.kept_weights import kept_digest
+from nasrec.evaluators.kept_weights import holds_weights_of
 from nasrec.evaluators.stats import BOOTSTRAP_MAX_ROWS, paired_auc_diff, paired_log_loss_diff
 from nasrec.genotype import Genotype
 from nasrec.records import (
@@ -197,7 +197,7 @@ class ScratchStages:
             # random search found NASRecNet's genotype: the same trainings (on the same device: a resumed run may
             # have moved), copied, so that the two compare equal rather than by noise
             twin = next((r for r in done if r.digest == g.digest() and same_training(r.test, full)), None)
-            if kind == "nasrec" and twin is not None and kept_digest(self.paths.best_weights) != g.active_digest():
+            if kind == "nasrec" and twin is not None and not holds_weights_of(self.paths.best_weights, g):
                 twin = None  # NASRecNet's weights are kept: its twin's trainings kept none (an extended run)
             if twin is not None:
                 logits, score = self._logits(twin, done), twin.test

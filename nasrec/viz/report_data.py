@@ -13,7 +13,7 @@ from pydantic import BaseModel, ValidationError
 
 from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
-from nasrec.evaluators.kept_weights import kept_digest
+from nasrec.evaluators.kept_weights import holds_weights_of
 from nasrec.genotype.errors import GenotypeError
 from nasrec.genotype.io import load
 from nasrec.genotype.schema import Genotype
@@ -275,7 +275,7 @@ def best_facts(run: RunData, digest: str) -> list[tuple[str, str]]:
             s = scores[stage]
             label = proxy_label(s) if stage == "proxy" else labels[stage]
             facts.append((label, f"log loss {_f(s.log_loss, 5)} · AUC {_f(s.auc, 4)}"))
-    if kept_digest(run.paths.best_weights) == g.active_digest():  # the final stage kept its trained model
+    if holds_weights_of(run.paths.best_weights, g):  # the final stage kept its trained model
         facts.append(("trained weights", f"{run.rel(run.paths.best_weights)} (nasrec export --weights)"))
     return facts
 
