@@ -254,3 +254,24 @@ def test_a_final_model_whose_every_try_diverges_is_left_out_and_a_rerun_does_not
     with pytest.raises(TrainingDiverged, match="training diverged in all 3 tries"):  # NASRecNet's stops the run
         Pipeline(cfg, tmp_path / "other", console=Console(quiet=True), progress=False).run()
     assert not RunPaths(tmp_path / "other").final_diverged.exists()
+
+
+def test_the_cli_names_the_kept_weights_only_when_they_are_nasrecnets(tmp_path, tiny_space_file, fake_training, capsys):
+    from nasrec.cli.search import print_results
+    from nasrec.compiler import compile_standalone
+    from nasrec.compiler.standalone import save_weights
+
+    root = tmp_path / "run"
+    summary = run(root, tiny_space_file)
+    sized = [
+        r.model_copy(update={"test": r.test.model_copy(update={"flops": 1, "params": 1})}) for r in summary.results
+    ]
+    summary = summary.model_copy(update={"results": sized})  # the faked training measured no cost
+    weights = RunPaths(root).best_weights
+    capsys.readouterr()
+    nas = next(r for r in summary.results if r.kind == "nasrec")
+    for kept, named in ((None, False), (load_zoo("dlrm"), False), (nas.genotype, True)):  # none, another's, its own
+        if kept is not None:
+            save_weights(compile_standalone(kept, open_data("sample:criteo").spec), weights)
+        print_results(summary, root)
+        assert (f"its trained weights: {weights}" in capsys.readouterr().out) is named, kept
