@@ -137,7 +137,7 @@ class Pipeline(ScratchStages):
         evaluations = self._stage("search", lambda: self.search(self.paths.evaluations))
         self.check_scored(evaluations)
         topk = self._stage("top-k", lambda: self.train_top_k(evaluations, self.paths.topk))
-        best = self.best_trained(topk, self.paths.topk)
+        best = self.best_trained(topk, self.paths.topk, self.paths.supernet)
         save(
             best.genotype.with_meta(
                 name="NASRecNet",
@@ -348,4 +348,4 @@ class Pipeline(ScratchStages):
         evaluations = self.search(self.paths.random_evaluations, baseline, searched)
         self.check_scored(evaluations, self.paths.random_evaluations)
         topk = self.train_top_k(evaluations, self.paths.random_topk, read_jsonl(self.paths.topk, TopKResult))
-        return self.best_trained(topk, self.paths.random_topk).genotype
+        return self.best_trained(topk, self.paths.random_topk, self.paths.supernet).genotype

@@ -53,6 +53,13 @@ def same_training(score: Score, full: FullTrain) -> bool:
     return cfg.model_dump(exclude=ignore) == full.cfg.model_dump(exclude=ignore)
 
 
+def new_folder(supernet: Path, change: str) -> str:
+    """The way on when a scratch stage cannot go on: a run folder keeps the settings of its first call, so a new
+    folder with `change`; a trained `supernet` copied there is reused (the run's supernet settings are the same)."""
+    keep = f"; copy {supernet.parent} into it to reuse the trained supernet" if supernet.is_file() else ""
+    return f"run again in a new folder with {change} (a run folder keeps its first settings{keep})"
+
+
 class ScratchStages:
     """The top-k and final stages of a `Pipeline` (which sets these three attributes)."""
 
@@ -101,15 +108,16 @@ class ScratchStages:
         )
 
     @staticmethod
-    def best_trained(topk: list[TopKResult], log: Path) -> TopKResult:
+    def best_trained(topk: list[TopKResult], log: Path, supernet: Path) -> TopKResult:
         """The top-k candidate with the best validation score; a `UsageError` naming `log` when every one
-        diverged (no candidate was trained: picking by proxy rank would hand the final stage an untested one)."""
+        diverged (no candidate was trained: picking by proxy rank would hand the final stage an untested one),
+        with the way on (`new_folder`: the run's `supernet` reused)."""
         trained = [r for r in topk if r.full is not None]
         if not trained:
             first = topk[0].error if topk else "no candidate"
             raise UsageError(
                 f"{log}: all {len(topk)} top-k candidates diverged when trained from scratch (the first: {first}); "
-                "run again in a new folder with a lower --scratch-lr or a larger --top-k"
+                + new_folder(supernet, "a lower --scratch-lr or a larger --top-k")
             )
         return min(trained, key=lambda r: r.valid_value)
 
@@ -231,7 +239,13 @@ class ScratchStages:
                 )
             except TrainingDiverged as exc:
                 if kind == "nasrec":
-                    raise
+                    change = "a lower --scratch-lr or a larger --scratch-min-warmup-steps"
+                    raise TrainingDiverged(
+                        f"NASRecNet's final training: {exc}; {new_folder(self.paths.supernet, change)}",
+                        step=exc.step,
+                        loss=exc.loss,
+                        detail=exc.detail,
+                    ) from exc
                 left.add(FinalDiverged(name=name, kind=kind, digest=g.digest(), genotype=g, error=str(exc)))
                 self.console.print(f"  {name}: every try diverged; left out of the comparison ({exc})", highlight=False)
         return results

@@ -251,8 +251,13 @@ def test_a_final_model_whose_every_try_diverges_is_left_out_and_a_rerun_does_not
         return faked(self, genotype, save_weights)
 
     monkeypatch.setattr(FullTrain, "predict", no_final_trains)
-    with pytest.raises(TrainingDiverged, match="training diverged in all 3 tries"):  # NASRecNet's stops the run
+    with pytest.raises(TrainingDiverged) as stopped:  # NASRecNet's stops the run, saying how to go on
         Pipeline(cfg, tmp_path / "other", console=Console(quiet=True), progress=False).run()
+    assert str(stopped.value) == (
+        f"NASRecNet's final training: {message}; run again in a new folder with a lower --scratch-lr or a larger "
+        "--scratch-min-warmup-steps (a run folder keeps its first settings)"  # `params` trained no supernet
+    )
+    assert (stopped.value.step, stopped.value.loss) == (3, 99.0)
     assert not RunPaths(tmp_path / "other").final_diverged.exists()
 
 

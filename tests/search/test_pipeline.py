@@ -239,12 +239,40 @@ def test_the_best_of_the_top_k_is_a_trained_one_and_none_trained_is_an_error(tmp
     better = trained.model_copy(update={"log_loss": 0.46})
     diverged = "train x: loss 9 at step 20 is more than 3x the running median"
     topk = [result(1, None, diverged), result(2, trained), result(3, better)]
-    assert Pipeline.best_trained(topk, tmp_path / "topk.jsonl").rank == 3
-    with pytest.raises(ValueError) as exc:
-        Pipeline.best_trained([result(1, None, diverged), result(2, None, "nan")], tmp_path / "topk.jsonl")
-    assert str(exc.value) == (
+    supernet = tmp_path / "supernet" / "checkpoint.pt"
+    assert Pipeline.best_trained(topk, tmp_path / "topk.jsonl", supernet).rank == 3
+    none_trained = [result(1, None, diverged), result(2, None, "nan")]
+    said = (
         f"{tmp_path / 'topk.jsonl'}: all 2 top-k candidates diverged when trained from scratch (the first: "
-        f"{diverged}); run again in a new folder with a lower --scratch-lr or a larger --top-k"
+        f"{diverged}); run again in a new folder with a lower --scratch-lr or a larger --top-k (a run folder keeps "
+        "its first settings"
+    )
+    with pytest.raises(ValueError) as exc:
+        Pipeline.best_trained(none_trained, tmp_path / "topk.jsonl", supernet)
+    assert str(exc.value) == f"{said})"
+    supernet.parent.mkdir()
+    supernet.write_bytes(b"weights")  # a trained supernet: the way on keeps it
+    with pytest.raises(ValueError) as exc:
+        Pipeline.best_trained(none_trained, tmp_path / "topk.jsonl", supernet)
+    assert str(exc.value) == f"{said}; copy {supernet.parent} into it to reuse the trained supernet)"
+
+
+def test_a_supernet_copied_into_a_new_folder_is_reused_there_with_other_scratch_settings(run, tmp_path):
+    """What a run whose scratch trainings diverge advises: a new folder with a calmer --scratch-lr, the trained
+    supernet copied in. Its settings are the run's, so it is taken as trained: not one step more."""
+    import shutil
+
+    config, root, _ = run
+    paths = RunPaths(root)
+    shutil.copytree(paths.supernet.parent, tmp_path / "new" / "supernet")
+    calmer = config.model_copy(update={"scratch_lr": config.scratch_lr / 2, "scratch_min_warmup_steps": 50})
+    pipeline = Pipeline(calmer, tmp_path / "new", console=Console(quiet=True), progress=False)
+    pipeline.check()  # the copy's settings are this run's
+    pipeline.train_supernet()
+    copied = RunPaths(tmp_path / "new")
+    assert copied.supernet.read_bytes() == paths.supernet.read_bytes()  # resumed at its last step: no step trained
+    assert json.loads((copied.supernet.parent / "training.json").read_text())["steps"] == (
+        json.loads((paths.supernet.parent / "training.json").read_text())["steps"]
     )
 
 
