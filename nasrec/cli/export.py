@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from nasrec.cli.common import console, features_of, load_checked, note, user_errors
 from nasrec.errors import UsageError
 from nasrec.genotype.io import ref_layernorm
+
+if TYPE_CHECKING:
+    from nasrec.evaluators.supernet_training import SupernetTrainingConfig
 
 
 def model_for(
@@ -128,7 +131,7 @@ def _inherited(
     """`genotype`'s model with its weights sliced from the supernet checkpoint `weights` (peeked: `state`);
     a note on stderr when its training is unfinished."""
     from nasrec.compiler import compile_standalone
-    from nasrec.evaluators.supernet_training import load_supernet
+    from nasrec.evaluators.supernet_training import SupernetTrainingConfig, load_supernet
     from nasrec.genotype.errors import GenotypeError
 
     try:
@@ -150,27 +153,33 @@ def _inherited(
         supernet.space.check(genotype)
     except GenotypeError as exc:
         raise UsageError(f"{name}: not in the space of supernet {weights}: {exc}") from None
-    progress = unfinished(weights, state)
+    config = SupernetTrainingConfig.model_validate_json((weights.parent / "config.json").read_text())  # read above
+    progress = unfinished(config, state)
     if progress is not None:
         note(
             f"{weights} is an unfinished supernet (step {progress[0]:,} of {progress[1]:,}); its weights are "
             "exported as they are"
         )
+    if config.center_logits:
+        note(
+            f"{weights} was trained on batch-centred logits (center_logits): the model ranks rows as its subnet "
+            "does, but its logits carry an offset no training set, so its click probabilities are not calibrated; "
+            f"fine-tune it first (nasrec evaluate {name} --data {config.data} --inherit {weights} --save-weights FILE) "
+            "and export FILE"
+        )
     return compile_standalone(genotype, supernet.features, inherit=supernet)
 
 
-def unfinished(weights: Path, state: dict) -> tuple[int, int] | None:
-    """(step, total) of a supernet checkpoint whose training stopped before its last step: the step it
-    records, the total its `config.json`'s recipe plans over its data's train split. None when finished or
-    when the checkpoint records no step."""
+def unfinished(config: SupernetTrainingConfig, state: dict) -> tuple[int, int] | None:
+    """(step, total) of a supernet checkpoint (`state`, trained by `config`) whose training stopped before its
+    last step: the step it records, the total the recipe plans over its data's train split. None when finished
+    or when the checkpoint records no step."""
     from nasrec.evaluators.data_ref import open_data
-    from nasrec.evaluators.supernet_training import SupernetTrainingConfig
     from nasrec.evaluators.training import total_steps
 
     step = state.get("step")
     if not isinstance(step, int):
         return None
-    config = SupernetTrainingConfig.model_validate_json((weights.parent / "config.json").read_text())
     total = total_steps(
         config.train.epochs, open_data(config.data).split("train").full_batches(config.train.batch_size)
     )

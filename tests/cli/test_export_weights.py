@@ -178,3 +178,27 @@ def test_an_unfinished_supernet_is_exported_with_a_note(tmp_path, pair, tiny_spa
     train_supernet(config, tmp_path / "sn")  # resumed to its end
     result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", ckpt, "-o", str(tmp_path / "m.pt2"))
     assert (result.exit_code, result.stderr) == (0, ""), result.output
+
+
+def test_a_supernet_trained_on_centred_logits_is_exported_with_a_note_on_calibration(tmp_path, pair, tiny_space_file):
+    """Its subnets' logits carry an offset no training set (the trainer centred them per batch): export says so."""
+    g_file = pair[2]
+    config = SupernetTrainingConfig(data="sample:criteo", space=tiny_space_file, cap=100, center_logits=True)
+    (tmp_path / "sn").mkdir()
+    (tmp_path / "sn" / "config.json").write_text(config.model_dump_json())
+    train_supernet(config, tmp_path / "sn")
+    ckpt = str(tmp_path / "sn" / "checkpoint.pt")
+    result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", ckpt, "-o", str(tmp_path / "m.pt2"))
+    assert (result.exit_code, result.stderr) == (
+        0,
+        f"note: {ckpt} was trained on batch-centred logits (center_logits): the model ranks rows as its subnet "
+        "does, but its logits carry an offset no training set, so its click probabilities are not calibrated; "
+        f"fine-tune it first (nasrec evaluate {g_file} --data sample:criteo --inherit {ckpt} --save-weights FILE) "
+        "and export FILE\n",
+    ), result.output
+    assert result.stdout.startswith(f"wrote {tmp_path / 'm.pt2'}: ")
+    tuned = str(tmp_path / "tuned.pt")  # as the note says (the space file named, as for export)
+    args = ("--data", "sample:criteo", "--inherit", ckpt, "--save-weights", tuned, "--epochs", "0.2")
+    assert nasrec("evaluate", g_file, "--space", tiny_space_file, *args).exit_code == 0
+    result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", tuned, "-o", str(tmp_path / "t.pt2"))
+    assert (result.exit_code, result.stderr) == (0, ""), result.output

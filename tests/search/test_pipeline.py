@@ -271,9 +271,8 @@ def test_a_supernet_copied_into_a_new_folder_is_reused_there_with_other_scratch_
     pipeline.train_supernet()
     copied = RunPaths(tmp_path / "new")
     assert copied.supernet.read_bytes() == paths.supernet.read_bytes()  # resumed at its last step: no step trained
-    assert json.loads((copied.supernet.parent / "training.json").read_text())["steps"] == (
-        json.loads((paths.supernet.parent / "training.json").read_text())["steps"]
-    )
+    steps = [json.loads((p.supernet.parent / "training.json").read_text())["steps"] for p in (copied, paths)]
+    assert steps[0] == steps[1] > 0
 
 
 def test_the_final_stage_trains_the_winners_with_seeds_their_selection_did_not_use(run, tmp_path):
