@@ -187,6 +187,14 @@ def search(
     ),
     device: Device = default(RunConfig, "device"),
     tensorboard_dir: TensorBoard = None,
+    estimate: Annotated[
+        bool,
+        typer.Option(
+            "--estimate",
+            help="Print the plan with each stage's time at most on this machine, measured now (a few supernet and "
+            "scratch steps, a few proxy evaluations; about a minute), and stop: nothing is written in --out.",
+        ),
+    ] = False,
 ) -> None:
     """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo.
     Every flag is checked before the first stage starts; nothing is written when one is wrong."""
@@ -253,10 +261,37 @@ def search(
     pipeline = Pipeline(config, out, console=console)
     pipeline.check()  # what the config names exists here: an error, if any, comes alone
     note_cpu_on_cuda(device)
+    if estimate:
+        print_estimate(pipeline)
+        return
     with tensorboard(tensorboard_dir):
         summary = pipeline.run()
     draw_run(out)
     print_results(summary, out)
+
+
+def print_estimate(pipeline: Pipeline) -> None:
+    """`--estimate`: the plan, then each stage's time at most, measured on this machine now."""
+    import torch
+
+    from nasrec.evaluators.distributed import resolve_device
+    from nasrec.search.estimate import duration, measure
+
+    pipeline.print_plan()
+    rates = measure(pipeline.config)
+    stages = pipeline.estimate(rates)
+    device = resolve_device(pipeline.config.device)
+    threads = torch.get_num_threads()
+    where = f"cpu, {threads} thread{'s' * (threads > 1)}" if device.type == "cpu" else str(device)
+    measured = f"({where}; measured in {rates.measured_seconds:.0f} s)"
+    what = "the plan's work at the rates measured; start-up and validations not counted"
+    console.print(Text.assemble(("estimate", "bold"), f" on this machine {measured}: {what}"))
+    for e in stages:
+        took = "?" if e.seconds is None else duration(e.seconds)
+        console.print(f"  {e.stage}: {took}: {e.how}", highlight=False)
+    known = [e.seconds for e in stages if e.seconds is not None]
+    rest = "" if len(known) == len(stages) else ", and the search's evaluations"
+    console.print(f"  in all: {duration(sum(known))}{rest}", highlight=False)
 
 
 def draw_run(out: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Literal
@@ -113,7 +114,12 @@ class SupernetTrainer(Trainer):
     table keeps its sparse gradient and Adagrad on its rows. Same updates as plain autograd, at the subnet's cost."""
 
     def __init__(
-        self, supernet: Supernet, config: TrainConfig, paths: PathSampler, center: float | None = None, **kw: Any
+        self,
+        supernet: Supernet,
+        config: TrainConfig,
+        paths: Callable[[int], Genotype],
+        center: float | None = None,
+        **kw: Any,
     ) -> None:
         self.supernet, self.paths, self.center = supernet, paths, center
         self.view: SupernetView | None = None

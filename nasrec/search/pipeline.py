@@ -28,6 +28,7 @@ from nasrec.genotype import SAMPLERS, Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
 from nasrec.records import Evaluation, RunPaths, StageTime, Summary, TopKResult
 from nasrec.search.base import Constraint, build_strategy
+from nasrec.search.estimate import Rates, StageEstimate, estimate, measure
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.plan import plan
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
@@ -126,10 +127,7 @@ class Pipeline(ScratchStages):
 
     def _run(self) -> Summary:
         self._write_config()
-        at_most = " (at most: early stopping ends trainings sooner; a diverged training is retried, calmer)"
-        self.console.print(Text.assemble(("plan", "bold"), at_most))
-        for stage, what in self.plan():
-            self.console.print(f"  {stage}: {what}", highlight=False)
+        self.print_plan()
         self.stage_seconds, logged = self._load_stage_times()
         self._done = self._finished_stages(logged)
         if self.uses_supernet():
@@ -249,12 +247,29 @@ class Pipeline(ScratchStages):
 
     def plan(self) -> list[tuple[str, str]]:
         """Each stage's work at most, counted from the config and the data (`nasrec.search.plan`)."""
+        rows = len(open_data(self.config.data).split("train"))
+        return plan(self.config, rows, self._budget(), self.uses_supernet())
+
+    def print_plan(self) -> None:
+        at_most = " (at most: early stopping ends trainings sooner; a diverged training is retried, calmer)"
+        self.console.print(Text.assemble(("plan", "bold"), at_most))
+        for stage, what in self.plan():
+            self.console.print(f"  {stage}: {what}", highlight=False)
+
+    def estimate(self, rates: Rates | None = None) -> list[StageEstimate]:
+        """Each stage's time at most on this machine (`nasrec.search.estimate`): the plan's work times `rates`,
+        measured now when not given. Writes nothing in the run folder."""
+        data = open_data(self.config.data)
+        rows = (len(data.split("train")), len(data.split("train+valid")))
+        return estimate(self.config, rates or measure(self.config), *rows, self._budget())
+
+    def _budget(self) -> int | None:
+        """The search strategy's proposals, where it says (None: it decides when to stop)."""
         c = self.config
         strategy = build_strategy(
             c.strategy.name, c.space, seed=c.seed, constraints=[], objectives=c.objectives, **c.strategy.options
         )
-        rows = len(open_data(c.data).split("train"))
-        return plan(c, rows, getattr(strategy, "budget", None), self.uses_supernet())
+        return getattr(strategy, "budget", None)
 
     def uses_supernet(self) -> bool:
         """Whether the search's evaluator reads a supernet (the `params` and `flops` baselines do not)."""

@@ -1,0 +1,200 @@
+"""What a run would take on this machine, measured before it starts: a few supernet steps, proxy evaluations and
+scratch training steps timed here, times the work `plan` counts. `nasrec search --estimate` prints it.
+
+Timed as the run trains: the run's device, batch sizes, tables and recipes. The supernet's steps run paths drawn
+at steps spread over its whole schedule (its warm-up trains the full supernet more often), on a copy never
+saved; the proxy scores sampled genotypes against that copy, so each evaluation costs what the search's do. A
+scratch step is timed on genotypes sampled from the space (the winners are not known yet; their range is shown)
+and on each zoo model. Training steps only: validations, start-up and early stopping's savings are not counted,
+nor the retries of a diverged training, and no model is compiled (a long training of a model without attention
+is, and runs a little faster).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, Field
+
+from nasrec.compiler import compile_standalone
+from nasrec.evaluators.base import build_evaluator, evaluator_config
+from nasrec.evaluators.checkpoint import save_checkpoint
+from nasrec.evaluators.data_ref import open_data
+from nasrec.evaluators.distributed import resolve_device
+from nasrec.evaluators.full_train import SCRATCH_RECIPE, FullTrainConfig
+from nasrec.evaluators.guard import TrainingDiverged
+from nasrec.evaluators.schedule import logit
+from nasrec.evaluators.supernet_training import PathSampler, SupernetTrainer
+from nasrec.evaluators.training import Trainer, total_steps
+from nasrec.genotype import Genotype, get_space, sample
+from nasrec.genotype.zoo import load_zoo
+from nasrec.search.plan import steps
+from nasrec.search.run_config import RunConfig
+
+TIMED_STEPS = 6
+"""Steps timed per model, after one untimed first step (it allocates)."""
+
+
+class Rates(BaseModel):
+    """Seconds per unit of work, measured on this machine."""
+
+    supernet_step: float | None = Field(default=None, description="None: the evaluator reads no supernet")
+    evaluation: float | None = Field(default=None, description="one proxy evaluation; None: `full` (scratch steps)")
+    scratch_steps: list[float] = Field(description="seconds per scratch step of each sampled genotype")
+    zoo_steps: dict[str, float] = Field(default_factory=dict, description="seconds per step of each zoo model")
+    measured_seconds: float = Field(description="what measuring took")
+
+    @property
+    def scratch_step(self) -> float:
+        return float(np.mean(self.scratch_steps))
+
+
+class StageEstimate(BaseModel):
+    stage: str
+    seconds: float | None = Field(description="at most; None: the strategy decides how many evaluations")
+    how: str
+
+
+def _stamped(batches: Iterable[Any], stamps: list[float]) -> Iterator[Any]:
+    for batch in batches:
+        stamps.append(time.perf_counter())
+        yield batch
+
+
+def step_seconds(trainer: Trainer, rows: Any, batch_size: int, seed: int, timed: int = TIMED_STEPS) -> float:
+    """Median seconds of `trainer`'s steps on `rows` (a data split): the time between its batch requests, a step
+    and the cut of the next batch, over `timed` steps after an untimed first."""
+    stamps: list[float] = []
+    batches = lambda epoch: _stamped(  # noqa: E731
+        rows.batches(batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True), stamps
+    )
+    with contextlib.suppress(TrainingDiverged):  # the steps before count: a time, not a score, is wanted
+        trainer.fit(batches, rows.full_batches(batch_size), stop_after=timed + 2)
+    gaps = np.diff(stamps)[1:]
+    if not len(gaps):
+        raise ValueError(f"too few training rows to time a step: {len(rows)} rows, batches of {batch_size}")
+    return float(np.median(gaps))
+
+
+class _Scattered:
+    """The schedule's path at steps drawn over the whole run: the timed steps cost what an average step does."""
+
+    def __init__(self, schedule: PathSampler, total: int, seed: int) -> None:
+        self.schedule, self.at = schedule, np.random.default_rng(seed).integers(0, max(total, 1), TIMED_STEPS + 2)
+
+    def __call__(self, step: int) -> Genotype:
+        return self.schedule(int(self.at[step % len(self.at)]))
+
+
+def measure(config: RunConfig, genotypes: int = 3) -> Rates:
+    """Time the run's units of work here: supernet steps, proxy evaluations of `genotypes` genotypes sampled
+    from the space, their scratch steps, and each zoo model's."""
+    start, c = time.perf_counter(), config
+    device = resolve_device(c.device)
+    data = open_data(c.data)
+    train = data.split("train")
+    drawn = [sample(c.space, rng=np.random.default_rng([c.seed, i])) for i in range(genotypes)]
+    evaluator = c.evaluator.name
+    fields = evaluator_config(evaluator).model_fields
+    supernet_step = evaluation = None
+    with tempfile.TemporaryDirectory(prefix="nasrec-estimate-") as tmp:
+        supernet_path = Path(tmp) / "checkpoint.pt"
+        if "supernet" in fields:
+            s = c.supernet
+            supernet = s.build_supernet().to(device)
+            total = total_steps(s.train.epochs, train.full_batches(s.train.batch_size))
+            schedule = PathSampler(get_space(s.space), s.sampler, total, s.warmup_fraction, s.warmup_mode, s.train.seed)
+            center = logit(train.positive_rate) if s.center_logits else None
+            trainer = SupernetTrainer(
+                supernet, s.train, _Scattered(schedule, total, s.train.seed), center, device=device
+            )
+            supernet_step = step_seconds(trainer, train, s.train.batch_size, s.train.seed)
+            save_checkpoint({"model": supernet.state_dict()}, supernet_path)
+            (Path(tmp) / "config.json").write_text(s.model_dump_json())
+            del trainer, supernet
+        if evaluator != "full":  # a scratch training per evaluation: counted from the scratch steps below
+            built = build_evaluator(
+                evaluator,
+                c.evaluator.build_config(data=c.data, supernet=str(supernet_path), seed=c.seed, device=c.device),
+            )
+            evaluation = float(np.median([score.seconds for score in built.evaluate(drawn)]))
+            del built
+
+    def scratch(g: Genotype) -> float:
+        model = compile_standalone(g, data.spec, layernorm=c.layernorm_final).to(device)
+        trainer = Trainer(model, SCRATCH_RECIPE, device=device, compile=False)
+        return step_seconds(trainer, train, SCRATCH_RECIPE.batch_size, c.seed)
+
+    return Rates(
+        supernet_step=supernet_step,
+        evaluation=evaluation,
+        scratch_steps=[scratch(g) for g in drawn],
+        zoo_steps={name: scratch(load_zoo(name)) for name in c.zoo},
+        measured_seconds=time.perf_counter() - start,
+    )
+
+
+def duration(seconds: float) -> str:
+    """`12 s`, `4.2 min`, `3.1 h`, `2.5 days`."""
+    for unit, size in (("days", 86_400), ("h", 3_600), ("min", 60)):
+        if seconds >= 2 * size if unit == "days" else seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    return f"{seconds:.0f} s"
+
+
+def estimate(
+    config: RunConfig, rates: Rates, train_rows: int, retrain_rows: int, budget: int | None
+) -> list[StageEstimate]:
+    """Each stage's time at most: the work `plan` counts (on `train_rows` training rows, `retrain_rows` in train +
+    valid; `budget` proposals, None where the strategy decides) times the measured `rates`."""
+    c, batch, out = config, SCRATCH_RECIPE.batch_size, []
+    if rates.supernet_step is not None:
+        n = steps(train_rows, c.supernet.train.batch_size, c.supernet.train.epochs)
+        out.append(
+            StageEstimate(
+                stage="supernet", seconds=n * rates.supernet_step, how=f"{n:,} steps x {rates.supernet_step:.3g} s"
+            )
+        )
+    per_eval, unit = rates.evaluation, "evaluation"
+    if per_eval is None:  # the `full` evaluator: a scratch training each
+        full = FullTrainConfig.model_validate(c.evaluator.build_config(data=c.data, seed=c.seed))
+        n = steps(train_rows, full.train.batch_size, full.train.epochs) * full.seeds
+        per_eval, unit = n * rates.scratch_step, f"evaluation ({n:,} scratch steps)"
+    workers = f" / {c.workers} workers" if c.workers > 1 else ""
+    search = None if budget is None else budget * per_eval / c.workers
+    how = (
+        f"{budget:,} x {per_eval:.3g} s{workers}"
+        if budget
+        else f"{per_eval:.3g} s per {unit}, until the strategy stops"
+    )
+    out.append(StageEstimate(stage="search", seconds=search, how=how))
+    low, high = min(rates.scratch_steps), max(rates.scratch_steps)
+    span = f"{rates.scratch_step:.3g} s ({low:.3g}-{high:.3g} over {len(rates.scratch_steps)} sampled genotypes)"
+    n = steps(train_rows, batch, c.full_epochs)
+    trainings = c.top_k * c.topk_seeds
+    topk = trainings * n * rates.scratch_step
+    out.append(StageEstimate(stage="top-k", seconds=topk, how=f"{trainings} x {n:,} steps x {span}"))
+    if c.random_baseline:
+        both = None if search is None else search + topk
+        out.append(
+            StageEstimate(
+                stage="random baseline",
+                seconds=both,
+                how="the search's and the top-k's at most (what they share is not done again)",
+            )
+        )
+    n = steps(train_rows, batch, c.final_epochs)
+    if c.final_protocol == "retrain":
+        n += steps(retrain_rows, batch, c.final_epochs)
+    searched = (1 + int(c.random_baseline)) * rates.scratch_step
+    final = c.final_seeds * n * (searched + sum(rates.zoo_steps[name] for name in c.zoo))
+    zoo = "".join(f", {name} {rates.zoo_steps[name]:.3g} s" for name in c.zoo)
+    models = f"NASRecNet{' and random search' * c.random_baseline} {rates.scratch_step:.3g} s{zoo}"
+    out.append(StageEstimate(stage="final", seconds=final, how=f"{c.final_seeds} x {n:,} steps x ({models})"))
+    return out

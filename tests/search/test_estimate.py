@@ -1,0 +1,125 @@
+"""`nasrec search --estimate`: the plan's work times rates measured on this machine, stage by stage; nothing
+written in the run folder."""
+
+from __future__ import annotations
+
+import pytest
+
+from nasrec.evaluators.data_ref import open_data
+from nasrec.search import estimate as estimating
+from nasrec.search.estimate import Rates, _Scattered, duration, estimate, measure
+from nasrec.search.pipeline import RunConfig
+from tests.cli.invoke import nasrec
+
+RATES = Rates(
+    supernet_step=0.5, evaluation=2.0, scratch_steps=[0.1, 0.2, 0.3], zoo_steps={"dlrm": 0.05}, measured_seconds=9
+)
+
+
+def table(*args, **kw) -> list[tuple[str, float | None, str]]:
+    return [(e.stage, e.seconds, e.how) for e in estimate(*args, **kw)]
+
+
+def test_each_stages_time_is_the_plans_work_times_the_measured_rates():
+    assert table(RunConfig(zoo=("dlrm",)), RATES, train_rows=36_672_493, retrain_rows=41_256_554, budget=2048) == [
+        ("supernet", 71_625 * 0.5, "71,625 steps x 0.5 s"),
+        ("search", 2048 * 2.0, "2,048 x 2 s"),
+        (
+            "top-k",
+            pytest.approx(15 * 716_250 * 0.2),
+            "15 x 716,250 steps x 0.2 s (0.1-0.3 over 3 sampled genotypes)",
+        ),
+        (
+            "random baseline",
+            pytest.approx(2048 * 2.0 + 15 * 716_250 * 0.2),
+            "the search's and the top-k's at most (what they share is not done again)",
+        ),
+        (
+            "final",
+            pytest.approx(3 * 716_250 * (2 * 0.2 + 0.05)),
+            "3 x 716,250 steps x (NASRecNet and random search 0.2 s, dlrm 0.05 s)",
+        ),
+    ]
+    other = RunConfig(
+        workers=4, topk_seeds=2, final_seeds=1, final_epochs=1, final_protocol="retrain", random_baseline=False, zoo=()
+    )
+    no_supernet = RATES.model_copy(update={"supernet_step": None, "zoo_steps": {}})
+    assert table(other, no_supernet, train_rows=10_240, retrain_rows=11_264, budget=None) == [
+        ("search", None, "2 s per evaluation, until the strategy stops"),
+        (
+            "top-k",
+            pytest.approx(30 * 200 * 0.2),
+            "30 x 200 steps x 0.2 s (0.1-0.3 over 3 sampled genotypes)",
+        ),
+        ("final", pytest.approx(42 * 0.2), "1 x 42 steps x (NASRecNet 0.2 s)"),
+    ]
+    parallel = table(other, no_supernet, train_rows=10_240, retrain_rows=11_264, budget=100)[0]
+    assert parallel == ("search", 50.0, "100 x 2 s / 4 workers")
+
+
+def test_a_search_by_scratch_training_counts_each_evaluation_as_its_steps():
+    config = RunConfig(evaluator={"name": "full"}, random_baseline=False, zoo=())
+    rates = RATES.model_copy(update={"evaluation": None})
+    search = table(config, rates, train_rows=10_240, retrain_rows=11_264, budget=10)[1]
+    assert search == ("search", pytest.approx(10 * 200 * 0.2), "10 x 40 s")
+
+
+def test_durations_read_in_the_unit_that_fits():
+    assert [duration(s) for s in (0.4, 59, 60, 3_599, 3_600, 172_799, 172_800)] == [
+        "0 s",
+        "59 s",
+        "1.0 min",
+        "60.0 min",
+        "1.0 h",
+        "48.0 h",
+        "2.0 days",
+    ]
+
+
+def test_the_timed_supernet_steps_run_paths_drawn_over_the_whole_schedule():
+    from nasrec.evaluators.supernet_training import PathSampler
+    from nasrec.genotype import NASREC_SMALL
+
+    schedule = PathSampler(NASREC_SMALL, "single-path", 10_000, 0.2, "whole", seed=0)
+    drawn = _Scattered(schedule, 10_000, seed=0)
+    assert all(0 <= at < 10_000 for at in drawn.at) and max(drawn.at) > 2_000  # not only inside the warm-up
+    assert drawn(3) == schedule(int(drawn.at[3]))
+
+
+def test_measured_rates_are_times_of_this_run_s_work(tiny_space_file):
+    config = RunConfig(data="sample:criteo", space=tiny_space_file, evaluator={"name": "finetune"}, zoo=(), seed=1)
+    rates = measure(config, genotypes=1)
+    assert rates.supernet_step > 0 and rates.evaluation > 0 and len(rates.scratch_steps) == 1
+    assert rates.measured_seconds > rates.evaluation and rates.zoo_steps == {}
+    trivial = measure(RunConfig(**{**config.model_dump(), "evaluator": {"name": "params"}, "zoo": ("dlrm",)}), 2)
+    assert trivial.supernet_step is None and trivial.evaluation < 1 and trivial.zoo_steps["dlrm"] > 0
+    assert len(trivial.scratch_steps) == 2 and min(trivial.scratch_steps) > 0
+
+
+def test_the_cli_prints_the_plan_and_the_estimate_and_writes_nothing(tmp_path, tiny_space_file, monkeypatch):
+    seen = []
+
+    def measured(config, genotypes=3):
+        seen.append(config)
+        return RATES
+
+    monkeypatch.setattr(estimating, "measure", measured)
+    monkeypatch.setattr("nasrec.search.pipeline.measure", measured)
+    out = tmp_path / "run"
+    args = ("--data", "sample:criteo", "--space", tiny_space_file, "--out", str(out), "--budget", "6")
+    result = nasrec("search", "--strategy", "random", *args, "--top-k", "2", "--zoo", "", "--estimate")
+    assert result.exit_code == 0, result.output
+    assert not out.exists() and seen[0].top_k == 2
+    rows = len(open_data("sample:criteo").split("train"))
+    steps = rows // 512 * 10
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("plan (at most") and lines[6].startswith("estimate on this machine (cpu, ")
+    assert lines[7:] == [
+        f"  supernet: 12 s: {rows // 512} steps x 0.5 s",
+        "  search: 12 s: 6 x 2 s",
+        f"  top-k: {duration(2 * steps * 0.2)}: 2 x {steps:,} steps x 0.2 s (0.1-0.3 over 3 sampled genotypes)",
+        f"  random baseline: {duration(12 + 2 * steps * 0.2)}: the search's and the top-k's at most (what they "
+        "share is not done again)",
+        f"  final: {duration(3 * steps * 0.4)}: 3 x {steps:,} steps x (NASRecNet and random search 0.2 s)",
+        f"  in all: {duration(rows // 512 * 0.5 + 24 + 4 * steps * 0.2 + 3 * steps * 0.4)}",
+    ]
