@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from pydantic import BaseModel, Field
 
 from nasrec.compiler import compile_standalone
@@ -61,8 +62,10 @@ class StageEstimate(BaseModel):
     how: str
 
 
-def _stamped(batches: Iterable[Any], stamps: list[float]) -> Iterator[Any]:
+def _stamped(batches: Iterable[Any], stamps: list[float], device: torch.device) -> Iterator[Any]:
     for batch in batches:
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)  # the step's kernels done, not only launched
         stamps.append(time.perf_counter())
         yield batch
 
@@ -72,7 +75,7 @@ def step_seconds(trainer: Trainer, rows: Any, batch_size: int, seed: int, timed:
     and the cut of the next batch, over `timed` steps after an untimed first."""
     stamps: list[float] = []
     batches = lambda epoch: _stamped(  # noqa: E731
-        rows.batches(batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True), stamps
+        rows.batches(batch_size, shuffle=True, seed=seed, epoch=epoch, drop_last=True), stamps, trainer.device
     )
     with contextlib.suppress(TrainingDiverged):  # the steps before count: a time, not a score, is wanted
         trainer.fit(batches, rows.full_batches(batch_size), stop_after=timed + 2)
@@ -142,8 +145,8 @@ def measure(config: RunConfig, genotypes: int = 3) -> Rates:
 
 def duration(seconds: float) -> str:
     """`12 s`, `4.2 min`, `3.1 h`, `2.5 days`."""
-    for unit, size in (("days", 86_400), ("h", 3_600), ("min", 60)):
-        if seconds >= 2 * size if unit == "days" else seconds >= size:
+    for unit, size, from_ in (("days", 86_400, 172_800), ("h", 3_600, 3_600), ("min", 60, 60)):
+        if seconds >= from_:
             return f"{seconds / size:.1f} {unit}"
     return f"{seconds:.0f} s"
 
