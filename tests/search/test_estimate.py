@@ -7,12 +7,16 @@ import pytest
 
 from nasrec.evaluators.data_ref import open_data
 from nasrec.search import estimate as estimating
-from nasrec.search.estimate import Rates, _Scattered, duration, estimate, measure
+from nasrec.search.estimate import Rates, _After, duration, estimate, measure
 from nasrec.search.pipeline import RunConfig
 from tests.cli.invoke import nasrec
 
 RATES = Rates(
-    supernet_step=0.5, evaluation=2.0, scratch_steps=[0.1, 0.2, 0.3], zoo_steps={"dlrm": 0.05}, measured_seconds=9
+    supernet_steps={"path": 0.5},
+    evaluation=2.0,
+    scratch_steps=[0.1, 0.2, 0.3],
+    zoo_steps={"dlrm": 0.05},
+    measured_seconds=9,
 )
 
 
@@ -43,7 +47,7 @@ def test_each_stages_time_is_the_plans_work_times_the_measured_rates():
     other = RunConfig(
         workers=4, topk_seeds=2, final_seeds=1, final_epochs=1, final_protocol="retrain", random_baseline=False, zoo=()
     )
-    no_supernet = RATES.model_copy(update={"supernet_step": None, "zoo_steps": {}})
+    no_supernet = RATES.model_copy(update={"supernet_steps": None, "zoo_steps": {}})
     assert table(other, no_supernet, train_rows=10_240, retrain_rows=11_264, budget=None) == [
         ("search", None, "2 s per evaluation, until the strategy stops"),
         (
@@ -76,22 +80,39 @@ def test_durations_read_in_the_unit_that_fits():
     ]
 
 
-def test_the_timed_supernet_steps_run_paths_drawn_over_the_whole_schedule():
+def test_the_supernet_step_is_the_schedules_mean_of_path_and_full_supernet_steps():
     from nasrec.evaluators.supernet_training import PathSampler
     from nasrec.genotype import NASREC_SMALL
 
     schedule = PathSampler(NASREC_SMALL, "single-path", 10_000, 0.2, "whole", seed=0)
-    drawn = _Scattered(schedule, 10_000, seed=0)
-    assert all(0 <= at < 10_000 for at in drawn.at) and max(drawn.at) > 2_000  # not only inside the warm-up
-    assert drawn(3) == schedule(int(drawn.at[3]))
+    paths, full = _After(schedule, 10_000, seed=0), _After(schedule, 10_000, seed=0, warm=True)
+    assert all(2_000 <= at < 10_000 for at in paths.at)  # after the warm-up: sampled paths only
+    assert paths(3) == schedule(int(paths.at[3])) and full(5) == schedule(0) == full(0)  # step 0: the full supernet
+    assert full(0) != paths(0) and len(full(0).blocks[0].dense.ops) > 1
+    rates = RATES.model_copy(update={"supernet_steps": {"path": 0.5, "full": 2.5}, "full_share": 0.1})
+    assert rates.supernet_step == pytest.approx(0.9 * 0.5 + 0.1 * 2.5)
+    (supernet, search, *_) = table(
+        RunConfig(zoo=()), rates.model_copy(update={"evaluation_setup": 3.0}), 10_240, 11_264, 4
+    )
+    assert supernet == (
+        "supernet",
+        pytest.approx(20 * 0.7),
+        "20 steps x 0.7 s (a path 0.5 s, the full supernet 2.5 s in 10%)",
+    )
+    assert search == ("search", 11.0, "4 x 2 s + 3 s once")
 
 
 def test_measured_rates_are_times_of_this_run_s_work(tiny_space_file):
     config = RunConfig(data="sample:criteo", space=tiny_space_file, evaluator={"name": "finetune"}, zoo=(), seed=1)
-    rates = measure(config, genotypes=1)
-    assert rates.supernet_step > 0 and rates.evaluation > 0 and len(rates.scratch_steps) == 1
+    rates = measure(config, genotypes=2, timed=2)
+    assert (
+        rates.supernet_steps["full"] > rates.supernet_steps["path"] > 0 and rates.full_share == int(23 * 0.2) / 23 / 2
+    )  # 23 steps
+    assert rates.evaluation > 0 and rates.evaluation_setup >= 0 and len(rates.scratch_steps) == 2
     assert rates.measured_seconds > rates.evaluation and rates.zoo_steps == {}
-    trivial = measure(RunConfig(**{**config.model_dump(), "evaluator": {"name": "params"}, "zoo": ("dlrm",)}), 2)
+    trivial = measure(
+        RunConfig(**{**config.model_dump(), "evaluator": {"name": "params"}, "zoo": ("dlrm",)}), 2, timed=2
+    )
     assert trivial.supernet_step is None and trivial.evaluation < 1 and trivial.zoo_steps["dlrm"] > 0
     assert len(trivial.scratch_steps) == 2 and min(trivial.scratch_steps) > 0
 
