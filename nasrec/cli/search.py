@@ -278,20 +278,20 @@ def print_estimate(pipeline: Pipeline) -> None:
     from nasrec.search.estimate import duration, measure
 
     pipeline.print_plan()
-    rates = measure(pipeline.config)
-    stages = pipeline.estimate(rates)
     device = resolve_device(pipeline.config.device)
     threads = torch.get_num_threads()
     where = f"cpu, {threads} thread{'s' * (threads > 1)}" if device.type == "cpu" else str(device)
-    measured = f"({where}; measured in {rates.measured_seconds:.0f} s)"
-    what = "the plan's work at the rates measured; start-up and validations not counted"
-    console.print(Text.assemble(("estimate", "bold"), f" on this machine {measured}: {what}"))
+    what = "the plan's work at rates measured now; start-up and validations not counted"
+    console.print(Text.assemble(("estimate", "bold"), f" on this machine ({where}): {what}"))
+    rates = measure(pipeline.config)
+    stages = pipeline.estimate(rates)
     for e in stages:
         took = "?" if e.seconds is None else duration(e.seconds)
         console.print(f"  {e.stage}: {took}: {e.how}", highlight=False)
     known = [e.seconds for e in stages if e.seconds is not None]
     rest = "" if len(known) == len(stages) else ", and the search's evaluations"
-    console.print(f"  in all: {duration(sum(known))}{rest}", highlight=False)
+    measured = f"measuring took {rates.measured_seconds:.0f} s"
+    console.print(f"  in all: {duration(sum(known))}{rest} ({measured})", highlight=False)
 
 
 def draw_run(out: Path) -> None:
