@@ -26,10 +26,12 @@ from nasrec.errors import UsageError
 from nasrec.evaluators import EVALUATORS, FinetuneConfig, SupernetTrainingConfig
 from nasrec.evaluators.base import evaluator_config
 from nasrec.evaluators.scalars import tensorboard
+from nasrec.records import RunPaths
 from nasrec.search.base import STRATEGIES, list_strategies, strategy_options
 from nasrec.search.evolution import EvolutionOptions
 from nasrec.search.pipeline import EvaluatorChoice, Pipeline, RunConfig, StrategyChoice
 from nasrec.search.random import RandomOptions
+from nasrec.search.run_folder import growable_as_folder_ran
 
 Data = Annotated[
     str, typer.Option(help="`sample:criteo`, `sample:avazu` or a prepared data folder (see `nasrec data prepare`).")
@@ -213,6 +215,8 @@ def search(
         if v is not None and k in options
     ]
     options.update({k: v for k, v in given.items() if v is not None})
+    if strategy in STRATEGIES.names():
+        options = growable_as_folder_ran(RunPaths(out).config, strategy, options)  # a budget left out: as it ran
     if strategy in STRATEGIES.names():  # flags of another strategy are an error, not silently ignored
         fields = strategy_options(strategy).model_fields
         problems += [
@@ -297,7 +301,6 @@ def print_estimate(pipeline: Pipeline) -> None:
 def draw_run(out: Path) -> None:
     """After a run: the best genotype's diagram (skipped, with a note, without graphviz) and the report."""
     from nasrec.genotype import load
-    from nasrec.records import RunPaths
     from nasrec.viz.render import render
     from nasrec.viz.report import write_report
 
@@ -311,7 +314,6 @@ def draw_run(out: Path) -> None:
 
 def print_results(summary, out: Path) -> None:
     from nasrec.evaluators.kept_weights import holds_weights_of
-    from nasrec.records import RunPaths
 
     seeds = len(summary.seeds) or 1
     rows = table(

@@ -138,6 +138,19 @@ def _saved(path: Path) -> Any:
         return None
 
 
+def growable_as_folder_ran(path: Path, strategy: str, options: dict[str, Any]) -> dict[str, Any]:
+    """`options` given on a rerun, with each growable option they leave out at the value the folder at `path`
+    (its config.json) ran with: only a value given extends a run. (Left out, the option's default would grow a
+    finished run of 6 evaluations to 2,048, and the first value would then be refused.)"""
+    saved = _saved(path)
+    theirs = saved.get("strategy") if isinstance(saved, dict) else None
+    if not isinstance(theirs, dict) or theirs.get("name") != strategy or not isinstance(theirs.get("options"), dict):
+        return options
+    ran = theirs["options"]
+    growable = growable_options(strategy, {**ran, **options})
+    return {**{k: ran[k] for k in growable if k in ran and k not in options}, **options}
+
+
 def pin_run_config(path: Path, config: RunConfig) -> dict[str, tuple[Any, Any]]:
     """Pin `config` to the run folder's `path` (config.json); a rerun may raise the strategy's budget
     (`GROWABLE`, as its options allow): the run is extended. Returns {dotted option: (old, new)} of what grew."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 
+from nasrec.cli.common import data_path, space_path
 from nasrec.evaluators.data_ref import open_data
 from nasrec.search import estimate as estimating
 from nasrec.search.estimate import Rates, _After, duration, estimate, measure
@@ -144,3 +145,28 @@ def test_the_cli_prints_the_plan_and_the_estimate_and_writes_nothing(tmp_path, t
         f"  final: {duration(3 * steps * 0.4)}: 3 x {steps:,} steps x (NASRecNet and random search 0.2 s)",
         f"  in all: {duration(rows // 512 * 0.5 + 24 + 4 * steps * 0.2 + 3 * steps * 0.4)} (measuring took 9 s)",
     ]
+
+
+def test_a_rerun_that_leaves_the_budget_out_goes_on_with_the_folders_budget(tmp_path, tiny_space_file, monkeypatch):
+    from nasrec.search.run_folder import pin_run_config
+
+    monkeypatch.setattr(estimating, "measure", lambda config, genotypes=5: RATES)
+    out = tmp_path / "run"
+    args = (
+        "--data",
+        "sample:criteo",
+        "--space",
+        tiny_space_file,
+        "--out",
+        str(out),
+        "--strategy",
+        "random",
+        "--zoo",
+        "",
+    )
+    random = {"name": "random", "options": {"budget": 6}}
+    config = RunConfig(data=data_path("sample:criteo"), space=space_path(tiny_space_file), strategy=random, zoo=())
+    out.mkdir()
+    pin_run_config(out / "config.json", config)
+    assert "  search: 12 s: 6 x 2 s" in nasrec("search", *args, "--estimate").stdout.splitlines()  # not 2,048
+    assert "  search: 16 s: 8 x 2 s" in nasrec("search", *args, "--budget", "8", "--estimate").stdout.splitlines()

@@ -9,7 +9,7 @@ import pytest
 from nasrec.errors import UsageError
 from nasrec.search.base import build_strategy
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
-from nasrec.search.run_folder import as_folder_ran, pin_run_config
+from nasrec.search.run_folder import as_folder_ran, growable_as_folder_ran, pin_run_config
 
 
 def _folder_without_max_passes(tmp_path, evaluator: EvaluatorChoice):
@@ -139,3 +139,22 @@ def test_a_proxy_folder_from_before_the_validation_cap_resumes_on_the_whole_spli
     fresh = tmp_path / "new" / "config.json"
     pin_run_config(fresh, RunConfig(evaluator=choice))  # a folder begun now keeps the cap
     assert as_folder_ran(fresh, RunConfig(evaluator=choice)).evaluator.config["valid_rows"] == 500_000
+
+
+def test_a_rerun_that_leaves_a_growable_option_out_goes_on_with_the_folders_value(tmp_path):
+    """Only a budget given extends a run: left out, its default (2,048) would grow a finished run of 6."""
+    path = tmp_path / "config.json"
+    pin_run_config(path, RunConfig(strategy=StrategyChoice(name="random", options={"budget": 6})))
+    assert growable_as_folder_ran(path, "random", {}) == {"budget": 6}
+    assert growable_as_folder_ran(path, "random", {"budget": 9}) == {"budget": 9}  # given: it extends
+    assert growable_as_folder_ran(path, "evolution", {}) == {}  # another strategy: pinning refuses it
+    assert growable_as_folder_ran(tmp_path / "none.json", "random", {}) == {}  # no run yet
+    evolution = StrategyChoice(name="evolution", options={"population": 4, "cycles": 3, "tournament": 2})
+    pin_run_config(tmp_path / "evo.json", RunConfig(strategy=evolution))
+    assert growable_as_folder_ran(tmp_path / "evo.json", "evolution", {"population": 4}) == {
+        "cycles": 3,
+        "population": 4,
+    }  # only the growable option is taken: the others stay as given (and pinning compares them)
+    scheduled = StrategyChoice(name="evolution", options={**evolution.options, "mutations": 3})
+    pin_run_config(tmp_path / "sched.json", RunConfig(strategy=scheduled))
+    assert growable_as_folder_ran(tmp_path / "sched.json", "evolution", {}) == {}  # its schedule: cycles not growable
