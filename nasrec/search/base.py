@@ -113,6 +113,10 @@ def build_strategy(
     return STRATEGIES.get(name)(space=space_as_given(space), seed=seed, **settings)
 
 
+class NoNewGenotype(UsageError):
+    """A strategy found no new genotype of its space within its budgets (`Proposer.exhausted`)."""
+
+
 class Proposer:
     """Shared middleware of strategies: de-duplication and constraints, before evaluation.
 
@@ -161,7 +165,7 @@ class Proposer:
                 return self.accept(g)
         raise self.exhausted()
 
-    def exhausted(self) -> UsageError:
+    def exhausted(self) -> NoNewGenotype:
         """The error of a strategy that found no new genotype: what its tries since the last one were."""
         last = f" (the last: {self.last_reason})" if self.over_budget else ""
         fix = (
@@ -169,7 +173,7 @@ class Proposer:
             if self.duplicates >= self.over_budget
             else "loosen the budgets (--max-flops, --max-params) or enlarge the space"
         )
-        return UsageError(
+        return NoNewGenotype(
             f"no acceptable new genotype in {self.duplicates + self.over_budget} tries: {self.duplicates} already "
             f"proposed, {self.over_budget} over the budgets{last}; {fix}"
         )

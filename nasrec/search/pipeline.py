@@ -27,14 +27,14 @@ from nasrec.evaluators.supernet_training import GUARD as SUPERNET_GUARD
 from nasrec.genotype import SAMPLERS, Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
 from nasrec.records import Evaluation, RunPaths, StageTime, Summary, TopKResult
-from nasrec.search.base import Constraint, build_strategy
+from nasrec.search.base import Constraint, NoNewGenotype, build_strategy
 from nasrec.search.estimate import Rates, StageEstimate, estimate, measure
 from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
 from nasrec.search.plan import plan
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.search.run_folder import as_folder_ran, pin_run_config
 from nasrec.search.runner import run_search, search_stats
-from nasrec.search.scratch_stages import FINAL_SEED_OFFSET, ScratchStages, same_training
+from nasrec.search.scratch_stages import FINAL_SEED_OFFSET, ScratchStages, new_folder, same_training
 from nasrec.state import RunLock, append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, repair_jsonl
 from nasrec.state.configs import pin_config
 from nasrec.state.folders import is_temporary
@@ -333,6 +333,8 @@ class Pipeline(ScratchStages):
                 stats=stats,
                 reuse=None if reuse is None else {e.digest: e for e in reuse},
             )
+        except NoNewGenotype as exc:  # the fix it names changes the run's settings: a new folder
+            raise NoNewGenotype(f"{exc}: {new_folder(self.paths.supernet, 'those settings')}") from None
         finally:
             executor.close()
         rejected = search_stats(s).get("rejected", 0)

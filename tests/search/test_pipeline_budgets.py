@@ -115,3 +115,19 @@ def test_a_front_of_three_objectives_is_tabled_with_every_objective(run, tmp_pat
     RunPaths(copy).summary.write_text(three.model_dump_json())
     html = budgets_and_front(RunData(RunPaths(copy)), lambda draw, alt: f"<img alt='{alt}'>")
     assert "<th>flops</th><th>params</th>" in html and "<td>1,000</td>" in html
+
+
+def test_budgets_no_genotype_meets_stop_the_search_with_the_way_on_in_a_new_folder(tmp_path, tiny_space_file):
+    """The fix the strategy names (looser budgets) changes the run's settings, which its folder keeps."""
+    from nasrec.search.base import NoNewGenotype
+
+    impossible = RunConfig.model_validate({**config(tiny_space_file, 1).model_dump(), "limits": {"max_params": 10}})
+    with pytest.raises(NoNewGenotype) as exc:
+        Pipeline(impossible, tmp_path / "run", console=Console(quiet=True), progress=False).run()
+    assert str(exc.value).startswith(
+        "no acceptable new genotype in 200 tries: 0 already proposed, 200 over the budgets"
+    )
+    assert str(exc.value).endswith(
+        "; loosen the budgets (--max-flops, --max-params) or enlarge the space: run again in a new folder with those "
+        "settings (a run folder keeps its first settings)"
+    )
