@@ -23,6 +23,7 @@ from nasrec.evaluators import train_supernet
 from nasrec.evaluators.base import build_evaluator, evaluator_config
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
+from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.supernet_training import GUARD as SUPERNET_GUARD
 from nasrec.genotype import SAMPLERS, Genotype, get_space, save
 from nasrec.genotype.zoo import load_zoo
@@ -91,6 +92,7 @@ class Pipeline(ScratchStages):
             self._check_supernet,
             lambda: get_space(c.space),
             lambda: open_data(c.data),
+            self._check_rows,
             lambda: resolve_device(c.device),
         ]
         if c.executor == "ray":
@@ -117,6 +119,20 @@ class Pipeline(ScratchStages):
         if foreign:
             shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
             raise UsageError(f"{root} holds {shown} and no run of nasrec search; choose a new or empty folder")
+
+    def _check_rows(self) -> None:
+        """The train split holds a batch of every training the run does (its data unreadable: said once, above)."""
+        c = self.config
+        try:
+            train = open_data(c.data).split("train")
+        except NasrecError:
+            return
+        need = max([SCRATCH_RECIPE.batch_size] + [c.supernet.train.batch_size] * self.uses_supernet())
+        if len(train) < need:
+            raise UsageError(
+                f"{c.data}: the train split has {len(train):,} rows (8 folds of 10), fewer than one batch of "
+                f"{need:,}: a search needs more data"
+            )
 
     def _check_supernet(self) -> None:
         """A supernet already in RUN/supernet (trained there by `nasrec train-supernet`, or by an earlier call) must

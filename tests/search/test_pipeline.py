@@ -304,3 +304,17 @@ def test_the_random_baseline_reuses_the_scores_of_evolutions_initial_population(
     assert [e.digest for e in baseline[:population]] == [e.digest for e in searched[:population]]
     assert [e.score for e in baseline[:population]] == [e.score for e in searched[:population]]
     assert {e.seconds for e in baseline[:population]} == {0.0} and len(baseline) == len(searched)
+
+
+def test_data_too_small_for_one_batch_is_refused_before_anything_is_written(tmp_path):
+    from nasrec.data import make_synthetic
+
+    make_synthetic(400, seed=0).save(tmp_path / "small")  # a train split of 320 rows
+    config = RunConfig(data=str(tmp_path / "small"), evaluator={"name": "params"})
+    with pytest.raises(ValueError) as exc:
+        Pipeline(config, tmp_path / "run", console=Console(quiet=True), progress=False).run()
+    assert str(exc.value) == (
+        f"{tmp_path / 'small'}: the train split has 320 rows (8 folds of 10), fewer than one batch of 512: a search "
+        "needs more data"
+    )
+    assert not (tmp_path / "run").exists()
