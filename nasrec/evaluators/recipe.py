@@ -21,7 +21,9 @@ class TrainConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    epochs: float = Field(default=1.0, gt=0, description="epochs (the maximum, with early stopping)")
+    epochs: float = Field(
+        default=1.0, gt=0, allow_inf_nan=False, description="epochs (the maximum, with early stopping)"
+    )
     batch_size: int = Field(default=512, gt=0)
     lr: float = Field(default=0.12, gt=0)
     eps: float = Field(default=1e-2, gt=0)

@@ -111,8 +111,12 @@ class RunConfig(BaseModel):
     ray_address: str = Field(default="local", description="ray: `local`, `auto`, `HOST:PORT` or `ray://HOST:PORT`")
     device: str = Field(default="cpu", description="cpu, cuda or auto: where the supernet, proxies and models run")
     top_k: int = Field(default=15, ge=1, description="best candidates trained from scratch")
-    full_epochs: float = Field(default=10.0, gt=0, description="most epochs of each top-k training (early-stopped)")
-    final_epochs: float = Field(default=10.0, gt=0, description="most epochs when choosing the final models' epochs")
+    full_epochs: float = Field(
+        default=10.0, gt=0, allow_inf_nan=False, description="most epochs of each top-k training (early-stopped)"
+    )
+    final_epochs: float = Field(
+        default=10.0, gt=0, allow_inf_nan=False, description="most epochs when choosing the final models' epochs"
+    )
     final_protocol: Literal["keep", "retrain"] = Field(
         default="keep",
         description="final models: keep the model early-stopped on valid (trained on train), or retrain on train + "

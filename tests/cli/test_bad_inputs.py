@@ -158,6 +158,21 @@ def test_a_bad_flag_value_names_the_flag():
     one_error(nasrec("evaluate", "zoo:dlrm", "--epochs", "0"), "--epochs: Input should be greater than 0, got 0.0")
 
 
+def test_infinite_epochs_are_refused_before_anything_is_written(tmp_path):
+    """Each was a traceback (an OverflowError counting the steps), after the folder's config had been written."""
+    finite = "Input should be a finite number, got inf"
+    one_error(nasrec("evaluate", "zoo:dlrm", "--epochs", "inf"), f"--epochs: {finite}")
+    out = tmp_path / "sn"
+    one_error(nasrec("train-supernet", "--epochs", "inf", "-o", str(out)), f"--epochs: {finite}")
+    run = tmp_path / "run"
+    result = nasrec("search", "--supernet-epochs", "inf", "--final-epochs", "inf", "--out", str(run))
+    assert result.exit_code == 1 and result.stderr.splitlines() == [
+        f"error: --supernet-epochs: {finite}",
+        f"error: --final-epochs: {finite}",
+    ]
+    assert not out.exists() and not run.exists()
+
+
 def test_a_negative_patience_says_0_is_taken():
     one_error(
         nasrec("evaluate", "zoo:dlrm", "--patience", "-1"),
