@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import functools
 import json
 import os
@@ -126,9 +127,14 @@ def check_seed(seed: int) -> None:
         fail(f"--seed: Input should be greater than or equal to 0, got {seed}")  # the config models' words
 
 
+OS_REFUSALS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, errno.EDQUOT})
+"""What the operating system refuses for a reason outside nasrec (permissions, a read-only or full disk)."""
+
+
 def user_errors(fn: F) -> F:
-    """Turn the project's own errors (`GenotypeError`, `DataError`, `UsageError`) into one-line messages;
-    anything else is a bug and keeps its traceback."""
+    """Turn the project's own errors (`GenotypeError`, `DataError`, `UsageError`) and the operating system's
+    refusals (`OS_REFUSALS`: a read-only folder, a full disk) into one-line messages; anything else is a bug and
+    keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -136,6 +142,10 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except NasrecError as exc:
             fail(str(exc))
+        except OSError as exc:
+            if exc.errno not in OS_REFUSALS:
+                raise
+            fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc.strerror or exc))
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature, which typer reads
 

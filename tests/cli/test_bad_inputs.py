@@ -394,3 +394,24 @@ def test_evaluate_names_a_layernorm_flag_the_inherited_supernet_contradicts(tmp_
         nasrec("evaluate", "zoo:dlrm", "--inherit", str(checkpoint), same),
         f"checkpoint {checkpoint} cannot be read as weights: the file is empty",
     )
+
+
+def test_a_folder_the_operating_system_refuses_is_one_error_line(tmp_path, monkeypatch):
+    """A read-only folder, a full disk: one line naming the path, not a traceback (anything else keeps its)."""
+    import errno
+
+    from nasrec.evaluators import supernet_training
+
+    def refused(path, *args, **kw):
+        raise PermissionError(errno.EPERM, "Operation not permitted", str(path))
+
+    monkeypatch.setattr(supernet_training, "RunLock", refused)
+    out = tmp_path / "ro" / "sn"
+    one_error(nasrec("train-supernet", "--space", "nasrec-small", "-o", str(out)), f"{out}: Operation not permitted")
+
+    def broken(path, *args, **kw):
+        raise OSError(errno.EIO, "Input/output error", str(path))
+
+    monkeypatch.setattr(supernet_training, "RunLock", broken)
+    result = nasrec("train-supernet", "--space", "nasrec-small", "-o", str(out))
+    assert result.exit_code == 1 and isinstance(result.exception, OSError)  # not the user's to fix: a traceback
