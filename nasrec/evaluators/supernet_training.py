@@ -265,6 +265,10 @@ def _misfit(weights: dict[str, torch.Tensor], expected: dict[str, torch.Tensor])
 def load_supernet(checkpoint: str | Path, device: str | torch.device = "cpu") -> Supernet:
     """Rebuild a trained supernet from `checkpoint` and the `config.json` beside it, on `device`."""
     checkpoint = Path(checkpoint)
+    if checkpoint.is_dir():
+        inside = checkpoint / "checkpoint.pt"
+        give = inside if inside.is_file() else "the checkpoint.pt of a `nasrec train-supernet` folder"
+        raise UsageError(f"supernet {checkpoint}: a folder, not a checkpoint; give {give}")
     for path in (checkpoint, checkpoint.parent / "config.json"):
         if not path.is_file():
             raise UsageError(f"supernet {checkpoint}: {path} does not exist (train one with `nasrec train-supernet`)")

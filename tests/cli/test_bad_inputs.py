@@ -194,6 +194,18 @@ def test_a_missing_supernet_to_inherit_from_is_named(tmp_path):
     missing = tmp_path / "supernet" / "checkpoint.pt"
     message = f"supernet {missing}: {missing} does not exist (train one with `nasrec train-supernet`)"
     one_error(nasrec("evaluate", "zoo:dlrm", "--inherit", str(missing)), message)
+    folder = missing.parent
+    folder.mkdir()  # a folder given for its checkpoint: said so, with the file to give where it holds one
+    given = "the checkpoint.pt of a `nasrec train-supernet` folder"
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--inherit", str(folder)),
+        f"supernet {folder}: a folder, not a checkpoint; give {given}",
+    )
+    missing.write_bytes(b"")
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--inherit", str(folder)),
+        f"supernet {folder}: a folder, not a checkpoint; give {missing}",
+    )
 
 
 def test_data_smaller_than_one_batch_names_the_data_rows_and_batch(tmp_path):
