@@ -180,6 +180,8 @@ def mutate(
     from nasrec.registry import UnknownNameError
 
     check_seed(seed)
+    if out is not None and Path(out).exists() and Path(out).resolve() == Path(file).resolve():
+        raise UsageError(f"-o {out} is the parent's file; write the child to another file")
     if kind is not None:
         try:
             MUTATIONS.get(kind)

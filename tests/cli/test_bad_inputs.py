@@ -302,6 +302,16 @@ def test_convert_never_writes_over_its_input(tmp_path, doc):
     assert (tmp_path / "g.json").read_bytes() == before
 
 
+def test_mutate_never_writes_over_its_parent(tmp_path):
+    from nasrec.genotype import sample
+
+    f = write(tmp_path / "p.json", json.loads(sample("nasrec-small", rng=0).to_json()))
+    before = (tmp_path / "p.json").read_bytes()
+    one_error(genotype("mutate", f, "-o", f), f"-o {f} is the parent's file; write the child to another file")
+    assert (tmp_path / "p.json").read_bytes() == before
+    assert genotype("mutate", f, "-o", str(tmp_path / "child.json")).exit_code == 0
+
+
 def test_render_never_writes_over_its_own_genotype_and_convert_names_a_bad_target(tmp_path):
     g = tmp_path / "a.json"
     g.write_text(sample("nasrec-small", rng=0).to_json())
