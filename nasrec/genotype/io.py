@@ -41,7 +41,13 @@ def read_json(path: str | Path) -> Any:
 
 
 def is_nasrec_ref(data: Any) -> bool:
-    return isinstance(data, dict) and all(k in data for k in _REF_KEYS) and "blocks" not in data
+    """Whether a parsed document is a NasRec-ref file: one of its structure keys (`micro`, `macro`) and none of
+    ours (`blocks`, `schema_version`), so that a NasRec-ref file missing a key is told so, by its own name."""
+    return (
+        isinstance(data, dict)
+        and any(k in data for k in _REF_KEYS)
+        and not any(k in data for k in ("blocks", "schema_version"))
+    )
 
 
 def load(path: str | Path, fmt: str = "auto") -> Genotype:
@@ -90,6 +96,9 @@ def from_nasrec_ref(data: Any) -> Genotype:
         raise GenotypeError("micro and macro must be lists of the same length (one entry per block)", "micro")
     if "num_blocks" in data and data["num_blocks"] != len(micro):
         raise GenotypeError(f"says {data['num_blocks']} blocks but micro has {len(micro)}", "num_blocks")
+    flag = data.get("use_layernorm", 1)
+    if isinstance(flag, float) or flag not in (0, 1):  # True and False are 1 and 0
+        raise GenotypeError(f"0 or 1 (or false, true), got {json.dumps(flag)}", "use_layernorm")
     ops = REF_OPERATORS[config]
     blocks = [_ref_block(i, m, c, ops) for i, (m, c) in enumerate(zip(micro, macro, strict=True))]
     extra = {k: v for k, v in data.items() if k not in (*_REF_STRUCTURE, NASREC_META)}

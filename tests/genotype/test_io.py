@@ -65,6 +65,8 @@ def test_ref_operator_lists_follow_the_reference_order():
             lambda d: d["micro"][2].update(active_nodes=[0]),  # no sparse operator left
             "micro[2].active_nodes: Tuple should have at least 1 item after validation, not 0",
         ),
+        (lambda d: d.update(use_layernorm="no"), 'use_layernorm: 0 or 1 (or false, true), got "no"'),  # was: on
+        (lambda d: d.update(use_layernorm=0.0), "use_layernorm: 0 or 1 (or false, true), got 0.0"),
     ],
 )
 def test_broken_ref_files_name_the_problem(nasrec_ref_files, edit, message):
@@ -83,6 +85,17 @@ def test_save_is_atomic_and_round_trips(tmp_path):
     ref = save(g, tmp_path / "g_ref.json", fmt="nasrec-ref")
     assert json.loads(ref.read_text())["config"] == "autoctr"
     assert load(ref).digest() == g.digest()
+
+
+def test_a_nasrec_ref_file_missing_a_structure_key_is_read_as_one_and_told_so(tmp_path, nasrec_ref_files):
+    """It was read as a genotype of ours and blamed on a missing `schema_version`."""
+    for key in ("macro", "micro"):
+        doc = json.loads(nasrec_ref_files[1].read_text())
+        del doc[key]
+        (tmp_path / "ref.json").write_text(json.dumps(doc))
+        with pytest.raises(GenotypeError) as info:
+            load(tmp_path / "ref.json")
+        assert str(info.value) == f"{key}: required key of a NasRec-ref file is missing"
 
 
 def test_load_errors_name_the_rule(tmp_path):
