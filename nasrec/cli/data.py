@@ -61,6 +61,13 @@ def _report(data: PreparedData) -> None:
         highlight=False,
         soft_wrap=True,
     )
+    if data.positive_rate in (0.0, 1.0):
+        err_console.print(
+            f"warning: every row has label {data.positive_rate:g}: a model learns nothing from it, and AUC is "
+            "undefined",
+            markup=False,
+            highlight=False,
+        )
     if data.meta.bad_rows.total:
         unit = "rows" if data.meta.format == "parquet" else "lines"
         err_console.print(data.meta.bad_rows.summary(data.meta.source, unit), markup=False, highlight=False)
@@ -282,6 +289,10 @@ def synthetic_cmd(
     except OSError as exc:
         writing = exc.filename is not None and str(out) in str(exc.filename)  # --out: no permission, disk full
         _fail(_os_error(exc) if writing or teacher == "planted" else f"--teacher {teacher}: {exc}")
+    except DataError as exc:
+        if exc.rule != "split":
+            raise
+        _fail(f"--rows {rows}: {exc}; draw more rows")  # e.g. 10 rows, a few of them clicks
     except ValueError as exc:
         _fail(str(exc) if teacher == "planted" else f"--teacher {teacher}: {exc}")  # planted: not the teacher's
     _report(data)

@@ -34,7 +34,13 @@ def stratified_folds(labels: np.ndarray, n_splits: int = N_FOLDS, seed: int = SP
     n_classes = len(first_index)
     counts = np.bincount(encoded, minlength=n_classes)
     if np.all(counts < n_splits):
-        raise DataError(f"no label value has {n_splits} rows; cannot stratify", rule="split")
+        values, sizes = np.unique(y, return_counts=True)
+        labels = ", ".join(f"{v:g}: {n}" for v, n in zip(values, sizes, strict=True))
+        raise DataError(
+            f"{len(y)} rows, by label {labels}: a stratified split into {n_splits} folds needs {n_splits} rows of a "
+            "label",
+            rule="split",
+        )
     # Round robin over the sorted labels, as sklearn computes the per-fold allocation.
     ordered = np.repeat(np.arange(n_classes), counts)
     allocation = np.stack([np.bincount(ordered[i::n_splits], minlength=n_classes) for i in range(n_splits)])

@@ -141,8 +141,16 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--positive-rate", "1.5"])
     assert (r.exit_code, r.output) == (1, "error: --positive-rate: between 0 and 1, got 1.5\n")
     r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--rows", "10"])
-    assert (r.exit_code, r.output) == (1, "error: no label value has 10 rows; cannot stratify\n")  # not the teacher's
+    assert (r.exit_code, r.output) == (  # not the teacher's fault: the flag, the labels drawn, the way on
+        1,
+        "error: --rows 10: 10 rows, by label 0: 6, 1: 4: a stratified split into 10 folds needs 10 rows of a label; "
+        "draw more rows\n",
+    )
     assert not (tmp_path / "s").exists()
+    r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "one"), "--rows", "12", "--positive-rate", "0.01"])
+    assert r.exit_code == 0 and r.stderr == (
+        "warning: every row has label 0: a model learns nothing from it, and AUC is undefined\n"
+    )
 
 
 def test_a_blank_line_in_the_kdd_profile_is_skipped_and_a_bad_one_still_named(tmp_path: Path) -> None:
