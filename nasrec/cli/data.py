@@ -278,6 +278,8 @@ def synthetic_cmd(
     check_seed(seed)
     if teacher_scale <= 0:
         _fail(f"--teacher-scale: positive, got {teacher_scale}")
+    if teacher == "planted" and teacher_scale != 1.0:
+        _fail("--teacher-scale: applies only to a genotype teacher (zoo:<name>, random:<space> or a file), not planted")
     if not 0 < positive_rate < 1:
         _fail(f"--positive-rate: between 0 and 1, got {positive_rate}")
     from nasrec.evaluators.oracle import make_oracle

@@ -62,10 +62,14 @@ def parse_options(pairs: list[str]) -> tuple[dict[str, Any], list[str]]:
         if not sep or not key.strip():
             problems.append(f"--option: expected KEY=VALUE, got {pair!r}")
             continue
+        key = key.strip()
+        if key in options:
+            problems.append(f"--option {key}: given twice; give it once")
+            continue
         try:
-            options[key.strip()] = json.loads(text)
+            options[key] = json.loads(text)
         except ValueError:
-            options[key.strip()] = text
+            options[key] = text
     return options, problems
 
 
@@ -260,6 +264,8 @@ def search(
         )
     except ValidationError as exc:
         problems += flag_errors(exc, flags)
+    if ray_address != default(RunConfig, "ray_address") and executor != "ray":
+        problems.append(f"--ray-address: applies only with --executor ray, not {executor}")
     if problems:
         raise UsageError("\n".join(problems))
     pipeline = Pipeline(config, out, console=console)

@@ -61,6 +61,8 @@ def errors(args: list[str]) -> tuple[int, list[str], str]:
             ["--evaluator", "params", "--proxy", "paper"],
             "--proxy: applies only to an evaluator with a recipe (finetune), not params",
         ),
+        (["--strategy", "random", "-O", "budget=4", "-O", "budget=8"], "--option budget: given twice; give it once"),
+        (["--ray-address", "x:1"], "--ray-address: applies only with --executor ray, not auto"),  # was: ignored
         (["--max-flops", "0"], "--max-flops: Input should be greater than 0"),
         (["--max-params", "-5"], "--max-params: Input should be greater than 0, got -5"),
         (

@@ -138,6 +138,12 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "not a prepared data folder" in r.output
     r = runner.invoke(app, ["prepare"])
     assert r.exit_code == 1 and "exactly one of" in r.output
+    r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--teacher-scale", "3"])  # was: ignored
+    assert (r.exit_code, r.output) == (
+        1,
+        "error: --teacher-scale: applies only to a genotype teacher (zoo:<name>, random:<space> or a file), not "
+        "planted\n",
+    )
     r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--positive-rate", "1.5"])
     assert (r.exit_code, r.output) == (1, "error: --positive-rate: between 0 and 1, got 1.5\n")
     r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--rows", "10"])
