@@ -30,7 +30,9 @@ def model_for(
         return _inherited(genotype, weights, state or {}, data, cap, layernorm, name)
     if weights is None:
         if data is None:
-            raise UsageError("--data is needed (the features), unless --weights is a supernet checkpoint")
+            raise UsageError(
+                "--data is needed (the features) without --weights (a supernet checkpoint or saved weights)"
+            )
         return _fresh(genotype, features_of(data, cap), layernorm)
     state = state if state is not None else load_checkpoint(weights, mmap=True)
     return _loaded(genotype, weights, state, data, cap, layernorm, name)

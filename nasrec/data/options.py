@@ -73,7 +73,7 @@ def check_sources(format: str, sources: Sequence[Path]) -> None:
     seen: dict[tuple[int, int], Path] = {}
     for path in sources:
         if not path.is_file():
-            raise DataError("no such file", file=str(path), rule="file")
+            raise DataError("a folder, not a file" if path.is_dir() else "no such file", file=str(path), rule="file")
         stat = path.stat()
         if stat.st_size == 0:
             raise DataError("empty file", file=str(path), line=1, rule="empty")

@@ -35,7 +35,7 @@ def _pyarrow():
 def _open(path: Path):
     pa, _, pq = _pyarrow()
     if not path.is_file():
-        raise DataError("no such file", file=str(path), rule="file")
+        raise DataError("a folder, not a file" if path.is_dir() else "no such file", file=str(path), rule="file")
     try:
         return pq.ParquetFile(path)
     except (pa.ArrowInvalid, OSError) as exc:

@@ -232,6 +232,8 @@ class PreparedData:
         """A prepared folder, memory-mapped. One that is not prepared data, is damaged (an array missing, cut short
         or of a shape its meta.json and spec.json disagree with) or of another format version is a `DataError`."""
         path = Path(path)
+        if not path.exists():
+            raise DataError("no such folder", file=str(path), rule="prepared")
         if not (path / "meta.json").is_file():
             raise DataError("not a prepared data folder (no meta.json)", file=str(path), rule="prepared")
         try:

@@ -23,7 +23,7 @@ def open_raw(path: str | Path) -> tuple[BinaryIO, BinaryIO]:
     """(stream of decompressed bytes, underlying file) — the latter's `tell()` measures progress."""
     path = Path(path)
     if not path.is_file():
-        raise DataError("no such file", file=str(path))
+        raise DataError("a folder, not a file" if path.is_dir() else "no such file", file=str(path))
     raw = open(path, "rb")  # noqa: SIM115 (returned to the caller, who closes it)
     if raw.read(2) == b"\x1f\x8b":
         raw.seek(0)

@@ -7,7 +7,7 @@ from typer.testing import CliRunner
 
 from nasrec.cli import main
 
-NO_DATA = "error: /nonexistent: not a prepared data folder (no meta.json)\n"
+NO_DATA = "error: /nonexistent: no such folder\n"
 NO_SPACE = "error: unknown search space 'nope' (presets: nasrec-small, nasrec-full, or a JSON file)\n"
 BAD_SEED = "error: --seed: Input should be greater than or equal to 0, got -1\n"
 

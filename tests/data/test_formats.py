@@ -136,6 +136,10 @@ def test_cli_user_errors(tmp_path: Path) -> None:
     assert "Traceback" not in r.output
     r = runner.invoke(app, ["info", str(tmp_path)])
     assert r.exit_code == 1 and "not a prepared data folder" in r.output
+    r = runner.invoke(app, ["info", str(tmp_path / "missing")])  # was: "not a prepared data folder"
+    assert (r.exit_code, r.output) == (1, f"error: {tmp_path / 'missing'}: no such folder\n")
+    r = runner.invoke(app, ["prepare", "--csv", str(tmp_path), "--label", "y", "--sparse", "c"])  # was: no such file
+    assert (r.exit_code, r.output) == (1, f"error: {tmp_path}: a folder, not a file\n")
     r = runner.invoke(app, ["prepare"])
     assert r.exit_code == 1 and "exactly one of" in r.output
     r = runner.invoke(app, ["synthetic", "-o", str(tmp_path / "s"), "--teacher-scale", "3"])  # was: ignored

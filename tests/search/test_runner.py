@@ -241,7 +241,7 @@ def test_a_setup_error_while_a_pool_worker_builds_its_evaluator_is_that_error(tm
     """The full evaluator opens its data when built (the pool's initializer): a missing folder is its own
     one-line error, not a pool restarted until it reports lost workers."""
     pool = ProcessPoolExecutor("full", {"data": str(tmp_path / "no-such-data")}, workers=2)
-    with pytest.raises(DataError, match=r"no-such-data: not a prepared data folder"):
+    with pytest.raises(DataError, match=r"no-such-data: no such folder"):
         try:
             run_search(RandomSearch(NASREC_SMALL, seed=4, budget=4), pool, tmp_path / "log.jsonl", parallel=2)
         finally:
