@@ -35,9 +35,9 @@ def stratified_folds(labels: np.ndarray, n_splits: int = N_FOLDS, seed: int = SP
     counts = np.bincount(encoded, minlength=n_classes)
     if np.all(counts < n_splits):
         values, sizes = np.unique(y, return_counts=True)
-        labels = ", ".join(f"{v:g}: {n}" for v, n in zip(values, sizes, strict=True))
+        by_label = ", ".join(f"{v:g}: {n}" for v, n in zip(values, sizes, strict=True))
         raise DataError(
-            f"{len(y)} rows, by label {labels}: a stratified split into {n_splits} folds needs {n_splits} rows of a "
+            f"{len(y)} rows, by label {by_label}: a stratified split into {n_splits} folds needs {n_splits} rows of a "
             "label",
             rule="split",
         )
