@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
@@ -21,6 +23,7 @@ def test_readme_has_examples():
     assert len(_console_commands()) >= 8
 
 
+@pytest.mark.e2e
 def test_readme_console_examples_run_in_order(tmp_path):
     """One scratch folder for the whole sequence, as a reader runs them: later examples read earlier outputs
     (so they are one test, not one per command, which parallel workers could run out of order)."""
