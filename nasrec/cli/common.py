@@ -131,6 +131,22 @@ OS_REFUSALS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOSPC, e
 """What the operating system refuses for a reason outside nasrec (permissions, a read-only or full disk)."""
 
 
+def check_writable(path: Path, flag: str) -> None:
+    """A `UsageError` now, not after hours of training, when the folder of `path` (made if missing) refuses a file:
+    one is created there and removed."""
+    import tempfile
+
+    blocked = next((p for p in (path.parent, *path.parent.parents) if p.exists() and not p.is_dir()), None)
+    if blocked is not None:
+        raise UsageError(f"{flag} {path}: {blocked} is a file, not a folder")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.probe-"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag} {path}: cannot write in {path.parent}: {exc.strerror or exc}") from None
+
+
 def user_errors(fn: F) -> F:
     """Turn the project's own errors (`GenotypeError`, `DataError`, `UsageError`) and the operating system's
     refusals (`OS_REFUSALS`: a read-only folder, a full disk) into one-line messages; anything else is a bug and

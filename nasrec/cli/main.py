@@ -13,6 +13,7 @@ from nasrec.cli.common import (
     Version,
     check_inputs,
     check_seed,
+    check_writable,
     console,
     data_path,
     default,
@@ -254,6 +255,8 @@ def evaluate(
         raise UsageError(f"--patience: Input should be greater than or equal to 0, got {patience}")
     if save_weights is not None and save_weights.exists():
         raise UsageError(f"--save-weights {save_weights}: the file exists; remove it or name another")
+    if save_weights is not None:
+        check_writable(save_weights, "--save-weights")
     with flag_values():
         full = FullTrain(
             data=data_path(data),

@@ -437,3 +437,25 @@ def test_a_folder_the_operating_system_refuses_is_one_error_line(tmp_path, monke
     monkeypatch.setattr(supernet_training, "RunLock", broken)
     result = nasrec("train-supernet", "--space", "nasrec-small", "-o", str(out))
     assert result.exit_code == 1 and isinstance(result.exception, OSError)  # not the user's to fix: a traceback
+
+
+def test_weights_that_could_not_be_saved_are_refused_before_training(tmp_path, monkeypatch):
+    """They failed after the training, which can take hours."""
+    import errno
+    import tempfile
+
+    (tmp_path / "f").write_text("mine")
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--save-weights", str(tmp_path / "f" / "w.pt")),
+        f"--save-weights {tmp_path / 'f' / 'w.pt'}: {tmp_path / 'f'} is a file, not a folder",
+    )
+
+    def refused(*args, **kw):
+        raise PermissionError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "NamedTemporaryFile", refused)
+    out = tmp_path / "ro" / "w.pt"
+    one_error(
+        nasrec("evaluate", "zoo:dlrm", "--save-weights", str(out)),
+        f"--save-weights {out}: cannot write in {out.parent}: Read-only file system",
+    )
