@@ -197,8 +197,8 @@ def search(
         bool,
         typer.Option(
             "--estimate",
-            help="Print the plan with each stage's time at most on this machine, measured now (a few supernet and "
-            "scratch steps, a few proxy evaluations; about a minute), and stop: nothing is written in --out.",
+            help="Print the plan with each stage's time on this machine, from a few supernet and scratch steps and "
+            "proxy evaluations timed now (about a minute), and stop: nothing is written in --out.",
         ),
     ] = False,
 ) -> None:
@@ -219,9 +219,8 @@ def search(
         if v is not None and k in options
     ]
     options.update({k: v for k, v in given.items() if v is not None})
-    if strategy in STRATEGIES.names():
-        options = growable_as_folder_ran(RunPaths(out).config, strategy, options)  # a budget left out: as it ran
     if strategy in STRATEGIES.names():  # flags of another strategy are an error, not silently ignored
+        options = growable_as_folder_ran(RunPaths(out).config, strategy, options)  # a budget left out: as it ran
         fields = strategy_options(strategy).model_fields
         problems += [
             f"{flags.get(f'strategy.options.{k}', f'--{k}')}: not an option of strategy {strategy} "
@@ -281,7 +280,7 @@ def search(
 
 
 def print_estimate(pipeline: Pipeline) -> None:
-    """`--estimate`: the plan, then each stage's time at most, measured on this machine now."""
+    """`--estimate`: the plan, then each stage's time on this machine, from rates measured now."""
     import torch
 
     from nasrec.evaluators.distributed import resolve_device

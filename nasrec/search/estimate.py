@@ -70,7 +70,7 @@ class Rates(BaseModel):
 
 class StageEstimate(BaseModel):
     stage: str
-    seconds: float | None = Field(description="at most; None: the strategy decides how many evaluations")
+    seconds: float | None = Field(description="the plan's work at the rates; None: the strategy decides how many")
     how: str
 
 
@@ -177,7 +177,7 @@ def duration(seconds: float) -> str:
 def estimate(
     config: RunConfig, rates: Rates, train_rows: int, retrain_rows: int, budget: int | None
 ) -> list[StageEstimate]:
-    """Each stage's time at most: the work `plan` counts (on `train_rows` training rows, `retrain_rows` in train +
+    """Each stage's time: the most work `plan` counts (on `train_rows` training rows, `retrain_rows` in train +
     valid; `budget` proposals, None where the strategy decides) times the measured `rates`."""
     c, batch, out = config, SCRATCH_RECIPE.batch_size, []
     step, parts = rates.supernet_step, rates.supernet_steps or {}

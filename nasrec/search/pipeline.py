@@ -273,7 +273,7 @@ class Pipeline(ScratchStages):
             self.console.print(f"  {stage}: {what}", highlight=False)
 
     def estimate(self, rates: Rates | None = None) -> list[StageEstimate]:
-        """Each stage's time at most on this machine (`nasrec.search.estimate`): the plan's work times `rates`,
+        """Each stage's time on this machine (`nasrec.search.estimate`): the plan's work times `rates`,
         measured now when not given. Writes nothing in the run folder."""
         data = open_data(self.config.data)
         rows = (len(data.split("train")), len(data.split("train+valid")))
