@@ -267,6 +267,7 @@ class Pipeline(ScratchStages):
         return plan(self.config, rows, self._budget(), self.uses_supernet())
 
     def print_plan(self) -> None:
+        """The plan, as a run prints it before its first stage (and `--estimate` before its times)."""
         at_most = " (at most: early stopping ends trainings sooner; a diverged training is retried, calmer)"
         self.console.print(Text.assemble(("plan", "bold"), at_most))
         for stage, what in self.plan():
