@@ -15,18 +15,20 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import torch
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 
 from nasrec.data.batching import Batch, BatchDataset, DeviceRows, iter_batches
 from nasrec.data.errors import BadRowReport, DataError
 from nasrec.data.npy import load_checked
 from nasrec.data.spec import FeatureSpec
 from nasrec.data.split import N_FOLDS, SPLIT_SEED, split_indices, stratified_folds
-from nasrec.state import atomic_folder
+from nasrec.state import atomic_folder, validation_reason
+
+M = TypeVar("M", bound=BaseModel)
 
 FORMAT_VERSION = 1
 
@@ -208,6 +210,14 @@ class _HeldArrays:
         return self.arrays
 
 
+def _validated(model: type[M], path: Path) -> M:
+    """`model` read from the JSON file `path`; a file it does not validate is a one-line `ValueError` naming it."""
+    try:
+        return model.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        raise ValueError(f"{path.name}: {validation_reason(exc)}") from None
+
+
 class PreparedData:
     """A prepared dataset: `.spec`, `.dense`, `.sparse`, `.label` (memory maps), `.split(name)`, `.batches()`;
     `.prob`: the true click probabilities where the data is oracle data (else None)."""
@@ -237,8 +247,8 @@ class PreparedData:
         if not (path / "meta.json").is_file():
             raise DataError("not a prepared data folder (no meta.json)", file=str(path), rule="prepared")
         try:
-            meta = PrepMeta.model_validate_json((path / "meta.json").read_text())
-            spec = FeatureSpec.load(path / "spec.json")
+            meta = _validated(PrepMeta, path / "meta.json")
+            spec = _validated(FeatureSpec, path / "spec.json")
             if meta.format_version == FORMAT_VERSION:  # shapes from the headers alone: no data is read
                 rows = meta.rows
                 dense = load_checked(path / "dense.npy", (rows, spec.n_dense))

@@ -32,6 +32,21 @@ def _refused(folder: Path) -> str:
     return str(e.value)
 
 
+def test_a_meta_or_spec_file_that_does_not_validate_is_one_line_naming_it(tmp_path: Path) -> None:
+    """It was pydantic's multi-line report, with its web address."""
+    import json
+
+    folder = _folder(tmp_path)
+    meta = json.loads((folder / "meta.json").read_text())
+    (folder / "meta.json").write_text(json.dumps({**meta, "rows": "many"}))
+    reason = "meta.json: rows: Input should be a valid integer, unable to parse string as an integer"
+    assert _refused(folder) == f"{folder}: damaged prepared data ({reason}){AGAIN}"
+    (folder / "meta.json").write_text(json.dumps(meta))
+    (folder / "spec.json").write_text("{}")
+    assert _refused(folder).startswith(f"{folder}: damaged prepared data (spec.json: ")
+    assert "\n" not in _refused(folder)
+
+
 def test_an_array_of_other_rows_than_meta_json_records_is_refused(tmp_path: Path) -> None:
     folder = _folder(tmp_path)
     sparse = np.load(folder / "sparse.npy")
