@@ -114,6 +114,12 @@ def evaluator_config(name: str) -> type[BaseModel]:
     return model
 
 
+def reads_supernet(name: str) -> bool:
+    """Whether the evaluator registered as `name` scores against a supernet (its config has one; `params`,
+    `flops` and `full` do not)."""
+    return "supernet" in evaluator_config(name).model_fields
+
+
 def build_evaluator(name: str, config: dict[str, Any]) -> Evaluator:
     """Rebuild an evaluator from its registered name (or a `module:Class` path) and its JSON config."""
     if name not in EVALUATORS and ":" in name:

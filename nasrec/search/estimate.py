@@ -24,7 +24,7 @@ import torch
 from pydantic import BaseModel, Field
 
 from nasrec.compiler import compile_standalone
-from nasrec.evaluators.base import build_evaluator, evaluator_config
+from nasrec.evaluators.base import build_evaluator, reads_supernet
 from nasrec.evaluators.checkpoint import save_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
@@ -119,12 +119,11 @@ def measure(config: RunConfig, genotypes: int = 5, timed: int = TIMED_STEPS) -> 
     train = data.split("train")
     drawn = [sample(c.space, rng=np.random.default_rng([c.seed, i])) for i in range(genotypes)]
     evaluator = c.evaluator.name
-    fields = evaluator_config(evaluator).model_fields
     supernet_steps: dict[str, float] | None = None
     evaluation, setup, full_share = None, 0.0, 0.0
     with tempfile.TemporaryDirectory(prefix="nasrec-estimate-") as tmp:
         supernet_path = Path(tmp) / "checkpoint.pt"
-        if "supernet" in fields:
+        if reads_supernet(evaluator):
             s = c.supernet
             supernet = s.build_supernet().to(device)
             total = total_steps(s.train.epochs, train.full_batches(s.train.batch_size))

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators import train_supernet
-from nasrec.evaluators.base import build_evaluator, evaluator_config
+from nasrec.evaluators.base import build_evaluator, reads_supernet
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
@@ -91,8 +91,7 @@ class Pipeline(ScratchStages):
             self._check_folder,
             self._check_supernet,
             lambda: get_space(c.space),
-            lambda: open_data(c.data),
-            self._check_rows,
+            self._check_rows,  # opens the data
             lambda: resolve_device(c.device),
         ]
         if c.executor == "ray":
@@ -121,12 +120,9 @@ class Pipeline(ScratchStages):
             raise UsageError(f"{root} holds {shown} and no run of nasrec search; choose a new or empty folder")
 
     def _check_rows(self) -> None:
-        """The train split holds a batch of every training the run does (its data unreadable: said once, above)."""
+        """The data opens, and its train split holds a batch of every training the run does."""
         c = self.config
-        try:
-            train = open_data(c.data).split("train")
-        except NasrecError:
-            return
+        train = open_data(c.data).split("train")
         need = max([SCRATCH_RECIPE.batch_size] + [c.supernet.train.batch_size] * self.uses_supernet())
         if len(train) < need:
             raise UsageError(
@@ -290,7 +286,7 @@ class Pipeline(ScratchStages):
 
     def uses_supernet(self) -> bool:
         """Whether the search's evaluator reads a supernet (the `params` and `flops` baselines do not)."""
-        return "supernet" in evaluator_config(self.config.evaluator.name).model_fields
+        return reads_supernet(self.config.evaluator.name)
 
     def constraints(self) -> list[Constraint]:
         """The run's budgets (`limits`) as constraints on its data's features."""

@@ -126,7 +126,6 @@ def test_the_cli_prints_the_plan_and_the_estimate_and_writes_nothing(tmp_path, t
         return RATES
 
     monkeypatch.setattr(estimating, "measure", measured)
-    monkeypatch.setattr("nasrec.search.pipeline.measure", measured)
     out = tmp_path / "run"
     args = ("--data", "sample:criteo", "--space", tiny_space_file, "--out", str(out), "--budget", "6")
     result = nasrec("search", "--strategy", "random", *args, "--top-k", "2", "--zoo", "", "--estimate")
