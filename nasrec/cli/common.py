@@ -55,6 +55,15 @@ Version = Annotated[
 ]
 
 
+def check_cap(cap: int | None, full: bool = True) -> None:
+    """Refuse a `--cap` below a table's two rows, worded alike by every command (`full`: 0 means the full
+    tables, as it does where a cap replaces the data's own)."""
+    if cap is None or (full and cap == 0) or cap >= 2:
+        return
+    zero = ", or 0 for the full tables" if full else ""
+    raise UsageError(f"--cap: at least 2 rows per table{zero}, got {cap}")
+
+
 def features_of(ref: str, cap: int | None, flag: str = "--data"):  # -> FeatureSpec
     """A FeatureSpec from `criteo` / `avazu` / `kdd` (the paper's shapes), `sample:NAME` or a prepared folder,
     with `cap` rows per table: 0 uncapped; None the default, a preset's 500,000 (as `train-supernet --cap` and

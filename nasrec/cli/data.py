@@ -174,7 +174,7 @@ def prepare_cmd(
     if min_count is not None and min_count < 1:
         _fail(f"--min-count: at least 1, got {min_count}")
     if cap is not None and cap < 2:
-        _fail(f"--cap: at least 2 (rows per table), got {cap}")
+        _fail(f"--cap: at least 2 rows per table, got {cap}")
     try:
         with _warnings_as_lines():
             data = prepare(

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from nasrec.cli.common import console, features_of, load_checked, note, user_errors
+from nasrec.cli.common import check_cap, console, features_of, load_checked, note, user_errors
 from nasrec.errors import UsageError
 from nasrec.genotype.io import ref_layernorm
 
@@ -274,8 +274,7 @@ def export_cmd(
     that it gives PyTorch's logits within 1e-5, relative above 1 (onnxruntime for ONNX)."""
     from nasrec.compiler.export import check_output, export_file
 
-    if cap is not None and cap != 0 and cap < 2:
-        raise UsageError(f"--cap: at least 2 rows per table, or 0 for uncapped tables, got {cap}")
+    check_cap(cap)
     check_output(out)
     if weights is not None and out.resolve() == weights.resolve():
         raise UsageError(f"-o {out}: that is the --weights file; write the export to another file")

@@ -11,6 +11,7 @@ from nasrec.cli import data, export, rank_study, report
 from nasrec.cli.common import (
     TensorBoard,
     Version,
+    check_cap,
     check_inputs,
     check_seed,
     check_writable,
@@ -122,8 +123,7 @@ def train_supernet_cmd(
 
     from nasrec.evaluators import train_supernet
 
-    if cap < 0:
-        raise UsageError(f"--cap: at least 1 row per table, or 0 for the full tables, got {cap}")
+    check_cap(cap)
     with flag_values():
         config = SupernetTrainingConfig(
             data=data_path(data),

@@ -73,7 +73,7 @@ class FullTrainConfig(BaseModel):
     train: TrainConfig = SCRATCH_RECIPE
     layernorm: bool = True
     cap: int | None = Field(
-        default=None, ge=1, description="embedding rows per table (None: no cap but the data's own, if it has one)"
+        default=None, ge=2, description="embedding rows per table (None: no cap but the data's own, if it has one)"
     )
     train_split: Literal["train", "train+valid"] = Field(
         default="train", description="`train`, or `train+valid` for a final model"

@@ -54,7 +54,7 @@ class SupernetTrainingConfig(BaseModel):
         "(the reference skips it; docs/compiler.md has the measurements)",
     )
     cap: int | None = Field(
-        default=500_000, ge=1, description="embedding rows per table, replacing the data's own cap (None: full tables)"
+        default=500_000, ge=2, description="embedding rows per table, replacing the data's own cap (None: full tables)"
     )
     sampler: str = Field(default=DEFAULT_SAMPLER, description="path sampler of each step")
     warmup_fraction: float = Field(default=0.2, ge=0, le=1, description="steps with the full-supernet warm-up")

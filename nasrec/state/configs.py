@@ -67,6 +67,12 @@ def pin_config(
         raw = raw[key] if key else raw
         saved = type(config).model_validate(with_absent(raw, absent or {}))
     except (OSError, ValueError, KeyError, TypeError) as exc:
+        foreign = _foreign_fields(exc)
+        if foreign:
+            raise UsageError(
+                f"{path} is not a {what} config: it has fields a {what} has not ({', '.join(foreign)}); "
+                "a folder of another command? use a new folder"
+            ) from None
         reason = validation_reason(exc) if isinstance(exc, ValidationError) else exc
         raise UsageError(f"{path} is not a readable {what} config ({reason}); use a new folder") from None
     new, old = body, saved.model_dump(mode="json")
@@ -164,3 +170,12 @@ def _set(tree: dict[str, Any], dotted: str, value: Any) -> None:
     for part in parents:
         tree = tree[part]
     tree[last] = value
+
+
+def _foreign_fields(exc: Exception, most: int = 3) -> list[str]:
+    """The first top-level fields a config model refused as unknown (`...` after `most`): a folder another
+    command wrote, more likely than a damaged file."""
+    if not isinstance(exc, ValidationError):
+        return []
+    names = [str(e["loc"][0]) for e in exc.errors() if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
+    return names[:most] + (["..."] if len(names) > most else [])

@@ -33,7 +33,7 @@ def test_prepare_names_the_flags_of_bad_options(tmp_path):
         (["--on-bad-rows", "nope"], "--on-bad-rows: skip or error, got 'nope'"),
         (["--encoding", "nope"], "--encoding: vocab or hash, got 'nope'"),
         (["--min-count", "0"], "--min-count: at least 1, got 0"),
-        (["--cap", "1"], "--cap: at least 2 (rows per table), got 1"),
+        (["--cap", "1"], "--cap: at least 2 rows per table, got 1"),
     ):
         result = data(*base, *flags)
         assert (result.exit_code, result.stderr, result.stdout) == (1, f"error: {message}\n", ""), result.output

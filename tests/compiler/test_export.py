@@ -166,7 +166,7 @@ def test_export_caps_a_presets_tables_at_500000_rows_like_training_unless_cap_sa
     assert built[0].cap == 500_000 and sum(built[0].table_rows) == 3_069_317
     bad = runner.invoke(app, ["export", "zoo:dlrm", "--data", "criteo", "--cap", "1", "-o", str(tmp_path / "m.onnx")])
     assert bad.exit_code == 1
-    assert bad.stderr == "error: --cap: at least 2 rows per table, or 0 for uncapped tables, got 1\n"
+    assert bad.stderr == "error: --cap: at least 2 rows per table, or 0 for the full tables, got 1\n"
 
 
 def test_export_features_cap_0_is_uncapped_and_none_the_default():

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict
 
 from nasrec.state import pin_config
 
@@ -41,6 +41,22 @@ def test_an_unreadable_saved_config_is_named(tmp_path):
         r"valid integer",
     ):
         pin_config(path, Cfg(), what="supernet")
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    seed: int = 0
+
+
+def test_another_commands_config_is_named_by_its_foreign_fields(tmp_path):
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps({"seed": 0, "layernorm": True, "cap": 9, "sampler": "x", "epochs": 1}))
+    with pytest.raises(
+        ValueError,
+        match=r"^\S+config.json is not a rank study config: it has fields a rank study has not "
+        r"\(layernorm, cap, sampler, \.\.\.\); a folder of another command\? use a new folder$",
+    ):
+        pin_config(path, Strict(), what="rank study")
 
 
 class WithData(BaseModel):
