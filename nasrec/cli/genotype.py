@@ -224,6 +224,7 @@ def convert(
 ) -> None:
     """Convert between our format and NasRec-ref files (`micro`/`macro`)."""
     from nasrec.errors import UsageError
+    from nasrec.genotype.errors import GenotypeError
     from nasrec.genotype.io import to_nasrec_ref
 
     if to is not None and to not in ("nasrec", "nasrec-ref"):
@@ -232,7 +233,10 @@ def convert(
         raise UsageError(f"-o {out} is the input file; write the converted genotype to another file")
     g, source = load_with_format(file, input_format(from_))
     target = to if to is not None else ("nasrec" if source == "nasrec-ref" else "nasrec-ref")
-    data = to_nasrec_ref(g) if target == "nasrec-ref" else g.to_dict()
+    try:
+        data = to_nasrec_ref(g) if target == "nasrec-ref" else g.to_dict()
+    except GenotypeError as exc:
+        raise UsageError(f"{file}: {exc}") from None
     write_or_print(json.dumps(data, indent=2), out)
 
 

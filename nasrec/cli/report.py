@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from nasrec.cli.common import console, user_errors
+from nasrec.cli.common import console, note, user_errors
 from nasrec.errors import UsageError
 
 REPORT_FORMATS = {".html": "html", ".htm": "html", ".md": "md"}
@@ -58,8 +58,13 @@ def report(
     if report_format(out, format) == "md":
         from nasrec.viz.report_md import write_markdown_report
 
-        console.print(f"wrote {write_markdown_report(run, out)}", highlight=False)
+        console.print(f"wrote {write_markdown_report(run, out, on_problem=_problem)}", highlight=False)
         return
     from nasrec.viz.report import write_report
 
-    console.print(f"wrote {write_report(run, out)}", highlight=False)
+    console.print(f"wrote {write_report(run, out, on_problem=_problem)}", highlight=False)
+
+
+def _problem(text: str) -> None:
+    """A problem reading the run folder, on stderr as well as on the page (the report is still written)."""
+    note(f"{text} (listed in the report)")

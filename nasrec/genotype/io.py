@@ -197,7 +197,7 @@ def to_nasrec_ref(genotype: Genotype) -> dict[str, Any]:
     are written as node 0, which NasRec-ref ignores for those operators too."""
     space = genotype.space or ""
     if space not in REF_CONFIG:
-        raise GenotypeError(f"NasRec-ref knows only the spaces {', '.join(REF_CONFIG)}", "space")
+        raise GenotypeError(f"{space!r}: NasRec-ref knows only the spaces {', '.join(REF_CONFIG)}", "space")
     config = REF_CONFIG[space]
     ops = REF_OPERATORS[config]
     micro, macro = [], []

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -99,14 +100,21 @@ def interval_note(run: RunData) -> str:
     return f"intervals are paired {rows}: {named(ll)} (log loss) and {named(auc)} (AUC)"
 
 
-def write_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
-    """Write the HTML report of `run_dir` to `out` (default `RUN/report.html`) and return its path.
+def write_report(
+    run_dir: str | Path, out: str | Path | None = None, on_problem: Callable[[str], None] | None = None
+) -> Path:
+    """Write the HTML report of `run_dir` to `out` (default `RUN/report.html`) and return its path; each
+    problem reading the folder (an unreadable file, a damaged log line), listed on the page, is also passed to
+    `on_problem`.
 
     Raises `UsageError` when `run_dir` is not a folder, holds no run (no `config.json` of `nasrec search`)
     or `out` cannot be written.
     """
     paths = open_run(run_dir)
-    text = build_report(paths.root)
+    run = RunData(paths)
+    text = _Report(run).html()
+    for problem in run.problems if on_problem is not None else ():
+        on_problem(problem)
     path = Path(out) if out is not None else paths.report
     try:
         atomic_write_text(path, text)

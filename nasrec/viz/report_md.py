@@ -48,16 +48,21 @@ def files_folder(path: str | Path) -> str:
     return f"{Path(path).stem}_files"  # links quote it: a name with spaces or parentheses stays one link
 
 
-def write_markdown_report(run_dir: str | Path, out: str | Path | None = None) -> Path:
+def write_markdown_report(
+    run_dir: str | Path, out: str | Path | None = None, on_problem: Callable[[str], None] | None = None
+) -> Path:
     """Write the Markdown report of `run_dir` to `out` (default `RUN/report.md`), its images to
-    `<stem>_files/` beside it (`files_folder`), and return its path. `UsageError` as
+    `<stem>_files/` beside it (`files_folder`), and return its path. `on_problem` and `UsageError` as
     `nasrec.viz.report.write_report`."""
     paths = open_run(run_dir)
     path = Path(out) if out is not None else paths.root / "report.md"
     if path.is_dir():  # before any image is written beside it
         raise UsageError(f"cannot write {str(path)!r}: Is a directory")
-    report = _Markdown(RunData(paths), files_folder(path))
+    run = RunData(paths)
+    report = _Markdown(run, files_folder(path))
     text = report.text()
+    for problem in run.problems if on_problem is not None else ():
+        on_problem(problem)
     try:
         for rel, data in report.files.items():
             atomic_write_bytes(path.parent / rel, data)

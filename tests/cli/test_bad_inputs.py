@@ -325,6 +325,12 @@ def test_render_never_writes_over_its_own_genotype_and_convert_names_a_bad_targe
     one_error(genotype("convert", str(g), "--to", "auto"), "--to: nasrec or nasrec-ref, got 'auto'")
     for command in ("convert", "render"):  # a bad choice is one line and exit 1, like every other bad option
         one_error(genotype(command, str(g), "--from", "foo"), "--from: auto, nasrec, nasrec-ref, got 'foo'")
+    other = tmp_path / "custom.json"  # a space NasRec-ref has no layer rules for: the file and the space named
+    other.write_text(sample("nasrec-small", rng=0).to_json().replace('"nasrec-small"', '"my-space"'))
+    one_error(
+        genotype("convert", str(other)),
+        f"{other}: space: 'my-space': NasRec-ref knows only the spaces nasrec-full, nasrec-small",
+    )
 
 
 # -- mutate ----------------------------------------------------------------------------------------------

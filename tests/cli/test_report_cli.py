@@ -75,3 +75,20 @@ def test_an_explicit_format_takes_any_suffix_and_none_only_html_or_md():
         report_format(Path("rep.pdf"), None)
     with pytest.raises(UsageError):
         report_format(Path("r.md"), "html")  # a suffix naming the other format
+
+
+def test_problems_reading_the_folder_are_said_on_stderr_too(tmp_path):
+    from tests.viz.test_report import _run_folder
+
+    run = tmp_path / "run"
+    _run_folder(run, topk=False, final=False, summary=False, best=False)
+    with open(run / "search" / "evaluations.jsonl", "a") as fh:
+        fh.write('{"index": 40, "digest": "ab')  # a torn line
+    for fmt in ("html", "md"):
+        result = CliRunner().invoke(app, ["report", str(run), "--format", fmt, "-o", str(tmp_path / f"r.{fmt}")])
+        assert result.exit_code == 0, result.output  # the report is written all the same
+        assert result.stderr.startswith("note: search/evaluations.jsonl: skipped 1 line(s)")
+        assert result.stderr.endswith(" (listed in the report)\n") and result.stderr.count("\n") == 1
+    clean = tmp_path / "clean"
+    _run_folder(clean, topk=False, final=False)
+    assert CliRunner().invoke(app, ["report", str(clean)]).stderr == ""
