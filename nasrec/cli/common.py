@@ -185,11 +185,25 @@ def resumable(fn: F) -> F:
             return fn(*args, **kwargs)
         except KeyboardInterrupt:
             out = kwargs.get("out")
-            where = f" in {out}" if out is not None else ""
-            err_console.print(f"interrupted: finished work is kept{where}; run the same command again to go on")
+            if out is not None and not _holds_work(Path(out)):
+                err_console.print(
+                    f"interrupted before any work was saved in {out}; run the same command again to start"
+                )
+            else:
+                where = f" in {out}" if out is not None else ""
+                err_console.print(f"interrupted: finished work is kept{where}; run the same command again to go on")
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature, which typer reads
+
+
+def _holds_work(folder: Path) -> bool:
+    """Whether a run folder holds a result, a log or a checkpoint: a file that is neither a pinned config nor the
+    run's lock."""
+    try:
+        return any(p.is_file() and p.name not in ("config.json", ".lock") for p in folder.rglob("*"))
+    except OSError:
+        return True  # unknown: say what is true of a folder that holds work
 
 
 def flag_errors(exc: ValidationError, flags: dict[str, str] | None = None) -> list[str]:

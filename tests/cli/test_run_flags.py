@@ -369,9 +369,15 @@ def test_ctrl_c_says_the_run_folder_keeps_its_work_and_exits_130(tmp_path, monke
             raise KeyboardInterrupt
 
     monkeypatch.setattr(main, "Pipeline", Interrupted)
-    result = runner.invoke(main.app, ["demo", "-o", str(tmp_path / "d")], env={"COLUMNS": "200"})
+    out = tmp_path / "d"
+    (out / "supernet").mkdir(parents=True)
+    (out / "config.json").write_text("{}")  # pinned configs and the lock are no work: nothing was kept
+    (out / "supernet" / "config.json").write_text("{}")
+    (out / ".lock").write_text("")
+    result = runner.invoke(main.app, ["demo", "-o", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 130
-    assert (
-        result.stderr
-        == f"interrupted: finished work is kept in {tmp_path / 'd'}; run the same command again to go on\n"
-    )
+    assert result.stderr == f"interrupted before any work was saved in {out}; run the same command again to start\n"
+    (out / "supernet" / "checkpoint.pt").write_bytes(b"")
+    result = runner.invoke(main.app, ["demo", "-o", str(out)], env={"COLUMNS": "200"})
+    assert result.exit_code == 130
+    assert result.stderr == f"interrupted: finished work is kept in {out}; run the same command again to go on\n"
