@@ -14,6 +14,7 @@ at full width). Parts that do not reach the head (blocks, operators, mergers) ar
 
 from __future__ import annotations
 
+import copy
 import math
 from collections import OrderedDict
 from collections.abc import Iterator
@@ -151,6 +152,10 @@ class Supernet(nn.Module):
         state["_views"] = OrderedDict()
         state["_slicers"] = {}
         state["_flat"] = None
+        # each dense parameter is a view of one buffer, and plain pickle (multiprocessing, Ray) writes a view's
+        # whole storage: ~20,000x the parameter for NASRec-Full. The submodules go with compact copies instead.
+        compact = {id(p): nn.Parameter(p.detach().clone(), p.requires_grad) for p in self.parameters()}
+        state["_modules"] = copy.deepcopy(state["_modules"], compact)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
