@@ -46,6 +46,7 @@ from nasrec.evaluators.metrics import auc, log_loss_from_logits
 from nasrec.evaluators.recipe import RESUME_MAY_CHANGE
 from nasrec.evaluators.schedule import logit
 from nasrec.evaluators.scoring import EvalRows, eval_rows, oracle_metrics, score_from_runs
+from nasrec.evaluators.seeding import seeded
 from nasrec.evaluators.supernet_training import load_supernet
 from nasrec.evaluators.training import TrainConfig, Trainer
 from nasrec.genotype import Genotype
@@ -78,7 +79,7 @@ class FullTrainConfig(BaseModel):
     train_split: Literal["train", "train+valid"] = Field(
         default="train", description="`train`, or `train+valid` for a final model"
     )
-    eval_split: str = Field(default="valid", description="`valid` or `test`")
+    eval_split: Literal["valid", "test"] = Field(default="valid", description="`valid` or `test`")
     eval_batch_size: int = Field(default=4096, gt=0)
     seed: int = Field(default=0, ge=0)
     seeds: int = Field(default=1, ge=1, description="training runs averaged (seeds seed, seed+1, ...)")
@@ -314,8 +315,8 @@ class FullTrain:
         `train` and `steps` is None; else the recipe's schedule stopped after `steps`. With `checkpoints`, resumed
         from and saved to the checkpoint of this training (`checkpoint`); a finished one keeps no optimizer state."""
         checkpoint = self.checkpoint(genotype, seed, split, retry)
-        torch.manual_seed(seed)
-        model = self._model(genotype)
+        with seeded(seed):
+            model = self._model(genotype)
         train = self.data.split(split)
         per_epoch = train.full_batches(recipe.batch_size)
         recipe = recipe.model_copy(update={"seed": seed})

@@ -17,6 +17,7 @@ from nasrec.compiler import compile_standalone
 from nasrec.data import PreparedData, make_synthetic
 from nasrec.data.spec import FeatureSpec
 from nasrec.data.synthetic import DEFAULT_CARDINALITIES
+from nasrec.evaluators.seeding import seeded
 from nasrec.genotype import Genotype, load, sample
 from nasrec.genotype.zoo import load_zoo
 
@@ -40,9 +41,9 @@ class GenotypeTeacher:
     ) -> None:
         if scale <= 0:
             raise ValueError(f"teacher scale must be positive, got {scale}")
-        torch.manual_seed(seed)
         self.genotype, self.scale = genotype, scale
-        self.model = compile_standalone(genotype, spec, layernorm=layernorm).eval()
+        with seeded(seed):
+            self.model = compile_standalone(genotype, spec, layernorm=layernorm).eval()
         self.mean, self.std = 0.0, 1.0
         self.description = f"genotype {genotype.digest()} x{scale:g}"
 

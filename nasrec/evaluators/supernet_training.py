@@ -25,6 +25,7 @@ from nasrec.evaluators.distributed import DataParallel, resolve_device
 from nasrec.evaluators.optimizers import sparse_adagrad
 from nasrec.evaluators.recipe import RESUME_MAY_CHANGE
 from nasrec.evaluators.schedule import logit
+from nasrec.evaluators.seeding import seeded
 from nasrec.evaluators.training import TrainConfig, Trainer, total_steps
 from nasrec.genotype import Block, Genotype, SearchSpace, get_space, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, SAMPLERS
@@ -74,9 +75,9 @@ class SupernetTrainingConfig(BaseModel):
 
     def build_supernet(self) -> Supernet:
         data = open_data(self.data)
-        torch.manual_seed(self.train.seed)
         features = data.spec.with_cap(self.cap)
-        return Supernet(self.space, features, layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm)
+        with seeded(self.train.seed):
+            return Supernet(self.space, features, layernorm=self.layernorm, norm_raw_fm=self.norm_raw_fm)
 
 
 class PathSampler:

@@ -64,3 +64,11 @@ def test_full_training_refuses_an_eval_batch_size_of_zero():
     assert refusal(FullTrainConfig, data="sample:criteo", eval_batch_size=0) == [
         (("eval_batch_size",), "Input should be greater than 0")
     ]
+
+
+@pytest.mark.parametrize("split", ["train", "bogus"])
+def test_full_training_scores_on_valid_or_test_only(split):
+    """Scoring on the training rows would rank by overfitting; a typo failed only after set-up."""
+    assert refusal(FullTrainConfig, data="sample:criteo", eval_split=split) == [
+        (("eval_split",), "Input should be 'valid' or 'test'")
+    ]
