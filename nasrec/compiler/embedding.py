@@ -14,9 +14,20 @@ from torch import Tensor, nn
 from nasrec.data.spec import FeatureSpec
 
 
-def check_inputs(features: FeatureSpec, dense: Tensor, sparse: Tensor) -> None:
+def check_inputs(features: FeatureSpec, dense: Tensor, sparse: Tensor, dtype: torch.dtype | None = None) -> None:
     """Refuse a batch whose widths are not the model's: a wider dense input would be cut and a narrower one
-    zero-padded by the operators, and a [B, 1] sparse input would broadcast one index to every field."""
+    zero-padded by the operators, and a [B, 1] sparse input would broadcast one index to every field. Also
+    refused, with what to pass: dense values of another dtype than the model's `dtype` (numpy's float64), and
+    sparse indices that are not integers."""
+    if dtype is not None and dense.dtype != dtype:
+        name = str(dtype).removeprefix("torch.")
+        raise ValueError(
+            f"dense input must be {name} (the model's dtype), got {str(dense.dtype).removeprefix('torch.')}"
+        )
+    if sparse.is_floating_point() or sparse.is_complex() or sparse.dtype == torch.bool:
+        raise ValueError(
+            f"sparse input must be integer indices (int64), got {str(sparse.dtype).removeprefix('torch.')}"
+        )
     if dense.dim() != 2 or dense.shape[1] != features.n_dense:
         raise ValueError(
             f"dense input must be [batch, {features.n_dense}] (the model's {features.n_dense} dense features), "

@@ -59,7 +59,7 @@ class StandaloneModel(nn.Module):
         return mod(x)  # a module call, so fvcore attributes its FLOPs to `blocks.b<k>.<key>`
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
-        check_inputs(self.features, dense, sparse)
+        check_inputs(self.features, dense, sparse, self.embedding.table.weight.dtype)
         return Embedded(dense, self.embedding(sparse))
 
     def head_inputs(self, emb: Embedded) -> Tensor:
@@ -71,7 +71,7 @@ class StandaloneModel(nn.Module):
 
     def forward(self, dense: Tensor, sparse: Tensor) -> Tensor:
         """Logits [B] from dense [B, n_dense] float32 and sparse [B, n_sparse] int64 (other widths: ValueError)."""
-        check_inputs(self.features, dense, sparse)
+        check_inputs(self.features, dense, sparse, self.embedding.table.weight.dtype)
         return self.head_logits(run(self.plan, dense, self.embedding(sparse), self._call))
 
     def _dense_logits(self, dense: Tensor, emb: Tensor) -> Tensor:
@@ -88,7 +88,7 @@ class StandaloneModel(nn.Module):
         compiled = fn
 
         def forward(dense: Tensor, sparse: Tensor) -> Tensor:
-            check_inputs(self.features, dense, sparse)
+            check_inputs(self.features, dense, sparse, self.embedding.table.weight.dtype)
             return compiled(dense, self.embedding(sparse))
 
         return forward

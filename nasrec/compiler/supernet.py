@@ -115,7 +115,7 @@ class Supernet(nn.Module):
 
     def embed(self, dense: Tensor, sparse: Tensor) -> Embedded:
         """The embedding lookup, to share between several views on one batch."""
-        check_inputs(self.features, dense, sparse)
+        check_inputs(self.features, dense, sparse, self.embedding.table.weight.dtype)
         return Embedded(dense, self.embedding(sparse))
 
     def view(self, genotype: Genotype) -> SupernetView:

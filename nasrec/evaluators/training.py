@@ -125,7 +125,7 @@ class Trainer:
         self.optimizers = self.make_optimizers(dense, sparse)
         self.guard = DivergenceGuard(label, config.guard_factor, config.guard_patience, hint=config.hint())
         self.step = 0
-        self.losses: list[float] = []  # this call's
+        self.losses: list[float] = []  # of every step this Trainer ran, over its `fit` calls
         self.first_losses: list[float] = []  # the run's first FIRST_LOSSES, over every call that trained it
         self.last_losses: deque[float] = deque(maxlen=FIRST_LOSSES)  # and its latest
         self.loss_history = True  # False: resumed from a checkpoint older than these two (they start here)
@@ -253,6 +253,7 @@ class Trainer:
         `base_rate` (the training rows' positive rate) starts the head at the constant predictor when the
         recipe's `head_init` is on."""
         total = self.total_steps(steps_per_epoch)
+        start = len(self.losses)
         self._resume()
         self._saved_step, self._saved_at = self.step, time.monotonic()
         if self.step == 0 and base_rate is not None and self.config.head_init:
@@ -291,12 +292,12 @@ class Trainer:
                         "DataSplit.full_batches"
                     )
         self._read_losses()
-        if self.losses and self._saved_step != self.step:
+        if len(self.losses) > start and self._saved_step != self.step:
             self._save()  # the final state, unless just saved
         finished = self.stopped or self.step >= total  # a call cut short by `stop_after` goes on from here later
         if finished and self._best_state is not None and self.config.patience is not None:
             self.model.load_state_dict(self._best_state)
-        return self.losses
+        return self.losses[start:]
 
     def _validate(self, validate: Validate) -> bool:
         """Validate, keep the best weights; True when early stopping says stop (never during the warm-up: the

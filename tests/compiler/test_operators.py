@@ -176,3 +176,27 @@ def test_a_batch_of_the_wrong_width_is_refused_by_the_model_and_the_supernet(den
         assert str(err.value) == message
     ok = torch.rand(2, 3), torch.zeros(2, 4, dtype=torch.long)
     assert models[0](*ok).shape == models[1](*ok).shape == (2,)
+
+
+@pytest.mark.parametrize(
+    ("dense_dtype", "sparse_dtype", "message"),
+    [
+        (torch.float64, torch.long, "dense input must be float32 (the model's dtype), got float64"),
+        (torch.int64, torch.long, "dense input must be float32 (the model's dtype), got int64"),
+        (torch.float32, torch.float32, "sparse input must be integer indices (int64), got float32"),
+        (torch.float32, torch.bool, "sparse input must be integer indices (int64), got bool"),
+    ],
+)
+def test_a_batch_of_the_wrong_dtype_is_refused_naming_what_to_pass(dense_dtype, sparse_dtype, message):
+    """numpy's float64 rows gave torch's "expected m1 and m2 to have the same dtype" from deep in an operator."""
+    from nasrec.compiler import compile_standalone
+
+    genotype = sample(NASREC_SMALL, rng=0)
+    dense, sparse = torch.zeros(2, 3, dtype=dense_dtype), torch.zeros(2, 4, dtype=sparse_dtype)
+    models = [compile_standalone(genotype, SMALL), Supernet(NASREC_SMALL, SMALL).view(genotype)]
+    for run_model in (*models, models[0].compiled_forward()):
+        with pytest.raises(ValueError) as err:
+            run_model(dense, sparse)
+        assert str(err.value) == message
+    double = compile_standalone(genotype, SMALL).double()  # a model of another dtype takes its own
+    assert double(torch.zeros(2, 3, dtype=torch.float64), torch.zeros(2, 4, dtype=torch.int32)).dtype == torch.float64

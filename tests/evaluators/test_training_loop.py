@@ -73,6 +73,17 @@ def test_interrupted_and_resumed_run_ends_with_the_same_weights(tmp_path):
         assert torch.allclose(pa, pb, atol=1e-6), name
 
 
+def test_fit_returns_the_losses_of_its_own_steps_as_a_new_list():
+    batches = make_batches()
+    torch.manual_seed(0)
+    trainer = Trainer(Tiny(), TrainConfig(epochs=2))
+    first = trainer.fit(lambda epoch: iter(batches), steps_per_epoch=len(batches), stop_after=10)
+    second = trainer.fit(lambda epoch: iter(batches), steps_per_epoch=len(batches))
+    assert (len(first), len(second), trainer.step) == (10, 6, 16)
+    assert first + second == trainer.losses and first is not trainer.losses
+    assert trainer.fit(lambda epoch: iter(batches), steps_per_epoch=len(batches)) == []  # nothing left to train
+
+
 def test_resume_refuses_a_checkpoint_of_another_recipe(tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     trained(TrainConfig(epochs=1), steps=2, checkpoint=ckpt)
