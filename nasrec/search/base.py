@@ -18,6 +18,7 @@ the genotypes it draws with `sample` and `mutate` name the file, and later comma
 from __future__ import annotations
 
 from collections.abc import Callable
+from numbers import Real
 from typing import Any, ClassVar, Protocol, runtime_checkable
 
 from pydantic import BaseModel
@@ -31,6 +32,20 @@ Constraint = Callable[[Genotype], str | None]
 """Returns why a genotype is rejected before evaluation (e.g. too many FLOPs), or None to accept it."""
 Told = float | tuple[float, ...] | None
 """What a strategy is told: a loss, one loss per objective, or None for a failed evaluation."""
+
+
+def check_told(score: object) -> Told:
+    """`score` if it is what a strategy is told (`Told`), else a `TypeError` naming what came instead (a `Score`
+    object: its `.value`); a strategy checks before it stores anything, so a wrong call leaves it as it was."""
+    numbers = score if isinstance(score, tuple) else (score,)
+    if score is None or (numbers and all(isinstance(x, Real) and not isinstance(x, bool) for x in numbers)):
+        return score  # type: ignore[return-value]
+    hint = "; tell it the Score's .value" if type(score).__name__ == "Score" else ""
+    raise TypeError(
+        f"a strategy is told a loss (a number), one loss per objective (a tuple of numbers) or None for a failed "
+        f"evaluation, got {type(score).__name__}{hint}"
+    )
+
 
 ENTRY_POINT_GROUP = "nasrec.strategies"
 _MAX_TRIES = 200

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from nasrec.genotype import Genotype, SearchSpace, mutate, sample
 from nasrec.genotype.sampling import DEFAULT_SAMPLER, MULTI_OPERATOR_SAMPLERS, SAMPLERS
-from nasrec.search.base import Constraint, Proposer, Told, register_strategy
+from nasrec.search.base import Constraint, Proposer, Told, check_told, register_strategy
 from nasrec.search.objectives import selection_order
 
 
@@ -94,6 +94,7 @@ class RegularizedEvolution:
         self.proposer = Proposer(space, constraints)
         self.population: deque[tuple[dict[str, Any], Any]] = deque()  # (genotype dict, score), oldest first
         self.pending: list[tuple[Genotype, Told, bool]] = []  # asked this round: (g, score, told?)
+        self.queued: list[Genotype] = []  # this round's children not yet handed out (ask returns at most n)
         self.cycle = 0  # completed cycles
         self.pending_cycle = False  # whether `pending` are a cycle's children (else initial members)
         self.initialised = 0  # initial members asked
@@ -110,9 +111,11 @@ class RegularizedEvolution:
             while len(out) < n and self.initialised < self.population_size:
                 out.append(self.proposer.propose(lambda: sample(self.space, self.sampler, self.rng)))
                 self.initialised += 1
-        elif not self.pending and self.cycle < self.cycles and self.population:
-            out = self.make_children(self._tournament())
-            self.pending_cycle = True
+        else:
+            if not self.queued and not self.pending and self.cycle < self.cycles and self.population:
+                self.queued = self.make_children(self._tournament())  # the whole cycle, made at once
+                self.pending_cycle = True
+            out, self.queued = self.queued[: max(n, 0)], self.queued[max(n, 0) :]
         self.pending.extend((g, None, False) for g in out)
         return out
 
@@ -141,6 +144,7 @@ class RegularizedEvolution:
         return child.with_meta(parent=parent.digest(), mutation="+".join(kinds), mutated_block=None)
 
     def tell(self, genotype: Genotype, score: Told) -> None:
+        score = check_told(score)
         digest = genotype.digest()
         for i, (g, _, told) in enumerate(self.pending):
             if not told and g.digest() == digest:
@@ -148,7 +152,7 @@ class RegularizedEvolution:
                 break
         else:
             raise ValueError(f"genotype {digest} was not asked (or was already told)")
-        if all(told for _, _, told in self.pending):
+        if not self.queued and all(told for _, _, told in self.pending):
             self._commit()
 
     def _commit(self) -> None:
@@ -177,7 +181,12 @@ class RegularizedEvolution:
 
     @property
     def done(self) -> bool:
-        return self.cycle >= self.cycles and not self.pending and self.initialised >= self.population_size
+        return (
+            self.cycle >= self.cycles
+            and not self.pending
+            and not self.queued
+            and self.initialised >= self.population_size
+        )
 
     def best(self) -> tuple[Genotype, Any]:
         """The population's member of lowest loss (with several objectives: the first, then the others)."""

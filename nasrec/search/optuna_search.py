@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nasrec.genotype import Genotype, SearchSpace, get_signature
 from nasrec.genotype.schema import Block, BranchChoice, Inputs
-from nasrec.search.base import Constraint, Proposer, Told, register_strategy
+from nasrec.search.base import Constraint, Proposer, Told, check_told, register_strategy
 
 _MAX_TRIES = 200
 _RANDOM_AFTER = 20
@@ -117,16 +117,18 @@ class OptunaSearch:
         self.proposer = Proposer(space, constraints)
         self.pending: list[tuple[Genotype, Any, Told, bool]] = []  # (g, trial, score, told?) in ask order
         self.scores: dict[str, Told] = {}  # active digest -> score told, for duplicates
+        self.queued: list[Genotype] = []  # the batch's proposals not yet handed out (ask returns at most n)
         self.asked = 0
         self.told = 0
 
     def ask(self, n: int = 1) -> list[Genotype]:
-        if self.pending:
-            return []
-        out = [self._propose() for _ in range(min(self.options.batch, self.budget - self.asked))]
-        self.asked += len(out)
-        self.pending = [(g, trial, None, False) for g, trial in out]
-        return [g for g, _ in out]
+        if not self.pending:  # a new batch, handed out n at a time
+            out = [self._propose() for _ in range(min(self.options.batch, self.budget - self.asked))]
+            self.asked += len(out)
+            self.pending = [(g, trial, None, False) for g, trial in out]
+            self.queued = [g for g, _ in out]
+        handed, self.queued = self.queued[: max(n, 0)], self.queued[max(n, 0) :]
+        return handed
 
     def _propose(self) -> tuple[Genotype, Any]:
         duplicates = 0
@@ -154,7 +156,10 @@ class OptunaSearch:
         return dict(trial.params)
 
     def tell(self, genotype: Genotype, score: Told) -> None:
+        score = check_told(score)
         digest = genotype.digest()
+        if any(g.digest() == digest for g in self.queued):
+            raise ValueError(f"genotype {digest} was not asked (or was already told)")
         for i, (g, trial, _, told) in enumerate(self.pending):
             if not told and g.digest() == digest:
                 self.pending[i] = (g, trial, score, True)

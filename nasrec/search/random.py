@@ -8,7 +8,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from nasrec.genotype import Genotype, SearchSpace, sample
-from nasrec.search.base import Constraint, Proposer, Told, register_strategy
+from nasrec.search.base import Constraint, Proposer, Told, check_told, register_strategy
 from nasrec.search.evolution import DEFAULT_SAMPLER, check_sampler
 
 
@@ -54,6 +54,7 @@ class RandomSearch:
         return out
 
     def tell(self, genotype: Genotype, score: Told) -> None:
+        score = check_told(score)
         digest = genotype.digest()
         if digest not in self.outstanding:
             raise ValueError(f"genotype {digest} was not asked (or was already told)")

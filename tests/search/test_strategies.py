@@ -239,3 +239,36 @@ def test_every_strategy_refuses_a_score_for_a_genotype_it_did_not_ask_or_was_tol
     with pytest.raises(ValueError) as exc:
         strategy.tell(first, 0.5)
     assert str(exc.value) == f"genotype {first.digest()} was not asked (or was already told)"
+
+
+@pytest.mark.parametrize("room", [1, 2, 5])
+@pytest.mark.parametrize("name", list_strategies())
+def test_every_strategy_asks_at_most_n(name, room):
+    """`ask(n)` returns up to n: a cycle's children or a batch are handed out n at a time, and the strategy
+    still finishes its whole budget."""
+    strategy = build_strategy(name, NASREC_SMALL, seed=3, **small_options(name))
+    sizes, evaluated = [], 0
+    while not strategy.done:
+        asked = strategy.ask(room)
+        sizes.append(len(asked))
+        for g in asked:
+            strategy.tell(g, told(g))
+            evaluated += 1
+    assert max(sizes) <= room and evaluated == 22
+    assert strategy.ask(room) == [] and strategy.ask(0) == []
+
+
+@pytest.mark.parametrize("name", list_strategies())
+def test_a_score_object_told_is_refused_before_anything_is_stored(name):
+    strategy = build_strategy(name, NASREC_SMALL, seed=0, **small_options(name))
+    (g,) = strategy.ask(1)
+    (score,) = formula.evaluate([g])
+    for wrong, kind in ((score, "Score; tell it the Score's .value"), ("0.5", "str"), (True, "bool")):
+        with pytest.raises(TypeError) as exc:
+            strategy.tell(g, wrong)
+        assert str(exc.value) == (
+            "a strategy is told a loss (a number), one loss per objective (a tuple of numbers) or None for a "
+            f"failed evaluation, got {kind}"
+        )
+    strategy.tell(g, score.value)  # the strategy goes on as if the wrong calls had not happened
+    assert drive(strategy, batch=4) == 21 and strategy.done
