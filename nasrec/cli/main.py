@@ -298,7 +298,7 @@ def evaluate(
     each = f"  ({stop(score.runs[0])})" if len(score.runs) == 1 else ""  # several seeds: each on its line above
     console.print(
         f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}"
-        f"{regret}{each}  FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f}s",
+        f"{regret}{each}  FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f} s",
         highlight=False,
     )
     if split == "valid" and score.log_loss is not None and score.log_loss >= full.constant_valid_log_loss:

@@ -8,6 +8,8 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from rich import box
+from rich.table import Table
 from rich.text import Text
 
 from nasrec.cli.common import (
@@ -19,7 +21,6 @@ from nasrec.cli.common import (
     note_cpu_on_cuda,
     resumable,
     space_path,
-    table,
     user_errors,
 )
 from nasrec.errors import UsageError
@@ -321,16 +322,18 @@ def print_results(summary, out: Path) -> None:
     from nasrec.evaluators.kept_weights import holds_weights_of
 
     seeds = len(summary.seeds) or 1
-    rows = table(
-        "model",
-        "log loss",
-        "AUC",
-        "NASRecNet minus model: log loss [95% CI]",
-        "AUC [95% CI]",
-        "FLOPs",
-        "dense params",
-        title=f"test split ({seeds} seed{'s' if seeds > 1 else ''} per model)",
+    # ~116 columns: one line a model in a 120-column terminal; narrower, only the model names and intervals fold
+    rows = Table(
+        title=f"test split ({seeds} seed{'s' if seeds > 1 else ''} per model; Δ: NASRecNet minus the model)",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+        collapse_padding=True,
+        show_edge=False,
     )
+    for name in ("model", "log loss", "AUC", "Δ log loss [95% CI]", "Δ AUC [95% CI]", "FLOPs", "dense params"):
+        folds = name == "model" or "CI" in name
+        rows.add_column(name, overflow="fold", no_wrap=not folds, justify="left" if name == "model" else "right")
+    rows.columns[3].min_width = rows.columns[4].min_width = 26  # an interval on one line where it fits
     for r in sorted(summary.results, key=lambda r: r.test.log_loss):
         c = summary.comparisons.get(r.name)
         spread = f" ± {r.test.log_loss_std:.4f}" if r.test.log_loss_std else ""

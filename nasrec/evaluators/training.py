@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import BaseModel
+from rich import get_console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
@@ -64,13 +65,15 @@ def total_steps(epochs: float, steps_per_epoch: int) -> int:
 
 
 def progress_bar(enabled: bool) -> Progress:
+    """A transient bar on a terminal; off when not `enabled` or when stdout is not a terminal (a log or a pipe,
+    where a bar that is erased would leave an empty line)."""
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TextColumn("{task.fields[info]}"),
         TimeRemainingColumn(),
-        disable=not enabled,
+        disable=not enabled or not get_console().is_terminal,
         transient=True,
     )
 

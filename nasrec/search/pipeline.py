@@ -182,11 +182,14 @@ class Pipeline(ScratchStages):
 
     def _stage(self, name: str, fn):
         """Run one stage and log its time; `stage_seconds` sums every call's, so a resumed run keeps the
-        time its earlier calls spent (a call killed inside a stage logs nothing for it)."""
+        time its earlier calls spent (a call killed inside a stage logs nothing for it, and a stage an earlier call
+        finished, read back, adds nothing: a rerun of a finished run reports the times it ran in)."""
         done = " (done: skipped)" if name in self._done else ""
         self.console.print(Text.assemble(("stage", "bold"), f" {name}{done}"), highlight=False)
         start = time.perf_counter()
         out = fn()
+        if done:
+            return out
         spent = StageTime(stage=name, seconds=round(time.perf_counter() - start, 2))
         append_jsonl(self.paths.stage_times, spent)
         self.stage_seconds[name] = round(self.stage_seconds.get(name, 0.0) + spent.seconds, 2)
@@ -345,6 +348,7 @@ class Pipeline(ScratchStages):
                 objectives=objectives,
                 stats=stats,
                 reuse=None if reuse is None else {e.digest: e for e in reuse},
+                label="search" if strategy is None else "random baseline",
             )
         except NoNewGenotype as exc:  # the fix it names changes the run's settings: a new folder
             raise NoNewGenotype(f"{exc}: {new_folder(self.paths.supernet, 'those settings')}") from None

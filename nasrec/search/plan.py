@@ -43,5 +43,6 @@ def plan(config: RunConfig, train_rows: int, budget: int | None, supernet: bool)
     final = steps(train_rows, batch, c.final_epochs)
     retrain = ", then again on train + valid for the epochs early stopping chose" * (c.final_protocol == "retrain")
     each = f"each at most {epochs(c.final_epochs)}: {of_batches(final, batch)}"
-    out.append(("final", f"{models} models x {c.final_seeds} seed{'s' * (c.final_seeds > 1)}, {each}{retrain}"))
+    seeds = f"{c.final_seeds} seed{'s' * (c.final_seeds > 1)}"
+    out.append(("final", f"{models} model{'s' * (models > 1)} x {seeds}, {each}{retrain}"))
     return out

@@ -70,11 +70,12 @@ def run_search(
     objectives: Sequence[str] = ("logloss",),
     stats: str | Path | None = None,
     reuse: Mapping[str, Evaluation] | None = None,
+    label: str = "search",
 ) -> list[Evaluation]:
     """Drive `strategy` to completion (or until `budget` evaluations are logged in all). Returns every
     logged evaluation in order. `reuse`: evaluations by the same evaluator logged elsewhere, by digest (e.g.
     the run's search, for its random baseline): a genotype found there is logged with its score (0 seconds)
-    instead of being evaluated again."""
+    instead of being evaluated again. `label`: the progress bar's."""
     objectives = check_objectives(objectives)  # before anything is logged
     stage = Stage(log, Evaluation, key=lambda e: e.digest)
     in_flight: dict[Future[str], tuple[Genotype, float]] = {}
@@ -90,7 +91,7 @@ def run_search(
             written[0] = now
 
     with progress_bar(progress) as bar:
-        task = bar.add_task("search", total=total, completed=len(stage), info="")
+        task = bar.add_task(label, total=total, completed=len(stage), info="")
         while not strategy.done and (budget is None or len(stage) < budget):
             room = parallel - len(in_flight)
             if budget is not None:

@@ -35,7 +35,10 @@ def test_a_rerun_names_the_stages_it_skips(tmp_path, tiny_space_file, monkeypatc
     )
     root = tmp_path / "run"
     assert headers(config, root) == [f"stage {stage}" for stage in STAGES]
+    times, summary = RunPaths(root).stage_times.read_bytes(), RunPaths(root).summary.read_bytes()
     assert headers(config, root) == [f"stage {stage} (done: skipped)" for stage in STAGES]
+    # stages read back add no time: the log and the summary are the ones the run left
+    assert RunPaths(root).stage_times.read_bytes() == times and RunPaths(root).summary.read_bytes() == summary
     shutil.rmtree(RunPaths(root).final.parent)  # as the final stage's own refusal advises: trained again
     assert headers(config, root) == [
         *(f"stage {stage} (done: skipped)" for stage in STAGES[:3]),

@@ -326,3 +326,16 @@ def test_the_guards_error_keeps_its_step_loss_and_detail_across_processes():
     back = pickle.loads(pickle.dumps(info.value))
     assert str(back) == "train: loss is inf at step 2; training stopped; lower lr (now 1)"
     assert (back.step, back.loss, back.detail) == (2, float("inf"), "loss is inf at step 2")
+
+
+@pytest.mark.parametrize(
+    ("terminal", "enabled", "shown"), [(True, True, True), (True, False, False), (False, True, False)]
+)
+def test_the_progress_bar_shows_on_a_terminal_only(monkeypatch, terminal, enabled, shown):
+    """Off a terminal (a log file, a pipe) the erased bar left an empty line after every stage header."""
+    from rich import get_console
+
+    from nasrec.evaluators.training import progress_bar
+
+    monkeypatch.setattr(type(get_console()), "is_terminal", property(lambda self: terminal))
+    assert progress_bar(enabled).disable is not shown

@@ -280,3 +280,28 @@ def test_the_cli_names_the_kept_weights_only_when_they_are_nasrecnets(tmp_path, 
             save_weights(compile_standalone(kept, open_data("sample:criteo").spec), weights)
         print_results(summary, root)
         assert (f"its trained weights: {weights}" in capsys.readouterr().out) is named, kept
+
+
+def test_the_results_table_gives_each_model_one_line_in_120_columns(
+    tmp_path, tiny_space_file, fake_training, monkeypatch
+):
+    import io
+
+    import nasrec.cli.search as search_cli
+
+    summary = run(tmp_path / "run", tiny_space_file)
+    sized = [  # the faked training measured no cost: a cost as wide as NASRec-Full's
+        r.model_copy(update={"test": r.test.model_copy(update={"flops": 14_210_176, "params": 12_778_145})})
+        for r in summary.results
+    ]
+    summary = summary.model_copy(update={"results": sized})
+    out = io.StringIO()
+    monkeypatch.setattr(search_cli, "console", Console(file=out, width=120))
+    search_cli.print_results(summary, tmp_path / "run")
+    lines = out.getvalue().splitlines()
+    head = lines.index(next(line for line in lines if line.startswith("model")))
+    rows = lines[head + 2 : head + 2 + len(summary.results)]
+    assert sorted(row.split()[0] for row in rows) == sorted(r.name.split()[0] for r in summary.results)
+    assert all(len(line) <= 120 for line in lines)
+    compared = [row for row in rows if "[" in row]
+    assert compared and all(row.count("[") == 2 and row.count("]") == 2 for row in compared)  # whole intervals

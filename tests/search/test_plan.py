@@ -37,6 +37,8 @@ def test_the_plan_counts_each_stages_work_from_the_config_and_the_data():
         ),
     ]
     assert [stage for stage, _ in plan(other, 11_960, 40, supernet=False)] == ["search", "top-k", "final"]
+    alone = other.model_copy(update={"zoo": ()})  # NASRecNet alone: one model
+    assert plan(alone, 11_960, 40, supernet=False)[-1][1].startswith("1 model x 1 seed, each at most 2.5 epochs")
     assert plan(other, 2048, 40, supernet=True)[0] == ("supernet", "0.5 epochs of 2,048 rows: 1 step of 1,024")
 
 

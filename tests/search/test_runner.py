@@ -295,3 +295,30 @@ def test_an_evaluation_that_scores_nan_is_logged_as_a_failure_and_the_search_and
     assert failed and len(records) == 16 and {r.digest[-1] for r in failed} <= {"0", "1"}
     assert all(r.error == "no finite score: the evaluation's predictions were not finite" for r in failed)
     assert [r.digest for r in run_search(evolution(), nan, tmp_path / "log.jsonl")] == [r.digest for r in records]
+
+
+def test_the_progress_bar_is_labelled_with_the_stage(tmp_path, monkeypatch):
+    import nasrec.search.runner as runner
+
+    labels = []
+
+    class Bar:  # a progress bar that records what it is given
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def add_task(self, description, **fields):
+            labels.append(description)
+
+        def update(self, *args, **kwargs):
+            pass
+
+    monkeypatch.setattr(runner, "progress_bar", lambda enabled: Bar())
+    strategy = RandomSearch(NASREC_SMALL, budget=2, seed=0)
+    run_search(strategy, InProcessExecutor(FormulaEvaluator()), tmp_path / "r.jsonl", label="random baseline")
+    run_search(
+        RandomSearch(NASREC_SMALL, budget=2, seed=1), InProcessExecutor(FormulaEvaluator()), tmp_path / "s.jsonl"
+    )
+    assert labels == ["random baseline", "search"]
