@@ -113,8 +113,9 @@ def write_report(
     paths = open_run(run_dir)
     run = RunData(paths)
     text = _Report(run).html()
-    for problem in run.problems if on_problem is not None else ():
-        on_problem(problem)
+    for problem in run.problems:
+        if on_problem is not None:
+            on_problem(problem)
     path = Path(out) if out is not None else paths.report
     try:
         atomic_write_text(path, text)

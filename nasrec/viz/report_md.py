@@ -61,8 +61,9 @@ def write_markdown_report(
     run = RunData(paths)
     report = _Markdown(run, files_folder(path))
     text = report.text()
-    for problem in run.problems if on_problem is not None else ():
-        on_problem(problem)
+    for problem in run.problems:
+        if on_problem is not None:
+            on_problem(problem)
     try:
         for rel, data in report.files.items():
             atomic_write_bytes(path.parent / rel, data)
