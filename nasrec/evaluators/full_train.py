@@ -130,13 +130,22 @@ class FullTrain:
     name = "full"
     Config = FullTrainConfig
 
-    def __init__(self, *, checkpoints: str | Path | None = None, keep_checkpoints: bool = False, **config: Any) -> None:
+    def __init__(
+        self,
+        *,
+        checkpoints: str | Path | None = None,
+        keep_checkpoints: bool = False,
+        progress: bool = False,
+        **config: Any,
+    ) -> None:
         """`checkpoints`: a folder (in a run folder) where each training keeps its checkpoint while it runs, so a
         killed run's training resumes where it was saved (the same result); a genotype's are deleted once its
         prediction is made or it failed — or, with `keep_checkpoints`, when the caller calls `forget` (after
         recording the outcome: a kill between the two then reads the trainings back instead of training again).
-        None: nothing is saved (a killed training starts again)."""
+        None: nothing is saved (a killed training starts again). `progress`: a bar for each training, on a
+        terminal."""
         self.cfg = FullTrainConfig(**config)
+        self.progress = progress
         self.checkpoints = None if checkpoints is None else Path(checkpoints)
         self.keep_checkpoints = keep_checkpoints
         self.data = open_data(self.cfg.data)
@@ -324,6 +333,7 @@ class FullTrain:
             model,
             recipe,
             label=f"train {genotype.digest()}",
+            progress=self.progress,
             device=self.device,
             tag=scalars.tag("full", genotype.digest(), split, f"seed{seed}"),
             checkpoint=checkpoint,

@@ -61,11 +61,12 @@ def new_folder(supernet: Path, change: str) -> str:
 
 
 class ScratchStages:
-    """The top-k and final stages of a `Pipeline` (which sets these three attributes)."""
+    """The top-k and final stages of a `Pipeline` (which sets these attributes)."""
 
     config: RunConfig
     paths: RunPaths
     console: Console
+    progress: bool
 
     def ranked(self, evaluations: list[Evaluation]) -> list[Evaluation]:
         """Scored evaluations best first: by proxy score, or with several objectives by Pareto rank (the front
@@ -134,6 +135,7 @@ class ScratchStages:
         full = FullTrain(
             checkpoints=self.paths.checkpoints(log),  # a killed run resumes a training where it was saved
             keep_checkpoints=True,  # till the candidate's record is written
+            progress=self.progress,
             data=c.data,
             seed=c.seed,
             seeds=c.topk_seeds,
@@ -188,6 +190,7 @@ class ScratchStages:
         full = FullTrain(
             checkpoints=self.paths.checkpoints(self.paths.final),
             keep_checkpoints=True,  # till the candidate's record is written
+            progress=self.progress,
             data=c.data,
             seed=self.final_seed(),
             seeds=c.final_seeds,

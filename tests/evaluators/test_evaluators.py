@@ -500,3 +500,23 @@ def test_inheriting_for_a_genotype_outside_the_supernets_space_names_the_genotyp
         with pytest.raises(UsageError) as caught:
             FullTrain(data="sample:criteo", inherit=ckpt, steps=[0]).evaluate([g])
         assert str(caught.value) == f"{label}: not in the space of supernet {ckpt}: {space_error}"
+
+
+def test_full_training_gives_each_training_a_progress_bar_when_asked(monkeypatch):
+    """The pipeline's top-k and final stages pass their `progress`: hours of scratch training are not silent."""
+    from nasrec.evaluators import full_train
+    from nasrec.genotype.zoo import load_zoo
+
+    seen = []
+    real = full_train.Trainer
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs.get("progress"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(full_train, "Trainer", spy)
+    for progress in (True, False):
+        full_train.FullTrain(data="sample:criteo", cap=1000, train={"epochs": 0.05}, progress=progress).evaluate(
+            [load_zoo("dlrm")]
+        )
+    assert seen == [True, False]
