@@ -122,14 +122,11 @@ def test_rerunning_skips_finished_stages_and_evaluates_nothing_again(run, tmp_pa
     again = Pipeline(config, root, console=Console(quiet=True), progress=False).run()
     assert again.results == summary.results
     assert all(p.stat().st_mtime_ns == t for p, t in before.items())
-    # the stage times are summed over calls: the resumed call's near-zero times add to the first call's
+    # the stage times are summed over the calls that ran a stage: one that read a finished stage back adds nothing
     assert list(again.stage_seconds) == list(summary.stage_seconds) == [*STAGES]
     times = read_jsonl(RunPaths(root).stage_times, StageTime)
-    assert [t.stage for t in times] == [*STAGES, *STAGES]
-    for stage, first in summary.stage_seconds.items():
-        assert first > 0 and again.stage_seconds[stage] == pytest.approx(
-            first + times[len(STAGES) + STAGES.index(stage)].seconds
-        )
+    assert [t.stage for t in times] == [*STAGES]
+    assert again.stage_seconds == summary.stage_seconds and all(first > 0 for first in summary.stage_seconds.values())
     # a folder from before the log: the summary's times are kept and the resume adds to them
     RunPaths(root).stage_times.unlink()
     third = Pipeline(config, root, console=Console(quiet=True), progress=False).run()
