@@ -9,6 +9,7 @@ signatures (`nasrec.genotype.operators.OPERATORS`), operator implementations
     def single_path(...): ...
 
     SAMPLERS.get("single-path")          # or UnknownNameError: unknown sampler 'x' (known: ...)
+    SAMPLERS.get("x", None)              # with a default, as dict.get: None
     SAMPLERS.names("single-*")           # registered names matching a wildcard pattern
 """
 
@@ -17,11 +18,12 @@ from __future__ import annotations
 import fnmatch
 import warnings
 from importlib.metadata import entry_points
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, overload
 
 from nasrec.errors import UsageError
 
 T = TypeVar("T")
+D = TypeVar("D")
 _MISSING: Any = object()
 
 
@@ -66,13 +68,22 @@ class Registry(dict[str, T], Generic[T]):
             for ep in entry_points(group=self.group):
                 ep.load()
 
-    def get(self, name: str) -> T:  # type: ignore[override]  # unlike dict.get: no default, unknown names raise
+    @overload  # type: ignore[override]  # unlike dict.get: without a default, an unknown name raises
+    def get(self, name: str) -> T: ...
+    @overload
+    def get(self, name: str, default: D) -> T | D: ...
+
+    def get(self, name: str, default: Any = _MISSING) -> Any:
+        """The entry registered as `name` (the entry-point group's plug-ins loaded first if it is missing). An
+        unknown name raises `UnknownNameError`, listing the known ones; given a `default`, it returns that instead,
+        as `dict.get` does."""
         if name not in self:
             self.load_plugins()
-        try:
+        if name in self:
             return self[name]
-        except KeyError:
-            raise UnknownNameError(self.kind, name, self.names()) from None
+        if default is not _MISSING:
+            return default
+        raise UnknownNameError(self.kind, name, self.names())
 
     def names(self, pattern: str = "*") -> list[str]:
         """Registered names matching a wildcard pattern, in registration order."""

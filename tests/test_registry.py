@@ -149,6 +149,28 @@ def test_register_as_decorator_or_call_get_names_and_errors() -> None:
     assert reg.names() == ["b-2"]
 
 
+def test_get_takes_a_default_as_dict_get_does_and_without_one_unknown_names_still_raise(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`Registry` is a dict, but `EVALUATORS.get("nope", None)` was a TypeError ("takes 2 positional arguments but
+    3 were given")."""
+    assert EVALUATORS.get("nope", None) is None and EVALUATORS.get("nope", "x") == "x"
+    assert EVALUATORS.get("params", None) is EVALUATORS["params"] and EVALUATORS.get(name="nope", default=3) == 3
+    with pytest.raises(UnknownNameError, match=r"^unknown evaluator 'nope' \(known: "):
+        EVALUATORS.get("nope")
+    reg: Registry[str] = Registry("plug-in", "nasrec.test-plugins")
+
+    class EntryPoint:
+        def load(self) -> None:
+            reg["late"] = "x"
+
+    monkeypatch.setattr("nasrec.registry.entry_points", lambda group: [EntryPoint()])
+    assert reg.get("late", None) == "x"  # a default only once the plug-ins are loaded too
+    assert reg.get("other", None) is None
+    with pytest.raises(UnknownNameError, match=r"^unknown plug-in 'other' \(known: late\)$"):
+        reg.get("other")
+
+
 def test_entry_points_are_loaded_on_first_miss(monkeypatch: pytest.MonkeyPatch) -> None:
     reg: Registry[str] = Registry("plug-in", "nasrec.test-plugins")
     loaded = []

@@ -254,7 +254,6 @@ def load_with_format(ref: str, fmt: str = "auto"):  # -> (Genotype, "nasrec" | "
     """`load_genotype`, also returning the format the genotype was read in (`zoo:` models: `nasrec`; `fmt`
     nasrec-ref, from `--from`, is refused for them)."""
     from nasrec.genotype import io
-    from nasrec.genotype.errors import GenotypeError
 
     if ref.startswith("zoo:"):
         if fmt == "nasrec-ref":
@@ -262,10 +261,7 @@ def load_with_format(ref: str, fmt: str = "auto"):  # -> (Genotype, "nasrec" | "
         from nasrec.genotype.zoo import load_zoo
 
         return load_zoo(ref[4:]), "nasrec"
-    try:
-        return io.load_with_format(ref, fmt)
-    except GenotypeError as exc:
-        raise GenotypeError(f"{ref}: {exc}") from None
+    return io.load_with_format(ref, fmt)  # its errors name the file
 
 
 def load_checked(ref: str, space: str | None = None, fmt: str = "auto"):

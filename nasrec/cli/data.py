@@ -295,8 +295,9 @@ def synthetic_cmd(
         if exc.rule != "split":
             raise
         _fail(f"--rows {rows}: {exc}; draw more rows")  # e.g. 10 rows, a few of them clicks
-    except ValueError as exc:
-        _fail(str(exc) if teacher == "planted" else f"--teacher {teacher}: {exc}")  # planted: not the teacher's
+    except ValueError as exc:  # planted: not the teacher's; a genotype file's errors name the file themselves
+        named = teacher == "planted" or str(exc).startswith(f"{teacher}: ")
+        _fail(str(exc) if teacher == "planted" else f"--teacher {exc}" if named else f"--teacher {teacher}: {exc}")
     _report(data)
 
 

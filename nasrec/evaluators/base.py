@@ -14,12 +14,17 @@ from nasrec.genotype import Genotype
 from nasrec.registry import Registry
 
 NanFloat = Annotated[float, BeforeValidator(lambda v: float("nan") if v is None else v)]
-"""A float that may be NaN (a NaN validation loss, the AUC of one class), written to JSON as null and read back
-as NaN."""
+"""A float that may be NaN (a NaN validation loss, the AUC of one class), read back as NaN from the null that files
+written before `_NAN_AS_STRING` hold."""
+_NAN_AS_STRING = ConfigDict(ser_json_inf_nan="strings")
+"""Scores write NaN and infinities to JSON as "NaN" and "Infinity" (valid JSON, read back as floats): written as null,
+a NaN `Score.log_loss` read back as None, a score without a log loss."""
 
 
 class CurvePoint(BaseModel):
     """One validation during training: the step it followed and the validation log loss."""
+
+    model_config = _NAN_AS_STRING
 
     step: int
     log_loss: NanFloat
@@ -28,10 +33,10 @@ class CurvePoint(BaseModel):
 class SeedRun(BaseModel):
     """One training run (one seed) behind a Score of an evaluator that trains."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **_NAN_AS_STRING)
 
     seed: int
-    log_loss: float
+    log_loss: NanFloat
     auc: NanFloat
     expected_log_loss: float | None = None
     regret: float | None = None
@@ -59,7 +64,7 @@ class Score(BaseModel):
     by: the log loss (mean over seeds) for evaluators that predict, the evaluator's own figure otherwise
     (`objective`, e.g. minus the parameter count for the trivial `params` proxy, which predicts nothing)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", **_NAN_AS_STRING)
 
     log_loss: float | None
     auc: float | None

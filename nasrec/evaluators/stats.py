@@ -5,14 +5,15 @@ runs (e.g. a benchmark's seeds), the Student-t interval of a mean.
 
 Scores of models evaluated on the same test rows are strongly correlated (hard rows are hard for every model),
 so the difference of two log losses is much better determined than either one: resampling rows *jointly*
-(paired) uses that. All functions take labels and logits (or per-row losses) as numpy arrays.
+(paired) uses that. The functions take labels (0 or 1) and logits (or per-row losses) as numpy arrays or lists, and
+refuse, naming the argument, what would make their answer meaningless (`_checked`): a level outside (0, 1), no
+resamples, other labels, NaN or infinite logits and losses (NaN scores, for an AUC).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import numpy as np
+from numpy.typing import ArrayLike
 from pydantic import BaseModel
 
 from nasrec.evaluators.metrics import auc, tie_groups
@@ -53,16 +54,56 @@ def _signed(value: float) -> str:
     return f"{value:+.3g}" if value != 0 and float(text) == 0 else text
 
 
-def row_log_loss(labels: np.ndarray, logits: np.ndarray) -> np.ndarray:
-    """Per-row binary cross-entropy of logits (numerically stable); its mean is the log loss."""
-    z = np.asarray(logits, dtype=np.float64)
-    y = np.asarray(labels, dtype=np.float64)
+def _checked(
+    fn: str,
+    labels: ArrayLike | None = None,
+    values: dict[str, ArrayLike] | None = None,
+    *,
+    level: float | None = None,
+    n_resamples: int | None = None,
+    ranked: bool = False,
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The checks of every public function here (`fn`, named by the messages): `level` in (0, 1), `n_resamples` at
+    least 1, `labels` 0 or 1, and the arrays of `values` (by the words messages name them with) finite, or only
+    not NaN where they are `ranked` (an AUC ranks infinite scores). Returns the labels (empty where not given) and
+    the values as float64 arrays."""
+    if level is not None and not 0 < level < 1:
+        raise ValueError(f"{fn}: level must be between 0 and 1, e.g. 0.95 (got {level!r})")
+    if n_resamples is not None and (
+        isinstance(n_resamples, bool) or not isinstance(n_resamples, int | np.integer) or n_resamples < 1
+    ):
+        raise ValueError(f"{fn}: n_resamples must be an integer of at least 1 (got {n_resamples!r})")
+    y = np.asarray([] if labels is None else labels, dtype=np.float64)
+    if len(other := np.flatnonzero((y != 0) & (y != 1))):
+        raise ValueError(
+            f"{fn}: labels must be 0 or 1 (got {len(other)} other values, the first {y.flat[other[0]]:g} at row "
+            f"{other[0]})"
+        )
+    arrays = []
+    for name, value in (values or {}).items():
+        a = np.asarray(value, dtype=np.float64)
+        bad = int(np.count_nonzero(np.isnan(a) if ranked else ~np.isfinite(a)))
+        if bad:
+            why = "NaN values (no AUC ranks them)" if ranked else "NaN or infinite values"
+            raise ValueError(f"{fn}: {name} hold {bad} {why}")
+        arrays.append(a)
+    return y, arrays
+
+
+def _row_log_loss(y: np.ndarray, z: np.ndarray) -> np.ndarray:
     return np.maximum(z, 0) - z * y + np.log1p(np.exp(-np.abs(z)))
 
 
-def log_loss_se(labels: np.ndarray, logits: np.ndarray) -> float:
+def row_log_loss(labels: ArrayLike, logits: ArrayLike) -> np.ndarray:
+    """Per-row binary cross-entropy of logits (numerically stable); its mean is the log loss."""
+    y, (z,) = _checked("row_log_loss", labels, {"logits": logits})
+    return _row_log_loss(y, z)
+
+
+def log_loss_se(labels: ArrayLike, logits: ArrayLike) -> float:
     """Standard error of the log loss over rows (rows treated as independent draws)."""
-    losses = row_log_loss(labels, logits)
+    y, (z,) = _checked("log_loss_se", labels, {"logits": logits})
+    losses = _row_log_loss(y, z)
     return float(losses.std(ddof=1) / np.sqrt(len(losses)))
 
 
@@ -104,9 +145,9 @@ def _check_shapes(n: int, a: tuple[int, ...], b: tuple[int, ...]) -> None:
 
 
 def paired_log_loss_diff(
-    labels: np.ndarray,
-    logits_a: np.ndarray,
-    logits_b: np.ndarray,
+    labels: ArrayLike,
+    logits_a: ArrayLike,
+    logits_b: ArrayLike,
     *,
     level: float = 0.95,
     n_resamples: int = 2000,
@@ -116,17 +157,24 @@ def paired_log_loss_diff(
     """Log loss of model a minus model b on the same rows, with a paired CI over rows (`paired_row_diff`).
     Negative: a is better. Logits may be [rows] or [seeds, rows] (seed i of a paired with seed i of b; each
     row's difference is averaged over seeds, so the interval is pooled over seeds and rows)."""
-    za, zb = np.atleast_2d(logits_a), np.atleast_2d(logits_b)
-    _check_shapes(len(labels), za.shape, zb.shape)
-    _check(labels, za[0], zb[0])
-    losses_a = row_log_loss(labels[None, :], za).mean(axis=0)
-    losses_b = row_log_loss(labels[None, :], zb).mean(axis=0)
-    return paired_row_diff(losses_a, losses_b, level=level, n_resamples=n_resamples, seed=seed, method=method)
+    y, (za, zb) = _checked(
+        "paired_log_loss_diff",
+        labels,
+        {"model a's logits": logits_a, "model b's logits": logits_b},
+        level=level,
+        n_resamples=n_resamples,
+    )
+    za, zb = np.atleast_2d(za), np.atleast_2d(zb)
+    _check_shapes(len(y), za.shape, zb.shape)
+    _check(y, za[0], zb[0])
+    losses_a = _row_log_loss(y[None, :], za).mean(axis=0)
+    losses_b = _row_log_loss(y[None, :], zb).mean(axis=0)
+    return _row_diff(losses_a, losses_b, level, n_resamples, seed, method)
 
 
 def paired_row_diff(
-    losses_a: np.ndarray,
-    losses_b: np.ndarray,
+    losses_a: ArrayLike,
+    losses_b: ArrayLike,
     *,
     level: float = 0.95,
     n_resamples: int = 2000,
@@ -136,7 +184,17 @@ def paired_row_diff(
     """Mean of `losses_a - losses_b` (per-row losses of two models on the same rows) with a CI over rows:
     `method` "bootstrap" (percentile), "normal" (mean +- z * sd / sqrt(rows)) or "auto" (the bootstrap up to
     `BOOTSTRAP_MAX_ROWS` rows). Rows may be pooled over several runs (seeds) as long as a and b are aligned."""
-    a, b = np.asarray(losses_a, dtype=np.float64), np.asarray(losses_b, dtype=np.float64)
+    _, (a, b) = _checked(
+        "paired_row_diff",
+        values={"model a's losses": losses_a, "model b's losses": losses_b},
+        level=level,
+        n_resamples=n_resamples,
+    )
+    return _row_diff(a, b, level, n_resamples, seed, method)
+
+
+def _row_diff(a: np.ndarray, b: np.ndarray, level: float, n_resamples: int, seed: int, method: str) -> Interval:
+    """`paired_row_diff` of checked losses."""
     _check(a, b)
     d, n = a - b, len(a)
     how = _method(method, n, "normal")
@@ -159,9 +217,9 @@ def paired_row_diff(
 
 
 def paired_auc_diff(
-    labels: np.ndarray,
-    scores_a: np.ndarray,
-    scores_b: np.ndarray,
+    labels: ArrayLike,
+    scores_a: ArrayLike,
+    scores_b: ArrayLike,
     *,
     level: float = 0.95,
     n_resamples: int = 1000,
@@ -172,11 +230,15 @@ def paired_auc_diff(
     "bootstrap": percentile bootstrap, rows resampled jointly with their label and both scores; "delong": DeLong's
     variance of the paired difference; "auto": the bootstrap up to `BOOTSTRAP_MAX_ROWS` rows. Scores may be
     [seeds, rows]: the statistic is then the mean over seeds of the AUC differences (on the same resampled rows)."""
-    y = np.asarray(labels)
-    sa, sb = (
-        np.atleast_2d(np.asarray(scores_a, dtype=np.float64)),
-        np.atleast_2d(np.asarray(scores_b, dtype=np.float64)),
+    y, (sa, sb) = _checked(
+        "paired_auc_diff",
+        labels,
+        {"model a's scores": scores_a, "model b's scores": scores_b},
+        level=level,
+        n_resamples=n_resamples,
+        ranked=True,
     )
+    sa, sb = np.atleast_2d(sa), np.atleast_2d(sb)
     _check_shapes(len(y), sa.shape, sb.shape)
     _check(y, sa[0], sb[0])
     how = _method(method, len(y), "delong")
@@ -185,9 +247,6 @@ def paired_auc_diff(
         raise ValueError(
             f"paired_auc_diff needs both classes in the labels (got {positives} positives in {len(y)} rows)"
         )
-    for model, scores in (("a", sa), ("b", sb)):
-        if (nan := int(np.count_nonzero(np.isnan(scores)))) > 0:
-            raise ValueError(f"paired_auc_diff: model {model}'s scores hold {nan} NaN values (no AUC ranks them)")
     if method == "auto" and min(positives, len(y) - positives) < 2:
         how = "bootstrap"  # DeLong needs two rows of each class; the bootstrap skips the resamples lacking one
     if how == "delong":
@@ -253,20 +312,21 @@ def _delong(pos: np.ndarray, sa: np.ndarray, sb: np.ndarray, level: float) -> In
     )
 
 
-def mean_and_spread(values: Sequence[float]) -> tuple[float, float]:
+def mean_and_spread(values: ArrayLike) -> tuple[float, float]:
     """Mean and sample standard deviation (0 for a single value)."""
     v = np.asarray(values, dtype=np.float64)
     return float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else 0.0
 
 
-def mean_interval(values: Sequence[float], level: float = 0.95) -> Interval:
+def mean_interval(values: ArrayLike, level: float = 0.95) -> Interval:
     """Student-t `level` interval of the mean of independent values (e.g. one difference per benchmark seed: the
     interval covers what varies between seeds, which a bootstrap over one set of test rows does not); `rows` is
     the number of values. Needs at least two."""
     from scipy import stats
 
-    if len(values) < 2:
-        raise ValueError(f"mean_interval needs at least 2 values, got {len(values)}")
-    mean, spread = mean_and_spread(values)
-    half = float(stats.t.ppf(0.5 + level / 2, len(values) - 1)) * spread / np.sqrt(len(values))
-    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level, rows=len(values), method="t")
+    _, (v,) = _checked("mean_interval", values={"values": values}, level=level)
+    if len(v) < 2:
+        raise ValueError(f"mean_interval needs at least 2 values, got {len(v)}")
+    mean, spread = mean_and_spread(v)
+    half = float(stats.t.ppf(0.5 + level / 2, len(v) - 1)) * spread / np.sqrt(len(v))
+    return Interval(estimate=mean, low=mean - half, high=mean + half, level=level, rows=len(v), method="t")

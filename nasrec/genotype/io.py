@@ -51,7 +51,8 @@ def is_nasrec_ref(data: Any) -> bool:
 
 
 def load(path: str | Path, fmt: str = "auto") -> Genotype:
-    """Load a genotype file (`fmt`: `nasrec`, `nasrec-ref`, or `auto` to tell them apart)."""
+    """Load a genotype file (`fmt`: `nasrec`, `nasrec-ref`, or `auto` to tell them apart); errors name the file
+    (`PATH: blocks[0].dense.dim: ...`)."""
     return load_with_format(path, fmt)[0]
 
 
@@ -59,10 +60,13 @@ def load_with_format(path: str | Path, fmt: str = "auto") -> tuple[Genotype, str
     """`load`, also returning the file's format (`nasrec` or `nasrec-ref`; `auto` tells them apart)."""
     if fmt not in ("auto", "nasrec", "nasrec-ref"):
         raise GenotypeError(f"unknown genotype format {fmt!r} (nasrec, nasrec-ref, auto)")
-    data = read_json(path)
-    if fmt == "nasrec-ref" or (fmt == "auto" and is_nasrec_ref(data)):
-        return from_nasrec_ref(data), "nasrec-ref"
-    return Genotype.from_dict(data), "nasrec"
+    try:
+        data = read_json(path)
+        if fmt == "nasrec-ref" or (fmt == "auto" and is_nasrec_ref(data)):
+            return from_nasrec_ref(data), "nasrec-ref"
+        return Genotype.from_dict(data), "nasrec"
+    except GenotypeError as exc:
+        raise GenotypeError(f"{path}: {exc}") from None
 
 
 def save(genotype: Genotype, path: str | Path, fmt: str = "nasrec") -> Path:

@@ -231,7 +231,9 @@ class Genotype(_Model):
         return hash(self.digest())
 
     def with_meta(self, **updates: Any) -> Genotype:
-        return self.model_copy(update={"meta": {**self.meta, **updates}})
+        """A copy with `meta` updated, checked as `from_dict` checks a document's (plain JSON, finite numbers), so
+        that it saves and loads back equal."""
+        return self.from_dict({**dict(self), "meta": {**self.meta, **updates}})
 
     # -- structure -----------------------------------------------------------------------------
     @property

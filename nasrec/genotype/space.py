@@ -173,21 +173,32 @@ NASREC_FULL = SearchSpace(
 PRESETS: dict[str, SearchSpace] = {s.name: s for s in (NASREC_SMALL, NASREC_FULL)}
 
 
+def _names_a_file(name: str) -> bool:
+    return Path(name).suffix == ".json" or Path(name).exists()
+
+
 def get_space(name_or_path: str | SearchSpace) -> SearchSpace:
     """A preset by name (`nasrec-small`, `nasrec-full`) or a search space JSON file."""
     if isinstance(name_or_path, SearchSpace):
         return name_or_path
     if name_or_path in PRESETS:
         return PRESETS[name_or_path]
-    if Path(name_or_path).suffix == ".json" or Path(name_or_path).exists():
+    if _names_a_file(name_or_path):
         return SearchSpace.load(name_or_path)
     raise GenotypeError(f"unknown search space {name_or_path!r} (presets: {', '.join(PRESETS)}, or a JSON file)")
 
 
 def space_of(genotype: Genotype, space: str | SearchSpace | None = None) -> SearchSpace:
-    """The space to use for `genotype`: the one given, else the one its `space` field names."""
+    """The space to use for `genotype`: the one given, else the one its `space` field names (a preset or a file;
+    the name of a `SearchSpace` built in code finds nothing: that one is passed as `space`)."""
     if space is not None:
         return get_space(space)
     if genotype.space is None:
         raise GenotypeError("the genotype names no space; pass one", "space")
+    if genotype.space not in PRESETS and not _names_a_file(genotype.space):
+        raise GenotypeError(
+            f"{genotype.space!r} is neither a preset ({', '.join(PRESETS)}) nor a JSON file; pass the SearchSpace "
+            "the genotype was drawn from as the space= argument",
+            "space",
+        )
     return get_space(genotype.space)

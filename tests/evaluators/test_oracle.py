@@ -87,6 +87,12 @@ def test_the_synthetic_command_draws_labels_from_a_genotype_teacher(tmp_path):
     bad = runner.invoke(main_cli.app, ["data", "synthetic", "-o", str(tmp_path / "e"), "--teacher-scale", "0"])
     assert (bad.exit_code, bad.stderr) == (1, "error: --teacher-scale: positive, got 0.0\n")
     assert not (tmp_path / "e").exists()
+    missing = tmp_path / "nope.json"  # the file named once: the genotype's error names it
+    bad = runner.invoke(main_cli.app, ["data", "synthetic", "-o", str(tmp_path / "e"), "--teacher", str(missing)])
+    assert (bad.exit_code, bad.stderr) == (
+        1,
+        f"error: --teacher {missing}: cannot read file: No such file or directory\n",
+    )
 
 
 def test_a_teacher_from_a_genotype_file(tmp_path):

@@ -1,5 +1,8 @@
 """Paired confidence intervals and standard errors on synthetic arrays with known answers."""
 
+import re
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -238,10 +241,12 @@ def test_the_bootstrap_draws_the_stream_it_always_drew_and_bounds_its_chunks(mon
     y, za, zb = _correlated(5000)
     d = row_log_loss(y, za) - row_log_loss(y, zb)
     ci = paired_log_loss_diff(y, za, zb, seed=7)
-    assert (ci.method, (ci.estimate, ci.low, ci.high)) == ("bootstrap", old(d, seed=7))
+    # the same resamples: equal up to the order numpy sums a chunk's rows in (1e-17 apart with numpy 2.4)
+    assert ci.method == "bootstrap" and (ci.estimate, ci.low, ci.high) == pytest.approx(old(d, seed=7), rel=1e-12)
     monkeypatch.setattr(stats, "_CHUNK_INDICES", 5000 * 7)  # 7 resamples of 5,000 rows a chunk
     ci = paired_row_diff(row_log_loss(y, za), row_log_loss(y, zb), n_resamples=30)
-    assert (ci.estimate, ci.low, ci.high) == old(d, n_resamples=30, chunk=7)
+    assert (ci.estimate, ci.low, ci.high) == pytest.approx(old(d, n_resamples=30, chunk=7), rel=1e-12)
+    assert ci.low != pytest.approx(old(d, seed=1, n_resamples=30, chunk=7)[1], rel=1e-6)  # another stream differs
 
 
 def test_an_interval_records_its_method_and_one_written_without_it_was_a_bootstrap():
@@ -268,3 +273,89 @@ def test_nan_scores_are_refused_by_both_methods_and_one_lone_positive_falls_back
     lone = np.array([1, 0, 0, 0, 0, 0, 0, 0])
     out = paired_auc_diff(lone, np.arange(8.0)[::-1], np.arange(8.0), n_resamples=200)
     assert out.method == "bootstrap" and out.estimate == 1.0
+
+
+def test_a_level_outside_0_1_and_no_resamples_are_refused_by_name_not_answered_with_nan():
+    """`level=95` gave [+nan, +nan] (normal, DeLong, Student-t) or numpy's quantile error (bootstrap); no
+    resamples gave numpy's "need at least one array to concatenate"."""
+    y, za, zb = _correlated(200)
+    losses_a, losses_b = row_log_loss(y, za), row_log_loss(y, zb)
+    for method in ("normal", "bootstrap"):
+        with pytest.raises(
+            ValueError, match=r"^paired_log_loss_diff: level must be between 0 and 1, e\.g\. 0\.95 \(got 95\)$"
+        ):
+            paired_log_loss_diff(y, za, zb, level=95, method=method)
+        with pytest.raises(
+            ValueError, match=r"^paired_row_diff: level must be between 0 and 1, e\.g\. 0\.95 \(got 95\)$"
+        ):
+            paired_row_diff(losses_a, losses_b, level=95, method=method)
+    for method in ("delong", "bootstrap"):
+        with pytest.raises(
+            ValueError, match=r"^paired_auc_diff: level must be between 0 and 1, e\.g\. 0\.95 \(got 95\)$"
+        ):
+            paired_auc_diff(y, za, zb, level=95, method=method)
+    for level in (0, 1, -0.5, float("nan")):
+        message = f"mean_interval: level must be between 0 and 1, e.g. 0.95 (got {level!r})"
+        with pytest.raises(ValueError, match=f"^{re.escape(message)}$"):
+            mean_interval([0.1, 0.2, 0.4], level=level)
+    bad: tuple[Any, ...] = (0, -1, 2.5)  # not ints of at least 1
+    for n_resamples in bad:
+        message = f": n_resamples must be an integer of at least 1 (got {n_resamples!r})"
+        with pytest.raises(ValueError, match=f"^paired_log_loss_diff{re.escape(message)}$"):
+            paired_log_loss_diff(y, za, zb, n_resamples=n_resamples, method="bootstrap")
+        with pytest.raises(ValueError, match=f"^paired_row_diff{re.escape(message)}$"):
+            paired_row_diff(losses_a, losses_b, n_resamples=n_resamples, method="bootstrap")
+        with pytest.raises(ValueError, match=f"^paired_auc_diff{re.escape(message)}$"):
+            paired_auc_diff(y, za, zb, n_resamples=n_resamples, method="bootstrap")
+
+
+def test_nan_logits_and_labels_other_than_0_1_are_refused_by_every_function():
+    """A NaN logit gave +nan [+nan, +nan] and labels 0/255 a log-loss difference of -37 (paired_auc_diff already
+    refused NaN scores)."""
+    y, za, zb = _correlated(200)
+    for bad in (np.nan, np.inf):
+        z = za.copy()
+        z[[3, 7]] = bad
+        with pytest.raises(ValueError, match=r"^paired_log_loss_diff: model b's logits hold 2 NaN or infinite values$"):
+            paired_log_loss_diff(y, za, z)
+        with pytest.raises(ValueError, match=r"^paired_log_loss_diff: model a's logits hold 2 NaN or infinite values$"):
+            paired_log_loss_diff(y, np.stack([za, z]), np.stack([zb, zb]))  # [seeds, rows]
+        for call in (row_log_loss, log_loss_se):
+            with pytest.raises(ValueError, match=rf"^{call.__name__}: logits hold 2 NaN or infinite values$"):
+                call(y, z)
+        with pytest.raises(ValueError, match=r"^paired_row_diff: model a's losses hold 2 NaN or infinite values$"):
+            paired_row_diff(np.where(np.isfinite(z), row_log_loss(y, za), bad), row_log_loss(y, zb))
+        with pytest.raises(ValueError, match=r"^mean_interval: values hold 1 NaN or infinite values$"):
+            mean_interval([0.1, bad, 0.3])
+    z = za.copy()
+    z[5] = np.nan
+    with pytest.raises(
+        ValueError, match=r"^paired_auc_diff: model b's scores hold 1 NaN values \(no AUC ranks them\)$"
+    ):
+        paired_auc_diff(y, za, z)
+    labels = y * 255
+    first = int(np.flatnonzero(y)[0])
+    message = rf"^{{}}: labels must be 0 or 1 \(got {int(y.sum())} other values, the first 255 at row {first}\)$"
+    for paired in (paired_log_loss_diff, paired_auc_diff):
+        with pytest.raises(ValueError, match=message.format(paired.__name__)):
+            paired(labels, za, zb)
+    for one in (row_log_loss, log_loss_se):
+        with pytest.raises(ValueError, match=message.format(one.__name__)):
+            one(labels, za)
+    with pytest.raises(
+        ValueError, match=r"^row_log_loss: labels must be 0 or 1 \(got 1 other values, the first nan at row 1\)$"
+    ):
+        row_log_loss([0, np.nan, 1], [0.1, 0.2, 0.3])
+
+
+def test_labels_logits_and_values_may_be_python_lists():
+    """`labels` as a list gave "list indices must be integers or slices, not tuple"."""
+    y, za, zb = _correlated(300)
+    as_lists = (y.tolist(), za.tolist(), zb.tolist())
+    assert paired_log_loss_diff(*as_lists, n_resamples=50) == paired_log_loss_diff(y, za, zb, n_resamples=50)
+    assert paired_log_loss_diff(*as_lists, method="normal") == paired_log_loss_diff(y, za, zb, method="normal")
+    assert paired_auc_diff(*as_lists, n_resamples=20) == paired_auc_diff(y, za, zb, n_resamples=20)
+    assert paired_auc_diff(*as_lists, method="delong") == paired_auc_diff(y, za, zb, method="delong")
+    assert paired_auc_diff([bool(v) for v in y], za, zb, method="delong") == paired_auc_diff(y, za, zb, method="delong")
+    assert log_loss_se(y.tolist(), za.tolist()) == log_loss_se(y, za)
+    assert mean_interval((0.1, 0.2, 0.4)) == mean_interval(np.array([0.1, 0.2, 0.4]))

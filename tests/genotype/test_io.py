@@ -3,7 +3,7 @@ import json
 import pytest
 
 from nasrec.genotype import GenotypeError, from_nasrec_ref, get_space, load, sample, save, to_nasrec_ref
-from nasrec.genotype.io import REF_OPERATORS
+from nasrec.genotype.io import REF_OPERATORS, load_with_format
 from nasrec.genotype.zoo import list_zoo, load_zoo
 
 
@@ -95,16 +95,33 @@ def test_a_nasrec_ref_file_missing_a_structure_key_is_read_as_one_and_told_so(tm
         (tmp_path / "ref.json").write_text(json.dumps(doc))
         with pytest.raises(GenotypeError) as info:
             load(tmp_path / "ref.json")
-        assert str(info.value) == f"{key}: required key of a NasRec-ref file is missing"
+        assert str(info.value) == f"{tmp_path / 'ref.json'}: {key}: required key of a NasRec-ref file is missing"
 
 
-def test_load_errors_name_the_rule(tmp_path):
-    with pytest.raises(GenotypeError, match=r"^cannot read file: No such file or directory$"):
-        load(tmp_path / "missing.json")
-    bad = tmp_path / "bad.json"
-    bad.write_text("{")
-    with pytest.raises(GenotypeError, match=r"^not valid JSON"):
-        load(bad)
+def test_load_errors_name_the_file_and_the_rule(tmp_path, monkeypatch):
+    """They named the rule alone (`cannot read file: No such file or directory`), unlike `SearchSpace.load`."""
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(GenotypeError, match=r"^nope\.json: cannot read file: No such file or directory$"):
+        load("nope.json")
+    with pytest.raises(GenotypeError, match=r"^nope\.json: cannot read file: No such file or directory$"):
+        load_with_format("nope.json", "nasrec-ref")
+    doc = load_zoo("dlrm").to_dict()
+    doc["blocks"][0]["dense"]["dim"] = 0
+    (tmp_path / "bad.json").write_text(json.dumps(doc))
+    with pytest.raises(GenotypeError, match=r"^bad\.json: blocks\[0\]\.dense\.dim: Input should be greater than 0$"):
+        load("bad.json")
+    (tmp_path / "cut.json").write_text(json.dumps(doc)[:20])
+    message = r"^cut\.json: not valid JSON \(Expecting ',' delimiter: line 1 column 21 \(char 20\)\)$"
+    with pytest.raises(GenotypeError, match=message):
+        load("cut.json")
+    ref = to_nasrec_ref(load_zoo("dlrm"))
+    del ref["macro"]
+    (tmp_path / "ref.json").write_text(json.dumps(ref))
+    for fmt in ("auto", "nasrec-ref"):
+        with pytest.raises(GenotypeError, match=r"^ref\.json: macro: required key of a NasRec-ref file is missing$"):
+            load_with_format("ref.json", fmt)
+    with pytest.raises(GenotypeError, match=r"^unknown genotype format 'ref' \(nasrec, nasrec-ref, auto\)$"):
+        load("ref.json", "ref")  # the argument is wrong, not the file
 
 
 def test_an_integer_too_long_to_convert_is_a_genotype_error_and_an_unknown_save_format_refused(tmp_path):
@@ -134,10 +151,12 @@ def test_deep_nesting_is_a_genotype_error_not_a_recursion_error(tmp_path):
 
     deep = tmp_path / "deep.json"
     deep.write_text("[" * 100_000 + "]" * 100_000)
-    for read in (load, lambda p: Genotype.from_json(p.read_text())):
-        with pytest.raises(GenotypeError) as e:
-            read(deep)
-        assert str(e.value) == "not valid JSON (nested deeper than the parser allows)"
+    with pytest.raises(GenotypeError) as e:
+        load(deep)
+    assert str(e.value) == f"{deep}: not valid JSON (nested deeper than the parser allows)"
+    with pytest.raises(GenotypeError) as e:
+        Genotype.from_json(deep.read_text())
+    assert str(e.value) == "not valid JSON (nested deeper than the parser allows)"
     with pytest.raises(GenotypeError) as e:
         SearchSpace.load(deep)
     assert str(e.value) == f"search space file {deep}: not valid JSON (nested deeper than the parser allows)"

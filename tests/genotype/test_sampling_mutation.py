@@ -91,6 +91,25 @@ def test_a_child_names_the_space_it_was_mutated_in_and_only_its_own_lineage(tmp_
     assert set(child.meta) == {"parent", "mutation", "mutated_block"}  # not "DLRM-like", nor its notes
 
 
+def test_a_genotype_of_a_space_built_in_code_is_mutated_with_that_space_and_told_how_without_it():
+    """Its space's name is no preset or file: mutating it as the README does said "unknown search space 'my-space'
+    (presets: ...)", nothing of how to pass the space."""
+    sp = SearchSpace(
+        name="my-space", num_blocks=2, dense_ops=("fc",), sparse_ops=("efc",), dense_dims=(16, 32), sparse_dims=(16,)
+    )
+    g = sample(sp, rng=0)
+    message = (
+        r"^space: 'my-space' is neither a preset \(nasrec-small, nasrec-full\) nor a JSON file; pass the SearchSpace "
+        r"the genotype was drawn from as the space= argument$"
+    )
+    with pytest.raises(GenotypeError, match=message):
+        mutate(g, 0)
+    child = mutate(g, 0, space=sp)
+    assert child.space == "my-space" and sp.contains(child)
+    with pytest.raises(GenotypeError, match=r"^space: the genotype names no space; pass one$"):
+        mutate(g.model_copy(update={"space": None}), 0)
+
+
 def test_an_operator_mutation_reaches_every_other_operator_set_only_over_several_operators_per_branch():
     """The paper's operator mutation swaps a single operator; with `multi_op` (evolution from `any-path`) a
     one-operator branch may become any other non-empty subset, so a search can grow it back."""

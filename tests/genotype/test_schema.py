@@ -183,3 +183,27 @@ def test_active_digest_ignores_unused_blocks_only():
     assert changed.digest() != g.digest() and changed.active_digest() == g.active_digest()
     other["blocks"][3]["dense"]["dim"] = 64  # block 4 is used
     assert Genotype.from_dict(other).active_digest() != g.active_digest()
+
+
+def test_with_meta_checks_the_new_meta_as_from_dict_does_so_that_save_and_load_round_trip(tmp_path):
+    """`with_meta` took a NaN (saved as null: the loaded genotype differed) and a numpy float (which `save` then
+    failed to write); `from_dict` refuses both."""
+    import numpy as np
+
+    from nasrec.genotype import load, save
+
+    g = Genotype.from_dict(EXAMPLE)
+    for value, why in (
+        (float("nan"), "Out of range float values are not JSON compliant"),
+        (np.float32(0.5), "Object of type float32 is not JSON serializable"),
+    ):
+        message = f"meta: must be plain JSON (finite numbers, strings, lists, objects): {why}"
+        with pytest.raises(GenotypeError) as info:
+            g.with_meta(score=value)
+        assert str(info.value) == message
+        with pytest.raises(GenotypeError) as info:
+            Genotype.from_dict({**EXAMPLE, "meta": {"score": value}})
+        assert str(info.value) == message
+    scored = g.with_meta(score=0.5, note="kept")
+    assert scored.meta == {"name": "example", "score": 0.5, "note": "kept"} and scored.blocks == g.blocks
+    assert load(save(scored, tmp_path / "g.json")) == scored
