@@ -106,6 +106,17 @@ class Evaluator(Protocol):
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]: ...
 
 
+def genotype_list(genotypes: Sequence[Genotype]) -> list[Genotype]:
+    """`genotypes` as a list, or a `TypeError` for one genotype passed bare (a pydantic model iterates as its
+    fields: the evaluator would fail later on a tuple) or for anything that is not genotypes."""
+    if isinstance(genotypes, Genotype):
+        raise TypeError("evaluate takes a list of genotypes, got one Genotype: pass [genotype]")
+    out = list(genotypes)
+    if wrong := next((g for g in out if not isinstance(g, Genotype)), None):
+        raise TypeError(f"evaluate takes a list of genotypes, got a list holding {type(wrong).__name__}")
+    return out
+
+
 EvaluatorFactory = Callable[..., Evaluator]
 EVALUATORS: Registry[EvaluatorFactory] = Registry("evaluator", "nasrec.evaluators")
 register_evaluator = EVALUATORS.register

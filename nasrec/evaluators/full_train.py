@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from nasrec.compiler import StandaloneModel, Supernet, compile_standalone
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
-from nasrec.evaluators.base import CurvePoint, Score, SeedRun, derive_seed, register_evaluator
+from nasrec.evaluators.base import CurvePoint, Score, SeedRun, derive_seed, genotype_list, register_evaluator
 from nasrec.evaluators.checkpoint import drop_optimizer_state
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
@@ -158,7 +158,7 @@ class FullTrain:
         return self.cfg.model_dump()
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]:
-        return [self.predict(g).score for g in genotypes]
+        return [self.predict(g).score for g in genotype_list(genotypes)]
 
     def predict(self, genotype: Genotype, save_weights: str | Path | None = None) -> Prediction:
         """Train every seed, score each on `eval_split`; the Score and the logits [seeds, rows]. `save_weights`: a

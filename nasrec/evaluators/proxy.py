@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from nasrec.compiler import Supernet, SupernetView
 from nasrec.compiler.supernet import Embedded
 from nasrec.data.batching import Batch
-from nasrec.evaluators.base import Score, register_evaluator
+from nasrec.evaluators.base import Score, genotype_list, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import resolve_device
 from nasrec.evaluators.scoring import EvalRows, eval_rows, make_score, subset_batches
@@ -107,6 +107,7 @@ class _SupernetEvaluator:
         return self.valid_rows.batches
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]:
+        genotypes = genotype_list(genotypes)
         out: list[Score] = []
         for i in range(0, len(genotypes), self.cfg.group):
             out.extend(self._evaluate_group(list(genotypes[i : i + self.cfg.group])))

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from nasrec.evaluators.base import Score, register_evaluator
+from nasrec.evaluators.base import Score, genotype_list, register_evaluator
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.scoring import flops_and_params
 from nasrec.genotype import Genotype
@@ -39,7 +39,7 @@ class _Size:
 
     def evaluate(self, genotypes: Sequence[Genotype]) -> list[Score]:
         out = []
-        for g in genotypes:
+        for g in genotype_list(genotypes):
             start = time.perf_counter()
             flops, params = flops_and_params(g, self.spec)
             size = params if self.name == "params" else flops

@@ -520,3 +520,19 @@ def test_full_training_gives_each_training_a_progress_bar_when_asked(monkeypatch
             [load_zoo("dlrm")]
         )
     assert seen == [True, False]
+
+
+@pytest.mark.parametrize("name", ["full", "supernet", "finetune", "params", "flops"])
+def test_every_evaluator_refuses_one_genotype_passed_bare(trained_supernet, name):
+    """A pydantic model iterates as its fields: a bare genotype failed later with "'tuple' object has no attribute
+    'digest'"."""
+    config = {"data": "sample:criteo"} | (
+        {"supernet": str(trained_supernet[0])} if name in ("supernet", "finetune") else {}
+    )
+    evaluator = build_evaluator(name, config)
+    with pytest.raises(TypeError) as err:
+        evaluator.evaluate(CANDIDATES[0])
+    assert str(err.value) == "evaluate takes a list of genotypes, got one Genotype: pass [genotype]"
+    with pytest.raises(TypeError) as err:
+        evaluator.evaluate([CANDIDATES[0].to_dict()])
+    assert str(err.value) == "evaluate takes a list of genotypes, got a list holding dict"
