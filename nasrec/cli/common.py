@@ -14,6 +14,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from pydantic import BaseModel, ValidationError
+from rich import box
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
@@ -235,6 +236,14 @@ def flag_values(flags: dict[str, str] | None = None) -> Iterator[None]:
 def default(model: type[BaseModel], field: str) -> Any:
     """A config model's default for `field`: CLI defaults come from the models, never repeated."""
     return model.model_fields[field].get_default(call_default_factory=True)
+
+
+COMPACT: dict[str, Any] = {
+    "box": box.SIMPLE_HEAD,
+    "show_edge": False,
+    "padding": 0,
+}
+"""`table` options for a table of many short columns: a rule under the header, one space between columns."""
 
 
 def table(*columns: str, **options: Any) -> Table:

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from nasrec.cli.common import (
+    COMPACT,
     Version,
     check_seed,
     console,
@@ -95,6 +96,7 @@ def info(
         "mergers",
         "active",
         title=f"{file}  space={g.space or '-'}  digest={g.digest()}",
+        **COMPACT,  # NASRec-Full's widest rows fit 80 columns
     )
     dead = []
     for k, (b, lv) in enumerate(zip(g.canonical().blocks, g.liveness(), strict=True), start=1):
