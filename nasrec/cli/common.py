@@ -280,6 +280,8 @@ def load_checked(ref: str, space: str | None = None, fmt: str = "auto"):
     from nasrec.genotype.space import get_space
 
     g, source = load_with_format(ref, fmt)
+    if space is None:
+        g = _space_beside(ref, g)
     name = space or g.space
     if name is not None:
         try:
@@ -290,6 +292,24 @@ def load_checked(ref: str, space: str | None = None, fmt: str = "auto"):
             where = ref_path(exc.path) if source == "nasrec-ref" else exc.path  # a NasRec-ref file's own keys
             raise GenotypeError(f"{ref}: {where}: {exc.rule}" if where else f"{ref}: {exc}") from None
     return g
+
+
+def _space_beside(ref: str, g):  # -> Genotype
+    """`g`, or `g` naming the space file beside `ref` where the file it names is not there: a genotype names its
+    space file by the path it was drawn with, and one handed to another machine comes with the file, not the path."""
+    from nasrec.genotype.errors import GenotypeError
+    from nasrec.genotype.space import PRESETS
+
+    named = g.space
+    if named is None or named in PRESETS or ref.startswith("zoo:") or Path(named).exists():
+        return g
+    beside = Path(ref).parent / Path(named).name
+    if not beside.is_file():
+        raise GenotypeError(
+            f"{ref}: its space file {named} is not there, nor {Path(named).name} beside it; pass the space as --space"
+        )
+    note(f"{ref}: its space file {named} is not there; using {beside}, beside the genotype")
+    return g.model_copy(update={"space": str(beside.resolve())})
 
 
 def write_or_print(text: str, out: Path | None) -> None:

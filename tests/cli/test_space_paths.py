@@ -105,3 +105,26 @@ def test_export_names_the_supernet_whose_relative_space_file_is_not_found_from_h
         f"error: --weights {weights}: the supernet's space (../sn/config.json): cannot read search space file "
         "tiny.json: No such file or directory\n",
     )
+
+
+def test_a_genotype_handed_on_with_its_space_file_finds_the_file_beside_it(here):
+    """The recorded path is the drawer's; the receiver has the file beside the genotype (or names it)."""
+    assert genotype("sample", "--space", "tiny.json", "-o", "sub/a.json").exit_code == 0
+    elsewhere = here / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(here / "sub" / "a.json", elsewhere / "a.json")
+    (here / "tiny.json").rename(here / "moved.json")  # the drawer's path is gone
+    missing = genotype("info", str(elsewhere / "a.json"))
+    assert (missing.exit_code, missing.stderr) == (
+        1,
+        f"error: {elsewhere / 'a.json'}: its space file {here / 'tiny.json'} is not there, nor tiny.json beside it; "
+        "pass the space as --space\n",
+    )
+    assert genotype("info", str(elsewhere / "a.json"), "--space", str(here / "moved.json")).exit_code == 0
+    shutil.copy(here / "moved.json", elsewhere / "tiny.json")
+    found = genotype("validate", str(elsewhere / "a.json"))
+    assert found.exit_code == 0 and f"space={elsewhere / 'tiny.json'}" in found.stdout
+    assert found.stderr == (
+        f"note: {elsewhere / 'a.json'}: its space file {here / 'tiny.json'} is not there; using "
+        f"{elsewhere / 'tiny.json'}, beside the genotype\n"
+    )
