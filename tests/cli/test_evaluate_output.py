@@ -24,7 +24,7 @@ def test_each_seed_says_where_it_stopped_and_the_mean_line_does_not_repeat_seed_
         ), line
     assert re.fullmatch(
         r"zoo:dlrm \(fae6797a825d374b\) on valid: log loss 0\.\d{4} ± 0\.\d{4}  AUC 0\.\d{4}  FLOPs 877,856  "
-        r"dense params 846,225  \d+\.\ds",
+        r"dense params 846,225  \d+\.\d s",
         mean,
     ), mean
 
