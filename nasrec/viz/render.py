@@ -9,8 +9,8 @@ The raw inputs feed the blocks through two rails, a blue one on the left (dense 
 the right (sparse embeddings): a vertical line from the input up to the highest block that reads it, with a
 tap (`b<k>_rail_dense`, `b<k>_rail_sparse`) in each block row it passes and a short edge from the tap to each
 operator of that row that reads the input. Edges from block outputs go straight to the operators that read
-them; the `left` / `right` inputs of binary operators are labelled `L` / `R`, one bold `L=R` edge when the
-same node is both.
+them; the `left` / `right` inputs of binary operators are labelled `L` / `R` at the arrowhead (`PAIR_LABEL`),
+one bold `L=R` edge when the same node is both.
 
 Dead parts (`Genotype.liveness`: an operator or merger whose output reaches nothing) are drawn as the paper
 draws them: striped in their branch's colour (blue dense, red sparse, violet merger) with a dashed border,
@@ -53,6 +53,14 @@ GREY = "#8c8c8c"
 FONT = "Helvetica"
 COLORS = {"dense": (BLUE, BLUE_FILL), "sparse": (RED, RED_FILL), "merger": (VIOLET, VIOLET_FILL)}
 KINDS = ("dense", "sparse")
+
+BLOCK_MARGIN = "20"
+"""Points between a block's frame and its boxes (graphviz's default: 8): room below them for `L`, `R`, `L=R`."""
+PAIR_LABEL = {"labeldistance": "1.5", "labelangle": "57"}
+"""Where an `L`, `R` or `L=R` label sits, as a head label (graphviz's distance and angle from the arrowhead):
+beside the arrow's end. `PAIR_LABEL_IN_ROW`: one from the rail tap in the operator's row, above its arrow between
+the rail and the box (`minlen`: twice the usual gap there, room for it)."""
+PAIR_LABEL_IN_ROW = {"labeldistance": "2", "labelangle": "40", "minlen": "2"}
 
 MERGER_MARKERS = (("dense_to_sparse", "d2s", "dense→sparse"), ("sparse_to_dense", "s2d", "FM sparse→dense"))
 
@@ -146,7 +154,7 @@ def _title(genotype: Genotype, hide_unused: bool = False) -> str:
     name = genotype.meta.get("name")
     lines = [str(name)] if name else []
     lines.append(f"space {genotype.space or '(none)'} · digest {genotype.digest()}")
-    lines.append("blue: dense · red, dashed: sparse" + ("" if hide_unused else " · striped: unused"))
+    lines.append("blue: dense · red, dashed: sparse · violet: mergers" + ("" if hide_unused else " · striped: unused"))
     lines.append("L / R: inputs of Sigmoid-Gating, Sum · bold L=R: same source")
     return _lines(lines)
 
@@ -188,7 +196,7 @@ def _block(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness, rails: 
     with g.subgraph(name=f"cluster_b{k}") as c:
         title = f"Block {k}" if lv.live else f"Block {k} (unused)"
         style = {"style": "rounded", "color": "black"} if lv.live else {"style": "dashed", "color": GREY}
-        c.attr(label=title, labelloc="b", fontcolor=style["color"], fontsize="11", **style)
+        c.attr(label=title, labelloc="b", fontcolor=style["color"], fontsize="11", margin=BLOCK_MARGIN, **style)
         with c.subgraph() as row:
             row.attr(rank="same")
             for kind in KINDS:
@@ -256,8 +264,9 @@ def _block_edges(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness) -
         if "pair" in reads:
             left, right = ins.left, ins.right
             assert left is not None and right is not None  # guaranteed by Block validation
-            if left == right:
-                _flow(g, _out(left, "dense", k), target, "L=R", **_edge("dense", penwidth="2.6"))
+            if left == right:  # from below, into the middle of the box's bottom: upwards, its label clears the box
+                port = {"headport": "s"} if left != 0 else {}
+                _flow(g, _out(left, "dense", k), target, "L=R", **_edge("dense", penwidth="2.6", **port))
             else:
                 _flow(g, _out(left, "dense", k), target, "L", **_edge("dense"))
                 _flow(g, _out(right, "dense", k), target, "R", **_edge("dense"))
@@ -270,14 +279,18 @@ def _block_edges(g: graphviz.Digraph, k: int, block: Block, lv: BlockLiveness) -
 
 
 def _flow(g: graphviz.Digraph, src: str, dst: str, label: str | None = None, **attrs: str) -> None:
-    """An edge for data flowing from `src` to `dst`, its label an `xlabel` (placed without moving the layout).
-    Within a row graphviz keeps flat edges left to right, so a flow leftwards (from the sparse rail tap,
-    through the FM merger) is written `dst -> src` with `dir=back`."""
+    """An edge for data flowing from `src` to `dst`, its label at the arrowhead, by `dst` (`PAIR_LABEL`: the
+    operator input it names). Within a row graphviz keeps flat edges left to right, so a flow leftwards (from the
+    sparse rail tap, through the FM merger) is written `dst -> src` with `dir=back`, its label a `taillabel`."""
     same_row = src.split("_")[0] == dst.split("_")[0] and not src.startswith("in")
-    if same_row and _row_pos(src) > _row_pos(dst):
-        g.edge(dst, src, dir="back", **({"xlabel": label} if label else {}), **attrs)
+    back = same_row and _row_pos(src) > _row_pos(dst)
+    if label:
+        place = PAIR_LABEL_IN_ROW if same_row else PAIR_LABEL
+        attrs = {"taillabel" if back else "headlabel": label, **place, **attrs}
+    if back:
+        g.edge(dst, src, dir="back", **attrs)
     else:
-        g.edge(src, dst, **({"xlabel": label} if label else {}), **attrs)
+        g.edge(src, dst, **attrs)
 
 
 def _out(node: int, kind: str, k: int) -> str:

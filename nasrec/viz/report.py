@@ -4,7 +4,7 @@
 
 - overview: evaluations, the best candidate, the missing parts;
 - the best architecture: its diagram as inline SVG (`best_genotype.svg` if it drew the best genotype, else
-  drawn with graphviz's `dot`), FLOPs, params and its scores;
+  drawn with graphviz's `dot`), FLOPs, dense params and its scores;
 - the search curve: running best proxy log loss against evaluations, each score a faint dot;
 - proxy versus full training for the top-k, with Kendall tau, Spearman rho, Pearson r (`agreement`);
 - the top-k table and the final results table (NASRecNet highlighted);
@@ -36,6 +36,7 @@ from nasrec.state import atomic_write_text
 from nasrec.viz.render import drawing, to_dot
 from nasrec.viz.report_data import (
     FINAL_HEAD,
+    TOPK_HEAD,
     RunData,
     best_facts,
     diverged_note,
@@ -57,6 +58,7 @@ from nasrec.viz.report_html import (
     _facts,
     _inline_svg,
     _matplotlib,
+    _overlap,
     _running_min,
     _si,
     _table,
@@ -85,7 +87,7 @@ METHOD_NAMES = {"bootstrap": "bootstrap", "normal": "normal", "delong": "DeLong"
 def interval_note(run: RunData) -> str:
     """What the final table's intervals are, as their `method` fields say: "paired bootstrap 95 % intervals ..."
     where every interval is one kind, else each metric's methods ("normal (log loss) and DeLong (AUC)": the
-    analytic intervals above `BOOTSTRAP_MAX_ROWS` test rows)."""
+    analytic intervals above `BOOTSTRAP_MAX_ROWS` test rows); "" where the run has no comparisons."""
     comparisons = list(run.summary.comparisons.values()) if run.summary is not None else []
     ll, auc = ([getattr(c, metric).method for c in comparisons] for metric in ("log_loss", "auc"))
 
@@ -94,10 +96,32 @@ def interval_note(run: RunData) -> str:
 
     rows = "95 % intervals over the test rows, pooled over seeds"
     if not comparisons:
-        return f"intervals are paired {rows}"
+        return ""
     if len(set(ll + auc)) == 1:
         return f"intervals are paired {named(ll)} {rows}"
     return f"intervals are paired {rows}: {named(ll)} (log loss) and {named(auc)} (AUC)"
+
+
+def final_note(run: RunData, marked: str) -> str:
+    """The final table's note: its order, the seeds, what the intervals are and how to read the differences (with
+    no other model, that there is nothing to compare), the models left out; `marked`: how NASRecNet's row is."""
+    seeds = run.summary.seeds if run.summary is not None else []
+    note = (
+        f"Sorted by test log loss; NASRecNet {marked}. Every model trained with the final seeds "
+        f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
+        "summary.json)"
+    )
+    intervals = interval_note(run)
+    if all(f.kind == "nasrec" for f in run.final):
+        note += "; NASRecNet is the only model on test: there is nothing to compare it with."
+    elif not intervals:
+        note += "; no paired differences (none in summary.json)."
+    else:
+        note += (
+            f"; {intervals}. Differences are NASRecNet minus the model: a negative log-loss or a positive AUC "
+            "difference means NASRecNet is better."
+        )
+    return note + diverged_note(run)
 
 
 def write_report(
@@ -131,17 +155,19 @@ def build_report(run_dir: str | Path) -> str:
 
 # -- the page --------------------------------------------------------------------------------------
 CSS = """
-body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1100px;
+body { font-family: -apple-system, "Segoe UI", Helvetica, Arial, sans-serif; margin: 0 auto; max-width: 1400px;
        padding: 1.5em; color: #222; line-height: 1.45; }
 h1 { font-size: 1.6em; margin-bottom: .2em; }
 h2 { border-bottom: 1px solid #ddd; padding-bottom: .2em; margin-top: 1.8em; }
-nav a { margin-right: 1em; } .muted { color: #777; }
+nav a { margin-right: 1em; white-space: nowrap; } .muted { color: #777; }
+p, dl.facts, .missing, .problem { max-width: 1100px; }
 .missing { background: #fff6e0; border-left: 4px solid #e0a000; padding: .5em .8em; }
 .problem { background: #fde8e8; border-left: 4px solid #c0262d; padding: .5em .8em; }
 .unavailable { color: #8a6d00; font-style: italic; }
 .no-plot { border: 1px dashed #bbb; padding: 2em; text-align: center; color: #777; }
 table { border-collapse: collapse; margin: .5em 0; font-size: .92em; }
-th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; }
+div.wide { overflow-x: auto; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; white-space: nowrap; }
 th { background: #f3f3f3; } td.text, th.text { text-align: left; }
 td.digest { font-family: ui-monospace, Menlo, Consolas, monospace; text-align: left; }
 tr.nasrec td { background: #e8f3e1; font-weight: bold; } tr.best td { background: #eef4fd; }
@@ -293,7 +319,7 @@ class _Report:
                     ("Kendall τ", _f(agree.kendall_tau, 3), "kendall-tau"),
                     ("Spearman ρ", _f(agree.spearman_rho, 3), "spearman-rho"),
                     ("Pearson r", _f(agree.pearson_r, 3), "pearson-r"),
-                    (f"top-{agree.top_k} overlap", _f(agree.top_k_overlap, 3), "top-k-overlap"),
+                    (*_overlap(agree), "top-k-overlap"),
                 ]
             )
             title = (
@@ -308,7 +334,6 @@ class _Report:
         run = self.run
         if not run.topk:
             return self.unavailable("topk", f"no top-k results ({run.rel(run.paths.topk)})")
-        head = ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "params"]
         rows = []
         for r in run.topk:
             full = r.full
@@ -329,25 +354,16 @@ class _Report:
                     ],
                 )
             )
-        return _table("topk-table", head, rows, digest_cols={1})
+        return _table("topk-table", TOPK_HEAD, rows, digest_cols={1})
 
     def final(self) -> str:
         run = self.run
         if not run.final:
             return self.unavailable("final", f"no final results ({run.rel(run.paths.final)})")
-        head = FINAL_HEAD
         rows = [("nasrec" if f.kind == "nasrec" else "", cells) for f, cells in final_rows(run)]
-        seeds = run.summary.seeds if run.summary is not None else []
-        note = (
-            f"Sorted by test log loss; NASRecNet highlighted. Every model trained with the final seeds "
-            f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
-            f"summary.json); {interval_note(run)}. "
-            "Differences are NASRecNet minus the model: a negative log-loss or a positive AUC difference means "
-            "NASRecNet is better." + diverged_note(run)
-        )
         return (
-            _table("final-table", head, rows, text_cols={0, 1, 6, 7}, digest_cols={2})
-            + f'\n<p class="muted">{_e(note)}</p>'
+            _table("final-table", FINAL_HEAD, rows, text_cols={0, 1, 6, 7}, digest_cols={2})
+            + f'\n<p class="muted" id="final-note">{_e(final_note(run, "highlighted"))}</p>'
         )
 
     def timings(self) -> str:

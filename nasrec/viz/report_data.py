@@ -186,7 +186,8 @@ class RunData:
                 genotype = load(path)
                 return genotype, f"NASRecNet, the run's pick ({self.rel(path)})"
             except GenotypeError as exc:
-                self.problems.append(f"{self.rel(path)}: not a valid genotype ({exc})")
+                why = str(exc).removeprefix(f"{path}: ")  # load's errors name the file: named once, relative
+                self.problems.append(f"{self.rel(path)}: not a valid genotype ({why})")
         if self.summary is not None:
             records: list[FinalResult | TopKResult | Evaluation] = [*self.final, *self.topk, *self.evaluations]
             for rec in records:
@@ -267,7 +268,7 @@ def best_facts(run: RunData, digest: str) -> list[tuple[str, str]]:
         ("space", g.space or "(none)"),
         ("blocks", f"{g.num_blocks} ({len(g.active_blocks())} used)"),
         ("FLOPs", _si(cost.flops) if cost else "n/a"),
-        ("params", _si(params)),
+        ("dense params", _si(params)),
     ]
     labels = {"full": "full training (validation)", "test": "test"}
     for stage in ("proxy", "full", "test"):
@@ -287,7 +288,42 @@ def diverged_note(run: RunData) -> str:
 
 
 FINAL_HEAD = ["name", "kind", "digest", "test log loss", "± (seeds)", "test AUC"]
-FINAL_HEAD += ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "params"]
+FINAL_HEAD += ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "dense params"]
+TOPK_HEAD = ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "dense params"]
+
+SIZE_NAMES = {"flops": "FLOPs per example", "params": "dense params"}
+"""How the report names the size objectives and budgets (`Score.params` counts no embedding parameters)."""
+
+
+def size_name(objective: str) -> str:
+    """`flops` -> "FLOPs per example", `params` -> "dense params" (another name as it is)."""
+    return SIZE_NAMES.get(objective, objective)
+
+
+def budgets_text(run: RunData) -> str:
+    """The budgets the run applied ("FLOPs per example at most 60.00 k, ...") and the proposals they rejected."""
+    summary = run.summary
+    assert summary is not None
+    limits = ", ".join(f"{size_name(k.removeprefix('max_'))} at most {_si(v)}" for k, v in summary.limits.items())
+    return f"Budgets: {limits or 'none'}; {summary.rejected} proposals over the budgets (never scored, never trained)."
+
+
+def front_rows(run: RunData) -> tuple[list[str], list[list[str]]]:
+    """The Pareto front table of a run with several objectives: its head and rows (the digest first)."""
+    summary = run.summary
+    assert summary is not None
+    sizes = summary.objectives[1:]
+    head = ["digest", f"proxy {front_figure(run)}", *map(size_name, sizes), "from scratch (valid log loss)"]
+    rows = [
+        [m.digest, _f(m.values["logloss"], 5), *(_si(m.values[o]) for o in sizes), _f(m.full_log_loss, 5)]
+        for m in summary.front
+    ]
+    return head, rows
+
+
+def front_figure(run: RunData) -> str:
+    """What the front's first objective is (`proxy_figure` of the run's scores): "log loss", or "score"."""
+    return proxy_figure(score_of(run.scored[0])) if run.scored else "log loss"
 
 
 def final_rows(run: RunData) -> list[tuple[FinalResult, list[str]]]:

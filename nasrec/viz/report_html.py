@@ -21,12 +21,24 @@ def _matplotlib() -> tuple[Any, Any] | None:
     return Figure, FigureCanvasAgg
 
 
+TOP_K = 5
+"""The k of the top-k overlap: the share of full training's k best that the proxy ranks among its k best too."""
+
+
 def _agreement(proxy: Sequence[float], full: Sequence[float]) -> RankAgreement | None:
     if len(proxy) < 3:
         return None
     with warnings.catch_warnings():  # constant scores: scipy warns and returns nan, shown as n/a
         warnings.simplefilter("ignore")
-        return agreement(proxy, full, k=min(5, len(proxy)))
+        return agreement(proxy, full, k=min(TOP_K, len(proxy)))
+
+
+def _overlap(agree: RankAgreement) -> tuple[str, str]:
+    """The top-k overlap fact: its value where k < n; with k >= n both sets hold every candidate (always 1), so
+    it says what it needs."""
+    if agree.top_k < agree.n:
+        return f"top-{agree.top_k} overlap", _f(agree.top_k_overlap, 3)
+    return f"top-{TOP_K} overlap", f"needs more than {TOP_K} trained top-k candidates (have {agree.n})"
 
 
 def _running_min(values: Iterable[float]) -> list[float]:
@@ -63,14 +75,14 @@ def _sort_key(x: float | None) -> float:
     return x if x is not None and math.isfinite(x) else math.inf
 
 
-def _si(n: int | None) -> str:
-    """1234567 -> '1.23 M'; None -> 'n/a'."""
+def _si(n: float | None) -> str:
+    """1234567 -> '1.23 M' (a no-break space before the unit: a cell never breaks it off); None -> 'n/a'."""
     if n is None:
         return "n/a"
     for div, unit in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
         if abs(n) >= div:
-            return f"{n / div:.2f} {unit}"
-    return str(n)
+            return f"{n / div:.2f}\u00a0{unit}"
+    return f"{n:,.0f}"
 
 
 def _duration(sec: float) -> str:
@@ -98,7 +110,8 @@ def _table(
     text_cols: Iterable[int] = (),
     digest_cols: Iterable[int] = (),
 ) -> str:
-    """A table; each row is (its class, or "", its cells). Text columns align left, digests are monospace."""
+    """A table; each row is (its class, or "", its cells). Text columns align left, digests are monospace. It sits
+    in a `div.wide`, which scrolls sideways where the page is narrower than the table (cells never wrap)."""
     text, digest = set(text_cols), set(digest_cols)
 
     def cls(i: int) -> str:
@@ -111,5 +124,7 @@ def _table(
         tr = f'<tr class="{_e(row_cls)}">' if row_cls else "<tr>"
         body.append(tr + "".join(f"<td{cls(i)}>{_e(c)}</td>" for i, c in enumerate(cells)) + "</tr>")
     return (
-        f'<table id="{_e(ident)}">\n<thead><tr>{th}</tr></thead>\n<tbody>\n' + "\n".join(body) + "\n</tbody>\n</table>"
+        f'<div class="wide"><table id="{_e(ident)}">\n<thead><tr>{th}</tr></thead>\n<tbody>\n'
+        + "\n".join(body)
+        + "\n</tbody>\n</table></div>"
     )

@@ -23,22 +23,26 @@ from nasrec.errors import UsageError
 from nasrec.genotype.errors import GenotypeError
 from nasrec.state import atomic_write_bytes, atomic_write_text
 from nasrec.viz.render import drawing, to_dot
-from nasrec.viz.report import SECTIONS, interval_note
+from nasrec.viz.report import SECTIONS, final_note
 from nasrec.viz.report_data import (
     FINAL_HEAD,
+    TOPK_HEAD,
     RunData,
     best_facts,
-    diverged_note,
+    budgets_text,
     final_rows,
+    front_figure,
+    front_rows,
     open_run,
     overview_facts,
     proxy_figure,
     proxy_loss,
     score_of,
+    size_name,
     trained_note,
     trained_topk,
 )
-from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _running_min, _si
+from nasrec.viz.report_html import _agreement, _duration, _f, _matplotlib, _overlap, _running_min, _si
 from nasrec.viz.report_plots import PLOTS_NEED_MATPLOTLIB, draw_front, draw_proxy_vs_full, draw_search_curve, png
 
 
@@ -200,7 +204,7 @@ class _Markdown:
                     ("Kendall τ", _f(agree.kendall_tau, 3)),
                     ("Spearman ρ", _f(agree.spearman_rho, 3)),
                     ("Pearson r", _f(agree.pearson_r, 3)),
-                    (f"top-{agree.top_k} overlap", _f(agree.top_k_overlap, 3)),
+                    _overlap(agree),
                 ]
             )
             title = (
@@ -214,28 +218,20 @@ class _Markdown:
         run, summary = self.run, self.run.summary
         if summary is None:
             return self.unavailable("front", "the run has no summary.json")
-        limits = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in summary.limits.items()) or "none"
-        text = f"Budgets: {limits}; {summary.rejected} proposals over the budgets (never scored, never trained)."
+        text = budgets_text(run)
         if len(summary.objectives) < 2:
             return text + f"\n\nOne objective ({summary.objectives[0]}): no Pareto front."
-        second, others = summary.objectives[1], summary.objectives[1:]
+        second = summary.objectives[1]
         scored = [e for e in run.scored if getattr(score_of(e), second) is not None]
-        rows = [
-            [
-                f"`{m.digest}`",
-                _f(m.values["logloss"], 5),
-                *(f"{m.values[o]:,.0f}" for o in others),
-                _f(m.full_log_loss, 5),
-            ]
-            for m in summary.front
-        ]
+        head, rows = front_rows(run)
+        alt = f"proxy {front_figure(run)} against {size_name(second)}"
         return "\n\n".join(
             [
                 text,
-                self.image("front", lambda fig: draw_front(fig, run), f"proxy score against {second}"),
-                f"Pareto front of {len(scored)} scored candidates ({len(summary.front)} members); top-k draws "
-                "from it first.",
-                _md_table(["digest", "proxy", *others, "from scratch (valid log loss)"], rows, left={0}),
+                self.image("front", lambda fig: draw_front(fig, run), alt),
+                f"Pareto front of {len(scored)} scored candidates ({len({m.digest for m in summary.front})} "
+                "members); top-k draws from it first.",
+                _md_table(head, [[f"`{cells[0]}`", *cells[1:]] for cells in rows], left={0}),
             ]
         )
 
@@ -243,7 +239,6 @@ class _Markdown:
         run = self.run
         if not run.topk:
             return self.unavailable("topk", f"no top-k results ({run.rel(run.paths.topk)})")
-        head = ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "params"]
         rows = []
         for r in run.topk:
             full = r.full
@@ -260,26 +255,17 @@ class _Markdown:
                 _si(params),
             ]
             rows.append(_bold(cells) if r.digest == run.best_digest else cells)
-        return _md_table(head, rows, left={1}) + "\n\nThe best architecture's row is bold."
+        return _md_table(TOPK_HEAD, rows, left={1}) + "\n\nThe best architecture's row is bold."
 
     def final(self) -> str:
         run = self.run
         if not run.final:
             return self.unavailable("final", f"no final results ({run.rel(run.paths.final)})")
-        head = FINAL_HEAD
         rows = []
         for f, cells in final_rows(run):
             cells[2] = f"`{cells[2]}`"
             rows.append(_bold(cells) if f.kind == "nasrec" else cells)
-        seeds = run.summary.seeds if run.summary is not None else []
-        note = (
-            f"Sorted by test log loss; NASRecNet in bold. Every model trained with the final seeds "
-            f"{', '.join(map(str, seeds)) or 'n/a'} (each model's training seeds derive from them and its digest: "
-            f"summary.json); {interval_note(run)}. "
-            "Differences are NASRecNet minus the model: a negative log-loss or a positive AUC difference means "
-            "NASRecNet is better." + diverged_note(run)
-        )
-        return _md_table(head, rows, left={0, 1, 2, 6, 7}) + "\n\n" + note
+        return _md_table(FINAL_HEAD, rows, left={0, 1, 2, 6, 7}) + "\n\n" + final_note(run, "in bold")
 
     def timings(self) -> str:
         run = self.run

@@ -9,14 +9,16 @@ from typing import Any
 
 from nasrec.viz.report_data import (
     RunData,
+    front_figure,
     proxy_figure,
     proxy_label,
     proxy_loss,
     score_of,
+    size_name,
     strategy_name,
     trained_topk,
 )
-from nasrec.viz.report_html import _running_min
+from nasrec.viz.report_html import _running_min, _si
 
 PLOTS_NEED_MATPLOTLIB = "plots need matplotlib (pip install 'nasrec[report]')"
 PLOT_DPI = 100
@@ -66,7 +68,13 @@ def draw_search_curve(fig: Any, run: RunData) -> None:
     ax.set_ylabel(f"proxy {figure} (lower is better)")
     ax.set_title(f"Search curve: {len(xs)} scored evaluations" + (f", {n_failed} failed" if n_failed else ""))
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right")
+    _legend_below(fig, ax)
+
+
+def _legend_below(fig: Any, ax: Any) -> None:
+    """The legend of `ax` below the axes, outside them: it hides no point, wherever the points are."""
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=2, frameon=False)
 
 
 def draw_proxy_vs_full(fig: Any, run: RunData, title: str) -> None:
@@ -95,7 +103,8 @@ def draw_proxy_vs_full(fig: Any, run: RunData, title: str) -> None:
 
 
 def draw_front(fig: Any, run: RunData) -> None:
-    """Proxy score against the second objective of every scored candidate, and the Pareto front as a staircase."""
+    """Proxy score against the second objective (FLOPs per example, dense params) of every scored candidate, and
+    the Pareto front as a staircase."""
     summary = run.summary
     assert summary is not None and len(summary.objectives) > 1
     second = summary.objectives[1]
@@ -107,9 +116,10 @@ def draw_front(fig: Any, run: RunData) -> None:
     if len(summary.objectives) == 2:  # a front of two objectives is a staircase in their plane
         ax.step(xs, ys, where="post", color="#c0262d", marker="o", label=f"Pareto front ({len(members)})")
     else:  # of more: its members, seen against two of them (a member may look dominated here)
-        rest = ", ".join(summary.objectives[2:])
+        rest = ", ".join(map(size_name, summary.objectives[2:]))
         ax.scatter(xs, ys, color="#c0262d", marker="o", label=f"Pareto front ({len(members)}; also by {rest})")
-    ax.set_xlabel(second)
-    ax.set_ylabel("proxy score (lower is better)")
+    ax.set_xlabel(size_name(second))
+    ax.xaxis.set_major_formatter(lambda x, _: _si(x))  # 994.87 k as in the tables, no "1e6" offset
+    ax.set_ylabel(f"proxy {front_figure(run)} (lower is better)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="upper right")
+    _legend_below(fig, ax)

@@ -114,7 +114,7 @@ def test_a_front_of_three_objectives_is_tabled_with_every_objective(run, tmp_pat
     three = summary.model_copy(update={"objectives": ["logloss", "flops", "params"], "front": members})
     RunPaths(copy).summary.write_text(three.model_dump_json())
     html = budgets_and_front(RunData(RunPaths(copy)), lambda draw, alt: f"<img alt='{alt}'>")
-    assert "<th>flops</th><th>params</th>" in html and "<td>1,000</td>" in html
+    assert "<th>FLOPs per example</th><th>dense params</th>" in html and "<td>1.00\u00a0k</td>" in html
 
 
 def test_budgets_no_genotype_meets_stop_the_search_with_the_way_on_in_a_new_folder(tmp_path, tiny_space_file):

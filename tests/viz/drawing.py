@@ -1,9 +1,12 @@
-"""Helpers of the rendering tests: a reader of the DOT text `to_dot` writes, and a hand-made genotype."""
+"""Helpers of the rendering tests: a reader of the DOT text `to_dot` writes, one of graphviz's layout of it, and a
+hand-made genotype."""
 
 from __future__ import annotations
 
+import json
+import math
 import re
-from typing import Any
+from typing import Any, NamedTuple
 
 from nasrec.genotype import Genotype
 
@@ -107,3 +110,46 @@ def known() -> Genotype:
             "meta": {"name": "hand-made"},
         }
     )
+
+
+class Layout:
+    """Where graphviz put a drawing's parts (its `-Tjson` output, points): each node's box, and each labelled
+    edge's label (text, box, the operator it feeds) and arrow tip."""
+
+    def __init__(self, layout: str) -> None:
+        doc = json.loads(layout)
+        names = [o["name"] for o in doc["objects"]]
+        self.boxes: dict[str, tuple[float, float, float, float]] = {}
+        for o in doc["objects"]:
+            if "width" in o:  # a node: its centre and size (inches)
+                x, y = map(float, o["pos"].split(","))
+                w, h = float(o["width"]) * 36, float(o["height"]) * 36
+                self.boxes[o["name"]] = (x - w, y - h, x + w, y + h)
+        self.labels: list[Label] = []
+        for e in doc.get("edges", []):
+            for key, draw in (("headlabel", "_hldraw_"), ("taillabel", "_tldraw_"), ("xlabel", "_ldraw_")):
+                if key in e:
+                    text = next(op for op in e[draw] if op["op"] == "T")
+                    (x, y), w = text["pt"], text["width"] - 2  # graphviz pads the width it estimates
+                    fed = names[e["tail"] if e.get("dir") == "back" else e["head"]]
+                    tip = next(op for op in e["_hdraw_" if e.get("dir") != "back" else "_tdraw_"] if op["op"] == "P")
+                    tips = tip["points"]
+                    at = max(tips, key=lambda p: min(math.dist(p, q) for q in tips if q != p))  # the apex
+                    self.labels.append(Label(e[key], (x - w / 2, y, x + w / 2, y + 7.5), fed, (at[0], at[1])))
+
+    def nearest(self, box: tuple[float, float, float, float], among: list[str]) -> str:
+        """Of the nodes `among`, the one whose box is nearest `box`'s centre."""
+        cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+
+        def gap(name: str) -> float:
+            x0, y0, x1, y1 = self.boxes[name]
+            return math.hypot(max(x0 - cx, 0, cx - x1), max(y0 - cy, 0, cy - y1))
+
+        return min(among, key=gap)
+
+
+class Label(NamedTuple):
+    text: str
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 of the glyphs (baseline to cap height)
+    feeds: str  # the node at the arrow's end
+    tip: tuple[float, float]  # the arrow's tip

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import math
 import os
 import re
 import shutil
@@ -17,11 +19,12 @@ from nasrec.genotype.operators import OPERATORS
 from nasrec.genotype.sampling import SAMPLERS
 from nasrec.genotype.zoo import list_zoo, load_zoo
 from nasrec.viz.render import BLUE, BLUE_FILL, RED, RED_FILL, VIOLET, VIOLET_FILL, op_label, render, stripes, to_dot
-from tests.viz.drawing import Dot, block, known
+from tests.viz.drawing import Dot, Layout, block, known
 
 REF = Path(__file__).parents[1] / "data" / "nasrec_ref"
 REF_CONFIGS = sorted(REF.glob("*.json"))
 CRITEO_SMALL = REF / "criteo_ea_criteo_kaggle_autoctr_best_1shot.json"
+CRITEO_FULL = REF / "criteo_ea_criteo_kaggle_xlarge_best_1shot.json"
 KDD_FULL = REF / "kdd_ea_kdd_kaggle_xlarge_best_1shot.json"
 
 
@@ -32,6 +35,19 @@ def _real_genotypes() -> list[tuple[str, Genotype]]:
 
 
 REAL = _real_genotypes()
+LABELLED = [
+    (n, g)
+    for n, g in REAL
+    if any(
+        getattr(lv, f"{branch}_ops") and "pair" in branch_reads(b, branch)
+        for b, lv in zip(g.canonical().blocks, g.liveness(), strict=True)
+        for branch in ("dense", "sparse")
+    )
+]
+"""The drawings with an `L`, `R` or `L=R` label: a live Sigmoid-Gating or Sum (`genotype sample --seed 3` is
+sample-3)."""
+render_module = importlib.import_module("nasrec.viz.render")  # the module, even if nasrec.viz re-exports `render`
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +116,7 @@ def test_source_flows(dot: Dot) -> None:
     for a, b, style in expected:
         attrs = dot.flow(a, b)
         assert {k: attrs[k] for k in style} == style, (a, b)
-        assert "xlabel" not in attrs
+        assert not {"xlabel", "headlabel", "taillabel"} & set(attrs)
     merger = [("b1_dense", "b1_d2s"), ("b1_d2s", "b1_sparse"), ("b2_sparse", "b2_s2d"), ("b2_s2d", "b2_dense")]
     rails = [("in_dense", "b1_rail_dense"), ("in_sparse", "b1_rail_sparse"), ("b1_rail_sparse", "b2_rail_sparse")]
     assert sorted((a, b) for a, b, _ in dot.flows) == sorted(
@@ -125,15 +141,56 @@ def test_rails(dot: Dot) -> None:
 
 def test_same_source_pair_is_one_bold_edge(dot: Dot) -> None:
     attrs = dot.flow("b1_dense", "b2_dense")
-    assert (attrs["xlabel"], attrs["penwidth"], attrs["color"]) == ("L=R", "2.6", BLUE)
+    assert (attrs["headlabel"], attrs["penwidth"], attrs["color"]) == ("L=R", "2.6", BLUE)
 
 
 def test_distinct_pair_is_labelled_left_and_right() -> None:
     """KDD Full (NasRec-ref), block 5: Sum of the raw dense input (left) and block 2 (right)."""
     dot = Dot(to_dot(load(KDD_FULL)))
-    assert dot.flow("b5_rail_dense", "b5_dense")["xlabel"] == "L"
-    assert dot.flow("b2_dense", "b5_dense")["xlabel"] == "R"
+    assert dot.flow("b5_rail_dense", "b5_dense")["headlabel"] == "L"
+    assert dot.flow("b2_dense", "b5_dense")["headlabel"] == "R"
     assert "penwidth" not in dot.flow("b2_dense", "b5_dense")
+
+
+def test_pair_labels_sit_at_the_arrowhead() -> None:
+    """`L`, `R`, `L=R` are head labels beside the arrowhead; one from the rail tap in the row is above its arrow,
+    in twice the usual gap; a bold L=R from below arrives at the middle of the box's bottom."""
+    dot = Dot(to_dot(load(KDD_FULL)))
+    place = ("labeldistance", "labelangle", "minlen", "headport")
+    for (a, b), label, where in [
+        (("b5_rail_dense", "b5_dense"), "L", ("2", "40", "2", None)),
+        (("b2_dense", "b5_dense"), "R", ("1.5", "57", None, None)),
+        (("b5_dense", "b7_dense"), "L=R", ("1.5", "57", None, "s")),
+        (("b2_rail_dense", "b2_dense"), "L=R", ("2", "40", "2", None)),
+    ]:
+        attrs = dot.flow(a, b)
+        assert (attrs["headlabel"], *(attrs.get(key) for key in place)) == (label, *where), (a, b)
+        assert "xlabel" not in attrs
+    assert {d["attrs"]["margin"] for c, d in dot.clusters.items() if c != "cluster_inputs"} == {"20"}  # room below
+
+
+@needs_dot
+@pytest.mark.parametrize(("name", "g"), LABELLED, ids=[n for n, _ in LABELLED])
+def test_each_pair_label_is_drawn_by_the_operator_it_feeds(name: str, g: Genotype) -> None:
+    """In graphviz's layout, each `L`, `R`, `L=R` is within 25 points of its arrow's tip, and the operator box
+    nearest it is the one it feeds (random sample 3, block 5: they were by blocks 1 and 3)."""
+    layout = Layout(render_module._run_dot(to_dot(g), "json").decode())
+    operators = [n for n in layout.boxes if "_rail_" not in n]
+    assert layout.labels
+    for label in layout.labels:
+        centre = ((label.box[0] + label.box[2]) / 2, (label.box[1] + label.box[3]) / 2)
+        assert math.dist(centre, label.tip) < 25, label
+        assert layout.nearest(label.box, operators) == label.feeds, label
+
+
+@needs_dot
+def test_a_label_from_the_rail_tap_is_clear_of_the_rail() -> None:
+    """Criteo Full (NasRec-ref), block 1: the bold L=R from the dense rail lies between the rail and the box."""
+    layout = Layout(render_module._run_dot(to_dot(load(CRITEO_FULL)), "json").decode())
+    (label,) = [label for label in layout.labels if label.feeds == "b1_dense"]
+    rail, box = layout.boxes["b1_rail_dense"], layout.boxes["b1_dense"]
+    assert label.text == "L=R"
+    assert rail[2] + 1 < label.box[0] and label.box[2] < box[0]  # the rail is 2 points wide
 
 
 def test_unused_block_is_striped_and_has_no_edges(dot: Dot) -> None:
@@ -198,7 +255,8 @@ def test_hide_unused_leaves_dead_parts_out(dot: Dot) -> None:
 
 def test_the_key_names_stripes_only_when_unused_parts_are_drawn() -> None:
     g = known()
-    head = f'\tlabel="hand-made\\nspace nasrec-full · digest {g.digest()}\\nblue: dense · red, dashed: sparse'
+    key = "blue: dense · red, dashed: sparse · violet: mergers"
+    head = f'\tlabel="hand-made\\nspace nasrec-full · digest {g.digest()}\\n{key}'
     tail = '\\nL / R: inputs of Sigmoid-Gating, Sum · bold L=R: same source"'
     assert head + " · striped: unused" + tail in to_dot(g).splitlines()
     assert head + tail in to_dot(g, hide_unused=True).splitlines()

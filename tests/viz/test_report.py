@@ -21,11 +21,14 @@ from nasrec.errors import UsageError
 from nasrec.evaluators.base import Score
 from nasrec.evaluators.ranking import agreement
 from nasrec.genotype import load, sample, save
-from nasrec.records import Evaluation, FinalResult, RunPaths, Summary, TopKResult
+from nasrec.records import Evaluation, FinalResult, FrontMember, RunPaths, Summary, TopKResult
 from nasrec.state import append_jsonl
 from nasrec.viz import report as report_module
 from nasrec.viz.render import render
-from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report, write_report
+from nasrec.viz.report import CSS, PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report, write_report
+from nasrec.viz.report_data import RunData
+from nasrec.viz.report_html import _si
+from nasrec.viz.report_plots import draw_front, draw_search_curve
 
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -256,7 +259,11 @@ def test_topk_and_final_tables(full_page: tuple[str, Page], full_run: tuple[Path
     assert {cells[0] for _, cells in final} == {"NASRecNet", "DLRM", "random"}
     assert [cells[0] for cls, cells in final if cls == "nasrec"] == ["NASRecNet"]
     assert [cells[3] for _, cells in final] == ["0.44050", "0.44310", "0.44600"]  # sorted by test log loss
-    assert all(cells[8].endswith(" M") for _, cells in final)  # FLOPs, human units
+    assert all(cells[8].endswith("\u00a0M") for _, cells in final)  # FLOPs, human units, the unit never broken off
+    nasrec = next(cells for cls, cells in final if cls == "nasrec")
+    test = written["final"][0].test
+    assert nasrec[8:] == [f"{test.flops / 1e6:.2f}\u00a0M", f"{test.params / 1e6:.2f}\u00a0M"]
+    assert page.ids["final-note"].endswith("; no paired differences (none in summary.json).")  # none in the fixture
 
 
 def test_kendall_tau_matches_agreement(full_page: tuple[str, Page], full_run: tuple[Path, dict[str, Any]]) -> None:
@@ -478,3 +485,115 @@ def test_a_run_scored_by_the_params_proxy_reports_the_searchs_best_by_its_object
     overview = page.sections["overview"]
     assert "best proxy score" in overview and best.digest in overview
     assert f"Best proxy score {best.score.value:.5f}" in page.sections["search-curve"]  # type: ignore[union-attr]
+
+
+def _with_front(root: Path) -> Summary:
+    """`_run_folder(root)`'s summary as a search of proxy log loss and FLOPs within a dense-params budget, its front
+    two candidates."""
+    paths = RunPaths(root)
+    scored = [e for e in map(Evaluation.model_validate_json, paths.evaluations.read_text().splitlines()) if e.score]
+    front = [
+        FrontMember(digest=e.digest, values={"logloss": e.score.log_loss or 0, "flops": flops}, full_log_loss=0.45)
+        for e, flops in zip(scored[:2], (994_870.0, 1_250_000.0), strict=True)
+        if e.score is not None
+    ]
+    summary = Summary.model_validate_json(paths.summary.read_text()).model_copy(
+        update={"objectives": ["logloss", "flops"], "limits": {"max_params": 1_500_000}, "rejected": 6, "front": front}
+    )
+    paths.summary.write_text(summary.model_dump_json())
+    return summary
+
+
+def test_numbers_and_intervals_never_wrap_and_wide_tables_scroll(full_page: tuple[str, Page]) -> None:
+    text, _ = full_page
+    assert _si(980_370) == "980.37\u00a0k" and _si(2_600_000) == "2.60\u00a0M" and _si(512) == "512"
+    assert "th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; white-space: nowrap; }" in CSS
+    assert "nav a { margin-right: 1em; white-space: nowrap; }" in CSS and "div.wide { overflow-x: auto; }" in CSS
+    for table in ("topk-table", "final-table", "timings-table"):
+        assert f'<div class="wide"><table id="{table}">' in text
+    assert text.count("<table") == text.count('<div class="wide"><table') == 3
+
+
+def test_the_report_says_dense_params(full_page: tuple[str, Page]) -> None:
+    """`Score.params` counts no embedding parameters: every heading says so."""
+    text, _ = full_page
+    assert "<dt>dense params</dt>" in text and text.count("<th>dense params</th>") == 2  # top-k and final tables
+    assert "<dt>params</dt>" not in text and "<th>params</th>" not in text
+
+
+def test_the_top_k_overlap_needs_more_candidates_than_k(full_page: tuple[str, Page], tmp_path: Path) -> None:
+    """With k >= n both top-k sets hold every candidate: the overlap is 1 whatever the ranking, so it is not shown."""
+    text, page = full_page
+    assert "<dt>top-5 overlap</dt>" in text
+    assert page.ids["top-k-overlap"] == "needs more than 5 trained top-k candidates (have 5)"
+    written = _run_folder(tmp_path)
+    rng = np.random.default_rng(1)
+    ranked = sorted((e for e in written["evaluations"] if e.score), key=lambda e: e.score.log_loss)
+    sixth = ranked[N_TOPK]
+    full = _score(rng, sixth.score.log_loss - 0.0102, "standalone")
+    tops = [
+        *written["topk"],
+        TopKResult(rank=6, digest=sixth.digest, genotype=sixth.genotype, proxy=sixth.score, full=full),
+    ]
+    append_jsonl(RunPaths(tmp_path).topk, tops[-1])
+    agree = agreement([r.proxy.log_loss for r in tops], [r.full.log_loss for r in tops], k=5)
+    assert Page(build_report(tmp_path)).ids["top-k-overlap"] == f"{agree.top_k_overlap:.3f}"
+
+
+def test_a_final_table_of_nasrecnet_alone_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    paths = RunPaths(tmp_path)
+    summary = Summary.model_validate_json(paths.summary.read_text())
+    alone = [r for r in summary.results if r.kind == "nasrec"]
+    paths.summary.write_text(summary.model_copy(update={"results": alone, "seeds": [10000]}).model_dump_json())
+    paths.final.write_text(alone[0].model_dump_json() + "\n")
+    page = Page(build_report(tmp_path))
+    assert [cells[0] for _, cells in page.tables["final-table"]] == ["NASRecNet"]
+    assert page.ids["final-note"] == (
+        "Sorted by test log loss; NASRecNet highlighted. Every model trained with the final seeds 10000 (each "
+        "model's training seeds derive from them and its digest: summary.json); NASRecNet is the only model on "
+        "test: there is nothing to compare it with."
+    )
+
+
+def test_the_front_counts_flops_per_example_as_the_other_tables_do(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    summary = _with_front(tmp_path)
+    text = build_report(tmp_path)
+    budgets = "Budgets: dense params at most 1.50\u00a0M; 6 proposals over the budgets (never scored, never trained)."
+    assert f"<p>{budgets}</p>" in text
+    head = "<th>proxy log loss</th><th>FLOPs per example</th><th>from scratch (valid log loss)</th></tr></thead>"
+    assert f'<div class="wide"><table id="front-table">\n<thead><tr><th class="text">digest</th>{head}' in text
+    assert Page(text).tables["front-table"] == [
+        ("", [m.digest, f"{m.values['logloss']:.5f}", flops, "0.45000"])
+        for m, flops in zip(summary.front, ("994.87\u00a0k", "1.25\u00a0M"), strict=True)
+    ]
+
+
+def test_the_legends_hide_no_point_and_the_front_axis_is_in_flops_per_example(tmp_path: Path) -> None:
+    """Each legend sits outside its axes, below them; the front's FLOPs read as in the tables, no "1e6" offset."""
+    pytest.importorskip("matplotlib")
+    _run_folder(tmp_path)
+    _with_front(tmp_path)
+    run = RunData(RunPaths(tmp_path))
+    mpl = report_module._matplotlib()
+    assert mpl is not None
+    for draw in (draw_search_curve, draw_front):
+        fig = mpl[0](figsize=(7.5, 4.2), layout="constrained")
+        mpl[1](fig)
+        draw(fig, run)
+        fig.canvas.draw()
+        (ax,), (legend,) = fig.axes, fig.legends
+        assert legend.get_window_extent().y1 < ax.get_window_extent().y0, draw.__name__
+    assert ax.get_xlabel() == "FLOPs per example" and ax.get_ylabel() == "proxy log loss (lower is better)"
+    assert ax.xaxis.get_major_formatter()(994_870, 0) == "994.87\u00a0k" and ax.xaxis.get_offset_text().get_text() == ""
+
+
+def test_a_damaged_best_genotype_file_is_named_once_relative_to_the_run(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    RunPaths(tmp_path).best_genotype.write_text('{"schema_version": 1, "blocks": [')
+    problems = Page(build_report(tmp_path)).ids["problems"]
+    assert problems.startswith(
+        "Problems reading the run folder:best_genotype.json: not a valid genotype (not valid JSON ("
+    )
+    assert str(tmp_path) not in problems

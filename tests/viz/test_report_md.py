@@ -19,7 +19,7 @@ from nasrec.records import Comparison, RunPaths, Summary
 from nasrec.viz import report_md
 from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report
 from nasrec.viz.report_md import files_folder, write_markdown_report
-from tests.viz.test_report import N_TOPK, PNG_MAGIC, _run_folder, _svg_of
+from tests.viz.test_report import N_TOPK, PNG_MAGIC, _run_folder, _svg_of, _with_front
 
 FILES = "report_files"  # beside the default RUN/report.md
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
@@ -78,7 +78,8 @@ def test_images_are_files_beside_the_report(full_run: tuple[Path, dict[str, Any]
 
 def test_topk_table(full_run: tuple[Path, dict[str, Any]], full_md: str) -> None:
     rows = _table(full_md, "rank")
-    assert rows[0] == ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "params"]
+    head = ["rank", "digest", "proxy log loss", "proxy AUC", "full log loss", "full AUC", "FLOPs", "dense params"]
+    assert rows[0] == head
     tops = full_run[1]["topk"]
     assert [r[1].strip("*`") for r in rows[1:]] == [t.digest for t in tops]
     assert len(rows) == N_TOPK + 1
@@ -89,7 +90,7 @@ def test_topk_table(full_run: tuple[Path, dict[str, Any]], full_md: str) -> None
 
 def test_final_table_with_differences_and_intervals(full_md: str) -> None:
     rows = _table(full_md, "name")
-    assert rows[0][6:8] == ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]"]
+    assert rows[0][6:] == ["NASRecNet − model: log loss [95% CI]", "AUC [95% CI]", "FLOPs", "dense params"]
     by_name = {r[0].strip("*"): r for r in rows[1:]}
     assert list(by_name) == ["NASRecNet", "DLRM", "random"]  # sorted by test log loss
     assert by_name["DLRM"][6:8] == ["-0.0026 [-0.0041, -0.0011]", "+0.0042 [+0.0019, +0.0065]"]
@@ -240,3 +241,43 @@ def test_the_format_help_names_the_images_folder_the_report_writes() -> None:
         f"({files_folder('report.md')}/ for RUN/report.md). Default: by -o's suffix, else html."
     )
     assert files_folder("NAME.md") == "NAME_files"
+
+
+def test_dense_params_and_a_top_k_overlap_that_needs_more_candidates(full_md: str) -> None:
+    """As the HTML report: `Score.params` counts no embedding parameters; with k >= n the top-k overlap is always 1."""
+    assert re.search(r"^- \*\*dense params\*\*: \d+\.\d\d\u00a0M$", full_md, re.M)
+    assert "- **params**" not in full_md
+    assert "- **top-5 overlap**: needs more than 5 trained top-k candidates (have 5)\n" in full_md
+
+
+def test_a_final_table_of_nasrecnet_alone_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    paths = RunPaths(tmp_path)
+    summary = Summary.model_validate_json(paths.summary.read_text())
+    alone = [r for r in summary.results if r.kind == "nasrec"]
+    paths.summary.write_text(summary.model_copy(update={"results": alone, "seeds": [10000]}).model_dump_json())
+    paths.final.write_text(alone[0].model_dump_json() + "\n")
+    md = write_markdown_report(tmp_path).read_text()
+    assert [r[0] for r in _table(md, "name")[1:]] == ["**NASRecNet**"]
+    assert (
+        "\n\nSorted by test log loss; NASRecNet in bold. Every model trained with the final seeds 10000 (each model's "
+        "training seeds derive from them and its digest: summary.json); NASRecNet is the only model on test: there is "
+        "nothing to compare it with.\n\n## Stage timings"
+    ) in md
+    assert "intervals" not in md.split("## Final results (test)")[1]
+
+
+def test_the_front_counts_flops_per_example_as_the_other_tables_do(tmp_path: Path) -> None:
+    _run_folder(tmp_path)
+    summary = _with_front(tmp_path)
+    md = write_markdown_report(tmp_path).read_text()
+    budgets = "Budgets: dense params at most 1.50\u00a0M; 6 proposals over the budgets (never scored, never trained)."
+    assert f"\n\n{budgets}\n\n" in md
+    assert "![proxy log loss against FLOPs per example](report_files/front.png)" in md
+    assert _table(md, "digest") == [
+        ["digest", "proxy log loss", "FLOPs per example", "from scratch (valid log loss)"],
+        *(
+            [f"`{m.digest}`", f"{m.values['logloss']:.5f}", flops, "0.45000"]
+            for m, flops in zip(summary.front, ("994.87\u00a0k", "1.25\u00a0M"), strict=True)
+        ),
+    ]
