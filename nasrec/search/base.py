@@ -57,7 +57,9 @@ class Strategy(Protocol):
     space: SearchSpace
 
     def ask(self, n: int = 1) -> list[Genotype]:
-        """Up to n new candidates; [] when waiting for results or finished."""
+        """Up to n new candidates; [] when waiting for results or finished. (The built-in strategies hand a round
+        out n at a time; the runner also queues the rest of a whole round returned at once, as the hill climber
+        of docs/tutorials/custom-strategy.md does.)"""
 
     def tell(self, genotype: Genotype, score: Told) -> None: ...
 
