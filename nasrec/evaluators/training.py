@@ -16,8 +16,6 @@ from typing import Any
 import numpy as np
 import torch
 from pydantic import BaseModel
-from rich import get_console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from torch import nn
 
 from nasrec.errors import UsageError
@@ -28,6 +26,7 @@ from nasrec.evaluators.distributed import DataParallel
 from nasrec.evaluators.guard import DivergenceGuard
 from nasrec.evaluators.metrics import auc, log_loss_from_logits, normalized_entropy
 from nasrec.evaluators.optimizers import dense_adagrad, sparse_adagrad, split_parameters
+from nasrec.evaluators.progress import progress_bar
 from nasrec.evaluators.recipe import TrainConfig, compared_recipe
 from nasrec.evaluators.schedule import cosine_with_warmup, init_head, warmup_steps
 
@@ -62,20 +61,6 @@ class Metrics(BaseModel):
 def total_steps(epochs: float, steps_per_epoch: int) -> int:
     """The steps a recipe of `epochs` (fractional allowed) trains: at least one."""
     return max(1, round(epochs * steps_per_epoch))
-
-
-def progress_bar(enabled: bool) -> Progress:
-    """A transient bar on a terminal; off when not `enabled` or when stdout is not a terminal (a log or a pipe,
-    where a bar that is erased would leave an empty line)."""
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
-        TimeRemainingColumn(),
-        disable=not enabled or not get_console().is_terminal,
-        transient=True,
-    )
 
 
 Validate = Callable[[], float]

@@ -19,7 +19,7 @@ from typing import Any
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import Score, derive_seed
-from nasrec.evaluators.training import progress_bar
+from nasrec.evaluators.progress import progress_bar
 from nasrec.genotype import Genotype
 from nasrec.records import Evaluation
 from nasrec.search.base import Strategy, Told

@@ -328,14 +328,28 @@ def test_the_guards_error_keeps_its_step_loss_and_detail_across_processes():
     assert (back.step, back.loss, back.detail) == (2, float("inf"), "loss is inf at step 2")
 
 
-@pytest.mark.parametrize(
-    ("terminal", "enabled", "shown"), [(True, True, True), (True, False, False), (False, True, False)]
-)
-def test_the_progress_bar_shows_on_a_terminal_only(monkeypatch, terminal, enabled, shown):
-    """Off a terminal (a log file, a pipe) the erased bar left an empty line after every stage header."""
+def test_progress_is_a_bar_on_a_terminal_and_a_line_a_minute_in_a_log(monkeypatch, capsys):
+    """Off a terminal (a log file, a pipe) an erased bar left an empty line after every stage header, and hours of
+    training said nothing: there a line is written at most every `LINE_EVERY` seconds."""
     from rich import get_console
+    from rich.progress import Progress
 
-    from nasrec.evaluators.training import progress_bar
+    from nasrec.evaluators.progress import LINE_EVERY, LineProgress, progress_bar
 
-    monkeypatch.setattr(type(get_console()), "is_terminal", property(lambda self: terminal))
-    assert progress_bar(enabled).disable is not shown
+    for terminal in (True, False):
+        monkeypatch.setattr(type(get_console()), "is_terminal", property(lambda self, t=terminal: t))
+        shown = progress_bar(True)
+        assert isinstance(shown, Progress if terminal else LineProgress) and not getattr(shown, "disable", False)
+        off = progress_bar(False)
+        assert isinstance(off, Progress) and off.disable
+    now = [0.0]
+    with LineProgress(clock=lambda: now[0]) as bar:
+        task = bar.add_task("train ab12", total=300, completed=0, info="")
+        for step in range(1, 301):
+            now[0] = step * 0.5  # a step every half second: a line every 120 steps
+            bar.update(task, advance=1, info=f"loss {1 / step:.4f}")
+    assert capsys.readouterr().out.splitlines() == [
+        "train ab12: 120/300, loss 0.0083",
+        "train ab12: 240/300, loss 0.0042",
+    ]
+    assert LINE_EVERY == 60.0
