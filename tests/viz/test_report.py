@@ -540,13 +540,18 @@ def test_the_top_k_overlap_needs_more_candidates_than_k(full_page: tuple[str, Pa
     assert Page(build_report(tmp_path)).ids["top-k-overlap"] == f"{agree.top_k_overlap:.3f}"
 
 
-def test_a_final_table_of_nasrecnet_alone_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
+def _nasrecnet_alone(tmp_path: Path) -> None:
+    """A finished run folder whose final stage trained NASRecNet alone (`--zoo '' --no-random-baseline`)."""
     _run_folder(tmp_path)
     paths = RunPaths(tmp_path)
     summary = Summary.model_validate_json(paths.summary.read_text())
     alone = [r for r in summary.results if r.kind == "nasrec"]
     paths.summary.write_text(summary.model_copy(update={"results": alone, "seeds": [10000]}).model_dump_json())
     paths.final.write_text(alone[0].model_dump_json() + "\n")
+
+
+def test_a_final_table_of_nasrecnet_alone_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
+    _nasrecnet_alone(tmp_path)
     page = Page(build_report(tmp_path))
     assert [cells[0] for _, cells in page.tables["final-table"]] == ["NASRecNet"]
     assert page.ids["final-note"] == (

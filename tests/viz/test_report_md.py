@@ -19,7 +19,7 @@ from nasrec.records import Comparison, RunPaths, Summary
 from nasrec.viz import report_md
 from nasrec.viz.report import PLOTS_NEED_MATPLOTLIB, SECTIONS, build_report
 from nasrec.viz.report_md import files_folder, write_markdown_report
-from tests.viz.test_report import N_TOPK, PNG_MAGIC, _run_folder, _svg_of, _with_front
+from tests.viz.test_report import N_TOPK, PNG_MAGIC, _nasrecnet_alone, _run_folder, _svg_of, _with_front
 
 FILES = "report_files"  # beside the default RUN/report.md
 needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz `dot` is not installed")
@@ -251,12 +251,7 @@ def test_dense_params_and_a_top_k_overlap_that_needs_more_candidates(full_md: st
 
 
 def test_a_final_table_of_nasrecnet_alone_says_there_is_nothing_to_compare(tmp_path: Path) -> None:
-    _run_folder(tmp_path)
-    paths = RunPaths(tmp_path)
-    summary = Summary.model_validate_json(paths.summary.read_text())
-    alone = [r for r in summary.results if r.kind == "nasrec"]
-    paths.summary.write_text(summary.model_copy(update={"results": alone, "seeds": [10000]}).model_dump_json())
-    paths.final.write_text(alone[0].model_dump_json() + "\n")
+    _nasrecnet_alone(tmp_path)
     md = write_markdown_report(tmp_path).read_text()
     assert [r[0] for r in _table(md, "name")[1:]] == ["**NASRecNet**"]
     assert (
