@@ -322,7 +322,8 @@ def print_results(summary, out: Path) -> None:
     from nasrec.evaluators.kept_weights import holds_weights_of
 
     seeds = len(summary.seeds) or 1
-    # ~116 columns: one line a model in a 120-column terminal; narrower, only the model names and intervals fold
+    # one line a model, whatever the width (~116 columns with the widest names; a log file is 80 wide to rich):
+    # no cell folds, so a narrow terminal wraps whole lines, not a model's name into pieces
     rows = Table(
         title=f"test split ({seeds} seed{'s' if seeds > 1 else ''} per model; Δ: NASRecNet minus the model)",
         box=box.SIMPLE_HEAD,
@@ -330,22 +331,27 @@ def print_results(summary, out: Path) -> None:
         collapse_padding=True,
         show_edge=False,
     )
-    for name in ("model", "log loss", "AUC", "Δ log loss [95% CI]", "Δ AUC [95% CI]", "FLOPs", "dense params"):
-        folds = name == "model" or "CI" in name
-        rows.add_column(name, overflow="fold", no_wrap=not folds, justify="left" if name == "model" else "right")
-    rows.columns[3].min_width = rows.columns[4].min_width = 26  # an interval on one line where it fits
+    cells = []
     for r in sorted(summary.results, key=lambda r: r.test.log_loss):
         c = summary.comparisons.get(r.name)
         spread = f" ± {r.test.log_loss_std:.4f}" if r.test.log_loss_std else ""
-        rows.add_row(
-            r.name,
-            f"{r.test.log_loss:.4f}{spread}",
-            f"{r.test.auc:.4f}",
-            str(c.log_loss) if c else "",
-            str(c.auc) if c else "",
-            f"{r.test.flops:,}",
-            f"{r.test.params:,}",
+        cells.append(
+            [
+                r.name,
+                f"{r.test.log_loss:.4f}{spread}",
+                f"{r.test.auc:.4f}",
+                str(c.log_loss) if c else "",
+                str(c.auc) if c else "",
+                f"{r.test.flops:,}",
+                f"{r.test.params:,}",
+            ]
         )
+    head = ("model", "log loss", "AUC", "Δ log loss [95% CI]", "Δ AUC [95% CI]", "FLOPs", "dense params")
+    for i, name in enumerate(head):
+        widest = max([len(row[i]) for row in cells] + [len(word) for word in name.split()])
+        rows.add_column(name, min_width=widest, justify="left" if i == 0 else "right")
+    for row in cells:
+        rows.add_row(*row)
     console.print(rows)
     if summary.diverged:  # the final models left out
         names = ", ".join(d.name for d in summary.diverged)

@@ -282,9 +282,10 @@ def test_the_cli_names_the_kept_weights_only_when_they_are_nasrecnets(tmp_path, 
         assert (f"its trained weights: {weights}" in capsys.readouterr().out) is named, kept
 
 
-def test_the_results_table_gives_each_model_one_line_in_120_columns(
+def test_the_results_table_gives_each_model_one_line_at_any_width(
     tmp_path, tiny_space_file, fake_training, monkeypatch
 ):
+    """A log file is 80 columns wide to rich: cells folded there split names and intervals over three lines."""
     import io
 
     import nasrec.cli.search as search_cli
@@ -295,13 +296,16 @@ def test_the_results_table_gives_each_model_one_line_in_120_columns(
         for r in summary.results
     ]
     summary = summary.model_copy(update={"results": sized})
-    out = io.StringIO()
-    monkeypatch.setattr(search_cli, "console", Console(file=out, width=120))
-    search_cli.print_results(summary, tmp_path / "run")
-    lines = out.getvalue().splitlines()
-    head = lines.index(next(line for line in lines if line.startswith("model")))
-    rows = lines[head + 2 : head + 2 + len(summary.results)]
-    assert sorted(row.split()[0] for row in rows) == sorted(r.name.split()[0] for r in summary.results)
-    assert all(len(line) <= 120 for line in lines)
-    compared = [row for row in rows if "[" in row]
-    assert compared and all(row.count("[") == 2 and row.count("]") == 2 for row in compared)  # whole intervals
+    for width in (80, 120):
+        out = io.StringIO()
+        monkeypatch.setattr(search_cli, "console", Console(file=out, width=width, soft_wrap=True))  # as the CLI
+        search_cli.print_results(summary, tmp_path / "run")
+        lines = out.getvalue().splitlines()
+        head = lines.index(next(line for line in lines if line.startswith("model")))
+        rows = lines[head + 2 : head + 2 + len(summary.results)]
+        assert [row.split("  ")[0] for row in rows] == sorted(
+            (r.name for r in summary.results), key=lambda name: next(r.test.log_loss for r in sized if r.name == name)
+        )
+        assert width == 80 or all(len(line) <= 120 for line in lines)
+        compared = [row for row in rows if "[" in row]
+        assert compared and all(row.count("[") == 2 and row.count("]") == 2 for row in compared)  # whole intervals
