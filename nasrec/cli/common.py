@@ -41,6 +41,17 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def warnings_as_lines() -> None:
+    """Show warnings as one `warning: ...` line on stderr, not Python's file, line and source: a CLI user is told
+    what happened (a damaged log line dropped), not where in nasrec it was noticed."""
+    import warnings
+
+    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+        err_console.print(f"warning: {message}", highlight=False, soft_wrap=True)
+
+    warnings.showwarning = show
+
+
 def print_version(value: bool) -> None:
     """`--version`'s callback: print `nasrec X.Y.Z` and exit (eager: before any command runs or checks)."""
     if value:
@@ -159,8 +170,8 @@ def check_writable(path: Path, flag: str) -> None:
 
 def user_errors(fn: F) -> F:
     """Turn the project's own errors (`GenotypeError`, `DataError`, `UsageError`) and the operating system's
-    refusals (`OS_REFUSALS`: a read-only folder, a full disk) into one-line messages; anything else is a bug and
-    keeps its traceback."""
+    refusals (`OS_REFUSALS`: a read-only folder, a full disk) into one-line messages, and Ctrl-C into one line and
+    exit code 130; anything else is a bug and keeps its traceback."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -172,6 +183,9 @@ def user_errors(fn: F) -> F:
             if exc.errno not in OS_REFUSALS:
                 raise
             fail(f"{exc.filename}: {exc.strerror}" if exc.filename else str(exc.strerror or exc))
+        except KeyboardInterrupt:  # a command without a run folder (`resumable` says more for those)
+            err_console.print("interrupted; run the command again")
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature, which typer reads
 

@@ -20,6 +20,7 @@ from nasrec.cli.common import (
     space_path,
     table,
     user_errors,
+    warnings_as_lines,
     write_or_print,
 )
 from nasrec.genotype.sampling import DEFAULT_SAMPLER
@@ -35,6 +36,7 @@ app = typer.Typer(
 @app.callback()
 def _root(version: Version = False) -> None:
     """`genotype`'s own options (--version); its commands do the work."""
+    warnings_as_lines()
 
 
 Out = Annotated[Path | None, typer.Option("-o", "--out", help="Write here instead of stdout.")]

@@ -25,6 +25,7 @@ from nasrec.cli.common import (
     resumable,
     space_path,
     user_errors,
+    warnings_as_lines,
 )
 from nasrec.cli.rank_study import rank_table
 from nasrec.cli.report import report_format
@@ -53,6 +54,7 @@ __all__ = ["app", "draw_run", "main", "print_results", "rank_table", "report_for
 @app.callback()
 def _root(version: Version = False) -> None:
     """Neural architecture search for CTR models: data, supernet, search, evaluation."""
+    warnings_as_lines()
 
 
 @app.command("train-supernet")

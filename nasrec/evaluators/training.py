@@ -197,7 +197,10 @@ class Trainer:
     def _resume(self) -> None:
         if self.checkpoint is None or not self.checkpoint.exists():
             return
-        state = load_checkpoint(self.checkpoint)
+        try:
+            state = load_checkpoint(self.checkpoint)
+        except UsageError as exc:  # a training's own checkpoint: what to do about it
+            raise UsageError(f"{exc}; delete it to start this training again") from None
         if compared_recipe(state.get("config")) != compared_recipe(self.config.model_dump_json()):
             raise UsageError(
                 f"checkpoint {self.checkpoint} was written with another recipe "

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -76,7 +77,9 @@ def scan_jsonl(raw: bytes, model: type[M]) -> Scan[M]:
                     scan.torn_at = offset  # never wrote its closing brace and newline
                 else:
                     scan.bad_lines.append(i + 1)
-                    scan.first_error = scan.first_error or validation_reason(exc)
+                    # pydantic places a JSON error within the line ("at line 1 column 5"): the line is named
+                    reason = re.sub(r" at line 1 column \d+$", "", validation_reason(exc))
+                    scan.first_error = scan.first_error or reason
         offset += len(line) + 1
     scan.missing_newline = scan.torn_at is None and bool(raw) and not raw.endswith(b"\n")
     return scan
@@ -90,7 +93,10 @@ def read_jsonl(path: str | Path, model: type[M]) -> list[M]:
         return []
     scan = scan_jsonl(path.read_bytes(), model)
     if scan.bad_lines:
-        raise UsageError(f"{path}, line {scan.bad_lines[0]}: not a valid {model.__name__} record: {scan.first_error}")
+        raise UsageError(
+            f"{path}, line {scan.bad_lines[0]}: not a valid {model.__name__} record: {scan.first_error}; fix or delete "
+            "that line"
+        )
     return scan.records
 
 

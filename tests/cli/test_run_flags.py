@@ -381,3 +381,31 @@ def test_ctrl_c_says_the_run_folder_keeps_its_work_and_exits_130(tmp_path, monke
     result = runner.invoke(main.app, ["demo", "-o", str(out)], env={"COLUMNS": "200"})
     assert result.exit_code == 130
     assert result.stderr == f"interrupted: finished work is kept in {out}; run the same command again to go on\n"
+
+
+def test_ctrl_c_in_a_command_without_a_run_folder_is_one_line_and_130(monkeypatch):
+    """`evaluate` exited 130 in silence (no traceback, no word); its writes are atomic, nothing half-written."""
+    from nasrec.evaluators import full_train
+
+    def interrupted(self, genotype, save_weights=None):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(full_train.FullTrain, "predict", interrupted)
+    result = runner.invoke(main.app, ["evaluate", "zoo:dlrm", "--epochs", "0.1"])
+    assert (result.exit_code, result.stderr, result.stdout) == (130, "interrupted; run the command again\n", "")
+
+
+def test_warnings_in_the_cli_are_one_line_without_pythons_source_line(capsys):
+    import warnings
+
+    from nasrec.cli.common import warnings_as_lines
+
+    with warnings.catch_warnings():  # restores Python's display after the test
+        warnings.simplefilter("always")
+        warnings_as_lines()
+        warnings.warn(
+            "run/search/evaluations.jsonl, line 6: dropped an incomplete last record", RuntimeWarning, stacklevel=1
+        )
+    assert (
+        capsys.readouterr().err == "warning: run/search/evaluations.jsonl, line 6: dropped an incomplete last record\n"
+    )

@@ -84,6 +84,21 @@ def test_fit_returns_the_losses_of_its_own_steps_as_a_new_list():
     assert trainer.fit(lambda epoch: iter(batches), steps_per_epoch=len(batches)) == []  # nothing left to train
 
 
+def test_a_damaged_checkpoint_of_a_training_says_how_to_start_it_again(tmp_path):
+    config = TrainConfig(epochs=2, checkpoint_every=3)
+    ckpt = tmp_path / "ckpt.pt"
+    trained(config, steps=7, checkpoint=ckpt)
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # cut by a full disk, say
+    with pytest.raises(ValueError) as err:
+        trained(config, checkpoint=ckpt)
+    assert str(err.value) == (
+        f"checkpoint {ckpt} cannot be read as weights: the file is truncated or corrupt; delete it to start this "
+        "training again"
+    )
+    ckpt.unlink()
+    assert trained(config, checkpoint=ckpt)[1].step == 16
+
+
 def test_resume_refuses_a_checkpoint_of_another_recipe(tmp_path):
     ckpt = tmp_path / "ckpt.pt"
     trained(TrainConfig(epochs=1), steps=2, checkpoint=ckpt)

@@ -44,8 +44,17 @@ def test_a_bad_line_in_the_middle_is_an_error_naming_it(tmp_path):
     lines = path.read_text().splitlines()
     lines[1] = '{"key": "k1"}'
     path.write_text("\n".join(lines) + "\n")
-    with pytest.raises(ValueError, match=r"log.jsonl, line 2: not a valid Rec record: value: Field required$"):
+    with pytest.raises(
+        ValueError, match=r"log.jsonl, line 2: not a valid Rec record: value: Field required; fix or delete that line$"
+    ):
         read_jsonl(path, Rec)
+    lines[1] = "garbage!!"  # not JSON: the line is named, not a position within it
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(ValueError) as err:
+        read_jsonl(path, Rec)
+    assert str(err.value).endswith(
+        "log.jsonl, line 2: not a valid Rec record: Invalid JSON: expected value; fix or delete that line"
+    )
 
 
 def test_a_stage_does_only_what_its_log_lacks(tmp_path):
@@ -68,10 +77,14 @@ def test_a_stage_does_only_what_its_log_lacks(tmp_path):
 def test_a_complete_last_line_that_is_not_a_record_is_an_error_and_nothing_is_cut(tmp_path):
     path = _log(tmp_path, b'{"key": "k3"}\n')  # written whole (its newline is there), e.g. by another version
     before = path.read_bytes()
-    with pytest.raises(ValueError, match=r"log.jsonl, line 4: not a valid Rec record: value: Field required$"):
+    with pytest.raises(
+        ValueError, match=r"log.jsonl, line 4: not a valid Rec record: value: Field required; fix or delete that line$"
+    ):
         Stage(path, Rec, key=lambda r: r.key)
     assert path.read_bytes() == before
     path.write_bytes(before[:-1])  # the same record without its newline: whole JSON, so no torn write
-    with pytest.raises(ValueError, match=r"log.jsonl, line 4: not a valid Rec record: value: Field required$"):
+    with pytest.raises(
+        ValueError, match=r"log.jsonl, line 4: not a valid Rec record: value: Field required; fix or delete that line$"
+    ):
         Stage(path, Rec, key=lambda r: r.key)
     assert path.read_bytes() == before[:-1]
