@@ -231,9 +231,14 @@ class Genotype(_Model):
         return hash(self.digest())
 
     def with_meta(self, **updates: Any) -> Genotype:
-        """A copy with `meta` updated, checked as `from_dict` checks a document's (plain JSON, finite numbers), so
-        that it saves and loads back equal."""
-        return self.from_dict({**dict(self), "meta": {**self.meta, **updates}})
+        """A copy with `meta` updated, checked by the validator `from_dict` runs on a document's (plain JSON, finite
+        numbers), so that it saves and loads back equal; the blocks, already valid, are not checked again."""
+        meta = {**self.meta, **updates}
+        try:
+            self._meta_is_json(meta)
+        except GenotypeError as exc:
+            raise GenotypeError(exc.rule, "meta") from None
+        return self.model_copy(update={"meta": meta})
 
     # -- structure -----------------------------------------------------------------------------
     @property
