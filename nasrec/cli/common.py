@@ -41,15 +41,17 @@ def fail(message: str, code: int = 1) -> None:
     raise typer.Exit(code)
 
 
+def show_warning(message: Warning | str, *args: Any, **kwargs: Any) -> None:
+    """`warnings.showwarning` for the CLI: one `warning: ...` line on stderr, not Python's file, line and source."""
+    err_console.print(f"warning: {message}", highlight=False, soft_wrap=True)
+
+
 def warnings_as_lines() -> None:
-    """Show warnings as one `warning: ...` line on stderr, not Python's file, line and source: a CLI user is told
-    what happened (a damaged log line dropped), not where in nasrec it was noticed."""
+    """Show warnings as `show_warning` does: a CLI user is told what happened (a damaged log line dropped), not
+    where in nasrec it was noticed."""
     import warnings
 
-    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-        err_console.print(f"warning: {message}", highlight=False, soft_wrap=True)
-
-    warnings.showwarning = show
+    warnings.showwarning = show_warning
 
 
 def print_version(value: bool) -> None:
@@ -67,13 +69,11 @@ Version = Annotated[
 ]
 
 
-def check_cap(cap: int | None, full: bool = True) -> None:
-    """Refuse a `--cap` below a table's two rows, worded alike by every command (`full`: 0 means the full
-    tables, as it does where a cap replaces the data's own)."""
-    if cap is None or (full and cap == 0) or cap >= 2:
-        return
-    zero = ", or 0 for the full tables" if full else ""
-    raise UsageError(f"--cap: at least 2 rows per table{zero}, got {cap}")
+def check_cap(cap: int | None) -> None:
+    """Refuse a `--cap` below a table's two rows where 0 means the full tables (a cap replacing the data's own),
+    worded as `data prepare` words its own refusal."""
+    if cap is not None and cap != 0 and cap < 2:
+        raise UsageError(f"--cap: at least 2 rows per table, or 0 for the full tables, got {cap}")
 
 
 def features_of(ref: str, cap: int | None, flag: str = "--data"):  # -> FeatureSpec

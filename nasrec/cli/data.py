@@ -12,7 +12,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperCommand
 
-from nasrec.cli.common import check_seed, table
+from nasrec.cli.common import check_seed, show_warning, table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
 from nasrec.data.errors import ON_BAD_ROWS
 from nasrec.data.options import DELIMITER, FIXED_SEPARATORS, MIN_COUNT
@@ -38,14 +38,10 @@ def _os_error(exc: OSError) -> str:
 @contextlib.contextmanager
 def _warnings_as_lines() -> Iterator[None]:
     """Warnings raised meanwhile (e.g. a vocabulary grown too large) printed as they come, one `warning:` line
-    each on stderr, instead of Python's file-and-line form."""
-
-    def show(message: Warning | str, *args: Any, **kwargs: Any) -> None:
-        err_console.print(f"warning: {message}", markup=False, highlight=False, soft_wrap=True)
-
+    each on stderr (`show_warning`), even those Python's filters show once or not at all."""
     with warnings.catch_warnings():
         warnings.simplefilter("default")
-        warnings.showwarning = show
+        warnings.showwarning = show_warning
         yield
 
 
