@@ -292,8 +292,9 @@ def synthetic_cmd(
             raise
         _fail(f"--rows {rows}: {exc}; draw more rows")  # e.g. 10 rows, a few of them clicks
     except ValueError as exc:  # planted: not the teacher's; a genotype file's errors name the file themselves
-        named = teacher == "planted" or str(exc).startswith(f"{teacher}: ")
-        _fail(str(exc) if teacher == "planted" else f"--teacher {exc}" if named else f"--teacher {teacher}: {exc}")
+        if teacher == "planted":
+            _fail(str(exc))
+        _fail(f"--teacher {exc}" if str(exc).startswith(f"{teacher}: ") else f"--teacher {teacher}: {exc}")
     _report(data)
 
 

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from nasrec.errors import UsageError
+from nasrec.evaluators.base import Score
 from nasrec.genotype import PRESETS, Genotype, SearchSpace, get_space
 from nasrec.registry import Registry
 from nasrec.search.objectives import check_objectives
@@ -40,7 +41,7 @@ def check_told(score: object) -> Told:
     numbers = score if isinstance(score, tuple) else (score,)
     if score is None or (numbers and all(isinstance(x, Real) and not isinstance(x, bool) for x in numbers)):
         return score  # type: ignore[return-value]
-    hint = "; tell it the Score's .value" if type(score).__name__ == "Score" else ""
+    hint = "; tell it the Score's .value" if isinstance(score, Score) else ""
     raise TypeError(
         f"a strategy is told a loss (a number), one loss per objective (a tuple of numbers) or None for a failed "
         f"evaluation, got {type(score).__name__}{hint}"
