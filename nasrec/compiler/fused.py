@@ -137,7 +137,7 @@ class _FusedLayerNorm(torch.autograd.Function):
 
 
 def layer_norm(x: Tensor, weight: Tensor, bias: Tensor, eps: float = 1e-5) -> Tensor:
-    """`F.layer_norm(x, (C,), weight, bias, eps)` over the last axis (C <= 64 with AVX-512, 32 with AVX2), up to
+    """`F.layer_norm(x, (C,), weight, bias, eps)` over the last axis (C <= 64), up to
     float rounding. Check `layer_norm_applies(x, weight, bias)` first."""
     return _FusedLayerNorm.apply(x, weight, bias, eps)
 

@@ -1,7 +1,7 @@
 """The fused CPU LayerNorm kernel (nasrec/compiler/fused.py, csrc/layer_norm.h) computes `F.layer_norm` over
 the last axis: outputs and gradients match torch's up to float rounding, are as close to a float64 reference as
-torch's, for every row width it takes (tails of partial vectors included) and any layout of the input; wider
-rows, other dtypes and a missing bias go to torch. Skipped where the extension cannot be built."""
+torch's, for every row width it takes (up to 64 floats; tails of partial vectors included) and any layout of the
+input; wider rows, other dtypes and a missing bias go to torch. Skipped where the extension cannot be built."""
 
 import pytest
 import torch
@@ -72,6 +72,18 @@ def test_applies_only_where_it_should(monkeypatch):
     assert not fused.layer_norm_applies(torch.randn(4, wide), torch.ones(wide), torch.zeros(wide))
     monkeypatch.setattr(fused, "ENABLED", False)
     assert not fused.layer_norm_applies(x, w, b)
+
+
+def test_rows_of_up_to_64_floats_on_avx2_as_on_avx512():
+    """Every operator row width of the NASRec spaces (16-64 floats) takes the kernel on a CPU with AVX2, whose
+    8-float vectors need 5-8 of them for the wider rows (the backward streams those: `backward_row_streamed`)."""
+    with open("/proc/cpuinfo") as f:
+        flags = next((line for line in f if line.startswith("flags")), "").split()
+    if "avx2" not in flags:
+        pytest.skip("a CPU without AVX2")
+    assert fused.extension().max_norm_width == 64
+    x = torch.randn(8, 64)
+    assert fused.layer_norm_applies(x, torch.ones(64), torch.zeros(64))
 
 
 def test_a_model_through_either_path(monkeypatch):
