@@ -81,7 +81,7 @@ import torch
 from rank_ablations import ABLATIONS, PAIRED, SEED_ABLATIONS, variants
 from rich.console import Console
 
-from nasrec.cli.main import rank_table
+from nasrec.cli.rank_study import rank_table
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.full_train import SCRATCH_RECIPE
 from nasrec.evaluators.rank_study import distinct_samples, rank_study

@@ -1,373 +1,52 @@
-"""`nasrec`: data preparation, supernet training, search pipeline, evaluation, studies, reports, demo."""
+"""`nasrec`: data preparation, supernet training, search pipeline, evaluation, studies, reports, demo.
+
+Each command's module is imported when the command runs or shows its own help (`nasrec.cli.lazy`): `nasrec
+--help` and `nasrec data --help` start without torch."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
 import typer
 
-from nasrec.cli import data, export, rank_study, report
-from nasrec.cli.common import (
-    TensorBoard,
-    Version,
-    check_cap,
-    check_inputs,
-    check_seed,
-    check_writable,
-    console,
-    data_path,
-    default,
-    flag_values,
-    load_checked,
-    note,
-    note_cpu_on_cuda,
-    resumable,
-    space_path,
-    user_errors,
-    warnings_as_lines,
+from nasrec.cli.common import Version, warnings_as_lines
+from nasrec.cli.lazy import lazy_group
+
+COMMANDS = (
+    ("export", "nasrec.cli.export:export_cmd"),
+    ("search", "nasrec.cli.search:search"),
+    ("train-supernet", "nasrec.cli.train:train_supernet_cmd"),
+    ("evaluate", "nasrec.cli.train:evaluate"),
+    ("rank-study", "nasrec.cli.rank_study:rank_study_cmd"),
+    ("report", "nasrec.cli.report:report"),
+    ("demo", "nasrec.cli.demo:demo"),
 )
-from nasrec.cli.rank_study import rank_table
-from nasrec.cli.report import report_format
-from nasrec.cli.search import Data, Device, draw_run, print_results, search
-from nasrec.errors import UsageError
-from nasrec.evaluators import FullTrainConfig, SupernetTrainingConfig, TrainConfig
-from nasrec.evaluators.full_train import SCRATCH_RECIPE
-from nasrec.evaluators.scalars import add_scalar, tensorboard
-from nasrec.evaluators.supernet_training import SUPERNET_RECIPE
-from nasrec.genotype import Genotype
-from nasrec.genotype.io import ref_layernorm
-from nasrec.search.pipeline import Pipeline, RunConfig
+"""`nasrec`'s commands, in the order `nasrec --help` lists them (then `data`): name, "module:function"."""
+DATA_COMMANDS = (
+    ("prepare", "nasrec.cli.data:prepare_cmd"),
+    ("info", "nasrec.cli.data:info_cmd"),
+    ("sample", "nasrec.cli.data:sample_cmd"),
+    ("synthetic", "nasrec.cli.data:synthetic_cmd"),
+)
+"""`nasrec data`'s commands, as `nasrec.cli.data`'s app registers them."""
 
 app = typer.Typer(
+    cls=lazy_group(*COMMANDS),
     help="Neural architecture search for CTR models.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-app.add_typer(data.app, name="data", help="Prepare datasets and inspect prepared ones.")
-app.command("export")(export.export_cmd)
-app.command()(search)
-__all__ = ["app", "draw_run", "main", "print_results", "rank_table", "report_format"]  # the last two: moved, kept here
+app.add_typer(
+    typer.Typer(cls=lazy_group(*DATA_COMMANDS), no_args_is_help=True, add_completion=False),
+    name="data",
+    help="Prepare datasets and inspect prepared ones.",
+)
+__all__ = ["app", "main"]
 
 
 @app.callback()
 def _root(version: Version = False) -> None:
     """Neural architecture search for CTR models: data, supernet, search, evaluation."""
     warnings_as_lines()
-
-
-@app.command("train-supernet")
-@user_errors
-@resumable
-def train_supernet_cmd(
-    data: Data = "sample:criteo",
-    space: Annotated[str, typer.Option(help="Search space: preset or JSON file.")] = default(
-        SupernetTrainingConfig, "space"
-    ),
-    out: Annotated[
-        Path,
-        typer.Option(
-            "-o",
-            "--out",
-            help="Supernet folder: OUT/checkpoint.pt (resumable). `nasrec search --out RUN` reuses RUN/supernet "
-            "only if trained with the settings that search would use: its --data, --space and --seed, --epochs as "
-            "its --supernet-epochs, every other option at its default; else search refuses it before writing anything.",
-        ),
-    ] = Path("runs/supernet"),
-    epochs: Annotated[float, typer.Option(help="Epochs over the training split (fractions allowed).")] = (
-        SUPERNET_RECIPE.epochs
-    ),
-    seed: Annotated[int, typer.Option(help="Seed of the initialisation, the data order and the sampled paths.")] = (
-        SUPERNET_RECIPE.seed
-    ),
-    sampler: Annotated[str, typer.Option(help="Path sampler.")] = default(SupernetTrainingConfig, "sampler"),
-    warmup_fraction: Annotated[
-        float,
-        typer.Option(
-            help="Share of the steps in the supernet warm-up: the full supernet trained instead of a sampled path "
-            "with a probability falling from 1 to 0 (not the learning-rate warm-up)."
-        ),
-    ] = default(SupernetTrainingConfig, "warmup_fraction"),
-    warmup_mode: Annotated[
-        str, typer.Option(help="Supernet warm-up: whole (one draw per step) or per-block.")
-    ] = default(SupernetTrainingConfig, "warmup_mode"),
-    layernorm: Annotated[bool, typer.Option(help="LayerNorm in every operator.")] = default(
-        SupernetTrainingConfig, "layernorm"
-    ),
-    center_logits: Annotated[
-        bool,
-        typer.Option(
-            help="Train on batch-centred logits (score with a re-fitted head: --proxy fast-std, fast, bias or scale)."
-        ),
-    ] = default(SupernetTrainingConfig, "center_logits"),
-    lr: Annotated[float, typer.Option(help="Adagrad learning rate (peak of the cosine schedule).")] = (
-        SUPERNET_RECIPE.lr
-    ),
-    min_warmup_steps: Annotated[
-        int, typer.Option(help="Floor on the warm-up, in steps (the paper's 10 % of the steps when longer).")
-    ] = SUPERNET_RECIPE.min_warmup_steps,
-    batch_size: Annotated[int, typer.Option(help="Global batch (split over torchrun's processes).")] = (
-        SUPERNET_RECIPE.batch_size
-    ),
-    cap: Annotated[
-        int,
-        typer.Option(help="Embedding rows per table (replaces a cap the data was prepared with; 0: the full tables)."),
-    ] = default(SupernetTrainingConfig, "cap"),
-    device: Device = "cpu",
-    tensorboard_dir: TensorBoard = None,
-) -> None:
-    """Train a weight-sharing supernet (resumes from OUT/checkpoint.pt). Data-parallel when launched with
-    `torchrun --nproc_per_node=K -m nasrec train-supernet ...`."""
-    import os
-
-    import torch
-
-    from nasrec.evaluators import train_supernet
-
-    check_cap(cap)
-    with flag_values():
-        config = SupernetTrainingConfig(
-            data=data_path(data),
-            space=space_path(space),
-            sampler=sampler,
-            warmup_fraction=warmup_fraction,
-            warmup_mode=warmup_mode,
-            layernorm=layernorm,
-            center_logits=center_logits,
-            cap=cap or None,
-            train=TrainConfig(
-                **{
-                    **SUPERNET_RECIPE.model_dump(),
-                    **dict(epochs=epochs, seed=seed, lr=lr, batch_size=batch_size, min_warmup_steps=min_warmup_steps),
-                }
-            ),
-        )
-    check_inputs(config.space, config.data)
-    note_cpu_on_cuda(device)
-    with tensorboard(tensorboard_dir):
-        train_supernet(config, out, progress=True, device=device)
-    if torch.distributed.is_initialized():  # under torchrun: leave the process group cleanly
-        torch.distributed.destroy_process_group()
-    if os.environ.get("RANK", "0") == "0":
-        from nasrec.evaluators.guard import DivergenceReport
-        from nasrec.evaluators.supernet_training import training_report
-
-        report = training_report(out)
-        if report is not None:
-            console.print(
-                f"trained {report['steps']} steps: {DivergenceReport(**report['divergence'])}", highlight=False
-            )
-        console.print(f"supernet checkpoint: {out / 'checkpoint.pt'}", highlight=False)
-
-
-def evaluate_layernorm(genotype: Genotype, layernorm: bool | None, inherit: Path | None) -> bool:
-    """`nasrec evaluate`'s LayerNorm setting: the flag; else a NasRec-ref file's `use_layernorm`; else on. With
-    `inherit` the supernet's weights decide (the flag was checked against it), and the config keeps the default."""
-    ref = ref_layernorm(genotype)
-    if inherit is not None or (layernorm is None and ref is None):
-        return default(FullTrainConfig, "layernorm")
-    return layernorm if layernorm is not None else bool(ref)
-
-
-def check_inherited_layernorm(checkpoint: Path, layernorm: bool) -> None:
-    """`--layernorm` / `--no-layernorm` with `--inherit`: only the supernet's own setting (its weights decide).
-    A config.json that cannot be read is left to `load_supernet`, which names the problem."""
-    try:
-        theirs = SupernetTrainingConfig.model_validate_json((checkpoint.parent / "config.json").read_text()).layernorm
-    except (OSError, ValueError):
-        return
-    if theirs != layernorm:
-        flag, has = ("--layernorm", "without") if layernorm else ("--no-layernorm", "with")
-        raise UsageError(
-            f"{flag}: the supernet {checkpoint} was trained {has} LayerNorm; its weights decide: leave the flag out"
-        )
-
-
-@app.command()
-@user_errors
-def evaluate(
-    genotype: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
-    data: Data = "sample:criteo",
-    epochs: Annotated[float, typer.Option(help="Most epochs (early stopping may stop sooner).")] = (
-        SCRATCH_RECIPE.epochs
-    ),
-    patience: Annotated[
-        int | None,
-        typer.Option(
-            help="Epochs without a better validation loss before stopping (0: no early stopping, train all epochs)."
-        ),
-    ] = SCRATCH_RECIPE.patience,
-    seeds: Annotated[int, typer.Option(help="Training runs averaged (per-seed scores are printed).")] = default(
-        FullTrainConfig, "seeds"
-    ),
-    lr: Annotated[float, typer.Option(help="Adagrad learning rate (peak of the cosine schedule).")] = (
-        SCRATCH_RECIPE.lr
-    ),
-    min_warmup_steps: Annotated[int, typer.Option(help="Warm-up floor in steps.")] = SCRATCH_RECIPE.min_warmup_steps,
-    batch_size: Annotated[int, typer.Option(help="Rows per training step.")] = SCRATCH_RECIPE.batch_size,
-    layernorm: Annotated[
-        bool | None,
-        typer.Option(
-            help="LayerNorm in every operator (default: on, or a NasRec-ref file's use_layernorm; with --inherit, "
-            "the supernet's)."
-        ),
-    ] = None,
-    split: Annotated[str, typer.Option(help="Score on valid or test.")] = "valid",
-    final_protocol: Annotated[
-        str,
-        typer.Option(
-            help="With --split test: keep (the model early-stopped on valid, as the search's final table) or "
-            "retrain (on train+valid for the epochs early stopping chose)."
-        ),
-    ] = default(RunConfig, "final_protocol"),
-    seed: Annotated[
-        int, typer.Option(help="First seed (--seeds N: seed, seed+1, ..., each mixed with the genotype's digest).")
-    ] = 0,
-    device: Device = "cpu",
-    space: Annotated[
-        str | None, typer.Option(help="Check against this space (preset or JSON file; default: the file's).")
-    ] = None,
-    inherit: Annotated[
-        Path | None,
-        typer.Option(help="A trained supernet's checkpoint.pt: start from its weights (fine-tune the subnet)."),
-    ] = None,
-    save_weights: Annotated[
-        Path | None,
-        typer.Option(
-            help="Write the trained model's weights to this new file (the seed that validated best), for "
-            "`nasrec export --weights`."
-        ),
-    ] = None,
-    tensorboard_dir: TensorBoard = None,
-) -> None:
-    """Train one genotype from scratch (or from a supernet's weights), early-stopped on validation; score it."""
-    from nasrec.evaluators import FullTrain
-
-    g = load_checked(genotype, space)
-    if split not in ("valid", "test"):
-        raise UsageError(f"--split: valid or test, got {split!r}")
-    if final_protocol not in ("keep", "retrain"):
-        raise UsageError(f"--final-protocol: keep or retrain, got {final_protocol!r}")
-    if final_protocol == "retrain" and split != "test":  # it retrains on train+valid: nothing left to score on
-        raise UsageError(f"--final-protocol retrain needs --split test (got --split {split})")
-    if inherit is not None and layernorm is not None:
-        check_inherited_layernorm(inherit, layernorm)
-    if patience is not None and patience < 0:  # 0 is taken (no early stopping): the model's "> 0" would mislead
-        raise UsageError(f"--patience: Input should be greater than or equal to 0, got {patience}")
-    if save_weights is not None and save_weights.exists():
-        raise UsageError(f"--save-weights {save_weights}: the file exists; remove it or name another")
-    if save_weights is not None:
-        check_writable(save_weights, "--save-weights")
-    with flag_values():
-        full = FullTrain(
-            data=data_path(data),
-            seed=seed,
-            seeds=seeds,
-            layernorm=evaluate_layernorm(g, layernorm, inherit),
-            eval_split=split,
-            device=device,
-            train_split="train+valid" if split == "test" and final_protocol == "retrain" else "train",
-            inherit=None if inherit is None else str(inherit),
-            train=TrainConfig(
-                epochs=epochs,
-                lr=lr,
-                min_warmup_steps=min_warmup_steps,
-                batch_size=batch_size,
-                seed=seed,
-                patience=patience or None,
-            ),
-        )
-    full.supernet  # noqa: B018  (a cached property: --inherit's supernet loaded, and checked, before the note)
-    note_cpu_on_cuda(device)
-    with tensorboard(tensorboard_dir):
-        score = full.predict(g, save_weights=save_weights).score
-        for name in ("log_loss", "auc", "regret"):
-            if getattr(score, name, None) is not None:
-                add_scalar(f"evaluate/{split}_{name}", getattr(score, name), 0)
-
-    def stop(run) -> str:  # SeedRun -> where early stopping kept its weights
-        steps = f"best at step {run.best_step} of {run.steps}" if run.best_step is not None else f"{run.steps} steps"
-        return f"{steps}, {run.divergence}"
-
-    for run in score.runs if seeds > 1 or split == "test" or score.runs[0].retries else []:
-        why = f"  (calmer rerun {run.retries}: earlier tries {', '.join(run.retried_for)})" if run.retries else ""
-        console.print(
-            f"  seed {run.seed}: log loss {run.log_loss:.4f}  AUC {run.auc:.4f}  {stop(run)}{why}", highlight=False
-        )
-    spread = f" ± {score.log_loss_std:.4f}" if seeds > 1 else ""
-    regret = f"  regret {score.regret:.5f}" if score.regret is not None else ""
-    each = f"  ({stop(score.runs[0])})" if len(score.runs) == 1 else ""  # several seeds: each on its line above
-    console.print(
-        f"{genotype} ({g.digest()}) on {split}: log loss {score.log_loss:.4f}{spread}  AUC {score.auc:.4f}"
-        f"{regret}{each}  FLOPs {score.flops:,}  dense params {score.params:,}  {score.seconds:.1f} s",
-        highlight=False,
-    )
-    if split == "valid" and score.log_loss is not None and score.log_loss >= full.constant_valid_log_loss:
-        note(
-            f"no better than a constant guess of the training rows' click rate ({full.constant_valid_log_loss:.4f} "
-            "on valid): more --epochs, or a calmer --lr, may help"
-        )
-    if save_weights is not None:
-        console.print(f"weights: {save_weights}", highlight=False)
-
-
-app.command("rank-study")(rank_study.rank_study_cmd)
-app.command()(report.report)
-
-DEMO_SEED = 0
-
-
-def demo_config(seed: int = DEMO_SEED) -> RunConfig:
-    """The demo's run: the paper's pipeline with a budget for a 2-core laptop."""
-    return RunConfig(
-        data="sample:criteo",
-        space="nasrec-full",
-        seed=seed,
-        supernet={"train": {"epochs": 2.0}},
-        strategy={"name": "evolution", "options": {"population": 16, "cycles": 5, "tournament": 8, "children": 4}},
-        top_k=2,
-        evaluator={"name": "finetune", "config": {"recipe": "fast-std", "train_rows": 4096}},
-        full_epochs=6.0,
-        final_epochs=6.0,
-        final_seeds=1,
-    )
-
-
-def demo_folder(seed: int) -> Path:
-    """The demo's default run folder: runs/demo for the default seed, runs/demo-s<seed> for another (a folder
-    holds one run: `nasrec demo --seed 6` after `make demo` is another run, not a refused resume)."""
-    return Path("runs/demo") if seed == DEMO_SEED else Path(f"runs/demo-s{seed}")
-
-
-@app.command()
-@user_errors
-@resumable
-def demo(
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "-o",
-            "--out",
-            help="Run folder (resumable: finished stages are skipped; default runs/demo, with another --seed "
-            "runs/demo-s<SEED>).",
-            show_default=False,
-        ),
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the whole run.")] = DEMO_SEED,
-) -> None:
-    """The whole pipeline on the bundled real Criteo rows, with a budget for a 2-core laptop (2-5 minutes)."""
-    check_seed(seed)
-    out = out if out is not None else demo_folder(seed)
-    summary = Pipeline(demo_config(seed), out, console=console).run()
-    draw_run(out)
-    print_results(summary, out)
-    console.print(stage_times(summary.stage_seconds), highlight=False)
-
-
-def stage_times(seconds: dict[str, float]) -> str:
-    """The demo's last line: each stage's seconds, in run order (`stage times: supernet 4.9 s, search 5.7 s, ...`)."""
-    return "stage times: " + ", ".join(f"{stage} {spent:.1f} s" for stage, spent in seconds.items())
 
 
 def main() -> None:

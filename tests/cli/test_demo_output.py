@@ -17,9 +17,9 @@ def test_demo_ends_with_the_stage_times_labelled(tmp_path, monkeypatch):
         def run(self):
             return SimpleNamespace(stage_seconds=seconds)
 
-    monkeypatch.setattr(main, "Pipeline", Finished)
-    monkeypatch.setattr(main, "draw_run", lambda out: None)
-    monkeypatch.setattr(main, "print_results", lambda summary, out: print("results"))
+    monkeypatch.setattr("nasrec.search.pipeline.Pipeline", Finished)  # demo imports them as it runs
+    monkeypatch.setattr("nasrec.cli.search.draw_run", lambda out: None)
+    monkeypatch.setattr("nasrec.cli.search.print_results", lambda summary, out: print("results"))
     result = CliRunner().invoke(main.app, ["demo", "-o", str(tmp_path / "d")], env={"COLUMNS": "80"})
     assert (result.exit_code, result.stderr) == (0, "")
     assert result.stdout == (

@@ -52,12 +52,12 @@ class Stop(Exception):
 
 @pytest.mark.parametrize("command", [["train-supernet"], ["evaluate", "zoo:dlrm"], ["rank-study"], ["search"]])
 def test_training_on_the_cpu_of_a_machine_with_cuda_is_noted_once(command, tmp_path, monkeypatch):
-    from nasrec.cli import main, rank_study, search
+    from nasrec.cli import rank_study, search, train
 
     def stop(folder):
         raise Stop
 
-    for module in (main, rank_study, search):
+    for module in (train, rank_study, search):
         monkeypatch.setattr(module, "tensorboard", stop)  # entered just after the note
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)

@@ -91,7 +91,7 @@ def test_a_nasrec_ref_file_without_layernorm_builds_its_model_without_it_unless_
     import json
 
     from nasrec.cli.export import model_for
-    from nasrec.cli.main import evaluate_layernorm
+    from nasrec.cli.train import evaluate_layernorm
     from nasrec.genotype.io import ref_layernorm
 
     raw = json.loads(nasrec_ref_files[0].read_text())

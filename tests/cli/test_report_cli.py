@@ -66,7 +66,7 @@ def test_an_explicit_format_takes_any_suffix_and_none_only_html_or_md():
 
     import pytest
 
-    from nasrec.cli.main import report_format
+    from nasrec.cli.report import report_format
     from nasrec.errors import UsageError
 
     assert report_format(Path("notes.markdown"), "md") == "md" and report_format(Path("r.xhtml"), "html") == "html"

@@ -333,7 +333,7 @@ def test_demo_runs_each_seed_in_its_own_folder(tmp_path, monkeypatch):
             seen.append((self.paths.root, self.config.seed))
             raise UsageError("stopped")
 
-    monkeypatch.setattr(main, "Pipeline", Stop)
+    monkeypatch.setattr(pipeline, "Pipeline", Stop)  # `nasrec demo` imports it as it runs
     for args in ([], ["--seed", "6"], ["--seed", "6", "--out", "mine"]):
         assert errors(["demo", *args])[:2] == (1, ["error: stopped"])
     assert [(str(root), seed) for root, seed in seen] == [("runs/demo", 0), ("runs/demo-s6", 6), ("mine", 6)]
@@ -368,7 +368,7 @@ def test_ctrl_c_says_the_run_folder_keeps_its_work_and_exits_130(tmp_path, monke
         def run(self):
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(main, "Pipeline", Interrupted)
+    monkeypatch.setattr(pipeline, "Pipeline", Interrupted)
     out = tmp_path / "d"
     (out / "supernet").mkdir(parents=True)
     (out / "config.json").write_text("{}")  # pinned configs and the lock are no work: nothing was kept

@@ -306,7 +306,7 @@ def test_the_study_config_refuses_a_count_of_zero_before_anything_runs(field):
 def test_the_table_captions_every_seed_pair_when_there_are_three_seeds(whole):
     from rich.console import Console
 
-    from nasrec.cli.main import rank_table
+    from nasrec.cli.rank_study import rank_table
 
     _, result = whole
     console = Console(width=200, record=True)

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from nasrec.cli.main import draw_run
+from nasrec.cli.search import draw_run
 from nasrec.evaluators import SupernetProxy
 from nasrec.evaluators.base import Score
 from nasrec.genotype import NASREC_FULL, load
