@@ -13,6 +13,7 @@ from nasrec.cli.common import (
     Version,
     check_seed,
     console,
+    err_console,
     features_of,
     load_checked,
     load_genotype,
@@ -61,9 +62,14 @@ def validate(
     files: Annotated[list[str], typer.Argument(help="Genotype files (ours or NasRec-ref) or zoo:<name>.")],
     space: Space = None,
 ) -> None:
-    """Check files structurally and against their search space; exit 1 on the first bad one."""
+    """Check files structurally and against their search space; exit 1 on the first bad one. Connections no
+    operator reads (legal, and ignored) are warned about, except in genotypes read from NasRec-ref files, which
+    list every connection of every block."""
     for ref in files:
         g = load_checked(ref, space)
+        if "nasrec_ref" not in g.meta:
+            for path, rule in g.unread_inputs():
+                err_console.print(f"warning: {ref}: {path}: {rule}", highlight=False)
         console.print(
             f"ok  {ref}  {g.digest()}  space={space or g.space or '-'}  active={g.active_blocks()}", highlight=False
         )
@@ -80,7 +86,14 @@ def info(
             "or a prepared data folder."
         ),
     ] = None,
-    layernorm: Annotated[bool, typer.Option(help="Count LayerNorm parameters in the cost.")] = True,
+    layernorm: Annotated[
+        bool | None,
+        typer.Option(
+            "--layernorm/--no-layernorm",
+            help="Count LayerNorm parameters in the cost (default: on, or a NasRec-ref file's use_layernorm, as "
+            "the model is built).",
+        ),
+    ] = None,
     space: Space = None,
 ) -> None:
     """Blocks, active blocks, dead parts, digest, space (and parameters and FLOPs with --features)."""
@@ -123,7 +136,10 @@ def info(
         console.print(f"meta: {json.dumps(g.meta)}", highlight=False, soft_wrap=True)
     if features is not None:
         from nasrec.compiler.cost import cost
+        from nasrec.genotype.io import ref_layernorm
 
+        if layernorm is None:  # as `nasrec evaluate` and `export` build it
+            layernorm = ref_layernorm(g) is not False
         c = cost(g, shape, layernorm=layernorm)
         console.print(
             f"cost on {features}: dense params {c.dense_params:,}  embedding params "

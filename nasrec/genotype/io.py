@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 from pydantic import PlainSerializer
 
-from nasrec.genotype.errors import GenotypeError
+from nasrec.genotype.errors import GenotypeError, check_keys
 from nasrec.genotype.schema import SCHEMA_VERSION, Genotype, parse_json
 from nasrec.state import atomic_write_text
 
@@ -82,35 +82,51 @@ def save(genotype: Genotype, path: str | Path, fmt: str = "nasrec") -> Path:
 _REF_STRUCTURE = ("micro", "macro", "config", "num_blocks")
 NASREC_META = "nasrec_meta"
 """The key under which a NasRec-ref file written by nasrec keeps the genotype's `meta` (name, scores, lineage)."""
+_REF_REQUIRED = ("micro", "macro", "config", "num_blocks", "use_layernorm")
+_REF_OPTIONAL = ("test_loss", NASREC_META)  # the reference's own score; nasrec's meta
+_REF_MICRO = ("active_nodes", "dense_in_dims", "sparse_in_dims", "dense_sparse_interact", "deep_fm")
+_REF_MACRO = ("dense_idx", "sparse_idx", "dense_left_idx", "dense_right_idx")
+_REF_HINTS = {
+    "use_layernorm": "1: the model has LayerNorm, 0: it has none",
+    "dense_sparse_interact": "the dense-to-sparse merger: 1 on, 0 off",
+    "deep_fm": "the sparse-to-dense (FM) merger: 1 on, 0 off",
+}
 
 
 def from_nasrec_ref(data: Any) -> Genotype:
     """Convert a NasRec-ref model file (already parsed JSON) into a genotype (not canonicalised, so
-    it converts back to the same file)."""
+    it converts back to the same file). Every key the reference writes is required; a block entry holds no
+    other key, and the file no other top-level key spelled like one of its own (the rest is kept in `meta`)."""
     if not isinstance(data, dict):
         raise GenotypeError("a NasRec-ref file is a JSON object", "<document>")
-    for key in ("micro", "macro", "config"):
-        if key not in data:
-            raise GenotypeError("required key of a NasRec-ref file is missing", key)
+    check_keys(
+        data,
+        _REF_REQUIRED,
+        optional=_REF_OPTIONAL,
+        missing_rule="required key of a NasRec-ref file is missing",
+        hints=_REF_HINTS,
+        extras_unless_close=0.8,
+    )
     config = data["config"]
     if not isinstance(config, str) or config not in REF_OPERATORS:
         raise GenotypeError(f"unknown NasRec-ref space {config!r} (known: {', '.join(REF_OPERATORS)})", "config")
     micro, macro = data["micro"], data["macro"]
     if not isinstance(micro, list) or not isinstance(macro, list) or len(micro) != len(macro):
         raise GenotypeError("micro and macro must be lists of the same length (one entry per block)", "micro")
-    if "num_blocks" in data and data["num_blocks"] != len(micro):
-        raise GenotypeError(f"says {data['num_blocks']} blocks but micro has {len(micro)}", "num_blocks")
-    flag = data.get("use_layernorm", 1)
+    if type(data["num_blocks"]) is not int or data["num_blocks"] != len(micro):
+        raise GenotypeError(f"says {json.dumps(data['num_blocks'])} blocks but micro has {len(micro)}", "num_blocks")
+    flag = data["use_layernorm"]
     if isinstance(flag, float) or flag not in (0, 1):  # True and False are 1 and 0
         raise GenotypeError(f"0 or 1 (or false, true), got {json.dumps(flag)}", "use_layernorm")
+    saved = data.get(NASREC_META, {})
+    if not isinstance(saved, dict):
+        raise GenotypeError("must be a JSON object (the genotype's meta, as nasrec writes it)", NASREC_META)
     ops = REF_OPERATORS[config]
     blocks = [_ref_block(i, m, c, ops) for i, (m, c) in enumerate(zip(micro, macro, strict=True))]
     extra = {k: v for k, v in data.items() if k not in (*_REF_STRUCTURE, NASREC_META)}
-    saved = data.get(NASREC_META)
-    meta: dict[str, Any] = saved if isinstance(saved, dict) else {}
     document = {"schema_version": SCHEMA_VERSION, "space": REF_SPACE[config], "blocks": blocks}
     try:
-        return Genotype.from_dict({**document, "meta": {**meta, "nasrec_ref": extra}})
+        return Genotype.from_dict({**document, "meta": {**saved, "nasrec_ref": extra}})
     except GenotypeError as exc:  # name the file's own keys, not the converted document's
         raise GenotypeError(exc.rule, ref_path(exc.path)) from None
 
@@ -144,45 +160,38 @@ def ref_path(path: str) -> str:
 
 
 def _ref_block(i: int, micro: Any, macro: Any, ops: tuple[str, ...]) -> dict[str, Any]:
-    if not isinstance(micro, dict) or not isinstance(macro, dict):
-        raise GenotypeError("block entries must be JSON objects", f"micro[{i}]")
-    nodes = micro.get("active_nodes")
+    for name, entry, keys in (("micro", micro, _REF_MICRO), ("macro", macro, _REF_MACRO)):
+        if not isinstance(entry, dict):
+            raise GenotypeError("block entries must be JSON objects", f"{name}[{i}]")
+        check_keys(entry, keys, f"{name}[{i}]", hints=_REF_HINTS)
+    nodes = micro["active_nodes"]
     if not isinstance(nodes, list) or not all(type(n) is int and 0 <= n < len(ops) for n in nodes):
         raise GenotypeError(f"active_nodes must list indices into {list(ops)}", f"micro[{i}].active_nodes")
     names = [ops[n] for n in nodes]
     from nasrec.genotype.operators import get_signature
 
-    dense = [n for n in names if get_signature(n).branch == "dense"]
-    sparse = [n for n in names if get_signature(n).branch == "sparse"]
-
     def single(key: str) -> Any:
-        value = macro.get(key)
+        value = macro[key]
         if not isinstance(value, list) or len(value) != 1:
             raise GenotypeError("must be a list with one node id", f"macro[{i}].{key}")
         return value[0]
 
-    try:
-        return {
-            "dense": {"ops": dense, "dim": micro["dense_in_dims"]},
-            "sparse": {"ops": sparse, "dim": micro["sparse_in_dims"]},
-            "inputs": {
-                "dense": macro["dense_idx"],
-                "sparse": macro["sparse_idx"],
-                "left": single("dense_left_idx"),
-                "right": single("dense_right_idx"),
-            },
-            "dense_to_sparse": _flag(micro, "dense_sparse_interact", f"micro[{i}]"),
-            "sparse_to_dense": _flag(micro, "deep_fm", f"micro[{i}]"),
-        }
-    except KeyError as exc:
-        key = exc.args[0]
-        raise GenotypeError(
-            "required key is missing", f"{'macro' if key.endswith('_idx') else 'micro'}[{i}].{key}"
-        ) from None
+    return {
+        "dense": {"ops": [n for n in names if get_signature(n).branch == "dense"], "dim": micro["dense_in_dims"]},
+        "sparse": {"ops": [n for n in names if get_signature(n).branch == "sparse"], "dim": micro["sparse_in_dims"]},
+        "inputs": {
+            "dense": macro["dense_idx"],
+            "sparse": macro["sparse_idx"],
+            "left": single("dense_left_idx"),
+            "right": single("dense_right_idx"),
+        },
+        "dense_to_sparse": _flag(micro, "dense_sparse_interact", f"micro[{i}]"),
+        "sparse_to_dense": _flag(micro, "deep_fm", f"micro[{i}]"),
+    }
 
 
 def _flag(entry: dict[str, Any], key: str, at: str) -> bool:
-    value = entry.get(key, 0)
+    value = entry[key]
     if value not in (0, 1) or isinstance(value, float):
         raise GenotypeError("must be 0 or 1", f"{at}.{key}")
     return bool(value)

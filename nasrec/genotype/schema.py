@@ -118,6 +118,12 @@ class Block(_Model):
             out |= {n for n in (ins.left, ins.right) if n is not None}
         return out
 
+    def unread_inputs(self) -> list[str]:
+        """The fields of `inputs` set but read by no operator of the block (the canonical form drops them)."""
+        reads = self.reads()
+        wanted = {"dense": "dense", "sparse": "sparse", "left": "pair", "right": "pair"}
+        return [f for f, need in wanted.items() if getattr(self.inputs, f) is not None and need not in reads]
+
     def canonical(self) -> Block:
         reads, ins = self.reads(), self.inputs
         pair = "pair" in reads
@@ -145,9 +151,15 @@ class Genotype(_Model):
 
     @field_validator("schema_version", mode="before")
     @classmethod
-    def _an_integer(cls, version: Any) -> Any:
+    def _a_version_we_read(cls, version: Any) -> Any:
         if type(version) is not int:  # Literal[1] alone takes true and 1.0
             raise GenotypeError(f"must be the integer {SCHEMA_VERSION}, got {json.dumps(version)}")
+        if version > SCHEMA_VERSION:
+            raise GenotypeError(f"{version} is newer than this nasrec reads ({SCHEMA_VERSION}): upgrade nasrec")
+        if version < 1:
+            raise GenotypeError(
+                f"{version} is not a format version (they count from 1; this nasrec reads {SCHEMA_VERSION})"
+            )
         return version
 
     @field_validator("meta")
@@ -178,17 +190,27 @@ class Genotype(_Model):
     # -- construction --------------------------------------------------------------------------
     @classmethod
     def from_dict(cls, data: Any) -> Genotype:
-        """Validate a parsed document; it must state `schema_version` (a missing one is an error, not 1)."""
-        if isinstance(data, dict) and "schema_version" not in data:
+        """Validate a parsed document; it must state `schema_version` (a missing one is an error, not 1), which is
+        checked first: a version this nasrec cannot read is the one problem told, whatever else the file holds."""
+        if not isinstance(data, dict):
+            raise GenotypeError(
+                f'must be a JSON object ({{"schema_version": {SCHEMA_VERSION}, "blocks": [...]}}), not {_kind(data)}',
+                "<document>",
+            )
+        if "schema_version" not in data:
             raise GenotypeError(
                 f"required key is missing (genotype documents state their format version: "
                 f'"schema_version": {SCHEMA_VERSION})',
                 "schema_version",
             )
         try:
+            cls._a_version_we_read(data["schema_version"])
+        except GenotypeError as exc:
+            raise GenotypeError(exc.rule, "schema_version") from None
+        try:
             return cls.model_validate(data)
         except ValidationError as exc:
-            raise from_validation_error(exc) from None
+            raise from_validation_error(exc, keys=_known_keys) from None
 
     @classmethod
     def from_json(cls, text: str | bytes) -> Genotype:
@@ -240,6 +262,24 @@ class Genotype(_Model):
             raise GenotypeError(exc.rule, "meta") from None
         return self.model_copy(update={"meta": meta})
 
+    def unread_inputs(self) -> list[tuple[str, str]]:
+        """(JSON path, what is wrong) per connection that no operator of its block reads: legal, and ignored (the
+        canonical form and the digest leave it out), so most likely not what the author meant."""
+        pair = "a left/right pair"
+        what = {"dense": "a dense input", "sparse": "a sparse input", "left": pair, "right": pair}
+        out = []
+        for b, block in enumerate(self.blocks):
+            ops = ", ".join(block.dense.ops + block.sparse.ops)
+            for field in block.unread_inputs():
+                out.append(
+                    (
+                        f"blocks[{b}].inputs.{field}",
+                        f"no operator of this block ({ops}) reads {what[field]}; the connection is ignored "
+                        "(leave it out, or choose an operator that reads it)",
+                    )
+                )
+        return out
+
     # -- structure -----------------------------------------------------------------------------
     @property
     def num_blocks(self) -> int:
@@ -272,6 +312,29 @@ def parse_json(text: str | bytes) -> Any:
         raise GenotypeError(f"not valid JSON here ({exc})") from None
     except RecursionError:
         raise GenotypeError("not valid JSON (nested deeper than the parser allows)") from None
+
+
+def _kind(value: Any) -> str:
+    """How a JSON value that is not an object is named in a message: `a list`, `a string`, `null`..."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    names = {list: "a list", str: "a string", int: "a number", float: "a number"}
+    return names.get(type(value), type(value).__name__)
+
+
+_MODELS: dict[tuple[str, ...], type[BaseModel]] = {
+    (): Genotype,
+    ("blocks",): Block,
+    ("blocks", "dense"): BranchChoice,
+    ("blocks", "sparse"): BranchChoice,
+    ("blocks", "inputs"): Inputs,
+}
+
+
+def _known_keys(loc: tuple[Any, ...]) -> tuple[str, ...]:
+    """The keys the object at `loc` (`("blocks", 2, "inputs")`) may hold (none for one that is free JSON)."""
+    model = _MODELS.get(tuple(p for p in loc if not isinstance(p, int)))
+    return tuple(model.model_fields) if model is not None else ()
 
 
 def _depth(value: Any) -> int:

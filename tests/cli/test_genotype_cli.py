@@ -181,3 +181,62 @@ def test_info_costs_a_genotype_on_a_sample_or_a_prepared_folder_as_on_a_preset()
         "convention 877,856)  embedding lookups/example 26"
     )
     assert lines[1] == lines[0].replace("sample:criteo", str(folder))
+
+
+def _unread_dense(tmp_path) -> Path:
+    """A genotype whose block 3 (gating, attention: no dense reader) lists a dense input."""
+    doc = sample("nasrec-full", rng=5).to_dict()
+    doc["blocks"][2] = {
+        "dense": {"ops": ["gating"], "dim": 128},
+        "sparse": {"ops": ["attention"], "dim": 48},
+        "inputs": {"sparse": [0, 1, 2], "left": 1, "right": 1, "dense": [1]},
+    }
+    path = tmp_path / "unread.json"
+    path.write_text(json.dumps(doc))
+    return path
+
+
+def test_validate_warns_of_a_connection_no_operator_reads(tmp_path):
+    """It was accepted without a word, and `diff` calls it the same architecture as the file without it."""
+    path = _unread_dense(tmp_path)
+    result = run("validate", str(path))
+    assert result.exit_code == 0 and result.stdout.startswith(f"ok  {path}  ")
+    assert result.stderr == (
+        f"warning: {path}: blocks[2].inputs.dense: no operator of this block (gating, attention) reads a dense "
+        "input; the connection is ignored (leave it out, or choose an operator that reads it)\n"
+    )
+    canonical = save(load(path).canonical(), tmp_path / "canonical.json")
+    assert run("validate", str(canonical)).stderr == ""
+
+
+def test_validate_does_not_warn_of_the_connections_every_nasrec_ref_file_lists(tmp_path, nasrec_ref_files):
+    ours = tmp_path / "ours.json"
+    for ref in nasrec_ref_files:
+        assert load(ref).unread_inputs()  # the reference writes all four sources of every block
+        assert run("convert", str(ref), "-o", str(ours)).exit_code == 0
+        result = run("validate", str(ref), str(ours))
+        assert (result.exit_code, result.stderr) == (0, ""), result.output
+
+
+def test_info_costs_a_nasrec_ref_file_with_its_own_layernorm_setting(tmp_path, nasrec_ref_files):
+    """`info` counted LayerNorm unless told --no-layernorm (752,131 dense parameters for a file saying 0), where
+    `nasrec evaluate` and `export` build the model as the file says (749,764)."""
+    from nasrec.cli.common import features_of
+    from nasrec.compiler import compile_standalone
+    from nasrec.genotype.io import ref_layernorm
+
+    doc = json.loads(next(p for p in nasrec_ref_files if "criteo_ea_criteo_kaggle_xlarge" in p.name).read_text())
+    assert doc["use_layernorm"] == 1
+    off = tmp_path / "off.json"
+    off.write_text(json.dumps({**doc, "use_layernorm": 0}))
+
+    def dense_params(*args: str) -> str:
+        result = run("info", *args, "--features", "sample:criteo")
+        assert result.exit_code == 0, result.output
+        return result.stdout.splitlines()[-1].split("dense params ")[1].split()[0]
+
+    assert dense_params(str(off)) == "749,764"
+    assert dense_params(str(off), "--layernorm") == "752,131"
+    g = load(off)
+    model = compile_standalone(g, features_of("sample:criteo", None), layernorm=ref_layernorm(g) is not False)
+    assert sum(p.numel() for n, p in model.named_parameters() if not n.startswith("embedding")) == 749_764

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from nasrec.genotype import GenotypeError, from_nasrec_ref, get_space, load, sample, save, to_nasrec_ref
+from nasrec.genotype import Genotype, GenotypeError, from_nasrec_ref, get_space, load, sample, save, to_nasrec_ref
 from nasrec.genotype.io import REF_OPERATORS, load_with_format
 from nasrec.genotype.zoo import list_zoo, load_zoo
 
@@ -60,6 +60,48 @@ def test_ref_operator_lists_follow_the_reference_order():
             "macro[3].sparse_idx[0]: node 5 is not earlier than block 4 (block 4 may read nodes 0..3)",
         ),
         (lambda d: d["micro"][2].pop("dense_in_dims"), "micro[2].dense_in_dims: required key is missing"),
+        # accepted before: as another architecture, another LayerNorm setting, or (an extra key) ignored
+        (
+            lambda d: d["micro"][2].update(deepfm=d["micro"][2].pop("deep_fm")),
+            "micro[2].deepfm: unknown key (did you mean deep_fm?)",
+        ),
+        (
+            lambda d: d["micro"][2].pop("deep_fm"),
+            "micro[2].deep_fm: required key is missing (the sparse-to-dense (FM) merger: 1 on, 0 off)",
+        ),
+        (
+            lambda d: d["micro"][0].pop("dense_sparse_interact"),
+            "micro[0].dense_sparse_interact: required key is missing (the dense-to-sparse merger: 1 on, 0 off)",
+        ),
+        (lambda d: d["micro"][4].update(foo=1), "micro[4].foo: unknown key"),
+        (
+            lambda d: d["micro"][4].update(dense_in_dim=16),  # beside dense_in_dims
+            "micro[4].dense_in_dim: unknown key (did you mean dense_in_dims?)",
+        ),
+        (
+            lambda d: d.update(use_layer_norm=d.pop("use_layernorm")),
+            "use_layer_norm: unknown key (did you mean use_layernorm?)",
+        ),
+        (lambda d: d.update(use_layer_norm=0), "use_layer_norm: unknown key (did you mean use_layernorm?)"),
+        (
+            lambda d: d.pop("use_layernorm"),
+            "use_layernorm: required key of a NasRec-ref file is missing (1: the model has LayerNorm, 0: it has none)",
+        ),
+        (lambda d: d.pop("num_blocks"), "num_blocks: required key of a NasRec-ref file is missing"),
+        (
+            lambda d: d.update(nasrec_meta=[1]),  # was dropped
+            "nasrec_meta: must be a JSON object (the genotype's meta, as nasrec writes it)",
+        ),
+        # told before, in other words
+        (lambda d: d.update(num_blocks="7"), 'num_blocks: says "7" blocks but micro has 7'),  # was: says 7 blocks
+        (lambda d: d.update(mirco=d.pop("micro")), "mirco: unknown key (did you mean micro?)"),  # was: micro: required
+        (
+            lambda d: d["macro"][5].update(dense_idxs=d["macro"][5].pop("dense_idx")),
+            "macro[5].dense_idxs: unknown key (did you mean dense_idx?)",  # was: macro[5].dense_idx: required key...
+        ),
+        # was: micro[1].active_nodes: active_nodes must list indices into [...]
+        (lambda d: d["micro"][1].pop("active_nodes"), "micro[1].active_nodes: required key is missing"),
+        (lambda d: d["macro"].__setitem__(2, [0]), "macro[2]: block entries must be JSON objects"),  # was: micro[2]
         (lambda d: d["macro"][2].pop("dense_idx"), "macro[2].dense_idx: required key is missing"),
         (
             lambda d: d["micro"][2].update(active_nodes=[0]),  # no sparse operator left
@@ -188,3 +230,25 @@ def test_a_genotypes_meta_survives_a_round_trip_through_nasrec_ref_and_cannot_ov
     back = from_nasrec_ref(json.loads(json.dumps(ref)))
     assert back.digest() == g.digest()
     assert back.meta == {"name": "my-net", "parent": "abc", "nasrec_ref": {"use_layernorm": 1, "x": 1}}
+
+
+def test_a_nasrec_ref_file_may_keep_keys_of_its_own_unless_spelled_like_the_formats(nasrec_ref_files):
+    doc = json.loads(nasrec_ref_files[1].read_text())
+    g = from_nasrec_ref({**doc, "val_loss": 0.44, "seed": 3})
+    assert g.meta["nasrec_ref"] == {
+        "use_layernorm": doc["use_layernorm"],
+        "test_loss": doc["test_loss"],
+        "val_loss": 0.44,
+        "seed": 3,
+    }
+    with pytest.raises(GenotypeError) as info:
+        from_nasrec_ref({**doc, "test_los": 0.44})
+    assert str(info.value) == "test_los: unknown key (did you mean test_loss?)"
+
+
+def test_nasrec_ref_files_round_trip_byte_for_byte_through_our_format(nasrec_ref_files):
+    """ref -> ours (as `genotype convert` writes it) -> ref gives the reference's own bytes back (as its `json.dump`
+    wrote them; one of the six files has a final newline added since)."""
+    for path in nasrec_ref_files:
+        ours = json.loads(json.dumps(load(path).to_dict(), indent=2))
+        assert json.dumps(to_nasrec_ref(Genotype.from_dict(ours))) == path.read_text().rstrip("\n"), path.name

@@ -138,7 +138,41 @@ def _broken(edit):
             lambda d: d["blocks"][3]["dense"].update(ops=[]),
             "blocks[3].dense.ops: Tuple should have at least 1 item after validation, not 0",
         ),
-        (lambda d: d.update(schema_version=2), "schema_version: Input should be 1"),
+        (lambda d: d.update(schema_version=2), "schema_version: 2 is newer than this nasrec reads (1): upgrade nasrec"),
+        (  # was: schema_version: Input should be 1
+            lambda d: d.update(schema_version=0),
+            "schema_version: 0 is not a format version (they count from 1; this nasrec reads 1)",
+        ),
+        (
+            lambda d: d.update(schema_version=-3),
+            "schema_version: -3 is not a format version (they count from 1; this nasrec reads 1)",
+        ),
+        (  # a newer format's other changes are not reported as problems of their own
+            lambda d: d.update(schema_version=3, graph={}, blocks=None),
+            "schema_version: 3 is newer than this nasrec reads (1): upgrade nasrec",
+        ),
+        # a misspelled key: was `blocks[2].inputs: required key is missing (and 1 more problem(s))`
+        (
+            lambda d: d["blocks"][2].update(imputs=d["blocks"][2].pop("inputs")),
+            "blocks[2].imputs: unknown key (did you mean inputs?)",
+        ),
+        (
+            lambda d: d["blocks"][0]["dense"].update(dims=d["blocks"][0]["dense"].pop("dim")),
+            "blocks[0].dense.dims: unknown key (did you mean dim?)",
+        ),
+        (lambda d: d.update(block=d.pop("blocks")), "block: unknown key (did you mean blocks?)"),
+        (  # an optional key misspelled (was: `unknown key` alone)
+            lambda d: d["blocks"][0].update(dense_to_sparce=d["blocks"][0].pop("dense_to_sparse")),
+            "blocks[0].dense_to_sparce: unknown key (did you mean dense_to_sparse?)",
+        ),
+        (
+            lambda d: d["blocks"][1]["inputs"].update(rigth=1),
+            "blocks[1].inputs.rigth: unknown key (did you mean right?)",
+        ),
+        (  # the misspelling is one problem; another is counted
+            lambda d: d["blocks"][2].update(imputs=d["blocks"][2].pop("inputs"), colour="red"),
+            "blocks[2].imputs: unknown key (did you mean inputs?) (and 1 more problem(s))",
+        ),
         (lambda d: d.update(schema_version=True), "schema_version: must be the integer 1, got true"),
         (lambda d: d.update(schema_version=1.0), "schema_version: must be the integer 1, got 1.0"),
         (lambda d: d.update(blocks=[]), "blocks: Tuple should have at least 1 item after validation, not 0"),
@@ -163,8 +197,31 @@ def test_each_broken_rule_is_one_error_naming_path_and_rule(edit, message):
 def test_not_json_and_not_an_object():
     with pytest.raises(GenotypeError, match=r"^not valid JSON"):
         Genotype.from_json("{blocks: ")
-    with pytest.raises(GenotypeError, match=r"^<document>: Input should be a valid dictionary"):
-        Genotype.from_dict([1, 2])
+    # was: `<document>: Input should be a valid dictionary or instance of Genotype` (an internal class)
+    for doc, kind in (([1, 2], "a list"), ("x", "a string"), (3, "a number"), (None, "null"), (True, "true")):
+        with pytest.raises(GenotypeError) as info:
+            Genotype.from_dict(doc)
+        assert str(info.value) == (
+            f'<document>: must be a JSON object ({{"schema_version": 1, "blocks": [...]}}), not {kind}'
+        )
+
+
+def test_connections_no_operator_reads_are_listed_but_change_nothing():
+    g = Genotype.from_dict(EXAMPLE)
+    assert g.unread_inputs() == [
+        (
+            f"blocks[{b}].inputs.{field}",
+            f"no operator of this block ({ops}) reads {what}; the connection is ignored "
+            "(leave it out, or choose an operator that reads it)",
+        )
+        for b, field, ops, what in (
+            (0, "left", "fc, efc", "a left/right pair"),
+            (0, "right", "fc, efc", "a left/right pair"),
+            (1, "dense", "gating, attention", "a dense input"),
+        )
+    ]
+    assert g.canonical().unread_inputs() == []
+    assert Genotype.from_dict(g.canonical().to_dict()).digest() == g.digest()
 
 
 def test_genotypes_are_immutable():
