@@ -33,9 +33,23 @@ def model_for(
             raise UsageError(
                 "--data is needed (the features) without --weights (a supernet checkpoint or saved weights)"
             )
-        return _fresh(genotype, features_of(data, cap), layernorm)
+        return _with_inputs(_fresh(genotype, features_of(data, cap), layernorm), data)
     state = state if state is not None else load_checkpoint(weights, mmap=True)
     return _loaded(genotype, weights, state, data, cap, layernorm, name)
+
+
+def _with_inputs(model, data: str | None, recorded: dict | None = None):
+    """`model` with the input contract it is exported with: `recorded` (a weights file's), else that of the
+    prepared data `data` names (none for the paper's shapes, or data prepared before nasrec kept it)."""
+    from nasrec.data.inputs import input_contract
+    from nasrec.data.spec import PRESETS
+
+    if recorded is None and data is not None and data not in PRESETS:
+        from nasrec.evaluators.data_ref import open_data
+
+        recorded = input_contract(open_data(data), data)
+    model.inputs = recorded
+    return model
 
 
 def _fresh(genotype, features, layernorm: bool | None, norm_raw_fm: bool = False):
@@ -86,7 +100,7 @@ def _loaded(genotype, weights: Path, state: dict, data: str | None, cap: int | N
             misfit = _misfit(genotype, model.features, model, state, model.ctx.layernorm)
             reason = misfit or f"not this genotype's standalone weights ({first})"
         raise UsageError(f"--weights {weights}: {reason}") from None
-    return model
+    return _with_inputs(model, data, None if build is None else build.inputs)
 
 
 def _check_build(weights: Path, build, data: str | None, cap: int | None, layernorm: bool | None) -> None:
@@ -169,7 +183,7 @@ def _inherited(
             f"fine-tune it first (nasrec evaluate {name} --data {config.data} --inherit {weights} --save-weights FILE) "
             "and export FILE"
         )
-    return compile_standalone(genotype, supernet.features, inherit=supernet)
+    return _with_inputs(compile_standalone(genotype, supernet.features, inherit=supernet), config.data)
 
 
 def unfinished(config: SupernetTrainingConfig, state: dict) -> tuple[int, int] | None:
@@ -194,8 +208,9 @@ def _shapes(state) -> dict[str, tuple[int, ...]]:
 
 def _misfit(genotype, features, model, state, layernorm: bool) -> str | None:
     """Why a standalone state dict that does not load into `model` is still this genotype's, where it can be
-    told: built with the other LayerNorm setting (its keys and shapes are those of that model), or over other
-    embedding tables (only `embedding.table.weight` has another number of rows). None: neither."""
+    told: built with the other LayerNorm setting (its keys and shapes are those of that model), over other
+    embedding tables (only `embedding.table.weight` has another number of rows), or for other features (the
+    tables and the layers whose widths follow the numbers of features). None: none of these."""
     from nasrec.compiler import compile_standalone
 
     table = "embedding.table.weight"
@@ -207,10 +222,13 @@ def _misfit(genotype, features, model, state, layernorm: bool) -> str | None:
             return f"this genotype's standalone weights {has} LayerNorm; try {flag}"
         return None
     differ = [k for k in ours if ours[k] != given[k]]
-    if differ == [table] and ours[table][1:] == given[table][1:]:
-        return (
-            f"its embedding tables have {given[table][0]:,} rows in all, these features' {ours[table][0]:,}; "
-            "the tables differ: check --cap and --data"
+    if table in differ and ours[table][1:] == given[table][1:]:
+        rows = f"its embedding tables have {given[table][0]:,} rows in all, these features' {ours[table][0]:,}"
+        if differ == [table]:
+            return f"{rows}; the tables differ: check --cap and --data"
+        return (  # layers whose widths follow the number of dense or sparse features differ too
+            f"the weights are for other features ({rows}, and {len(differ) - 1} layers sized by the numbers of "
+            "dense and sparse features differ): check --data"
         )
     return None
 
@@ -278,6 +296,8 @@ def export_cmd(
     check_output(out)
     if weights is not None and out.resolve() == weights.resolve():
         raise UsageError(f"-o {out}: that is the --weights file; write the export to another file")
+    if out.exists():  # as evaluate --save-weights: a file is never replaced unasked
+        raise UsageError(f"-o {out}: the file exists; remove it or name another")
     format = format_for(out, format)
     g = load_checked(genotype, space)
     model = model_for(g, weights, data, cap, layernorm, name=genotype)

@@ -4,11 +4,15 @@ extra `export`) checked with onnxruntime, or a `torch.export` program (`.pt2`) c
     program = export_program(model, features)                  # torch.export.ExportedProgram
     check = export_file(model, features, "m.onnx", "onnx")     # written atomically, then compared to eager
     session = onnx_session("m.onnx"); logits = run_onnx(session, dense, sparse)
+
+Both formats carry the input contract (`nasrec.compiler.contract`): ONNX in `metadata_props` and `doc_string`,
+a `.pt2` in its extra file `nasrec_inputs.json`.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -22,6 +26,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from nasrec.compiler.contract import PT2_EXTRA, contract, doc_string, metadata
 from nasrec.data.spec import FeatureSpec
 from nasrec.errors import UsageError
 
@@ -69,8 +74,9 @@ def export_program(model: nn.Module, features: FeatureSpec) -> torch.export.Expo
 
 
 def export_onnx(model: nn.Module, features: FeatureSpec, path: str | Path, external_data: bool | None = None) -> None:
-    """Write `model` as ONNX (dynamo exporter; inputs `dense`, `sparse`, output `logits`, batch dynamic). The
-    weights go to `PATH.data` beside it when `external_data`, or (None) when the model is over ONNX's 2 GB."""
+    """Write `model` as ONNX (dynamo exporter; inputs `dense`, `sparse`, output `logits`, batch dynamic) with its
+    input contract (`metadata_props`, `doc_string`). The weights go to `PATH.data` beside it when
+    `external_data`, or (None) when the model is over ONNX's 2 GB."""
     try:
         import onnx  # noqa: F401 (only to fail early when the extra is missing)
         import onnxscript  # noqa: F401 (only to fail early when the extra is missing)
@@ -88,6 +94,8 @@ def export_onnx(model: nn.Module, features: FeatureSpec, path: str | Path, exter
             verbose=False,
         )
         assert program is not None  # dynamo=True always returns a program
+        program.model.doc_string = doc_string(model, features)
+        program.model.metadata_props.update(metadata(model, features))
         program.save(str(path), external_data=external_data)
 
 
@@ -172,7 +180,8 @@ def export_file(
             session = onnx_session(tmp)
             run = lambda d, s: run_onnx(session, d, s)  # noqa: E731 (a one-line closure)
         else:
-            torch.export.save(export_program(model, features), str(tmp))
+            facts = {PT2_EXTRA: json.dumps(contract(model, features))}
+            torch.export.save(export_program(model, features), str(tmp), extra_files=facts)
             with _quiet():
                 loaded = torch.export.load(str(tmp)).module()
             run = lambda d, s: loaded(d, s).detach().numpy()  # noqa: E731 (a one-line closure)

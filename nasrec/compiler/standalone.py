@@ -35,7 +35,9 @@ are for: the genotype's `active_digest` (genotypes that differ only in dead part
 
 BUILD_ENTRY = "build"
 """The entry of a standalone weights file recording how its model was built: `features` (the FeatureSpec as
-JSON types), `layernorm` and `norm_raw_fm`; with it, the file alone rebuilds the model (`recorded_build`)."""
+JSON types), `layernorm` and `norm_raw_fm`; with it, the file alone rebuilds the model (`recorded_build`). Also
+`inputs`: the input contract of the data it was trained on (`nasrec.data.inputs.input_contract`: feature order,
+dtypes, dense transform, encoding, and the prepared data whose encoding `RowEncoder` applies), or None."""
 
 
 class StandaloneModel(nn.Module):
@@ -44,6 +46,8 @@ class StandaloneModel(nn.Module):
     def __init__(self, genotype: Genotype, features: FeatureSpec, ctx: BuildContext, init: bool = True) -> None:
         super().__init__()
         self.genotype, self.features, self.ctx = genotype, features, ctx
+        self.inputs: dict[str, Any] | None = None
+        """What the model's inputs are (`BUILD_ENTRY`'s `inputs`), where known: saved and exported with it."""
         self.plan: NetPlan = plan(genotype, ctx)
         self.embedding = FeatureEmbedding(features, init=init)
         self.blocks = nn.ModuleDict(
@@ -144,22 +148,23 @@ def inherit_weights(model: StandaloneModel, view: nn.Module) -> None:
         p.copy_(slicer(src))
 
 
-def weights_state(model: StandaloneModel) -> dict[str, Any]:
+def weights_state(model: StandaloneModel, inputs: dict[str, Any] | None = None) -> dict[str, Any]:
     """What `save_weights` writes: `{"model": state dict, DIGEST_ENTRY: the genotype's active digest,
     BUILD_ENTRY: its build}`, plain tensors, strings, numbers and lists (`torch.load(weights_only=True)` reads it;
-    `state.get("model", state)` the weights)."""
+    `state.get("model", state)` the weights). `inputs`: the input contract (default `model.inputs`)."""
     build = {
         "features": model.features.model_dump(mode="json"),
         "layernorm": model.ctx.layernorm,
         "norm_raw_fm": model.ctx.norm_raw_fm,
+        "inputs": inputs if inputs is not None else model.inputs,
     }
     return {"model": model.state_dict(), DIGEST_ENTRY: model.genotype.active_digest(), BUILD_ENTRY: build}
 
 
-def save_weights(model: StandaloneModel, path: str | Path) -> Path:
+def save_weights(model: StandaloneModel, path: str | Path, inputs: dict[str, Any] | None = None) -> Path:
     """Write `model`'s weights, its architecture's digest and its build (`weights_state`) atomically to `path`."""
     with atomic_open(path, "wb") as fh:
-        torch.save(weights_state(model), fh)
+        torch.save(weights_state(model, inputs), fh)
     return Path(path)
 
 
@@ -175,6 +180,8 @@ class Build(NamedTuple):
     features: FeatureSpec
     layernorm: bool
     norm_raw_fm: bool
+    inputs: dict[str, Any] | None = None
+    """The input contract (`BUILD_ENTRY`); None in files written before it was recorded, or without one."""
 
 
 def recorded_build(state: dict[str, Any]) -> Build | None:
@@ -186,7 +193,10 @@ def recorded_build(state: dict[str, Any]) -> Build | None:
         return None
     try:
         features = FeatureSpec.model_validate(build["features"])
-        return Build(features, bool(build["layernorm"]), bool(build["norm_raw_fm"]))
+        inputs = build.get("inputs")
+        if inputs is not None and not isinstance(inputs, dict):
+            raise TypeError(f"inputs is a {type(inputs).__name__}, not a mapping")
+        return Build(features, bool(build["layernorm"]), bool(build["norm_raw_fm"]), inputs)
     except (KeyError, TypeError, ValueError) as exc:
         reason = f"no {exc}" if isinstance(exc, KeyError) else " ".join(str(exc).split())[:200]
         raise ValueError(f"its recorded build cannot be read ({reason})") from None

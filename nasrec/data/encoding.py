@@ -167,3 +167,14 @@ class VocabEncoder:
             tables.append(table)
             cards.append(2 + int(kept.sum()))
         return tables, tuple(cards)
+
+    def kept_keys(self, min_count: int) -> list[np.ndarray]:
+        """Per field, the uint64 keys of the kept values in index order (the key of index 2 + i is the i-th):
+        what `finish` numbered, as the vocabulary a new row is encoded with."""
+        out = []
+        for table, counts in zip(self.tables, self.counts, strict=True):
+            by_id = np.zeros(len(table) + 1, dtype=np.uint64)
+            held = table.ids != 0
+            by_id[table.ids[held]] = table.keys[held]
+            out.append(by_id[1:][counts[1:] >= min_count])
+        return out

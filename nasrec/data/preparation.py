@@ -20,6 +20,7 @@ import numpy as np
 from nasrec.data import avazu, criteo, kdd, parquet
 from nasrec.data.encoding import HashEncoder, VocabEncoder
 from nasrec.data.errors import BadRowReport, DataError
+from nasrec.data.inputs import ENCODING_FILE, ENCODING_VERSION, InputEncoding, write_vocab
 from nasrec.data.npy import NpyAppender
 from nasrec.data.options import DELIMITER, MIN_COUNT, check_options, check_sources
 from nasrec.data.parsing import Layout, Parsed, parse_chunk
@@ -42,6 +43,10 @@ def cache_root() -> Path:
     """$NASREC_CACHE, else ~/.cache/nasrec."""
     env = os.environ.get("NASREC_CACHE")
     return Path(env).expanduser() if env else Path.home() / ".cache" / "nasrec"
+
+
+def _key(keyed: dict) -> str:
+    return hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
 
 
 def _layout(
@@ -187,7 +192,12 @@ def prepare(
         keyed["constant_dense"] = layout.constant_dense
     if format == "csv" and CSV_RULES > 1:
         keyed["csv_rules"] = CSV_RULES
-    key = hashlib.blake2b(dumps(keyed).encode(), digest_size=16).hexdigest()
+    unkept = _key(keyed)  # before preparation kept encoding.json
+    keyed["encoding"] = ENCODING_VERSION
+    key = _key(keyed)
+    earlier = {
+        _key({k: v for k, v in keyed.items() if k not in drop}) for drop in (("csv_rules",), ("csv_rules", "encoding"))
+    }
     stem = re.sub(r"[^A-Za-z0-9_.-]", "_", source.name) + (f"+{len(sources) - 1}" if len(sources) > 1 else "")
     if out is None:  # a killed run's temporary of another key (other options, a changed file) goes too
         clean_stale_in(cache_root() / "prepared")
@@ -204,11 +214,10 @@ def prepare(
 
     if (target / "meta.json").is_file():
         found = PreparedData.open(target, cache_hit=True)
-        if found.meta.key == key:
+        if found.meta.key in (key, unkept):  # one prepared before the encoding was kept trains as it did
             return found
         if out is not None:
-            earlier = dumps({k: v for k, v in keyed.items() if k != "csv_rules"})
-            if format == "csv" and found.meta.key == hashlib.blake2b(earlier.encode(), digest_size=16).hexdigest():
+            if format == "csv" and found.meta.key in earlier:  # before the CSV rules' revision
                 raise DataError(
                     "folder holds this file prepared under nasrec's earlier CSV rules (a quote inside a field or a "
                     "blank dense cell made a bad row); remove it to prepare the file again",
@@ -246,6 +255,16 @@ def prepare(
                 update={"source": name, "source_digest": digest, "key": key, "options": options, "format": format}
             )
             spec.save(tmp / "spec.json")
+            kept = InputEncoding.of(
+                layout,
+                format,
+                spec.label_name,
+                spec.cardinalities,
+                min_count,
+                sizes,
+                keyed["profile"],  # type: ignore[arg-type]  # a digest or None
+            )
+            (tmp / ENCODING_FILE).write_text(kept.model_dump_json(indent=2) + "\n")
             (tmp / "meta.json").write_text(meta.model_dump_json(indent=2) + "\n")
             built = True
     except OSError as exc:  # the rename lost: another process (e.g. another torchrun rank) finished the same one
@@ -337,6 +356,7 @@ def _build(
         raise DataError("no data rows", file=str(source or name), line=1 if unit == "line" else None, rule="empty")
     if isinstance(encoder, VocabEncoder):
         tables, cards = encoder.finish(min_count)
+        write_vocab(tmp, encoder.kept_keys(min_count))
         raw = np.load(sparse_path, mmap_mode="r", allow_pickle=False)
         w = NpyAppender(tmp / "sparse.npy", sparse_dtype(max(cards)), (len(names),))
         for lo in range(0, rows, 1 << 18):

@@ -34,6 +34,7 @@ import torch
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nasrec.compiler import StandaloneModel, Supernet, compile_standalone
+from nasrec.data.inputs import input_contract as inputs_of
 from nasrec.errors import UsageError
 from nasrec.evaluators import scalars
 from nasrec.evaluators.base import CurvePoint, Score, SeedRun, derive_seed, genotype_list, register_evaluator
@@ -166,7 +167,7 @@ class FullTrain:
         cfg, start = self.cfg, time.perf_counter()
         rows = self.rows(cfg.eval_split)
         runs, logits = [], []
-        weights = None if save_weights is None else KeptWeights(save_weights)
+        weights = None if save_weights is None else KeptWeights(save_weights, inputs_of(self.data, self.cfg.data))
         if weights is not None:
             weights.discard()  # what a killed run left
         try:

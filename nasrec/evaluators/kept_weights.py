@@ -9,6 +9,7 @@ import glob
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from nasrec.compiler import StandaloneModel
 from nasrec.compiler.standalone import recorded_digest, save_weights
@@ -31,8 +32,9 @@ class KeptWeights:
     """Where one genotype's trained weights go: `target`, a file `save_weights` writes (the state dict and the
     architecture's active digest, read back by `nasrec export --weights`)."""
 
-    def __init__(self, target: str | Path) -> None:
+    def __init__(self, target: str | Path, inputs: dict[str, Any] | None = None) -> None:
         self.target = Path(target)
+        self.inputs = inputs  # the training data's input contract, recorded in the file's build
         self.valid: dict[int, float] = {}  # seed -> the best validation log loss of its saved try
 
     def _partial(self, seed: int) -> Path:
@@ -45,7 +47,7 @@ class KeptWeights:
         kept; the first of equals, as `FullTrain` keeps it). One file per seed at a time."""
         value = best_valid if best_valid is not None and math.isfinite(best_valid) else math.inf
         if kept or seed not in self.valid or value < self.valid[seed]:
-            save_weights(model, self._partial(seed))
+            save_weights(model, self._partial(seed), self.inputs)
             self.valid[seed] = value
 
     def finish(self, runs: Sequence[SeedRun]) -> int:

@@ -53,6 +53,28 @@ def test_weights_over_other_tables_say_the_tables_differ(tmp_path, genotype_file
     )
 
 
+def test_weights_for_other_features_say_so_and_point_at_data(tmp_path, genotype_file):
+    """A state dict trained on sample:criteo exported with --data sample:avazu: the tables and the layers sized by
+    the numbers of features differ (it said: not this genotype's standalone weights (size mismatch ...))."""
+    w = weights(tmp_path / "w.pt", 100, layernorm=True)
+    rows = {name: sum(features_of(f"sample:{name}", 100).table_rows) for name in ("criteo", "avazu")}
+    assert rows == {"criteo": 1_826, "avazu": 1_051}
+    result = nasrec("export", genotype_file, "--data", "sample:avazu", "--cap", "100", "--weights", w, "-o", "a.onnx")
+    one_error(
+        result,
+        f"--weights {w}: the weights are for other features (its embedding tables have 1,826 rows in all, these "
+        "features' 1,051, and 5 layers sized by the numbers of dense and sparse features differ): check --data",
+    )
+
+
+def test_an_existing_output_is_refused_as_save_weights_refuses_its_file(tmp_path, genotype_file):
+    out = tmp_path / "a.onnx"
+    out.write_bytes(b"an earlier export")
+    result = nasrec("export", genotype_file, "--data", "sample:criteo", "--cap", "100", "-o", str(out))
+    one_error(result, f"-o {out}: the file exists; remove it or name another")
+    assert out.read_bytes() == b"an earlier export"
+
+
 def test_an_output_that_is_the_weights_file_is_refused_and_the_weights_kept(tmp_path, genotype_file, monkeypatch):
     w = weights(tmp_path / "w.pt", 100, layernorm=True)
     before = (tmp_path / "w.pt").read_bytes()

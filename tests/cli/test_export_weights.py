@@ -64,6 +64,7 @@ def test_saved_weights_record_their_build_so_export_needs_no_data(tmp_path, pair
         "features": json.loads(trained.features.model_dump_json()),
         "layernorm": False,
         "norm_raw_fm": False,
+        "inputs": None,  # no training data named: no input contract
     }
     build = recorded_build(torch.load(path, weights_only=True))
     assert build is not None and (build.features, build.layernorm) == (features_of("sample:criteo", 100), False)
@@ -75,6 +76,7 @@ def test_saved_weights_record_their_build_so_export_needs_no_data(tmp_path, pair
     out = str(tmp_path / "m.pt2")
     result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", str(path), "-o", out)
     assert (result.exit_code, result.stderr) == (0, ""), result.output
+    out = str(tmp_path / "n.pt2")  # m.pt2 exists now: -o would refuse it first
     w, common = str(path), (g_file, "--space", tiny_space_file, "--weights", str(path), "-o", out)
     one_error(
         nasrec("export", *common, "--cap", "0"),
@@ -176,7 +178,7 @@ def test_an_unfinished_supernet_is_exported_with_a_note(tmp_path, pair, tiny_spa
     ), result.output
     assert result.stdout.startswith(f"wrote {tmp_path / 'm.pt2'}: ")
     train_supernet(config, tmp_path / "sn")  # resumed to its end
-    result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", ckpt, "-o", str(tmp_path / "m.pt2"))
+    result = nasrec("export", g_file, "--space", tiny_space_file, "--weights", ckpt, "-o", str(tmp_path / "n.pt2"))
     assert (result.exit_code, result.stderr) == (0, ""), result.output
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from nasrec.cli.main import app
 from nasrec.compiler import compile_standalone
+from nasrec.compiler.contract import PT2_EXTRA, UNKNOWN
 from nasrec.compiler.export import TOLERANCE, example_inputs, export_file, onnx_session, run_onnx
 from nasrec.data.spec import preset
 from nasrec.genotype import load, sample
@@ -56,7 +58,10 @@ def test_torch_export_program_with_a_dynamic_batch(tmp_path):
     features = preset("criteo", cap=500)
     check = export_file(compile_standalone(load_zoo("dlrm"), features), features, tmp_path / "m.pt2", "torch-export")
     assert check.max_abs_diff <= TOLERANCE
-    program = torch.export.load(str(tmp_path / "m.pt2"))
+    extra = {PT2_EXTRA: ""}
+    program = torch.export.load(str(tmp_path / "m.pt2"), extra_files=extra)
+    facts = json.loads(extra[PT2_EXTRA])  # the paper's shapes: no prepared data, so no encoding to name
+    assert (facts["sparse_dtype"], facts["encoding"], facts["cap"], len(facts["sparse"])) == ("int64", UNKNOWN, 500, 26)
     dense, sparse = example_inputs(features, 5, seed=1)
     assert program.module()(dense, sparse).shape == (5,)
 

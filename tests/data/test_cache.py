@@ -41,11 +41,13 @@ def test_leftover_temp_folder_is_ignored_and_cleaned(tmp_path: Path) -> None:
     assert len(data) == 10_000 and not dead.exists()
     assert sorted(p.name for p in out.iterdir()) == [
         "dense.npy",
+        "encoding.json",
         "folds.npy",
         "label.npy",
         "meta.json",
         "sparse.npy",
         "spec.json",
+        "vocab.npy",
     ]
 
 

@@ -44,6 +44,13 @@ class _DictVocab:
 
     finish = VocabEncoder.finish
 
+    def kept_keys(self, min_count: int) -> list[np.ndarray]:
+        """Each field's keys seen at least `min_count` times, in the order of their ids (the dicts' order)."""
+        return [
+            np.fromiter(vocab, dtype=np.uint64, count=len(vocab))[counts[1 : len(vocab) + 1] >= min_count]
+            for vocab, counts in zip(self.maps, self.counts, strict=True)
+        ]
+
 
 def _chunks(seed: int, n_chunks: int, rows: int, fields: int):
     """Keys drawn from pools of very different sizes (near-unique to a handful), extremes 0 and 2**64-1
@@ -76,6 +83,9 @@ def test_ids_counts_and_tables_are_the_dict_encoders() -> None:
         (got_tables, got_cards), (want_tables, want_cards) = new.finish(min_count), old.finish(min_count)
         assert got_cards == want_cards
         for g, w in zip(got_tables, want_tables, strict=True):
+            np.testing.assert_array_equal(g, w)
+        for g, w in zip(new.kept_keys(min_count), old.kept_keys(min_count), strict=True):
+            assert g.dtype == w.dtype == np.uint64
             np.testing.assert_array_equal(g, w)
 
 
@@ -130,7 +140,7 @@ def test_prepared_files_are_the_dict_encoders(tmp_path: Path, monkeypatch, min_c
     want = prepare(csv, "csv", out=tmp_path / "old", **opts)
     assert got.spec.cardinalities == want.spec.cardinalities == cards
     new_files, old_files = _files(tmp_path / "new"), _files(tmp_path / "old")
-    assert sorted(new_files) == sorted(old_files) and "sparse.npy" in new_files
+    assert sorted(new_files) == sorted(old_files) and {"sparse.npy", "vocab.npy"} <= set(new_files)
     for name, data in new_files.items():
         assert data == old_files[name], name
     assert hashlib.sha256(new_files["sparse.npy"]).hexdigest()[:12] == sparse_digest
