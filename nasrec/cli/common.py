@@ -190,14 +190,37 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]  # functools.wraps keeps fn's signature, which typer reads
 
 
+def interrupt_on_sigterm(signum: int = 0, frame: Any = None) -> None:
+    """A SIGTERM handler (Slurm, Kubernetes, `timeout`, `kill`): stop as Ctrl-C does (`resumable`)."""
+    raise KeyboardInterrupt
+
+
+@contextlib.contextmanager
+def sigterm_as_ctrl_c() -> Iterator[None]:
+    """Within: SIGTERM raises KeyboardInterrupt (`interrupt_on_sigterm`); the handler before is put back after. In
+    the main thread only (where Python runs signal handlers); `RayExecutor` installs it again after `ray.init`."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, interrupt_on_sigterm)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def resumable(fn: F) -> F:
-    """A command whose run folder a rerun goes on from: Ctrl-C says so and exits with 130, not a bare traceback
-    or "Aborted"."""
+    """A command whose run folder a rerun goes on from: Ctrl-C, or SIGTERM, says so and exits with 130, not a bare
+    traceback, "Aborted" or nothing."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return fn(*args, **kwargs)
+            with sigterm_as_ctrl_c():
+                return fn(*args, **kwargs)
         except KeyboardInterrupt:
             out = kwargs.get("out")
             if out is not None and not _holds_work(Path(out)):

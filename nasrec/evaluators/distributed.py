@@ -117,6 +117,28 @@ class DataParallel:
         dist.all_reduce(t, dist.ReduceOp.MAX)
         return bool(t.item())
 
+    def raise_together(self, error: Exception | None, device: torch.device) -> None:
+        """After checks rank 0 alone makes (its folder's lock and config): every rank raises rank 0's `error`
+        (the others as a `UsageError` of its message), or none does; one broadcast of the message's bytes."""
+        if not self.enabled:
+            if error is not None:
+                raise error
+            return
+        said = str(error or "")
+        if isinstance(error, OSError) and error.filename:  # as the CLI words it on rank 0
+            said = f"{error.filename}: {error.strerror}"
+        message = torch.tensor(list(said.encode()), dtype=torch.uint8, device=device)
+        size = torch.tensor([message.numel()], device=device)
+        dist.broadcast(size, src=0)
+        if not size.item():
+            return
+        if not self.is_main:
+            message = torch.empty(int(size.item()), dtype=torch.uint8, device=device)
+        dist.broadcast(message, src=0)
+        if error is not None:
+            raise error
+        raise UsageError(bytes(message.tolist()).decode())
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

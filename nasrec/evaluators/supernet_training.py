@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from contextlib import nullcontext
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Literal
 
@@ -18,7 +18,7 @@ from nasrec.compiler import Supernet, SupernetView
 from nasrec.compiler.optim import SlicedAdagrad
 from nasrec.data.batching import DeviceRows
 from nasrec.data.prepared import DataSplit
-from nasrec.errors import UsageError
+from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators.checkpoint import drop_optimizer_state, load_checkpoint
 from nasrec.evaluators.data_ref import open_data
 from nasrec.evaluators.distributed import DataParallel, resolve_device
@@ -185,9 +185,15 @@ def train_supernet(
         size = DeviceRows.nbytes(len(train), train.data.spec.n_dense, train.data.spec.n_sparse)
         device_data = dev.type == "cuda" and size <= DEVICE_DATA_BYTES
     rows: DataSplit | DeviceRows = train.on_device(dev) if device_data else train
-    with RunLock(out, "supernet folder") if parallel.is_main else nullcontext():  # rank 0 writes, and locks
-        if parallel.is_main:
-            pin_config(out / "config.json", config, what="supernet", paths=("data", "space"), ignore=GUARD)
+    with ExitStack() as held:
+        problem = None
+        if parallel.is_main:  # rank 0 writes, and locks; the others raise its refusal with it, not a broken broadcast
+            try:
+                held.enter_context(RunLock(out, "supernet folder"))
+                pin_config(out / "config.json", config, what="supernet", paths=("data", "space"), ignore=GUARD)
+            except (NasrecError, OSError) as exc:
+                problem = exc
+        parallel.raise_together(problem, dev)
         supernet = config.build_supernet().to(dev)
         parallel.broadcast_(supernet)
         total = total_steps(config.train.epochs, steps_per_epoch)

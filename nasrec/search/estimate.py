@@ -13,6 +13,7 @@ no model is compiled (a long training of a model without attention is, and runs 
 from __future__ import annotations
 
 import contextlib
+import os
 import tempfile
 import time
 from collections.abc import Iterable, Iterator
@@ -173,6 +174,13 @@ def duration(seconds: float) -> str:
     return f"{seconds:.0f} s"
 
 
+def parallelism(config: RunConfig) -> tuple[int, int]:
+    """(evaluations at once on this machine, its CPUs): `workers`, at most one per CPU (a process each, or a local
+    Ray's task of 1 CPU each)."""
+    cpus = os.cpu_count() or 1
+    return min(config.workers, cpus), cpus
+
+
 def estimate(
     config: RunConfig, rates: Rates, train_rows: int, retrain_rows: int, budget: int | None
 ) -> list[StageEstimate]:
@@ -191,14 +199,20 @@ def estimate(
         full = FullTrainConfig.model_validate(c.evaluator.build_config(data=c.data, seed=c.seed))
         n = steps(train_rows, full.train.batch_size, full.train.epochs) * full.seeds
         per_eval, unit = n * rates.scratch_step, f"evaluation ({n:,} scratch steps)"
-    workers = f" / {c.workers} workers" if c.workers > 1 else ""
+    parallel, cpus = parallelism(c)
+    workers = f" / {parallel} workers" if parallel > 1 else ""
+    if parallel < c.workers:
+        workers += f" ({c.workers} asked, {cpus} CPUs here)"
     once = f" + {setup:.3g} s once" if setup else ""
-    search = None if budget is None else budget * per_eval / c.workers + setup
+    remote = c.executor == "ray" and c.ray_address != "local"
+    search = None if budget is None or remote else budget * per_eval / parallel + setup
     how = (
         f"{budget:,} x {per_eval:.3g} s{workers}{once}"
         if budget
         else f"{per_eval:.3g} s per {unit}{once}, until the strategy stops"
     )
+    if remote:
+        how = f"a Ray cluster's speed is not estimated ({per_eval:.3g} s per {unit} here)"
     out.append(StageEstimate(stage="search", seconds=search, how=how))
     low, high = min(rates.scratch_steps), max(rates.scratch_steps)
     span = f"{rates.scratch_step:.3g} s ({low:.3g}-{high:.3g} over {len(rates.scratch_steps)} sampled genotypes)"

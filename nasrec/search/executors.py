@@ -14,8 +14,10 @@ import json
 import math
 import multiprocessing
 import os
+import socket
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Future
 from concurrent.futures import ProcessPoolExecutor as _Pool
 from concurrent.futures.process import BrokenProcessPool
@@ -57,12 +59,63 @@ class InProcessExecutor:
         pass
 
 
+class LazyExecutor:
+    """The executor `build` makes, made on the first `submit`: a search whose log holds every evaluation starts
+    no workers (nor Ray, whose cluster may be gone by a rerun)."""
+
+    def __init__(self, build: Callable[[], Executor]) -> None:
+        self._build = build
+        self._inner: Executor | None = None
+
+    def submit(self, genotype_json: str) -> Future[str]:
+        if self._inner is None:
+            self._inner = self._build()
+        return self._inner.submit(genotype_json)
+
+    def close(self) -> None:
+        if self._inner is not None:
+            self._inner.close()
+
+
 _worker_evaluator: Evaluator | None = None
 _worker_setup_error: NasrecError | None = None  # raised by every evaluation: an initializer's error breaks the pool
 
 
-def _init_worker(name: str, config_json: str, threads: int, parent: int) -> None:
+def on_worker(exc: NasrecError) -> NasrecError:
+    """A worker's setup error, of its own type, saying where it happened (a path missing on the workers only)."""
+    message = f"on worker {socket.gethostname()}: {exc}"
+    try:
+        return type(exc)(message)
+    except TypeError:  # a type built otherwise
+        return UsageError(message)
+
+
+def on_cuda(device: str) -> bool:
+    """Whether evaluations on `device` take one GPU each: `cuda`, or `auto` where this machine has CUDA (`cuda:N`
+    names one GPU for them all)."""
+    import torch
+
+    return device == "cuda" or (device == "auto" and torch.cuda.is_available())
+
+
+def _visible_gpus() -> list[str]:
+    """The GPUs this process may use, as CUDA_VISIBLE_DEVICES names them."""
+    import torch
+
+    named = os.environ.get("CUDA_VISIBLE_DEVICES")
+    return (
+        [d for d in named.split(",") if d.strip()]
+        if named is not None
+        else [str(i) for i in range(torch.cuda.device_count())]
+    )
+
+
+def _init_worker(name: str, config_json: str, threads: int, parent: int, gpus: list[str], slot: Any = None) -> None:
     global _worker_evaluator, _worker_setup_error
+    if gpus and slot is not None:  # before torch touches CUDA: this worker's `cuda` is one GPU, in turn
+        with slot.get_lock():
+            os.environ["CUDA_VISIBLE_DEVICES"] = gpus[slot.value % len(gpus)]
+            slot.value += 1
     import torch
 
     _exit_with_parent(parent)
@@ -70,7 +123,7 @@ def _init_worker(name: str, config_json: str, threads: int, parent: int) -> None
     try:
         _worker_evaluator = build_evaluator(name, json.loads(config_json))
     except NasrecError as exc:  # a setup error (missing data): reported by the evaluations, not as a dead pool
-        _worker_setup_error = exc
+        _worker_setup_error = on_worker(exc)
 
 
 def _exit_with_parent(parent: int, every: float = 1.0) -> None:
@@ -107,8 +160,9 @@ class WorkersLost(UsageError):
 
 class ProcessPoolExecutor:
     """`workers` processes (spawned, so no state leaks from the parent), each rebuilding the evaluator
-    from `name` and `config` once. A pool whose worker dies is started again and the evaluations in flight
-    resubmitted, at most `max_restarts` times per executor (module docstring)."""
+    from `name` and `config` once; with `gpu_each`, each sees one of this machine's GPUs, in turn (as its `cuda`).
+    A pool whose worker dies is started again and the evaluations in flight resubmitted, at most `max_restarts`
+    times per executor (module docstring)."""
 
     def __init__(
         self,
@@ -117,8 +171,12 @@ class ProcessPoolExecutor:
         workers: int = 2,
         threads_per_worker: int = 1,
         max_restarts: int = 2,
+        gpu_each: bool = False,
     ) -> None:
         self._args = (workers, (name, json.dumps(config), threads_per_worker))
+        self._context = multiprocessing.get_context("spawn")
+        self._gpus = _visible_gpus() if gpu_each else []  # each worker one in turn (`gpu_each`: on CUDA)
+        self._slot = self._context.Value("i", 0) if self._gpus else None
         self.max_restarts, self.restarts = max_restarts, 0
         self._lock = threading.Lock()
         self._closed = False
@@ -128,9 +186,9 @@ class ProcessPoolExecutor:
         workers, initargs = self._args
         return _Pool(
             max_workers=workers,
-            mp_context=multiprocessing.get_context("spawn"),
+            mp_context=self._context,
             initializer=_init_worker,
-            initargs=(*initargs, os.getpid()),
+            initargs=(*initargs, os.getpid(), self._gpus, self._slot),
         )
 
     def submit(self, genotype_json: str) -> Future[str]:

@@ -30,10 +30,10 @@ from nasrec.genotype.zoo import load_zoo
 from nasrec.records import Evaluation, RunPaths, StageTime, Summary, TopKResult
 from nasrec.search.base import Constraint, NoNewGenotype, build_strategy
 from nasrec.search.estimate import Rates, StageEstimate, estimate, measure
-from nasrec.search.executors import Executor, InProcessExecutor, ProcessPoolExecutor
+from nasrec.search.executors import Executor, InProcessExecutor, LazyExecutor, ProcessPoolExecutor, on_cuda
 from nasrec.search.plan import plan
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
-from nasrec.search.run_folder import as_folder_ran, pin_run_config
+from nasrec.search.run_folder import as_folder_ran, finished_as_given, pin_run_config
 from nasrec.search.runner import run_search, search_stats
 from nasrec.search.scratch_stages import FINAL_SEED_OFFSET, ScratchStages, new_folder, same_training
 from nasrec.state import RunLock, append_jsonl, atomic_write_bytes, atomic_write_text, read_jsonl, repair_jsonl
@@ -94,10 +94,10 @@ class Pipeline(ScratchStages):
             self._check_rows,  # opens the data
             lambda: resolve_device(c.device),
         ]
-        if c.executor == "ray":
-            from nasrec.search.ray_executor import _import_ray
+        if c.executor == "ray":  # a finished run's rerun starts no Ray (`LazyExecutor`): its cluster may be gone
+            from nasrec.search.ray_executor import _import_ray, check_address
 
-            checks.append(_import_ray)
+            checks.append(_import_ray if finished_as_given(self.paths, c) else lambda: check_address(c.ray_address))
         for check in checks:
             try:
                 check()
@@ -307,17 +307,25 @@ class Pipeline(ScratchStages):
         return c.evaluator.build_config(data=c.data, supernet=str(self.paths.supernet), seed=c.seed, device=c.device)
 
     def _executor(self) -> Executor:
-        name, config = self.config.evaluator.name, self.evaluator_config()
+        """Evaluations on CUDA take one GPU each: Ray's tasks ask for one (Ray hands each its own), pool workers
+        see one each, in turn; without, every one would use the first."""
+        name, config, gpu = self.config.evaluator.name, self.evaluator_config(), on_cuda(self.config.device)
         if self.config.executor == "ray":  # paths made absolute: workers need not share this cwd
             from nasrec.search.ray_executor import RayExecutor
 
             for key in ("data", "supernet"):
                 if key in config and Path(config[key]).exists():
                     config[key] = str(Path(config[key]).resolve())
-            return RayExecutor(name, config, address=self.config.ray_address)
+            return RayExecutor(name, config, address=self.config.ray_address, num_gpus=float(gpu))
         if self.config.workers > 1 or self.config.executor == "process":
-            return ProcessPoolExecutor(name, config, workers=self.config.workers)
+            return ProcessPoolExecutor(name, config, workers=self.config.workers, gpu_each=gpu)
         return InProcessExecutor(build_evaluator(name, config))
+
+    def _executor_going_on(self) -> Executor:
+        """The executor, once up: the extension's work begins (`_extension_goes_on`)."""
+        executor = self._executor()
+        self._extension_goes_on()
+        return executor
 
     def search(
         self, log: Path, strategy: StrategyChoice | None = None, reuse: list[Evaluation] | None = None
@@ -334,8 +342,7 @@ class Pipeline(ScratchStages):
             objectives=objectives,
             **choice.options,
         )
-        executor = self._executor()
-        self._extension_goes_on()
+        executor = LazyExecutor(self._executor_going_on)
         stats = log.parent / "stats.json"
         try:
             out = run_search(
@@ -354,6 +361,7 @@ class Pipeline(ScratchStages):
             raise NoNewGenotype(f"{exc}: {new_folder(self.paths.supernet, 'those settings')}") from None
         finally:
             executor.close()
+        self._extension_goes_on()  # where it evaluated nothing (what the extension proposed was logged)
         rejected = search_stats(s).get("rejected", 0)
         if strategy is None:
             self.rejected = rejected

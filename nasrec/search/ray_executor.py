@@ -14,14 +14,18 @@ retried: the future raises it as it was raised in the worker.
 from __future__ import annotations
 
 import json
+import logging
+import os
+import signal
 import socket
+import threading
 from concurrent.futures import Future
 from typing import Any
 
-from nasrec.errors import UsageError
+from nasrec.errors import NasrecError, UsageError
 from nasrec.evaluators.base import Evaluator, build_evaluator
 from nasrec.genotype import Genotype
-from nasrec.search.executors import _cancel, _score_json
+from nasrec.search.executors import _cancel, _score_json, on_worker
 
 MISSING_RAY = "the ray executor needs Ray: pip install 'nasrec[ray]'"
 
@@ -40,12 +44,36 @@ def _import_ray():
     return ray
 
 
-def _reachable(address: str, timeout: float = 5.0) -> None:
-    """A HOST:PORT address must accept a connection within `timeout` seconds (Ray itself retries for minutes);
-    `local`, `auto` and `ray://` addresses are left to Ray."""
-    host, sep, port = address.rpartition(":")
-    if not sep or not host or "://" in address or not port.isdigit():
+def check_address(address: str) -> None:
+    """Ray imports and `address` answers (`_reachable`), before any stage: `auto` is resolved as Ray resolves it
+    (RAY_ADDRESS, then the cluster `ray start` recorded here). Nothing to check for `local`, nor when Ray is
+    already initialised in this process (an executor uses it as it is)."""
+    ray = _import_ray()
+    if address == "local" or ray.is_initialized():
         return
+    target = address
+    if address == "auto" and os.environ.get("RAY_ADDRESS"):
+        target = os.environ["RAY_ADDRESS"]
+    elif address == "auto":
+        try:
+            from ray._private.services import canonicalize_bootstrap_address
+
+            target = canonicalize_bootstrap_address("auto") or "local"
+        except ImportError:  # Ray moved its helper: left to ray.init
+            return
+        except (ConnectionError, ValueError) as exc:
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+            raise UsageError(f"--ray-address {address}: cannot start or join Ray there ({reason})") from None
+    _reachable(target, shown=address if target == address else f"{address} ({target})")
+
+
+def _reachable(address: str, timeout: float = 5.0, shown: str | None = None) -> None:
+    """A HOST:PORT or ray://HOST:PORT address must accept a connection within `timeout` seconds (Ray itself
+    retries for minutes); other forms are left to Ray. `shown`: the address as the user gave it."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host or "://" in host or not port.isdigit():
+        return
+    address = shown or address
     try:
         socket.create_connection((host, int(port)), timeout=timeout).close()
     except OSError as exc:
@@ -58,7 +86,10 @@ def _evaluate_task(name: str, config_json: str, genotype_json: str, threads: int
     torch.set_num_threads(threads)
     key = (name, config_json)
     if key not in _evaluators:
-        _evaluators[key] = build_evaluator(name, json.loads(config_json))
+        try:
+            _evaluators[key] = build_evaluator(name, json.loads(config_json))
+        except NasrecError as exc:
+            raise on_worker(exc) from None
     return _score_json(_evaluators[key], genotype_json)
 
 
@@ -89,12 +120,15 @@ class RayExecutor:
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             local = {"num_cpus": local_cpus, "include_dashboard": False} if address == "local" else {}
-            _reachable(address)
+            check_address(address)
+            handler = signal.getsignal(signal.SIGTERM)  # ray.init's own dumps a C++ stack: ours is put back
             try:
-                ray.init(address=address, **local)
+                ray.init(address=address, logging_level=logging.ERROR, **local)  # no start-up lines among the stages
             except (ConnectionError, RuntimeError, ValueError) as exc:  # no cluster there, or a malformed address
                 reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
                 raise UsageError(f"--ray-address {address}: cannot start or join Ray there ({reason})") from None
+            if handler is not None and threading.current_thread() is threading.main_thread():
+                signal.signal(signal.SIGTERM, handler)
         self._task = ray.remote(_evaluate_task).options(
             num_cpus=num_cpus, num_gpus=num_gpus, max_retries=max_retries, retry_exceptions=False
         )

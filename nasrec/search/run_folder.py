@@ -13,6 +13,7 @@ import torch
 
 import nasrec
 from nasrec.errors import UsageError
+from nasrec.records import RunPaths
 from nasrec.search.base import STRATEGIES, growable_options
 from nasrec.search.run_config import EvaluatorChoice, RunConfig, StrategyChoice
 from nasrec.state import ConfigDiffers, pin_config
@@ -136,6 +137,14 @@ def _saved(path: Path) -> Any:
         return json.loads(path.read_text())["config"]
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def finished_as_given(paths: RunPaths, config: RunConfig) -> bool:
+    """Whether the folder at `paths` holds a finished run (its summary) with `config`'s strategy: a rerun then
+    evaluates nothing (a raised budget would extend it)."""
+    saved = _saved(paths.config)
+    theirs = saved.get("strategy") if isinstance(saved, dict) else None
+    return paths.summary.is_file() and theirs == config.strategy.model_dump(mode="json")
 
 
 def growable_as_folder_ran(path: Path, strategy: str, options: dict[str, Any]) -> dict[str, Any]:

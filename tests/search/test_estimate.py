@@ -58,8 +58,27 @@ def test_each_stages_time_is_the_plans_work_times_the_measured_rates():
         ),
         ("final", pytest.approx(42 * 0.2), "1 x 42 steps x (NASRecNet 0.2 s)"),
     ]
-    parallel = table(other, no_supernet, train_rows=10_240, retrain_rows=11_264, budget=100)[0]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("os.cpu_count", lambda: 8)  # a machine with a CPU per worker
+        parallel = table(other, no_supernet, train_rows=10_240, retrain_rows=11_264, budget=100)[0]
     assert parallel == ("search", 50.0, "100 x 2 s / 4 workers")
+
+
+@pytest.mark.parametrize(("executor", "address"), [("process", "local"), ("ray", "local")])
+def test_workers_beyond_this_machines_cpus_do_not_shorten_the_search(monkeypatch, executor, address):
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    config = RunConfig(workers=4, executor=executor, ray_address=address, random_baseline=False, zoo=())
+    rates = RATES.model_copy(update={"supernet_steps": None, "zoo_steps": {}})
+    search = table(config, rates, train_rows=10_240, retrain_rows=11_264, budget=100)[0]
+    assert search == ("search", 100.0, "100 x 2 s / 2 workers (4 asked, 2 CPUs here)")
+
+
+def test_a_ray_clusters_speed_is_not_estimated():
+    config = RunConfig(workers=32, executor="ray", ray_address="auto", random_baseline=True, zoo=())
+    rates = RATES.model_copy(update={"supernet_steps": None, "zoo_steps": {}})
+    stages = table(config, rates, train_rows=10_240, retrain_rows=11_264, budget=100)
+    assert stages[0] == ("search", None, "a Ray cluster's speed is not estimated (2 s per evaluation here)")
+    assert stages[2][:2] == ("random baseline", None)
 
 
 def test_a_search_by_scratch_training_counts_each_evaluation_as_its_steps():

@@ -3,6 +3,7 @@ tasks lost on every attempt logged as failures, and the pipeline / CLI options."
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +16,7 @@ import ray
 import torch
 from typer.testing import CliRunner
 
+from nasrec.data.errors import DataError
 from nasrec.errors import UsageError
 from nasrec.evaluators import (
     FinetunedProxy,
@@ -245,3 +247,11 @@ def test_an_address_ray_cannot_use_is_one_error_naming_the_option(tmp_path):
         timeout=60,
     )
     assert refused.stdout == "UsageError --ray-address 127.0.0.1:1: no Ray cluster answers there (Connection refused)\n"
+
+
+def test_a_setup_error_on_a_ray_worker_says_it_happened_there(local_ray, tmp_path):
+    from tests.search.placement import SetupFails
+
+    with pytest.raises(DataError) as caught:
+        _run(RayExecutor(SetupFails.name, {"driver": os.getpid()}), tmp_path / "log.jsonl", seed=0, n=2)
+    assert str(caught.value) == f"on worker {socket.gethostname()}: /shared/criteo: no such folder"
