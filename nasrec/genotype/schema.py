@@ -191,7 +191,10 @@ class Genotype(_Model):
     @classmethod
     def from_dict(cls, data: Any) -> Genotype:
         """Validate a parsed document; it must state `schema_version` (a missing one is an error, not 1), which is
-        checked first: a version this nasrec cannot read is the one problem told, whatever else the file holds."""
+        checked first: a version this nasrec cannot read is the one problem told, whatever else the file holds. A
+        `Genotype` is returned as it is (a log record's genotype may already be one)."""
+        if isinstance(data, Genotype):
+            return data
         if not isinstance(data, dict):
             raise GenotypeError(
                 f'must be a JSON object ({{"schema_version": {SCHEMA_VERSION}, "blocks": [...]}}), not {_kind(data)}',

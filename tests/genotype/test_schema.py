@@ -204,6 +204,8 @@ def test_not_json_and_not_an_object():
         assert str(info.value) == (
             f'<document>: must be a JSON object ({{"schema_version": 1, "blocks": [...]}}), not {kind}'
         )
+    g = Genotype.from_dict(EXAMPLE)
+    assert Genotype.from_dict(g) is g  # a log record's genotype may already be one
 
 
 def test_connections_no_operator_reads_are_listed_but_change_nothing():
