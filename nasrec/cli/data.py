@@ -15,6 +15,7 @@ from typer.core import TyperCommand
 from nasrec.cli.common import check_seed, show_warning, table
 from nasrec.data import DataError, PreparedData, load_sample, prepare
 from nasrec.data.errors import ON_BAD_ROWS
+from nasrec.data.inputs import ENCODING_FILE, VOCAB_FILE, InputEncoding, read_encoding
 from nasrec.data.options import DELIMITER, FIXED_SEPARATORS, MIN_COUNT
 from nasrec.data.samples import SAMPLES
 
@@ -210,6 +211,7 @@ def info_cmd(
     except OSError as e:
         _fail(_os_error(e))
     spec, meta = data.spec, data.meta
+    kept = read_encoding(data.path) if data.path is not None else None
     head = table("field", "value", title=f"{folder}", show_header=False)
     for k, v in [
         ("format", meta.format),
@@ -222,6 +224,8 @@ def info_cmd(
         ("cap", str(spec.cap)),
         ("sparse dtype", str(data.sparse.dtype)),
         ("encoding", str(meta.options.get("encoding"))),
+        ("dense transform", kept.dense_transform if kept else "-"),
+        ("kept for serving", _kept_for_serving(data, kept)),
         ("bad rows skipped", str(meta.bad_rows.total)),
     ]:
         head.add_row(k, v)
@@ -237,6 +241,16 @@ def info_cmd(
     for n, c, r in zip(spec.sparse_names, spec.cardinalities, spec.table_rows, strict=True):
         feats.add_row("sparse", n, f"{c:,}", f"{r:,}")
     out_console.print(feats)
+
+
+def _kept_for_serving(data: PreparedData, kept: InputEncoding | None) -> str:
+    """What `RowEncoder` encodes new raw rows with: the folder's encoding files (the vocabulary's size), or why
+    there are none."""
+    if kept is None:
+        return "nothing: prepared before nasrec kept its encoding (prepare again to serve raw rows)"
+    if kept.encoding == "hash":
+        return ENCODING_FILE
+    return f"{ENCODING_FILE}, {VOCAB_FILE} ({sum(c - 2 for c in kept.cardinalities):,} values)"
 
 
 @app.command("sample")

@@ -17,6 +17,9 @@ def test_info_takes_a_sample_name_as_data_does():
     result = data("info", "sample:criteo-scattered")
     assert result.exit_code == 0, result.output
     assert "sample:criteo-scattered" in result.stdout and "│ rows             │ 4,370" in result.stdout
+    shown = data("info", "sample:criteo").stdout  # what RowEncoder serves raw rows with (nasrec.data.inputs)
+    assert "│ dense transform  │ log1p" in shown
+    assert "│ kept for serving │ encoding.json, vocab.npy (17,487 values)" in shown
     bad = data("info", "sample:nope")
     assert (bad.exit_code, bad.stderr, bad.stdout) == (
         1,
