@@ -47,10 +47,7 @@ def metadata(model: nn.Module, features: FeatureSpec) -> dict[str, str]:
         "nasrec.inputs": json.dumps(facts),
         "dense_features": ",".join(facts["dense"]),
         "sparse_features": ",".join(facts["sparse"]),
-        "dense_dtype": "float32",
-        "sparse_dtype": "int64",
-        "dense_transform": facts["dense_transform"],
-        "encoding": facts["encoding"],
+        **{key: facts[key] for key in ("dense_dtype", "sparse_dtype", "dense_transform", "encoding")},
     }
     if genotype is not None:
         props["nasrec.active_digest"] = genotype.active_digest()
