@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -206,11 +205,6 @@ def search(
 ) -> None:
     """The NASRec pipeline: supernet, evolution, top-k from scratch, NASRecNet on test beside the zoo.
     Every flag is checked before the first stage starts; nothing is written when one is wrong."""
-    if int(os.environ.get("WORLD_SIZE", "1")) > 1:  # each rank would run the whole pipeline on one folder
-        raise UsageError(
-            f"search runs as one process, not one per torchrun rank (WORLD_SIZE={os.environ['WORLD_SIZE']}): run it "
-            "without torchrun (torchrun is for train-supernet); --workers N or --executor ray scale the search"
-        )
     given = {
         "population": population,
         "cycles": cycles,

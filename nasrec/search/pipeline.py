@@ -11,6 +11,7 @@ The diagram and the HTML report are drawn from the folder afterwards (`nasrec.vi
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 from typing import Any
@@ -60,6 +61,16 @@ def baseline_choice(strategy: StrategyChoice, budget: int) -> StrategyChoice:
     return StrategyChoice(name="random", options=options)
 
 
+def _check_one_process() -> None:
+    """A run is one process: under torchrun every rank would run the whole pipeline on the same folder."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    if world.isdigit() and int(world) > 1:
+        raise UsageError(
+            f"search runs as one process, not one per torchrun rank (WORLD_SIZE={world}): run it without torchrun "
+            "(torchrun is for train-supernet); --workers N or --executor ray scale the search"
+        )
+
+
 class Pipeline(ScratchStages):
     """One run folder's pipeline: `run()` runs (or resumes) every stage."""
 
@@ -88,6 +99,7 @@ class Pipeline(ScratchStages):
         Every problem found is one line of the `UsageError` raised."""
         c, problems = self.config, []
         checks = [
+            _check_one_process,
             self._check_folder,
             self._check_supernet,
             lambda: get_space(c.space),

@@ -47,3 +47,15 @@ def test_search_under_torchrun_is_refused_before_anything_is_written(tmp_path):
         "for train-supernet); --workers N or --executor ray scale the search",
     )
     assert not out.exists()
+
+
+def test_demo_under_torchrun_is_refused_as_search_is(tmp_path):
+    out = tmp_path / "demo"
+    env = {"COLUMNS": "200", "WORLD_SIZE": "2", "RANK": "0"}
+    result = runner.invoke(main_cli.app, ["demo", "-o", str(out)], env=env)
+    one_error(
+        result,
+        "search runs as one process, not one per torchrun rank (WORLD_SIZE=2): run it without torchrun (torchrun is "
+        "for train-supernet); --workers N or --executor ray scale the search",
+    )
+    assert not out.exists()
