@@ -211,7 +211,10 @@ def info_cmd(
     except OSError as e:
         _fail(_os_error(e))
     spec, meta = data.spec, data.meta
-    kept = read_encoding(data.path) if data.path is not None else None
+    try:
+        kept, damaged = read_encoding(data.path) if data.path is not None else None, None
+    except (DataError, OSError) as e:  # the rest of the folder is still worth showing
+        kept, damaged = None, str(e).removeprefix(f"{data.path}: ")
     head = table("field", "value", title=f"{folder}", show_header=False)
     for k, v in [
         ("format", meta.format),
@@ -225,7 +228,7 @@ def info_cmd(
         ("sparse dtype", str(data.sparse.dtype)),
         ("encoding", str(meta.options.get("encoding"))),
         ("dense transform", kept.dense_transform if kept else "-"),
-        ("kept for serving", _kept_for_serving(data, kept)),
+        ("kept for serving", damaged or _kept_for_serving(data, kept)),
         ("bad rows skipped", str(meta.bad_rows.total)),
     ]:
         head.add_row(k, v)

@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
+from nasrec.data.errors import DataError
 from nasrec.data.parsing import Layout
 
 if TYPE_CHECKING:
@@ -161,7 +162,20 @@ def read_encoding(folder: Path) -> InputEncoding | None:
     """A prepared folder's encoding.json; None where it has none (prepared before it was kept, or made in
     memory)."""
     path = Path(folder) / ENCODING_FILE
-    return InputEncoding.model_validate_json(path.read_text()) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return InputEncoding.model_validate_json(path.read_text())
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"])
+        more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
+        raise DataError(
+            f"{ENCODING_FILE} is damaged ({f'{where}: ' if where else ''}{first['msg']}{more}): prepare the data "
+            "again (into a new --out, or remove this folder first)",
+            file=str(folder),
+            rule="encoding",
+        ) from None
 
 
 def input_contract(data: PreparedData, ref: str | None = None) -> dict[str, Any] | None:

@@ -61,7 +61,7 @@ class RowEncoder:
         where = str(data.path)
         try:
             encoding = read_encoding(data.path) if data.path is not None else None
-        except (OSError, ValueError) as exc:
+        except OSError as exc:
             raise DataError(f"{ENCODING_FILE} cannot be read ({exc})", file=where, rule="encoding") from None
         if encoding is None:
             if data.path is None or data.meta.format not in ("criteo", "avazu", "kdd", "csv", "parquet"):

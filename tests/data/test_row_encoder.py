@@ -9,9 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from nasrec.cli import main
 from nasrec.data import DataError, RowEncoder, load_sample, make_synthetic, prepare
-from nasrec.data.inputs import read_encoding
+from nasrec.data.inputs import input_contract, read_encoding
 from nasrec.data.samples import SAMPLES, sample_file
 from tests.data.test_formats import _kdd
 
@@ -172,3 +174,23 @@ def test_parquet_rows_as_dicts_of_typed_values_encode_as_prepared(tmp_path):
     assert np.array_equal(dense, data.dense) and np.array_equal(sparse, data.sparse)
     with pytest.raises(DataError, match=r"^Parquet data has no text lines: give each row as a dict"):
         encoder.encode(["0,1,u1,2,true"])
+
+
+def test_a_damaged_encoding_json_is_one_line_naming_the_file_and_the_key(tmp_path):
+    data = prepare(sample_file(SAMPLES["avazu"][1][0]), "avazu", out=tmp_path / "p", progress=False)
+    path = tmp_path / "p" / "encoding.json"
+    kept = json.loads(path.read_text())
+    del kept["encoding"]
+    path.write_text(json.dumps(kept))
+    want = (
+        f"{tmp_path / 'p'}: encoding.json is damaged (encoding: Field required): prepare the data again (into a new "
+        "--out, or remove this folder first)"
+    )
+    with pytest.raises(DataError) as info:
+        RowEncoder.from_prepared(tmp_path / "p")
+    assert str(info.value) == want
+    assert input_contract(data) is None  # training and export go on without the contract
+    shown = CliRunner().invoke(main.app, ["data", "info", str(tmp_path / "p")], env={"COLUMNS": "250"})
+    assert shown.exit_code == 0, shown.output
+    row = "│ kept for serving │ encoding.json is damaged (encoding: Field required): prepare the data again"
+    assert row in shown.stdout
