@@ -181,7 +181,8 @@ def read_encoding(folder: Path) -> InputEncoding | None:
 def input_contract(data: PreparedData, ref: str | None = None) -> dict[str, Any] | None:
     """What a model trained on `data` expects of its inputs (`InputEncoding.summary`), with where the
     vocabulary lies (`data`: `ref`, e.g. `sample:criteo`, else the folder) and the folder's key; None for data
-    without an encoding (prepared before nasrec kept it, or made in memory)."""
+    without an encoding (prepared before nasrec kept it, or made in memory). A folder is recorded as an absolute
+    path, so that the file it goes into serves from any directory."""
     if data.path is None:
         return None
     try:
@@ -190,4 +191,5 @@ def input_contract(data: PreparedData, ref: str | None = None) -> dict[str, Any]
         return None
     if encoding is None:
         return None
-    return {**encoding.summary(), "data": ref or str(data.path), "key": data.meta.key}
+    where = ref if ref is not None and ref.startswith("sample:") else str(Path(data.path).resolve())
+    return {**encoding.summary(), "data": where, "key": data.meta.key}

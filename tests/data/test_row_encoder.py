@@ -194,3 +194,15 @@ def test_a_damaged_encoding_json_is_one_line_naming_the_file_and_the_key(tmp_pat
     assert shown.exit_code == 0, shown.output
     row = "│ kept for serving │ encoding.json is damaged (encoding: Field required): prepare the data again"
     assert row in shown.stdout
+
+
+def test_the_input_contract_names_a_folder_by_its_absolute_path(tmp_path, monkeypatch):
+    prepare(sample_file(SAMPLES["avazu"][1][0]), "avazu", out=tmp_path / "p", progress=False)
+    monkeypatch.chdir(tmp_path)  # the folder given relative, as `--data p` from here
+    from nasrec.data import PreparedData
+
+    facts = input_contract(PreparedData.open("p"), "p")
+    assert facts is not None and facts["data"] == str(tmp_path.resolve() / "p")
+    monkeypatch.chdir(tmp_path.parent)  # served from elsewhere: the recorded folder still opens
+    assert RowEncoder.from_prepared(facts["data"]).encoding.encoding == "vocab"
+    assert input_contract(load_sample("criteo"), "sample:criteo")["data"] == "sample:criteo"
