@@ -67,12 +67,18 @@ def validate(
     list every connection of every block."""
     for ref in files:
         g = load_checked(ref, space)
-        if "nasrec_ref" not in g.meta:
-            for path, rule in g.unread_inputs():
-                err_console.print(f"warning: {ref}: {path}: {rule}", highlight=False)
+        warn_unread(ref, g)
         console.print(
             f"ok  {ref}  {g.digest()}  space={space or g.space or '-'}  active={g.active_blocks()}", highlight=False
         )
+
+
+def warn_unread(ref: str, g) -> None:
+    """A `warning:` line on stderr per connection of `g` (read from `ref`) that no operator reads, except in
+    genotypes read from NasRec-ref files, which list every connection of every block."""
+    if "nasrec_ref" not in g.meta:
+        for path, rule in g.unread_inputs():
+            err_console.print(f"warning: {ref}: {path}: {rule}", highlight=False)
 
 
 @app.command()
@@ -96,8 +102,10 @@ def info(
     ] = None,
     space: Space = None,
 ) -> None:
-    """Blocks, active blocks, dead parts, digest, space (and parameters and FLOPs with --features)."""
+    """Blocks, active blocks, dead parts, digest, space (and parameters and FLOPs with --features); connections
+    no operator reads are warned about, as by validate."""
     g = load_checked(file, space)
+    warn_unread(file, g)
     if features is not None:
         shape = features_of(features, None, "--features")  # a bad name fails before anything is printed
     active = set(g.active_blocks())
@@ -223,10 +231,14 @@ def diff(
     a: Annotated[str, typer.Argument(help="Genotype file, NasRec-ref file or zoo:<name>.")],
     b: Annotated[str, typer.Argument(help="The other genotype, the same ways.")],
 ) -> None:
-    """Per-block, per-field differences between two genotypes (exit 0 either way)."""
+    """Per-block, per-field differences between two genotypes (exit 0 either way). The architectures are
+    compared: connections no operator reads are ignored, and warned about as by validate."""
     from nasrec.genotype.diff import diff as do_diff
 
-    lines = do_diff(load_genotype(a), load_genotype(b))
+    ga, gb = load_genotype(a), load_genotype(b)
+    warn_unread(a, ga)
+    warn_unread(b, gb)
+    lines = do_diff(ga, gb)
     console.print("\n".join(lines) if lines else "same architecture", highlight=False)
 
 

@@ -209,6 +209,20 @@ def test_validate_warns_of_a_connection_no_operator_reads(tmp_path):
     assert run("validate", str(canonical)).stderr == ""
 
 
+def test_diff_and_info_warn_of_a_connection_no_operator_reads_as_validate_does(tmp_path):
+    path = _unread_dense(tmp_path)
+    canonical = save(load(path).canonical(), tmp_path / "canonical.json")
+    warning = (
+        f"warning: {path}: blocks[2].inputs.dense: no operator of this block (gating, attention) reads a dense "
+        "input; the connection is ignored (leave it out, or choose an operator that reads it)\n"
+    )
+    diff = run("diff", str(canonical), str(path))
+    assert (diff.exit_code, diff.stdout, diff.stderr) == (0, "same architecture\n", warning)
+    info = run("info", str(path))
+    assert info.exit_code == 0 and info.stderr == warning
+    assert run("info", str(canonical)).stderr == run("diff", str(canonical), str(canonical)).stderr == ""
+
+
 def test_validate_does_not_warn_of_the_connections_every_nasrec_ref_file_lists(tmp_path, nasrec_ref_files):
     ours = tmp_path / "ours.json"
     for ref in nasrec_ref_files:
