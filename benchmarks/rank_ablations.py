@@ -158,6 +158,18 @@ def paper_steps_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
     }
 
 
+def distillation_ablation(supernet_epochs: float) -> dict[str, SupernetVariant]:
+    """The any-path supernet trained with in-place distillation (each step the whole supernet on the labels, then
+    the sampled path on its predictions; BigNAS's sandwich without the smallest net), scored by inherited weights,
+    `fast-std` and `paper`: does a supernet whose paths learn from a less noisy target rank better?"""
+    main = SUPERNET_RECIPE.model_copy(update={"epochs": supernet_epochs})
+    return {
+        "any-path-distill": SupernetVariant(
+            sampler="any-path", train=main, finetune=("none", "fast-std", "paper"), distill=True
+        ),
+    }
+
+
 # ablation -> (a, b): tau(a) - tau(b) per supernet
 PAIRED = {
     "standardised-head": ("fast-std", "fast"),
@@ -176,6 +188,7 @@ ABLATIONS = {  # name -> variants, from the command line's arguments
     "supernet-seeds": lambda args: supernet_seeds_ablation(args.supernet_epochs),
     "paper-seeds": lambda args: supernet_seeds_ablation(args.supernet_epochs, ("fast-std", "paper")),
     "paper-steps": lambda args: paper_steps_ablation(args.supernet_epochs),
+    "in-place-distillation": lambda args: distillation_ablation(args.supernet_epochs),
     "untrained-seeds": lambda args: supernet_seeds_ablation(args.supernet_epochs, kinds=("any-path-1step",), seeds=6),
 }
 SEED_ABLATIONS = ("supernet-seeds", "paper-seeds", "untrained-seeds")

@@ -32,6 +32,7 @@ class SupernetVariant(BaseModel):
     finetune: tuple[Finetune, ...] = FINETUNES
     center_logits: bool = Field(default=False, description="train on batch-centred logits (see the supernet config)")
     seed: int | None = Field(default=None, ge=0, description="this supernet's training seed (None: the study's seed)")
+    distill: bool = Field(default=False, description="in-place distillation (see the supernet config)")
 
 
 class RankStudyConfig(BaseModel):
@@ -64,6 +65,7 @@ class RankStudyConfig(BaseModel):
             space=v.space or self.space,
             sampler=v.sampler,
             center_logits=v.center_logits,
+            distill=v.distill,
             train=v.train.model_copy(update={"seed": self.seed if v.seed is None else v.seed}),
         )
 

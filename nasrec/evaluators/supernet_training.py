@@ -65,6 +65,12 @@ class SupernetTrainingConfig(BaseModel):
         description="train on each batch's logits minus their mean (plus the base rate's logit): the loss sees "
         "how a path ranks the rows, not its offset; score such a supernet with finetune recipe `bias` or `fast`",
     )
+    distill: bool = Field(
+        default=False,
+        description="in-place distillation (BigNAS): each step first trains the whole supernet (`all-operators`) "
+        "on the labels, then the sampled path on the whole supernet's predicted probabilities; about 3x a path's "
+        "step (docs/ranking-ablations.md has the measurements)",
+    )
     train: TrainConfig = SUPERNET_RECIPE
 
     @field_validator("sampler")
@@ -96,6 +102,11 @@ class PathSampler:
     def full_probability(self, step: int) -> float:
         return max(0.0, 1.0 - step / self.warm_steps) if self.warm_steps else 0.0
 
+    def whole(self, step: int) -> Genotype:
+        """The whole supernet of `step` (its binary operators' sources drawn by (seed, step)): the teacher of
+        in-place distillation."""
+        return sample(self.space, "all-operators", np.random.default_rng([self.seed, step, 1]))
+
     def __call__(self, step: int) -> Genotype:
         rng = np.random.default_rng([self.seed, step])
         p = self.full_probability(step)
@@ -112,7 +123,9 @@ class PathSampler:
 class SupernetTrainer(Trainer):
     """The shared loop with the supernet's fast path: each step runs the sampled view in local-gradient mode,
     so gradients and Adagrad updates touch only the slices that view used (`SlicedAdagrad`); the embedding
-    table keeps its sparse gradient and Adagrad on its rows. Same updates as plain autograd, at the subnet's cost."""
+    table keeps its sparse gradient and Adagrad on its rows. Same updates as plain autograd, at the subnet's cost.
+    `teacher`: in-place distillation, the step's whole supernet trained on the labels first and the sampled path
+    then on its predicted probabilities (two updates per batch; the guard sees the path's loss)."""
 
     def __init__(
         self,
@@ -120,9 +133,10 @@ class SupernetTrainer(Trainer):
         config: TrainConfig,
         paths: Callable[[int], Genotype],
         center: float | None = None,
+        teacher: Callable[[int], Genotype] | None = None,
         **kw: Any,
     ) -> None:
-        self.supernet, self.paths, self.center = supernet, paths, center
+        self.supernet, self.paths, self.center, self.teacher = supernet, paths, center, teacher
         self.view: SupernetView | None = None
         super().__init__(supernet, config, forward=self._forward, label="supernet", **kw)
 
@@ -134,10 +148,22 @@ class SupernetTrainer(Trainer):
 
     def _forward(self, dense: Tensor, sparse: Tensor, step: int) -> Tensor:
         self.view = self.supernet.cached_view(self.paths(step), local_grads=True)
-        logits = self.view(dense, sparse)
+        return self._centred(self.view(dense, sparse))
+
+    def _centred(self, logits: Tensor) -> Tensor:
         if self.center is None:
             return logits
         return logits - logits.mean() + self.center  # no gradient reaches the path's offset
+
+    def _train_step(self, batch: Any, lr_factor: float) -> None:
+        if self.teacher is None:
+            return super()._train_step(batch, lr_factor)
+        dense, sparse, label = (t.to(self.device, non_blocking=True) for t in batch[:3])
+        self.prepare_optimizers(lr_factor)
+        self.view = self.supernet.view(self.teacher(self.step)).set_local_grads()  # a new draw each step: no cache
+        logits = self._centred(self.view(dense, sparse)).reshape(-1)
+        self.backward_and_step(nn.functional.binary_cross_entropy_with_logits(logits, label))
+        super()._train_step((dense, sparse, torch.sigmoid(logits.detach())), lr_factor)
 
     def backward_and_step(self, loss: Tensor) -> None:
         loss.backward()
@@ -203,6 +229,7 @@ def train_supernet(
             config.train,
             paths,
             center=logit(train.positive_rate) if config.center_logits else None,
+            teacher=paths.whole if config.distill else None,
             checkpoint=out / "checkpoint.pt",
             progress=progress,
             device=dev,

@@ -306,8 +306,8 @@ class Trainer:
         since = sum(1 for p in self.curve if p.step > self.best_step)
         return self.config.patience is not None and since >= self.config.patience and self.step >= self._warm
 
-    def _train_step(self, batch: Any, lr_factor: float) -> None:
-        dense, sparse, label = (t.to(self.device, non_blocking=True) for t in batch[:3])
+    def prepare_optimizers(self, lr_factor: float) -> None:
+        """Set every optimizer's learning rate to the recipe's times `lr_factor` and clear the gradients."""
         for opt in self.optimizers:
             if isinstance(opt, torch.optim.Optimizer):
                 for group in opt.param_groups:
@@ -315,6 +315,10 @@ class Trainer:
                 opt.zero_grad(set_to_none=True)
             else:  # e.g. SlicedAdagrad: one lr, gradients cleared by its step
                 opt.lr = self.config.lr * lr_factor
+
+    def _train_step(self, batch: Any, lr_factor: float) -> None:
+        dense, sparse, label = (t.to(self.device, non_blocking=True) for t in batch[:3])
+        self.prepare_optimizers(lr_factor)
         logits = self.forward(dense, sparse, self.step).reshape(-1)
         loss = nn.functional.binary_cross_entropy_with_logits(logits, label)
         self._pending.append((self.step + 1, self.parallel.mean_loss(loss), self.config.lr * lr_factor))
