@@ -68,8 +68,8 @@ class SupernetTrainingConfig(BaseModel):
     distill: bool = Field(
         default=False,
         description="in-place distillation (BigNAS): each step first trains the whole supernet (`all-operators`) "
-        "on the labels, then the sampled path on the whole supernet's predicted probabilities; about 3x a path's "
-        "step (docs/ranking-ablations.md has the measurements)",
+        "on the labels, then the sampled path on the whole supernet's predicted probabilities: the whole supernet's "
+        "forward and backward every step (measured: docs/results/rank-oracle-75-distill.json)",
     )
     train: TrainConfig = SUPERNET_RECIPE
 
