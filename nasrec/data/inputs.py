@@ -20,6 +20,7 @@ from pydantic import BaseModel, ValidationError
 
 from nasrec.data.errors import DataError
 from nasrec.data.parsing import Layout
+from nasrec.state.jsonl import validation_reason
 
 if TYPE_CHECKING:
     from nasrec.data.prepared import PreparedData
@@ -167,11 +168,9 @@ def read_encoding(folder: Path) -> InputEncoding | None:
     try:
         return InputEncoding.model_validate_json(path.read_text())
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"])
         more = f" and {exc.error_count() - 1} more" if exc.error_count() > 1 else ""
         raise DataError(
-            f"{ENCODING_FILE} is damaged ({f'{where}: ' if where else ''}{first['msg']}{more}): prepare the data "
+            f"{ENCODING_FILE} is damaged ({validation_reason(exc)}{more}): prepare the data "
             "again (into a new --out, or remove this folder first)",
             file=str(folder),
             rule="encoding",
